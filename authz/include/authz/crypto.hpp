@@ -1,0 +1,71 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "authz/expected.hpp"
+
+struct evp_pkey_st;  // OpenSSL's EVP_PKEY, kept opaque here.
+
+namespace authz {
+
+/// SHA-256 of `data`, raw 32 bytes.
+std::string sha256(std::string_view data);
+/// base64url(SHA-256(data)): the form used for token hashes in storage and for `ath`.
+std::string sha256_b64url(std::string_view data);
+/// Constant-time comparison (CRYPTO_memcmp); lengths may differ (that leaks only the length).
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+/// argon2id (libsodium crypto_pwhash_str, interactive limits) for residents' passwords.
+std::string hash_password(std::string_view password);
+bool verify_password(std::string_view encoded_hash, std::string_view password);
+
+/// A public key that can verify JWS signatures: EC P-256 (ES256), RSA (RS256, PS256),
+/// Ed25519 (EdDSA).
+class PublicKey {
+ public:
+  /// Strict RFC 7517 parse of one JWK object. Rejects private members ("d", "p", ...),
+  /// unknown kty/crv, wrong coordinate lengths and points not on the curve.
+  static Expected<PublicKey> from_jwk(std::string_view jwk_json);
+
+  /// The JWK of the public key with only the required members (plus "kid"/"alg"/"use" when
+  /// set on this object), serialised as JSON.
+  [[nodiscard]] std::string to_jwk_json() const;
+  /// RFC 7638 thumbprint: base64url(SHA-256(canonical required members)).
+  [[nodiscard]] std::string thumbprint() const;
+  /// True if `alg` is usable with this key type ("ES256" for P-256, "RS256"/"PS256" for RSA
+  /// of at least 2048 bits, "EdDSA" for Ed25519).
+  [[nodiscard]] bool supports_alg(std::string_view alg) const;
+  /// Verify a JOSE signature (for ES256 the 64-byte r||s form of RFC 7518 §3.4).
+  [[nodiscard]] bool verify(std::string_view alg, std::string_view signing_input,
+                            std::string_view signature) const;
+
+  [[nodiscard]] const std::string& kid() const { return kid_; }
+  void set_kid(std::string kid) { kid_ = std::move(kid); }
+
+ private:
+  std::shared_ptr<evp_pkey_st> key_;
+  std::string kid_;
+  friend class SigningKey;
+};
+
+/// An ES256 (P-256) private key used to sign tokens.
+class SigningKey {
+ public:
+  static SigningKey generate_es256();
+  /// PKCS#8 PEM as written by to_pem().
+  static Expected<SigningKey> from_pem(std::string_view pem);
+  [[nodiscard]] std::string to_pem() const;
+  [[nodiscard]] PublicKey public_key() const;
+  /// JOSE signature bytes (64-byte r||s for ES256) over `signing_input`.
+  [[nodiscard]] std::string sign(std::string_view signing_input) const;
+  [[nodiscard]] static std::string_view alg() { return "ES256"; }
+
+ private:
+  std::shared_ptr<evp_pkey_st> key_;
+};
+
+}  // namespace authz

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace server {
+
+/// Everything `infobank serve` can be told. Loaded from a TOML or JSON file (by extension),
+/// then every key overridden by an environment variable INFOBANK_<SECTION>_<KEY> (upper
+/// case), e.g. server.port <- INFOBANK_SERVER_PORT, oauth.issuer <- INFOBANK_OAUTH_ISSUER,
+/// data_dir <- INFOBANK_DATA_DIR.
+struct Config {
+  std::string data_dir = "./var";  ///< top-level key "data_dir"
+
+  // [server]
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8080;         ///< 0 picks a free port (see port_file)
+  int io_threads = 2;
+  int worker_threads = 2;            ///< pool for blocking work (SQLite, argon2id)
+  std::string tls_cert;              ///< PEM chain; TLS is on when both are set
+  std::string tls_key;
+  std::size_t max_header_bytes = 8 * 1024;
+  std::size_t max_body_bytes = 64 * 1024;
+  int read_timeout = 10;   ///< seconds to receive one whole request
+  int idle_timeout = 60;   ///< seconds a keep-alive connection may wait for the next request
+  std::string port_file;   ///< when set, the bound port is written here once listening
+
+  // [storage]
+  std::string database;    ///< SQLite file; default <data_dir>/infobank.db
+
+  // [oauth]
+  std::string issuer;      ///< default http(s)://<address>:<port>
+  int access_token_ttl = 600;
+  int refresh_token_ttl = 30 * 24 * 3600;
+  int code_ttl = 60;
+  int par_ttl = 90;
+  int session_ttl = 8 * 3600;
+  int key_retention = 7 * 24 * 3600;  ///< how long a rotated key stays in JWKS
+  std::string initial_access_token;   ///< RFC 7591 §3: required for /register; empty disables
+  bool require_par = false;           ///< require PAR of every client
+
+  // [log]
+  std::string log_level = "info";     ///< debug | info | warn | error
+
+  /// Effective values after defaults (database path, issuer).
+  [[nodiscard]] std::string database_path() const;
+  [[nodiscard]] std::string effective_issuer() const;
+  [[nodiscard]] bool tls_enabled() const { return !tls_cert.empty() && !tls_key.empty(); }
+};
+
+/// Loads `path` (".toml" or ".json"; empty path = defaults only), then applies the
+/// INFOBANK_* variables in `env`. Throws std::runtime_error naming the key on a bad value
+/// or an unknown key.
+Config load_config(const std::string& path, const std::map<std::string, std::string>& env);
+
+/// The process environment as a map.
+std::map<std::string, std::string> environment();
+
+}  // namespace server

@@ -1,0 +1,155 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace storage {
+
+/// Times are seconds since the Unix epoch. JSON-valued fields (authorization_details, jwks)
+/// are opaque strings to storage: storage never parses JSON.
+
+struct ClientRecord {
+  std::string client_id;
+  std::string client_name;
+  /// base64url(SHA-256(secret)) or empty for clients without a secret. Client secrets are
+  /// server-generated with 256 bits of entropy, so a fast hash is enough (no dictionary).
+  std::string secret_hash;
+  /// client_secret_basic | client_secret_post | private_key_jwt | none
+  std::string token_endpoint_auth_method;
+  std::vector<std::string> redirect_uris;
+  std::vector<std::string> grant_types;  ///< authorization_code, refresh_token, client_credentials
+  std::string scope;                     ///< space-separated scopes the client may ask for
+  std::string jwks;                      ///< JWK Set JSON for private_key_jwt, or empty
+  std::string default_audience;          ///< `aud` when no `resource` is given
+  bool require_par = false;              ///< RFC 9126 §6: require_pushed_authorization_requests
+  bool require_dpop = false;             ///< RFC 9449 §5.2: dpop_bound_access_tokens
+  std::string registration_access_token_hash;  ///< RFC 7592, empty if not registered dynamically
+  std::int64_t created_at = 0;
+};
+
+struct ResidentRecord {
+  std::string id;             ///< the OIDC `sub`: random, stable, not the username
+  std::string username;
+  std::string password_hash;  ///< argon2id encoded string
+  std::string name;           ///< display name (OIDC `name`)
+  std::string email;          ///< may be empty
+  std::int64_t created_at = 0;
+};
+
+/// A resident's browser session after login. Stored by hash of the cookie value.
+struct LoginSession {
+  std::string id_hash;
+  std::string resident_id;
+  std::string csrf_token;  ///< per-session CSRF secret (forms carry it)
+  std::int64_t auth_time = 0;
+  std::int64_t expires_at = 0;
+};
+
+/// A validated authorization request waiting for login/consent, or pushed through PAR.
+/// Keyed by a random handle (the PAR `request_uri` suffix or the handle in the pages' forms).
+struct PendingAuthorization {
+  std::string handle;
+  std::string client_id;
+  std::string redirect_uri;
+  std::string scope;
+  std::string state;
+  std::string nonce;
+  std::string code_challenge;
+  std::string authorization_details;  ///< JSON array or empty
+  std::vector<std::string> resources;
+  std::string prompt;
+  std::int64_t max_age = -1;  ///< -1 when absent
+  std::string dpop_jkt;       ///< RFC 9449 §10: dpop_jkt binding of the code, or empty
+  std::string response_mode;  ///< "query" (default) or "fragment"... only query supported
+  bool pushed = false;        ///< came through PAR (one-time use at /authorize)
+  std::int64_t expires_at = 0;
+};
+
+struct AuthorizationCode {
+  std::string code_hash;
+  std::string client_id;
+  std::string resident_id;
+  std::string redirect_uri;
+  std::string scope;
+  std::string nonce;
+  std::string code_challenge;
+  std::string authorization_details;
+  std::vector<std::string> resources;
+  std::string dpop_jkt;
+  std::string grant_id;
+  std::int64_t auth_time = 0;
+  std::int64_t expires_at = 0;
+  bool used = false;
+};
+
+/// What a resident granted a client. Authorizing again within it skips the consent page.
+struct Grant {
+  std::string id;
+  std::string resident_id;
+  std::string client_id;
+  std::string scope;
+  std::string authorization_details;
+  std::int64_t created_at = 0;
+  std::int64_t expires_at = 0;  ///< 0 = no end
+  bool revoked = false;
+};
+
+/// An issued access token (JWT). Introspection looks it up by jti and compares hashes, so
+/// introspecting our own tokens needs no signature check.
+struct AccessTokenRecord {
+  std::string jti;
+  std::string token_hash;
+  std::string client_id;
+  std::string resident_id;  ///< empty for client_credentials
+  std::string scope;
+  std::string audience;     ///< space-separated when several
+  std::string authorization_details;
+  std::string cnf_jkt;      ///< DPoP binding, or empty
+  std::string code_hash;    ///< the code it came from (RFC 9700 §4.5 replay), or empty
+  std::string family_id;    ///< the refresh-token family it came from, or empty
+  std::int64_t issued_at = 0;
+  std::int64_t expires_at = 0;
+  bool revoked = false;
+};
+
+struct RefreshTokenRecord {
+  std::string token_hash;
+  std::string family_id;
+  std::string client_id;
+  std::string resident_id;
+  std::string scope;
+  std::string authorization_details;
+  std::vector<std::string> resources;
+  std::string cnf_jkt;
+  std::string grant_id;
+  std::string code_hash;
+  std::int64_t auth_time = 0;
+  std::int64_t issued_at = 0;
+  std::int64_t expires_at = 0;
+  bool rotated = false;  ///< already exchanged for a successor
+  bool revoked = false;
+};
+
+struct SigningKeyRecord {
+  std::string kid;
+  std::string alg;          ///< "ES256"
+  std::string private_pem;  ///< PKCS#8 PEM
+  std::int64_t created_at = 0;
+  std::int64_t retired_at = 0;  ///< 0 while current; retired keys stay in JWKS for a while
+};
+
+/// An append-only event (audit trail until the tamper-evident log arrives).
+struct Event {
+  std::int64_t seq = 0;  ///< assigned by storage
+  std::int64_t time = 0;
+  std::string actor;     ///< resident | client | operator | system
+  std::string action;    ///< e.g. "login.success", "consent.granted", "token.issued"
+  std::string resident;  ///< pseudonym, never the username
+  std::string client_id;
+  std::string detail;    ///< JSON with no personal data or token values
+  std::string request_id;
+};
+
+}  // namespace storage

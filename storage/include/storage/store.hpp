@@ -1,0 +1,129 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/records.hpp"
+
+namespace storage {
+
+/// Everything the authorization server keeps. Every method is one transaction and is safe to
+/// call from several threads at once. Methods block (disk I/O): never call them on an I/O
+/// thread. Errors of the back end (disk full, corrupt file) throw storage::StorageError; they
+/// are bugs or outages, not input errors.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  /// Apply pending migrations; returns the schema version after.
+  virtual int migrate() = 0;
+  virtual int schema_version() = 0;
+
+  // Clients.
+  /// False if the client_id already exists.
+  virtual bool insert_client(const ClientRecord& client) = 0;
+  virtual std::optional<ClientRecord> find_client(std::string_view client_id) = 0;
+  virtual std::vector<ClientRecord> list_clients() = 0;
+  /// Removes the client and every code, token and grant it holds. False if unknown.
+  virtual bool remove_client(std::string_view client_id) = 0;
+
+  // Residents.
+  virtual bool insert_resident(const ResidentRecord& resident) = 0;
+  virtual std::optional<ResidentRecord> find_resident_by_username(std::string_view username) = 0;
+  virtual std::optional<ResidentRecord> find_resident(std::string_view id) = 0;
+  virtual std::vector<ResidentRecord> list_residents() = 0;
+  /// Removes the resident with their sessions, grants, codes and tokens. False if unknown.
+  virtual bool remove_resident_by_username(std::string_view username) = 0;
+
+  // Failed-login throttling, keyed by e.g. "user:<name>" or "ip:<addr>".
+  /// Records one failure at `now`, returns the number of failures in the window ending now.
+  virtual int record_login_failure(std::string_view key, std::int64_t now,
+                                   std::int64_t window) = 0;
+  virtual int login_failures(std::string_view key, std::int64_t now, std::int64_t window) = 0;
+  virtual void clear_login_failures(std::string_view key) = 0;
+
+  // Login sessions.
+  virtual void insert_session(const LoginSession& session) = 0;
+  /// Only unexpired sessions (expires_at > now).
+  virtual std::optional<LoginSession> find_session(std::string_view id_hash,
+                                                   std::int64_t now) = 0;
+  virtual void remove_session(std::string_view id_hash) = 0;
+
+  // Pending authorization requests (login/consent in progress, and PAR request_uris).
+  virtual void insert_pending(const PendingAuthorization& pending) = 0;
+  /// Only unexpired ones.
+  virtual std::optional<PendingAuthorization> find_pending(std::string_view handle,
+                                                           std::int64_t now) = 0;
+  /// Atomically removes and returns it (one-time use); nullopt if absent or expired.
+  virtual std::optional<PendingAuthorization> take_pending(std::string_view handle,
+                                                           std::int64_t now) = 0;
+
+  // Authorization codes.
+  virtual void insert_code(const AuthorizationCode& code) = 0;
+  /// Atomically marks the code used and returns it as it was before (so `used` tells a
+  /// replay). nullopt if unknown.
+  virtual std::optional<AuthorizationCode> consume_code(std::string_view code_hash) = 0;
+
+  // Grants.
+  virtual void upsert_grant(const Grant& grant) = 0;
+  /// The active (not revoked, not expired) grant of resident to client, if any.
+  virtual std::optional<Grant> find_active_grant(std::string_view resident_id,
+                                                 std::string_view client_id,
+                                                 std::int64_t now) = 0;
+  virtual std::optional<Grant> find_grant(std::string_view grant_id) = 0;
+  virtual std::vector<Grant> list_grants(std::string_view resident_id) = 0;
+  /// Revokes the grant and every token issued under it. False if unknown.
+  virtual bool revoke_grant(std::string_view grant_id) = 0;
+
+  // Tokens.
+  virtual void insert_access_token(const AccessTokenRecord& token) = 0;
+  virtual std::optional<AccessTokenRecord> find_access_token(std::string_view jti) = 0;
+  virtual bool revoke_access_token(std::string_view jti) = 0;
+  virtual void insert_refresh_token(const RefreshTokenRecord& token) = 0;
+  virtual std::optional<RefreshTokenRecord> find_refresh_token(std::string_view token_hash) = 0;
+  /// Refresh rotation in one transaction (RFC 9700 §4.14.2): if the token exists, is not
+  /// rotated and not revoked, marks it rotated, inserts `successor` and returns the old
+  /// record. If it was already rotated, revokes the whole family (refresh tokens and access
+  /// tokens) and returns the old record with rotated=true, inserting nothing.
+  virtual std::optional<RefreshTokenRecord> rotate_refresh_token(
+      std::string_view token_hash, const RefreshTokenRecord& successor) = 0;
+  virtual bool revoke_refresh_token(std::string_view token_hash) = 0;
+  /// Revokes every refresh and access token of a family.
+  virtual void revoke_family(std::string_view family_id) = 0;
+  /// RFC 9700 §4.5: revokes every token issued from the code (and their families).
+  virtual void revoke_tokens_from_code(std::string_view code_hash) = 0;
+
+  // Replay caches (DPoP proof jti, client assertion jti). Returns true if first seen and
+  // records it until `expires_at`; false if already seen and unexpired.
+  virtual bool remember_jti(std::string_view scope, std::string_view jti, std::int64_t expires_at,
+                            std::int64_t now) = 0;
+
+  // Signing keys.
+  virtual void insert_signing_key(const SigningKeyRecord& key) = 0;
+  /// Newest first.
+  virtual std::vector<SigningKeyRecord> list_signing_keys() = 0;
+  /// Marks every current key retired at `now` and inserts `next` as current, atomically.
+  virtual void rotate_signing_key(const SigningKeyRecord& next, std::int64_t now) = 0;
+
+  // Events.
+  virtual std::int64_t append_event(const Event& event) = 0;
+  virtual std::vector<Event> list_events(std::int64_t after_seq, int limit) = 0;
+
+  /// Deletes expired codes, pending requests, sessions, jti entries and long-expired tokens.
+  virtual void purge_expired(std::int64_t now) = 0;
+};
+
+class StorageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Opens (creating if needed) a SQLite database in WAL mode at `path`.
+std::unique_ptr<Store> open_sqlite(const std::string& path);
+
+}  // namespace storage
