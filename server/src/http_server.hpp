@@ -1,17 +1,23 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "config.hpp"
 
 namespace server {
+
+class Logger;
+class Metrics;
 
 namespace http = boost::beast::http;
 using Request = http::request<http::string_body>;
@@ -26,7 +32,23 @@ struct RequestContext {
 
 /// The seam between transport and application: the code that decides the answer never sees
 /// the socket. Called on the connection's strand; must not block (use offload()).
+///
+/// The transport owns framing: it sets the response's HTTP version, Content-Length,
+/// Connection/keep-alive (closing when the request asked to, when the handler set
+/// `Connection: close`, or when the server is stopping) and X-Request-Id. A response to HEAD is
+/// sent without its body (Content-Length still describes the body the handler returned). An
+/// exception escaping the handler is a bug: it is logged and answered with 500 server_error.
 using Handler = std::function<boost::asio::awaitable<Response>(Request&&, const RequestContext&)>;
+
+/// Internal response header naming the route that answered, e.g. "token" or "authorize".
+/// HttpServer reads it for the route label of metrics and the access log and removes it
+/// before the response is written, so it never reaches the client. A response without it (or
+/// with a name Metrics does not accept) is labelled "other". The name must come from the
+/// router's fixed table, never from the request path, so label cardinality stays bounded.
+inline constexpr std::string_view kRouteHeader = "X-Infobank-Route";
+
+/// Tags `res` with the route that produced it (see kRouteHeader).
+inline void set_route(Response& res, std::string_view route) { res.set(kRouteHeader, route); }
 
 /// Runs `fn` on the blocking-work pool and resumes the caller with its result.
 template <class F>
@@ -35,5 +57,63 @@ auto offload(boost::asio::thread_pool& pool, F fn) -> boost::asio::awaitable<dec
       pool, [fn = std::move(fn)]() mutable -> boost::asio::awaitable<decltype(fn())> { co_return fn(); },
       boost::asio::use_awaitable);
 }
+
+/// The HTTP/1.1 server: plain TCP, or TLS (1.2 minimum) when config.tls_enabled().
+///
+/// One coroutine per connection on its own strand; per request a fresh parser limited to
+/// config.max_header_bytes (431 beyond) and config.max_body_bytes (413 beyond), the whole
+/// request within config.read_timeout seconds, and at most config.idle_timeout seconds of
+/// silence between keep-alive requests. Malformed requests get 400 and the connection closes.
+///
+/// Lifecycle, from one controlling thread:
+///
+///   HttpServer server(config, handler, metrics, logger);
+///   server.handle_signals();           // optional: SIGINT/SIGTERM -> stop()
+///   std::uint16_t port = server.start();
+///   server.wait();                     // returns once stopped and drained
+///
+/// `metrics` and `logger` must outlive the server. Destroying a running server stops it and
+/// waits.
+class HttpServer {
+ public:
+  HttpServer(const Config& config, Handler handler, Metrics& metrics, Logger& logger);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  /// Binds config.address:config.port (0 = any free port), listens, writes the bound port to
+  /// config.port_file if set (temp file + rename, so readers never see a partial file), and
+  /// starts config.io_threads threads. Returns the bound port. Throws std::runtime_error when
+  /// the certificate/key cannot be loaded or the address cannot be bound. Call once.
+  std::uint16_t start();
+
+  /// Installs SIGINT/SIGTERM handling: the first signal calls stop(), a second one during the
+  /// drain abandons it (immediate stop). Call before or after start(), before wait().
+  void handle_signals();
+
+  /// Begins graceful shutdown; thread-safe and idempotent, callable from handlers. Stops
+  /// accepting, closes idle keep-alive connections, lets requests already being read or
+  /// handled finish (their responses carry `Connection: close`), then lets wait() return.
+  /// Whatever is still running after the shutdown deadline is abandoned.
+  void stop();
+
+  /// Blocks until shutdown has completed, then joins the worker pool. Returns at once if
+  /// start() was never called.
+  void wait();
+
+  /// Pool of config.worker_threads threads for blocking work: `co_await offload(workers(), fn)`.
+  /// Joined by wait() after the connections are done.
+  boost::asio::thread_pool& workers();
+
+  /// The bound port (0 before start()).
+  [[nodiscard]] std::uint16_t port() const;
+
+  /// Grace period for stop() (default 10 s). Set before stop().
+  void set_shutdown_timeout(std::chrono::milliseconds timeout);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace server

@@ -45,10 +45,20 @@ class PublicKey {
 
   [[nodiscard]] const std::string& kid() const { return kid_; }
   void set_kid(std::string kid) { kid_ = std::move(kid); }
+  /// The JWK's "alg" or empty; when set, supports_alg() accepts only that algorithm
+  /// (RFC 7517 §4.4).
+  [[nodiscard]] const std::string& alg() const { return alg_; }
+  /// False when the JWK's "use" is not "sig" or its "key_ops" lacks "verify" (RFC 7517 §4.2,
+  /// §4.3); parse_jwk_set() skips such keys.
+  [[nodiscard]] bool usable_for_signatures() const;
 
  private:
   std::shared_ptr<evp_pkey_st> key_;
   std::string kid_;
+  std::string alg_;
+  std::string use_;
+  bool has_key_ops_ = false;
+  bool verify_op_ = false;
   friend class SigningKey;
 };
 

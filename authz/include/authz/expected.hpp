@@ -21,6 +21,8 @@ inline OAuthError make_error(std::string error, std::string description = {}) {
 template <class T, class E = OAuthError>
 class Expected {
  public:
+  /// A default-constructed Expected holds an empty error (coroutine plumbing needs one).
+  Expected() : v_(std::in_place_index<1>, E{}) {}
   Expected(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT implicit
   Expected(E error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT implicit
 

@@ -1,0 +1,214 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "authz/clock.hpp"
+#include "authz/crypto.hpp"
+#include "authz/expected.hpp"
+#include "authz/form.hpp"
+#include "authz/random.hpp"
+#include "storage/store.hpp"
+
+namespace authz {
+
+struct Settings {
+  std::string issuer;  ///< e.g. https://bank.example (no trailing slash)
+  std::int64_t access_token_ttl = 600;
+  std::int64_t refresh_token_ttl = 30 * 24 * 3600;
+  std::int64_t code_ttl = 60;
+  std::int64_t par_ttl = 90;
+  std::int64_t pending_ttl = 900;  ///< how long a person may take to log in and consent
+  std::int64_t session_ttl = 8 * 3600;
+  std::int64_t key_retention = 7 * 24 * 3600;
+  std::int64_t dpop_max_age = 300;
+  std::string initial_access_token;  ///< RFC 7591 §3; empty disables /register
+  bool require_par = false;
+};
+
+/// What infobank knows how to grant, with words for people (the pages render them).
+inline constexpr std::string_view kScopesSupported[] = {
+    "openid", "profile", "email", "offline_access",
+    "portability.export", "portability.import", "portability.delete", "audit.read"};
+inline constexpr std::string_view kAuthorizationDetailsTypes[] = {"personal_data_provision",
+                                                                  "personal_data_transfer"};
+inline constexpr std::string_view kRequestUriPrefix = "urn:ietf:params:oauth:request_uri:";
+
+/// Facts about the HTTP request that the domain needs, without HTTP types.
+struct RequestFacts {
+  std::string method;                        ///< "POST"
+  std::string url;                           ///< absolute URL of the endpoint (DPoP htu)
+  std::optional<std::string> authorization;  ///< Authorization header
+  std::optional<std::string> dpop;           ///< DPoP header
+  bool dpop_repeated = false;                ///< more than one DPoP header (RFC 9449 §4.3)
+  std::string remote_addr;
+  std::string request_id;
+};
+
+/// The outcome of the front-channel checks of /authorize (RFC 6749 §4.1.2.1): either an
+/// error to show to the person (the client or redirect URI cannot be trusted), an error to
+/// send back to the client's redirect URI, or a request to carry through login and consent.
+struct AuthorizeResult {
+  enum class Kind { show_error, redirect_error, proceed };
+  Kind kind = Kind::show_error;
+  OAuthError error;
+  std::string redirect_uri;  ///< for redirect_error
+  std::string state;         ///< for redirect_error
+  storage::PendingAuthorization pending;  ///< for proceed (already stored)
+  std::string client_name;
+};
+
+/// What the browser flow does next for a pending request and the person's session.
+enum class NextStep { login, consent, issue_code, login_required, consent_required };
+
+/// A redirect back to the client: the full URL with code or error, state and iss.
+struct Redirect {
+  std::string location;
+};
+
+struct LoginOutcome {
+  enum class Kind { ok, invalid_credentials, too_many_attempts };
+  Kind kind = Kind::invalid_credentials;
+  std::string session_cookie;  ///< raw cookie value for ok
+  storage::LoginSession session;
+  int failures = 0;  ///< recent failures for this username (to slow the answer)
+};
+
+/// A JSON HTTP answer from a back-channel endpoint, already serialised.
+struct JsonAnswer {
+  std::string body;
+  int status = 200;
+};
+
+/// Errors of back-channel endpoints carry the scheme that authenticated (or failed to), so
+/// server/ can set WWW-Authenticate (RFC 6749 §5.2, RFC 6750 §3, RFC 9449 §7.1).
+struct EndpointError {
+  OAuthError error;
+  std::string auth_scheme;  ///< "Basic", "Bearer", "DPoP" or ""
+};
+using Answer = Expected<JsonAnswer, EndpointError>;
+
+/// The signing keys: the newest is current, retired ones stay in the JWKS for key_retention.
+/// Reloaded from storage at most every few seconds so `keys rotate` in another process (or
+/// on another node) takes effect without a restart.
+class KeyRing {
+ public:
+  KeyRing(storage::Store& store, const Clock& clock, std::int64_t key_retention);
+  /// Creates the first key when storage has none.
+  void ensure_key();
+  struct Current {
+    std::string kid;
+    SigningKey key;
+  };
+  /// The key to sign with (reloads if stale).
+  Current current();
+  /// The public JWK Set JSON with current and recently retired keys.
+  std::string jwks_json();
+  /// Public key by kid (for our own id_token/access token checks).
+  std::optional<PublicKey> find(std::string_view kid);
+  /// Rotates: a new key becomes current, the old one stays published for key_retention.
+  std::string rotate(Random& random);
+
+ private:
+  void reload_locked(std::int64_t now);
+  storage::Store& store_;
+  const Clock& clock_;
+  std::int64_t retention_;
+  std::mutex mutex_;
+  std::int64_t loaded_at_ = -1;
+  std::shared_ptr<const Current> current_;
+  std::vector<PublicKey> published_;
+  std::string jwks_;
+};
+
+/// Splits a space-separated scope string; duplicates removed, order kept.
+std::vector<std::string> split_scope(std::string_view scope);
+/// Validates and canonicalises an RFC 9396 authorization_details JSON array against the types
+/// we know. Errors are `invalid_authorization_details`.
+Expected<std::string> canonical_authorization_details(std::string_view json);
+
+/// The authorization server's rules. Synchronous and blocking (storage, argon2id): call it
+/// from the worker pool, never from an I/O thread.
+class AuthorizationServer {
+ public:
+  AuthorizationServer(Settings settings, storage::Store& store, const Clock& clock,
+                      Random& random);
+
+  [[nodiscard]] const Settings& settings() const { return settings_; }
+  KeyRing& keys() { return keys_; }
+  storage::Store& store() { return store_; }
+
+  /// RFC 8414 / OpenID Connect Discovery metadata JSON.
+  [[nodiscard]] std::string metadata_json(bool openid) const;
+
+  // Front channel.
+  AuthorizeResult authorize(const Params& query);
+  NextStep next_step(const storage::PendingAuthorization& pending,
+                     const std::optional<storage::LoginSession>& session);
+  std::optional<storage::PendingAuthorization> find_pending(std::string_view handle);
+  /// One-time: the pending request is removed (a second consent POST finds nothing).
+  std::optional<storage::PendingAuthorization> take_pending(std::string_view handle);
+  std::optional<storage::ClientRecord> find_client(std::string_view client_id);
+  std::optional<storage::ResidentRecord> find_resident(std::string_view resident_id);
+  LoginOutcome login(std::string_view username, std::string_view password,
+                     std::string_view remote_addr);
+  std::optional<storage::LoginSession> session_from_cookie(std::string_view cookie);
+  void logout(std::string_view cookie);
+  /// Consent given (or the grant already covers it): stores the grant and issues a code.
+  Redirect approve(const storage::PendingAuthorization& pending,
+                   const storage::LoginSession& session);
+  /// Consent refused, or prompt=none could not be honoured.
+  Redirect deny(const storage::PendingAuthorization& pending, std::string_view error);
+
+  // Back channel.
+  Answer par(const Params& form, const RequestFacts& facts);
+  Answer token(const Params& form, const RequestFacts& facts);
+  Answer introspect(const Params& form, const RequestFacts& facts);
+  Answer revoke(const Params& form, const RequestFacts& facts);
+  Answer userinfo(const RequestFacts& facts);
+  Answer register_client(std::string_view json_body, const RequestFacts& facts);
+
+  /// Operator tools (CLI) and the resident pages.
+  struct NewClient {
+    storage::ClientRecord record;
+    std::string client_secret;  ///< empty for methods without a secret
+  };
+  Expected<NewClient> create_client(storage::ClientRecord draft);
+  std::vector<storage::Grant> grants_of(std::string_view resident_id);
+  bool revoke_grant(std::string_view resident_id, std::string_view grant_id);
+
+  /// Records an audit event (until the tamper-evident log arrives).
+  void event(std::string_view actor, std::string_view action, std::string_view resident_id,
+             std::string_view client_id, std::string_view detail_json,
+             std::string_view request_id = {});
+
+ private:
+  Expected<storage::ClientRecord, EndpointError> authenticate_client(const Params& form,
+                                                                     const RequestFacts& facts);
+  Expected<storage::PendingAuthorization> validate_request(const Params& params,
+                                                          const storage::ClientRecord& client);
+  Answer token_authorization_code(const Params& form, const RequestFacts& facts,
+                                  const storage::ClientRecord& client);
+  Answer token_refresh(const Params& form, const RequestFacts& facts,
+                       const storage::ClientRecord& client);
+  Answer token_client_credentials(const Params& form, const RequestFacts& facts,
+                                  const storage::ClientRecord& client);
+  Expected<std::optional<std::string>> dpop_jkt(const RequestFacts& facts,
+                                                std::optional<std::string_view> token);
+  struct Issue;
+  Answer issue_tokens(const Issue& issue);
+  std::string pseudonym(std::string_view resident_id) const;
+
+  Settings settings_;
+  storage::Store& store_;
+  const Clock& clock_;
+  Random& random_;
+  KeyRing keys_;
+};
+
+}  // namespace authz

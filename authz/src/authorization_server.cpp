@@ -1,0 +1,543 @@
+// The front channel (RFC 6749 §4.1 with RFC 9700 and OAuth 2.1 rules), PAR (RFC 9126),
+// metadata (RFC 8414, OpenID Connect Discovery), client creation and the audit events.
+#include <algorithm>
+#include <boost/url.hpp>
+#include <nlohmann/json.hpp>
+
+#include "authz/oauth.hpp"
+#include "authz/jws.hpp"
+#include "authz/pkce.hpp"
+#include "internal.hpp"
+
+namespace authz {
+
+namespace {
+
+// RFC 9700 §4.1.3 and OAuth 2.1 §2.3.1: redirect URIs are registered whole and compared as
+// strings; only absolute URIs without a fragment can be registered.
+bool registrable_redirect_uri(std::string_view uri) {
+  auto parsed = boost::urls::parse_absolute_uri(uri);
+  if (!parsed) return false;
+  auto scheme = parsed->scheme();
+  if (scheme.empty() || (parsed->host().empty() && scheme == "https")) return false;
+  return true;
+}
+
+bool is_prompt_value(std::string_view v) {
+  return v == "none" || v == "login" || v == "consent" || v == "select_account";
+}
+
+constexpr std::int64_t kFailureWindow = 15 * 60;
+constexpr int kMaxFailuresPerUser = 10;
+constexpr int kMaxFailuresPerAddress = 100;
+
+}  // namespace
+
+std::string with_params(std::string_view base,
+                        std::initializer_list<std::pair<std::string_view, std::string_view>> params) {
+  boost::urls::url url(base);
+  for (const auto& [name, value] : params) {
+    if (!value.empty()) url.params().append({name, value});
+  }
+  return std::string(url.buffer());
+}
+
+bool absolute_uri(std::string_view text) {
+  auto parsed = boost::urls::parse_absolute_uri(text);
+  return parsed.has_value();
+}
+
+bool contains_word(std::string_view list, std::string_view word) {
+  auto words = split_scope(list);
+  return std::find(words.begin(), words.end(), word) != words.end();
+}
+
+std::string join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) out += ' ';
+    out += w;
+  }
+  return out;
+}
+
+AuthorizationServer::AuthorizationServer(Settings settings, storage::Store& store,
+                                         const Clock& clock, Random& random)
+    : settings_(std::move(settings)),
+      store_(store),
+      clock_(clock),
+      random_(random),
+      keys_(store, clock, settings_.key_retention) {}
+
+std::string AuthorizationServer::metadata_json(bool openid) const {
+  const auto& iss = settings_.issuer;
+  nlohmann::ordered_json m;
+  m["issuer"] = iss;
+  m["authorization_endpoint"] = iss + "/authorize";
+  m["token_endpoint"] = iss + "/token";
+  m["pushed_authorization_request_endpoint"] = iss + "/par";
+  m["require_pushed_authorization_requests"] = settings_.require_par;
+  m["introspection_endpoint"] = iss + "/introspect";
+  m["revocation_endpoint"] = iss + "/revoke";
+  m["userinfo_endpoint"] = iss + "/userinfo";
+  m["jwks_uri"] = iss + "/jwks";
+  if (!settings_.initial_access_token.empty()) m["registration_endpoint"] = iss + "/register";
+  m["scopes_supported"] = std::vector<std::string>(std::begin(kScopesSupported),
+                                                   std::end(kScopesSupported));
+  m["response_types_supported"] = {"code"};
+  m["response_modes_supported"] = {"query"};
+  m["grant_types_supported"] = {"authorization_code", "refresh_token", "client_credentials"};
+  m["code_challenge_methods_supported"] = {"S256"};
+  const std::vector<std::string> auth_methods = {"client_secret_basic", "client_secret_post",
+                                                 "private_key_jwt", "none"};
+  const std::vector<std::string> algs = {"ES256", "RS256", "PS256", "EdDSA"};
+  m["token_endpoint_auth_methods_supported"] = auth_methods;
+  m["token_endpoint_auth_signing_alg_values_supported"] = algs;
+  m["introspection_endpoint_auth_methods_supported"] = auth_methods;
+  m["introspection_endpoint_auth_signing_alg_values_supported"] = algs;
+  m["revocation_endpoint_auth_methods_supported"] = auth_methods;
+  m["revocation_endpoint_auth_signing_alg_values_supported"] = algs;
+  m["dpop_signing_alg_values_supported"] = algs;
+  m["authorization_details_types_supported"] = std::vector<std::string>(
+      std::begin(kAuthorizationDetailsTypes), std::end(kAuthorizationDetailsTypes));
+  m["authorization_response_iss_parameter_supported"] = true;
+  m["prompt_values_supported"] = {"none", "login", "consent"};
+  m["subject_types_supported"] = {"public"};
+  m["id_token_signing_alg_values_supported"] = {"ES256"};
+  m["userinfo_signing_alg_values_supported"] = nlohmann::json::array();
+  m["claims_supported"] = {"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp",
+                           "name", "email"};
+  m["claims_parameter_supported"] = false;
+  m["request_parameter_supported"] = false;
+  m["request_uri_parameter_supported"] = true;
+  m["require_request_uri_registration"] = true;
+  m["tls_client_certificate_bound_access_tokens"] = false;
+  if (!openid) m.erase("userinfo_signing_alg_values_supported");
+  return m.dump();
+}
+
+std::optional<storage::ClientRecord> AuthorizationServer::find_client(std::string_view id) {
+  return store_.find_client(id);
+}
+
+std::optional<storage::ResidentRecord> AuthorizationServer::find_resident(std::string_view id) {
+  return store_.find_resident(id);
+}
+
+Expected<storage::PendingAuthorization> AuthorizationServer::validate_request(
+    const Params& params, const storage::ClientRecord& client) {
+  if (auto dup = params.first_duplicate())
+    return make_error("invalid_request", "parameter " + *dup + " appears more than once");
+  if (params.has("request"))
+    return make_error("request_not_supported", "request objects are not supported");
+  if (std::find(client.grant_types.begin(), client.grant_types.end(), "authorization_code") ==
+      client.grant_types.end())
+    return make_error("unauthorized_client", "client may not use the authorization code grant");
+  auto response_type = params.value("response_type");
+  if (response_type.empty()) return make_error("invalid_request", "response_type is required");
+  // OAuth 2.1 §4.1.1: the implicit grant and hybrid responses are gone.
+  if (response_type != "code")
+    return make_error("unsupported_response_type", "only response_type=code is supported");
+  auto mode = params.value("response_mode");
+  if (!mode.empty() && mode != "query")
+    return make_error("invalid_request", "only response_mode=query is supported");
+  auto redirect_uri = params.value("redirect_uri");
+  if (std::find(client.redirect_uris.begin(), client.redirect_uris.end(), redirect_uri) ==
+      client.redirect_uris.end())
+    return make_error("invalid_request", "redirect_uri is not registered for this client");
+
+  // RFC 9700 §2.1.1 and RFC 7636 §4.3: PKCE with S256 is required; "plain" (the default
+  // when the method is absent) is refused so that a downgrade is impossible.
+  auto challenge = params.value("code_challenge");
+  auto method = params.value("code_challenge_method");
+  if (challenge.empty()) return make_error("invalid_request", "code_challenge is required");
+  if (method != "S256")
+    return make_error("invalid_request", "code_challenge_method must be S256");
+  if (!pkce_challenge_well_formed(challenge))
+    return make_error("invalid_request", "code_challenge is malformed");
+
+  storage::PendingAuthorization p;
+  p.client_id = client.client_id;
+  p.redirect_uri = redirect_uri;
+  p.code_challenge = challenge;
+  p.state = params.value("state");
+  p.nonce = params.value("nonce");
+  if (p.state.size() > 2048 || p.nonce.size() > 512)
+    return make_error("invalid_request", "state or nonce too long");
+
+  auto allowed = split_scope(client.scope.empty() ? std::string() : client.scope);
+  auto requested = split_scope(params.value("scope"));
+  for (const auto& s : requested) {
+    bool known = std::find(std::begin(kScopesSupported), std::end(kScopesSupported), s) !=
+                 std::end(kScopesSupported);
+    bool permitted = client.scope.empty() ? known
+                                          : std::find(allowed.begin(), allowed.end(), s) !=
+                                                allowed.end();
+    if (!permitted) return make_error("invalid_scope", "scope " + s + " is not allowed");
+  }
+  p.scope = join(requested);
+
+  if (auto details = params.get("authorization_details"); details && !details->empty()) {
+    auto canonical = canonical_authorization_details(*details);
+    if (!canonical) return canonical.error();
+    p.authorization_details = *canonical;
+  }
+  if (p.scope.empty() && p.authorization_details.empty())
+    return make_error("invalid_scope", "ask for a scope or authorization_details");
+
+  for (const auto& resource : params.all("resource")) {
+    // RFC 8707 §2: an absolute URI without a fragment.
+    if (!absolute_uri(resource)) return make_error("invalid_target", "resource must be an absolute URI");
+    p.resources.push_back(resource);
+  }
+
+  auto prompts = split_scope(params.value("prompt"));
+  for (const auto& v : prompts) {
+    if (!is_prompt_value(v)) return make_error("invalid_request", "unknown prompt value");
+  }
+  if (contains_word(params.value("prompt"), "none") && prompts.size() > 1)
+    return make_error("invalid_request", "prompt=none cannot be combined");
+  p.prompt = join(prompts);
+
+  if (auto max_age = params.get("max_age"); max_age && !max_age->empty()) {
+    if (max_age->size() > 9 ||
+        !std::all_of(max_age->begin(), max_age->end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return make_error("invalid_request", "max_age must be a non-negative integer");
+    p.max_age = std::stoll(std::string(*max_age));
+  }
+  if (auto jkt = params.get("dpop_jkt"); jkt && !jkt->empty()) {
+    if (!pkce_challenge_well_formed(*jkt))  // same shape: base64url SHA-256
+      return make_error("invalid_request", "dpop_jkt is malformed");
+    p.dpop_jkt = std::string(*jkt);
+  }
+  p.response_mode = "query";
+  return p;
+}
+
+AuthorizeResult AuthorizationServer::authorize(const Params& query) {
+  AuthorizeResult r;
+  const auto now = clock_.now();
+  auto client_id = query.value("client_id");
+  if (client_id.empty()) {
+    r.error = make_error("invalid_request", "client_id is missing");
+    return r;
+  }
+  auto client = store_.find_client(client_id);
+  if (!client) {
+    r.error = make_error("invalid_client", "unknown client");
+    return r;
+  }
+  r.client_name = client->client_name;
+
+  storage::PendingAuthorization pending;
+  if (auto request_uri = query.get("request_uri")) {
+    // RFC 9126 §4: the pushed request is used once and replaces the query's parameters.
+    if (!request_uri->starts_with(kRequestUriPrefix)) {
+      r.error = make_error("invalid_request_uri", "request_uri was not issued here");
+      return r;
+    }
+    auto pushed = store_.take_pending(request_uri->substr(kRequestUriPrefix.size()), now);
+    if (!pushed || !pushed->pushed || pushed->client_id != client->client_id) {
+      r.error = make_error("invalid_request_uri", "request_uri is unknown, used or expired");
+      return r;
+    }
+    pending = std::move(*pushed);
+  } else {
+    if (settings_.require_par || client->require_par) {
+      r.error = make_error("invalid_request", "this client must use pushed authorization requests");
+      return r;
+    }
+    // RFC 6749 §4.1.2.1: with an unknown or mismatching redirect URI the person is told,
+    // never redirected (RFC 9700 §4.11: no open redirector).
+    if (query.all("redirect_uri").size() != 1) {
+      r.error = make_error("invalid_request", "redirect_uri is missing or repeated");
+      return r;
+    }
+    auto redirect_uri = query.value("redirect_uri");
+    if (std::find(client->redirect_uris.begin(), client->redirect_uris.end(), redirect_uri) ==
+        client->redirect_uris.end()) {
+      r.error = make_error("invalid_request", "redirect_uri does not match a registered one");
+      return r;
+    }
+    auto validated = validate_request(query, *client);
+    if (!validated) {
+      r.kind = AuthorizeResult::Kind::redirect_error;
+      r.error = validated.error();
+      r.redirect_uri = redirect_uri;
+      r.state = query.value("state");
+      return r;
+    }
+    pending = std::move(*validated);
+  }
+  pending.handle = random_.token(32);
+  pending.pushed = false;
+  pending.expires_at = now + settings_.pending_ttl;
+  store_.insert_pending(pending);
+  r.kind = AuthorizeResult::Kind::proceed;
+  r.pending = std::move(pending);
+  return r;
+}
+
+std::optional<storage::PendingAuthorization> AuthorizationServer::find_pending(
+    std::string_view handle) {
+  return store_.find_pending(handle, clock_.now());
+}
+
+std::optional<storage::PendingAuthorization> AuthorizationServer::take_pending(
+    std::string_view handle) {
+  return store_.take_pending(handle, clock_.now());
+}
+
+NextStep AuthorizationServer::next_step(const storage::PendingAuthorization& pending,
+                                        const std::optional<storage::LoginSession>& session) {
+  const auto now = clock_.now();
+  const bool prompt_none = contains_word(pending.prompt, "none");
+  bool need_login = !session;
+  if (session) {
+    // OIDC Core §3.1.2.1: max_age and prompt=login ask for a fresh authentication; a login
+    // made after this request started counts as fresh.
+    const auto started = pending.expires_at - settings_.pending_ttl;
+    if (contains_word(pending.prompt, "login") && session->auth_time < started) need_login = true;
+    if (pending.max_age >= 0 && now - session->auth_time > pending.max_age) need_login = true;
+    if (session->resident_id.empty()) need_login = true;
+  }
+  if (need_login) return prompt_none ? NextStep::login_required : NextStep::login;
+
+  bool covered = false;
+  if (!contains_word(pending.prompt, "consent")) {
+    if (auto grant = store_.find_active_grant(session->resident_id, pending.client_id, now)) {
+      covered = true;
+      for (const auto& s : split_scope(pending.scope)) {
+        if (!contains_word(grant->scope, s)) covered = false;
+      }
+      if (!pending.authorization_details.empty()) {
+        auto granted = nlohmann::json::parse(
+            grant->authorization_details.empty() ? "[]" : grant->authorization_details);
+        for (const auto& d : nlohmann::json::parse(pending.authorization_details)) {
+          if (std::find(granted.begin(), granted.end(), d) == granted.end()) covered = false;
+        }
+      }
+    }
+  }
+  if (covered) return NextStep::issue_code;
+  return prompt_none ? NextStep::consent_required : NextStep::consent;
+}
+
+LoginOutcome AuthorizationServer::login(std::string_view username, std::string_view password,
+                                        std::string_view remote_addr) {
+  LoginOutcome out;
+  const auto now = clock_.now();
+  const std::string user_key = "user:" + sha256_b64url(username);
+  const std::string addr_key = "addr:" + std::string(remote_addr);
+  out.failures = store_.login_failures(user_key, now, kFailureWindow);
+  if (out.failures >= kMaxFailuresPerUser ||
+      store_.login_failures(addr_key, now, kFailureWindow) >= kMaxFailuresPerAddress) {
+    out.kind = LoginOutcome::Kind::too_many_attempts;
+    event("system", "login.throttled", {}, {}, "{}");
+    return out;
+  }
+  auto resident = store_.find_resident_by_username(username);
+  // Hash even for an unknown name so the answer's timing does not tell which names exist.
+  static const std::string kDummy = hash_password("not a real password");
+  bool ok = verify_password(resident ? resident->password_hash : kDummy, password) && resident;
+  if (!ok) {
+    out.failures = store_.record_login_failure(user_key, now, kFailureWindow);
+    store_.record_login_failure(addr_key, now, kFailureWindow);
+    out.kind = LoginOutcome::Kind::invalid_credentials;
+    event("resident", "login.failure", resident ? resident->id : std::string(), {}, "{}");
+    return out;
+  }
+  store_.clear_login_failures(user_key);
+  out.kind = LoginOutcome::Kind::ok;
+  out.session_cookie = random_.token(32);
+  out.session.id_hash = sha256_b64url(out.session_cookie);
+  out.session.resident_id = resident->id;
+  out.session.csrf_token = random_.token(32);
+  out.session.auth_time = now;
+  out.session.expires_at = now + settings_.session_ttl;
+  store_.insert_session(out.session);
+  event("resident", "login.success", resident->id, {}, "{}");
+  return out;
+}
+
+std::optional<storage::LoginSession> AuthorizationServer::session_from_cookie(
+    std::string_view cookie) {
+  if (cookie.empty() || cookie.size() > 128) return std::nullopt;
+  return store_.find_session(sha256_b64url(cookie), clock_.now());
+}
+
+void AuthorizationServer::logout(std::string_view cookie) {
+  if (!cookie.empty()) store_.remove_session(sha256_b64url(cookie));
+}
+
+Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pending,
+                                      const storage::LoginSession& session) {
+  const auto now = clock_.now();
+  storage::Grant grant;
+  if (auto existing = store_.find_active_grant(session.resident_id, pending.client_id, now)) {
+    grant = *existing;
+  } else {
+    grant.id = random_.token(16);
+    grant.resident_id = session.resident_id;
+    grant.client_id = pending.client_id;
+    grant.created_at = now;
+  }
+  auto scopes = split_scope(grant.scope);
+  for (const auto& s : split_scope(pending.scope)) {
+    if (std::find(scopes.begin(), scopes.end(), s) == scopes.end()) scopes.push_back(s);
+  }
+  grant.scope = join(scopes);
+  if (!pending.authorization_details.empty()) {
+    auto merged = nlohmann::json::parse(
+        grant.authorization_details.empty() ? "[]" : grant.authorization_details);
+    for (const auto& d : nlohmann::json::parse(pending.authorization_details)) {
+      if (std::find(merged.begin(), merged.end(), d) == merged.end()) merged.push_back(d);
+    }
+    grant.authorization_details = merged.dump();
+  }
+  store_.upsert_grant(grant);
+
+  const std::string code = random_.token(32);
+  storage::AuthorizationCode record;
+  record.code_hash = sha256_b64url(code);
+  record.client_id = pending.client_id;
+  record.resident_id = session.resident_id;
+  record.redirect_uri = pending.redirect_uri;
+  record.scope = pending.scope;
+  record.nonce = pending.nonce;
+  record.code_challenge = pending.code_challenge;
+  record.authorization_details = pending.authorization_details;
+  record.resources = pending.resources;
+  record.dpop_jkt = pending.dpop_jkt;
+  record.grant_id = grant.id;
+  record.auth_time = session.auth_time;
+  record.expires_at = now + settings_.code_ttl;
+  store_.insert_code(record);
+
+  nlohmann::json detail = {{"scope", pending.scope}, {"grant_id", grant.id}};
+  if (!pending.authorization_details.empty())
+    detail["authorization_details"] = nlohmann::json::parse(pending.authorization_details);
+  event("resident", "consent.granted", session.resident_id, pending.client_id, detail.dump());
+  // RFC 9207: iss in the response lets the client detect mix-up attacks.
+  return Redirect{with_params(pending.redirect_uri,
+                              {{"code", code}, {"state", pending.state}, {"iss", settings_.issuer}})};
+}
+
+Redirect AuthorizationServer::deny(const storage::PendingAuthorization& pending,
+                                   std::string_view error) {
+  if (error == "access_denied") {
+    event("resident", "consent.refused", {}, pending.client_id,
+          nlohmann::json{{"scope", pending.scope}}.dump());
+  }
+  return Redirect{with_params(pending.redirect_uri, {{"error", error},
+                                                     {"state", pending.state},
+                                                     {"iss", settings_.issuer}})};
+}
+
+Answer AuthorizationServer::par(const Params& form, const RequestFacts& facts) {
+  auto client = authenticate_client(form, facts);
+  if (!client) return client.error();
+  if (form.has("request_uri"))
+    return EndpointError{make_error("invalid_request", "request_uri is not allowed in PAR"), {}};
+  auto validated = validate_request(form, *client);
+  if (!validated) return EndpointError{validated.error(), {}};
+  validated->handle = random_.token(32);
+  validated->pushed = true;
+  validated->expires_at = clock_.now() + settings_.par_ttl;
+  store_.insert_pending(*validated);
+  nlohmann::json body = {{"request_uri", std::string(kRequestUriPrefix) + validated->handle},
+                         {"expires_in", settings_.par_ttl}};
+  return JsonAnswer{body.dump(), 201};
+}
+
+Expected<AuthorizationServer::NewClient> AuthorizationServer::create_client(
+    storage::ClientRecord draft) {
+  static const std::vector<std::string> kMethods = {"client_secret_basic", "client_secret_post",
+                                                    "private_key_jwt", "none"};
+  static const std::vector<std::string> kGrants = {"authorization_code", "refresh_token",
+                                                   "client_credentials"};
+  auto& method = draft.token_endpoint_auth_method;
+  if (method.empty()) method = "client_secret_basic";
+  if (std::find(kMethods.begin(), kMethods.end(), method) == kMethods.end())
+    return make_error("invalid_client_metadata", "unsupported token_endpoint_auth_method");
+  if (draft.grant_types.empty()) draft.grant_types = {"authorization_code", "refresh_token"};
+  for (const auto& g : draft.grant_types) {
+    if (std::find(kGrants.begin(), kGrants.end(), g) == kGrants.end())
+      return make_error("invalid_client_metadata", "unsupported grant type " + g);
+  }
+  bool code_flow = std::find(draft.grant_types.begin(), draft.grant_types.end(),
+                             "authorization_code") != draft.grant_types.end();
+  if (code_flow && draft.redirect_uris.empty())
+    return make_error("invalid_redirect_uri", "redirect_uris are required");
+  for (const auto& uri : draft.redirect_uris) {
+    if (!registrable_redirect_uri(uri) || uri.find('#') != std::string::npos)
+      return make_error("invalid_redirect_uri", "redirect URIs must be absolute, without fragment");
+  }
+  if (method == "none" && std::find(draft.grant_types.begin(), draft.grant_types.end(),
+                                    "client_credentials") != draft.grant_types.end())
+    return make_error("invalid_client_metadata", "public clients cannot use client_credentials");
+  if (method == "private_key_jwt") {
+    auto keys = parse_jwk_set(draft.jwks);
+    if (!keys || keys->empty())
+      return make_error("invalid_client_metadata", "private_key_jwt needs a jwks with public keys");
+  } else if (!draft.jwks.empty()) {
+    auto keys = parse_jwk_set(draft.jwks);
+    if (!keys) return make_error("invalid_client_metadata", "jwks is malformed");
+  }
+  for (const auto& s : split_scope(draft.scope)) {
+    if (std::find(std::begin(kScopesSupported), std::end(kScopesSupported), s) ==
+        std::end(kScopesSupported))
+      return make_error("invalid_client_metadata", "unknown scope " + s);
+  }
+  if (draft.client_id.empty()) draft.client_id = random_.token(16);
+  if (draft.client_name.empty()) draft.client_name = draft.client_id;
+  draft.created_at = clock_.now();
+  NewClient out;
+  if (method == "client_secret_basic" || method == "client_secret_post") {
+    // 256 bits from the CSPRNG: a fast hash suffices (no dictionary to attack).
+    out.client_secret = random_.token(32);
+    draft.secret_hash = sha256_b64url(out.client_secret);
+  }
+  if (!store_.insert_client(draft))
+    return make_error("invalid_client_metadata", "client_id already exists");
+  out.record = std::move(draft);
+  event("operator", "client.registered", {}, out.record.client_id, "{}");
+  return out;
+}
+
+std::vector<storage::Grant> AuthorizationServer::grants_of(std::string_view resident_id) {
+  return store_.list_grants(resident_id);
+}
+
+bool AuthorizationServer::revoke_grant(std::string_view resident_id, std::string_view grant_id) {
+  auto grant = store_.find_grant(grant_id);
+  if (!grant || grant->resident_id != resident_id) return false;
+  bool ok = store_.revoke_grant(grant_id);
+  if (ok) {
+    event("resident", "consent.withdrawn", resident_id, grant->client_id,
+          nlohmann::json{{"grant_id", std::string(grant_id)}}.dump());
+  }
+  return ok;
+}
+
+std::string AuthorizationServer::pseudonym(std::string_view resident_id) const {
+  if (resident_id.empty()) return {};
+  // A stand-in until the audit log's keyed pseudonyms: never the username.
+  return sha256_b64url("infobank-resident:" + std::string(resident_id)).substr(0, 22);
+}
+
+void AuthorizationServer::event(std::string_view actor, std::string_view action,
+                                std::string_view resident_id, std::string_view client_id,
+                                std::string_view detail_json, std::string_view request_id) {
+  storage::Event e;
+  e.time = clock_.now();
+  e.actor = actor;
+  e.action = action;
+  e.resident = pseudonym(resident_id);
+  e.client_id = client_id;
+  e.detail = detail_json;
+  e.request_id = request_id;
+  store_.append_event(e);
+}
+
+}  // namespace authz

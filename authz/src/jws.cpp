@@ -1,0 +1,236 @@
+#include "authz/jws.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+#include "authz/base64url.hpp"
+#include "strict_json.hpp"
+
+namespace authz {
+namespace {
+
+// Compact JWSs we accept (client assertions, DPoP proofs, request objects) are a few KiB;
+// anything far larger is refused before decoding.
+constexpr std::size_t kMaxCompactLength = 64 * 1024;
+// RFC 7523 §3 item 4-5: a little clock skew between the client and us is tolerated.
+constexpr std::int64_t kLeewaySeconds = 60;
+
+// Asymmetric algorithms we verify (RFC 7518 §3.1, RFC 8037 §3.1). HS* are refused for
+// client assertions and DPoP: a shared-secret MAC proves nothing about a private key.
+constexpr std::array<std::string_view, 4> kAsymmetricAlgs = {"ES256", "RS256", "PS256", "EdDSA"};
+
+bool is_asymmetric_alg(std::string_view alg) {
+  return std::find(kAsymmetricAlgs.begin(), kAsymmetricAlgs.end(), alg) != kAsymmetricAlgs.end();
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+OAuthError invalid_client(std::string why) { return make_error("invalid_client", std::move(why)); }
+
+// Claims shared by client_assertion_subject and verify_client_assertion.
+Expected<std::string> assertion_subject(const nlohmann::json& claims) {
+  using detail::MemberState;
+  std::string iss;
+  std::string sub;
+  if (detail::string_member(claims, "iss", iss) != MemberState::kPresent ||
+      detail::string_member(claims, "sub", sub) != MemberState::kPresent) {
+    return invalid_client("client assertion needs string iss and sub");
+  }
+  // RFC 7523 §3 items 1-2 and RFC 7521 §5.2: for client authentication both are the
+  // client_id.
+  if (iss.empty() || iss != sub) return invalid_client("client assertion iss must equal sub");
+  return iss;
+}
+
+}  // namespace
+
+Expected<JwsParts> jws_parse(std::string_view compact) {
+  using detail::MemberState;
+  auto fail = [](std::string why) { return make_error("invalid_request", std::move(why)); };
+  if (compact.size() > kMaxCompactLength) return fail("JWS too large");
+  // RFC 7515 §7.1: exactly three base64url parts separated by two dots.
+  const auto dot1 = compact.find('.');
+  if (dot1 == std::string_view::npos) return fail("JWS must have three parts");
+  const auto dot2 = compact.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos || compact.find('.', dot2 + 1) != std::string_view::npos) {
+    return fail("JWS must have three parts");
+  }
+  const std::string_view header_b64 = compact.substr(0, dot1);
+  const std::string_view payload_b64 = compact.substr(dot1 + 1, dot2 - dot1 - 1);
+  const std::string_view signature_b64 = compact.substr(dot2 + 1);
+
+  auto header = base64url_decode(header_b64);
+  auto payload = base64url_decode(payload_b64);
+  auto signature = base64url_decode(signature_b64);
+  if (!header || !payload || !signature) return fail("JWS part is not strict base64url");
+  if (signature->empty()) return fail("JWS is unsigned");
+
+  // RFC 7515 §5.2 step 4 and §4: a JSON object; duplicate names rejected.
+  auto json = detail::parse_json_object_strict(*header);
+  if (!json) return fail("JWS header is not a strict JSON object");
+
+  JwsParts parts;
+  if (detail::string_member(*json, "alg", parts.alg) != MemberState::kPresent ||
+      parts.alg.empty()) {
+    return fail("JWS header needs a string alg");
+  }
+  // RFC 8725 §3.1 and §3.2: never accept unsecured JWSs, whatever the case of "none".
+  if (iequals(parts.alg, "none")) return fail("alg none is not accepted");
+  // RFC 7515 §4.1.11: we implement no extensions, so any "crit" makes the JWS invalid.
+  if (json->contains("crit")) return fail("unsupported crit header");
+  if (detail::string_member(*json, "typ", parts.typ) == MemberState::kWrongType ||
+      detail::string_member(*json, "kid", parts.kid) == MemberState::kWrongType) {
+    return fail("JWS typ and kid must be strings");
+  }
+  if (auto jwk = json->find("jwk"); jwk != json->end()) {
+    if (!jwk->is_object()) return fail("JWS jwk must be an object");
+    parts.jwk_json = jwk->dump();
+  }
+  parts.header_json = std::move(*header);
+  parts.payload = std::move(*payload);
+  parts.signature = std::move(*signature);
+  parts.signing_input = std::string(compact.substr(0, dot2));
+  return parts;
+}
+
+bool jws_verify(const JwsParts& parts, const PublicKey& key) {
+  return key.supports_alg(parts.alg) && key.verify(parts.alg, parts.signing_input, parts.signature);
+}
+
+std::string jws_sign(const SigningKey& key, std::string_view kid, std::string_view typ,
+                     std::string_view payload_json) {
+  nlohmann::json header = {{"alg", SigningKey::alg()}};
+  if (!typ.empty()) header["typ"] = typ;
+  if (!kid.empty()) header["kid"] = kid;
+  std::string input = base64url_encode(header.dump());
+  input.push_back('.');
+  input += base64url_encode(payload_json);
+  const std::string signature = key.sign(input);
+  input.push_back('.');
+  input += base64url_encode(signature);
+  return input;
+}
+
+Expected<std::vector<PublicKey>> parse_jwk_set(std::string_view jwks_json) {
+  auto fail = [](std::string why) { return make_error("invalid_request", std::move(why)); };
+  auto set = detail::parse_json_object_strict(jwks_json);
+  if (!set) return fail("JWK Set is not a strict JSON object");
+  auto keys = set->find("keys");
+  if (keys == set->end() || !keys->is_array()) return fail("JWK Set needs a keys array");
+  std::vector<PublicKey> result;
+  for (const auto& entry : *keys) {
+    if (!entry.is_object()) return fail("JWK Set member is not an object");
+    // RFC 7517 §5: "implementations SHOULD ignore JWKs within a JWK Set that use "kty"
+    // values that are not understood", and the same for unusable keys.
+    auto key = PublicKey::from_jwk(entry.dump());
+    if (key && key->usable_for_signatures()) result.push_back(std::move(*key));
+  }
+  return result;
+}
+
+Expected<std::string> client_assertion_subject(std::string_view jwt) {
+  auto parts = jws_parse(jwt);
+  if (!parts) return invalid_client(parts.error().description);
+  auto claims = detail::parse_json_object_strict(parts->payload);
+  if (!claims) return invalid_client("client assertion claims are not a strict JSON object");
+  return assertion_subject(*claims);
+}
+
+Expected<ClientAssertion> verify_client_assertion(std::string_view jwt,
+                                                  const std::vector<PublicKey>& client_keys,
+                                                  std::string_view client_id,
+                                                  const std::vector<std::string>& audiences,
+                                                  std::int64_t now, std::int64_t max_lifetime) {
+  using detail::MemberState;
+  auto parts = jws_parse(jwt);
+  if (!parts) return invalid_client(parts.error().description);
+  if (!is_asymmetric_alg(parts->alg)) {
+    return invalid_client("client assertion alg must be asymmetric");
+  }
+  // Explicit typing (RFC 8725 §3.11): refuse JWTs minted for another purpose, such as DPoP
+  // proofs or access tokens, while accepting the plain "JWT" most clients send.
+  if (!parts->typ.empty() && !iequals(parts->typ, "JWT") &&
+      !iequals(parts->typ, "client-authentication+jwt")) {
+    return invalid_client("client assertion has an unexpected typ");
+  }
+
+  // Signature first: nothing in an unauthenticated payload is worth reasoning about.
+  // RFC 7515 §4.1.4: kid selects the key when present; otherwise try each that fits alg.
+  bool verified = false;
+  for (const auto& key : client_keys) {
+    if (!parts->kid.empty() && key.kid() != parts->kid) continue;
+    if (jws_verify(*parts, key)) {
+      verified = true;
+      break;
+    }
+  }
+  if (!verified) return invalid_client("client assertion signature does not verify");
+
+  auto claims = detail::parse_json_object_strict(parts->payload);
+  if (!claims) return invalid_client("client assertion claims are not a strict JSON object");
+  auto subject = assertion_subject(*claims);
+  if (!subject) return subject.error();
+  if (*subject != client_id) return invalid_client("client assertion is for another client");
+
+  // RFC 7523 §3 item 3: aud is a string or an array of strings identifying us.
+  auto aud = claims->find("aud");
+  if (aud == claims->end()) return invalid_client("client assertion has no aud");
+  auto audience_ok = [&](const nlohmann::json& value) {
+    if (!value.is_string()) return false;
+    const auto& s = value.get_ref<const std::string&>();
+    return std::find(audiences.begin(), audiences.end(), s) != audiences.end();
+  };
+  bool aud_matches = false;
+  if (aud->is_string()) {
+    aud_matches = audience_ok(*aud);
+  } else if (aud->is_array()) {
+    for (const auto& value : *aud) {
+      if (!value.is_string()) return invalid_client("client assertion aud is malformed");
+      aud_matches = aud_matches || audience_ok(value);
+    }
+  } else {
+    return invalid_client("client assertion aud is malformed");
+  }
+  if (!aud_matches) return invalid_client("client assertion aud is not this server");
+
+  // RFC 7523 §3 item 4: exp is required and in the future; we also bound how far.
+  std::int64_t exp = 0;
+  if (detail::numeric_date_member(*claims, "exp", exp) != MemberState::kPresent) {
+    return invalid_client("client assertion needs a numeric exp");
+  }
+  if (now >= exp + kLeewaySeconds) return invalid_client("client assertion has expired");
+  if (exp - now > max_lifetime) return invalid_client("client assertion lives too long");
+
+  // RFC 7523 §3 items 5-6: nbf and iat, when present, are not in the future.
+  for (const char* name : {"nbf", "iat"}) {
+    std::int64_t t = 0;
+    switch (detail::numeric_date_member(*claims, name, t)) {
+      case MemberState::kWrongType:
+        return invalid_client("client assertion date is malformed");
+      case MemberState::kPresent:
+        if (t > now + kLeewaySeconds) return invalid_client("client assertion is not yet valid");
+        break;
+      case MemberState::kAbsent:
+        break;
+    }
+  }
+
+  // RFC 7523 §3 item 7: jti lets the caller refuse replays.
+  ClientAssertion result;
+  if (detail::string_member(*claims, "jti", result.jti) != MemberState::kPresent ||
+      result.jti.empty()) {
+    return invalid_client("client assertion needs a jti");
+  }
+  result.client_id = std::move(*subject);
+  result.exp = exp;
+  return result;
+}
+
+}  // namespace authz

@@ -1,0 +1,92 @@
+#include <nlohmann/json.hpp>
+
+#include "authz/oauth.hpp"
+
+namespace authz {
+
+namespace {
+// Reload at most this often: `keys rotate` run by the operator (or on another node) is seen
+// within this many seconds without a restart.
+constexpr std::int64_t kReloadInterval = 2;
+}  // namespace
+
+KeyRing::KeyRing(storage::Store& store, const Clock& clock, std::int64_t key_retention)
+    : store_(store), clock_(clock), retention_(key_retention) {}
+
+void KeyRing::ensure_key() {
+  std::lock_guard lock(mutex_);
+  if (store_.list_signing_keys().empty()) {
+    OsRandom random;
+    storage::SigningKeyRecord record;
+    record.kid = random.token(12);
+    record.alg = "ES256";
+    record.private_pem = SigningKey::generate_es256().to_pem();
+    record.created_at = clock_.now();
+    store_.insert_signing_key(record);
+  }
+  loaded_at_ = -1;
+}
+
+void KeyRing::reload_locked(std::int64_t now) {
+  if (loaded_at_ >= 0 && now - loaded_at_ < kReloadInterval && current_) return;
+  auto records = store_.list_signing_keys();
+  std::shared_ptr<const Current> current;
+  std::vector<PublicKey> published;
+  nlohmann::json keys = nlohmann::json::array();
+  for (const auto& record : records) {
+    if (record.retired_at != 0 && now - record.retired_at > retention_) continue;
+    auto key = SigningKey::from_pem(record.private_pem);
+    if (!key) throw std::runtime_error("stored signing key " + record.kid + " is unreadable");
+    if (record.retired_at == 0 && !current) {
+      current = std::make_shared<const Current>(Current{record.kid, *key});
+    }
+    auto pub = key->public_key();
+    pub.set_kid(record.kid);
+    auto jwk = nlohmann::json::parse(pub.to_jwk_json());
+    jwk["kid"] = record.kid;
+    jwk["alg"] = "ES256";
+    jwk["use"] = "sig";
+    keys.push_back(std::move(jwk));
+    published.push_back(std::move(pub));
+  }
+  if (!current) throw std::runtime_error("no current signing key: run `infobank keys rotate`");
+  current_ = std::move(current);
+  published_ = std::move(published);
+  jwks_ = nlohmann::json{{"keys", std::move(keys)}}.dump();
+  loaded_at_ = now;
+}
+
+KeyRing::Current KeyRing::current() {
+  std::lock_guard lock(mutex_);
+  reload_locked(clock_.now());
+  return *current_;
+}
+
+std::string KeyRing::jwks_json() {
+  std::lock_guard lock(mutex_);
+  reload_locked(clock_.now());
+  return jwks_;
+}
+
+std::optional<PublicKey> KeyRing::find(std::string_view kid) {
+  std::lock_guard lock(mutex_);
+  reload_locked(clock_.now());
+  for (const auto& key : published_) {
+    if (key.kid() == kid) return key;
+  }
+  return std::nullopt;
+}
+
+std::string KeyRing::rotate(Random& random) {
+  std::lock_guard lock(mutex_);
+  storage::SigningKeyRecord record;
+  record.kid = random.token(12);
+  record.alg = "ES256";
+  record.private_pem = SigningKey::generate_es256().to_pem();
+  record.created_at = clock_.now();
+  store_.rotate_signing_key(record, record.created_at);
+  loaded_at_ = -1;
+  return record.kid;
+}
+
+}  // namespace authz

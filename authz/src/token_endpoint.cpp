@@ -1,0 +1,622 @@
+// The back channel: client authentication (RFC 6749 §2.3, RFC 7523), the token endpoint
+// (RFC 6749 §4.1.3, §4.4, §6 with RFC 9700 and OAuth 2.1), JWT access tokens (RFC 9068),
+// DPoP (RFC 9449), introspection (RFC 7662), revocation (RFC 7009), UserInfo (OIDC Core §5.3)
+// and dynamic registration (RFC 7591).
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "authz/base64url.hpp"
+#include "authz/dpop.hpp"
+#include "authz/jws.hpp"
+#include "authz/oauth.hpp"
+#include "authz/pkce.hpp"
+#include "internal.hpp"
+
+namespace authz {
+
+namespace {
+
+constexpr std::string_view kJwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+EndpointError fail(std::string error, std::string description, std::string scheme = {}) {
+  return EndpointError{make_error(std::move(error), std::move(description)), std::move(scheme)};
+}
+
+bool has(const std::vector<std::string>& list, std::string_view item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+// Reads the payload of one of our own JWTs without checking its signature: used only to
+// find the record, which is then compared by hash (the record is the truth, not the JWT).
+std::optional<std::string> jwt_jti(std::string_view token) {
+  auto first = token.find('.');
+  if (first == std::string_view::npos) return std::nullopt;
+  auto second = token.find('.', first + 1);
+  if (second == std::string_view::npos) return std::nullopt;
+  auto payload = base64url_decode(token.substr(first + 1, second - first - 1));
+  if (!payload) return std::nullopt;
+  auto json = nlohmann::json::parse(*payload, nullptr, false);
+  if (!json.is_object() || !json.contains("jti") || !json["jti"].is_string()) return std::nullopt;
+  return json["jti"].get<std::string>();
+}
+
+}  // namespace
+
+struct AuthorizationServer::Issue {
+  const storage::ClientRecord* client = nullptr;
+  std::string grant_type;
+  std::string resident_id;
+  std::string scope;
+  std::string authorization_details;
+  std::vector<std::string> resources;
+  std::string cnf_jkt;
+  std::string code_hash;
+  std::string family_id;
+  std::string grant_id;
+  std::string nonce;
+  std::int64_t auth_time = 0;
+  bool with_refresh = false;
+  bool with_id_token = false;
+  std::string rotate_from;  ///< hash of the refresh token being exchanged
+};
+
+Expected<storage::ClientRecord, EndpointError> AuthorizationServer::authenticate_client(
+    const Params& form, const RequestFacts& facts) {
+  std::optional<BasicCredentials> basic;
+  if (facts.authorization) {
+    std::string_view header = *facts.authorization;
+    if (header.size() >= 6 && (header.substr(0, 6) == "Basic " || header.substr(0, 6) == "basic ")) {
+      basic = parse_basic_authorization(header);
+      if (!basic) return fail("invalid_client", "malformed Basic credentials", "Basic");
+    }
+  }
+  const bool post = form.has("client_secret");
+  const bool jwt = form.has("client_assertion") || form.has("client_assertion_type");
+  // RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
+  if (int(basic.has_value()) + int(post) + int(jwt) > 1)
+    return fail("invalid_request", "use exactly one client authentication method");
+
+  const auto now = clock_.now();
+  std::string method;
+  std::string client_id;
+  if (basic) {
+    method = "client_secret_basic";
+    client_id = basic->client_id;
+    if (form.has("client_id") && form.value("client_id") != client_id)
+      return fail("invalid_request", "client_id differs from the authenticated client");
+  } else if (post) {
+    method = "client_secret_post";
+    client_id = form.value("client_id");
+  } else if (jwt) {
+    method = "private_key_jwt";
+    if (form.value("client_assertion_type") != kJwtBearer)
+      return fail("invalid_client", "unsupported client_assertion_type");
+    auto subject = client_assertion_subject(form.value("client_assertion"));
+    if (!subject) return EndpointError{subject.error(), {}};
+    client_id = *subject;
+    if (form.has("client_id") && form.value("client_id") != client_id)
+      return fail("invalid_client", "client_id differs from the assertion");
+  } else {
+    method = "none";
+    client_id = form.value("client_id");
+  }
+  const std::string scheme = basic ? "Basic" : "";
+  if (client_id.empty()) return fail("invalid_client", "client authentication is required", scheme);
+  auto client = store_.find_client(client_id);
+  // One answer for unknown client, wrong method and wrong secret: nothing to enumerate.
+  if (!client || client->token_endpoint_auth_method != method)
+    return fail("invalid_client", "client authentication failed", scheme);
+  if (method == "client_secret_basic" || method == "client_secret_post") {
+    const auto& secret = basic ? basic->client_secret : form.value("client_secret");
+    if (!constant_time_equal(sha256_b64url(secret), client->secret_hash))
+      return fail("invalid_client", "client authentication failed", scheme);
+  } else if (method == "private_key_jwt") {
+    auto keys = parse_jwk_set(client->jwks);
+    if (!keys) return fail("invalid_client", "client authentication failed");
+    const auto& iss = settings_.issuer;
+    std::vector<std::string> audiences = {iss, iss + "/token", facts.url};
+    auto assertion = verify_client_assertion(form.value("client_assertion"), *keys, client_id,
+                                             audiences, now);
+    if (!assertion) return EndpointError{assertion.error(), {}};
+    // RFC 7523 §3 item 7: a jti is used once.
+    if (!store_.remember_jti("client_assertion:" + client_id, assertion->jti, assertion->exp + 60,
+                             now))
+      return fail("invalid_client", "client assertion was replayed");
+  }
+  return *client;
+}
+
+Expected<std::optional<std::string>> AuthorizationServer::dpop_jkt(
+    const RequestFacts& facts, std::optional<std::string_view> token) {
+  if (facts.dpop_repeated) return make_error("invalid_dpop_proof", "more than one DPoP header");
+  if (!facts.dpop) return std::optional<std::string>{};
+  DpopCheck check;
+  check.method = facts.method;
+  check.url = facts.url;
+  check.now = clock_.now();
+  check.max_age = settings_.dpop_max_age;
+  check.access_token = token;
+  auto proof = dpop_verify(*facts.dpop, check);
+  if (!proof) return proof.error();
+  // RFC 9449 §11.1: each proof is accepted once within its window, across all nodes.
+  if (!store_.remember_jti("dpop", proof->jti, proof->iat + 2 * settings_.dpop_max_age,
+                           check.now))
+    return make_error("invalid_dpop_proof", "DPoP proof was replayed");
+  return std::optional<std::string>{proof->jkt};
+}
+
+Answer AuthorizationServer::token(const Params& form, const RequestFacts& facts) {
+  if (auto dup = form.first_duplicate())
+    return fail("invalid_request", "parameter " + *dup + " appears more than once");
+  auto client = authenticate_client(form, facts);
+  if (!client) return client.error();
+  auto grant_type = form.value("grant_type");
+  if (grant_type.empty()) return fail("invalid_request", "grant_type is required");
+  if (grant_type != "authorization_code" && grant_type != "refresh_token" &&
+      grant_type != "client_credentials")
+    return fail("unsupported_grant_type", "grant_type is not supported");
+  if (!has(client->grant_types, grant_type))
+    return fail("unauthorized_client", "client may not use this grant type");
+  if (grant_type == "authorization_code") return token_authorization_code(form, facts, *client);
+  if (grant_type == "refresh_token") return token_refresh(form, facts, *client);
+  return token_client_credentials(form, facts, *client);
+}
+
+Answer AuthorizationServer::token_authorization_code(const Params& form, const RequestFacts& facts,
+                                                     const storage::ClientRecord& client) {
+  auto code = form.value("code");
+  if (code.empty()) return fail("invalid_request", "code is required");
+  auto verifier = form.value("code_verifier");
+  // RFC 7636 §4.5 / RFC 9700 §2.1.1: without the verifier there is no PKCE; refuse.
+  if (verifier.empty()) return fail("invalid_request", "code_verifier is required");
+  if (!pkce_verifier_well_formed(verifier))
+    return fail("invalid_request", "code_verifier is malformed");
+  auto jkt = dpop_jkt(facts, std::nullopt);
+  if (!jkt) return EndpointError{jkt.error(), {}};
+  if (client.require_dpop && !jkt->has_value())
+    return fail("invalid_dpop_proof", "this client must use DPoP");
+
+  const auto now = clock_.now();
+  const std::string code_hash = sha256_b64url(code);
+  auto record = store_.consume_code(code_hash);
+  if (!record) return fail("invalid_grant", "code is invalid");
+  if (record->used) {
+    // RFC 9700 §4.5 / RFC 6749 §4.1.2: a second use means the code leaked; revoke all that
+    // was issued from it.
+    store_.revoke_tokens_from_code(code_hash);
+    event("system", "code.replayed", record->resident_id, record->client_id, "{}",
+          facts.request_id);
+    return fail("invalid_grant", "code was already used");
+  }
+  // From here the code is spent: a code presented with a wrong verifier or by another client
+  // is burnt rather than left for a second guess.
+  if (record->client_id != client.client_id) return fail("invalid_grant", "code is invalid");
+  if (record->expires_at <= now) return fail("invalid_grant", "code has expired");
+  if (form.value("redirect_uri") != record->redirect_uri)
+    return fail("invalid_grant", "redirect_uri does not match the authorization request");
+  if (!pkce_s256_matches(verifier, record->code_challenge))
+    return fail("invalid_grant", "code_verifier does not match the code_challenge");
+  if (!record->dpop_jkt.empty() && (!jkt->has_value() || **jkt != record->dpop_jkt))
+    return fail("invalid_dpop_proof", "DPoP key does not match dpop_jkt");
+  if (auto grant = store_.find_grant(record->grant_id); !grant || grant->revoked)
+    return fail("invalid_grant", "the grant was withdrawn");
+
+  Issue issue;
+  issue.client = &client;
+  issue.grant_type = "authorization_code";
+  issue.resident_id = record->resident_id;
+  issue.scope = record->scope;
+  issue.authorization_details = record->authorization_details;
+  issue.resources = record->resources;
+  // RFC 8707 §2.2: a resource at the token endpoint narrows the audience.
+  auto requested = form.all("resource");
+  if (!requested.empty()) {
+    for (const auto& r : requested) {
+      if (!record->resources.empty() && !has(record->resources, r))
+        return fail("invalid_target", "resource was not part of the authorization");
+    }
+    issue.resources = requested;
+  }
+  issue.cnf_jkt = jkt->value_or("");
+  issue.code_hash = code_hash;
+  issue.grant_id = record->grant_id;
+  issue.nonce = record->nonce;
+  issue.auth_time = record->auth_time;
+  issue.with_refresh = has(client.grant_types, "refresh_token");
+  issue.with_id_token = contains_word(record->scope, "openid");
+  return issue_tokens(issue);
+}
+
+Answer AuthorizationServer::token_refresh(const Params& form, const RequestFacts& facts,
+                                          const storage::ClientRecord& client) {
+  auto token = form.value("refresh_token");
+  if (token.empty()) return fail("invalid_request", "refresh_token is required");
+  auto jkt = dpop_jkt(facts, std::nullopt);
+  if (!jkt) return EndpointError{jkt.error(), {}};
+  const auto now = clock_.now();
+  const std::string hash = sha256_b64url(token);
+  auto current = store_.find_refresh_token(hash);
+  if (!current || current->client_id != client.client_id)
+    return fail("invalid_grant", "refresh token is invalid");
+  if (current->rotated) {
+    // RFC 9700 §4.14.2: a rotated refresh token used again means it leaked: revoke the family.
+    store_.revoke_family(current->family_id);
+    event("system", "refresh.reused", current->resident_id, client.client_id, "{}",
+          facts.request_id);
+    return fail("invalid_grant", "refresh token was already used");
+  }
+  if (current->revoked || current->expires_at <= now)
+    return fail("invalid_grant", "refresh token is invalid");
+  // RFC 9449 §5: a bound refresh token needs a proof with the same key.
+  if (!current->cnf_jkt.empty() && (!jkt->has_value() || **jkt != current->cnf_jkt))
+    return fail("invalid_dpop_proof", "DPoP key does not match the refresh token");
+  if (client.require_dpop && !jkt->has_value())
+    return fail("invalid_dpop_proof", "this client must use DPoP");
+  std::string scope = current->scope;
+  if (auto asked = form.get("scope"); asked && !asked->empty()) {
+    // RFC 6749 §6: the scope may only shrink.
+    for (const auto& s : split_scope(*asked)) {
+      if (!contains_word(current->scope, s))
+        return fail("invalid_scope", "scope exceeds what was granted");
+    }
+    scope = join(split_scope(*asked));
+  }
+  if (!current->grant_id.empty()) {
+    auto grant = store_.find_grant(current->grant_id);
+    if (!grant || grant->revoked) return fail("invalid_grant", "the grant was withdrawn");
+  }
+  Issue issue;
+  issue.client = &client;
+  issue.grant_type = "refresh_token";
+  issue.resident_id = current->resident_id;
+  issue.scope = scope;
+  issue.authorization_details = current->authorization_details;
+  issue.resources = current->resources;
+  issue.cnf_jkt = current->cnf_jkt.empty() ? jkt->value_or("") : current->cnf_jkt;
+  issue.code_hash = current->code_hash;
+  issue.family_id = current->family_id;
+  issue.grant_id = current->grant_id;
+  issue.auth_time = current->auth_time;
+  issue.with_refresh = true;
+  issue.with_id_token = false;
+  issue.rotate_from = hash;
+  return issue_tokens(issue);
+}
+
+Answer AuthorizationServer::token_client_credentials(const Params& form, const RequestFacts& facts,
+                                                     const storage::ClientRecord& client) {
+  if (client.token_endpoint_auth_method == "none")
+    return fail("unauthorized_client", "public clients cannot use client_credentials");
+  auto jkt = dpop_jkt(facts, std::nullopt);
+  if (!jkt) return EndpointError{jkt.error(), {}};
+  if (client.require_dpop && !jkt->has_value())
+    return fail("invalid_dpop_proof", "this client must use DPoP");
+  std::vector<std::string> scopes;
+  for (const auto& s : split_scope(form.value("scope"))) {
+    // Only what the client was registered for; identity scopes make no sense without a person.
+    if (!contains_word(client.scope, s) || s == "openid" || s == "offline_access")
+      return fail("invalid_scope", "scope " + s + " is not allowed for this client");
+    scopes.push_back(s);
+  }
+  if (scopes.empty()) {
+    for (const auto& s : split_scope(client.scope)) {
+      if (s != "openid" && s != "offline_access" && s != "profile" && s != "email")
+        scopes.push_back(s);
+    }
+  }
+  Issue issue;
+  issue.client = &client;
+  issue.grant_type = "client_credentials";
+  issue.scope = join(scopes);
+  if (auto details = form.get("authorization_details"); details && !details->empty()) {
+    auto canonical = canonical_authorization_details(*details);
+    if (!canonical) return EndpointError{canonical.error(), {}};
+    issue.authorization_details = *canonical;
+  }
+  for (const auto& r : form.all("resource")) {
+    if (!absolute_uri(r)) return fail("invalid_target", "resource must be an absolute URI");
+    issue.resources.push_back(r);
+  }
+  issue.cnf_jkt = jkt->value_or("");
+  return issue_tokens(issue);
+}
+
+Answer AuthorizationServer::issue_tokens(const Issue& issue) {
+  const auto now = clock_.now();
+  const auto& client = *issue.client;
+  nlohmann::json body;
+
+  std::string family = issue.family_id;
+  if (issue.with_refresh) {
+    storage::RefreshTokenRecord next;
+    const std::string refresh = random_.token(32);
+    next.token_hash = sha256_b64url(refresh);
+    next.family_id = family.empty() ? random_.token(16) : family;
+    next.client_id = client.client_id;
+    next.resident_id = issue.resident_id;
+    next.scope = issue.scope;
+    next.authorization_details = issue.authorization_details;
+    next.resources = issue.resources;
+    // RFC 9449 §5: refresh tokens of public clients are bound to the DPoP key; confidential
+    // clients are already bound by their authentication.
+    next.cnf_jkt = client.token_endpoint_auth_method == "none" ? issue.cnf_jkt : "";
+    next.grant_id = issue.grant_id;
+    next.code_hash = issue.code_hash;
+    next.auth_time = issue.auth_time;
+    next.issued_at = now;
+    next.expires_at = now + settings_.refresh_token_ttl;
+    if (!issue.rotate_from.empty()) {
+      auto old = store_.rotate_refresh_token(issue.rotate_from, next);
+      if (!old || old->rotated || old->revoked)
+        return fail("invalid_grant", "refresh token was already used");
+    } else {
+      store_.insert_refresh_token(next);
+    }
+    family = next.family_id;
+    body["refresh_token"] = refresh;
+  }
+
+  auto key = keys_.current();
+  const std::string jti = random_.token(16);
+  nlohmann::json aud;
+  if (issue.resources.size() == 1) {
+    aud = issue.resources.front();
+  } else if (!issue.resources.empty()) {
+    aud = issue.resources;
+  } else {
+    aud = client.default_audience.empty() ? settings_.issuer : client.default_audience;
+  }
+  nlohmann::json claims = {{"iss", settings_.issuer},
+                           {"sub", issue.resident_id.empty() ? client.client_id : issue.resident_id},
+                           {"aud", aud},
+                           {"client_id", client.client_id},
+                           {"iat", now},
+                           {"exp", now + settings_.access_token_ttl},
+                           {"jti", jti}};
+  if (!issue.scope.empty()) claims["scope"] = issue.scope;
+  if (issue.auth_time != 0) claims["auth_time"] = issue.auth_time;
+  if (!issue.authorization_details.empty())
+    claims["authorization_details"] = nlohmann::json::parse(issue.authorization_details);
+  if (!issue.cnf_jkt.empty()) claims["cnf"] = {{"jkt", issue.cnf_jkt}};
+  // RFC 9068 §2.1: typ "at+jwt" keeps access tokens from being taken for id_tokens.
+  const std::string access = jws_sign(key.key, key.kid, "at+jwt", claims.dump());
+
+  storage::AccessTokenRecord record;
+  record.jti = jti;
+  record.token_hash = sha256_b64url(access);
+  record.client_id = client.client_id;
+  record.resident_id = issue.resident_id;
+  record.scope = issue.scope;
+  record.audience = aud.is_array() ? join(aud.get<std::vector<std::string>>()) : aud.get<std::string>();
+  record.authorization_details = issue.authorization_details;
+  record.cnf_jkt = issue.cnf_jkt;
+  record.code_hash = issue.code_hash;
+  record.family_id = issue.with_refresh ? family : issue.family_id;
+  record.issued_at = now;
+  record.expires_at = now + settings_.access_token_ttl;
+  store_.insert_access_token(record);
+
+  body["access_token"] = access;
+  body["token_type"] = issue.cnf_jkt.empty() ? "Bearer" : "DPoP";
+  body["expires_in"] = settings_.access_token_ttl;
+  if (!issue.scope.empty()) body["scope"] = issue.scope;
+  if (!issue.authorization_details.empty())
+    body["authorization_details"] = nlohmann::json::parse(issue.authorization_details);
+
+  if (issue.with_id_token) {
+    nlohmann::json id = {{"iss", settings_.issuer},
+                         {"sub", issue.resident_id},
+                         {"aud", client.client_id},
+                         {"azp", client.client_id},
+                         {"iat", now},
+                         {"exp", now + settings_.access_token_ttl},
+                         {"auth_time", issue.auth_time}};
+    if (!issue.nonce.empty()) id["nonce"] = issue.nonce;
+    // OIDC Core §3.3.2.11: at_hash is the left half of SHA-256 of the access token.
+    id["at_hash"] = base64url_encode(sha256(access).substr(0, 16));
+    body["id_token"] = jws_sign(key.key, key.kid, "JWT", id.dump());
+  }
+  if (issue.grant_type != "refresh_token" || !issue.resident_id.empty()) {
+    event(issue.resident_id.empty() ? "client" : "resident", "token.issued", issue.resident_id,
+          client.client_id,
+          nlohmann::json{{"jti", jti}, {"grant_type", issue.grant_type}, {"scope", issue.scope}}
+              .dump());
+  }
+  return JsonAnswer{body.dump(), 200};
+}
+
+Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& facts) {
+  auto client = authenticate_client(form, facts);
+  if (!client) return client.error();
+  if (client->token_endpoint_auth_method == "none")
+    return fail("invalid_client", "introspection needs an authenticated client");
+  auto token = form.value("token");
+  if (token.empty()) return fail("invalid_request", "token is required");
+  const auto now = clock_.now();
+  const nlohmann::json inactive = {{"active", false}};
+  const std::string hash = sha256_b64url(token);
+  auto hint = form.value("token_type_hint");
+  auto as_access = [&]() -> std::optional<nlohmann::json> {
+    auto jti = jwt_jti(token);
+    if (!jti) return std::nullopt;
+    auto rec = store_.find_access_token(*jti);
+    if (!rec || !constant_time_equal(rec->token_hash, hash)) return std::nullopt;
+    if (rec->revoked || rec->expires_at <= now) return inactive;
+    nlohmann::json out = {{"active", true},
+                          {"iss", settings_.issuer},
+                          {"client_id", rec->client_id},
+                          {"sub", rec->resident_id.empty() ? rec->client_id : rec->resident_id},
+                          {"jti", rec->jti},
+                          {"iat", rec->issued_at},
+                          {"exp", rec->expires_at},
+                          {"token_type", rec->cnf_jkt.empty() ? "Bearer" : "DPoP"}};
+    if (!rec->scope.empty()) out["scope"] = rec->scope;
+    auto auds = split_scope(rec->audience);
+    if (auds.size() == 1) out["aud"] = auds.front();
+    else if (!auds.empty()) out["aud"] = auds;
+    if (!rec->authorization_details.empty())
+      out["authorization_details"] = nlohmann::json::parse(rec->authorization_details);
+    if (!rec->cnf_jkt.empty()) out["cnf"] = {{"jkt", rec->cnf_jkt}};
+    return out;
+  };
+  auto as_refresh = [&]() -> std::optional<nlohmann::json> {
+    auto rec = store_.find_refresh_token(hash);
+    if (!rec) return std::nullopt;
+    // Refresh tokens are shown only to the client they were issued to.
+    if (rec->client_id != client->client_id || rec->revoked || rec->rotated ||
+        rec->expires_at <= now)
+      return inactive;
+    nlohmann::json out = {{"active", true},          {"iss", settings_.issuer},
+                          {"client_id", rec->client_id}, {"sub", rec->resident_id},
+                          {"iat", rec->issued_at},      {"exp", rec->expires_at},
+                          {"token_type", "refresh_token"}};
+    if (!rec->scope.empty()) out["scope"] = rec->scope;
+    if (!rec->authorization_details.empty())
+      out["authorization_details"] = nlohmann::json::parse(rec->authorization_details);
+    if (!rec->cnf_jkt.empty()) out["cnf"] = {{"jkt", rec->cnf_jkt}};
+    return out;
+  };
+  std::optional<nlohmann::json> answer;
+  if (hint == "refresh_token") {
+    answer = as_refresh();
+    if (!answer) answer = as_access();
+  } else {
+    answer = as_access();
+    if (!answer) answer = as_refresh();
+  }
+  return JsonAnswer{answer ? answer->dump() : inactive.dump(), 200};
+}
+
+Answer AuthorizationServer::revoke(const Params& form, const RequestFacts& facts) {
+  auto client = authenticate_client(form, facts);
+  if (!client) return client.error();
+  auto token = form.value("token");
+  if (token.empty()) return fail("invalid_request", "token is required");
+  const std::string hash = sha256_b64url(token);
+  // RFC 7009 §2.2: unknown tokens and tokens of other clients get the same 200, so the answer
+  // tells nothing; only the owner's tokens are revoked.
+  if (auto rec = store_.find_refresh_token(hash); rec && rec->client_id == client->client_id) {
+    store_.revoke_family(rec->family_id);
+    event("client", "token.revoked", rec->resident_id, client->client_id,
+          nlohmann::json{{"kind", "refresh_token"}}.dump(), facts.request_id);
+  } else if (auto jti = jwt_jti(token)) {
+    auto at = store_.find_access_token(*jti);
+    if (at && at->client_id == client->client_id && constant_time_equal(at->token_hash, hash)) {
+      store_.revoke_access_token(*jti);
+      event("client", "token.revoked", at->resident_id, client->client_id,
+            nlohmann::json{{"kind", "access_token"}, {"jti", *jti}}.dump(), facts.request_id);
+    }
+  }
+  return JsonAnswer{"{}", 200};
+}
+
+Answer AuthorizationServer::userinfo(const RequestFacts& facts) {
+  if (!facts.authorization)
+    return fail("invalid_request", "an access token in the Authorization header is required",
+                "Bearer");
+  auto auth = parse_token_authorization(*facts.authorization);
+  if (!auth) return fail("invalid_request", "malformed Authorization header", "Bearer");
+  const std::string scheme = auth->scheme == "dpop" ? "DPoP" : "Bearer";
+  const auto now = clock_.now();
+  auto jti = jwt_jti(auth->token);
+  auto rec = jti ? store_.find_access_token(*jti) : std::nullopt;
+  if (!rec || !constant_time_equal(rec->token_hash, sha256_b64url(auth->token)) || rec->revoked ||
+      rec->expires_at <= now || rec->resident_id.empty())
+    return fail("invalid_token", "access token is invalid", scheme);
+  if (!rec->cnf_jkt.empty()) {
+    // RFC 9449 §7.1: a DPoP-bound token is presented with the DPoP scheme and a proof.
+    if (scheme != "DPoP") return fail("invalid_token", "DPoP-bound token needs DPoP", "DPoP");
+    auto jkt = dpop_jkt(facts, auth->token);
+    if (!jkt) return fail("invalid_dpop_proof", jkt.error().description, "DPoP");
+    if (!jkt->has_value() || **jkt != rec->cnf_jkt)
+      return fail("invalid_dpop_proof", "DPoP proof key does not match", "DPoP");
+  } else if (scheme == "DPoP") {
+    return fail("invalid_token", "token is not DPoP-bound", "Bearer");
+  }
+  if (!contains_word(rec->scope, "openid"))
+    return fail("insufficient_scope", "the openid scope is required", scheme);
+  auto resident = store_.find_resident(rec->resident_id);
+  if (!resident) return fail("invalid_token", "access token is invalid", scheme);
+  nlohmann::json out = {{"sub", resident->id}};
+  if (contains_word(rec->scope, "profile")) {
+    out["name"] = resident->name.empty() ? resident->username : resident->name;
+    out["preferred_username"] = resident->username;
+  }
+  if (contains_word(rec->scope, "email") && !resident->email.empty()) out["email"] = resident->email;
+  return JsonAnswer{out.dump(), 200};
+}
+
+Answer AuthorizationServer::register_client(std::string_view json_body, const RequestFacts& facts) {
+  if (settings_.initial_access_token.empty())
+    return fail("access_denied", "dynamic registration is disabled");
+  auto auth = facts.authorization ? parse_token_authorization(*facts.authorization) : std::nullopt;
+  if (!auth || auth->scheme != "bearer" ||
+      !constant_time_equal(auth->token, settings_.initial_access_token))
+    return fail("invalid_token", "a valid initial access token is required", "Bearer");
+  auto meta = nlohmann::json::parse(json_body, nullptr, false);
+  if (meta.is_discarded() || !meta.is_object())
+    return fail("invalid_client_metadata", "body must be a JSON object");
+  auto strings = [&](const char* name, std::vector<std::string>& out) -> bool {
+    if (!meta.contains(name)) return true;
+    const auto& v = meta[name];
+    if (!v.is_array()) return false;
+    for (const auto& s : v) {
+      if (!s.is_string()) return false;
+      out.push_back(s.get<std::string>());
+    }
+    return true;
+  };
+  auto string = [&](const char* name, std::string& out) -> bool {
+    if (!meta.contains(name)) return true;
+    if (!meta[name].is_string()) return false;
+    out = meta[name].get<std::string>();
+    return true;
+  };
+  storage::ClientRecord draft;
+  std::vector<std::string> response_types;
+  if (!strings("redirect_uris", draft.redirect_uris) || !strings("grant_types", draft.grant_types) ||
+      !strings("response_types", response_types) || !string("client_name", draft.client_name) ||
+      !string("token_endpoint_auth_method", draft.token_endpoint_auth_method) ||
+      !string("scope", draft.scope))
+    return fail("invalid_client_metadata", "metadata has the wrong types");
+  for (const auto& rt : response_types) {
+    if (rt != "code") return fail("invalid_client_metadata", "only response_type code");
+  }
+  if (meta.contains("jwks_uri"))
+    return fail("invalid_client_metadata", "jwks_uri is not supported; send jwks");
+  if (meta.contains("jwks")) {
+    if (!meta["jwks"].is_object()) return fail("invalid_client_metadata", "jwks must be an object");
+    draft.jwks = meta["jwks"].dump();
+  }
+  if (meta.contains("dpop_bound_access_tokens")) {
+    if (!meta["dpop_bound_access_tokens"].is_boolean())
+      return fail("invalid_client_metadata", "dpop_bound_access_tokens must be a boolean");
+    draft.require_dpop = meta["dpop_bound_access_tokens"].get<bool>();
+  }
+  if (meta.contains("require_pushed_authorization_requests")) {
+    if (!meta["require_pushed_authorization_requests"].is_boolean())
+      return fail("invalid_client_metadata", "require_pushed_authorization_requests must be a boolean");
+    draft.require_par = meta["require_pushed_authorization_requests"].get<bool>();
+  }
+  auto created = create_client(std::move(draft));
+  if (!created) return EndpointError{created.error(), {}};
+  const auto& c = created->record;
+  nlohmann::json out = {{"client_id", c.client_id},
+                        {"client_id_issued_at", c.created_at},
+                        {"client_name", c.client_name},
+                        {"redirect_uris", c.redirect_uris},
+                        {"grant_types", c.grant_types},
+                        {"response_types", {"code"}},
+                        {"token_endpoint_auth_method", c.token_endpoint_auth_method},
+                        {"dpop_bound_access_tokens", c.require_dpop},
+                        {"require_pushed_authorization_requests", c.require_par}};
+  if (!c.scope.empty()) out["scope"] = c.scope;
+  if (!c.jwks.empty()) out["jwks"] = nlohmann::json::parse(c.jwks);
+  if (!created->client_secret.empty()) {
+    out["client_secret"] = created->client_secret;
+    out["client_secret_expires_at"] = 0;
+  }
+  return JsonAnswer{out.dump(), 201};
+}
+
+}  // namespace authz

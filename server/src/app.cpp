@@ -1,0 +1,621 @@
+#include "app.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/url.hpp>
+#include <nlohmann/json.hpp>
+
+#include "authz/crypto.hpp"
+#include "authz/form.hpp"
+#include "pages.hpp"
+
+namespace server {
+
+namespace {
+
+using boost::asio::awaitable;
+
+constexpr std::string_view kJsonType = "application/json";
+constexpr std::string_view kFormType = "application/x-www-form-urlencoded";
+
+std::string_view path_of(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+std::string_view query_of(std::string_view target) {
+  auto q = target.find('?');
+  return q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+}
+
+std::string header(const Request& req, http::field field) {
+  auto it = req.find(field);
+  return it == req.end() ? std::string() : std::string(it->value());
+}
+
+// Media type without parameters, lower-cased: "application/x-www-form-urlencoded; charset=..."
+std::string media_type(const Request& req) {
+  std::string type = header(req, http::field::content_type);
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.pop_back();
+  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return type;
+}
+
+Response base_response(const Request& req, http::status status) {
+  Response res{status, req.version()};
+  res.set(http::field::server, "infobank");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(req.keep_alive());
+  return res;
+}
+
+Response json_response(const Request& req, http::status status, std::string body) {
+  auto res = base_response(req, status);
+  res.set(http::field::content_type, "application/json");
+  // RFC 6749 §5.1: token responses are never cached.
+  res.set(http::field::pragma, "no-cache");
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+std::string error_json(const authz::OAuthError& error) {
+  nlohmann::json body = {{"error", error.error}};
+  if (!error.description.empty()) body["error_description"] = error.description;
+  return body.dump();
+}
+
+Response oauth_error(const Request& req, const authz::EndpointError& e) {
+  const auto& code = e.error.error;
+  auto status = http::status::bad_request;
+  std::string challenge;
+  auto quoted = [](std::string_view s) {
+    std::string out;
+    for (char c : s) {
+      if (c != '"' && c != '\\') out += c;
+    }
+    return out;
+  };
+  if (code == "invalid_client") {
+    // RFC 6749 §5.2: 401 with a challenge for the scheme the client can use.
+    status = http::status::unauthorized;
+    challenge = "Basic realm=\"infobank\"";
+  } else if (code == "invalid_token" || (code == "invalid_request" && !e.auth_scheme.empty() &&
+                                         e.auth_scheme != "Basic")) {
+    // RFC 6750 §3.1 / RFC 9449 §7.1.
+    status = code == "invalid_token" ? http::status::unauthorized : http::status::bad_request;
+    challenge = e.auth_scheme + " realm=\"infobank\", error=\"" + code +
+                "\", error_description=\"" + quoted(e.error.description) + "\"";
+    if (e.auth_scheme == "DPoP") challenge += ", algs=\"ES256 RS256 PS256 EdDSA\"";
+  } else if (code == "insufficient_scope") {
+    status = http::status::forbidden;
+    challenge = e.auth_scheme + " realm=\"infobank\", error=\"insufficient_scope\"";
+  } else if (code == "invalid_dpop_proof" && e.auth_scheme == "DPoP") {
+    status = http::status::unauthorized;
+    challenge = "DPoP realm=\"infobank\", error=\"invalid_dpop_proof\", algs=\"ES256 RS256 PS256 EdDSA\"";
+  } else if (code == "access_denied") {
+    status = http::status::forbidden;
+  }
+  auto res = json_response(req, status, error_json(e.error));
+  if (!challenge.empty()) res.set(http::field::www_authenticate, challenge);
+  return res;
+}
+
+Response bad_request(const Request& req, std::string description) {
+  return oauth_error(req, authz::EndpointError{authz::make_error("invalid_request", std::move(description)), {}});
+}
+
+Response page_response(const Request& req, http::status status, std::string html) {
+  auto res = base_response(req, status);
+  res.set(http::field::content_type, "text/html; charset=utf-8");
+  // No script at all; the one style block is allowed by hash. frame-ancestors and
+  // X-Frame-Options stop clickjacking of the consent page (RFC 9700 §4.16).
+  res.set("Content-Security-Policy", "default-src 'none'; style-src " +
+                                         std::string(pages::kStyleCspHash) +
+                                         "; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+  res.set("X-Frame-Options", "DENY");
+  res.set("Referrer-Policy", "no-referrer");
+  res.body() = std::move(html);
+  res.prepare_payload();
+  return res;
+}
+
+Response redirect(const Request& req, const std::string& location) {
+  auto res = base_response(req, http::status::see_other);
+  res.set(http::field::location, location);
+  res.set("Referrer-Policy", "no-referrer");
+  res.prepare_payload();
+  return res;
+}
+
+std::string with_query(std::string_view base, std::initializer_list<std::pair<std::string_view, std::string_view>> params) {
+  boost::urls::url url(base);
+  for (const auto& [name, value] : params) {
+    if (!value.empty()) url.params().append({name, value});
+  }
+  return std::string(url.buffer());
+}
+
+pages::Lang lang_of(const Request& req) {
+  return pages::negotiate_language(header(req, http::field::accept_language));
+}
+
+std::vector<pages::AuthorizationDetailView> detail_views(const std::string& json) {
+  std::vector<pages::AuthorizationDetailView> out;
+  if (json.empty()) return out;
+  auto parsed = nlohmann::json::parse(json, nullptr, false);
+  if (!parsed.is_array()) return out;
+  for (const auto& d : parsed) {
+    pages::AuthorizationDetailView v;
+    v.type = d.value("type", "");
+    if (d.contains("datasets")) v.datasets = d["datasets"].get<std::vector<std::string>>();
+    v.purpose = d.value("purpose", "");
+    v.recipient = d.value("recipient", "");
+    v.retention_until = d.value("retention_until", "");
+    v.source = d.value("source", "");
+    v.destination = d.value("destination", "");
+    v.delete_at_source = d.value("delete_at_source", false);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::string iso_time(std::int64_t t) {
+  if (t == 0) return {};
+  std::time_t tt = t;
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string_view route_of(std::string_view method, std::string_view target) {
+  static constexpr std::string_view kRoutes[] = {
+      "/healthz", "/readyz", "/metrics", "/.well-known/oauth-authorization-server",
+      "/.well-known/openid-configuration", "/jwks", "/authorize", "/authorize/continue",
+      "/login", "/consent", "/account", "/account/grants/revoke", "/logout", "/par", "/token",
+      "/introspect", "/revoke", "/userinfo", "/register"};
+  (void)method;
+  auto path = path_of(target);
+  for (auto r : kRoutes) {
+    if (r == path) return r;
+  }
+  return "other";
+}
+
+App::App(const Config& config, authz::AuthorizationServer& server,
+         boost::asio::thread_pool& workers, Metrics& metrics, Logger& logger)
+    : config_(config),
+      server_(server),
+      workers_(workers),
+      metrics_(metrics),
+      logger_(logger),
+      oauth_metadata_(server.metadata_json(false)),
+      openid_metadata_(server.metadata_json(true)) {}
+
+namespace {
+
+struct Cookies {
+  std::string session;
+  std::string login_csrf;
+};
+
+std::string session_cookie_name(bool tls) { return tls ? "__Host-ib_session" : "ib_session"; }
+std::string csrf_cookie_name(bool tls) { return tls ? "__Host-ib_csrf" : "ib_csrf"; }
+
+Cookies read_cookies(const Request& req, bool tls) {
+  Cookies c;
+  for (auto it = req.find(http::field::cookie); it != req.end() && it->name() == http::field::cookie; ++it) {
+    for (auto& [name, value] : authz::parse_cookies(it->value())) {
+      if (name == session_cookie_name(tls)) c.session = value;
+      if (name == csrf_cookie_name(tls)) c.login_csrf = value;
+    }
+  }
+  return c;
+}
+
+std::string cookie(std::string_view name, std::string_view value, bool tls, std::string_view same_site,
+                   std::int64_t max_age) {
+  std::string out = std::string(name) + "=" + std::string(value) +
+                    "; Path=/; HttpOnly; SameSite=" + std::string(same_site) +
+                    "; Max-Age=" + std::to_string(max_age);
+  if (tls) out += "; Secure";
+  return out;
+}
+
+}  // namespace
+
+awaitable<Response> App::handle(Request&& req, const RequestContext& ctx) {
+  const std::string target(req.target());
+  const auto path = path_of(target);
+  const auto method = req.method();
+  const bool get = method == http::verb::get || method == http::verb::head;
+  const bool post = method == http::verb::post;
+
+  if (path == "/healthz" && get) {
+    auto res = json_response(req, http::status::ok, R"({"status":"ok"})");
+    co_return res;
+  }
+  if (path == "/readyz" && get) {
+    bool ready = co_await offload(workers_, [this] { return server_.store().schema_version() > 0; });
+    co_return json_response(req, ready ? http::status::ok : http::status::service_unavailable,
+                            ready ? R"({"status":"ready"})" : R"({"status":"not ready"})");
+  }
+  if (path == "/metrics" && get) {
+    auto res = base_response(req, http::status::ok);
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = metrics_.render();
+    res.prepare_payload();
+    co_return res;
+  }
+  if (path == "/.well-known/oauth-authorization-server" && get) {
+    auto res = json_response(req, http::status::ok, oauth_metadata_);
+    res.set(http::field::cache_control, "public, max-age=300");
+    res.erase(http::field::pragma);
+    co_return res;
+  }
+  if (path == "/.well-known/openid-configuration" && get) {
+    auto res = json_response(req, http::status::ok, openid_metadata_);
+    res.set(http::field::cache_control, "public, max-age=300");
+    res.erase(http::field::pragma);
+    co_return res;
+  }
+  if (path == "/jwks" && get) {
+    auto jwks = co_await offload(workers_, [this] { return server_.keys().jwks_json(); });
+    auto res = json_response(req, http::status::ok, std::move(jwks));
+    res.set(http::field::content_type, "application/jwk-set+json");
+    // Short: a rotated key must reach verifiers quickly.
+    res.set(http::field::cache_control, "public, max-age=60");
+    res.erase(http::field::pragma);
+    co_return res;
+  }
+  if (path == "/authorize" && (get || post)) {
+    authz::Expected<authz::Params> params = authz::Params{};
+    if (get) {
+      params = authz::parse_query(query_of(target));
+    } else {
+      if (media_type(req) != kFormType) {
+        co_return page_response(req, http::status::bad_request,
+                                pages::render_error({"invalid_request", "form body expected"}, lang_of(req)));
+      }
+      params = authz::parse_form(req.body());
+    }
+    if (!params) {
+      co_return page_response(req, http::status::bad_request,
+                              pages::render_error({params.error().error, params.error().description}, lang_of(req)));
+    }
+    co_return co_await authorize(req, ctx, std::move(*params));
+  }
+  if (path == "/authorize/continue" && get) {
+    auto params = authz::parse_query(query_of(target));
+    co_return co_await continue_flow(req, ctx, params ? params->value("handle") : std::string());
+  }
+  if (path == "/login" && post) co_return co_await login(req, ctx);
+  if (path == "/consent" && post) co_return co_await consent(req, ctx);
+  if (path == "/account" && get) co_return co_await account(req, ctx);
+  if (path == "/account/grants/revoke" && post) co_return co_await account_post(req, ctx, false);
+  if (path == "/logout" && post) co_return co_await account_post(req, ctx, true);
+  if ((path == "/par" || path == "/token" || path == "/introspect" || path == "/revoke" ||
+       path == "/register") && post) {
+    co_return co_await back_channel(req, ctx, path);
+  }
+  if (path == "/userinfo" && (get || post)) co_return co_await back_channel(req, ctx, path);
+
+  static const std::string_view kKnown[] = {"/healthz", "/readyz", "/metrics", "/jwks", "/authorize",
+                                            "/login", "/consent", "/account", "/par", "/token",
+                                            "/introspect", "/revoke", "/userinfo", "/register",
+                                            "/logout", "/authorize/continue", "/account/grants/revoke",
+                                            "/.well-known/oauth-authorization-server",
+                                            "/.well-known/openid-configuration"};
+  for (auto known : kKnown) {
+    if (known == path) {
+      auto res = json_response(req, http::status::method_not_allowed,
+                               R"({"error":"invalid_request","error_description":"method not allowed"})");
+      co_return res;
+    }
+  }
+  co_return json_response(req, http::status::not_found, R"({"error":"not_found"})");
+}
+
+awaitable<Response> App::authorize(const Request& req, const RequestContext& ctx,
+                                   authz::Params query) {
+  auto result = co_await offload(workers_, [this, q = std::move(query)] { return server_.authorize(q); });
+  using Kind = authz::AuthorizeResult::Kind;
+  if (result.kind == Kind::show_error) {
+    co_return page_response(req, http::status::bad_request,
+                            pages::render_error({result.error.error, result.error.description}, lang_of(req)));
+  }
+  if (result.kind == Kind::redirect_error) {
+    co_return redirect(req, with_query(result.redirect_uri,
+                                       {{"error", result.error.error},
+                                        {"error_description", result.error.description},
+                                        {"state", result.state},
+                                        {"iss", server_.settings().issuer}}));
+  }
+  co_return co_await continue_flow(req, ctx, result.pending.handle);
+}
+
+awaitable<Response> App::continue_flow(const Request& req, const RequestContext& ctx,
+                                       std::string handle) {
+  const auto cookies = read_cookies(req, ctx.tls);
+  struct Step {
+    std::optional<storage::PendingAuthorization> pending;
+    std::optional<storage::LoginSession> session;
+    authz::NextStep next = authz::NextStep::login;
+    std::optional<authz::Redirect> redirect;
+    std::string client_name;
+    std::string resident_name;
+  };
+  auto step = co_await offload(workers_, [this, handle, session = cookies.session] {
+    Step s;
+    s.pending = server_.find_pending(handle);
+    if (!s.pending) return s;
+    s.session = server_.session_from_cookie(session);
+    s.next = server_.next_step(*s.pending, s.session);
+    if (auto client = server_.find_client(s.pending->client_id)) s.client_name = client->client_name;
+    if (s.session) {
+      if (auto r = server_.find_resident(s.session->resident_id)) {
+        s.resident_name = r->name.empty() ? r->username : r->name;
+      }
+    }
+    using N = authz::NextStep;
+    if (s.next == N::issue_code || s.next == N::login_required || s.next == N::consent_required) {
+      // One-time: take the pending request so it cannot be completed twice.
+      auto taken = server_.take_pending(handle);
+      if (!taken) {
+        s.pending.reset();
+        return s;
+      }
+      if (s.next == N::issue_code) s.redirect = server_.approve(*taken, *s.session);
+      else
+        s.redirect = server_.deny(*taken, s.next == N::login_required ? "login_required" : "consent_required");
+    }
+    return s;
+  });
+  const auto lang = lang_of(req);
+  if (!step.pending) {
+    co_return page_response(req, http::status::bad_request,
+                            pages::render_error({"invalid_request", "this sign-in request has expired or was already used; start again from the application"}, lang));
+  }
+  if (step.redirect) co_return redirect(req, step.redirect->location);
+  if (step.next == authz::NextStep::login) {
+    std::string csrf = cookies.login_csrf;
+    if (csrf.size() < 32) {
+      authz::OsRandom random;
+      csrf = random.token(32);
+    }
+    auto res = page_response(req, http::status::ok,
+                             pages::render_login({"/login", handle, csrf, step.client_name, "", ""}, lang));
+    res.insert(http::field::set_cookie, cookie(csrf_cookie_name(ctx.tls), csrf, ctx.tls, "Strict", 3600));
+    co_return res;
+  }
+  // Consent.
+  pages::ConsentPage page;
+  page.action = "/consent";
+  page.handle = handle;
+  page.csrf_token = step.session->csrf_token;
+  page.client_name = step.client_name;
+  page.client_id = step.pending->client_id;
+  page.resident_name = step.resident_name;
+  page.scopes = authz::split_scope(step.pending->scope);
+  page.details = detail_views(step.pending->authorization_details);
+  if (auto u = boost::urls::parse_uri(step.pending->redirect_uri)) page.redirect_host = std::string(u->encoded_host_and_port());
+  co_return page_response(req, http::status::ok, pages::render_consent(page, lang));
+}
+
+awaitable<Response> App::login(const Request& req, const RequestContext& ctx) {
+  const auto lang = lang_of(req);
+  if (media_type(req) != kFormType) {
+    co_return page_response(req, http::status::bad_request,
+                            pages::render_error({"invalid_request", "form body expected"}, lang));
+  }
+  auto form = authz::parse_form(req.body());
+  const auto cookies = read_cookies(req, ctx.tls);
+  // Login CSRF (RFC 9700 §4.7, OWASP double submit): the form's token must equal the
+  // SameSite=Strict cookie set with the form, which another site can neither read nor send.
+  if (!form || cookies.login_csrf.size() < 32 ||
+      !authz::constant_time_equal(form->value("csrf_token"), cookies.login_csrf)) {
+    co_return page_response(req, http::status::forbidden,
+                            pages::render_error({"invalid_request", "the form expired or came from another site"}, lang));
+  }
+  auto handle = form->value("handle");
+  auto username = form->value("username");
+  auto outcome = co_await offload(workers_, [this, username, password = form->value("password"),
+                                             addr = ctx.remote_addr] {
+    return server_.login(username, password, addr);
+  });
+  if (outcome.kind != authz::LoginOutcome::Kind::ok) {
+    // Slow down repeated failures (on a timer, never blocking a thread).
+    if (outcome.failures > 2) {
+      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+      timer.expires_after(std::chrono::milliseconds(std::min(outcome.failures * 250, 3000)));
+      co_await timer.async_wait(boost::asio::use_awaitable);
+    }
+    std::string client_name;
+    bool throttled = outcome.kind == authz::LoginOutcome::Kind::too_many_attempts;
+    co_return page_response(req, throttled ? http::status::too_many_requests : http::status::unauthorized,
+                            pages::render_login({"/login", handle, cookies.login_csrf, client_name, username,
+                                                 throttled ? "too_many_attempts" : "invalid_credentials"},
+                                                lang));
+  }
+  auto res = redirect(req, handle.empty() ? std::string("/account")
+                                          : with_query("/authorize/continue", {{"handle", handle}}));
+  res.insert(http::field::set_cookie, cookie(session_cookie_name(ctx.tls), outcome.session_cookie, ctx.tls, "Lax",
+                                             server_.settings().session_ttl));
+  co_return res;
+}
+
+awaitable<Response> App::consent(const Request& req, const RequestContext& ctx) {
+  const auto lang = lang_of(req);
+  if (media_type(req) != kFormType) {
+    co_return page_response(req, http::status::bad_request,
+                            pages::render_error({"invalid_request", "form body expected"}, lang));
+  }
+  auto form = authz::parse_form(req.body());
+  if (!form) {
+    co_return page_response(req, http::status::bad_request,
+                            pages::render_error({"invalid_request", form.error().description}, lang));
+  }
+  const auto cookies = read_cookies(req, ctx.tls);
+  struct Outcome {
+    int status = 0;  // 0 = redirect
+    std::string message;
+    std::string location;
+  };
+  auto decision = form->value("decision");
+  auto out = co_await offload(workers_, [this, f = *form, session_cookie = cookies.session, decision] {
+    Outcome o;
+    auto session = server_.session_from_cookie(session_cookie);
+    // CSRF on consent (RFC 9700 §4.7): the token is bound to the login session.
+    if (!session || !authz::constant_time_equal(f.value("csrf_token"), session->csrf_token)) {
+      o.status = 403;
+      o.message = "the form expired or came from another site";
+      return o;
+    }
+    if (decision != "approve" && decision != "deny") {
+      o.status = 400;
+      o.message = "decision must be approve or deny";
+      return o;
+    }
+    auto pending = server_.take_pending(f.value("handle"));
+    if (!pending) {
+      o.status = 400;
+      o.message = "this request has expired or was already answered";
+      return o;
+    }
+    o.location = decision == "approve" ? server_.approve(*pending, *session).location
+                                       : server_.deny(*pending, "access_denied").location;
+    return o;
+  });
+  if (out.status != 0) {
+    co_return page_response(req, static_cast<http::status>(out.status),
+                            pages::render_error({"invalid_request", out.message}, lang));
+  }
+  co_return redirect(req, out.location);
+}
+
+awaitable<Response> App::account(const Request& req, const RequestContext& ctx) {
+  const auto cookies = read_cookies(req, ctx.tls);
+  struct View {
+    bool signed_in = false;
+    pages::AccountPage page;
+  };
+  auto view = co_await offload(workers_, [this, session_cookie = cookies.session] {
+    View v;
+    auto session = server_.session_from_cookie(session_cookie);
+    if (!session) return v;
+    v.signed_in = true;
+    if (auto r = server_.find_resident(session->resident_id)) v.page.resident_name = r->name.empty() ? r->username : r->name;
+    v.page.csrf_token = session->csrf_token;
+    v.page.revoke_action = "/account/grants/revoke";
+    v.page.logout_action = "/logout";
+    for (const auto& g : server_.grants_of(session->resident_id)) {
+      if (g.revoked) continue;
+      pages::GrantView gv;
+      gv.id = g.id;
+      auto client = server_.find_client(g.client_id);
+      gv.client_name = client ? client->client_name : g.client_id;
+      gv.scope = g.scope;
+      gv.details = detail_views(g.authorization_details);
+      gv.created_at = iso_time(g.created_at);
+      gv.expires_at = iso_time(g.expires_at);
+      v.page.grants.push_back(std::move(gv));
+    }
+    return v;
+  });
+  const auto lang = lang_of(req);
+  if (!view.signed_in) {
+    std::string csrf = cookies.login_csrf;
+    if (csrf.size() < 32) {
+      authz::OsRandom random;
+      csrf = random.token(32);
+    }
+    auto res = page_response(req, http::status::ok, pages::render_login({"/login", "", csrf, "", "", ""}, lang));
+    res.insert(http::field::set_cookie, cookie(csrf_cookie_name(ctx.tls), csrf, ctx.tls, "Strict", 3600));
+    co_return res;
+  }
+  co_return page_response(req, http::status::ok, pages::render_account(view.page, lang));
+}
+
+awaitable<Response> App::account_post(const Request& req, const RequestContext& ctx, bool logout) {
+  const auto lang = lang_of(req);
+  auto form = media_type(req) == kFormType ? authz::parse_form(req.body())
+                                           : authz::Expected<authz::Params>(authz::make_error("invalid_request"));
+  const auto cookies = read_cookies(req, ctx.tls);
+  auto ok = co_await offload(workers_, [this, form, session_cookie = cookies.session, logout] {
+    if (!form) return false;
+    auto session = server_.session_from_cookie(session_cookie);
+    if (!session || !authz::constant_time_equal(form->value("csrf_token"), session->csrf_token)) return false;
+    if (logout) {
+      server_.logout(session_cookie);
+      return true;
+    }
+    server_.revoke_grant(session->resident_id, form->value("grant_id"));
+    return true;
+  });
+  if (!ok) {
+    co_return page_response(req, http::status::forbidden,
+                            pages::render_error({"invalid_request", "the form expired or came from another site"}, lang));
+  }
+  auto res = redirect(req, "/account");
+  if (logout) res.insert(http::field::set_cookie, cookie(session_cookie_name(ctx.tls), "", ctx.tls, "Lax", 0));
+  co_return res;
+}
+
+awaitable<Response> App::back_channel(const Request& req, const RequestContext& ctx, std::string_view route) {
+  authz::RequestFacts facts;
+  facts.method = std::string(req.method_string());
+  facts.url = server_.settings().issuer + std::string(route);
+  if (auto it = req.find(http::field::authorization); it != req.end()) facts.authorization = std::string(it->value());
+  if (req.count(http::field::authorization) > 1) co_return bad_request(req, "more than one Authorization header");
+  auto dpop_count = req.count("DPoP");
+  if (dpop_count > 0) facts.dpop = std::string(req.find("DPoP")->value());
+  facts.dpop_repeated = dpop_count > 1;
+  facts.remote_addr = ctx.remote_addr;
+  facts.request_id = ctx.request_id;
+
+  const std::string target(req.target());
+  if (route == "/userinfo") {
+    // RFC 9700 §4.3.2 / OAuth 2.1 §5.2: access tokens never travel in the URL.
+    if (!query_of(target).empty()) {
+      auto q = authz::parse_query(query_of(target));
+      if (!q || q->has("access_token")) co_return bad_request(req, "access tokens are not accepted in the URL");
+    }
+    if (req.method() == http::verb::post && !req.body().empty()) {
+      co_return bad_request(req, "send the access token in the Authorization header");
+    }
+    auto answer = co_await offload(workers_, [this, facts] { return server_.userinfo(facts); });
+    if (!answer) co_return oauth_error(req, answer.error());
+    co_return json_response(req, http::status::ok, std::move(answer->body));
+  }
+  if (!query_of(target).empty()) co_return bad_request(req, "parameters belong in the body, not the URL");
+
+  if (route == "/register") {
+    if (media_type(req) != kJsonType) co_return bad_request(req, "Content-Type must be application/json");
+    auto answer = co_await offload(workers_, [this, body = req.body(), facts] {
+      return server_.register_client(body, facts);
+    });
+    if (!answer) co_return oauth_error(req, answer.error());
+    co_return json_response(req, static_cast<http::status>(answer->status), std::move(answer->body));
+  }
+
+  if (media_type(req) != kFormType)
+    co_return bad_request(req, "Content-Type must be application/x-www-form-urlencoded");
+  auto form = authz::parse_form(req.body());
+  if (!form) co_return oauth_error(req, authz::EndpointError{form.error(), {}});
+  auto answer = co_await offload(workers_, [this, f = std::move(*form), facts, route]() -> authz::Answer {
+    if (route == "/token") return server_.token(f, facts);
+    if (route == "/par") return server_.par(f, facts);
+    if (route == "/introspect") return server_.introspect(f, facts);
+    return server_.revoke(f, facts);
+  });
+  if (!answer) co_return oauth_error(req, answer.error());
+  if (route == "/token") metrics_.counter("infobank_tokens_issued_total").inc();
+  co_return json_response(req, static_cast<http::status>(answer->status), std::move(answer->body));
+}
+
+}  // namespace server

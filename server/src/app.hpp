@@ -1,0 +1,51 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <string>
+#include <string_view>
+
+#include "authz/oauth.hpp"
+#include "config.hpp"
+#include "http_server.hpp"
+#include "log.hpp"
+#include "metrics.hpp"
+
+namespace server {
+
+/// The bounded route name of a request path, for metrics and access logs ("other" for
+/// anything we do not serve, so label cardinality stays bounded).
+std::string_view route_of(std::string_view method, std::string_view target);
+
+/// Turns HTTP into calls on the authorization server and back. Owns no socket; everything
+/// blocking (storage, password hashing, signing) goes to the worker pool.
+class App {
+ public:
+  App(const Config& config, authz::AuthorizationServer& server, boost::asio::thread_pool& workers,
+      Metrics& metrics, Logger& logger);
+
+  boost::asio::awaitable<Response> handle(Request&& request, const RequestContext& context);
+
+ private:
+  boost::asio::awaitable<Response> authorize(const Request& req, const RequestContext& ctx,
+                                             authz::Params query);
+  boost::asio::awaitable<Response> continue_flow(const Request& req, const RequestContext& ctx,
+                                                 std::string handle);
+  boost::asio::awaitable<Response> login(const Request& req, const RequestContext& ctx);
+  boost::asio::awaitable<Response> consent(const Request& req, const RequestContext& ctx);
+  boost::asio::awaitable<Response> account(const Request& req, const RequestContext& ctx);
+  boost::asio::awaitable<Response> account_post(const Request& req, const RequestContext& ctx,
+                                                bool logout);
+  boost::asio::awaitable<Response> back_channel(const Request& req, const RequestContext& ctx,
+                                                std::string_view route);
+
+  const Config& config_;
+  authz::AuthorizationServer& server_;
+  boost::asio::thread_pool& workers_;
+  Metrics& metrics_;
+  Logger& logger_;
+  std::string oauth_metadata_;
+  std::string openid_metadata_;
+};
+
+}  // namespace server

@@ -1,0 +1,666 @@
+#include "http_server.hpp"
+
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "log.hpp"
+#include "metrics.hpp"
+
+namespace server {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace ssl = boost::asio::ssl;
+using tcp = boost::asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// No exceptions on the data path: every socket operation completes with an error_code.
+constexpr auto kNoThrow = net::as_tuple(net::use_awaitable);
+
+constexpr std::size_t kFirstReadChunk = 4096;
+// Bounded waits once we have decided to close: draining unread input and the TLS close_notify
+// exchange must not hold a connection (or shutdown) for long.
+constexpr auto kCloseTimeout = std::chrono::seconds(2);
+constexpr std::size_t kMaxDrainBytes = 1 << 20;
+
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+std::string random_request_id() {
+  std::array<unsigned char, 16> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+    // Not a secret, only a correlation id: a process-unique counter will do if the CSPRNG
+    // is unavailable.
+    static std::atomic<std::uint64_t> fallback{0};
+    const auto n = fallback.fetch_add(1, std::memory_order_relaxed) + 1;
+    for (std::size_t i = 0; i < 8; ++i) bytes[15 - i] = static_cast<unsigned char>(n >> (8 * i));
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    id[2 * i] = kHex[bytes[i] >> 4];
+    id[2 * i + 1] = kHex[bytes[i] & 0x0f];
+  }
+  return id;
+}
+
+// Errors the transport answers itself, before any handler runs. RFC 6749 §5.2's JSON shape
+// so OAuth clients can parse them like any other error from this server.
+Response transport_error(http::status status, std::string_view error, std::string_view description) {
+  Response res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = "{\"error\":\"";
+  res.body() += error;
+  res.body() += "\",\"error_description\":\"";
+  res.body() += description;
+  res.body() += "\"}";
+  return res;
+}
+
+bool is_parse_error(const beast::error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_target).category();
+}
+
+// Ends a plain connection. With `linger`, input the peer may still be sending (the rest of an
+// oversized body) is read and discarded for a moment first: closing a socket with unread data
+// makes the kernel send RST, which can destroy our error response before the peer reads it
+// (RFC 9112 §9.6, "tear-down").
+net::awaitable<void> close_connection(beast::tcp_stream& stream, bool linger) {
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (linger && !ec) {
+    stream.expires_after(kCloseTimeout);
+    std::array<char, 4096> scratch{};
+    std::size_t drained = 0;
+    while (drained < kMaxDrainBytes) {
+      auto [rec, n] = co_await stream.async_read_some(net::buffer(scratch), kNoThrow);
+      if (rec) break;
+      drained += n;
+    }
+  }
+  stream.socket().close(ec);
+}
+
+net::awaitable<void> close_connection(TlsStream& stream, bool /*linger*/) {
+  // The TLS close_notify exchange reads until the peer's close_notify, which also drains.
+  auto& lowest = beast::get_lowest_layer(stream);
+  if (lowest.socket().is_open()) {
+    lowest.expires_after(kCloseTimeout);
+    // Errors here (timeout, eof, stream_truncated from a peer that closes without its own
+    // close_notify) change nothing: the response was complete and HTTP frames itself.
+    auto [ec] = co_await stream.async_shutdown(kNoThrow);
+    (void)ec;
+  }
+  beast::error_code ec;
+  lowest.socket().close(ec);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+struct HttpServer::Impl {
+  // What stop() needs to reach a connection: its strand, and its stream while it is waiting
+  // for the first byte of a request (the only moment closing it loses nothing).
+  struct Connection {
+    beast::tcp_stream* lowest = nullptr;
+    bool idle = false;  // touched only on the connection's strand
+  };
+  struct Entry {
+    net::any_io_executor strand;
+    Connection* conn = nullptr;  // null until the coroutine has started
+  };
+
+  Impl(const Config& c, Handler h, Metrics& m, Logger& l)
+      : config(c),
+        handler(std::move(h)),
+        metrics(m),
+        logger(l),
+        ioc(std::max(1, c.io_threads)),
+        control(net::make_strand(ioc)),
+        acceptor(control),
+        deadline(control),
+        workers(static_cast<std::size_t>(std::max(1, c.worker_threads))) {}
+
+  ~Impl() {
+    if (started && !threads.empty()) {
+      begin_stop();
+      join();
+    }
+    // Past this point the io_context may destroy suspended coroutine frames (after a hard
+    // stop); their guards must not post work to it.
+    tearing_down = true;
+  }
+
+  // ---- lifecycle ----
+
+  void load_tls() {
+    ssl_ctx.emplace(ssl::context::tls_server);
+    // TLS 1.2 minimum (RFC 9700 §2.6 / BCP 195): older versions are not offered at all.
+    if (SSL_CTX_set_min_proto_version(ssl_ctx->native_handle(), TLS1_2_VERSION) != 1) {
+      throw std::runtime_error("tls: cannot set minimum protocol version");
+    }
+    ssl_ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression |
+                         ssl::context::single_dh_use);
+    try {
+      ssl_ctx->use_certificate_chain_file(config.tls_cert);
+    } catch (const boost::system::system_error& e) {
+      throw std::runtime_error("tls: cannot load certificate chain " + config.tls_cert + ": " +
+                               e.code().message());
+    }
+    try {
+      ssl_ctx->use_private_key_file(config.tls_key, ssl::context::pem);
+    } catch (const boost::system::system_error& e) {
+      throw std::runtime_error("tls: cannot load private key " + config.tls_key + ": " +
+                               e.code().message());
+    }
+    if (SSL_CTX_check_private_key(ssl_ctx->native_handle()) != 1) {
+      throw std::runtime_error("tls: private key does not match the certificate");
+    }
+  }
+
+  void listen() {
+    beast::error_code ec;
+    const auto address = net::ip::make_address(config.address, ec);
+    if (ec) throw std::runtime_error("server.address: not an IP address: " + config.address);
+    const tcp::endpoint endpoint{address, config.port};
+    const auto fail = [&](const char* what) {
+      throw std::runtime_error(std::string("cannot listen on ") + config.address + ":" +
+                               std::to_string(config.port) + ": " + what + ": " + ec.message());
+    };
+    acceptor.open(endpoint.protocol(), ec);
+    if (ec) fail("open");
+    acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    if (ec) fail("SO_REUSEADDR");
+    acceptor.bind(endpoint, ec);
+    if (ec) fail("bind");
+    acceptor.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) fail("listen");
+    bound_port = acceptor.local_endpoint(ec).port();
+    if (ec) fail("local_endpoint");
+  }
+
+  void write_port_file() const {
+    if (config.port_file.empty()) return;
+    // Write then rename: a process polling for the file never reads a half-written port.
+    const std::string tmp = config.port_file + ".tmp." + std::to_string(::getpid());
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << bound_port << '\n';
+      out.close();
+      if (!out) throw std::runtime_error("cannot write port file " + tmp);
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, config.port_file, ec);
+    if (ec) {
+      std::filesystem::remove(tmp, ec);
+      throw std::runtime_error("cannot rename port file to " + config.port_file);
+    }
+  }
+
+  void run_io_thread() {
+    for (;;) {
+      try {
+        ioc.run();
+        return;
+      } catch (const std::exception& e) {
+        // Our completion handlers do not throw; this would be a bug in a library callback.
+        logger.error("exception escaped the io_context", {{"what", e.what()}});
+      }
+    }
+  }
+
+  void begin_stop() {
+    if (stopping.exchange(true)) return;
+    if (!started) return;
+    net::post(control, [this] { on_stop(); });
+  }
+
+  // On the control strand.
+  void on_stop() {
+    logger.info("shutting down", {{"open_connections", connection_count()}});
+    beast::error_code ec;
+    acceptor.close(ec);  // the accept loop completes with operation_aborted and ends
+    deadline.expires_after(shutdown_timeout);
+    deadline.async_wait([this](beast::error_code wec) {
+      if (wec || finished) return;
+      logger.warn("shutdown deadline passed; abandoning open connections",
+                  {{"open_connections", connection_count()}});
+      ioc.stop();
+    });
+    std::lock_guard lock(mutex);
+    for (const auto& [id, entry] : connections) {
+      net::post(entry.strand, [this, id = id] { close_if_idle(id); });
+    }
+  }
+
+  // On connection `id`'s strand, so the connection cannot end or change state meanwhile.
+  void close_if_idle(std::uint64_t id) {
+    std::lock_guard lock(mutex);
+    auto it = connections.find(id);
+    if (it == connections.end() || it->second.conn == nullptr) return;
+    Connection& c = *it->second.conn;
+    // Cancelling only the wait for a new request: a request being read or handled finishes.
+    if (c.idle && c.lowest != nullptr) c.lowest->cancel();
+  }
+
+  // On the control strand.
+  void maybe_finish() {
+    if (!stopping || finished || accepting) return;
+    {
+      std::lock_guard lock(mutex);
+      if (!connections.empty()) return;
+    }
+    finished = true;
+    deadline.cancel();
+    if (signals) {
+      beast::error_code ec;
+      signals->cancel(ec);
+    }
+    // With no pending work left, io_context::run() returns in every I/O thread.
+  }
+
+  void join() {
+    for (auto& t : threads) {
+      if (t.joinable()) t.join();
+    }
+    threads.clear();
+    if (!workers_joined) {
+      workers.join();
+      workers_joined = true;
+    }
+  }
+
+  void arm_signals() {
+    signals->async_wait([this](beast::error_code ec, int signo) {
+      if (ec) return;
+      if (!stopping) {
+        logger.info("signal received; draining", {{"signal", signo}});
+        begin_stop();
+        arm_signals();
+      } else {
+        logger.warn("second signal; stopping now", {{"signal", signo}});
+        ioc.stop();
+      }
+    });
+  }
+
+  // ---- connection registry ----
+
+  // On the control strand, before the connection's coroutine is spawned, so that the
+  // shutdown never sees zero connections while one is about to start.
+  std::uint64_t register_connection(const net::any_io_executor& strand) {
+    std::lock_guard lock(mutex);
+    const auto id = ++next_id;
+    connections.emplace(id, Entry{strand, nullptr});
+    return id;
+  }
+
+  void attach(std::uint64_t id, Connection* conn) {
+    std::lock_guard lock(mutex);
+    auto it = connections.find(id);
+    if (it != connections.end()) it->second.conn = conn;
+  }
+
+  void unregister(std::uint64_t id) {
+    bool last = false;
+    {
+      std::lock_guard lock(mutex);
+      connections.erase(id);
+      last = connections.empty();
+    }
+    if (last && stopping && !tearing_down) net::post(control, [this] { maybe_finish(); });
+  }
+
+  std::size_t connection_count() {
+    std::lock_guard lock(mutex);
+    return connections.size();
+  }
+
+  // ---- coroutines ----
+
+  net::awaitable<void> accept_loop();
+  net::awaitable<void> run_connection(tcp::socket socket, std::uint64_t id);
+  template <class Stream>
+  net::awaitable<void> serve(Stream& stream, Connection& conn, const std::string& remote);
+
+  void on_coroutine_exit(std::exception_ptr e, const char* what) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      logger.error("coroutine failed", {{"coroutine", what}, {"what", ex.what()}});
+    } catch (...) {
+      logger.error("coroutine failed", {{"coroutine", what}});
+    }
+  }
+
+  // ---- state ----
+
+  const Config config;
+  const Handler handler;
+  Metrics& metrics;
+  Logger& logger;
+  std::optional<ssl::context> ssl_ctx;  // outlives the io_context and every stream using it
+  std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};
+  std::uint16_t bound_port = 0;
+
+  std::mutex mutex;  // guards connections and next_id
+  std::map<std::uint64_t, Entry> connections;
+  std::uint64_t next_id = 0;
+
+  std::atomic<bool> started{false};
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> tearing_down{false};
+  bool accepting = false;  // control strand only
+  bool finished = false;   // control strand only
+  bool workers_joined = false;
+
+  // I/O objects after the io_context, so they are destroyed before it; the pool after them,
+  // so it is joined before the io_context its completions post to goes away.
+  net::io_context ioc;
+  net::any_io_executor control;  // strand for the acceptor, the deadline and the signals
+  tcp::acceptor acceptor;
+  net::steady_timer deadline;
+  std::optional<net::signal_set> signals;
+  net::thread_pool workers;
+  std::vector<std::thread> threads;
+};
+
+net::awaitable<void> HttpServer::Impl::accept_loop() {
+  for (;;) {
+    // Each connection gets its own strand: its coroutine and the stop() notifications posted
+    // to it never run concurrently, while connections run in parallel on the I/O threads.
+    net::any_io_executor strand = net::make_strand(ioc);
+    auto [ec, socket] = co_await acceptor.async_accept(strand, kNoThrow);
+    if (stopping) break;
+    if (ec) {
+      if (ec == net::error::operation_aborted) break;
+      // EMFILE and friends: back off briefly instead of spinning on the error.
+      logger.warn("accept failed", {{"error", ec.message()}});
+      net::steady_timer backoff(control, std::chrono::milliseconds(100));
+      auto [wec] = co_await backoff.async_wait(kNoThrow);
+      (void)wec;
+      continue;
+    }
+    const auto id = register_connection(strand);
+    net::co_spawn(strand, run_connection(std::move(socket), id),
+                  [this](std::exception_ptr e) { on_coroutine_exit(e, "connection"); });
+  }
+  accepting = false;
+  maybe_finish();
+}
+
+net::awaitable<void> HttpServer::Impl::run_connection(tcp::socket socket, std::uint64_t id) {
+  // The frame owns everything about the connection; the guard keeps the registry and the
+  // gauge honest however the coroutine ends.
+  struct Guard {
+    Impl& impl;
+    std::uint64_t id;
+    ~Guard() {
+      impl.metrics.connections_open().sub();
+      impl.unregister(id);
+    }
+  };
+  Connection conn;  // declared first: outlives the guard's unregister()
+  metrics.connections_open().add();
+  Guard guard{*this, id};
+
+  beast::error_code ec;
+  const auto peer = socket.remote_endpoint(ec);
+  const std::string remote = ec ? std::string() : peer.address().to_string();
+  socket.set_option(tcp::no_delay(true), ec);
+
+  if (ssl_ctx) {
+    TlsStream stream{beast::tcp_stream{std::move(socket)}, *ssl_ctx};
+    conn.lowest = &beast::get_lowest_layer(stream);
+    attach(id, &conn);
+    conn.lowest->expires_after(std::chrono::seconds(config.read_timeout));
+    auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, kNoThrow);
+    if (hec) {
+      logger.debug("tls handshake failed", {{"remote", remote}, {"error", hec.message()}});
+      conn.lowest->socket().close(ec);
+      co_return;
+    }
+    co_await serve(stream, conn, remote);
+  } else {
+    beast::tcp_stream stream{std::move(socket)};
+    conn.lowest = &stream;
+    attach(id, &conn);
+    co_await serve(stream, conn, remote);
+  }
+}
+
+template <class Stream>
+net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn,
+                                             const std::string& remote) {
+  beast::tcp_stream& lowest = *conn.lowest;
+  beast::flat_buffer buffer;
+  std::optional<http::request_parser<http::string_body>> parser;
+  bool linger = false;
+
+  for (;;) {
+    // Between requests: wait up to idle_timeout for the first byte of the next one. This is
+    // the only state in which stop() closes the connection, since no request is lost.
+    if (buffer.size() == 0) {
+      if (stopping) break;
+      lowest.expires_after(std::chrono::seconds(config.idle_timeout));
+      conn.idle = true;
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kFirstReadChunk), kNoThrow);
+      conn.idle = false;
+      if (ec) break;  // peer closed, idle timeout, or stop()
+      buffer.commit(n);
+    }
+
+    // A request has begun: all of it must arrive within read_timeout, whatever the pace of
+    // the bytes, so a slow sender (slowloris) cannot hold the connection.
+    const auto started_at = Clock::now();
+    const std::string request_id = random_request_id();
+    lowest.expires_after(std::chrono::seconds(config.read_timeout));
+    parser.emplace();
+    parser->header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(config.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+    parser->body_limit(static_cast<std::uint64_t>(config.max_body_bytes));
+
+    beast::error_code ec;
+    std::size_t n = 0;
+    std::optional<Response> refusal;
+    std::tie(ec, n) = co_await http::async_read_header(stream, buffer, *parser, kNoThrow);
+    if (!ec) {
+      const auto& head = parser->get();
+      const auto expect = head[http::field::expect];
+      if (!expect.empty()) {
+        if (!beast::iequals(expect, "100-continue")) {
+          // RFC 9110 §10.1.1: an expectation we do not understand gets 417.
+          refusal = transport_error(http::status::expectation_failed, "invalid_request",
+                                    "unsupported expectation");
+        } else if (head.version() >= 11 && !parser->is_done()) {
+          // RFC 9110 §10.1.1: the client waits for this before sending the body. The body
+          // size was already checked against body_limit when the header was parsed.
+          http::response<http::empty_body> go_on{http::status::continue_, 11};
+          std::tie(ec, n) = co_await http::async_write(stream, go_on, kNoThrow);
+          if (ec) break;
+        }
+      }
+    }
+    if (!ec && !refusal) {
+      std::tie(ec, n) = co_await http::async_read(stream, buffer, *parser, kNoThrow);
+    }
+    if (ec) {
+      if (ec == http::error::body_limit) {
+        refusal = transport_error(http::status::payload_too_large, "invalid_request",
+                                  "request body too large");
+      } else if (ec == http::error::header_limit) {
+        refusal = transport_error(http::status::request_header_fields_too_large,
+                                  "invalid_request", "request header too large");
+      } else if (is_parse_error(ec) && ec != http::error::partial_message &&
+                 ec != http::error::end_of_stream) {
+        refusal = transport_error(http::status::bad_request, "invalid_request",
+                                  "malformed HTTP request");
+      } else {
+        // Timeout (the timer already closed the socket), a peer that went away mid-request,
+        // or a socket error: nobody to answer.
+        logger.debug("connection dropped mid-request",
+                     {{"remote", remote}, {"error", ec.message()}});
+        break;
+      }
+    }
+
+    std::string method;
+    Response res;
+    bool keep_alive = false;
+    bool head_only = false;
+    std::string_view route = Metrics::kOtherRoute;
+    if (refusal) {
+      // The rest of the request is unread, so the connection cannot be reused.
+      res = std::move(*refusal);
+      method = parser->is_header_done() ? std::string(parser->get().method_string()) : "OTHER";
+      linger = true;
+    } else {
+      Request req = parser->release();
+      method = std::string(req.method_string());
+      head_only = req.method() == http::verb::head;
+      const unsigned version = req.version();
+      keep_alive = req.keep_alive();
+      const RequestContext ctx{request_id, remote, ssl_ctx.has_value()};
+
+      // The handler may take as long as it needs (it is not the client's time being spent);
+      // the write below re-arms the timer.
+      lowest.expires_never();
+      bool failed = false;
+      try {
+        res = co_await handler(std::move(req), ctx);
+      } catch (const std::exception& e) {
+        failed = true;
+        logger.log(LogLevel::error, "handler threw", {{"what", e.what()}}, request_id);
+      } catch (...) {
+        failed = true;
+        logger.log(LogLevel::error, "handler threw", {}, request_id);
+      }
+      if (failed) {
+        res = transport_error(http::status::internal_server_error, "server_error",
+                              "internal error");
+      }
+      route = metrics.route_label(res[kRouteHeader]);
+      res.erase(kRouteHeader);
+      res.version(version);
+      keep_alive = keep_alive && res.keep_alive() && !stopping;
+    }
+
+    res.set("X-Request-Id", request_id);
+    const auto status = res.result();
+    if (status == http::status::no_content || status == http::status::not_modified ||
+        res.result_int() < 200) {
+      res.body().clear();
+    }
+    res.prepare_payload();
+    res.keep_alive(keep_alive);
+    const std::uint64_t body_bytes = head_only ? 0 : res.body().size();
+
+    lowest.expires_after(std::chrono::seconds(config.read_timeout));
+    if (head_only) {
+      http::response_serializer<http::string_body> sr{res};
+      std::tie(ec, n) = co_await http::async_write_header(stream, sr, kNoThrow);
+    } else {
+      std::tie(ec, n) = co_await http::async_write(stream, res, kNoThrow);
+    }
+
+    const auto elapsed = Clock::now() - started_at;
+    metrics.record_request(route, method, res.result_int(), elapsed);
+    logger.access({.method = method,
+                   .route = route,
+                   .status = res.result_int(),
+                   .duration_ms = std::chrono::duration<double, std::milli>(elapsed).count(),
+                   .remote = remote,
+                   .request_id = request_id,
+                   .response_bytes = body_bytes});
+
+    if (ec || !keep_alive) break;
+  }
+
+  co_await close_connection(stream, linger);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+HttpServer::HttpServer(const Config& config, Handler handler, Metrics& metrics, Logger& logger)
+    : impl_(std::make_unique<Impl>(config, std::move(handler), metrics, logger)) {}
+
+HttpServer::~HttpServer() = default;
+
+std::uint16_t HttpServer::start() {
+  Impl& s = *impl_;
+  if (s.started) throw std::logic_error("HttpServer::start called twice");
+  if (s.stopping) throw std::logic_error("HttpServer::start after stop");
+  if (s.config.tls_enabled()) s.load_tls();
+  s.listen();
+  s.write_port_file();
+  s.accepting = true;  // before any thread runs: no race with the control strand
+  net::co_spawn(s.control, s.accept_loop(),
+                [&s](std::exception_ptr e) { s.on_coroutine_exit(e, "accept"); });
+  s.started = true;
+  const int n = std::max(1, s.config.io_threads);
+  s.threads.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) s.threads.emplace_back([&s] { s.run_io_thread(); });
+  s.logger.info("listening", {{"address", s.config.address},
+                              {"port", s.bound_port},
+                              {"tls", s.ssl_ctx.has_value()}});
+  return s.bound_port;
+}
+
+void HttpServer::handle_signals() {
+  Impl& s = *impl_;
+  if (s.signals) return;
+  // Registered now, so a signal from this moment on is queued for us rather than killing the
+  // process; the wait itself is armed on the control strand.
+  s.signals.emplace(s.control, SIGINT, SIGTERM);
+  net::post(s.control, [&s] { s.arm_signals(); });
+}
+
+void HttpServer::stop() { impl_->begin_stop(); }
+
+void HttpServer::wait() {
+  if (!impl_->started) return;
+  impl_->join();
+  impl_->logger.info("stopped");
+}
+
+boost::asio::thread_pool& HttpServer::workers() { return impl_->workers; }
+
+std::uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+void HttpServer::set_shutdown_timeout(std::chrono::milliseconds timeout) {
+  impl_->shutdown_timeout = timeout;
+}
+
+}  // namespace server

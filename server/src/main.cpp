@@ -1,0 +1,251 @@
+// The infobank executable: serve, migrate, and the operator's commands.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "app.hpp"
+#include "authz/crypto.hpp"
+#include "authz/oauth.hpp"
+#include "config.hpp"
+#include "http_server.hpp"
+#include "log.hpp"
+#include "metrics.hpp"
+#include "storage/store.hpp"
+
+namespace {
+
+authz::Settings settings_from(const server::Config& c) {
+  authz::Settings s;
+  s.issuer = c.effective_issuer();
+  s.access_token_ttl = c.access_token_ttl;
+  s.refresh_token_ttl = c.refresh_token_ttl;
+  s.code_ttl = c.code_ttl;
+  s.par_ttl = c.par_ttl;
+  s.session_ttl = c.session_ttl;
+  s.key_retention = c.key_retention;
+  s.initial_access_token = c.initial_access_token;
+  s.require_par = c.require_par;
+  return s;
+}
+
+nlohmann::json client_json(const storage::ClientRecord& c) {
+  nlohmann::json j = {{"client_id", c.client_id},
+                      {"client_name", c.client_name},
+                      {"token_endpoint_auth_method", c.token_endpoint_auth_method},
+                      {"redirect_uris", c.redirect_uris},
+                      {"grant_types", c.grant_types},
+                      {"scope", c.scope},
+                      {"default_audience", c.default_audience},
+                      {"require_pushed_authorization_requests", c.require_par},
+                      {"dpop_bound_access_tokens", c.require_dpop},
+                      {"created_at", c.created_at}};
+  if (!c.jwks.empty()) j["jwks"] = nlohmann::json::parse(c.jwks);
+  return j;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Everything a command needs: configuration, storage, the domain.
+struct Context {
+  server::Config config;
+  std::unique_ptr<storage::Store> store;
+  authz::SystemClock clock;
+  authz::OsRandom random;
+  std::unique_ptr<authz::AuthorizationServer> server;
+
+  explicit Context(const std::string& config_path, bool migrate = true) {
+    config = server::load_config(config_path, server::environment());
+    store = storage::open_sqlite(config.database_path());
+    if (migrate) store->migrate();
+    server = std::make_unique<authz::AuthorizationServer>(settings_from(config), *store, clock, random);
+  }
+};
+
+int serve(const std::string& config_path) {
+  Context ctx(config_path);
+  auto level = server::parse_log_level(ctx.config.log_level);
+  server::Logger logger(level.value_or(server::LogLevel::info));
+  ctx.server->keys().ensure_key();
+  ctx.store->purge_expired(ctx.clock.now());
+  server::Metrics metrics;
+  server::App* app = nullptr;
+  server::HttpServer http(
+      ctx.config,
+      [&app](server::Request&& req, const server::RequestContext& rc) {
+        return app->handle(std::move(req), rc);
+      },
+      metrics, logger);
+  server::App application(ctx.config, *ctx.server, http.workers(), metrics, logger);
+  app = &application;
+  auto port = http.start();
+  logger.info("listening", {{"port", static_cast<std::int64_t>(port)},
+                            {"issuer", ctx.server->settings().issuer},
+                            {"tls", ctx.config.tls_enabled()}});
+  http.wait();
+  logger.info("stopped", {});
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"infobank: an information bank with an OAuth 2.0 / OpenID Connect authorization server"};
+  cli.require_subcommand(1);
+  std::string config_path;
+  cli.add_option("--config", config_path, "configuration file (.toml or .json); INFOBANK_* variables override it");
+
+  auto* serve_cmd = cli.add_subcommand("serve", "run the HTTP server until SIGTERM");
+  std::string port_file;
+  serve_cmd->add_option("--port-file", port_file, "write the bound port here (with server.port = 0)");
+  auto* migrate_cmd = cli.add_subcommand("migrate", "create or upgrade the database schema");
+
+  auto* client_cmd = cli.add_subcommand("client", "manage OAuth clients");
+  client_cmd->require_subcommand(1);
+  auto* client_add = client_cmd->add_subcommand("add", "register a client; prints its id and secret as JSON");
+  storage::ClientRecord draft;
+  std::string jwks_file;
+  client_add->add_option("--name", draft.client_name, "display name shown on the consent page")->required();
+  client_add->add_option("--id", draft.client_id, "client_id (random when omitted)");
+  client_add->add_option("--redirect-uri", draft.redirect_uris, "exact redirect URI (repeatable)");
+  client_add->add_option("--auth-method", draft.token_endpoint_auth_method,
+                         "client_secret_basic | client_secret_post | private_key_jwt | none");
+  client_add->add_option("--grant-type", draft.grant_types,
+                         "authorization_code | refresh_token | client_credentials (repeatable)");
+  client_add->add_option("--scope", draft.scope, "space-separated scopes the client may request");
+  client_add->add_option("--jwks-file", jwks_file, "JWK Set with the client's public keys (private_key_jwt)");
+  client_add->add_option("--audience", draft.default_audience, "default access token audience");
+  client_add->add_flag("--require-par", draft.require_par, "require pushed authorization requests");
+  client_add->add_flag("--require-dpop", draft.require_dpop, "require DPoP-bound tokens");
+  auto* client_list = client_cmd->add_subcommand("list", "list clients as JSON");
+  auto* client_show = client_cmd->add_subcommand("show", "show one client as JSON");
+  std::string client_id;
+  client_show->add_option("client_id", client_id)->required();
+  auto* client_remove = client_cmd->add_subcommand("remove", "remove a client and everything issued to it");
+  client_remove->add_option("client_id", client_id)->required();
+
+  auto* resident_cmd = cli.add_subcommand("resident", "manage residents");
+  resident_cmd->require_subcommand(1);
+  auto* resident_add = resident_cmd->add_subcommand("add", "add a resident; the password is read from stdin");
+  std::string username, name, email;
+  resident_add->add_option("username", username)->required();
+  resident_add->add_option("--name", name, "display name");
+  resident_add->add_option("--email", email, "e-mail address");
+  auto* resident_list = resident_cmd->add_subcommand("list", "list residents as JSON");
+  auto* resident_remove = resident_cmd->add_subcommand("remove", "remove a resident and their grants");
+  resident_remove->add_option("username", username)->required();
+
+  auto* keys_cmd = cli.add_subcommand("keys", "manage token signing keys");
+  keys_cmd->require_subcommand(1);
+  auto* keys_list = keys_cmd->add_subcommand("list", "list signing keys as JSON");
+  auto* keys_rotate = keys_cmd->add_subcommand("rotate", "make a new current key; the old one stays published");
+
+  CLI11_PARSE(cli, argc, argv);
+
+  try {
+    if (!port_file.empty()) setenv("INFOBANK_SERVER_PORT_FILE", port_file.c_str(), 1);
+    if (*serve_cmd) return serve(config_path);
+    Context ctx(config_path);
+    if (*migrate_cmd) {
+      std::cout << nlohmann::json{{"schema_version", ctx.store->schema_version()}}.dump() << "\n";
+      return 0;
+    }
+    if (*client_add) {
+      if (!jwks_file.empty()) draft.jwks = read_file(jwks_file);
+      auto created = ctx.server->create_client(draft);
+      if (!created) {
+        std::cerr << created.error().error << ": " << created.error().description << "\n";
+        return 2;
+      }
+      nlohmann::json out = {{"client_id", created->record.client_id}};
+      if (!created->client_secret.empty()) out["client_secret"] = created->client_secret;
+      std::cout << out.dump() << "\n";
+      return 0;
+    }
+    if (*client_list) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& c : ctx.store->list_clients()) out.push_back(client_json(c));
+      std::cout << out.dump(2) << "\n";
+      return 0;
+    }
+    if (*client_show) {
+      auto c = ctx.store->find_client(client_id);
+      if (!c) {
+        std::cerr << "no such client\n";
+        return 1;
+      }
+      std::cout << client_json(*c).dump(2) << "\n";
+      return 0;
+    }
+    if (*client_remove) {
+      if (!ctx.store->remove_client(client_id)) {
+        std::cerr << "no such client\n";
+        return 1;
+      }
+      ctx.server->event("operator", "client.removed", {}, client_id, "{}");
+      return 0;
+    }
+    if (*resident_add) {
+      std::string password;
+      std::getline(std::cin, password);
+      if (password.size() < 8) {
+        std::cerr << "the password (read from stdin) must have at least 8 characters\n";
+        return 2;
+      }
+      storage::ResidentRecord r;
+      r.id = ctx.random.token(16);
+      r.username = username;
+      r.password_hash = authz::hash_password(password);
+      r.name = name;
+      r.email = email;
+      r.created_at = ctx.clock.now();
+      if (!ctx.store->insert_resident(r)) {
+        std::cerr << "username already exists\n";
+        return 1;
+      }
+      ctx.server->event("operator", "resident.added", r.id, {}, "{}");
+      std::cout << nlohmann::json{{"sub", r.id}}.dump() << "\n";
+      return 0;
+    }
+    if (*resident_list) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& r : ctx.store->list_residents()) {
+        out.push_back({{"sub", r.id}, {"username", r.username}, {"name", r.name}, {"created_at", r.created_at}});
+      }
+      std::cout << out.dump(2) << "\n";
+      return 0;
+    }
+    if (*resident_remove) {
+      if (!ctx.store->remove_resident_by_username(username)) {
+        std::cerr << "no such resident\n";
+        return 1;
+      }
+      ctx.server->event("operator", "resident.removed", {}, {}, "{}");
+      return 0;
+    }
+    if (*keys_list) {
+      ctx.server->keys().ensure_key();
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& k : ctx.store->list_signing_keys()) {
+        out.push_back({{"kid", k.kid}, {"alg", k.alg}, {"created_at", k.created_at}, {"retired_at", k.retired_at}});
+      }
+      std::cout << out.dump(2) << "\n";
+      return 0;
+    }
+    if (*keys_rotate) {
+      auto kid = ctx.server->keys().rotate(ctx.random);
+      ctx.server->event("operator", "keys.rotated", {}, {}, nlohmann::json{{"kid", kid}}.dump());
+      std::cout << nlohmann::json{{"kid", kid}}.dump() << "\n";
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "infobank: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,603 @@
+#include "pages.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <optional>
+
+namespace server::pages {
+namespace {
+
+// The one stylesheet. Its exact bytes are hashed into kStyleCspHash (pages.hpp); any edit
+// here must update that constant, which test_pages.cpp checks.
+constexpr std::string_view kStyle = R"css(
+*{box-sizing:border-box}
+html{font-family:system-ui,-apple-system,"Segoe UI","Hiragino Sans","Hiragino Kaku Gothic ProN","Noto Sans JP","Yu Gothic",Meiryo,sans-serif;line-height:1.6;color:#1f2328;background:#f4f5f7}
+body{margin:0;padding:2rem 1rem}
+main{max-width:36rem;margin:0 auto;background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:1.5rem 1.75rem}
+h1{font-size:1.4rem;margin:0 0 1rem}
+h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
+p{margin:.5rem 0}
+ul{padding-left:1.25rem}
+li{margin:.25rem 0}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em;background:#f0f2f4;border-radius:4px;padding:0 .25em;overflow-wrap:anywhere}
+label{display:block;font-weight:600;margin:1rem 0 .25rem}
+input[type=text],input[type=password]{width:100%;font:inherit;padding:.5rem .6rem;border:1px solid #8c959f;border-radius:6px}
+input:focus,button:focus{outline:3px solid #0969da;outline-offset:1px}
+button{font:inherit;font-weight:600;padding:.5rem 1.25rem;border-radius:6px;border:1px solid #8c959f;background:#f6f8fa;color:#1f2328;cursor:pointer}
+button.primary{background:#1f6feb;border-color:#1f6feb;color:#fff}
+.actions{display:flex;flex-wrap:wrap;gap:.75rem;margin-top:1.5rem}
+.alert{border:1px solid #cf222e;background:#ffebe9;color:#82071e;border-radius:6px;padding:.5rem .75rem}
+.note{color:#57606a;font-size:.95em}
+.detail{border:1px solid #d0d7de;border-radius:6px;padding:.5rem 1rem;margin:.75rem 0}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:.5rem 0}
+dt{font-weight:600}
+dd{margin:0;overflow-wrap:anywhere}
+.warn{color:#9a6700;font-weight:600}
+)css";
+
+constexpr std::string_view pick(Lang lang, std::string_view en, std::string_view ja) {
+  return lang == Lang::ja ? ja : en;
+}
+
+// --- Accept-Language --------------------------------------------------------------------
+
+constexpr bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
+constexpr char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+std::string_view trim_ows(std::string_view s) {
+  // RFC 9110 §5.6.3: OWS = *( SP / HTAB )
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// RFC 4647 §2.1: language-range = (1*8ALPHA *("-" 1*8alphanum)) / "*"
+bool valid_language_range(std::string_view range) {
+  if (range == "*") return true;
+  std::size_t subtag = 0;
+  bool first = true;
+  for (std::size_t i = 0; i <= range.size(); ++i) {
+    if (i == range.size() || range[i] == '-') {
+      if (subtag == 0 || subtag > 8) return false;
+      subtag = 0;
+      first = false;
+      continue;
+    }
+    const char c = range[i];
+    if (!(is_alpha(c) || (!first && is_digit(c)))) return false;
+    ++subtag;
+  }
+  return true;
+}
+
+// RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ),
+// returned in thousandths so comparisons are exact.
+std::optional<int> parse_qvalue(std::string_view v) {
+  if (v.empty() || v.size() > 5 || (v[0] != '0' && v[0] != '1')) return std::nullopt;
+  int thousandths = (v[0] - '0') * 1000;
+  if (v.size() == 1) return thousandths;
+  if (v[1] != '.') return std::nullopt;
+  int scale = 100;
+  for (std::size_t i = 2; i < v.size(); ++i, scale /= 10) {
+    if (!is_digit(v[i])) return std::nullopt;
+    thousandths += (v[i] - '0') * scale;
+  }
+  if (thousandths > 1000) return std::nullopt;
+  return thousandths;
+}
+
+// How well one of our languages matches the header: q in thousandths, whether a range named
+// it explicitly (rather than "*"), and where that range stood (earlier wins ties).
+struct Match {
+  int q = -1;  // -1: not mentioned
+  bool explicit_range = false;
+  std::size_t position = 0;
+};
+
+bool better(const Match& a, const Match& b) {
+  if (a.q != b.q) return a.q > b.q;
+  if (a.explicit_range != b.explicit_range) return a.explicit_range;
+  return a.position < b.position;
+}
+
+}  // namespace
+
+Lang negotiate_language(std::string_view accept_language) {
+  Match ja;
+  Match en;
+  Match wildcard;
+  std::size_t position = 0;
+  while (!accept_language.empty()) {
+    const std::size_t comma = accept_language.find(',');
+    std::string_view element = accept_language.substr(0, comma);
+    accept_language =
+        comma == std::string_view::npos ? std::string_view{} : accept_language.substr(comma + 1);
+    element = trim_ows(element);
+    if (element.empty()) continue;  // RFC 9110 §5.6.1: empty list elements are ignored
+    ++position;
+
+    const std::size_t semi = element.find(';');
+    const std::string_view range = trim_ows(element.substr(0, semi));
+    if (!valid_language_range(range)) continue;
+    int q = 1000;
+    if (semi != std::string_view::npos) {
+      // weight = OWS ";" OWS "q=" qvalue; anything else makes the element unusable.
+      const std::string_view weight = trim_ows(element.substr(semi + 1));
+      if (weight.size() < 2 || to_lower(weight[0]) != 'q' || weight[1] != '=') continue;
+      const auto parsed = parse_qvalue(weight.substr(2));
+      if (!parsed) continue;
+      q = *parsed;
+    }
+
+    Match candidate{q, range != "*", position};
+    if (range == "*") {
+      if (wildcard.q < 0) wildcard = candidate;
+      continue;
+    }
+    // RFC 4647 §3.4 lookup: "ja-JP" falls back to "ja"; we only serve primary languages.
+    const std::string_view primary = range.substr(0, range.find('-'));
+    auto is = [primary](std::string_view lang) {
+      return primary.size() == lang.size() &&
+             std::equal(primary.begin(), primary.end(), lang.begin(),
+                        [](char a, char b) { return to_lower(a) == b; });
+    };
+    Match* target = is("ja") ? &ja : is("en") ? &en : nullptr;
+    // Several ranges may name the same language (ja-JP;q=0.2, ja;q=0.9): keep the best.
+    if (target != nullptr && (!target->explicit_range || better(candidate, *target))) {
+      *target = candidate;
+    }
+  }
+  // "*" covers only the languages no range named (RFC 4647 §3.3.1).
+  if (!ja.explicit_range) ja = wildcard;
+  if (!en.explicit_range) en = wildcard;
+  if (ja.q > 0 && better(ja, en)) return Lang::ja;
+  return Lang::en;
+}
+
+std::string escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 8);
+  for (const char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// --- HTML building ----------------------------------------------------------------------
+
+void begin_document(std::string& out, Lang lang, std::string_view title) {
+  out += "<!DOCTYPE html>\n<html lang=\"";
+  out += pick(lang, "en", "ja");
+  out +=
+      "\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+      // The URLs of these pages carry the pending authorization; keep them to ourselves.
+      "<meta name=\"referrer\" content=\"no-referrer\">\n"
+      "<meta name=\"robots\" content=\"noindex, nofollow\">\n<title>";
+  out += escape(title);
+  out += "</title>\n<style>";
+  out += kStyle;
+  out += "</style>\n</head>\n<body>\n<main>\n";
+}
+
+void end_document(std::string& out) { out += "</main>\n</body>\n</html>\n"; }
+
+void append_text(std::string& out, std::string_view text) { out += escape(text); }
+
+void append_element(std::string& out, std::string_view tag, std::string_view text) {
+  out += '<';
+  out += tag;
+  out += '>';
+  append_text(out, text);
+  out += "</";
+  out += tag;
+  out += ">\n";
+}
+
+void append_hidden(std::string& out, std::string_view name, std::string_view value) {
+  out += "<input type=\"hidden\" name=\"";
+  out += name;
+  out += "\" value=\"";
+  append_text(out, value);
+  out += "\">\n";
+}
+
+void begin_form(std::string& out, std::string_view action) {
+  out += "<form method=\"post\" action=\"";
+  append_text(out, action);
+  out += "\">\n";
+}
+
+// Literal identifiers (client ids, scope names, dataset names) in <code>.
+void append_code(std::string& out, std::string_view text) {
+  out += "<code>";
+  append_text(out, text);
+  out += "</code>";
+}
+
+// --- Scopes and authorization details ---------------------------------------------------
+
+struct ScopeText {
+  std::string_view scope;
+  std::string_view en;
+  std::string_view ja;
+};
+
+constexpr auto kScopeTexts = std::to_array<ScopeText>({
+    {"openid", "Confirm who you are", "あなたが誰であるかを確認します"},
+    {"profile", "Your name", "あなたの氏名"},
+    {"email", "Your email address", "あなたのメールアドレス"},
+    {"offline_access", "Keep access while you are away (refresh tokens)",
+     "あなたが利用していない間もアクセスを続けます（リフレッシュトークン）"},
+    {"portability.export", "Export your data from the service that holds it",
+     "あなたのデータを保有しているサービスから書き出します"},
+    {"portability.import", "Import your data into another service",
+     "あなたのデータを別のサービスに取り込みます"},
+    {"portability.delete", "Delete your data at the service it is moved from",
+     "移行元のサービスであなたのデータを削除します"},
+    {"audit.read", "Read the record of who received your data and when",
+     "あなたのデータを誰がいつ受け取ったかの記録を閲覧します"},
+});
+
+void append_scope_item(std::string& out, std::string_view scope, Lang lang) {
+  out += "<li>";
+  const auto known = std::find_if(kScopeTexts.begin(), kScopeTexts.end(),
+                                  [scope](const ScopeText& t) { return t.scope == scope; });
+  if (known != kScopeTexts.end()) {
+    append_text(out, pick(lang, known->en, known->ja));
+    out += ' ';
+  }
+  // Unknown scopes are shown as their literal name: we cannot say what they mean.
+  append_code(out, scope);
+  out += "</li>\n";
+}
+
+std::vector<std::string_view> split_scope(std::string_view scope) {
+  // RFC 6749 §3.3: scope-token list separated by SP.
+  std::vector<std::string_view> out;
+  while (!scope.empty()) {
+    const std::size_t sp = scope.find(' ');
+    if (sp != 0) out.push_back(scope.substr(0, sp));
+    if (sp == std::string_view::npos) break;
+    scope.remove_prefix(sp + 1);
+  }
+  return out;
+}
+
+void append_dd_row(std::string& out, std::string_view term, std::string_view value, Lang lang) {
+  append_element(out, "dt", term);
+  append_element(out, "dd", value.empty() ? pick(lang, "Not specified", "指定なし") : value);
+}
+
+void append_detail(std::string& out, const AuthorizationDetailView& d, Lang lang) {
+  const bool provision = d.type == "personal_data_provision";
+  const bool transfer = d.type == "personal_data_transfer";
+  out += "<section class=\"detail\">\n<h3>";
+  if (provision) {
+    append_text(out, pick(lang, "Provide your personal data", "個人データの提供"));
+  } else if (transfer) {
+    append_text(out, pick(lang, "Move your personal data", "個人データの移行"));
+  } else {
+    append_code(out, d.type);
+  }
+  out += "</h3>\n<dl>\n";
+
+  append_element(out, "dt", pick(lang, "Data", "対象データ"));
+  out += "<dd>";
+  if (d.datasets.empty()) {
+    append_text(out, pick(lang, "Not specified", "指定なし"));
+  } else {
+    out += "<ul>";
+    for (const auto& dataset : d.datasets) {
+      out += "<li>";
+      append_code(out, dataset);
+      out += "</li>";
+    }
+    out += "</ul>";
+  }
+  out += "</dd>\n";
+
+  // An unknown type shows every field that is set, so nothing the client sent is hidden.
+  if (provision || (!transfer && !d.purpose.empty())) {
+    append_dd_row(out, pick(lang, "Purpose", "利用目的"), d.purpose, lang);
+  }
+  if (provision || (!transfer && !d.recipient.empty())) {
+    append_dd_row(out, pick(lang, "Recipient", "提供先"), d.recipient, lang);
+  }
+  if (provision || (!transfer && !d.retention_until.empty())) {
+    append_dd_row(out, pick(lang, "Kept until", "保存期限"), d.retention_until, lang);
+  }
+  if (transfer || (!provision && (!d.source.empty() || !d.destination.empty()))) {
+    append_dd_row(out, pick(lang, "From", "移行元"), d.source, lang);
+    append_dd_row(out, pick(lang, "To", "移行先"), d.destination, lang);
+    append_element(out, "dt", pick(lang, "At the source", "移行元のデータ"));
+    if (d.delete_at_source) {
+      out += "<dd class=\"warn\">";
+      append_text(out, pick(lang, "Your data will be deleted at the source after the move.",
+                            "移行後、移行元で削除されます。"));
+      out += "</dd>\n";
+    } else {
+      append_element(out, "dd",
+                     pick(lang, "Your data stays at the source.", "移行元にも残ります。"));
+    }
+  }
+  out += "</dl>\n</section>\n";
+}
+
+// --- Errors -----------------------------------------------------------------------------
+
+struct ErrorText {
+  std::string_view error;
+  std::string_view en;
+  std::string_view ja;
+};
+
+// RFC 6749 §4.1.2.1: when the client or its redirect_uri cannot be trusted, the error is
+// shown here and the browser is not sent back to it.
+constexpr auto kErrorTexts = std::to_array<ErrorText>({
+    {"invalid_client", "This application is not known to us.",
+     "このアプリケーションは登録されていません。"},
+    {"invalid_redirect_uri",
+     "This application asked to send you to an address it has not registered.",
+     "このアプリケーションは登録されていない宛先への移動を求めました。"},
+    {"invalid_request", "The request from the application is not valid.",
+     "アプリケーションからのリクエストが正しくありません。"},
+    {"unauthorized_client", "This application is not allowed to make this request.",
+     "このアプリケーションにはこのリクエストが許可されていません。"},
+    {"access_denied", "Access was denied.", "アクセスが拒否されました。"},
+    {"login_required", "Your sign-in has expired. Please start again from the application.",
+     "ログインの有効期限が切れました。アプリケーションからもう一度やり直してください。"},
+    {"server_error", "Something went wrong on our side. Please try again later.",
+     "サーバーで問題が発生しました。しばらくしてからもう一度お試しください。"},
+    {"temporarily_unavailable", "The service is busy. Please try again later.",
+     "ただいま混み合っています。しばらくしてからもう一度お試しください。"},
+});
+
+}  // namespace
+
+std::string render_login(const LoginPage& page, Lang lang) {
+  std::string out;
+  out.reserve(4096);
+  begin_document(out, lang, pick(lang, "Sign in", "ログイン"));
+  append_element(out, "h1", pick(lang, "Sign in", "ログイン"));
+  if (!page.client_name.empty()) {
+    out += "<p>";
+    if (lang == Lang::ja) {
+      out += "<strong>";
+      append_text(out, page.client_name);
+      out += "</strong> を利用するには、情報銀行のアカウントでログインしてください。";
+    } else {
+      out += "Sign in to your information bank account to continue to <strong>";
+      append_text(out, page.client_name);
+      out += "</strong>.";
+    }
+    out += "</p>\n";
+  }
+  if (!page.error.empty()) {
+    // One message for unknown user and wrong password alike, so the page does not reveal
+    // which usernames exist (OWASP Authentication Cheat Sheet, "Authentication and Error
+    // Messages").
+    std::string_view message;
+    if (page.error == "too_many_attempts") {
+      message = pick(lang, "Too many attempts. Please wait a while and try again.",
+                     "試行回数が多すぎます。しばらく待ってからもう一度お試しください。");
+    } else {
+      message = pick(lang, "The username or password is incorrect.",
+                     "ユーザー名またはパスワードが正しくありません。");
+    }
+    out += "<p class=\"alert\" role=\"alert\">";
+    append_text(out, message);
+    out += "</p>\n";
+  }
+  begin_form(out, page.action);
+  append_hidden(out, "handle", page.handle);
+  append_hidden(out, "csrf_token", page.csrf_token);
+  out += "<label for=\"username\">";
+  append_text(out, pick(lang, "Username", "ユーザー名"));
+  out +=
+      "</label>\n<input type=\"text\" id=\"username\" name=\"username\" "
+      "autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required";
+  if (page.username.empty()) {
+    out += " autofocus";
+  }
+  out += " value=\"";
+  append_text(out, page.username);
+  out += "\">\n<label for=\"password\">";
+  append_text(out, pick(lang, "Password", "パスワード"));
+  out +=
+      "</label>\n<input type=\"password\" id=\"password\" name=\"password\" "
+      "autocomplete=\"current-password\" required";
+  if (!page.username.empty()) {
+    out += " autofocus";
+  }
+  out += ">\n<div class=\"actions\">\n<button type=\"submit\" class=\"primary\">";
+  append_text(out, pick(lang, "Sign in", "ログイン"));
+  out += "</button>\n</div>\n</form>\n";
+  end_document(out);
+  return out;
+}
+
+std::string render_consent(const ConsentPage& page, Lang lang) {
+  std::string out;
+  out.reserve(8192);
+  begin_document(out, lang, pick(lang, "Allow access?", "アクセスの許可"));
+  append_element(out, "h1", pick(lang, "Allow access?", "アクセスを許可しますか？"));
+
+  out += "<p>";
+  if (lang == Lang::ja) {
+    if (!page.resident_name.empty()) {
+      append_text(out, page.resident_name);
+      out += "さん、";
+    }
+    out += "<strong>";
+    append_text(out, page.client_name.empty() ? page.client_id : page.client_name);
+    out += "</strong>（クライアントID: ";
+    append_code(out, page.client_id);
+    out += "）が、次のことを求めています。";
+  } else {
+    if (!page.resident_name.empty()) {
+      append_text(out, page.resident_name);
+      out += ", ";
+    }
+    out += "<strong>";
+    append_text(out, page.client_name.empty() ? page.client_id : page.client_name);
+    out += "</strong> (client ID ";
+    append_code(out, page.client_id);
+    out += ") is asking for the following.";
+  }
+  out += "</p>\n";
+
+  if (!page.scopes.empty()) {
+    append_element(out, "h2", pick(lang, "Access", "アクセスの範囲"));
+    out += "<ul>\n";
+    for (const auto& scope : page.scopes) append_scope_item(out, scope, lang);
+    out += "</ul>\n";
+  }
+  if (!page.details.empty()) {
+    append_element(out, "h2", pick(lang, "Your personal data", "あなたの個人データ"));
+    for (const auto& detail : page.details) append_detail(out, detail, lang);
+  }
+
+  out += "<p class=\"note\">";
+  if (lang == Lang::ja) {
+    out += "選択すると、";
+    append_code(out, page.redirect_host);
+    out += " に戻ります。許可した内容は、アカウントページからいつでも取り消せます。";
+  } else {
+    out += "After you choose, you will be sent back to ";
+    append_code(out, page.redirect_host);
+    out += ". You can withdraw this permission at any time on your account page.";
+  }
+  out += "</p>\n";
+
+  begin_form(out, page.action);
+  append_hidden(out, "handle", page.handle);
+  append_hidden(out, "csrf_token", page.csrf_token);
+  out +=
+      "<div class=\"actions\">\n"
+      "<button type=\"submit\" name=\"decision\" value=\"approve\" class=\"primary\">";
+  append_text(out, pick(lang, "Allow", "同意する"));
+  out += "</button>\n<button type=\"submit\" name=\"decision\" value=\"deny\">";
+  append_text(out, pick(lang, "Deny", "拒否する"));
+  out += "</button>\n</div>\n</form>\n";
+  end_document(out);
+  return out;
+}
+
+std::string render_error(const ErrorPage& page, Lang lang) {
+  std::string out;
+  out.reserve(4096);
+  begin_document(out, lang, pick(lang, "Error", "エラー"));
+  append_element(out, "h1",
+                 pick(lang, "This request cannot be completed", "このリクエストは処理できません"));
+  const auto known = std::find_if(kErrorTexts.begin(), kErrorTexts.end(),
+                                  [&page](const ErrorText& t) { return t.error == page.error; });
+  if (known != kErrorTexts.end()) {
+    append_element(out, "p", pick(lang, known->en, known->ja));
+  }
+  if (!page.description.empty()) {
+    out += "<p class=\"alert\">";
+    append_text(out, page.description);
+    out += "</p>\n";
+  }
+  out += "<p class=\"note\">";
+  append_text(
+      out,
+      pick(lang,
+           "For your safety you have not been sent back to the application. "
+           "You can close this page.",
+           "安全のため、アプリケーションには戻っていません。このページは閉じてかまいません。"));
+  out += "</p>\n";
+  if (!page.error.empty()) {
+    out += "<p class=\"note\">";
+    append_text(out, pick(lang, "Error code: ", "エラーコード: "));
+    append_code(out, page.error);
+    out += "</p>\n";
+  }
+  end_document(out);
+  return out;
+}
+
+std::string render_account(const AccountPage& page, Lang lang) {
+  std::string out;
+  out.reserve(8192 + page.grants.size() * 2048);
+  begin_document(out, lang, pick(lang, "Your account", "アカウント"));
+  append_element(out, "h1", pick(lang, "Your account", "アカウント"));
+  if (!page.resident_name.empty()) {
+    out += "<p>";
+    if (lang == Lang::ja) {
+      append_text(out, page.resident_name);
+      out += "さんとしてログインしています。";
+    } else {
+      out += "Signed in as ";
+      append_text(out, page.resident_name);
+      out += '.';
+    }
+    out += "</p>\n";
+  }
+
+  append_element(out, "h2", pick(lang, "Permissions you have given", "許可しているアクセス"));
+  if (page.grants.empty()) {
+    append_element(out, "p",
+                   pick(lang, "You have not allowed any application access.",
+                        "アクセスを許可しているアプリケーションはありません。"));
+  }
+  for (const auto& grant : page.grants) {
+    out += "<section class=\"detail\">\n";
+    append_element(out, "h3", grant.client_name);
+    out += "<dl>\n";
+    append_dd_row(out, pick(lang, "Allowed on", "許可した日時"), grant.created_at, lang);
+    append_element(out, "dt", pick(lang, "Expires", "有効期限"));
+    append_element(out, "dd",
+                   grant.expires_at.empty() ? pick(lang, "Until you withdraw it", "取り消すまで")
+                                            : std::string_view{grant.expires_at});
+    out += "</dl>\n";
+    const auto scopes = split_scope(grant.scope);
+    if (!scopes.empty()) {
+      out += "<ul>\n";
+      for (const auto scope : scopes) append_scope_item(out, scope, lang);
+      out += "</ul>\n";
+    }
+    for (const auto& detail : grant.details) append_detail(out, detail, lang);
+    begin_form(out, page.revoke_action);
+    append_hidden(out, "grant_id", grant.id);
+    append_hidden(out, "csrf_token", page.csrf_token);
+    out += "<button type=\"submit\">";
+    append_text(out, pick(lang, "Withdraw", "取り消す"));
+    out += "</button>\n</form>\n</section>\n";
+  }
+
+  if (!page.logout_action.empty()) {
+    begin_form(out, page.logout_action);
+    append_hidden(out, "csrf_token", page.csrf_token);
+    out += "<div class=\"actions\">\n<button type=\"submit\">";
+    append_text(out, pick(lang, "Sign out", "ログアウト"));
+    out += "</button>\n</div>\n</form>\n";
+  }
+  end_document(out);
+  return out;
+}
+
+}  // namespace server::pages

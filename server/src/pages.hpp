@@ -1,0 +1,97 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+/// Server-rendered HTML pages for residents (sign-in, consent, errors, account).
+/// Pure functions: no I/O, no HTTP types. Every string from the caller is escaped, because
+/// client names, scope names and dataset names come from (possibly hostile) clients.
+/// The pages contain no script, no style attributes and no external resources; the only
+/// styling is one <style> element whose CSP hash is kStyleCspHash, so the pages work under
+///   default-src 'none'; style-src <kStyleCspHash>; form-action 'self';
+///   frame-ancestors 'none'; base-uri 'none'
+namespace server::pages {
+
+/// CSP source expression (CSP 3 §2.3.1 hash-source) for the one <style> element of every
+/// page. tests/server/test_pages.cpp recomputes it from the rendered text.
+inline constexpr std::string_view kStyleCspHash =
+    "'sha256-fC0jPqZdeZJ4hHQBB7lX7QKD0dJUTFkXEmACgGb6VW4='";
+
+enum class Lang { en, ja };
+
+/// Picks ja or en from an Accept-Language header value (RFC 9110 §12.5.4 q-values;
+/// RFC 4647 §3.4 lookup, so "ja-JP" selects ja). "*" stands for any language not named
+/// otherwise; q=0 means "not acceptable". Default, ties with "*" and anything unparsable: en.
+Lang negotiate_language(std::string_view accept_language);
+
+/// HTML-escapes text for element content and quoted attribute values (& < > " ').
+std::string escape(std::string_view text);
+
+struct LoginPage {
+  std::string action;       ///< form POST target, e.g. "/login"
+  std::string handle;       ///< hidden field "handle": the pending authorization
+  std::string csrf_token;   ///< hidden field "csrf_token"
+  std::string client_name;  ///< who is asking; may be empty
+  std::string username;     ///< prefill after a failed attempt
+  std::string error;        ///< "" | "invalid_credentials" | "too_many_attempts"
+};
+/// Sign-in form: POST action with username, password, handle, csrf_token.
+std::string render_login(const LoginPage& page, Lang lang);
+
+/// One RFC 9396 authorization_details entry, as the resident should read it.
+struct AuthorizationDetailView {
+  std::string type;  ///< "personal_data_provision" | "personal_data_transfer"
+  std::vector<std::string> datasets;
+  // personal_data_provision
+  std::string purpose;
+  std::string recipient;
+  std::string retention_until;
+  // personal_data_transfer
+  std::string source;
+  std::string destination;
+  bool delete_at_source = false;
+};
+
+struct ConsentPage {
+  std::string action;  ///< "/consent"
+  std::string handle;
+  std::string csrf_token;
+  std::string client_name;
+  std::string client_id;
+  std::string resident_name;
+  std::vector<std::string> scopes;
+  std::vector<AuthorizationDetailView> details;
+  std::string redirect_host;  ///< where the answer is sent
+};
+/// Consent form: POST action with handle, csrf_token and decision=approve | decision=deny.
+std::string render_consent(const ConsentPage& page, Lang lang);
+
+struct ErrorPage {
+  std::string error;        ///< RFC 6749 error code, e.g. "invalid_client"
+  std::string description;  ///< shown as given (escaped)
+};
+/// An error shown to the person instead of being redirected (RFC 6749 §4.1.2.1: unknown
+/// client or mismatching redirect_uri).
+std::string render_error(const ErrorPage& page, Lang lang);
+
+struct GrantView {
+  std::string id;
+  std::string client_name;
+  std::string scope;  ///< space-separated, as granted
+  std::vector<AuthorizationDetailView> details;
+  std::string created_at;
+  std::string expires_at;  ///< may be empty: no expiry
+};
+
+struct AccountPage {
+  std::string resident_name;
+  std::string csrf_token;
+  std::vector<GrantView> grants;
+  std::string revoke_action;  ///< "/account/grants/revoke": POST with grant_id + csrf_token
+  std::string logout_action;  ///< POST with csrf_token; omitted when empty
+};
+/// The resident's grants, each with a withdraw (revoke) form, and a sign-out form.
+std::string render_account(const AccountPage& page, Lang lang);
+
+}  // namespace server::pages

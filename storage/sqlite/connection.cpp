@@ -1,0 +1,208 @@
+#include "connection.hpp"
+
+#include <string>
+#include <utility>
+
+#include "storage/store.hpp"
+
+namespace storage::sqlite {
+namespace {
+
+// Long enough to ride out a checkpoint or another process (`infobank migrate`, the sqlite3
+// shell) holding the write lock; short enough that a stuck lock surfaces as an error.
+constexpr int kBusyTimeoutMs = 5000;
+
+}  // namespace
+
+void throw_error(sqlite3* db, std::string_view what) {
+  std::string message(what);
+  message += ": ";
+  message += db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+  throw StorageError(message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statement
+
+Statement::~Statement() {
+  // The return value of reset repeats the last step's error, which step() already threw.
+  sqlite3_reset(stmt_);
+}
+
+Statement& Statement::bind(int index, std::string_view text) {
+  // SQLITE_TRANSIENT: SQLite copies, so binding a temporary (an encoded list) is safe.
+  if (sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT,
+                          SQLITE_UTF8) != SQLITE_OK) {
+    throw_error(connection_->handle(), "bind");
+  }
+  return *this;
+}
+
+Statement& Statement::bind(int index, std::int64_t value) {
+  if (sqlite3_bind_int64(stmt_, index, value) != SQLITE_OK) {
+    throw_error(connection_->handle(), "bind");
+  }
+  return *this;
+}
+
+bool Statement::step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  throw_error(connection_->handle(), "step");
+}
+
+void Statement::run() {
+  while (step()) {
+  }
+}
+
+std::string Statement::text(int column) const {
+  const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+  const int size = sqlite3_column_bytes(stmt_, column);
+  if (data == nullptr) return {};
+  return {data, static_cast<std::size_t>(size)};
+}
+
+std::int64_t Statement::int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+// ---------------------------------------------------------------------------------------------
+// Connection
+
+Connection::Connection(const std::string& path) {
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+    const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw StorageError("open " + path + ": " + message);
+  }
+  try {
+    sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+
+    // WAL lets readers run beside the single writer. The mode is stored in the file, so only the
+    // first connection really switches it; check that it took (it cannot on some file systems).
+    {
+      Statement mode = prepare("PRAGMA journal_mode=WAL");
+      if (!mode.step() || mode.text(0) != "wal") {
+        throw StorageError("open " + path + ": cannot enable WAL journal mode");
+      }
+    }
+    // synchronous=FULL rather than NORMAL: in WAL mode NORMAL never corrupts the database, but a
+    // power cut can roll back the last commits. Here those commits are security state: a used
+    // code, a rotated refresh token or a revocation that the client has already been told about
+    // (RFC 9700 §4.5, §4.14.2). Forgetting one would reopen a replay window, so every commit
+    // syncs the WAL. The cost is one fsync per write transaction.
+    // foreign_keys=ON: the schema deletes dependents explicitly (see migrations.cpp), but any
+    // REFERENCES a later migration adds must be enforced, and the setting is per connection.
+    exec_script("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", "open");
+  } catch (...) {
+    close();
+    throw;
+  }
+}
+
+Connection::~Connection() { close(); }
+
+void Connection::close() noexcept {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  statements_.clear();
+  sqlite3_close_v2(db_);
+  db_ = nullptr;
+}
+
+Statement Connection::prepare(std::string_view sql) {
+  auto found = statements_.find(sql);
+  if (found != statements_.end()) return {*this, found->second};
+
+  sqlite3_stmt* stmt = nullptr;
+  const char* tail = nullptr;
+  if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                         SQLITE_PREPARE_PERSISTENT, &stmt, &tail) != SQLITE_OK) {
+    throw_error(db_, "prepare");
+  }
+  if (stmt == nullptr || tail != sql.data() + sql.size()) {
+    sqlite3_finalize(stmt);
+    throw StorageError("prepare: expected exactly one SQL statement");
+  }
+  statements_.emplace(std::string(sql), stmt);
+  return {*this, stmt};
+}
+
+void Connection::exec_script(const char* sql, std::string_view what) {
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) throw_error(db_, what);
+}
+
+int Connection::changes() const { return sqlite3_changes(db_); }
+
+// ---------------------------------------------------------------------------------------------
+// WriteTransaction
+
+WriteTransaction::WriteTransaction(Connection& connection, std::mutex& write_mutex)
+    : lock_(write_mutex), connection_(connection) {
+  connection_.prepare("BEGIN IMMEDIATE").run();
+  open_ = true;
+}
+
+WriteTransaction::~WriteTransaction() {
+  if (!open_) return;
+  // A failed statement may already have rolled back; ROLLBACK then fails harmlessly.
+  sqlite3_exec(connection_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void WriteTransaction::commit() {
+  connection_.prepare("COMMIT").run();
+  open_ = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ConnectionPool
+
+PooledConnection::~PooledConnection() {
+  if (connection_) pool_->release(std::move(connection_));
+}
+
+ConnectionPool::ConnectionPool(std::string path, std::size_t max_connections)
+    : path_(std::move(path)), max_connections_(max_connections) {
+  // Each connection is used by one thread at a time (SQLITE_OPEN_NOMUTEX), which needs a
+  // library built thread-safe; single-thread builds would corrupt memory.
+  if (sqlite3_threadsafe() == 0) throw StorageError("SQLite was built without thread support");
+  // Open one now so that a bad path or a file system without WAL fails at start-up.
+  idle_.push_back(std::make_unique<Connection>(path_));
+  open_ = 1;
+}
+
+PooledConnection ConnectionPool::acquire() {
+  std::unique_lock lock(mutex_);
+  available_.wait(lock, [&] { return !idle_.empty() || open_ < max_connections_; });
+  if (!idle_.empty()) {
+    auto connection = std::move(idle_.back());
+    idle_.pop_back();
+    return {*this, std::move(connection)};
+  }
+  ++open_;
+  lock.unlock();
+  try {
+    return {*this, std::make_unique<Connection>(path_)};
+  } catch (...) {
+    lock.lock();
+    --open_;
+    available_.notify_one();
+    throw;
+  }
+}
+
+void ConnectionPool::release(std::unique_ptr<Connection> connection) {
+  // Never hand out a connection stuck inside a transaction (a bug, but not one to spread).
+  if (sqlite3_get_autocommit(connection->handle()) == 0) {
+    sqlite3_exec(connection->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    idle_.push_back(std::move(connection));
+  }
+  available_.notify_one();
+}
+
+}  // namespace storage::sqlite

@@ -1,0 +1,164 @@
+#pragma once
+
+// Thin RAII layer over the SQLite C API: a connection with its cache of prepared statements,
+// a statement lease that binds and reads columns, an IMMEDIATE transaction guard and a small
+// pool of connections shared by the worker threads.
+
+#include <sqlite3.h>
+
+#include <condition_variable>
+#include <functional>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace storage::sqlite {
+
+/// Throws storage::StorageError with `what` and SQLite's message for `db`. Messages from SQLite
+/// name tables and columns, never bound values, so they are safe to log.
+[[noreturn]] void throw_error(sqlite3* db, std::string_view what);
+
+class Connection;
+
+/// A prepared statement borrowed from a connection's cache for one use. Binds are 1-based
+/// like SQLite's; columns are 0-based. The statement is reset when the lease ends, so a cached
+/// statement never holds a read snapshot open between calls.
+class Statement {
+ public:
+  Statement(Connection& connection, sqlite3_stmt* stmt) : connection_(&connection), stmt_(stmt) {}
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement();
+
+  Statement& bind(int index, std::string_view text);
+  Statement& bind(int index, std::int64_t value);
+  Statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
+  Statement& bind(int index, bool value) { return bind(index, std::int64_t{value ? 1 : 0}); }
+
+  /// Binds every argument in order, starting at parameter 1.
+  template <typename... Args>
+  Statement& bind_all(const Args&... args) {
+    int index = 0;
+    (bind(++index, args), ...);
+    return *this;
+  }
+
+  /// Advances; true while a row is available.
+  bool step();
+  /// Runs a statement that returns no rows (or ignores them).
+  void run();
+
+  [[nodiscard]] std::string text(int column) const;
+  [[nodiscard]] std::int64_t int64(int column) const;
+  [[nodiscard]] bool boolean(int column) const { return int64(column) != 0; }
+
+ private:
+  Connection* connection_;
+  sqlite3_stmt* stmt_;
+};
+
+/// One sqlite3 handle. Used by one thread at a time (the pool guarantees it), so it is opened
+/// with SQLITE_OPEN_NOMUTEX.
+class Connection {
+ public:
+  explicit Connection(const std::string& path);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();
+
+  /// A cached statement for `sql`, prepared once with SQLITE_PREPARE_PERSISTENT. `sql` must be
+  /// a single statement whose values are all bound parameters.
+  Statement prepare(std::string_view sql);
+  /// Runs a script of constant SQL (migrations, pragmas) without caching.
+  void exec_script(const char* sql, std::string_view what);
+  /// Rows changed by the last INSERT/UPDATE/DELETE.
+  [[nodiscard]] int changes() const;
+
+  [[nodiscard]] sqlite3* handle() const { return db_; }
+
+ private:
+  void close() noexcept;
+
+  // Transparent hash: look statements up by string_view without building a std::string.
+  struct SqlHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view sql) const { return std::hash<std::string_view>{}(sql); }
+  };
+
+  sqlite3* db_ = nullptr;
+  std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> statements_;
+};
+
+/// BEGIN IMMEDIATE ... COMMIT, rolled back if not committed. IMMEDIATE takes the write lock up
+/// front: a DEFERRED transaction that reads and then writes can fail with SQLITE_BUSY_SNAPSHOT
+/// in WAL mode (its snapshot went stale) without the busy handler ever being called.
+/// `write_mutex` (ConnectionPool::write_mutex) is held for the transaction's lifetime.
+class WriteTransaction {
+ public:
+  WriteTransaction(Connection& connection, std::mutex& write_mutex);
+  WriteTransaction(const WriteTransaction&) = delete;
+  WriteTransaction& operator=(const WriteTransaction&) = delete;
+  ~WriteTransaction();
+
+  void commit();
+
+ private:
+  std::unique_lock<std::mutex> lock_;
+  Connection& connection_;
+  bool open_ = false;
+};
+
+class ConnectionPool;
+
+/// A connection borrowed from the pool for the duration of one Store call.
+class PooledConnection {
+ public:
+  PooledConnection(ConnectionPool& pool, std::unique_ptr<Connection> connection)
+      : pool_(&pool), connection_(std::move(connection)) {}
+  PooledConnection(const PooledConnection&) = delete;
+  PooledConnection& operator=(const PooledConnection&) = delete;
+  ~PooledConnection();
+
+  Connection& operator*() const { return *connection_; }
+  Connection* operator->() const { return connection_.get(); }
+
+ private:
+  ConnectionPool* pool_;
+  std::unique_ptr<Connection> connection_;
+};
+
+/// A mutex-guarded free list of connections. A caller takes an idle connection or opens a new
+/// one, up to `max_connections`; past that it waits. In WAL mode each connection reads from
+/// its own snapshot, so readers on different threads run in parallel and never wait for the
+/// writer.
+class ConnectionPool {
+ public:
+  ConnectionPool(std::string path, std::size_t max_connections);
+
+  PooledConnection acquire();
+
+  /// Writers take this before BEGIN IMMEDIATE. SQLite's file lock stays the real guard (and
+  /// serves other processes, such as `infobank migrate`, through busy_timeout), but waiting
+  /// on a mutex hands the lock over at once, where SQLite's busy handler polls with sleeps of
+  /// up to 100 ms.
+  std::mutex& write_mutex() { return write_mutex_; }
+
+ private:
+  friend class PooledConnection;
+  void release(std::unique_ptr<Connection> connection);
+
+  std::string path_;
+  std::size_t max_connections_;
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  std::size_t open_ = 0;
+  std::mutex write_mutex_;
+};
+
+}  // namespace storage::sqlite

@@ -1,0 +1,234 @@
+#include "migrations.hpp"
+
+#include <array>
+#include <string>
+
+#include "storage/store.hpp"
+
+namespace storage::sqlite {
+namespace {
+
+// Conventions of the schema:
+// - STRICT tables: a value of the wrong type is an error, not silently stored.
+// - Booleans are INTEGER 0/1; times are INTEGER seconds since the epoch.
+// - Lists of strings (redirect_uris, grant_types, resources) are TEXT in the length-prefixed
+//   encoding of list_codec.hpp, which round-trips any string, including empty ones.
+// - No REFERENCES: dependents are deleted explicitly by remove_client and
+//   remove_resident_by_username. Tokens of client_credentials have no resident, and a code or
+//   a token outlives nothing it points to (each has its own expiry and purge).
+// - Indexes follow the lookups of sqlite_store.cpp; each names the method that needs it.
+constexpr std::string_view kInit = R"sql(
+CREATE TABLE clients (
+  client_id TEXT PRIMARY KEY,
+  client_name TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  token_endpoint_auth_method TEXT NOT NULL,
+  redirect_uris TEXT NOT NULL,
+  grant_types TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  jwks TEXT NOT NULL,
+  default_audience TEXT NOT NULL,
+  require_par INTEGER NOT NULL,
+  require_dpop INTEGER NOT NULL,
+  registration_access_token_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE residents (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  name TEXT NOT NULL,
+  email TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+
+-- One row per failure; record_login_failure trims a key's rows older than its window.
+CREATE TABLE login_failures (
+  key TEXT NOT NULL,
+  at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX login_failures_key_at ON login_failures (key, at);
+
+CREATE TABLE sessions (
+  id_hash TEXT PRIMARY KEY,
+  resident_id TEXT NOT NULL,
+  csrf_token TEXT NOT NULL,
+  auth_time INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX sessions_resident ON sessions (resident_id);   -- remove_resident
+CREATE INDEX sessions_expires ON sessions (expires_at);     -- purge_expired
+
+CREATE TABLE pending (
+  handle TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  state TEXT NOT NULL,
+  nonce TEXT NOT NULL,
+  code_challenge TEXT NOT NULL,
+  authorization_details TEXT NOT NULL,
+  resources TEXT NOT NULL,
+  prompt TEXT NOT NULL,
+  max_age INTEGER NOT NULL,
+  dpop_jkt TEXT NOT NULL,
+  response_mode TEXT NOT NULL,
+  pushed INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX pending_client ON pending (client_id);         -- remove_client
+CREATE INDEX pending_expires ON pending (expires_at);       -- purge_expired
+
+CREATE TABLE codes (
+  code_hash TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  resident_id TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  nonce TEXT NOT NULL,
+  code_challenge TEXT NOT NULL,
+  authorization_details TEXT NOT NULL,
+  resources TEXT NOT NULL,
+  dpop_jkt TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  auth_time INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used INTEGER NOT NULL
+) STRICT;
+CREATE INDEX codes_client ON codes (client_id);             -- remove_client
+CREATE INDEX codes_resident ON codes (resident_id);         -- remove_resident
+CREATE INDEX codes_grant ON codes (grant_id);               -- revoke_grant
+CREATE INDEX codes_expires ON codes (expires_at);           -- purge_expired
+
+CREATE TABLE grants (
+  id TEXT PRIMARY KEY,
+  resident_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  authorization_details TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  revoked INTEGER NOT NULL
+) STRICT;
+CREATE INDEX grants_resident_client ON grants (resident_id, client_id);
+CREATE INDEX grants_client ON grants (client_id);           -- remove_client
+
+CREATE TABLE access_tokens (
+  jti TEXT PRIMARY KEY,
+  token_hash TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  resident_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  audience TEXT NOT NULL,
+  authorization_details TEXT NOT NULL,
+  cnf_jkt TEXT NOT NULL,
+  code_hash TEXT NOT NULL,
+  family_id TEXT NOT NULL,
+  issued_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  revoked INTEGER NOT NULL
+) STRICT;
+CREATE INDEX access_tokens_client ON access_tokens (client_id);
+CREATE INDEX access_tokens_resident_client ON access_tokens (resident_id, client_id);
+CREATE INDEX access_tokens_code ON access_tokens (code_hash);
+CREATE INDEX access_tokens_family ON access_tokens (family_id);
+CREATE INDEX access_tokens_expires ON access_tokens (expires_at);
+
+CREATE TABLE refresh_tokens (
+  token_hash TEXT PRIMARY KEY,
+  family_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  resident_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  authorization_details TEXT NOT NULL,
+  resources TEXT NOT NULL,
+  cnf_jkt TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  code_hash TEXT NOT NULL,
+  auth_time INTEGER NOT NULL,
+  issued_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  rotated INTEGER NOT NULL,
+  revoked INTEGER NOT NULL
+) STRICT;
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+CREATE INDEX refresh_tokens_client ON refresh_tokens (client_id);
+CREATE INDEX refresh_tokens_resident ON refresh_tokens (resident_id);
+CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
+CREATE INDEX refresh_tokens_code ON refresh_tokens (code_hash);
+CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
+
+-- Replay caches: DPoP proof jti (RFC 9449 §11.1), client assertion jti (RFC 7523 §3).
+CREATE TABLE seen_jtis (
+  scope TEXT NOT NULL,
+  jti TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (scope, jti)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX seen_jtis_expires ON seen_jtis (expires_at);
+
+CREATE TABLE signing_keys (
+  kid TEXT PRIMARY KEY,
+  alg TEXT NOT NULL,
+  private_pem TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  retired_at INTEGER NOT NULL
+) STRICT;
+
+-- AUTOINCREMENT: seq never goes back, even after the newest row is gone, so a reader that
+-- remembers the last seq it saw never misses or repeats an event.
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  time INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  resident TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  request_id TEXT NOT NULL
+) STRICT;
+-- The audit trail is append-only, whoever opens the file.
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+)sql";
+
+// Append new migrations at the end; never edit one that has shipped.
+constexpr std::array<std::string_view, 1> kMigrations = {kInit};
+
+}  // namespace
+
+std::span<const std::string_view> migrations() { return kMigrations; }
+
+int schema_version(Connection& connection) {
+  Statement pragma = connection.prepare("PRAGMA user_version");
+  if (!pragma.step()) throw StorageError("schema_version: no result");
+  return static_cast<int>(pragma.int64(0));
+}
+
+int migrate(Connection& connection, std::mutex& write_mutex) {
+  const int latest = static_cast<int>(kMigrations.size());
+  for (;;) {
+    // The version is read inside the transaction: another process may be migrating too.
+    WriteTransaction transaction(connection, write_mutex);
+    const int version = schema_version(connection);
+    if (version > latest) {
+      throw StorageError("migrate: database schema version " + std::to_string(version) +
+                         " is newer than this binary's " + std::to_string(latest));
+    }
+    if (version == latest) {
+      transaction.commit();
+      return version;
+    }
+    // The scripts are constants of this file, hence sqlite3_exec. PRAGMA takes no bound
+    // parameters; the version is our own integer, not input.
+    const std::string script = std::string(kMigrations[static_cast<std::size_t>(version)]) +
+                               "\nPRAGMA user_version = " + std::to_string(version + 1) + ";";
+    connection.exec_script(script.c_str(), "migrate to version " + std::to_string(version + 1));
+    transaction.commit();
+  }
+}
+
+}  // namespace storage::sqlite

@@ -1,0 +1,845 @@
+// storage::Store on SQLite. Every method borrows one pooled connection; every write runs in
+// one BEGIN IMMEDIATE transaction (see connection.hpp), every read is a single SELECT and so
+// reads one consistent snapshot without an explicit transaction.
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "connection.hpp"
+#include "list_codec.hpp"
+#include "migrations.hpp"
+#include "storage/store.hpp"
+
+namespace storage {
+namespace {
+
+using sqlite::Connection;
+using sqlite::Statement;
+using sqlite::WriteTransaction;
+
+// Enough for the worker pool plus the occasional CLI or purge task; a caller past it waits
+// for a connection instead of opening file handles without bound.
+constexpr std::size_t kMaxConnections = 16;
+
+// Expired tokens are kept a day so that introspection and reuse detection still recognise
+// them (a replayed, just-expired refresh token still revokes its family) before they go.
+constexpr std::int64_t kExpiredTokenRetention = 24 * 60 * 60;
+
+// Failed logins are also trimmed per key by record_login_failure; purge_expired drops keys
+// that never failed again. Throttling windows longer than this are not supported.
+constexpr std::int64_t kLoginFailureRetention = 24 * 60 * 60;
+
+// ---------------------------------------------------------------------------------------------
+// Row mapping. Each read_* matches the column order of its k*Columns list.
+
+constexpr std::string_view kClientColumns =
+    "client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, "
+    "grant_types, scope, jwks, default_audience, require_par, require_dpop, "
+    "registration_access_token_hash, created_at";
+
+constexpr std::string_view kResidentColumns =
+    "id, username, password_hash, name, email, created_at";
+constexpr std::string_view kPendingColumns =
+    "handle, client_id, redirect_uri, scope, state, nonce, code_challenge, "
+    "authorization_details, resources, prompt, max_age, dpop_jkt, response_mode, pushed, "
+    "expires_at";
+constexpr std::string_view kCodeColumns =
+    "code_hash, client_id, resident_id, redirect_uri, scope, nonce, code_challenge, "
+    "authorization_details, resources, dpop_jkt, grant_id, auth_time, expires_at, used";
+constexpr std::string_view kGrantColumns =
+    "id, resident_id, client_id, scope, authorization_details, created_at, expires_at, revoked";
+constexpr std::string_view kAccessTokenColumns =
+    "jti, token_hash, client_id, resident_id, scope, audience, authorization_details, cnf_jkt, "
+    "code_hash, family_id, issued_at, expires_at, revoked";
+constexpr std::string_view kRefreshTokenColumns =
+    "token_hash, family_id, client_id, resident_id, scope, authorization_details, resources, "
+    "cnf_jkt, grant_id, code_hash, auth_time, issued_at, expires_at, rotated, revoked";
+
+
+ClientRecord read_client(const Statement& row) {
+  ClientRecord c;
+  c.client_id = row.text(0);
+  c.client_name = row.text(1);
+  c.secret_hash = row.text(2);
+  c.token_endpoint_auth_method = row.text(3);
+  c.redirect_uris = sqlite::decode_list(row.text(4));
+  c.grant_types = sqlite::decode_list(row.text(5));
+  c.scope = row.text(6);
+  c.jwks = row.text(7);
+  c.default_audience = row.text(8);
+  c.require_par = row.boolean(9);
+  c.require_dpop = row.boolean(10);
+  c.registration_access_token_hash = row.text(11);
+  c.created_at = row.int64(12);
+  return c;
+}
+
+ResidentRecord read_resident(const Statement& row) {
+  ResidentRecord r;
+  r.id = row.text(0);
+  r.username = row.text(1);
+  r.password_hash = row.text(2);
+  r.name = row.text(3);
+  r.email = row.text(4);
+  r.created_at = row.int64(5);
+  return r;
+}
+
+PendingAuthorization read_pending(const Statement& row) {
+  PendingAuthorization p;
+  p.handle = row.text(0);
+  p.client_id = row.text(1);
+  p.redirect_uri = row.text(2);
+  p.scope = row.text(3);
+  p.state = row.text(4);
+  p.nonce = row.text(5);
+  p.code_challenge = row.text(6);
+  p.authorization_details = row.text(7);
+  p.resources = sqlite::decode_list(row.text(8));
+  p.prompt = row.text(9);
+  p.max_age = row.int64(10);
+  p.dpop_jkt = row.text(11);
+  p.response_mode = row.text(12);
+  p.pushed = row.boolean(13);
+  p.expires_at = row.int64(14);
+  return p;
+}
+
+AuthorizationCode read_code(const Statement& row) {
+  AuthorizationCode c;
+  c.code_hash = row.text(0);
+  c.client_id = row.text(1);
+  c.resident_id = row.text(2);
+  c.redirect_uri = row.text(3);
+  c.scope = row.text(4);
+  c.nonce = row.text(5);
+  c.code_challenge = row.text(6);
+  c.authorization_details = row.text(7);
+  c.resources = sqlite::decode_list(row.text(8));
+  c.dpop_jkt = row.text(9);
+  c.grant_id = row.text(10);
+  c.auth_time = row.int64(11);
+  c.expires_at = row.int64(12);
+  c.used = row.boolean(13);
+  return c;
+}
+
+Grant read_grant(const Statement& row) {
+  Grant g;
+  g.id = row.text(0);
+  g.resident_id = row.text(1);
+  g.client_id = row.text(2);
+  g.scope = row.text(3);
+  g.authorization_details = row.text(4);
+  g.created_at = row.int64(5);
+  g.expires_at = row.int64(6);
+  g.revoked = row.boolean(7);
+  return g;
+}
+
+AccessTokenRecord read_access_token(const Statement& row) {
+  AccessTokenRecord t;
+  t.jti = row.text(0);
+  t.token_hash = row.text(1);
+  t.client_id = row.text(2);
+  t.resident_id = row.text(3);
+  t.scope = row.text(4);
+  t.audience = row.text(5);
+  t.authorization_details = row.text(6);
+  t.cnf_jkt = row.text(7);
+  t.code_hash = row.text(8);
+  t.family_id = row.text(9);
+  t.issued_at = row.int64(10);
+  t.expires_at = row.int64(11);
+  t.revoked = row.boolean(12);
+  return t;
+}
+
+RefreshTokenRecord read_refresh_token(const Statement& row) {
+  RefreshTokenRecord t;
+  t.token_hash = row.text(0);
+  t.family_id = row.text(1);
+  t.client_id = row.text(2);
+  t.resident_id = row.text(3);
+  t.scope = row.text(4);
+  t.authorization_details = row.text(5);
+  t.resources = sqlite::decode_list(row.text(6));
+  t.cnf_jkt = row.text(7);
+  t.grant_id = row.text(8);
+  t.code_hash = row.text(9);
+  t.auth_time = row.int64(10);
+  t.issued_at = row.int64(11);
+  t.expires_at = row.int64(12);
+  t.rotated = row.boolean(13);
+  t.revoked = row.boolean(14);
+  return t;
+}
+
+SigningKeyRecord read_signing_key(const Statement& row) {
+  SigningKeyRecord k;
+  k.kid = row.text(0);
+  k.alg = row.text(1);
+  k.private_pem = row.text(2);
+  k.created_at = row.int64(3);
+  k.retired_at = row.int64(4);
+  return k;
+}
+
+Event read_event(const Statement& row) {
+  Event e;
+  e.seq = row.int64(0);
+  e.time = row.int64(1);
+  e.actor = row.text(2);
+  e.action = row.text(3);
+  e.resident = row.text(4);
+  e.client_id = row.text(5);
+  e.detail = row.text(6);
+  e.request_id = row.text(7);
+  return e;
+}
+
+template <typename Record, typename Reader>
+std::optional<Record> optional_row(Statement& stmt, Reader read) {
+  if (!stmt.step()) return std::nullopt;
+  return read(stmt);
+}
+
+template <typename Record, typename Reader>
+std::vector<Record> all_rows(Statement& stmt, Reader read) {
+  std::vector<Record> rows;
+  while (stmt.step()) rows.push_back(read(stmt));
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statements shared by several methods.
+
+void insert_refresh_token_row(Connection& db, const RefreshTokenRecord& t) {
+  db.prepare(
+        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, resident_id, scope, "
+        "authorization_details, resources, cnf_jkt, grant_id, code_hash, auth_time, issued_at, "
+        "expires_at, rotated, revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+        "?12, ?13, ?14, ?15)")
+      .bind_all(t.token_hash, t.family_id, t.client_id, t.resident_id, t.scope,
+                t.authorization_details, sqlite::encode_list(t.resources), t.cnf_jkt, t.grant_id,
+                t.code_hash, t.auth_time, t.issued_at, t.expires_at, t.rotated, t.revoked)
+      .run();
+}
+
+// RFC 9700 §4.14.2: a family is every refresh token rotated from one original, and the access
+// tokens issued alongside them. The empty family_id marks tokens outside any family and must
+// never match: it would revoke every client_credentials token.
+void revoke_family_rows(Connection& db, std::string_view family_id) {
+  if (family_id.empty()) return;
+  db.prepare("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?1").bind_all(family_id).run();
+  db.prepare("UPDATE access_tokens SET revoked = 1 WHERE family_id = ?1").bind_all(family_id).run();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const std::string& path) : pool_(path, kMaxConnections) {}
+
+  int migrate() override {
+    auto db = pool_.acquire();
+    return sqlite::migrate(*db, pool_.write_mutex());
+  }
+
+  int schema_version() override {
+    auto db = pool_.acquire();
+    return sqlite::schema_version(*db);
+  }
+
+  // --- Clients ---------------------------------------------------------------------------------
+
+  bool insert_client(const ClientRecord& c) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare(
+          "INSERT INTO clients (client_id, client_name, secret_hash, token_endpoint_auth_method, "
+          "redirect_uris, grant_types, scope, jwks, default_audience, require_par, require_dpop, "
+          "registration_access_token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+          "?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING")
+        .bind_all(c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
+                  sqlite::encode_list(c.redirect_uris), sqlite::encode_list(c.grant_types),
+                  c.scope, c.jwks, c.default_audience, c.require_par, c.require_dpop,
+                  c.registration_access_token_hash, c.created_at)
+        .run();
+    const bool inserted = db->changes() == 1;
+    transaction.commit();
+    return inserted;
+  }
+
+  std::optional<ClientRecord> find_client(std::string_view client_id) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kClientColumns, "clients WHERE client_id = ?1"));
+    stmt.bind_all(client_id);
+    return optional_row<ClientRecord>(stmt, read_client);
+  }
+
+  std::vector<ClientRecord> list_clients() override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kClientColumns, "clients ORDER BY client_id"));
+    return all_rows<ClientRecord>(stmt, read_client);
+  }
+
+  bool remove_client(std::string_view client_id) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare("DELETE FROM clients WHERE client_id = ?1").bind_all(client_id).run();
+    const bool removed = db->changes() == 1;
+    // Dependents go even when the client row is already gone: nothing may outlive it.
+    for (const auto* sql : {"DELETE FROM pending WHERE client_id = ?1",
+                            "DELETE FROM codes WHERE client_id = ?1",
+                            "DELETE FROM grants WHERE client_id = ?1",
+                            "DELETE FROM access_tokens WHERE client_id = ?1",
+                            "DELETE FROM refresh_tokens WHERE client_id = ?1"}) {
+      db->prepare(sql).bind_all(client_id).run();
+    }
+    transaction.commit();
+    return removed;
+  }
+
+  // --- Residents -------------------------------------------------------------------------------
+
+  bool insert_resident(const ResidentRecord& r) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    // Without a conflict target, DO NOTHING covers both the id and the username.
+    db->prepare(
+          "INSERT INTO residents (id, username, password_hash, name, email, created_at) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING")
+        .bind_all(r.id, r.username, r.password_hash, r.name, r.email, r.created_at)
+        .run();
+    const bool inserted = db->changes() == 1;
+    transaction.commit();
+    return inserted;
+  }
+
+  std::optional<ResidentRecord> find_resident_by_username(std::string_view username) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kResidentColumns, "residents WHERE username = ?1"));
+    stmt.bind_all(username);
+    return optional_row<ResidentRecord>(stmt, read_resident);
+  }
+
+  std::optional<ResidentRecord> find_resident(std::string_view id) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kResidentColumns, "residents WHERE id = ?1"));
+    stmt.bind_all(id);
+    return optional_row<ResidentRecord>(stmt, read_resident);
+  }
+
+  std::vector<ResidentRecord> list_residents() override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kResidentColumns, "residents ORDER BY username"));
+    return all_rows<ResidentRecord>(stmt, read_resident);
+  }
+
+  bool remove_resident_by_username(std::string_view username) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    std::string id;
+    {
+      auto stmt = db->prepare("SELECT id FROM residents WHERE username = ?1");
+      stmt.bind_all(username);
+      if (!stmt.step()) return false;  // the transaction rolls back: nothing was written
+      id = stmt.text(0);
+    }
+    // Events keep their pseudonym: the audit trail is append-only.
+    for (const auto* sql : {"DELETE FROM residents WHERE id = ?1",
+                            "DELETE FROM sessions WHERE resident_id = ?1",
+                            "DELETE FROM grants WHERE resident_id = ?1",
+                            "DELETE FROM codes WHERE resident_id = ?1",
+                            "DELETE FROM access_tokens WHERE resident_id = ?1",
+                            "DELETE FROM refresh_tokens WHERE resident_id = ?1"}) {
+      db->prepare(sql).bind_all(id).run();
+    }
+    transaction.commit();
+    return true;
+  }
+
+  // --- Failed logins ---------------------------------------------------------------------------
+
+  // The window is (now - window, now]. Rows of the key older than the window are trimmed here,
+  // so a key's rows stay bounded by its failure rate; callers use one window per key.
+  int record_login_failure(std::string_view key, std::int64_t now,
+                           std::int64_t window) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare("DELETE FROM login_failures WHERE key = ?1 AND at <= ?2")
+        .bind_all(key, now - window)
+        .run();
+    db->prepare("INSERT INTO login_failures (key, at) VALUES (?1, ?2)").bind_all(key, now).run();
+    const int count = count_failures(*db, key, now, window);
+    transaction.commit();
+    return count;
+  }
+
+  int login_failures(std::string_view key, std::int64_t now, std::int64_t window) override {
+    auto db = pool_.acquire();
+    return count_failures(*db, key, now, window);
+  }
+
+  void clear_login_failures(std::string_view key) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare("DELETE FROM login_failures WHERE key = ?1").bind_all(key).run();
+    transaction.commit();
+  }
+
+  // --- Sessions --------------------------------------------------------------------------------
+
+  void insert_session(const LoginSession& s) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare(
+          "INSERT INTO sessions (id_hash, resident_id, csrf_token, auth_time, expires_at) "
+          "VALUES (?1, ?2, ?3, ?4, ?5)")
+        .bind_all(s.id_hash, s.resident_id, s.csrf_token, s.auth_time, s.expires_at)
+        .run();
+    transaction.commit();
+  }
+
+  std::optional<LoginSession> find_session(std::string_view id_hash, std::int64_t now) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(
+        "SELECT id_hash, resident_id, csrf_token, auth_time, expires_at FROM sessions "
+        "WHERE id_hash = ?1 AND expires_at > ?2");
+    stmt.bind_all(id_hash, now);
+    return optional_row<LoginSession>(stmt, [](const Statement& row) {
+      return LoginSession{row.text(0), row.text(1), row.text(2), row.int64(3), row.int64(4)};
+    });
+  }
+
+  void remove_session(std::string_view id_hash) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare("DELETE FROM sessions WHERE id_hash = ?1").bind_all(id_hash).run();
+    transaction.commit();
+  }
+
+  // --- Pending authorization requests ----------------------------------------------------------
+
+  void insert_pending(const PendingAuthorization& p) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare(
+          "INSERT INTO pending (handle, client_id, redirect_uri, scope, state, nonce, "
+          "code_challenge, authorization_details, resources, prompt, max_age, dpop_jkt, "
+          "response_mode, pushed, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+          "?11, ?12, ?13, ?14, ?15)")
+        .bind_all(p.handle, p.client_id, p.redirect_uri, p.scope, p.state, p.nonce,
+                  p.code_challenge, p.authorization_details, sqlite::encode_list(p.resources),
+                  p.prompt, p.max_age, p.dpop_jkt, p.response_mode, p.pushed, p.expires_at)
+        .run();
+    transaction.commit();
+  }
+
+  std::optional<PendingAuthorization> find_pending(std::string_view handle,
+                                                   std::int64_t now) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kPendingColumns, "pending WHERE handle = ?1 AND expires_at > ?2"));
+    stmt.bind_all(handle, now);
+    return optional_row<PendingAuthorization>(stmt, read_pending);
+  }
+
+  // RFC 9126 §4: a request_uri is one-time use. DELETE ... RETURNING removes and reads in one
+  // statement, so two racing callers cannot both get it.
+  std::optional<PendingAuthorization> take_pending(std::string_view handle,
+                                                   std::int64_t now) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    std::optional<PendingAuthorization> pending;
+    {
+      auto stmt = db->prepare(std::string("DELETE FROM pending WHERE handle = ?1 RETURNING ") +
+                              std::string(kPendingColumns));
+      stmt.bind_all(handle);
+      pending = optional_row<PendingAuthorization>(stmt, read_pending);
+      stmt.run();  // finish the statement before COMMIT
+    }
+    transaction.commit();
+    if (pending && pending->expires_at <= now) return std::nullopt;  // expired: gone anyway
+    return pending;
+  }
+
+  // --- Authorization codes ---------------------------------------------------------------------
+
+  void insert_code(const AuthorizationCode& c) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare(
+          "INSERT INTO codes (code_hash, client_id, resident_id, redirect_uri, scope, nonce, "
+          "code_challenge, authorization_details, resources, dpop_jkt, grant_id, auth_time, "
+          "expires_at, used) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+          "?14)")
+        .bind_all(c.code_hash, c.client_id, c.resident_id, c.redirect_uri, c.scope, c.nonce,
+                  c.code_challenge, c.authorization_details, sqlite::encode_list(c.resources),
+                  c.dpop_jkt, c.grant_id, c.auth_time, c.expires_at, c.used)
+        .run();
+    transaction.commit();
+  }
+
+  // RFC 9700 §4.5 / RFC 6749 §4.1.2: one-time codes. The read and the mark happen under the
+  // write lock, so of two racing redemptions exactly one sees used=false.
+  std::optional<AuthorizationCode> consume_code(std::string_view code_hash) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    std::optional<AuthorizationCode> code;
+    {
+      auto stmt = db->prepare(select(kCodeColumns, "codes WHERE code_hash = ?1"));
+      stmt.bind_all(code_hash);
+      code = optional_row<AuthorizationCode>(stmt, read_code);
+    }
+    if (code && !code->used) {
+      db->prepare("UPDATE codes SET used = 1 WHERE code_hash = ?1").bind_all(code_hash).run();
+    }
+    transaction.commit();
+    return code;
+  }
+
+  // --- Grants ----------------------------------------------------------------------------------
+
+  void upsert_grant(const Grant& g) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare(
+          "INSERT INTO grants (id, resident_id, client_id, scope, authorization_details, "
+          "created_at, expires_at, revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+          "ON CONFLICT (id) DO UPDATE SET resident_id = excluded.resident_id, "
+          "client_id = excluded.client_id, scope = excluded.scope, "
+          "authorization_details = excluded.authorization_details, "
+          "created_at = excluded.created_at, expires_at = excluded.expires_at, "
+          "revoked = excluded.revoked")
+        .bind_all(g.id, g.resident_id, g.client_id, g.scope, g.authorization_details,
+                  g.created_at, g.expires_at, g.revoked)
+        .run();
+    transaction.commit();
+  }
+
+  std::optional<Grant> find_active_grant(std::string_view resident_id, std::string_view client_id,
+                                         std::int64_t now) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(
+        kGrantColumns,
+        "grants WHERE resident_id = ?1 AND client_id = ?2 AND revoked = 0 "
+        "AND (expires_at = 0 OR expires_at > ?3) ORDER BY created_at DESC, id LIMIT 1"));
+    stmt.bind_all(resident_id, client_id, now);
+    return optional_row<Grant>(stmt, read_grant);
+  }
+
+  std::optional<Grant> find_grant(std::string_view grant_id) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kGrantColumns, "grants WHERE id = ?1"));
+    stmt.bind_all(grant_id);
+    return optional_row<Grant>(stmt, read_grant);
+  }
+
+  std::vector<Grant> list_grants(std::string_view resident_id) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(
+        select(kGrantColumns, "grants WHERE resident_id = ?1 ORDER BY created_at DESC, id"));
+    stmt.bind_all(resident_id);
+    return all_rows<Grant>(stmt, read_grant);
+  }
+
+  // Access tokens carry no grant_id, so "every token issued under the grant" is:
+  // - its unredeemed codes (deleted: a later exchange finds no code, RFC 6749 §5.2
+  //   invalid_grant);
+  // - the families of refresh tokens carrying the grant_id, with their access tokens;
+  // - every access token of the grant's resident and client. A grant is the consent of one
+  //   resident to one client (find_active_grant), so this also catches access tokens issued
+  //   without a refresh token, whose code may already be purged. It fails closed: it would also
+  //   revoke tokens of another live grant of the same pair, which the server does not create.
+  // Revoking a grant already revoked changes nothing: the sweep ran the first time, and tokens
+  // issued since belong to a newer grant.
+  bool revoke_grant(std::string_view grant_id) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    std::string resident_id;
+    std::string client_id;
+    {
+      auto stmt = db->prepare("SELECT resident_id, client_id, revoked FROM grants WHERE id = ?1");
+      stmt.bind_all(grant_id);
+      if (!stmt.step()) return false;
+      if (stmt.boolean(2)) return true;
+      resident_id = stmt.text(0);
+      client_id = stmt.text(1);
+    }
+    db->prepare("UPDATE grants SET revoked = 1 WHERE id = ?1").bind_all(grant_id).run();
+    db->prepare("DELETE FROM codes WHERE grant_id = ?1").bind_all(grant_id).run();
+    db->prepare(
+          "UPDATE access_tokens SET revoked = 1 WHERE family_id IN (SELECT family_id FROM "
+          "refresh_tokens WHERE grant_id = ?1 AND family_id <> '')")
+        .bind_all(grant_id)
+        .run();
+    db->prepare(
+          "UPDATE refresh_tokens SET revoked = 1 WHERE grant_id = ?1 OR family_id IN (SELECT "
+          "family_id FROM refresh_tokens WHERE grant_id = ?1 AND family_id <> '')")
+        .bind_all(grant_id)
+        .run();
+    if (!resident_id.empty()) {
+      db->prepare("UPDATE access_tokens SET revoked = 1 WHERE resident_id = ?1 AND client_id = ?2")
+          .bind_all(resident_id, client_id)
+          .run();
+    }
+    transaction.commit();
+    return true;
+  }
+
+  // --- Tokens ----------------------------------------------------------------------------------
+
+  void insert_access_token(const AccessTokenRecord& t) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare(
+          "INSERT INTO access_tokens (jti, token_hash, client_id, resident_id, scope, audience, "
+          "authorization_details, cnf_jkt, code_hash, family_id, issued_at, expires_at, revoked) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
+        .bind_all(t.jti, t.token_hash, t.client_id, t.resident_id, t.scope, t.audience,
+                  t.authorization_details, t.cnf_jkt, t.code_hash, t.family_id, t.issued_at,
+                  t.expires_at, t.revoked)
+        .run();
+    transaction.commit();
+  }
+
+  std::optional<AccessTokenRecord> find_access_token(std::string_view jti) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kAccessTokenColumns, "access_tokens WHERE jti = ?1"));
+    stmt.bind_all(jti);
+    return optional_row<AccessTokenRecord>(stmt, read_access_token);
+  }
+
+  bool revoke_access_token(std::string_view jti) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare("UPDATE access_tokens SET revoked = 1 WHERE jti = ?1").bind_all(jti).run();
+    const bool found = db->changes() == 1;
+    transaction.commit();
+    return found;
+  }
+
+  void insert_refresh_token(const RefreshTokenRecord& t) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    insert_refresh_token_row(*db, t);
+    transaction.commit();
+  }
+
+  std::optional<RefreshTokenRecord> find_refresh_token(std::string_view token_hash) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kRefreshTokenColumns, "refresh_tokens WHERE token_hash = ?1"));
+    stmt.bind_all(token_hash);
+    return optional_row<RefreshTokenRecord>(stmt, read_refresh_token);
+  }
+
+  // RFC 9700 §4.14.2. Returns the record as it was before the call, so the caller tells
+  // success (rotated=false, revoked=false) from reuse (rotated=true) and from a revoked token
+  // (revoked=true, nothing changed).
+  std::optional<RefreshTokenRecord> rotate_refresh_token(
+      std::string_view token_hash, const RefreshTokenRecord& successor) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    std::optional<RefreshTokenRecord> old;
+    {
+      auto stmt =
+          db->prepare(select(kRefreshTokenColumns, "refresh_tokens WHERE token_hash = ?1"));
+      stmt.bind_all(token_hash);
+      old = optional_row<RefreshTokenRecord>(stmt, read_refresh_token);
+    }
+    if (!old) return std::nullopt;
+    if (old->rotated) {
+      // Reuse: either the client or an attacker holds a stale token; revoke them both out.
+      revoke_family_rows(*db, old->family_id);
+    } else if (!old->revoked) {
+      db->prepare("UPDATE refresh_tokens SET rotated = 1 WHERE token_hash = ?1")
+          .bind_all(token_hash)
+          .run();
+      insert_refresh_token_row(*db, successor);
+    }
+    transaction.commit();
+    return old;
+  }
+
+  bool revoke_refresh_token(std::string_view token_hash) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare("UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = ?1")
+        .bind_all(token_hash)
+        .run();
+    const bool found = db->changes() == 1;
+    transaction.commit();
+    return found;
+  }
+
+  void revoke_family(std::string_view family_id) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    revoke_family_rows(*db, family_id);
+    transaction.commit();
+  }
+
+  // RFC 9700 §4.5: a replayed code revokes the access tokens issued from it, and the refresh
+  // families started from it with every access token issued along them.
+  void revoke_tokens_from_code(std::string_view code_hash) override {
+    if (code_hash.empty()) return;  // tokens not from a code carry an empty code_hash
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare(
+          "UPDATE access_tokens SET revoked = 1 WHERE code_hash = ?1 OR family_id IN (SELECT "
+          "family_id FROM refresh_tokens WHERE code_hash = ?1 AND family_id <> '')")
+        .bind_all(code_hash)
+        .run();
+    db->prepare(
+          "UPDATE refresh_tokens SET revoked = 1 WHERE code_hash = ?1 OR family_id IN (SELECT "
+          "family_id FROM refresh_tokens WHERE code_hash = ?1 AND family_id <> '')")
+        .bind_all(code_hash)
+        .run();
+    transaction.commit();
+  }
+
+  // --- Replay caches ---------------------------------------------------------------------------
+
+  // One statement: a new (scope, jti) inserts; a known one is only overwritten when its entry
+  // has expired. changes() tells which happened, atomically.
+  bool remember_jti(std::string_view scope, std::string_view jti, std::int64_t expires_at,
+                    std::int64_t now) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare(
+          "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES (?1, ?2, ?3) "
+          "ON CONFLICT (scope, jti) DO UPDATE SET expires_at = excluded.expires_at "
+          "WHERE seen_jtis.expires_at <= ?4")
+        .bind_all(scope, jti, expires_at, now)
+        .run();
+    const bool first = db->changes() == 1;
+    transaction.commit();
+    return first;
+  }
+
+  // --- Signing keys ----------------------------------------------------------------------------
+
+  void insert_signing_key(const SigningKeyRecord& k) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    insert_signing_key_row(*db, k);
+    transaction.commit();
+  }
+
+  std::vector<SigningKeyRecord> list_signing_keys() override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(
+        "SELECT kid, alg, private_pem, created_at, retired_at FROM signing_keys "
+        "ORDER BY created_at DESC, rowid DESC");
+    return all_rows<SigningKeyRecord>(stmt, read_signing_key);
+  }
+
+  void rotate_signing_key(const SigningKeyRecord& next, std::int64_t now) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare("UPDATE signing_keys SET retired_at = ?1 WHERE retired_at = 0").bind_all(now).run();
+    insert_signing_key_row(*db, next);
+    transaction.commit();
+  }
+
+  // --- Events ----------------------------------------------------------------------------------
+
+  std::int64_t append_event(const Event& e) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    std::int64_t seq = 0;
+    {
+      auto stmt = db->prepare(
+          "INSERT INTO events (time, actor, action, resident, client_id, detail, request_id) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING seq");
+      stmt.bind_all(e.time, e.actor, e.action, e.resident, e.client_id, e.detail, e.request_id);
+      if (!stmt.step()) throw StorageError("append_event: no seq returned");
+      seq = stmt.int64(0);
+      stmt.run();
+    }
+    transaction.commit();
+    return seq;
+  }
+
+  std::vector<Event> list_events(std::int64_t after_seq, int limit) override {
+    if (limit <= 0) return {};  // SQLite reads a negative LIMIT as "no limit"
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(
+        "SELECT seq, time, actor, action, resident, client_id, detail, request_id FROM events "
+        "WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+    stmt.bind_all(after_seq, limit);
+    return all_rows<Event>(stmt, read_event);
+  }
+
+  // --- Housekeeping ----------------------------------------------------------------------------
+
+  void purge_expired(std::int64_t now) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    for (const auto* sql : {"DELETE FROM codes WHERE expires_at <= ?1",
+                            "DELETE FROM pending WHERE expires_at <= ?1",
+                            "DELETE FROM sessions WHERE expires_at <= ?1",
+                            "DELETE FROM seen_jtis WHERE expires_at <= ?1"}) {
+      db->prepare(sql).bind_all(now).run();
+    }
+    for (const auto* sql : {"DELETE FROM access_tokens WHERE expires_at <= ?1",
+                            "DELETE FROM refresh_tokens WHERE expires_at <= ?1"}) {
+      db->prepare(sql).bind_all(now - kExpiredTokenRetention).run();
+    }
+    db->prepare("DELETE FROM login_failures WHERE at <= ?1")
+        .bind_all(now - kLoginFailureRetention)
+        .run();
+    transaction.commit();
+  }
+
+ private:
+  // "SELECT <columns> FROM <rest>". Both parts are constants of this file; values are always
+  // bound. The text is the statement cache's key, so it is built the same way on every call.
+  static std::string select(std::string_view columns, std::string_view from_rest) {
+    std::string sql = "SELECT ";
+    sql += columns;
+    sql += " FROM ";
+    sql += from_rest;
+    return sql;
+  }
+
+  static int count_failures(Connection& db, std::string_view key, std::int64_t now,
+                            std::int64_t window) {
+    auto stmt = db.prepare(
+        "SELECT count(*) FROM login_failures WHERE key = ?1 AND at > ?2 AND at <= ?3");
+    stmt.bind_all(key, now - window, now);
+    if (!stmt.step()) throw StorageError("login_failures: no count");
+    return static_cast<int>(stmt.int64(0));
+  }
+
+  static void insert_signing_key_row(Connection& db, const SigningKeyRecord& k) {
+    db.prepare(
+          "INSERT INTO signing_keys (kid, alg, private_pem, created_at, retired_at) "
+          "VALUES (?1, ?2, ?3, ?4, ?5)")
+        .bind_all(k.kid, k.alg, k.private_pem, k.created_at, k.retired_at)
+        .run();
+  }
+
+  sqlite::ConnectionPool pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> open_sqlite(const std::string& path) {
+  const std::filesystem::path file(path);
+  if (file.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(file.parent_path(), ec);
+    if (ec) throw StorageError("open " + path + ": cannot create directory: " + ec.message());
+  }
+  return std::make_unique<SqliteStore>(path);
+}
+
+}  // namespace storage

@@ -1,0 +1,487 @@
+// The authorization server's rules, on a real SQLite file with an injected clock and random
+// source (no HTTP).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../storage/temp_dir.hpp"
+#include "authz/base64url.hpp"
+#include "authz/jws.hpp"
+#include "authz/oauth.hpp"
+#include "jose_test_helpers.hpp"
+
+namespace authz {
+namespace {
+
+constexpr std::string_view kIssuer = "https://bank.test";
+constexpr std::string_view kRedirect = "https://rp.test/cb";
+// RFC 7636 Appendix B.
+constexpr std::string_view kVerifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+constexpr std::string_view kChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+Params P(std::initializer_list<std::pair<std::string, std::string>> items) {
+  return Params(std::vector<std::pair<std::string, std::string>>(items));
+}
+
+class AuthorizationServerTest : public ::testing::Test {
+ protected:
+  AuthorizationServerTest()
+      : store_(storage::open_sqlite(dir_.file("t.db"))), clock_(1'800'000'000), random_(7) {}
+
+  void SetUp() override {
+    store_->migrate();
+    Settings s;
+    s.issuer = kIssuer;
+    s.initial_access_token = "initial-token-for-tests-000000000000";
+    server_ = std::make_unique<AuthorizationServer>(s, *store_, clock_, random_);
+    server_->keys().ensure_key();
+
+    storage::ClientRecord web;
+    web.client_id = "web";
+    web.client_name = "Web RP";
+    web.token_endpoint_auth_method = "client_secret_basic";
+    web.redirect_uris = {std::string(kRedirect)};
+    web.grant_types = {"authorization_code", "refresh_token"};
+    web.scope = "openid profile email offline_access portability.export";
+    secret_ = server_->create_client(web)->client_secret;
+
+    storage::ClientRecord pub;
+    pub.client_id = "spa";
+    pub.client_name = "SPA";
+    pub.token_endpoint_auth_method = "none";
+    pub.redirect_uris = {"http://127.0.0.1:9999/cb"};
+    pub.grant_types = {"authorization_code", "refresh_token"};
+    ASSERT_TRUE(server_->create_client(pub));
+
+    storage::ResidentRecord r;
+    r.id = "resident-1";
+    r.username = "hanako";
+    r.password_hash = hash_password("correct horse battery");
+    r.name = "Hanako";
+    ASSERT_TRUE(store_->insert_resident(r));
+  }
+
+  Params authorize_params(std::string_view extra_key = {}, std::string_view extra_value = {}) {
+    Params p = P({{"response_type", "code"},
+              {"client_id", "web"},
+              {"redirect_uri", std::string(kRedirect)},
+              {"scope", "openid profile offline_access"},
+              {"state", "xyz"},
+              {"nonce", "n-0S6"},
+              {"code_challenge", std::string(kChallenge)},
+              {"code_challenge_method", "S256"}});
+    if (!extra_key.empty()) p.add(std::string(extra_key), std::string(extra_value));
+    return p;
+  }
+
+  storage::LoginSession sign_in() {
+    auto out = server_->login("hanako", "correct horse battery", "127.0.0.1");
+    EXPECT_EQ(out.kind, LoginOutcome::Kind::ok);
+    return out.session;
+  }
+
+  std::string code_from(const std::string& location) {
+    auto pos = location.find("code=");
+    EXPECT_NE(pos, std::string::npos) << location;
+    auto end = location.find('&', pos);
+    return location.substr(pos + 5, end == std::string::npos ? std::string::npos : end - pos - 5);
+  }
+
+  std::string obtain_code(const Params& params = {}) {
+    auto r = server_->authorize(params.items().empty() ? authorize_params() : params);
+    EXPECT_EQ(r.kind, AuthorizeResult::Kind::proceed) << r.error.description;
+    auto session = sign_in();
+    auto pending = server_->take_pending(r.pending.handle);
+    EXPECT_TRUE(pending);
+    return code_from(server_->approve(*pending, session).location);
+  }
+
+  RequestFacts basic_facts(std::string_view id = "web", std::string secret = {}) {
+    RequestFacts f;
+    f.method = "POST";
+    f.url = std::string(kIssuer) + "/token";
+    f.authorization = "Basic " + base64_encode(std::string(id) + ":" + (secret.empty() ? secret_ : secret));
+    return f;
+  }
+
+  Answer redeem(const std::string& code, std::string_view verifier = kVerifier) {
+    return server_->token(P({{"grant_type", "authorization_code"},
+                                  {"code", code},
+                                  {"redirect_uri", std::string(kRedirect)},
+                                  {"code_verifier", std::string(verifier)}}),
+                          basic_facts());
+  }
+
+  storage::testing::TempDir dir_;
+  std::unique_ptr<storage::Store> store_;
+  ManualClock clock_;
+  SeededRandom random_;
+  std::unique_ptr<AuthorizationServer> server_;
+  std::string secret_;
+};
+
+TEST_F(AuthorizationServerTest, MetadataAdvertisesWhatIsEnforced) {
+  auto m = nlohmann::json::parse(server_->metadata_json(true));
+  EXPECT_EQ(m["issuer"], kIssuer);
+  EXPECT_EQ(m["code_challenge_methods_supported"], nlohmann::json::array({"S256"}));
+  EXPECT_EQ(m["response_types_supported"], nlohmann::json::array({"code"}));
+  EXPECT_TRUE(m["authorization_response_iss_parameter_supported"].get<bool>());
+  EXPECT_EQ(m["authorization_details_types_supported"].size(), 2u);
+  EXPECT_TRUE(m.contains("dpop_signing_alg_values_supported"));
+  EXPECT_EQ(m["registration_endpoint"], std::string(kIssuer) + "/register");
+}
+
+TEST_F(AuthorizationServerTest, CodeFlowIssuesJwtAccessTokenIdTokenAndRefresh) {
+  auto answer = redeem(obtain_code());
+  ASSERT_TRUE(answer) << answer.error().error.description;
+  auto body = nlohmann::json::parse(answer->body);
+  EXPECT_EQ(body["token_type"], "Bearer");
+  EXPECT_TRUE(body.contains("refresh_token"));
+  auto at = jws_parse(body["access_token"].get<std::string>());
+  ASSERT_TRUE(at);
+  EXPECT_EQ(at->typ, "at+jwt");
+  EXPECT_EQ(at->alg, "ES256");
+  auto key = server_->keys().find(at->kid);
+  ASSERT_TRUE(key);
+  EXPECT_TRUE(jws_verify(*at, *key));
+  auto claims = nlohmann::json::parse(at->payload);
+  EXPECT_EQ(claims["iss"], kIssuer);
+  EXPECT_EQ(claims["sub"], "resident-1");
+  EXPECT_EQ(claims["client_id"], "web");
+  EXPECT_EQ(claims["exp"].get<std::int64_t>() - claims["iat"].get<std::int64_t>(), 600);
+  auto id = jws_parse(body["id_token"].get<std::string>());
+  ASSERT_TRUE(id);
+  auto id_claims = nlohmann::json::parse(id->payload);
+  EXPECT_EQ(id_claims["aud"], "web");
+  EXPECT_EQ(id_claims["nonce"], "n-0S6");
+}
+
+TEST_F(AuthorizationServerTest, PkceIsRequiredAndPlainRefused) {
+  Params no_pkce = P({{"response_type", "code"}, {"client_id", "web"},
+                  {"redirect_uri", std::string(kRedirect)}, {"scope", "openid"}, {"state", "s"}});
+  auto r = server_->authorize(no_pkce);
+  EXPECT_EQ(r.kind, AuthorizeResult::Kind::redirect_error);
+  EXPECT_EQ(r.error.error, "invalid_request");
+  EXPECT_EQ(r.state, "s");
+
+  auto plain = authorize_params();
+  Params p;
+  for (const auto& [k, v] : plain.items()) {
+    p.add(k, k == "code_challenge_method" ? "plain" : v);
+  }
+  EXPECT_EQ(server_->authorize(p).kind, AuthorizeResult::Kind::redirect_error);
+}
+
+TEST_F(AuthorizationServerTest, WrongOrMissingVerifierIsRefused) {
+  auto code = obtain_code();
+  auto missing = redeem(code, "");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().error.error, "invalid_request");
+  auto wrong = redeem(obtain_code(), "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl");
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().error.error, "invalid_grant");
+}
+
+TEST_F(AuthorizationServerTest, RedirectUriMustMatchExactlyAndIsNeverRedirectedTo) {
+  for (std::string bad : {"https://rp.test/cb/", "https://rp.test/cbx", "https://rp.test:443/cb",
+                          "https://rp.test/cb/../cb", "https://rp.test/cb#f", "https://rp.test.evil/cb",
+                          "https://RP.test/cb", "https://rp.test/cb?x=1"}) {
+    Params base = authorize_params();
+    Params p;
+    for (const auto& [k, v] : base.items()) p.add(k, k == "redirect_uri" ? bad : v);
+    auto r = server_->authorize(p);
+    EXPECT_EQ(r.kind, AuthorizeResult::Kind::show_error) << bad;
+  }
+}
+
+TEST_F(AuthorizationServerTest, UnknownClientIsShownNotRedirected) {
+  Params base = authorize_params();
+  Params p;
+  for (const auto& [k, v] : base.items()) p.add(k, k == "client_id" ? "nobody" : v);
+  auto r = server_->authorize(p);
+  EXPECT_EQ(r.kind, AuthorizeResult::Kind::show_error);
+  EXPECT_EQ(r.error.error, "invalid_client");
+}
+
+TEST_F(AuthorizationServerTest, ReplayedCodeRevokesTokensIssuedFromIt) {
+  auto code = obtain_code();
+  auto first = redeem(code);
+  ASSERT_TRUE(first);
+  auto body = nlohmann::json::parse(first->body);
+  auto second = redeem(code);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().error.error, "invalid_grant");
+  RequestFacts f = basic_facts();
+  auto intro = server_->introspect(P({{"token", body["access_token"].get<std::string>()}}), f);
+  ASSERT_TRUE(intro);
+  EXPECT_FALSE(nlohmann::json::parse(intro->body)["active"].get<bool>());
+  auto refresh = server_->token(P({{"grant_type", "refresh_token"},
+                                        {"refresh_token", body["refresh_token"].get<std::string>()}}),
+                                f);
+  EXPECT_FALSE(refresh);
+}
+
+TEST_F(AuthorizationServerTest, ExpiredCodeIsRefused) {
+  auto code = obtain_code();
+  clock_.advance(61);
+  auto r = redeem(code);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().error.error, "invalid_grant");
+}
+
+TEST_F(AuthorizationServerTest, RefreshRotatesAndReuseRevokesTheFamily) {
+  auto body = nlohmann::json::parse(redeem(obtain_code())->body);
+  auto rt1 = body["refresh_token"].get<std::string>();
+  auto f = basic_facts();
+  auto second = server_->token(P({{"grant_type", "refresh_token"}, {"refresh_token", rt1}}), f);
+  ASSERT_TRUE(second);
+  auto rt2 = nlohmann::json::parse(second->body)["refresh_token"].get<std::string>();
+  EXPECT_NE(rt1, rt2);
+  auto reuse = server_->token(P({{"grant_type", "refresh_token"}, {"refresh_token", rt1}}), f);
+  ASSERT_FALSE(reuse);
+  EXPECT_EQ(reuse.error().error.error, "invalid_grant");
+  auto after = server_->token(P({{"grant_type", "refresh_token"}, {"refresh_token", rt2}}), f);
+  EXPECT_FALSE(after) << "the successor must be revoked with the family";
+}
+
+TEST_F(AuthorizationServerTest, RefreshScopeMayOnlyShrink) {
+  auto body = nlohmann::json::parse(redeem(obtain_code())->body);
+  auto f = basic_facts();
+  auto wider = server_->token(P({{"grant_type", "refresh_token"},
+                                      {"refresh_token", body["refresh_token"].get<std::string>()},
+                                      {"scope", "openid portability.export"}}),
+                              f);
+  ASSERT_FALSE(wider);
+  EXPECT_EQ(wider.error().error.error, "invalid_scope");
+}
+
+TEST_F(AuthorizationServerTest, ClientAuthenticationFailuresAreInvalidClient) {
+  auto code = obtain_code();
+  auto wrong = server_->token(P({{"grant_type", "authorization_code"}, {"code", code},
+                                      {"redirect_uri", std::string(kRedirect)},
+                                      {"code_verifier", std::string(kVerifier)}}),
+                              basic_facts("web", "not-the-secret"));
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().error.error, "invalid_client");
+  EXPECT_EQ(wrong.error().auth_scheme, "Basic");
+  // The failed attempt changed nothing: the code still works.
+  EXPECT_TRUE(redeem(code));
+  // Two methods at once.
+  RequestFacts f = basic_facts();
+  auto both = server_->token(P({{"grant_type", "client_credentials"}, {"client_secret", secret_},
+                                     {"client_id", "web"}}),
+                             f);
+  ASSERT_FALSE(both);
+  EXPECT_EQ(both.error().error.error, "invalid_request");
+}
+
+TEST_F(AuthorizationServerTest, GrantTypeRules) {
+  auto f = basic_facts();
+  auto unknown = server_->token(P({{"grant_type", "password"}}), f);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().error.error, "unsupported_grant_type");
+  auto not_allowed = server_->token(P({{"grant_type", "client_credentials"}}), f);
+  ASSERT_FALSE(not_allowed);
+  EXPECT_EQ(not_allowed.error().error.error, "unauthorized_client");
+  auto dup = server_->token(P({{"grant_type", "authorization_code"}, {"code", "a"}, {"code", "b"}}), f);
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().error.error, "invalid_request");
+}
+
+TEST_F(AuthorizationServerTest, ClientCredentialsWithPrivateKeyJwt) {
+  auto key = SigningKey::generate_es256();
+  auto jwk = nlohmann::json::parse(key.public_key().to_jwk_json());
+  jwk["kid"] = "k1";
+  storage::ClientRecord svc;
+  svc.client_id = "svc";
+  svc.token_endpoint_auth_method = "private_key_jwt";
+  svc.grant_types = {"client_credentials"};
+  svc.scope = "portability.export audit.read";
+  svc.jwks = nlohmann::json{{"keys", {jwk}}}.dump();
+  ASSERT_TRUE(server_->create_client(svc));
+  auto assertion = [&](std::string jti, std::string aud) {
+    return testing::sign_compact(key, {{"alg", "ES256"}, {"kid", "k1"}},
+                                 {{"iss", "svc"}, {"sub", "svc"}, {"aud", aud}, {"jti", jti},
+                                  {"iat", clock_.now()}, {"exp", clock_.now() + 60}});
+  };
+  RequestFacts f;
+  f.method = "POST";
+  f.url = std::string(kIssuer) + "/token";
+  auto ok = server_->token(
+      P({{"grant_type", "client_credentials"}, {"scope", "audit.read"},
+              {"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+              {"client_assertion", assertion("j1", std::string(kIssuer))}}),
+      f);
+  ASSERT_TRUE(ok) << ok.error().error.description;
+  auto claims = nlohmann::json::parse(jws_parse(nlohmann::json::parse(ok->body)["access_token"].get<std::string>())->payload);
+  EXPECT_EQ(claims["sub"], "svc");
+  EXPECT_EQ(claims["scope"], "audit.read");
+  auto replay = server_->token(
+      P({{"grant_type", "client_credentials"},
+              {"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+              {"client_assertion", assertion("j1", std::string(kIssuer))}}),
+      f);
+  ASSERT_FALSE(replay);
+  EXPECT_EQ(replay.error().error.error, "invalid_client");
+  auto wrong_aud = server_->token(
+      P({{"grant_type", "client_credentials"},
+              {"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+              {"client_assertion", assertion("j2", "https://elsewhere.test")}}),
+      f);
+  EXPECT_FALSE(wrong_aud);
+  auto too_much = server_->token(
+      P({{"grant_type", "client_credentials"}, {"scope", "openid"},
+              {"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+              {"client_assertion", assertion("j3", std::string(kIssuer))}}),
+      f);
+  ASSERT_FALSE(too_much);
+  EXPECT_EQ(too_much.error().error.error, "invalid_scope");
+}
+
+TEST_F(AuthorizationServerTest, DpopBindsTokensAndRejectsReplay) {
+  auto key = SigningKey::generate_es256();
+  auto proof = [&](std::string jti, std::string htu) {
+    return testing::sign_compact(key, testing::dpop_header(key),
+                                 {{"htm", "POST"}, {"htu", htu}, {"iat", clock_.now()}, {"jti", jti}});
+  };
+  auto f = basic_facts();
+  f.dpop = proof("p1", std::string(kIssuer) + "/token");
+  auto answer = redeem(obtain_code());  // a plain one first
+  ASSERT_TRUE(answer);
+  auto bound = server_->token(P({{"grant_type", "authorization_code"}, {"code", obtain_code()},
+                                      {"redirect_uri", std::string(kRedirect)},
+                                      {"code_verifier", std::string(kVerifier)}}),
+                              f);
+  ASSERT_TRUE(bound) << bound.error().error.description;
+  auto body = nlohmann::json::parse(bound->body);
+  EXPECT_EQ(body["token_type"], "DPoP");
+  auto claims = nlohmann::json::parse(jws_parse(body["access_token"].get<std::string>())->payload);
+  EXPECT_EQ(claims["cnf"]["jkt"], key.public_key().thumbprint());
+  // The same proof again is a replay.
+  auto replay = server_->token(P({{"grant_type", "authorization_code"}, {"code", obtain_code()},
+                                       {"redirect_uri", std::string(kRedirect)},
+                                       {"code_verifier", std::string(kVerifier)}}),
+                               f);
+  ASSERT_FALSE(replay);
+  EXPECT_EQ(replay.error().error.error, "invalid_dpop_proof");
+  // Userinfo with the bound token: Bearer is refused, DPoP with a proof works.
+  RequestFacts ui;
+  ui.method = "GET";
+  ui.url = std::string(kIssuer) + "/userinfo";
+  ui.authorization = "Bearer " + body["access_token"].get<std::string>();
+  EXPECT_FALSE(server_->userinfo(ui));
+  ui.authorization = "DPoP " + body["access_token"].get<std::string>();
+  auto ath = base64url_encode(sha256(body["access_token"].get<std::string>()));
+  ui.dpop = testing::sign_compact(key, testing::dpop_header(key),
+                                  {{"htm", "GET"}, {"htu", ui.url}, {"iat", clock_.now()}, {"jti", "u1"}, {"ath", ath}});
+  auto info = server_->userinfo(ui);
+  ASSERT_TRUE(info) << info.error().error.description;
+  EXPECT_EQ(nlohmann::json::parse(info->body)["sub"], "resident-1");
+}
+
+TEST_F(AuthorizationServerTest, AuthorizationDetailsAreValidatedStoredAndEchoed) {
+  std::string details =
+      R"([{"type":"personal_data_provision","datasets":["address","children"],"purpose":"child-care support","recipient":"city","retention_until":"2027-03-31"}])";
+  auto code = obtain_code(authorize_params("authorization_details", details));
+  auto body = nlohmann::json::parse(redeem(code)->body);
+  EXPECT_EQ(body["authorization_details"][0]["purpose"], "child-care support");
+  auto claims = nlohmann::json::parse(jws_parse(body["access_token"].get<std::string>())->payload);
+  EXPECT_EQ(claims["authorization_details"][0]["datasets"][1], "children");
+
+  for (std::string bad : {R"([{"type":"unknown"}])", R"([{"type":"personal_data_provision","datasets":["a"],"purpose":"p","extra":1}])",
+                          R"({"type":"personal_data_provision"})", "not json",
+                          R"([{"type":"personal_data_transfer","source":"a","destination":"b","datasets":["x"],"delete_at_source":"yes"}])"}) {
+    auto r = server_->authorize(authorize_params("authorization_details", bad));
+    EXPECT_EQ(r.kind, AuthorizeResult::Kind::redirect_error) << bad;
+    EXPECT_EQ(r.error.error, "invalid_authorization_details") << bad;
+  }
+}
+
+TEST_F(AuthorizationServerTest, ExistingGrantSkipsConsentUnlessPromptConsent) {
+  auto session = sign_in();
+  auto r = server_->authorize(authorize_params());
+  EXPECT_EQ(server_->next_step(r.pending, session), NextStep::consent);
+  server_->approve(*server_->take_pending(r.pending.handle), session);
+  auto again = server_->authorize(authorize_params());
+  EXPECT_EQ(server_->next_step(again.pending, session), NextStep::issue_code);
+  auto forced = server_->authorize(authorize_params("prompt", "consent"));
+  EXPECT_EQ(server_->next_step(forced.pending, session), NextStep::consent);
+  auto none_without_session = server_->authorize(authorize_params("prompt", "none"));
+  EXPECT_EQ(server_->next_step(none_without_session.pending, std::nullopt), NextStep::login_required);
+  clock_.advance(100);
+  auto max_age = server_->authorize(authorize_params("max_age", "30"));
+  EXPECT_EQ(server_->next_step(max_age.pending, session), NextStep::login);
+}
+
+TEST_F(AuthorizationServerTest, RepeatedFailedLoginsAreThrottled) {
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(server_->login("hanako", "wrong", "10.0.0.1").kind, LoginOutcome::Kind::invalid_credentials);
+  }
+  EXPECT_EQ(server_->login("hanako", "correct horse battery", "10.0.0.1").kind,
+            LoginOutcome::Kind::too_many_attempts);
+  clock_.advance(16 * 60);
+  EXPECT_EQ(server_->login("hanako", "correct horse battery", "10.0.0.1").kind, LoginOutcome::Kind::ok);
+}
+
+TEST_F(AuthorizationServerTest, ParRequestUriIsOneTimeAndBoundToTheClient) {
+  RequestFacts f = basic_facts();
+  f.url = std::string(kIssuer) + "/par";
+  auto pushed = server_->par(authorize_params(), f);
+  ASSERT_TRUE(pushed) << pushed.error().error.description;
+  EXPECT_EQ(pushed->status, 201);
+  auto uri = nlohmann::json::parse(pushed->body)["request_uri"].get<std::string>();
+  Params other = P({{"client_id", "spa"}, {"request_uri", uri}});
+  EXPECT_EQ(server_->authorize(other).kind, AuthorizeResult::Kind::show_error);
+  Params mine = P({{"client_id", "web"}, {"request_uri", uri}});
+  EXPECT_EQ(server_->authorize(mine).kind, AuthorizeResult::Kind::show_error)
+      << "a request_uri tried by another client is spent";
+  auto again = server_->par(authorize_params(), f);
+  auto uri2 = nlohmann::json::parse(again->body)["request_uri"].get<std::string>();
+  Params ok = P({{"client_id", "web"}, {"request_uri", uri2}});
+  EXPECT_EQ(server_->authorize(ok).kind, AuthorizeResult::Kind::proceed);
+  EXPECT_EQ(server_->authorize(ok).kind, AuthorizeResult::Kind::show_error);
+}
+
+TEST_F(AuthorizationServerTest, RevocationAndIntrospection) {
+  auto body = nlohmann::json::parse(redeem(obtain_code())->body);
+  auto f = basic_facts();
+  auto at = body["access_token"].get<std::string>();
+  auto active = nlohmann::json::parse(server_->introspect(P({{"token", at}}), f)->body);
+  EXPECT_TRUE(active["active"].get<bool>());
+  EXPECT_EQ(active["sub"], "resident-1");
+  ASSERT_TRUE(server_->revoke(P({{"token", body["refresh_token"].get<std::string>()}}), f));
+  auto after = nlohmann::json::parse(server_->introspect(P({{"token", at}}), f)->body);
+  EXPECT_FALSE(after["active"].get<bool>()) << "revoking the refresh token revokes its family";
+  auto unknown = nlohmann::json::parse(server_->introspect(P({{"token", "garbage"}}), f)->body);
+  EXPECT_FALSE(unknown["active"].get<bool>());
+  clock_.advance(601);
+  auto other = nlohmann::json::parse(redeem(obtain_code())->body);
+  clock_.advance(601);
+  auto expired = nlohmann::json::parse(
+      server_->introspect(P({{"token", other["access_token"].get<std::string>()}}), f)->body);
+  EXPECT_FALSE(expired["active"].get<bool>());
+}
+
+TEST_F(AuthorizationServerTest, RegistrationNeedsTheInitialAccessToken) {
+  RequestFacts f;
+  f.method = "POST";
+  f.url = std::string(kIssuer) + "/register";
+  std::string meta = R"({"client_name":"New","redirect_uris":["https://new.test/cb"]})";
+  auto denied = server_->register_client(meta, f);
+  ASSERT_FALSE(denied);
+  EXPECT_EQ(denied.error().error.error, "invalid_token");
+  f.authorization = "Bearer initial-token-for-tests-000000000000";
+  auto created = server_->register_client(meta, f);
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->status, 201);
+  auto body = nlohmann::json::parse(created->body);
+  EXPECT_GE(body["client_secret"].get<std::string>().size(), 43u);
+  EXPECT_TRUE(store_->find_client(body["client_id"].get<std::string>()));
+  auto bad = server_->register_client(R"({"redirect_uris":["https://x.test/cb#frag"]})", f);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().error.error, "invalid_redirect_uri");
+  EXPECT_EQ(store_->list_clients().size(), 3u);
+}
+
+}  // namespace
+}  // namespace authz

@@ -1,0 +1,285 @@
+// End to end: a real third-party OAuth client (oauth4webapi) and a real browser (Debian's
+// Chromium, driven by playwright-core) against infobank serving TLS with a test CA.
+// Started by run.mjs, which makes the CA and sets NODE_EXTRA_CA_CERTS so that node's fetch —
+// and so oauth4webapi, which is used without allowInsecureRequests — trusts it.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import * as oauth from 'oauth4webapi';
+import { chromium } from 'playwright-core';
+
+import { decodeJwt, startInfobank } from '../support/harness.mjs';
+
+const RESIDENT = { username: 'erika', password: 'e2e password, long enough' };
+const SCOPE = 'openid profile email offline_access';
+
+let server;
+let browser;
+let page;
+let callback;
+let as;
+const state = {};
+
+/** The relying party's redirect_uri: a loopback HTTP server that records each hit. */
+function startCallbackServer() {
+  return new Promise((resolve) => {
+    const waiters = [];
+    const hits = [];
+    const srv = http.createServer((req, res) => {
+      const url = new URL(req.url, `http://${req.headers.host}`);
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end('<!doctype html><title>callback</title><p>callback received</p>');
+      if (url.pathname !== '/cb') return;
+      hits.push(url);
+      waiters.splice(0).forEach((w) => w(url));
+    });
+    srv.listen(0, '127.0.0.1', () => {
+      const base = `http://127.0.0.1:${srv.address().port}`;
+      resolve({
+        redirectUri: `${base}/cb`,
+        hits,
+        close: () => new Promise((r) => srv.close(r)),
+      });
+    });
+  });
+}
+
+function env(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: start this file through run.mjs`);
+  return v;
+}
+
+/**
+ * Drives the resident's part in Chromium: from the authorization URL through the sign-in and
+ * consent pages until the browser reaches the redirect_uri. Returns the callback URL.
+ */
+async function inBrowser(authorizationUrl, { decision = 'approve' } = {}) {
+  const seen = callback.hits.length;
+  await page.goto(authorizationUrl);
+  for (let step = 0; step < 6; step++) {
+    await page.waitForLoadState('load');
+    if (page.url().startsWith(callback.redirectUri)) break;
+    if (await page.locator('input[name=password]').count()) {
+      await page.fill('input[name=username]', RESIDENT.username);
+      await page.fill('input[name=password]', RESIDENT.password);
+      await page.locator('form:has(input[name=password]) [type=submit]').first().click();
+    } else if (await page.locator('button[name=decision]').count()) {
+      if (process.env.INFOBANK_E2E_SCREENSHOTS) {
+        await page.screenshot({ path: path.join(process.env.INFOBANK_E2E_SCREENSHOTS, 'consent.png'), fullPage: true });
+      }
+      await page.locator(`button[name=decision][value=${decision}]`).click();
+    } else {
+      throw new Error(`unexpected page at ${page.url()}:\n${(await page.content()).slice(0, 1000)}`);
+    }
+  }
+  await page.waitForURL((u) => u.href.startsWith(callback.redirectUri), { timeout: 15_000 });
+  assert.ok(callback.hits.length > seen, 'the callback server received the redirect');
+  return callback.hits[callback.hits.length - 1];
+}
+
+/** Retries once when the server asks for a DPoP nonce (RFC 9449 §8). */
+async function withNonceRetry(fn) {
+  try {
+    return await fn();
+  } catch (e) {
+    if (oauth.isDPoPNonceError(e)) return fn();
+    throw e;
+  }
+}
+
+before(async () => {
+  server = await startInfobank({ tls: { cert: env('INFOBANK_TEST_CERT'), key: env('INFOBANK_TEST_KEY') } });
+  assert.ok(server.base.startsWith('https://'));
+  server.addResident(RESIDENT.username, RESIDENT.password, ['--name', 'Erika Mustermann', '--email', 'erika@example.test']);
+  callback = await startCallbackServer();
+  browser = await chromium.launch({
+    executablePath: process.env.INFOBANK_CHROMIUM || '/usr/bin/chromium',
+    // No ignoreHTTPSErrors: Chromium must trust exactly our test server. Chromium verifies
+    // with NSS and its own stores, not NODE_EXTRA_CA_CERTS, and importing a CA into an NSS
+    // database needs certutil and a profile; --ignore-certificate-errors-spki-list instead
+    // accepts only a chain containing this one public key (base64 SHA-256 of the server
+    // certificate's SubjectPublicKeyInfo), so any other certificate still fails.
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync',
+      `--ignore-certificate-errors-spki-list=${env('INFOBANK_TEST_SPKI')}`,
+      // The redirect_uri is loopback HTTP (RFC 8252 §7.3); keep Chromium from upgrading it.
+      '--disable-features=HttpsUpgrades',
+    ],
+  });
+  page = await browser.newPage();
+});
+
+after(async () => {
+  await browser?.close();
+  await callback?.close();
+  await server?.close();
+});
+
+test('discovery (RFC 8414 and OpenID Connect) over TLS', async () => {
+  const issuer = new URL(server.base);
+  as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oidc' }));
+  assert.equal(as.issuer, server.base);
+  const as2 = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2' }));
+  assert.equal(as2.token_endpoint, as.token_endpoint);
+  assert.ok(as.pushed_authorization_request_endpoint);
+  assert.equal(as.authorization_response_iss_parameter_supported, true);
+});
+
+test('PAR + authorization code + PKCE through the sign-in and consent pages in Chromium', async () => {
+  const reg = server.addClient(['--name', 'e2e relying party', '--auth-method', 'client_secret_basic',
+    '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code',
+    '--grant-type', 'refresh_token', '--scope', SCOPE]);
+  state.client = { client_id: reg.client_id, id_token_signed_response_alg: 'ES256' };
+  state.auth = oauth.ClientSecretBasic(reg.client_secret);
+
+  const verifier = oauth.generateRandomCodeVerifier();
+  const st = oauth.generateRandomState();
+  const nonce = oauth.generateRandomNonce();
+  const par = await oauth.processPushedAuthorizationResponse(as, state.client,
+    await oauth.pushedAuthorizationRequest(as, state.client, state.auth, {
+      redirect_uri: callback.redirectUri, response_type: 'code', scope: SCOPE, state: st, nonce,
+      code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    }));
+  assert.match(par.request_uri, /^urn:ietf:params:oauth:request_uri:/);
+
+  const url = new URL(as.authorization_endpoint);
+  url.searchParams.set('client_id', state.client.client_id);
+  url.searchParams.set('request_uri', par.request_uri);
+  const cb = await inBrowser(url.href);
+
+  // Checks state and, since the server advertises RFC 9207, iss.
+  const params = oauth.validateAuthResponse(as, state.client, cb, st);
+  const response = await oauth.authorizationCodeGrantRequest(as, state.client, state.auth, params,
+    callback.redirectUri, verifier);
+  // Validates the ID token: ES256 signature from jwks_uri, iss, aud, exp, iat, nonce.
+  const tokens = await oauth.processAuthorizationCodeResponse(as, state.client, response, { expectedNonce: nonce });
+  assert.equal(tokens.token_type, 'bearer');
+  assert.ok(tokens.refresh_token);
+  const claims = oauth.getValidatedIdTokenClaims(tokens);
+  assert.equal(claims.iss, server.base);
+  assert.equal(claims.aud, state.client.client_id);
+  state.tokens = tokens;
+  state.sub = claims.sub;
+});
+
+test('the access token validates as an RFC 9068 JWT at a resource server', async () => {
+  const { header, payload } = decodeJwt(state.tokens.access_token);
+  assert.ok(['at+jwt', 'application/at+jwt'].includes(header.typ));
+  const audience = [].concat(payload.aud)[0];
+  const req = new Request('https://rs.example.test/data', { headers: { authorization: `Bearer ${state.tokens.access_token}` } });
+  const claims = await oauth.validateJwtAccessToken(as, req, audience);
+  assert.equal(claims.sub, state.sub);
+  assert.equal(claims.client_id, state.client.client_id);
+});
+
+test('userinfo', async () => {
+  const r = await oauth.userInfoRequest(as, state.client, state.tokens.access_token);
+  const info = await oauth.processUserInfoResponse(as, state.client, state.sub, r);
+  assert.equal(info.name, 'Erika Mustermann');
+  assert.equal(info.email, 'erika@example.test');
+});
+
+test('refresh with rotation; the old refresh token is then refused', async () => {
+  const old = state.tokens.refresh_token;
+  const fresh = await oauth.processRefreshTokenResponse(as, state.client,
+    await oauth.refreshTokenGrantRequest(as, state.client, state.auth, old));
+  assert.ok(fresh.access_token);
+  assert.ok(fresh.refresh_token);
+  assert.notEqual(fresh.refresh_token, old);
+  state.rotated = fresh;
+  state.oldRefresh = old;
+});
+
+test('introspection', async () => {
+  const info = await oauth.processIntrospectionResponse(as, state.client,
+    await oauth.introspectionRequest(as, state.client, state.auth, state.rotated.access_token));
+  assert.equal(info.active, true);
+  assert.equal(info.client_id, state.client.client_id);
+  assert.equal(info.sub, state.sub);
+});
+
+test('revocation, then introspection says inactive', async () => {
+  await oauth.processRevocationResponse(
+    await oauth.revocationRequest(as, state.client, state.auth, state.rotated.refresh_token));
+  const info = await oauth.processIntrospectionResponse(as, state.client,
+    await oauth.introspectionRequest(as, state.client, state.auth, state.rotated.refresh_token));
+  assert.equal(info.active, false);
+  await assert.rejects(async () => oauth.processRefreshTokenResponse(as, state.client,
+    await oauth.refreshTokenGrantRequest(as, state.client, state.auth, state.rotated.refresh_token)),
+  (e) => e.error === 'invalid_grant');
+});
+
+test('DPoP-bound tokens for a public client (RFC 9449)', async () => {
+  const reg = server.addClient(['--name', 'e2e public DPoP client', '--auth-method', 'none',
+    '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code',
+    '--grant-type', 'refresh_token', '--scope', SCOPE, '--require-dpop']);
+  const client = { client_id: reg.client_id, id_token_signed_response_alg: 'ES256' };
+  const auth = oauth.None();
+  const DPoP = oauth.DPoP(client, await oauth.generateKeyPair('ES256'));
+
+  const verifier = oauth.generateRandomCodeVerifier();
+  const st = oauth.generateRandomState();
+  const nonce = oauth.generateRandomNonce();
+  const par = await withNonceRetry(async () => oauth.processPushedAuthorizationResponse(as, client,
+    await oauth.pushedAuthorizationRequest(as, client, auth, {
+      redirect_uri: callback.redirectUri, response_type: 'code', scope: SCOPE, state: st, nonce,
+      code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    }, { DPoP })));
+  const url = new URL(as.authorization_endpoint);
+  url.searchParams.set('client_id', client.client_id);
+  url.searchParams.set('request_uri', par.request_uri);
+  const params = oauth.validateAuthResponse(as, client, await inBrowser(url.href), st);
+
+  const tokens = await withNonceRetry(async () => oauth.processAuthorizationCodeResponse(as, client,
+    await oauth.authorizationCodeGrantRequest(as, client, auth, params, callback.redirectUri, verifier, { DPoP }),
+    { expectedNonce: nonce }));
+  assert.equal(tokens.token_type, 'dpop');
+  assert.ok(decodeJwt(tokens.access_token).payload.cnf?.jkt);
+
+  const info = await withNonceRetry(async () => oauth.processUserInfoResponse(as, client, oauth.skipSubjectCheck,
+    await oauth.userInfoRequest(as, client, tokens.access_token, { DPoP })));
+  assert.equal(info.sub, state.sub);
+
+  const refreshed = await withNonceRetry(async () => oauth.processRefreshTokenResponse(as, client,
+    await oauth.refreshTokenGrantRequest(as, client, auth, tokens.refresh_token, { DPoP })));
+  assert.equal(refreshed.token_type, 'dpop');
+  assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
+});
+
+test('client_credentials with private_key_jwt (RFC 7523)', async () => {
+  const keyPair = await oauth.generateKeyPair('ES256', { extractable: true });
+  const jwk = await crypto.subtle.exportKey('jwk', keyPair.publicKey);
+  const kid = 'e2e-key-1';
+  const jwksFile = path.join(server.dir, 'e2e-jwks.json');
+  fs.writeFileSync(jwksFile, JSON.stringify({ keys: [{ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid, alg: 'ES256', use: 'sig' }] }));
+  const reg = server.addClient(['--name', 'e2e machine client', '--auth-method', 'private_key_jwt',
+    '--grant-type', 'client_credentials', '--scope', 'data.read', '--jwks-file', jwksFile]);
+  const client = { client_id: reg.client_id };
+  const auth = oauth.PrivateKeyJwt({ key: keyPair.privateKey, kid });
+  const tokens = await oauth.processClientCredentialsResponse(as, client,
+    await oauth.clientCredentialsGrantRequest(as, client, auth, { scope: 'data.read' }));
+  assert.equal(tokens.token_type, 'bearer');
+  assert.equal(tokens.refresh_token, undefined);
+  const at = decodeJwt(tokens.access_token).payload;
+  assert.equal(at.client_id, reg.client_id);
+  assert.equal(at.sub, reg.client_id);
+});
+
+test('a denied consent comes back as access_denied with state and iss', async () => {
+  const verifier = oauth.generateRandomCodeVerifier();
+  const st = oauth.generateRandomState();
+  const url = new URL(as.authorization_endpoint);
+  for (const [k, v] of Object.entries({
+    client_id: state.client.client_id, redirect_uri: callback.redirectUri, response_type: 'code',
+    scope: 'openid', state: st, code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256', prompt: 'consent',
+  })) url.searchParams.set(k, v);
+  const cb = await inBrowser(url.href, { decision: 'deny' });
+  assert.throws(() => oauth.validateAuthResponse(as, state.client, cb, st),
+    (e) => e.error === 'access_denied' || e.cause?.get?.('error') === 'access_denied');
+});

@@ -1,0 +1,87 @@
+// RFC 7662 token introspection and RFC 7009 token revocation.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { postForm } from '../support/harness.mjs';
+import { clientPost, getTokens, introspect, makeClient, setup, tokenRequest } from '../support/fixtures.mjs';
+
+let server;
+let client;
+before(async () => {
+  server = await setup();
+  client = await makeClient(server);
+});
+after(async () => { await server?.close(); });
+
+const revoke = (c, token, hint) => clientPost(server, c, '/revoke', { token, token_type_hint: hint });
+
+test('active access and refresh tokens (RFC 7662 §2.2)', async () => {
+  const t = await getTokens(server, client);
+  const at = await introspect(server, client, t.body.access_token);
+  assert.equal(at.active, true);
+  assert.equal(at.client_id, client.client_id);
+  assert.equal(at.sub, server.resident.sub);
+  assert.equal(at.iss, server.base);
+  assert.ok(at.scope.split(' ').includes('openid'));
+  assert.ok(at.exp > Date.now() / 1000);
+  const rt = await introspect(server, client, t.body.refresh_token, 'refresh_token');
+  assert.equal(rt.active, true);
+  // A wrong hint only slows the lookup (RFC 7662 §2.1).
+  assert.equal((await introspect(server, client, t.body.access_token, 'refresh_token')).active, true);
+});
+
+test('unknown and garbage tokens are inactive, with nothing else said', async () => {
+  for (const token of ['nope', 'a.b.c', 'x'.repeat(2000)]) {
+    const r = await introspect(server, client, token);
+    assert.deepEqual(r, { active: false });
+  }
+});
+
+test('introspection requires client authentication', async () => {
+  const t = await getTokens(server, client);
+  const r = await postForm(server.url('/introspect'), { token: t.body.access_token });
+  assert.equal(r.status, 401);
+  assert.ok(!r.text.includes('"active":true'));
+  const bad = await postForm(server.url('/introspect'), { token: t.body.access_token, client_id: client.client_id, client_secret: 'wrong' });
+  assert.equal(bad.status, 401);
+  assert.equal(bad.json().error, 'invalid_client');
+});
+
+test('revoking a refresh token ends it and the grant (RFC 7009 §2.1)', async () => {
+  const t = await getTokens(server, client);
+  const r = await revoke(client, t.body.refresh_token, 'refresh_token');
+  assert.equal(r.status, 200);
+  assert.equal((await introspect(server, client, t.body.refresh_token)).active, false);
+  const ref = await tokenRequest(server, client, { grant_type: 'refresh_token', refresh_token: t.body.refresh_token });
+  assert.equal(ref.status, 400);
+  assert.equal(ref.json().error, 'invalid_grant');
+});
+
+test('revoking an access token makes introspection say inactive (RFC 7009 §2, SHOULD)', async () => {
+  const t = await getTokens(server, client);
+  assert.equal((await revoke(client, t.body.access_token, 'access_token')).status, 200);
+  assert.equal((await introspect(server, client, t.body.access_token)).active, false);
+});
+
+test('unknown tokens and unknown hints still answer 200 (RFC 7009 §2.2)', async () => {
+  assert.equal((await revoke(client, 'no-such-token')).status, 200);
+  const t = await getTokens(server, client);
+  assert.equal((await revoke(client, t.body.refresh_token, 'something_else')).status, 200);
+  assert.equal((await introspect(server, client, t.body.refresh_token)).active, false);
+});
+
+test("a client cannot revoke another client's token", async () => {
+  const other = await makeClient(server);
+  const t = await getTokens(server, client);
+  const r = await revoke(other, t.body.refresh_token);
+  assert.ok([200, 400].includes(r.status));
+  assert.equal((await introspect(server, client, t.body.refresh_token)).active, true, 'nothing changed');
+});
+
+test('revocation requires client authentication', async () => {
+  const t = await getTokens(server, client);
+  const r = await postForm(server.url('/revoke'), { token: t.body.refresh_token });
+  assert.equal(r.status, 401);
+  assert.equal(r.json().error, 'invalid_client');
+  assert.equal((await introspect(server, client, t.body.refresh_token)).active, true);
+});

@@ -1,0 +1,99 @@
+// RFC 7591 dynamic client registration, protected by an initial access token (§3).
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { request } from '../support/harness.mjs';
+import { getTokens, setup, tokenRequest } from '../support/fixtures.mjs';
+import { generateKey } from '../support/jose.mjs';
+
+let server;
+before(async () => { server = await setup(); });
+after(async () => { await server?.close(); });
+
+function register(body, { token = server.initialAccessToken, contentType = 'application/json' } = {}) {
+  const headers = { 'content-type': contentType };
+  if (token) headers.authorization = `Bearer ${token}`;
+  return request(server.url('/register'), {
+    method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+const clientCount = () => server.cliJson(['client', 'list']).length;
+
+test('registers a confidential client that can then sign in a resident', async () => {
+  const r = await register({
+    client_name: 'Registered RP', redirect_uris: ['https://rp.example.test/cb'],
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+    scope: 'openid profile offline_access',
+  });
+  assert.equal(r.status, 201, r.text);
+  assert.match(r.headers.get('cache-control') ?? '', /no-store/);
+  const c = r.json();
+  assert.ok(c.client_id);
+  assert.ok(c.client_secret);
+  assert.deepEqual(c.redirect_uris, ['https://rp.example.test/cb']);
+  assert.equal(c.token_endpoint_auth_method, 'client_secret_basic');
+  assert.ok(Number.isInteger(c.client_id_issued_at));
+  assert.ok(server.cliJson(['client', 'show', c.client_id]));
+  const t = await getTokens(server, { ...c, auth: 'client_secret_basic', redirectUri: 'https://rp.example.test/cb' },
+                            { scope: 'openid profile offline_access' });
+  assert.ok(t.body.access_token);
+});
+
+test('registers a private_key_jwt client with an inline JWKS', async () => {
+  const key = await generateKey();
+  const r = await register({
+    client_name: 'Machine', token_endpoint_auth_method: 'private_key_jwt',
+    grant_types: ['client_credentials'], jwks: { keys: [{ ...key.jwk, kid: key.kid, alg: 'ES256', use: 'sig' }] },
+  });
+  assert.equal(r.status, 201, r.text);
+  const c = r.json();
+  assert.equal(c.client_secret, undefined);
+  const t = await tokenRequest(server, { ...c, auth: 'private_key_jwt', key }, { grant_type: 'client_credentials' });
+  assert.equal(t.status, 200, t.text);
+});
+
+test('without or with a wrong initial access token: 401, nothing registered', async () => {
+  const n = clientCount();
+  const body = { redirect_uris: ['https://rp.example.test/cb'], client_name: 'x' };
+  const a = await register(body, { token: null });
+  assert.equal(a.status, 401);
+  const b = await register(body, { token: 'wrong-token' });
+  assert.equal(b.status, 401);
+  assert.match(b.headers.get('www-authenticate') ?? '', /^Bearer/i);
+  assert.equal(clientCount(), n);
+});
+
+for (const [name, body, error] of [
+  ['redirect URI with a fragment', { redirect_uris: ['https://rp.example.test/cb#x'] }, 'invalid_redirect_uri'],
+  ['relative redirect URI', { redirect_uris: ['/cb'] }, 'invalid_redirect_uri'],
+  ['plain http to a non-loopback host', { redirect_uris: ['http://rp.example.test/cb'] }, 'invalid_redirect_uri'],
+  ['implicit grant', { redirect_uris: ['https://rp.example.test/cb'], grant_types: ['implicit'], response_types: ['token'] }, 'invalid_client_metadata'],
+  ['password grant', { redirect_uris: ['https://rp.example.test/cb'], grant_types: ['password'] }, 'invalid_client_metadata'],
+  ['unknown auth method', { redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_method: 'client_secret_jwt_plus' }, 'invalid_client_metadata'],
+  ['redirect_uris not an array', { redirect_uris: 'https://rp.example.test/cb' }, 'invalid_redirect_uri|invalid_client_metadata'],
+]) {
+  test(`rejects ${name}: ${error} (RFC 7591 §3.2.2), nothing registered`, async () => {
+    const n = clientCount();
+    const r = await register(body);
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.json().error, new RegExp(`^(${error})$`));
+    assert.equal(clientCount(), n);
+  });
+}
+
+test('malformed JSON, wrong content type and oversize bodies change nothing', async () => {
+  const n = clientCount();
+  const bad = await register('{"redirect_uris": [');
+  assert.equal(bad.status, 400);
+  assert.match(bad.json().error, /^(invalid_request|invalid_client_metadata)$/);
+  const form = await register('redirect_uris=https%3A%2F%2Frp.example.test%2Fcb',
+                              { contentType: 'application/x-www-form-urlencoded' });
+  assert.ok([400, 415].includes(form.status), `status ${form.status}`);
+  // RFC 9110 §15.5.14: 413, or the server may close the connection.
+  const big = await register({ redirect_uris: ['https://rp.example.test/cb'], client_name: 'x'.repeat(200_000) })
+    .catch((e) => ({ status: 'closed', error: e }));
+  assert.ok([400, 413, 'closed'].includes(big.status), `status ${big.status}`);
+  assert.equal(clientCount(), n);
+});

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the dependencies, builds infobank twice and runs every test:
+#   build/       RelWithDebInfo: unit, integration, end-to-end and fuzz-corpus replay tests
+#   build-asan/  Debug with AddressSanitizer + UndefinedBehaviorSanitizer: unit and fuzz replays
+# Exits non-zero when any step fails. This is what .ci/run runs.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+jobs=${INFOBANK_JOBS:-2}
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "dependencies"
+bash deploy/install-deps.sh
+
+status=0
+
+step "build (RelWithDebInfo) in build/"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFOBANK_BUILD_TESTS=ON
+cmake --build build -j "$jobs"
+
+step "tests in build/"
+# --timeout is the default for tests that set no TIMEOUT property of their own.
+if ! ctest --test-dir build --output-on-failure --no-tests=error -j "$jobs" --timeout 300; then
+  status=1
+fi
+
+step "build (Debug, ASan+UBSan) in build-asan/"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DINFOBANK_SANITIZE=ON \
+  -DINFOBANK_BUILD_TESTS=ON
+cmake --build build-asan -j "$jobs"
+
+step "unit tests and fuzz replays under ASan+UBSan"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+if ! ctest --test-dir build-asan --output-on-failure --no-tests=error -j "$jobs" --timeout 300 \
+  -L 'unit|fuzz'; then
+  status=1
+fi
+
+if [[ $status -ne 0 ]]; then
+  step "FAILED (see the ctest summaries above)"
+else
+  step "all tests passed"
+fi
+exit "$status"

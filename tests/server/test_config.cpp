@@ -1,0 +1,204 @@
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
+#include "config.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A scratch directory under INFOBANK_TEST_TMP (set by ctest) or the system temp dir.
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* base = std::getenv("INFOBANK_TEST_TMP");
+    fs::path root = base != nullptr ? fs::path(base) : fs::temp_directory_path();
+    fs::create_directories(root);
+    std::string tmpl = (root / "config-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::string write(const std::string& name, const std::string& text) {
+    const auto path = dir_ / name;
+    std::ofstream(path) << text;
+    return path.string();
+  }
+
+  // Expects load_config to throw with a message containing `needle`.
+  static void expect_error(const std::string& path, const std::map<std::string, std::string>& env,
+                           const std::string& needle) {
+    try {
+      (void)server::load_config(path, env);
+      FAIL() << "expected an error mentioning " << needle;
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ConfigTest, DefaultsWithoutFile) {
+  const auto c = server::load_config("", {});
+  EXPECT_EQ(c.port, 8080);
+  EXPECT_EQ(c.database_path(), "./var/infobank.db");
+  EXPECT_EQ(c.effective_issuer(), "http://127.0.0.1:8080");
+  EXPECT_FALSE(c.tls_enabled());
+}
+
+TEST_F(ConfigTest, LoadsToml) {
+  const auto path = write("c.toml", R"(
+data_dir = "/srv/infobank"
+
+[server]
+address = "0.0.0.0"
+port = 9443
+io_threads = 4
+worker_threads = 3
+tls_cert = "/etc/cert.pem"
+tls_key = "/etc/key.pem"
+max_header_bytes = 16384
+max_body_bytes = 1048576
+read_timeout = 5
+idle_timeout = 30
+port_file = "/run/infobank.port"
+
+[storage]
+database = "/var/lib/infobank/db.sqlite"
+
+[oauth]
+issuer = "https://id.example.com"
+access_token_ttl = 300
+refresh_token_ttl = 86400
+code_ttl = 30
+par_ttl = 60
+session_ttl = 3600
+key_retention = 1000
+initial_access_token = "iat"
+require_par = true
+
+[log]
+level = "debug"
+)");
+  const auto c = server::load_config(path, {});
+  EXPECT_EQ(c.data_dir, "/srv/infobank");
+  EXPECT_EQ(c.address, "0.0.0.0");
+  EXPECT_EQ(c.port, 9443);
+  EXPECT_EQ(c.io_threads, 4);
+  EXPECT_EQ(c.worker_threads, 3);
+  EXPECT_TRUE(c.tls_enabled());
+  EXPECT_EQ(c.max_header_bytes, 16384u);
+  EXPECT_EQ(c.max_body_bytes, 1048576u);
+  EXPECT_EQ(c.read_timeout, 5);
+  EXPECT_EQ(c.idle_timeout, 30);
+  EXPECT_EQ(c.port_file, "/run/infobank.port");
+  EXPECT_EQ(c.database_path(), "/var/lib/infobank/db.sqlite");
+  EXPECT_EQ(c.effective_issuer(), "https://id.example.com");
+  EXPECT_EQ(c.access_token_ttl, 300);
+  EXPECT_EQ(c.refresh_token_ttl, 86400);
+  EXPECT_EQ(c.code_ttl, 30);
+  EXPECT_EQ(c.par_ttl, 60);
+  EXPECT_EQ(c.session_ttl, 3600);
+  EXPECT_EQ(c.key_retention, 1000);
+  EXPECT_EQ(c.initial_access_token, "iat");
+  EXPECT_TRUE(c.require_par);
+  EXPECT_EQ(c.log_level, "debug");
+}
+
+TEST_F(ConfigTest, LoadsJson) {
+  const auto path = write("c.json", R"({
+    "data_dir": "/data",
+    "server": {"port": 0, "tls_cert": "c.pem", "tls_key": "k.pem"},
+    "oauth": {"require_par": true, "code_ttl": 45},
+    "log": {"level": "warn"}
+  })");
+  const auto c = server::load_config(path, {});
+  EXPECT_EQ(c.port, 0);
+  EXPECT_TRUE(c.require_par);
+  EXPECT_EQ(c.code_ttl, 45);
+  EXPECT_EQ(c.log_level, "warn");
+  EXPECT_EQ(c.database_path(), "/data/infobank.db");
+  EXPECT_EQ(c.effective_issuer(), "https://127.0.0.1:0");
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesFile) {
+  const auto path = write("c.toml", "[server]\nport = 9000\n[oauth]\nissuer = \"https://a\"\n");
+  const auto c = server::load_config(path, {{"INFOBANK_SERVER_PORT", "9100"},
+                                            {"INFOBANK_OAUTH_ISSUER", "https://b"},
+                                            {"INFOBANK_STORAGE_DATABASE", "/x.db"},
+                                            {"INFOBANK_LOG_LEVEL", "error"},
+                                            {"INFOBANK_DATA_DIR", "/d/"},
+                                            {"INFOBANK_OAUTH_REQUIRE_PAR", "true"},
+                                            {"INFOBANK_TEST_TMP", "/ignored"}});
+  EXPECT_EQ(c.port, 9100);
+  EXPECT_EQ(c.effective_issuer(), "https://b");
+  EXPECT_EQ(c.database_path(), "/x.db");
+  EXPECT_EQ(c.log_level, "error");
+  EXPECT_EQ(c.data_dir, "/d/");
+  EXPECT_TRUE(c.require_par);
+}
+
+TEST_F(ConfigTest, DataDirDefaultDatabase) {
+  const auto c = server::load_config("", {{"INFOBANK_DATA_DIR", "/d/"}});
+  EXPECT_EQ(c.database_path(), "/d/infobank.db");
+}
+
+TEST_F(ConfigTest, Ipv6IssuerIsBracketed) {
+  const auto c = server::load_config("", {{"INFOBANK_SERVER_ADDRESS", "::1"}});
+  EXPECT_EQ(c.effective_issuer(), "http://[::1]:8080");
+}
+
+TEST_F(ConfigTest, UnknownKeyIsNamed) {
+  expect_error(write("a.toml", "[server]\nread_timout = 5\n"), {}, "server.read_timout");
+  expect_error(write("b.toml", "colour = \"blue\"\n"), {}, "colour");
+  expect_error(write("c.json", R"({"oauth": {"isuer": "x"}})"), {}, "oauth.isuer");
+  expect_error(write("d.toml", "[metrics]\nport = 1\n"), {}, "metrics.port");
+}
+
+TEST_F(ConfigTest, BadTypeIsNamed) {
+  expect_error(write("a.toml", "[server]\nport = \"8080\"\n"), {}, "server.port");
+  expect_error(write("b.toml", "[oauth]\nrequire_par = 1\n"), {}, "oauth.require_par");
+  expect_error(write("c.json", R"({"server": {"read_timeout": 1.5}})"), {}, "server.read_timeout");
+  expect_error(write("d.json", R"({"log": {"level": 3}})"), {}, "log.level");
+  expect_error(write("e.toml", "server = 3\n"), {}, "server");
+}
+
+TEST_F(ConfigTest, OutOfRangeIsNamed) {
+  expect_error(write("a.toml", "[server]\nport = 70000\n"), {}, "server.port");
+  expect_error(write("b.toml", "[server]\nio_threads = 0\n"), {}, "server.io_threads");
+}
+
+TEST_F(ConfigTest, BadEnvironmentValueIsNamed) {
+  expect_error("", {{"INFOBANK_SERVER_PORT", "80x"}}, "INFOBANK_SERVER_PORT");
+  expect_error("", {{"INFOBANK_SERVER_PORT", ""}}, "INFOBANK_SERVER_PORT");
+  expect_error("", {{"INFOBANK_OAUTH_REQUIRE_PAR", "yes"}}, "INFOBANK_OAUTH_REQUIRE_PAR");
+}
+
+TEST_F(ConfigTest, SemanticErrors) {
+  expect_error("", {{"INFOBANK_LOG_LEVEL", "verbose"}}, "log.level");
+  expect_error("", {{"INFOBANK_SERVER_TLS_CERT", "c.pem"}}, "tls_key");
+  expect_error(write("c.yaml", "a: 1\n"), {}, "unknown configuration format");
+  expect_error(write("bad.toml", "[server\n"), {}, "bad.toml");
+  expect_error(write("bad.json", "{\"server\": }"), {}, "bad.json");
+}
+
+TEST_F(ConfigTest, ExampleFileLoads) {
+  // deploy/infobank.example.toml documents every key; it must stay loadable.
+  // __FILE__ is tests/server/test_config.cpp under the source root (CMake passes full paths).
+  const fs::path root = fs::path(__FILE__).parent_path().parent_path().parent_path();
+  const fs::path example = root / "deploy" / "infobank.example.toml";
+  if (!fs::exists(example)) GTEST_SKIP() << "no " << example;
+  EXPECT_NO_THROW((void)server::load_config(example.string(), {}));
+}
+
+}  // namespace

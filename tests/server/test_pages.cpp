@@ -1,0 +1,447 @@
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+
+#include <array>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "pages.hpp"
+
+namespace server::pages {
+namespace {
+
+bool contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+std::size_t count(std::string_view haystack, std::string_view needle) {
+  std::size_t n = 0;
+  for (auto pos = haystack.find(needle); pos != std::string_view::npos;
+       pos = haystack.find(needle, pos + needle.size())) {
+    ++n;
+  }
+  return n;
+}
+
+// A real attribute like ` onclick="`; escaped input can never produce `="`.
+bool has_event_handler(std::string_view html) {
+  for (auto pos = html.find(" on"); pos != std::string_view::npos;
+       pos = html.find(" on", pos + 1)) {
+    auto i = pos + 3;
+    while (i < html.size() && html[i] >= 'a' && html[i] <= 'z') ++i;
+    if (i > pos + 3 && i < html.size() && html[i] == '=' && i + 1 < html.size() &&
+        html[i + 1] == '"') {
+      return true;
+    }
+  }
+  return false;
+}
+
+// CSP 3 §8.4: the hash is over the exact text content of the <style> element, base64.
+std::string csp_sha256(std::string_view text) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int digest_len = 0;
+  EXPECT_EQ(EVP_Digest(text.data(), text.size(), digest.data(), &digest_len, EVP_sha256(), nullptr),
+            1);
+  std::array<unsigned char, 4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1> b64{};
+  const int n = EVP_EncodeBlock(b64.data(), digest.data(), static_cast<int>(digest_len));
+  return "'sha256-" + std::string(reinterpret_cast<const char*>(b64.data()), n) + "'";
+}
+
+// The one <style> element's content; fails the test if there is not exactly one.
+std::string_view style_of(std::string_view html) {
+  EXPECT_EQ(count(html, "<style"), 1u);
+  const auto open = html.find("<style>");
+  const auto close = html.find("</style>");
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
+    ADD_FAILURE() << "no <style> element";
+    return {};
+  }
+  return html.substr(open + 7, close - open - 7);
+}
+
+// What the CSP allows: no script, no style attributes, no event handlers, nothing external.
+void expect_csp_clean(std::string_view html) {
+  EXPECT_FALSE(contains(html, "<script")) << html;
+  EXPECT_FALSE(contains(html, " style=")) << html;
+  EXPECT_FALSE(has_event_handler(html)) << html;
+  EXPECT_FALSE(contains(html, " src=")) << html;
+  EXPECT_FALSE(contains(html, " href=")) << html;
+  EXPECT_FALSE(contains(html, "<link")) << html;
+  EXPECT_FALSE(contains(html, "://")) << html;
+  EXPECT_EQ(csp_sha256(style_of(html)), kStyleCspHash);
+}
+
+constexpr std::string_view kHostile = "<script>alert(1)</script>";
+constexpr std::string_view kQuotes = R"(x" onmouseover="alert(1)' y='z)";
+
+LoginPage sample_login() {
+  return {.action = "/login",
+          .handle = "h-123",
+          .csrf_token = "c-456",
+          .client_name = "Health Diary",
+          .username = "",
+          .error = ""};
+}
+
+ConsentPage sample_consent() {
+  ConsentPage page;
+  page.action = "/consent";
+  page.handle = "h-123";
+  page.csrf_token = "c-456";
+  page.client_name = "Health Diary";
+  page.client_id = "health-diary";
+  page.resident_name = "Hanako";
+  page.scopes = {"openid", "profile", "offline_access", "portability.export", "custom.weird"};
+  AuthorizationDetailView provision;
+  provision.type = "personal_data_provision";
+  provision.datasets = {"steps", "heart_rate"};
+  provision.purpose = "health advice";
+  provision.recipient = "Clinic A";
+  provision.retention_until = "2026-03-31";
+  AuthorizationDetailView transfer;
+  transfer.type = "personal_data_transfer";
+  transfer.datasets = {"bank_statements"};
+  transfer.source = "Old Bank";
+  transfer.destination = "New Bank";
+  transfer.delete_at_source = true;
+  page.details = {provision, transfer};
+  page.redirect_host = "diary.example";
+  return page;
+}
+
+// --- negotiate_language -----------------------------------------------------------------
+
+TEST(NegotiateLanguage, PicksHighestQ) {
+  EXPECT_EQ(negotiate_language("ja;q=0.9,en;q=0.8"), Lang::ja);
+  EXPECT_EQ(negotiate_language("en;q=0.8, ja;q=0.9"), Lang::ja);
+  EXPECT_EQ(negotiate_language("ja;q=0.5, en"), Lang::en);
+  EXPECT_EQ(negotiate_language("fr, ja;q=0.3, en;q=0.2"), Lang::ja);
+  EXPECT_EQ(negotiate_language("ja;q=0.001"), Lang::ja);
+}
+
+TEST(NegotiateLanguage, MatchesPrimarySubtag) {
+  EXPECT_EQ(negotiate_language("en-US"), Lang::en);
+  EXPECT_EQ(negotiate_language("ja-JP"), Lang::ja);
+  EXPECT_EQ(negotiate_language("JA-jp"), Lang::ja);
+  EXPECT_EQ(negotiate_language("ja-JP,ja;q=0.9,en-US;q=0.8,en;q=0.7"), Lang::ja);
+  EXPECT_EQ(negotiate_language("jav"), Lang::en) << "Javanese is not Japanese";
+}
+
+TEST(NegotiateLanguage, WildcardAndDefault) {
+  EXPECT_EQ(negotiate_language("*"), Lang::en);
+  EXPECT_EQ(negotiate_language(""), Lang::en);
+  EXPECT_EQ(negotiate_language("fr, de"), Lang::en);
+  EXPECT_EQ(negotiate_language("*, ja"), Lang::ja) << "explicit beats * at equal q";
+  EXPECT_EQ(negotiate_language("en;q=0.1, *"), Lang::ja) << "* stands for ja here";
+}
+
+TEST(NegotiateLanguage, TiesGoToTheFirstListed) {
+  EXPECT_EQ(negotiate_language("ja, en"), Lang::ja);
+  EXPECT_EQ(negotiate_language("en, ja"), Lang::en);
+}
+
+TEST(NegotiateLanguage, QZeroExcludes) {
+  EXPECT_EQ(negotiate_language("ja;q=0"), Lang::en);
+  EXPECT_EQ(negotiate_language("ja;q=0, *"), Lang::en);
+  EXPECT_EQ(negotiate_language("en;q=0, ja;q=0.1"), Lang::ja);
+  EXPECT_EQ(negotiate_language("en;q=0, *;q=0.5"), Lang::ja);
+  EXPECT_EQ(negotiate_language("en;q=0.000, ja;q=0.000"), Lang::en) << "nothing fits: default";
+}
+
+TEST(NegotiateLanguage, GarbageFallsBackToEnglish) {
+  EXPECT_EQ(negotiate_language("garbage;;;,,,"), Lang::en);
+  EXPECT_EQ(negotiate_language("\xff\xfe"), Lang::en);
+  EXPECT_EQ(negotiate_language("ja;q=2"), Lang::en);
+  EXPECT_EQ(negotiate_language("ja;q=1.5"), Lang::en);
+  EXPECT_EQ(negotiate_language("ja;q=0.1234"), Lang::en);
+  EXPECT_EQ(negotiate_language("ja;q=abc"), Lang::en);
+  EXPECT_EQ(negotiate_language("ja;level=1"), Lang::en);
+  EXPECT_EQ(negotiate_language("ja_JP"), Lang::en);
+  EXPECT_EQ(negotiate_language("ja-toolongsubtag"), Lang::en);
+  EXPECT_EQ(negotiate_language(",,ja ; q=0.9 ,"), Lang::ja) << "OWS and empty elements are fine";
+  EXPECT_EQ(negotiate_language("ja;Q=1.000"), Lang::ja);
+  EXPECT_EQ(negotiate_language(std::string(100000, ',') + "ja"), Lang::ja);
+}
+
+// --- escape -----------------------------------------------------------------------------
+
+TEST(Escape, EscapesTheFiveCharacters) {
+  EXPECT_EQ(escape(R"(<a href="x">Tom & 'Jerry'</a>)"),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;");
+  EXPECT_EQ(escape("日本語 plain"), "日本語 plain");
+  EXPECT_EQ(escape(""), "");
+}
+
+// --- style hash ---------------------------------------------------------------------------
+
+TEST(Style, HashConstantMatchesEveryPage) {
+  const std::string pages[] = {render_login(sample_login(), Lang::en),
+                               render_consent(sample_consent(), Lang::ja),
+                               render_error({"invalid_client", "no such client"}, Lang::en),
+                               render_account({.resident_name = "Hanako",
+                                               .csrf_token = "c",
+                                               .grants = {},
+                                               .revoke_action = "/account/grants/revoke",
+                                               .logout_action = "/logout"},
+                                              Lang::ja)};
+  for (const auto& html : pages) {
+    EXPECT_EQ(csp_sha256(style_of(html)), kStyleCspHash);
+  }
+}
+
+// --- login --------------------------------------------------------------------------------
+
+TEST(LoginPage, HasTheFormFields) {
+  const auto html = render_login(sample_login(), Lang::en);
+  EXPECT_TRUE(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">")) << html;
+  EXPECT_TRUE(contains(html, R"(<meta charset="utf-8">)"));
+  EXPECT_TRUE(contains(html, R"(<meta name="viewport")"));
+  EXPECT_TRUE(contains(html, R"(<form method="post" action="/login">)"));
+  EXPECT_TRUE(contains(html, R"(<input type="hidden" name="handle" value="h-123">)"));
+  EXPECT_TRUE(contains(html, R"(<input type="hidden" name="csrf_token" value="c-456">)"));
+  EXPECT_TRUE(contains(html, R"(<label for="username">)"));
+  EXPECT_TRUE(contains(html, R"(id="username" name="username" autocomplete="username")"));
+  EXPECT_TRUE(contains(html, R"(<label for="password">)"));
+  EXPECT_TRUE(contains(html, R"(id="password" name="password" autocomplete="current-password")"));
+  EXPECT_TRUE(contains(html, R"(<button type="submit")"));
+  EXPECT_TRUE(contains(html, "Health Diary"));
+  EXPECT_FALSE(contains(html, "role=\"alert\""));
+  expect_csp_clean(html);
+}
+
+TEST(LoginPage, Japanese) {
+  const auto html = render_login(sample_login(), Lang::ja);
+  EXPECT_TRUE(html.starts_with("<!DOCTYPE html>\n<html lang=\"ja\">"));
+  EXPECT_TRUE(contains(html, "ログイン"));
+  EXPECT_TRUE(contains(html, "ユーザー名"));
+  EXPECT_TRUE(contains(html, "パスワード"));
+  expect_csp_clean(html);
+}
+
+TEST(LoginPage, ErrorsDoNotRevealWhetherTheUserExists) {
+  auto page = sample_login();
+  page.username = "hanako";
+  page.error = "invalid_credentials";
+  const auto invalid = render_login(page, Lang::en);
+  EXPECT_TRUE(contains(invalid, "role=\"alert\""));
+  EXPECT_TRUE(contains(invalid, "The username or password is incorrect."));
+  EXPECT_TRUE(contains(invalid, R"(value="hanako")"));
+  // An unrecognised error code is shown as the generic message, never echoed.
+  page.error = "unknown_user <b>";
+  const auto unknown = render_login(page, Lang::en);
+  EXPECT_EQ(unknown, invalid);
+  page.error = "too_many_attempts";
+  const auto throttled = render_login(page, Lang::ja);
+  EXPECT_TRUE(contains(throttled, "試行回数が多すぎます"));
+  page.error = "invalid_credentials";
+  EXPECT_TRUE(
+      contains(render_login(page, Lang::ja), "ユーザー名またはパスワードが正しくありません"));
+}
+
+TEST(LoginPage, EscapesEverythingFromTheCaller) {
+  LoginPage page{.action = std::string(kQuotes),
+                 .handle = std::string(kQuotes),
+                 .csrf_token = std::string(kQuotes),
+                 .client_name = std::string(kHostile),
+                 .username = std::string(kQuotes),
+                 .error = std::string(kHostile)};
+  for (const auto lang : {Lang::en, Lang::ja}) {
+    const auto html = render_login(page, lang);
+    EXPECT_FALSE(contains(html, kHostile));
+    EXPECT_FALSE(contains(html, kQuotes));
+    EXPECT_FALSE(contains(html, "onmouseover=\""));
+    EXPECT_TRUE(contains(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+    EXPECT_TRUE(contains(html, "x&quot; onmouseover=&quot;alert(1)&#39; y=&#39;z"));
+    expect_csp_clean(html);
+  }
+}
+
+// --- consent ------------------------------------------------------------------------------
+
+TEST(ConsentPage, HasTheFormAndBothDecisions) {
+  const auto html = render_consent(sample_consent(), Lang::en);
+  EXPECT_TRUE(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
+  EXPECT_TRUE(contains(html, R"(<form method="post" action="/consent">)"));
+  EXPECT_TRUE(contains(html, R"(<input type="hidden" name="handle" value="h-123">)"));
+  EXPECT_TRUE(contains(html, R"(<input type="hidden" name="csrf_token" value="c-456">)"));
+  EXPECT_TRUE(contains(html, R"(<button type="submit" name="decision" value="approve")"));
+  EXPECT_TRUE(contains(html, R"(<button type="submit" name="decision" value="deny")"));
+  EXPECT_EQ(count(html, "<form"), 1u);
+  expect_csp_clean(html);
+}
+
+TEST(ConsentPage, SaysWhoAsksForWhatInEnglish) {
+  const auto html = render_consent(sample_consent(), Lang::en);
+  EXPECT_TRUE(contains(html, "<strong>Health Diary</strong>"));
+  EXPECT_TRUE(contains(html, "<code>health-diary</code>"));
+  EXPECT_TRUE(contains(html, "Hanako"));
+  EXPECT_TRUE(contains(html, "Confirm who you are <code>openid</code>"));
+  EXPECT_TRUE(contains(html, "Your name <code>profile</code>"));
+  EXPECT_TRUE(contains(html, "Keep access while you are away (refresh tokens)"));
+  EXPECT_TRUE(contains(html, "<code>portability.export</code>"));
+  EXPECT_TRUE(contains(html, "<li><code>custom.weird</code></li>")) << "unknown scope, literal";
+  // Provision.
+  EXPECT_TRUE(contains(html, "<code>steps</code>"));
+  EXPECT_TRUE(contains(html, "<code>heart_rate</code>"));
+  EXPECT_TRUE(contains(html, "<dt>Purpose</dt>\n<dd>health advice</dd>"));
+  EXPECT_TRUE(contains(html, "<dt>Recipient</dt>\n<dd>Clinic A</dd>"));
+  EXPECT_TRUE(contains(html, "<dt>Kept until</dt>\n<dd>2026-03-31</dd>"));
+  // Transfer.
+  EXPECT_TRUE(contains(html, "<code>bank_statements</code>"));
+  EXPECT_TRUE(contains(html, "<dt>From</dt>\n<dd>Old Bank</dd>"));
+  EXPECT_TRUE(contains(html, "<dt>To</dt>\n<dd>New Bank</dd>"));
+  EXPECT_TRUE(contains(html, "will be deleted at the source"));
+  // Where the answer goes.
+  EXPECT_TRUE(contains(html, "sent back to <code>diary.example</code>"));
+}
+
+TEST(ConsentPage, SaysWhoAsksForWhatInJapanese) {
+  const auto html = render_consent(sample_consent(), Lang::ja);
+  EXPECT_TRUE(html.starts_with("<!DOCTYPE html>\n<html lang=\"ja\">"));
+  EXPECT_TRUE(contains(html, "<strong>Health Diary</strong>"));
+  EXPECT_TRUE(contains(html, "<code>health-diary</code>"));
+  EXPECT_TRUE(contains(html, "あなたが誰であるかを確認します <code>openid</code>"));
+  EXPECT_TRUE(contains(html, "リフレッシュトークン"));
+  EXPECT_TRUE(contains(html, "<li><code>custom.weird</code></li>"));
+  EXPECT_TRUE(contains(html, "<dt>利用目的</dt>\n<dd>health advice</dd>"));
+  EXPECT_TRUE(contains(html, "<dt>提供先</dt>\n<dd>Clinic A</dd>"));
+  EXPECT_TRUE(contains(html, "<dt>保存期限</dt>\n<dd>2026-03-31</dd>"));
+  EXPECT_TRUE(contains(html, "<dt>移行元</dt>\n<dd>Old Bank</dd>"));
+  EXPECT_TRUE(contains(html, "<dt>移行先</dt>\n<dd>New Bank</dd>"));
+  EXPECT_TRUE(contains(html, "移行元で削除されます"));
+  EXPECT_TRUE(contains(html, ">同意する</button>"));
+  EXPECT_TRUE(contains(html, ">拒否する</button>"));
+  EXPECT_TRUE(contains(html, "<code>diary.example</code> に戻ります"));
+  expect_csp_clean(html);
+}
+
+TEST(ConsentPage, TransferKeptAtSourceAndMissingFieldsAreSaid) {
+  auto page = sample_consent();
+  page.details[0].retention_until.clear();
+  page.details[1].delete_at_source = false;
+  const auto html = render_consent(page, Lang::en);
+  EXPECT_TRUE(contains(html, "<dt>Kept until</dt>\n<dd>Not specified</dd>"));
+  EXPECT_TRUE(contains(html, "Your data stays at the source."));
+  EXPECT_FALSE(contains(html, "will be deleted"));
+  EXPECT_TRUE(contains(render_consent(page, Lang::ja), "移行元にも残ります"));
+}
+
+TEST(ConsentPage, EscapesEverythingFromTheCaller) {
+  ConsentPage page;
+  page.action = std::string(kQuotes);
+  page.handle = std::string(kQuotes);
+  page.csrf_token = std::string(kQuotes);
+  page.client_name = std::string(kHostile);
+  page.client_id = std::string(kHostile);
+  page.resident_name = std::string(kHostile);
+  page.scopes = {std::string(kHostile), std::string(kQuotes)};
+  AuthorizationDetailView d;
+  d.type = std::string(kHostile);
+  d.datasets = {std::string(kHostile)};
+  d.purpose = std::string(kHostile);
+  d.recipient = std::string(kHostile);
+  d.retention_until = std::string(kHostile);
+  d.source = std::string(kHostile);
+  d.destination = std::string(kHostile);
+  page.details = {d, d};
+  page.details[0].type = "personal_data_provision";
+  page.details[1].type = "personal_data_transfer";
+  page.details.push_back(d);  // unknown type: every field shown, escaped
+  page.redirect_host = std::string(kHostile);
+  for (const auto lang : {Lang::en, Lang::ja}) {
+    const auto html = render_consent(page, lang);
+    EXPECT_FALSE(contains(html, kHostile));
+    EXPECT_FALSE(contains(html, kQuotes));
+    EXPECT_FALSE(contains(html, "onmouseover=\""));
+    // Every field shown once: client name, id, resident, scope, redirect host (5); provision
+    // datasets, purpose, recipient, until (4); transfer datasets, from, to (3); the unknown
+    // type's name and all six fields (7).
+    EXPECT_EQ(count(html, "&lt;script&gt;alert(1)&lt;/script&gt;"), 19u);
+    expect_csp_clean(html);
+  }
+}
+
+// --- error --------------------------------------------------------------------------------
+
+TEST(ErrorPage, ShowsCodeAndDescriptionEscaped) {
+  const auto en = render_error({"invalid_client", "unknown client_id"}, Lang::en);
+  EXPECT_TRUE(contains(en, "This application is not known to us."));
+  EXPECT_TRUE(contains(en, "unknown client_id"));
+  EXPECT_TRUE(contains(en, "<code>invalid_client</code>"));
+  expect_csp_clean(en);
+  const auto ja = render_error({"invalid_client", "unknown client_id"}, Lang::ja);
+  EXPECT_TRUE(contains(ja, "<html lang=\"ja\">"));
+  EXPECT_TRUE(contains(ja, "このアプリケーションは登録されていません。"));
+
+  const auto hostile = render_error({std::string(kHostile), std::string(kQuotes)}, Lang::en);
+  EXPECT_FALSE(contains(hostile, kHostile));
+  EXPECT_FALSE(contains(hostile, kQuotes));
+  expect_csp_clean(hostile);
+}
+
+// --- account ------------------------------------------------------------------------------
+
+AccountPage sample_account() {
+  AccountPage page;
+  page.resident_name = "Hanako";
+  page.csrf_token = "c-456";
+  page.revoke_action = "/account/grants/revoke";
+  page.logout_action = "/logout";
+  GrantView grant;
+  grant.id = "g-1";
+  grant.client_name = "Health Diary";
+  grant.scope = "openid  offline_access x.y";
+  grant.details = sample_consent().details;
+  grant.created_at = "2025-01-02T03:04:05Z";
+  page.grants = {grant};
+  grant.id = "g-2";
+  grant.expires_at = "2025-12-31T00:00:00Z";
+  page.grants.push_back(grant);
+  return page;
+}
+
+TEST(AccountPage, ListsGrantsWithRevokeForms) {
+  const auto html = render_account(sample_account(), Lang::en);
+  EXPECT_EQ(count(html, R"(<form method="post" action="/account/grants/revoke">)"), 2u);
+  EXPECT_TRUE(contains(html, R"(<input type="hidden" name="grant_id" value="g-1">)"));
+  EXPECT_TRUE(contains(html, R"(<input type="hidden" name="grant_id" value="g-2">)"));
+  EXPECT_EQ(count(html, R"(<input type="hidden" name="csrf_token" value="c-456">)"), 3u);
+  EXPECT_TRUE(contains(html, R"(<form method="post" action="/logout">)"));
+  EXPECT_TRUE(contains(html, "Keep access while you are away"));
+  EXPECT_TRUE(contains(html, "<li><code>x.y</code></li>"));
+  EXPECT_TRUE(contains(html, "Until you withdraw it"));
+  EXPECT_TRUE(contains(html, "2025-12-31T00:00:00Z"));
+  EXPECT_TRUE(contains(html, "<dt>Recipient</dt>\n<dd>Clinic A</dd>"));
+  expect_csp_clean(html);
+
+  const auto ja = render_account(sample_account(), Lang::ja);
+  EXPECT_TRUE(contains(ja, "<html lang=\"ja\">"));
+  EXPECT_TRUE(contains(ja, ">取り消す</button>"));
+  EXPECT_TRUE(contains(ja, "<dt>利用目的</dt>\n<dd>health advice</dd>"));
+  EXPECT_TRUE(contains(ja, "移行元で削除されます"));
+  expect_csp_clean(ja);
+}
+
+TEST(AccountPage, EmptyAndEscaped) {
+  AccountPage page{.resident_name = std::string(kHostile),
+                   .csrf_token = std::string(kQuotes),
+                   .grants = {},
+                   .revoke_action = "/account/grants/revoke",
+                   .logout_action = ""};
+  auto html = render_account(page, Lang::en);
+  EXPECT_TRUE(contains(html, "You have not allowed any application access."));
+  EXPECT_EQ(count(html, "<form"), 0u);
+  page.grants = sample_account().grants;
+  page.grants[0].id = std::string(kQuotes);
+  page.grants[0].client_name = std::string(kHostile);
+  page.grants[0].scope = std::string(kHostile);
+  html = render_account(page, Lang::ja);
+  EXPECT_FALSE(contains(html, kHostile));
+  EXPECT_FALSE(contains(html, kQuotes));
+  expect_csp_clean(html);
+}
+
+}  // namespace
+}  // namespace server::pages

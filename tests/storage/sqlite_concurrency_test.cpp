@@ -1,0 +1,201 @@
+// The Store is called from a pool of worker threads: one-time operations must have exactly
+// one winner, and parallel readers and writers must never see SQLITE_BUSY.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <functional>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/store.hpp"
+#include "temp_dir.hpp"
+
+namespace storage {
+namespace {
+
+constexpr std::int64_t kNow = 1'700'000'000;
+constexpr int kRacers = 8;
+
+/// Runs body(i) on `threads` threads released together; rethrows the first exception.
+void race(int threads, const std::function<void(int)>& body) {
+  std::latch start(threads);
+  std::mutex mutex;
+  std::exception_ptr failure;
+  std::vector<std::thread> pool;
+  pool.reserve(static_cast<std::size_t>(threads));
+  for (int i = 0; i < threads; ++i) {
+    pool.emplace_back([&, i] {
+      start.arrive_and_wait();
+      try {
+        body(i);
+      } catch (...) {
+        std::lock_guard lock(mutex);
+        if (!failure) failure = std::current_exception();
+      }
+    });
+  }
+  for (auto& thread : pool) thread.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+AccessTokenRecord access_token(const std::string& jti) {
+  AccessTokenRecord t;
+  t.jti = jti;
+  t.token_hash = "h-" + jti;
+  t.client_id = "app";
+  t.resident_id = "r1";
+  t.scope = "openid";
+  t.issued_at = kNow;
+  t.expires_at = kNow + 300;
+  return t;
+}
+
+RefreshTokenRecord refresh_token(const std::string& hash) {
+  RefreshTokenRecord t;
+  t.token_hash = hash;
+  t.family_id = "f1";
+  t.client_id = "app";
+  t.resident_id = "r1";
+  t.grant_id = "g1";
+  t.issued_at = kNow;
+  t.expires_at = kNow + 3600;
+  return t;
+}
+
+class ConcurrencyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = open_sqlite(dir_.file("infobank.sqlite"));
+    store_->migrate();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(ConcurrencyTest, ExactlyOneThreadConsumesACode) {
+  for (int round = 0; round < 10; ++round) {
+    AuthorizationCode code;
+    code.code_hash = "code-" + std::to_string(round);
+    code.client_id = "app";
+    code.resident_id = "r1";
+    code.expires_at = kNow + 60;
+    store_->insert_code(code);
+
+    std::atomic<int> winners{0};
+    std::atomic<int> replays{0};
+    race(kRacers, [&](int) {
+      const auto consumed = store_->consume_code(code.code_hash);
+      ASSERT_TRUE(consumed);
+      ++(consumed->used ? replays : winners);
+    });
+    EXPECT_EQ(winners.load(), 1) << "round " << round;
+    EXPECT_EQ(replays.load(), kRacers - 1) << "round " << round;
+  }
+}
+
+TEST_F(ConcurrencyTest, ExactlyOneThreadRotatesARefreshToken) {
+  store_->insert_refresh_token(refresh_token("rt0"));
+  std::atomic<int> winners{0};
+  race(kRacers, [&](int i) {
+    const auto old = store_->rotate_refresh_token("rt0", refresh_token("rt-" + std::to_string(i)));
+    ASSERT_TRUE(old);
+    if (!old->rotated) ++winners;
+  });
+  EXPECT_EQ(winners.load(), 1);
+  // Every loser replayed a rotated token: the family, successor included, is revoked.
+  EXPECT_TRUE(store_->find_refresh_token("rt0")->revoked);
+  int successors = 0;
+  for (int i = 0; i < kRacers; ++i) {
+    const auto successor = store_->find_refresh_token("rt-" + std::to_string(i));
+    if (successor) {
+      ++successors;
+      EXPECT_TRUE(successor->revoked);
+    }
+  }
+  EXPECT_EQ(successors, 1);
+}
+
+TEST_F(ConcurrencyTest, ExactlyOneThreadTakesPendingAndRemembersJti) {
+  PendingAuthorization pending;
+  pending.handle = "h";
+  pending.expires_at = kNow + 60;
+  store_->insert_pending(pending);
+  std::atomic<int> takers{0};
+  std::atomic<int> first_seen{0};
+  race(kRacers, [&](int) {
+    if (store_->take_pending("h", kNow)) ++takers;
+    if (store_->remember_jti("dpop", "jti-1", kNow + 60, kNow)) ++first_seen;
+  });
+  EXPECT_EQ(takers.load(), 1);
+  EXPECT_EQ(first_seen.load(), 1);
+}
+
+TEST_F(ConcurrencyTest, ReadersAndWritersRunTogetherWithoutBusyErrors) {
+  constexpr int kWriters = 4;
+  constexpr int kReaders = 4;
+  constexpr int kPerThread = 150;
+  std::atomic<int> found{0};
+  std::mutex seq_mutex;
+  std::set<std::int64_t> seqs;
+
+  race(kWriters + kReaders, [&](int i) {
+    if (i < kWriters) {
+      for (int n = 0; n < kPerThread; ++n) {
+        const std::string jti = "w" + std::to_string(i) + "-" + std::to_string(n);
+        store_->insert_access_token(access_token(jti));
+        const auto seq = store_->append_event({0, kNow, "system", "token.issued", "", "app",
+                                               "{}", jti});
+        std::lock_guard lock(seq_mutex);
+        EXPECT_TRUE(seqs.insert(seq).second);
+      }
+      store_->revoke_access_token("w" + std::to_string(i) + "-0");
+    } else {
+      for (int n = 0; n < kPerThread; ++n) {
+        const std::string jti = "w" + std::to_string(n % kWriters) + "-" + std::to_string(n);
+        if (store_->find_access_token(jti)) ++found;
+        const auto events = store_->list_events(0, 50);
+        EXPECT_LE(events.size(), 50U);
+        EXPECT_TRUE(std::is_sorted(events.begin(), events.end(),
+                                   [](const Event& a, const Event& b) { return a.seq < b.seq; }));
+        store_->login_failures("ip:192.0.2.1", kNow, 900);
+      }
+    }
+  });
+
+  EXPECT_EQ(seqs.size(), static_cast<std::size_t>(kWriters * kPerThread));
+  EXPECT_EQ(store_->list_events(0, 100'000).size(), static_cast<std::size_t>(kWriters * kPerThread));
+  for (int i = 0; i < kWriters; ++i) {
+    EXPECT_TRUE(store_->find_access_token("w" + std::to_string(i) + "-0")->revoked);
+    EXPECT_TRUE(store_->find_access_token("w" + std::to_string(i) + "-" +
+                                          std::to_string(kPerThread - 1)));
+  }
+}
+
+// Two Stores on one file stand in for two processes (`infobank serve` and `infobank migrate`
+// or a second admin command): their writers meet only at SQLite's lock and busy_timeout.
+TEST_F(ConcurrencyTest, TwoStoresOnOneFileShareTheWriteLock) {
+  auto second = open_sqlite(dir_.file("infobank.sqlite"));
+  constexpr int kPerThread = 100;
+  race(4, [&](int i) {
+    Store& store = i % 2 == 0 ? *store_ : *second;
+    for (int n = 0; n < kPerThread; ++n) {
+      store.insert_access_token(access_token("s" + std::to_string(i) + "-" + std::to_string(n)));
+      store.record_login_failure("user:ada", kNow + n, 1'000'000);
+    }
+  });
+  EXPECT_EQ(store_->login_failures("user:ada", kNow + kPerThread, 1'000'000), 4 * kPerThread);
+  EXPECT_TRUE(second->find_access_token("s0-99"));
+  EXPECT_TRUE(store_->find_access_token("s3-0"));
+}
+
+}  // namespace
+}  // namespace storage

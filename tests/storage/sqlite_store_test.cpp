@@ -1,0 +1,730 @@
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "storage/store.hpp"
+#include "temp_dir.hpp"
+
+namespace storage {
+namespace {
+
+constexpr std::int64_t kNow = 1'700'000'000;
+
+ClientRecord make_client(const std::string& id) {
+  ClientRecord c;
+  c.client_id = id;
+  c.client_name = "Client " + id;
+  c.secret_hash = "c2VjcmV0";
+  c.token_endpoint_auth_method = "client_secret_basic";
+  c.redirect_uris = {"https://app.example/cb", "https://app.example/cb2?x=1,2"};
+  c.grant_types = {"authorization_code", "refresh_token"};
+  c.scope = "openid profile";
+  c.jwks = R"({"keys":[]})";
+  c.default_audience = "https://api.example";
+  c.require_par = true;
+  c.require_dpop = false;
+  c.registration_access_token_hash = "rat";
+  c.created_at = kNow;
+  return c;
+}
+
+ResidentRecord make_resident(const std::string& id, const std::string& username) {
+  return {id, username, "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA", "Ada " + username,
+          username + "@example.org", kNow};
+}
+
+AuthorizationCode make_code(const std::string& hash, const std::string& client,
+                            const std::string& resident, const std::string& grant = "g1") {
+  AuthorizationCode c;
+  c.code_hash = hash;
+  c.client_id = client;
+  c.resident_id = resident;
+  c.redirect_uri = "https://app.example/cb";
+  c.scope = "openid";
+  c.nonce = "n-0S6_WzA2Mj";
+  c.code_challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+  c.authorization_details = R"([{"type":"account_information"}])";
+  c.resources = {"https://api.example/", ""};
+  c.dpop_jkt = "jkt";
+  c.grant_id = grant;
+  c.auth_time = kNow - 5;
+  c.expires_at = kNow + 60;
+  return c;
+}
+
+AccessTokenRecord make_access(const std::string& jti, const std::string& client,
+                              const std::string& resident, const std::string& code_hash = "",
+                              const std::string& family = "") {
+  AccessTokenRecord t;
+  t.jti = jti;
+  t.token_hash = "hash-" + jti;
+  t.client_id = client;
+  t.resident_id = resident;
+  t.scope = "openid";
+  t.audience = "https://api.example https://other.example";
+  t.authorization_details = "[]";
+  t.cnf_jkt = "jkt";
+  t.code_hash = code_hash;
+  t.family_id = family;
+  t.issued_at = kNow;
+  t.expires_at = kNow + 300;
+  return t;
+}
+
+RefreshTokenRecord make_refresh(const std::string& hash, const std::string& family,
+                                const std::string& client, const std::string& resident,
+                                const std::string& grant = "g1",
+                                const std::string& code_hash = "") {
+  RefreshTokenRecord t;
+  t.token_hash = hash;
+  t.family_id = family;
+  t.client_id = client;
+  t.resident_id = resident;
+  t.scope = "openid offline_access";
+  t.authorization_details = "";
+  t.resources = {"https://api.example/"};
+  t.cnf_jkt = "";
+  t.grant_id = grant;
+  t.code_hash = code_hash;
+  t.auth_time = kNow - 10;
+  t.issued_at = kNow;
+  t.expires_at = kNow + 86400;
+  return t;
+}
+
+Grant make_grant(const std::string& id, const std::string& resident, const std::string& client) {
+  return {id, resident, client, "openid profile", "", kNow, 0, false};
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = dir_.file("nested/dir/infobank.sqlite");
+    store_ = open_sqlite(path_);
+    store_->migrate();
+  }
+
+  void reopen() {
+    store_.reset();
+    store_ = open_sqlite(path_);
+  }
+
+  testing::TempDir dir_;
+  std::string path_;
+  std::unique_ptr<Store> store_;
+};
+
+// --- Opening and migrations ----------------------------------------------------------------
+
+TEST(SqliteOpen, CreatesParentDirectoriesAndUsesWal) {
+  testing::TempDir dir;
+  const auto path = dir.file("a/b/c/db.sqlite");
+  auto store = open_sqlite(path);
+  EXPECT_TRUE(std::filesystem::exists(path));
+
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(raw, "PRAGMA journal_mode", -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "wal");
+  sqlite3_finalize(stmt);
+  sqlite3_close(raw);
+}
+
+TEST(SqliteOpen, DoesNotMigrateByItself) {
+  testing::TempDir dir;
+  auto store = open_sqlite(dir.file("db.sqlite"));
+  EXPECT_EQ(store->schema_version(), 0);
+  EXPECT_THROW(store->find_client("x"), StorageError);  // no tables yet
+}
+
+TEST(SqliteOpen, MigrateIsIdempotentAndVersioned) {
+  testing::TempDir dir;
+  auto store = open_sqlite(dir.file("db.sqlite"));
+  const int version = store->migrate();
+  EXPECT_GE(version, 1);
+  EXPECT_EQ(store->schema_version(), version);
+  EXPECT_EQ(store->migrate(), version);
+  EXPECT_EQ(store->schema_version(), version);
+
+  store.reset();
+  store = open_sqlite(dir.file("db.sqlite"));
+  EXPECT_EQ(store->schema_version(), version);
+  EXPECT_EQ(store->migrate(), version);
+}
+
+TEST(SqliteOpen, RefusesNewerSchema) {
+  testing::TempDir dir;
+  const auto path = dir.file("db.sqlite");
+  open_sqlite(path)->migrate();
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version = 9999", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+
+  auto store = open_sqlite(path);
+  EXPECT_EQ(store->schema_version(), 9999);
+  EXPECT_THROW(store->migrate(), StorageError);
+}
+
+// --- Clients ---------------------------------------------------------------------------------
+
+TEST_F(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
+  auto client = make_client("app");
+  // Lists must round-trip exactly, separators, newlines and empty strings included.
+  client.redirect_uris = {"https://a.example/cb", "", "x:1,\n2", "3:abc,", "é"};
+  client.grant_types = {};
+  ASSERT_TRUE(store_->insert_client(client));
+  EXPECT_FALSE(store_->insert_client(make_client("app")));
+
+  const auto found = store_->find_client("app");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->client_id, "app");
+  EXPECT_EQ(found->client_name, client.client_name);
+  EXPECT_EQ(found->secret_hash, client.secret_hash);
+  EXPECT_EQ(found->token_endpoint_auth_method, client.token_endpoint_auth_method);
+  EXPECT_EQ(found->redirect_uris, client.redirect_uris);
+  EXPECT_TRUE(found->grant_types.empty());
+  EXPECT_EQ(found->scope, client.scope);
+  EXPECT_EQ(found->jwks, client.jwks);
+  EXPECT_EQ(found->default_audience, client.default_audience);
+  EXPECT_TRUE(found->require_par);
+  EXPECT_FALSE(found->require_dpop);
+  EXPECT_EQ(found->registration_access_token_hash, "rat");
+  EXPECT_EQ(found->created_at, kNow);
+  EXPECT_FALSE(store_->find_client("other"));
+
+  ASSERT_TRUE(store_->insert_client(make_client("b-app")));
+  const auto all = store_->list_clients();
+  ASSERT_EQ(all.size(), 2U);
+  EXPECT_EQ(all[0].client_id, "app");
+  EXPECT_EQ(all[1].client_id, "b-app");
+  EXPECT_EQ(all[1].grant_types, make_client("x").grant_types);
+}
+
+TEST_F(StoreTest, ClientIdsAreExactBytes) {
+  ASSERT_TRUE(store_->insert_client(make_client("App")));
+  EXPECT_FALSE(store_->find_client("app"));
+  EXPECT_FALSE(store_->find_client("App' OR '1'='1"));
+  ASSERT_TRUE(store_->insert_client(make_client("App' OR '1'='1")));
+  EXPECT_TRUE(store_->find_client("App' OR '1'='1"));
+}
+
+TEST_F(StoreTest, RemoveClientDeletesEverythingItHolds) {
+  ASSERT_TRUE(store_->insert_client(make_client("app")));
+  ASSERT_TRUE(store_->insert_client(make_client("keep")));
+  ASSERT_TRUE(store_->insert_resident(make_resident("r1", "ada")));
+  PendingAuthorization pending;
+  pending.handle = "h1";
+  pending.client_id = "app";
+  pending.expires_at = kNow + 60;
+  store_->insert_pending(pending);
+  store_->insert_code(make_code("c1", "app", "r1"));
+  store_->upsert_grant(make_grant("g1", "r1", "app"));
+  store_->insert_access_token(make_access("a1", "app", "r1"));
+  store_->insert_refresh_token(make_refresh("rt1", "f1", "app", "r1"));
+  store_->insert_access_token(make_access("a2", "keep", "r1"));
+
+  EXPECT_TRUE(store_->remove_client("app"));
+  EXPECT_FALSE(store_->remove_client("app"));
+  EXPECT_FALSE(store_->find_client("app"));
+  EXPECT_FALSE(store_->find_pending("h1", kNow));
+  EXPECT_FALSE(store_->consume_code("c1"));
+  EXPECT_FALSE(store_->find_grant("g1"));
+  EXPECT_FALSE(store_->find_access_token("a1"));
+  EXPECT_FALSE(store_->find_refresh_token("rt1"));
+  EXPECT_TRUE(store_->find_access_token("a2"));
+  EXPECT_TRUE(store_->find_client("keep"));
+  EXPECT_TRUE(store_->find_resident("r1"));
+}
+
+// --- Residents -------------------------------------------------------------------------------
+
+TEST_F(StoreTest, ResidentCrudAndUniqueness) {
+  const auto ada = make_resident("r1", "ada");
+  ASSERT_TRUE(store_->insert_resident(ada));
+  EXPECT_FALSE(store_->insert_resident(make_resident("r1", "other")));  // same id
+  EXPECT_FALSE(store_->insert_resident(make_resident("r2", "ada")));    // same username
+  ASSERT_TRUE(store_->insert_resident(make_resident("r0", "bob")));
+
+  const auto by_name = store_->find_resident_by_username("ada");
+  ASSERT_TRUE(by_name);
+  EXPECT_EQ(by_name->id, "r1");
+  EXPECT_EQ(by_name->password_hash, ada.password_hash);
+  EXPECT_EQ(by_name->name, ada.name);
+  EXPECT_EQ(by_name->email, ada.email);
+  EXPECT_EQ(by_name->created_at, kNow);
+  const auto by_id = store_->find_resident("r1");
+  ASSERT_TRUE(by_id);
+  EXPECT_EQ(by_id->username, "ada");
+  EXPECT_FALSE(store_->find_resident("ada"));
+  EXPECT_FALSE(store_->find_resident_by_username("r1"));
+
+  const auto all = store_->list_residents();
+  ASSERT_EQ(all.size(), 2U);
+  EXPECT_EQ(all[0].username, "ada");
+  EXPECT_EQ(all[1].username, "bob");
+}
+
+TEST_F(StoreTest, RemoveResidentDeletesTheirState) {
+  ASSERT_TRUE(store_->insert_client(make_client("app")));
+  ASSERT_TRUE(store_->insert_resident(make_resident("r1", "ada")));
+  ASSERT_TRUE(store_->insert_resident(make_resident("r2", "bob")));
+  store_->insert_session({"s1", "r1", "csrf", kNow, kNow + 3600});
+  store_->insert_session({"s2", "r2", "csrf", kNow, kNow + 3600});
+  store_->upsert_grant(make_grant("g1", "r1", "app"));
+  store_->insert_code(make_code("c1", "app", "r1"));
+  store_->insert_access_token(make_access("a1", "app", "r1"));
+  store_->insert_access_token(make_access("cc", "app", ""));  // client_credentials
+  store_->insert_refresh_token(make_refresh("rt1", "f1", "app", "r1"));
+
+  EXPECT_TRUE(store_->remove_resident_by_username("ada"));
+  EXPECT_FALSE(store_->remove_resident_by_username("ada"));
+  EXPECT_FALSE(store_->find_resident("r1"));
+  EXPECT_FALSE(store_->find_session("s1", kNow));
+  EXPECT_FALSE(store_->find_grant("g1"));
+  EXPECT_FALSE(store_->consume_code("c1"));
+  EXPECT_FALSE(store_->find_access_token("a1"));
+  EXPECT_FALSE(store_->find_refresh_token("rt1"));
+  EXPECT_TRUE(store_->find_access_token("cc"));
+  EXPECT_TRUE(store_->find_session("s2", kNow));
+  EXPECT_TRUE(store_->find_client("app"));
+}
+
+// --- Failed logins ---------------------------------------------------------------------------
+
+TEST_F(StoreTest, LoginFailuresCountWithinWindow) {
+  constexpr std::int64_t kWindow = 900;
+  EXPECT_EQ(store_->login_failures("user:ada", kNow, kWindow), 0);
+  EXPECT_EQ(store_->record_login_failure("user:ada", kNow, kWindow), 1);
+  EXPECT_EQ(store_->record_login_failure("user:ada", kNow + 100, kWindow), 2);
+  EXPECT_EQ(store_->record_login_failure("ip:192.0.2.1", kNow + 100, kWindow), 1);
+  EXPECT_EQ(store_->login_failures("user:ada", kNow + 100, kWindow), 2);
+  // The first failure leaves the window exactly kWindow seconds later.
+  EXPECT_EQ(store_->login_failures("user:ada", kNow + kWindow - 1, kWindow), 2);
+  EXPECT_EQ(store_->login_failures("user:ada", kNow + kWindow, kWindow), 1);
+  EXPECT_EQ(store_->record_login_failure("user:ada", kNow + kWindow + 50, kWindow), 2);
+  EXPECT_EQ(store_->login_failures("user:ada", kNow + 2 * kWindow + 200, kWindow), 0);
+
+  store_->clear_login_failures("user:ada");
+  EXPECT_EQ(store_->login_failures("user:ada", kNow + kWindow + 50, kWindow), 0);
+  EXPECT_EQ(store_->login_failures("ip:192.0.2.1", kNow + 100, kWindow), 1);
+}
+
+// --- Sessions and pending requests -----------------------------------------------------------
+
+TEST_F(StoreTest, SessionsExpireAndCanBeRemoved) {
+  store_->insert_session({"s1", "r1", "csrf-1", kNow - 10, kNow + 100});
+  EXPECT_THROW(store_->insert_session({"s1", "r2", "x", kNow, kNow + 1}), StorageError);
+  const auto found = store_->find_session("s1", kNow);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->resident_id, "r1");
+  EXPECT_EQ(found->csrf_token, "csrf-1");
+  EXPECT_EQ(found->auth_time, kNow - 10);
+  EXPECT_EQ(found->expires_at, kNow + 100);
+  EXPECT_FALSE(store_->find_session("s1", kNow + 100));
+  store_->remove_session("s1");
+  EXPECT_FALSE(store_->find_session("s1", kNow));
+}
+
+TEST_F(StoreTest, PendingIsTakenOnce) {
+  PendingAuthorization p;
+  p.handle = "urn:ietf:params:oauth:request_uri:abc";
+  p.client_id = "app";
+  p.redirect_uri = "https://app.example/cb";
+  p.scope = "openid";
+  p.state = "st";
+  p.nonce = "no";
+  p.code_challenge = "cc";
+  p.authorization_details = "[]";
+  p.resources = {"https://a.example/", "https://b.example/"};
+  p.prompt = "login consent";
+  p.max_age = 0;
+  p.dpop_jkt = "jkt";
+  p.response_mode = "query";
+  p.pushed = true;
+  p.expires_at = kNow + 60;
+  store_->insert_pending(p);
+
+  const auto found = store_->find_pending(p.handle, kNow);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->resources, p.resources);
+  EXPECT_EQ(found->max_age, 0);
+  EXPECT_TRUE(found->pushed);
+  EXPECT_EQ(found->prompt, p.prompt);
+  EXPECT_FALSE(store_->find_pending(p.handle, kNow + 60));
+
+  const auto taken = store_->take_pending(p.handle, kNow);
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(taken->state, "st");
+  EXPECT_EQ(taken->nonce, "no");
+  EXPECT_EQ(taken->dpop_jkt, "jkt");
+  EXPECT_EQ(taken->response_mode, "query");
+  EXPECT_FALSE(store_->take_pending(p.handle, kNow));
+  EXPECT_FALSE(store_->find_pending(p.handle, kNow));
+
+  p.handle = "expired";
+  p.max_age = -1;
+  store_->insert_pending(p);
+  EXPECT_FALSE(store_->take_pending("expired", kNow + 61));
+  EXPECT_FALSE(store_->find_pending("expired", kNow));  // taken even though expired
+}
+
+// --- Codes -----------------------------------------------------------------------------------
+
+TEST_F(StoreTest, CodeIsConsumedOnce) {
+  const auto code = make_code("c1", "app", "r1");
+  store_->insert_code(code);
+  EXPECT_THROW(store_->insert_code(code), StorageError);
+
+  const auto first = store_->consume_code("c1");
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(first->used);
+  EXPECT_EQ(first->resources, code.resources);
+  EXPECT_EQ(first->authorization_details, code.authorization_details);
+  EXPECT_EQ(first->code_challenge, code.code_challenge);
+  EXPECT_EQ(first->grant_id, "g1");
+  EXPECT_EQ(first->auth_time, code.auth_time);
+  EXPECT_EQ(first->expires_at, code.expires_at);
+
+  const auto replay = store_->consume_code("c1");
+  ASSERT_TRUE(replay);
+  EXPECT_TRUE(replay->used);
+  EXPECT_FALSE(store_->consume_code("unknown"));
+}
+
+TEST_F(StoreTest, CodeReplayRevokesTokensIssuedFromIt) {
+  store_->insert_access_token(make_access("a1", "app", "r1", "c1"));
+  store_->insert_refresh_token(make_refresh("rt1", "f1", "app", "r1", "g1", "c1"));
+  // Rotated once: the successor and its access token carry only the family.
+  store_->rotate_refresh_token("rt1", make_refresh("rt2", "f1", "app", "r1"));
+  store_->insert_access_token(make_access("a2", "app", "r1", "", "f1"));
+  store_->insert_access_token(make_access("other", "app", "r1", "c2", "f2"));
+  store_->insert_access_token(make_access("plain", "app", ""));
+
+  store_->revoke_tokens_from_code("c1");
+  EXPECT_TRUE(store_->find_access_token("a1")->revoked);
+  EXPECT_TRUE(store_->find_access_token("a2")->revoked);
+  EXPECT_TRUE(store_->find_refresh_token("rt1")->revoked);
+  EXPECT_TRUE(store_->find_refresh_token("rt2")->revoked);
+  EXPECT_FALSE(store_->find_access_token("other")->revoked);
+  EXPECT_FALSE(store_->find_access_token("plain")->revoked);
+
+  store_->revoke_tokens_from_code("");  // tokens without a code are not a family
+  EXPECT_FALSE(store_->find_access_token("plain")->revoked);
+}
+
+// --- Grants ----------------------------------------------------------------------------------
+
+TEST_F(StoreTest, GrantsUpsertFindAndList) {
+  auto grant = make_grant("g1", "r1", "app");
+  grant.expires_at = kNow + 1000;
+  store_->upsert_grant(grant);
+  store_->upsert_grant(make_grant("g2", "r1", "other"));
+  store_->upsert_grant(make_grant("g3", "r2", "app"));
+
+  auto active = store_->find_active_grant("r1", "app", kNow);
+  ASSERT_TRUE(active);
+  EXPECT_EQ(active->id, "g1");
+  EXPECT_EQ(active->scope, "openid profile");
+  EXPECT_FALSE(store_->find_active_grant("r1", "app", kNow + 1000));  // expired
+  EXPECT_TRUE(store_->find_active_grant("r1", "other", kNow + 999'999));  // 0 = no end
+  EXPECT_FALSE(store_->find_active_grant("r1", "nobody", kNow));
+
+  grant.scope = "openid profile email";
+  grant.revoked = true;
+  store_->upsert_grant(grant);
+  const auto updated = store_->find_grant("g1");
+  ASSERT_TRUE(updated);
+  EXPECT_EQ(updated->scope, "openid profile email");
+  EXPECT_TRUE(updated->revoked);
+  EXPECT_FALSE(store_->find_active_grant("r1", "app", kNow));
+
+  EXPECT_EQ(store_->list_grants("r1").size(), 2U);
+  EXPECT_EQ(store_->list_grants("r2").size(), 1U);
+  EXPECT_TRUE(store_->list_grants("r3").empty());
+  EXPECT_FALSE(store_->find_grant("nope"));
+}
+
+TEST_F(StoreTest, RevokeGrantRevokesItsTokens) {
+  store_->upsert_grant(make_grant("g1", "r1", "app"));
+  store_->insert_code(make_code("c-unused", "app", "r1", "g1"));
+  store_->insert_refresh_token(make_refresh("rt1", "f1", "app", "r1", "g1"));
+  store_->rotate_refresh_token("rt1", make_refresh("rt2", "f1", "app", "r1", "g1"));
+  store_->insert_access_token(make_access("a-family", "app", "r1", "", "f1"));
+  store_->insert_access_token(make_access("a-code-only", "app", "r1", "c9"));
+  store_->insert_access_token(make_access("a-other-client", "other", "r1"));
+  store_->insert_access_token(make_access("a-other-resident", "app", "r2"));
+  store_->insert_refresh_token(make_refresh("rt-other", "f2", "app", "r2", "g2"));
+
+  EXPECT_TRUE(store_->revoke_grant("g1"));
+  EXPECT_FALSE(store_->revoke_grant("unknown"));
+  EXPECT_TRUE(store_->find_grant("g1")->revoked);
+  EXPECT_FALSE(store_->find_active_grant("r1", "app", kNow));
+  EXPECT_FALSE(store_->consume_code("c-unused"));
+  EXPECT_TRUE(store_->find_refresh_token("rt1")->revoked);
+  EXPECT_TRUE(store_->find_refresh_token("rt2")->revoked);
+  EXPECT_TRUE(store_->find_access_token("a-family")->revoked);
+  EXPECT_TRUE(store_->find_access_token("a-code-only")->revoked);
+  EXPECT_FALSE(store_->find_access_token("a-other-client")->revoked);
+  EXPECT_FALSE(store_->find_access_token("a-other-resident")->revoked);
+  EXPECT_FALSE(store_->find_refresh_token("rt-other")->revoked);
+
+  // Revoking it again leaves tokens of a newer grant of the same pair alone.
+  store_->upsert_grant(make_grant("g1b", "r1", "app"));
+  store_->insert_access_token(make_access("a-new", "app", "r1"));
+  EXPECT_TRUE(store_->revoke_grant("g1"));
+  EXPECT_FALSE(store_->find_access_token("a-new")->revoked);
+}
+
+// --- Tokens ----------------------------------------------------------------------------------
+
+TEST_F(StoreTest, AccessTokenCrud) {
+  const auto token = make_access("jti-1", "app", "r1", "c1", "f1");
+  store_->insert_access_token(token);
+  EXPECT_THROW(store_->insert_access_token(token), StorageError);
+  const auto found = store_->find_access_token("jti-1");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->token_hash, token.token_hash);
+  EXPECT_EQ(found->audience, token.audience);
+  EXPECT_EQ(found->cnf_jkt, "jkt");
+  EXPECT_EQ(found->code_hash, "c1");
+  EXPECT_EQ(found->family_id, "f1");
+  EXPECT_EQ(found->issued_at, kNow);
+  EXPECT_EQ(found->expires_at, kNow + 300);
+  EXPECT_FALSE(found->revoked);
+  EXPECT_TRUE(store_->revoke_access_token("jti-1"));
+  EXPECT_TRUE(store_->revoke_access_token("jti-1"));  // still known
+  EXPECT_FALSE(store_->revoke_access_token("jti-2"));
+  EXPECT_TRUE(store_->find_access_token("jti-1")->revoked);
+  EXPECT_FALSE(store_->find_access_token("jti-2"));
+}
+
+TEST_F(StoreTest, RefreshTokenCrud) {
+  const auto token = make_refresh("rt1", "f1", "app", "r1", "g1", "c1");
+  store_->insert_refresh_token(token);
+  EXPECT_THROW(store_->insert_refresh_token(token), StorageError);
+  const auto found = store_->find_refresh_token("rt1");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->family_id, "f1");
+  EXPECT_EQ(found->resources, token.resources);
+  EXPECT_EQ(found->grant_id, "g1");
+  EXPECT_EQ(found->code_hash, "c1");
+  EXPECT_EQ(found->auth_time, token.auth_time);
+  EXPECT_FALSE(found->rotated);
+  EXPECT_FALSE(found->revoked);
+  EXPECT_TRUE(store_->revoke_refresh_token("rt1"));
+  EXPECT_FALSE(store_->revoke_refresh_token("rt-unknown"));
+  EXPECT_TRUE(store_->find_refresh_token("rt1")->revoked);
+}
+
+TEST_F(StoreTest, RotationThenReuseRevokesTheFamily) {
+  store_->insert_refresh_token(make_refresh("rt1", "f1", "app", "r1"));
+  store_->insert_access_token(make_access("a1", "app", "r1", "", "f1"));
+  store_->insert_refresh_token(make_refresh("x1", "f2", "app", "r1"));
+  store_->insert_access_token(make_access("x-access", "app", "r1", "", "f2"));
+
+  const auto first = store_->rotate_refresh_token("rt1", make_refresh("rt2", "f1", "app", "r1"));
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(first->rotated);
+  EXPECT_FALSE(first->revoked);
+  EXPECT_TRUE(store_->find_refresh_token("rt1")->rotated);
+  const auto successor = store_->find_refresh_token("rt2");
+  ASSERT_TRUE(successor);
+  EXPECT_FALSE(successor->rotated);
+  store_->insert_access_token(make_access("a2", "app", "r1", "", "f1"));
+
+  // rt1 presented again: reuse. Nothing inserted, the whole family is revoked.
+  const auto reuse = store_->rotate_refresh_token("rt1", make_refresh("rt3", "f1", "app", "r1"));
+  ASSERT_TRUE(reuse);
+  EXPECT_TRUE(reuse->rotated);
+  EXPECT_FALSE(store_->find_refresh_token("rt3"));
+  EXPECT_TRUE(store_->find_refresh_token("rt1")->revoked);
+  EXPECT_TRUE(store_->find_refresh_token("rt2")->revoked);
+  EXPECT_TRUE(store_->find_access_token("a1")->revoked);
+  EXPECT_TRUE(store_->find_access_token("a2")->revoked);
+  EXPECT_FALSE(store_->find_refresh_token("x1")->revoked);
+  EXPECT_FALSE(store_->find_access_token("x-access")->revoked);
+
+  // The revoked successor cannot be rotated either.
+  const auto revoked = store_->rotate_refresh_token("rt2", make_refresh("rt4", "f1", "app", "r1"));
+  ASSERT_TRUE(revoked);
+  EXPECT_TRUE(revoked->revoked);
+  EXPECT_FALSE(revoked->rotated);
+  EXPECT_FALSE(store_->find_refresh_token("rt4"));
+
+  EXPECT_FALSE(store_->rotate_refresh_token("unknown", make_refresh("rt5", "f9", "app", "r1")));
+  EXPECT_FALSE(store_->find_refresh_token("rt5"));
+}
+
+TEST_F(StoreTest, RevokeFamilyLeavesOthersAndIgnoresEmptyFamily) {
+  store_->insert_refresh_token(make_refresh("rt1", "f1", "app", "r1"));
+  store_->insert_access_token(make_access("a1", "app", "r1", "", "f1"));
+  store_->insert_access_token(make_access("cc", "app", ""));
+  store_->revoke_family("");
+  EXPECT_FALSE(store_->find_access_token("cc")->revoked);
+  store_->revoke_family("f1");
+  EXPECT_TRUE(store_->find_refresh_token("rt1")->revoked);
+  EXPECT_TRUE(store_->find_access_token("a1")->revoked);
+  EXPECT_FALSE(store_->find_access_token("cc")->revoked);
+}
+
+// --- Replay cache ----------------------------------------------------------------------------
+
+TEST_F(StoreTest, JtiIsRememberedUntilItExpires) {
+  EXPECT_TRUE(store_->remember_jti("dpop", "j1", kNow + 60, kNow));
+  EXPECT_FALSE(store_->remember_jti("dpop", "j1", kNow + 120, kNow + 10));
+  EXPECT_TRUE(store_->remember_jti("client_assertion", "j1", kNow + 60, kNow));
+  EXPECT_FALSE(store_->remember_jti("dpop", "j1", kNow + 120, kNow + 59));
+  // Expired: seen as new and remembered again with the new expiry.
+  EXPECT_TRUE(store_->remember_jti("dpop", "j1", kNow + 200, kNow + 60));
+  EXPECT_FALSE(store_->remember_jti("dpop", "j1", kNow + 300, kNow + 199));
+}
+
+// --- Signing keys ----------------------------------------------------------------------------
+
+TEST_F(StoreTest, SigningKeysNewestFirstAndRotation) {
+  store_->insert_signing_key({"k1", "ES256", "-----BEGIN PRIVATE KEY-----\n1", kNow - 100, 0});
+  EXPECT_THROW(store_->insert_signing_key({"k1", "ES256", "x", kNow, 0}), StorageError);
+  store_->rotate_signing_key({"k2", "ES256", "-----BEGIN PRIVATE KEY-----\n2", kNow, 0}, kNow);
+
+  const auto keys = store_->list_signing_keys();
+  ASSERT_EQ(keys.size(), 2U);
+  EXPECT_EQ(keys[0].kid, "k2");
+  EXPECT_EQ(keys[0].retired_at, 0);
+  EXPECT_EQ(keys[0].private_pem, "-----BEGIN PRIVATE KEY-----\n2");
+  EXPECT_EQ(keys[1].kid, "k1");
+  EXPECT_EQ(keys[1].retired_at, kNow);
+  EXPECT_EQ(keys[1].alg, "ES256");
+}
+
+// --- Events ----------------------------------------------------------------------------------
+
+TEST_F(StoreTest, EventsGetMonotonicSeqAndPage) {
+  std::vector<std::int64_t> seqs;
+  for (int i = 0; i < 5; ++i) {
+    seqs.push_back(store_->append_event({0, kNow + i, "resident", "login.success", "p-123",
+                                         "app", R"({"i":)" + std::to_string(i) + "}", "req"}));
+  }
+  for (std::size_t i = 1; i < seqs.size(); ++i) EXPECT_GT(seqs[i], seqs[i - 1]);
+
+  const auto page = store_->list_events(seqs[1], 2);
+  ASSERT_EQ(page.size(), 2U);
+  EXPECT_EQ(page[0].seq, seqs[2]);
+  EXPECT_EQ(page[1].seq, seqs[3]);
+  EXPECT_EQ(page[0].time, kNow + 2);
+  EXPECT_EQ(page[0].actor, "resident");
+  EXPECT_EQ(page[0].action, "login.success");
+  EXPECT_EQ(page[0].resident, "p-123");
+  EXPECT_EQ(page[0].client_id, "app");
+  EXPECT_EQ(page[0].detail, R"({"i":2})");
+  EXPECT_EQ(page[0].request_id, "req");
+  EXPECT_EQ(store_->list_events(0, 100).size(), 5U);
+  EXPECT_TRUE(store_->list_events(seqs[4], 100).empty());
+  EXPECT_TRUE(store_->list_events(0, 0).empty());
+}
+
+TEST_F(StoreTest, EventsAreAppendOnlyEvenThroughRawSqlite) {
+  store_->append_event({0, kNow, "system", "key.rotated", "", "", "{}", ""});
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
+  sqlite3_busy_timeout(raw, 5000);
+  char* error = nullptr;
+  EXPECT_NE(sqlite3_exec(raw, "UPDATE events SET action = 'forged'", nullptr, nullptr, &error),
+            SQLITE_OK);
+  ASSERT_NE(error, nullptr);
+  EXPECT_NE(std::string(error).find("append-only"), std::string::npos);
+  sqlite3_free(error);
+  EXPECT_NE(sqlite3_exec(raw, "DELETE FROM events", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+
+  const auto events = store_->list_events(0, 10);
+  ASSERT_EQ(events.size(), 1U);
+  EXPECT_EQ(events[0].action, "key.rotated");
+}
+
+TEST_F(StoreTest, ErrorsCarrySqliteMessageButNoValues) {
+  // The error text is SQLite's, and it names no bound value.
+  try {
+    store_->insert_session({"s1", "r1", "secret-csrf", kNow, kNow + 1});
+    store_->insert_session({"s1", "r1", "secret-csrf", kNow, kNow + 1});
+    FAIL() << "duplicate session accepted";
+  } catch (const StorageError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("UNIQUE constraint failed"), std::string::npos) << what;
+    EXPECT_EQ(what.find("secret-csrf"), std::string::npos) << what;
+  }
+}
+
+// --- Housekeeping and persistence ------------------------------------------------------------
+
+TEST_F(StoreTest, PurgeExpiredDeletesOnlyWhatExpired) {
+  auto old_code = make_code("c-old", "app", "r1");
+  old_code.expires_at = kNow;
+  store_->insert_code(old_code);
+  store_->insert_code(make_code("c-new", "app", "r1"));
+  PendingAuthorization pending;
+  pending.handle = "p-old";
+  pending.expires_at = kNow;
+  store_->insert_pending(pending);
+  pending.handle = "p-new";
+  pending.expires_at = kNow + 60;
+  store_->insert_pending(pending);
+  store_->insert_session({"s-old", "r1", "c", kNow - 100, kNow});
+  store_->insert_session({"s-new", "r1", "c", kNow - 100, kNow + 100});
+  store_->remember_jti("dpop", "j-old", kNow, kNow - 60);
+  store_->remember_jti("dpop", "j-new", kNow + 60, kNow - 60);
+  auto long_expired = make_access("a-long", "app", "r1");
+  long_expired.expires_at = kNow - 86400;
+  store_->insert_access_token(long_expired);
+  auto recently_expired = make_access("a-recent", "app", "r1");
+  recently_expired.expires_at = kNow - 10;
+  store_->insert_access_token(recently_expired);
+  auto refresh_long = make_refresh("rt-long", "f1", "app", "r1");
+  refresh_long.expires_at = kNow - 86400;
+  store_->insert_refresh_token(refresh_long);
+  store_->insert_refresh_token(make_refresh("rt-live", "f2", "app", "r1"));
+
+  store_->purge_expired(kNow);
+
+  EXPECT_FALSE(store_->consume_code("c-old"));
+  EXPECT_TRUE(store_->consume_code("c-new"));
+  EXPECT_FALSE(store_->take_pending("p-old", kNow - 1));
+  EXPECT_TRUE(store_->find_pending("p-new", kNow));
+  EXPECT_FALSE(store_->find_session("s-old", kNow - 1));
+  EXPECT_TRUE(store_->find_session("s-new", kNow));
+  EXPECT_TRUE(store_->remember_jti("dpop", "j-old", kNow + 60, kNow - 60));  // forgotten
+  EXPECT_FALSE(store_->remember_jti("dpop", "j-new", kNow + 60, kNow - 60));
+  EXPECT_FALSE(store_->find_access_token("a-long"));
+  EXPECT_TRUE(store_->find_access_token("a-recent"));
+  EXPECT_FALSE(store_->find_refresh_token("rt-long"));
+  EXPECT_TRUE(store_->find_refresh_token("rt-live"));
+}
+
+TEST_F(StoreTest, DataSurvivesReopen) {
+  ASSERT_TRUE(store_->insert_client(make_client("app")));
+  ASSERT_TRUE(store_->insert_resident(make_resident("r1", "ada")));
+  store_->insert_code(make_code("c1", "app", "r1"));
+  ASSERT_TRUE(store_->consume_code("c1"));
+  const auto seq = store_->append_event({0, kNow, "system", "boot", "", "", "{}", ""});
+  const int version = store_->schema_version();
+
+  reopen();
+  EXPECT_EQ(store_->schema_version(), version);
+  const auto client = store_->find_client("app");
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client->redirect_uris, make_client("app").redirect_uris);
+  EXPECT_TRUE(store_->find_resident_by_username("ada"));
+  const auto code = store_->consume_code("c1");
+  ASSERT_TRUE(code);
+  EXPECT_TRUE(code->used);  // RFC 9700 §4.5: still one-time after a restart
+  EXPECT_GT(store_->append_event({0, kNow, "system", "boot", "", "", "{}", ""}), seq);
+}
+
+}  // namespace
+}  // namespace storage

@@ -1,0 +1,465 @@
+// Shared harness for the integration and end-to-end tests (Node 20, built-ins only).
+//
+// Infobank starts the real `infobank` binary (path from INFOBANK_BIN, which ctest passes) in a
+// temporary data directory, configured only through INFOBANK_* environment variables, on
+// 127.0.0.1 port 0; it waits for the port file and for GET /readyz == 200, polling every
+// 20 ms against a deadline instead of sleeping. The rest are small helpers to drive the OAuth
+// endpoints and the resident pages by plain HTTP.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+
+export const POLL_MS = 20;
+export const START_DEADLINE_MS = 15_000;
+export const STOP_DEADLINE_MS = 10_000;
+
+export function b64url(buf) {
+  return Buffer.from(buf).toString('base64url');
+}
+
+export function randomToken(bytes = 16) {
+  return b64url(randomBytes(bytes));
+}
+
+export function makeTempDir(prefix = 'infobank-test-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function infobankBin() {
+  const bin = process.env.INFOBANK_BIN;
+  if (!bin) throw new Error('INFOBANK_BIN is not set (ctest sets it to the built infobank binary)');
+  if (!fs.existsSync(bin)) throw new Error(`INFOBANK_BIN does not exist: ${bin}`);
+  return bin;
+}
+
+/** RFC 7636 §4.1/§4.2: a 43-character verifier and its S256 challenge. */
+export function pkcePair() {
+  const verifier = b64url(randomBytes(32));
+  const challenge = b64url(createHash('sha256').update(verifier).digest());
+  return { verifier, challenge, method: 'S256' };
+}
+
+/** Polls `fn` every POLL_MS until it returns a truthy value or the deadline passes. */
+export async function waitFor(fn, { deadlineMs = START_DEADLINE_MS, what = 'condition' } = {}) {
+  const end = Date.now() + deadlineMs;
+  let lastError;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      lastError = e;
+    }
+    if (Date.now() > end) {
+      throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}` +
+                      (lastError ? `: ${lastError.message}` : ''));
+    }
+    await delay(POLL_MS);
+  }
+}
+
+export class Infobank {
+  /**
+   * @param {object} [opts]
+   * @param {{cert: string, key: string}} [opts.tls] PEM file paths: serve HTTPS
+   * @param {Record<string,string>} [opts.env] extra INFOBANK_* variables
+   */
+  constructor(opts = {}) {
+    this.bin = infobankBin();
+    this.dir = makeTempDir();
+    this.dataDir = path.join(this.dir, 'data');
+    this.portFile = path.join(this.dir, 'port');
+    this.initialAccessToken = randomToken(24);
+    this.tls = opts.tls;
+    this.env = {
+      ...process.env,
+      INFOBANK_DATA_DIR: this.dataDir,
+      INFOBANK_SERVER_ADDRESS: '127.0.0.1',
+      INFOBANK_SERVER_PORT: '0',
+      INFOBANK_SERVER_PORT_FILE: this.portFile,
+      INFOBANK_OAUTH_INITIAL_ACCESS_TOKEN: this.initialAccessToken,
+      ...(opts.tls ? { INFOBANK_SERVER_TLS_CERT: opts.tls.cert,
+                       INFOBANK_SERVER_TLS_KEY: opts.tls.key } : {}),
+      ...(opts.env ?? {}),
+    };
+    this.child = null;
+    this.log = '';
+    this.port = 0;
+    this.base = '';
+  }
+
+  /** Runs one CLI command; returns {status, stdout, stderr}. */
+  cli(args, { input = '' } = {}) {
+    const r = spawnSync(this.bin, args, { env: this.env, input, encoding: 'utf8', timeout: 30_000 });
+    if (r.error) throw r.error;
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** Runs one CLI command that must succeed and print JSON. */
+  cliJson(args, opts) {
+    const r = this.cli(args, opts);
+    if (r.status !== 0) {
+      throw new Error(`infobank ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+    }
+    try {
+      return JSON.parse(r.stdout);
+    } catch {
+      throw new Error(`infobank ${args.join(' ')} printed no JSON: ${JSON.stringify(r.stdout)}`);
+    }
+  }
+
+  /** `client add ...args` → {client_id, client_secret?}. */
+  addClient(args) {
+    return this.cliJson(['client', 'add', ...args]);
+  }
+
+  /** `resident add USER` with the password on stdin → {sub}. */
+  addResident(username, password, extra = []) {
+    return this.cliJson(['resident', 'add', username, ...extra], { input: `${password}\n` });
+  }
+
+  async start() {
+    if (this.child) throw new Error('already started');
+    fs.rmSync(this.portFile, { force: true });
+    this._metadata = undefined;
+    const m = this.cli(['migrate']);
+    if (m.status !== 0) throw new Error(`infobank migrate exited ${m.status}: ${m.stderr}`);
+    this.log = '';
+    const child = spawn(this.bin, ['serve'], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    child.stdout.on('data', (d) => { this.log += d; });
+    child.stderr.on('data', (d) => { this.log += d; });
+    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    let exitInfo = null;
+    this.exited.then((e) => { exitInfo = e; });
+
+    const port = await waitFor(() => {
+      if (exitInfo) throw new Error(`infobank serve exited early (${JSON.stringify(exitInfo)}):\n${this.log}`);
+      if (!fs.existsSync(this.portFile)) return 0;
+      const text = fs.readFileSync(this.portFile, 'utf8').trim();
+      return /^[0-9]+$/.test(text) && Number(text) > 0 ? Number(text) : 0;
+    }, { what: 'the port file' }).catch((e) => { this.kill(); throw new Error(`${e.message}\n${this.log}`); });
+    this.port = port;
+    this.base = `${this.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+    await waitFor(async () => {
+      if (exitInfo) throw new Error(`infobank serve exited early (${JSON.stringify(exitInfo)})`);
+      const r = await fetch(`${this.base}/readyz`);
+      await r.arrayBuffer();
+      return r.status === 200;
+    }, { what: 'GET /readyz == 200' }).catch((e) => { this.kill(); throw new Error(`${e.message}\n${this.log}`); });
+    return this;
+  }
+
+  kill() {
+    if (this.child && this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+
+  /** SIGTERM, then waits for the exit; returns {code, signal}. */
+  async stop() {
+    if (!this.child) return null;
+    const child = this.child;
+    this.child = null;
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const ac = new AbortController();
+    const timeout = delay(STOP_DEADLINE_MS, 'timeout', { signal: ac.signal }).catch(() => null);
+    const r = await Promise.race([this.exited, timeout]);
+    ac.abort();
+    if (r === 'timeout') {
+      child.kill('SIGKILL');
+      await this.exited;
+      throw new Error(`infobank serve did not exit within ${STOP_DEADLINE_MS} ms of SIGTERM\n${this.log}`);
+    }
+    return r;
+  }
+
+  /** Stops the server and removes the temporary directory. */
+  async close() {
+    try {
+      await this.stop();
+    } finally {
+      if (!process.env.INFOBANK_KEEP_TMP) fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+
+  url(p) {
+    return new URL(p, this.base).href;
+  }
+
+  /** Server metadata (RFC 8414), cached. */
+  async metadata() {
+    if (!this._metadata) {
+      const r = await fetch(this.url('/.well-known/oauth-authorization-server'));
+      if (r.status !== 200) throw new Error(`metadata: HTTP ${r.status}`);
+      this._metadata = await r.json();
+    }
+    return this._metadata;
+  }
+
+  /** GET without following redirects. */
+  get(p, { headers = {}, jar } = {}) {
+    return request(this.url(p), { method: 'GET', headers, jar });
+  }
+
+  /** POST application/x-www-form-urlencoded without following redirects. */
+  postForm(p, fields, { headers = {}, jar } = {}) {
+    return postForm(this.url(p), fields, { headers, jar });
+  }
+}
+
+/** Starts a server; the returned object is ready. */
+export async function startInfobank(opts) {
+  const s = new Infobank(opts);
+  await s.start();
+  return s;
+}
+
+/** Minimal cookie jar for one origin: enough for the session/CSRF cookies of the pages. */
+export class CookieJar {
+  constructor() {
+    this.cookies = new Map();
+  }
+
+  /** Reads every Set-Cookie of a response. */
+  store(res) {
+    const list = typeof res.headers.getSetCookie === 'function' ? res.headers.getSetCookie() : [];
+    for (const line of list) {
+      const [pair, ...attrs] = line.split(';');
+      const eq = pair.indexOf('=');
+      if (eq <= 0) continue;
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      const expired = attrs.some((a) => {
+        const [k, v = ''] = a.split('=').map((x) => x.trim());
+        if (k.toLowerCase() === 'max-age') return Number(v) <= 0;
+        if (k.toLowerCase() === 'expires') return Date.parse(v) < Date.now();
+        return false;
+      });
+      if (expired || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, { value, attrs: attrs.map((a) => a.trim()) });
+    }
+  }
+
+  /** Attributes as sent, for assertions (HttpOnly, SameSite, Secure). */
+  attributes(name) {
+    return this.cookies.get(name)?.attrs ?? [];
+  }
+
+  header() {
+    return [...this.cookies].map(([k, v]) => `${k}=${v.value}`).join('; ');
+  }
+
+  get size() {
+    return this.cookies.size;
+  }
+}
+
+/** fetch() with redirect: 'manual', optional cookie jar; resolves to {status, headers, text, res}. */
+export async function request(url, { method = 'GET', headers = {}, body, jar } = {}) {
+  const h = new Headers(headers);
+  if (jar && jar.size && !h.has('cookie')) h.set('cookie', jar.header());
+  const res = await fetch(url, { method, headers: h, body, redirect: 'manual' });
+  if (jar) jar.store(res);
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, res, url,
+           json() { return JSON.parse(text); },
+           location() { const l = res.headers.get('location'); return l ? new URL(l, url) : null; } };
+}
+
+/** Encodes an object or an array of [name, value] pairs (repeats allowed) as a form body. */
+export function formBody(fields) {
+  const p = new URLSearchParams();
+  const pairs = Array.isArray(fields) ? fields : Object.entries(fields);
+  for (const [k, v] of pairs) {
+    if (v === undefined || v === null) continue;
+    p.append(k, String(v));
+  }
+  return p.toString();
+}
+
+export function postForm(url, fields, { headers = {}, jar } = {}) {
+  return request(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: formBody(fields), jar,
+  });
+}
+
+/** RFC 6749 §2.3.1: id and secret are form-urlencoded before base64. */
+export function basicAuth(clientId, clientSecret) {
+  const enc = (s) => encodeURIComponent(s).replace(/%20/g, '+');
+  return 'Basic ' + Buffer.from(`${enc(clientId)}:${enc(clientSecret)}`).toString('base64');
+}
+
+const ENTITIES = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", '#39': "'", '#x27': "'", '#x2F': '/', '#x2f': '/' };
+export function decodeEntities(s) {
+  return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/g, (m, e) => {
+    if (ENTITIES[e] !== undefined) return ENTITIES[e];
+    if (e.startsWith('#x')) return String.fromCodePoint(parseInt(e.slice(2), 16));
+    if (e.startsWith('#')) return String.fromCodePoint(parseInt(e.slice(1), 10));
+    return m;
+  });
+}
+
+function attributesOf(tag) {
+  const attrs = {};
+  const re = /([a-zA-Z_:][-a-zA-Z0-9_:.]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?/g;
+  const inner = tag.replace(/^<\s*[a-zA-Z]+/, '').replace(/\/?>$/, '');
+  let m;
+  while ((m = re.exec(inner))) {
+    attrs[m[1].toLowerCase()] = decodeEntities(m[2] ?? m[3] ?? m[4] ?? '');
+  }
+  return attrs;
+}
+
+/**
+ * The forms of a page: [{action, method, fields: {name: value}, inputs: [...], buttons: [...]}].
+ * `fields` holds the hidden/text inputs' values; `buttons` the named submit buttons.
+ */
+export function parseForms(html) {
+  const forms = [];
+  const formRe = /<form\b[^>]*>([\s\S]*?)<\/form>/gi;
+  let m;
+  while ((m = formRe.exec(html))) {
+    const open = m[0].match(/^<form\b[^>]*>/i)[0];
+    const a = attributesOf(open);
+    const form = { action: a.action ?? '', method: (a.method ?? 'get').toLowerCase(),
+                   fields: {}, inputs: [], buttons: [] };
+    for (const t of m[1].match(/<input\b[^>]*>/gi) ?? []) {
+      const ia = attributesOf(t);
+      form.inputs.push(ia);
+      const type = (ia.type ?? 'text').toLowerCase();
+      if (type === 'submit') {
+        if (ia.name) form.buttons.push({ name: ia.name, value: ia.value ?? '' });
+      } else if (ia.name) {
+        form.fields[ia.name] = ia.value ?? '';
+      }
+    }
+    for (const t of m[1].match(/<button\b[^>]*>/gi) ?? []) {
+      const ba = attributesOf(t);
+      if (ba.name && (ba.type ?? 'submit').toLowerCase() === 'submit') {
+        form.buttons.push({ name: ba.name, value: ba.value ?? '' });
+      }
+    }
+    forms.push(form);
+  }
+  return forms;
+}
+
+export function loginForm(html) {
+  return parseForms(html).find((f) => f.inputs.some((i) => i.name === 'password'));
+}
+
+export function consentForm(html) {
+  return parseForms(html).find((f) => f.buttons.some((b) => b.name === 'decision'));
+}
+
+/** Builds the /authorize URL for a code + PKCE request. */
+export function authorizeUrl(server, params) {
+  const u = new URL(server.url('/authorize'));
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null) u.searchParams.set(k, v);
+  }
+  return u.href;
+}
+
+function sameOrigin(a, b) {
+  return new URL(a).origin === new URL(b).origin;
+}
+
+/** Follows redirects that stay on the server's origin (GET); stops at a page or a foreign redirect. */
+export async function follow(server, r, jar, maxHops = 10) {
+  for (let i = 0; i < maxHops && r.status >= 300 && r.status < 400; i++) {
+    const loc = r.location();
+    if (!loc || !sameOrigin(loc.href, server.base)) return r;
+    r = await request(loc.href, { jar });
+  }
+  return r;
+}
+
+/**
+ * Drives /authorize → sign-in → consent by plain HTTP, as a browser would.
+ * Returns {response, location, params} where response is the last one (normally the 303
+ * to the redirect_uri) and params the query of its Location.
+ */
+export async function authorizeFlow(server, {
+  params, username, password, decision = 'approve', jar = new CookieJar(),
+}) {
+  let r = await follow(server, await request(authorizeUrl(server, params), { jar }), jar);
+  const trail = [];
+  for (let step = 0; step < 6 && r.status === 200; step++) {
+    const login = loginForm(r.text);
+    const consent = consentForm(r.text);
+    let form;
+    let fields;
+    if (login) {
+      form = login;
+      fields = { ...login.fields, username, password };
+      trail.push('login');
+    } else if (consent) {
+      form = consent;
+      fields = { ...consent.fields, decision };
+      trail.push('consent');
+    } else {
+      break;
+    }
+    const action = new URL(form.action || r.url, r.url).href;
+    r = await follow(server, await postForm(action, fields, { jar }), jar);
+  }
+  const location = r.status >= 300 && r.status < 400 ? r.location() : null;
+  return { response: r, location, params: location ? location.searchParams : new URLSearchParams(),
+           jar, trail };
+}
+
+/** Parses a compact JWS without verifying it. */
+export function decodeJwt(jwt) {
+  const parts = String(jwt).split('.');
+  if (parts.length !== 3) throw new Error('not a compact JWS');
+  return {
+    header: JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8')),
+    payload: JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')),
+    signingInput: `${parts[0]}.${parts[1]}`,
+    signature: Buffer.from(parts[2], 'base64url'),
+  };
+}
+
+/**
+ * Test CA made with the openssl CLI at test time: an EC P-256 CA and a server certificate
+ * for 127.0.0.1 and localhost signed by it. Returns paths and the server's SPKI SHA-256
+ * (base64), which Chromium's --ignore-certificate-errors-spki-list pins.
+ */
+export function makeTestCa(dir = makeTempDir('infobank-ca-')) {
+  const run = (args) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (r.error) throw r.error;
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  const p = (f) => path.join(dir, f);
+  run(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key']);
+  run(['req', '-x509', '-new', '-key', 'ca.key', '-sha256', '-days', '2', '-subj', '/CN=infobank test CA',
+       '-addext', 'basicConstraints=critical,CA:TRUE',
+       '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', 'ca.pem']);
+  run(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'server.key']);
+  run(['req', '-new', '-key', 'server.key', '-subj', '/CN=localhost', '-out', 'server.csr']);
+  fs.writeFileSync(p('server.ext'), [
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature',
+    'extendedKeyUsage=serverAuth',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '',
+  ].join('\n'));
+  run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+       '-days', '2', '-sha256', '-extfile', 'server.ext', '-out', 'server.pem']);
+  const spki = new X509Certificate(fs.readFileSync(p('server.pem'))).publicKey
+    .export({ type: 'spki', format: 'der' });
+  return {
+    dir,
+    ca: p('ca.pem'),
+    cert: p('server.pem'),
+    key: p('server.key'),
+    spkiSha256: createHash('sha256').update(spki).digest('base64'),
+  };
+}
