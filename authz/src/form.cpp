@@ -214,8 +214,9 @@ std::optional<BasicCredentials> parse_basic_authorization(std::string_view heade
 std::optional<TokenAuthorization> parse_token_authorization(std::string_view header) {
   auto parts = split_credentials(header);
   if (!parts || !is_b64token(parts->second)) return std::nullopt;
-  if (iequals(parts->first, "Bearer")) return TokenAuthorization{"bearer", std::string(parts->second)};
-  if (iequals(parts->first, "DPoP")) return TokenAuthorization{"dpop", std::string(parts->second)};
+  std::string token(parts->second);
+  if (iequals(parts->first, "Bearer")) return TokenAuthorization{"bearer", std::move(token)};
+  if (iequals(parts->first, "DPoP")) return TokenAuthorization{"dpop", std::move(token)};
   return std::nullopt;
 }
 

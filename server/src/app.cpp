@@ -229,7 +229,14 @@ std::string cookie(std::string_view name, std::string_view value, bool tls, std:
 
 }  // namespace
 
-awaitable<Response> App::handle(Request&& req, const RequestContext& ctx) {
+awaitable<Response> App::handle(Request&& request, const RequestContext& ctx) {
+  const auto route = route_of(request.method_string(), request.target());
+  auto res = co_await dispatch(std::move(request), ctx);
+  set_route(res, route);
+  co_return res;
+}
+
+awaitable<Response> App::dispatch(Request&& req, const RequestContext& ctx) {
   const std::string target(req.target());
   const auto path = path_of(target);
   const auto method = req.method();
@@ -241,7 +248,8 @@ awaitable<Response> App::handle(Request&& req, const RequestContext& ctx) {
     co_return res;
   }
   if (path == "/readyz" && get) {
-    bool ready = co_await offload(workers_, [this] { return server_.store().schema_version() > 0; });
+    auto job = [this] { return server_.store().schema_version() > 0; };
+    bool ready = co_await offload(workers_, job);
     co_return json_response(req, ready ? http::status::ok : http::status::service_unavailable,
                             ready ? R"({"status":"ready"})" : R"({"status":"not ready"})");
   }
@@ -265,7 +273,8 @@ awaitable<Response> App::handle(Request&& req, const RequestContext& ctx) {
     co_return res;
   }
   if (path == "/jwks" && get) {
-    auto jwks = co_await offload(workers_, [this] { return server_.keys().jwks_json(); });
+    auto job = [this] { return server_.keys().jwks_json(); };
+    auto jwks = co_await offload(workers_, job);
     auto res = json_response(req, http::status::ok, std::move(jwks));
     res.set(http::field::content_type, "application/jwk-set+json");
     // Short: a rotated key must reach verifiers quickly.
@@ -288,11 +297,12 @@ awaitable<Response> App::handle(Request&& req, const RequestContext& ctx) {
       co_return page_response(req, http::status::bad_request,
                               pages::render_error({params.error().error, params.error().description}, lang_of(req)));
     }
-    co_return co_await authorize(req, ctx, std::move(*params));
+    co_return co_await authorize(req, ctx, *params);
   }
   if (path == "/authorize/continue" && get) {
     auto params = authz::parse_query(query_of(target));
-    co_return co_await continue_flow(req, ctx, params ? params->value("handle") : std::string());
+    const std::string handle = params ? params->value("handle") : std::string();
+    co_return co_await continue_flow(req, ctx, handle);
   }
   if (path == "/login" && post) co_return co_await login(req, ctx);
   if (path == "/consent" && post) co_return co_await consent(req, ctx);
@@ -322,8 +332,9 @@ awaitable<Response> App::handle(Request&& req, const RequestContext& ctx) {
 }
 
 awaitable<Response> App::authorize(const Request& req, const RequestContext& ctx,
-                                   authz::Params query) {
-  auto result = co_await offload(workers_, [this, q = std::move(query)] { return server_.authorize(q); });
+                                   const authz::Params& query) {
+  auto job = [&] { return server_.authorize(query); };
+  auto result = co_await offload(workers_, job);
   using Kind = authz::AuthorizeResult::Kind;
   if (result.kind == Kind::show_error) {
     co_return page_response(req, http::status::bad_request,
@@ -340,7 +351,7 @@ awaitable<Response> App::authorize(const Request& req, const RequestContext& ctx
 }
 
 awaitable<Response> App::continue_flow(const Request& req, const RequestContext& ctx,
-                                       std::string handle) {
+                                       const std::string& handle) {
   const auto cookies = read_cookies(req, ctx.tls);
   struct Step {
     std::optional<storage::PendingAuthorization> pending;
@@ -350,7 +361,7 @@ awaitable<Response> App::continue_flow(const Request& req, const RequestContext&
     std::string client_name;
     std::string resident_name;
   };
-  auto step = co_await offload(workers_, [this, handle, session = cookies.session] {
+  auto job = [&, session = cookies.session] {
     Step s;
     s.pending = server_.find_pending(handle);
     if (!s.pending) return s;
@@ -375,7 +386,8 @@ awaitable<Response> App::continue_flow(const Request& req, const RequestContext&
         s.redirect = server_.deny(*taken, s.next == N::login_required ? "login_required" : "consent_required");
     }
     return s;
-  });
+  };
+  auto step = co_await offload(workers_, job);
   const auto lang = lang_of(req);
   if (!step.pending) {
     co_return page_response(req, http::status::bad_request,
@@ -424,10 +436,8 @@ awaitable<Response> App::login(const Request& req, const RequestContext& ctx) {
   }
   auto handle = form->value("handle");
   auto username = form->value("username");
-  auto outcome = co_await offload(workers_, [this, username, password = form->value("password"),
-                                             addr = ctx.remote_addr] {
-    return server_.login(username, password, addr);
-  });
+  auto job = [&] { return server_.login(username, form->value("password"), ctx.remote_addr); };
+  auto outcome = co_await offload(workers_, job);
   if (outcome.kind != authz::LoginOutcome::Kind::ok) {
     // Slow down repeated failures (on a timer, never blocking a thread).
     if (outcome.failures > 2) {
@@ -467,7 +477,9 @@ awaitable<Response> App::consent(const Request& req, const RequestContext& ctx) 
     std::string location;
   };
   auto decision = form->value("decision");
-  auto out = co_await offload(workers_, [this, f = *form, session_cookie = cookies.session, decision] {
+  const auto& f = *form;
+  const auto& session_cookie = cookies.session;
+  auto job = [&] {
     Outcome o;
     auto session = server_.session_from_cookie(session_cookie);
     // CSRF on consent (RFC 9700 §4.7): the token is bound to the login session.
@@ -490,7 +502,8 @@ awaitable<Response> App::consent(const Request& req, const RequestContext& ctx) 
     o.location = decision == "approve" ? server_.approve(*pending, *session).location
                                        : server_.deny(*pending, "access_denied").location;
     return o;
-  });
+  };
+  auto out = co_await offload(workers_, job);
   if (out.status != 0) {
     co_return page_response(req, static_cast<http::status>(out.status),
                             pages::render_error({"invalid_request", out.message}, lang));
@@ -504,7 +517,8 @@ awaitable<Response> App::account(const Request& req, const RequestContext& ctx) 
     bool signed_in = false;
     pages::AccountPage page;
   };
-  auto view = co_await offload(workers_, [this, session_cookie = cookies.session] {
+  const auto& session_cookie = cookies.session;
+  auto job = [&] {
     View v;
     auto session = server_.session_from_cookie(session_cookie);
     if (!session) return v;
@@ -526,7 +540,8 @@ awaitable<Response> App::account(const Request& req, const RequestContext& ctx) 
       v.page.grants.push_back(std::move(gv));
     }
     return v;
-  });
+  };
+  auto view = co_await offload(workers_, job);
   const auto lang = lang_of(req);
   if (!view.signed_in) {
     std::string csrf = cookies.login_csrf;
@@ -546,7 +561,8 @@ awaitable<Response> App::account_post(const Request& req, const RequestContext& 
   auto form = media_type(req) == kFormType ? authz::parse_form(req.body())
                                            : authz::Expected<authz::Params>(authz::make_error("invalid_request"));
   const auto cookies = read_cookies(req, ctx.tls);
-  auto ok = co_await offload(workers_, [this, form, session_cookie = cookies.session, logout] {
+  const auto& session_cookie = cookies.session;
+  auto job = [&] {
     if (!form) return false;
     auto session = server_.session_from_cookie(session_cookie);
     if (!session || !authz::constant_time_equal(form->value("csrf_token"), session->csrf_token)) return false;
@@ -556,7 +572,8 @@ awaitable<Response> App::account_post(const Request& req, const RequestContext& 
     }
     server_.revoke_grant(session->resident_id, form->value("grant_id"));
     return true;
-  });
+  };
+  auto ok = co_await offload(workers_, job);
   if (!ok) {
     co_return page_response(req, http::status::forbidden,
                             pages::render_error({"invalid_request", "the form expired or came from another site"}, lang));
@@ -588,7 +605,8 @@ awaitable<Response> App::back_channel(const Request& req, const RequestContext& 
     if (req.method() == http::verb::post && !req.body().empty()) {
       co_return bad_request(req, "send the access token in the Authorization header");
     }
-    auto answer = co_await offload(workers_, [this, facts] { return server_.userinfo(facts); });
+    auto job = [&] { return server_.userinfo(facts); };
+    auto answer = co_await offload(workers_, job);
     if (!answer) co_return oauth_error(req, answer.error());
     co_return json_response(req, http::status::ok, std::move(answer->body));
   }
@@ -596,9 +614,8 @@ awaitable<Response> App::back_channel(const Request& req, const RequestContext& 
 
   if (route == "/register") {
     if (media_type(req) != kJsonType) co_return bad_request(req, "Content-Type must be application/json");
-    auto answer = co_await offload(workers_, [this, body = req.body(), facts] {
-      return server_.register_client(body, facts);
-    });
+    auto job = [&] { return server_.register_client(req.body(), facts); };
+    auto answer = co_await offload(workers_, job);
     if (!answer) co_return oauth_error(req, answer.error());
     co_return json_response(req, static_cast<http::status>(answer->status), std::move(answer->body));
   }
@@ -607,12 +624,14 @@ awaitable<Response> App::back_channel(const Request& req, const RequestContext& 
     co_return bad_request(req, "Content-Type must be application/x-www-form-urlencoded");
   auto form = authz::parse_form(req.body());
   if (!form) co_return oauth_error(req, authz::EndpointError{form.error(), {}});
-  auto answer = co_await offload(workers_, [this, f = std::move(*form), facts, route]() -> authz::Answer {
+  const auto& f = *form;
+  auto job = [&]() -> authz::Answer {
     if (route == "/token") return server_.token(f, facts);
     if (route == "/par") return server_.par(f, facts);
     if (route == "/introspect") return server_.introspect(f, facts);
     return server_.revoke(f, facts);
-  });
+  };
+  auto answer = co_await offload(workers_, job);
   if (!answer) co_return oauth_error(req, answer.error());
   if (route == "/token") metrics_.counter("infobank_tokens_issued_total").inc();
   co_return json_response(req, static_cast<http::status>(answer->status), std::move(answer->body));

@@ -27,10 +27,11 @@ class App {
   boost::asio::awaitable<Response> handle(Request&& request, const RequestContext& context);
 
  private:
+  boost::asio::awaitable<Response> dispatch(Request&& request, const RequestContext& context);
   boost::asio::awaitable<Response> authorize(const Request& req, const RequestContext& ctx,
-                                             authz::Params query);
+                                             const authz::Params& query);
   boost::asio::awaitable<Response> continue_flow(const Request& req, const RequestContext& ctx,
-                                                 std::string handle);
+                                                 const std::string& handle);
   boost::asio::awaitable<Response> login(const Request& req, const RequestContext& ctx);
   boost::asio::awaitable<Response> consent(const Request& req, const RequestContext& ctx);
   boost::asio::awaitable<Response> account(const Request& req, const RequestContext& ctx);

@@ -157,6 +157,7 @@ void load_toml(Config& config, const std::string& path) {
       if (table == nullptr) fail("'" + std::string(key) + "' must be a table");
       for (const auto& [sk, snode] : *table) apply_toml_value(config, key, sk.str(), snode);
     } else {
+      if (node.is_table()) fail("unknown section '" + std::string(key) + "'");
       apply_toml_value(config, "", key, node);
     }
   }
@@ -205,6 +206,7 @@ void load_json(Config& config, const std::string& path) {
       if (!node.is_object()) fail("'" + key + "' must be an object");
       for (const auto& [skey, snode] : node.items()) apply_json_value(config, key, skey, snode);
     } else {
+      if (node.is_object()) fail("unknown section '" + key + "'");
       apply_json_value(config, "", key, node);
     }
   }

@@ -544,7 +544,10 @@ net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn,
     if (refusal) {
       // The rest of the request is unread, so the connection cannot be reused.
       res = std::move(*refusal);
-      method = parser->is_header_done() ? std::string(parser->get().method_string()) : "OTHER";
+      // The start line is stored as soon as it parses, before the header is complete (a
+      // Content-Length over the body limit is reported right there); empty if it never did.
+      method = std::string(parser->get().method_string());
+      if (method.empty()) method = "-";
       linger = true;
     } else {
       Request req = parser->release();

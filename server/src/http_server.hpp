@@ -51,11 +51,17 @@ inline constexpr std::string_view kRouteHeader = "X-Infobank-Route";
 inline void set_route(Response& res, std::string_view route) { res.set(kRouteHeader, route); }
 
 /// Runs `fn` on the blocking-work pool and resumes the caller with its result.
+///
+/// `fn` is taken by lvalue reference on purpose: callers name the lambda in their own frame
+/// (`auto job = [...] {...}; co_await offload(pool, job);`). GCC 12 destroys temporaries
+/// that appear inside a co_await expression twice when they are passed to a coroutine by
+/// value (seen as a double free of captured strings), so no temporary may cross this call.
 template <class F>
-auto offload(boost::asio::thread_pool& pool, F fn) -> boost::asio::awaitable<decltype(fn())> {
-  co_return co_await boost::asio::co_spawn(
-      pool, [fn = std::move(fn)]() mutable -> boost::asio::awaitable<decltype(fn())> { co_return fn(); },
-      boost::asio::use_awaitable);
+auto offload(boost::asio::thread_pool& pool, F& fn) -> boost::asio::awaitable<decltype(fn())> {
+  using Result = decltype(fn());
+  auto task = [&fn]() -> boost::asio::awaitable<Result> { co_return fn(); };
+  auto op = boost::asio::co_spawn(pool, std::move(task), boost::asio::use_awaitable);
+  co_return co_await std::move(op);
 }
 
 /// The HTTP/1.1 server: plain TCP, or TLS (1.2 minimum) when config.tls_enabled().

@@ -18,7 +18,7 @@ std::string timestamp_now() {
   const std::time_t t = system_clock::to_time_t(secs);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  std::array<char, 32> buf{};
+  std::array<char, 128> buf{};  // room for any int, so -Wformat-truncation stays quiet
   std::snprintf(buf.data(), buf.size(), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   return std::string(buf.data());

@@ -1,5 +1,6 @@
 // The infobank executable: serve, migrate, and the operator's commands.
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -71,23 +72,34 @@ int serve(const std::string& config_path) {
   Context ctx(config_path);
   auto level = server::parse_log_level(ctx.config.log_level);
   server::Logger logger(level.value_or(server::LogLevel::info));
-  ctx.server->keys().ensure_key();
-  ctx.store->purge_expired(ctx.clock.now());
   server::Metrics metrics;
-  server::App* app = nullptr;
+  // The issuer may name the port, which is known only once bound (port 0 in tests): bind
+  // first, build the application after, and answer 503 in the instant between.
+  std::atomic<server::App*> app{nullptr};
   server::HttpServer http(
       ctx.config,
-      [&app](server::Request&& req, const server::RequestContext& rc) {
-        return app->handle(std::move(req), rc);
+      [&app](server::Request&& req,
+             const server::RequestContext& rc) -> boost::asio::awaitable<server::Response> {
+        if (auto* a = app.load(std::memory_order_acquire)) co_return co_await a->handle(std::move(req), rc);
+        server::Response res{server::http::status::service_unavailable, req.version()};
+        res.set(server::http::field::retry_after, "1");
+        co_return res;
       },
       metrics, logger);
-  server::App application(ctx.config, *ctx.server, http.workers(), metrics, logger);
-  app = &application;
+  http.handle_signals();
   auto port = http.start();
-  logger.info("listening", {{"port", static_cast<std::int64_t>(port)},
-                            {"issuer", ctx.server->settings().issuer},
-                            {"tls", ctx.config.tls_enabled()}});
+  ctx.config.port = port;
+  ctx.server = std::make_unique<authz::AuthorizationServer>(settings_from(ctx.config), *ctx.store,
+                                                            ctx.clock, ctx.random);
+  ctx.server->keys().ensure_key();
+  ctx.store->purge_expired(ctx.clock.now());
+  server::App application(ctx.config, *ctx.server, http.workers(), metrics, logger);
+  app.store(&application, std::memory_order_release);
+  logger.info("ready", {{"port", static_cast<std::int64_t>(port)},
+                        {"issuer", ctx.server->settings().issuer},
+                        {"tls", ctx.config.tls_enabled()}});
   http.wait();
+  app.store(nullptr);
   logger.info("stopped", {});
   return 0;
 }

@@ -7,9 +7,9 @@
 #include <sqlite3.h>
 
 #include <condition_variable>
-#include <functional>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -87,7 +87,9 @@ class Connection {
   // Transparent hash: look statements up by string_view without building a std::string.
   struct SqlHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view sql) const { return std::hash<std::string_view>{}(sql); }
+    std::size_t operator()(std::string_view sql) const {
+      return std::hash<std::string_view>{}(sql);
+    }
   };
 
   sqlite3* db_ = nullptr;

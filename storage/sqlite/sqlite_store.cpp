@@ -61,7 +61,6 @@ constexpr std::string_view kRefreshTokenColumns =
     "token_hash, family_id, client_id, resident_id, scope, authorization_details, resources, "
     "cnf_jkt, grant_id, code_hash, auth_time, issued_at, expires_at, rotated, revoked";
 
-
 ClientRecord read_client(const Statement& row) {
   ClientRecord c;
   c.client_id = row.text(0);
@@ -237,7 +236,9 @@ void insert_refresh_token_row(Connection& db, const RefreshTokenRecord& t) {
 // never match: it would revoke every client_credentials token.
 void revoke_family_rows(Connection& db, std::string_view family_id) {
   if (family_id.empty()) return;
-  db.prepare("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?1").bind_all(family_id).run();
+  db.prepare("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?1")
+      .bind_all(family_id)
+      .run();
   db.prepare("UPDATE access_tokens SET revoked = 1 WHERE family_id = ?1").bind_all(family_id).run();
 }
 
@@ -268,8 +269,8 @@ class SqliteStore final : public Store {
           "registration_access_token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
           "?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING")
         .bind_all(c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
-                  sqlite::encode_list(c.redirect_uris), sqlite::encode_list(c.grant_types),
-                  c.scope, c.jwks, c.default_audience, c.require_par, c.require_dpop,
+                  sqlite::encode_list(c.redirect_uris), sqlite::encode_list(c.grant_types), c.scope,
+                  c.jwks, c.default_audience, c.require_par, c.require_dpop,
                   c.registration_access_token_hash, c.created_at)
         .run();
     const bool inserted = db->changes() == 1;
@@ -296,11 +297,11 @@ class SqliteStore final : public Store {
     db->prepare("DELETE FROM clients WHERE client_id = ?1").bind_all(client_id).run();
     const bool removed = db->changes() == 1;
     // Dependents go even when the client row is already gone: nothing may outlive it.
-    for (const auto* sql : {"DELETE FROM pending WHERE client_id = ?1",
-                            "DELETE FROM codes WHERE client_id = ?1",
-                            "DELETE FROM grants WHERE client_id = ?1",
-                            "DELETE FROM access_tokens WHERE client_id = ?1",
-                            "DELETE FROM refresh_tokens WHERE client_id = ?1"}) {
+    for (const auto* sql :
+         {"DELETE FROM pending WHERE client_id = ?1", "DELETE FROM codes WHERE client_id = ?1",
+          "DELETE FROM grants WHERE client_id = ?1",
+          "DELETE FROM access_tokens WHERE client_id = ?1",
+          "DELETE FROM refresh_tokens WHERE client_id = ?1"}) {
       db->prepare(sql).bind_all(client_id).run();
     }
     transaction.commit();
@@ -354,12 +355,11 @@ class SqliteStore final : public Store {
       id = stmt.text(0);
     }
     // Events keep their pseudonym: the audit trail is append-only.
-    for (const auto* sql : {"DELETE FROM residents WHERE id = ?1",
-                            "DELETE FROM sessions WHERE resident_id = ?1",
-                            "DELETE FROM grants WHERE resident_id = ?1",
-                            "DELETE FROM codes WHERE resident_id = ?1",
-                            "DELETE FROM access_tokens WHERE resident_id = ?1",
-                            "DELETE FROM refresh_tokens WHERE resident_id = ?1"}) {
+    for (const auto* sql :
+         {"DELETE FROM residents WHERE id = ?1", "DELETE FROM sessions WHERE resident_id = ?1",
+          "DELETE FROM grants WHERE resident_id = ?1", "DELETE FROM codes WHERE resident_id = ?1",
+          "DELETE FROM access_tokens WHERE resident_id = ?1",
+          "DELETE FROM refresh_tokens WHERE resident_id = ?1"}) {
       db->prepare(sql).bind_all(id).run();
     }
     transaction.commit();
@@ -370,8 +370,7 @@ class SqliteStore final : public Store {
 
   // The window is (now - window, now]. Rows of the key older than the window are trimmed here,
   // so a key's rows stay bounded by its failure rate; callers use one window per key.
-  int record_login_failure(std::string_view key, std::int64_t now,
-                           std::int64_t window) override {
+  int record_login_failure(std::string_view key, std::int64_t now, std::int64_t window) override {
     auto db = pool_.acquire();
     WriteTransaction transaction(*db, pool_.write_mutex());
     db->prepare("DELETE FROM login_failures WHERE key = ?1 AND at <= ?2")
@@ -446,7 +445,8 @@ class SqliteStore final : public Store {
   std::optional<PendingAuthorization> find_pending(std::string_view handle,
                                                    std::int64_t now) override {
     auto db = pool_.acquire();
-    auto stmt = db->prepare(select(kPendingColumns, "pending WHERE handle = ?1 AND expires_at > ?2"));
+    auto stmt =
+        db->prepare(select(kPendingColumns, "pending WHERE handle = ?1 AND expires_at > ?2"));
     stmt.bind_all(handle, now);
     return optional_row<PendingAuthorization>(stmt, read_pending);
   }
@@ -518,8 +518,8 @@ class SqliteStore final : public Store {
           "authorization_details = excluded.authorization_details, "
           "created_at = excluded.created_at, expires_at = excluded.expires_at, "
           "revoked = excluded.revoked")
-        .bind_all(g.id, g.resident_id, g.client_id, g.scope, g.authorization_details,
-                  g.created_at, g.expires_at, g.revoked)
+        .bind_all(g.id, g.resident_id, g.client_id, g.scope, g.authorization_details, g.created_at,
+                  g.expires_at, g.revoked)
         .run();
     transaction.commit();
   }
@@ -527,10 +527,10 @@ class SqliteStore final : public Store {
   std::optional<Grant> find_active_grant(std::string_view resident_id, std::string_view client_id,
                                          std::int64_t now) override {
     auto db = pool_.acquire();
-    auto stmt = db->prepare(select(
-        kGrantColumns,
-        "grants WHERE resident_id = ?1 AND client_id = ?2 AND revoked = 0 "
-        "AND (expires_at = 0 OR expires_at > ?3) ORDER BY created_at DESC, id LIMIT 1"));
+    auto stmt = db->prepare(
+        select(kGrantColumns,
+               "grants WHERE resident_id = ?1 AND client_id = ?2 AND revoked = 0 "
+               "AND (expires_at = 0 OR expires_at > ?3) ORDER BY created_at DESC, id LIMIT 1"));
     stmt.bind_all(resident_id, client_id, now);
     return optional_row<Grant>(stmt, read_grant);
   }
@@ -649,8 +649,7 @@ class SqliteStore final : public Store {
     WriteTransaction transaction(*db, pool_.write_mutex());
     std::optional<RefreshTokenRecord> old;
     {
-      auto stmt =
-          db->prepare(select(kRefreshTokenColumns, "refresh_tokens WHERE token_hash = ?1"));
+      auto stmt = db->prepare(select(kRefreshTokenColumns, "refresh_tokens WHERE token_hash = ?1"));
       stmt.bind_all(token_hash);
       old = optional_row<RefreshTokenRecord>(stmt, read_refresh_token);
     }
@@ -783,10 +782,10 @@ class SqliteStore final : public Store {
   void purge_expired(std::int64_t now) override {
     auto db = pool_.acquire();
     WriteTransaction transaction(*db, pool_.write_mutex());
-    for (const auto* sql : {"DELETE FROM codes WHERE expires_at <= ?1",
-                            "DELETE FROM pending WHERE expires_at <= ?1",
-                            "DELETE FROM sessions WHERE expires_at <= ?1",
-                            "DELETE FROM seen_jtis WHERE expires_at <= ?1"}) {
+    for (const auto* sql :
+         {"DELETE FROM codes WHERE expires_at <= ?1", "DELETE FROM pending WHERE expires_at <= ?1",
+          "DELETE FROM sessions WHERE expires_at <= ?1",
+          "DELETE FROM seen_jtis WHERE expires_at <= ?1"}) {
       db->prepare(sql).bind_all(now).run();
     }
     for (const auto* sql : {"DELETE FROM access_tokens WHERE expires_at <= ?1",
@@ -812,8 +811,8 @@ class SqliteStore final : public Store {
 
   static int count_failures(Connection& db, std::string_view key, std::int64_t now,
                             std::int64_t window) {
-    auto stmt = db.prepare(
-        "SELECT count(*) FROM login_failures WHERE key = ?1 AND at > ?2 AND at <= ?3");
+    auto stmt =
+        db.prepare("SELECT count(*) FROM login_failures WHERE key = ?1 AND at > ?2 AND at <= ?3");
     stmt.bind_all(key, now - window, now);
     if (!stmt.step()) throw StorageError("login_failures: no count");
     return static_cast<int>(stmt.int64(0));

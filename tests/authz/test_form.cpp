@@ -10,7 +10,9 @@ namespace authz {
 namespace {
 
 TEST(ParseForm, DecodesPairsInOrder) {
-  auto params = parse_form("grant_type=authorization_code&code=Splx%2FOzQ&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&scope=a+b%20c");
+  auto params = parse_form(
+      "grant_type=authorization_code&code=Splx%2FOzQ"
+      "&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&scope=a+b%20c");
   ASSERT_TRUE(params);
   EXPECT_EQ(params->value("grant_type"), "authorization_code");
   EXPECT_EQ(params->value("code"), "Splx/OzQ");
@@ -60,7 +62,9 @@ TEST(ParseForm, RejectsMalformedEncoding) {
 }
 
 TEST(ParseQuery, SameRules) {
-  auto params = parse_query("response_type=code&client_id=s6BhdRkqt3&state=xyz&redirect_uri=https%3A%2F%2Fclient%2Eexample%2Ecom%2Fcb");
+  auto params = parse_query(
+      "response_type=code&client_id=s6BhdRkqt3&state=xyz"
+      "&redirect_uri=https%3A%2F%2Fclient%2Eexample%2Ecom%2Fcb");
   ASSERT_TRUE(params);
   EXPECT_EQ(params->value("client_id"), "s6BhdRkqt3");
   EXPECT_EQ(params->value("redirect_uri"), "https://client.example.com/cb");

@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -23,6 +24,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -30,6 +32,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <unistd.h>
 
 #include "http_server.hpp"
 #include "log.hpp"
@@ -170,6 +173,18 @@ server::Request get(std::string target) {
   return req;
 }
 
+// Metrics and the access log are recorded once a response has been written, so the client
+// may see the response first: poll for the expected state, with a deadline.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = 5s) {
+  const auto deadline = Clock::now() + timeout;
+  while (!pred()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
 bool closed_by_peer(const beast::error_code& ec) {
   return ec == net::error::eof || ec == net::error::connection_reset ||
          ec == net::ssl::error::stream_truncated || ec == http::error::end_of_stream;
@@ -292,7 +307,7 @@ TEST_F(HttpServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
   EXPECT_NE(a["X-Request-Id"], b["X-Request-Id"]);
   EXPECT_EQ(a.count(server::kRouteHeader), 0u);
 
-  EXPECT_EQ(metrics.request_count("hello", "GET", 200), 2u);
+  EXPECT_TRUE(eventually([&] { return metrics.request_count("hello", "GET", 200) == 2; }));
   const auto text = metrics.render();
   EXPECT_NE(text.find("http_requests_total{route=\"hello\",method=\"GET\",status=\"200\"} 2\n"),
             std::string::npos)
@@ -333,8 +348,8 @@ TEST_F(HttpServerTest, BodyTooLargeGets413WithoutCallingTheHandler) {
                 R"({"error":"invalid_request","error_description":"request body too large"})"));
   EXPECT_FALSE(res.keep_alive());
   EXPECT_TRUE(closed_by_peer(c.read_until_closed(5s)));
-  EXPECT_EQ(handler_calls, 0);
-  EXPECT_EQ(metrics.request_count("other", "POST", 413), 1u);
+  EXPECT_EQ(handler_calls.load(), 0);
+  EXPECT_TRUE(eventually([&] { return metrics.request_count("other", "POST", 413) == 1; }));
 
   // A body within the limit is fine on a new connection.
   Client ok;
@@ -356,7 +371,7 @@ TEST_F(HttpServerTest, ChunkedBodyTooLargeGets413) {
   auto [ec, res] = c.read();
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_EQ(res.result(), http::status::payload_too_large);
-  EXPECT_EQ(handler_calls, 0);
+  EXPECT_EQ(handler_calls.load(), 0);
 }
 
 TEST_F(HttpServerTest, ExpectContinue) {
@@ -395,7 +410,7 @@ TEST_F(HttpServerTest, ExpectContinue) {
     ASSERT_FALSE(ec) << ec.message();
     EXPECT_EQ(res.result(), http::status::expectation_failed);
   }
-  EXPECT_EQ(handler_calls, 1);
+  EXPECT_EQ(handler_calls.load(), 1);
 }
 
 TEST_F(HttpServerTest, HeaderTooLargeGets431) {
@@ -409,7 +424,7 @@ TEST_F(HttpServerTest, HeaderTooLargeGets431) {
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_EQ(res.result(), http::status::request_header_fields_too_large);
   EXPECT_FALSE(res.keep_alive());
-  EXPECT_EQ(handler_calls, 0);
+  EXPECT_EQ(handler_calls.load(), 0);
 }
 
 TEST_F(HttpServerTest, MalformedRequestGets400AndClose) {
@@ -422,7 +437,7 @@ TEST_F(HttpServerTest, MalformedRequestGets400AndClose) {
   EXPECT_EQ(res.result(), http::status::bad_request);
   EXPECT_EQ(nlohmann::json::parse(res.body())["error"], "invalid_request");
   EXPECT_TRUE(closed_by_peer(c.read_until_closed(5s)));
-  EXPECT_EQ(handler_calls, 0);
+  EXPECT_EQ(handler_calls.load(), 0);
 }
 
 TEST_F(HttpServerTest, HandlerExceptionGets500) {
@@ -487,7 +502,7 @@ TEST_F(HttpServerTest, SlowClientIsCutOffWhileOthersAreServed) {
   EXPECT_TRUE(closed_by_peer(ec)) << ec.message();
   EXPECT_GE(elapsed, 900ms);
   EXPECT_LT(elapsed, 4s);
-  EXPECT_EQ(handler_calls, 1);
+  EXPECT_EQ(handler_calls.load(), 1);
 }
 
 TEST_F(HttpServerTest, IdleKeepAliveConnectionIsClosed) {
@@ -690,7 +705,7 @@ TEST_F(HttpServerTest, ServesTls) {
   ASSERT_FALSE(plain.send(req));
   auto [ec, ignored] = plain.read(5s);
   EXPECT_TRUE(ec);
-  EXPECT_EQ(handler_calls, 2);
+  EXPECT_EQ(handler_calls.load(), 2);
 }
 
 TEST_F(HttpServerTest, TlsRejectsOldProtocolVersions) {
@@ -781,7 +796,7 @@ TEST(Logger, InvalidUtf8IsReplacedNotEmitted) {
   std::ostringstream out;
   server::Logger log(server::LogLevel::info, out);
   log.info("bad \xff byte");
-  EXPECT_NO_THROW((void)nlohmann::json::parse(out.str()));
+  EXPECT_TRUE(nlohmann::json::accept(out.str()));
 }
 
 TEST(Logger, ParsesLevels) {

@@ -33,8 +33,12 @@ ClientRecord make_client(const std::string& id) {
 }
 
 ResidentRecord make_resident(const std::string& id, const std::string& username) {
-  return {id, username, "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA", "Ada " + username,
-          username + "@example.org", kNow};
+  return {id,
+          username,
+          "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA",
+          "Ada " + username,
+          username + "@example.org",
+          kNow};
 }
 
 AuthorizationCode make_code(const std::string& hash, const std::string& client,
@@ -432,7 +436,7 @@ TEST_F(StoreTest, GrantsUpsertFindAndList) {
   ASSERT_TRUE(active);
   EXPECT_EQ(active->id, "g1");
   EXPECT_EQ(active->scope, "openid profile");
-  EXPECT_FALSE(store_->find_active_grant("r1", "app", kNow + 1000));  // expired
+  EXPECT_FALSE(store_->find_active_grant("r1", "app", kNow + 1000));      // expired
   EXPECT_TRUE(store_->find_active_grant("r1", "other", kNow + 999'999));  // 0 = no end
   EXPECT_FALSE(store_->find_active_grant("r1", "nobody", kNow));
 
@@ -608,8 +612,8 @@ TEST_F(StoreTest, SigningKeysNewestFirstAndRotation) {
 TEST_F(StoreTest, EventsGetMonotonicSeqAndPage) {
   std::vector<std::int64_t> seqs;
   for (int i = 0; i < 5; ++i) {
-    seqs.push_back(store_->append_event({0, kNow + i, "resident", "login.success", "p-123",
-                                         "app", R"({"i":)" + std::to_string(i) + "}", "req"}));
+    seqs.push_back(store_->append_event({0, kNow + i, "resident", "login.success", "p-123", "app",
+                                         R"({"i":)" + std::to_string(i) + "}", "req"}));
   }
   for (std::size_t i = 1; i < seqs.size(); ++i) EXPECT_GT(seqs[i], seqs[i - 1]);
 

@@ -16,9 +16,9 @@ class TempDir {
  public:
   TempDir() {
     const char* base = std::getenv("INFOBANK_TEST_TMP");
-    const std::filesystem::path root =
-        base != nullptr && *base != '\0' ? std::filesystem::path(base)
-                                         : std::filesystem::temp_directory_path();
+    const std::filesystem::path root = base != nullptr && *base != '\0'
+                                           ? std::filesystem::path(base)
+                                           : std::filesystem::temp_directory_path();
     static std::atomic<int> counter{0};
     std::random_device random;
     path_ = root / ("infobank-storage-" + std::to_string(::getpid()) + "-" +

@@ -132,7 +132,10 @@ export class Infobank {
     const child = spawn(this.bin, ['serve'], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     child.stdout.on('data', (d) => { this.log += d; });
-    child.stderr.on('data', (d) => { this.log += d; });
+    child.stderr.on('data', (d) => {
+      this.log += d;
+      if (process.env.INFOBANK_TEST_VERBOSE) process.stderr.write(d);
+    });
     this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
     let exitInfo = null;
     this.exited.then((e) => { exitInfo = e; });
