@@ -18,9 +18,19 @@ namespace {
 bool registrable_redirect_uri(std::string_view uri) {
   auto parsed = boost::urls::parse_absolute_uri(uri);
   if (!parsed) return false;
-  auto scheme = parsed->scheme();
-  if (scheme.empty() || (parsed->host().empty() && scheme == "https")) return false;
-  return true;
+  const std::string scheme = parsed->scheme();
+  // Schemes that would run or read something in the browser instead of reaching a client.
+  if (scheme == "javascript" || scheme == "data" || scheme == "file" || scheme == "vbscript" ||
+      scheme == "about" || scheme == "blob")
+    return false;
+  if (scheme == "https") return !parsed->host().empty();
+  if (scheme == "http") {
+    // RFC 8252 §7.3 and OAuth 2.1 §2.3.1: plain http only to the loopback interface.
+    const std::string host = parsed->host();
+    return host == "127.0.0.1" || host == "[::1]" || host == "localhost";
+  }
+  // Private-use schemes of native apps (RFC 8252 §7.1), e.g. com.example.app:/cb.
+  return scheme.find('.') != std::string::npos;
 }
 
 bool is_prompt_value(std::string_view v) {
@@ -292,14 +302,13 @@ NextStep AuthorizationServer::next_step(const storage::PendingAuthorization& pen
                                         const std::optional<storage::LoginSession>& session) {
   const auto now = clock_.now();
   const bool prompt_none = contains_word(pending.prompt, "none");
-  bool need_login = !session;
+  bool need_login = !session || session->resident_id.empty();
   if (session) {
-    // OIDC Core §3.1.2.1: max_age and prompt=login ask for a fresh authentication; a login
-    // made after this request started counts as fresh.
-    const auto started = pending.expires_at - settings_.pending_ttl;
-    if (contains_word(pending.prompt, "login") && session->auth_time < started) need_login = true;
-    if (pending.max_age >= 0 && now - session->auth_time > pending.max_age) need_login = true;
-    if (session->resident_id.empty()) need_login = true;
+    // OIDC Core §3.1.2.1: prompt=login and max_age=0 ask for a fresh sign-in within this
+    // request (after_login() clears them once it happened); max_age > 0 bounds the age of the
+    // sign-in.
+    if (contains_word(pending.prompt, "login") || pending.max_age == 0) need_login = true;
+    if (pending.max_age > 0 && now - session->auth_time > pending.max_age) need_login = true;
   }
   if (need_login) return prompt_none ? NextStep::login_required : NextStep::login;
 
@@ -358,6 +367,18 @@ LoginOutcome AuthorizationServer::login(std::string_view username, std::string_v
   store_.insert_session(out.session);
   event("resident", "login.success", resident->id, {}, "{}");
   return out;
+}
+
+void AuthorizationServer::after_login(std::string_view handle) {
+  auto pending = store_.take_pending(handle, clock_.now());
+  if (!pending) return;
+  auto prompts = split_scope(pending->prompt);
+  std::erase(prompts, "login");
+  pending->prompt = join(prompts);
+  // The sign-in just made is as fresh as max_age=0 can ask; keep a positive max_age, which
+  // the new auth_time satisfies.
+  if (pending->max_age == 0) pending->max_age = -1;
+  store_.insert_pending(*pending);
 }
 
 std::optional<storage::LoginSession> AuthorizationServer::session_from_cookie(
@@ -485,9 +506,12 @@ Expected<AuthorizationServer::NewClient> AuthorizationServer::create_client(
     if (!keys) return make_error("invalid_client_metadata", "jwks is malformed");
   }
   for (const auto& s : split_scope(draft.scope)) {
-    if (std::find(std::begin(kScopesSupported), std::end(kScopesSupported), s) ==
-        std::end(kScopesSupported))
-      return make_error("invalid_client_metadata", "unknown scope " + s);
+    // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). Services define their own
+    // scopes (e.g. "data.read"); the operator decides which a client may ask for.
+    if (!std::all_of(s.begin(), s.end(), [](char c) {
+          return c == 0x21 || (c >= 0x23 && c <= 0x5B) || (c >= 0x5D && c <= 0x7E);
+        }))
+      return make_error("invalid_client_metadata", "malformed scope");
   }
   if (draft.client_id.empty()) draft.client_id = random_.token(16);
   if (draft.client_name.empty()) draft.client_name = draft.client_id;

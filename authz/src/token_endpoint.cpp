@@ -104,7 +104,13 @@ Expected<storage::ClientRecord, EndpointError> AuthorizationServer::authenticate
   if (client_id.empty()) return fail("invalid_client", "client authentication is required", scheme);
   auto client = store_.find_client(client_id);
   // One answer for unknown client, wrong method and wrong secret: nothing to enumerate.
-  if (!client || client->token_endpoint_auth_method != method)
+  // The two secret methods are equally strong, so a secret client may use either; a key-based
+  // or public client may use only its own.
+  const auto& registered = client ? client->token_endpoint_auth_method : std::string();
+  const bool secret_method = method == "client_secret_basic" || method == "client_secret_post";
+  const bool secret_client =
+      registered == "client_secret_basic" || registered == "client_secret_post";
+  if (!client || (registered != method && !(secret_method && secret_client)))
     return fail("invalid_client", "client authentication failed", scheme);
   if (method == "client_secret_basic" || method == "client_secret_post") {
     const auto& secret = basic ? basic->client_secret : form.value("client_secret");
@@ -222,7 +228,11 @@ Answer AuthorizationServer::token_authorization_code(const Params& form, const R
   issue.grant_id = record->grant_id;
   issue.nonce = record->nonce;
   issue.auth_time = record->auth_time;
-  issue.with_refresh = has(client.grant_types, "refresh_token");
+  // OIDC Core §11: in an OpenID request a refresh token is what offline_access asks for;
+  // plain OAuth requests get one when the client may use the refresh_token grant.
+  issue.with_refresh = has(client.grant_types, "refresh_token") &&
+                       (!contains_word(record->scope, "openid") ||
+                        contains_word(record->scope, "offline_access"));
   issue.with_id_token = contains_word(record->scope, "openid");
   return issue_tokens(issue);
 }
@@ -511,9 +521,8 @@ Answer AuthorizationServer::revoke(const Params& form, const RequestFacts& facts
 }
 
 Answer AuthorizationServer::userinfo(const RequestFacts& facts) {
-  if (!facts.authorization)
-    return fail("invalid_request", "an access token in the Authorization header is required",
-                "Bearer");
+  // RFC 6750 §3.1: a request without credentials gets a bare challenge (401).
+  if (!facts.authorization) return fail("invalid_token", "an access token is required", "Bearer");
   auto auth = parse_token_authorization(*facts.authorization);
   if (!auth) return fail("invalid_request", "malformed Authorization header", "Bearer");
   const std::string scheme = auth->scheme == "dpop" ? "DPoP" : "Bearer";

@@ -106,14 +106,31 @@ Response bad_request(const Request& req, std::string description) {
   return oauth_error(req, authz::EndpointError{authz::make_error("invalid_request", std::move(description)), {}});
 }
 
-Response page_response(const Request& req, http::status status, std::string html) {
+// The origin (scheme://host[:port]) of a redirect URI, for CSP form-action: browsers apply
+// form-action to every redirect that follows a form submission, and the consent POST ends in a
+// redirect to the client.
+std::string origin_of(std::string_view uri) {
+  auto parsed = boost::urls::parse_absolute_uri(uri);
+  if (!parsed || !parsed->has_authority()) return {};
+  std::string out = std::string(parsed->scheme()) + "://" + std::string(parsed->encoded_host_and_port());
+  // Only characters CSP source expressions allow.
+  for (char c : out) {
+    if (c == ';' || c == ',' || c == ' ' || c == '\'' || c == '"') return {};
+  }
+  return out;
+}
+
+Response page_response(const Request& req, http::status status, std::string html,
+                       std::string_view form_target = {}) {
   auto res = base_response(req, status);
   res.set(http::field::content_type, "text/html; charset=utf-8");
   // No script at all; the one style block is allowed by hash. frame-ancestors and
   // X-Frame-Options stop clickjacking of the consent page (RFC 9700 §4.16).
+  std::string form_action = "'self'";
+  if (!form_target.empty()) form_action += " " + std::string(form_target);
   res.set("Content-Security-Policy", "default-src 'none'; style-src " +
-                                         std::string(pages::kStyleCspHash) +
-                                         "; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+                                         std::string(pages::kStyleCspHash) + "; form-action " +
+                                         form_action + "; frame-ancestors 'none'; base-uri 'none'");
   res.set("X-Frame-Options", "DENY");
   res.set("Referrer-Policy", "no-referrer");
   res.body() = std::move(html);
@@ -401,7 +418,8 @@ awaitable<Response> App::continue_flow(const Request& req, const RequestContext&
       csrf = random.token(32);
     }
     auto res = page_response(req, http::status::ok,
-                             pages::render_login({"/login", handle, csrf, step.client_name, "", ""}, lang));
+                             pages::render_login({"/login", handle, csrf, step.client_name, "", ""}, lang),
+                             origin_of(step.pending->redirect_uri));
     res.insert(http::field::set_cookie, cookie(csrf_cookie_name(ctx.tls), csrf, ctx.tls, "Strict", 3600));
     co_return res;
   }
@@ -416,7 +434,8 @@ awaitable<Response> App::continue_flow(const Request& req, const RequestContext&
   page.scopes = authz::split_scope(step.pending->scope);
   page.details = detail_views(step.pending->authorization_details);
   if (auto u = boost::urls::parse_uri(step.pending->redirect_uri)) page.redirect_host = std::string(u->encoded_host_and_port());
-  co_return page_response(req, http::status::ok, pages::render_consent(page, lang));
+  co_return page_response(req, http::status::ok, pages::render_consent(page, lang),
+                          origin_of(step.pending->redirect_uri));
 }
 
 awaitable<Response> App::login(const Request& req, const RequestContext& ctx) {
@@ -436,7 +455,19 @@ awaitable<Response> App::login(const Request& req, const RequestContext& ctx) {
   }
   auto handle = form->value("handle");
   auto username = form->value("username");
-  auto job = [&] { return server_.login(username, form->value("password"), ctx.remote_addr); };
+  std::string redirect_uri;
+  std::string client_name;
+  auto job = [&] {
+    auto outcome = server_.login(username, form->value("password"), ctx.remote_addr);
+    if (outcome.kind == authz::LoginOutcome::Kind::ok && !handle.empty()) server_.after_login(handle);
+    if (outcome.kind != authz::LoginOutcome::Kind::ok && !handle.empty()) {
+      if (auto pending = server_.find_pending(handle)) {
+        redirect_uri = pending->redirect_uri;
+        if (auto client = server_.find_client(pending->client_id)) client_name = client->client_name;
+      }
+    }
+    return outcome;
+  };
   auto outcome = co_await offload(workers_, job);
   if (outcome.kind != authz::LoginOutcome::Kind::ok) {
     // Slow down repeated failures (on a timer, never blocking a thread).
@@ -445,12 +476,12 @@ awaitable<Response> App::login(const Request& req, const RequestContext& ctx) {
       timer.expires_after(std::chrono::milliseconds(std::min(outcome.failures * 250, 3000)));
       co_await timer.async_wait(boost::asio::use_awaitable);
     }
-    std::string client_name;
     bool throttled = outcome.kind == authz::LoginOutcome::Kind::too_many_attempts;
     co_return page_response(req, throttled ? http::status::too_many_requests : http::status::unauthorized,
                             pages::render_login({"/login", handle, cookies.login_csrf, client_name, username,
                                                  throttled ? "too_many_attempts" : "invalid_credentials"},
-                                                lang));
+                                                lang),
+                            origin_of(redirect_uri));
   }
   auto res = redirect(req, handle.empty() ? std::string("/account")
                                           : with_query("/authorize/continue", {{"handle", handle}}));

@@ -17,7 +17,8 @@ before(async () => {
 after(async () => { await server?.close(); });
 
 async function loginPage(jar = new CookieJar()) {
-  const { params } = authParams(client);
+  // prompt=consent: an earlier test's grant would otherwise skip the consent page.
+  const { params } = authParams(client, { prompt: 'consent' });
   const r = await follow(server, await request(authorizeUrl(server, params), { jar }), jar);
   const form = loginForm(r.text);
   assert.ok(form, `sign-in form (HTTP ${r.status})`);

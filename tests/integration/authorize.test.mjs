@@ -58,7 +58,8 @@ test('approve: sign-in page, consent page, 303 to redirect_uri with code, state 
 });
 
 test('deny: access_denied with state and iss, no code', async () => {
-  const { params } = authParams(client);
+  // prompt=consent: an earlier test's grant would otherwise skip the consent page.
+  const { params } = authParams(client, { prompt: 'consent' });
   const f = await authorizeFlow(server, { params, ...RESIDENT, decision: 'deny' });
   assert.equal(f.response.status, 303);
   assert.equal(f.params.get('error'), 'access_denied');

@@ -157,6 +157,8 @@ class AuthorizationServer {
   std::optional<storage::ResidentRecord> find_resident(std::string_view resident_id);
   LoginOutcome login(std::string_view username, std::string_view password,
                      std::string_view remote_addr);
+  /// A sign-in happened within the pending request: prompt=login / max_age=0 are satisfied.
+  void after_login(std::string_view handle);
   std::optional<storage::LoginSession> session_from_cookie(std::string_view cookie);
   void logout(std::string_view cookie);
   /// Consent given (or the grant already covers it): stores the grant and issues a code.
