@@ -58,6 +58,7 @@ struct AuthorizationServer::Issue {
   bool with_refresh = false;
   bool with_id_token = false;
   std::string rotate_from;  ///< hash of the refresh token being exchanged
+  std::string request_id;
 };
 
 Expected<storage::ClientRecord, EndpointError> AuthorizationServer::authenticate_client(
@@ -102,7 +103,7 @@ Expected<storage::ClientRecord, EndpointError> AuthorizationServer::authenticate
   }
   const std::string scheme = basic ? "Basic" : "";
   if (client_id.empty()) return fail("invalid_client", "client authentication is required", scheme);
-  auto client = store_.find_client(client_id);
+  auto client = cached_client(client_id);
   // One answer for unknown client, wrong method and wrong secret: nothing to enumerate.
   // The two secret methods are equally strong, so a secret client may use either; a key-based
   // or public client may use only its own.
@@ -130,6 +131,27 @@ Expected<storage::ClientRecord, EndpointError> AuthorizationServer::authenticate
       return fail("invalid_client", "client assertion was replayed");
   }
   return *client;
+}
+
+std::optional<storage::ClientRecord> AuthorizationServer::cached_client(
+    const std::string& client_id) {
+  constexpr std::int64_t kClientCacheSeconds = 2;
+  constexpr std::size_t kMaxCachedClients = 10'000;
+  const auto now = clock_.now();
+  {
+    std::lock_guard lock(clients_mutex_);
+    auto it = clients_.find(client_id);
+    if (it != clients_.end() && now - it->second.loaded_at < kClientCacheSeconds &&
+        now >= it->second.loaded_at)
+      return it->second.record;
+  }
+  auto record = store_.find_client(client_id);
+  std::lock_guard lock(clients_mutex_);
+  // Unknown ids are cached too (briefly), but the map is bounded: a flood of made-up ids
+  // cannot grow it without limit.
+  if (clients_.size() >= kMaxCachedClients) clients_.clear();
+  clients_[client_id] = CachedClient{record, now};
+  return record;
 }
 
 Expected<std::optional<std::string>> AuthorizationServer::dpop_jkt(
@@ -210,6 +232,7 @@ Answer AuthorizationServer::token_authorization_code(const Params& form, const R
   Issue issue;
   issue.client = &client;
   issue.grant_type = "authorization_code";
+  issue.request_id = facts.request_id;
   issue.resident_id = record->resident_id;
   issue.scope = record->scope;
   issue.authorization_details = record->authorization_details;
@@ -278,6 +301,7 @@ Answer AuthorizationServer::token_refresh(const Params& form, const RequestFacts
   Issue issue;
   issue.client = &client;
   issue.grant_type = "refresh_token";
+  issue.request_id = facts.request_id;
   issue.resident_id = current->resident_id;
   issue.scope = scope;
   issue.authorization_details = current->authorization_details;
@@ -317,6 +341,7 @@ Answer AuthorizationServer::token_client_credentials(const Params& form, const R
   Issue issue;
   issue.client = &client;
   issue.grant_type = "client_credentials";
+  issue.request_id = facts.request_id;
   issue.scope = join(scopes);
   if (auto details = form.get("authorization_details"); details && !details->empty()) {
     auto canonical = canonical_authorization_details(*details);
@@ -404,7 +429,16 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
   record.family_id = issue.with_refresh ? family : issue.family_id;
   record.issued_at = now;
   record.expires_at = now + settings_.access_token_ttl;
-  store_.insert_access_token(record);
+  storage::Event issued;
+  issued.time = now;
+  issued.actor = issue.resident_id.empty() ? "client" : "resident";
+  issued.action = issue.grant_type == "refresh_token" ? "token.refreshed" : "token.issued";
+  issued.resident = pseudonym(issue.resident_id);
+  issued.client_id = client.client_id;
+  issued.detail =
+      nlohmann::json{{"jti", jti}, {"grant_type", issue.grant_type}, {"scope", issue.scope}}.dump();
+  issued.request_id = issue.request_id;
+  store_.insert_access_token(record, issued);
 
   body["access_token"] = access;
   body["token_type"] = issue.cnf_jkt.empty() ? "Bearer" : "DPoP";
@@ -425,12 +459,6 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
     // OIDC Core §3.3.2.11: at_hash is the left half of SHA-256 of the access token.
     id["at_hash"] = base64url_encode(sha256(access).substr(0, 16));
     body["id_token"] = jws_sign(key.key, key.kid, "JWT", id.dump());
-  }
-  if (issue.grant_type != "refresh_token" || !issue.resident_id.empty()) {
-    event(issue.resident_id.empty() ? "client" : "resident", "token.issued", issue.resident_id,
-          client.client_id,
-          nlohmann::json{{"jti", jti}, {"grant_type", issue.grant_type}, {"scope", issue.scope}}
-              .dump());
   }
   return JsonAnswer{body.dump(), 200};
 }

@@ -19,7 +19,9 @@ struct Config {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080;         ///< 0 picks a free port (see port_file)
   int io_threads = 2;
-  int worker_threads = 2;            ///< pool for blocking work (SQLite, argon2id)
+  /// Pool for blocking work (SQLite, argon2id, signing). More threads than cores on purpose:
+  /// a thread waiting for a group commit costs nothing, and more of them make bigger batches.
+  int worker_threads = 8;
   std::string tls_cert;              ///< PEM chain; TLS is on when both are set
   std::string tls_key;
   std::size_t max_header_bytes = 8 * 1024;

@@ -100,7 +100,6 @@ int serve(const std::string& config_path) {
                         {"tls", ctx.config.tls_enabled()}});
   http.wait();
   app.store(nullptr);
-  logger.info("stopped", {});
   return 0;
 }
 

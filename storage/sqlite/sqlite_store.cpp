@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "connection.hpp"
+#include "group_commit.hpp"
 #include "list_codec.hpp"
 #include "migrations.hpp"
 #include "storage/store.hpp"
@@ -246,7 +247,7 @@ void revoke_family_rows(Connection& db, std::string_view family_id) {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(const std::string& path) : pool_(path, kMaxConnections) {}
+  explicit SqliteStore(const std::string& path) : pool_(path, kMaxConnections), group_(pool_) {}
 
   int migrate() override {
     auto db = pool_.acquire();
@@ -596,18 +597,27 @@ class SqliteStore final : public Store {
 
   // --- Tokens ----------------------------------------------------------------------------------
 
+  // On the token endpoint's path: batched with concurrent writes (group commit).
   void insert_access_token(const AccessTokenRecord& t) override {
-    auto db = pool_.acquire();
-    WriteTransaction transaction(*db, pool_.write_mutex());
-    db->prepare(
-          "INSERT INTO access_tokens (jti, token_hash, client_id, resident_id, scope, audience, "
-          "authorization_details, cnf_jkt, code_hash, family_id, issued_at, expires_at, revoked) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
-        .bind_all(t.jti, t.token_hash, t.client_id, t.resident_id, t.scope, t.audience,
-                  t.authorization_details, t.cnf_jkt, t.code_hash, t.family_id, t.issued_at,
-                  t.expires_at, t.revoked)
-        .run();
-    transaction.commit();
+    group_.run([&t](Connection& db) { insert_access_token_row(db, t); });
+  }
+
+  void insert_access_token(const AccessTokenRecord& t, const Event& e) override {
+    group_.run([&t, &e](Connection& db) {
+      insert_access_token_row(db, t);
+      append_event_row(db, e);
+    });
+  }
+
+  static void insert_access_token_row(Connection& db, const AccessTokenRecord& t) {
+      db.prepare(
+            "INSERT INTO access_tokens (jti, token_hash, client_id, resident_id, scope, audience, "
+            "authorization_details, cnf_jkt, code_hash, family_id, issued_at, expires_at, "
+            "revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
+          .bind_all(t.jti, t.token_hash, t.client_id, t.resident_id, t.scope, t.audience,
+                    t.authorization_details, t.cnf_jkt, t.code_hash, t.family_id, t.issued_at,
+                    t.expires_at, t.revoked)
+          .run();
   }
 
   std::optional<AccessTokenRecord> find_access_token(std::string_view jti) override {
@@ -710,16 +720,16 @@ class SqliteStore final : public Store {
   // has expired. changes() tells which happened, atomically.
   bool remember_jti(std::string_view scope, std::string_view jti, std::int64_t expires_at,
                     std::int64_t now) override {
-    auto db = pool_.acquire();
-    WriteTransaction transaction(*db, pool_.write_mutex());
-    db->prepare(
-          "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES (?1, ?2, ?3) "
-          "ON CONFLICT (scope, jti) DO UPDATE SET expires_at = excluded.expires_at "
-          "WHERE seen_jtis.expires_at <= ?4")
-        .bind_all(scope, jti, expires_at, now)
-        .run();
-    const bool first = db->changes() == 1;
-    transaction.commit();
+    bool first = false;
+    group_.run([&](Connection& db) {
+      db.prepare(
+            "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES (?1, ?2, ?3) "
+            "ON CONFLICT (scope, jti) DO UPDATE SET expires_at = excluded.expires_at "
+            "WHERE seen_jtis.expires_at <= ?4")
+          .bind_all(scope, jti, expires_at, now)
+          .run();
+      first = db.changes() == 1;
+    });
     return first;
   }
 
@@ -750,20 +760,21 @@ class SqliteStore final : public Store {
 
   // --- Events ----------------------------------------------------------------------------------
 
+  // Every request that changes something appends one: batched (group commit).
   std::int64_t append_event(const Event& e) override {
-    auto db = pool_.acquire();
-    WriteTransaction transaction(*db, pool_.write_mutex());
     std::int64_t seq = 0;
-    {
-      auto stmt = db->prepare(
-          "INSERT INTO events (time, actor, action, resident, client_id, detail, request_id) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING seq");
-      stmt.bind_all(e.time, e.actor, e.action, e.resident, e.client_id, e.detail, e.request_id);
-      if (!stmt.step()) throw StorageError("append_event: no seq returned");
-      seq = stmt.int64(0);
-      stmt.run();
-    }
-    transaction.commit();
+    group_.run([&e, &seq](Connection& db) { seq = append_event_row(db, e); });
+    return seq;
+  }
+
+  static std::int64_t append_event_row(Connection& db, const Event& e) {
+    auto stmt = db.prepare(
+        "INSERT INTO events (time, actor, action, resident, client_id, detail, request_id) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING seq");
+    stmt.bind_all(e.time, e.actor, e.action, e.resident, e.client_id, e.detail, e.request_id);
+    if (!stmt.step()) throw StorageError("append_event: no seq returned");
+    const std::int64_t seq = stmt.int64(0);
+    stmt.run();
     return seq;
   }
 
@@ -827,6 +838,7 @@ class SqliteStore final : public Store {
   }
 
   sqlite::ConnectionPool pool_;
+  sqlite::GroupCommit group_;
 };
 
 }  // namespace

@@ -243,7 +243,8 @@ class HttpServerTest : public ::testing::Test {
         res.body() = "slow done";
       } else if (target == "/offload") {
         server::set_route(res, "offload");
-        res.body() = co_await server::offload(server->workers(), [] { return std::string("pooled"); });
+        auto job = [] { return std::string("pooled"); };  // named: offload takes F&
+        res.body() = co_await server::offload(server->workers(), job);
       } else if (target == "/throw") {
         throw std::runtime_error("boom");
       } else if (target.starts_with("/leaky")) {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "authz/clock.hpp"
@@ -205,6 +206,16 @@ class AuthorizationServer {
   struct Issue;
   Answer issue_tokens(const Issue& issue);
   std::string pseudonym(std::string_view resident_id) const;
+  /// Clients change rarely and are read on every back-channel request: kept for a couple of
+  /// seconds, so a client removed (by any node or the CLI) stops working within that time.
+  std::optional<storage::ClientRecord> cached_client(const std::string& client_id);
+
+  struct CachedClient {
+    std::optional<storage::ClientRecord> record;
+    std::int64_t loaded_at = 0;
+  };
+  std::mutex clients_mutex_;
+  std::unordered_map<std::string, CachedClient> clients_;
 
   Settings settings_;
   storage::Store& store_;

@@ -82,6 +82,9 @@ class Store {
 
   // Tokens.
   virtual void insert_access_token(const AccessTokenRecord& token) = 0;
+  /// Inserts the token and appends `event` in the same transaction (the token endpoint's one
+  /// write per request).
+  virtual void insert_access_token(const AccessTokenRecord& token, const Event& event) = 0;
   virtual std::optional<AccessTokenRecord> find_access_token(std::string_view jti) = 0;
   virtual bool revoke_access_token(std::string_view jti) = 0;
   virtual void insert_refresh_token(const RefreshTokenRecord& token) = 0;
