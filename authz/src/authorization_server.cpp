@@ -77,7 +77,8 @@ AuthorizationServer::AuthorizationServer(Settings settings, storage::Store& stor
       store_(store),
       clock_(clock),
       random_(random),
-      keys_(store, clock, settings_.key_retention) {}
+      keys_(store, clock, settings_.key_retention),
+      audit_(store, clock) {}
 
 std::string AuthorizationServer::metadata_json(bool openid) const {
   const auto& iss = settings_.issuer;
@@ -342,7 +343,7 @@ LoginOutcome AuthorizationServer::login(std::string_view username, std::string_v
   if (out.failures >= kMaxFailuresPerUser ||
       store_.login_failures(addr_key, now, kFailureWindow) >= kMaxFailuresPerAddress) {
     out.kind = LoginOutcome::Kind::too_many_attempts;
-    event("system", "login.throttled", {}, {}, "{}");
+    event("system", "login.throttled", {}, {}, "{}", {}, "refused");
     return out;
   }
   auto resident = store_.find_resident_by_username(username);
@@ -353,7 +354,8 @@ LoginOutcome AuthorizationServer::login(std::string_view username, std::string_v
     out.failures = store_.record_login_failure(user_key, now, kFailureWindow);
     store_.record_login_failure(addr_key, now, kFailureWindow);
     out.kind = LoginOutcome::Kind::invalid_credentials;
-    event("resident", "login.failure", resident ? resident->id : std::string(), {}, "{}");
+    event("resident", "login.failure", resident ? resident->id : std::string(), {}, "{}", {},
+          "failure");
     return out;
   }
   store_.clear_login_failures(user_key);
@@ -438,7 +440,8 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
   nlohmann::json detail = {{"scope", pending.scope}, {"grant_id", grant.id}};
   if (!pending.authorization_details.empty())
     detail["authorization_details"] = nlohmann::json::parse(pending.authorization_details);
-  event("resident", "consent.granted", session.resident_id, pending.client_id, detail.dump());
+  event("resident", "consent.granted", session.resident_id, pending.client_id, detail.dump(), {},
+        "success", pending.authorization_details);
   // RFC 9207: iss in the response lets the client detect mix-up attacks.
   return Redirect{with_params(pending.redirect_uri,
                               {{"code", code}, {"state", pending.state}, {"iss", settings_.issuer}})};
@@ -448,7 +451,8 @@ Redirect AuthorizationServer::deny(const storage::PendingAuthorization& pending,
                                    std::string_view error) {
   if (error == "access_denied") {
     event("resident", "consent.refused", {}, pending.client_id,
-          nlohmann::json{{"scope", pending.scope}}.dump());
+          nlohmann::json{{"scope", pending.scope}}.dump(), {}, "refused",
+          pending.authorization_details);
   }
   return Redirect{with_params(pending.redirect_uri, {{"error", error},
                                                      {"state", pending.state},
@@ -539,29 +543,62 @@ bool AuthorizationServer::revoke_grant(std::string_view resident_id, std::string
   bool ok = store_.revoke_grant(grant_id);
   if (ok) {
     event("resident", "consent.withdrawn", resident_id, grant->client_id,
-          nlohmann::json{{"grant_id", std::string(grant_id)}}.dump());
+          nlohmann::json{{"grant_id", std::string(grant_id)}}.dump(), {}, "success",
+          grant->authorization_details);
   }
   return ok;
 }
 
-std::string AuthorizationServer::pseudonym(std::string_view resident_id) const {
-  if (resident_id.empty()) return {};
-  // A stand-in until the audit log's keyed pseudonyms: never the username.
-  return sha256_b64url("infobank-resident:" + std::string(resident_id)).substr(0, 22);
-}
-
-void AuthorizationServer::event(std::string_view actor, std::string_view action,
-                                std::string_view resident_id, std::string_view client_id,
-                                std::string_view detail_json, std::string_view request_id) {
+storage::Event AuthorizationServer::make_event(std::string_view actor, std::string_view action,
+                                               std::string_view resident_id,
+                                               std::string_view client_id,
+                                               std::string_view detail_json,
+                                               std::string_view request_id,
+                                               std::string_view outcome,
+                                               std::string_view authorization_details) {
   storage::Event e;
   e.time = clock_.now();
   e.actor = actor;
   e.action = action;
-  e.resident = pseudonym(resident_id);
+  e.resident = audit_.pseudonym(resident_id);
   e.client_id = client_id;
-  e.detail = detail_json;
+  e.detail = detail_json.empty() ? "{}" : std::string(detail_json);
   e.request_id = request_id;
-  store_.append_event(e);
+  e.outcome = outcome;
+  if (!authorization_details.empty()) {
+    // Purposes and datasets (never values) of what was asked or granted.
+    auto details = nlohmann::json::parse(authorization_details, nullptr, false);
+    if (details.is_array()) {
+      std::vector<std::string> purposes;
+      for (const auto& d : details) {
+        if (d.contains("purpose") && d["purpose"].is_string()) {
+          auto p = d["purpose"].get<std::string>();
+          if (std::find(purposes.begin(), purposes.end(), p) == purposes.end()) purposes.push_back(p);
+        }
+        if (d.contains("datasets") && d["datasets"].is_array()) {
+          for (const auto& ds : d["datasets"]) {
+            if (!ds.is_string()) continue;
+            auto name = ds.get<std::string>();
+            if (std::find(e.datasets.begin(), e.datasets.end(), name) == e.datasets.end())
+              e.datasets.push_back(name);
+          }
+        }
+      }
+      for (const auto& p : purposes) {
+        if (!e.purpose.empty()) e.purpose += "; ";
+        e.purpose += p;
+      }
+    }
+  }
+  return e;
+}
+
+void AuthorizationServer::event(std::string_view actor, std::string_view action,
+                                std::string_view resident_id, std::string_view client_id,
+                                std::string_view detail_json, std::string_view request_id,
+                                std::string_view outcome, std::string_view authorization_details) {
+  store_.append_event(make_event(actor, action, resident_id, client_id, detail_json, request_id,
+                                 outcome, authorization_details));
 }
 
 }  // namespace authz

@@ -213,7 +213,7 @@ Answer AuthorizationServer::token_authorization_code(const Params& form, const R
     // was issued from it.
     store_.revoke_tokens_from_code(code_hash);
     event("system", "code.replayed", record->resident_id, record->client_id, "{}",
-          facts.request_id);
+          facts.request_id, "refused");
     return fail("invalid_grant", "code was already used");
   }
   // From here the code is spent: a code presented with a wrong verifier or by another client
@@ -275,7 +275,7 @@ Answer AuthorizationServer::token_refresh(const Params& form, const RequestFacts
     // RFC 9700 §4.14.2: a rotated refresh token used again means it leaked: revoke the family.
     store_.revoke_family(current->family_id);
     event("system", "refresh.reused", current->resident_id, client.client_id, "{}",
-          facts.request_id);
+          facts.request_id, "refused");
     return fail("invalid_grant", "refresh token was already used");
   }
   if (current->revoked || current->expires_at <= now)
@@ -429,16 +429,15 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
   record.family_id = issue.with_refresh ? family : issue.family_id;
   record.issued_at = now;
   record.expires_at = now + settings_.access_token_ttl;
-  storage::Event issued;
-  issued.time = now;
-  issued.actor = issue.resident_id.empty() ? "client" : "resident";
-  issued.action = issue.grant_type == "refresh_token" ? "token.refreshed" : "token.issued";
-  issued.resident = pseudonym(issue.resident_id);
-  issued.client_id = client.client_id;
-  issued.detail =
-      nlohmann::json{{"jti", jti}, {"grant_type", issue.grant_type}, {"scope", issue.scope}}.dump();
-  issued.request_id = issue.request_id;
-  store_.insert_access_token(record, issued);
+  // The token and its audit entry are written together (one group-committed transaction).
+  store_.insert_access_token(
+      record, make_event(issue.resident_id.empty() ? "client" : "resident",
+                         issue.grant_type == "refresh_token" ? "token.refreshed" : "token.issued",
+                         issue.resident_id, client.client_id,
+                         nlohmann::json{{"jti", jti}, {"grant_type", issue.grant_type},
+                                        {"scope", issue.scope}}
+                             .dump(),
+                         issue.request_id, "success", issue.authorization_details));
 
   body["access_token"] = access;
   body["token_type"] = issue.cnf_jkt.empty() ? "Bearer" : "DPoP";
@@ -536,7 +535,8 @@ Answer AuthorizationServer::revoke(const Params& form, const RequestFacts& facts
   if (auto rec = store_.find_refresh_token(hash); rec && rec->client_id == client->client_id) {
     store_.revoke_family(rec->family_id);
     event("client", "token.revoked", rec->resident_id, client->client_id,
-          nlohmann::json{{"kind", "refresh_token"}}.dump(), facts.request_id);
+          nlohmann::json{{"kind", "refresh_token"}}.dump(), facts.request_id, "success",
+          rec->authorization_details);
   } else if (auto jti = jwt_jti(token)) {
     auto at = store_.find_access_token(*jti);
     if (at && at->client_id == client->client_id && constant_time_equal(at->token_hash, hash)) {
@@ -548,7 +548,8 @@ Answer AuthorizationServer::revoke(const Params& form, const RequestFacts& facts
   return JsonAnswer{"{}", 200};
 }
 
-Answer AuthorizationServer::userinfo(const RequestFacts& facts) {
+Expected<storage::AccessTokenRecord, EndpointError> AuthorizationServer::bearer(
+    const RequestFacts& facts) {
   // RFC 6750 §3.1: a request without credentials gets a bare challenge (401).
   if (!facts.authorization) return fail("invalid_token", "an access token is required", "Bearer");
   auto auth = parse_token_authorization(*facts.authorization);
@@ -558,7 +559,7 @@ Answer AuthorizationServer::userinfo(const RequestFacts& facts) {
   auto jti = jwt_jti(auth->token);
   auto rec = jti ? store_.find_access_token(*jti) : std::nullopt;
   if (!rec || !constant_time_equal(rec->token_hash, sha256_b64url(auth->token)) || rec->revoked ||
-      rec->expires_at <= now || rec->resident_id.empty())
+      rec->expires_at <= now)
     return fail("invalid_token", "access token is invalid", scheme);
   if (!rec->cnf_jkt.empty()) {
     // RFC 9449 §7.1: a DPoP-bound token is presented with the DPoP scheme and a proof.
@@ -570,16 +571,25 @@ Answer AuthorizationServer::userinfo(const RequestFacts& facts) {
   } else if (scheme == "DPoP") {
     return fail("invalid_token", "token is not DPoP-bound", "Bearer");
   }
-  if (!contains_word(rec->scope, "openid"))
+  return *rec;
+}
+
+Answer AuthorizationServer::userinfo(const RequestFacts& facts) {
+  auto token = bearer(facts);
+  if (!token) return token.error();
+  auto rec = std::move(*token);
+  const std::string scheme = rec.cnf_jkt.empty() ? "Bearer" : "DPoP";
+  if (rec.resident_id.empty()) return fail("invalid_token", "access token is invalid", scheme);
+  if (!contains_word(rec.scope, "openid"))
     return fail("insufficient_scope", "the openid scope is required", scheme);
-  auto resident = store_.find_resident(rec->resident_id);
+  auto resident = store_.find_resident(rec.resident_id);
   if (!resident) return fail("invalid_token", "access token is invalid", scheme);
   nlohmann::json out = {{"sub", resident->id}};
-  if (contains_word(rec->scope, "profile")) {
+  if (contains_word(rec.scope, "profile")) {
     out["name"] = resident->name.empty() ? resident->username : resident->name;
     out["preferred_username"] = resident->username;
   }
-  if (contains_word(rec->scope, "email") && !resident->email.empty()) out["email"] = resident->email;
+  if (contains_word(rec.scope, "email") && !resident->email.empty()) out["email"] = resident->email;
   return JsonAnswer{out.dump(), 200};
 }
 

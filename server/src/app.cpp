@@ -195,7 +195,8 @@ std::string_view route_of(std::string_view method, std::string_view target) {
       "/healthz", "/readyz", "/metrics", "/.well-known/oauth-authorization-server",
       "/.well-known/openid-configuration", "/jwks", "/authorize", "/authorize/continue",
       "/login", "/consent", "/account", "/account/grants/revoke", "/logout", "/par", "/token",
-      "/introspect", "/revoke", "/userinfo", "/register"};
+      "/introspect", "/revoke", "/userinfo", "/register", "/audit/v1/entries", "/audit/v1/sth",
+      "/audit/v1/key", "/audit/v1/proof/inclusion", "/audit/v1/proof/consistency"};
   (void)method;
   auto path = path_of(target);
   for (auto r : kRoutes) {
@@ -331,11 +332,14 @@ awaitable<Response> App::dispatch(Request&& req, const RequestContext& ctx) {
     co_return co_await back_channel(req, ctx, path);
   }
   if (path == "/userinfo" && (get || post)) co_return co_await back_channel(req, ctx, path);
+  if (path.starts_with("/audit/v1/") && get) co_return co_await audit_api(req, ctx, path);
 
   static const std::string_view kKnown[] = {"/healthz", "/readyz", "/metrics", "/jwks", "/authorize",
                                             "/login", "/consent", "/account", "/par", "/token",
                                             "/introspect", "/revoke", "/userinfo", "/register",
                                             "/logout", "/authorize/continue", "/account/grants/revoke",
+                                            "/audit/v1/entries", "/audit/v1/sth", "/audit/v1/key",
+                                            "/audit/v1/proof/inclusion", "/audit/v1/proof/consistency",
                                             "/.well-known/oauth-authorization-server",
                                             "/.well-known/openid-configuration"};
   for (auto known : kKnown) {
@@ -570,6 +574,17 @@ awaitable<Response> App::account(const Request& req, const RequestContext& ctx) 
       gv.expires_at = iso_time(g.expires_at);
       v.page.grants.push_back(std::move(gv));
     }
+    for (const auto& e : server_.activity_of(session->resident_id, 50)) {
+      pages::ActivityView a;
+      a.time = iso_time(e.time);
+      a.action = e.action;
+      auto client = e.client_id.empty() ? std::nullopt : server_.find_client(e.client_id);
+      a.client_name = client ? client->client_name : e.client_id;
+      a.purpose = e.purpose;
+      a.datasets = e.datasets;
+      a.outcome = e.outcome;
+      v.page.activity.push_back(std::move(a));
+    }
     return v;
   };
   auto view = co_await offload(workers_, job);
@@ -611,6 +626,49 @@ awaitable<Response> App::account_post(const Request& req, const RequestContext& 
   }
   auto res = redirect(req, "/account");
   if (logout) res.insert(http::field::set_cookie, cookie(session_cookie_name(ctx.tls), "", ctx.tls, "Lax", 0));
+  co_return res;
+}
+
+awaitable<Response> App::audit_api(const Request& req, const RequestContext& ctx,
+                                   std::string_view path) {
+  if (path == "/audit/v1/key") {
+    auto job = [this] { return server_.audit().public_jwk(); };
+    auto jwk = co_await offload(workers_, job);
+    auto res = json_response(req, http::status::ok, std::move(jwk));
+    res.set(http::field::content_type, "application/jwk+json");
+    co_return res;
+  }
+  const std::string target(req.target());
+  auto query = authz::parse_query(query_of(target));
+  if (!query) co_return oauth_error(req, authz::EndpointError{query.error(), {}});
+  authz::RequestFacts facts;
+  facts.method = std::string(req.method_string());
+  facts.url = server_.settings().issuer + std::string(path);
+  if (req.count(http::field::authorization) > 1) co_return bad_request(req, "more than one Authorization header");
+  if (auto it = req.find(http::field::authorization); it != req.end()) facts.authorization = std::string(it->value());
+  if (auto n = req.count("DPoP"); n > 0) {
+    facts.dpop = std::string(req.find("DPoP")->value());
+    facts.dpop_repeated = n > 1;
+  }
+  facts.remote_addr = ctx.remote_addr;
+  facts.request_id = ctx.request_id;
+  const bool json_lines = query->value("format") == "jsonl" ||
+                          header(req, http::field::accept).find("application/jsonl") != std::string::npos;
+  auto job = [&]() -> authz::Answer {
+    if (path == "/audit/v1/entries") return server_.audit_entries(*query, facts, json_lines);
+    if (path == "/audit/v1/sth") return server_.audit_tree_head(facts);
+    if (path == "/audit/v1/proof/inclusion") return server_.audit_inclusion(*query, facts);
+    if (path == "/audit/v1/proof/consistency") return server_.audit_consistency(*query, facts);
+    return authz::EndpointError{authz::make_error("not_found", "no such audit resource"), {}};
+  };
+  auto answer = co_await offload(workers_, job);
+  if (!answer) {
+    if (answer.error().error.error == "not_found")
+      co_return json_response(req, http::status::not_found, R"({"error":"not_found"})");
+    co_return oauth_error(req, answer.error());
+  }
+  auto res = json_response(req, static_cast<http::status>(answer->status), std::move(answer->body));
+  if (json_lines && path == "/audit/v1/entries") res.set(http::field::content_type, "application/jsonl");
   co_return res;
 }
 

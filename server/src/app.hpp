@@ -37,6 +37,8 @@ class App {
   boost::asio::awaitable<Response> account(const Request& req, const RequestContext& ctx);
   boost::asio::awaitable<Response> account_post(const Request& req, const RequestContext& ctx,
                                                 bool logout);
+  boost::asio::awaitable<Response> audit_api(const Request& req, const RequestContext& ctx,
+                                             std::string_view path);
   boost::asio::awaitable<Response> back_channel(const Request& req, const RequestContext& ctx,
                                                 std::string_view route);
 

@@ -62,7 +62,7 @@ struct Context {
 
   explicit Context(const std::string& config_path, bool migrate = true) {
     config = server::load_config(config_path, server::environment());
-    store = storage::open_sqlite(config.database_path());
+    store = storage::open_sqlite(config.database_path(), authz::make_log_hasher());
     if (migrate) store->migrate();
     server = std::make_unique<authz::AuthorizationServer>(settings_from(config), *store, clock, random);
   }
@@ -156,11 +156,38 @@ int main(int argc, char** argv) {
   auto* keys_list = keys_cmd->add_subcommand("list", "list signing keys as JSON");
   auto* keys_rotate = keys_cmd->add_subcommand("rotate", "make a new current key; the old one stays published");
 
+  auto* audit_cmd = cli.add_subcommand("audit", "the tamper-evident audit log");
+  audit_cmd->require_subcommand(1);
+  auto* audit_head = audit_cmd->add_subcommand("tree-head", "print a signed tree head of the log now");
+  auto* audit_export = audit_cmd->add_subcommand(
+      "export", "write the signed tree head and every entry it covers (JSON Lines)");
+  std::string out_file;
+  audit_export->add_option("--out", out_file, "file to write (default: standard output)");
+  auto* audit_verify = audit_cmd->add_subcommand(
+      "verify", "check an export: entries, root, signature, and consistency with an earlier head");
+  std::string export_file, previous_file, key_file;
+  audit_verify->add_option("export", export_file, "the export file")->required();
+  audit_verify->add_option("--previous", previous_file, "a tree head saved earlier (JSON)");
+  audit_verify->add_option("--key", key_file, "the log's public key (JWK) obtained out of band");
+
   CLI11_PARSE(cli, argc, argv);
 
   try {
     if (!port_file.empty()) setenv("INFOBANK_SERVER_PORT_FILE", port_file.c_str(), 1);
     if (*serve_cmd) return serve(config_path);
+    if (*audit_verify) {
+      // Verification needs no database: an auditor runs it on their own machine.
+      std::optional<std::string> previous, key;
+      if (!previous_file.empty()) previous = read_file(previous_file);
+      if (!key_file.empty()) key = read_file(key_file);
+      auto report = authz::verify_export(read_file(export_file), previous, key);
+      nlohmann::json out = {{"ok", report.ok}, {"entries", report.entries}};
+      if (!report.ok) out["problem"] = report.problem;
+      if (report.first_bad_seq != 0) out["first_bad_seq"] = report.first_bad_seq;
+      if (!key) out["warning"] = "the log key was taken from the export itself; pin it with --key";
+      std::cout << out.dump() << "\n";
+      return report.ok ? 0 : 1;
+    }
     Context ctx(config_path);
     if (*migrate_cmd) {
       std::cout << nlohmann::json{{"schema_version", ctx.store->schema_version()}}.dump() << "\n";
@@ -246,6 +273,23 @@ int main(int argc, char** argv) {
         out.push_back({{"kid", k.kid}, {"alg", k.alg}, {"created_at", k.created_at}, {"retired_at", k.retired_at}});
       }
       std::cout << out.dump(2) << "\n";
+      return 0;
+    }
+    if (*audit_head) {
+      auto head = ctx.server->audit().tree_head();
+      std::cout << head.json() << "\n";
+      return 0;
+    }
+    if (*audit_export) {
+      std::ofstream file;
+      if (!out_file.empty()) {
+        file.open(out_file, std::ios::binary | std::ios::trunc);
+        if (!file) throw std::runtime_error("cannot write " + out_file);
+      }
+      std::ostream& out = out_file.empty() ? std::cout : file;
+      ctx.server->audit().write_export(out);
+      out.flush();
+      if (!out) throw std::runtime_error("writing the export failed");
       return 0;
     }
     if (*keys_rotate) {

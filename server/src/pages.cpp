@@ -589,6 +589,34 @@ std::string render_account(const AccountPage& page, Lang lang) {
     out += "</button>\n</form>\n</section>\n";
   }
 
+  append_element(out, "h2", pick(lang, "Who used your data", "あなたのデータの利用記録"));
+  if (page.activity.empty()) {
+    append_element(out, "p", pick(lang, "Nothing has been recorded yet.", "まだ記録はありません。"));
+  } else {
+    out += "<table>\n<thead><tr>";
+    for (auto heading : {pick(lang, "When", "日時"), pick(lang, "What", "内容"),
+                         pick(lang, "Who", "利用者"), pick(lang, "Purpose", "利用目的"),
+                         pick(lang, "Data", "データ"), pick(lang, "Result", "結果")}) {
+      append_element(out, "th", heading);
+    }
+    out += "</tr></thead>\n<tbody>\n";
+    for (const auto& a : page.activity) {
+      std::string datasets;
+      for (const auto& d : a.datasets) {
+        if (!datasets.empty()) datasets += ", ";
+        datasets += d;
+      }
+      out += "<tr>";
+      for (std::string_view cell : {std::string_view{a.time}, std::string_view{a.action},
+                                    std::string_view{a.client_name}, std::string_view{a.purpose},
+                                    std::string_view{datasets}, std::string_view{a.outcome}}) {
+        append_element(out, "td", cell);
+      }
+      out += "</tr>\n";
+    }
+    out += "</tbody>\n</table>\n";
+  }
+
   if (!page.logout_action.empty()) {
     begin_form(out, page.logout_action);
     append_hidden(out, "csrf_token", page.csrf_token);

@@ -84,14 +84,26 @@ struct GrantView {
   std::string expires_at;  ///< may be empty: no expiry
 };
 
+/// One audit log entry about the resident ("who used my data").
+struct ActivityView {
+  std::string time;
+  std::string action;       ///< e.g. "token.issued", "consent.granted"
+  std::string client_name;  ///< may be empty (e.g. a sign-in)
+  std::string purpose;
+  std::vector<std::string> datasets;
+  std::string outcome;
+};
+
 struct AccountPage {
   std::string resident_name;
   std::string csrf_token;
   std::vector<GrantView> grants;
+  std::vector<ActivityView> activity;  ///< newest first
   std::string revoke_action;  ///< "/account/grants/revoke": POST with grant_id + csrf_token
   std::string logout_action;  ///< POST with csrf_token; omitted when empty
 };
-/// The resident's grants, each with a withdraw (revoke) form, and a sign-out form.
+/// The resident's grants, each with a withdraw (revoke) form, what the audit log recorded
+/// about them, and a sign-out form.
 std::string render_account(const AccountPage& page, Lang lang);
 
 }  // namespace server::pages

@@ -195,8 +195,63 @@ CREATE TRIGGER events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 )sql";
 
+// The audit log becomes an RFC 9162 Merkle tree: entries carry their leaf hash and the
+// perfect subtrees' hashes are kept in audit_nodes, so proofs need O(log^2 n) lookups. The
+// events of version 1 had no leaf hashes and are not carried over (nothing was deployed with
+// them). Hashes are lower-case hex, readable with the sqlite3 shell.
+constexpr std::string_view kAuditLog = R"sql(
+DROP TRIGGER events_no_update;
+DROP TRIGGER events_no_delete;
+DROP TABLE events;
+
+CREATE TABLE audit_entries (
+  seq INTEGER PRIMARY KEY,
+  time INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  resident TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  datasets TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  leaf_hash TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_entries_resident ON audit_entries (resident, seq);
+CREATE INDEX audit_entries_client ON audit_entries (client_id, seq);
+CREATE INDEX audit_entries_time ON audit_entries (time, seq);
+
+CREATE TABLE audit_nodes (
+  level INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  hash TEXT NOT NULL,
+  PRIMARY KEY (level, idx)
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_nodes_no_update BEFORE UPDATE ON audit_nodes
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_nodes_no_delete BEFORE DELETE ON audit_nodes
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+CREATE TABLE resident_pseudonyms (
+  pseudonym TEXT PRIMARY KEY,
+  resident_id TEXT NOT NULL
+) STRICT;
+CREATE INDEX resident_pseudonyms_resident ON resident_pseudonyms (resident_id);
+
+CREATE TABLE secrets (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 1> kMigrations = {kInit};
+constexpr std::array<std::string_view, 2> kMigrations = {kInit, kAuditLog};
 
 }  // namespace
 

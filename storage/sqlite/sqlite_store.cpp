@@ -191,6 +191,38 @@ SigningKeyRecord read_signing_key(const Statement& row) {
   return k;
 }
 
+std::string to_hex(std::string_view raw) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(raw.size() * 2);
+  for (unsigned char c : raw) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 0x0f];
+  }
+  return out;
+}
+
+std::string from_hex(std::string_view hex) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (hex.size() % 2 != 0) throw StorageError("audit log: malformed stored hash");
+  std::string out;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = nibble(hex[i]);
+    const int lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) throw StorageError("audit log: malformed stored hash");
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
+
+constexpr const char* kEventColumns =
+    "seq, time, actor, action, resident, client_id, purpose, datasets, outcome, detail, "
+    "request_id, leaf_hash";
+
 Event read_event(const Statement& row) {
   Event e;
   e.seq = row.int64(0);
@@ -199,8 +231,12 @@ Event read_event(const Statement& row) {
   e.action = row.text(3);
   e.resident = row.text(4);
   e.client_id = row.text(5);
-  e.detail = row.text(6);
-  e.request_id = row.text(7);
+  e.purpose = row.text(6);
+  e.datasets = sqlite::decode_list(row.text(7));
+  e.outcome = row.text(8);
+  e.detail = row.text(9);
+  e.request_id = row.text(10);
+  e.leaf_hash = from_hex(row.text(11));
   return e;
 }
 
@@ -247,7 +283,10 @@ void revoke_family_rows(Connection& db, std::string_view family_id) {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(const std::string& path) : pool_(path, kMaxConnections), group_(pool_) {}
+  SqliteStore(const std::string& path, std::shared_ptr<const LogHasher> hasher)
+      : hasher_(std::move(hasher)), pool_(path, kMaxConnections), group_(pool_) {
+    if (!hasher_) throw StorageError("open " + path + ": no audit log hasher");
+  }
 
   int migrate() override {
     auto db = pool_.acquire();
@@ -355,9 +394,11 @@ class SqliteStore final : public Store {
       if (!stmt.step()) return false;  // the transaction rolls back: nothing was written
       id = stmt.text(0);
     }
-    // Events keep their pseudonym: the audit trail is append-only.
+    // The log keeps its pseudonyms (it is append-only); erasing the mapping is what makes
+    // them anonymous.
     for (const auto* sql :
          {"DELETE FROM residents WHERE id = ?1", "DELETE FROM sessions WHERE resident_id = ?1",
+          "DELETE FROM resident_pseudonyms WHERE resident_id = ?1",
           "DELETE FROM grants WHERE resident_id = ?1", "DELETE FROM codes WHERE resident_id = ?1",
           "DELETE FROM access_tokens WHERE resident_id = ?1",
           "DELETE FROM refresh_tokens WHERE resident_id = ?1"}) {
@@ -603,7 +644,7 @@ class SqliteStore final : public Store {
   }
 
   void insert_access_token(const AccessTokenRecord& t, const Event& e) override {
-    group_.run([&t, &e](Connection& db) {
+    group_.run([this, &t, &e](Connection& db) {
       insert_access_token_row(db, t);
       append_event_row(db, e);
     });
@@ -763,29 +804,124 @@ class SqliteStore final : public Store {
   // Every request that changes something appends one: batched (group commit).
   std::int64_t append_event(const Event& e) override {
     std::int64_t seq = 0;
-    group_.run([&e, &seq](Connection& db) { seq = append_event_row(db, e); });
+    group_.run([this, &e, &seq](Connection& db) { seq = append_event_row(db, e); });
     return seq;
   }
 
-  static std::int64_t append_event_row(Connection& db, const Event& e) {
-    auto stmt = db.prepare(
-        "INSERT INTO events (time, actor, action, resident, client_id, detail, request_id) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING seq");
-    stmt.bind_all(e.time, e.actor, e.action, e.resident, e.client_id, e.detail, e.request_id);
-    if (!stmt.step()) throw StorageError("append_event: no seq returned");
-    const std::int64_t seq = stmt.int64(0);
-    stmt.run();
-    return seq;
+  // One leaf: the entry with its hash, the leaf node, and every perfect subtree it completes
+  // (RFC 9162 §2.1: node = H(0x01 || left || right)). Leaf i completes the node at level l
+  // whenever i + 1 is a multiple of 2^l; its right child is the node just made, its left one is
+  // read back.
+  std::int64_t append_event_row(Connection& db, const Event& in) {
+    Event e = in;
+    {
+      auto stmt = db.prepare("SELECT COALESCE(MAX(seq), 0) FROM audit_entries");
+      stmt.step();
+      e.seq = stmt.int64(0) + 1;
+    }
+    const std::string leaf = hasher_->leaf_hash(e);
+    db.prepare(
+          "INSERT INTO audit_entries (seq, time, actor, action, resident, client_id, purpose, "
+          "datasets, outcome, detail, request_id, leaf_hash) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+        .bind_all(e.seq, e.time, e.actor, e.action, e.resident, e.client_id, e.purpose,
+                  sqlite::encode_list(e.datasets), e.outcome, e.detail, e.request_id, to_hex(leaf))
+        .run();
+    const std::int64_t index = e.seq - 1;
+    auto insert_node = [&db](std::int64_t level, std::int64_t idx, const std::string& hash) {
+      db.prepare("INSERT INTO audit_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
+          .bind_all(level, idx, to_hex(hash))
+          .run();
+    };
+    insert_node(0, index, leaf);
+    std::string right = leaf;
+    for (std::int64_t level = 1; level < 63 && ((index + 1) % (std::int64_t{1} << level)) == 0;
+         ++level) {
+      const std::int64_t node = ((index + 1) >> level) - 1;
+      auto stmt = db.prepare("SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2");
+      stmt.bind_all(level - 1, 2 * node);
+      if (!stmt.step()) throw StorageError("audit log: a Merkle node is missing");
+      const std::string left = from_hex(stmt.text(0));
+      right = hasher_->node_hash(left, right);
+      insert_node(level, node, right);
+    }
+    return e.seq;
   }
 
   std::vector<Event> list_events(std::int64_t after_seq, int limit) override {
     if (limit <= 0) return {};  // SQLite reads a negative LIMIT as "no limit"
     auto db = pool_.acquire();
-    auto stmt = db->prepare(
-        "SELECT seq, time, actor, action, resident, client_id, detail, request_id FROM events "
-        "WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+    auto stmt = db->prepare(std::string("SELECT ") + kEventColumns +
+                            " FROM audit_entries WHERE seq > ?1 ORDER BY seq LIMIT ?2");
     stmt.bind_all(after_seq, limit);
     return all_rows<Event>(stmt, read_event);
+  }
+
+  std::vector<Event> query_events(const EventQuery& q) override {
+    if (q.limit <= 0) return {};
+    auto db = pool_.acquire();
+    // One statement for every combination: an empty filter matches all. Datasets are stored
+    // encoded ("len:name,"), so a dataset matches as the exact item "len:name,".
+    auto stmt = db->prepare(
+        std::string("SELECT ") + kEventColumns +
+        " FROM audit_entries WHERE seq > ?1"
+        " AND (?2 = '' OR resident = ?2) AND (?3 = '' OR client_id = ?3)"
+        " AND (?4 = '' OR action = ?4) AND (?5 = '' OR purpose = ?5)"
+        " AND (?6 = '' OR instr(datasets, ?6) > 0)"
+        " AND time >= ?7 AND (?8 = 0 OR time < ?8) ORDER BY seq LIMIT ?9");
+    const std::string dataset = q.dataset.empty() ? std::string() : sqlite::encode_list({q.dataset});
+    stmt.bind_all(q.after_seq, q.resident, q.client_id, q.action, q.purpose, dataset, q.from,
+                  q.until, q.limit);
+    return all_rows<Event>(stmt, read_event);
+  }
+
+  std::int64_t audit_size() override {
+    auto db = pool_.acquire();
+    // The leaves the tree committed to (not the entries table, which an intruder could extend).
+    auto stmt = db->prepare("SELECT COUNT(*) FROM audit_nodes WHERE level = 0");
+    stmt.step();
+    return stmt.int64(0);
+  }
+
+  std::optional<std::string> audit_node(unsigned level, std::int64_t index) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare("SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2");
+    stmt.bind_all(static_cast<std::int64_t>(level), index);
+    if (!stmt.step()) return std::nullopt;
+    return from_hex(stmt.text(0));
+  }
+
+  void remember_pseudonym(std::string_view pseudonym, std::string_view resident_id) override {
+    group_.run([&](Connection& db) {
+      db.prepare(
+            "INSERT INTO resident_pseudonyms (pseudonym, resident_id) VALUES (?1, ?2) "
+            "ON CONFLICT (pseudonym) DO NOTHING")
+          .bind_all(pseudonym, resident_id)
+          .run();
+    });
+  }
+
+  std::vector<std::string> pseudonyms_of(std::string_view resident_id) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare("SELECT pseudonym FROM resident_pseudonyms WHERE resident_id = ?1");
+    stmt.bind_all(resident_id);
+    std::vector<std::string> out;
+    while (stmt.step()) out.push_back(stmt.text(0));
+    return out;
+  }
+
+  std::string get_or_create_secret(std::string_view name, std::string_view value_if_absent) override {
+    std::string value;
+    group_.run([&](Connection& db) {
+      db.prepare("INSERT INTO secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING")
+          .bind_all(name, value_if_absent)
+          .run();
+      auto stmt = db.prepare("SELECT value FROM secrets WHERE name = ?1");
+      stmt.bind_all(name);
+      if (!stmt.step()) throw StorageError("get_or_create_secret: row vanished");
+      value = stmt.text(0);
+    });
+    return value;
   }
 
   // --- Housekeeping ----------------------------------------------------------------------------
@@ -837,20 +973,22 @@ class SqliteStore final : public Store {
         .run();
   }
 
+  std::shared_ptr<const LogHasher> hasher_;
   sqlite::ConnectionPool pool_;
   sqlite::GroupCommit group_;
 };
 
 }  // namespace
 
-std::unique_ptr<Store> open_sqlite(const std::string& path) {
+std::unique_ptr<Store> open_sqlite(const std::string& path,
+                                   std::shared_ptr<const LogHasher> hasher) {
   const std::filesystem::path file(path);
   if (file.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(file.parent_path(), ec);
     if (ec) throw StorageError("open " + path + ": cannot create directory: " + ec.message());
   }
-  return std::make_unique<SqliteStore>(path);
+  return std::make_unique<SqliteStore>(path, std::move(hasher));
 }
 
 }  // namespace storage

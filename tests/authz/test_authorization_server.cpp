@@ -26,7 +26,7 @@ Params P(std::initializer_list<std::pair<std::string, std::string>> items) {
 class AuthorizationServerTest : public ::testing::Test {
  protected:
   AuthorizationServerTest()
-      : store_(storage::open_sqlite(dir_.file("t.db"))), clock_(1'800'000'000), random_(7) {}
+      : store_(storage::open_sqlite(dir_.file("t.db"), make_log_hasher())), clock_(1'800'000'000), random_(7) {}
 
   void SetUp() override {
     store_->migrate();

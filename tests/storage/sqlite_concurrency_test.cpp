@@ -20,6 +20,7 @@
 
 #include "storage/store.hpp"
 #include "temp_dir.hpp"
+#include "test_hasher.hpp"
 
 namespace storage {
 namespace {
@@ -91,7 +92,7 @@ RefreshTokenRecord refresh_token(const std::string& hash) {
 class ConcurrencyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = open_sqlite(dir_.file("infobank.sqlite"));
+    store_ = open_sqlite(dir_.file("infobank.sqlite"), testing::hasher());
     store_->migrate();
   }
 
@@ -171,7 +172,7 @@ TEST_F(ConcurrencyTest, ReadersAndWritersRunTogetherWithoutBusyErrors) {
         const std::string jti = numbered("w", i, n);
         store_->insert_access_token(access_token(jti));
         const auto seq =
-            store_->append_event({0, kNow, "system", "token.issued", "", "app", "{}", jti});
+            store_->append_event(testing::event(0, kNow, "system", "token.issued", "", "app", "{}", jti));
         std::lock_guard lock(seq_mutex);
         EXPECT_TRUE(seqs.insert(seq).second);
       }
@@ -204,7 +205,7 @@ TEST_F(ConcurrencyTest, ReadersAndWritersRunTogetherWithoutBusyErrors) {
 // Store: across processes SQLite polls rather than queues, so a busy pool could starve the
 // other side, which is acceptable for short admin commands but not a test to run hot.
 TEST_F(ConcurrencyTest, TwoStoresOnOneFileShareTheWriteLock) {
-  auto second = open_sqlite(dir_.file("infobank.sqlite"));
+  auto second = open_sqlite(dir_.file("infobank.sqlite"), testing::hasher());
   constexpr int kPerThread = 40;
   race(2, [&](int i) {
     Store& store = i == 0 ? *store_ : *second;

@@ -8,6 +8,7 @@
 
 #include "storage/store.hpp"
 #include "temp_dir.hpp"
+#include "test_hasher.hpp"
 
 namespace storage {
 namespace {
@@ -108,13 +109,13 @@ class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     path_ = dir_.file("nested/dir/infobank.sqlite");
-    store_ = open_sqlite(path_);
+    store_ = open_sqlite(path_, testing::hasher());
     store_->migrate();
   }
 
   void reopen() {
     store_.reset();
-    store_ = open_sqlite(path_);
+    store_ = open_sqlite(path_, testing::hasher());
   }
 
   testing::TempDir dir_;
@@ -127,7 +128,7 @@ class StoreTest : public ::testing::Test {
 TEST(SqliteOpen, CreatesParentDirectoriesAndUsesWal) {
   testing::TempDir dir;
   const auto path = dir.file("a/b/c/db.sqlite");
-  auto store = open_sqlite(path);
+  auto store = open_sqlite(path, testing::hasher());
   EXPECT_TRUE(std::filesystem::exists(path));
 
   sqlite3* raw = nullptr;
@@ -142,14 +143,14 @@ TEST(SqliteOpen, CreatesParentDirectoriesAndUsesWal) {
 
 TEST(SqliteOpen, DoesNotMigrateByItself) {
   testing::TempDir dir;
-  auto store = open_sqlite(dir.file("db.sqlite"));
+  auto store = open_sqlite(dir.file("db.sqlite"), testing::hasher());
   EXPECT_EQ(store->schema_version(), 0);
   EXPECT_THROW(store->find_client("x"), StorageError);  // no tables yet
 }
 
 TEST(SqliteOpen, MigrateIsIdempotentAndVersioned) {
   testing::TempDir dir;
-  auto store = open_sqlite(dir.file("db.sqlite"));
+  auto store = open_sqlite(dir.file("db.sqlite"), testing::hasher());
   const int version = store->migrate();
   EXPECT_GE(version, 1);
   EXPECT_EQ(store->schema_version(), version);
@@ -157,7 +158,7 @@ TEST(SqliteOpen, MigrateIsIdempotentAndVersioned) {
   EXPECT_EQ(store->schema_version(), version);
 
   store.reset();
-  store = open_sqlite(dir.file("db.sqlite"));
+  store = open_sqlite(dir.file("db.sqlite"), testing::hasher());
   EXPECT_EQ(store->schema_version(), version);
   EXPECT_EQ(store->migrate(), version);
 }
@@ -165,13 +166,13 @@ TEST(SqliteOpen, MigrateIsIdempotentAndVersioned) {
 TEST(SqliteOpen, RefusesNewerSchema) {
   testing::TempDir dir;
   const auto path = dir.file("db.sqlite");
-  open_sqlite(path)->migrate();
+  open_sqlite(path, testing::hasher())->migrate();
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version = 9999", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(raw);
 
-  auto store = open_sqlite(path);
+  auto store = open_sqlite(path, testing::hasher());
   EXPECT_EQ(store->schema_version(), 9999);
   EXPECT_THROW(store->migrate(), StorageError);
 }
@@ -612,8 +613,8 @@ TEST_F(StoreTest, SigningKeysNewestFirstAndRotation) {
 TEST_F(StoreTest, EventsGetMonotonicSeqAndPage) {
   std::vector<std::int64_t> seqs;
   for (int i = 0; i < 5; ++i) {
-    seqs.push_back(store_->append_event({0, kNow + i, "resident", "login.success", "p-123", "app",
-                                         R"({"i":)" + std::to_string(i) + "}", "req"}));
+    seqs.push_back(store_->append_event(testing::event(0, kNow + i, "resident", "login.success", "p-123", "app",
+                                         R"({"i":)" + std::to_string(i) + "}", "req")));
   }
   for (std::size_t i = 1; i < seqs.size(); ++i) EXPECT_GT(seqs[i], seqs[i - 1]);
 
@@ -634,17 +635,17 @@ TEST_F(StoreTest, EventsGetMonotonicSeqAndPage) {
 }
 
 TEST_F(StoreTest, EventsAreAppendOnlyEvenThroughRawSqlite) {
-  store_->append_event({0, kNow, "system", "key.rotated", "", "", "{}", ""});
+  store_->append_event(testing::event(0, kNow, "system", "key.rotated", "", "", "{}", ""));
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
   sqlite3_busy_timeout(raw, 5000);
   char* error = nullptr;
-  EXPECT_NE(sqlite3_exec(raw, "UPDATE events SET action = 'forged'", nullptr, nullptr, &error),
+  EXPECT_NE(sqlite3_exec(raw, "UPDATE audit_entries SET action = 'forged'", nullptr, nullptr, &error),
             SQLITE_OK);
   ASSERT_NE(error, nullptr);
   EXPECT_NE(std::string(error).find("append-only"), std::string::npos);
   sqlite3_free(error);
-  EXPECT_NE(sqlite3_exec(raw, "DELETE FROM events", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(raw, "DELETE FROM audit_entries", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(raw);
 
   const auto events = store_->list_events(0, 10);
@@ -715,7 +716,7 @@ TEST_F(StoreTest, DataSurvivesReopen) {
   ASSERT_TRUE(store_->insert_resident(make_resident("r1", "ada")));
   store_->insert_code(make_code("c1", "app", "r1"));
   ASSERT_TRUE(store_->consume_code("c1"));
-  const auto seq = store_->append_event({0, kNow, "system", "boot", "", "", "{}", ""});
+  const auto seq = store_->append_event(testing::event(0, kNow, "system", "boot", "", "", "{}", ""));
   const int version = store_->schema_version();
 
   reopen();
@@ -727,7 +728,7 @@ TEST_F(StoreTest, DataSurvivesReopen) {
   const auto code = store_->consume_code("c1");
   ASSERT_TRUE(code);
   EXPECT_TRUE(code->used);  // RFC 9700 §4.5: still one-time after a restart
-  EXPECT_GT(store_->append_event({0, kNow, "system", "boot", "", "", "{}", ""}), seq);
+  EXPECT_GT(store_->append_event(testing::event(0, kNow, "system", "boot", "", "", "{}", "")), seq);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,6 +23,11 @@ namespace authz {
 /// detail (parsed, so its spelling does not matter) and request_id. The export file and
 /// `infobank audit verify` use the same function.
 std::string canonical_entry(const storage::Event& entry);
+
+/// One line of an export or of the JSON Lines API: the entry's JSON with "leaf_hash" (base64).
+std::string export_line(const storage::Event& entry);
+/// The first line of an export: {"tree_head": {...}, "log_key": {...JWK}}.
+std::string export_header(const struct TreeHead& head, std::string_view log_key_jwk);
 
 /// RFC 9162 §2.1 hashing over canonical_entry(), for storage.
 std::shared_ptr<const storage::LogHasher> make_log_hasher();
@@ -55,6 +61,10 @@ class AuditLog {
   Expected<std::vector<std::string>> inclusion_proof(std::int64_t seq, std::int64_t tree_size);
   /// RFC 9162 §2.1.4.1 between two tree sizes.
   Expected<std::vector<std::string>> consistency_proof(std::int64_t first, std::int64_t second);
+  /// Writes an export, streaming: the header (a tree head signed now and the log key), then
+  /// the entries the head covers, and any row put in the table behind the log's back (one with
+  /// no leaf in the tree), for `verify` to name.
+  void write_export(std::ostream& out);
   /// The log key as a JWK (public members, kid, alg, use).
   std::string public_jwk();
   PublicKey public_key();

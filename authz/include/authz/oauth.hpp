@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "authz/audit.hpp"
 #include "authz/clock.hpp"
 #include "authz/crypto.hpp"
 #include "authz/expected.hpp"
@@ -142,6 +143,7 @@ class AuthorizationServer {
 
   [[nodiscard]] const Settings& settings() const { return settings_; }
   KeyRing& keys() { return keys_; }
+  AuditLog& audit() { return audit_; }
   storage::Store& store() { return store_; }
 
   /// RFC 8414 / OpenID Connect Discovery metadata JSON.
@@ -176,6 +178,18 @@ class AuthorizationServer {
   Answer userinfo(const RequestFacts& facts);
   Answer register_client(std::string_view json_body, const RequestFacts& facts);
 
+  /// A valid access token presented in the Authorization header (RFC 6750 §2.1, with its DPoP
+  /// proof when bound: RFC 9449 §7), or the error with its challenge scheme.
+  Expected<storage::AccessTokenRecord, EndpointError> bearer(const RequestFacts& facts);
+
+  // The auditor's API (scope audit.read, audience this server).
+  Answer audit_entries(const Params& query, const RequestFacts& facts, bool json_lines);
+  Answer audit_tree_head(const RequestFacts& facts);
+  Answer audit_inclusion(const Params& query, const RequestFacts& facts);
+  Answer audit_consistency(const Params& query, const RequestFacts& facts);
+  /// The resident's own entries ("who used my data"), newest first.
+  std::vector<storage::Event> activity_of(std::string_view resident_id, int limit);
+
   /// Operator tools (CLI) and the resident pages.
   struct NewClient {
     storage::ClientRecord record;
@@ -185,10 +199,17 @@ class AuthorizationServer {
   std::vector<storage::Grant> grants_of(std::string_view resident_id);
   bool revoke_grant(std::string_view resident_id, std::string_view grant_id);
 
-  /// Records an audit event (until the tamper-evident log arrives).
+  /// Appends to the audit log (durable when this returns). `authorization_details`, when
+  /// given, fills the entry's purpose and datasets.
   void event(std::string_view actor, std::string_view action, std::string_view resident_id,
              std::string_view client_id, std::string_view detail_json,
-             std::string_view request_id = {});
+             std::string_view request_id = {}, std::string_view outcome = "success",
+             std::string_view authorization_details = {});
+  /// The entry as event() would append it, for callers that append it with other writes.
+  storage::Event make_event(std::string_view actor, std::string_view action,
+                            std::string_view resident_id, std::string_view client_id,
+                            std::string_view detail_json, std::string_view request_id,
+                            std::string_view outcome, std::string_view authorization_details);
 
  private:
   Expected<storage::ClientRecord, EndpointError> authenticate_client(const Params& form,
@@ -197,6 +218,7 @@ class AuthorizationServer {
                                                           const storage::ClientRecord& client);
   Answer token_authorization_code(const Params& form, const RequestFacts& facts,
                                   const storage::ClientRecord& client);
+  Expected<storage::AccessTokenRecord, EndpointError> auditor(const RequestFacts& facts);
   Answer token_refresh(const Params& form, const RequestFacts& facts,
                        const storage::ClientRecord& client);
   Answer token_client_credentials(const Params& form, const RequestFacts& facts,
@@ -205,7 +227,6 @@ class AuthorizationServer {
                                                 std::optional<std::string_view> token);
   struct Issue;
   Answer issue_tokens(const Issue& issue);
-  std::string pseudonym(std::string_view resident_id) const;
   /// Clients change rarely and are read on every back-channel request: kept for a couple of
   /// seconds, so a client removed (by any node or the CLI) stops working within that time.
   std::optional<storage::ClientRecord> cached_client(const std::string& client_id);
@@ -222,6 +243,7 @@ class AuthorizationServer {
   const Clock& clock_;
   Random& random_;
   KeyRing keys_;
+  AuditLog audit_;
 };
 
 }  // namespace authz

@@ -140,16 +140,33 @@ struct SigningKeyRecord {
   std::int64_t retired_at = 0;  ///< 0 while current; retired keys stay in JWKS for a while
 };
 
-/// An append-only event (audit trail until the tamper-evident log arrives).
+/// An entry of the audit log: an RFC 9162 Merkle tree whose leaf seq-1 is this entry.
 struct Event {
-  std::int64_t seq = 0;  ///< assigned by storage
+  std::int64_t seq = 0;  ///< assigned by storage: 1, 2, 3, ... without gaps
   std::int64_t time = 0;
   std::string actor;     ///< resident | client | operator | system
   std::string action;    ///< e.g. "login.success", "consent.granted", "token.issued"
-  std::string resident;  ///< pseudonym, never the username
+  std::string resident;  ///< keyed pseudonym, never the username or the resident id
   std::string client_id;
-  std::string detail;    ///< JSON with no personal data or token values
+  std::string purpose;
+  std::vector<std::string> datasets;
+  std::string outcome;   ///< success | failure | refused | ...
+  std::string detail;    ///< JSON with no personal data, password or token values
   std::string request_id;
+  std::string leaf_hash;  ///< set by storage on append: 32 raw bytes
+};
+
+/// What an auditor filters the log by; empty fields and zero times match everything.
+struct EventQuery {
+  std::string resident;  ///< pseudonym
+  std::string client_id;
+  std::string action;
+  std::string purpose;
+  std::string dataset;
+  std::int64_t from = 0;      ///< time >= from
+  std::int64_t until = 0;     ///< time < until (0 = open)
+  std::int64_t after_seq = 0; ///< pagination cursor
+  int limit = 100;
 };
 
 }  // namespace storage

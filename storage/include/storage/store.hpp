@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/log_hasher.hpp"
 #include "storage/records.hpp"
 
 namespace storage {
@@ -113,9 +114,27 @@ class Store {
   /// Marks every current key retired at `now` and inserts `next` as current, atomically.
   virtual void rotate_signing_key(const SigningKeyRecord& next, std::int64_t now) = 0;
 
-  // Events.
+  // The audit log. Appends are batched (group commit), assign seq = size + 1, store the leaf
+  // hash and every Merkle node the leaf completes, all in one transaction; entries and nodes
+  // are append-only (triggers refuse UPDATE and DELETE).
   virtual std::int64_t append_event(const Event& event) = 0;
   virtual std::vector<Event> list_events(std::int64_t after_seq, int limit) = 0;
+  virtual std::vector<Event> query_events(const EventQuery& query) = 0;
+  /// The number of leaves in the tree (entries committed to the log).
+  virtual std::int64_t audit_size() = 0;
+  /// The hash (32 raw bytes) of the perfect subtree of 2^level leaves starting at leaf
+  /// index * 2^level; level 0 are the leaves.
+  virtual std::optional<std::string> audit_node(unsigned level, std::int64_t index) = 0;
+  /// The pseudonym -> resident mapping, kept apart from the log: erasing a resident erases it
+  /// without touching the tree.
+  virtual void remember_pseudonym(std::string_view pseudonym, std::string_view resident_id) = 0;
+  /// Pseudonyms of a resident (to show them their own entries).
+  virtual std::vector<std::string> pseudonyms_of(std::string_view resident_id) = 0;
+
+  /// A named secret created once and shared by every process and node (the log's signing and
+  /// pseudonym keys): returns the stored value, storing `value_if_absent` first if none.
+  virtual std::string get_or_create_secret(std::string_view name,
+                                           std::string_view value_if_absent) = 0;
 
   /// Deletes expired codes, pending requests, sessions, jti entries and long-expired tokens.
   virtual void purge_expired(std::int64_t now) = 0;
@@ -126,7 +145,9 @@ class StorageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Opens (creating if needed) a SQLite database in WAL mode at `path`.
-std::unique_ptr<Store> open_sqlite(const std::string& path);
+/// Opens (creating if needed) a SQLite database in WAL mode at `path`; `hasher` hashes the
+/// audit log's leaves and nodes.
+std::unique_ptr<Store> open_sqlite(const std::string& path,
+                                   std::shared_ptr<const LogHasher> hasher);
 
 }  // namespace storage

@@ -1,0 +1,307 @@
+// The tamper-evident audit log (RFC 9162's Merkle tree over infobank's events).
+#include "authz/audit.hpp"
+
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+#include "authz/base64url.hpp"
+#include "authz/jws.hpp"
+#include "authz/merkle.hpp"
+#include "authz/random.hpp"
+
+namespace authz {
+
+namespace {
+
+constexpr std::string_view kPseudonymKey = "audit.pseudonym_key";
+constexpr std::string_view kLogKey = "audit.log_key";
+constexpr std::string_view kLogKid = "audit.log_kid";
+
+merkle::Hash to_hash(std::string_view raw) {
+  merkle::Hash h{};
+  if (raw.size() != h.size()) throw std::runtime_error("audit log: stored hash has the wrong size");
+  std::copy(raw.begin(), raw.end(), h.begin());
+  return h;
+}
+
+std::string raw(const merkle::Hash& h) { return std::string(h.begin(), h.end()); }
+
+class Sha256LogHasher final : public storage::LogHasher {
+ public:
+  [[nodiscard]] std::string leaf_hash(const storage::Event& entry) const override {
+    return raw(merkle::leaf_hash(canonical_entry(entry)));
+  }
+  [[nodiscard]] std::string node_hash(std::string_view left, std::string_view right) const override {
+    return raw(merkle::node_hash(to_hash(left), to_hash(right)));
+  }
+};
+
+merkle::PerfectNode stored_nodes(storage::Store& store) {
+  return [&store](unsigned level, std::uint64_t index) {
+    auto node = store.audit_node(level, static_cast<std::int64_t>(index));
+    if (!node) throw std::runtime_error("audit log: a Merkle node is missing (the log was damaged)");
+    return to_hash(*node);
+  };
+}
+
+nlohmann::json entry_json(const storage::Event& e) {
+  nlohmann::json detail = nlohmann::json::parse(e.detail.empty() ? "{}" : e.detail, nullptr, false);
+  if (detail.is_discarded()) detail = e.detail;
+  return {{"seq", e.seq},           {"time", e.time},         {"actor", e.actor},
+          {"action", e.action},     {"resident", e.resident}, {"client_id", e.client_id},
+          {"purpose", e.purpose},   {"datasets", e.datasets}, {"outcome", e.outcome},
+          {"detail", detail},       {"request_id", e.request_id}};
+}
+
+std::string head_payload(std::int64_t size, std::int64_t timestamp, const std::string& root) {
+  // nlohmann::json sorts members: the payload is canonical.
+  return nlohmann::json{{"tree_size", size}, {"timestamp", timestamp}, {"root_hash", root}}.dump();
+}
+
+}  // namespace
+
+std::string canonical_entry(const storage::Event& entry) {
+  return entry_json(entry).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string export_line(const storage::Event& entry) {
+  auto j = entry_json(entry);
+  if (entry.leaf_hash.size() == 32) j["leaf_hash"] = merkle::to_base64(to_hash(entry.leaf_hash));
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string export_header(const TreeHead& head, std::string_view log_key_jwk) {
+  return nlohmann::json{{"tree_head", nlohmann::json::parse(head.json())},
+                        {"log_key", nlohmann::json::parse(log_key_jwk)}}
+      .dump();
+}
+
+std::shared_ptr<const storage::LogHasher> make_log_hasher() {
+  return std::make_shared<Sha256LogHasher>();
+}
+
+std::string TreeHead::json() const {
+  return nlohmann::json{{"tree_size", tree_size},
+                        {"timestamp", timestamp},
+                        {"root_hash", root_hash},
+                        {"kid", kid},
+                        {"signature", signature}}
+      .dump();
+}
+
+Expected<TreeHead> parse_tree_head(std::string_view json, const PublicKey& key) {
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  if (!j.is_object() || !j.contains("tree_size") || !j["tree_size"].is_number_integer() ||
+      !j.contains("timestamp") || !j["timestamp"].is_number_integer() || !j.contains("root_hash") ||
+      !j["root_hash"].is_string() || !j.contains("signature") || !j["signature"].is_string())
+    return make_error("invalid_request", "not a tree head");
+  TreeHead head;
+  head.tree_size = j["tree_size"].get<std::int64_t>();
+  head.timestamp = j["timestamp"].get<std::int64_t>();
+  head.root_hash = j["root_hash"].get<std::string>();
+  head.signature = j["signature"].get<std::string>();
+  head.kid = j.value("kid", "");
+  auto jws = jws_parse(head.signature);
+  if (!jws || !jws_verify(*jws, key))
+    return make_error("invalid_signature", "the tree head's signature does not verify");
+  if (jws->payload != head_payload(head.tree_size, head.timestamp, head.root_hash))
+    return make_error("invalid_signature", "the tree head's fields differ from what was signed");
+  if (!merkle::from_base64(head.root_hash))
+    return make_error("invalid_request", "root_hash is not base64 of 32 bytes");
+  return head;
+}
+
+AuditLog::AuditLog(storage::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
+
+const AuditLog::Keys& AuditLog::keys() {
+  // Callers hold mutex_.
+  if (!keys_) {
+    OsRandom random;
+    auto pseudonym_key = store_.get_or_create_secret(kPseudonymKey, random.token(32));
+    auto pem = store_.get_or_create_secret(kLogKey, SigningKey::generate_es256().to_pem());
+    auto kid = store_.get_or_create_secret(kLogKid, "log-" + random.token(9));
+    auto key = SigningKey::from_pem(pem);
+    if (!key) throw std::runtime_error("audit log: the stored log key is unreadable");
+    keys_ = Keys{std::move(pseudonym_key), std::move(*key), std::move(kid)};
+  }
+  return *keys_;
+}
+
+std::string AuditLog::pseudonym(std::string_view resident_id) {
+  if (resident_id.empty()) return {};
+  std::lock_guard lock(mutex_);
+  const auto& k = keys();
+  auto name = base64url_encode(hmac_sha256(k.pseudonym_key, resident_id)).substr(0, 22);
+  if (!remembered_.contains(name)) {
+    store_.remember_pseudonym(name, resident_id);
+    remembered_.insert(name);
+  }
+  return name;
+}
+
+TreeHead AuditLog::tree_head() {
+  const auto size = store_.audit_size();
+  auto nodes = stored_nodes(store_);
+  const auto root = size == 0 ? merkle::empty_root() : merkle::root(nodes, static_cast<std::uint64_t>(size));
+  std::lock_guard lock(mutex_);
+  const auto& k = keys();
+  TreeHead head;
+  head.tree_size = size;
+  head.timestamp = clock_.now();
+  head.root_hash = merkle::to_base64(root);
+  head.kid = k.kid;
+  head.signature = jws_sign(k.signing_key, k.kid, "sth+jwt",
+                            head_payload(head.tree_size, head.timestamp, head.root_hash));
+  return head;
+}
+
+Expected<std::vector<std::string>> AuditLog::inclusion_proof(std::int64_t seq, std::int64_t tree_size) {
+  const auto size = store_.audit_size();
+  if (tree_size == 0) tree_size = size;
+  if (tree_size < 1 || tree_size > size) return make_error("invalid_request", "tree_size is out of range");
+  if (seq < 1 || seq > tree_size) return make_error("invalid_request", "seq is not in that tree");
+  std::vector<std::string> out;
+  for (const auto& h : merkle::inclusion_proof(stored_nodes(store_), static_cast<std::uint64_t>(seq - 1),
+                                               static_cast<std::uint64_t>(tree_size)))
+    out.push_back(merkle::to_base64(h));
+  return out;
+}
+
+Expected<std::vector<std::string>> AuditLog::consistency_proof(std::int64_t first, std::int64_t second) {
+  const auto size = store_.audit_size();
+  if (second == 0) second = size;
+  if (first < 1 || first > second || second > size)
+    return make_error("invalid_request", "need 1 <= first <= second <= tree size");
+  std::vector<std::string> out;
+  for (const auto& h : merkle::consistency_proof(stored_nodes(store_), static_cast<std::uint64_t>(first),
+                                                 static_cast<std::uint64_t>(second)))
+    out.push_back(merkle::to_base64(h));
+  return out;
+}
+
+void AuditLog::write_export(std::ostream& out) {
+  constexpr int kPage = 1000;
+  const auto head = tree_head();
+  out << export_header(head, public_jwk()) << '\n';
+  // Streams page by page. Entries past the head are either appended since (they have their
+  // leaf in the tree: a later head covers them) or were put in the table behind the log's
+  // back (no leaf): only those are written, for `verify` to name.
+  std::int64_t after = 0;
+  for (;;) {
+    auto page = store_.list_events(after, kPage);
+    for (const auto& e : page) {
+      if (e.seq <= head.tree_size || !store_.audit_node(0, e.seq - 1)) out << export_line(e) << '\n';
+    }
+    if (static_cast<int>(page.size()) < kPage) break;
+    after = page.back().seq;
+  }
+}
+
+PublicKey AuditLog::public_key() {
+  std::lock_guard lock(mutex_);
+  auto key = keys().signing_key.public_key();
+  key.set_kid(keys().kid);
+  return key;
+}
+
+std::string AuditLog::public_jwk() {
+  auto key = public_key();
+  auto jwk = nlohmann::json::parse(key.to_jwk_json());
+  jwk["kid"] = key.kid();
+  jwk["alg"] = "ES256";
+  jwk["use"] = "sig";
+  return jwk.dump();
+}
+
+VerifyReport verify_export(std::string_view export_jsonl,
+                           std::optional<std::string_view> previous_tree_head,
+                           std::optional<std::string_view> pinned_key_jwk) {
+  VerifyReport report;
+  auto fail = [&report](std::string problem, std::int64_t seq = 0) {
+    report.ok = false;
+    report.problem = std::move(problem);
+    report.first_bad_seq = seq;
+    return report;
+  };
+  std::vector<std::string_view> lines;
+  for (std::size_t start = 0; start < export_jsonl.size();) {
+    auto end = export_jsonl.find('\n', start);
+    if (end == std::string_view::npos) end = export_jsonl.size();
+    if (end > start) lines.push_back(export_jsonl.substr(start, end - start));
+    start = end + 1;
+  }
+  if (lines.empty()) return fail("the export is empty");
+  auto header = nlohmann::json::parse(lines.front(), nullptr, false);
+  if (!header.is_object() || !header.contains("tree_head") || !header.contains("log_key"))
+    return fail("the first line is not an export header");
+  auto key = PublicKey::from_jwk(pinned_key_jwk ? *pinned_key_jwk : header["log_key"].dump());
+  if (!key) return fail("the log key is not a usable public key");
+  auto head = parse_tree_head(header["tree_head"].dump(), *key);
+  if (!head) return fail("tree head: " + head.error().description);
+
+  merkle::MemoryTree tree;
+  std::int64_t expected = 1;
+  for (std::size_t i = 1; i < lines.size(); ++i, ++expected) {
+    auto j = nlohmann::json::parse(lines[i], nullptr, false);
+    if (!j.is_object() || !j.contains("seq") || !j["seq"].is_number_integer() ||
+        !j.contains("leaf_hash") || !j["leaf_hash"].is_string())
+      return fail("line " + std::to_string(i + 1) + " is not an entry", expected);
+    const auto seq = j["seq"].get<std::int64_t>();
+    if (seq > expected) return fail("entry " + std::to_string(expected) + " is missing (deleted)", expected);
+    if (seq < expected)
+      return fail("entry " + std::to_string(seq) + " appears out of order or twice", seq);
+    storage::Event e;
+    e.seq = seq;
+    e.time = j.value("time", std::int64_t{0});
+    e.actor = j.value("actor", "");
+    e.action = j.value("action", "");
+    e.resident = j.value("resident", "");
+    e.client_id = j.value("client_id", "");
+    e.purpose = j.value("purpose", "");
+    if (j.contains("datasets") && j["datasets"].is_array())
+      for (const auto& d : j["datasets"]) e.datasets.push_back(d.is_string() ? d.get<std::string>() : d.dump());
+    e.outcome = j.value("outcome", "");
+    e.detail = j.contains("detail") ? (j["detail"].is_string() ? j["detail"].get<std::string>() : j["detail"].dump()) : "";
+    e.request_id = j.value("request_id", "");
+    auto stated = merkle::from_base64(j["leaf_hash"].get<std::string>());
+    const auto computed = merkle::leaf_hash(canonical_entry(e));
+    if (!stated || *stated != computed)
+      return fail("entry " + std::to_string(seq) + " was altered: its content does not match its leaf hash", seq);
+    tree.append(computed);
+  }
+  report.entries = static_cast<std::int64_t>(tree.size());
+  if (report.entries < head->tree_size)
+    return fail("the log is truncated: the tree head covers " + std::to_string(head->tree_size) +
+                    " entries, the export has " + std::to_string(report.entries),
+                report.entries + 1);
+  if (report.entries > head->tree_size)
+    return fail("entry " + std::to_string(head->tree_size + 1) +
+                    " is not covered by the tree head (added outside the log)",
+                head->tree_size + 1);
+  const auto root = report.entries == 0 ? merkle::empty_root() : tree.root();
+  if (merkle::to_base64(root) != head->root_hash)
+    return fail("the entries' root differs from the signed tree head");
+  if (previous_tree_head) {
+    auto previous = parse_tree_head(*previous_tree_head, *key);
+    if (!previous) return fail("earlier tree head: " + previous.error().description);
+    if (previous->tree_size > head->tree_size)
+      return fail("the log shrank: the earlier tree head covers " + std::to_string(previous->tree_size) +
+                      " entries, the log now " + std::to_string(head->tree_size),
+                  head->tree_size + 1);
+    if (previous->tree_size > 0) {
+      auto old_root = merkle::from_base64(previous->root_hash);
+      auto proof = merkle::consistency_proof(tree.nodes(), static_cast<std::uint64_t>(previous->tree_size),
+                                             static_cast<std::uint64_t>(head->tree_size));
+      if (!old_root || !merkle::verify_consistency(static_cast<std::uint64_t>(previous->tree_size),
+                                                   static_cast<std::uint64_t>(head->tree_size), *old_root,
+                                                   root, proof))
+        return fail("the log is not consistent with the earlier tree head of " +
+                        std::to_string(previous->tree_size) + " entries: entries up to " +
+                        std::to_string(previous->tree_size) + " were rewritten");
+    }
+  }
+  report.ok = true;
+  return report;
+}
+
+}  // namespace authz

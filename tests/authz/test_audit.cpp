@@ -1,0 +1,209 @@
+// The tamper-evident audit log: entries and Merkle nodes in a real SQLite file, exports,
+// and `verify` against edits, deletions, reordering, appends and truncation made directly in
+// the file (as an intruder with the database would).
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "../storage/temp_dir.hpp"
+#include "authz/audit.hpp"
+#include "authz/merkle.hpp"
+#include "authz/oauth.hpp"
+
+namespace authz {
+namespace {
+
+class AuditLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = dir_.file("audit.db");
+    store_ = storage::open_sqlite(path_, make_log_hasher());
+    store_->migrate();
+    audit_ = std::make_unique<AuditLog>(*store_, clock_);
+    for (int i = 1; i <= 10; ++i) append(i);
+  }
+
+  void append(int i) {
+    storage::Event e;
+    e.time = clock_.now() + i;
+    e.actor = "client";
+    e.action = i % 2 ? "token.issued" : "data.provided";
+    e.resident = audit_->pseudonym("resident-" + std::to_string(i % 3));
+    e.client_id = "city";
+    e.purpose = "child-care support";
+    e.datasets = {"address", "children"};
+    e.outcome = "success";
+    e.detail = R"({"n":)" + std::to_string(i) + "}";
+    const auto seq = store_->append_event(e);
+    EXPECT_EQ(seq, store_->audit_size());
+  }
+
+  std::string export_now() {
+    std::ostringstream out;
+    audit_->write_export(out);
+    return out.str();
+  }
+
+  void sql(const std::string& statement) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &error);
+    std::string message = error ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << message;
+  }
+
+  // An intruder first removes the append-only triggers.
+  void untrigger() {
+    sql("DROP TRIGGER audit_entries_no_update; DROP TRIGGER audit_entries_no_delete;"
+        "DROP TRIGGER audit_nodes_no_update; DROP TRIGGER audit_nodes_no_delete;");
+  }
+
+  storage::testing::TempDir dir_;
+  std::string path_;
+  ManualClock clock_{1'800'000'000};
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<AuditLog> audit_;
+};
+
+TEST_F(AuditLogTest, StoredNodesGiveTheSameRootAsAReferenceTree) {
+  merkle::MemoryTree reference;
+  for (const auto& e : store_->list_events(0, 100)) {
+    reference.append(merkle::leaf_hash(canonical_entry(e)));
+  }
+  auto head = audit_->tree_head();
+  EXPECT_EQ(head.tree_size, 10);
+  EXPECT_EQ(head.root_hash, merkle::to_base64(reference.root()));
+  auto parsed = parse_tree_head(head.json(), audit_->public_key());
+  ASSERT_TRUE(parsed) << parsed.error().description;
+  EXPECT_EQ(parsed->tree_size, 10);
+}
+
+TEST_F(AuditLogTest, InclusionAndConsistencyProofsVerify) {
+  auto head = audit_->tree_head();
+  auto root = *merkle::from_base64(head.root_hash);
+  auto entries = store_->list_events(0, 100);
+  for (const auto& e : entries) {
+    auto proof = audit_->inclusion_proof(e.seq, 0);
+    ASSERT_TRUE(proof);
+    std::vector<merkle::Hash> path;
+    for (const auto& p : *proof) path.push_back(*merkle::from_base64(p));
+    EXPECT_TRUE(merkle::verify_inclusion(merkle::leaf_hash(canonical_entry(e)),
+                                         static_cast<std::uint64_t>(e.seq - 1), 10, path, root));
+  }
+  auto old_head = audit_->tree_head();
+  append(11);
+  append(12);
+  auto new_head = audit_->tree_head();
+  auto proof = audit_->consistency_proof(10, 12);
+  ASSERT_TRUE(proof);
+  std::vector<merkle::Hash> path;
+  for (const auto& p : *proof) path.push_back(*merkle::from_base64(p));
+  EXPECT_TRUE(merkle::verify_consistency(10, 12, *merkle::from_base64(old_head.root_hash),
+                                         *merkle::from_base64(new_head.root_hash), path));
+  EXPECT_FALSE(audit_->inclusion_proof(13, 0));
+  EXPECT_FALSE(audit_->consistency_proof(0, 12));
+}
+
+TEST_F(AuditLogTest, AnUntouchedExportVerifiesAndIsConsistentWithAnEarlierHead) {
+  auto earlier = audit_->tree_head().json();
+  append(11);
+  auto report = verify_export(export_now(), earlier, audit_->public_jwk());
+  EXPECT_TRUE(report.ok) << report.problem;
+  EXPECT_EQ(report.entries, 11);
+}
+
+TEST_F(AuditLogTest, AppendOnlyTriggersRefuseChanges) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(db, "UPDATE audit_entries SET actor = 'x'", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(db, "DELETE FROM audit_nodes", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_TRUE(verify_export(export_now(), std::nullopt, std::nullopt).ok);
+}
+
+TEST_F(AuditLogTest, AnEditedEntryIsNamed) {
+  untrigger();
+  sql("UPDATE audit_entries SET client_id = 'someone-else' WHERE seq = 4");
+  auto report = verify_export(export_now(), std::nullopt, audit_->public_jwk());
+  EXPECT_FALSE(report.ok);
+  EXPECT_EQ(report.first_bad_seq, 4);
+  EXPECT_NE(report.problem.find("altered"), std::string::npos) << report.problem;
+}
+
+TEST_F(AuditLogTest, ADeletedEntryIsNamed) {
+  untrigger();
+  sql("DELETE FROM audit_entries WHERE seq = 5");
+  auto report = verify_export(export_now(), std::nullopt, audit_->public_jwk());
+  EXPECT_FALSE(report.ok);
+  EXPECT_EQ(report.first_bad_seq, 5);
+  EXPECT_NE(report.problem.find("missing"), std::string::npos) << report.problem;
+}
+
+TEST_F(AuditLogTest, ReorderedEntriesAreNamed) {
+  untrigger();
+  // Swap the contents of entries 2 and 3, keeping each row's seq and leaf hash.
+  sql("UPDATE audit_entries SET seq = -2 WHERE seq = 2; UPDATE audit_entries SET seq = 2 WHERE seq = 3;"
+      "UPDATE audit_entries SET seq = 3 WHERE seq = -2;");
+  auto report = verify_export(export_now(), std::nullopt, audit_->public_jwk());
+  EXPECT_FALSE(report.ok);
+  EXPECT_EQ(report.first_bad_seq, 2) << report.problem;
+}
+
+TEST_F(AuditLogTest, ARowAppendedBehindTheLogsBackIsNamed) {
+  sql("INSERT INTO audit_entries (seq, time, actor, action, resident, client_id, purpose, datasets,"
+      " outcome, detail, request_id, leaf_hash) VALUES (11, 1800000100, 'client', 'data.provided',"
+      " '', 'city', 'marketing', '', 'success', '{}', '', '00')");
+  auto report = verify_export(export_now(), std::nullopt, audit_->public_jwk());
+  EXPECT_FALSE(report.ok);
+  EXPECT_EQ(report.first_bad_seq, 11) << report.problem;
+}
+
+TEST_F(AuditLogTest, TruncationIsNamed) {
+  untrigger();
+  sql("DELETE FROM audit_entries WHERE seq > 7");
+  auto report = verify_export(export_now(), std::nullopt, audit_->public_jwk());
+  EXPECT_FALSE(report.ok);
+  EXPECT_EQ(report.first_bad_seq, 8);
+  EXPECT_NE(report.problem.find("truncated"), std::string::npos) << report.problem;
+}
+
+TEST_F(AuditLogTest, TruncatingEntriesAndTreeTogetherIsCaughtByAnEarlierHead) {
+  auto earlier = audit_->tree_head().json();
+  untrigger();
+  sql("DELETE FROM audit_entries WHERE seq > 6; DELETE FROM audit_nodes WHERE level = 0 AND idx >= 6;"
+      "DELETE FROM audit_nodes WHERE level = 1 AND idx >= 3; DELETE FROM audit_nodes WHERE level = 2 AND idx >= 1;"
+      "DELETE FROM audit_nodes WHERE level = 3;");
+  auto alone = verify_export(export_now(), std::nullopt, audit_->public_jwk());
+  EXPECT_TRUE(alone.ok) << "a consistent shorter log looks fine without history: " << alone.problem;
+  auto report = verify_export(export_now(), earlier, audit_->public_jwk());
+  EXPECT_FALSE(report.ok);
+  EXPECT_EQ(report.first_bad_seq, 7) << report.problem;
+}
+
+TEST_F(AuditLogTest, ATreeHeadSignedByAnotherKeyIsRefused) {
+  auto other = SigningKey::generate_es256().public_key();
+  auto report = verify_export(export_now(), std::nullopt, other.to_jwk_json());
+  EXPECT_FALSE(report.ok);
+  EXPECT_NE(report.problem.find("signature"), std::string::npos) << report.problem;
+}
+
+TEST_F(AuditLogTest, PseudonymsAreKeyedAndTheMappingIsKeptApart) {
+  auto a = audit_->pseudonym("resident-1");
+  EXPECT_EQ(a, audit_->pseudonym("resident-1"));
+  EXPECT_NE(a, audit_->pseudonym("resident-2"));
+  EXPECT_EQ(a.find("resident"), std::string::npos);
+  auto mine = store_->pseudonyms_of("resident-1");
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(mine[0], a);
+  storage::EventQuery q;
+  q.resident = a;
+  EXPECT_EQ(store_->query_events(q).size(), 4u);  // i = 1, 4, 7, 10: i % 3 == 1
+}
+
+}  // namespace
+}  // namespace authz
