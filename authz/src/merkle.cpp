@@ -74,7 +74,7 @@ Hash leaf_hash(std::string_view leaf) {
 Hash node_hash(const Hash& left, const Hash& right) {
   const std::array<std::uint8_t, 1> prefix{kNodePrefix};
   const std::array<std::span<const std::uint8_t>, 3> parts{std::span{prefix}, std::span{left},
-                                                          std::span{right}};
+                                                           std::span{right}};
   return digest(parts);
 }
 
@@ -174,7 +174,7 @@ bool verify_inclusion(const Hash& leaf, std::uint64_t index, std::uint64_t tree_
   Hash r = leaf;
   // 4.
   for (const Hash& p : proof) {
-    if (sn == 0) return false;  // a.
+    if (sn == 0) return false;         // a.
     if ((fn & 1U) != 0 || fn == sn) {  // b.
       r = node_hash(p, r);
       if ((fn & 1U) == 0) {
@@ -206,8 +206,9 @@ bool verify_consistency(std::uint64_t old_size, std::uint64_t new_size, const Ha
   // 2. Prepending first_hash is done by viewing the path as `head` followed by `rest`.
   const bool first_is_power_of_two = std::has_single_bit(first);
   const Hash& head = first_is_power_of_two ? old_root : proof.front();
-  const std::span<const Hash> rest =
-      first_is_power_of_two ? std::span<const Hash>(proof) : std::span<const Hash>(proof).subspan(1);
+  const std::span<const Hash> rest = first_is_power_of_two
+                                         ? std::span<const Hash>(proof)
+                                         : std::span<const Hash>(proof).subspan(1);
   // 3.
   std::uint64_t fn = first - 1;
   std::uint64_t sn = second - 1;
@@ -221,7 +222,7 @@ bool verify_consistency(std::uint64_t old_size, std::uint64_t new_size, const Ha
   Hash sr = head;
   // 6.
   for (const Hash& c : rest) {
-    if (sn == 0) return false;  // a.
+    if (sn == 0) return false;         // a.
     if ((fn & 1U) != 0 || fn == sn) {  // b.
       fr = node_hash(c, fr);
       sr = node_hash(c, sr);
@@ -242,8 +243,8 @@ bool verify_consistency(std::uint64_t old_size, std::uint64_t new_size, const Ha
 }
 
 std::vector<std::pair<unsigned, std::uint64_t>> completed_by_append(std::uint64_t index) {
-  // After the append the tree holds index + 1 leaves; the perfect node (l, i) becomes complete
-  // exactly when its last leaf arrives, i.e. when 2^l divides index + 1, with i = (index+1)/2^l - 1.
+  // After the append the tree holds count = index + 1 leaves. The perfect node (l, i) becomes
+  // complete exactly when its last leaf arrives: when 2^l divides count, with i = count/2^l - 1.
   std::vector<std::pair<unsigned, std::uint64_t>> completed;
   if (index == std::numeric_limits<std::uint64_t>::max()) return completed;  // no leaf 2^64
   const std::uint64_t count = index + 1;
@@ -291,8 +292,7 @@ std::string to_hex(const Hash& hash) {
 }
 
 std::string to_base64(const Hash& hash) {
-  return base64_encode(
-      std::string_view(reinterpret_cast<const char*>(hash.data()), hash.size()));
+  return base64_encode(std::string_view(reinterpret_cast<const char*>(hash.data()), hash.size()));
 }
 
 std::optional<Hash> from_base64(std::string_view text) {

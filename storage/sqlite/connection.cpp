@@ -97,7 +97,7 @@ Connection::Connection(const std::string& path) {
     // forgotten) is the price; PostgreSQL with synchronous_commit=on does not pay it.
     // foreign_keys=ON: the schema deletes dependents explicitly (see migrations.cpp), but any
     // REFERENCES a later migration adds must be enforced, and the setting is per connection.
-    exec_script("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", "open");
+    exec_script("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;", "open");
   } catch (...) {
     close();
     throw;
