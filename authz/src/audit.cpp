@@ -1,6 +1,8 @@
 // The tamper-evident audit log (RFC 9162's Merkle tree over infobank's events).
 #include "authz/audit.hpp"
 
+#include <openssl/crypto.h>
+
 #include <nlohmann/json.hpp>
 #include <ostream>
 
@@ -13,7 +15,6 @@ namespace authz {
 
 namespace {
 
-constexpr std::string_view kPseudonymKey = "audit.pseudonym_key";
 constexpr std::string_view kLogKey = "audit.log_key";
 constexpr std::string_view kLogKid = "audit.log_kid";
 
@@ -111,32 +112,56 @@ Expected<TreeHead> parse_tree_head(std::string_view json, const PublicKey& key) 
   return head;
 }
 
-AuditLog::AuditLog(storage::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
+AuditLog::AuditLog(storage::Store& store, const Clock& clock, const Sealer& sealer)
+    : store_(store), clock_(clock), sealer_(sealer) {}
+
+std::string AuditLog::secret(std::string_view name, const std::string& candidate) {
+  // get_or_create_secret is "insert if absent, then read" in one transaction, so every process
+  // and node ends up with the first value stored: the candidate is sealed before, the stored
+  // value opened after. The associated data names the secret and not the candidate, so it
+  // opens whichever process's candidate won.
+  const std::string aad = "secret:" + std::string(name);
+  auto value = sealer_.open(store_.get_or_create_secret(name, sealer_.seal(candidate, aad)), aad);
+  if (!value) {
+    throw std::runtime_error("audit log: the stored secret " + std::string(name) + " does not open (" +
+                             value.error().description + "): is this the master key it was sealed with?");
+  }
+  return std::move(value).value();
+}
 
 const AuditLog::Keys& AuditLog::keys() {
   // Callers hold mutex_.
   if (!keys_) {
     OsRandom random;
-    auto pseudonym_key = store_.get_or_create_secret(kPseudonymKey, random.token(32));
-    auto pem = store_.get_or_create_secret(kLogKey, SigningKey::generate_es256().to_pem());
-    auto kid = store_.get_or_create_secret(kLogKid, "log-" + random.token(9));
+    auto pem = secret(kLogKey, SigningKey::generate_es256().to_pem());
+    // Not a secret (tree heads name it), sealed anyway: everything in `secrets` is.
+    auto kid = secret(kLogKid, "log-" + random.token(9));
     auto key = SigningKey::from_pem(pem);
+    OPENSSL_cleanse(pem.data(), pem.size());
     if (!key) throw std::runtime_error("audit log: the stored log key is unreadable");
-    keys_ = Keys{std::move(pseudonym_key), std::move(*key), std::move(kid)};
+    keys_ = Keys{std::move(*key), std::move(kid)};
   }
   return *keys_;
 }
 
 std::string AuditLog::pseudonym(std::string_view resident_id) {
   if (resident_id.empty()) return {};
-  std::lock_guard lock(mutex_);
-  const auto& k = keys();
-  auto name = base64url_encode(hmac_sha256(k.pseudonym_key, resident_id)).substr(0, 22);
-  if (!remembered_.contains(name)) {
-    store_.remember_pseudonym(name, resident_id);
-    remembered_.insert(name);
+  std::string id(resident_id);
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = pseudonyms_.find(id); it != pseudonyms_.end()) return it->second;
   }
+  OsRandom random;
+  auto name = store_.get_or_create_pseudonym(id, random.token(16));
+  std::lock_guard lock(mutex_);
+  if (pseudonyms_.size() > 100'000) pseudonyms_.clear();  // a cache, bounded
+  pseudonyms_[id] = name;
   return name;
+}
+
+std::optional<std::string> AuditLog::find_pseudonym(std::string_view resident_id) {
+  // Always storage, never the cache: after erasure the answer must be "none".
+  return store_.find_pseudonym(resident_id);
 }
 
 TreeHead AuditLog::tree_head() {

@@ -57,8 +57,15 @@ Answer AuthorizationServer::audit_entries(const Params& q, const RequestFacts& f
   query.from = *from;
   query.until = *until;
   query.limit = static_cast<int>(*limit);
-  // Auditors name the resident by their subject; the log knows only the pseudonym.
-  if (auto sub = q.get("resident"); sub && !sub->empty()) query.resident = audit_.pseudonym(*sub);
+  // Auditors name the resident by their subject; the log knows only the pseudonym. A subject
+  // with none (unknown, or erased) matches nothing, and asking creates nothing.
+  if (auto sub = q.get("resident"); sub && !sub->empty()) {
+    auto pseudonym = audit_.find_pseudonym(*sub);
+    if (!pseudonym) {
+      return JsonAnswer{json_lines ? std::string() : std::string(R"({"entries":[]})"), 200};
+    }
+    query.resident = *pseudonym;
+  }
   query.client_id = q.value("client_id");
   query.action = q.value("action");
   query.purpose = q.value("purpose");
@@ -96,11 +103,13 @@ Answer AuthorizationServer::audit_inclusion(const Params& q, const RequestFacts&
   auto seq = number(q, "seq", 0);
   auto size = number(q, "tree_size", 0);
   if (!seq || !size || *seq == 0) return fail("invalid_request", "seq (and tree_size) must be integers");
-  auto proof = audit_.inclusion_proof(*seq, *size);
+  // The size is fixed once, so the proof and the size stated with it agree.
+  const auto tree_size = *size == 0 ? store_.audit_size() : *size;
+  auto proof = audit_.inclusion_proof(*seq, tree_size);
   if (!proof) return EndpointError{proof.error(), {}};
   nlohmann::json out = {{"seq", *seq},
                         {"leaf_index", *seq - 1},
-                        {"tree_size", *size == 0 ? store_.audit_size() : *size},
+                        {"tree_size", tree_size},
                         {"audit_path", *proof}};
   return JsonAnswer{out.dump(), 200};
 }
@@ -111,26 +120,21 @@ Answer AuthorizationServer::audit_consistency(const Params& q, const RequestFact
   auto first = number(q, "first", 0);
   auto second = number(q, "second", 0);
   if (!first || !second || *first == 0) return fail("invalid_request", "first and second must be integers");
-  auto proof = audit_.consistency_proof(*first, *second);
+  const auto second_size = *second == 0 ? store_.audit_size() : *second;
+  auto proof = audit_.consistency_proof(*first, second_size);
   if (!proof) return EndpointError{proof.error(), {}};
-  nlohmann::json out = {{"first", *first},
-                        {"second", *second == 0 ? store_.audit_size() : *second},
-                        {"consistency", *proof}};
+  nlohmann::json out = {{"first", *first}, {"second", second_size}, {"consistency", *proof}};
   return JsonAnswer{out.dump(), 200};
 }
 
 std::vector<storage::Event> AuthorizationServer::activity_of(std::string_view resident_id, int limit) {
-  std::vector<storage::Event> out;
-  for (const auto& pseudonym : store_.pseudonyms_of(resident_id)) {
-    storage::EventQuery q;
-    q.resident = pseudonym;
-    q.limit = 10'000;
-    auto entries = store_.query_events(q);
-    out.insert(out.end(), entries.begin(), entries.end());
-  }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.seq > b.seq; });
-  if (static_cast<int>(out.size()) > limit) out.resize(static_cast<std::size_t>(limit));
-  return out;
+  auto pseudonym = audit_.find_pseudonym(resident_id);
+  if (!pseudonym) return {};
+  storage::EventQuery q;
+  q.resident = *pseudonym;
+  q.limit = limit;
+  q.newest_first = true;
+  return store_.query_events(q);
 }
 
 }  // namespace authz

@@ -41,6 +41,11 @@ constexpr std::int64_t kFailureWindow = 15 * 60;
 constexpr int kMaxFailuresPerUser = 10;
 constexpr int kMaxFailuresPerAddress = 100;
 
+// Personal data at rest is sealed, each value bound to its column and resident: a name copied
+// into another resident's row (or into the email column) does not open.
+std::string resident_name_aad(std::string_view id) { return "resident.name:" + std::string(id); }
+std::string resident_email_aad(std::string_view id) { return "resident.email:" + std::string(id); }
+
 }  // namespace
 
 std::string with_params(std::string_view base,
@@ -72,13 +77,14 @@ std::string join(const std::vector<std::string>& words) {
 }
 
 AuthorizationServer::AuthorizationServer(Settings settings, storage::Store& store,
-                                         const Clock& clock, Random& random)
+                                         const Clock& clock, Random& random, const Sealer& sealer)
     : settings_(std::move(settings)),
       store_(store),
       clock_(clock),
       random_(random),
-      keys_(store, clock, settings_.key_retention),
-      audit_(store, clock) {}
+      sealer_(sealer),
+      keys_(store, clock, sealer, settings_.key_retention),
+      audit_(store, clock, sealer) {}
 
 std::string AuthorizationServer::metadata_json(bool openid) const {
   const auto& iss = settings_.issuer;
@@ -131,8 +137,36 @@ std::optional<storage::ClientRecord> AuthorizationServer::find_client(std::strin
   return store_.find_client(id);
 }
 
+storage::ResidentRecord AuthorizationServer::open_resident(storage::ResidentRecord sealed) const {
+  auto name = sealer_.open(sealed.name, resident_name_aad(sealed.id));
+  auto email = sealer_.open(sealed.email, resident_email_aad(sealed.id));
+  if (!name || !email) {
+    // The id is random, not personal data; it names the row for the operator.
+    throw std::runtime_error("resident " + sealed.id + ": personal data does not open (" +
+                             (name ? email : name).error().description +
+                             "): is this the master key it was sealed with?");
+  }
+  sealed.name = std::move(name).value();
+  sealed.email = std::move(email).value();
+  return sealed;
+}
+
 std::optional<storage::ResidentRecord> AuthorizationServer::find_resident(std::string_view id) {
-  return store_.find_resident(id);
+  auto resident = store_.find_resident(id);
+  if (!resident) return std::nullopt;
+  return open_resident(std::move(*resident));
+}
+
+bool AuthorizationServer::insert_resident(storage::ResidentRecord resident) {
+  resident.name = sealer_.seal(resident.name, resident_name_aad(resident.id));
+  resident.email = sealer_.seal(resident.email, resident_email_aad(resident.id));
+  return store_.insert_resident(resident);
+}
+
+std::vector<storage::ResidentRecord> AuthorizationServer::list_residents() {
+  auto residents = store_.list_residents();
+  for (auto& r : residents) r = open_resident(std::move(r));
+  return residents;
 }
 
 Expected<storage::PendingAuthorization> AuthorizationServer::validate_request(

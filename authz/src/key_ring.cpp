@@ -1,3 +1,5 @@
+#include <openssl/crypto.h>
+
 #include <nlohmann/json.hpp>
 
 #include "authz/oauth.hpp"
@@ -8,21 +10,30 @@ namespace {
 // Reload at most this often: `keys rotate` run by the operator (or on another node) is seen
 // within this many seconds without a restart.
 constexpr std::int64_t kReloadInterval = 2;
+
+// The private key is bound to its kid: a sealed key moved to another row does not open, so
+// nobody with write access to the database can make us sign under a kid of their choosing.
+std::string signing_key_aad(std::string_view kid) { return "signing_key:" + std::string(kid); }
 }  // namespace
 
-KeyRing::KeyRing(storage::Store& store, const Clock& clock, std::int64_t key_retention)
-    : store_(store), clock_(clock), retention_(key_retention) {}
+KeyRing::KeyRing(storage::Store& store, const Clock& clock, const Sealer& sealer,
+                 std::int64_t key_retention)
+    : store_(store), clock_(clock), sealer_(sealer), retention_(key_retention) {}
+
+storage::SigningKeyRecord KeyRing::new_key(std::string kid) const {
+  storage::SigningKeyRecord record;
+  record.kid = std::move(kid);
+  record.alg = "ES256";
+  record.private_pem = sealer_.seal(SigningKey::generate_es256().to_pem(), signing_key_aad(record.kid));
+  record.created_at = clock_.now();
+  return record;
+}
 
 void KeyRing::ensure_key() {
   std::lock_guard lock(mutex_);
   if (store_.list_signing_keys().empty()) {
     OsRandom random;
-    storage::SigningKeyRecord record;
-    record.kid = random.token(12);
-    record.alg = "ES256";
-    record.private_pem = SigningKey::generate_es256().to_pem();
-    record.created_at = clock_.now();
-    store_.insert_signing_key(record);
+    store_.insert_signing_key(new_key(random.token(12)));
   }
   loaded_at_ = -1;
 }
@@ -35,7 +46,13 @@ void KeyRing::reload_locked(std::int64_t now) {
   nlohmann::json keys = nlohmann::json::array();
   for (const auto& record : records) {
     if (record.retired_at != 0 && now - record.retired_at > retention_) continue;
-    auto key = SigningKey::from_pem(record.private_pem);
+    auto pem = sealer_.open(record.private_pem, signing_key_aad(record.kid));
+    if (!pem) {
+      throw std::runtime_error("stored signing key " + record.kid + " does not open (" +
+                               pem.error().description + "): is this the master key it was sealed with?");
+    }
+    auto key = SigningKey::from_pem(*pem);
+    OPENSSL_cleanse(pem->data(), pem->size());
     if (!key) throw std::runtime_error("stored signing key " + record.kid + " is unreadable");
     if (record.retired_at == 0 && !current) {
       current = std::make_shared<const Current>(Current{record.kid, *key});
@@ -79,11 +96,7 @@ std::optional<PublicKey> KeyRing::find(std::string_view kid) {
 
 std::string KeyRing::rotate(Random& random) {
   std::lock_guard lock(mutex_);
-  storage::SigningKeyRecord record;
-  record.kid = random.token(12);
-  record.alg = "ES256";
-  record.private_pem = SigningKey::generate_es256().to_pem();
-  record.created_at = clock_.now();
+  auto record = new_key(random.token(12));
   store_.rotate_signing_key(record, record.created_at);
   loaded_at_ = -1;
   return record.kid;

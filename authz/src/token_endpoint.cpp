@@ -542,7 +542,8 @@ Answer AuthorizationServer::revoke(const Params& form, const RequestFacts& facts
     if (at && at->client_id == client->client_id && constant_time_equal(at->token_hash, hash)) {
       store_.revoke_access_token(*jti);
       event("client", "token.revoked", at->resident_id, client->client_id,
-            nlohmann::json{{"kind", "access_token"}, {"jti", *jti}}.dump(), facts.request_id);
+            nlohmann::json{{"kind", "access_token"}, {"jti", *jti}}.dump(), facts.request_id,
+            "success", at->authorization_details);
     }
   }
   return JsonAnswer{"{}", 200};
@@ -582,7 +583,7 @@ Answer AuthorizationServer::userinfo(const RequestFacts& facts) {
   if (rec.resident_id.empty()) return fail("invalid_token", "access token is invalid", scheme);
   if (!contains_word(rec.scope, "openid"))
     return fail("insufficient_scope", "the openid scope is required", scheme);
-  auto resident = store_.find_resident(rec.resident_id);
+  auto resident = find_resident(rec.resident_id);
   if (!resident) return fail("invalid_token", "access token is invalid", scheme);
   nlohmann::json out = {{"sub", resident->id}};
   if (contains_word(rec.scope, "profile")) {

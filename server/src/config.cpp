@@ -54,6 +54,7 @@ const std::vector<KeySpec>& key_specs() {
       {"server", "idle_timeout", &Config::idle_timeout, 1, 24 * 3600},
       {"server", "port_file", &Config::port_file},
       {"storage", "database", &Config::database},
+      {"storage", "master_key_file", &Config::master_key_file},
       {"oauth", "issuer", &Config::issuer},
       {"oauth", "access_token_ttl", &Config::access_token_ttl, 1, kMaxInt},
       {"oauth", "refresh_token_ttl", &Config::refresh_token_ttl, 1, kMaxInt},
@@ -272,12 +273,21 @@ void validate(const Config& config) {
   if (config.address.empty()) fail("server.address must not be empty");
 }
 
+std::string in_data_dir(const std::string& data_dir, std::string_view name) {
+  if (!data_dir.empty() && data_dir.back() == '/') return data_dir + std::string(name);
+  return data_dir + "/" + std::string(name);
+}
+
 }  // namespace
 
 std::string Config::database_path() const {
   if (!database.empty()) return database;
-  if (!data_dir.empty() && data_dir.back() == '/') return data_dir + "infobank.db";
-  return data_dir + "/infobank.db";
+  return in_data_dir(data_dir, "infobank.db");
+}
+
+std::string Config::master_key_path() const {
+  if (!master_key_file.empty()) return master_key_file;
+  return in_data_dir(data_dir, "master.key");
 }
 
 std::string Config::effective_issuer() const {

@@ -32,6 +32,9 @@ struct Config {
 
   // [storage]
   std::string database;    ///< SQLite file; default <data_dir>/infobank.db
+  /// The 256-bit key that seals personal data and private keys at rest; created (0600) when
+  /// missing. Default <data_dir>/master.key. Losing it loses the sealed data.
+  std::string master_key_file;
 
   // [oauth]
   std::string issuer;      ///< default http(s)://<address>:<port>
@@ -47,8 +50,9 @@ struct Config {
   // [log]
   std::string log_level = "info";     ///< debug | info | warn | error
 
-  /// Effective values after defaults (database path, issuer).
+  /// Effective values after defaults (database path, master key path, issuer).
   [[nodiscard]] std::string database_path() const;
+  [[nodiscard]] std::string master_key_path() const;
   [[nodiscard]] std::string effective_issuer() const;
   [[nodiscard]] bool tls_enabled() const { return !tls_cert.empty() && !tls_key.empty(); }
 };

@@ -5,10 +5,12 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "app.hpp"
 #include "authz/crypto.hpp"
 #include "authz/oauth.hpp"
+#include "authz/sealer.hpp"
 #include "config.hpp"
 #include "http_server.hpp"
 #include "log.hpp"
@@ -52,19 +54,27 @@ std::string read_file(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// Everything a command needs: configuration, storage, the domain.
+// Everything a command needs: configuration, storage, the master key, the domain.
 struct Context {
   server::Config config;
   std::unique_ptr<storage::Store> store;
+  std::optional<authz::Sealer> sealer;  // before `server`, which holds a reference to it
   authz::SystemClock clock;
   authz::OsRandom random;
   std::unique_ptr<authz::AuthorizationServer> server;
 
   explicit Context(const std::string& config_path, bool migrate = true) {
     config = server::load_config(config_path, server::environment());
+    // The store first: it creates the data directory the default key file lives in.
     store = storage::open_sqlite(config.database_path(), authz::make_log_hasher());
+    sealer.emplace(authz::Sealer::load_or_create(config.master_key_path()));
     if (migrate) store->migrate();
-    server = std::make_unique<authz::AuthorizationServer>(settings_from(config), *store, clock, random);
+    make_server();
+  }
+
+  void make_server() {
+    server = std::make_unique<authz::AuthorizationServer>(settings_from(config), *store, clock,
+                                                          random, *sealer);
   }
 };
 
@@ -89,8 +99,7 @@ int serve(const std::string& config_path) {
   http.handle_signals();
   auto port = http.start();
   ctx.config.port = port;
-  ctx.server = std::make_unique<authz::AuthorizationServer>(settings_from(ctx.config), *ctx.store,
-                                                            ctx.clock, ctx.random);
+  ctx.make_server();
   ctx.server->keys().ensure_key();
   ctx.store->purge_expired(ctx.clock.now());
   server::App application(ctx.config, *ctx.server, http.workers(), metrics, logger);
@@ -242,7 +251,7 @@ int main(int argc, char** argv) {
       r.name = name;
       r.email = email;
       r.created_at = ctx.clock.now();
-      if (!ctx.store->insert_resident(r)) {
+      if (!ctx.server->insert_resident(r)) {
         std::cerr << "username already exists\n";
         return 1;
       }
@@ -252,7 +261,7 @@ int main(int argc, char** argv) {
     }
     if (*resident_list) {
       nlohmann::json out = nlohmann::json::array();
-      for (const auto& r : ctx.store->list_residents()) {
+      for (const auto& r : ctx.server->list_residents()) {
         out.push_back({{"sub", r.id}, {"username", r.username}, {"name", r.name}, {"created_at", r.created_at}});
       }
       std::cout << out.dump(2) << "\n";

@@ -250,8 +250,14 @@ CREATE TABLE secrets (
 ) STRICT;
 )sql";
 
+// One pseudonym per resident (random, so that erasing the mapping makes it anonymous).
+constexpr std::string_view kOnePseudonym = R"sql(
+DROP INDEX resident_pseudonyms_resident;
+CREATE UNIQUE INDEX resident_pseudonyms_resident ON resident_pseudonyms (resident_id);
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 2> kMigrations = {kInit, kAuditLog};
+constexpr std::array<std::string_view, 3> kMigrations = {kInit, kAuditLog, kOnePseudonym};
 
 }  // namespace
 

@@ -894,9 +894,10 @@ class SqliteStore final : public Store {
         " AND (?2 = '' OR resident = ?2) AND (?3 = '' OR client_id = ?3)"
         " AND (?4 = '' OR action = ?4) AND (?5 = '' OR purpose = ?5)"
         " AND (?6 = '' OR instr(datasets, ?6) > 0)"
-        " AND time >= ?7 AND (?8 = 0 OR time < ?8) ORDER BY seq LIMIT ?9");
+        " AND time >= ?7 AND (?8 = 0 OR time < ?8) ORDER BY " +
+        (q.newest_first ? "seq DESC" : "seq") + " LIMIT ?9");
     const std::string dataset = q.dataset.empty() ? std::string() : sqlite::encode_list({q.dataset});
-    stmt.bind_all(q.after_seq, q.resident, q.client_id, q.action, q.purpose, dataset, q.from,
+    stmt.bind_all(q.newest_first ? std::int64_t{0} : q.after_seq, q.resident, q.client_id, q.action, q.purpose, dataset, q.from,
                   q.until, q.limit);
     return all_rows<Event>(stmt, read_event);
   }
@@ -904,7 +905,9 @@ class SqliteStore final : public Store {
   std::int64_t audit_size() override {
     auto db = pool_.acquire();
     // The leaves the tree committed to (not the entries table, which an intruder could extend).
-    auto stmt = db->prepare("SELECT COUNT(*) FROM audit_nodes WHERE level = 0");
+    // Leaves are 0..n-1 without gaps, so the last one's index gives n in O(log n); COUNT(*)
+    // would walk all of them.
+    auto stmt = db->prepare("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_nodes WHERE level = 0");
     stmt.step();
     return stmt.int64(0);
   }
@@ -917,23 +920,29 @@ class SqliteStore final : public Store {
     return from_hex(stmt.text(0));
   }
 
-  void remember_pseudonym(std::string_view pseudonym, std::string_view resident_id) override {
+  std::string get_or_create_pseudonym(std::string_view resident_id,
+                                      std::string_view candidate) override {
+    std::string value;
     group_.run([&](Connection& db) {
       db.prepare(
             "INSERT INTO resident_pseudonyms (pseudonym, resident_id) VALUES (?1, ?2) "
-            "ON CONFLICT (pseudonym) DO NOTHING")
-          .bind_all(pseudonym, resident_id)
+            "ON CONFLICT DO NOTHING")
+          .bind_all(candidate, resident_id)
           .run();
+      auto stmt = db.prepare("SELECT pseudonym FROM resident_pseudonyms WHERE resident_id = ?1");
+      stmt.bind_all(resident_id);
+      if (!stmt.step()) throw StorageError("get_or_create_pseudonym: row vanished");
+      value = stmt.text(0);
     });
+    return value;
   }
 
-  std::vector<std::string> pseudonyms_of(std::string_view resident_id) override {
+  std::optional<std::string> find_pseudonym(std::string_view resident_id) override {
     auto db = pool_.acquire();
     auto stmt = db->prepare("SELECT pseudonym FROM resident_pseudonyms WHERE resident_id = ?1");
     stmt.bind_all(resident_id);
-    std::vector<std::string> out;
-    while (stmt.step()) out.push_back(stmt.text(0));
-    return out;
+    if (!stmt.step()) return std::nullopt;
+    return stmt.text(0);
   }
 
   std::string get_or_create_secret(std::string_view name, std::string_view value_if_absent) override {

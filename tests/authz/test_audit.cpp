@@ -21,7 +21,7 @@ class AuditLogTest : public ::testing::Test {
     path_ = dir_.file("audit.db");
     store_ = storage::open_sqlite(path_, make_log_hasher());
     store_->migrate();
-    audit_ = std::make_unique<AuditLog>(*store_, clock_);
+    audit_ = std::make_unique<AuditLog>(*store_, clock_, sealer_);
     for (int i = 1; i <= 10; ++i) append(i);
   }
 
@@ -64,6 +64,7 @@ class AuditLogTest : public ::testing::Test {
   }
 
   storage::testing::TempDir dir_;
+  Sealer sealer_ = Sealer::load_or_create(dir_.file("master.key"));
   std::string path_;
   ManualClock clock_{1'800'000'000};
   std::unique_ptr<storage::Store> store_;
@@ -192,17 +193,54 @@ TEST_F(AuditLogTest, ATreeHeadSignedByAnotherKeyIsRefused) {
   EXPECT_NE(report.problem.find("signature"), std::string::npos) << report.problem;
 }
 
-TEST_F(AuditLogTest, PseudonymsAreKeyedAndTheMappingIsKeptApart) {
+TEST_F(AuditLogTest, PseudonymsAreRandomAndErasingTheResidentUnlinksThem) {
   auto a = audit_->pseudonym("resident-1");
   EXPECT_EQ(a, audit_->pseudonym("resident-1"));
   EXPECT_NE(a, audit_->pseudonym("resident-2"));
   EXPECT_EQ(a.find("resident"), std::string::npos);
-  auto mine = store_->pseudonyms_of("resident-1");
-  ASSERT_EQ(mine.size(), 1u);
-  EXPECT_EQ(mine[0], a);
+  EXPECT_EQ(audit_->find_pseudonym("resident-1"), a);
+  EXPECT_FALSE(audit_->find_pseudonym("nobody"));
+  EXPECT_FALSE(store_->find_pseudonym("nobody")) << "a lookup creates nothing";
   storage::EventQuery q;
   q.resident = a;
   EXPECT_EQ(store_->query_events(q).size(), 4u);  // i = 1, 4, 7, 10: i % 3 == 1
+
+  storage::ResidentRecord r;
+  r.id = "resident-1";
+  r.username = "hanako";
+  r.password_hash = "x";
+  ASSERT_TRUE(store_->insert_resident(r));
+  ASSERT_TRUE(store_->remove_resident_by_username("hanako"));
+  EXPECT_FALSE(audit_->find_pseudonym("resident-1"));
+  EXPECT_EQ(store_->query_events(q).size(), 4u) << "the log itself is untouched";
+  EXPECT_TRUE(verify_export(export_now(), std::nullopt, audit_->public_jwk()).ok);
+}
+
+TEST_F(AuditLogTest, TheLogsSecretsAreSealedAtRest) {
+  const auto jwk = audit_->public_jwk();
+  std::vector<std::string> values;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  const int rc = sqlite3_exec(
+      db, "SELECT value FROM secrets",
+      [](void* out, int, char** row, char**) {
+        static_cast<std::vector<std::string>*>(out)->emplace_back(row[0] ? row[0] : "");
+        return 0;
+      },
+      &values, nullptr);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK);
+  ASSERT_FALSE(values.empty());
+  for (const auto& v : values) {
+    EXPECT_EQ(v.rfind("v1." + sealer_.key_id() + ".", 0), 0u) << v;
+    EXPECT_EQ(v.find("PRIVATE KEY"), std::string::npos);
+  }
+  // Another process with the same key file finds the same log key; with another key it stops.
+  AuditLog same(*store_, clock_, sealer_);
+  EXPECT_EQ(same.public_jwk(), jwk);
+  const auto other_key = Sealer::from_key(std::string(32, 'x'));
+  AuditLog other(*store_, clock_, *other_key);
+  EXPECT_THROW((void)other.public_jwk(), std::runtime_error);
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
 // The authorization server's rules, on a real SQLite file with an injected clock and random
 // source (no HTTP).
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "../storage/temp_dir.hpp"
@@ -26,14 +29,17 @@ Params P(std::initializer_list<std::pair<std::string, std::string>> items) {
 class AuthorizationServerTest : public ::testing::Test {
  protected:
   AuthorizationServerTest()
-      : store_(storage::open_sqlite(dir_.file("t.db"), make_log_hasher())), clock_(1'800'000'000), random_(7) {}
+      : store_(storage::open_sqlite(dir_.file("t.db"), make_log_hasher())),
+        sealer_(Sealer::load_or_create(dir_.file("master.key"))),
+        clock_(1'800'000'000),
+        random_(7) {}
 
   void SetUp() override {
     store_->migrate();
     Settings s;
     s.issuer = kIssuer;
     s.initial_access_token = "initial-token-for-tests-000000000000";
-    server_ = std::make_unique<AuthorizationServer>(s, *store_, clock_, random_);
+    server_ = std::make_unique<AuthorizationServer>(s, *store_, clock_, random_, sealer_);
     server_->keys().ensure_key();
 
     storage::ClientRecord web;
@@ -58,7 +64,7 @@ class AuthorizationServerTest : public ::testing::Test {
     r.username = "hanako";
     r.password_hash = hash_password("correct horse battery");
     r.name = "Hanako";
-    ASSERT_TRUE(store_->insert_resident(r));
+    ASSERT_TRUE(server_->insert_resident(r));
   }
 
   Params authorize_params(std::string_view extra_key = {}, std::string_view extra_value = {}) {
@@ -114,6 +120,7 @@ class AuthorizationServerTest : public ::testing::Test {
 
   storage::testing::TempDir dir_;
   std::unique_ptr<storage::Store> store_;
+  Sealer sealer_;
   ManualClock clock_;
   SeededRandom random_;
   std::unique_ptr<AuthorizationServer> server_;
@@ -481,6 +488,115 @@ TEST_F(AuthorizationServerTest, RegistrationNeedsTheInitialAccessToken) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().error.error, "invalid_redirect_uri");
   EXPECT_EQ(store_->list_clients().size(), 3u);
+}
+
+// House rule: secrets hashed, personal data encrypted at rest. After a resident is added and
+// tokens issued (and a key rotated, and the audit log signed), neither the database nor its
+// write-ahead log holds the resident's name or e-mail address or a private key in clear.
+TEST_F(AuthorizationServerTest, PersonalDataAndPrivateKeysAreSealedAtRest) {
+  const std::string name = "Taro Yamada-Qx9";
+  const std::string email = "taro.qx9@example.jp";
+  storage::ResidentRecord r;
+  r.id = "resident-2";
+  r.username = "taro";
+  r.password_hash = hash_password("taro's long password");
+  r.name = name;
+  r.email = email;
+  ASSERT_TRUE(server_->insert_resident(r));
+  EXPECT_FALSE(server_->insert_resident(r)) << "the same id twice";
+
+  auto request = server_->authorize(P({{"response_type", "code"},
+                                       {"client_id", "web"},
+                                       {"redirect_uri", std::string(kRedirect)},
+                                       {"scope", "openid profile email"},
+                                       {"nonce", "n"},
+                                       {"code_challenge", std::string(kChallenge)},
+                                       {"code_challenge_method", "S256"}}));
+  ASSERT_EQ(request.kind, AuthorizeResult::Kind::proceed) << request.error.description;
+  auto login = server_->login("taro", "taro's long password", "127.0.0.1");
+  ASSERT_EQ(login.kind, LoginOutcome::Kind::ok);
+  auto pending = server_->take_pending(request.pending.handle);
+  ASSERT_TRUE(pending);
+  auto answer = redeem(code_from(server_->approve(*pending, login.session).location));
+  ASSERT_TRUE(answer) << answer.error().error.description;
+  const auto access_token = nlohmann::json::parse(answer->body)["access_token"].get<std::string>();
+
+  // Callers see the opened values.
+  RequestFacts ui;
+  ui.method = "GET";
+  ui.url = std::string(kIssuer) + "/userinfo";
+  ui.authorization = "Bearer " + access_token;
+  auto info = server_->userinfo(ui);
+  ASSERT_TRUE(info) << info.error().error.description;
+  const auto claims = nlohmann::json::parse(info->body);
+  EXPECT_EQ(claims["name"], name);
+  EXPECT_EQ(claims["email"], email);
+  EXPECT_EQ(server_->find_resident("resident-2")->email, email);
+  bool listed = false;
+  for (const auto& each : server_->list_residents()) listed = listed || each.name == name;
+  EXPECT_TRUE(listed);
+
+  // Storage holds sealed values only.
+  const auto stored = store_->find_resident("resident-2");
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->name.rfind("v1.", 0), 0u);
+  EXPECT_EQ(stored->email.rfind("v1.", 0), 0u);
+  EXPECT_EQ(stored->username, "taro") << "the login lookup key stays plain";
+  server_->keys().rotate(random_);
+  clock_.advance(5);
+  (void)server_->keys().current();
+  (void)server_->audit().tree_head();
+  for (const auto& key : store_->list_signing_keys()) EXPECT_EQ(key.private_pem.rfind("v1.", 0), 0u);
+
+  std::string bytes;
+  for (const auto* suffix : {"", "-wal"}) {
+    std::ifstream in(dir_.file(std::string("t.db") + suffix), std::ios::binary);
+    if (*suffix == '\0') {
+      ASSERT_TRUE(in);
+    }
+    bytes.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_GT(bytes.size(), 4096u);
+  EXPECT_NE(bytes.find("taro"), std::string::npos) << "the search itself works";
+  EXPECT_EQ(bytes.find(name), std::string::npos);
+  EXPECT_EQ(bytes.find("Qx9"), std::string::npos);
+  EXPECT_EQ(bytes.find(email), std::string::npos);
+  EXPECT_EQ(bytes.find("Hanako"), std::string::npos);
+  EXPECT_EQ(bytes.find("PRIVATE KEY"), std::string::npos);
+}
+
+// The associated data binds each sealed value to its row: a value copied over another row
+// (by someone with write access to the file) does not open there.
+TEST_F(AuthorizationServerTest, SealedValuesMovedToAnotherRowDoNotOpen) {
+  storage::ResidentRecord r;
+  r.id = "resident-2";
+  r.username = "taro";
+  r.password_hash = hash_password("taro's long password");
+  r.name = "Taro";
+  ASSERT_TRUE(server_->insert_resident(r));
+  server_->keys().rotate(random_);
+  auto sql = [this](const std::string& statement) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(dir_.file("t.db").c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &error);
+    std::string message = error != nullptr ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << message;
+  };
+  sql("UPDATE residents SET name = (SELECT name FROM residents WHERE id = 'resident-2') "
+      "WHERE id = 'resident-1'");
+  EXPECT_THROW((void)server_->find_resident("resident-1"), std::runtime_error);
+  EXPECT_NO_THROW((void)server_->find_resident("resident-2"));
+  sql("UPDATE residents SET email = name WHERE id = 'resident-2'");
+  EXPECT_THROW((void)server_->find_resident("resident-2"), std::runtime_error);
+
+  // Two signing keys swap their private keys: neither opens under the other's kid.
+  sql("UPDATE signing_keys SET private_pem = (SELECT private_pem FROM signing_keys s "
+      "WHERE s.kid <> signing_keys.kid)");
+  clock_.advance(5);  // past the key ring's reload interval
+  EXPECT_THROW((void)server_->keys().current(), std::runtime_error);
 }
 
 }  // namespace

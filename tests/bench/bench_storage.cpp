@@ -138,7 +138,8 @@ int main(int argc, char** argv) {
     // Inclusion proofs served from the stored Merkle nodes (what GET /audit/v1/proof/inclusion
     // does), at the log's size now.
     authz::ManualClock clock(1'800'000'000);
-    authz::AuditLog audit(*store, clock);
+    const auto sealer = authz::Sealer::load_or_create((dir / "master.key").string());
+    authz::AuditLog audit(*store, clock, sealer);
     const auto size = store->audit_size();
     const Figures proofs = measure(1, 1000, [&](int, int n) {
       const auto seq = 1 + (static_cast<std::int64_t>(n) * 7919) % size;

@@ -568,13 +568,9 @@ test('no entry holds a password, client secret, code, or token string', async ()
 
 // ---- erasure ----
 
-// The header of authz/audit.hpp: "the mapping is kept apart and erased with the resident". The
-// pseudonym is HMAC(key, resident id) with a key that outlives the resident, so the API still
-// recomputes it from the subject after `resident remove` and finds the entries: a known gap,
-// reported; marked todo so it shows without failing the suite, and flips when fixed.
-test('after `resident remove`, the subject no longer finds the entries', {
-  todo: 'pseudonyms are recomputable from the subject after erasure (HMAC key is kept)',
-}, async () => {
+// authz/audit.hpp: the pseudonym is random and the mapping is erased with the resident, so
+// nothing leads from their subject to their entries afterwards.
+test('after `resident remove`, the subject no longer finds the entries', async () => {
   const carol = server.addResident('carol', 'carol has a long enough password');
   const c = await makeClient(server);
   await tokensAs(server, c, { username: 'carol', password: 'carol has a long enough password' });

@@ -62,8 +62,12 @@ function verify(args, env) {
 /** The CLI against the server's database, or against another data directory's. */
 function cli(args, dataDir) {
   if (!dataDir) return server.cli(args);
+  // A copy of the database is readable only with the master key it was sealed under (the
+  // log's own signing key is stored sealed), as with a restored backup: point at the server's.
   const r = spawnSync(server.bin, args, {
-    env: { ...server.env, INFOBANK_DATA_DIR: dataDir }, encoding: 'utf8', timeout: 30_000,
+    env: { ...server.env, INFOBANK_DATA_DIR: dataDir,
+           INFOBANK_STORAGE_MASTER_KEY_FILE: path.join(server.dataDir, 'master.key') },
+    encoding: 'utf8', timeout: 30_000,
   });
   if (r.error) throw r.error;
   return r;

@@ -52,6 +52,7 @@ TEST_F(ConfigTest, DefaultsWithoutFile) {
   const auto c = server::load_config("", {});
   EXPECT_EQ(c.port, 8080);
   EXPECT_EQ(c.database_path(), "./var/infobank.db");
+  EXPECT_EQ(c.master_key_path(), "./var/master.key");
   EXPECT_EQ(c.effective_issuer(), "http://127.0.0.1:8080");
   EXPECT_FALSE(c.tls_enabled());
 }
@@ -75,6 +76,7 @@ port_file = "/run/infobank.port"
 
 [storage]
 database = "/var/lib/infobank/db.sqlite"
+master_key_file = "/etc/infobank/master.key"
 
 [oauth]
 issuer = "https://id.example.com"
@@ -103,6 +105,7 @@ level = "debug"
   EXPECT_EQ(c.idle_timeout, 30);
   EXPECT_EQ(c.port_file, "/run/infobank.port");
   EXPECT_EQ(c.database_path(), "/var/lib/infobank/db.sqlite");
+  EXPECT_EQ(c.master_key_path(), "/etc/infobank/master.key");
   EXPECT_EQ(c.effective_issuer(), "https://id.example.com");
   EXPECT_EQ(c.access_token_ttl, 300);
   EXPECT_EQ(c.refresh_token_ttl, 86400);
@@ -119,6 +122,7 @@ TEST_F(ConfigTest, LoadsJson) {
   const auto path = write("c.json", R"({
     "data_dir": "/data",
     "server": {"port": 0, "tls_cert": "c.pem", "tls_key": "k.pem"},
+    "storage": {"master_key_file": "/keys/m.key"},
     "oauth": {"require_par": true, "code_ttl": 45},
     "log": {"level": "warn"}
   })");
@@ -128,6 +132,7 @@ TEST_F(ConfigTest, LoadsJson) {
   EXPECT_EQ(c.code_ttl, 45);
   EXPECT_EQ(c.log_level, "warn");
   EXPECT_EQ(c.database_path(), "/data/infobank.db");
+  EXPECT_EQ(c.master_key_path(), "/keys/m.key");
   EXPECT_EQ(c.effective_issuer(), "https://127.0.0.1:0");
 }
 
@@ -151,6 +156,21 @@ TEST_F(ConfigTest, EnvironmentOverridesFile) {
 TEST_F(ConfigTest, DataDirDefaultDatabase) {
   const auto c = server::load_config("", {{"INFOBANK_DATA_DIR", "/d/"}});
   EXPECT_EQ(c.database_path(), "/d/infobank.db");
+  EXPECT_EQ(c.master_key_path(), "/d/master.key");
+  const auto d = server::load_config("", {{"INFOBANK_DATA_DIR", "/e"}});
+  EXPECT_EQ(d.master_key_path(), "/e/master.key");
+}
+
+TEST_F(ConfigTest, MasterKeyFileFromFileAndEnvironment) {
+  const auto path = write("k.toml", "[storage]\nmaster_key_file = \"/from/file.key\"\n");
+  EXPECT_EQ(server::load_config(path, {}).master_key_path(), "/from/file.key");
+  // The environment wins over the file, and over the data_dir default.
+  const auto c = server::load_config(path, {{"INFOBANK_STORAGE_MASTER_KEY_FILE", "/from/env.key"},
+                                            {"INFOBANK_DATA_DIR", "/d"}});
+  EXPECT_EQ(c.master_key_path(), "/from/env.key");
+  EXPECT_EQ(c.database_path(), "/d/infobank.db");
+  expect_error(write("bad.toml", "[storage]\nmaster_key_file = 1\n"), {}, "storage.master_key_file");
+  expect_error(write("typo.toml", "[storage]\nmaster_key = \"x\"\n"), {}, "storage.master_key");
 }
 
 TEST_F(ConfigTest, Ipv6IssuerIsBracketed) {

@@ -183,6 +183,7 @@ TEST(Style, HashConstantMatchesEveryPage) {
                                render_account({.resident_name = "Hanako",
                                                .csrf_token = "c",
                                                .grants = {},
+                                               .activity = {},
                                                .revoke_action = "/account/grants/revoke",
                                                .logout_action = "/logout"},
                                               Lang::ja)};
@@ -428,6 +429,7 @@ TEST(AccountPage, EmptyAndEscaped) {
   AccountPage page{.resident_name = std::string(kHostile),
                    .csrf_token = std::string(kQuotes),
                    .grants = {},
+                   .activity = {},
                    .revoke_action = "/account/grants/revoke",
                    .logout_action = ""};
   auto html = render_account(page, Lang::en);
@@ -441,6 +443,24 @@ TEST(AccountPage, EmptyAndEscaped) {
   EXPECT_FALSE(contains(html, kHostile));
   EXPECT_FALSE(contains(html, kQuotes));
   expect_csp_clean(html);
+}
+
+TEST(AccountPage, ShowsTheResidentsActivityEscaped) {
+  AccountPage page = sample_account();
+  EXPECT_TRUE(contains(render_account(page, Lang::en), "Nothing has been recorded yet."));
+  page.activity.push_back({.time = "2026-11-23 10:00 UTC",
+                           .action = "token.issued",
+                           .client_name = std::string(kHostile),
+                           .purpose = "child-care support",
+                           .datasets = {"address", "children"},
+                           .outcome = "success"});
+  auto en = render_account(page, Lang::en);
+  EXPECT_TRUE(contains(en, "Who used your data"));
+  EXPECT_TRUE(contains(en, "address, children"));
+  EXPECT_TRUE(contains(en, "child-care support"));
+  EXPECT_FALSE(contains(en, kHostile));
+  expect_csp_clean(en);
+  EXPECT_TRUE(contains(render_account(page, Lang::ja), "あなたのデータの利用記録"));
 }
 
 }  // namespace

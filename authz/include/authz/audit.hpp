@@ -7,12 +7,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include "authz/clock.hpp"
 #include "authz/crypto.hpp"
 #include "authz/expected.hpp"
+#include "authz/sealer.hpp"
 #include "storage/log_hasher.hpp"
 #include "storage/store.hpp"
 
@@ -50,11 +51,16 @@ Expected<TreeHead> parse_tree_head(std::string_view json, const PublicKey& key);
 /// The tamper-evident audit log over storage's entries and Merkle nodes.
 class AuditLog {
  public:
-  AuditLog(storage::Store& store, const Clock& clock);
+  /// The log's secrets (its signing key and pseudonym key) are stored sealed with `sealer`,
+  /// which must outlive the log.
+  AuditLog(storage::Store& store, const Clock& clock, const Sealer& sealer);
 
-  /// Keyed pseudonym of a resident (HMAC-SHA256 with the log's pseudonym key): the log never
-  /// holds the resident id; the mapping is kept apart and erased with the resident.
+  /// The resident's pseudonym in the log, created (random) on first use. The log never holds
+  /// the resident id; the mapping is kept apart and erased with the resident, after which the
+  /// entries can no longer be tied to them.
   std::string pseudonym(std::string_view resident_id);
+  /// Lookup only (auditor queries): nothing is created, and an erased resident has none.
+  std::optional<std::string> find_pseudonym(std::string_view resident_id);
 
   TreeHead tree_head();
   /// RFC 9162 §2.1.3.1 for entry `seq` (leaf seq-1) in the tree of `tree_size` (0 = current).
@@ -71,17 +77,19 @@ class AuditLog {
 
  private:
   struct Keys {
-    std::string pseudonym_key;
     SigningKey signing_key;
     std::string kid;
   };
   const Keys& keys();
 
+  std::string secret(std::string_view name, const std::string& candidate);
+
   storage::Store& store_;
   const Clock& clock_;
+  const Sealer& sealer_;
   std::mutex mutex_;
   std::optional<Keys> keys_;
-  std::unordered_set<std::string> remembered_;
+  std::unordered_map<std::string, std::string> pseudonyms_;  ///< resident id -> pseudonym
 };
 
 /// What `infobank audit verify` found.

@@ -15,6 +15,7 @@
 #include "authz/expected.hpp"
 #include "authz/form.hpp"
 #include "authz/random.hpp"
+#include "authz/sealer.hpp"
 #include "storage/store.hpp"
 
 namespace authz {
@@ -97,10 +98,12 @@ using Answer = Expected<JsonAnswer, EndpointError>;
 
 /// The signing keys: the newest is current, retired ones stay in the JWKS for key_retention.
 /// Reloaded from storage at most every few seconds so `keys rotate` in another process (or
-/// on another node) takes effect without a restart.
+/// on another node) takes effect without a restart. Private keys are stored sealed (bound to
+/// their kid) and opened only in memory.
 class KeyRing {
  public:
-  KeyRing(storage::Store& store, const Clock& clock, std::int64_t key_retention);
+  KeyRing(storage::Store& store, const Clock& clock, const Sealer& sealer,
+          std::int64_t key_retention);
   /// Creates the first key when storage has none.
   void ensure_key();
   struct Current {
@@ -118,8 +121,10 @@ class KeyRing {
 
  private:
   void reload_locked(std::int64_t now);
+  [[nodiscard]] storage::SigningKeyRecord new_key(std::string kid) const;
   storage::Store& store_;
   const Clock& clock_;
+  const Sealer& sealer_;
   std::int64_t retention_;
   std::mutex mutex_;
   std::int64_t loaded_at_ = -1;
@@ -135,11 +140,12 @@ std::vector<std::string> split_scope(std::string_view scope);
 Expected<std::string> canonical_authorization_details(std::string_view json);
 
 /// The authorization server's rules. Synchronous and blocking (storage, argon2id): call it
-/// from the worker pool, never from an I/O thread.
+/// from the worker pool, never from an I/O thread. `sealer` encrypts what is kept at rest
+/// (residents' personal data, private keys, the audit log's secrets); it must outlive the server.
 class AuthorizationServer {
  public:
   AuthorizationServer(Settings settings, storage::Store& store, const Clock& clock,
-                      Random& random);
+                      Random& random, const Sealer& sealer);
 
   [[nodiscard]] const Settings& settings() const { return settings_; }
   KeyRing& keys() { return keys_; }
@@ -157,6 +163,9 @@ class AuthorizationServer {
   /// One-time: the pending request is removed (a second consent POST finds nothing).
   std::optional<storage::PendingAuthorization> take_pending(std::string_view handle);
   std::optional<storage::ClientRecord> find_client(std::string_view client_id);
+  /// The resident with name and email opened (callers never see sealed values). Throws
+  /// std::runtime_error if they do not open: the master key is not the one they were sealed
+  /// with, or the row was altered. Either is an outage, not a request error.
   std::optional<storage::ResidentRecord> find_resident(std::string_view resident_id);
   LoginOutcome login(std::string_view username, std::string_view password,
                      std::string_view remote_addr);
@@ -196,6 +205,11 @@ class AuthorizationServer {
     std::string client_secret;  ///< empty for methods without a secret
   };
   Expected<NewClient> create_client(storage::ClientRecord draft);
+  /// Stores a new resident with name and email sealed (bound to the resident's id); username
+  /// stays plain as the login lookup key. False if the id or username exists.
+  bool insert_resident(storage::ResidentRecord resident);
+  /// Every resident, opened as find_resident() does.
+  std::vector<storage::ResidentRecord> list_residents();
   std::vector<storage::Grant> grants_of(std::string_view resident_id);
   bool revoke_grant(std::string_view resident_id, std::string_view grant_id);
 
@@ -230,6 +244,7 @@ class AuthorizationServer {
   /// Clients change rarely and are read on every back-channel request: kept for a couple of
   /// seconds, so a client removed (by any node or the CLI) stops working within that time.
   std::optional<storage::ClientRecord> cached_client(const std::string& client_id);
+  [[nodiscard]] storage::ResidentRecord open_resident(storage::ResidentRecord sealed) const;
 
   struct CachedClient {
     std::optional<storage::ClientRecord> record;
@@ -242,6 +257,7 @@ class AuthorizationServer {
   storage::Store& store_;
   const Clock& clock_;
   Random& random_;
+  const Sealer& sealer_;
   KeyRing keys_;
   AuditLog audit_;
 };

@@ -165,8 +165,9 @@ struct EventQuery {
   std::string dataset;
   std::int64_t from = 0;      ///< time >= from
   std::int64_t until = 0;     ///< time < until (0 = open)
-  std::int64_t after_seq = 0; ///< pagination cursor
+  std::int64_t after_seq = 0; ///< pagination cursor (ascending order only)
   int limit = 100;
+  bool newest_first = false;  ///< descending seq (the resident's page); after_seq is ignored
 };
 
 }  // namespace storage

@@ -125,11 +125,14 @@ class Store {
   /// The hash (32 raw bytes) of the perfect subtree of 2^level leaves starting at leaf
   /// index * 2^level; level 0 are the leaves.
   virtual std::optional<std::string> audit_node(unsigned level, std::int64_t index) = 0;
-  /// The pseudonym -> resident mapping, kept apart from the log: erasing a resident erases it
-  /// without touching the tree.
-  virtual void remember_pseudonym(std::string_view pseudonym, std::string_view resident_id) = 0;
-  /// Pseudonyms of a resident (to show them their own entries).
-  virtual std::vector<std::string> pseudonyms_of(std::string_view resident_id) = 0;
+  /// The resident -> pseudonym mapping, kept apart from the log. A pseudonym is random, not
+  /// derived from the resident, so once the mapping is erased with the resident nothing can
+  /// lead from them to their entries. Atomic: returns the stored pseudonym, storing
+  /// `candidate` first if the resident has none.
+  virtual std::string get_or_create_pseudonym(std::string_view resident_id,
+                                              std::string_view candidate) = 0;
+  /// The resident's pseudonym, if they have one (read only).
+  virtual std::optional<std::string> find_pseudonym(std::string_view resident_id) = 0;
 
   /// A named secret created once and shared by every process and node (the log's signing and
   /// pseudonym keys): returns the stored value, storing `value_if_absent` first if none.
