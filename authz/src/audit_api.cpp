@@ -11,10 +11,6 @@ namespace authz {
 
 namespace {
 
-EndpointError fail(std::string error, std::string description, std::string scheme = {}) {
-  return EndpointError{make_error(std::move(error), std::move(description)), std::move(scheme)};
-}
-
 // A non-negative integer query parameter; absent = fallback; malformed = nullopt.
 std::optional<std::int64_t> number(const Params& q, std::string_view name, std::int64_t fallback) {
   auto v = q.get(name);

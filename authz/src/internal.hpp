@@ -8,16 +8,19 @@
 
 namespace authz {
 
-/// `base` with the non-empty parameters appended to its query (keeping any it has: RFC 6749
-/// §3.1.2 says the redirect URI's query must be retained).
-std::string with_params(std::string_view base,
-                        std::initializer_list<std::pair<std::string_view, std::string_view>> params);
 bool contains_word(std::string_view list, std::string_view word);
 std::string join(const std::vector<std::string>& words);
 
 }  // namespace authz
 
+#include "authz/oauth.hpp"
+
 namespace authz {
 /// RFC 3986 absolute URI without a fragment (RFC 8707 §2 resource indicators).
 bool absolute_uri(std::string_view text);
+
+/// A back-channel error with the authentication scheme its challenge names.
+inline EndpointError fail(std::string error, std::string description, std::string scheme = {}) {
+  return EndpointError{make_error(std::move(error), std::move(description)), std::move(scheme)};
+}
 }  // namespace authz

@@ -18,10 +18,6 @@ namespace {
 
 constexpr std::string_view kJwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-EndpointError fail(std::string error, std::string description, std::string scheme = {}) {
-  return EndpointError{make_error(std::move(error), std::move(description)), std::move(scheme)};
-}
-
 bool has(const std::vector<std::string>& list, std::string_view item) {
   return std::find(list.begin(), list.end(), item) != list.end();
 }

@@ -146,14 +146,6 @@ Response redirect(const Request& req, const std::string& location) {
   return res;
 }
 
-std::string with_query(std::string_view base, std::initializer_list<std::pair<std::string_view, std::string_view>> params) {
-  boost::urls::url url(base);
-  for (const auto& [name, value] : params) {
-    if (!value.empty()) url.params().append({name, value});
-  }
-  return std::string(url.buffer());
-}
-
 pages::Lang lang_of(const Request& req) {
   return pages::negotiate_language(header(req, http::field::accept_language));
 }
@@ -362,7 +354,7 @@ awaitable<Response> App::authorize(const Request& req, const RequestContext& ctx
                             pages::render_error({result.error.error, result.error.description}, lang_of(req)));
   }
   if (result.kind == Kind::redirect_error) {
-    co_return redirect(req, with_query(result.redirect_uri,
+    co_return redirect(req, authz::with_params(result.redirect_uri,
                                        {{"error", result.error.error},
                                         {"error_description", result.error.description},
                                         {"state", result.state},
@@ -488,7 +480,7 @@ awaitable<Response> App::login(const Request& req, const RequestContext& ctx) {
                             origin_of(redirect_uri));
   }
   auto res = redirect(req, handle.empty() ? std::string("/account")
-                                          : with_query("/authorize/continue", {{"handle", handle}}));
+                                          : authz::with_params("/authorize/continue", {{"handle", handle}}));
   res.insert(http::field::set_cookie, cookie(session_cookie_name(ctx.tls), outcome.session_cookie, ctx.tls, "Lax",
                                              server_.settings().session_ttl));
   co_return res;

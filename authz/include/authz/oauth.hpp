@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -132,6 +133,11 @@ class KeyRing {
   std::vector<PublicKey> published_;
   std::string jwks_;
 };
+
+/// `base` with the non-empty parameters appended to its query, percent-encoded, keeping any
+/// query it has (RFC 6749 §3.1.2: the redirect URI's query must be retained).
+std::string with_params(std::string_view base,
+                        std::initializer_list<std::pair<std::string_view, std::string_view>> params);
 
 /// Splits a space-separated scope string; duplicates removed, order kept.
 std::vector<std::string> split_scope(std::string_view scope);
