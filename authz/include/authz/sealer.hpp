@@ -24,7 +24,7 @@ namespace authz {
 /// and the key id are both derived from the 256-bit master key with HKDF-SHA256 (RFC 5869),
 /// with different `info`, so the master key itself is never used directly.
 ///
-/// Rotating the master key (not implemented yet; the format is ready for it): a Sealer would
+/// Rotating the master key is future work, and the format is ready for it: a Sealer would
 /// hold the new key for seal() and the old ones by key id for open(); a one-off command opens
 /// every sealed column with the key named in its value and seals it again with the new key,
 /// after which the old key file can be destroyed. The "v1" prefix leaves room for a change of
