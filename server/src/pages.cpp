@@ -540,6 +540,32 @@ std::string render_error(const ErrorPage& page, Lang lang) {
   return out;
 }
 
+// What an audit log action means to the resident it is about; empty for actions without words.
+std::string_view action_words(std::string_view action, Lang lang) {
+  struct Words {
+    std::string_view action, en, ja;
+  };
+  static constexpr Words kWords[] = {
+      {"login.success", "You signed in", "ログインしました"},
+      {"login.failure", "A sign-in failed", "ログインに失敗しました"},
+      {"consent.granted", "You gave consent", "同意しました"},
+      {"consent.refused", "You refused", "拒否しました"},
+      {"consent.withdrawn", "You withdrew consent", "同意を取り消しました"},
+      {"token.issued", "The service was given access", "サービスにアクセス権が発行されました"},
+      {"token.refreshed", "The service renewed its access", "サービスがアクセス権を更新しました"},
+      {"token.revoked", "An access was revoked", "アクセス権が取り消されました"},
+      {"code.replayed", "A reused code was refused and its access revoked",
+       "再使用されたコードを拒否し、アクセス権を取り消しました"},
+      {"refresh.reused", "A reused refresh token was refused and its access revoked",
+       "再使用されたリフレッシュトークンを拒否し、アクセス権を取り消しました"},
+      {"resident.added", "Your account was created", "アカウントが作成されました"},
+  };
+  for (const auto& w : kWords) {
+    if (w.action == action) return pick(lang, w.en, w.ja);
+  }
+  return {};
+}
+
 std::string render_account(const AccountPage& page, Lang lang) {
   std::string out;
   out.reserve(8192 + page.grants.size() * 2048);
@@ -607,8 +633,16 @@ std::string render_account(const AccountPage& page, Lang lang) {
         datasets += d;
       }
       out += "<tr>";
-      for (std::string_view cell : {std::string_view{a.time}, std::string_view{a.action},
-                                    std::string_view{a.client_name}, std::string_view{a.purpose},
+      append_element(out, "td", a.time);
+      // Words for people, and the log's own name of the action for anyone comparing with it.
+      out += "<td>";
+      if (auto words = action_words(a.action, lang); !words.empty()) {
+        append_text(out, words);
+        out += ' ';
+      }
+      append_element(out, "code", a.action);
+      out += "</td>";
+      for (std::string_view cell : {std::string_view{a.client_name}, std::string_view{a.purpose},
                                     std::string_view{datasets}, std::string_view{a.outcome}}) {
         append_element(out, "td", cell);
       }

@@ -456,11 +456,14 @@ TEST(AccountPage, ShowsTheResidentsActivityEscaped) {
                            .outcome = "success"});
   auto en = render_account(page, Lang::en);
   EXPECT_TRUE(contains(en, "Who used your data"));
+  EXPECT_TRUE(contains(en, "The service was given access <code>token.issued</code>"));
   EXPECT_TRUE(contains(en, "address, children"));
   EXPECT_TRUE(contains(en, "child-care support"));
   EXPECT_FALSE(contains(en, kHostile));
   expect_csp_clean(en);
-  EXPECT_TRUE(contains(render_account(page, Lang::ja), "あなたのデータの利用記録"));
+  auto ja = render_account(page, Lang::ja);
+  EXPECT_TRUE(contains(ja, "あなたのデータの利用記録"));
+  EXPECT_TRUE(contains(ja, "サービスにアクセス権が発行されました"));
 }
 
 }  // namespace
