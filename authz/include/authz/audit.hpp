@@ -13,6 +13,7 @@
 #include "authz/clock.hpp"
 #include "authz/crypto.hpp"
 #include "authz/expected.hpp"
+#include "authz/merkle.hpp"
 #include "authz/sealer.hpp"
 #include "storage/log_hasher.hpp"
 #include "storage/store.hpp"
@@ -83,6 +84,9 @@ class AuditLog {
   const Keys& keys();
 
   std::string secret(std::string_view name, const std::string& candidate);
+  /// Perfect subtree hashes, from storage through a cache of the upper levels: a node never
+  /// changes once written, and the upper levels are on every proof's path.
+  merkle::PerfectNode nodes();
 
   storage::Store& store_;
   const Clock& clock_;
@@ -90,6 +94,9 @@ class AuditLog {
   std::mutex mutex_;
   std::optional<Keys> keys_;
   std::unordered_map<std::string, std::string> pseudonyms_;  ///< resident id -> pseudonym
+  std::mutex nodes_mutex_;
+  /// (level << 58 | index) -> hash, for levels >= kCachedLevel only (n / 16 nodes at most).
+  std::unordered_map<std::uint64_t, merkle::Hash> node_cache_;
 };
 
 /// What `infobank audit verify` found.
