@@ -256,8 +256,79 @@ DROP INDEX resident_pseudonyms_resident;
 CREATE UNIQUE INDEX resident_pseudonyms_resident ON resident_pseudonyms (resident_id);
 )sql";
 
+
+// The portability broker: services, contracts, transfers and their per-dataset progress.
+constexpr std::string_view kBroker = R"sql(
+CREATE TABLE services (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  base_url TEXT NOT NULL,
+  audience TEXT NOT NULL,
+  datasets TEXT NOT NULL,
+  authorization TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE contracts (
+  id TEXT PRIMARY KEY,
+  resident_id TEXT NOT NULL,
+  service_id TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  status TEXT NOT NULL,
+  since INTEGER NOT NULL,
+  until INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  transfer_id TEXT NOT NULL
+) STRICT;
+CREATE INDEX contracts_resident ON contracts (resident_id, since);  -- list_contracts
+
+CREATE TABLE transfers (
+  id TEXT PRIMARY KEY,
+  resident_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  source_id TEXT NOT NULL,
+  destination_id TEXT NOT NULL,
+  source_subject TEXT NOT NULL,
+  destination_subject TEXT NOT NULL,
+  datasets TEXT NOT NULL,
+  delete_at_source INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  step TEXT NOT NULL,
+  error TEXT NOT NULL,
+  retries INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  lease_owner TEXT NOT NULL,
+  lease_until INTEGER NOT NULL,
+  report TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX transfers_resident ON transfers (resident_id, created_at);  -- list_transfers
+CREATE INDEX transfers_state ON transfers (state, created_at);           -- claim_transfer
+
+CREATE TABLE transfer_datasets (
+  transfer_id TEXT NOT NULL,
+  dataset TEXT NOT NULL,
+  source_format TEXT NOT NULL,
+  destination_format TEXT NOT NULL,
+  cursor TEXT NOT NULL,
+  exported_all INTEGER NOT NULL,
+  pages_done INTEGER NOT NULL,
+  items_done INTEGER NOT NULL,
+  bytes_done INTEGER NOT NULL,
+  items_total INTEGER NOT NULL,
+  bytes_total INTEGER NOT NULL,
+  digest TEXT NOT NULL,
+  not_carried TEXT NOT NULL,
+  verified INTEGER NOT NULL,
+  deleted INTEGER NOT NULL,
+  PRIMARY KEY (transfer_id, dataset)
+) STRICT;
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 3> kMigrations = {kInit, kAuditLog, kOnePseudonym};
+constexpr std::array<std::string_view, 4> kMigrations = {kInit, kAuditLog, kOnePseudonym,
+                                                         kBroker};
 
 }  // namespace
 

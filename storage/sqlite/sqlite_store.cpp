@@ -67,6 +67,89 @@ constexpr std::string_view kRefreshTokenColumns =
     "token_hash, family_id, client_id, resident_id, scope, authorization_details, resources, "
     "cnf_jkt, grant_id, code_hash, auth_time, issued_at, expires_at, rotated, revoked";
 
+constexpr std::string_view kServiceColumns =
+    "id, name, base_url, audience, datasets, authorization, created_at";
+constexpr std::string_view kContractColumns =
+    "id, resident_id, service_id, subject, status, since, until, reason, transfer_id";
+constexpr std::string_view kTransferColumns =
+    "id, resident_id, client_id, source_id, destination_id, source_subject, "
+    "destination_subject, datasets, delete_at_source, state, step, error, retries, "
+    "next_attempt_at, lease_owner, lease_until, report, created_at, updated_at";
+constexpr std::string_view kTransferDatasetColumns =
+    "transfer_id, dataset, source_format, destination_format, cursor, exported_all, "
+    "pages_done, items_done, bytes_done, items_total, bytes_total, digest, not_carried, "
+    "verified, deleted";
+
+ServiceRecord read_service(const Statement& row) {
+  ServiceRecord s;
+  s.id = row.text(0);
+  s.name = row.text(1);
+  s.base_url = row.text(2);
+  s.audience = row.text(3);
+  s.datasets = sqlite::decode_list(row.text(4));
+  s.authorization = row.text(5);
+  s.created_at = row.int64(6);
+  return s;
+}
+
+ContractRecord read_contract(const Statement& row) {
+  ContractRecord c;
+  c.id = row.text(0);
+  c.resident_id = row.text(1);
+  c.service_id = row.text(2);
+  c.subject = row.text(3);
+  c.status = row.text(4);
+  c.since = row.int64(5);
+  c.until = row.int64(6);
+  c.reason = row.text(7);
+  c.transfer_id = row.text(8);
+  return c;
+}
+
+TransferRecord read_transfer(const Statement& row) {
+  TransferRecord t;
+  t.id = row.text(0);
+  t.resident_id = row.text(1);
+  t.client_id = row.text(2);
+  t.source_id = row.text(3);
+  t.destination_id = row.text(4);
+  t.source_subject = row.text(5);
+  t.destination_subject = row.text(6);
+  t.datasets = sqlite::decode_list(row.text(7));
+  t.delete_at_source = row.boolean(8);
+  t.state = row.text(9);
+  t.step = row.text(10);
+  t.error = row.text(11);
+  t.retries = static_cast<int>(row.int64(12));
+  t.next_attempt_at = row.int64(13);
+  t.lease_owner = row.text(14);
+  t.lease_until = row.int64(15);
+  t.report = row.text(16);
+  t.created_at = row.int64(17);
+  t.updated_at = row.int64(18);
+  return t;
+}
+
+TransferDatasetRecord read_transfer_dataset(const Statement& row) {
+  TransferDatasetRecord d;
+  d.transfer_id = row.text(0);
+  d.dataset = row.text(1);
+  d.source_format = row.text(2);
+  d.destination_format = row.text(3);
+  d.cursor = row.text(4);
+  d.exported_all = row.boolean(5);
+  d.pages_done = row.int64(6);
+  d.items_done = row.int64(7);
+  d.bytes_done = row.int64(8);
+  d.items_total = row.int64(9);
+  d.bytes_total = row.int64(10);
+  d.digest = row.text(11);
+  d.not_carried = sqlite::decode_list(row.text(12));
+  d.verified = row.boolean(13);
+  d.deleted = row.boolean(14);
+  return d;
+}
+
 ClientRecord read_client(const Statement& row) {
   ClientRecord c;
   c.client_id = row.text(0);
@@ -427,7 +510,11 @@ class SqliteStore final : public Store {
           "DELETE FROM resident_pseudonyms WHERE resident_id = ?1",
           "DELETE FROM grants WHERE resident_id = ?1", "DELETE FROM codes WHERE resident_id = ?1",
           "DELETE FROM access_tokens WHERE resident_id = ?1",
-          "DELETE FROM refresh_tokens WHERE resident_id = ?1"}) {
+          "DELETE FROM refresh_tokens WHERE resident_id = ?1",
+          "DELETE FROM contracts WHERE resident_id = ?1",
+          "DELETE FROM transfer_datasets WHERE transfer_id IN "
+          "(SELECT id FROM transfers WHERE resident_id = ?1)",
+          "DELETE FROM transfers WHERE resident_id = ?1"}) {
       db->prepare(sql).bind_all(id).run();
     }
     transaction.commit();
@@ -959,6 +1046,168 @@ class SqliteStore final : public Store {
     return value;
   }
 
+  // --- Portability broker ----------------------------------------------------------------------
+
+  bool insert_service(const ServiceRecord& v) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare(
+          "INSERT INTO services (id, name, base_url, audience, datasets, authorization, "
+          "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING")
+        .bind_all(v.id, v.name, v.base_url, v.audience, sqlite::encode_list(v.datasets),
+                  v.authorization, v.created_at)
+        .run();
+    const bool inserted = db->changes() > 0;
+    transaction.commit();
+    return inserted;
+  }
+
+  std::optional<ServiceRecord> find_service(std::string_view id) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kServiceColumns, "services WHERE id = ?1"));
+    stmt.bind_all(id);
+    return optional_row<ServiceRecord>(stmt, read_service);
+  }
+
+  std::vector<ServiceRecord> list_services() override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kServiceColumns, "services ORDER BY id"));
+    return all_rows<ServiceRecord>(stmt, read_service);
+  }
+
+  bool remove_service(std::string_view id) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare("DELETE FROM services WHERE id = ?1").bind_all(id).run();
+    const bool removed = db->changes() > 0;
+    transaction.commit();
+    return removed;
+  }
+
+  void upsert_contract(const ContractRecord& c, const Event& e) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    upsert_contract_row(*db, c);
+    append_event_row(*db, e);
+    transaction.commit();
+  }
+
+  std::vector<ContractRecord> list_contracts(std::string_view resident_id) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(
+        kContractColumns, "contracts WHERE resident_id = ?1 ORDER BY since DESC, id"));
+    stmt.bind_all(resident_id);
+    return all_rows<ContractRecord>(stmt, read_contract);
+  }
+
+  std::optional<ContractRecord> find_active_contract(std::string_view resident_id,
+                                                     std::string_view service_id) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kContractColumns,
+                                   "contracts WHERE resident_id = ?1 AND service_id = ?2 AND "
+                                   "status = 'active' ORDER BY since DESC, id LIMIT 1"));
+    stmt.bind_all(resident_id, service_id);
+    return optional_row<ContractRecord>(stmt, read_contract);
+  }
+
+  void insert_transfer(const TransferRecord& t, const std::vector<TransferDatasetRecord>& datasets,
+                       const Event& e) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare(
+          "INSERT INTO transfers (id, resident_id, client_id, source_id, destination_id, "
+          "source_subject, destination_subject, datasets, delete_at_source, state, step, error, "
+          "retries, next_attempt_at, lease_owner, lease_until, report, created_at, updated_at) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+          "?18, ?19)")
+        .bind_all(t.id, t.resident_id, t.client_id, t.source_id, t.destination_id,
+                  t.source_subject, t.destination_subject, sqlite::encode_list(t.datasets),
+                  t.delete_at_source, t.state, t.step, t.error, t.retries, t.next_attempt_at,
+                  t.lease_owner, t.lease_until, t.report, t.created_at, t.updated_at)
+        .run();
+    for (const auto& d : datasets) write_transfer_dataset_row(*db, d);
+    append_event_row(*db, e);
+    transaction.commit();
+  }
+
+  std::optional<TransferRecord> find_transfer(std::string_view id) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kTransferColumns, "transfers WHERE id = ?1"));
+    stmt.bind_all(id);
+    return optional_row<TransferRecord>(stmt, read_transfer);
+  }
+
+  std::vector<TransferDatasetRecord> list_transfer_datasets(
+      std::string_view transfer_id) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kTransferDatasetColumns,
+                                   "transfer_datasets WHERE transfer_id = ?1 ORDER BY rowid"));
+    stmt.bind_all(transfer_id);
+    return all_rows<TransferDatasetRecord>(stmt, read_transfer_dataset);
+  }
+
+  std::vector<TransferRecord> list_transfers(std::string_view resident_id) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(
+        kTransferColumns, "transfers WHERE resident_id = ?1 ORDER BY created_at DESC, id"));
+    stmt.bind_all(resident_id);
+    return all_rows<TransferRecord>(stmt, read_transfer);
+  }
+
+  bool update_transfer(const TransferRecord& t, std::string_view expected_state,
+                       const std::vector<TransferDatasetRecord>& progress,
+                       const std::vector<ContractRecord>& contracts,
+                       const std::vector<Event>& events) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare(
+          "UPDATE transfers SET state = ?3, step = ?4, error = ?5, retries = ?6, "
+          "next_attempt_at = ?7, lease_until = ?8, report = ?9, updated_at = ?10 "
+          "WHERE id = ?1 AND state = ?2 AND lease_owner = ?11")
+        .bind_all(t.id, expected_state, t.state, t.step, t.error, t.retries, t.next_attempt_at,
+                  t.lease_until, t.report, t.updated_at, t.lease_owner)
+        .run();
+    if (db->changes() == 0) return false;  // rolls back: nothing written
+    for (const auto& d : progress) write_transfer_dataset_row(*db, d);
+    for (const auto& c : contracts) upsert_contract_row(*db, c);
+    for (const auto& e : events) append_event_row(*db, e);
+    transaction.commit();
+    return true;
+  }
+
+  std::optional<TransferRecord> claim_transfer(std::string_view owner, std::int64_t now,
+                                               std::int64_t lease_until) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    std::optional<TransferRecord> t;
+    {
+      auto stmt = db->prepare(select(
+          kTransferColumns,
+          "transfers WHERE state IN ('consented', 'exporting', 'importing', 'verifying', "
+          "'deleting') AND next_attempt_at <= ?1 AND (lease_owner = '' OR lease_until < ?1) "
+          "ORDER BY created_at, id LIMIT 1"));
+      stmt.bind_all(now);
+      t = optional_row<TransferRecord>(stmt, read_transfer);
+    }
+    if (!t) return std::nullopt;
+    db->prepare("UPDATE transfers SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1")
+        .bind_all(t->id, owner, lease_until)
+        .run();
+    transaction.commit();
+    t->lease_owner = std::string(owner);
+    t->lease_until = lease_until;
+    return t;
+  }
+
+  void release_transfers(std::string_view owner) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare("UPDATE transfers SET lease_owner = '', lease_until = 0 WHERE lease_owner = ?1")
+        .bind_all(owner)
+        .run();
+    transaction.commit();
+  }
+
   // --- Housekeeping ----------------------------------------------------------------------------
 
   void purge_expired(std::int64_t now) override {
@@ -998,6 +1247,37 @@ class SqliteStore final : public Store {
     stmt.bind_all(key, now - window, now);
     if (!stmt.step()) throw StorageError("login_failures: no count");
     return static_cast<int>(stmt.int64(0));
+  }
+
+  static void upsert_contract_row(Connection& db, const ContractRecord& c) {
+    db.prepare(
+          "INSERT INTO contracts (id, resident_id, service_id, subject, status, since, until, "
+          "reason, transfer_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+          "ON CONFLICT (id) DO UPDATE SET status = excluded.status, until = excluded.until, "
+          "reason = excluded.reason, transfer_id = excluded.transfer_id, "
+          "subject = excluded.subject")
+        .bind_all(c.id, c.resident_id, c.service_id, c.subject, c.status, c.since, c.until,
+                  c.reason, c.transfer_id)
+        .run();
+  }
+
+  static void write_transfer_dataset_row(Connection& db, const TransferDatasetRecord& d) {
+    db.prepare(
+          "INSERT INTO transfer_datasets (transfer_id, dataset, source_format, "
+          "destination_format, cursor, exported_all, pages_done, items_done, bytes_done, "
+          "items_total, bytes_total, digest, not_carried, verified, deleted) VALUES (?1, ?2, "
+          "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+          "ON CONFLICT (transfer_id, dataset) DO UPDATE SET cursor = excluded.cursor, "
+          "exported_all = excluded.exported_all, pages_done = excluded.pages_done, "
+          "items_done = excluded.items_done, bytes_done = excluded.bytes_done, "
+          "items_total = excluded.items_total, bytes_total = excluded.bytes_total, "
+          "digest = excluded.digest, not_carried = excluded.not_carried, "
+          "verified = excluded.verified, deleted = excluded.deleted")
+        .bind_all(d.transfer_id, d.dataset, d.source_format, d.destination_format, d.cursor,
+                  d.exported_all, d.pages_done, d.items_done, d.bytes_done, d.items_total,
+                  d.bytes_total, d.digest, sqlite::encode_list(d.not_carried), d.verified,
+                  d.deleted)
+        .run();
   }
 
   static void insert_signing_key_row(Connection& db, const SigningKeyRecord& k) {

@@ -170,4 +170,78 @@ struct EventQuery {
   bool newest_first = false;  ///< descending seq (the resident's page); after_seq is ignored
 };
 
+
+// --- Portability broker ----------------------------------------------------------------------
+
+/// A service the operator registered: a source or destination of transfers.
+struct ServiceRecord {
+  std::string id;        ///< short name chosen by the operator, e.g. "blog-x"
+  std::string name;      ///< shown to residents
+  std::string base_url;  ///< where its portability API lives (…/portability/v1 is appended)
+  std::string audience;  ///< `aud` of the tokens it accepts (default: base_url)
+  /// "dataset:format" pairs, e.g. "blog_posts:blogger-atom".
+  std::vector<std::string> datasets;
+  /// How the broker gets tokens for it: "infobank" (pattern 1: infobank is its AS).
+  std::string authorization = "infobank";
+  std::int64_t created_at = 0;
+};
+
+/// A contract between a resident and a service (the delegation to the bank itself is implied
+/// by the resident's account).
+struct ContractRecord {
+  std::string id;
+  std::string resident_id;
+  std::string service_id;
+  std::string subject;    ///< the resident's account name at the service (`sub` of its tokens)
+  std::string status;     ///< active | terminated
+  std::int64_t since = 0;
+  std::int64_t until = 0; ///< 0 while active
+  std::string reason;     ///< why it began or ended, in words
+  std::string transfer_id;  ///< the transfer that changed it, if one did
+};
+
+/// A transfer of a resident's data from one service to another: a durable state machine.
+/// States: requested, consented, exporting, importing, verifying, deleting, completed,
+/// failed, cancelled.
+struct TransferRecord {
+  std::string id;
+  std::string resident_id;
+  std::string client_id;  ///< the client that asked for it; empty when the resident did
+  std::string source_id;
+  std::string destination_id;
+  std::string source_subject;
+  std::string destination_subject;
+  std::vector<std::string> datasets;
+  bool delete_at_source = false;  ///< "switch" (true) or "copy"
+  std::string state = "requested";
+  std::string step;       ///< what it is doing now, in words
+  std::string error;      ///< why it failed
+  int retries = 0;        ///< retries of the current step so far
+  std::int64_t next_attempt_at = 0;
+  std::string lease_owner;  ///< the broker node working on it; empty when none
+  std::int64_t lease_until = 0;
+  std::string report;     ///< JSON text: what moved, what could not be carried
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+};
+
+/// The progress of one dataset within a transfer, committed page by page.
+struct TransferDatasetRecord {
+  std::string transfer_id;
+  std::string dataset;
+  std::string source_format;
+  std::string destination_format;
+  std::string cursor;       ///< the source's cursor for the next page; empty = from the start
+  bool exported_all = false;
+  std::int64_t pages_done = 0;
+  std::int64_t items_done = 0;
+  std::int64_t bytes_done = 0;
+  std::int64_t items_total = 0;  ///< as the source announced it
+  std::int64_t bytes_total = 0;
+  std::string digest;       ///< running digest of what was sent (hex)
+  std::vector<std::string> not_carried;  ///< model fields the destination cannot hold
+  bool verified = false;
+  bool deleted = false;
+};
+
 }  // namespace storage

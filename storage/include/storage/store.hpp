@@ -139,6 +139,52 @@ class Store {
   virtual std::string get_or_create_secret(std::string_view name,
                                            std::string_view value_if_absent) = 0;
 
+
+  // The portability broker. -------------------------------------------------------------------
+
+  /// False if the id exists.
+  virtual bool insert_service(const ServiceRecord& service) = 0;
+  virtual std::optional<ServiceRecord> find_service(std::string_view id) = 0;
+  virtual std::vector<ServiceRecord> list_services() = 0;
+  /// False if unknown. Contracts and transfers that name it stay (they are history).
+  virtual bool remove_service(std::string_view id) = 0;
+
+  /// Inserts or replaces the contract with this id, appending `event` in the same transaction.
+  virtual void upsert_contract(const ContractRecord& contract, const Event& event) = 0;
+  /// Newest first.
+  virtual std::vector<ContractRecord> list_contracts(std::string_view resident_id) = 0;
+  virtual std::optional<ContractRecord> find_active_contract(std::string_view resident_id,
+                                                             std::string_view service_id) = 0;
+
+  /// Inserts a transfer with one progress row per dataset and appends `event`, atomically.
+  virtual void insert_transfer(const TransferRecord& transfer,
+                               const std::vector<TransferDatasetRecord>& datasets,
+                               const Event& event) = 0;
+  virtual std::optional<TransferRecord> find_transfer(std::string_view id) = 0;
+  virtual std::vector<TransferDatasetRecord> list_transfer_datasets(
+      std::string_view transfer_id) = 0;
+  /// The resident's transfers, newest first.
+  virtual std::vector<TransferRecord> list_transfers(std::string_view resident_id) = 0;
+
+  /// One step of the state machine in one transaction: writes every mutable field of
+  /// `transfer` (state, step, error, retries, next_attempt_at, lease, report, updated_at) only
+  /// if the stored row still has state `expected_state` and lease_owner == transfer.lease_owner
+  /// (so a node that lost its lease, or a second click, changes nothing); then writes the
+  /// `progress` rows, upserts `contracts`, and appends `events`. False if the guard failed.
+  virtual bool update_transfer(const TransferRecord& transfer, std::string_view expected_state,
+                               const std::vector<TransferDatasetRecord>& progress,
+                               const std::vector<ContractRecord>& contracts,
+                               const std::vector<Event>& events) = 0;
+
+  /// Claims the oldest transfer that is runnable (consented, exporting, importing, verifying,
+  /// deleting), due (next_attempt_at <= now) and not leased (no owner, or lease_until < now):
+  /// sets lease_owner = owner, lease_until and returns it.
+  /// Atomic across processes and nodes.
+  virtual std::optional<TransferRecord> claim_transfer(std::string_view owner, std::int64_t now,
+                                                       std::int64_t lease_until) = 0;
+  /// Clears every lease `owner` holds (a node starting again, or stopping).
+  virtual void release_transfers(std::string_view owner) = 0;
+
   /// Deletes expired codes, pending requests, sessions, jti entries and long-expired tokens.
   virtual void purge_expired(std::int64_t now) = 0;
 };
@@ -152,5 +198,13 @@ class StorageError : public std::runtime_error {
 /// audit log's leaves and nodes.
 std::unique_ptr<Store> open_sqlite(const std::string& path,
                                    std::shared_ptr<const LogHasher> hasher);
+
+/// Connects to PostgreSQL with `conninfo` (a libpq keyword/value string or a postgresql:// URI,
+/// which may hold a password and is never put into an error message); `hasher` hashes the
+/// audit log's leaves and nodes. Several processes and nodes may share one database: one-time
+/// operations still have one winner and the audit log one order. Like open_sqlite, it does not
+/// migrate.
+std::unique_ptr<Store> open_postgres(const std::string& conninfo,
+                                     std::shared_ptr<const LogHasher> hasher);
 
 }  // namespace storage

@@ -1,0 +1,199 @@
+// Small pieces every route uses: parsing a request's parts, and the house's responses with
+// their security headers.
+#include "web.hpp"
+
+#include <boost/url.hpp>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+namespace server {
+
+
+
+std::string_view path_of(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+std::string_view query_of(std::string_view target) {
+  auto q = target.find('?');
+  return q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+}
+
+std::string header(const Request& req, http::field field) {
+  auto it = req.find(field);
+  return it == req.end() ? std::string() : std::string(it->value());
+}
+
+// Media type without parameters, lower-cased: "application/x-www-form-urlencoded; charset=..."
+std::string media_type(const Request& req) {
+  std::string type = header(req, http::field::content_type);
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.pop_back();
+  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return type;
+}
+
+Response base_response(const Request& req, http::status status) {
+  Response res{status, req.version()};
+  res.set(http::field::server, "infobank");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(req.keep_alive());
+  return res;
+}
+
+Response json_response(const Request& req, http::status status, std::string body) {
+  auto res = base_response(req, status);
+  res.set(http::field::content_type, "application/json");
+  // RFC 6749 §5.1: token responses are never cached.
+  res.set(http::field::pragma, "no-cache");
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+std::string error_json(const authz::OAuthError& error) {
+  nlohmann::json body = {{"error", error.error}};
+  if (!error.description.empty()) body["error_description"] = error.description;
+  return body.dump();
+}
+
+Response oauth_error(const Request& req, const authz::EndpointError& e) {
+  const auto& code = e.error.error;
+  auto status = http::status::bad_request;
+  std::string challenge;
+  auto quoted = [](std::string_view s) {
+    std::string out;
+    for (char c : s) {
+      if (c != '"' && c != '\\') out += c;
+    }
+    return out;
+  };
+  if (code == "invalid_client") {
+    // RFC 6749 §5.2: 401 with a challenge for the scheme the client can use.
+    status = http::status::unauthorized;
+    challenge = "Basic realm=\"infobank\"";
+  } else if (code == "invalid_token" || (code == "invalid_request" && !e.auth_scheme.empty() &&
+                                         e.auth_scheme != "Basic")) {
+    // RFC 6750 §3.1 / RFC 9449 §7.1.
+    status = code == "invalid_token" ? http::status::unauthorized : http::status::bad_request;
+    challenge = e.auth_scheme + " realm=\"infobank\", error=\"" + code +
+                "\", error_description=\"" + quoted(e.error.description) + "\"";
+    if (e.auth_scheme == "DPoP") challenge += ", algs=\"ES256 RS256 PS256 EdDSA\"";
+  } else if (code == "insufficient_scope") {
+    status = http::status::forbidden;
+    challenge = e.auth_scheme + " realm=\"infobank\", error=\"insufficient_scope\"";
+  } else if (code == "invalid_dpop_proof" && e.auth_scheme == "DPoP") {
+    status = http::status::unauthorized;
+    challenge = "DPoP realm=\"infobank\", error=\"invalid_dpop_proof\", algs=\"ES256 RS256 PS256 EdDSA\"";
+  } else if (code == "access_denied") {
+    status = http::status::forbidden;
+  }
+  auto res = json_response(req, status, error_json(e.error));
+  if (!challenge.empty()) res.set(http::field::www_authenticate, challenge);
+  return res;
+}
+
+Response bad_request(const Request& req, std::string description) {
+  return oauth_error(req, authz::EndpointError{authz::make_error("invalid_request", std::move(description)), {}});
+}
+
+// The origin (scheme://host[:port]) of a redirect URI, for CSP form-action: browsers apply
+// form-action to every redirect that follows a form submission, and the consent POST ends in a
+// redirect to the client.
+std::string origin_of(std::string_view uri) {
+  auto parsed = boost::urls::parse_absolute_uri(uri);
+  if (!parsed || !parsed->has_authority()) return {};
+  std::string out = std::string(parsed->scheme()) + "://" + std::string(parsed->encoded_host_and_port());
+  // Only characters CSP source expressions allow.
+  for (char c : out) {
+    if (c == ';' || c == ',' || c == ' ' || c == '\'' || c == '"') return {};
+  }
+  return out;
+}
+
+Response page_response(const Request& req, http::status status, std::string html,
+                       std::string_view form_target) {
+  auto res = base_response(req, status);
+  res.set(http::field::content_type, "text/html; charset=utf-8");
+  // No script at all; the one style block is allowed by hash. frame-ancestors and
+  // X-Frame-Options stop clickjacking of the consent page (RFC 9700 §4.16).
+  std::string form_action = "'self'";
+  if (!form_target.empty()) form_action += " " + std::string(form_target);
+  res.set("Content-Security-Policy", "default-src 'none'; style-src " +
+                                         std::string(pages::kStyleCspHash) + "; form-action " +
+                                         form_action + "; frame-ancestors 'none'; base-uri 'none'");
+  res.set("X-Frame-Options", "DENY");
+  res.set("Referrer-Policy", "no-referrer");
+  res.body() = std::move(html);
+  res.prepare_payload();
+  return res;
+}
+
+Response redirect(const Request& req, const std::string& location) {
+  auto res = base_response(req, http::status::see_other);
+  res.set(http::field::location, location);
+  res.set("Referrer-Policy", "no-referrer");
+  res.prepare_payload();
+  return res;
+}
+
+pages::Lang lang_of(const Request& req) {
+  return pages::negotiate_language(header(req, http::field::accept_language));
+}
+
+std::vector<pages::AuthorizationDetailView> detail_views(const std::string& json) {
+  std::vector<pages::AuthorizationDetailView> out;
+  if (json.empty()) return out;
+  auto parsed = nlohmann::json::parse(json, nullptr, false);
+  if (!parsed.is_array()) return out;
+  for (const auto& d : parsed) {
+    pages::AuthorizationDetailView v;
+    v.type = d.value("type", "");
+    if (d.contains("datasets")) v.datasets = d["datasets"].get<std::vector<std::string>>();
+    v.purpose = d.value("purpose", "");
+    v.recipient = d.value("recipient", "");
+    v.retention_until = d.value("retention_until", "");
+    v.source = d.value("source", "");
+    v.destination = d.value("destination", "");
+    v.delete_at_source = d.value("delete_at_source", false);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::string iso_time(std::int64_t t) {
+  if (t == 0) return {};
+  std::time_t tt = t;
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  return buf;
+}
+
+
+std::string session_cookie_name(bool tls) { return tls ? "__Host-ib_session" : "ib_session"; }
+std::string csrf_cookie_name(bool tls) { return tls ? "__Host-ib_csrf" : "ib_csrf"; }
+
+Cookies read_cookies(const Request& req, bool tls) {
+  Cookies c;
+  for (auto it = req.find(http::field::cookie); it != req.end() && it->name() == http::field::cookie; ++it) {
+    for (auto& [name, value] : authz::parse_cookies(it->value())) {
+      if (name == session_cookie_name(tls)) c.session = value;
+      if (name == csrf_cookie_name(tls)) c.login_csrf = value;
+    }
+  }
+  return c;
+}
+
+std::string cookie(std::string_view name, std::string_view value, bool tls, std::string_view same_site,
+                   std::int64_t max_age) {
+  std::string out = std::string(name) + "=" + std::string(value) +
+                    "; Path=/; HttpOnly; SameSite=" + std::string(same_site) +
+                    "; Max-Age=" + std::to_string(max_age);
+  if (tls) out += "; Secure";
+  return out;
+}
+
+}  // namespace server

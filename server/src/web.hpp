@@ -1,0 +1,56 @@
+#pragma once
+
+// The pieces of HTTP every route shares: reading a request's parts, and building responses
+// with the house's headers (no-store, nosniff; CSP and frame-ancestors on pages).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "authz/oauth.hpp"
+#include "http_server.hpp"
+#include "pages.hpp"
+
+namespace server {
+
+inline constexpr std::string_view kJsonType = "application/json";
+inline constexpr std::string_view kFormType = "application/x-www-form-urlencoded";
+
+std::string_view path_of(std::string_view target);
+std::string_view query_of(std::string_view target);
+/// The first value of the header, or "".
+std::string header(const Request& req, http::field field);
+/// Media type without parameters, lower-cased.
+std::string media_type(const Request& req);
+
+Response base_response(const Request& req, http::status status);
+/// JSON with Cache-Control: no-store and Pragma: no-cache (RFC 6749 §5.1).
+Response json_response(const Request& req, http::status status, std::string body);
+std::string error_json(const authz::OAuthError& error);
+/// The RFC's status and WWW-Authenticate challenge for an endpoint error.
+Response oauth_error(const Request& req, const authz::EndpointError& e);
+Response bad_request(const Request& req, std::string description);
+/// scheme://host[:port] of a URI for CSP form-action, or "" when it cannot be one.
+std::string origin_of(std::string_view uri);
+/// An HTML page under the strict CSP; `form_target` is an extra form-action origin.
+Response page_response(const Request& req, http::status status, std::string html,
+                       std::string_view form_target = {});
+/// 303 See Other.
+Response redirect(const Request& req, const std::string& location);
+pages::Lang lang_of(const Request& req);
+std::vector<pages::AuthorizationDetailView> detail_views(const std::string& json);
+/// "2026-01-02 03:04 UTC", or "" for 0.
+std::string iso_time(std::int64_t t);
+
+struct Cookies {
+  std::string session;
+  std::string login_csrf;
+};
+std::string session_cookie_name(bool tls);
+std::string csrf_cookie_name(bool tls);
+Cookies read_cookies(const Request& req, bool tls);
+std::string cookie(std::string_view name, std::string_view value, bool tls,
+                   std::string_view same_site, std::int64_t max_age);
+
+}  // namespace server
