@@ -2,10 +2,14 @@
 # Installs the dependencies, builds infobank twice and runs every test:
 #   build/       RelWithDebInfo: unit, integration, end-to-end and fuzz-corpus replay tests
 #   build-asan/  Debug with AddressSanitizer + UndefinedBehaviorSanitizer: unit and fuzz replays
+# Storage unit tests and the integration suite run on SQLite and on PostgreSQL: a throwaway
+# cluster (tests/support/pg.sh) on loopback, stopped and removed on exit whatever happens.
 # Exits non-zero when any step fails. This is what .ci/run runs.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=tests/support/pg.sh
+source tests/support/pg.sh
 
 jobs=${INFOBANK_JOBS:-2}
 
@@ -15,6 +19,10 @@ step "dependencies"
 bash deploy/install-deps.sh
 
 status=0
+
+step "PostgreSQL for the tests"
+trap pg_stop EXIT
+pg_start
 
 step "build (RelWithDebInfo) in build/"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFOBANK_BUILD_TESTS=ON

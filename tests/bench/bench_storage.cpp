@@ -1,10 +1,13 @@
 // Throughput of the hot storage calls of the token endpoint and introspection:
 // insert_access_token and find_access_token, from several threads at once.
 //
-//   bench_storage [threads=2] [tokens-per-thread=5000] [directory=$TMPDIR]
+//   bench_storage [threads=2] [tokens-per-thread=5000] [directory=$TMPDIR | postgres:CONNINFO]
 //
 // Numbers depend on the disk: every insert is one transaction with synchronous=FULL, so it
 // costs one fsync of the WAL; run it on the file system the server will use.
+// With postgres:CONNINFO (e.g. postgres:postgresql://postgres@127.0.0.1:5432/bench) it measures
+// the PostgreSQL back end on that database instead, migrating it first; the rows it writes
+// stay (token ids carry the process id, so runs do not collide).
 
 #include <unistd.h>
 
@@ -44,8 +47,9 @@ std::string numbered(std::string_view prefix, int a, int b = -1) {
 }
 
 storage::AccessTokenRecord token(int thread, int n) {
+  static const std::string prefix = numbered("t", ::getpid()) + "-";
   storage::AccessTokenRecord t;
-  t.jti = numbered("t", thread, n);
+  t.jti = numbered(prefix, thread, n);
   t.token_hash = "Qm9ndXMgdG9rZW4gaGFzaCBmb3IgYmVuY2htYXJrIG9ubHk";
   t.client_id = "bench-client";
   t.resident_id = numbered("resident-", n % 100);
@@ -101,16 +105,26 @@ void print(const char* name, const Figures& f) {
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const int per_thread = argc > 2 ? std::atoi(argv[2]) : 5000;
-  const std::filesystem::path base =
-      argc > 3 ? std::filesystem::path(argv[3]) : std::filesystem::temp_directory_path();
+  const std::string where = argc > 3 ? argv[3] : "";
+  constexpr std::string_view kPostgres = "postgres:";
+  const bool postgres = where.starts_with(kPostgres);
+  const std::filesystem::path base = !where.empty() && !postgres
+                                         ? std::filesystem::path(where)
+                                         : std::filesystem::temp_directory_path();
   if (threads <= 0 || per_thread <= 0) {
-    std::fprintf(stderr, "usage: bench_storage [threads] [tokens-per-thread] [directory]\n");
+    std::fprintf(stderr,
+                 "usage: bench_storage [threads] [tokens-per-thread] [directory | "
+                 "postgres:CONNINFO]\n");
     return 2;
   }
   const auto dir = base / numbered("infobank-bench-", ::getpid());
 
   try {
-    auto store = storage::open_sqlite((dir / "bench.sqlite").string(), authz::make_log_hasher());
+    std::filesystem::create_directories(dir);  // the master key below lives here
+    auto store = postgres ? storage::open_postgres(where.substr(kPostgres.size()),
+                                                   authz::make_log_hasher())
+                          : storage::open_sqlite((dir / "bench.sqlite").string(),
+                                                 authz::make_log_hasher());
     store->migrate();
 
     const Figures inserts = measure(threads, per_thread,
@@ -146,7 +160,8 @@ int main(int argc, char** argv) {
       if (!audit.inclusion_proof(seq, size)) std::abort();
     });
 
-    std::printf("threads=%d tokens=%d\n", threads, threads * per_thread);
+    std::printf("%s threads=%d tokens=%d\n", postgres ? "postgres" : "sqlite", threads,
+                threads * per_thread);
     print("insert_access_token", inserts);
     print("find_access_token", finds);
     print("append_event (audit log)", appends);

@@ -5,6 +5,11 @@
 // 127.0.0.1 port 0; it waits for the port file and for GET /readyz == 200, polling every
 // 20 ms against a deadline instead of sleeping. The rest are small helpers to drive the OAuth
 // endpoints and the resident pages by plain HTTP.
+//
+// The storage back end comes from the environment: SQLite in the data directory by default;
+// with INFOBANK_TEST_BACKEND=postgres, a fresh database per Infobank on the server named by
+// INFOBANK_TEST_PG_URL (tests/support/pg.sh starts one), created with psql and dropped by
+// close().
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
@@ -62,6 +67,53 @@ export async function waitFor(fn, { deadlineMs = START_DEADLINE_MS, what = 'cond
   }
 }
 
+/** The back end the tests run on: 'sqlite' (default) or 'postgres'. */
+export function testBackend() {
+  const backend = process.env.INFOBANK_TEST_BACKEND || 'sqlite';
+  if (backend !== 'sqlite' && backend !== 'postgres') {
+    throw new Error(`INFOBANK_TEST_BACKEND must be sqlite or postgres, not ${backend}`);
+  }
+  return backend;
+}
+
+/** Runs one SQL command with psql against `url`; throws with psql's message on failure. */
+function psql(url, sql) {
+  const r = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql],
+                      { encoding: 'utf8', timeout: 30_000 });
+  if (r.error) {
+    throw new Error(r.error.code === 'ENOENT'
+      ? 'psql is not on PATH (apt-get install postgresql-client)' : `psql: ${r.error.message}`);
+  }
+  if (r.status !== 0) throw new Error(`psql ${sql}: ${r.stderr.trim()}`);
+}
+
+/** `url` (a postgresql:// URI or a keyword/value conninfo) naming database `name` instead. */
+export function withDatabase(url, name) {
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const u = new URL(url);
+    u.pathname = `/${name}`;
+    return u.href;
+  }
+  return `${url} dbname=${name}`;  // a later keyword overrides an earlier one
+}
+
+/**
+ * A fresh PostgreSQL database for one server: {url, drop()}. The name is random (tests run in
+ * parallel, one database each) and needs no quoting.
+ */
+export function createTestDatabase() {
+  const admin = process.env.INFOBANK_TEST_PG_URL;
+  if (!admin) throw new Error('INFOBANK_TEST_BACKEND=postgres needs INFOBANK_TEST_PG_URL (see tests/support/pg.sh)');
+  const name = `infobank_it_${process.pid}_${randomBytes(6).toString('hex')}`;
+  psql(admin, `CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8'`);
+  return {
+    name,
+    url: withDatabase(admin, name),
+    // FORCE: a server killed by a failed test must not keep the database alive.
+    drop() { psql(admin, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); },
+  };
+}
+
 export class Infobank {
   /**
    * @param {object} [opts]
@@ -75,6 +127,8 @@ export class Infobank {
     this.portFile = path.join(this.dir, 'port');
     this.initialAccessToken = randomToken(24);
     this.tls = opts.tls;
+    this.backend = testBackend();
+    this.database = this.backend === 'postgres' ? createTestDatabase() : null;
     this.env = {
       ...process.env,
       INFOBANK_DATA_DIR: this.dataDir,
@@ -84,6 +138,8 @@ export class Infobank {
       INFOBANK_OAUTH_INITIAL_ACCESS_TOKEN: this.initialAccessToken,
       ...(opts.tls ? { INFOBANK_SERVER_TLS_CERT: opts.tls.cert,
                        INFOBANK_SERVER_TLS_KEY: opts.tls.key } : {}),
+      ...(this.database ? { INFOBANK_STORAGE_BACKEND: 'postgres',
+                            INFOBANK_STORAGE_POSTGRES_URL: this.database.url } : {}),
       ...(opts.env ?? {}),
     };
     this.child = null;
@@ -179,12 +235,16 @@ export class Infobank {
     return r;
   }
 
-  /** Stops the server and removes the temporary directory. */
+  /** Stops the server and removes the temporary directory (and the PostgreSQL database). */
   async close() {
     try {
       await this.stop();
     } finally {
-      if (!process.env.INFOBANK_KEEP_TMP) fs.rmSync(this.dir, { recursive: true, force: true });
+      if (!process.env.INFOBANK_KEEP_TMP) {
+        fs.rmSync(this.dir, { recursive: true, force: true });
+        this.database?.drop();
+        this.database = null;
+      }
     }
   }
 

@@ -1,5 +1,7 @@
-// The Store is called from a pool of worker threads: one-time operations must have exactly
-// one winner, and parallel readers and writers must never see SQLITE_BUSY.
+// The Store is called from a pool of worker threads, and on PostgreSQL from several nodes:
+// one-time operations must have exactly one winner, parallel readers and writers must never
+// see SQLITE_BUSY or a serialization failure, and the audit log keeps one gapless order.
+// Every test runs on each back end (see test_database.hpp).
 
 #include <gtest/gtest.h>
 
@@ -19,7 +21,7 @@
 #include <vector>
 
 #include "storage/store.hpp"
-#include "temp_dir.hpp"
+#include "test_database.hpp"
 #include "test_hasher.hpp"
 
 namespace storage {
@@ -89,18 +91,24 @@ RefreshTokenRecord refresh_token(const std::string& hash) {
   return t;
 }
 
-class ConcurrencyTest : public ::testing::Test {
+class ConcurrencyTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void SetUp() override {
-    store_ = open_sqlite(dir_.file("infobank.sqlite"), testing::hasher());
+    if (!testing::available(GetParam())) GTEST_SKIP() << testing::kSkipped;
+    db_ = std::make_unique<testing::TestDatabase>(GetParam());
+    store_ = db_->open();
     store_->migrate();
   }
 
-  testing::TempDir dir_;
+  std::unique_ptr<testing::TestDatabase> db_;
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(ConcurrencyTest, ExactlyOneThreadConsumesACode) {
+INSTANTIATE_TEST_SUITE_P(Backends, ConcurrencyTest,
+                         ::testing::Values(testing::Backend::sqlite, testing::Backend::postgres),
+                         testing::backend_name);
+
+TEST_P(ConcurrencyTest, ExactlyOneThreadConsumesACode) {
   for (int round = 0; round < 10; ++round) {
     AuthorizationCode code;
     code.code_hash = numbered("code-", round);
@@ -121,7 +129,7 @@ TEST_F(ConcurrencyTest, ExactlyOneThreadConsumesACode) {
   }
 }
 
-TEST_F(ConcurrencyTest, ExactlyOneThreadRotatesARefreshToken) {
+TEST_P(ConcurrencyTest, ExactlyOneThreadRotatesARefreshToken) {
   store_->insert_refresh_token(refresh_token("rt0"));
   std::atomic<int> winners{0};
   race(kRacers, [&](int i) {
@@ -143,7 +151,7 @@ TEST_F(ConcurrencyTest, ExactlyOneThreadRotatesARefreshToken) {
   EXPECT_EQ(successors, 1);
 }
 
-TEST_F(ConcurrencyTest, ExactlyOneThreadTakesPendingAndRemembersJti) {
+TEST_P(ConcurrencyTest, ExactlyOneThreadTakesPendingAndRemembersJti) {
   PendingAuthorization pending;
   pending.handle = "h";
   pending.expires_at = kNow + 60;
@@ -158,7 +166,7 @@ TEST_F(ConcurrencyTest, ExactlyOneThreadTakesPendingAndRemembersJti) {
   EXPECT_EQ(first_seen.load(), 1);
 }
 
-TEST_F(ConcurrencyTest, ReadersAndWritersRunTogetherWithoutBusyErrors) {
+TEST_P(ConcurrencyTest, ReadersAndWritersRunTogetherWithoutBusyErrors) {
   constexpr int kWriters = 4;
   constexpr int kReaders = 4;
   constexpr int kPerThread = 100;
@@ -199,13 +207,14 @@ TEST_F(ConcurrencyTest, ReadersAndWritersRunTogetherWithoutBusyErrors) {
   }
 }
 
-// Two Stores on one file stand in for two processes (`infobank serve` and an admin command
-// such as `infobank migrate`): their writers meet only at SQLite's file lock, and the one that
-// finds it taken waits in the busy handler (busy_timeout) instead of failing. One writer per
-// Store: across processes SQLite polls rather than queues, so a busy pool could starve the
-// other side, which is acceptable for short admin commands but not a test to run hot.
-TEST_F(ConcurrencyTest, TwoStoresOnOneFileShareTheWriteLock) {
-  auto second = open_sqlite(dir_.file("infobank.sqlite"), testing::hasher());
+// Two Stores on one database stand in for two processes (`infobank serve` and an admin
+// command such as `infobank migrate`) or, on PostgreSQL, two nodes. On SQLite their writers
+// meet only at the file lock, and the one that finds it taken waits in the busy handler
+// (busy_timeout) instead of failing. One writer per Store: across processes SQLite polls
+// rather than queues, so a busy pool could starve the other side, which is acceptable for
+// short admin commands but not a test to run hot.
+TEST_P(ConcurrencyTest, TwoStoresOnOneDatabaseShareTheWriteLock) {
+  auto second = db_->open();
   constexpr int kPerThread = 40;
   race(2, [&](int i) {
     Store& store = i == 0 ? *store_ : *second;
@@ -217,6 +226,114 @@ TEST_F(ConcurrencyTest, TwoStoresOnOneFileShareTheWriteLock) {
   EXPECT_EQ(store_->login_failures("user:ada", kNow + kPerThread, 1'000'000), 2 * kPerThread);
   EXPECT_TRUE(second->find_access_token("s0-39"));
   EXPECT_TRUE(store_->find_access_token("s1-0"));
+}
+
+// Two nodes racing for one code, one refresh token, one request_uri and one jti: each has
+// exactly one winner across both.
+TEST_P(ConcurrencyTest, TwoStoresRaceForOneTimeThings) {
+  auto second = db_->open();
+  for (int round = 0; round < 5; ++round) {
+    AuthorizationCode code;
+    code.code_hash = numbered("code-", round);
+    code.client_id = "app";
+    code.resident_id = "r1";
+    code.expires_at = kNow + 60;
+    store_->insert_code(code);
+    const std::string refresh = numbered("rt-round-", round);
+    auto token = refresh_token(refresh);
+    token.family_id = numbered("family-", round);
+    store_->insert_refresh_token(token);
+    PendingAuthorization pending;
+    pending.handle = numbered("handle-", round);
+    pending.expires_at = kNow + 60;
+    store_->insert_pending(pending);
+
+    std::atomic<int> codes{0};
+    std::atomic<int> rotations{0};
+    std::atomic<int> takers{0};
+    std::atomic<int> first_seen{0};
+    race(kRacers, [&](int i) {
+      Store& store = i % 2 == 0 ? *store_ : *second;
+      const auto consumed = store.consume_code(code.code_hash);
+      ASSERT_TRUE(consumed);
+      if (!consumed->used) ++codes;
+      auto successor = refresh_token(numbered("next-", round, i));
+      successor.family_id = token.family_id;
+      const auto old = store.rotate_refresh_token(refresh, successor);
+      ASSERT_TRUE(old);
+      if (!old->rotated && !old->revoked) ++rotations;
+      if (store.take_pending(pending.handle, kNow)) ++takers;
+      if (store.remember_jti("dpop", numbered("jti-", round), kNow + 60, kNow)) ++first_seen;
+    });
+    EXPECT_EQ(codes.load(), 1) << "round " << round;
+    EXPECT_EQ(rotations.load(), 1) << "round " << round;
+    EXPECT_EQ(takers.load(), 1) << "round " << round;
+    EXPECT_EQ(first_seen.load(), 1) << "round " << round;
+  }
+}
+
+// Appends from two Stores (two nodes) interleave into one log: seqs 1..n without gaps or
+// repeats, each returned to exactly one caller, and every Merkle node the hash of its
+// children, so the tree is the one a single writer would have built from that order.
+TEST_P(ConcurrencyTest, AuditLogIsOneGaplessOrderAcrossStores) {
+  auto second = db_->open();
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 30;
+  constexpr int kTotal = kThreads * kPerThread;
+  std::mutex seq_mutex;
+  std::set<std::int64_t> seqs;
+  race(kThreads, [&](int i) {
+    Store& store = i % 2 == 0 ? *store_ : *second;
+    for (int n = 0; n < kPerThread; ++n) {
+      const std::string id = numbered("e", i, n);
+      std::int64_t seq = 0;
+      if (n % 3 == 0) {
+        // The token endpoint's write: the token and its event in one transaction.
+        store.insert_access_token(access_token(id),
+                                  testing::event(0, kNow, "client", "token.issued", "", "app",
+                                                 "{}", id));
+        seq = -1;
+      } else {
+        seq = store.append_event(testing::event(0, kNow + n, "system", "tick", "", "", "{}", id));
+      }
+      std::lock_guard lock(seq_mutex);
+      if (seq > 0) {
+        EXPECT_TRUE(seqs.insert(seq).second) << seq;
+      }
+    }
+  });
+
+  EXPECT_EQ(store_->audit_size(), kTotal);
+  EXPECT_EQ(second->audit_size(), kTotal);
+  const auto events = store_->list_events(0, kTotal + 10);
+  ASSERT_EQ(events.size(), static_cast<std::size_t>(kTotal));
+  std::set<std::string> request_ids;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].seq, static_cast<std::int64_t>(i) + 1);
+    request_ids.insert(events[i].request_id);
+    // Every seq an append_event returned names the entry that call wrote.
+    if (seqs.count(events[i].seq) != 0) {
+      EXPECT_EQ(events[i].action, "tick");
+    }
+  }
+  EXPECT_EQ(request_ids.size(), static_cast<std::size_t>(kTotal));
+
+  const auto hasher = testing::hasher();
+  std::vector<std::string> level;
+  for (const auto& e : events) {
+    EXPECT_EQ(hasher->leaf_hash(e), e.leaf_hash) << e.seq;
+    level.push_back(e.leaf_hash);
+  }
+  for (unsigned height = 1; level.size() >= 2; ++height) {
+    std::vector<std::string> up;
+    for (std::size_t i = 0; i + 1 < level.size(); i += 2) {
+      up.push_back(hasher->node_hash(level[i], level[i + 1]));
+      EXPECT_EQ(store_->audit_node(height, static_cast<std::int64_t>(i / 2)), up.back())
+          << "level " << height << " index " << i / 2;
+    }
+    EXPECT_FALSE(store_->audit_node(height, static_cast<std::int64_t>(up.size())));
+    level = std::move(up);
+  }
 }
 
 }  // namespace

@@ -1,0 +1,367 @@
+#include "migrations.hpp"
+
+#include <array>
+#include <string>
+
+namespace storage::postgres {
+namespace {
+
+// Conventions of the schema (those of the SQLite schema, in PostgreSQL's types):
+// - Times and sequence numbers are BIGINT seconds / counts; flags are BOOLEAN.
+// - Lists of strings (redirect_uris, grant_types, resources, datasets) are TEXT in the
+//   length-prefixed encoding of storage/sqlite/list_codec.hpp, so both back ends store and
+//   filter them the same way.
+// - Hashes of the audit log are BYTEA (32 raw bytes); the SQLite file keeps them as hex.
+// - No REFERENCES: dependents are deleted explicitly by remove_client and
+//   remove_resident_by_username, as on SQLite.
+// - Indexes follow the lookups of postgres_store.cpp; each names the method that needs it.
+//
+// Version 1 is SQLite's version 1 without its `events` table, which version 2 dropped for the
+// Merkle log before any PostgreSQL database existed; the version numbers stay aligned, so a
+// schema version means the same tables on both back ends.
+constexpr std::string_view kInit = R"sql(
+CREATE TABLE clients (
+  client_id TEXT PRIMARY KEY,
+  client_name TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  token_endpoint_auth_method TEXT NOT NULL,
+  redirect_uris TEXT NOT NULL,
+  grant_types TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  jwks TEXT NOT NULL,
+  default_audience TEXT NOT NULL,
+  require_par BOOLEAN NOT NULL,
+  require_dpop BOOLEAN NOT NULL,
+  registration_access_token_hash TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+
+CREATE TABLE residents (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  name TEXT NOT NULL,
+  email TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+
+-- One row per failure; record_login_failure trims a key's rows older than its window.
+CREATE TABLE login_failures (
+  key TEXT NOT NULL,
+  at BIGINT NOT NULL
+);
+CREATE INDEX login_failures_key_at ON login_failures (key, at);
+
+CREATE TABLE sessions (
+  id_hash TEXT PRIMARY KEY,
+  resident_id TEXT NOT NULL,
+  csrf_token TEXT NOT NULL,
+  auth_time BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_resident ON sessions (resident_id);   -- remove_resident
+CREATE INDEX sessions_expires ON sessions (expires_at);     -- purge_expired
+
+CREATE TABLE pending (
+  handle TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  state TEXT NOT NULL,
+  nonce TEXT NOT NULL,
+  code_challenge TEXT NOT NULL,
+  authorization_details TEXT NOT NULL,
+  resources TEXT NOT NULL,
+  prompt TEXT NOT NULL,
+  max_age BIGINT NOT NULL,
+  dpop_jkt TEXT NOT NULL,
+  response_mode TEXT NOT NULL,
+  pushed BOOLEAN NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX pending_client ON pending (client_id);         -- remove_client
+CREATE INDEX pending_expires ON pending (expires_at);       -- purge_expired
+
+CREATE TABLE codes (
+  code_hash TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  resident_id TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  nonce TEXT NOT NULL,
+  code_challenge TEXT NOT NULL,
+  authorization_details TEXT NOT NULL,
+  resources TEXT NOT NULL,
+  dpop_jkt TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  auth_time BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  used BOOLEAN NOT NULL
+);
+CREATE INDEX codes_client ON codes (client_id);             -- remove_client
+CREATE INDEX codes_resident ON codes (resident_id);         -- remove_resident
+CREATE INDEX codes_grant ON codes (grant_id);               -- revoke_grant
+CREATE INDEX codes_expires ON codes (expires_at);           -- purge_expired
+
+CREATE TABLE grants (
+  id TEXT PRIMARY KEY,
+  resident_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  authorization_details TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  revoked BOOLEAN NOT NULL
+);
+CREATE INDEX grants_resident_client ON grants (resident_id, client_id);
+CREATE INDEX grants_client ON grants (client_id);           -- remove_client
+
+CREATE TABLE access_tokens (
+  jti TEXT PRIMARY KEY,
+  token_hash TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  resident_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  audience TEXT NOT NULL,
+  authorization_details TEXT NOT NULL,
+  cnf_jkt TEXT NOT NULL,
+  code_hash TEXT NOT NULL,
+  family_id TEXT NOT NULL,
+  issued_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  revoked BOOLEAN NOT NULL
+);
+CREATE INDEX access_tokens_client ON access_tokens (client_id);
+CREATE INDEX access_tokens_resident_client ON access_tokens (resident_id, client_id);
+CREATE INDEX access_tokens_code ON access_tokens (code_hash);
+CREATE INDEX access_tokens_family ON access_tokens (family_id);
+CREATE INDEX access_tokens_expires ON access_tokens (expires_at);
+
+CREATE TABLE refresh_tokens (
+  token_hash TEXT PRIMARY KEY,
+  family_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  resident_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  authorization_details TEXT NOT NULL,
+  resources TEXT NOT NULL,
+  cnf_jkt TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  code_hash TEXT NOT NULL,
+  auth_time BIGINT NOT NULL,
+  issued_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  rotated BOOLEAN NOT NULL,
+  revoked BOOLEAN NOT NULL
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+CREATE INDEX refresh_tokens_client ON refresh_tokens (client_id);
+CREATE INDEX refresh_tokens_resident ON refresh_tokens (resident_id);
+CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
+CREATE INDEX refresh_tokens_code ON refresh_tokens (code_hash);
+CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
+
+-- Replay caches: DPoP proof jti (RFC 9449 §11.1), client assertion jti (RFC 7523 §3).
+CREATE TABLE seen_jtis (
+  scope TEXT NOT NULL,
+  jti TEXT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  PRIMARY KEY (scope, jti)
+);
+CREATE INDEX seen_jtis_expires ON seen_jtis (expires_at);
+
+-- ord stands in for SQLite's rowid: the insertion order breaks ties of created_at.
+CREATE TABLE signing_keys (
+  kid TEXT PRIMARY KEY,
+  alg TEXT NOT NULL,
+  private_pem TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  retired_at BIGINT NOT NULL,
+  ord BIGINT GENERATED ALWAYS AS IDENTITY
+);
+)sql";
+
+// The audit log as an RFC 9162 Merkle tree: entries carry their leaf hash and the perfect
+// subtrees' hashes are kept in audit_nodes, so proofs need O(log^2 n) lookups. Append-only
+// whoever connects: row triggers refuse UPDATE and DELETE, a statement trigger TRUNCATE
+// (which fires no row triggers).
+constexpr std::string_view kAuditLog = R"sql(
+CREATE TABLE audit_entries (
+  seq BIGINT PRIMARY KEY,
+  time BIGINT NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  resident TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  datasets TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  leaf_hash BYTEA NOT NULL
+);
+CREATE INDEX audit_entries_resident ON audit_entries (resident, seq);
+CREATE INDEX audit_entries_client ON audit_entries (client_id, seq);
+CREATE INDEX audit_entries_time ON audit_entries (time, seq);
+
+CREATE TABLE audit_nodes (
+  level BIGINT NOT NULL,
+  idx BIGINT NOT NULL,
+  hash BYTEA NOT NULL,
+  PRIMARY KEY (level, idx)
+);
+
+CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'the audit log is append-only';
+END;
+$$;
+CREATE TRIGGER audit_entries_append_only BEFORE UPDATE OR DELETE ON audit_entries
+  FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+CREATE TRIGGER audit_entries_no_truncate BEFORE TRUNCATE ON audit_entries
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+CREATE TRIGGER audit_nodes_append_only BEFORE UPDATE OR DELETE ON audit_nodes
+  FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+CREATE TRIGGER audit_nodes_no_truncate BEFORE TRUNCATE ON audit_nodes
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+
+CREATE TABLE resident_pseudonyms (
+  pseudonym TEXT PRIMARY KEY,
+  resident_id TEXT NOT NULL
+);
+CREATE INDEX resident_pseudonyms_resident ON resident_pseudonyms (resident_id);
+
+CREATE TABLE secrets (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+)sql";
+
+// One pseudonym per resident (random, so that erasing the mapping makes it anonymous).
+constexpr std::string_view kOnePseudonym = R"sql(
+DROP INDEX resident_pseudonyms_resident;
+CREATE UNIQUE INDEX resident_pseudonyms_resident ON resident_pseudonyms (resident_id);
+)sql";
+
+// The portability broker: services, contracts, transfers and their per-dataset progress.
+// "authorization" is a reserved word in PostgreSQL, hence quoted. transfer_datasets.ord stands
+// in for SQLite's rowid (list_transfer_datasets keeps the insertion order).
+constexpr std::string_view kBroker = R"sql(
+CREATE TABLE services (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  base_url TEXT NOT NULL,
+  audience TEXT NOT NULL,
+  datasets TEXT NOT NULL,
+  "authorization" TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+
+CREATE TABLE contracts (
+  id TEXT PRIMARY KEY,
+  resident_id TEXT NOT NULL,
+  service_id TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  status TEXT NOT NULL,
+  since BIGINT NOT NULL,
+  until BIGINT NOT NULL,
+  reason TEXT NOT NULL,
+  transfer_id TEXT NOT NULL
+);
+CREATE INDEX contracts_resident ON contracts (resident_id, since);  -- list_contracts
+
+CREATE TABLE transfers (
+  id TEXT PRIMARY KEY,
+  resident_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  source_id TEXT NOT NULL,
+  destination_id TEXT NOT NULL,
+  source_subject TEXT NOT NULL,
+  destination_subject TEXT NOT NULL,
+  datasets TEXT NOT NULL,
+  delete_at_source BOOLEAN NOT NULL,
+  state TEXT NOT NULL,
+  step TEXT NOT NULL,
+  error TEXT NOT NULL,
+  retries BIGINT NOT NULL,
+  next_attempt_at BIGINT NOT NULL,
+  lease_owner TEXT NOT NULL,
+  lease_until BIGINT NOT NULL,
+  report TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX transfers_resident ON transfers (resident_id, created_at);  -- list_transfers
+CREATE INDEX transfers_state ON transfers (state, created_at);           -- claim_transfer
+
+CREATE TABLE transfer_datasets (
+  transfer_id TEXT NOT NULL,
+  dataset TEXT NOT NULL,
+  source_format TEXT NOT NULL,
+  destination_format TEXT NOT NULL,
+  cursor TEXT NOT NULL,
+  exported_all BOOLEAN NOT NULL,
+  pages_done BIGINT NOT NULL,
+  items_done BIGINT NOT NULL,
+  bytes_done BIGINT NOT NULL,
+  items_total BIGINT NOT NULL,
+  bytes_total BIGINT NOT NULL,
+  digest TEXT NOT NULL,
+  not_carried TEXT NOT NULL,
+  verified BOOLEAN NOT NULL,
+  deleted BOOLEAN NOT NULL,
+  ord BIGINT GENERATED ALWAYS AS IDENTITY,
+  PRIMARY KEY (transfer_id, dataset)
+);
+)sql";
+
+// Append new migrations at the end; never edit one that has shipped.
+constexpr std::array<std::string_view, 4> kMigrations = {kInit, kAuditLog, kOnePseudonym,
+                                                         kBroker};
+
+constexpr std::string_view kCreateVersionTable =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+    "applied_at BIGINT NOT NULL)";
+
+}  // namespace
+
+std::span<const std::string_view> migrations() { return kMigrations; }
+
+int schema_version(Connection& connection) {
+  // to_regclass: NULL rather than an error when the table does not exist (a fresh database).
+  const Result exists = connection.exec("SELECT to_regclass('schema_migrations') IS NOT NULL");
+  if (exists.empty() || !exists.boolean(0, 0)) return 0;
+  const Result version = connection.exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  return static_cast<int>(version.int64(0, 0));
+}
+
+int migrate(Connection& connection) {
+  const int latest = static_cast<int>(kMigrations.size());
+  for (;;) {
+    Transaction transaction(connection);
+    // Every node takes the same lock before reading the version, so of two nodes starting at
+    // once one migrates and the other then finds the work done. The lock ends with the
+    // transaction.
+    connection.exec("SELECT pg_advisory_xact_lock($1::integer, $2::integer)", kLockClass,
+                    kMigrationLock);
+    connection.exec_script(std::string(kCreateVersionTable), "migrate");
+    const int version = schema_version(connection);
+    if (version > latest) {
+      throw StorageError("migrate: database schema version " + std::to_string(version) +
+                         " is newer than this binary's " + std::to_string(latest));
+    }
+    if (version == latest) {
+      transaction.commit();
+      return version;
+    }
+    connection.exec_script(std::string(kMigrations[static_cast<std::size_t>(version)]),
+                           "migrate to version " + std::to_string(version + 1));
+    connection.exec(
+        "INSERT INTO schema_migrations (version, applied_at) "
+        "VALUES ($1::integer, extract(epoch FROM now())::bigint)",
+        version + 1);
+    transaction.commit();
+  }
+}
+
+}  // namespace storage::postgres

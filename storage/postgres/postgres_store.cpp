@@ -1,0 +1,1219 @@
+// storage::Store on PostgreSQL through libpq. Every method borrows one pooled connection;
+// every write runs in one READ COMMITTED transaction, retried as a whole when the server
+// reports a serialization failure or a deadlock; every read is a single SELECT and so reads
+// one consistent snapshot without an explicit transaction.
+//
+// Several nodes may share the database, so what SQLite gets from its single writer is asked
+// for explicitly here:
+// - read-then-write methods lock the row they read (SELECT ... FOR UPDATE): of two racing
+//   redemptions of a code or rotations of a refresh token, the second waits and then reads the
+//   first one's result;
+// - one-statement writes (take_pending's DELETE ... RETURNING, remember_jti's upsert,
+//   get_or_create_*'s INSERT ... ON CONFLICT) are atomic by themselves;
+// - the audit log's appends, across every node, are serialized by one transaction-level
+//   advisory lock, so seq = size + 1 and the Merkle nodes follow one total order.
+
+#include <algorithm>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../common/group_commit.hpp"
+#include "../sqlite/list_codec.hpp"
+#include "connection.hpp"
+#include "migrations.hpp"
+#include "storage/store.hpp"
+
+namespace storage {
+namespace {
+
+using postgres::Bytes;
+using postgres::Connection;
+using postgres::PgError;
+using postgres::Result;
+using postgres::Row;
+using postgres::Transaction;
+using sqlite::decode_list;
+using sqlite::encode_list;
+
+// Enough for the worker pool plus the occasional purge task; a caller past it waits for a
+// connection. Each node opens at most this many, so the server's max_connections must cover
+// nodes × 16 plus the CLI's.
+constexpr std::size_t kMaxConnections = 16;
+
+// A transaction that lost a race (40001/40P01) runs again; a deadlock between two nodes
+// resolves in one retry, so running out of attempts means something is wrong.
+constexpr int kMaxAttempts = 5;
+
+// Same retention rules as the SQLite store (see sqlite_store.cpp).
+constexpr std::int64_t kExpiredTokenRetention = 24 * 60 * 60;
+constexpr std::int64_t kLoginFailureRetention = 24 * 60 * 60;
+
+// ---------------------------------------------------------------------------------------------
+// Row mapping. Each read_* matches the column order of its k*Columns list.
+
+#define INFOBANK_CLIENT_COLUMNS                                                            \
+  "client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, "      \
+  "grant_types, scope, jwks, default_audience, require_par, require_dpop, "                \
+  "registration_access_token_hash, created_at"
+#define INFOBANK_RESIDENT_COLUMNS "id, username, password_hash, name, email, created_at"
+#define INFOBANK_PENDING_COLUMNS                                                            \
+  "handle, client_id, redirect_uri, scope, state, nonce, code_challenge, "                  \
+  "authorization_details, resources, prompt, max_age, dpop_jkt, response_mode, pushed, "   \
+  "expires_at"
+#define INFOBANK_CODE_COLUMNS                                                                \
+  "code_hash, client_id, resident_id, redirect_uri, scope, nonce, code_challenge, "         \
+  "authorization_details, resources, dpop_jkt, grant_id, auth_time, expires_at, used"
+#define INFOBANK_GRANT_COLUMNS \
+  "id, resident_id, client_id, scope, authorization_details, created_at, expires_at, revoked"
+#define INFOBANK_ACCESS_TOKEN_COLUMNS                                                         \
+  "jti, token_hash, client_id, resident_id, scope, audience, authorization_details, cnf_jkt, " \
+  "code_hash, family_id, issued_at, expires_at, revoked"
+#define INFOBANK_REFRESH_TOKEN_COLUMNS                                                         \
+  "token_hash, family_id, client_id, resident_id, scope, authorization_details, resources, "  \
+  "cnf_jkt, grant_id, code_hash, auth_time, issued_at, expires_at, rotated, revoked"
+#define INFOBANK_EVENT_COLUMNS                                                               \
+  "seq, time, actor, action, resident, client_id, purpose, datasets, outcome, detail, "     \
+  "request_id, leaf_hash"
+
+ClientRecord read_client(const Row& row) {
+  ClientRecord c;
+  c.client_id = row.text(0);
+  c.client_name = row.text(1);
+  c.secret_hash = row.text(2);
+  c.token_endpoint_auth_method = row.text(3);
+  c.redirect_uris = decode_list(row.text(4));
+  c.grant_types = decode_list(row.text(5));
+  c.scope = row.text(6);
+  c.jwks = row.text(7);
+  c.default_audience = row.text(8);
+  c.require_par = row.boolean(9);
+  c.require_dpop = row.boolean(10);
+  c.registration_access_token_hash = row.text(11);
+  c.created_at = row.int64(12);
+  return c;
+}
+
+ResidentRecord read_resident(const Row& row) {
+  return {row.text(0), row.text(1), row.text(2), row.text(3), row.text(4), row.int64(5)};
+}
+
+PendingAuthorization read_pending(const Row& row) {
+  PendingAuthorization p;
+  p.handle = row.text(0);
+  p.client_id = row.text(1);
+  p.redirect_uri = row.text(2);
+  p.scope = row.text(3);
+  p.state = row.text(4);
+  p.nonce = row.text(5);
+  p.code_challenge = row.text(6);
+  p.authorization_details = row.text(7);
+  p.resources = decode_list(row.text(8));
+  p.prompt = row.text(9);
+  p.max_age = row.int64(10);
+  p.dpop_jkt = row.text(11);
+  p.response_mode = row.text(12);
+  p.pushed = row.boolean(13);
+  p.expires_at = row.int64(14);
+  return p;
+}
+
+AuthorizationCode read_code(const Row& row) {
+  AuthorizationCode c;
+  c.code_hash = row.text(0);
+  c.client_id = row.text(1);
+  c.resident_id = row.text(2);
+  c.redirect_uri = row.text(3);
+  c.scope = row.text(4);
+  c.nonce = row.text(5);
+  c.code_challenge = row.text(6);
+  c.authorization_details = row.text(7);
+  c.resources = decode_list(row.text(8));
+  c.dpop_jkt = row.text(9);
+  c.grant_id = row.text(10);
+  c.auth_time = row.int64(11);
+  c.expires_at = row.int64(12);
+  c.used = row.boolean(13);
+  return c;
+}
+
+Grant read_grant(const Row& row) {
+  return {row.text(0),  row.text(1),  row.text(2),  row.text(3),
+          row.text(4),  row.int64(5), row.int64(6), row.boolean(7)};
+}
+
+AccessTokenRecord read_access_token(const Row& row) {
+  AccessTokenRecord t;
+  t.jti = row.text(0);
+  t.token_hash = row.text(1);
+  t.client_id = row.text(2);
+  t.resident_id = row.text(3);
+  t.scope = row.text(4);
+  t.audience = row.text(5);
+  t.authorization_details = row.text(6);
+  t.cnf_jkt = row.text(7);
+  t.code_hash = row.text(8);
+  t.family_id = row.text(9);
+  t.issued_at = row.int64(10);
+  t.expires_at = row.int64(11);
+  t.revoked = row.boolean(12);
+  return t;
+}
+
+RefreshTokenRecord read_refresh_token(const Row& row) {
+  RefreshTokenRecord t;
+  t.token_hash = row.text(0);
+  t.family_id = row.text(1);
+  t.client_id = row.text(2);
+  t.resident_id = row.text(3);
+  t.scope = row.text(4);
+  t.authorization_details = row.text(5);
+  t.resources = decode_list(row.text(6));
+  t.cnf_jkt = row.text(7);
+  t.grant_id = row.text(8);
+  t.code_hash = row.text(9);
+  t.auth_time = row.int64(10);
+  t.issued_at = row.int64(11);
+  t.expires_at = row.int64(12);
+  t.rotated = row.boolean(13);
+  t.revoked = row.boolean(14);
+  return t;
+}
+
+SigningKeyRecord read_signing_key(const Row& row) {
+  return {row.text(0), row.text(1), row.text(2), row.int64(3), row.int64(4)};
+}
+
+#define INFOBANK_SERVICE_COLUMNS \
+  "id, name, base_url, audience, datasets, \"authorization\", created_at"
+#define INFOBANK_CONTRACT_COLUMNS \
+  "id, resident_id, service_id, subject, status, since, until, reason, transfer_id"
+#define INFOBANK_TRANSFER_COLUMNS                                                  \
+  "id, resident_id, client_id, source_id, destination_id, source_subject, "       \
+  "destination_subject, datasets, delete_at_source, state, step, error, retries, " \
+  "next_attempt_at, lease_owner, lease_until, report, created_at, updated_at"
+#define INFOBANK_TRANSFER_DATASET_COLUMNS                                                  \
+  "transfer_id, dataset, source_format, destination_format, cursor, exported_all, "       \
+  "pages_done, items_done, bytes_done, items_total, bytes_total, digest, not_carried, "   \
+  "verified, deleted"
+
+ServiceRecord read_service(const Row& row) {
+  ServiceRecord s;
+  s.id = row.text(0);
+  s.name = row.text(1);
+  s.base_url = row.text(2);
+  s.audience = row.text(3);
+  s.datasets = decode_list(row.text(4));
+  s.authorization = row.text(5);
+  s.created_at = row.int64(6);
+  return s;
+}
+
+ContractRecord read_contract(const Row& row) {
+  ContractRecord c;
+  c.id = row.text(0);
+  c.resident_id = row.text(1);
+  c.service_id = row.text(2);
+  c.subject = row.text(3);
+  c.status = row.text(4);
+  c.since = row.int64(5);
+  c.until = row.int64(6);
+  c.reason = row.text(7);
+  c.transfer_id = row.text(8);
+  return c;
+}
+
+TransferRecord read_transfer(const Row& row) {
+  TransferRecord t;
+  t.id = row.text(0);
+  t.resident_id = row.text(1);
+  t.client_id = row.text(2);
+  t.source_id = row.text(3);
+  t.destination_id = row.text(4);
+  t.source_subject = row.text(5);
+  t.destination_subject = row.text(6);
+  t.datasets = decode_list(row.text(7));
+  t.delete_at_source = row.boolean(8);
+  t.state = row.text(9);
+  t.step = row.text(10);
+  t.error = row.text(11);
+  t.retries = static_cast<int>(row.int64(12));
+  t.next_attempt_at = row.int64(13);
+  t.lease_owner = row.text(14);
+  t.lease_until = row.int64(15);
+  t.report = row.text(16);
+  t.created_at = row.int64(17);
+  t.updated_at = row.int64(18);
+  return t;
+}
+
+TransferDatasetRecord read_transfer_dataset(const Row& row) {
+  TransferDatasetRecord d;
+  d.transfer_id = row.text(0);
+  d.dataset = row.text(1);
+  d.source_format = row.text(2);
+  d.destination_format = row.text(3);
+  d.cursor = row.text(4);
+  d.exported_all = row.boolean(5);
+  d.pages_done = row.int64(6);
+  d.items_done = row.int64(7);
+  d.bytes_done = row.int64(8);
+  d.items_total = row.int64(9);
+  d.bytes_total = row.int64(10);
+  d.digest = row.text(11);
+  d.not_carried = decode_list(row.text(12));
+  d.verified = row.boolean(13);
+  d.deleted = row.boolean(14);
+  return d;
+}
+
+Event read_event(const Row& row) {
+  Event e;
+  e.seq = row.int64(0);
+  e.time = row.int64(1);
+  e.actor = row.text(2);
+  e.action = row.text(3);
+  e.resident = row.text(4);
+  e.client_id = row.text(5);
+  e.purpose = row.text(6);
+  e.datasets = decode_list(row.text(7));
+  e.outcome = row.text(8);
+  e.detail = row.text(9);
+  e.request_id = row.text(10);
+  e.leaf_hash = row.text(11);  // BYTEA: the 32 raw bytes
+  return e;
+}
+
+template <typename Reader>
+auto optional_row(const Result& result, Reader read) -> std::optional<decltype(read(Row(result, 0)))> {
+  if (result.empty()) return std::nullopt;
+  return read(Row(result, 0));
+}
+
+template <typename Reader>
+auto all_rows(const Result& result, Reader read) -> std::vector<decltype(read(Row(result, 0)))> {
+  std::vector<decltype(read(Row(result, 0)))> rows;
+  rows.reserve(static_cast<std::size_t>(result.rows()));
+  for (int i = 0; i < result.rows(); ++i) rows.push_back(read(Row(result, i)));
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statements shared by several methods.
+
+void insert_refresh_token_row(Connection& db, const RefreshTokenRecord& t) {
+  db.exec(
+      "INSERT INTO refresh_tokens (token_hash, family_id, client_id, resident_id, scope, "
+      "authorization_details, resources, cnf_jkt, grant_id, code_hash, auth_time, issued_at, "
+      "expires_at, rotated, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+      "$13, $14, $15)",
+      t.token_hash, t.family_id, t.client_id, t.resident_id, t.scope, t.authorization_details,
+      encode_list(t.resources), t.cnf_jkt, t.grant_id, t.code_hash, t.auth_time, t.issued_at,
+      t.expires_at, t.rotated, t.revoked);
+}
+
+void insert_access_token_row(Connection& db, const AccessTokenRecord& t) {
+  db.exec(
+      "INSERT INTO access_tokens (jti, token_hash, client_id, resident_id, scope, audience, "
+      "authorization_details, cnf_jkt, code_hash, family_id, issued_at, expires_at, revoked) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+      t.jti, t.token_hash, t.client_id, t.resident_id, t.scope, t.audience,
+      t.authorization_details, t.cnf_jkt, t.code_hash, t.family_id, t.issued_at, t.expires_at,
+      t.revoked);
+}
+
+void insert_signing_key_row(Connection& db, const SigningKeyRecord& k) {
+  db.exec(
+      "INSERT INTO signing_keys (kid, alg, private_pem, created_at, retired_at) "
+      "VALUES ($1, $2, $3, $4, $5)",
+      k.kid, k.alg, k.private_pem, k.created_at, k.retired_at);
+}
+
+// RFC 9700 §4.14.2: a family is every refresh token rotated from one original, and the access
+// tokens issued alongside them. The empty family_id marks tokens outside any family and must
+// never match: it would revoke every client_credentials token.
+void revoke_family_rows(Connection& db, std::string_view family_id) {
+  if (family_id.empty()) return;
+  db.exec("UPDATE refresh_tokens SET revoked = true WHERE family_id = $1", family_id);
+  db.exec("UPDATE access_tokens SET revoked = true WHERE family_id = $1", family_id);
+}
+
+void upsert_contract_row(Connection& db, const ContractRecord& c) {
+  db.exec(
+      "INSERT INTO contracts (id, resident_id, service_id, subject, status, since, until, "
+      "reason, transfer_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+      "ON CONFLICT (id) DO UPDATE SET status = excluded.status, until = excluded.until, "
+      "reason = excluded.reason, transfer_id = excluded.transfer_id, subject = excluded.subject",
+      c.id, c.resident_id, c.service_id, c.subject, c.status, c.since, c.until, c.reason,
+      c.transfer_id);
+}
+
+void write_transfer_dataset_row(Connection& db, const TransferDatasetRecord& d) {
+  db.exec(
+      "INSERT INTO transfer_datasets (transfer_id, dataset, source_format, destination_format, "
+      "cursor, exported_all, pages_done, items_done, bytes_done, items_total, bytes_total, "
+      "digest, not_carried, verified, deleted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+      "$11, $12, $13, $14, $15) "
+      "ON CONFLICT (transfer_id, dataset) DO UPDATE SET cursor = excluded.cursor, "
+      "exported_all = excluded.exported_all, pages_done = excluded.pages_done, "
+      "items_done = excluded.items_done, bytes_done = excluded.bytes_done, "
+      "items_total = excluded.items_total, bytes_total = excluded.bytes_total, "
+      "digest = excluded.digest, not_carried = excluded.not_carried, "
+      "verified = excluded.verified, deleted = excluded.deleted",
+      d.transfer_id, d.dataset, d.source_format, d.destination_format, d.cursor, d.exported_all,
+      d.pages_done, d.items_done, d.bytes_done, d.items_total, d.bytes_total, d.digest,
+      encode_list(d.not_carried), d.verified, d.deleted);
+}
+
+int count_failures(Connection& db, std::string_view key, std::int64_t now, std::int64_t window) {
+  const Result r = db.exec(
+      "SELECT count(*) FROM login_failures WHERE key = $1 AND at > $2 AND at <= $3", key,
+      now - window, now);
+  if (r.empty()) throw StorageError("login_failures: no count");
+  return static_cast<int>(r.int64(0, 0));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class PostgresStore final : public Store {
+ public:
+  PostgresStore(const std::string& conninfo, std::shared_ptr<const LogHasher> hasher)
+      : hasher_(std::move(hasher)),
+        pool_(conninfo, kMaxConnections),
+        group_([this](std::span<const Write* const> writes, std::span<std::exception_ptr> errors) {
+          commit_batch(writes, errors);
+        }) {
+    if (!hasher_) throw StorageError("open postgres: no audit log hasher");
+  }
+
+  int migrate() override {
+    auto db = pool_.acquire();
+    return postgres::migrate(*db);
+  }
+
+  int schema_version() override {
+    auto db = pool_.acquire();
+    return postgres::schema_version(*db);
+  }
+
+  // --- Clients ---------------------------------------------------------------------------------
+
+  bool insert_client(const ClientRecord& c) override {
+    return transact([&](Connection& db) {
+      return db.exec(
+                   "INSERT INTO clients (client_id, client_name, secret_hash, "
+                   "token_endpoint_auth_method, redirect_uris, grant_types, scope, jwks, "
+                   "default_audience, require_par, require_dpop, registration_access_token_hash, "
+                   "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+                   "ON CONFLICT DO NOTHING",
+                   c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
+                   encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope, c.jwks,
+                   c.default_audience, c.require_par, c.require_dpop,
+                   c.registration_access_token_hash, c.created_at)
+                 .affected() == 1;
+    });
+  }
+
+  std::optional<ClientRecord> find_client(std::string_view client_id) override {
+    auto db = pool_.acquire();
+    return optional_row(
+        db->exec("SELECT " INFOBANK_CLIENT_COLUMNS " FROM clients WHERE client_id = $1", client_id),
+        read_client);
+  }
+
+  // COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
+  std::vector<ClientRecord> list_clients() override {
+    auto db = pool_.acquire();
+    return all_rows(
+        db->exec("SELECT " INFOBANK_CLIENT_COLUMNS " FROM clients ORDER BY client_id COLLATE \"C\""),
+        read_client);
+  }
+
+  bool remove_client(std::string_view client_id) override {
+    return transact([&](Connection& db) {
+      const bool removed =
+          db.exec("DELETE FROM clients WHERE client_id = $1", client_id).affected() == 1;
+      // Dependents go even when the client row is already gone: nothing may outlive it.
+      for (const auto* sql :
+           {"DELETE FROM pending WHERE client_id = $1", "DELETE FROM codes WHERE client_id = $1",
+            "DELETE FROM grants WHERE client_id = $1",
+            "DELETE FROM access_tokens WHERE client_id = $1",
+            "DELETE FROM refresh_tokens WHERE client_id = $1"}) {
+        db.exec(sql, client_id);
+      }
+      return removed;
+    });
+  }
+
+  // --- Residents -------------------------------------------------------------------------------
+
+  bool insert_resident(const ResidentRecord& r) override {
+    return transact([&](Connection& db) {
+      // Without a conflict target, DO NOTHING covers both the id and the username.
+      return db.exec(
+                   "INSERT INTO residents (id, username, password_hash, name, email, created_at) "
+                   "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                   r.id, r.username, r.password_hash, r.name, r.email, r.created_at)
+                 .affected() == 1;
+    });
+  }
+
+  std::optional<ResidentRecord> find_resident_by_username(std::string_view username) override {
+    auto db = pool_.acquire();
+    return optional_row(
+        db->exec("SELECT " INFOBANK_RESIDENT_COLUMNS " FROM residents WHERE username = $1",
+                 username),
+        read_resident);
+  }
+
+  std::optional<ResidentRecord> find_resident(std::string_view id) override {
+    auto db = pool_.acquire();
+    return optional_row(
+        db->exec("SELECT " INFOBANK_RESIDENT_COLUMNS " FROM residents WHERE id = $1", id),
+        read_resident);
+  }
+
+  std::vector<ResidentRecord> list_residents() override {
+    auto db = pool_.acquire();
+    return all_rows(db->exec("SELECT " INFOBANK_RESIDENT_COLUMNS
+                             " FROM residents ORDER BY username COLLATE \"C\""),
+                    read_resident);
+  }
+
+  bool remove_resident_by_username(std::string_view username) override {
+    return transact([&](Connection& db) {
+      const Result found =
+          db.exec("SELECT id FROM residents WHERE username = $1 FOR UPDATE", username);
+      if (found.empty()) return false;
+      const std::string id = found.text(0, 0);
+      // The log keeps its pseudonyms (it is append-only); erasing the mapping is what makes
+      // them anonymous.
+      for (const auto* sql :
+           {"DELETE FROM residents WHERE id = $1", "DELETE FROM sessions WHERE resident_id = $1",
+            "DELETE FROM resident_pseudonyms WHERE resident_id = $1",
+            "DELETE FROM grants WHERE resident_id = $1", "DELETE FROM codes WHERE resident_id = $1",
+            "DELETE FROM access_tokens WHERE resident_id = $1",
+            "DELETE FROM refresh_tokens WHERE resident_id = $1",
+            "DELETE FROM contracts WHERE resident_id = $1",
+            "DELETE FROM transfer_datasets WHERE transfer_id IN "
+            "(SELECT id FROM transfers WHERE resident_id = $1)",
+            "DELETE FROM transfers WHERE resident_id = $1"}) {
+        db.exec(sql, id);
+      }
+      return true;
+    });
+  }
+
+  // --- Failed logins ---------------------------------------------------------------------------
+
+  // The window is (now - window, now]. A per-key advisory lock makes concurrent failures of
+  // one key count each other, as SQLite's single writer does: without it two nodes could both
+  // count n + 1 and let one guess more through the throttle.
+  int record_login_failure(std::string_view key, std::int64_t now, std::int64_t window) override {
+    return transact([&](Connection& db) {
+      db.exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key);
+      db.exec("DELETE FROM login_failures WHERE key = $1 AND at <= $2", key, now - window);
+      db.exec("INSERT INTO login_failures (key, at) VALUES ($1, $2)", key, now);
+      return count_failures(db, key, now, window);
+    });
+  }
+
+  int login_failures(std::string_view key, std::int64_t now, std::int64_t window) override {
+    auto db = pool_.acquire();
+    return count_failures(*db, key, now, window);
+  }
+
+  void clear_login_failures(std::string_view key) override {
+    transact([&](Connection& db) { db.exec("DELETE FROM login_failures WHERE key = $1", key); });
+  }
+
+  // --- Sessions --------------------------------------------------------------------------------
+
+  void insert_session(const LoginSession& s) override {
+    transact([&](Connection& db) {
+      db.exec(
+          "INSERT INTO sessions (id_hash, resident_id, csrf_token, auth_time, expires_at) "
+          "VALUES ($1, $2, $3, $4, $5)",
+          s.id_hash, s.resident_id, s.csrf_token, s.auth_time, s.expires_at);
+    });
+  }
+
+  std::optional<LoginSession> find_session(std::string_view id_hash, std::int64_t now) override {
+    auto db = pool_.acquire();
+    return optional_row(
+        db->exec("SELECT id_hash, resident_id, csrf_token, auth_time, expires_at FROM sessions "
+                 "WHERE id_hash = $1 AND expires_at > $2",
+                 id_hash, now),
+        [](const Row& row) {
+          return LoginSession{row.text(0), row.text(1), row.text(2), row.int64(3), row.int64(4)};
+        });
+  }
+
+  void remove_session(std::string_view id_hash) override {
+    transact([&](Connection& db) { db.exec("DELETE FROM sessions WHERE id_hash = $1", id_hash); });
+  }
+
+  // --- Pending authorization requests ----------------------------------------------------------
+
+  void insert_pending(const PendingAuthorization& p) override {
+    transact([&](Connection& db) {
+      db.exec(
+          "INSERT INTO pending (handle, client_id, redirect_uri, scope, state, nonce, "
+          "code_challenge, authorization_details, resources, prompt, max_age, dpop_jkt, "
+          "response_mode, pushed, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+          "$11, $12, $13, $14, $15)",
+          p.handle, p.client_id, p.redirect_uri, p.scope, p.state, p.nonce, p.code_challenge,
+          p.authorization_details, encode_list(p.resources), p.prompt, p.max_age, p.dpop_jkt,
+          p.response_mode, p.pushed, p.expires_at);
+    });
+  }
+
+  std::optional<PendingAuthorization> find_pending(std::string_view handle,
+                                                   std::int64_t now) override {
+    auto db = pool_.acquire();
+    return optional_row(db->exec("SELECT " INFOBANK_PENDING_COLUMNS
+                                 " FROM pending WHERE handle = $1 AND expires_at > $2",
+                                 handle, now),
+                        read_pending);
+  }
+
+  // RFC 9126 §4: a request_uri is one-time use. DELETE ... RETURNING removes and reads in one
+  // statement; a racing second DELETE waits for the row lock and then finds the row gone.
+  std::optional<PendingAuthorization> take_pending(std::string_view handle,
+                                                   std::int64_t now) override {
+    auto pending = transact([&](Connection& db) {
+      return optional_row(
+          db.exec("DELETE FROM pending WHERE handle = $1 RETURNING " INFOBANK_PENDING_COLUMNS,
+                  handle),
+          read_pending);
+    });
+    if (pending && pending->expires_at <= now) return std::nullopt;  // expired: gone anyway
+    return pending;
+  }
+
+  // --- Authorization codes ---------------------------------------------------------------------
+
+  void insert_code(const AuthorizationCode& c) override {
+    transact([&](Connection& db) {
+      db.exec(
+          "INSERT INTO codes (code_hash, client_id, resident_id, redirect_uri, scope, nonce, "
+          "code_challenge, authorization_details, resources, dpop_jkt, grant_id, auth_time, "
+          "expires_at, used) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+          c.code_hash, c.client_id, c.resident_id, c.redirect_uri, c.scope, c.nonce,
+          c.code_challenge, c.authorization_details, encode_list(c.resources), c.dpop_jkt,
+          c.grant_id, c.auth_time, c.expires_at, c.used);
+    });
+  }
+
+  // RFC 9700 §4.5 / RFC 6749 §4.1.2: one-time codes. FOR UPDATE: a racing redemption on any
+  // node waits for this transaction and then reads used = true.
+  std::optional<AuthorizationCode> consume_code(std::string_view code_hash) override {
+    return transact([&](Connection& db) {
+      auto code = optional_row(
+          db.exec("SELECT " INFOBANK_CODE_COLUMNS " FROM codes WHERE code_hash = $1 FOR UPDATE",
+                  code_hash),
+          read_code);
+      if (code && !code->used) {
+        db.exec("UPDATE codes SET used = true WHERE code_hash = $1", code_hash);
+      }
+      return code;
+    });
+  }
+
+  // --- Grants ----------------------------------------------------------------------------------
+
+  void upsert_grant(const Grant& g) override {
+    transact([&](Connection& db) {
+      db.exec(
+          "INSERT INTO grants (id, resident_id, client_id, scope, authorization_details, "
+          "created_at, expires_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+          "ON CONFLICT (id) DO UPDATE SET resident_id = excluded.resident_id, "
+          "client_id = excluded.client_id, scope = excluded.scope, "
+          "authorization_details = excluded.authorization_details, "
+          "created_at = excluded.created_at, expires_at = excluded.expires_at, "
+          "revoked = excluded.revoked",
+          g.id, g.resident_id, g.client_id, g.scope, g.authorization_details, g.created_at,
+          g.expires_at, g.revoked);
+    });
+  }
+
+  std::optional<Grant> find_active_grant(std::string_view resident_id, std::string_view client_id,
+                                         std::int64_t now) override {
+    auto db = pool_.acquire();
+    return optional_row(
+        db->exec("SELECT " INFOBANK_GRANT_COLUMNS
+                 " FROM grants WHERE resident_id = $1 AND client_id = $2 AND NOT revoked "
+                 "AND (expires_at = 0 OR expires_at > $3) "
+                 "ORDER BY created_at DESC, id COLLATE \"C\" LIMIT 1",
+                 resident_id, client_id, now),
+        read_grant);
+  }
+
+  std::optional<Grant> find_grant(std::string_view grant_id) override {
+    auto db = pool_.acquire();
+    return optional_row(
+        db->exec("SELECT " INFOBANK_GRANT_COLUMNS " FROM grants WHERE id = $1", grant_id),
+        read_grant);
+  }
+
+  std::vector<Grant> list_grants(std::string_view resident_id) override {
+    auto db = pool_.acquire();
+    return all_rows(db->exec("SELECT " INFOBANK_GRANT_COLUMNS
+                             " FROM grants WHERE resident_id = $1 "
+                             "ORDER BY created_at DESC, id COLLATE \"C\"",
+                             resident_id),
+                    read_grant);
+  }
+
+  // The same sweep as the SQLite store (see the comment there): the grant's unredeemed codes,
+  // the families of its refresh tokens with their access tokens, and every access token of its
+  // resident and client. The grant row is locked first, so two revocations do not both sweep.
+  bool revoke_grant(std::string_view grant_id) override {
+    return transact([&](Connection& db) {
+      const Result grant = db.exec(
+          "SELECT resident_id, client_id, revoked FROM grants WHERE id = $1 FOR UPDATE", grant_id);
+      if (grant.empty()) return false;
+      if (grant.boolean(0, 2)) return true;
+      const std::string resident_id = grant.text(0, 0);
+      const std::string client_id = grant.text(0, 1);
+      db.exec("UPDATE grants SET revoked = true WHERE id = $1", grant_id);
+      db.exec("DELETE FROM codes WHERE grant_id = $1", grant_id);
+      db.exec(
+          "UPDATE access_tokens SET revoked = true WHERE family_id IN (SELECT family_id FROM "
+          "refresh_tokens WHERE grant_id = $1 AND family_id <> '')",
+          grant_id);
+      db.exec(
+          "UPDATE refresh_tokens SET revoked = true WHERE grant_id = $1 OR family_id IN (SELECT "
+          "family_id FROM refresh_tokens WHERE grant_id = $1 AND family_id <> '')",
+          grant_id);
+      if (!resident_id.empty()) {
+        db.exec("UPDATE access_tokens SET revoked = true WHERE resident_id = $1 AND client_id = $2",
+                resident_id, client_id);
+      }
+      return true;
+    });
+  }
+
+  // --- Tokens ----------------------------------------------------------------------------------
+
+  // On the token endpoint's path: batched with concurrent writes (group commit).
+  void insert_access_token(const AccessTokenRecord& t) override {
+    group_.run([&t](Connection& db) { insert_access_token_row(db, t); });
+  }
+
+  void insert_access_token(const AccessTokenRecord& t, const Event& e) override {
+    group_.run([this, &t, &e](Connection& db) {
+      insert_access_token_row(db, t);
+      append_event_row(db, e);
+    });
+  }
+
+  std::optional<AccessTokenRecord> find_access_token(std::string_view jti) override {
+    auto db = pool_.acquire();
+    return optional_row(
+        db->exec("SELECT " INFOBANK_ACCESS_TOKEN_COLUMNS " FROM access_tokens WHERE jti = $1", jti),
+        read_access_token);
+  }
+
+  bool revoke_access_token(std::string_view jti) override {
+    return transact([&](Connection& db) {
+      return db.exec("UPDATE access_tokens SET revoked = true WHERE jti = $1", jti).affected() == 1;
+    });
+  }
+
+  void insert_refresh_token(const RefreshTokenRecord& t) override {
+    transact([&](Connection& db) { insert_refresh_token_row(db, t); });
+  }
+
+  std::optional<RefreshTokenRecord> find_refresh_token(std::string_view token_hash) override {
+    auto db = pool_.acquire();
+    return optional_row(db->exec("SELECT " INFOBANK_REFRESH_TOKEN_COLUMNS
+                                 " FROM refresh_tokens WHERE token_hash = $1",
+                                 token_hash),
+                        read_refresh_token);
+  }
+
+  // RFC 9700 §4.14.2. Returns the record as it was before the call. FOR UPDATE: of two racing
+  // rotations (on any nodes) the second waits, then reads rotated = true and revokes the family.
+  std::optional<RefreshTokenRecord> rotate_refresh_token(
+      std::string_view token_hash, const RefreshTokenRecord& successor) override {
+    return transact([&](Connection& db) {
+      auto old = optional_row(db.exec("SELECT " INFOBANK_REFRESH_TOKEN_COLUMNS
+                                      " FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+                                      token_hash),
+                              read_refresh_token);
+      if (!old) return old;
+      if (old->rotated) {
+        // Reuse: either the client or an attacker holds a stale token; revoke them both out.
+        revoke_family_rows(db, old->family_id);
+      } else if (!old->revoked) {
+        db.exec("UPDATE refresh_tokens SET rotated = true WHERE token_hash = $1", token_hash);
+        insert_refresh_token_row(db, successor);
+      }
+      return old;
+    });
+  }
+
+  bool revoke_refresh_token(std::string_view token_hash) override {
+    return transact([&](Connection& db) {
+      return db.exec("UPDATE refresh_tokens SET revoked = true WHERE token_hash = $1", token_hash)
+                 .affected() == 1;
+    });
+  }
+
+  void revoke_family(std::string_view family_id) override {
+    transact([&](Connection& db) { revoke_family_rows(db, family_id); });
+  }
+
+  // RFC 9700 §4.5: a replayed code revokes the access tokens issued from it, and the refresh
+  // families started from it with every access token issued along them.
+  void revoke_tokens_from_code(std::string_view code_hash) override {
+    if (code_hash.empty()) return;  // tokens not from a code carry an empty code_hash
+    transact([&](Connection& db) {
+      db.exec(
+          "UPDATE access_tokens SET revoked = true WHERE code_hash = $1 OR family_id IN (SELECT "
+          "family_id FROM refresh_tokens WHERE code_hash = $1 AND family_id <> '')",
+          code_hash);
+      db.exec(
+          "UPDATE refresh_tokens SET revoked = true WHERE code_hash = $1 OR family_id IN (SELECT "
+          "family_id FROM refresh_tokens WHERE code_hash = $1 AND family_id <> '')",
+          code_hash);
+    });
+  }
+
+  // --- Replay caches ---------------------------------------------------------------------------
+
+  // One statement: a new (scope, jti) inserts; a known one is only overwritten when its entry
+  // has expired. A concurrent insert of the same key on another node waits for this one and
+  // then takes the DO UPDATE path, whose WHERE fails: exactly one caller sees a row change.
+  bool remember_jti(std::string_view scope, std::string_view jti, std::int64_t expires_at,
+                    std::int64_t now) override {
+    bool first = false;
+    group_.run([&](Connection& db) {
+      first = db.exec(
+                      "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES ($1, $2, $3) "
+                      "ON CONFLICT (scope, jti) DO UPDATE SET expires_at = excluded.expires_at "
+                      "WHERE seen_jtis.expires_at <= $4",
+                      scope, jti, expires_at, now)
+                  .affected() == 1;
+    });
+    return first;
+  }
+
+  // --- Signing keys ----------------------------------------------------------------------------
+
+  void insert_signing_key(const SigningKeyRecord& k) override {
+    transact([&](Connection& db) { insert_signing_key_row(db, k); });
+  }
+
+  std::vector<SigningKeyRecord> list_signing_keys() override {
+    auto db = pool_.acquire();
+    return all_rows(db->exec("SELECT kid, alg, private_pem, created_at, retired_at FROM "
+                             "signing_keys ORDER BY created_at DESC, ord DESC"),
+                    read_signing_key);
+  }
+
+  // The table lock (self-conflicting, readers unaffected) serializes rotations across nodes:
+  // without it, two nodes' UPDATEs would each miss the key the other inserts, and both new
+  // keys would stay current.
+  void rotate_signing_key(const SigningKeyRecord& next, std::int64_t now) override {
+    transact([&](Connection& db) {
+      db.exec_script("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE", "rotate_signing_key");
+      db.exec("UPDATE signing_keys SET retired_at = $1 WHERE retired_at = 0", now);
+      insert_signing_key_row(db, next);
+    });
+  }
+
+  // --- Events ----------------------------------------------------------------------------------
+
+  // Every request that changes something appends one: batched (group commit).
+  std::int64_t append_event(const Event& e) override {
+    std::int64_t seq = 0;
+    group_.run([this, &e, &seq](Connection& db) { seq = append_event_row(db, e); });
+    return seq;
+  }
+
+  // One leaf: the entry with its hash, the leaf node, and every perfect subtree it completes
+  // (RFC 9162 §2.1: node = H(0x01 || left || right)). Leaf i completes the node at level l
+  // whenever i + 1 is a multiple of 2^l; its right child is the node just made, its left one is
+  // read back.
+  //
+  // One total order across nodes: the advisory lock is taken before the size is read and held
+  // until COMMIT, and READ COMMITTED reads the size with a snapshot taken after the lock was
+  // granted, so it includes the previous holder's committed leaves. Taking it again in the
+  // same transaction (a batch of appends) returns at once.
+  std::int64_t append_event_row(Connection& db, const Event& in) {
+    db.exec("SELECT pg_advisory_xact_lock($1::integer, $2::integer)", postgres::kLockClass,
+            postgres::kAuditLogLock);
+    Event e = in;
+    e.seq = db.exec("SELECT COALESCE(MAX(seq), 0) FROM audit_entries").int64(0, 0) + 1;
+    const std::string leaf = hasher_->leaf_hash(e);
+    db.exec(
+        "INSERT INTO audit_entries (seq, time, actor, action, resident, client_id, purpose, "
+        "datasets, outcome, detail, request_id, leaf_hash) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        e.seq, e.time, e.actor, e.action, e.resident, e.client_id, e.purpose,
+        encode_list(e.datasets), e.outcome, e.detail, e.request_id, Bytes{leaf});
+    const std::int64_t index = e.seq - 1;
+    auto insert_node = [&db](std::int64_t level, std::int64_t idx, const std::string& hash) {
+      db.exec("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)", level, idx,
+              Bytes{hash});
+    };
+    insert_node(0, index, leaf);
+    std::string right = leaf;
+    for (std::int64_t level = 1; level < 63 && ((index + 1) % (std::int64_t{1} << level)) == 0;
+         ++level) {
+      const std::int64_t node = ((index + 1) >> level) - 1;
+      const Result left =
+          db.exec("SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2", level - 1, 2 * node);
+      if (left.empty()) throw StorageError("audit log: a Merkle node is missing");
+      right = hasher_->node_hash(left.text(0, 0), right);
+      insert_node(level, node, right);
+    }
+    return e.seq;
+  }
+
+  std::vector<Event> list_events(std::int64_t after_seq, int limit) override {
+    if (limit <= 0) return {};  // as on SQLite; PostgreSQL refuses a negative LIMIT
+    auto db = pool_.acquire();
+    return all_rows(db->exec("SELECT " INFOBANK_EVENT_COLUMNS
+                             " FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT $2",
+                             after_seq, limit),
+                    read_event);
+  }
+
+  std::vector<Event> query_events(const EventQuery& q) override {
+    if (q.limit <= 0) return {};
+    auto db = pool_.acquire();
+    // One statement per order for every combination: an empty filter matches all. Datasets
+    // are stored encoded ("len:name,"), so a dataset matches as the exact item "len:name,".
+#define INFOBANK_EVENT_FILTER                                                   \
+  "SELECT " INFOBANK_EVENT_COLUMNS                                              \
+  " FROM audit_entries WHERE seq > $1"                                          \
+  " AND ($2 = '' OR resident = $2) AND ($3 = '' OR client_id = $3)"             \
+  " AND ($4 = '' OR action = $4) AND ($5 = '' OR purpose = $5)"                 \
+  " AND ($6 = '' OR strpos(datasets, $6) > 0)"                                  \
+  " AND time >= $7 AND ($8 = 0 OR time < $8)"
+    const std::string dataset = q.dataset.empty() ? std::string() : encode_list({q.dataset});
+    const Result rows =
+        q.newest_first
+            ? db->exec(INFOBANK_EVENT_FILTER " ORDER BY seq DESC LIMIT $9", std::int64_t{0},
+                       q.resident, q.client_id, q.action, q.purpose, dataset, q.from, q.until,
+                       q.limit)
+            : db->exec(INFOBANK_EVENT_FILTER " ORDER BY seq LIMIT $9", q.after_seq, q.resident,
+                       q.client_id, q.action, q.purpose, dataset, q.from, q.until, q.limit);
+#undef INFOBANK_EVENT_FILTER
+    return all_rows(rows, read_event);
+  }
+
+  std::int64_t audit_size() override {
+    auto db = pool_.acquire();
+    // The leaves the tree committed to (not the entries table, which an intruder could
+    // extend). Leaves are 0..n-1 without gaps, so the last one's index gives n from the index.
+    return db->exec("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_nodes WHERE level = 0")
+        .int64(0, 0);
+  }
+
+  std::optional<std::string> audit_node(unsigned level, std::int64_t index) override {
+    auto db = pool_.acquire();
+    const Result r = db->exec("SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2",
+                              static_cast<std::int64_t>(level), index);
+    if (r.empty()) return std::nullopt;
+    return r.text(0, 0);
+  }
+
+  // INSERT ... ON CONFLICT DO NOTHING waits for a concurrent insert of the same resident and
+  // then does nothing; the SELECT after it (a new snapshot) reads whichever row won.
+  std::string get_or_create_pseudonym(std::string_view resident_id,
+                                      std::string_view candidate) override {
+    std::string value;
+    group_.run([&](Connection& db) {
+      db.exec(
+          "INSERT INTO resident_pseudonyms (pseudonym, resident_id) VALUES ($1, $2) "
+          "ON CONFLICT DO NOTHING",
+          candidate, resident_id);
+      const Result r =
+          db.exec("SELECT pseudonym FROM resident_pseudonyms WHERE resident_id = $1", resident_id);
+      if (r.empty()) throw StorageError("get_or_create_pseudonym: row vanished");
+      value = r.text(0, 0);
+    });
+    return value;
+  }
+
+  std::optional<std::string> find_pseudonym(std::string_view resident_id) override {
+    auto db = pool_.acquire();
+    const Result r =
+        db->exec("SELECT pseudonym FROM resident_pseudonyms WHERE resident_id = $1", resident_id);
+    if (r.empty()) return std::nullopt;
+    return r.text(0, 0);
+  }
+
+  std::string get_or_create_secret(std::string_view name,
+                                   std::string_view value_if_absent) override {
+    std::string value;
+    group_.run([&](Connection& db) {
+      db.exec("INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+              name, value_if_absent);
+      const Result r = db.exec("SELECT value FROM secrets WHERE name = $1", name);
+      if (r.empty()) throw StorageError("get_or_create_secret: row vanished");
+      value = r.text(0, 0);
+    });
+    return value;
+  }
+
+  // --- Portability broker ----------------------------------------------------------------------
+
+  bool insert_service(const ServiceRecord& v) override {
+    return transact([&](Connection& db) {
+      return db.exec("INSERT INTO services (" INFOBANK_SERVICE_COLUMNS
+                     ") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                     v.id, v.name, v.base_url, v.audience, encode_list(v.datasets),
+                     v.authorization, v.created_at)
+                 .affected() > 0;
+    });
+  }
+
+  std::optional<ServiceRecord> find_service(std::string_view id) override {
+    auto db = pool_.acquire();
+    return optional_row(
+        db->exec("SELECT " INFOBANK_SERVICE_COLUMNS " FROM services WHERE id = $1", id),
+        read_service);
+  }
+
+  std::vector<ServiceRecord> list_services() override {
+    auto db = pool_.acquire();
+    return all_rows(
+        db->exec("SELECT " INFOBANK_SERVICE_COLUMNS " FROM services ORDER BY id COLLATE \"C\""),
+        read_service);
+  }
+
+  bool remove_service(std::string_view id) override {
+    return transact([&](Connection& db) {
+      return db.exec("DELETE FROM services WHERE id = $1", id).affected() > 0;
+    });
+  }
+
+  void upsert_contract(const ContractRecord& c, const Event& e) override {
+    transact([&](Connection& db) {
+      upsert_contract_row(db, c);
+      append_event_row(db, e);
+    });
+  }
+
+  std::vector<ContractRecord> list_contracts(std::string_view resident_id) override {
+    auto db = pool_.acquire();
+    return all_rows(db->exec("SELECT " INFOBANK_CONTRACT_COLUMNS
+                             " FROM contracts WHERE resident_id = $1 "
+                             "ORDER BY since DESC, id COLLATE \"C\"",
+                             resident_id),
+                    read_contract);
+  }
+
+  std::optional<ContractRecord> find_active_contract(std::string_view resident_id,
+                                                     std::string_view service_id) override {
+    auto db = pool_.acquire();
+    return optional_row(db->exec("SELECT " INFOBANK_CONTRACT_COLUMNS
+                                 " FROM contracts WHERE resident_id = $1 AND service_id = $2 "
+                                 "AND status = 'active' ORDER BY since DESC, id COLLATE \"C\" "
+                                 "LIMIT 1",
+                                 resident_id, service_id),
+                        read_contract);
+  }
+
+  void insert_transfer(const TransferRecord& t, const std::vector<TransferDatasetRecord>& datasets,
+                       const Event& e) override {
+    transact([&](Connection& db) {
+      db.exec("INSERT INTO transfers (" INFOBANK_TRANSFER_COLUMNS
+              ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+              "$17, $18, $19)",
+              t.id, t.resident_id, t.client_id, t.source_id, t.destination_id, t.source_subject,
+              t.destination_subject, encode_list(t.datasets), t.delete_at_source, t.state, t.step,
+              t.error, t.retries, t.next_attempt_at, t.lease_owner, t.lease_until, t.report,
+              t.created_at, t.updated_at);
+      for (const auto& d : datasets) write_transfer_dataset_row(db, d);
+      append_event_row(db, e);
+    });
+  }
+
+  std::optional<TransferRecord> find_transfer(std::string_view id) override {
+    auto db = pool_.acquire();
+    return optional_row(
+        db->exec("SELECT " INFOBANK_TRANSFER_COLUMNS " FROM transfers WHERE id = $1", id),
+        read_transfer);
+  }
+
+  std::vector<TransferDatasetRecord> list_transfer_datasets(
+      std::string_view transfer_id) override {
+    auto db = pool_.acquire();
+    return all_rows(db->exec("SELECT " INFOBANK_TRANSFER_DATASET_COLUMNS
+                             " FROM transfer_datasets WHERE transfer_id = $1 ORDER BY ord",
+                             transfer_id),
+                    read_transfer_dataset);
+  }
+
+  std::vector<TransferRecord> list_transfers(std::string_view resident_id) override {
+    auto db = pool_.acquire();
+    return all_rows(db->exec("SELECT " INFOBANK_TRANSFER_COLUMNS
+                             " FROM transfers WHERE resident_id = $1 "
+                             "ORDER BY created_at DESC, id COLLATE \"C\"",
+                             resident_id),
+                    read_transfer);
+  }
+
+  // The guarded UPDATE is atomic on its own: a second node's UPDATE of the same row waits,
+  // then re-checks state and lease_owner against the committed row and changes nothing.
+  bool update_transfer(const TransferRecord& t, std::string_view expected_state,
+                       const std::vector<TransferDatasetRecord>& progress,
+                       const std::vector<ContractRecord>& contracts,
+                       const std::vector<Event>& events) override {
+    return transact([&](Connection& db) {
+      const auto updated =
+          db.exec("UPDATE transfers SET state = $3, step = $4, error = $5, retries = $6, "
+                  "next_attempt_at = $7, lease_until = $8, report = $9, updated_at = $10 "
+                  "WHERE id = $1 AND state = $2 AND lease_owner = $11",
+                  t.id, expected_state, t.state, t.step, t.error, t.retries, t.next_attempt_at,
+                  t.lease_until, t.report, t.updated_at, t.lease_owner)
+              .affected();
+      if (updated == 0) return false;  // committed empty: nothing was written
+      for (const auto& d : progress) write_transfer_dataset_row(db, d);
+      for (const auto& c : contracts) upsert_contract_row(db, c);
+      for (const auto& e : events) append_event_row(db, e);
+      return true;
+    });
+  }
+
+  // One statement across nodes: FOR UPDATE SKIP LOCKED passes over a transfer another node is
+  // claiming right now (and re-checks a row changed since the snapshot), so two nodes claim
+  // two different transfers instead of waiting for each other.
+  std::optional<TransferRecord> claim_transfer(std::string_view owner, std::int64_t now,
+                                               std::int64_t lease_until) override {
+    return transact([&](Connection& db) {
+      return optional_row(
+          db.exec("UPDATE transfers SET lease_owner = $2, lease_until = $3 WHERE id = ("
+                  "SELECT id FROM transfers WHERE state IN ('consented', 'exporting', "
+                  "'importing', 'verifying', 'deleting') AND next_attempt_at <= $1 AND "
+                  "(lease_owner = '' OR lease_until < $1) ORDER BY created_at, id COLLATE \"C\" "
+                  "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING " INFOBANK_TRANSFER_COLUMNS,
+                  now, owner, lease_until),
+          read_transfer);
+    });
+  }
+
+  void release_transfers(std::string_view owner) override {
+    transact([&](Connection& db) {
+      db.exec("UPDATE transfers SET lease_owner = '', lease_until = 0 WHERE lease_owner = $1",
+              owner);
+    });
+  }
+
+  // --- Housekeeping ----------------------------------------------------------------------------
+
+  void purge_expired(std::int64_t now) override {
+    transact([&](Connection& db) {
+      for (const auto* sql : {"DELETE FROM codes WHERE expires_at <= $1",
+                              "DELETE FROM pending WHERE expires_at <= $1",
+                              "DELETE FROM sessions WHERE expires_at <= $1",
+                              "DELETE FROM seen_jtis WHERE expires_at <= $1"}) {
+        db.exec(sql, now);
+      }
+      for (const auto* sql : {"DELETE FROM access_tokens WHERE expires_at <= $1",
+                              "DELETE FROM refresh_tokens WHERE expires_at <= $1"}) {
+        db.exec(sql, now - kExpiredTokenRetention);
+      }
+      db.exec("DELETE FROM login_failures WHERE at <= $1", now - kLoginFailureRetention);
+    });
+  }
+
+ private:
+  using Group = GroupCommit<Connection>;
+  using Write = Group::Write;
+
+  // Runs body(connection) in one transaction and commits; runs it again, from the start and
+  // on a fresh transaction, when PostgreSQL aborted it to resolve a serialization failure or
+  // a deadlock (nothing of it was committed). Other errors roll back and propagate.
+  template <typename Body>
+  auto transact(Body&& body) -> std::invoke_result_t<Body&, Connection&> {
+    using R = std::invoke_result_t<Body&, Connection&>;
+    for (int attempt = 1;; ++attempt) {
+      try {
+        auto db = pool_.acquire();
+        Transaction transaction(*db);
+        if constexpr (std::is_void_v<R>) {
+          body(*db);
+          transaction.commit();
+          return;
+        } else {
+          R result = body(*db);
+          transaction.commit();
+          return result;
+        }
+      } catch (const PgError& e) {
+        if (!e.retryable() || attempt >= kMaxAttempts) throw;
+      }
+    }
+  }
+
+  // The PostgreSQL side of GroupCommit: every write of the batch in one transaction, each in
+  // its own savepoint; the whole batch again when the transaction lost a race.
+  void commit_batch(std::span<const Write* const> writes, std::span<std::exception_ptr> errors) {
+    for (int attempt = 1;; ++attempt) {
+      std::fill(errors.begin(), errors.end(), nullptr);
+      try {
+        auto db = pool_.acquire();
+        Transaction transaction(*db);
+        if (writes.size() == 1) {
+          // A lone write needs no savepoint: on error the transaction rolls back instead.
+          try {
+            (*writes[0])(*db);
+          } catch (const PgError& e) {
+            if (e.retryable()) throw;
+            errors[0] = std::current_exception();
+            return;
+          } catch (...) {
+            errors[0] = std::current_exception();
+            return;
+          }
+        } else {
+          for (std::size_t i = 0; i < writes.size(); ++i) {
+            db->exec_script("SAVEPOINT group_write", "savepoint");
+            try {
+              (*writes[i])(*db);
+            } catch (const PgError& e) {
+              if (e.retryable()) throw;  // the whole transaction is lost: retry the batch
+              errors[i] = std::current_exception();
+              db->exec_script("ROLLBACK TO SAVEPOINT group_write", "rollback to savepoint");
+            } catch (...) {
+              errors[i] = std::current_exception();
+              db->exec_script("ROLLBACK TO SAVEPOINT group_write", "rollback to savepoint");
+            }
+            db->exec_script("RELEASE SAVEPOINT group_write", "release savepoint");
+          }
+        }
+        transaction.commit();
+        return;
+      } catch (const PgError& e) {
+        if (!e.retryable() || attempt >= kMaxAttempts) throw;
+      }
+    }
+  }
+
+  std::shared_ptr<const LogHasher> hasher_;
+  postgres::ConnectionPool pool_;
+  Group group_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> open_postgres(const std::string& conninfo,
+                                     std::shared_ptr<const LogHasher> hasher) {
+  return std::make_unique<PostgresStore>(conninfo, std::move(hasher));
+}
+
+}  // namespace storage
