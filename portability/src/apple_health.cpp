@@ -1,0 +1,192 @@
+// Apple Health export.xml (HealthKit export version 3).
+
+#include <algorithm>
+#include <sstream>
+
+#include "health_model.hpp"
+#include "registry.hpp"
+#include "util.hpp"
+#include "xml_util.hpp"
+
+namespace portability::detail {
+namespace {
+
+constexpr const char* kWorkoutType = "HKWorkoutTypeIdentifier";
+
+// Workout attributes <-> model workout fields.
+const std::vector<std::pair<const char*, const char*>>& workout_attributes() {
+  static const std::vector<std::pair<const char*, const char*>> a{
+      {"workoutActivityType", "activity_type"},
+      {"duration", "duration"},
+      {"durationUnit", "duration_unit"},
+      {"totalDistance", "total_distance"},
+      {"totalDistanceUnit", "total_distance_unit"},
+      {"totalEnergyBurned", "total_energy_burned"},
+      {"totalEnergyBurnedUnit", "total_energy_burned_unit"}};
+  return a;
+}
+
+// "2014-09-13 10:27:54 +0100" -> "2014-09-13T10:27:54+01:00" (the offset is kept).
+std::string to_rfc3339(const std::string& s, const std::string& what, const char* attr) {
+  auto bad = [&] { return FormatError(what, std::string("bad ") + attr + " \"" + s + "\""); };
+  if (s.size() != 25 || s[10] != ' ' || s[19] != ' ' || (s[20] != '+' && s[20] != '-')) throw bad();
+  const std::string out = s.substr(0, 10) + "T" + s.substr(11, 8) + s.substr(20, 3) + ":" + s.substr(23, 2);
+  if (!parse_rfc3339(out)) throw bad();
+  return out;
+}
+
+std::string from_rfc3339(const std::string& s, const std::string& field, std::vector<std::string>& lost) {
+  const DateTime dt = *parse_rfc3339(s);
+  if (!dt.fraction.empty()) lost.push_back(field + ".fraction");
+  if (dt.utc) lost.push_back(field + ".offset");  // "Z" comes back as "+00:00"
+  const int off = dt.offset_minutes < 0 ? -dt.offset_minutes : dt.offset_minutes;
+  return s.substr(0, 10) + " " + s.substr(11, 8) + " " + (dt.offset_minutes < 0 || dt.negative_zero ? "-" : "+") +
+         pad(off / 60, 2) + pad(off % 60, 2);
+}
+
+std::string native_id(pugi::xml_node n) {
+  const bool workout = std::string_view(n.name()) == "Workout";
+  return healthkit_id(n.attribute(workout ? "workoutActivityType" : "type").value(),
+                      n.attribute("startDate").value(), n.attribute("endDate").value(),
+                      n.attribute("sourceName").value(),
+                      n.attribute(workout ? "duration" : "value").value());
+}
+
+class AppleHealth final : public Format {
+ public:
+  std::string_view name() const override { return "apple-health"; }
+  Dataset dataset() const override { return Dataset::health_records; }
+  std::string_view media_type() const override { return "application/xml"; }
+
+  std::vector<NativeItem> split(std::string_view document) const override {
+    auto doc = parse_xml(document, "document");
+    pugi::xml_node root = doc->document_element();
+    if (std::string_view(root.name()) != "HealthData") throw FormatError("document", "not a HealthData export");
+    std::vector<NativeItem> items;
+    std::size_t position = 0;
+    for (pugi::xml_node n : root.children()) {
+      const std::string_view tag = n.name();
+      // Record and Workout are samples. ExportDate and Me are not; ActivitySummary is a daily
+      // roll-up of Records plus goals; a Correlation's Records also appear at the top level.
+      if (n.type() != pugi::node_element || (tag != "Record" && tag != "Workout")) continue;
+      ++position;
+      const std::string where = std::string(tag) + " " + std::to_string(position);
+      for (const char* a : {tag == "Record" ? "type" : "workoutActivityType", "sourceName", "startDate", "endDate"}) {
+        if (!n.attribute(a)) throw FormatError(where, std::string("missing attribute ") + a);
+      }
+      items.push_back({native_id(n), serialize_standalone(n)});
+    }
+    return items;
+  }
+
+  std::string join(const std::vector<NativeItem>& items) const override {
+    pugi::xml_document doc;
+    pugi::xml_node root = doc.append_child("HealthData");
+    root.append_attribute("locale") = "en_US";
+    for (const NativeItem& item : items) {
+      auto d = parse_xml(item.text, item.id);
+      const std::string_view tag = d->document_element().name();
+      if (tag != "Record" && tag != "Workout") throw FormatError(item.id, "not a Record or Workout");
+      root.append_copy(d->document_element());
+    }
+    std::ostringstream out;
+    doc.save(out, " ", pugi::format_indent, pugi::encoding_utf8);
+    return out.str();
+  }
+
+  Item to_model(const NativeItem& item) const override {
+    const std::string what = item.id.empty() ? "item" : item.id;
+    auto doc = parse_xml(item.text, what);
+    pugi::xml_node n = doc->document_element();
+    const std::string_view tag = n.name();
+    if (tag != "Record" && tag != "Workout") throw FormatError(what, "not a Record or Workout");
+    json m = empty_health_record();
+    m["id"] = native_id(n);
+    auto attr = [&](const char* a) -> json {
+      pugi::xml_attribute x = n.attribute(a);
+      return x ? json(x.value()) : json(nullptr);
+    };
+    auto required = [&](const char* a) {
+      if (!n.attribute(a)) throw FormatError(what, std::string("missing attribute ") + a);
+      return std::string(n.attribute(a).value());
+    };
+    m["start"] = to_rfc3339(required("startDate"), what, "startDate");
+    m["end"] = to_rfc3339(required("endDate"), what, "endDate");
+    if (n.attribute("creationDate")) m["created"] = to_rfc3339(n.attribute("creationDate").value(), what, "creationDate");
+    // sourceName is required by the DTD; an empty one is how we write "unknown" (from_model).
+    const std::string source = required("sourceName");
+    m["source"] = {{"name", source.empty() ? json(nullptr) : json(source)},
+                   {"version", attr("sourceVersion")},
+                   {"device", attr("device")}};
+    if (tag == "Record") {
+      m["type"] = required("type");
+      m["value"] = attr("value");
+      m["unit"] = attr("unit");
+    } else {
+      m["kind"] = "workout";
+      m["type"] = kWorkoutType;
+      json w = json::object();
+      for (const auto& [a, field] : workout_attributes()) w[field] = attr(a);
+      if (w["activity_type"].is_null()) throw FormatError(what, "missing attribute workoutActivityType");
+      m["workout"] = w;
+    }
+    for (pugi::xml_node c : n.children("MetadataEntry")) {
+      const std::string key = c.attribute("key").value();
+      if (key.empty() || !c.attribute("value")) throw FormatError(what, "MetadataEntry needs key and value");
+      if (m["metadata"].contains(key)) throw FormatError(what, "duplicate MetadataEntry " + key);
+      m["metadata"][key] = c.attribute("value").value();
+    }
+    return m;
+  }
+
+  Converted from_model(const Item& item) const override {
+    const std::string id = check_health_record(item);
+    Converted out;
+    auto& lost = out.not_carried;
+    pugi::xml_document doc;
+    const bool workout = item["kind"] == "workout";
+    pugi::xml_node n = doc.append_child(workout ? "Workout" : "Record");
+    auto set = [&](const char* a, const json& v) {
+      if (v.is_string()) n.append_attribute(a) = v.get<std::string>().c_str();
+    };
+    if (workout) {
+      set("workoutActivityType", item["workout"]["activity_type"]);
+      for (const auto& [a, field] : workout_attributes()) {
+        if (std::string_view(a) != "workoutActivityType") set(a, item["workout"][field]);
+      }
+      if (!item["value"].is_null() || !item["unit"].is_null()) lost.push_back("value");
+    } else {
+      set("type", item["type"]);
+    }
+    n.append_attribute("sourceName") = model_string(item["source"], "name").value_or("").c_str();
+    set("sourceVersion", item["source"]["version"]);
+    set("device", item["source"]["device"]);
+    if (!workout) set("unit", item["unit"]);
+    if (auto c = model_string(item, "created")) set("creationDate", from_rfc3339(*c, "created", lost));
+    set("startDate", from_rfc3339(item["start"].get<std::string>(), "start", lost));
+    set("endDate", from_rfc3339(item["end"].get<std::string>(), "end", lost));
+    if (!workout) set("value", item["value"]);
+    for (const auto& [k, v] : item["metadata"].items()) {
+      pugi::xml_node e = n.append_child("MetadataEntry");
+      e.append_attribute("key") = k.c_str();
+      e.append_attribute("value") = v.get<std::string>().c_str();
+    }
+    std::ostringstream text;
+    doc.save(text, "", pugi::format_raw | pugi::format_no_declaration, pugi::encoding_utf8);
+    out.native = {native_id(n), text.str()};
+    // The HealthKit id is derived from the content; another id cannot travel.
+    if (out.native.id != id) lost.push_back("id");
+    std::sort(lost.begin(), lost.end());
+    lost.erase(std::unique(lost.begin(), lost.end()), lost.end());
+    return out;
+  }
+};
+
+}  // namespace
+
+const Format& apple_health_format() {
+  static const AppleHealth format;
+  return format;
+}
+
+}  // namespace portability::detail

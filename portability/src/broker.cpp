@@ -1,0 +1,663 @@
+// The portability broker's state machine. Each step reads what storage says, does one remote
+// call (or one page: export, convert, import), and commits its result together with its audit
+// entry before the next step starts. Nothing is kept only in memory across steps, which is
+// what lets a process killed at any instant resume where storage says it was.
+
+#include "portability/broker.hpp"
+
+#include <algorithm>
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+#include <cmath>
+#include <set>
+#include <utility>
+
+#include "portability/formats.hpp"
+
+namespace portability {
+namespace {
+
+constexpr std::string_view kApi = "/portability/v1";
+constexpr std::string_view kExportScope = "portability.export";
+constexpr std::string_view kImportScope = "portability.import";
+constexpr std::string_view kDeleteScope = "portability.delete";
+constexpr std::size_t kMaxErrorText = 300;
+
+// A step that did not complete. `retry`: the service may answer next time (5xx, 429, a
+// timeout, a cut connection). `fatal`: it will not (other 4xx, a broken item, a mismatch).
+struct StepFailure {
+  bool retry = false;
+  std::string reason;
+};
+
+// The run lost its lease (another node took the transfer over) or the broker is stopping.
+struct Interrupted {};
+
+std::string encode(std::string_view text) {
+  return boost::urls::encode(text, boost::urls::unreserved_chars);
+}
+
+std::string api_base(const storage::ServiceRecord& service) {
+  std::string base = service.base_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base + std::string(kApi);
+}
+
+// "dataset:format" of a service's dataset list.
+std::optional<std::string> format_of(const storage::ServiceRecord& service,
+                                     std::string_view dataset) {
+  for (const auto& entry : service.datasets) {
+    const auto colon = entry.find(':');
+    if (colon != std::string::npos && std::string_view(entry).substr(0, colon) == dataset)
+      return entry.substr(colon + 1);
+  }
+  return std::nullopt;
+}
+
+std::string shorten(std::string text) {
+  if (text.size() > kMaxErrorText) text = text.substr(0, kMaxErrorText) + "...";
+  return text;
+}
+
+// What a service said when it refused: its RFC 6749-style error and description when the body
+// is one, else the status alone. Bodies may echo data, so only those two fields are kept.
+std::string refusal(const HttpResponse& response) {
+  std::string text = "HTTP " + std::to_string(response.status);
+  const auto body = nlohmann::json::parse(response.body, nullptr, false);
+  if (body.is_object()) {
+    if (body.contains("error") && body["error"].is_string())
+      text += " " + body["error"].get<std::string>();
+    if (body.contains("error_description") && body["error_description"].is_string())
+      text += ": " + body["error_description"].get<std::string>();
+  }
+  return shorten(text);
+}
+
+bool retryable_status(int status) { return status >= 500 || status == 429 || status == 408; }
+
+}  // namespace
+
+std::string HttpResponse::header(const std::string& name) const {
+  const auto it = headers.find(name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class Broker::Run {
+ public:
+  Run(Broker& broker, storage::TransferRecord transfer)
+      : b_(broker), t_(std::move(transfer)) {}
+
+  void go() {
+    try {
+      load();
+      while (!b_.stop_.stop_requested()) {
+        if (!step()) return;
+      }
+    } catch (const Interrupted&) {
+      // Storage holds the last committed step; whoever claims the transfer next resumes it.
+    }
+  }
+
+ private:
+  void load() {
+    datasets_ = b_.store_.list_transfer_datasets(t_.id);
+    auto source = b_.store_.find_service(t_.source_id);
+    auto destination = b_.store_.find_service(t_.destination_id);
+    if (!source || !destination) {
+      fail("a service of this transfer is no longer registered");
+      throw Interrupted{};
+    }
+    source_ = std::move(*source);
+    destination_ = std::move(*destination);
+  }
+
+  // One step; false once the transfer has ended (completed or failed).
+  bool step() {
+    try {
+      if (t_.state == "consented") {
+        begin();
+      } else if (t_.state == "exporting" || t_.state == "importing") {
+        if (!next_page()) to_verifying();
+      } else if (t_.state == "verifying") {
+        verify();
+      } else if (t_.state == "deleting") {
+        delete_at_source();
+      } else {
+        return false;
+      }
+      if (t_.retries != 0) t_.retries = 0;
+      return t_.state != "completed" && t_.state != "failed";
+    } catch (const StepFailure& failure) {
+      if (!failure.retry) {
+        fail(failure.reason);
+        return false;
+      }
+      retry(failure.reason);
+      return true;
+    } catch (const FormatError& error) {
+      fail(where_ + ": " + shorten(error.what()));
+      return false;
+    }
+  }
+
+  // consented -> exporting: ask the source what it holds, for the progress totals.
+  void begin() {
+    where_ = "listing the source's datasets";
+    const auto response = call(Side::source, source_, kExportScope, "GET",
+                               api_base(source_) + "/datasets", {}, {});
+    expect_ok(response, {200});
+    const auto body = nlohmann::json::parse(response.body, nullptr, false);
+    if (!body.is_object() || !body.contains("datasets") || !body["datasets"].is_array())
+      throw StepFailure{false, "the source's dataset list is not the API's JSON"};
+    for (auto& d : datasets_) {
+      for (const auto& entry : body["datasets"]) {
+        if (entry.is_object() && entry.value("name", "") == d.dataset) {
+          d.items_total = entry.value("count", std::int64_t{0});
+          d.bytes_total = entry.value("bytes", std::int64_t{0});
+        }
+      }
+    }
+    t_.state = "exporting";
+    t_.step = "starting the export";
+    commit("consented", datasets_,
+           {event("transfer.started",
+                  nlohmann::json{{"transfer", t_.id}, {"source", t_.source_id},
+                                 {"destination", t_.destination_id},
+                                 {"delete_at_source", t_.delete_at_source}})});
+  }
+
+  // One page of the first dataset not yet exported: export, convert, import, commit.
+  // False when every dataset is done.
+  bool next_page() {
+    auto it = std::find_if(datasets_.begin(), datasets_.end(),
+                           [](const auto& d) { return !d.exported_all; });
+    if (it == datasets_.end()) return false;
+    auto& d = *it;
+    const Format* from = find_format(d.source_format);
+    const Format* to = find_format(d.destination_format);
+    if (from == nullptr || to == nullptr)
+      throw StepFailure{false, "no adapter for " + d.source_format + " -> " + d.destination_format};
+    const std::int64_t page = d.pages_done + 1;
+    where_ = d.dataset + " page " + std::to_string(page);
+
+    const std::string previous_state = t_.state;
+    t_.state = "exporting";
+    t_.step = "exporting " + where_;
+    commit(previous_state, {}, {});
+
+    std::string url = api_base(source_) + "/datasets/" + encode(d.dataset) +
+                      "/export?transfer=" + encode(t_.id) +
+                      "&limit=" + std::to_string(b_.settings_.page_size);
+    if (!d.cursor.empty()) url += "&cursor=" + encode(d.cursor);
+    const auto exported = call(Side::source, source_, kExportScope, "GET", url, {}, {});
+    expect_ok(exported, {200});
+    const std::string next_cursor = exported.header("portability-next-cursor");
+
+    // Convert through the common model. The digest is over the model as the destination will
+    // read it back (its own to_model of what we send), so that verify compares like with like.
+    std::vector<NativeItem> out;
+    Digest page_digest;
+    std::set<std::string> not_carried(d.not_carried.begin(), d.not_carried.end());
+    for (const auto& native : from->split(exported.body)) {
+      const Item model = from->to_model(native);
+      Converted converted = to->from_model(model);
+      for (auto& field : converted.not_carried) not_carried.insert(std::move(field));
+      page_digest.add(to->to_model(converted.native));
+      out.push_back(std::move(converted.native));
+    }
+
+    if (!out.empty()) {
+      t_.state = "importing";
+      t_.step = "importing " + where_;
+      commit("exporting", {}, {});
+      // The key names the page, not the attempt: the same page sent again after a crash or a
+      // lost answer is recognised by the destination and stored once.
+      const std::string key = t_.id + "." + d.dataset + "." + std::to_string(page);
+      const auto imported =
+          call(Side::destination, destination_, kImportScope, "POST",
+               api_base(destination_) + "/datasets/" + encode(d.dataset) +
+                   "/import?transfer=" + encode(t_.id),
+               to->join(out),
+               {{"Idempotency-Key", key}, {"Content-Type", std::string(to->media_type())}});
+      expect_ok(imported, {200, 201});
+      const auto body = nlohmann::json::parse(imported.body, nullptr, false);
+      if (!body.is_object() || body.value("imported", std::int64_t{-1}) !=
+                                   static_cast<std::int64_t>(out.size()))
+        throw StepFailure{false, where_ + ": the destination did not confirm every item"};
+    }
+
+    auto sum = Digest::from_hex(d.digest).value_or(Digest{});
+    sum.add(page_digest);
+    d.digest = sum.hex();
+    d.cursor = next_cursor;
+    d.exported_all = next_cursor.empty();
+    d.pages_done = page;
+    d.items_done += static_cast<std::int64_t>(out.size());
+    d.bytes_done += static_cast<std::int64_t>(exported.body.size());
+    d.not_carried.assign(not_carried.begin(), not_carried.end());
+    const std::string state_before = t_.state;
+    t_.state = "exporting";
+    t_.step = "moved " + where_;
+    commit(state_before, {d},
+           {event("transfer.page",
+                  nlohmann::json{{"transfer", t_.id}, {"page", page},
+                                 {"items", out.size()}, {"bytes", exported.body.size()}},
+                  {d.dataset})});
+    return true;
+  }
+
+  void to_verifying() {
+    t_.state = "verifying";
+    t_.step = "asking the destination to verify";
+    commit("exporting", {}, {});
+  }
+
+  // The destination must hold exactly what was sent: same count, same digest over the
+  // common model. Only then may the source be asked to delete anything.
+  void verify() {
+    for (auto& d : datasets_) {
+      if (d.verified) continue;
+      where_ = "verifying " + d.dataset;
+      const auto response =
+          call(Side::destination, destination_, kImportScope, "GET",
+               api_base(destination_) + "/transfers/" + encode(t_.id) +
+                   "/verify?dataset=" + encode(d.dataset),
+               {}, {});
+      expect_ok(response, {200});
+      const auto body = nlohmann::json::parse(response.body, nullptr, false);
+      if (!body.is_object()) throw StepFailure{false, where_ + ": not the API's JSON"};
+      const auto count = body.value("count", std::int64_t{-1});
+      const auto digest = body.value("digest", std::string());
+      const std::string expected = Digest::from_hex(d.digest).value_or(Digest{}).hex();
+      if (count != d.items_done || digest != expected) {
+        throw StepFailure{false, "the destination holds " + std::to_string(count) + " " +
+                                     d.dataset + " items (digest " + shorten(digest) +
+                                     "), but " + std::to_string(d.items_done) +
+                                     " were sent (digest " + expected +
+                                     "); nothing was deleted at the source"};
+      }
+      d.verified = true;
+    }
+    t_.state = t_.delete_at_source ? "deleting" : "verifying";
+    t_.step = t_.delete_at_source ? "verified; deleting at the source" : "verified";
+    std::vector<storage::Event> events;
+    for (const auto& d : datasets_) {
+      events.push_back(event("transfer.verified",
+                             nlohmann::json{{"transfer", t_.id}, {"items", d.items_done}},
+                             {d.dataset}));
+    }
+    if (!t_.delete_at_source) {
+      complete("verifying", std::move(events));
+      return;
+    }
+    commit("verifying", datasets_, std::move(events));
+  }
+
+  void delete_at_source() {
+    for (auto& d : datasets_) {
+      if (d.deleted) continue;
+      where_ = "deleting " + d.dataset + " at the source";
+      if (!d.verified) throw StepFailure{false, where_ + ": refused, not verified"};
+      const auto response =
+          call(Side::source, source_, kDeleteScope, "POST",
+               api_base(source_) + "/transfers/" + encode(t_.id) +
+                   "/delete?dataset=" + encode(d.dataset),
+               {}, {});
+      expect_ok(response, {200});
+      const auto body = nlohmann::json::parse(response.body, nullptr, false);
+      if (!body.is_object() || body.value("remaining", std::int64_t{-1}) != 0)
+        throw StepFailure{false, where_ + ": the source did not delete every exported item"};
+      d.deleted = true;
+      t_.step = "deleted " + d.dataset + " at the source";
+      commit("deleting", {d},
+             {event("transfer.deleted_at_source",
+                    nlohmann::json{{"transfer", t_.id},
+                                   {"deleted", body.value("deleted", std::int64_t{0})}},
+                    {d.dataset})});
+    }
+    complete("deleting", {});
+  }
+
+  // Completion, the end of the source contract and the start of the destination contract:
+  // one transaction (DESIGN.md, "Contract records").
+  void complete(const std::string& expected_state, std::vector<storage::Event> events) {
+    const auto now = b_.context_.now();
+    std::vector<storage::ContractRecord> contracts;
+    if (t_.delete_at_source) {
+      if (auto source = b_.store_.find_active_contract(t_.resident_id, t_.source_id)) {
+        source->status = "terminated";
+        source->until = now;
+        source->reason = "switched to " + destination_.name + " by transfer " + t_.id;
+        source->transfer_id = t_.id;
+        contracts.push_back(*source);
+        events.push_back(event("contract.ended",
+                               nlohmann::json{{"contract", source->id},
+                                              {"service", t_.source_id},
+                                              {"transfer", t_.id}}));
+      }
+    }
+    if (!b_.store_.find_active_contract(t_.resident_id, t_.destination_id)) {
+      storage::ContractRecord started;
+      started.id = b_.context_.new_id();
+      started.resident_id = t_.resident_id;
+      started.service_id = t_.destination_id;
+      started.subject = t_.destination_subject;
+      started.status = "active";
+      started.since = now;
+      started.reason = "data moved from " + source_.name + " by transfer " + t_.id;
+      started.transfer_id = t_.id;
+      contracts.push_back(started);
+      events.push_back(event("contract.started",
+                             nlohmann::json{{"contract", started.id},
+                                            {"service", t_.destination_id},
+                                            {"transfer", t_.id}}));
+    }
+    t_.state = "completed";
+    t_.step = "completed";
+    t_.report = report().dump();
+    events.push_back(event("transfer.completed", nlohmann::json{{"transfer", t_.id}}));
+    if (!b_.store_.update_transfer(t_, expected_state, datasets_, contracts, events))
+      throw Interrupted{};
+  }
+
+  nlohmann::json report() const {
+    nlohmann::json datasets = nlohmann::json::array();
+    for (const auto& d : datasets_) {
+      datasets.push_back({{"dataset", d.dataset},
+                          {"source_format", d.source_format},
+                          {"destination_format", d.destination_format},
+                          {"items", d.items_done},
+                          {"bytes", d.bytes_done},
+                          {"pages", d.pages_done},
+                          {"digest", d.digest},
+                          {"verified", d.verified},
+                          {"deleted_at_source", d.deleted},
+                          {"not_carried", d.not_carried}});
+    }
+    return {{"datasets", datasets}, {"delete_at_source", t_.delete_at_source}};
+  }
+
+  void fail(const std::string& reason) {
+    const std::string expected = t_.state;
+    t_.state = "failed";
+    t_.error = reason;
+    t_.step = "failed";
+    t_.report = report().dump();
+    // A failed transfer deletes nothing more: the source keeps what it had.
+    b_.store_.update_transfer(
+        t_, expected, datasets_, {},
+        {event("transfer.failed", nlohmann::json{{"transfer", t_.id}, {"reason", reason}}, {},
+               "failure")});
+  }
+
+  void retry(const std::string& reason) {
+    ++t_.retries;
+    if (t_.retries > b_.settings_.max_retries) {
+      fail("gave up after " + std::to_string(b_.settings_.max_retries) + " retries: " + reason);
+      throw Interrupted{};
+    }
+    // Exponential backoff with full jitter: base * 2^(n-1), capped, times a random share.
+    const auto cap = std::min<double>(
+        static_cast<double>(b_.settings_.max_backoff.count()),
+        static_cast<double>(b_.settings_.base_backoff.count()) * std::ldexp(1.0, t_.retries - 1));
+    const auto wait = std::chrono::milliseconds(
+        static_cast<std::int64_t>(cap * (0.5 + 0.5 * b_.context_.jitter())));
+    t_.step = "retry " + std::to_string(t_.retries) + " of " + where_ + " after " + reason;
+    commit(t_.state, {},
+           {event("transfer.retry", nlohmann::json{{"transfer", t_.id}, {"reason", reason},
+                                                   {"retry", t_.retries}},
+                  {}, "retry")});
+    if (!b_.pause(wait)) throw Interrupted{};
+  }
+
+  // One call to a service with a token for its side; one fresh token after a 401.
+  HttpResponse call(Side side, const storage::ServiceRecord& service, std::string_view scope,
+                    const std::string& method, const std::string& url, std::string body,
+                    std::vector<std::pair<std::string, std::string>> headers) {
+    HttpRequest request{method, url, std::move(headers), std::move(body)};
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      const std::string token =
+          b_.tokens_.access_token(t_, service, side, scope, /*fresh=*/attempt > 0);
+      auto with_token = request;
+      with_token.headers.emplace_back("Authorization", "Bearer " + token);
+      HttpResponse response;
+      try {
+        response = b_.http_.send(with_token, b_.settings_.request_timeout,
+                                 b_.settings_.max_page_bytes);
+      } catch (const TransportError& error) {
+        throw StepFailure{true, shorten(error.what())};
+      }
+      if (response.status != 401) return response;
+    }
+    throw StepFailure{false, where_ + ": " + service.name + " refused infobank's token twice"};
+  }
+
+  void expect_ok(const HttpResponse& response, std::initializer_list<int> ok) {
+    if (std::find(ok.begin(), ok.end(), response.status) != ok.end()) return;
+    throw StepFailure{retryable_status(response.status), where_ + ": " + refusal(response)};
+  }
+
+  storage::Event event(std::string_view action, const nlohmann::json& detail,
+                       const std::vector<std::string>& datasets = {},
+                       std::string_view outcome = "success") {
+    return b_.context_.event("system", action, t_.resident_id, t_.client_id, detail.dump(),
+                             outcome, datasets.empty() ? t_.datasets : datasets);
+  }
+
+  // Commits the transfer's row (guarded by the state it had and our lease), progress rows and
+  // audit entries in one transaction, renewing the lease.
+  void commit(const std::string& expected_state,
+              const std::vector<storage::TransferDatasetRecord>& progress,
+              std::vector<storage::Event> events) {
+    const auto now = b_.context_.now();
+    t_.updated_at = now;
+    t_.lease_until = now + b_.settings_.lease_seconds;
+    if (!b_.store_.update_transfer(t_, expected_state, progress, {}, events))
+      throw Interrupted{};
+  }
+
+  Broker& b_;
+  storage::TransferRecord t_;
+  std::vector<storage::TransferDatasetRecord> datasets_;
+  storage::ServiceRecord source_;
+  storage::ServiceRecord destination_;
+  std::string where_;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+Broker::Broker(storage::Store& store, HttpClient& http, TokenSource& tokens,
+               BrokerContext& context, BrokerSettings settings)
+    : store_(store), http_(http), tokens_(tokens), context_(context),
+      settings_(std::move(settings)) {}
+
+Broker::~Broker() { stop(); }
+
+void Broker::start() {
+  // Leases this node held before it was killed are its own: take them back at once instead of
+  // waiting for them to expire.
+  store_.release_transfers(settings_.node_id);
+  for (int i = 0; i < settings_.workers; ++i) {
+    workers_.emplace_back([this](std::stop_token) { worker(stop_.get_token()); });
+  }
+}
+
+void Broker::stop() {
+  if (workers_.empty()) return;
+  stop_.request_stop();
+  wakeup_.notify_all();
+  workers_.clear();  // joins
+  try {
+    store_.release_transfers(settings_.node_id);
+  } catch (const std::exception&) {
+    // Leases expire on their own; another node (or this one restarted) takes them over.
+  }
+}
+
+void Broker::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    ++wakes_;
+  }
+  wakeup_.notify_all();
+}
+
+bool Broker::pause(std::chrono::milliseconds delay) {
+  std::unique_lock lock(mutex_);
+  auto token = stop_.get_token();
+  wakeup_.wait_for(lock, token, delay, [] { return false; });
+  return !token.stop_requested();
+}
+
+void Broker::worker(std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    std::uint64_t seen = 0;
+    {
+      std::lock_guard lock(mutex_);
+      seen = wakes_;
+    }
+    bool ran = false;
+    try {
+      ran = run_once();
+    } catch (const std::exception&) {
+      // A storage outage: wait and try again; the transfer's committed state is intact.
+    }
+    if (ran) continue;
+    std::unique_lock lock(mutex_);
+    wakeup_.wait_for(lock, stop, settings_.idle_poll, [&] { return wakes_ != seen; });
+  }
+}
+
+bool Broker::run_once() {
+  const auto now = context_.now();
+  auto transfer = store_.claim_transfer(settings_.node_id, now, now + settings_.lease_seconds);
+  if (!transfer) return false;
+  Run(*this, std::move(*transfer)).go();
+  return true;
+}
+
+std::variant<storage::TransferRecord, BrokerError> Broker::request(const TransferRequest& r) {
+  auto bad = [](std::string description) {
+    return BrokerError{"invalid_request", std::move(description)};
+  };
+  auto source = store_.find_service(r.source_id);
+  auto destination = store_.find_service(r.destination_id);
+  if (!source) return bad("unknown source service");
+  if (!destination) return bad("unknown destination service");
+  if (source->id == destination->id) return bad("source and destination are the same service");
+  if (r.datasets.empty()) return bad("no dataset chosen");
+  std::set<std::string> seen;
+  std::vector<storage::TransferDatasetRecord> rows;
+  for (const auto& dataset : r.datasets) {
+    if (!parse_dataset(dataset)) return bad("unknown dataset " + shorten(dataset));
+    if (!seen.insert(dataset).second) return bad("dataset " + dataset + " named twice");
+    auto from = format_of(*source, dataset);
+    auto to = format_of(*destination, dataset);
+    if (!from) return bad(source->name + " holds no " + dataset);
+    if (!to) return bad(destination->name + " does not take " + dataset);
+    if (!find_format(*from) || !find_format(*to))
+      return bad("no adapter for " + *from + " -> " + *to);
+    storage::TransferDatasetRecord row;
+    row.dataset = dataset;
+    row.source_format = *from;
+    row.destination_format = *to;
+    row.digest = Digest{}.hex();
+    rows.push_back(std::move(row));
+  }
+  auto contract = store_.find_active_contract(r.resident_id, source->id);
+  if (!contract) return bad("you have no active contract with " + source->name);
+  auto at_destination = store_.find_active_contract(r.resident_id, destination->id);
+
+  storage::TransferRecord t;
+  t.id = context_.new_id();
+  t.resident_id = r.resident_id;
+  t.client_id = r.client_id;
+  t.source_id = source->id;
+  t.destination_id = destination->id;
+  t.source_subject = contract->subject;
+  t.destination_subject = at_destination ? at_destination->subject : r.resident_username;
+  t.datasets = r.datasets;
+  t.delete_at_source = r.delete_at_source;
+  t.state = r.consented ? "consented" : "requested";
+  t.step = r.consented ? "waiting for a worker" : "waiting for the resident's consent";
+  t.created_at = t.updated_at = context_.now();
+  for (auto& row : rows) row.transfer_id = t.id;
+  store_.insert_transfer(
+      t, rows,
+      context_.event(r.client_id.empty() ? "resident" : "client",
+                     r.consented ? "transfer.consented" : "transfer.requested", r.resident_id,
+                     r.client_id,
+                     nlohmann::json{{"transfer", t.id},
+                                    {"source", t.source_id},
+                                    {"destination", t.destination_id},
+                                    {"delete_at_source", t.delete_at_source}}
+                         .dump(),
+                     "success", t.datasets));
+  if (r.consented) wake();
+  return t;
+}
+
+std::variant<storage::TransferRecord, BrokerError> Broker::decide(std::string_view transfer_id,
+                                                                 std::string_view resident_id,
+                                                                 bool approve) {
+  auto t = store_.find_transfer(transfer_id);
+  if (!t || t->resident_id != resident_id) return BrokerError{"not_found", "no such transfer"};
+  if (t->state != "requested")
+    return BrokerError{"conflict", "this transfer was already " + t->state};
+  t->state = approve ? "consented" : "cancelled";
+  t->step = approve ? "waiting for a worker" : "cancelled by the resident";
+  t->updated_at = context_.now();
+  const auto e = context_.event(
+      "resident", approve ? "transfer.consented" : "transfer.refused", t->resident_id,
+      t->client_id, nlohmann::json{{"transfer", t->id}}.dump(), approve ? "success" : "refused",
+      t->datasets);
+  if (!store_.update_transfer(*t, "requested", {}, {}, {e}))
+    return BrokerError{"conflict", "this transfer was already decided"};
+  if (approve) wake();
+  return *t;
+}
+
+std::optional<TransferView> Broker::view(std::string_view transfer_id) {
+  auto t = store_.find_transfer(transfer_id);
+  if (!t) return std::nullopt;
+  return TransferView{*t, store_.list_transfer_datasets(transfer_id)};
+}
+
+std::string transfer_json(const TransferView& view) {
+  const auto& t = view.transfer;
+  nlohmann::json datasets = nlohmann::json::array();
+  for (const auto& d : view.datasets) {
+    datasets.push_back({{"dataset", d.dataset},
+                        {"source_format", d.source_format},
+                        {"destination_format", d.destination_format},
+                        {"items_done", d.items_done},
+                        {"items_total", d.items_total},
+                        {"bytes_done", d.bytes_done},
+                        {"bytes_total", d.bytes_total},
+                        {"pages_done", d.pages_done},
+                        {"verified", d.verified},
+                        {"deleted_at_source", d.deleted},
+                        {"not_carried", d.not_carried}});
+  }
+  nlohmann::json body = {{"id", t.id},
+                         {"state", t.state},
+                         {"step", t.step},
+                         {"source", t.source_id},
+                         {"destination", t.destination_id},
+                         {"mode", t.delete_at_source ? "switch" : "copy"},
+                         {"delete_at_source", t.delete_at_source},
+                         {"datasets", datasets},
+                         {"retries", t.retries},
+                         {"created_at", t.created_at},
+                         {"updated_at", t.updated_at}};
+  if (!t.error.empty()) body["error"] = t.error;
+  if (!t.report.empty()) {
+    auto report = nlohmann::json::parse(t.report, nullptr, false);
+    if (!report.is_discarded()) body["report"] = std::move(report);
+  }
+  return body.dump();
+}
+
+}  // namespace portability

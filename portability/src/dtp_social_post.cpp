@@ -1,0 +1,216 @@
+// Data Transfer Project generic social-post payload (GenericPayload wrapping SocialActivity).
+
+#include <algorithm>
+
+#include "blog_model.hpp"
+#include "json_document.hpp"
+#include "registry.hpp"
+#include "util.hpp"
+
+namespace portability::detail {
+namespace {
+
+// 10^n - digits, as n digits: the fraction complement for negative epochs.
+std::string complement(const std::string& fraction) {
+  std::string out = fraction;
+  int borrow = 0;
+  for (std::size_t i = out.size(); i-- > 0;) {
+    int d = 0 - (out[i] - '0') - borrow;
+    borrow = d < 0 ? 1 : 0;
+    out[i] = static_cast<char>('0' + (d < 0 ? d + 10 : d));
+  }
+  return out;
+}
+
+bool zero(const std::string& digits) {
+  return std::all_of(digits.begin(), digits.end(), [](char c) { return c == '0'; });
+}
+
+// DTP "published": epoch seconds as decimal text -> RFC 3339 in UTC, fraction digits kept.
+std::string epoch_to_rfc3339(const std::string& text, const std::string& what) {
+  if (!is_json_number(text) || text.find_first_of("eE") != std::string::npos)
+    throw FormatError(what, "published is not epoch seconds: " + text);
+  const bool negative = text[0] == '-';
+  const std::size_t dot = text.find('.');
+  auto whole = parse_int(text.substr(negative ? 1 : 0, dot == std::string::npos
+                                                           ? std::string::npos
+                                                           : dot - (negative ? 1 : 0)));
+  if (!whole || *whole > 253402300799) throw FormatError(what, "published out of range: " + text);
+  std::string fraction = dot == std::string::npos ? "" : text.substr(dot + 1);
+  std::int64_t seconds = negative ? -*whole : *whole;
+  if (negative && !fraction.empty() && !zero(fraction)) {
+    seconds -= 1;
+    fraction = complement(fraction);
+  }
+  return format_rfc3339(from_epoch(seconds, fraction));
+}
+
+std::string rfc3339_to_epoch(const DateTime& dt) {
+  std::int64_t seconds = epoch_seconds(dt);
+  std::string fraction = dt.fraction;
+  std::string sign;
+  if (seconds < 0) {
+    sign = "-";
+    if (!fraction.empty() && !zero(fraction)) {
+      seconds += 1;
+      fraction = complement(fraction);
+    }
+    seconds = -seconds;
+  }
+  return sign + std::to_string(seconds) + (fraction.empty() ? "" : "." + fraction);
+}
+
+std::string activity_id(const json& payload, const std::string& what) {
+  const json& activity = req_object(req_object(payload, "payload", what), "activity", what);
+  const json* id = member(activity, "id");
+  if (id != nullptr && id->is_number_integer()) return id->dump();
+  return req_string(activity, "id", what);
+}
+
+json e7(const json& location, const char* key, bool latitude, const std::string& what) {
+  const auto text = opt_number(location, key, what);
+  if (!text) throw FormatError(what, std::string("location needs ") + key);
+  const auto v = decimal_to_e7(*text);
+  const std::int64_t limit = latitude ? 900000000 : 1800000000;
+  if (!v || *v < -limit || *v > limit) throw FormatError(what, std::string("bad ") + key);
+  return *v;
+}
+
+class DtpSocialPost final : public Format {
+ public:
+  std::string_view name() const override { return "dtp-social-post"; }
+  Dataset dataset() const override { return Dataset::blog_posts; }
+  std::string_view media_type() const override { return "application/json"; }
+
+  std::vector<NativeItem> split(std::string_view document) const override {
+    json doc = parse_json(document, "document");
+    if (doc.is_object()) doc = json::array({doc});  // one GenericPayload is a one-item page
+    if (!doc.is_array()) throw FormatError("document", "expected an array of GenericPayload");
+    return split_items(doc, [](const json& p) { return activity_id(p, ""); });
+  }
+
+  std::string join(const std::vector<NativeItem>& items) const override {
+    std::string out = "[";
+    for (const json& j : parse_items(items)) {
+      if (out.size() > 1) out += ",";
+      out += dump(j);
+    }
+    return out + "]";
+  }
+
+  Item to_model(const NativeItem& item) const override {
+    const std::string what = item.id.empty() ? "item" : item.id;
+    const json root = parse_item(item);
+    const json& payload = req_object(root, "payload", what);
+    if (auto t = opt_string(payload, "@type", what); t && *t != "SocialActivity")
+      throw FormatError(what, "payload is not a SocialActivity");
+    const json& activity = req_object(payload, "activity", what);
+    json m = empty_blog_post();
+    m["id"] = activity_id(root, what);
+    // DTP's SocialActivityModel carries published activity only, as HTML-capable content.
+    m["kind"] = opt_string(activity, "type", what).value_or("POST");
+    m["title"] = opt_string(activity, "title", what).value_or("");
+    m["content"] = opt_string(activity, "content", what).value_or("");
+    if (const json* p = member(activity, "published"); p != nullptr && !p->is_null()) {
+      auto text = p->is_string() ? std::optional<std::string>(p->get<std::string>())
+                                 : number_text(*p);
+      if (!text) throw FormatError(what, "published must be epoch seconds");
+      m["published"] = epoch_to_rfc3339(*text, what);
+    }
+    m["url"] = str_or_null(opt_string(activity, "url", what));
+    if (const json* as = member(activity, "attachments"); as != nullptr && !as->is_null()) {
+      if (!as->is_array()) throw FormatError(what, "attachments must be an array");
+      for (const json& a : *as) {
+        if (!a.is_object()) throw FormatError(what, "attachment must be an object");
+        m["attachments"].push_back({{"kind", str_or_null(opt_string(a, "type", what))},
+                                    {"media_type", nullptr},
+                                    {"url", str_or_null(opt_string(a, "url", what))},
+                                    {"name", str_or_null(opt_string(a, "name", what))},
+                                    {"content", str_or_null(opt_string(a, "content", what))}});
+      }
+    }
+    if (const json* loc = member(activity, "location"); loc != nullptr && !loc->is_null()) {
+      if (!loc->is_object()) throw FormatError(what, "location must be an object");
+      m["location"] = {{"name", str_or_null(opt_string(*loc, "name", what))},
+                       {"latitude_e7", e7(*loc, "latitude", true, what)},
+                       {"longitude_e7", e7(*loc, "longitude", false, what)}};
+    }
+    if (const json* meta = member(payload, "metadata"); meta != nullptr && meta->is_object()) {
+      if (const json* actor = member(*meta, "actor"); actor != nullptr && actor->is_object()) {
+        m["author"] = {{"name", str_or_null(opt_string(*actor, "name", what))},
+                       {"url", str_or_null(opt_string(*actor, "url", what))},
+                       {"email", nullptr},
+                       {"id", str_or_null(opt_string(*actor, "id", what))}};
+      }
+    }
+    return m;
+  }
+
+  Converted from_model(const Item& item) const override {
+    const std::string id = check_blog_post(item);
+    Converted out;
+    auto& lost = out.not_carried;
+    json activity{{"@type", "SocialActivityModel"},
+                  {"id", id},
+                  {"type", item["kind"]},
+                  {"title", item["title"]},
+                  {"content", item["content"]}};
+    if (item["content_type"] != "html") lost.push_back("content_type");
+    if (auto p = model_string(item, "published")) {
+      const auto dt = parse_rfc3339(*p);
+      activity["published"] = rfc3339_to_epoch(*dt);
+      // Epoch seconds carry the instant, not the writer's UTC offset (RFC 3339 §4.2).
+      if (!dt->utc) lost.push_back("published.offset");
+    }
+    if (auto u = model_string(item, "url")) activity["url"] = *u;
+    if (model_string(item, "updated")) lost.push_back("updated");
+    if (!item["labels"].empty()) lost.push_back("labels");
+    if (item["status"] != "live") lost.push_back("status");
+    if (!item["attachments"].empty()) {
+      json as = json::array();
+      for (const json& a : item["attachments"]) {
+        json x{{"@type", "SocialActivityAttachment"}};
+        for (const auto& [from, to] : {std::pair{"kind", "type"}, std::pair{"url", "url"},
+                                       std::pair{"name", "name"}, std::pair{"content", "content"}}) {
+          if (auto v = model_string(a, from)) x[to] = *v;
+        }
+        if (model_string(a, "media_type")) lost.push_back("attachments.media_type");
+        as.push_back(x);
+      }
+      activity["attachments"] = as;
+    }
+    if (const json& loc = item["location"]; loc.is_object()) {
+      json l{{"@type", "SocialActivityLocation"},
+             {"latitude", raw_number(e7_to_decimal(loc["latitude_e7"].get<std::int64_t>()))},
+             {"longitude", raw_number(e7_to_decimal(loc["longitude_e7"].get<std::int64_t>()))}};
+      if (auto n = model_string(loc, "name")) l["name"] = *n;
+      activity["location"] = l;
+    }
+    json payload{{"@type", "SocialActivity"}, {"activity", activity}};
+    if (const json& a = item["author"]; a.is_object()) {
+      json actor{{"@type", "SocialActivityActor"}};
+      for (const char* key : {"id", "name", "url"}) {
+        if (auto v = model_string(a, key)) actor[key] = *v;
+      }
+      if (model_string(a, "email")) lost.push_back("author.email");
+      payload["metadata"] = {{"@type", "SocialActivityMetadata"}, {"actor", actor}};
+    }
+    json root{{"@type", "GenericPayload"},
+              {"apiVersion", "0.1.0"},
+              {"schemaSource", "SocialPostsSerializer"},
+              {"payload", payload}};
+    std::sort(lost.begin(), lost.end());
+    lost.erase(std::unique(lost.begin(), lost.end()), lost.end());
+    out.native = {id, dump(root)};
+    return out;
+  }
+};
+
+}  // namespace
+
+const Format& dtp_social_post_format() {
+  static const DtpSocialPost format;
+  return format;
+}
+
+}  // namespace portability::detail

@@ -1,0 +1,107 @@
+// GeoJSON (RFC 7946): a FeatureCollection of Point Features.
+
+#include "json_document.hpp"
+#include "location_model.hpp"
+#include "registry.hpp"
+#include "util.hpp"
+
+namespace portability::detail {
+namespace {
+
+constexpr const char* kProperties[] = {"accuracy", "vertical_accuracy", "velocity", "heading"};
+
+std::string feature_timestamp(const json& f, const std::string& what) {
+  const json& props = req_object(f, "properties", what);
+  const std::string t = req_string(props, "timestamp", what);
+  if (!parse_rfc3339(t)) throw FormatError(what, "timestamp is not RFC 3339: " + t);
+  return t;
+}
+
+bool is_point(const json& f) {
+  const json* g = member(f, "geometry");
+  return g != nullptr && g->is_object() && g->value("type", "") == "Point";
+}
+
+class GeoJson final : public Format {
+ public:
+  std::string_view name() const override { return "geojson"; }
+  Dataset dataset() const override { return Dataset::location_points; }
+  std::string_view media_type() const override { return "application/geo+json"; }
+
+  std::vector<NativeItem> split(std::string_view document) const override {
+    const json doc = parse_json(document, "document");
+    if (opt_string(doc, "type", "document") != "FeatureCollection")
+      throw FormatError("document", "expected a FeatureCollection (RFC 7946 §3.3)");
+    const json* features = member(doc, "features");
+    if (features == nullptr || !features->is_array()) throw FormatError("document", "no features array");
+    json points = json::array();
+    std::size_t position = 0;
+    for (const json& f : *features) {
+      ++position;
+      if (!f.is_object() || f.value("type", "") != "Feature")
+        throw FormatError("item " + std::to_string(position), "not a Feature");
+      // Lines and polygons are not location points.
+      if (is_point(f)) points.push_back(f);
+    }
+    return split_items(points, [](const json& f) { return feature_timestamp(f, ""); });
+  }
+
+  std::string join(const std::vector<NativeItem>& items) const override {
+    std::string out = R"({"type":"FeatureCollection","features":[)";
+    bool first = true;
+    for (const json& j : parse_items(items)) {
+      out += (first ? "" : ",") + dump(j);
+      first = false;
+    }
+    return out + "]}";
+  }
+
+  Item to_model(const NativeItem& item) const override {
+    const std::string what = item.id.empty() ? "item" : item.id;
+    const json f = parse_item(item);
+    if (f.value("type", "") != "Feature" || !is_point(f)) throw FormatError(what, "not a Point Feature");
+    const json* coords = member(f["geometry"], "coordinates");
+    // RFC 7946 §3.1.1: [longitude, latitude(, altitude)], decimal degrees (WGS 84).
+    if (coords == nullptr || !coords->is_array() || coords->size() < 2 || coords->size() > 3)
+      throw FormatError(what, "Point coordinates must be [lon, lat] or [lon, lat, alt]");
+    json m = empty_location_point();
+    m["timestamp"] = feature_timestamp(f, what);
+    auto text = [&](const json& n) {
+      auto t = number_text(n);
+      if (!t) throw FormatError(what, "coordinates must be numbers");
+      return *t;
+    };
+    m["longitude_e7"] = degrees_to_e7(text((*coords)[0]), false, what);
+    m["latitude_e7"] = degrees_to_e7(text((*coords)[1]), true, what);
+    if (coords->size() == 3) m["altitude"] = text((*coords)[2]);
+    const json& props = f["properties"];
+    for (const char* key : kProperties) m[key] = str_or_null(opt_number(props, key, what));
+    m["source"] = str_or_null(opt_string(props, "source", what));
+    if (auto t = opt_int(props, "device_tag", what)) m["device_tag"] = *t;
+    return m;
+  }
+
+  Converted from_model(const Item& item) const override {
+    const std::string ts = check_location_point(item);
+    json coords = json::array({raw_number(e7_to_decimal(item["longitude_e7"].get<std::int64_t>())),
+                               raw_number(e7_to_decimal(item["latitude_e7"].get<std::int64_t>()))});
+    if (auto alt = model_string(item, "altitude")) coords.push_back(raw_number(*alt));
+    json props{{"timestamp", ts}};
+    for (const char* key : kProperties) {
+      if (auto v = model_string(item, key)) props[key] = raw_number(*v);
+    }
+    if (auto s = model_string(item, "source")) props["source"] = *s;
+    if (item.contains("device_tag") && item["device_tag"].is_number_integer()) props["device_tag"] = item["device_tag"];
+    json f{{"type", "Feature"}, {"geometry", {{"type", "Point"}, {"coordinates", coords}}}, {"properties", props}};
+    return {{ts, dump(f)}, {}};
+  }
+};
+
+}  // namespace
+
+const Format& geojson_format() {
+  static const GeoJson format;
+  return format;
+}
+
+}  // namespace portability::detail

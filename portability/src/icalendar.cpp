@@ -1,0 +1,774 @@
+// iCalendar (RFC 5545): VEVENTs inside a VCALENDAR.
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "calendar_model.hpp"
+#include "registry.hpp"
+#include "util.hpp"
+
+namespace portability::detail {
+namespace {
+
+struct Param {
+  std::string name;
+  std::vector<std::string> values;  // unquoted
+};
+
+struct Line {
+  std::string name;  // upper case (RFC 5545 §2: names are case-insensitive)
+  std::vector<Param> params;
+  std::string value;  // as written (still escaped)
+  std::size_t number = 0;
+};
+
+std::string upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+bool name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-';
+}
+
+// RFC 5545 §3.1: a content line is name *(";" param) ":" value; params may be quoted.
+Line parse_line(const std::string& raw, std::size_t number, const std::string& what) {
+  const std::string where = what + " (line " + std::to_string(number) + ")";
+  Line line;
+  line.number = number;
+  std::size_t i = 0;
+  while (i < raw.size() && name_char(raw[i])) ++i;
+  if (i == 0) throw FormatError(what, "line " + std::to_string(number) + ": no property name");
+  line.name = upper(raw.substr(0, i));
+  while (i < raw.size() && raw[i] == ';') {
+    ++i;
+    const std::size_t start = i;
+    while (i < raw.size() && name_char(raw[i])) ++i;
+    if (i == start || i >= raw.size() || raw[i] != '=')
+      throw FormatError(what, "line " + std::to_string(number) + ": malformed parameter");
+    Param p{upper(raw.substr(start, i - start)), {}};
+    ++i;
+    for (;;) {
+      std::string v;
+      if (i < raw.size() && raw[i] == '"') {
+        const std::size_t close = raw.find('"', i + 1);
+        if (close == std::string::npos)
+          throw FormatError(what, "line " + std::to_string(number) + ": unterminated quote");
+        v = raw.substr(i + 1, close - i - 1);
+        i = close + 1;
+      } else {
+        const std::size_t start_v = i;
+        while (i < raw.size() && raw[i] != ',' && raw[i] != ';' && raw[i] != ':' &&
+               raw[i] != '"')
+          ++i;
+        v = raw.substr(start_v, i - start_v);
+      }
+      p.values.push_back(v);
+      if (i < raw.size() && raw[i] == ',') {
+        ++i;
+        continue;
+      }
+      break;
+    }
+    line.params.push_back(std::move(p));
+  }
+  if (i >= raw.size() || raw[i] != ':')
+    throw FormatError(what, "line " + std::to_string(number) + ": missing ':'");
+  line.value = raw.substr(i + 1);
+  for (char c : line.value) {
+    // §3.1: control characters other than HTAB are not allowed in values.
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7F)
+      throw FormatError(what, "line " + std::to_string(number) + ": control character in value");
+  }
+  return line;
+}
+
+// RFC 5545 §3.1: unfold (CRLF followed by one space or tab), then parse each line. Bare LF
+// line ends are accepted since many exporters write them; blank lines only at the very end.
+std::vector<Line> parse_lines(std::string_view text, const std::string& what) {
+  text = strip_bom(text);
+  if (!valid_utf8(text)) throw FormatError(what, "not valid UTF-8 (RFC 5545 §3.1.4)");
+  std::vector<std::pair<std::string, std::size_t>> logical;
+  std::size_t number = 0;
+  std::size_t pos = 0;
+  bool blank_seen = false;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    std::string_view phys = text.substr(pos, end == std::string_view::npos ? text.npos : end - pos);
+    pos = end == std::string_view::npos ? text.size() : end + 1;
+    if (!phys.empty() && phys.back() == '\r') phys.remove_suffix(1);
+    ++number;
+    if (!phys.empty() && (phys[0] == ' ' || phys[0] == '\t')) {
+      if (logical.empty() || blank_seen)
+        throw FormatError(what, "line " + std::to_string(number) + ": continuation without a line");
+      logical.back().first.append(phys.substr(1));
+      continue;
+    }
+    if (phys.empty()) {
+      blank_seen = true;
+      continue;
+    }
+    if (blank_seen) throw FormatError(what, "line " + std::to_string(number - 1) + ": empty line");
+    logical.emplace_back(std::string(phys), number);
+  }
+  std::vector<Line> lines;
+  lines.reserve(logical.size());
+  for (const auto& [raw, n] : logical) lines.push_back(parse_line(raw, n, what));
+  return lines;
+}
+
+std::optional<std::string> param(const Line& line, std::string_view name) {
+  for (const Param& p : line.params) {
+    if (p.name == name) {
+      if (p.values.size() != 1) return std::nullopt;
+      return p.values[0];
+    }
+  }
+  return std::nullopt;
+}
+
+// §3.3.11: TEXT escapes are \\ \; \, \N \n; anything else after '\' is malformed.
+std::vector<std::string> unescape_list(const std::string& v, bool split, const std::string& what) {
+  std::vector<std::string> out(1);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const char c = v[i];
+    if (c == '\\') {
+      if (i + 1 >= v.size()) throw FormatError(what, "dangling '\\' in text");
+      const char n = v[++i];
+      if (n == 'n' || n == 'N') {
+        out.back().push_back('\n');
+      } else if (n == '\\' || n == ';' || n == ',') {
+        out.back().push_back(n);
+      } else {
+        throw FormatError(what, std::string("invalid text escape \\") + n + " (RFC 5545 §3.3.11)");
+      }
+    } else if (c == ',' && split) {
+      out.emplace_back();
+    } else {
+      out.back().push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string unescape(const std::string& v, const std::string& what) {
+  return unescape_list(v, false, what).front();
+}
+
+std::string escape(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == ';' || c == ',') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      continue;  // CRLF in text becomes \n
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// A DATE or DATE-TIME value (§3.3.4, §3.3.5) and its zone.
+struct When {
+  std::string local;  // "YYYY-MM-DDTHH:MM:SS" (DATE: T00:00:00)
+  bool date = false;
+  bool utc = false;
+  std::optional<std::string> tzid;
+  std::string zone() const { return utc ? kUtcZone : tzid.value_or(""); }
+};
+
+When parse_value(const std::string& v, bool date, std::optional<std::string> tzid,
+                 const std::string& what, const std::string& prop) {
+  auto bad = [&] { return FormatError(what, "bad " + prop + " value \"" + v + "\""); };
+  auto num = [&](std::size_t at, std::size_t n) {
+    int out = 0;
+    for (std::size_t k = at; k < at + n; ++k) {
+      if (k >= v.size() || !std::isdigit(static_cast<unsigned char>(v[k]))) throw bad();
+      out = out * 10 + (v[k] - '0');
+    }
+    return out;
+  };
+  When w;
+  w.date = date;
+  const int y = num(0, 4), mo = num(4, 2), d = num(6, 2);
+  if (!valid_date(y, mo, d)) throw bad();
+  int h = 0, mi = 0, s = 0;
+  if (date) {
+    if (v.size() != 8) throw bad();
+    if (tzid) throw FormatError(what, prop + ": TZID on a DATE value");
+  } else {
+    if (v.size() < 15 || v[8] != 'T') throw bad();
+    h = num(9, 2);
+    mi = num(11, 2);
+    s = num(13, 2);
+    if (h > 23 || mi > 59 || s > 60) throw bad();
+    if (v.size() == 16 && v[15] == 'Z') {
+      w.utc = true;
+      if (tzid) throw FormatError(what, prop + ": TZID with a UTC time (RFC 5545 §3.3.5)");
+    } else if (v.size() != 15) {
+      throw bad();
+    }
+  }
+  w.tzid = std::move(tzid);
+  w.local = pad(y, 4) + "-" + pad(mo, 2) + "-" + pad(d, 2) + "T" + pad(h, 2) + ":" + pad(mi, 2) +
+            ":" + pad(s, 2);
+  return w;
+}
+
+bool is_date_value(const Line& line, const std::string& v) {
+  const auto type = param(line, "VALUE");
+  return type ? upper(*type) == "DATE" : v.size() == 8;
+}
+
+When parse_when(const Line& line, const std::string& what) {
+  if (auto type = param(line, "VALUE"); type && upper(*type) != "DATE" && upper(*type) != "DATE-TIME")
+    throw FormatError(what, line.name + ": unsupported VALUE=" + *type);
+  return parse_value(line.value, is_date_value(line, line.value), param(line, "TZID"), what,
+                     line.name);
+}
+
+std::string compact(const std::string& local) {  // "2022-01-01T10:00:00" -> "20220101T100000"
+  std::string out;
+  for (char c : local.substr(0, 19)) {
+    if (c != '-' && c != ':') out.push_back(c);
+  }
+  return out;
+}
+
+// EXDATE/RDATE/RECURRENCE-ID relative to DTSTART: local in the event's zone, or "...Z" when
+// given in UTC for an event that is not in UTC (no time-zone database here to convert).
+std::string relative(const When& w, const When& start, const std::string& what,
+                     const std::string& prop) {
+  if (w.date != start.date) throw FormatError(what, prop + ": value type differs from DTSTART");
+  if (w.date) return w.local;
+  if (w.utc) return start.utc ? w.local : w.local + "Z";
+  if (w.tzid != start.tzid)
+    throw FormatError(what, prop + ": time zone differs from DTSTART (not supported)");
+  return w.local;
+}
+
+bool valid_duration(const std::string& d) {
+  // §3.3.6: ["+"/"-"] "P" (dur-date / dur-time / dur-week).
+  std::size_t i = 0;
+  if (i < d.size() && (d[i] == '+' || d[i] == '-')) ++i;
+  if (i >= d.size() || d[i] != 'P') return false;
+  ++i;
+  auto number = [&] {
+    const std::size_t s = i;
+    while (i < d.size() && std::isdigit(static_cast<unsigned char>(d[i]))) ++i;
+    return i > s;
+  };
+  if (i >= d.size()) return false;
+  if (d[i] != 'T') {
+    if (!number() || i >= d.size()) return false;
+    if (d[i] == 'W') return i + 1 == d.size();
+    if (d[i] != 'D') return false;
+    ++i;
+    if (i == d.size()) return true;
+  }
+  if (d[i] != 'T') return false;
+  ++i;
+  bool any = false;
+  for (char unit : {'H', 'M', 'S'}) {
+    const std::size_t save = i;
+    if (number() && i < d.size() && d[i] == unit) {
+      ++i;
+      any = true;
+    } else {
+      i = save;
+    }
+  }
+  return any && i == d.size();
+}
+
+// Wall-clock difference as nominal days plus exact time (§3.3.6), so that DTSTART + DURATION
+// gives back the same DTEND wall time.
+std::string difference(const When& a, const When& b, const std::string& what) {
+  auto secs = [](const std::string& l) {
+    const auto dt = parse_rfc3339(l + "Z");
+    return epoch_seconds(*dt);
+  };
+  const std::int64_t diff = secs(b.local) - secs(a.local);
+  if (diff < 0) throw FormatError(what, "DTEND is before DTSTART");
+  const std::int64_t days = diff / 86400, rest = diff % 86400;
+  if (a.date) return "P" + std::to_string(days) + "D";
+  if (diff == 0) return "PT0S";
+  std::string out = "P";
+  if (days > 0) out += std::to_string(days) + "D";
+  if (rest > 0) {
+    out += "T";
+    if (rest / 3600) out += std::to_string(rest / 3600) + "H";
+    if (rest % 3600 / 60) out += std::to_string(rest % 3600 / 60) + "M";
+    if (rest % 60) out += std::to_string(rest % 60) + "S";
+  }
+  return out;
+}
+
+std::string utc_stamp(const Line& line, const std::string& what) {
+  const When w = parse_when(line, what);
+  // §3.8.7.1-3: CREATED, DTSTAMP and LAST-MODIFIED MUST be in UTC.
+  if (!w.utc || w.date) throw FormatError(what, line.name + " must be a UTC date-time");
+  return w.local + "Z";
+}
+
+// ---- RRULE (§3.3.10) <-> model rule (RFC 8984 §4.3.3 names in snake_case) ----
+
+const std::map<std::string, std::string>& int_list_parts() {
+  static const std::map<std::string, std::string> parts{
+      {"BYMONTHDAY", "by_month_day"}, {"BYYEARDAY", "by_year_day"}, {"BYWEEKNO", "by_week_no"},
+      {"BYHOUR", "by_hour"},          {"BYMINUTE", "by_minute"},    {"BYSECOND", "by_second"},
+      {"BYSETPOS", "by_set_position"}};
+  return parts;
+}
+
+bool weekday(const std::string& d) {
+  static const char* kDays[] = {"MO", "TU", "WE", "TH", "FR", "SA", "SU"};
+  return std::any_of(std::begin(kDays), std::end(kDays), [&](const char* k) { return d == k; });
+}
+
+std::vector<std::string> split_on(const std::string& s, char sep) {
+  std::vector<std::string> out(1);
+  for (char c : s) {
+    if (c == sep) {
+      out.emplace_back();
+    } else {
+      out.back().push_back(c);
+    }
+  }
+  return out;
+}
+
+json parse_rrule(const std::string& value, const When& start, const std::string& what) {
+  json rule = json::object();
+  auto bad = [&](const std::string& why) { return FormatError(what, "bad RRULE: " + why); };
+  for (const std::string& part : split_on(value, ';')) {
+    const std::size_t eq = part.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == part.size()) throw bad(part);
+    const std::string key = upper(part.substr(0, eq));
+    const std::string v = part.substr(eq + 1);
+    auto once = [&](const std::string& field) {
+      if (rule.contains(field)) throw bad("repeated " + key);
+    };
+    if (key == "FREQ") {
+      static const char* kFreq[] = {"SECONDLY", "MINUTELY", "HOURLY", "DAILY",
+                                    "WEEKLY",   "MONTHLY",  "YEARLY"};
+      if (std::none_of(std::begin(kFreq), std::end(kFreq),
+                       [&](const char* f) { return upper(v) == f; }))
+        throw bad("FREQ=" + v);
+      once("frequency");
+      rule["frequency"] = lower(v);
+    } else if (key == "INTERVAL" || key == "COUNT") {
+      const auto n = parse_int(v);
+      if (!n || *n < 1) throw bad(key + "=" + v);
+      const std::string field = key == "COUNT" ? "count" : "interval";
+      once(field);
+      if (field == "count" || *n != 1) rule[field] = *n;
+    } else if (key == "UNTIL") {
+      once("until");
+      const When u = parse_value(v, v.size() == 8, std::nullopt, what, "UNTIL");
+      // RFC 8984 §4.3.3 keeps until as a LocalDateTime; a DATE stays a date, a UTC time keeps
+      // its "Z" unless the event itself is in UTC.
+      if (u.date) {
+        rule["until"] = u.local.substr(0, 10);
+      } else {
+        rule["until"] = u.utc && !start.utc ? u.local + "Z" : u.local;
+      }
+    } else if (key == "WKST") {
+      if (!weekday(upper(v))) throw bad("WKST=" + v);
+      once("first_day_of_week");
+      if (upper(v) != "MO") rule["first_day_of_week"] = lower(v);
+    } else if (key == "BYDAY") {
+      once("by_day");
+      json days = json::array();
+      for (const std::string& d : split_on(v, ',')) {
+        if (d.size() < 2 || !weekday(upper(d.substr(d.size() - 2)))) throw bad("BYDAY=" + v);
+        json nday{{"day", lower(d.substr(d.size() - 2))}};
+        if (d.size() > 2) {
+          const auto n = parse_int(d[0] == '+' ? d.substr(1, d.size() - 3) : d.substr(0, d.size() - 2));
+          if (!n || *n == 0 || *n < -53 || *n > 53) throw bad("BYDAY=" + v);
+          nday["nth_of_period"] = *n;
+        }
+        days.push_back(nday);
+      }
+      rule["by_day"] = days;
+    } else if (key == "BYMONTH") {
+      once("by_month");
+      json months = json::array();
+      for (const std::string& m : split_on(v, ',')) {
+        // RFC 7529 §4.2 allows a leap-month suffix "L"; RFC 8984 keeps months as strings.
+        const std::string digits = !m.empty() && m.back() == 'L' ? m.substr(0, m.size() - 1) : m;
+        const auto n = parse_int(digits);
+        if (!n || *n < 1 || *n > 13) throw bad("BYMONTH=" + v);
+        months.push_back(std::to_string(*n) + (digits.size() != m.size() ? "L" : ""));
+      }
+      rule["by_month"] = months;
+    } else if (auto it = int_list_parts().find(key); it != int_list_parts().end()) {
+      once(it->second);
+      json list = json::array();
+      for (const std::string& x : split_on(v, ',')) {
+        const auto n = parse_int(x[0] == '+' ? x.substr(1) : x);
+        if (!n) throw bad(key + "=" + v);
+        list.push_back(*n);
+      }
+      rule[it->second] = list;
+    } else if (key == "RSCALE" || key == "SKIP") {  // RFC 7529
+      const std::string field = key == "RSCALE" ? "rscale" : "skip";
+      once(field);
+      rule[field] = lower(v);
+    } else {
+      throw bad("unknown part " + key);
+    }
+  }
+  if (!rule.contains("frequency")) throw bad("no FREQ");
+  if (rule.contains("count") && rule.contains("until")) throw bad("both COUNT and UNTIL");
+  return rule;
+}
+
+std::string write_rrule(const json& rule, const std::string& uid) {
+  const auto freq = model_string(rule, "frequency");
+  if (!freq) throw FormatError(uid, "recurrence rule without frequency");
+  std::string out = "FREQ=" + upper(*freq);
+  if (rule.contains("interval")) out += ";INTERVAL=" + rule["interval"].dump();
+  if (rule.contains("count")) out += ";COUNT=" + rule["count"].dump();
+  if (auto u = model_string(rule, "until")) out += ";UNTIL=" + (u->size() == 10 ? compact(*u + "T") .substr(0, 8) : compact(*u) + (u->back() == 'Z' ? "Z" : ""));
+  if (rule.contains("by_day")) {
+    std::string days;
+    for (const json& d : rule["by_day"]) {
+      if (!days.empty()) days += ",";
+      if (d.contains("nth_of_period")) days += d["nth_of_period"].dump();
+      days += upper(d["day"].get<std::string>());
+    }
+    out += ";BYDAY=" + days;
+  }
+  if (rule.contains("by_month")) {
+    std::string months;
+    for (const json& m : rule["by_month"]) months += (months.empty() ? "" : ",") + m.get<std::string>();
+    out += ";BYMONTH=" + months;
+  }
+  for (const auto& [part, field] : int_list_parts()) {
+    if (!rule.contains(field)) continue;
+    std::string list;
+    for (const json& n : rule[field]) list += (list.empty() ? "" : ",") + n.dump();
+    out += ";" + part + "=" + list;
+  }
+  if (auto w = model_string(rule, "first_day_of_week")) out += ";WKST=" + upper(*w);
+  if (auto r = model_string(rule, "rscale")) out += ";RSCALE=" + upper(*r);
+  if (auto s = model_string(rule, "skip")) out += ";SKIP=" + upper(*s);
+  return out;
+}
+
+// ---- output: §3.1 folding at 75 octets, never inside a UTF-8 sequence ----
+
+void emit(std::string& out, const std::string& line) {
+  std::size_t pos = 0;
+  bool first = true;
+  while (pos < line.size()) {
+    std::size_t room = first ? 75 : 74;
+    std::size_t end = std::min(line.size(), pos + room);
+    while (end < line.size() && end > pos && (static_cast<unsigned char>(line[end]) & 0xC0) == 0x80)
+      --end;
+    if (!first) out += " ";
+    out.append(line, pos, end - pos);
+    out += "\r\n";
+    pos = end;
+    first = false;
+  }
+}
+
+std::string quote_param(const std::string& v) {
+  return v.find_first_of(":;,") == std::string::npos ? v : "\"" + v + "\"";
+}
+
+std::string serialize(const Line& l) {
+  std::string s = l.name;
+  for (const Param& p : l.params) {
+    s += ";" + p.name + "=";
+    for (std::size_t i = 0; i < p.values.size(); ++i) s += (i ? "," : "") + quote_param(p.values[i]);
+  }
+  return s + ":" + l.value;
+}
+
+std::string item_id(const std::vector<Line>& block, std::size_t position) {
+  std::string uid, rid;
+  int depth = 0;
+  for (const Line& l : block) {
+    if (l.name == "BEGIN") ++depth;
+    if (l.name == "END") --depth;
+    if (depth == 1 && l.name == "UID") uid = l.value;
+    if (depth == 1 && l.name == "RECURRENCE-ID") rid = l.value;
+  }
+  if (uid.empty()) return "VEVENT " + std::to_string(position);
+  return rid.empty() ? uid : uid + "/" + rid;
+}
+
+class ICalendar final : public Format {
+ public:
+  std::string_view name() const override { return "icalendar"; }
+  Dataset dataset() const override { return Dataset::calendar_events; }
+  std::string_view media_type() const override { return "text/calendar"; }
+
+  std::vector<NativeItem> split(std::string_view document) const override {
+    const std::vector<Line> lines = parse_lines(document, "document");
+    if (lines.empty() || lines.front().name != "BEGIN" || upper(lines.front().value) != "VCALENDAR")
+      throw FormatError("document", "does not start with BEGIN:VCALENDAR (RFC 5545 §3.4)");
+    std::vector<NativeItem> items;
+    std::vector<std::string> stack;
+    std::vector<Line> block;
+    std::size_t events = 0;
+    auto open_event = [&] { return std::find(stack.begin(), stack.end(), "VEVENT") != stack.end(); };
+    for (const Line& l : lines) {
+      if (l.name == "BEGIN") {
+        const std::string comp = upper(l.value);
+        if (open_event() && (comp == "VEVENT" || comp == "VCALENDAR"))
+          throw FormatError(item_id(block, events), "missing END:VEVENT before line " +
+                                                        std::to_string(l.number));
+        if (stack.empty() != (comp == "VCALENDAR"))
+          throw FormatError("document", "line " + std::to_string(l.number) + ": BEGIN:" + comp +
+                                            " outside a VCALENDAR");
+        stack.push_back(comp);
+        if (comp == "VEVENT") {
+          if (stack.size() != 2)
+            throw FormatError("document", "line " + std::to_string(l.number) + ": nested VEVENT");
+          ++events;
+          block.clear();
+        }
+      } else if (l.name == "END") {
+        const std::string comp = upper(l.value);
+        if (stack.empty() || stack.back() != comp) {
+          const std::string what = open_event() ? item_id(block, events) : "document";
+          throw FormatError(what, "line " + std::to_string(l.number) + ": END:" + comp +
+                                      (stack.empty() ? " without BEGIN" : " but BEGIN:" + stack.back() + " is open"));
+        }
+        if (comp == "VEVENT") {
+          block.push_back(l);
+          std::string text;
+          for (const Line& b : block) emit(text, serialize(b));
+          items.push_back({item_id(block, events), text});
+          block.clear();
+          stack.pop_back();
+          continue;
+        }
+        stack.pop_back();
+      } else if (stack.empty()) {
+        throw FormatError("document", "line " + std::to_string(l.number) + ": property outside VCALENDAR");
+      }
+      if (open_event()) block.push_back(l);
+    }
+    if (!stack.empty()) {
+      const std::string what = open_event() ? item_id(block, events) : "document";
+      throw FormatError(what, "missing END:" + stack.back());
+    }
+    return items;
+  }
+
+  std::string join(const std::vector<NativeItem>& items) const override {
+    std::string out = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//infobank//portability//EN\r\n";
+    for (const NativeItem& item : items) {
+      // Re-emit through the parser so every line is folded and CRLF-terminated.
+      const std::string what = item.id.empty() ? "item" : item.id;
+      const std::vector<Line> lines = parse_lines(item.text, what);
+      if (lines.empty() || lines.front().name != "BEGIN" || upper(lines.front().value) != "VEVENT" ||
+          lines.back().name != "END" || upper(lines.back().value) != "VEVENT")
+        throw FormatError(what, "not a VEVENT block");
+      for (const Line& l : lines) emit(out, serialize(l));
+    }
+    return out + "END:VCALENDAR\r\n";
+  }
+
+  Item to_model(const NativeItem& item) const override {
+    const std::string what = item.id.empty() ? "item" : item.id;
+    const std::vector<Line> lines = parse_lines(item.text, what);
+    if (lines.size() < 2 || lines.front().name != "BEGIN" || upper(lines.front().value) != "VEVENT" ||
+        lines.back().name != "END" || upper(lines.back().value) != "VEVENT")
+      throw FormatError(what, "not a BEGIN:VEVENT .. END:VEVENT block");
+    std::vector<const Line*> props;
+    int depth = 0;
+    for (std::size_t i = 1; i + 1 < lines.size(); ++i) {
+      const Line& l = lines[i];
+      if (l.name == "BEGIN") ++depth;
+      if (l.name == "END") --depth;
+      if (depth < 0) throw FormatError(what, "line " + std::to_string(l.number) + ": unbalanced END");
+      if (depth == 0 && l.name != "END") props.push_back(&l);  // VALARM etc. are not carried
+    }
+    if (depth != 0) throw FormatError(what, "missing END:VEVENT");
+    auto one = [&](const char* name) -> const Line* {
+      const Line* found = nullptr;
+      for (const Line* l : props) {
+        if (l->name == name) {
+          if (found) throw FormatError(what, std::string(name) + " appears more than once");
+          found = l;
+        }
+      }
+      return found;
+    };
+    json m = empty_event();
+    const Line* uid = one("UID");
+    if (!uid) throw FormatError(what, "VEVENT has no UID (RFC 5545 §3.6.1)");
+    m["uid"] = unescape(uid->value, what);
+    const Line* dtstart = one("DTSTART");
+    if (!dtstart) throw FormatError(what, "VEVENT has no DTSTART");
+    const When start = parse_when(*dtstart, what);
+    m["start"] = start.local;
+    m["all_day"] = start.date;
+    if (start.utc) m["time_zone"] = kUtcZone;
+    if (start.tzid) m["time_zone"] = *start.tzid;
+
+    const Line* dtend = one("DTEND");
+    const Line* duration = one("DURATION");
+    if (dtend && duration) throw FormatError(what, "both DTEND and DURATION (RFC 5545 §3.6.1)");
+    if (dtend) {
+      const When end = parse_when(*dtend, what);
+      if (end.date != start.date) throw FormatError(what, "DTEND and DTSTART differ in value type");
+      if (end.utc == start.utc && end.tzid == start.tzid) {
+        m["duration"] = difference(start, end, what);
+      } else {
+        m["duration"] = nullptr;
+        m["end"] = {{"date_time", end.local},
+                    {"time_zone", end.utc ? json(kUtcZone) : str_or_null(end.tzid)}};
+      }
+    } else if (duration) {
+      if (!valid_duration(duration->value) || duration->value[0] == '-')
+        throw FormatError(what, "bad DURATION " + duration->value);
+      m["duration"] = duration->value[0] == '+' ? duration->value.substr(1) : duration->value;
+    } else {
+      // §3.6.1: a DATE start with no end lasts one day; a DATE-TIME start, no time at all.
+      m["duration"] = start.date ? "P1D" : "PT0S";
+    }
+    if (const Line* l = one("RECURRENCE-ID")) m["recurrence_id"] = relative(parse_when(*l, what), start, what, l->name);
+    if (const Line* l = one("SUMMARY")) m["title"] = unescape(l->value, what);
+    if (const Line* l = one("DESCRIPTION")) m["description"] = unescape(l->value, what);
+    if (const Line* l = one("LOCATION")) m["location"] = unescape(l->value, what);
+    if (const Line* l = one("URL")) m["url"] = l->value;  // a URI, not TEXT: no unescaping
+    if (const Line* l = one("STATUS")) {
+      const std::string s = upper(l->value);
+      if (s != "TENTATIVE" && s != "CONFIRMED" && s != "CANCELLED")
+        throw FormatError(what, "bad VEVENT STATUS " + l->value + " (RFC 5545 §3.8.1.11)");
+      m["status"] = lower(s);
+    }
+    if (const Line* l = one("SEQUENCE")) {
+      const auto n = parse_int(l->value);
+      if (!n || *n < 0 || *n > INT32_MAX) throw FormatError(what, "bad SEQUENCE " + l->value);
+      m["sequence"] = *n;
+    }
+    if (const Line* l = one("TRANSP")) {
+      const std::string t = upper(l->value);
+      if (t != "OPAQUE" && t != "TRANSPARENT") throw FormatError(what, "bad TRANSP " + l->value);
+      m["free_busy"] = t == "OPAQUE" ? "busy" : "free";
+    }
+    if (const Line* l = one("CREATED")) m["created"] = utc_stamp(*l, what) ;
+    if (const Line* l = one("LAST-MODIFIED")) m["updated"] = utc_stamp(*l, what);
+    if (const Line* l = one("DTSTAMP")) m["timestamp"] = utc_stamp(*l, what);
+    for (const Line* l : props) {
+      if (l->name == "CATEGORIES") {
+        for (std::string& c : unescape_list(l->value, true, what)) m["categories"].push_back(c);
+      } else if (l->name == "RRULE") {
+        m["recurrence_rules"].push_back(parse_rrule(l->value, start, what));
+      } else if (l->name == "RDATE" || l->name == "EXDATE") {
+        if (auto type = param(*l, "VALUE"); type && upper(*type) == "PERIOD")
+          throw FormatError(what, "RDATE;VALUE=PERIOD is not supported");
+        const bool date = is_date_value(*l, l->value);
+        for (const std::string& v : split_on(l->value, ',')) {
+          const When w = parse_value(v, date, param(*l, "TZID"), what, l->name);
+          m[l->name == "RDATE" ? "recurrence_dates" : "excluded_dates"].push_back(
+              relative(w, start, what, l->name));
+        }
+      }
+    }
+    sort_unique(m["categories"]);
+    sort_unique(m["recurrence_dates"]);
+    sort_unique(m["excluded_dates"]);
+    return m;
+  }
+
+  Converted from_model(const Item& item) const override {
+    const std::string uid = check_event(item);
+    Converted out;
+    auto& lost = out.not_carried;
+    std::string text;
+    auto prop = [&](const std::string& line) { emit(text, line); };
+    prop("BEGIN:VEVENT");
+    prop("UID:" + escape(uid));
+    if (auto t = model_string(item, "timestamp")) prop("DTSTAMP:" + compact(*t) + "Z");
+    if (auto t = model_string(item, "timestamp"); t && t->find('.') != std::string::npos) lost.push_back("timestamp.fraction");
+
+    const std::string start = item["start"].get<std::string>();
+    const auto zone = model_string(item, "time_zone");
+    const bool all_day = item["all_day"].get<bool>() && start.substr(10) == "T00:00:00";
+    if (item["all_day"].get<bool>() && !all_day) lost.push_back("all_day");
+    if (start.size() > 19) lost.push_back("start.fraction");
+    // How a value in the event's own zone is written: DATE, UTC, TZID or floating (§3.3.5).
+    auto in_zone = [&](const std::string& name, const std::string& local) {
+      if (all_day) return name + ";VALUE=DATE:" + compact(local).substr(0, 8);
+      if (zone && *zone == kUtcZone) return name + ":" + compact(local) + "Z";
+      if (zone) return name + ";TZID=" + quote_param(*zone) + ":" + compact(local);
+      return name + ":" + compact(local);
+    };
+    auto relative_value = [&](const std::string& name, const std::string& v) {
+      if (!v.empty() && v.back() == 'Z') return name + ":" + compact(v) + "Z";
+      return in_zone(name, v);
+    };
+    prop(in_zone("DTSTART", start));
+    if (auto rid = model_string(item, "recurrence_id")) prop(relative_value("RECURRENCE-ID", *rid));
+    if (const json& end = item["end"]; end.is_object()) {
+      const std::string local = end["date_time"].get<std::string>();
+      const auto ez = model_string(end, "time_zone");
+      if (ez && *ez == kUtcZone) {
+        prop("DTEND:" + compact(local) + "Z");
+      } else if (ez) {
+        prop("DTEND;TZID=" + quote_param(*ez) + ":" + compact(local));
+      } else {
+        prop("DTEND:" + compact(local));
+      }
+    } else if (auto d = model_string(item, "duration")) {
+      if (!valid_duration(*d) || (*d)[0] == '-') throw FormatError(uid, "bad duration " + *d);
+      if (all_day || *d != "PT0S") prop("DURATION:" + *d);
+    }
+    if (const std::string t = item["title"].get<std::string>(); !t.empty()) prop("SUMMARY:" + escape(t));
+    if (const std::string t = item["description"].get<std::string>(); !t.empty())
+      prop("DESCRIPTION:" + escape(t));
+    if (auto l = model_string(item, "location")) prop("LOCATION:" + escape(*l));
+    if (auto u = model_string(item, "url")) prop("URL:" + *u);
+    if (auto s = model_string(item, "status")) prop("STATUS:" + upper(*s));
+    if (const auto seq = item["sequence"].get<std::int64_t>(); seq != 0) prop("SEQUENCE:" + std::to_string(seq));
+    if (auto f = model_string(item, "free_busy")) prop(std::string("TRANSP:") + (*f == "free" ? "TRANSPARENT" : "OPAQUE"));
+    if (!item["categories"].empty()) {
+      std::string list;
+      for (const json& c : item["categories"]) list += (list.empty() ? "" : ",") + escape(c.get<std::string>());
+      prop("CATEGORIES:" + list);
+    }
+    for (const json& rule : item["recurrence_rules"]) prop("RRULE:" + write_rrule(rule, uid));
+    for (const json& d : item["recurrence_dates"]) prop(relative_value("RDATE", d.get<std::string>()));
+    for (const json& d : item["excluded_dates"]) prop(relative_value("EXDATE", d.get<std::string>()));
+    for (const char* key : {"created", "updated"}) {
+      if (auto t = model_string(item, key)) {
+        prop(std::string(key[0] == 'c' ? "CREATED:" : "LAST-MODIFIED:") + compact(*t) + "Z");
+        if (t->find('.') != std::string::npos) lost.push_back(std::string(key) + ".fraction");
+      }
+    }
+    prop("END:VEVENT");
+    // The same id split() would give this block.
+    out.native = {item_id(parse_lines(text, uid), 1), text};
+    return out;
+  }
+};
+
+}  // namespace
+
+const Format& icalendar_format() {
+  static const ICalendar format;
+  return format;
+}
+
+}  // namespace portability::detail

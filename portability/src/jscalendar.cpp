@@ -1,0 +1,309 @@
+// JSCalendar (RFC 8984): Event objects in a Group.
+
+#include <algorithm>
+
+#include "calendar_model.hpp"
+#include "json_document.hpp"
+#include "registry.hpp"
+#include "util.hpp"
+
+namespace portability::detail {
+namespace {
+
+// A UTC "until" for an event in a named zone cannot become a LocalDateTime without a time-zone
+// database; it travels in this vendor property (RFC 8984 §3.3) and is listed as not carried.
+constexpr const char* kUntilUtc = "infobank:untilUtc";
+
+// RFC 8984 §4.3.3 RecurrenceRule members <-> model rule fields.
+const std::vector<std::pair<const char*, const char*>>& list_members() {
+  static const std::vector<std::pair<const char*, const char*>> m{
+      {"byMonthDay", "by_month_day"}, {"byMonth", "by_month"},       {"byYearDay", "by_year_day"},
+      {"byWeekNo", "by_week_no"},     {"byHour", "by_hour"},         {"byMinute", "by_minute"},
+      {"bySecond", "by_second"},      {"bySetPosition", "by_set_position"}};
+  return m;
+}
+
+std::string event_id(const json& e, const std::string& what) {
+  std::string id = req_string(e, "uid", what);
+  if (auto r = opt_string(e, "recurrenceId", what)) id += "/" + *r;
+  return id;
+}
+
+json rule_to_model(const json& r, bool all_day, const std::string& what) {
+  if (!r.is_object()) throw FormatError(what, "recurrence rule must be an object");
+  json m = json::object();
+  const auto freq = opt_string(r, "frequency", what);
+  static const char* kFreq[] = {"yearly", "monthly", "weekly", "daily", "hourly", "minutely", "secondly"};
+  if (!freq || std::none_of(std::begin(kFreq), std::end(kFreq), [&](const char* f) { return *freq == f; }))
+    throw FormatError(what, "recurrence rule needs a valid frequency (RFC 8984 §4.3.3)");
+  m["frequency"] = *freq;
+  if (auto n = opt_int(r, "interval", what); n && *n != 1) {
+    if (*n < 1) throw FormatError(what, "interval must be positive");
+    m["interval"] = *n;
+  }
+  if (auto n = opt_int(r, "count", what)) {
+    if (*n < 1) throw FormatError(what, "count must be positive");
+    m["count"] = *n;
+  }
+  if (auto s = opt_string(r, "rscale", what); s && *s != "gregorian") m["rscale"] = *s;
+  if (auto s = opt_string(r, "skip", what); s && *s != "omit") m["skip"] = *s;
+  if (auto s = opt_string(r, "firstDayOfWeek", what); s && *s != "mo") m["first_day_of_week"] = *s;
+  if (auto u = opt_string(r, "until", what)) {
+    if (!is_local_date_time(*u)) throw FormatError(what, "until must be a LocalDateTime");
+    m["until"] = all_day && u->substr(10) == "T00:00:00" ? u->substr(0, 10) : *u;
+  }
+  if (auto u = opt_string(r, kUntilUtc, what)) m["until"] = *u;
+  if (m.contains("count") && m.contains("until")) throw FormatError(what, "both count and until");
+  if (const json* days = member(r, "byDay"); days != nullptr) {
+    if (!days->is_array()) throw FormatError(what, "byDay must be an array");
+    json out = json::array();
+    for (const json& d : *days) {
+      json nd{{"day", req_string(d, "day", what)}};
+      if (auto n = opt_int(d, "nthOfPeriod", what)) nd["nth_of_period"] = *n;
+      out.push_back(nd);
+    }
+    if (!out.empty()) m["by_day"] = out;
+  }
+  for (const auto& [name, field] : list_members()) {
+    const json* v = member(r, name);
+    if (v == nullptr) continue;
+    if (!v->is_array()) throw FormatError(what, std::string(name) + " must be an array");
+    for (const json& x : *v) {
+      if (std::string_view(name) == "byMonth" ? !x.is_string() : !x.is_number_integer())
+        throw FormatError(what, std::string("bad ") + name);
+    }
+    if (!v->empty()) m[field] = *v;
+  }
+  return m;
+}
+
+json rule_from_model(const json& m, const std::optional<std::string>& zone, std::vector<std::string>& lost) {
+  json r{{"@type", "RecurrenceRule"}, {"frequency", m["frequency"]}};
+  for (const auto& [field, name] : {std::pair{"interval", "interval"}, std::pair{"count", "count"},
+                                    std::pair{"rscale", "rscale"}, std::pair{"skip", "skip"},
+                                    std::pair{"first_day_of_week", "firstDayOfWeek"}}) {
+    if (m.contains(field)) r[name] = m[field];
+  }
+  if (auto u = model_string(m, "until")) {
+    if (u->size() == 10) {
+      r["until"] = *u + "T00:00:00";
+    } else if (u->back() == 'Z') {
+      if (zone == kUtcZone) {
+        r["until"] = u->substr(0, u->size() - 1);
+      } else {
+        r[kUntilUtc] = *u;
+        lost.push_back("recurrence_rules.until");
+      }
+    } else {
+      r["until"] = *u;
+    }
+  }
+  if (m.contains("by_day")) {
+    json days = json::array();
+    for (const json& d : m["by_day"]) {
+      json nd{{"@type", "NDay"}, {"day", d["day"]}};
+      if (d.contains("nth_of_period")) nd["nthOfPeriod"] = d["nth_of_period"];
+      days.push_back(nd);
+    }
+    r["byDay"] = days;
+  }
+  for (const auto& [name, field] : list_members()) {
+    if (m.contains(field)) r[name] = m[field];
+  }
+  return r;
+}
+
+std::optional<std::string> utc_date_time(const json& e, const char* key, const std::string& what) {
+  auto s = opt_string(e, key, what);
+  if (!s) return std::nullopt;
+  const auto dt = parse_rfc3339(*s);
+  // RFC 8984 §1.4.4: UTCDateTime ends in "Z".
+  if (!dt || !dt->utc) throw FormatError(what, std::string(key) + " must be a UTCDateTime");
+  return s;
+}
+
+class JsCalendar final : public Format {
+ public:
+  std::string_view name() const override { return "jscalendar"; }
+  Dataset dataset() const override { return Dataset::calendar_events; }
+  std::string_view media_type() const override { return "application/jscalendar+json"; }
+
+  std::vector<NativeItem> split(std::string_view document) const override {
+    const json doc = parse_json(document, "document");
+    const json* entries = &doc;
+    if (doc.is_object()) {
+      // RFC 8984 §2.3: a Group holds its members in "entries".
+      if (opt_string(doc, "@type", "document") != "Group")
+        throw FormatError("document", "expected a JSCalendar Group");
+      entries = member(doc, "entries");
+      if (entries == nullptr || !entries->is_array())
+        throw FormatError("document", "Group has no entries array");
+    } else if (!doc.is_array()) {
+      throw FormatError("document", "expected a Group or an array of Events");
+    }
+    json events = json::array();
+    std::size_t position = 0;
+    for (const json& e : *entries) {
+      ++position;
+      if (!e.is_object()) throw FormatError("item " + std::to_string(position), "not an object");
+      // Tasks and nested Groups are not events.
+      if (opt_string(e, "@type", "item " + std::to_string(position)) == "Event") events.push_back(e);
+      else if (!e.contains("@type")) throw FormatError("item " + std::to_string(position), "no @type");
+    }
+    return split_items(events, [](const json& e) { return event_id(e, ""); });
+  }
+
+  std::string join(const std::vector<NativeItem>& items) const override {
+    std::string ids;
+    std::string entries;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      ids += items[i].id + "\n";
+      entries += (i ? "," : "") + dump(parse_item(items[i]));
+    }
+    return R"({"@type":"Group","uid":"urn:infobank:jscalendar:)" + sha256_hex(ids) +
+           R"(","entries":[)" + entries + "]}";
+  }
+
+  Item to_model(const NativeItem& item) const override {
+    const std::string what = item.id.empty() ? "item" : item.id;
+    const json e = parse_item(item);
+    if (opt_string(e, "@type", what) != "Event") throw FormatError(what, "not a JSCalendar Event");
+    json m = empty_event();
+    m["uid"] = req_string(e, "uid", what);
+    const std::string start = req_string(e, "start", what);
+    if (!is_local_date_time(start)) throw FormatError(what, "start is not a LocalDateTime (RFC 8984 §1.4.4)");
+    m["start"] = start;
+    m["time_zone"] = str_or_null(opt_string(e, "timeZone", what));
+    if (const json* b = member(e, "showWithoutTime"); b != nullptr) {
+      if (!b->is_boolean()) throw FormatError(what, "showWithoutTime must be a boolean");
+      m["all_day"] = *b;
+    }
+    const bool all_day = m["all_day"].get<bool>();
+    m["duration"] = opt_string(e, "duration", what).value_or("PT0S");
+    m["title"] = opt_string(e, "title", what).value_or("");
+    m["description"] = opt_string(e, "description", what).value_or("");
+    m["recurrence_id"] = str_or_null(opt_string(e, "recurrenceId", what));
+    if (auto s = opt_string(e, "status", what)) {
+      if (*s != "confirmed" && *s != "tentative" && *s != "cancelled")
+        throw FormatError(what, "bad status " + *s);
+      m["status"] = *s;
+    }
+    if (auto n = opt_int(e, "sequence", what)) m["sequence"] = *n;
+    if (auto f = opt_string(e, "freeBusyStatus", what)) {
+      if (*f != "free" && *f != "busy") throw FormatError(what, "bad freeBusyStatus " + *f);
+      m["free_busy"] = *f;
+    }
+    if (const json* k = member(e, "keywords"); k != nullptr) {
+      if (!k->is_object()) throw FormatError(what, "keywords must be a String[Boolean] map");
+      for (const auto& [word, flag] : k->items()) {
+        if (flag != true) throw FormatError(what, "keywords values must be true");
+        m["categories"].push_back(word);
+      }
+    }
+    if (const json* locs = member(e, "locations"); locs != nullptr && locs->is_object()) {
+      for (const auto& [key, loc] : locs->items()) {
+        if (auto n = opt_string(loc, "name", what)) {
+          m["location"] = *n;
+          break;
+        }
+      }
+    }
+    if (const json* links = member(e, "links"); links != nullptr && links->is_object()) {
+      for (const auto& [key, link] : links->items()) {
+        m["url"] = req_string(link, "href", what);
+        break;
+      }
+    }
+    if (const json* rules = member(e, "recurrenceRules"); rules != nullptr) {
+      if (!rules->is_array()) throw FormatError(what, "recurrenceRules must be an array");
+      for (const json& r : *rules) m["recurrence_rules"].push_back(rule_to_model(r, all_day, what));
+    }
+    if (const json* ov = member(e, "recurrenceOverrides"); ov != nullptr) {
+      if (!ov->is_object()) throw FormatError(what, "recurrenceOverrides must be an object");
+      for (const auto& [key, patch] : ov->items()) {
+        if (!is_local_date_time(key)) throw FormatError(what, "override key is not a LocalDateTime: " + key);
+        if (!patch.is_object()) throw FormatError(what, "override must be a PatchObject");
+        if (patch.empty()) {
+          m["recurrence_dates"].push_back(key);  // RFC 8984 §4.3.5: an empty patch adds an instance
+        } else if (member(patch, "excluded") != nullptr && *member(patch, "excluded") == true) {
+          m["excluded_dates"].push_back(key);
+        }
+        // Other patches (changed instances) are not carried by the model.
+      }
+    }
+    m["created"] = str_or_null(utc_date_time(e, "created", what));
+    m["updated"] = str_or_null(utc_date_time(e, "updated", what));
+    sort_unique(m["categories"]);
+    sort_unique(m["recurrence_dates"]);
+    sort_unique(m["excluded_dates"]);
+    return m;
+  }
+
+  Converted from_model(const Item& item) const override {
+    const std::string uid = check_event(item);
+    Converted out;
+    auto& lost = out.not_carried;
+    const auto zone = model_string(item, "time_zone");
+    json e{{"@type", "Event"}, {"uid", uid}, {"start", item["start"]}};
+    if (zone) e["timeZone"] = *zone;
+    if (item["all_day"].get<bool>()) e["showWithoutTime"] = true;
+    if (auto d = model_string(item, "duration"); d && *d != "PT0S") e["duration"] = *d;
+    if (item["end"].is_object()) lost.push_back("end");
+    for (const char* key : {"title", "description"}) {
+      if (const std::string s = item[key].get<std::string>(); !s.empty()) e[key] = s;
+    }
+    if (auto r = model_string(item, "recurrence_id")) {
+      if (r->back() == 'Z') {
+        lost.push_back("recurrence_id");
+      } else {
+        e["recurrenceId"] = *r;
+      }
+    }
+    if (auto s = model_string(item, "status")) e["status"] = *s;
+    if (const auto seq = item["sequence"].get<std::int64_t>(); seq != 0) e["sequence"] = seq;
+    if (auto f = model_string(item, "free_busy")) e["freeBusyStatus"] = *f;
+    if (!item["categories"].empty()) {
+      json k = json::object();
+      for (const json& c : item["categories"]) k[c.get<std::string>()] = true;
+      e["keywords"] = k;
+    }
+    if (auto l = model_string(item, "location"))
+      e["locations"] = {{"1", {{"@type", "Location"}, {"name", *l}}}};
+    if (auto u = model_string(item, "url")) e["links"] = {{"1", {{"@type", "Link"}, {"href", *u}}}};
+    if (!item["recurrence_rules"].empty()) {
+      json rules = json::array();
+      for (const json& r : item["recurrence_rules"]) rules.push_back(rule_from_model(r, zone, lost));
+      e["recurrenceRules"] = rules;
+    }
+    json overrides = json::object();
+    for (const auto& [key, patch] : {std::pair{"recurrence_dates", json::object()},
+                                     std::pair{"excluded_dates", json{{"excluded", true}}}}) {
+      for (const json& d : item[key]) {
+        const std::string s = d.get<std::string>();
+        if (s.back() == 'Z') {
+          lost.push_back(key);  // a UTC instant in a zoned event: no tz database to convert
+          continue;
+        }
+        overrides[s] = patch;
+      }
+    }
+    if (!overrides.empty()) e["recurrenceOverrides"] = overrides;
+    for (const char* key : {"created", "updated"}) {
+      if (auto t = model_string(item, key)) e[key] = *t;
+    }
+    if (model_string(item, "timestamp")) lost.push_back("timestamp");
+    std::sort(lost.begin(), lost.end());
+    lost.erase(std::unique(lost.begin(), lost.end()), lost.end());
+    out.native = {event_id(e, uid), dump(e)};
+    return out;
+  }
+};
+
+}  // namespace
+
+const Format& jscalendar_format() {
+  static const JsCalendar format;
+  return format;
+}
+
+}  // namespace portability::detail

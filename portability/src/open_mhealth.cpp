@@ -1,0 +1,211 @@
+// Open mHealth data points (header + body, schema-typed).
+
+#include <algorithm>
+
+#include "health_model.hpp"
+#include "json_document.hpp"
+#include "registry.hpp"
+#include "util.hpp"
+
+namespace portability::detail {
+namespace {
+
+// HealthKit samples travel in these omh schemas when type and unit map one to one;
+// everything else travels whole in our own namespace (kOwnNamespace), so nothing is dropped.
+struct Mapping {
+  const char* hk_type;
+  const char* hk_unit;
+  const char* schema;
+  const char* version;
+  const char* body_key;
+  const char* omh_unit;
+};
+constexpr Mapping kMappings[] = {
+    {"HKQuantityTypeIdentifierStepCount", "count", "step-count", "2.0", "step_count", "steps"},
+    {"HKQuantityTypeIdentifierHeartRate", "count/min", "heart-rate", "1.0", "heart_rate", "beats/min"},
+    {"HKQuantityTypeIdentifierBodyMass", "kg", "body-weight", "1.0", "body_weight", "kg"},
+    {"HKQuantityTypeIdentifierBodyMass", "lb", "body-weight", "1.0", "body_weight", "lb"},
+    {"HKQuantityTypeIdentifierBodyMass", "g", "body-weight", "1.0", "body_weight", "g"},
+    {"HKQuantityTypeIdentifierHeight", "cm", "body-height", "1.0", "body_height", "cm"},
+    {"HKQuantityTypeIdentifierHeight", "m", "body-height", "1.0", "body_height", "m"},
+    {"HKQuantityTypeIdentifierHeight", "in", "body-height", "1.0", "body_height", "in"},
+    {"HKQuantityTypeIdentifierHeight", "ft", "body-height", "1.0", "body_height", "ft"},
+    {"HKQuantityTypeIdentifierBodyTemperature", "degC", "body-temperature", "2.0", "body_temperature", "C"},
+    {"HKQuantityTypeIdentifierBodyTemperature", "degF", "body-temperature", "2.0", "body_temperature", "F"},
+    {"HKQuantityTypeIdentifierActiveEnergyBurned", "kcal", "calories-burned", "2.0", "kcal_burned", "kcal"},
+};
+constexpr const char* kOwnNamespace = "infobank";
+constexpr const char* kOwnSchema = "healthkit-record";
+constexpr const char* kWorkoutType = "HKWorkoutTypeIdentifier";
+
+json time_frame(const json& item) {
+  if (item["start"] == item["end"]) return {{"date_time", item["start"]}};
+  return {{"time_interval", {{"start_date_time", item["start"]}, {"end_date_time", item["end"]}}}};
+}
+
+void read_time_frame(const json& body, json& m, const std::string& what) {
+  const json* f = member(body, "effective_time_frame");
+  if (f == nullptr || !f->is_object()) throw FormatError(what, "body has no effective_time_frame");
+  if (auto t = opt_string(*f, "date_time", what)) {
+    m["start"] = *t;
+    m["end"] = *t;
+  } else {
+    const json& i = req_object(*f, "time_interval", what);
+    m["start"] = req_string(i, "start_date_time", what);
+    m["end"] = opt_string(i, "end_date_time", what).value_or("");
+    if (m["end"] == "") throw FormatError(what, "time_interval without end_date_time is not supported");
+  }
+  for (const char* k : {"start", "end"}) {
+    if (!parse_rfc3339(m[k].get<std::string>())) throw FormatError(what, "time frame is not RFC 3339");
+  }
+}
+
+json unit_value(const std::string& value, const std::string& unit) {
+  return {{"value", raw_number(value)}, {"unit", unit}};
+}
+
+class OpenMHealth final : public Format {
+ public:
+  std::string_view name() const override { return "open-mhealth"; }
+  Dataset dataset() const override { return Dataset::health_records; }
+  std::string_view media_type() const override { return "application/json"; }
+
+  std::vector<NativeItem> split(std::string_view document) const override {
+    const json doc = parse_json(document, "document");
+    if (!doc.is_array()) throw FormatError("document", "expected an array of data points");
+    return split_items(doc, [](const json& p) { return header_id(p, ""); });
+  }
+
+  std::string join(const std::vector<NativeItem>& items) const override {
+    std::string out = "[";
+    for (const json& j : parse_items(items)) out += (out.size() > 1 ? "," : "") + dump(j);
+    return out + "]";
+  }
+
+  Item to_model(const NativeItem& item) const override {
+    const std::string what = item.id.empty() ? "item" : item.id;
+    const json p = parse_item(item);
+    const json& header = req_object(p, "header", what);
+    const json& body = req_object(p, "body", what);
+    const json& schema = req_object(header, "schema_id", what);
+    const std::string ns = req_string(schema, "namespace", what);
+    const std::string name = req_string(schema, "name", what);
+    json m = empty_health_record();
+    if (ns == kOwnNamespace && name == kOwnSchema) {
+      for (auto& [k, v] : m.items()) {
+        if (k != "id" && body.contains(k)) v = body[k];
+      }
+      m["id"] = header_id(p, what);
+      check_health_record(m);
+      return m;
+    }
+    m["id"] = header_id(p, what);
+    if (const json* prov = member(header, "acquisition_provenance"); prov != nullptr && prov->is_object()) {
+      m["source"]["name"] = str_or_null(opt_string(*prov, "source_name", what));
+      m["created"] = str_or_null(opt_string(*prov, "source_creation_date_time", what));
+    }
+    read_time_frame(body, m, what);
+    if (ns == "omh" && name == "physical-activity") {
+      m["kind"] = "workout";
+      m["type"] = kWorkoutType;
+      json w{{"activity_type", req_string(body, "activity_name", what)}};
+      for (const char* f : {"duration", "duration_unit", "total_distance", "total_distance_unit",
+                            "total_energy_burned", "total_energy_burned_unit"})
+        w[f] = nullptr;
+      for (const auto& [key, field] : {std::pair{"distance", "total_distance"}, std::pair{"kcal_burned", "total_energy_burned"}}) {
+        if (const json* uv = member(body, key); uv != nullptr) {
+          w[field] = opt_number(*uv, "value", what).value_or("");
+          w[std::string(field) + "_unit"] = req_string(*uv, "unit", what);
+        }
+      }
+      m["workout"] = w;
+      return m;
+    }
+    for (const Mapping& map : kMappings) {
+      if (ns != "omh" || name != map.schema) continue;
+      const json& uv = req_object(body, map.body_key, what);
+      if (req_string(uv, "unit", what) != map.omh_unit) continue;
+      const auto value = opt_number(uv, "value", what);
+      if (!value) throw FormatError(what, std::string(map.body_key) + " has no numeric value");
+      m["type"] = map.hk_type;
+      m["unit"] = map.hk_unit;
+      m["value"] = *value;
+      return m;
+    }
+    throw FormatError(what, "unsupported schema " + ns + ":" + name);
+  }
+
+  Converted from_model(const Item& item) const override {
+    const std::string id = check_health_record(item);
+    Converted out;
+    auto& lost = out.not_carried;
+    json header{{"id", id},
+                {"creation_date_time", item["created"].is_string() ? item["created"] : item["start"]}};
+    json body;
+    json schema;
+    const auto value = model_string(item, "value");
+    const auto unit = model_string(item, "unit");
+    const Mapping* found = nullptr;
+    for (const Mapping& map : kMappings) {
+      if (item["kind"] == "record" && item["type"] == map.hk_type && unit == map.hk_unit && value &&
+          is_json_number(*value))
+        found = &map;
+    }
+    const json& w = item["workout"];
+    if (found != nullptr) {
+      schema = {{"namespace", "omh"}, {"name", found->schema}, {"version", found->version}};
+      body = {{found->body_key, unit_value(*value, found->omh_unit)}, {"effective_time_frame", time_frame(item)}};
+    } else if (item["kind"] == "workout") {
+      schema = {{"namespace", "omh"}, {"name", "physical-activity"}, {"version", "1.0"}};
+      body = {{"activity_name", w["activity_type"]}, {"effective_time_frame", time_frame(item)}};
+      for (const auto& [key, field] : {std::pair{"distance", "total_distance"}, std::pair{"kcal_burned", "total_energy_burned"}}) {
+        const auto v = model_string(w, field);
+        const auto u = model_string(w, std::string(field) + "_unit");
+        if (v && u && is_json_number(*v)) {
+          body[key] = unit_value(*v, *u);
+        } else if (v || u) {
+          lost.push_back(std::string("workout.") + field);
+        }
+      }
+      for (const char* f : {"duration", "duration_unit"}) {
+        if (!w[f].is_null()) lost.push_back(std::string("workout.") + f);
+      }
+      if (value || unit) lost.push_back("value");
+    } else {
+      schema = {{"namespace", kOwnNamespace}, {"name", kOwnSchema}, {"version", "1.0"}};
+      body = item;
+      body.erase("id");
+    }
+    header["schema_id"] = schema;
+    if (schema["namespace"] == "omh") {
+      json prov = json::object();
+      if (auto s = model_string(item["source"], "name")) prov["source_name"] = *s;
+      if (auto c = model_string(item, "created")) prov["source_creation_date_time"] = *c;
+      if (!prov.empty()) header["acquisition_provenance"] = prov;
+      for (const char* f : {"version", "device"}) {
+        if (!item["source"][f].is_null()) lost.push_back(std::string("source.") + f);
+      }
+      for (const auto& [k, v] : item["metadata"].items()) lost.push_back("metadata." + k);
+    }
+    std::sort(lost.begin(), lost.end());
+    lost.erase(std::unique(lost.begin(), lost.end()), lost.end());
+    out.native = {id, dump(json{{"header", header}, {"body", body}})};
+    return out;
+  }
+
+ private:
+  static std::string header_id(const json& p, const std::string& what) {
+    const json& header = req_object(p, "header", what);
+    if (auto id = opt_string(header, "id", what)) return *id;
+    return req_string(header, "uuid", what);
+  }
+};
+
+}  // namespace
+
+const Format& open_mhealth_format() {
+  static const OpenMHealth format;
+  return format;
+}
+
+}  // namespace portability::detail

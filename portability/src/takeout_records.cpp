@@ -1,0 +1,95 @@
+// Google Takeout location history, Records.json form.
+
+#include "json_document.hpp"
+#include "location_model.hpp"
+#include "registry.hpp"
+#include "util.hpp"
+
+namespace portability::detail {
+namespace {
+
+// Takeout member <-> model field for the measurements (metres, m/s, degrees).
+const std::pair<const char*, const char*> kMeasures[] = {{"accuracy", "accuracy"},
+                                                         {"altitude", "altitude"},
+                                                         {"verticalAccuracy", "vertical_accuracy"},
+                                                         {"velocity", "velocity"},
+                                                         {"heading", "heading"}};
+
+// "timestamp" (RFC 3339, newer exports) or "timestampMs" (epoch milliseconds as a string).
+std::string timestamp_of(const json& r, const std::string& what) {
+  if (auto t = opt_string(r, "timestamp", what)) {
+    if (!parse_rfc3339(*t)) throw FormatError(what, "timestamp is not RFC 3339: " + *t);
+    return *t;
+  }
+  const json* ms = member(r, "timestampMs");
+  if (ms == nullptr) throw FormatError(what, "no timestamp or timestampMs");
+  const std::string text = ms->is_string() ? ms->get<std::string>() : number_text(*ms).value_or("");
+  const auto v = parse_int(text);
+  if (!v || *v < 0 || *v > 253402300799999) throw FormatError(what, "bad timestampMs " + text);
+  return format_rfc3339(from_epoch(*v / 1000, pad(*v % 1000, 3)));
+}
+
+class TakeoutRecords final : public Format {
+ public:
+  std::string_view name() const override { return "takeout-records"; }
+  Dataset dataset() const override { return Dataset::location_points; }
+  std::string_view media_type() const override { return "application/json"; }
+
+  std::vector<NativeItem> split(std::string_view document) const override {
+    const json doc = parse_json(document, "document");
+    const json* locations = member(doc, "locations");
+    if (locations == nullptr || !locations->is_array())
+      throw FormatError("document", "expected {\"locations\": [...]}");
+    return split_items(*locations, [](const json& r) { return timestamp_of(r, ""); });
+  }
+
+  std::string join(const std::vector<NativeItem>& items) const override {
+    std::string out = R"({"locations":[)";
+    bool first = true;
+    for (const json& j : parse_items(items)) {
+      out += (first ? "" : ",") + dump(j);
+      first = false;
+    }
+    return out + "]}";
+  }
+
+  Item to_model(const NativeItem& item) const override {
+    const std::string what = item.id.empty() ? "item" : item.id;
+    const json r = parse_item(item);
+    json m = empty_location_point();
+    m["timestamp"] = timestamp_of(r, what);
+    for (const auto& [key, field, lat] : {std::tuple{"latitudeE7", "latitude_e7", true},
+                                          std::tuple{"longitudeE7", "longitude_e7", false}}) {
+      const auto v = opt_int(r, key, what);
+      const std::int64_t limit = lat ? 900000000 : 1800000000;
+      if (!v) throw FormatError(what, std::string("missing ") + key);
+      if (*v < -limit || *v > limit) throw FormatError(what, std::string(key) + " out of range");
+      m[field] = *v;
+    }
+    for (const auto& [key, field] : kMeasures) m[field] = str_or_null(opt_number(r, key, what));
+    m["source"] = str_or_null(opt_string(r, "source", what));
+    if (auto t = opt_int(r, "deviceTag", what)) m["device_tag"] = *t;
+    return m;
+  }
+
+  Converted from_model(const Item& item) const override {
+    const std::string ts = check_location_point(item);
+    json r{{"latitudeE7", item["latitude_e7"]}, {"longitudeE7", item["longitude_e7"]}};
+    for (const auto& [key, field] : kMeasures) {
+      if (auto v = model_string(item, field)) r[key] = raw_number(*v);
+    }
+    if (auto s = model_string(item, "source")) r["source"] = *s;
+    if (item.contains("device_tag") && item["device_tag"].is_number_integer()) r["deviceTag"] = item["device_tag"];
+    r["timestamp"] = ts;
+    return {{ts, dump(r)}, {}};
+  }
+};
+
+}  // namespace
+
+const Format& takeout_records_format() {
+  static const TakeoutRecords format;
+  return format;
+}
+
+}  // namespace portability::detail

@@ -1,0 +1,143 @@
+#include "xml_util.hpp"
+
+#include <map>
+#include <sstream>
+
+#include "portability/formats.hpp"
+#include "util.hpp"
+
+namespace portability::detail {
+namespace {
+
+// Skips markup where '&' is not a reference, then checks every remaining '&'.
+void check_references(std::string_view s, const std::string& what) {
+  std::size_t i = 0;
+  auto skip_to = [&](std::string_view end) {
+    const std::size_t p = s.find(end, i);
+    i = p == std::string_view::npos ? s.size() : p + end.size();
+  };
+  while (i < s.size()) {
+    if (s.compare(i, 4, "<!--") == 0) {
+      skip_to("-->");
+    } else if (s.compare(i, 9, "<![CDATA[") == 0) {
+      skip_to("]]>");
+    } else if (s.compare(i, 2, "<?") == 0) {
+      skip_to("?>");
+    } else if (s.compare(i, 9, "<!DOCTYPE") == 0) {
+      int depth = 0;
+      for (; i < s.size(); ++i) {
+        if (s[i] == '[') ++depth;
+        if (s[i] == ']') --depth;
+        if (s[i] == '>' && depth <= 0) break;
+      }
+      ++i;
+    } else if (s[i] == '&') {
+      const std::size_t semi = s.find(';', i);
+      if (semi == std::string_view::npos || semi - i > 12) {
+        throw FormatError(what, "malformed XML: bare '&' at offset " + std::to_string(i));
+      }
+      const std::string_view name = s.substr(i + 1, semi - i - 1);
+      bool ok = name == "amp" || name == "lt" || name == "gt" || name == "quot" || name == "apos";
+      if (!ok && name.size() >= 2 && name[0] == '#') {
+        const bool hex = name[1] == 'x';
+        const std::string_view num = name.substr(hex ? 2 : 1);
+        ok = !num.empty();
+        for (char c : num) {
+          const bool d = c >= '0' && c <= '9';
+          const bool h = (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+          ok = ok && (d || (hex && h));
+        }
+      }
+      if (!ok) {
+        throw FormatError(what, "malformed XML: undeclared entity reference &" +
+                                    std::string(name) + ";");
+      }
+      i = semi + 1;
+    } else {
+      ++i;
+    }
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<pugi::xml_document> parse_xml(std::string_view text, const std::string& what) {
+  text = strip_bom(text);
+  if (!valid_utf8(text)) throw FormatError(what, "malformed XML: not valid UTF-8");
+  check_references(text, what);
+  auto doc = std::make_unique<pugi::xml_document>();
+  const pugi::xml_parse_result r = doc->load_buffer(
+      text.data(), text.size(), pugi::parse_default | pugi::parse_declaration, pugi::encoding_utf8);
+  if (!r) {
+    throw FormatError(what, std::string("malformed XML: ") + r.description() + " at offset " +
+                                std::to_string(r.offset));
+  }
+  if (!doc->document_element()) throw FormatError(what, "malformed XML: no root element");
+  return doc;
+}
+
+std::string ns_uri(pugi::xml_node node) {
+  const std::string_view name = node.name();
+  const std::size_t colon = name.find(':');
+  const std::string attr =
+      colon == std::string_view::npos ? "xmlns" : "xmlns:" + std::string(name.substr(0, colon));
+  if (attr == "xmlns:xml") return "http://www.w3.org/XML/1998/namespace";
+  for (pugi::xml_node n = node; n && n.type() == pugi::node_element; n = n.parent()) {
+    if (pugi::xml_attribute a = n.attribute(attr.c_str())) return a.value();
+  }
+  return "";
+}
+
+std::string_view local_name(pugi::xml_node node) {
+  const std::string_view name = node.name();
+  const std::size_t colon = name.find(':');
+  return colon == std::string_view::npos ? name : name.substr(colon + 1);
+}
+
+bool is_element(pugi::xml_node node, std::string_view ns, std::string_view local) {
+  return node.type() == pugi::node_element && local_name(node) == local && ns_uri(node) == ns;
+}
+
+pugi::xml_node first_child(pugi::xml_node node, std::string_view ns, std::string_view local) {
+  for (pugi::xml_node c : node.children()) {
+    if (is_element(c, ns, local)) return c;
+  }
+  return {};
+}
+
+std::string text_of(pugi::xml_node node) {
+  std::string out;
+  for (pugi::xml_node c : node.children()) {
+    if (c.type() == pugi::node_pcdata || c.type() == pugi::node_cdata) out += c.value();
+  }
+  return out;
+}
+
+std::string serialize_standalone(pugi::xml_node node) {
+  pugi::xml_document doc;
+  pugi::xml_node copy = doc.append_copy(node);
+  // Nearest declaration wins, as in Namespaces in XML §6.1.
+  std::map<std::string, std::string> in_scope;
+  for (pugi::xml_node n = node.parent(); n && n.type() == pugi::node_element; n = n.parent()) {
+    for (pugi::xml_attribute a : n.attributes()) {
+      const std::string_view an = a.name();
+      if (an == "xmlns" || an.rfind("xmlns:", 0) == 0) in_scope.emplace(an, a.value());
+    }
+  }
+  for (const auto& [name, value] : in_scope) {
+    if (!copy.attribute(name.c_str())) copy.append_attribute(name.c_str()) = value.c_str();
+  }
+  std::ostringstream out;
+  doc.save(out, "", pugi::format_raw | pugi::format_no_declaration, pugi::encoding_utf8);
+  return out.str();
+}
+
+std::string inner_xml(pugi::xml_node node) {
+  std::ostringstream out;
+  for (pugi::xml_node c : node.children()) {
+    c.print(out, "", pugi::format_raw, pugi::encoding_utf8);
+  }
+  return out.str();
+}
+
+}  // namespace portability::detail

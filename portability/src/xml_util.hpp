@@ -1,0 +1,32 @@
+#pragma once
+
+// Private: strict XML reading on top of pugixml, with the namespace resolution pugixml lacks.
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <pugixml.hpp>
+
+namespace portability::detail {
+
+/// Parses a whole XML document strictly: valid UTF-8 (BOM accepted), well-formed, and no
+/// entity references other than XML 1.0 §4.6's predefined ones and character references
+/// (pugixml would keep an unknown "&name;" as text; we refuse it). A DOCTYPE internal subset
+/// is skipped, never fetched. Throws FormatError(what, ...).
+std::unique_ptr<pugi::xml_document> parse_xml(std::string_view text, const std::string& what);
+
+/// The namespace URI of an element (Namespaces in XML §6.2: nearest xmlns declaration).
+std::string ns_uri(pugi::xml_node node);
+std::string_view local_name(pugi::xml_node node);
+bool is_element(pugi::xml_node node, std::string_view ns, std::string_view local);
+pugi::xml_node first_child(pugi::xml_node node, std::string_view ns, std::string_view local);
+/// The text content of an element (concatenated PCDATA/CDATA children).
+std::string text_of(pugi::xml_node node);
+/// The element serialized alone, with every namespace declaration in scope at it copied onto
+/// it, so the fragment parses by itself.
+std::string serialize_standalone(pugi::xml_node node);
+/// Serialized children (inner XML) of an element.
+std::string inner_xml(pugi::xml_node node);
+
+}  // namespace portability::detail

@@ -1,0 +1,101 @@
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "portability/formats.hpp"
+
+namespace portability::testing {
+
+// The shared samples sit beside the source tree (/work/shared/samples); ctest passes
+// INFOBANK_SAMPLES_DIR, and a direct run falls back to the path relative to this file.
+inline std::string read_sample(const std::string& name) {
+  std::filesystem::path dir;
+  if (const char* env = std::getenv("INFOBANK_SAMPLES_DIR"); env != nullptr && *env != '\0') {
+    dir = env;
+  } else {
+    dir = std::filesystem::path(__FILE__).parent_path() / ".." / ".." / ".." / "shared" / "samples";
+  }
+  std::ifstream in(dir / name, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read sample " + (dir / name).string());
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline const Format& format(std::string_view name) {
+  const Format* f = find_format(name);
+  if (f == nullptr) throw std::runtime_error("no format " + std::string(name));
+  return *f;
+}
+
+inline std::vector<Item> models(const Format& f, std::string_view document) {
+  std::vector<Item> out;
+  for (const NativeItem& n : f.split(document)) out.push_back(f.to_model(n));
+  return out;
+}
+
+// RFC 3339 text -> "epoch.fraction" so that values differing only in offset compare equal.
+inline std::string instant(const std::string& t) {
+  auto num = [&](std::size_t at, std::size_t n) { return std::stoll(t.substr(at, n)); };
+  long long y = num(0, 4), m = num(5, 2), d = num(8, 2);
+  y -= m <= 2;
+  const long long era = (y >= 0 ? y : y - 399) / 400;
+  const long long yoe = y - era * 400;
+  const long long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const long long days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+  long long secs = days * 86400 + num(11, 2) * 3600 + num(14, 2) * 60 + num(17, 2);
+  std::size_t i = 19;
+  std::string frac;
+  if (t[i] == '.') {
+    while (++i < t.size() && std::isdigit(static_cast<unsigned char>(t[i]))) frac.push_back(t[i]);
+  }
+  if (t[i] != 'Z') {
+    const long long off = std::stoll(t.substr(i + 1, 2)) * 60 + std::stoll(t.substr(i + 4, 2));
+    secs -= (t[i] == '-' ? -1 : 1) * off * 60;
+  }
+  return std::to_string(secs) + "." + frac;
+}
+
+// Removes what a conversion reported as not carried: "a" or "a.b" (applied to each element
+// when "a" is an array). "x.offset" compares x as an instant; "x.fraction" drops x.
+inline void forget(Item& item, const std::vector<std::string>& paths) {
+  for (const std::string& p : paths) {
+    const std::size_t dot = p.find('.');
+    if (dot == std::string::npos) {
+      item.erase(p);
+      continue;
+    }
+    const std::string head = p.substr(0, dot), tail = p.substr(dot + 1);
+    if (!item.contains(head)) continue;
+    Item& v = item[head];
+    if (tail == "offset" && v.is_string()) {
+      v = instant(v.get<std::string>());
+    } else if (tail == "fraction") {
+      item.erase(head);
+    } else if (v.is_array()) {
+      for (Item& e : v) e.erase(tail);
+    } else if (v.is_object()) {
+      v.erase(tail);
+    }
+  }
+}
+
+// model -> native(to) -> model, and the model minus what `to` reported as not carried.
+inline void expect_carried(const Item& model, const Format& to) {
+  const Converted c = to.from_model(model);
+  Item back = to.to_model(c.native);
+  Item expected = model;
+  forget(expected, c.not_carried);
+  forget(back, c.not_carried);
+  EXPECT_EQ(expected, back) << to.name() << " lost more than it said; not_carried has "
+                            << c.not_carried.size() << " entries\nnative: " << c.native.text;
+}
+
+}  // namespace portability::testing

@@ -1,0 +1,186 @@
+#include <gtest/gtest.h>
+
+#include "portability_test_support.hpp"
+
+namespace portability {
+namespace {
+
+using testing::format;
+using testing::models;
+using testing::read_sample;
+
+constexpr const char* kTakeout = R"(<?xml version='1.0' encoding='UTF-8'?>
+<feed xmlns='http://www.w3.org/2005/Atom' xmlns:blogger='http://schemas.google.com/blogger/2018'>
+  <id>tag:blogger.com,1999:blog-42</id><title>t</title><updated>2024-05-01T00:00:00Z</updated>
+  <entry>
+    <id>tag:blogger.com,1999:blog-42.post-1</id>
+    <blogger:type>POST</blogger:type><blogger:status>LIVE</blogger:status>
+    <author><name>Taro</name><uri>https://www.blogger.com/profile/7</uri><blogger:type>BLOGGER</blogger:type></author>
+    <title>Live one</title><content type='html'>&lt;p&gt;hi&lt;/p&gt;</content>
+    <published>2024-04-01T10:00:00.000Z</published><updated>2024-04-02T10:00:00.000Z</updated>
+    <category term='spring'/>
+    <blogger:location><blogger:name>Kashiwa</blogger:name><blogger:latitude>35.8934</blogger:latitude><blogger:longitude>139.9521</blogger:longitude></blogger:location>
+  </entry>
+  <entry><id>tag:blogger.com,1999:blog-42.post-1.comment-9</id><blogger:type>COMMENT</blogger:type><blogger:status>LIVE</blogger:status><title>c</title></entry>
+  <entry><id>tag:blogger.com,1999:blog-42.page-3</id><blogger:type>PAGE</blogger:type><blogger:status>LIVE</blogger:status><title>About</title></entry>
+  <entry>
+    <id>tag:blogger.com,1999:blog-42.post-2</id>
+    <blogger:type>POST</blogger:type><blogger:status>DRAFT</blogger:status>
+    <title>Draft one</title><content type='html'>draft</content>
+    <updated>2024-04-03T10:00:00.000+09:00</updated>
+  </entry>
+</feed>)";
+
+TEST(BloggerAtom, ClassicSampleSplitsToThePostsOnly) {
+  const Format& f = format("blogger-atom");
+  const auto items = f.split(read_sample("blogger-export.xml"));
+  ASSERT_EQ(items.size(), 3u);  // settings and comment skipped
+  EXPECT_EQ(items[0].id, "tag:blogger.com,1999:blog-1001.post-1");
+  EXPECT_EQ(items[1].id, "tag:blogger.com,1999:blog-1001.post-2");
+  EXPECT_EQ(items[2].id, "tag:blogger.com,1999:blog-1001.post-3");
+
+  const Item first = f.to_model(items[0]);
+  EXPECT_EQ(first["title"], "こんぶくろ池公園へ");
+  EXPECT_EQ(first["content_type"], "html");
+  EXPECT_EQ(first["content"],
+            "<p>今日は<b>こんぶくろ池公園</b>まで散歩しました。</p><img "
+            "src=\"https://example.blogspot.com/img/park.jpg\"/>");
+  EXPECT_EQ(first["published"], "2024-01-10T10:00:00.000+09:00");
+  EXPECT_EQ(first["updated"], "2024-01-10T12:30:00.000+09:00");
+  EXPECT_EQ(first["labels"], Item::array({"公園", "weekend"}));
+  EXPECT_EQ(first["url"], "https://example.blogspot.com/2024/01/park.html");
+  EXPECT_EQ(first["author"]["name"], "Hanako Sato");
+  EXPECT_EQ(first["status"], "live");
+  EXPECT_EQ(first["kind"], "POST");
+
+  const Item second = f.to_model(items[1]);
+  EXPECT_EQ(second["title"], "Setsubun & beans");
+  EXPECT_EQ(second["content"], "<p>Mame-maki at the community centre. Quote: &quot;Oni wa soto!&quot;</p>");
+  EXPECT_TRUE(second["labels"].empty());
+  EXPECT_EQ(f.to_model(items[2])["title"], "");
+}
+
+TEST(BloggerAtom, EachItemParsesAloneWithItsNamespaces) {
+  const Format& f = format("blogger-atom");
+  for (const NativeItem& n : f.split(read_sample("blogger-export.xml"))) {
+    EXPECT_NE(n.text.find("xmlns=\"http://www.w3.org/2005/Atom\""), std::string::npos) << n.text;
+    EXPECT_EQ(n.text.find("<?xml"), std::string::npos);
+    EXPECT_NO_THROW(f.to_model(n));
+  }
+}
+
+TEST(BloggerAtom, TakeoutFormReadsPostsWithStatusAndSkipsCommentsAndPages) {
+  const Format& f = format("blogger-atom");
+  const auto ms = models(f, kTakeout);
+  ASSERT_EQ(ms.size(), 2u);
+  EXPECT_EQ(ms[0]["id"], "tag:blogger.com,1999:blog-42.post-1");
+  EXPECT_EQ(ms[0]["status"], "live");
+  EXPECT_EQ(ms[0]["labels"], Item::array({"spring"}));
+  EXPECT_EQ(ms[0]["author"]["url"], "https://www.blogger.com/profile/7");
+  EXPECT_EQ(ms[0]["location"]["name"], "Kashiwa");
+  EXPECT_EQ(ms[0]["location"]["latitude_e7"], 358934000);
+  EXPECT_EQ(ms[0]["location"]["longitude_e7"], 1399521000);
+  EXPECT_EQ(ms[1]["status"], "draft");
+  EXPECT_TRUE(ms[1]["published"].is_null());
+}
+
+TEST(BloggerAtom, RoundTripsModelThroughNativeForBothForms) {
+  const Format& f = format("blogger-atom");
+  std::vector<Item> all = models(f, read_sample("blogger-export.xml"));
+  for (const Item& m : models(f, kTakeout)) all.push_back(m);
+  for (const Item& m : all) {
+    const Converted c = f.from_model(m);
+    EXPECT_EQ(c.native.id, m["id"]);
+    if (m["updated"].is_null()) continue;  // Atom requires updated: filled from published
+    EXPECT_TRUE(c.not_carried.empty()) << c.not_carried.front();
+    EXPECT_EQ(f.to_model(c.native), m) << c.native.text;
+  }
+}
+
+TEST(BloggerAtom, DraftIsWrittenAsAppDraft) {
+  const Format& f = format("blogger-atom");
+  const Item draft = models(f, kTakeout)[1];
+  const Converted c = f.from_model(draft);
+  EXPECT_NE(c.native.text.find("<app:draft>yes</app:draft>"), std::string::npos);
+  EXPECT_EQ(f.to_model(c.native)["status"], "draft");
+}
+
+TEST(BloggerAtom, JoinThenSplitGivesTheSameItems) {
+  const Format& f = format("blogger-atom");
+  const auto items = f.split(read_sample("blogger-export.xml"));
+  const std::string doc = f.join(items);
+  EXPECT_NE(doc.find("<feed xmlns=\"http://www.w3.org/2005/Atom\">"), std::string::npos);
+  const auto again = f.split(doc);
+  ASSERT_EQ(again.size(), items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    EXPECT_EQ(again[i].id, items[i].id);
+    EXPECT_EQ(again[i].text, items[i].text);
+  }
+  EXPECT_TRUE(f.split(f.join({})).empty());
+}
+
+TEST(DtpSocialPost, SampleIsOneItemWithAllFields) {
+  const Format& f = format("dtp-social-post");
+  const auto items = f.split(read_sample("dtp-social-post-example.json"));
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].id, "456");
+  const Item m = f.to_model(items[0]);
+  EXPECT_EQ(m["title"], "Hello world!");
+  EXPECT_EQ(m["content"], "Hi there");
+  EXPECT_EQ(m["kind"], "NOTE");
+  EXPECT_EQ(m["published"], "2024-11-14T17:21:03.845677Z");
+  EXPECT_EQ(m["url"], "http://example.org/post/foo");
+  EXPECT_EQ(m["author"], (Item{{"name", "Steve"}, {"url", "http://example.org/actor/321"},
+                              {"email", nullptr}, {"id", "321"}}));
+  ASSERT_EQ(m["attachments"].size(), 1u);
+  EXPECT_EQ(m["attachments"][0]["kind"], "IMAGE");
+  EXPECT_EQ(m["attachments"][0]["content"], "Example content");
+  EXPECT_EQ(m["location"], (Item{{"name", "foo"}, {"latitude_e7", 100000000}, {"longitude_e7", 100000000}}));
+}
+
+TEST(DtpSocialPost, ArrayDocumentRoundTripsAndKeepsEpochDigits) {
+  const Format& f = format("dtp-social-post");
+  const auto items = f.split(read_sample("dtp-social-post-example.json"));
+  const std::string doc = f.join(items);
+  EXPECT_EQ(doc.front(), '[');
+  const auto again = f.split(doc);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].text, items[0].text);
+  const Item m = f.to_model(items[0]);
+  const Converted c = f.from_model(m);
+  EXPECT_TRUE(c.not_carried.empty());
+  EXPECT_NE(c.native.text.find("\"published\":\"1731604863.845677\""), std::string::npos);
+  EXPECT_EQ(f.to_model(c.native), m);
+}
+
+TEST(CrossFormat, BloggerToDtpKeepsWhatItDoesNotList) {
+  const Format& atom = format("blogger-atom");
+  const Format& dtp = format("dtp-social-post");
+  for (const Item& m : models(atom, read_sample("blogger-export.xml"))) {
+    const Converted c = dtp.from_model(m);
+    // Labels, updated and the +09:00 offset cannot travel in DTP.
+    EXPECT_NE(std::find(c.not_carried.begin(), c.not_carried.end(), "updated"), c.not_carried.end());
+    EXPECT_NE(std::find(c.not_carried.begin(), c.not_carried.end(), "published.offset"), c.not_carried.end());
+    testing::expect_carried(m, dtp);
+  }
+  const Item first = models(atom, read_sample("blogger-export.xml"))[0];
+  const Converted c = dtp.from_model(first);
+  EXPECT_NE(std::find(c.not_carried.begin(), c.not_carried.end(), "labels"), c.not_carried.end());
+  EXPECT_NE(c.native.text.find("\"published\":\"1704848400.000\""), std::string::npos);
+}
+
+TEST(CrossFormat, DtpToBloggerKeepsWhatItDoesNotList) {
+  const Format& atom = format("blogger-atom");
+  const Format& dtp = format("dtp-social-post");
+  for (const Item& m : models(dtp, read_sample("dtp-social-post-example.json"))) {
+    Item with_updated = m;
+    with_updated["updated"] = m["published"];  // Atom requires updated
+    const Converted c = atom.from_model(with_updated);
+    EXPECT_NE(std::find(c.not_carried.begin(), c.not_carried.end(), "kind"), c.not_carried.end());
+    EXPECT_NE(std::find(c.not_carried.begin(), c.not_carried.end(), "author.id"), c.not_carried.end());
+    testing::expect_carried(with_updated, atom);
+  }
+}
+
+}  // namespace
+}  // namespace portability

@@ -1,0 +1,229 @@
+#include <gtest/gtest.h>
+
+#include "portability_test_support.hpp"
+
+namespace portability {
+namespace {
+
+using testing::format;
+using testing::models;
+using testing::read_sample;
+
+std::string calendar(const std::string& body) {
+  return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n" + body + "END:VCALENDAR\r\n";
+}
+
+const std::string kRecurring = calendar(
+    "BEGIN:VEVENT\r\n"
+    "UID:weekly-1@example.org\r\n"
+    "DTSTAMP:20240101T000000Z\r\n"
+    "DTSTART;TZID=Asia/Tokyo:20240108T100000\r\n"
+    "DTEND;TZID=Asia/Tokyo:20240108T113000\r\n"
+    "SUMMARY:Stand-up\\, weekly\\; with notes\r\n"
+    "DESCRIPTION:Line one\\nLine two \\\\ end\r\n"
+    "LOCATION:Room 1\r\n"
+    "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE;UNTIL=20240331T150000Z;WKST=SU\r\n"
+    "EXDATE;TZID=Asia/Tokyo:20240122T100000,20240124T100000\r\n"
+    "RDATE;TZID=Asia/Tokyo:20240201T100000\r\n"
+    "CATEGORIES:work,daily\r\n"
+    "CATEGORIES:team\r\n"
+    "STATUS:TENTATIVE\r\n"
+    "SEQUENCE:3\r\n"
+    "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nDESCRIPTION:x\r\nEND:VALARM\r\n"
+    "END:VEVENT\r\n");
+
+TEST(ICalendar, SampleSplitsToThreeAllDayEvents) {
+  const Format& f = format("icalendar");
+  const auto items = f.split(read_sample("calendar-example.ics"));
+  ASSERT_EQ(items.size(), 3u);
+  EXPECT_EQ(items[0].id, "636a0cc1dbd5a1667894465@icalendar");
+  EXPECT_EQ(items[2].id, "636a0cc1dc0f11667894465@icalendar");
+  const Item m = f.to_model(items[0]);
+  EXPECT_EQ(m["uid"], "636a0cc1dbd5a1667894465@icalendar");
+  EXPECT_EQ(m["title"], "New Year's Day");
+  EXPECT_EQ(m["description"], "Happy New Year!");
+  EXPECT_EQ(m["start"], "2022-01-01T00:00:00");
+  EXPECT_TRUE(m["all_day"].get<bool>());
+  EXPECT_TRUE(m["time_zone"].is_null());
+  EXPECT_EQ(m["duration"], "P0D");  // DTEND equal to DTSTART, as written
+  EXPECT_EQ(m["status"], "confirmed");
+  EXPECT_EQ(m["free_busy"], "free");
+  EXPECT_EQ(m["sequence"], 0);
+  EXPECT_EQ(m["timestamp"], "2022-11-08T08:01:05Z");
+  EXPECT_EQ(f.to_model(items[1])["location"], "Russia");
+  EXPECT_TRUE(f.to_model(items[1])["timestamp"].is_null());
+}
+
+TEST(ICalendar, ReadsTzidRruleExdateRdateEscapesAndCategories) {
+  const Format& f = format("icalendar");
+  const auto ms = models(f, kRecurring);
+  ASSERT_EQ(ms.size(), 1u);
+  const Item& m = ms[0];
+  EXPECT_EQ(m["start"], "2024-01-08T10:00:00");
+  EXPECT_EQ(m["time_zone"], "Asia/Tokyo");
+  EXPECT_FALSE(m["all_day"].get<bool>());
+  EXPECT_EQ(m["duration"], "PT1H30M");
+  EXPECT_EQ(m["title"], "Stand-up, weekly; with notes");
+  EXPECT_EQ(m["description"], "Line one\nLine two \\ end");
+  EXPECT_EQ(m["categories"], Item::array({"daily", "team", "work"}));
+  EXPECT_EQ(m["status"], "tentative");
+  EXPECT_EQ(m["sequence"], 3);
+  EXPECT_EQ(m["excluded_dates"], Item::array({"2024-01-22T10:00:00", "2024-01-24T10:00:00"}));
+  EXPECT_EQ(m["recurrence_dates"], Item::array({"2024-02-01T10:00:00"}));
+  ASSERT_EQ(m["recurrence_rules"].size(), 1u);
+  EXPECT_EQ(m["recurrence_rules"][0],
+            (Item{{"frequency", "weekly"},
+                  {"interval", 2},
+                  {"by_day", Item::array({Item{{"day", "mo"}}, Item{{"day", "we"}}})},
+                  {"until", "2024-03-31T15:00:00Z"},
+                  {"first_day_of_week", "su"}}));
+}
+
+TEST(ICalendar, WritesFoldedCrlfLinesAndEscapesText) {
+  const Format& f = format("icalendar");
+  Item m = models(f, kRecurring)[0];
+  m["title"] = "柏の葉キャンパスで開かれる地域の子育てイベント、第三回。参加者は事前に申し込みをしてください";
+  m["description"] = "a,b;c\\d\ne";
+  const Converted c = f.from_model(m);
+  const std::string& t = c.native.text;
+  std::size_t pos = 0;
+  bool folded = false;
+  while (pos < t.size()) {
+    const std::size_t end = t.find("\r\n", pos);
+    ASSERT_NE(end, std::string::npos) << "every line ends in CRLF";
+    EXPECT_LE(end - pos, 75u) << t.substr(pos, end - pos);
+    if (t[pos] == ' ') {
+      folded = true;
+      // Never split inside a UTF-8 sequence.
+      EXPECT_NE(static_cast<unsigned char>(t[pos + 1]) & 0xC0, 0x80);
+    }
+    pos = end + 2;
+  }
+  EXPECT_TRUE(folded);
+  EXPECT_EQ(t.find('\n', 0), t.find("\r\n") + 1);
+  EXPECT_NE(t.find("DESCRIPTION:a\\,b\\;c\\\\d\\ne"), std::string::npos) << t;
+  EXPECT_NE(t.find("DTSTART;TZID=Asia/Tokyo:20240108T100000"), std::string::npos);
+  EXPECT_NE(t.find("RRULE:FREQ=WEEKLY;INTERVAL=2;UNTIL=20240331T150000Z;BYDAY=MO,WE;WKST=SU"), std::string::npos) << t;
+  EXPECT_NE(t.find("EXDATE;TZID=Asia/Tokyo:20240122T100000"), std::string::npos);
+  EXPECT_EQ(f.to_model(c.native), m);
+}
+
+TEST(ICalendar, UnfoldsContinuationLinesWithSpaceOrTab) {
+  const Format& f = format("icalendar");
+  const auto ms = models(f, calendar("BEGIN:VEVENT\r\nUID:u1\r\nDTSTART:20240101T090000Z\r\n"
+                                     "SUMMARY:Hello\r\n  wor\r\n\tld\r\nEND:VEVENT\r\n"));
+  ASSERT_EQ(ms.size(), 1u);
+  EXPECT_EQ(ms[0]["title"], "Hello world");
+  EXPECT_EQ(ms[0]["time_zone"], "Etc/UTC");
+  EXPECT_EQ(ms[0]["duration"], "PT0S");
+}
+
+TEST(ICalendar, AllDayWithoutEndLastsOneDayAndWritesValueDate) {
+  const Format& f = format("icalendar");
+  const auto ms = models(f, calendar("BEGIN:VEVENT\r\nUID:d1\r\nDTSTART;VALUE=DATE:20240229\r\n"
+                                     "RRULE:FREQ=YEARLY;UNTIL=20280229\r\nEXDATE;VALUE=DATE:20250228\r\nEND:VEVENT\r\n"));
+  ASSERT_EQ(ms.size(), 1u);
+  EXPECT_EQ(ms[0]["duration"], "P1D");
+  EXPECT_EQ(ms[0]["recurrence_rules"][0]["until"], "2028-02-29");
+  const Converted c = f.from_model(ms[0]);
+  EXPECT_NE(c.native.text.find("DTSTART;VALUE=DATE:20240229\r\n"), std::string::npos);
+  EXPECT_NE(c.native.text.find("UNTIL=20280229"), std::string::npos);
+  EXPECT_NE(c.native.text.find("EXDATE;VALUE=DATE:20250228"), std::string::npos);
+  EXPECT_EQ(f.to_model(c.native), ms[0]);
+}
+
+TEST(ICalendar, RoundTripsSampleAndJoinSplit) {
+  const Format& f = format("icalendar");
+  const auto items = f.split(read_sample("calendar-example.ics"));
+  for (const NativeItem& n : items) {
+    const Item m = f.to_model(n);
+    const Converted c = f.from_model(m);
+    EXPECT_TRUE(c.not_carried.empty());
+    EXPECT_EQ(c.native.id, n.id);
+    EXPECT_EQ(f.to_model(c.native), m);
+  }
+  const std::string doc = f.join(items);
+  EXPECT_EQ(doc.rfind("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:", 0), 0u);
+  const auto again = f.split(doc);
+  ASSERT_EQ(again.size(), items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    EXPECT_EQ(again[i].id, items[i].id);
+    EXPECT_EQ(again[i].text, items[i].text);
+  }
+}
+
+TEST(JsCalendar, GroupAndBareArrayBothRead) {
+  const Format& f = format("jscalendar");
+  const std::string event =
+      R"({"@type":"Event","uid":"e1","title":"Clinic","start":"2024-03-01T09:00:00",)"
+      R"("timeZone":"Europe/Berlin","duration":"PT1H30M","status":"confirmed","sequence":2,)"
+      R"("keywords":{"health":true,"kids":true},"locations":{"a":{"@type":"Location","name":"Centre"}},)"
+      R"("recurrenceRules":[{"@type":"RecurrenceRule","frequency":"monthly","count":5,)"
+      R"("byDay":[{"@type":"NDay","day":"fr","nthOfPeriod":-1}]}],)"
+      R"("recurrenceOverrides":{"2024-05-31T09:00:00":{"excluded":true}}})";
+  const auto group = models(f, R"({"@type":"Group","uid":"g","entries":[)" + event +
+                                   R"(,{"@type":"Task","uid":"t1"}]})");
+  const auto bare = models(f, "[" + event + "]");
+  ASSERT_EQ(group.size(), 1u);
+  ASSERT_EQ(bare.size(), 1u);
+  EXPECT_EQ(group[0], bare[0]);
+  const Item& m = group[0];
+  EXPECT_EQ(m["time_zone"], "Europe/Berlin");
+  EXPECT_EQ(m["categories"], Item::array({"health", "kids"}));
+  EXPECT_EQ(m["location"], "Centre");
+  EXPECT_EQ(m["excluded_dates"], Item::array({"2024-05-31T09:00:00"}));
+  EXPECT_EQ(m["recurrence_rules"][0],
+            (Item{{"frequency", "monthly"}, {"count", 5},
+                  {"by_day", Item::array({Item{{"day", "fr"}, {"nth_of_period", -1}}})}}));
+
+  // JSCalendar -> iCalendar -> model.
+  const Format& ics = format("icalendar");
+  const Converted c = ics.from_model(m);
+  EXPECT_TRUE(c.not_carried.empty());
+  EXPECT_NE(c.native.text.find("DTSTART;TZID=Europe/Berlin:20240301T090000"), std::string::npos);
+  EXPECT_NE(c.native.text.find("RRULE:FREQ=MONTHLY;COUNT=5;BYDAY=-1FR"), std::string::npos);
+  EXPECT_NE(c.native.text.find("DURATION:PT1H30M"), std::string::npos);
+  EXPECT_NE(c.native.text.find("EXDATE;TZID=Europe/Berlin:20240531T090000"), std::string::npos);
+  EXPECT_EQ(ics.to_model(c.native), m);
+}
+
+TEST(JsCalendar, RoundTripsAndJoinsAGroup) {
+  const Format& f = format("jscalendar");
+  const Format& ics = format("icalendar");
+  std::vector<NativeItem> natives;
+  for (const Item& m : models(ics, read_sample("calendar-example.ics"))) {
+    const Converted c = f.from_model(m);
+    EXPECT_FALSE(c.native.text.empty());
+    natives.push_back(c.native);
+  }
+  const std::string doc = f.join(natives);
+  EXPECT_EQ(doc.rfind(R"({"@type":"Group")", 0), 0u);
+  const auto again = f.split(doc);
+  ASSERT_EQ(again.size(), natives.size());
+  for (std::size_t i = 0; i < natives.size(); ++i) {
+    EXPECT_EQ(again[i].text, natives[i].text);
+    EXPECT_EQ(f.from_model(f.to_model(again[i])).native.text, natives[i].text);
+  }
+}
+
+TEST(CrossFormat, ICalendarToJsCalendarAndBack) {
+  const Format& ics = format("icalendar");
+  const Format& js = format("jscalendar");
+  std::vector<Item> all = models(ics, read_sample("calendar-example.ics"));
+  all.push_back(models(ics, kRecurring)[0]);
+  for (const Item& m : all) testing::expect_carried(m, js);
+  // The UTC UNTIL of a Tokyo event has no LocalDateTime without a tz database: reported.
+  const Converted c = js.from_model(all.back());
+  EXPECT_NE(std::find(c.not_carried.begin(), c.not_carried.end(), "recurrence_rules.until"),
+            c.not_carried.end());
+  EXPECT_NE(std::find(c.not_carried.begin(), c.not_carried.end(), "timestamp"), c.not_carried.end());
+  const Item back = js.to_model(c.native);
+  EXPECT_EQ(back["recurrence_rules"], all.back()["recurrence_rules"]);
+  EXPECT_EQ(back["excluded_dates"], all.back()["excluded_dates"]);
+  // And back into iCalendar: the all-day sample event keeps VALUE=DATE.
+  const Converted again = ics.from_model(js.to_model(js.from_model(all[0]).native));
+  EXPECT_NE(again.native.text.find("DTSTART;VALUE=DATE:20220101"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace portability

@@ -1,0 +1,114 @@
+#include <gtest/gtest.h>
+
+#include "portability_test_support.hpp"
+
+namespace portability {
+namespace {
+
+using testing::format;
+using testing::models;
+using testing::read_sample;
+
+TEST(TakeoutRecords, SampleSplitsToThreePoints) {
+  const Format& f = format("takeout-records");
+  const auto items = f.split(read_sample("location-records.json"));
+  ASSERT_EQ(items.size(), 3u);
+  EXPECT_EQ(items[0].id, "2012-12-15T14:21:29.460Z");
+  const Item m = f.to_model(items[2]);
+  EXPECT_EQ(m["latitude_e7"], 533690589);
+  EXPECT_EQ(m["longitude_e7"], 836951347);
+  EXPECT_EQ(m["accuracy"], "22");
+  EXPECT_EQ(m["source"], "WIFI");
+  EXPECT_EQ(m["device_tag"], 1184882232);
+  EXPECT_EQ(m["timestamp"], "2013-03-01T05:17:39.849Z");
+  EXPECT_TRUE(m["altitude"].is_null());
+}
+
+TEST(TakeoutRecords, OlderTimestampMsFormIsRead) {
+  const Format& f = format("takeout-records");
+  const auto ms = models(f, R"({"locations":[{"timestampMs":"1362115059849","latitudeE7":-338688000,
+    "longitudeE7":1512093000,"accuracy":5,"altitude":58,"verticalAccuracy":3,"velocity":0,"heading":270}]})");
+  ASSERT_EQ(ms.size(), 1u);
+  EXPECT_EQ(ms[0]["timestamp"], "2013-03-01T05:17:39.849Z");
+  EXPECT_EQ(ms[0]["latitude_e7"], -338688000);
+  EXPECT_EQ(ms[0]["altitude"], "58");
+  EXPECT_EQ(ms[0]["heading"], "270");
+}
+
+TEST(TakeoutRecords, RoundTripsAndJoins) {
+  const Format& f = format("takeout-records");
+  const auto items = f.split(read_sample("location-records.json"));
+  for (const NativeItem& n : items) {
+    const Item m = f.to_model(n);
+    const Converted c = f.from_model(m);
+    EXPECT_TRUE(c.not_carried.empty());
+    EXPECT_EQ(f.to_model(c.native), m);
+  }
+  const auto again = f.split(f.join(items));
+  ASSERT_EQ(again.size(), items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) EXPECT_EQ(again[i].text, items[i].text);
+}
+
+TEST(GeoJson, WritesLonLatDegreesExactly) {
+  const Format& g = format("geojson");
+  const auto ms = models(format("takeout-records"), read_sample("location-records.json"));
+  const Converted c = g.from_model(ms[0]);
+  EXPECT_TRUE(c.not_carried.empty());
+  EXPECT_NE(c.native.text.find(R"("coordinates":[83.695001,53.369055])"), std::string::npos) << c.native.text;
+  const std::string doc = g.join({c.native});
+  EXPECT_EQ(doc.rfind(R"({"type":"FeatureCollection","features":[)", 0), 0u);
+  ASSERT_EQ(g.split(doc).size(), 1u);
+  EXPECT_EQ(g.split(doc)[0].text, c.native.text);
+}
+
+TEST(GeoJson, DegreesAndE7RoundTripExactlyAtTheEdges) {
+  const Format& g = format("geojson");
+  Item m = models(format("takeout-records"), read_sample("location-records.json"))[0];
+  m["altitude"] = "-12.5";
+  for (std::int64_t lat : {0LL, 1LL, -1LL, 9LL, 10LL, 899999999LL, -900000000LL, 900000000LL, 123456789LL, -5LL}) {
+    for (std::int64_t lon : {0LL, -1800000000LL, 1800000000LL, 1799999999LL, -7LL, 1000000LL}) {
+      m["latitude_e7"] = lat;
+      m["longitude_e7"] = lon;
+      EXPECT_EQ(g.to_model(g.from_model(m).native), m) << lat << "," << lon;
+    }
+  }
+}
+
+TEST(GeoJson, ParsesDecimalTextWithoutFloatingPointError) {
+  const Format& g = format("geojson");
+  auto point = [&](const std::string& lon, const std::string& lat) {
+    const std::string f = R"({"type":"Feature","geometry":{"type":"Point","coordinates":[)" + lon + "," + lat +
+                          R"(]},"properties":{"timestamp":"2024-01-01T00:00:00Z"}})";
+    return g.to_model({"p", f});
+  };
+  EXPECT_EQ(point("139.9521", "35.8934")["latitude_e7"], 358934000);
+  EXPECT_EQ(point("0.1", "0.3")["latitude_e7"], 3000000);      // 0.1 + 0.2 style traps
+  EXPECT_EQ(point("1.0000001", "-0.0000001")["latitude_e7"], -1);
+  EXPECT_EQ(point("1.0000001", "-0.0000001")["longitude_e7"], 10000001);
+  EXPECT_EQ(point("1.5e1", "-2E-1")["longitude_e7"], 150000000);
+  EXPECT_EQ(point("1.5e1", "-2E-1")["latitude_e7"], -2000000);
+  // More than 7 decimals: rounded half away from zero on the digits.
+  EXPECT_EQ(point("0.00000005", "-0.00000005")["longitude_e7"], 1);
+  EXPECT_EQ(point("0.00000005", "-0.00000005")["latitude_e7"], -1);
+  EXPECT_EQ(point("0.000000049999", "0")["longitude_e7"], 0);
+  EXPECT_THROW(point("181", "0"), FormatError);
+  EXPECT_THROW(point("0", "-90.0000001"), FormatError);
+  EXPECT_THROW(point("\"1\"", "0"), FormatError);
+}
+
+TEST(CrossFormat, TakeoutToGeoJsonAndBack) {
+  const Format& takeout = format("takeout-records");
+  const Format& g = format("geojson");
+  auto ms = models(takeout, read_sample("location-records.json"));
+  ms.push_back(models(takeout, R"({"locations":[{"timestamp":"2024-02-03T04:05:06+09:00","latitudeE7":358934000,
+    "longitudeE7":1399521000,"accuracy":5,"altitude":58,"verticalAccuracy":3,"velocity":2,"heading":270,"source":"GPS"}]})")[0]);
+  for (const Item& m : ms) {
+    testing::expect_carried(m, g);
+    const Item via = g.to_model(g.from_model(m).native);
+    testing::expect_carried(via, takeout);
+    EXPECT_EQ(takeout.to_model(takeout.from_model(via).native), m);
+  }
+}
+
+}  // namespace
+}  // namespace portability

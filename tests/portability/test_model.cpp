@@ -1,0 +1,107 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "portability_test_support.hpp"
+
+namespace portability {
+namespace {
+
+TEST(Registry, EveryFormatIsFoundByNameWithItsDataset) {
+  const std::vector<std::pair<std::string, Dataset>> expected{
+      {"blogger-atom", Dataset::blog_posts},         {"dtp-social-post", Dataset::blog_posts},
+      {"icalendar", Dataset::calendar_events},       {"jscalendar", Dataset::calendar_events},
+      {"apple-health", Dataset::health_records},     {"open-mhealth", Dataset::health_records},
+      {"takeout-records", Dataset::location_points}, {"geojson", Dataset::location_points}};
+  ASSERT_EQ(all_formats().size(), expected.size());
+  for (const auto& [name, dataset] : expected) {
+    const Format* f = find_format(name);
+    ASSERT_NE(f, nullptr) << name;
+    EXPECT_EQ(f->name(), name);
+    EXPECT_EQ(f->dataset(), dataset) << name;
+    EXPECT_FALSE(f->media_type().empty());
+  }
+  EXPECT_EQ(find_format("vcard"), nullptr);
+  EXPECT_EQ(find_format(""), nullptr);
+}
+
+TEST(Registry, DatasetNamesRoundTrip) {
+  for (Dataset d : {Dataset::blog_posts, Dataset::calendar_events, Dataset::health_records,
+                    Dataset::location_points}) {
+    EXPECT_EQ(parse_dataset(to_string(d)), d);
+  }
+  EXPECT_EQ(to_string(Dataset::calendar_events), "calendar_events");
+  EXPECT_FALSE(parse_dataset("Blog_Posts").has_value());
+  EXPECT_FALSE(parse_dataset("").has_value());
+}
+
+TEST(Canonical, SortsKeysDropsWhitespaceKeepsUtf8) {
+  const Item item = Item::parse(R"({ "b": 1, "a": "柏の葉 é", "c": {"z": null, "y": [true]} })");
+  EXPECT_EQ(canonical(item), "{\"a\":\"柏の葉 é\",\"b\":1,\"c\":{\"y\":[true],\"z\":null}}");
+}
+
+TEST(Canonical, RefusesInvalidUtf8) {
+  const Item item = std::string("\xff\xfe");
+  EXPECT_THROW(canonical(item), nlohmann::json::exception);
+}
+
+TEST(Digest, EmptyIsZeroAndOneItemIsItsSha256) {
+  EXPECT_EQ(Digest().hex(), std::string(64, '0'));
+  Digest d;
+  d.add(Item::object());  // canonical "{}"
+  EXPECT_EQ(d.hex(), "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+}
+
+TEST(Digest, IsOrderIndependentAndIncremental) {
+  const std::vector<Item> items{Item{{"id", 1}}, Item{{"id", 2}}, Item{{"id", "三"}},
+                                Item{{"x", Item::array({1, 2})}}};
+  Digest forward, backward, halves_a, halves_b;
+  for (const Item& i : items) forward.add(i);
+  for (auto it = items.rbegin(); it != items.rend(); ++it) backward.add(*it);
+  halves_a.add(items[0]);
+  halves_a.add(items[1]);
+  halves_b.add(items[2]);
+  halves_b.add(items[3]);
+  halves_a.add(halves_b);
+  EXPECT_EQ(forward, backward);
+  EXPECT_EQ(forward, halves_a);
+  EXPECT_EQ(forward.hex(), halves_a.hex());
+  Digest fewer;
+  for (std::size_t i = 0; i + 1 < items.size(); ++i) fewer.add(items[i]);
+  EXPECT_NE(forward, fewer);
+  // A multiset: the same item twice differs from once.
+  Digest twice = fewer;
+  twice.add(items[0]);
+  EXPECT_NE(twice, fewer);
+}
+
+TEST(Digest, AddsModulo2To256) {
+  auto all_f = Digest::from_hex(std::string(64, 'f'));
+  auto one = Digest::from_hex(std::string(63, '0') + "1");
+  ASSERT_TRUE(all_f && one);
+  Digest sum = *all_f;
+  sum.add(*one);
+  EXPECT_EQ(sum.hex(), std::string(64, '0'));
+  Digest carry = *Digest::from_hex(std::string(62, '0') + "ff");
+  carry.add(*one);
+  EXPECT_EQ(carry.hex(), std::string(61, '0') + "100");
+}
+
+TEST(Digest, FromHexIsStrict) {
+  Digest d;
+  d.add(Item{{"a", 1}});
+  EXPECT_EQ(Digest::from_hex(d.hex()), d);
+  const std::string upper = "44136FA355B3678A1146AD16F7E8649E94FB4FC21FE77E8310C060F61CAAFF8A";
+  ASSERT_TRUE(Digest::from_hex(upper));
+  EXPECT_EQ(Digest::from_hex(upper)->hex(), "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+  EXPECT_FALSE(Digest::from_hex(""));
+  EXPECT_FALSE(Digest::from_hex(std::string(63, '0')));
+  EXPECT_FALSE(Digest::from_hex(std::string(65, '0')));
+  EXPECT_FALSE(Digest::from_hex(std::string(63, '0') + "g"));
+  EXPECT_FALSE(Digest::from_hex(" " + std::string(63, '0')));
+  EXPECT_FALSE(Digest::from_hex("0x" + std::string(62, '0')));
+  EXPECT_FALSE(Digest::from_hex(std::string(63, '0') + "-"));
+}
+
+}  // namespace
+}  // namespace portability
