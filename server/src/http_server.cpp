@@ -14,10 +14,12 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -540,6 +542,7 @@ net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn,
     Response res;
     bool keep_alive = false;
     bool head_only = false;
+    std::optional<std::size_t> cut_body;  // kCutBodyHeader: bytes of the body to send
     std::string_view route = Metrics::kOtherRoute;
     if (refusal) {
       // The rest of the request is unread, so the connection cannot be reused.
@@ -576,8 +579,15 @@ net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn,
       }
       route = metrics.route_label(res[kRouteHeader]);
       res.erase(kRouteHeader);
+      if (auto it = res.find(kCutBodyHeader); it != res.end()) {
+        std::size_t cut = 0;
+        const auto v = it->value();
+        const auto [end, cec] = std::from_chars(v.data(), v.data() + v.size(), cut);
+        if (cec == std::errc() && end == v.data() + v.size()) cut_body = cut;
+        res.erase(kCutBodyHeader);
+      }
       res.version(version);
-      keep_alive = keep_alive && res.keep_alive() && !stopping;
+      keep_alive = keep_alive && res.keep_alive() && !stopping && !cut_body;
     }
 
     res.set("X-Request-Id", request_id);
@@ -594,6 +604,15 @@ net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn,
     if (head_only) {
       http::response_serializer<http::string_body> sr{res};
       std::tie(ec, n) = co_await http::async_write_header(stream, sr, kNoThrow);
+    } else if (cut_body) {
+      // Fault injection: the header promises the whole body, the connection ends early.
+      http::response_serializer<http::string_body> sr{res};
+      std::tie(ec, n) = co_await http::async_write_header(stream, sr, kNoThrow);
+      if (!ec) {
+        const auto part = std::min(*cut_body, res.body().size());
+        std::tie(ec, n) =
+            co_await net::async_write(stream, net::buffer(res.body().data(), part), kNoThrow);
+      }
     } else {
       std::tie(ec, n) = co_await http::async_write(stream, res, kNoThrow);
     }

@@ -50,6 +50,12 @@ inline constexpr std::string_view kRouteHeader = "X-Infobank-Route";
 /// Tags `res` with the route that produced it (see kRouteHeader).
 inline void set_route(Response& res, std::string_view route) { res.set(kRouteHeader, route); }
 
+/// Internal response header for fault injection (the sample service's `--cut-rate`): when a
+/// handler sets it to a byte count N, HttpServer removes it, sends the status line and headers
+/// with the full Content-Length, then only the first N bytes of the body, and closes the
+/// connection: the peer sees a response cut mid-body. Never set it on a real response.
+inline constexpr std::string_view kCutBodyHeader = "X-Infobank-Cut-Body";
+
 /// Runs `fn` on the blocking-work pool and resumes the caller with its result.
 ///
 /// `fn` is taken by lvalue reference on purpose: callers name the lambda in their own frame
