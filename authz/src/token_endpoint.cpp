@@ -664,3 +664,47 @@ Answer AuthorizationServer::register_client(std::string_view json_body, const Re
 }
 
 }  // namespace authz
+
+namespace authz {
+
+std::string AuthorizationServer::issue_self_token(std::string_view resident_id,
+                                                  std::string_view subject,
+                                                  std::string_view audience,
+                                                  std::string_view scope,
+                                                  std::string_view authorization_details,
+                                                  int ttl_seconds) {
+  const auto now = clock_.now();
+  auto key = keys_.current();
+  const std::string jti = random_.token(16);
+  nlohmann::json claims = {{"iss", settings_.issuer},
+                           {"sub", subject},
+                           {"aud", audience},
+                           {"client_id", kBrokerClientId},
+                           {"scope", scope},
+                           {"iat", now},
+                           {"exp", now + ttl_seconds},
+                           {"jti", jti}};
+  if (!authorization_details.empty())
+    claims["authorization_details"] = nlohmann::json::parse(authorization_details);
+  const std::string access = jws_sign(key.key, key.kid, "at+jwt", claims.dump());
+
+  storage::AccessTokenRecord record;
+  record.jti = jti;
+  record.token_hash = sha256_b64url(access);
+  record.client_id = std::string(kBrokerClientId);
+  record.resident_id = resident_id;
+  record.scope = scope;
+  record.audience = audience;
+  record.authorization_details = authorization_details;
+  record.issued_at = now;
+  record.expires_at = now + ttl_seconds;
+  store_.insert_access_token(
+      record, make_event("system", "token.issued", resident_id, kBrokerClientId,
+                         nlohmann::json{{"jti", jti}, {"grant_type", "self"}, {"scope", scope},
+                                        {"audience", audience}}
+                             .dump(),
+                         {}, "success", authorization_details));
+  return access;
+}
+
+}  // namespace authz

@@ -21,22 +21,28 @@ std::string_view route_of(std::string_view method, std::string_view target) {
       "/.well-known/openid-configuration", "/jwks", "/authorize", "/authorize/continue",
       "/login", "/consent", "/account", "/account/grants/revoke", "/logout", "/par", "/token",
       "/introspect", "/revoke", "/userinfo", "/register", "/audit/v1/entries", "/audit/v1/sth",
-      "/audit/v1/key", "/audit/v1/proof/inclusion", "/audit/v1/proof/consistency"};
+      "/audit/v1/key", "/audit/v1/proof/inclusion", "/audit/v1/proof/consistency",
+      "/transfers", "/contracts", "/account/transfers"};
   (void)method;
   auto path = path_of(target);
   for (auto r : kRoutes) {
     if (r == path) return r;
   }
+  // Paths with an id in them: one label per kind, never the id.
+  if (path.starts_with("/transfers/")) return "/transfers/{id}";
+  if (path.starts_with("/account/transfers/")) return "/account/transfers/{id}";
   return "other";
 }
 
 App::App(const Config& config, authz::AuthorizationServer& server,
-         boost::asio::thread_pool& workers, Metrics& metrics, Logger& logger)
+         boost::asio::thread_pool& workers, Metrics& metrics, Logger& logger,
+         portability::Broker* broker)
     : config_(config),
       server_(server),
       workers_(workers),
       metrics_(metrics),
       logger_(logger),
+      broker_(broker),
       oauth_metadata_(server.metadata_json(false)),
       openid_metadata_(server.metadata_json(true)) {}
 
@@ -127,6 +133,14 @@ awaitable<Response> App::dispatch(Request&& req, const RequestContext& ctx) {
   }
   if (path == "/userinfo" && (get || post)) co_return co_await back_channel(req, ctx, path);
   if (path.starts_with("/audit/v1/") && get) co_return co_await audit_api(req, ctx, path);
+  if ((path == "/transfers" && post) || (path.starts_with("/transfers/") && get) ||
+      (path == "/contracts" && get)) {
+    co_return co_await transfers_api(req, ctx, path);
+  }
+  if ((path == "/account/transfers" && post) ||
+      (path.starts_with("/account/transfers/") && (get || post))) {
+    co_return co_await account_transfers(req, ctx, path);
+  }
 
   static const std::string_view kKnown[] = {"/healthz", "/readyz", "/metrics", "/jwks", "/authorize",
                                             "/login", "/consent", "/account", "/par", "/token",
@@ -356,6 +370,7 @@ awaitable<Response> App::account(const Request& req, const RequestContext& ctx) 
     v.page.csrf_token = session->csrf_token;
     v.page.revoke_action = "/account/grants/revoke";
     v.page.logout_action = "/logout";
+    fill_portability(v.page, session->resident_id);
     for (const auto& g : server_.grants_of(session->resident_id)) {
       if (g.revoked) continue;
       pages::GrantView gv;
@@ -435,17 +450,9 @@ awaitable<Response> App::audit_api(const Request& req, const RequestContext& ctx
   const std::string target(req.target());
   auto query = authz::parse_query(query_of(target));
   if (!query) co_return oauth_error(req, authz::EndpointError{query.error(), {}});
-  authz::RequestFacts facts;
-  facts.method = std::string(req.method_string());
-  facts.url = server_.settings().issuer + std::string(path);
-  if (req.count(http::field::authorization) > 1) co_return bad_request(req, "more than one Authorization header");
-  if (auto it = req.find(http::field::authorization); it != req.end()) facts.authorization = std::string(it->value());
-  if (auto n = req.count("DPoP"); n > 0) {
-    facts.dpop = std::string(req.find("DPoP")->value());
-    facts.dpop_repeated = n > 1;
-  }
-  facts.remote_addr = ctx.remote_addr;
-  facts.request_id = ctx.request_id;
+  bool repeated = false;
+  const auto facts = request_facts(req, ctx, server_.settings().issuer + std::string(path), repeated);
+  if (repeated) co_return bad_request(req, "more than one Authorization header");
   const bool json_lines = query->value("format") == "jsonl" ||
                           header(req, http::field::accept).find("application/jsonl") != std::string::npos;
   auto job = [&]() -> authz::Answer {
@@ -467,16 +474,9 @@ awaitable<Response> App::audit_api(const Request& req, const RequestContext& ctx
 }
 
 awaitable<Response> App::back_channel(const Request& req, const RequestContext& ctx, std::string_view route) {
-  authz::RequestFacts facts;
-  facts.method = std::string(req.method_string());
-  facts.url = server_.settings().issuer + std::string(route);
-  if (auto it = req.find(http::field::authorization); it != req.end()) facts.authorization = std::string(it->value());
-  if (req.count(http::field::authorization) > 1) co_return bad_request(req, "more than one Authorization header");
-  auto dpop_count = req.count("DPoP");
-  if (dpop_count > 0) facts.dpop = std::string(req.find("DPoP")->value());
-  facts.dpop_repeated = dpop_count > 1;
-  facts.remote_addr = ctx.remote_addr;
-  facts.request_id = ctx.request_id;
+  bool repeated = false;
+  const auto facts = request_facts(req, ctx, server_.settings().issuer + std::string(route), repeated);
+  if (repeated) co_return bad_request(req, "more than one Authorization header");
 
   const std::string target(req.target());
   if (route == "/userinfo") {

@@ -9,7 +9,9 @@
 #include "config.hpp"
 #include "http_server.hpp"
 #include "log.hpp"
+#include "pages.hpp"
 #include "metrics.hpp"
+#include "portability/broker.hpp"
 
 namespace server {
 
@@ -22,7 +24,7 @@ std::string_view route_of(std::string_view method, std::string_view target);
 class App {
  public:
   App(const Config& config, authz::AuthorizationServer& server, boost::asio::thread_pool& workers,
-      Metrics& metrics, Logger& logger);
+      Metrics& metrics, Logger& logger, portability::Broker* broker = nullptr);
 
   boost::asio::awaitable<Response> handle(Request&& request, const RequestContext& context);
 
@@ -39,6 +41,15 @@ class App {
                                                 bool logout);
   boost::asio::awaitable<Response> audit_api(const Request& req, const RequestContext& ctx,
                                              std::string_view path);
+  // The portability broker's routes (transfer_routes.cpp).
+  boost::asio::awaitable<Response> transfers_api(const Request& req, const RequestContext& ctx,
+                                                 std::string_view path);
+  boost::asio::awaitable<Response> account_transfers(const Request& req,
+                                                     const RequestContext& ctx,
+                                                     std::string_view path);
+  /// The resident's contracts, transfers and the services for the transfer form.
+  void fill_portability(pages::AccountPage& page, const std::string& resident_id);
+
   boost::asio::awaitable<Response> back_channel(const Request& req, const RequestContext& ctx,
                                                 std::string_view route);
 
@@ -47,6 +58,7 @@ class App {
   boost::asio::thread_pool& workers_;
   Metrics& metrics_;
   Logger& logger_;
+  portability::Broker* broker_;
   std::string oauth_metadata_;
   std::string openid_metadata_;
 };

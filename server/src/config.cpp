@@ -53,7 +53,9 @@ const std::vector<KeySpec>& key_specs() {
       {"server", "read_timeout", &Config::read_timeout, 1, 3600},
       {"server", "idle_timeout", &Config::idle_timeout, 1, 24 * 3600},
       {"server", "port_file", &Config::port_file},
+      {"storage", "backend", &Config::storage_backend},
       {"storage", "database", &Config::database},
+      {"storage", "postgres_url", &Config::postgres_url},
       {"storage", "master_key_file", &Config::master_key_file},
       {"oauth", "issuer", &Config::issuer},
       {"oauth", "access_token_ttl", &Config::access_token_ttl, 1, kMaxInt},
@@ -65,12 +67,18 @@ const std::vector<KeySpec>& key_specs() {
       {"oauth", "initial_access_token", &Config::initial_access_token},
       {"oauth", "require_par", &Config::require_par},
       {"log", "level", &Config::log_level},
+      {"broker", "node_id", &Config::broker_node_id},
+      {"broker", "workers", &Config::broker_workers, 0, 64},
+      {"broker", "page_size", &Config::broker_page_size, 1, 1000},
+      {"broker", "max_retries", &Config::broker_max_retries, 0, 100},
+      {"broker", "lease_seconds", &Config::broker_lease_seconds, 5, 24 * 3600},
   };
   return specs;
 }
 
 bool is_section(std::string_view name) {
-  return name == "server" || name == "storage" || name == "oauth" || name == "log";
+  return name == "server" || name == "storage" || name == "oauth" || name == "log" ||
+         name == "broker";
 }
 
 std::string dotted(std::string_view section, std::string_view key) {
@@ -271,6 +279,13 @@ void validate(const Config& config) {
     fail("server.tls_cert and server.tls_key must be set together");
   }
   if (config.address.empty()) fail("server.address must not be empty");
+  if (config.storage_backend != "sqlite" && config.storage_backend != "postgres") {
+    fail("storage.backend must be sqlite or postgres; got '" + config.storage_backend + "'");
+  }
+  // The URL itself is never quoted: it may hold a password.
+  if (config.storage_backend == "postgres" && config.postgres_url.empty()) {
+    fail("storage.backend = \"postgres\" needs storage.postgres_url");
+  }
 }
 
 std::string in_data_dir(const std::string& data_dir, std::string_view name) {

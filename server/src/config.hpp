@@ -31,7 +31,11 @@ struct Config {
   std::string port_file;   ///< when set, the bound port is written here once listening
 
   // [storage]
+  std::string storage_backend = "sqlite";  ///< "sqlite" | "postgres" (key storage.backend)
   std::string database;    ///< SQLite file; default <data_dir>/infobank.db
+  /// libpq conninfo or postgresql:// URI, for backend = "postgres". May hold a password:
+  /// never logged, never in an error message.
+  std::string postgres_url;
   /// The 256-bit key that seals personal data and private keys at rest; created (0600) when
   /// missing. Default <data_dir>/master.key. Losing it loses the sealed data.
   std::string master_key_file;
@@ -46,6 +50,13 @@ struct Config {
   int key_retention = 7 * 24 * 3600;  ///< how long a rotated key stays in JWKS
   std::string initial_access_token;   ///< RFC 7591 §3: required for /register; empty disables
   bool require_par = false;           ///< require PAR of every client
+
+  // [broker] — the portability broker
+  std::string broker_node_id = "local";  ///< lease owner; unique per node of a cluster
+  int broker_workers = 2;                ///< transfers run at once; 0 = no broker on this node
+  int broker_page_size = 100;            ///< items per export page
+  int broker_max_retries = 8;            ///< retries of one step before a transfer fails
+  int broker_lease_seconds = 60;         ///< a node silent this long loses its transfers
 
   // [log]
   std::string log_level = "info";     ///< debug | info | warn | error

@@ -2,12 +2,15 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "app.hpp"
+#include "broker_wiring.hpp"
+#include "portability_cli.hpp"
 #include "authz/crypto.hpp"
 #include "authz/oauth.hpp"
 #include "authz/sealer.hpp"
@@ -54,6 +57,18 @@ std::string read_file(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// The configured back end. On SQLite the store creates the data directory (the default key
+// file lives there); on PostgreSQL nothing else would, so it is created here.
+std::unique_ptr<storage::Store> open_store(const server::Config& config) {
+  if (config.storage_backend == "postgres") {
+    std::error_code ec;
+    std::filesystem::create_directories(config.data_dir, ec);
+    if (ec) throw std::runtime_error("cannot create " + config.data_dir + ": " + ec.message());
+    return storage::open_postgres(config.postgres_url, authz::make_log_hasher());
+  }
+  return storage::open_sqlite(config.database_path(), authz::make_log_hasher());
+}
+
 // Everything a command needs: configuration, storage, the master key, the domain.
 struct Context {
   server::Config config;
@@ -66,7 +81,7 @@ struct Context {
   explicit Context(const std::string& config_path, bool migrate = true) {
     config = server::load_config(config_path, server::environment());
     // The store first: it creates the data directory the default key file lives in.
-    store = storage::open_sqlite(config.database_path(), authz::make_log_hasher());
+    store = open_store(config);
     sealer.emplace(authz::Sealer::load_or_create(config.master_key_path()));
     if (migrate) store->migrate();
     make_server();
@@ -102,12 +117,26 @@ int serve(const std::string& config_path) {
   ctx.make_server();
   ctx.server->keys().ensure_key();
   ctx.store->purge_expired(ctx.clock.now());
-  server::App application(ctx.config, *ctx.server, http.workers(), metrics, logger);
+  // The portability broker runs its transfers on threads of its own: they block on remote
+  // services for seconds, which must not take the request pool's threads.
+  server::BeastHttpClient http_client;
+  server::SelfIssuedTokens tokens(*ctx.server, ctx.clock);
+  server::BankContext bank(*ctx.server, ctx.clock, ctx.random);
+  portability::BrokerSettings broker_settings;
+  broker_settings.node_id = ctx.config.broker_node_id;
+  broker_settings.workers = ctx.config.broker_workers;
+  broker_settings.page_size = ctx.config.broker_page_size;
+  broker_settings.max_retries = ctx.config.broker_max_retries;
+  broker_settings.lease_seconds = ctx.config.broker_lease_seconds;
+  portability::Broker broker(*ctx.store, http_client, tokens, bank, broker_settings);
+  server::App application(ctx.config, *ctx.server, http.workers(), metrics, logger, &broker);
   app.store(&application, std::memory_order_release);
+  broker.start();
   logger.info("ready", {{"port", static_cast<std::int64_t>(port)},
                         {"issuer", ctx.server->settings().issuer},
                         {"tls", ctx.config.tls_enabled()}});
   http.wait();
+  broker.stop();
   app.store(nullptr);
   return 0;
 }
@@ -179,6 +208,8 @@ int main(int argc, char** argv) {
   audit_verify->add_option("--previous", previous_file, "a tree head saved earlier (JSON)");
   audit_verify->add_option("--key", key_file, "the log's public key (JWK) obtained out of band");
 
+  server::PortabilityCli portability_cli(cli);
+
   CLI11_PARSE(cli, argc, argv);
 
   try {
@@ -198,6 +229,7 @@ int main(int argc, char** argv) {
       return report.ok ? 0 : 1;
     }
     Context ctx(config_path);
+    if (portability_cli.chosen()) return portability_cli.run(*ctx.store, *ctx.server, ctx.clock, ctx.random);
     if (*migrate_cmd) {
       std::cout << nlohmann::json{{"schema_version", ctx.store->schema_version()}}.dump() << "\n";
       return 0;

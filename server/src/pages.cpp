@@ -615,6 +615,101 @@ std::string render_account(const AccountPage& page, Lang lang) {
     out += "</button>\n</form>\n</section>\n";
   }
 
+  append_element(out, "h2", pick(lang, "Your contracts with services", "サービスとの契約"));
+  if (page.contracts.empty()) {
+    append_element(out, "p", pick(lang, "No contract is recorded.", "記録された契約はありません。"));
+  }
+  for (const auto& c : page.contracts) {
+    out += "<section class=\"detail\">\n";
+    append_element(out, "h3", c.service_name);
+    out += "<dl>\n";
+    append_dd_row(out, pick(lang, "Status", "状態"),
+                  c.status == "active" ? pick(lang, "Active", "有効")
+                                       : pick(lang, "Ended", "終了"),
+                  lang);
+    append_dd_row(out, pick(lang, "Since", "開始"), c.since, lang);
+    if (!c.until.empty()) append_dd_row(out, pick(lang, "Until", "終了"), c.until, lang);
+    append_dd_row(out, pick(lang, "Why", "理由"), c.reason, lang);
+    out += "</dl>\n</section>\n";
+  }
+
+  append_element(out, "h2", pick(lang, "Move your data", "データの移行"));
+  if (!page.transfers.empty()) {
+    out += "<ul>\n";
+    for (const auto& t : page.transfers) {
+      out += "<li><a href=\"/account/transfers/";
+      append_text(out, t.id);
+      out += "\">";
+      append_text(out, t.source_name);
+      out += " → ";
+      append_text(out, t.destination_name);
+      out += "</a> ";
+      append_code(out, t.state);
+      out += " ";
+      append_text(out, t.created_at);
+      out += "</li>\n";
+    }
+    out += "</ul>\n";
+  }
+  if (!page.transfer_action.empty() && page.services.size() >= 2) {
+    begin_form(out, page.transfer_action);
+    append_hidden(out, "csrf_token", page.csrf_token);
+    out += "<label for=\"source\">";
+    append_text(out, pick(lang, "From", "移行元"));
+    out += "</label>\n<select id=\"source\" name=\"source\">\n";
+    for (const auto& s : page.services) {
+      if (!s.contracted) continue;
+      out += "<option value=\"";
+      append_text(out, s.id);
+      out += "\">";
+      append_text(out, s.name);
+      out += "</option>\n";
+    }
+    out += "</select>\n<label for=\"destination\">";
+    append_text(out, pick(lang, "To", "移行先"));
+    out += "</label>\n<select id=\"destination\" name=\"destination\">\n";
+    for (const auto& s : page.services) {
+      out += "<option value=\"";
+      append_text(out, s.id);
+      out += "\">";
+      append_text(out, s.name);
+      out += "</option>\n";
+    }
+    out += "</select>\n<fieldset>\n<legend>";
+    append_text(out, pick(lang, "Data", "対象データ"));
+    out += "</legend>\n";
+    std::vector<std::string> datasets;
+    for (const auto& s : page.services) {
+      for (const auto& d : s.datasets) {
+        if (std::find(datasets.begin(), datasets.end(), d) == datasets.end()) datasets.push_back(d);
+      }
+    }
+    for (const auto& d : datasets) {
+      out += "<div><input type=\"checkbox\" name=\"datasets\" id=\"ds-";
+      append_text(out, d);
+      out += "\" value=\"";
+      append_text(out, d);
+      out += "\"> <label for=\"ds-";
+      append_text(out, d);
+      out += "\">";
+      append_text(out, d);
+      out += "</label></div>\n";
+    }
+    out += "</fieldset>\n<fieldset>\n<legend>";
+    append_text(out, pick(lang, "How", "方法"));
+    out += "</legend>\n<div><input type=\"radio\" name=\"mode\" id=\"mode-switch\" "
+           "value=\"switch\" checked> <label for=\"mode-switch\">";
+    append_text(out, pick(lang, "Switch: move, then delete at the source and end that contract",
+                          "乗り換え：移行後に移行元から削除し、その契約を終了する"));
+    out += "</label></div>\n<div><input type=\"radio\" name=\"mode\" id=\"mode-copy\" "
+           "value=\"copy\"> <label for=\"mode-copy\">";
+    append_text(out, pick(lang, "Copy: the source keeps its data", "コピー：移行元のデータは残す"));
+    out += "</label></div>\n</fieldset>\n<div class=\"actions\">\n<button type=\"submit\" "
+           "class=\"primary\">";
+    append_text(out, pick(lang, "Continue", "次へ"));
+    out += "</button>\n</div>\n</form>\n";
+  }
+
   append_element(out, "h2", pick(lang, "Who used your data", "あなたのデータの利用記録"));
   if (page.activity.empty()) {
     append_element(out, "p", pick(lang, "Nothing has been recorded yet.", "まだ記録はありません。"));
@@ -658,6 +753,116 @@ std::string render_account(const AccountPage& page, Lang lang) {
     append_text(out, pick(lang, "Sign out", "ログアウト"));
     out += "</button>\n</div>\n</form>\n";
   }
+  end_document(out);
+  return out;
+}
+
+namespace {
+
+std::string_view state_words(std::string_view state, Lang lang) {
+  struct Words {
+    std::string_view state, en, ja;
+  };
+  static constexpr Words kWords[] = {
+      {"requested", "Waiting for your decision", "あなたの同意を待っています"},
+      {"consented", "Starting", "開始しています"},
+      {"exporting", "Copying from the source", "移行元から取り出しています"},
+      {"importing", "Handing over to the destination", "移行先に渡しています"},
+      {"verifying", "The destination is checking what it received", "移行先が受け取ったデータを確認しています"},
+      {"deleting", "Deleting at the source", "移行元で削除しています"},
+      {"completed", "Completed", "完了しました"},
+      {"failed", "Failed; nothing more was deleted", "失敗しました（これ以上の削除は行われません）"},
+      {"cancelled", "Cancelled", "取り消されました"}};
+  for (const auto& w : kWords) {
+    if (w.state == state) return pick(lang, w.en, w.ja);
+  }
+  return state;
+}
+
+bool running(std::string_view state) {
+  return state != "requested" && state != "completed" && state != "failed" &&
+         state != "cancelled";
+}
+
+}  // namespace
+
+std::string render_transfer(const TransferPage& page, Lang lang) {
+  std::string out;
+  const bool deciding = !page.decision_action.empty();
+  begin_document(out, lang,
+                 deciding ? pick(lang, "Move your data?", "データを移行しますか？")
+                          : pick(lang, "Moving your data", "データの移行"));
+  if (running(page.state)) {
+    // Follows the progress without script (the CSP allows none): the page reloads itself.
+    const auto at = out.find("<title>");
+    out.insert(at, "<meta http-equiv=\"refresh\" content=\"2\">\n");
+  }
+  append_element(out, "h1",
+                 deciding ? pick(lang, "Move your data?", "データを移行しますか？")
+                          : pick(lang, "Moving your data", "データの移行"));
+  out += "<dl>\n";
+  append_dd_row(out, pick(lang, "From", "移行元"), page.source_name, lang);
+  append_dd_row(out, pick(lang, "To", "移行先"), page.destination_name, lang);
+  append_dd_row(out, pick(lang, "State", "状態"), state_words(page.state, lang), lang);
+  if (!deciding && !page.step.empty()) append_dd_row(out, pick(lang, "Now", "現在"), page.step, lang);
+  if (page.retries > 0)
+    append_dd_row(out, pick(lang, "Retries", "再試行"), std::to_string(page.retries), lang);
+  out += "</dl>\n";
+  if (!page.error.empty()) {
+    out += "<p class=\"alert\">";
+    append_text(out, page.error);
+    out += "</p>\n";
+  }
+  if (deciding) {
+    append_element(out, "p", pick(lang, "infobank will copy this data from the source to the destination, converting its format:",
+                                  "infobank が次のデータを移行元から移行先へ、形式を変換してコピーします："));
+  }
+  for (const auto& d : page.datasets) {
+    out += "<section class=\"detail\">\n";
+    append_element(out, "h3", d.dataset);
+    out += "<dl>\n";
+    append_dd_row(out, pick(lang, "Format", "形式"), d.source_format + " → " + d.destination_format, lang);
+    if (!deciding) {
+      std::string items = std::to_string(d.items_done);
+      if (d.items_total > 0) items += " / " + std::to_string(d.items_total);
+      append_dd_row(out, pick(lang, "Items moved", "移行済み件数"), items, lang);
+      std::string bytes = std::to_string(d.bytes_done);
+      if (d.bytes_total > 0) bytes += " / " + std::to_string(d.bytes_total);
+      append_dd_row(out, pick(lang, "Bytes", "バイト数"), bytes, lang);
+      append_dd_row(out, pick(lang, "Confirmed by the destination", "移行先の確認"),
+                    d.verified ? pick(lang, "Yes", "済み") : pick(lang, "Not yet", "未"), lang);
+      if (page.delete_at_source)
+        append_dd_row(out, pick(lang, "Deleted at the source", "移行元での削除"),
+                      d.deleted ? pick(lang, "Yes", "済み") : pick(lang, "Not yet", "未"), lang);
+    }
+    if (!d.not_carried.empty()) {
+      std::string fields;
+      for (const auto& f : d.not_carried) fields += (fields.empty() ? "" : ", ") + f;
+      append_dd_row(out, pick(lang, "Not carried by the destination's format", "移行先の形式で保持できない項目"),
+                    fields, lang);
+    }
+    out += "</dl>\n</section>\n";
+  }
+  if (deciding) {
+    if (page.delete_at_source) {
+      out += "<p class=\"warn\">";
+      append_text(out, pick(lang, "After the destination confirms it received everything, this data will be deleted at the source and your contract with it will end.",
+                            "移行先がすべて受け取ったことを確認した後、移行元からこのデータを削除し、移行元との契約を終了します。"));
+      out += "</p>\n";
+    } else {
+      append_element(out, "p", pick(lang, "The source keeps its copy.", "移行元のデータは削除されません。"));
+    }
+    begin_form(out, page.decision_action);
+    append_hidden(out, "csrf_token", page.csrf_token);
+    out += "<div class=\"actions\">\n<button type=\"submit\" name=\"decision\" value=\"approve\" class=\"primary\">";
+    append_text(out, pick(lang, "Move my data", "移行する"));
+    out += "</button>\n<button type=\"submit\" name=\"decision\" value=\"deny\">";
+    append_text(out, pick(lang, "Cancel", "やめる"));
+    out += "</button>\n</div>\n</form>\n";
+  }
+  out += "<p><a href=\"/account\">";
+  append_text(out, pick(lang, "Back to your account", "アカウントに戻る"));
+  out += "</a></p>\n";
   end_document(out);
   return out;
 }

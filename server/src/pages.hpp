@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -94,6 +95,32 @@ struct ActivityView {
   std::string outcome;
 };
 
+/// A contract between the resident and a service.
+struct ContractView {
+  std::string service_name;
+  std::string status;  ///< active | terminated
+  std::string since;
+  std::string until;   ///< empty while active
+  std::string reason;
+};
+
+/// One transfer in the resident's list.
+struct TransferSummary {
+  std::string id;
+  std::string source_name;
+  std::string destination_name;
+  std::string state;
+  std::string created_at;
+};
+
+/// A service the resident may pick in the transfer form.
+struct ServiceChoice {
+  std::string id;
+  std::string name;
+  std::vector<std::string> datasets;  ///< dataset names it holds or takes
+  bool contracted = false;            ///< the resident has an active contract with it
+};
+
 struct AccountPage {
   std::string resident_name;
   std::string csrf_token;
@@ -101,9 +128,46 @@ struct AccountPage {
   std::vector<ActivityView> activity;  ///< newest first
   std::string revoke_action;  ///< "/account/grants/revoke": POST with grant_id + csrf_token
   std::string logout_action;  ///< POST with csrf_token; omitted when empty
+  std::vector<ContractView> contracts;
+  std::vector<TransferSummary> transfers;  ///< newest first
+  std::vector<ServiceChoice> services;
+  /// "/account/transfers": POST source, destination, datasets (repeated), mode, csrf_token.
+  std::string transfer_action;
 };
 /// The resident's grants, each with a withdraw (revoke) form, what the audit log recorded
 /// about them, and a sign-out form.
 std::string render_account(const AccountPage& page, Lang lang);
+
+struct TransferDatasetView {
+  std::string dataset;
+  std::string source_format;
+  std::string destination_format;
+  std::int64_t items_done = 0;
+  std::int64_t items_total = 0;
+  std::int64_t bytes_done = 0;
+  std::int64_t bytes_total = 0;
+  bool verified = false;
+  bool deleted = false;
+  std::vector<std::string> not_carried;
+};
+
+/// A transfer: the consent form while it waits for the resident's decision, its progress
+/// afterwards (refreshing itself every few seconds while it runs).
+struct TransferPage {
+  std::string id;
+  std::string source_name;
+  std::string destination_name;
+  bool delete_at_source = false;
+  std::string state;
+  std::string step;
+  std::string error;
+  int retries = 0;
+  std::vector<TransferDatasetView> datasets;
+  std::string csrf_token;
+  /// "/account/transfers/<id>/decision": POST csrf_token, decision=approve | deny. Set only
+  /// while the transfer waits for consent.
+  std::string decision_action;
+};
+std::string render_transfer(const TransferPage& page, Lang lang);
 
 }  // namespace server::pages

@@ -196,4 +196,20 @@ std::string cookie(std::string_view name, std::string_view value, bool tls, std:
   return out;
 }
 
+authz::RequestFacts request_facts(const Request& req, const RequestContext& ctx, std::string url,
+                                  bool& repeated_authorization) {
+  authz::RequestFacts facts;
+  facts.method = std::string(req.method_string());
+  facts.url = std::move(url);
+  repeated_authorization = req.count(http::field::authorization) > 1;
+  if (auto it = req.find(http::field::authorization); it != req.end())
+    facts.authorization = std::string(it->value());
+  const auto dpop_count = req.count("DPoP");
+  if (dpop_count > 0) facts.dpop = std::string(req.find("DPoP")->value());
+  facts.dpop_repeated = dpop_count > 1;
+  facts.remote_addr = ctx.remote_addr;
+  facts.request_id = ctx.request_id;
+  return facts;
+}
+
 }  // namespace server

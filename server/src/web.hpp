@@ -43,6 +43,12 @@ std::vector<pages::AuthorizationDetailView> detail_views(const std::string& json
 /// "2026-01-02 03:04 UTC", or "" for 0.
 std::string iso_time(std::int64_t t);
 
+/// What the domain needs to know of a request to an OAuth-protected endpoint at `url` (its
+/// absolute URL, the DPoP `htu`): method, Authorization and DPoP headers, peer, request id.
+/// `repeated_authorization` is set when the Authorization header appears more than once.
+authz::RequestFacts request_facts(const Request& req, const RequestContext& ctx, std::string url,
+                                  bool& repeated_authorization);
+
 struct Cookies {
   std::string session;
   std::string login_csrf;

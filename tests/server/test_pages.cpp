@@ -185,7 +185,11 @@ TEST(Style, HashConstantMatchesEveryPage) {
                                                .grants = {},
                                                .activity = {},
                                                .revoke_action = "/account/grants/revoke",
-                                               .logout_action = "/logout"},
+                                               .logout_action = "/logout",
+                   .contracts = {},
+                   .transfers = {},
+                   .services = {},
+                   .transfer_action = ""},
                                               Lang::ja)};
   for (const auto& html : pages) {
     EXPECT_EQ(csp_sha256(style_of(html)), kStyleCspHash);
@@ -431,7 +435,11 @@ TEST(AccountPage, EmptyAndEscaped) {
                    .grants = {},
                    .activity = {},
                    .revoke_action = "/account/grants/revoke",
-                   .logout_action = ""};
+                   .logout_action = "",
+                   .contracts = {},
+                   .transfers = {},
+                   .services = {},
+                   .transfer_action = ""};
   auto html = render_account(page, Lang::en);
   EXPECT_TRUE(contains(html, "You have not allowed any application access."));
   EXPECT_EQ(count(html, "<form"), 0u);
@@ -464,6 +472,85 @@ TEST(AccountPage, ShowsTheResidentsActivityEscaped) {
   auto ja = render_account(page, Lang::ja);
   EXPECT_TRUE(contains(ja, "あなたのデータの利用記録"));
   EXPECT_TRUE(contains(ja, "サービスにアクセス権が発行されました"));
+}
+
+// --- Transfers -------------------------------------------------------------------------------
+
+TransferPage sample_transfer(std::string state) {
+  TransferPage page;
+  page.id = "t-1";
+  page.source_name = "Blog <X>";
+  page.destination_name = "Blog Y";
+  page.delete_at_source = true;
+  page.state = std::move(state);
+  page.step = "exporting blog_posts page 2";
+  page.csrf_token = "csrf-123";
+  TransferDatasetView d;
+  d.dataset = "blog_posts";
+  d.source_format = "blogger-atom";
+  d.destination_format = "dtp-social-post";
+  d.items_done = 40;
+  d.items_total = 100;
+  d.not_carried = {"labels", "updated"};
+  page.datasets.push_back(d);
+  return page;
+}
+
+TEST(TransferPageTest, ConsentFormSaysWhatMovesAndWhatIsDeleted) {
+  auto page = sample_transfer("requested");
+  page.decision_action = "/account/transfers/t-1/decision";
+  const auto html = render_transfer(page, Lang::en);
+  EXPECT_TRUE(contains(html, "action=\"/account/transfers/t-1/decision\""));
+  EXPECT_TRUE(contains(html, "name=\"decision\" value=\"approve\""));
+  EXPECT_TRUE(contains(html, "name=\"decision\" value=\"deny\""));
+  EXPECT_TRUE(contains(html, "value=\"csrf-123\""));
+  EXPECT_TRUE(contains(html, "deleted at the source"));
+  EXPECT_TRUE(contains(html, "blogger-atom → dtp-social-post"));
+  EXPECT_TRUE(contains(html, "labels, updated"));
+  EXPECT_TRUE(contains(html, "Blog &lt;X&gt;"));
+  EXPECT_FALSE(contains(html, "Blog <X>"));
+  // Waiting for the resident: nothing to follow yet, so no refresh.
+  EXPECT_FALSE(contains(html, "http-equiv=\"refresh\""));
+}
+
+TEST(TransferPageTest, CopyDoesNotWarnOfDeletion) {
+  auto page = sample_transfer("requested");
+  page.delete_at_source = false;
+  page.decision_action = "/account/transfers/t-1/decision";
+  const auto html = render_transfer(page, Lang::en);
+  EXPECT_FALSE(contains(html, "deleted at the source"));
+  EXPECT_TRUE(contains(html, "The source keeps its copy."));
+}
+
+TEST(TransferPageTest, ProgressRefreshesOnlyWhileRunning) {
+  const auto running = render_transfer(sample_transfer("exporting"), Lang::en);
+  EXPECT_TRUE(contains(running, "http-equiv=\"refresh\""));
+  EXPECT_TRUE(contains(running, "40 / 100"));
+  EXPECT_FALSE(contains(running, "name=\"decision\""));
+  const auto done = render_transfer(sample_transfer("completed"), Lang::ja);
+  EXPECT_FALSE(contains(done, "http-equiv=\"refresh\""));
+  EXPECT_TRUE(contains(done, "完了しました"));
+}
+
+TEST(AccountPageTest, ListsContractsTransfersAndTheTransferForm) {
+  AccountPage page;
+  page.resident_name = "Hanako";
+  page.csrf_token = "c";
+  page.contracts.push_back({"Blog X", "terminated", "2026-01-01 00:00 UTC",
+                            "2026-02-01 00:00 UTC", "switched to Blog Y by transfer t-1"});
+  page.transfers.push_back({"t-1", "Blog X", "Blog Y", "completed", "2026-02-01 00:00 UTC"});
+  page.services = {{"x", "Blog X", {"blog_posts"}, true}, {"y", "Blog Y", {"blog_posts"}, false}};
+  page.transfer_action = "/account/transfers";
+  const auto html = render_account(page, Lang::en);
+  EXPECT_TRUE(contains(html, "switched to Blog Y by transfer t-1"));
+  EXPECT_TRUE(contains(html, "href=\"/account/transfers/t-1\""));
+  EXPECT_TRUE(contains(html, "action=\"/account/transfers\""));
+  EXPECT_TRUE(contains(html, "name=\"datasets\""));
+  // Only a service the resident has a contract with can be the source.
+  const auto source = html.substr(html.find("name=\"source\""));
+  const auto source_select = source.substr(0, source.find("</select>"));
+  EXPECT_TRUE(contains(source_select, "value=\"x\""));
+  EXPECT_FALSE(contains(source_select, "value=\"y\""));
 }
 
 }  // namespace

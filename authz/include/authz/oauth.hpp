@@ -148,6 +148,9 @@ Expected<std::string> canonical_authorization_details(std::string_view json);
 /// The authorization server's rules. Synchronous and blocking (storage, argon2id): call it
 /// from the worker pool, never from an I/O thread. `sealer` encrypts what is kept at rest
 /// (residents' personal data, private keys, the audit log's secrets); it must outlive the server.
+/// The client_id in the tokens infobank issues to itself as the portability broker.
+inline constexpr std::string_view kBrokerClientId = "infobank-broker";
+
 class AuthorizationServer {
  public:
   AuthorizationServer(Settings settings, storage::Store& store, const Clock& clock,
@@ -225,6 +228,14 @@ class AuthorizationServer {
              std::string_view client_id, std::string_view detail_json,
              std::string_view request_id = {}, std::string_view outcome = "success",
              std::string_view authorization_details = {});
+  /// An access token infobank issues to itself to act for a resident at a service (pattern 1
+  /// of a transfer): RFC 9068 like any other, `sub` = the resident's account at the service,
+  /// `aud` = the service, `client_id` = kBrokerClientId, and `authorization_details` binding it
+  /// to one transfer. Stored (so it can be introspected and revoked) and logged.
+  std::string issue_self_token(std::string_view resident_id, std::string_view subject,
+                               std::string_view audience, std::string_view scope,
+                               std::string_view authorization_details, int ttl_seconds);
+
   /// The entry as event() would append it, for callers that append it with other writes.
   storage::Event make_event(std::string_view actor, std::string_view action,
                             std::string_view resident_id, std::string_view client_id,
