@@ -1,0 +1,84 @@
+// The portability broker, pattern 1, driven over HTTP: a resident moves blog posts from a
+// Blogger-Atom blog to a DTP-JSON blog; the destination ends up with the source's items in the
+// common model, the source with none, and the contracts change with the transfer's completion.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { RESIDENT, setup } from '../support/fixtures.mjs';
+import {
+  decide, registerService, requestTransfer, showTransfer, signIn, startService, waitForEnd,
+  withoutNotCarried,
+} from '../support/transfers.mjs';
+
+let server;
+const services = [];
+before(async () => {
+  server = await setup();
+});
+after(async () => {
+  for (const s of services) await s.close();
+  await server?.close();
+});
+
+async function pair(sourceFormat, sourceSeed, destinationFormat, ids) {
+  const source = await startService(server, sourceFormat, { seed: sourceSeed, resident: RESIDENT.username });
+  const destination = await startService(server, destinationFormat);
+  services.push(source, destination);
+  registerService(server, ids[0], source, `Source ${ids[0]}`);
+  registerService(server, ids[1], destination, `Destination ${ids[1]}`);
+  server.cliJson(['contract', 'add', '--resident', RESIDENT.username, '--service', ids[0]]);
+  return { source, destination };
+}
+
+test('switch: consent, move, verify, delete at the source, contracts changed', async () => {
+  const { source, destination } = await pair('blogger-atom', 'blogger-export.xml',
+                                             'dtp-social-post', ['blog-x', 'blog-y']);
+  const before = source.dump(RESIDENT.username);
+  assert.ok(before.length > 0, 'the source holds posts');
+
+  const jar = await signIn(server, RESIDENT.username, RESIDENT.password);
+  const { id, page } = await requestTransfer(server, jar, {
+    source: 'blog-x', destination: 'blog-y', datasets: ['blog_posts'], mode: 'switch' });
+  assert.equal(showTransfer(server, id).state, 'requested', 'nothing runs before consent');
+  assert.match(page.text, /deleted at the source/);
+  const r = await decide(server, jar, page, 'approve');
+  assert.equal(r.status, 303);
+
+  const t = await waitForEnd(server, id);
+  assert.equal(t.state, 'completed', JSON.stringify(t));
+  const d = t.datasets[0];
+  assert.equal(d.items_done, before.length);
+  assert.equal(d.verified, true);
+  assert.equal(d.deleted_at_source, true);
+  assert.deepEqual(t.report.datasets[0].items, before.length);
+
+  const after = destination.dump(RESIDENT.username);
+  assert.deepEqual(withoutNotCarried(after, d.not_carried).sort(),
+                   withoutNotCarried(before, d.not_carried).sort(),
+                   'the destination holds what the source held, in the common model');
+  assert.deepEqual(source.dump(RESIDENT.username), [], 'the source holds none of it');
+
+  const contracts = server.cliJson(['contract', 'list', '--resident', RESIDENT.username]);
+  const x = contracts.find((c) => c.service === 'blog-x');
+  const y = contracts.find((c) => c.service === 'blog-y');
+  assert.equal(x.status, 'terminated');
+  assert.equal(x.transfer, id);
+  assert.equal(y.status, 'active');
+  assert.equal(y.transfer, id);
+});
+
+test('deny: the transfer is cancelled and nothing moves', async () => {
+  const { source, destination } = await pair('takeout-records', 'location-records.json',
+                                             'geojson', ['loc-a', 'loc-b']);
+  const jar = await signIn(server, RESIDENT.username, RESIDENT.password);
+  const { id, page } = await requestTransfer(server, jar, {
+    source: 'loc-a', destination: 'loc-b', datasets: ['location_points'], mode: 'copy' });
+  assert.equal((await decide(server, jar, page, 'deny')).status, 303);
+  assert.equal(showTransfer(server, id).state, 'cancelled');
+  assert.deepEqual(destination.dump(RESIDENT.username), []);
+  assert.ok(source.dump(RESIDENT.username).length > 0);
+  // A second answer changes nothing.
+  const again = await decide(server, jar, page, 'approve');
+  assert.equal(again.status, 409);
+  assert.equal(showTransfer(server, id).state, 'cancelled');
+});
