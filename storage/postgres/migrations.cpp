@@ -9,7 +9,7 @@ namespace {
 // Conventions of the schema (those of the SQLite schema, in PostgreSQL's types):
 // - Times and sequence numbers are BIGINT seconds / counts; flags are BOOLEAN.
 // - Lists of strings (redirect_uris, grant_types, resources, datasets) are TEXT in the
-//   length-prefixed encoding of storage/sqlite/list_codec.hpp, so both back ends store and
+//   length-prefixed encoding of storage/common/list_codec.hpp, so both back ends store and
 //   filter them the same way.
 // - Hashes of the audit log are BYTEA (32 raw bytes); the SQLite file keeps them as hex.
 // - No REFERENCES: dependents are deleted explicitly by remove_client and

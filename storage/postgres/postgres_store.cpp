@@ -25,8 +25,8 @@
 #include <utility>
 #include <vector>
 
-#include "../common/group_commit.hpp"
-#include "../sqlite/list_codec.hpp"
+#include "group_commit.hpp"
+#include "list_codec.hpp"
 #include "connection.hpp"
 #include "migrations.hpp"
 #include "storage/store.hpp"
@@ -40,8 +40,6 @@ using postgres::PgError;
 using postgres::Result;
 using postgres::Row;
 using postgres::Transaction;
-using sqlite::decode_list;
-using sqlite::encode_list;
 
 // Enough for the worker pool plus the occasional purge task; a caller past it waits for a
 // connection. Each node opens at most this many, so the server's max_connections must cover

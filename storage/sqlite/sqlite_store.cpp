@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <span>
 #include <vector>
 
 #include "connection.hpp"
@@ -86,7 +87,7 @@ ServiceRecord read_service(const Statement& row) {
   s.name = row.text(1);
   s.base_url = row.text(2);
   s.audience = row.text(3);
-  s.datasets = sqlite::decode_list(row.text(4));
+  s.datasets = decode_list(row.text(4));
   s.authorization = row.text(5);
   s.created_at = row.int64(6);
   return s;
@@ -115,7 +116,7 @@ TransferRecord read_transfer(const Statement& row) {
   t.destination_id = row.text(4);
   t.source_subject = row.text(5);
   t.destination_subject = row.text(6);
-  t.datasets = sqlite::decode_list(row.text(7));
+  t.datasets = decode_list(row.text(7));
   t.delete_at_source = row.boolean(8);
   t.state = row.text(9);
   t.step = row.text(10);
@@ -144,7 +145,7 @@ TransferDatasetRecord read_transfer_dataset(const Statement& row) {
   d.items_total = row.int64(9);
   d.bytes_total = row.int64(10);
   d.digest = row.text(11);
-  d.not_carried = sqlite::decode_list(row.text(12));
+  d.not_carried = decode_list(row.text(12));
   d.verified = row.boolean(13);
   d.deleted = row.boolean(14);
   return d;
@@ -156,8 +157,8 @@ ClientRecord read_client(const Statement& row) {
   c.client_name = row.text(1);
   c.secret_hash = row.text(2);
   c.token_endpoint_auth_method = row.text(3);
-  c.redirect_uris = sqlite::decode_list(row.text(4));
-  c.grant_types = sqlite::decode_list(row.text(5));
+  c.redirect_uris = decode_list(row.text(4));
+  c.grant_types = decode_list(row.text(5));
   c.scope = row.text(6);
   c.jwks = row.text(7);
   c.default_audience = row.text(8);
@@ -189,7 +190,7 @@ PendingAuthorization read_pending(const Statement& row) {
   p.nonce = row.text(5);
   p.code_challenge = row.text(6);
   p.authorization_details = row.text(7);
-  p.resources = sqlite::decode_list(row.text(8));
+  p.resources = decode_list(row.text(8));
   p.prompt = row.text(9);
   p.max_age = row.int64(10);
   p.dpop_jkt = row.text(11);
@@ -209,7 +210,7 @@ AuthorizationCode read_code(const Statement& row) {
   c.nonce = row.text(5);
   c.code_challenge = row.text(6);
   c.authorization_details = row.text(7);
-  c.resources = sqlite::decode_list(row.text(8));
+  c.resources = decode_list(row.text(8));
   c.dpop_jkt = row.text(9);
   c.grant_id = row.text(10);
   c.auth_time = row.int64(11);
@@ -257,7 +258,7 @@ RefreshTokenRecord read_refresh_token(const Statement& row) {
   t.resident_id = row.text(3);
   t.scope = row.text(4);
   t.authorization_details = row.text(5);
-  t.resources = sqlite::decode_list(row.text(6));
+  t.resources = decode_list(row.text(6));
   t.cnf_jkt = row.text(7);
   t.grant_id = row.text(8);
   t.code_hash = row.text(9);
@@ -320,7 +321,7 @@ Event read_event(const Statement& row) {
   e.resident = row.text(4);
   e.client_id = row.text(5);
   e.purpose = row.text(6);
-  e.datasets = sqlite::decode_list(row.text(7));
+  e.datasets = decode_list(row.text(7));
   e.outcome = row.text(8);
   e.detail = row.text(9);
   e.request_id = row.text(10);
@@ -351,7 +352,7 @@ void insert_refresh_token_row(Connection& db, const RefreshTokenRecord& t) {
         "expires_at, rotated, revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
         "?12, ?13, ?14, ?15)")
       .bind_all(t.token_hash, t.family_id, t.client_id, t.resident_id, t.scope,
-                t.authorization_details, sqlite::encode_list(t.resources), t.cnf_jkt, t.grant_id,
+                t.authorization_details, encode_list(t.resources), t.cnf_jkt, t.grant_id,
                 t.code_hash, t.auth_time, t.issued_at, t.expires_at, t.rotated, t.revoked)
       .run();
 }
@@ -372,7 +373,10 @@ void revoke_family_rows(Connection& db, std::string_view family_id) {
 class SqliteStore final : public Store {
  public:
   SqliteStore(const std::string& path, std::shared_ptr<const LogHasher> hasher)
-      : hasher_(std::move(hasher)), pool_(path, kMaxConnections), group_(pool_) {
+      : hasher_(std::move(hasher)),
+        pool_(path, kMaxConnections),
+        group_([this](std::span<const Group::Write* const> writes,
+                      std::span<std::exception_ptr> errors) { commit_batch(writes, errors); }) {
     if (!hasher_) throw StorageError("open " + path + ": no audit log hasher");
     // Connections never checkpoint on commit (wal_autocheckpoint=0): a checkpoint fsyncs, and
     // the commit that triggered it would wait, with every request batched behind it. This
@@ -418,7 +422,7 @@ class SqliteStore final : public Store {
           "registration_access_token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
           "?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING")
         .bind_all(c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
-                  sqlite::encode_list(c.redirect_uris), sqlite::encode_list(c.grant_types), c.scope,
+                  encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope,
                   c.jwks, c.default_audience, c.require_par, c.require_dpop,
                   c.registration_access_token_hash, c.created_at)
         .run();
@@ -591,7 +595,7 @@ class SqliteStore final : public Store {
           "response_mode, pushed, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
           "?11, ?12, ?13, ?14, ?15)")
         .bind_all(p.handle, p.client_id, p.redirect_uri, p.scope, p.state, p.nonce,
-                  p.code_challenge, p.authorization_details, sqlite::encode_list(p.resources),
+                  p.code_challenge, p.authorization_details, encode_list(p.resources),
                   p.prompt, p.max_age, p.dpop_jkt, p.response_mode, p.pushed, p.expires_at)
         .run();
     transaction.commit();
@@ -636,7 +640,7 @@ class SqliteStore final : public Store {
           "expires_at, used) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
           "?14)")
         .bind_all(c.code_hash, c.client_id, c.resident_id, c.redirect_uri, c.scope, c.nonce,
-                  c.code_challenge, c.authorization_details, sqlite::encode_list(c.resources),
+                  c.code_challenge, c.authorization_details, encode_list(c.resources),
                   c.dpop_jkt, c.grant_id, c.auth_time, c.expires_at, c.used)
         .run();
     transaction.commit();
@@ -938,7 +942,7 @@ class SqliteStore final : public Store {
           "datasets, outcome, detail, request_id, leaf_hash) "
           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
         .bind_all(e.seq, e.time, e.actor, e.action, e.resident, e.client_id, e.purpose,
-                  sqlite::encode_list(e.datasets), e.outcome, e.detail, e.request_id, to_hex(leaf))
+                  encode_list(e.datasets), e.outcome, e.detail, e.request_id, to_hex(leaf))
         .run();
     const std::int64_t index = e.seq - 1;
     auto insert_node = [&db](std::int64_t level, std::int64_t idx, const std::string& hash) {
@@ -983,7 +987,7 @@ class SqliteStore final : public Store {
         " AND (?6 = '' OR instr(datasets, ?6) > 0)"
         " AND time >= ?7 AND (?8 = 0 OR time < ?8) ORDER BY " +
         (q.newest_first ? "seq DESC" : "seq") + " LIMIT ?9");
-    const std::string dataset = q.dataset.empty() ? std::string() : sqlite::encode_list({q.dataset});
+    const std::string dataset = q.dataset.empty() ? std::string() : encode_list({q.dataset});
     stmt.bind_all(q.newest_first ? std::int64_t{0} : q.after_seq, q.resident, q.client_id, q.action, q.purpose, dataset, q.from,
                   q.until, q.limit);
     return all_rows<Event>(stmt, read_event);
@@ -1054,7 +1058,7 @@ class SqliteStore final : public Store {
     db->prepare(
           "INSERT INTO services (id, name, base_url, audience, datasets, authorization, "
           "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING")
-        .bind_all(v.id, v.name, v.base_url, v.audience, sqlite::encode_list(v.datasets),
+        .bind_all(v.id, v.name, v.base_url, v.audience, encode_list(v.datasets),
                   v.authorization, v.created_at)
         .run();
     const bool inserted = db->changes() > 0;
@@ -1121,7 +1125,7 @@ class SqliteStore final : public Store {
           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
           "?18, ?19)")
         .bind_all(t.id, t.resident_id, t.client_id, t.source_id, t.destination_id,
-                  t.source_subject, t.destination_subject, sqlite::encode_list(t.datasets),
+                  t.source_subject, t.destination_subject, encode_list(t.datasets),
                   t.delete_at_source, t.state, t.step, t.error, t.retries, t.next_attempt_at,
                   t.lease_owner, t.lease_until, t.report, t.created_at, t.updated_at)
         .run();
@@ -1230,6 +1234,29 @@ class SqliteStore final : public Store {
   }
 
  private:
+  using Group = GroupCommit<Connection>;
+
+  // The SQLite side of GroupCommit: one BEGIN IMMEDIATE ... COMMIT for the whole batch (one
+  // WAL append and its locks instead of one per request), each write in its own savepoint so
+  // that one failing write does not undo the others.
+  void commit_batch(std::span<const Group::Write* const> writes,
+                    std::span<std::exception_ptr> errors) {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    for (std::size_t i = 0; i < writes.size(); ++i) {
+      db->prepare("SAVEPOINT group_write").run();
+      try {
+        (*writes[i])(*db);
+        db->prepare("RELEASE group_write").run();
+      } catch (...) {
+        errors[i] = std::current_exception();
+        db->prepare("ROLLBACK TO group_write").run();
+        db->prepare("RELEASE group_write").run();
+      }
+    }
+    transaction.commit();
+  }
+
   // "SELECT <columns> FROM <rest>". Both parts are constants of this file; values are always
   // bound. The text is the statement cache's key, so it is built the same way on every call.
   static std::string select(std::string_view columns, std::string_view from_rest) {
@@ -1275,7 +1302,7 @@ class SqliteStore final : public Store {
           "verified = excluded.verified, deleted = excluded.deleted")
         .bind_all(d.transfer_id, d.dataset, d.source_format, d.destination_format, d.cursor,
                   d.exported_all, d.pages_done, d.items_done, d.bytes_done, d.items_total,
-                  d.bytes_total, d.digest, sqlite::encode_list(d.not_carried), d.verified,
+                  d.bytes_total, d.digest, encode_list(d.not_carried), d.verified,
                   d.deleted)
         .run();
   }
@@ -1290,7 +1317,7 @@ class SqliteStore final : public Store {
 
   std::shared_ptr<const LogHasher> hasher_;
   sqlite::ConnectionPool pool_;
-  sqlite::GroupCommit group_;
+  Group group_;
   std::jthread checkpointer_;  // last: stops (and joins) before the pool goes away
 };
 

@@ -5,7 +5,7 @@
 
 #include "storage/store.hpp"
 
-namespace storage::sqlite {
+namespace storage {
 
 std::string encode_list(const std::vector<std::string>& items) {
   std::string encoded;
@@ -41,4 +41,4 @@ std::vector<std::string> decode_list(std::string_view encoded) {
   return items;
 }
 
-}  // namespace storage::sqlite
+}  // namespace storage

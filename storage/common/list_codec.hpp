@@ -4,7 +4,7 @@
 #include <string_view>
 #include <vector>
 
-namespace storage::sqlite {
+namespace storage {
 
 /// Lists of strings in one TEXT column as netstrings: each element is `<length>:<bytes>,`
 /// with the length in decimal bytes. Round-trips every list exactly, including empty lists,
@@ -15,4 +15,4 @@ std::string encode_list(const std::vector<std::string>& items);
 /// (the file was edited or is corrupt), never guesses.
 std::vector<std::string> decode_list(std::string_view encoded);
 
-}  // namespace storage::sqlite
+}  // namespace storage
