@@ -203,6 +203,9 @@ int main(int argc, char** argv) {
       ->check(rate);
   serve_cmd->add_flag("--unauthorized-once", o.faults.unauthorized_once,
                       "answer the first request with a good token 401 invalid_token");
+  serve_cmd->add_option("--corrupt-item", o.faults.corrupt_item,
+                        "export the N-th stored item (row id N) with its native text broken")
+      ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--fault-seed", o.faults.seed, "seed of the fault PRNG")
       ->capture_default_str();
 

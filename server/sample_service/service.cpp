@@ -171,6 +171,20 @@ std::string bearer_token(const Request& req, bool& present) {
   return std::string(v);
 }
 
+// Fault injection (--corrupt-item): breaks a native text so that the document holding it no
+// longer parses. An iCalendar VEVENT loses its END:VEVENT line; anything else (XML, JSON) is
+// cut in half, leaving unclosed elements or brackets.
+void corrupt(std::string& text) {
+  const auto end = text.rfind("END:VEVENT");
+  if (end != std::string::npos) {
+    auto eol = text.find('\n', end);
+    eol = eol == std::string::npos ? text.size() : eol + 1;
+    text.erase(end, eol - end);
+    return;
+  }
+  text.resize(text.size() / 2);
+}
+
 }  // namespace
 
 Service::Service(const portability::Format& format, Store& store, TokenVerifier& verifier,
@@ -372,7 +386,12 @@ awaitable<Response> Service::api(Request&& req, std::string_view& route) {
         auto page = store_.export_page(resident, transfer, after, limit);
         std::vector<portability::NativeItem> items;
         items.reserve(page.items.size());
-        for (auto& item : page.items) items.push_back(std::move(item.native));
+        for (auto& item : page.items) {
+          if (faults_.corrupt_item > 0 && item.row == faults_.corrupt_item) {
+            corrupt(item.native.text);
+          }
+          items.push_back(std::move(item.native));
+        }
         return Out{format_.join(items), items.size(), page.next_after};
       };
       auto out = co_await server::offload(workers_, job);

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "authz/jws.hpp"
-#include "http_fetch.hpp"
+#include "broker_wiring.hpp"
 
 namespace sample_service {
 
@@ -55,6 +55,26 @@ std::string IssuerKeySource::metadata_url(std::string_view issuer) {
   return std::string(parsed->scheme()) + "://" + std::string(parsed->encoded_host_and_port()) +
          "/.well-known/oauth-authorization-server" + path;
 }
+
+namespace {
+
+struct FetchResult {
+  int status = 0;
+  std::string body;
+};
+
+// One GET with the broker's HTTP client (plain or TLS), a deadline and a body cap.
+authz::Expected<FetchResult> http_get(const std::string& url) {
+  server::BeastHttpClient client;
+  try {
+    auto res = client.send({"GET", url, {}, {}}, std::chrono::seconds(5), 1 << 20);
+    return FetchResult{res.status, std::move(res.body)};
+  } catch (const portability::TransportError& e) {
+    return authz::make_error("server_error", e.what());
+  }
+}
+
+}  // namespace
 
 authz::Expected<std::vector<authz::PublicKey>> IssuerKeySource::fetch() {
   const auto url = metadata_url(issuer_);
