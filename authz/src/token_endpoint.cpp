@@ -548,7 +548,11 @@ Answer AuthorizationServer::revoke(const Params& form, const RequestFacts& facts
 Expected<storage::AccessTokenRecord, EndpointError> AuthorizationServer::bearer(
     const RequestFacts& facts) {
   // RFC 6750 §3.1: a request without credentials gets a bare challenge (401).
-  if (!facts.authorization) return fail("invalid_token", "an access token is required", "Bearer");
+  if (!facts.authorization) {
+    auto error = fail("invalid_token", "an access token is required", "Bearer");
+    error.bare_challenge = true;
+    return error;
+  }
   auto auth = parse_token_authorization(*facts.authorization);
   if (!auth) return fail("invalid_request", "malformed Authorization header", "Bearer");
   const std::string scheme = auth->scheme == "dpop" ? "DPoP" : "Bearer";

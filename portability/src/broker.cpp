@@ -182,10 +182,14 @@ class Broker::Run {
     const std::int64_t page = d.pages_done + 1;
     where_ = d.dataset + " page " + std::to_string(page);
 
-    const std::string previous_state = t_.state;
-    t_.state = "exporting";
-    t_.step = "exporting " + where_;
-    commit(previous_state, {}, {});
+    if (t_.state != "exporting") {
+      // Resuming a page whose import may or may not have landed: the same cursor gives the
+      // same page, and the same Idempotency-Key makes the destination answer as before.
+      const std::string previous_state = t_.state;
+      t_.state = "exporting";
+      t_.step = "exporting " + where_;
+      commit(previous_state, {}, {});
+    }
 
     std::string url = api_base(source_) + "/datasets/" + encode(d.dataset) +
                       "/export?transfer=" + encode(t_.id) +
@@ -356,6 +360,7 @@ class Broker::Run {
     }
     t_.state = "completed";
     t_.step = "completed";
+    t_.retries = 0;
     t_.report = report().dump();
     events.push_back(event("transfer.completed", nlohmann::json{{"transfer", t_.id}}));
     if (!b_.store_.update_transfer(t_, expected_state, datasets_, contracts, events))

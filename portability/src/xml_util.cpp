@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "xml_util.hpp"
 
 #include <map>
@@ -59,6 +60,47 @@ void check_references(std::string_view s, const std::string& what) {
   }
 }
 
+// 1-based line of a byte offset.
+std::size_t line_of(std::string_view text, std::size_t offset) {
+  offset = std::min(offset, text.size());
+  return 1 + static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
+}
+
+// Names the item a parse error falls in, so the transfer report can say which one broke: the
+// <id> of the enclosing Atom <entry>, or the element and line of a HealthKit record (which has
+// no id). Falls back to `what` (e.g. "document") when the error is outside any item.
+std::string item_near(std::string_view text, std::size_t offset, const std::string& what) {
+  offset = std::min(offset, text.size());
+  const std::string_view before = text.substr(0, offset);
+  const auto entry = before.rfind("<entry");
+  const auto entry_end = entry == std::string_view::npos ? std::string_view::npos
+                                                          : text.find("</entry>", entry);
+  // Only when the error falls inside that entry (not after it closed).
+  if (entry != std::string_view::npos &&
+      (entry_end == std::string_view::npos || entry_end + 8 > offset)) {
+    const auto end = entry_end;
+    const std::string_view element =
+        text.substr(entry, end == std::string_view::npos ? std::string_view::npos : end - entry);
+    const auto open = element.find("<id>");
+    if (open != std::string_view::npos) {
+      const auto close = element.find("</id>", open);
+      if (close != std::string_view::npos && close - open < 512) {
+        return "entry " + std::string(element.substr(open + 4, close - open - 4));
+      }
+    }
+    return "entry at line " + std::to_string(line_of(text, entry));
+  }
+  for (std::string_view tag : {"<Record", "<Workout", "<ActivitySummary"}) {
+    const auto at = before.rfind(tag);
+    if (at != std::string_view::npos &&
+        before.find("/>", at) == std::string_view::npos &&
+        before.find("</" + std::string(tag.substr(1)) + ">", at) == std::string_view::npos) {
+      return std::string(tag.substr(1)) + " at line " + std::to_string(line_of(text, at));
+    }
+  }
+  return what;
+}
+
 }  // namespace
 
 std::unique_ptr<pugi::xml_document> parse_xml(std::string_view text, const std::string& what) {
@@ -69,8 +111,10 @@ std::unique_ptr<pugi::xml_document> parse_xml(std::string_view text, const std::
   const pugi::xml_parse_result r = doc->load_buffer(
       text.data(), text.size(), pugi::parse_default | pugi::parse_declaration, pugi::encoding_utf8);
   if (!r) {
-    throw FormatError(what, std::string("malformed XML: ") + r.description() + " at offset " +
-                                std::to_string(r.offset));
+    const auto offset = static_cast<std::size_t>(std::max<std::ptrdiff_t>(r.offset, 0));
+    throw FormatError(item_near(text, offset, what), std::string("malformed XML: ") +
+                                                         r.description() + " at line " +
+                                                         std::to_string(line_of(text, offset)));
   }
   if (!doc->document_element()) throw FormatError(what, "malformed XML: no root element");
   return doc;

@@ -171,18 +171,22 @@ std::string bearer_token(const Request& req, bool& present) {
   return std::string(v);
 }
 
-// Fault injection (--corrupt-item): breaks a native text so that the document holding it no
-// longer parses. An iCalendar VEVENT loses its END:VEVENT line; anything else (XML, JSON) is
-// cut in half, leaving unclosed elements or brackets.
-void corrupt(std::string& text) {
-  const auto end = text.rfind("END:VEVENT");
-  if (end != std::string::npos) {
-    auto eol = text.find('\n', end);
-    eol = eol == std::string::npos ? text.size() : eol + 1;
-    text.erase(end, eol - end);
-    return;
+// Fault injection (--corrupt-item): breaks the item with native id `id` inside an export
+// document so that the document no longer parses: an iCalendar VEVENT loses its END:VEVENT
+// line; in XML an unclosed "<broken" follows the id's text; in JSON a stray '{' follows the id's
+// string. The document is left as it was when the id is not found.
+void corrupt(std::string& document, const std::string& id) {
+  if (auto at = document.find("UID:" + id); at != std::string::npos) {
+    const auto end = document.find("END:VEVENT", at);
+    if (end == std::string::npos) return;
+    auto eol = document.find('\n', end);
+    eol = eol == std::string::npos ? document.size() : eol + 1;
+    document.erase(end, eol - end);
+  } else if (auto xml = document.find(">" + id + "<"); xml != std::string::npos) {
+    document.insert(xml + 1 + id.size(), "<broken");
+  } else if (auto json = document.find("\"" + id + "\""); json != std::string::npos) {
+    document.insert(json + id.size() + 2, "{");
   }
-  text.resize(text.size() / 2);
 }
 
 }  // namespace
@@ -386,13 +390,16 @@ awaitable<Response> Service::api(Request&& req, std::string_view& route) {
         auto page = store_.export_page(resident, transfer, after, limit);
         std::vector<portability::NativeItem> items;
         items.reserve(page.items.size());
+        std::string corrupt_id;
         for (auto& item : page.items) {
           if (faults_.corrupt_item > 0 && item.row == faults_.corrupt_item) {
-            corrupt(item.native.text);
+            corrupt_id = item.native.id;
           }
           items.push_back(std::move(item.native));
         }
-        return Out{format_.join(items), items.size(), page.next_after};
+        std::string document = format_.join(items);
+        if (!corrupt_id.empty()) corrupt(document, corrupt_id);
+        return Out{std::move(document), items.size(), page.next_after};
       };
       auto out = co_await server::offload(workers_, job);
       Response res{http::status::ok, req.version()};

@@ -26,9 +26,9 @@ struct Faults {
   int delay_ms = 0;
   double cut_rate = 0;    ///< send the headers and half the body, then close
   bool unauthorized_once = false;  ///< the first request with a good token gets 401
-  /// When > 0, export sends the item with row id `corrupt_item` (the N-th item stored) with
-  /// its native text broken, so the page no longer parses: an iCalendar VEVENT loses its
-  /// END:VEVENT line, any other format is cut in half. Not drawn: every export of it is broken.
+  /// When > 0, every export page holding the item with row id `corrupt_item` (the N-th item
+  /// stored) is sent broken at that item, so the document no longer parses: its iCalendar
+  /// VEVENT loses END:VEVENT, its XML gets an unclosed tag, its JSON a stray '{'. Not drawn.
   std::int64_t corrupt_item = 0;
   std::uint64_t seed = 0;
 };

@@ -69,7 +69,11 @@ Response oauth_error(const Request& req, const authz::EndpointError& e) {
     }
     return out;
   };
-  if (code == "invalid_client") {
+  if (e.bare_challenge) {
+    // RFC 6750 §3.1: no credentials were sent, so the challenge carries no error code.
+    status = http::status::unauthorized;
+    challenge = e.auth_scheme + " realm=\"infobank\"";
+  } else if (code == "invalid_client") {
     // RFC 6749 §5.2: 401 with a challenge for the scheme the client can use.
     status = http::status::unauthorized;
     challenge = "Basic realm=\"infobank\"";

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include "portability_test_support.hpp"
@@ -63,9 +64,23 @@ TEST(BadInput, BrokenXmlIsRefused) {
                       "document");
   expect_error_naming([&] { format("blogger-atom").split("<rss/>"); }, "document");
   std::string health = read_sample("apple-health-export.xml");
-  health.replace(health.find("<Record "), 8, "<Record <");
-  expect_error_naming([&] { format("apple-health").split(health); }, "document");
+  const std::size_t record = health.find("<Record ");
+  health.replace(record, 8, "<Record <");
+  const auto line = 1 + std::count(health.begin(), health.begin() + static_cast<std::ptrdiff_t>(record), '\n');
+  expect_error_naming([&] { format("apple-health").split(health); },
+                      "Record at line " + std::to_string(line));
   expect_error_naming([&] { format("apple-health").split(std::string("<HealthData>\xC3\x28</HealthData>")); }, "document");
+}
+
+TEST(BadInput, MalformedXmlInsideAnEntryNamesTheEntry) {
+  std::string blog = read_sample("blogger-export.xml");
+  // An element left open inside the second post: the document no longer parses, and the
+  // error names the post, not just an offset.
+  const std::size_t at = blog.find("<title type='text'>Setsubun");
+  ASSERT_NE(at, std::string::npos);
+  blog.insert(at, "<broken>");
+  expect_error_naming([&] { format("blogger-atom").split(blog); },
+                      "entry tag:blogger.com,1999:blog-1001.post-2");
 }
 
 TEST(BadInput, BrokenBloggerEntryInTheMiddleIsNamed) {

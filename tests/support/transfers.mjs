@@ -96,3 +96,160 @@ export function withoutNotCarried(lines, notCarried) {
     return JSON.stringify(item);
   });
 }
+
+// --- Generated exports, audit counts and a whole-transfer driver (fault, crash and bench tests) ---
+
+// (Import declarations are hoisted; a name of its own so that other appended sections may not clash.)
+import * as genFs from 'node:fs';
+
+/** Escapes text for XML character data and attribute values. */
+function xmlEscape(s) {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+}
+
+/**
+ * Writes a Blogger Atom export of `count` posts to `file`, streaming (a 100 MB file is fine):
+ * post i has the id tag:blogger.com,1999:blog-7.post-<i>, a title, labels and an HTML body of
+ * about `bodyBytes` bytes. `bom` prefixes a UTF-8 byte-order mark. Returns the file's size.
+ */
+export function writeBloggerExport(file, count, { bodyBytes = 60, bom = false } = {}) {
+  const fd = genFs.openSync(file, 'w');
+  try {
+    const chunks = [];
+    let size = 0;
+    const put = (s) => {
+      chunks.push(s);
+      if (chunks.length >= 512) flush();
+    };
+    const flush = () => {
+      const buf = Buffer.from(chunks.join(''), 'utf8');
+      chunks.length = 0;
+      genFs.writeSync(fd, buf);
+      size += buf.length;
+    };
+    if (bom) put('\uFEFF');
+    put("<?xml version='1.0' encoding='UTF-8'?>\n" +
+        "<feed xmlns='http://www.w3.org/2005/Atom'>\n" +
+        '  <id>tag:blogger.com,1999:blog-7.archive</id>\n' +
+        '  <updated>2024-06-01T00:00:00.000Z</updated>\n' +
+        "  <title type='text'>Generated blog</title>\n");
+    const filler = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. ';
+    for (let i = 1; i <= count; i++) {
+      const day = String(1 + (i % 28)).padStart(2, '0');
+      const month = String(1 + (i % 12)).padStart(2, '0');
+      let text = `Post ${i}: `;
+      while (text.length < bodyBytes) text += filler;
+      text = text.slice(0, Math.max(bodyBytes, 8));
+      put('  <entry>\n' +
+          `    <id>tag:blogger.com,1999:blog-7.post-${i}</id>\n` +
+          `    <published>2023-${month}-${day}T10:00:00.000Z</published>\n` +
+          `    <updated>2023-${month}-${day}T10:00:00.000Z</updated>\n` +
+          "    <category scheme='http://schemas.google.com/g/2005#kind' term='http://schemas.google.com/blogger/2008/kind#post'/>\n" +
+          `    <title type='text'>${xmlEscape(`Title ${i} & more`)}</title>\n` +
+          `    <content type='html'>${xmlEscape(`<p>${text}</p>`)}</content>\n` +
+          '  </entry>\n');
+    }
+    put('</feed>\n');
+    flush();
+    return size;
+  } finally {
+    genFs.closeSync(fd);
+  }
+}
+
+/** Writes an iCalendar export of `count` all-day events to `file` (CRLF lines). */
+export function writeICalendarExport(file, count) {
+  const lines = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//infobank tests//EN'];
+  for (let i = 1; i <= count; i++) {
+    const d = new Date(Date.UTC(2024, 0, 1) + i * 86_400_000);
+    const ymd = d.toISOString().slice(0, 10).replace(/-/g, '');
+    lines.push('BEGIN:VEVENT', `UID:event-${i}@infobank.test`, `DTSTAMP:20240101T000000Z`,
+               `DTSTART;VALUE=DATE:${ymd}`, `SUMMARY:Event ${i}`, 'END:VEVENT');
+  }
+  lines.push('END:VCALENDAR', '');
+  genFs.writeFileSync(file, lines.join('\r\n'));
+}
+
+/** The audit log's entries (`infobank audit export`), without the tree head line. */
+export function auditEntries(server) {
+  const r = server.cli(['audit', 'export']);
+  if (r.status !== 0) throw new Error(`infobank audit export exited ${r.status}: ${r.stderr}`);
+  return r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l))
+    .filter((e) => e.action !== undefined);
+}
+
+/** Audit entries of one transfer with `action` (e.g. transfer.retry). */
+export function transferEvents(server, id, action) {
+  return auditEntries(server).filter((e) => e.action === action && e.detail?.transfer === id);
+}
+
+/**
+ * Registers `source` and `destination` as `ids`, gives the resident a contract with the
+ * source, requests the transfer on /account and approves it. Returns the transfer id.
+ */
+export async function startApprovedTransfer(server, resident, source, destination, ids,
+                                            { mode = 'switch' } = {}) {
+  registerService(server, ids[0], source, `Source ${ids[0]}`);
+  registerService(server, ids[1], destination, `Destination ${ids[1]}`);
+  server.cliJson(['contract', 'add', '--resident', resident.username, '--service', ids[0]]);
+  const jar = await signIn(server, resident.username, resident.password);
+  const { id, page } = await requestTransfer(server, jar, {
+    source: ids[0], destination: ids[1], datasets: [source.dataset], mode });
+  const r = await decide(server, jar, page, 'approve');
+  assert.equal(r.status, 303, `approve: ${r.status}`);
+  return id;
+}
+
+// --- Client API (POST /transfers, GET /transfers/{id}, GET /contracts) ---------------------------
+
+/** RFC 9396 authorization_details asking for one personal_data_transfer, as a JSON string. */
+export function transferDetails({ source, destination, datasets, delete_at_source = true }) {
+  return JSON.stringify([{ type: 'personal_data_transfer', source, destination, datasets,
+                           delete_at_source }]);
+}
+
+/**
+ * POST /transfers with `token` (omit for none). `body` is sent as JSON unless it is a string;
+ * `contentType` overrides application/json.
+ */
+export function postTransfer(server, token, body, { contentType = 'application/json', headers = {} } = {}) {
+  const h = { 'content-type': contentType, ...headers };
+  if (token) h.authorization = `Bearer ${token}`;
+  return request(server.url('/transfers'), {
+    method: 'POST', headers: h, body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+/** GET /transfers/{id} with `token`. */
+export function getTransfer(server, token, id) {
+  return request(server.url(`/transfers/${encodeURIComponent(id)}`),
+                 { headers: token ? { authorization: `Bearer ${token}` } : {} });
+}
+
+/** GET /contracts with `token`. */
+export function getContracts(server, token) {
+  return request(server.url('/contracts'), { headers: token ? { authorization: `Bearer ${token}` } : {} });
+}
+
+/** Polls GET /transfers/{id} until the transfer is completed, failed or cancelled; returns its JSON. */
+export async function waitForApiEnd(server, token, id, deadlineMs = 60_000) {
+  return waitFor(async () => {
+    const r = await getTransfer(server, token, id);
+    if (r.status !== 200) throw new Error(`GET /transfers/${id}: HTTP ${r.status} ${r.text}`);
+    const t = r.json();
+    return ['completed', 'failed', 'cancelled'].includes(t.state) ? t : null;
+  }, { deadlineMs, what: `transfer ${id} to end (GET /transfers/{id})` });
+}
+
+/**
+ * The ids of the resident's transfers as the account page lists them (links to
+ * /account/transfers/{id}), for asserting that a refused request stored nothing.
+ */
+export async function listTransferIds(server, jar) {
+  const r = await request(server.url('/account'), { jar });
+  assert.equal(r.status, 200, `GET /account: ${r.status}`);
+  const ids = [];
+  for (const m of r.text.matchAll(/href="\/account\/transfers\/([^"/]+)"/g)) ids.push(m[1]);
+  return ids;
+}

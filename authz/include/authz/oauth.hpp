@@ -94,6 +94,9 @@ struct JsonAnswer {
 struct EndpointError {
   OAuthError error;
   std::string auth_scheme;  ///< "Basic", "Bearer", "DPoP" or ""
+  /// RFC 6750 §3.1: the request carried no credentials at all, so the challenge names no
+  /// error code (a bare `Bearer realm=...`).
+  bool bare_challenge = false;
 };
 using Answer = Expected<JsonAnswer, EndpointError>;
 

@@ -1,0 +1,205 @@
+// The portability broker under faults. A switch transfer of a few hundred blog posts, 20 per
+// page, between two sample services, with each injected fault at the source and at the
+// destination (500s, slow answers, connections cut mid-body, a 401 for a good token): it
+// completes, the destination holds every source item exactly once, the source holds none, and
+// the audit log shows the retries that got it there. Then the failures that must not be
+// retried or must end the transfer: a 413 from the destination, a destination that always
+// fails, a source export that does not parse. In every failure nothing is deleted at the
+// source. Last, the inputs that must pass: a seed with a UTF-8 byte-order mark and an empty
+// export.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+
+import { makeTempDir } from '../support/harness.mjs';
+import { RESIDENT, setup } from '../support/fixtures.mjs';
+import {
+  showTransfer, startApprovedTransfer, startService, transferEvents, waitForEnd,
+  withoutNotCarried, writeBloggerExport, writeICalendarExport,
+} from '../support/transfers.mjs';
+
+const PAGE_SIZE = 20;
+const POSTS = 300;  // 15 pages
+const END_DEADLINE_MS = 60_000;
+
+const tmp = makeTempDir('transfer-faults-');
+const cleanups = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+  if (!process.env.INFOBANK_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const seeds = {};
+/** A generated seed file, written once per name. */
+function seedFile(name, write) {
+  if (!seeds[name]) {
+    seeds[name] = path.join(tmp, name);
+    write(seeds[name]);
+  }
+  return seeds[name];
+}
+const postsSeed = () => seedFile('posts.xml', (f) => writeBloggerExport(f, POSTS));
+
+/**
+ * Its own infobank (page size 20, `env` on top), a source seeded with `seed` and a destination,
+ * then an approved transfer between them, run to its end. Returns everything the checks need.
+ */
+async function run({
+  sourceFormat = 'blogger-atom', destinationFormat = 'dtp-social-post', seed = postsSeed(),
+  source: sourceOpts = {}, destination: destinationOpts = {}, env = {}, mode = 'switch',
+}) {
+  const server = await setup({ env: { INFOBANK_BROKER_PAGE_SIZE: String(PAGE_SIZE), ...env } });
+  cleanups.push(() => server.close());
+  const source = await startService(server, sourceFormat,
+                                    { seed, resident: RESIDENT.username, ...sourceOpts });
+  cleanups.push(() => source.close());
+  const destination = await startService(server, destinationFormat, destinationOpts);
+  cleanups.push(() => destination.close());
+  const before = source.dump(RESIDENT.username);
+  const started = Date.now();
+  const id = await startApprovedTransfer(server, RESIDENT, source, destination, ['src', 'dst'],
+                                         { mode });
+  const t = await waitForEnd(server, id, END_DEADLINE_MS);
+  return { server, source, destination, before, id, t, elapsedMs: Date.now() - started };
+}
+
+/** Completed; the destination holds each source item once; the source holds none. */
+function assertMovedOnce({ t, before, source, destination }) {
+  assert.equal(t.state, 'completed', JSON.stringify(t));
+  const d = t.datasets[0];
+  assert.equal(d.items_done, before.length, 'items_done counts every source item');
+  assert.equal(d.verified, true);
+  assert.equal(d.deleted_at_source, true);
+  const after = destination.dump(RESIDENT.username);
+  assert.equal(after.length, before.length, 'the destination holds as many items as the source held');
+  assert.equal(new Set(after).size, after.length, 'no item is stored twice at the destination');
+  assert.deepEqual(withoutNotCarried(after, d.not_carried).sort(),
+                   withoutNotCarried(before, d.not_carried).sort(),
+                   'the destination holds what the source held, in the common model');
+  assert.deepEqual(source.dump(RESIDENT.username), [], 'the source holds none of it');
+}
+
+/** Failed with a reason matching `reason`; nothing deleted at the source or marked so. */
+function assertFailedNothingDeleted({ server, t, before, source }, reason) {
+  assert.equal(t.state, 'failed', JSON.stringify(t));
+  assert.match(t.error, reason);
+  assert.equal(t.datasets[0].deleted_at_source, false);
+  assert.deepEqual(source.dump(RESIDENT.username), before, 'the source still holds everything');
+  const contracts = server.cliJson(['contract', 'list', '--resident', RESIDENT.username]);
+  assert.equal(contracts.find((c) => c.service === 'src').status, 'active',
+               'a failed switch keeps the source contract');
+}
+
+const FAULTS = [
+  { name: '--fail-rate 0.3', faults: { failRate: 0.3, seed: 11 }, retries: true },
+  { name: '--delay-rate 0.5 --delay-ms 200', faults: { delayRate: 0.5, delayMs: 200, seed: 12 },
+    retries: false, slow: true },
+  { name: '--cut-rate 0.3', faults: { cutRate: 0.3, seed: 13 }, retries: true },
+  { name: '--unauthorized-once', faults: { unauthorizedOnce: true }, retries: false },
+];
+
+describe('each fault, at each side: the switch completes, every item once', { concurrency: 2 }, () => {
+  for (const side of ['source', 'destination']) {
+    for (const f of FAULTS) {
+      test(`${f.name} at the ${side}`, async () => {
+        const r = await run({ [side]: { faults: f.faults } });
+        assertMovedOnce(r);
+        assert.ok(r.t.datasets[0].pages_done >= POSTS / PAGE_SIZE, 'several pages');
+        const retries = transferEvents(r.server, r.id, 'transfer.retry');
+        if (f.retries) {
+          assert.ok(retries.length > 0, 'the fault made the broker retry (transfer.retry audited)');
+          for (const e of retries) assert.equal(e.outcome, 'retry');
+        } else {
+          // A slow answer is not a failure, and a 401 gets one fresh token, not a retry.
+          assert.equal(retries.length, 0, JSON.stringify(retries.map((e) => e.detail)));
+        }
+        if (f.slow) {
+          assert.ok(r.elapsedMs >= f.faults.delayMs, `some request was delayed (${r.elapsedMs} ms)`);
+        }
+        assert.equal(transferEvents(r.server, r.id, 'transfer.completed').length, 1);
+      });
+    }
+  }
+});
+
+describe('failures: nothing is deleted at the source', { concurrency: 2 }, () => {
+  test('a 413 from the destination fails the transfer at once, naming it', async () => {
+    // Posts of ~3 KB, a 2 KiB body limit: no page of them fits.
+    const seed = seedFile('big-posts.xml', (f) => writeBloggerExport(f, 40, { bodyBytes: 3000 }));
+    const r = await run({ seed, destination: { maxBodyBytes: 2048 } });
+    assertFailedNothingDeleted(r, /413/);
+    assert.match(r.t.error, /blog_posts page 1/, 'the reason names the page');
+    assert.equal(transferEvents(r.server, r.id, 'transfer.retry').length, 0,
+                 'a 413 is not retried');
+    assert.deepEqual(r.destination.dump(RESIDENT.username), []);
+  });
+
+  test('a destination that always fails: given up after the retries', async () => {
+    const r = await run({ destination: { faults: { failRate: 1 } },
+                          env: { INFOBANK_BROKER_MAX_RETRIES: '2' } });
+    assertFailedNothingDeleted(r,
+                               /gave up after 2 retries: .*HTTP 500/);
+    assert.equal(transferEvents(r.server, r.id, 'transfer.retry').length, 2);
+    assert.equal(transferEvents(r.server, r.id, 'transfer.failed').length, 1);
+    assert.deepEqual(r.destination.dump(RESIDENT.username), []);
+  });
+
+  test('broken XML in the middle of page 3 of the export', async () => {
+    const item = 2 * PAGE_SIZE + 7;  // the 7th item of page 3
+    const r = await run({ source: { args: ['--corrupt-item', String(item)] } });
+    assertFailedNothingDeleted(r, /malformed XML/);
+    assert.match(r.t.error, /blog_posts page 3/, 'the reason names the page');
+    assert.equal(r.t.datasets[0].pages_done, 2, 'the pages before it were moved');
+    assert.equal(r.destination.dump(RESIDENT.username).length, 2 * PAGE_SIZE);
+    assert.equal(transferEvents(r.server, r.id, 'transfer.retry').length, 0,
+                 'a broken document is not retried');
+  });
+
+  test('broken XML in the middle of a page: the reason names the broken entry', async () => {
+    const item = 2 * PAGE_SIZE + 7;
+    const r = await run({ source: { args: ['--corrupt-item', String(item)] } });
+    assertFailedNothingDeleted(r, new RegExp(`post-${item}\\b`));
+    assert.match(r.t.error, /blog_posts page 3/);
+  });
+
+  test('broken iCalendar in the middle of a page: the reason names the event', async () => {
+    const seed = seedFile('events.ics', (f) => writeICalendarExport(f, 100));
+    const item = PAGE_SIZE + 10;  // the 10th event of page 2
+    const r = await run({ sourceFormat: 'icalendar', destinationFormat: 'jscalendar', seed,
+                          source: { args: ['--corrupt-item', String(item)] } });
+    assertFailedNothingDeleted(r,
+                               new RegExp(`event-${item}@infobank\\.test`));
+    assert.match(r.t.error, /calendar_events page 2/);
+    assert.equal(r.t.datasets[0].pages_done, 1);
+    assert.equal(r.destination.dump(RESIDENT.username).length, PAGE_SIZE);
+  });
+});
+
+describe('inputs that must pass', { concurrency: 2 }, () => {
+  test('a seed with a UTF-8 byte-order mark transfers fine', async () => {
+    const seed = seedFile('bom.xml', (f) => writeBloggerExport(f, 45, { bom: true }));
+    assert.deepEqual([...fs.readFileSync(seed).subarray(0, 3)], [0xef, 0xbb, 0xbf]);
+    const r = await run({ seed });
+    assert.equal(r.before.length, 45);
+    assertMovedOnce(r);
+  });
+
+  test('an empty export completes with 0 items and ends the source contract', async () => {
+    const seed = seedFile('empty.xml', (f) => writeBloggerExport(f, 0));
+    const r = await run({ seed });
+    assert.equal(r.before.length, 0);
+    assert.equal(r.t.state, 'completed', JSON.stringify(r.t));
+    const d = r.t.datasets[0];
+    assert.equal(d.items_done, 0);
+    assert.equal(d.verified, true);
+    assert.deepEqual(r.destination.dump(RESIDENT.username), []);
+    const contracts = r.server.cliJson(['contract', 'list', '--resident', RESIDENT.username]);
+    const src = contracts.find((c) => c.service === 'src');
+    const dst = contracts.find((c) => c.service === 'dst');
+    assert.equal(src.status, 'terminated');
+    assert.equal(src.transfer, r.id);
+    assert.equal(dst.status, 'active');
+    assert.equal(showTransfer(r.server, r.id).report.datasets[0].items, 0);
+  });
+});
