@@ -139,6 +139,10 @@ class Broker::Run {
     } catch (const FormatError& error) {
       fail(where_ + ": " + shorten(error.what()));
       return false;
+    } catch (const nlohmann::json::exception&) {
+      // A member of the wrong type in a service's answer (e.g. "count": "many").
+      fail(where_ + ": the service's answer is not the portability API's JSON");
+      return false;
     }
   }
 
@@ -390,10 +394,12 @@ class Broker::Run {
     t_.error = reason;
     t_.step = "failed";
     t_.report = report().dump();
-    // A failed transfer deletes nothing more: the source keeps what it had.
+    // A failed transfer deletes nothing more: the source keeps what it had. The log names the
+    // step, not the reason: a reason may quote a service's answer, and the log never holds
+    // personal data (the resident reads the reason on the transfer's page).
     b_.store_.update_transfer(
         t_, expected, datasets_, {},
-        {event("transfer.failed", nlohmann::json{{"transfer", t_.id}, {"reason", reason}}, {},
+        {event("transfer.failed", nlohmann::json{{"transfer", t_.id}, {"step", where_}}, {},
                "failure")});
   }
 
@@ -411,7 +417,7 @@ class Broker::Run {
         static_cast<std::int64_t>(cap * (0.5 + 0.5 * b_.context_.jitter())));
     t_.step = "retry " + std::to_string(t_.retries) + " of " + where_ + " after " + reason;
     commit(t_.state, {},
-           {event("transfer.retry", nlohmann::json{{"transfer", t_.id}, {"reason", reason},
+           {event("transfer.retry", nlohmann::json{{"transfer", t_.id}, {"step", where_},
                                                    {"retry", t_.retries}},
                   {}, "retry")});
     if (!b_.pause(wait)) throw Interrupted{};
