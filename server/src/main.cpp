@@ -208,6 +208,11 @@ int main(int argc, char** argv) {
   audit_verify->add_option("--previous", previous_file, "a tree head saved earlier (JSON)");
   audit_verify->add_option("--key", key_file, "the log's public key (JWK) obtained out of band");
 
+  auto* backup_cmd = cli.add_subcommand(
+      "backup", "copy the SQLite database while the server runs (on PostgreSQL: pg_dump)");
+  std::string backup_file;
+  backup_cmd->add_option("--out", backup_file, "the copy to write (replaced atomically)")->required();
+
   server::PortabilityCli portability_cli(cli);
 
   CLI11_PARSE(cli, argc, argv);
@@ -227,6 +232,20 @@ int main(int argc, char** argv) {
       if (!key) out["warning"] = "the log key was taken from the export itself; pin it with --key";
       std::cout << out.dump() << "\n";
       return report.ok ? 0 : 1;
+    }
+    if (*backup_cmd) {
+      // No Context: a backup opens nothing but the database file, and creates nothing.
+      const auto config = server::load_config(config_path, server::environment());
+      if (config.storage_backend == "postgres") {
+        std::cerr << "infobank: backup copies a SQLite database; on PostgreSQL use pg_dump or "
+                     "pg_basebackup, and back the master key file up apart (README, Backup)\n";
+        return 2;
+      }
+      const auto r = storage::backup_sqlite(config.database_path(), backup_file);
+      std::cout << nlohmann::json{{"out", backup_file}, {"pages", r.pages},
+                                  {"bytes", r.pages * r.page_size},
+                                  {"not_included", config.master_key_path()}}.dump() << "\n";
+      return 0;
     }
     Context ctx(config_path);
     if (portability_cli.chosen()) return portability_cli.run(*ctx.store, *ctx.server, ctx.clock, ctx.random);

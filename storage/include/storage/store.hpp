@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -198,6 +199,38 @@ class StorageError : public std::runtime_error {
 /// audit log's leaves and nodes.
 std::unique_ptr<Store> open_sqlite(const std::string& path,
                                    std::shared_ptr<const LogHasher> hasher);
+
+/// How far a backup_sqlite has come, after each step.
+struct BackupProgress {
+  std::int64_t pages_total = 0;      ///< pages in the snapshot being copied
+  std::int64_t pages_remaining = 0;  ///< pages still to copy
+};
+
+struct BackupOptions {
+  /// Pages copied per step (sqlite3_backup_step). The source's write lock is never taken, and
+  /// between steps nothing of the copy is held in memory.
+  int pages_per_step = 1024;
+  /// Called after every step (progress reports; the tests use it to write during a backup).
+  std::function<void(const BackupProgress&)> on_step;
+};
+
+struct BackupResult {
+  std::int64_t pages = 0;
+  std::int64_t page_size = 0;
+  std::int64_t steps = 0;
+};
+
+/// Copies the SQLite database at `database` to `destination` while other connections and
+/// processes (a running server) go on reading and writing it, with SQLite's online backup API
+/// (sqlite3_backup_init/step/finish), page by page. The copy is one consistent snapshot: a
+/// read transaction is held on the source from the first page to the last (in WAL mode that
+/// blocks no writer; only checkpoints cannot pass it meanwhile). The copy is written to a
+/// temporary file beside `destination`, checked (PRAGMA quick_check), switched to a rollback
+/// journal so that it is a single self-contained file, synced, and renamed over
+/// `destination`: `destination` is either the old file or the whole new copy, never half of
+/// one. Refuses a missing source and a destination that is the source. Throws StorageError.
+BackupResult backup_sqlite(const std::string& database, const std::string& destination,
+                           const BackupOptions& options = {});
 
 /// Connects to PostgreSQL with `conninfo` (a libpq keyword/value string or a postgresql:// URI,
 /// which may hold a password and is never put into an error message); `hasher` hashes the
