@@ -138,7 +138,12 @@ std::string SelfIssuedTokens::access_token(const storage::TransferRecord& transf
 
 std::string BankContext::new_id() {
   std::lock_guard lock(mutex_);
-  return random_.token(16);
+  // base64url may begin with '-', which a command line takes for an option
+  // (`infobank transfer show -x...`): draw again (one in 64).
+  for (;;) {
+    auto id = random_.token(16);
+    if (id.front() != '-') return id;
+  }
 }
 
 double BankContext::jitter() {

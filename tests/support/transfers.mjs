@@ -64,7 +64,7 @@ export async function decide(server, jar, page, decision) {
 
 /** `infobank transfer show` as JSON. */
 export function showTransfer(server, id) {
-  return server.cliJson(['transfer', 'show', id]);
+  return server.cliJson(['transfer', 'show', '--', id]);
 }
 
 /** Waits until the transfer is completed, failed or cancelled; returns it. */
