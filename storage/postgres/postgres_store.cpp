@@ -27,12 +27,23 @@
 
 #include "group_commit.hpp"
 #include "list_codec.hpp"
+#include "rows.hpp"
 #include "connection.hpp"
 #include "migrations.hpp"
 #include "storage/store.hpp"
 
 namespace storage {
 namespace {
+
+constexpr auto read_service = rows::read_service<postgres::Row>;
+constexpr auto read_contract = rows::read_contract<postgres::Row>;
+constexpr auto read_transfer = rows::read_transfer<postgres::Row>;
+constexpr auto read_transfer_dataset = rows::read_transfer_dataset<postgres::Row>;
+constexpr auto read_client = rows::read_client<postgres::Row>;
+constexpr auto read_pending = rows::read_pending<postgres::Row>;
+constexpr auto read_code = rows::read_code<postgres::Row>;
+constexpr auto read_access_token = rows::read_access_token<postgres::Row>;
+constexpr auto read_refresh_token = rows::read_refresh_token<postgres::Row>;
 
 using postgres::Bytes;
 using postgres::Connection;
@@ -81,108 +92,13 @@ constexpr std::int64_t kLoginFailureRetention = 24 * 60 * 60;
   "seq, time, actor, action, resident, client_id, purpose, datasets, outcome, detail, "     \
   "request_id, leaf_hash"
 
-ClientRecord read_client(const Row& row) {
-  ClientRecord c;
-  c.client_id = row.text(0);
-  c.client_name = row.text(1);
-  c.secret_hash = row.text(2);
-  c.token_endpoint_auth_method = row.text(3);
-  c.redirect_uris = decode_list(row.text(4));
-  c.grant_types = decode_list(row.text(5));
-  c.scope = row.text(6);
-  c.jwks = row.text(7);
-  c.default_audience = row.text(8);
-  c.require_par = row.boolean(9);
-  c.require_dpop = row.boolean(10);
-  c.registration_access_token_hash = row.text(11);
-  c.created_at = row.int64(12);
-  return c;
-}
-
 ResidentRecord read_resident(const Row& row) {
   return {row.text(0), row.text(1), row.text(2), row.text(3), row.text(4), row.int64(5)};
-}
-
-PendingAuthorization read_pending(const Row& row) {
-  PendingAuthorization p;
-  p.handle = row.text(0);
-  p.client_id = row.text(1);
-  p.redirect_uri = row.text(2);
-  p.scope = row.text(3);
-  p.state = row.text(4);
-  p.nonce = row.text(5);
-  p.code_challenge = row.text(6);
-  p.authorization_details = row.text(7);
-  p.resources = decode_list(row.text(8));
-  p.prompt = row.text(9);
-  p.max_age = row.int64(10);
-  p.dpop_jkt = row.text(11);
-  p.response_mode = row.text(12);
-  p.pushed = row.boolean(13);
-  p.expires_at = row.int64(14);
-  return p;
-}
-
-AuthorizationCode read_code(const Row& row) {
-  AuthorizationCode c;
-  c.code_hash = row.text(0);
-  c.client_id = row.text(1);
-  c.resident_id = row.text(2);
-  c.redirect_uri = row.text(3);
-  c.scope = row.text(4);
-  c.nonce = row.text(5);
-  c.code_challenge = row.text(6);
-  c.authorization_details = row.text(7);
-  c.resources = decode_list(row.text(8));
-  c.dpop_jkt = row.text(9);
-  c.grant_id = row.text(10);
-  c.auth_time = row.int64(11);
-  c.expires_at = row.int64(12);
-  c.used = row.boolean(13);
-  return c;
 }
 
 Grant read_grant(const Row& row) {
   return {row.text(0),  row.text(1),  row.text(2),  row.text(3),
           row.text(4),  row.int64(5), row.int64(6), row.boolean(7)};
-}
-
-AccessTokenRecord read_access_token(const Row& row) {
-  AccessTokenRecord t;
-  t.jti = row.text(0);
-  t.token_hash = row.text(1);
-  t.client_id = row.text(2);
-  t.resident_id = row.text(3);
-  t.scope = row.text(4);
-  t.audience = row.text(5);
-  t.authorization_details = row.text(6);
-  t.cnf_jkt = row.text(7);
-  t.code_hash = row.text(8);
-  t.family_id = row.text(9);
-  t.issued_at = row.int64(10);
-  t.expires_at = row.int64(11);
-  t.revoked = row.boolean(12);
-  return t;
-}
-
-RefreshTokenRecord read_refresh_token(const Row& row) {
-  RefreshTokenRecord t;
-  t.token_hash = row.text(0);
-  t.family_id = row.text(1);
-  t.client_id = row.text(2);
-  t.resident_id = row.text(3);
-  t.scope = row.text(4);
-  t.authorization_details = row.text(5);
-  t.resources = decode_list(row.text(6));
-  t.cnf_jkt = row.text(7);
-  t.grant_id = row.text(8);
-  t.code_hash = row.text(9);
-  t.auth_time = row.int64(10);
-  t.issued_at = row.int64(11);
-  t.expires_at = row.int64(12);
-  t.rotated = row.boolean(13);
-  t.revoked = row.boolean(14);
-  return t;
 }
 
 SigningKeyRecord read_signing_key(const Row& row) {
@@ -201,76 +117,6 @@ SigningKeyRecord read_signing_key(const Row& row) {
   "transfer_id, dataset, source_format, destination_format, cursor, exported_all, "       \
   "pages_done, items_done, bytes_done, items_total, bytes_total, digest, not_carried, "   \
   "verified, deleted"
-
-ServiceRecord read_service(const Row& row) {
-  ServiceRecord s;
-  s.id = row.text(0);
-  s.name = row.text(1);
-  s.base_url = row.text(2);
-  s.audience = row.text(3);
-  s.datasets = decode_list(row.text(4));
-  s.authorization = row.text(5);
-  s.created_at = row.int64(6);
-  return s;
-}
-
-ContractRecord read_contract(const Row& row) {
-  ContractRecord c;
-  c.id = row.text(0);
-  c.resident_id = row.text(1);
-  c.service_id = row.text(2);
-  c.subject = row.text(3);
-  c.status = row.text(4);
-  c.since = row.int64(5);
-  c.until = row.int64(6);
-  c.reason = row.text(7);
-  c.transfer_id = row.text(8);
-  return c;
-}
-
-TransferRecord read_transfer(const Row& row) {
-  TransferRecord t;
-  t.id = row.text(0);
-  t.resident_id = row.text(1);
-  t.client_id = row.text(2);
-  t.source_id = row.text(3);
-  t.destination_id = row.text(4);
-  t.source_subject = row.text(5);
-  t.destination_subject = row.text(6);
-  t.datasets = decode_list(row.text(7));
-  t.delete_at_source = row.boolean(8);
-  t.state = row.text(9);
-  t.step = row.text(10);
-  t.error = row.text(11);
-  t.retries = static_cast<int>(row.int64(12));
-  t.next_attempt_at = row.int64(13);
-  t.lease_owner = row.text(14);
-  t.lease_until = row.int64(15);
-  t.report = row.text(16);
-  t.created_at = row.int64(17);
-  t.updated_at = row.int64(18);
-  return t;
-}
-
-TransferDatasetRecord read_transfer_dataset(const Row& row) {
-  TransferDatasetRecord d;
-  d.transfer_id = row.text(0);
-  d.dataset = row.text(1);
-  d.source_format = row.text(2);
-  d.destination_format = row.text(3);
-  d.cursor = row.text(4);
-  d.exported_all = row.boolean(5);
-  d.pages_done = row.int64(6);
-  d.items_done = row.int64(7);
-  d.bytes_done = row.int64(8);
-  d.items_total = row.int64(9);
-  d.bytes_total = row.int64(10);
-  d.digest = row.text(11);
-  d.not_carried = decode_list(row.text(12));
-  d.verified = row.boolean(13);
-  d.deleted = row.boolean(14);
-  return d;
-}
 
 Event read_event(const Row& row) {
   Event e;
