@@ -37,7 +37,7 @@ fi
 step "build (Debug, ASan+UBSan) in build-asan/"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DINFOBANK_SANITIZE=ON \
   -DINFOBANK_BUILD_TESTS=ON
-cmake --build build-asan -j "$jobs"
+cmake --build build-asan -j "$jobs" --target unit-and-fuzz
 
 step "unit tests and fuzz replays under ASan+UBSan"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
