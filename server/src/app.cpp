@@ -142,18 +142,31 @@ awaitable<Response> App::dispatch(Request&& req, const RequestContext& ctx) {
     co_return co_await account_transfers(req, ctx, path);
   }
 
-  static const std::string_view kKnown[] = {"/healthz", "/readyz", "/metrics", "/jwks", "/authorize",
-                                            "/login", "/consent", "/account", "/par", "/token",
-                                            "/introspect", "/revoke", "/userinfo", "/register",
-                                            "/logout", "/authorize/continue", "/account/grants/revoke",
-                                            "/audit/v1/entries", "/audit/v1/sth", "/audit/v1/key",
-                                            "/audit/v1/proof/inclusion", "/audit/v1/proof/consistency",
-                                            "/.well-known/oauth-authorization-server",
-                                            "/.well-known/openid-configuration"};
-  for (auto known : kKnown) {
-    if (known == path) {
+  // RFC 9110 §15.5.6: a known resource asked with a method it does not take gets 405 and the
+  // methods it does take.
+  struct Known {
+    std::string_view path;
+    std::string_view allow;
+    bool prefix = false;
+  };
+  static constexpr Known kKnown[] = {
+      {"/healthz", "GET, HEAD"}, {"/readyz", "GET, HEAD"}, {"/metrics", "GET, HEAD"},
+      {"/jwks", "GET, HEAD"}, {"/authorize", "GET, HEAD, POST"}, {"/login", "POST"},
+      {"/consent", "POST"}, {"/account", "GET, HEAD"}, {"/par", "POST"}, {"/token", "POST"},
+      {"/introspect", "POST"}, {"/revoke", "POST"}, {"/userinfo", "GET, HEAD, POST"},
+      {"/register", "POST"}, {"/logout", "POST"}, {"/authorize/continue", "GET, HEAD"},
+      {"/account/grants/revoke", "POST"}, {"/audit/v1/entries", "GET, HEAD"},
+      {"/audit/v1/sth", "GET, HEAD"}, {"/audit/v1/key", "GET, HEAD"},
+      {"/audit/v1/proof/inclusion", "GET, HEAD"}, {"/audit/v1/proof/consistency", "GET, HEAD"},
+      {"/.well-known/oauth-authorization-server", "GET, HEAD"},
+      {"/.well-known/openid-configuration", "GET, HEAD"}, {"/transfers", "POST"},
+      {"/transfers/", "GET, HEAD", true}, {"/contracts", "GET, HEAD"},
+      {"/account/transfers", "POST"}, {"/account/transfers/", "GET, HEAD, POST", true}};
+  for (const auto& known : kKnown) {
+    if (known.prefix ? path.starts_with(known.path) : known.path == path) {
       auto res = json_response(req, http::status::method_not_allowed,
                                R"({"error":"invalid_request","error_description":"method not allowed"})");
+      res.set(http::field::allow, known.allow);
       co_return res;
     }
   }

@@ -144,7 +144,8 @@ awaitable<Response> App::transfers_api(const Request& req, const RequestContext&
       else body = std::get<TransferBody>(std::move(parsed));
     }
   }
-  if (!body_error.empty()) co_return bad_request(req, body_error);
+  // The body is judged after the token (below): an unauthenticated caller learns nothing
+  // about what a well-formed request looks like.
 
 
   auto job = [&]() -> ApiOutcome {
@@ -159,6 +160,8 @@ awaitable<Response> App::transfers_api(const Request& req, const RequestContext&
       return answer(200, contracts_json(server_.store().list_contracts(token->resident_id)));
     }
     if (path == "/transfers") {
+      if (!body_error.empty())
+        return refuse(authz::EndpointError{authz::make_error("invalid_request", body_error), {}});
       if (!covered(token->authorization_details, *body))
         return refuse(forbidden("the token carries no personal_data_transfer consent for this transfer"));
       auto resident = server_.find_resident(token->resident_id);

@@ -184,14 +184,29 @@ test('no token: 401 with a Bearer challenge, nothing stored', async () => {
   assert.match(c.headers.get('www-authenticate') ?? '', /^Bearer\b/);
 });
 
-// KNOWN PRODUCT BUG (reported, not fixed): authz bearer() says "a request without credentials
-// gets a bare challenge" but the challenge carries error="invalid_token".
 test('no token: a bare challenge without an error code (RFC 6750 §3.1)', async () => {
   const r = await postTransfer(server, undefined, SWITCH);
   assert.equal(r.status, 401);
   const challenge = r.headers.get('www-authenticate') ?? '';
   assert.match(challenge, /^Bearer realm="infobank"/);
   assert.doesNotMatch(challenge, /error=/, `RFC 6750 §3.1: no error code without credentials: ${challenge}`);
+});
+
+test('no token and a malformed body: 401 first, the body is not judged for strangers', async () => {
+  const r = await storesNothing(() => request(server.url('/transfers'), {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' }));
+  assert.equal(r.status, 401);
+  assert.match(r.headers.get('www-authenticate') ?? '', /^Bearer realm="infobank"/);
+});
+
+test('a method a transfer resource does not take: 405 with Allow (RFC 9110 §15.5.6)', async () => {
+  for (const [p, method, allow] of [['/transfers/abc', 'DELETE', 'GET, HEAD'],
+                                    ['/contracts', 'POST', 'GET, HEAD'],
+                                    ['/transfers', 'GET', 'POST']]) {
+    const r = await request(server.url(p), { method });
+    assert.equal(r.status, 405, `${method} ${p}`);
+    assert.equal(r.headers.get('allow'), allow, `${method} ${p}`);
+  }
 });
 
 test('an invalid token: 401 invalid_token, nothing stored', async () => {
