@@ -208,7 +208,11 @@ class Broker::Run {
     std::vector<NativeItem> out;
     Digest page_digest;
     std::set<std::string> not_carried(d.not_carried.begin(), d.not_carried.end());
+    // Bytes are counted as the source counts them (its items' native text, not the page's
+    // wrapper), so that progress reads against the source's announced total.
+    std::int64_t item_bytes = 0;
     for (const auto& native : from->split(exported.body)) {
+      item_bytes += static_cast<std::int64_t>(native.text.size());
       const Item model = from->to_model(native);
       Converted converted = to->from_model(model);
       for (auto& field : converted.not_carried) not_carried.insert(std::move(field));
@@ -243,7 +247,7 @@ class Broker::Run {
     d.exported_all = next_cursor.empty();
     d.pages_done = page;
     d.items_done += static_cast<std::int64_t>(out.size());
-    d.bytes_done += static_cast<std::int64_t>(exported.body.size());
+    d.bytes_done += item_bytes;
     d.not_carried.assign(not_carried.begin(), not_carried.end());
     const std::string state_before = t_.state;
     t_.state = "exporting";
@@ -251,7 +255,7 @@ class Broker::Run {
     commit(state_before, {d},
            {event("transfer.page",
                   nlohmann::json{{"transfer", t_.id}, {"page", page},
-                                 {"items", out.size()}, {"bytes", exported.body.size()}},
+                                 {"items", out.size()}, {"bytes", item_bytes}},
                   {d.dataset})});
     return true;
   }

@@ -48,6 +48,11 @@ test('switch: consent, move, verify, delete at the source, contracts changed', a
   assert.equal(t.state, 'completed', JSON.stringify(t));
   const d = t.datasets[0];
   assert.equal(d.items_done, before.length);
+  assert.equal(d.items_total, before.length, 'the source announced its count');
+  assert.ok(d.bytes_done > 0 && d.bytes_total > 0);
+  // Counted like the source counts them (items, not page wrappers): close to its total.
+  assert.ok(Math.abs(d.bytes_done - d.bytes_total) < d.bytes_total / 2,
+            `bytes ${d.bytes_done} of ${d.bytes_total}`);
   assert.equal(d.verified, true);
   assert.equal(d.deleted_at_source, true);
   assert.deepEqual(t.report.datasets[0].items, before.length);
