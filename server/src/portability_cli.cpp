@@ -1,5 +1,6 @@
 #include "portability_cli.hpp"
 
+#include <boost/url.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -38,6 +39,10 @@ PortabilityCli::PortabilityCli(CLI::App& cli) {
                            "dataset:format it holds and takes, e.g. blog_posts:blogger-atom "
                            "(repeatable)")
       ->required();
+  service_add_->add_option("--authorization", service_.authorization,
+                           "how the broker gets its tokens: infobank (pattern 1: infobank is "
+                           "the service's authorization server; the only one so far)")
+      ->default_val("infobank");
   service_list_ = service->add_subcommand("list", "list services as JSON");
   service_remove_ = service->add_subcommand("remove", "remove a service");
   service_remove_->add_option("id", id_)->required();
@@ -77,8 +82,17 @@ int PortabilityCli::run(storage::Store& store, authz::AuthorizationServer& serve
         return 2;
       }
     }
+    const auto url = boost::urls::parse_absolute_uri(service_.base_url);
+    if (!url || (url->scheme() != "http" && url->scheme() != "https") || !url->has_authority() ||
+        url->has_query() || url->has_fragment()) {
+      std::cerr << "--url must be an absolute http(s) URL without query or fragment\n";
+      return 2;
+    }
+    if (service_.authorization != "infobank") {
+      std::cerr << "only --authorization infobank (pattern 1) exists so far\n";
+      return 2;
+    }
     if (service_.audience.empty()) service_.audience = service_.base_url;
-    service_.authorization = "infobank";
     service_.created_at = clock.now();
     if (!store.insert_service(service_)) {
       std::cerr << "a service with this id exists\n";
