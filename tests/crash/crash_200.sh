@@ -11,6 +11,6 @@ export INFOBANK_BIN="${INFOBANK_BIN:-$root/build/server/infobank}"
 export INFOBANK_SAMPLE_SERVICE_BIN="${INFOBANK_SAMPLE_SERVICE_BIN:-$root/build/server/sample-service}"
 export INFOBANK_CRASH_KILLS="${INFOBANK_CRASH_KILLS:-200}"
 # 20 items a page (500 pages) so that the transfer outlasts 200 kill moments of 50-400 ms.
-export INFOBANK_CRASH_PAGE_SIZE="${INFOBANK_CRASH_PAGE_SIZE:-20}"
+export INFOBANK_CRASH_PAGE_SIZE="${INFOBANK_CRASH_PAGE_SIZE:-2}"
 cd "$root/tests/integration"
 exec node --test --test-reporter=spec --test-timeout=1200000 transfer_crash.test.mjs

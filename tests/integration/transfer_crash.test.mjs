@@ -8,7 +8,8 @@
 // 10,000 source items once each, the source holds none, and the end state equals that of a
 // second, uninterrupted transfer of the same export.
 //
-// The loop stops killing once the transfer has completed; the number of kills done is reported.
+// The loop stops killing if the transfer completed early, and the test then fails: every kill
+// must land while the transfer runs.
 // INFOBANK_CRASH_SEED makes the kill moments reproducible (printed at the start otherwise).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -16,7 +17,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 
-import { makeTempDir } from '../support/harness.mjs';
+import { makeTempDir, waitFor } from '../support/harness.mjs';
 import { RESIDENT, setup } from '../support/fixtures.mjs';
 import {
   showTransfer, startApprovedTransfer, startService, transferEvents, waitForEnd,
@@ -26,8 +27,10 @@ import {
 const POSTS = 10_000;
 const KILLS = Number(process.env.INFOBANK_CRASH_KILLS ?? 20);
 const SEED = Number(process.env.INFOBANK_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const MIN_WAIT_MS = 50;
-const MAX_WAIT_MS = 400;
+// Each kill waits for the transfer to pass a random point of its progress (so every kill lands
+// while it runs, however fast the machine), then a random 0-40 ms more (so it falls at any
+// instant of a page: exporting, converting, importing or committing).
+const JITTER_MS = 40;
 const END_DEADLINE_MS = 120_000;
 
 // A small PRNG (mulberry32), so that a seed replays the same kill moments.
@@ -50,10 +53,10 @@ const services = [];
 before(async () => {
   if (!Number.isInteger(KILLS) || KILLS < 0) throw new Error(`INFOBANK_CRASH_KILLS=${process.env.INFOBANK_CRASH_KILLS}`);
   writeBloggerExport(exportFile, POSTS, { bodyBytes: 40 });
-  // INFOBANK_CRASH_PAGE_SIZE (default: infobank's, 100) makes the transfer longer, so that many
-  // kills (crash_200.sh) land before it completes.
-  const pageSize = process.env.INFOBANK_CRASH_PAGE_SIZE;
-  server = await setup(pageSize ? { env: { INFOBANK_BROKER_PAGE_SIZE: pageSize } } : {});
+  // Small pages (INFOBANK_CRASH_PAGE_SIZE, default 10: 1,000 pages) make the transfer long
+  // enough for every kill to land before it completes; crash_200.sh uses smaller ones still.
+  const pageSize = process.env.INFOBANK_CRASH_PAGE_SIZE ?? '10';
+  server = await setup({ env: { INFOBANK_BROKER_PAGE_SIZE: pageSize } });
   // Restarts keep the port, hence the issuer the sample services trust (tokens' iss, JWKS).
   server.env.INFOBANK_SERVER_PORT = String(server.port);
 });
@@ -111,9 +114,16 @@ test(`switch of ${POSTS} posts survives ${KILLS} SIGKILLs; same end state as wit
   const seenStates = new Set();
   let kills = 0;
   let killsAfterVerify = 0;
+  // Random points of progress, ascending, over the export; the last kills of a long series
+  // fall in verifying and deleting, or wherever the transfer is by then.
+  const points = Array.from({ length: KILLS }, () => Math.floor(random() * POSTS * 0.98)).sort((x, y) => x - y);
   for (; kills < KILLS; kills++) {
-    const wait = MIN_WAIT_MS + Math.floor(random() * (MAX_WAIT_MS - MIN_WAIT_MS + 1));
-    await delay(wait);  // the kill moment itself: a random instant of the run, not a sync
+    await waitFor(() => {
+      const tr = showTransfer(server, id);
+      return !['consented', 'exporting', 'importing'].includes(tr.state) ||
+             tr.datasets[0].items_done >= points[kills];
+    }, { deadlineMs: END_DEADLINE_MS, what: `progress past ${points[kills]} items` });
+    await delay(Math.floor(random() * (JITTER_MS + 1)));  // the kill moment itself
     const before = showTransfer(server, id).state;
     if (before === 'completed' || before === 'failed') break;
     await killHard(server);
@@ -144,7 +154,8 @@ test(`switch of ${POSTS} posts survives ${KILLS} SIGKILLs; same end state as wit
   const done = await waitForEnd(server, id, END_DEADLINE_MS);
   t.diagnostic(`${kills} kills (${killsAfterVerify} after deletion began); states at kills: ` +
                `${[...seenStates].join(', ')}`);
-  if (KILLS > 0) assert.ok(kills > 0, 'infobank was killed at least once');
+  assert.equal(kills, KILLS, 'every kill landed before the transfer completed (smaller pages ' +
+               'with INFOBANK_CRASH_PAGE_SIZE if not)');
   assert.equal(done.state, 'completed', JSON.stringify(done));
 
   const got = endState(done, a.source, a.destination);
