@@ -150,7 +150,8 @@ export class Infobank {
 
   /** Runs one CLI command; returns {status, stdout, stderr}. */
   cli(args, { input = '' } = {}) {
-    const r = spawnSync(this.bin, args, { env: this.env, input, encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(this.bin, args, { env: this.env, input, encoding: 'utf8', timeout: 60_000,
+                              maxBuffer: 1 << 30 });
     if (r.error) throw r.error;
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
