@@ -45,6 +45,10 @@ using sqlite::WriteTransaction;
 // for a connection instead of opening file handles without bound.
 constexpr std::size_t kMaxConnections = 16;
 
+// WAL frames (pages) past which the checkpointer makes the WAL start over: 8192 pages of 4 KiB
+// is 32 MiB.
+constexpr int kWalRestartFrames = 8192;
+
 // Expired tokens are kept a day so that introspection and reuse detection still recognise
 // them (a replayed, just-expired refresh token still revokes its family) before they go.
 constexpr std::int64_t kExpiredTokenRetention = 24 * 60 * 60;
@@ -238,8 +242,20 @@ class SqliteStore final : public Store {
         if (stop.stop_requested()) break;
         try {
           auto db = pool_.acquire();
-          sqlite3_wal_checkpoint_v2(db->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
-                                    nullptr);
+          int log_frames = 0;
+          int checkpointed = 0;
+          sqlite3_wal_checkpoint_v2(db->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                    &log_frames, &checkpointed);
+          // A PASSIVE checkpoint never makes the WAL start over while anyone reads or writes,
+          // so under steady load it grows without bound, and every page lookup searches a
+          // larger WAL index ("checkpoint starvation"). Once everything in it has been copied
+          // back and it has grown past kWalRestartFrames, a RESTART checkpoint waits (up to
+          // the busy timeout) for readers to move on so the next writer starts it from the
+          // beginning. Writers wait that long at most, rarely.
+          if (log_frames > kWalRestartFrames && checkpointed == log_frames) {
+            sqlite3_wal_checkpoint_v2(db->handle(), nullptr, SQLITE_CHECKPOINT_RESTART, nullptr,
+                                      nullptr);
+          }
         } catch (const std::exception&) {
           // The next round tries again; a failing disk shows up in the writes themselves.
         }
