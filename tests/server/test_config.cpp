@@ -212,6 +212,34 @@ TEST_F(ConfigTest, SemanticErrors) {
   expect_error(write("bad.json", "{\"server\": }"), {}, "bad.json");
 }
 
+TEST_F(ConfigTest, StorageBackendAndBroker) {
+  const auto c = server::load_config(
+      write("c.toml",
+            "[storage]\nbackend = \"postgres\"\npostgres_url = \"postgresql://db/ib\"\n"
+            "[broker]\nnode_id = \"node-a\"\nworkers = 4\npage_size = 500\n"
+            "max_retries = 3\nlease_seconds = 30\n"),
+      {{"INFOBANK_BROKER_WORKERS", "0"}});
+  EXPECT_EQ(c.storage_backend, "postgres");
+  EXPECT_EQ(c.postgres_url, "postgresql://db/ib");
+  EXPECT_EQ(c.broker_node_id, "node-a");
+  EXPECT_EQ(c.broker_workers, 0) << "the environment wins";
+  EXPECT_EQ(c.broker_page_size, 500);
+  EXPECT_EQ(c.broker_max_retries, 3);
+  EXPECT_EQ(c.broker_lease_seconds, 30);
+
+  const auto d = server::load_config("", {});
+  EXPECT_EQ(d.storage_backend, "sqlite");
+  EXPECT_EQ(d.broker_node_id, "local");
+  EXPECT_EQ(d.broker_page_size, 100);
+
+  expect_error("", {{"INFOBANK_STORAGE_BACKEND", "mysql"}}, "storage.backend");
+  expect_error("", {{"INFOBANK_STORAGE_BACKEND", "postgres"}}, "postgres_url");
+  expect_error("", {{"INFOBANK_BROKER_PAGE_SIZE", "0"}}, "broker.page_size");
+  expect_error("", {{"INFOBANK_BROKER_PAGE_SIZE", "5000"}}, "broker.page_size");
+  expect_error("", {{"INFOBANK_BROKER_LEASE_SECONDS", "1"}}, "broker.lease_seconds");
+  expect_error(write("b.toml", "[broker]\npage_sise = 10\n"), {}, "page_sise");
+}
+
 TEST_F(ConfigTest, ExampleFileLoads) {
   // deploy/infobank.example.toml documents every key; it must stay loadable.
   // __FILE__ is tests/server/test_config.cpp under the source root (CMake passes full paths).
