@@ -551,7 +551,7 @@ Expected<AuthorizationServer::NewClient> AuthorizationServer::create_client(
         }))
       return make_error("invalid_client_metadata", "malformed scope");
   }
-  if (draft.client_id.empty()) draft.client_id = random_.token(16);
+  if (draft.client_id.empty()) draft.client_id = random_.identifier(16);
   if (draft.client_name.empty()) draft.client_name = draft.client_id;
   draft.created_at = clock_.now();
   NewClient out;

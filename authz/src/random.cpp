@@ -47,4 +47,12 @@ void SeededRandom::fill(std::span<std::uint8_t> out) {
   }
 }
 
+std::string Random::identifier(std::size_t bytes) {
+  // One draw in 64 begins with '-': draw again (the rest stays uniform).
+  for (;;) {
+    auto id = token(bytes);
+    if (id.empty() || id.front() != '-') return id;
+  }
+}
+
 }  // namespace authz

@@ -138,12 +138,7 @@ std::string SelfIssuedTokens::access_token(const storage::TransferRecord& transf
 
 std::string BankContext::new_id() {
   std::lock_guard lock(mutex_);
-  // base64url may begin with '-', which a command line takes for an option
-  // (`infobank transfer show -x...`): draw again (one in 64).
-  for (;;) {
-    auto id = random_.token(16);
-    if (id.front() != '-') return id;
-  }
+  return random_.identifier(16);
 }
 
 double BankContext::jitter() {

@@ -296,7 +296,7 @@ int main(int argc, char** argv) {
         return 2;
       }
       storage::ResidentRecord r;
-      r.id = ctx.random.token(16);
+      r.id = ctx.random.identifier(16);
       r.username = username;
       r.password_hash = authz::hash_password(password);
       r.name = name;

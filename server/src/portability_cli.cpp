@@ -142,7 +142,7 @@ int PortabilityCli::run(storage::Store& store, authz::AuthorizationServer& serve
       return 1;
     }
     storage::ContractRecord c;
-    c.id = random.token(16);
+    c.id = random.identifier(16);
     c.resident_id = resident->id;
     c.service_id = id_;
     c.subject = subject_.empty() ? resident->username : subject_;

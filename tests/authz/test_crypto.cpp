@@ -89,6 +89,20 @@ TEST(Random, SeededIsDeterministicAndTokenIsBase64url) {
   EXPECT_EQ(a.token(16).size(), 22U);
 }
 
+TEST(Random, IdentifiersNeverBeginWithADash) {
+  SeededRandom random(7);
+  int dashed_tokens = 0;
+  for (int i = 0; i < 2000; ++i) {
+    if (random.token(16).front() == '-') ++dashed_tokens;
+    const auto id = random.identifier(16);
+    ASSERT_EQ(id.size(), 22U);
+    ASSERT_NE(id.front(), '-') << id;
+    ASSERT_TRUE(base64url_decode(id).has_value());
+  }
+  // Plain tokens do begin with '-' now and then (1 in 64): the case identifier() avoids.
+  EXPECT_GT(dashed_tokens, 0);
+}
+
 TEST(Random, OsRandomProducesDistinctTokens) {
   OsRandom random;
   std::set<std::string> seen;

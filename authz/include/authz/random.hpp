@@ -15,6 +15,10 @@ class Random {
 
   /// `bytes` random bytes as unpadded base64url (e.g. 32 bytes -> 43 characters, 256 bits).
   std::string token(std::size_t bytes = 32);
+  /// A random identifier (`bytes` random bytes, base64url) that never begins with '-', so an
+  /// operator can pass it on a command line (`infobank client show ID`) without it being taken
+  /// for an option.
+  std::string identifier(std::size_t bytes = 16);
 };
 
 /// OpenSSL's RAND_bytes; aborts if the generator fails (a bug or a broken host, not input).
