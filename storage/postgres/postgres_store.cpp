@@ -27,6 +27,7 @@
 
 #include "group_commit.hpp"
 #include "list_codec.hpp"
+#include "retention.hpp"
 #include "rows.hpp"
 #include "connection.hpp"
 #include "migrations.hpp"
@@ -61,9 +62,6 @@ constexpr std::size_t kMaxConnections = 16;
 // resolves in one retry, so running out of attempts means something is wrong.
 constexpr int kMaxAttempts = 5;
 
-// Same retention rules as the SQLite store (see sqlite_store.cpp).
-constexpr std::int64_t kExpiredTokenRetention = 24 * 60 * 60;
-constexpr std::int64_t kLoginFailureRetention = 24 * 60 * 60;
 
 // ---------------------------------------------------------------------------------------------
 // Row mapping. Each read_* matches the column order of its k*Columns list.

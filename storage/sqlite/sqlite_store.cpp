@@ -20,6 +20,7 @@
 #include "connection.hpp"
 #include "group_commit.hpp"
 #include "list_codec.hpp"
+#include "retention.hpp"
 #include "rows.hpp"
 #include "migrations.hpp"
 #include "storage/store.hpp"
@@ -48,14 +49,6 @@ constexpr std::size_t kMaxConnections = 16;
 // WAL frames (pages) past which the checkpointer makes the WAL start over: 8192 pages of 4 KiB
 // is 32 MiB.
 constexpr int kWalRestartFrames = 8192;
-
-// Expired tokens are kept a day so that introspection and reuse detection still recognise
-// them (a replayed, just-expired refresh token still revokes its family) before they go.
-constexpr std::int64_t kExpiredTokenRetention = 24 * 60 * 60;
-
-// Failed logins are also trimmed per key by record_login_failure; purge_expired drops keys
-// that never failed again. Throttling windows longer than this are not supported.
-constexpr std::int64_t kLoginFailureRetention = 24 * 60 * 60;
 
 // ---------------------------------------------------------------------------------------------
 // Row mapping. Each read_* matches the column order of its k*Columns list.
