@@ -9,6 +9,7 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <cmath>
+#include <future>
 #include <set>
 #include <utility>
 
@@ -195,13 +196,11 @@ class Broker::Run {
       commit(previous_state, {}, {});
     }
 
-    std::string url = api_base(source_) + "/datasets/" + encode(d.dataset) +
-                      "/export?transfer=" + encode(t_.id) +
-                      "&limit=" + std::to_string(b_.settings_.page_size);
-    if (!d.cursor.empty()) url += "&cursor=" + encode(d.cursor);
-    const auto exported = call(Side::source, source_, kExportScope, "GET", url, {}, {});
+    const auto exported = export_page(export_url(d.dataset, d.cursor));
     expect_ok(exported, {200});
     const std::string next_cursor = exported.header("portability-next-cursor");
+    // While this page converts and imports, the source already assembles the next one.
+    if (!next_cursor.empty()) prefetch(export_url(d.dataset, next_cursor));
 
     // Convert through the common model. The digest is over the model as the destination will
     // read it back (its own to_model of what we send), so that verify compares like with like.
@@ -449,6 +448,46 @@ class Broker::Run {
     throw StepFailure{false, where_ + ": " + service.name + " refused infobank's token twice"};
   }
 
+  std::string export_url(const std::string& dataset, const std::string& cursor) const {
+    std::string url = api_base(source_) + "/datasets/" + encode(dataset) +
+                      "/export?transfer=" + encode(t_.id) +
+                      "&limit=" + std::to_string(b_.settings_.page_size);
+    if (!cursor.empty()) url += "&cursor=" + encode(cursor);
+    return url;
+  }
+
+  // Asks the source for the page at `url` on another thread. An export is a read that changes
+  // nothing, so the answer is only a head start: export_page uses it when the next page asked
+  // for is that one, and a crash, a failure or a different page simply drops it.
+  void prefetch(const std::string& url) {
+    prefetch_.reset();
+    HttpRequest request{"GET", url, {}, {}};
+    request.headers.emplace_back(
+        "Authorization",
+        "Bearer " + b_.tokens_.access_token(t_, source_, Side::source, kExportScope, false));
+    Broker& b = b_;
+    prefetch_ = Prefetch{url, std::async(std::launch::async, [&b, request = std::move(request)] {
+                           return b.http_.send(request, b.settings_.request_timeout,
+                                               b.settings_.max_page_bytes);
+                         })};
+  }
+
+  // The source's page at `url`: the prefetched answer when there is a good one, else asked now.
+  HttpResponse export_page(const std::string& url) {
+    if (prefetch_ && prefetch_->url == url) {
+      auto pending = std::move(prefetch_->response);
+      prefetch_.reset();
+      try {
+        HttpResponse response = pending.get();
+        if (response.status != 401) return response;
+      } catch (const TransportError&) {
+        // As if it had not been asked: the call below retries in the ordinary way.
+      }
+    }
+    prefetch_.reset();  // waits for a prefetch of another page and drops it
+    return call(Side::source, source_, kExportScope, "GET", url, {}, {});
+  }
+
   void expect_ok(const HttpResponse& response, std::initializer_list<int> ok) {
     if (std::find(ok.begin(), ok.end(), response.status) != ok.end()) return;
     throw StepFailure{retryable_status(response.status), where_ + ": " + refusal(response)};
@@ -479,6 +518,12 @@ class Broker::Run {
   storage::ServiceRecord source_;
   storage::ServiceRecord destination_;
   std::string where_;
+  struct Prefetch {
+    std::string url;
+    std::future<HttpResponse> response;  // from std::async: its destructor waits
+  };
+  // Declared last, so it is destroyed (its request waited for) before the members it reads.
+  std::optional<Prefetch> prefetch_;
 };
 
 // ---------------------------------------------------------------------------------------------

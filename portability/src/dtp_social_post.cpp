@@ -90,12 +90,7 @@ class DtpSocialPost final : public Format {
   }
 
   std::string join(const std::vector<NativeItem>& items) const override {
-    std::string out = "[";
-    for (const json& j : parse_items(items)) {
-      if (out.size() > 1) out += ",";
-      out += dump(j);
-    }
-    return out + "]";
+    return join_items("[", items, "]");
   }
 
   Item to_model(const NativeItem& item) const override {

@@ -47,13 +47,7 @@ class GeoJson final : public Format {
   }
 
   std::string join(const std::vector<NativeItem>& items) const override {
-    std::string out = R"({"type":"FeatureCollection","features":[)";
-    bool first = true;
-    for (const json& j : parse_items(items)) {
-      out += (first ? "" : ",") + dump(j);
-      first = false;
-    }
-    return out + "]}";
+    return join_items(R"({"type":"FeatureCollection","features":[)", items, "]}");
   }
 
   Item to_model(const NativeItem& item) const override {

@@ -155,13 +155,10 @@ class JsCalendar final : public Format {
 
   std::string join(const std::vector<NativeItem>& items) const override {
     std::string ids;
-    std::string entries;
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      ids += items[i].id + "\n";
-      entries += (i ? "," : "") + dump(parse_item(items[i]));
-    }
-    return R"({"@type":"Group","uid":"urn:infobank:jscalendar:)" + sha256_hex(ids) +
-           R"(","entries":[)" + entries + "]}";
+    for (const NativeItem& item : items) ids += item.id + "\n";
+    return join_items(R"({"@type":"Group","uid":"urn:infobank:jscalendar:)" + sha256_hex(ids) +
+                          R"(","entries":[)",
+                      items, "]}");
   }
 
   Item to_model(const NativeItem& item) const override {

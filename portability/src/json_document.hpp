@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "json_exact.hpp"
@@ -14,8 +15,11 @@ namespace portability::detail {
 /// its text the compact serialization. `id_of` may throw FormatError.
 std::vector<NativeItem> split_items(const json& items,
                                     const std::function<std::string(const json&)>& id_of);
-/// Parses every item text as a JSON object (FormatError naming it) and returns them.
-std::vector<json> parse_items(const std::vector<NativeItem>& items);
+/// head + the items' texts separated by commas + tail: a page of items as split or from_model
+/// wrote them (each one compact JSON object), without parsing them again. Throws FormatError
+/// naming an item whose text is not an object's.
+std::string join_items(std::string_view head, const std::vector<NativeItem>& items,
+                       std::string_view tail);
 /// The item's JSON object (FormatError naming the item if it is not one).
 json parse_item(const NativeItem& item);
 

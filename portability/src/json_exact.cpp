@@ -1,5 +1,7 @@
 #include "json_exact.hpp"
 
+#include <array>
+#include <charconv>
 #include <vector>
 
 #include "util.hpp"
@@ -82,6 +84,41 @@ class StrictSax {
   std::string error_;
 };
 
+// A JSON string as nlohmann's dump(-1, ' ', false, strict) writes it (so digests computed
+// either way agree): UTF-8 kept, only '"', '\\' and control characters escaped, control
+// characters other than \b \f \n \r \t as lowercase \u00xx. Invalid UTF-8 throws
+// nlohmann's type_error 316, as strict dumping does. Runs that need no escape are copied
+// whole: this is the hot loop of every JSON page a transfer writes.
+void append_string(std::string_view s, std::string& out) {
+  if (!valid_utf8(s)) (void)json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::strict);
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.reserve(out.size() + s.size() + 2);
+  out.push_back('"');
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    out.push_back('\\');
+    switch (c) {
+      case '"': out.push_back('"'); break;
+      case '\\': out.push_back('\\'); break;
+      case '\b': out.push_back('b'); break;
+      case '\f': out.push_back('f'); break;
+      case '\n': out.push_back('n'); break;
+      case '\r': out.push_back('r'); break;
+      case '\t': out.push_back('t'); break;
+      default:
+        out.append("u00");
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0x0F]);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
 void dump_to(const json& j, std::string& out) {
   switch (j.type()) {
     case json::value_t::object: {
@@ -90,7 +127,7 @@ void dump_to(const json& j, std::string& out) {
       for (const auto& [k, v] : j.items()) {
         if (!first) out.push_back(',');
         first = false;
-        out += json(k).dump(-1, ' ', false, json::error_handler_t::strict);
+        append_string(k, out);
         out.push_back(':');
         dump_to(v, out);
       }
@@ -108,11 +145,31 @@ void dump_to(const json& j, std::string& out) {
       out.push_back(']');
       return;
     }
+    case json::value_t::string:
+      append_string(j.get_ref<const std::string&>(), out);
+      return;
     case json::value_t::binary: {
       const auto& bytes = j.get_binary();
       out.append(bytes.begin(), bytes.end());
       return;
     }
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned: {
+      std::array<char, 24> buffer{};
+      const auto end = j.is_number_unsigned()
+                           ? std::to_chars(buffer.data(), buffer.data() + buffer.size(),
+                                           j.get<json::number_unsigned_t>())
+                           : std::to_chars(buffer.data(), buffer.data() + buffer.size(),
+                                           j.get<json::number_integer_t>());
+      out.append(buffer.data(), end.ptr);
+      return;
+    }
+    case json::value_t::boolean:
+      out.append(j.get<bool>() ? "true" : "false");
+      return;
+    case json::value_t::null:
+      out.append("null");
+      return;
     default:
       out += j.dump(-1, ' ', false, json::error_handler_t::strict);
   }

@@ -77,9 +77,7 @@ class OpenMHealth final : public Format {
   }
 
   std::string join(const std::vector<NativeItem>& items) const override {
-    std::string out = "[";
-    for (const json& j : parse_items(items)) out += (out.size() > 1 ? "," : "") + dump(j);
-    return out + "]";
+    return join_items("[", items, "]");
   }
 
   Item to_model(const NativeItem& item) const override {

@@ -44,13 +44,7 @@ class TakeoutRecords final : public Format {
   }
 
   std::string join(const std::vector<NativeItem>& items) const override {
-    std::string out = R"({"locations":[)";
-    bool first = true;
-    for (const json& j : parse_items(items)) {
-      out += (first ? "" : ",") + dump(j);
-      first = false;
-    }
-    return out + "]}";
+    return join_items(R"({"locations":[)", items, "]}");
   }
 
   Item to_model(const NativeItem& item) const override {

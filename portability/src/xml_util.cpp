@@ -18,7 +18,12 @@ void check_references(std::string_view s, const std::string& what) {
     i = p == std::string_view::npos ? s.size() : p + end.size();
   };
   while (i < s.size()) {
-    if (s.compare(i, 4, "<!--") == 0) {
+    // Only '<' (markup that may hide a '&') and '&' matter: jump to the next of them.
+    i = s.find_first_of("<&", i);
+    if (i == std::string_view::npos) return;
+    if (s[i] == '<' && (i + 1 >= s.size() || (s[i + 1] != '!' && s[i + 1] != '?'))) {
+      ++i;
+    } else if (s.compare(i, 4, "<!--") == 0) {
       skip_to("-->");
     } else if (s.compare(i, 9, "<![CDATA[") == 0) {
       skip_to("]]>");
