@@ -1,6 +1,11 @@
 #pragma once
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -35,24 +40,23 @@ class GroupCommit {
     ticket.write = &write;
     std::unique_lock lock(mutex_);
     queue_.push_back(&ticket);
-    while (!ticket.done) {
-      if (leader_active_) {
-        ticket.wake.wait(lock);
-        continue;
+    if (queue_.size() >= fill_target_) filled_.notify_one();
+    // `done` is set under the mutex, so read here (with it held) it is exact.
+    while (!ticket.done.load(std::memory_order_relaxed)) {
+      if (!leader_active_) {
+        // No batch in flight: lead the next one, which takes this caller's write with it.
+        lead(lock);
+        break;
       }
-      leader_active_ = true;
-      std::vector<Ticket*> batch;
-      batch.swap(queue_);
+      // Sleep until a batch ends: ours (done), or another one, after which the queue needs
+      // a leader. Read under the mutex, so the end of the batch in flight changes it.
+      const std::uint32_t seen = batches_ended_.load(std::memory_order_relaxed);
       lock.unlock();
-      lead(batch);
+      batches_ended_.wait(seen, std::memory_order_acquire);
+      // A served caller returns without taking the mutex back (the next leader may be
+      // holding it to fill its batch).
+      if (ticket.done.load(std::memory_order_acquire)) break;
       lock.lock();
-      for (Ticket* t : batch) {
-        t->done = true;
-        if (t != &ticket) t->wake.notify_one();
-      }
-      leader_active_ = false;
-      // Whoever queued while this batch ran leads the next one.
-      if (!queue_.empty()) queue_.front()->wake.notify_one();
     }
     if (ticket.error) std::rethrow_exception(ticket.error);
   }
@@ -60,12 +64,51 @@ class GroupCommit {
  private:
   struct Ticket {
     const Write* write = nullptr;
-    std::exception_ptr error;
-    bool done = false;
-    std::condition_variable wake;  ///< each waiter sleeps on its own: no thundering herd
+    std::exception_ptr error;  ///< written by the leader before `done`
+    std::atomic<bool> done{false};
   };
 
-  void lead(const std::vector<Ticket*>& batch) {
+  // Called with `lock` held and no leader active; returns with it released, once the batch
+  // (which includes the caller's own ticket) has committed or failed.
+  void lead(std::unique_lock<std::mutex>& lock) {
+    leader_active_ = true;
+    fill(lock);
+    std::vector<Ticket*> batch;
+    batch.swap(queue_);
+    lock.unlock();
+
+    const auto started = std::chrono::steady_clock::now();
+    commit(batch);
+    const auto took = std::chrono::steady_clock::now() - started;
+
+    lock.lock();
+    last_batch_ = batch.size();
+    last_commit_ = std::min<std::chrono::steady_clock::duration>(took, kMaxFillWait);
+    leader_active_ = false;
+    // After its `done` is set a follower may return and free its ticket: touch none after.
+    for (Ticket* t : batch) t->done.store(true, std::memory_order_release);
+    batches_ended_.fetch_add(1, std::memory_order_release);
+    lock.unlock();
+    // One wake-up for the whole batch, and for the callers queued behind it: one of them
+    // leads the next batch.
+    batches_ended_.notify_all();
+  }
+
+  // Before taking the queue, a leader waits for the callers the last batch served to queue
+  // again, for at most as long as that batch's commit took: each write then waits at most one
+  // more commit time, and the batch pays one commit (its WAL pages, its locks, its fsync) for
+  // all of them. Without this the leader's own thread, already running, comes back first and
+  // commits alone while the callers it just woke are still being scheduled, and under load
+  // batches stay at one or two writes. A lone caller (last batch of one) never waits, and a
+  // smaller load lowers the target after one wait that timed out.
+  void fill(std::unique_lock<std::mutex>& lock) {
+    if (queue_.size() >= last_batch_ || last_commit_.count() <= 0) return;
+    fill_target_ = last_batch_;
+    filled_.wait_for(lock, last_commit_, [&] { return queue_.size() >= fill_target_; });
+    fill_target_ = kNoFill;
+  }
+
+  void commit(const std::vector<Ticket*>& batch) {
     std::vector<const Write*> writes;
     writes.reserve(batch.size());
     for (const Ticket* t : batch) writes.push_back(t->write);
@@ -82,10 +125,21 @@ class GroupCommit {
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->error = errors[i];
   }
 
+  static constexpr std::size_t kNoFill = static_cast<std::size_t>(-1);
+  // Caps the wait for a batch to fill, whatever the last commit took (a checkpoint, a slow
+  // fsync).
+  static constexpr std::chrono::steady_clock::duration kMaxFillWait = std::chrono::milliseconds(2);
+
   CommitBatch commit_batch_;
   std::mutex mutex_;
   std::vector<Ticket*> queue_;
   bool leader_active_ = false;
+  std::size_t last_batch_ = 0;                         ///< writes in the last batch
+  std::chrono::steady_clock::duration last_commit_{};  ///< how long its commit took
+  std::size_t fill_target_ = kNoFill;                  ///< queue size that wakes a filling leader
+  std::condition_variable filled_;
+  /// Batches ended so far (wraps): callers sleep on it, so a batch wakes them all at once.
+  std::atomic<std::uint32_t> batches_ended_{0};
 };
 
 }  // namespace storage

@@ -43,8 +43,15 @@ class Statement {
   /// Binds every argument in order, starting at parameter 1.
   template <typename... Args>
   Statement& bind_all(const Args&... args) {
-    int index = 0;
-    (bind(++index, args), ...);
+    return bind_at(1, args...);
+  }
+
+  /// Binds every argument in order, starting at parameter `first` (a row of a multi-row
+  /// INSERT).
+  template <typename... Args>
+  Statement& bind_at(int first, const Args&... args) {
+    int index = first;
+    (bind(index++, args), ...);
     return *this;
   }
 

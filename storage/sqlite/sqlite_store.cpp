@@ -2,6 +2,8 @@
 // one BEGIN IMMEDIATE transaction (see connection.hpp), every read is a single SELECT and so
 // reads one consistent snapshot without an explicit transaction.
 
+#include <algorithm>
+#include <array>
 #include <filesystem>
 #include <stop_token>
 #include <sqlite3.h>
@@ -783,41 +785,53 @@ class SqliteStore final : public Store {
   // One leaf: the entry with its hash, the leaf node, and every perfect subtree it completes
   // (RFC 9162 §2.1: node = H(0x01 || left || right)). Leaf i completes the node at level l
   // whenever i + 1 is a multiple of 2^l; its right child is the node just made, its left one is
-  // read back.
+  // the tree's frontier at level l - 1 (see AuditTail). Runs inside a write transaction. In a
+  // batch the rows are only queued, and reach the tables with the rest of the batch's leaves
+  // (flush_audit_rows) before its COMMIT: a few multi-row INSERTs instead of three statements
+  // per leaf.
   std::int64_t append_event_row(Connection& db, const Event& in) {
-    Event e = in;
-    {
-      auto stmt = db.prepare("SELECT COALESCE(MAX(seq), 0) FROM audit_entries");
-      stmt.step();
-      e.seq = stmt.int64(0) + 1;
+    if (!tail_checked_) {
+      check_audit_tail(db);
+      // Within a batch the write lock is held throughout: no one else appends until COMMIT.
+      tail_checked_ = in_batch_;
     }
-    const std::string leaf = hasher_->leaf_hash(e);
-    db.prepare(
-          "INSERT INTO audit_entries (seq, time, actor, action, resident, client_id, purpose, "
-          "datasets, outcome, detail, request_id, leaf_hash) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
-        .bind_all(e.seq, e.time, e.actor, e.action, e.resident, e.client_id, e.purpose,
-                  encode_list(e.datasets), e.outcome, e.detail, e.request_id, to_hex(leaf))
-        .run();
-    const std::int64_t index = e.seq - 1;
-    auto insert_node = [&db](std::int64_t level, std::int64_t idx, const std::string& hash) {
-      db.prepare("INSERT INTO audit_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
-          .bind_all(level, idx, to_hex(hash))
-          .run();
-    };
-    insert_node(0, index, leaf);
-    std::string right = leaf;
-    for (std::int64_t level = 1; level < 63 && ((index + 1) % (std::int64_t{1} << level)) == 0;
-         ++level) {
-      const std::int64_t node = ((index + 1) >> level) - 1;
-      auto stmt = db.prepare("SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2");
-      stmt.bind_all(level - 1, 2 * node);
-      if (!stmt.step()) throw StorageError("audit log: a Merkle node is missing");
-      const std::string left = from_hex(stmt.text(0));
-      right = hasher_->node_hash(left, right);
-      insert_node(level, node, right);
+    const std::size_t entries_before = pending_entries_.size();
+    const std::size_t nodes_before = pending_nodes_.size();
+    try {
+      auto& row = pending_entries_.emplace_back();
+      row.event = in;
+      const std::int64_t seq = row.event.seq = tail_.size + 1;
+      std::string right = hasher_->leaf_hash(row.event);
+      row.datasets = encode_list(row.event.datasets);
+      row.leaf_hex = to_hex(right);
+      const std::int64_t index = seq - 1;
+      pending_nodes_.push_back({0, index, row.leaf_hex});
+      std::size_t level = 1;
+      for (; level < 63 && ((index + 1) % (std::int64_t{1} << level)) == 0; ++level) {
+        const auto& left = tail_.frontier.at(level - 1);
+        if (!left) throw StorageError("audit log: a Merkle node is missing");
+        right = hasher_->node_hash(*left, right);
+        pending_nodes_.push_back(
+            {static_cast<std::int64_t>(level), ((index + 1) >> level) - 1, to_hex(right)});
+      }
+      // The subtrees just combined leave the frontier; the one they made joins it.
+      if (tail_.frontier.size() < level) tail_.frontier.resize(level);
+      for (std::size_t l = 0; l + 1 < level; ++l) tail_.frontier[l].reset();
+      tail_.frontier[level - 1] = std::move(right);
+      tail_.size = seq;
+      tail_.last_leaf_hex = row.leaf_hex;
+    } catch (...) {
+      pending_entries_.resize(entries_before);
+      pending_nodes_.resize(nodes_before);
+      throw;
     }
-    return e.seq;
+    const std::int64_t seq = tail_.size;
+    if (!in_batch_) {
+      flush_audit_rows(db);
+      // The caller's transaction may yet roll back: the next append reads the tail back.
+      tail_ = AuditTail{};
+    }
+    return seq;
   }
 
   std::vector<Event> list_events(std::int64_t after_seq, int limit) override {
@@ -1098,7 +1112,30 @@ class SqliteStore final : public Store {
                     std::span<std::exception_ptr> errors) {
     auto db = pool_.acquire();
     WriteTransaction transaction(*db, pool_.write_mutex());
+    // The audit tail is checked against the database once per batch, at its first append.
+    // A batch that does not commit forgets it: the next append reads it back.
+    struct BatchScope {
+      SqliteStore& store;
+      bool committed = false;
+      explicit BatchScope(SqliteStore& s) : store(s) {
+        store.in_batch_ = true;
+        store.tail_checked_ = false;
+      }
+      BatchScope(const BatchScope&) = delete;
+      BatchScope& operator=(const BatchScope&) = delete;
+      ~BatchScope() {
+        store.in_batch_ = false;
+        store.tail_checked_ = false;
+        if (!committed) {
+          store.tail_ = AuditTail{};
+          store.pending_entries_.clear();
+          store.pending_nodes_.clear();
+        }
+      }
+    } scope(*this);
     for (std::size_t i = 0; i < writes.size(); ++i) {
+      const std::size_t entries_before = pending_entries_.size();
+      const std::size_t nodes_before = pending_nodes_.size();
       db->prepare("SAVEPOINT group_write").run();
       try {
         (*writes[i])(*db);
@@ -1107,9 +1144,118 @@ class SqliteStore final : public Store {
         errors[i] = std::current_exception();
         db->prepare("ROLLBACK TO group_write").run();
         db->prepare("RELEASE group_write").run();
+        // Leaves the failed write queued go with it. Those of the writes before it are
+        // written now, and the next append reads the tail back from the tables.
+        if (pending_entries_.size() != entries_before) {
+          pending_entries_.resize(entries_before);
+          pending_nodes_.resize(nodes_before);
+          flush_audit_rows(*db);
+          tail_checked_ = false;
+        }
       }
     }
+    flush_audit_rows(*db);
     transaction.commit();
+    scope.committed = true;
+  }
+
+  // Writes the queued audit rows, up to kMaxRowsPerInsert per statement, and empties the
+  // queue, also when it throws: the transaction then fails as a whole. Hence OR FAIL: a
+  // failing row need not undo the rows before it in its statement, so SQLite keeps no
+  // statement journal (a copy of every page the statement changes, spilled to a temporary
+  // file past 64 KiB) for these statements.
+  void flush_audit_rows(Connection& db) {
+    struct Clear {
+      SqliteStore& store;
+      explicit Clear(SqliteStore& s) : store(s) {}
+      Clear(const Clear&) = delete;
+      Clear& operator=(const Clear&) = delete;
+      ~Clear() {
+        store.pending_entries_.clear();
+        store.pending_nodes_.clear();
+      }
+    } clear(*this);
+    std::span<const PendingEntry> entries = pending_entries_;
+    while (!entries.empty()) {
+      const auto rows = std::min(entries.size(), kMaxRowsPerInsert);
+      static const auto kSql = multi_row_inserts(
+          "INSERT OR FAIL INTO audit_entries (seq, time, actor, action, resident, client_id, "
+          "purpose, datasets, outcome, detail, request_id, leaf_hash) VALUES ",
+          "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      auto stmt = db.prepare(kSql[rows]);
+      int first = 1;
+      for (const auto& r : entries.first(rows)) {
+        const Event& e = r.event;
+        stmt.bind_at(first, e.seq, e.time, e.actor, e.action, e.resident, e.client_id, e.purpose,
+                     r.datasets, e.outcome, e.detail, e.request_id, r.leaf_hex);
+        first += 12;
+      }
+      stmt.run();
+      entries = entries.subspan(rows);
+    }
+    std::span<const PendingNode> nodes = pending_nodes_;
+    while (!nodes.empty()) {
+      const auto rows = std::min(nodes.size(), kMaxRowsPerInsert);
+      static const auto kSql = multi_row_inserts(
+          "INSERT OR FAIL INTO audit_nodes (level, idx, hash) VALUES ", "(?, ?, ?)");
+      auto stmt = db.prepare(kSql[rows]);
+      int first = 1;
+      for (const auto& node : nodes.first(rows)) {
+        stmt.bind_at(first, node.level, node.idx, node.hash_hex);
+        first += 3;
+      }
+      stmt.run();
+      nodes = nodes.subspan(rows);
+    }
+  }
+
+  // Rows per multi-row INSERT: a full batch of 16 writers' entries in one statement, and
+  // their nodes (about two per entry) in one or two.
+  static constexpr std::size_t kMaxRowsPerInsert = 32;
+
+  // sql[n] = head + n copies of `row`, comma-separated, for n = 1..kMaxRowsPerInsert. Built
+  // once: the text is the statement cache's key, so each size is prepared once per connection.
+  static std::array<std::string, kMaxRowsPerInsert + 1> multi_row_inserts(std::string_view head,
+                                                                          std::string_view row) {
+    std::array<std::string, kMaxRowsPerInsert + 1> sql;
+    for (std::size_t n = 1; n <= kMaxRowsPerInsert; ++n) {
+      sql[n] = head;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (i > 0) sql[n] += ", ";
+        sql[n] += row;
+      }
+    }
+    return sql;
+  }
+
+  // Makes tail_ match the audit log as the open write transaction sees it. tail_ outlives
+  // batches: it stays right while every append is ours and committed (a batch that does not
+  // commit, and an append outside a batch, clear it). The last entry (its seq and leaf hash)
+  // tells when another process or another Store appended; then, as after a clear, the
+  // frontier is read back, one node per level.
+  void check_audit_tail(Connection& db) {
+    std::int64_t size = 0;
+    std::string last_leaf_hex;
+    {
+      auto stmt =
+          db.prepare("SELECT seq, leaf_hash FROM audit_entries ORDER BY seq DESC LIMIT 1");
+      if (stmt.step()) {
+        size = stmt.int64(0);
+        last_leaf_hex = stmt.text(1);
+      }
+    }
+    if (size == tail_.size && last_leaf_hex == tail_.last_leaf_hex) return;
+    tail_ = AuditTail{};
+    for (unsigned level = 0; (size >> level) != 0; ++level) {
+      auto& node = tail_.frontier.emplace_back();
+      if (((size >> level) & 1) == 0) continue;
+      auto stmt = db.prepare("SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2");
+      stmt.bind_all(static_cast<std::int64_t>(level), (size >> level) - 1);
+      // A missing node fails the append that needs it, as reading it then would.
+      if (stmt.step()) node = from_hex(stmt.text(0));
+    }
+    tail_.size = size;
+    tail_.last_leaf_hex = std::move(last_leaf_hex);
   }
 
   // "SELECT <columns> FROM <rest>". Both parts are constants of this file; values are always
@@ -1170,8 +1316,36 @@ class SqliteStore final : public Store {
         .run();
   }
 
+  // The right edge of the audit log's Merkle tree, so that an append reads nothing back:
+  // for a log of `size` leaves, frontier[l] is the perfect subtree of 2^l leaves that ends
+  // at the last leaf, for every bit l set in size (RFC 9162 §2.1.1: those subtrees, left to
+  // right from the highest, make up the tree), and empty for the other levels.
+  struct AuditTail {
+    std::int64_t size = -1;  ///< leaves; -1 until read
+    std::string last_leaf_hex;
+    std::vector<std::optional<std::string>> frontier;
+  };
+
+  // An audit entry or a Merkle node appended in this batch but not written yet.
+  struct PendingEntry {
+    Event event;           ///< with its seq
+    std::string datasets;  ///< encoded
+    std::string leaf_hex;
+  };
+  struct PendingNode {
+    std::int64_t level;
+    std::int64_t idx;
+    std::string hash_hex;
+  };
+
   std::shared_ptr<const LogHasher> hasher_;
   sqlite::ConnectionPool pool_;
+  // Touched only inside a write transaction, that is with pool_.write_mutex() held.
+  AuditTail tail_;
+  bool in_batch_ = false;      ///< commit_batch is running its writes
+  bool tail_checked_ = false;  ///< tail_ was checked in this batch's transaction
+  std::vector<PendingEntry> pending_entries_;
+  std::vector<PendingNode> pending_nodes_;
   Group group_;
   std::jthread checkpointer_;  // last: stops (and joins) before the pool goes away
 };

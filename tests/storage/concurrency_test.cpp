@@ -91,6 +91,29 @@ RefreshTokenRecord refresh_token(const std::string& hash) {
   return t;
 }
 
+// Every leaf hash is the hash of its entry and every stored Merkle node the hash of its
+// children, up to the last complete subtree of each level: the tree a single writer would have
+// built from `events` in that order.
+void expect_tree_of(Store& store, const std::vector<Event>& events) {
+  const auto hasher = testing::hasher();
+  std::vector<std::string> level;
+  for (const auto& e : events) {
+    EXPECT_EQ(hasher->leaf_hash(e), e.leaf_hash) << e.seq;
+    EXPECT_EQ(store.audit_node(0, e.seq - 1), e.leaf_hash) << e.seq;
+    level.push_back(e.leaf_hash);
+  }
+  for (unsigned height = 1; level.size() >= 2; ++height) {
+    std::vector<std::string> up;
+    for (std::size_t i = 0; i + 1 < level.size(); i += 2) {
+      up.push_back(hasher->node_hash(level[i], level[i + 1]));
+      EXPECT_EQ(store.audit_node(height, static_cast<std::int64_t>(i / 2)), up.back())
+          << "level " << height << " index " << i / 2;
+    }
+    EXPECT_FALSE(store.audit_node(height, static_cast<std::int64_t>(up.size())));
+    level = std::move(up);
+  }
+}
+
 class ConcurrencyTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void SetUp() override {
@@ -318,22 +341,69 @@ TEST_P(ConcurrencyTest, AuditLogIsOneGaplessOrderAcrossStores) {
   }
   EXPECT_EQ(request_ids.size(), static_cast<std::size_t>(kTotal));
 
-  const auto hasher = testing::hasher();
-  std::vector<std::string> level;
-  for (const auto& e : events) {
-    EXPECT_EQ(hasher->leaf_hash(e), e.leaf_hash) << e.seq;
-    level.push_back(e.leaf_hash);
+  expect_tree_of(*store_, events);
+}
+
+// A hasher that fails on the entries whose action is "poison", as a bug or a full disk would
+// fail one write in the middle of a batch.
+class PoisonHasher final : public LogHasher {
+ public:
+  [[nodiscard]] std::string leaf_hash(const Event& e) const override {
+    if (e.action == "poison") throw StorageError("poisoned entry");
+    return inner_.leaf_hash(e);
   }
-  for (unsigned height = 1; level.size() >= 2; ++height) {
-    std::vector<std::string> up;
-    for (std::size_t i = 0; i + 1 < level.size(); i += 2) {
-      up.push_back(hasher->node_hash(level[i], level[i + 1]));
-      EXPECT_EQ(store_->audit_node(height, static_cast<std::int64_t>(i / 2)), up.back())
-          << "level " << height << " index " << i / 2;
+  [[nodiscard]] std::string node_hash(std::string_view left,
+                                      std::string_view right) const override {
+    return inner_.node_hash(left, right);
+  }
+
+ private:
+  testing::TestLogHasher inner_;
+};
+
+// Writes that fail while appending share batches with writes that succeed: each failed one
+// leaves nothing (neither its token nor its entry), the others keep their entries in one
+// gapless order, and the Merkle tree is the one built from exactly those entries.
+TEST_P(ConcurrencyTest, FailedWritesLeaveTheAuditTreeWhole) {
+  auto store = db_->open(std::make_shared<PoisonHasher>());
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 40;
+  std::atomic<int> failed{0};
+  race(kThreads, [&](int i) {
+    for (int n = 0; n < kPerThread; ++n) {
+      const std::string id = numbered("e", i, n);
+      if (n % 4 == 1) {
+        try {
+          store->insert_access_token(
+              access_token(id), testing::event(0, kNow, "client", "poison", "", "app", "{}", id));
+          ADD_FAILURE() << "poisoned write " << id << " succeeded";
+        } catch (const StorageError&) {
+          ++failed;
+        }
+      } else {
+        store->append_event(testing::event(0, kNow + n, "system", "tick", "", "", "{}", id));
+      }
     }
-    EXPECT_FALSE(store_->audit_node(height, static_cast<std::int64_t>(up.size())));
-    level = std::move(up);
+  });
+
+  constexpr int kAppended = kThreads * kPerThread * 3 / 4;
+  EXPECT_EQ(failed.load(), kThreads * kPerThread / 4);
+  EXPECT_EQ(store->audit_size(), kAppended);
+  const auto events = store->list_events(0, kAppended + 10);
+  ASSERT_EQ(events.size(), static_cast<std::size_t>(kAppended));
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].seq, static_cast<std::int64_t>(i) + 1);
+    EXPECT_EQ(events[i].action, "tick");
   }
+  for (int i = 0; i < kThreads; ++i) {
+    EXPECT_FALSE(store->find_access_token(numbered("e", i, 1))) << "thread " << i;
+  }
+  expect_tree_of(*store, events);
+
+  // The next append, in a batch of its own, extends the same tree.
+  EXPECT_EQ(store->append_event(testing::event(0, kNow, "system", "tick", "", "", "{}", "last")),
+            kAppended + 1);
+  expect_tree_of(*store, store->list_events(0, kAppended + 10));
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -128,9 +129,12 @@ class TestDatabase {
   [[nodiscard]] Backend backend() const { return backend_; }
 
   /// A new Store on this database (several may be open at once, like several processes).
-  [[nodiscard]] std::unique_ptr<Store> open() const {
-    return backend_ == Backend::sqlite ? open_sqlite(target_, hasher())
-                                       : open_postgres(target_, hasher());
+  [[nodiscard]] std::unique_ptr<Store> open() const { return open(hasher()); }
+
+  /// The same, hashing the audit log with `log_hasher`.
+  [[nodiscard]] std::unique_ptr<Store> open(std::shared_ptr<const LogHasher> log_hasher) const {
+    return backend_ == Backend::sqlite ? open_sqlite(target_, std::move(log_hasher))
+                                       : open_postgres(target_, std::move(log_hasher));
   }
 
   /// Runs SQL behind the Store's back, as the sqlite3 shell or psql would; returns the error
