@@ -3,6 +3,7 @@
 // DPoP (RFC 9449), introspection (RFC 7662), revocation (RFC 7009), UserInfo (OIDC Core §5.3)
 // and dynamic registration (RFC 7591).
 #include <algorithm>
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "authz/base64url.hpp"
@@ -38,6 +39,21 @@ std::optional<std::string> jwt_jti(std::string_view token) {
 
 }  // namespace
 
+// An access token's id: the moment of issue in microseconds (14 hex digits, so ids sort by
+// time) and 96 random bits. New rows then land at the end of the jti index, where one batch's
+// inserts share a page, instead of one random page each.
+std::string AuthorizationServer::new_jti() {
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string jti(14, '0');
+  auto left = static_cast<std::uint64_t>(micros);
+  for (std::size_t i = jti.size(); i-- > 0; left >>= 4) jti[i] = kHex[left & 0xf];
+  jti += random_.token(12);
+  return jti;
+}
+
 struct AuthorizationServer::Issue {
   const storage::ClientRecord* client = nullptr;
   std::string grant_type;
@@ -55,6 +71,7 @@ struct AuthorizationServer::Issue {
   bool with_id_token = false;
   std::string rotate_from;  ///< hash of the refresh token being exchanged
   std::string request_id;
+  std::optional<TokenWrite>* deferred = nullptr;  ///< see token()
 };
 
 Expected<storage::ClientRecord, EndpointError> AuthorizationServer::authenticate_client(
@@ -169,7 +186,8 @@ Expected<std::optional<std::string>> AuthorizationServer::dpop_jkt(
   return std::optional<std::string>{proof->jkt};
 }
 
-Answer AuthorizationServer::token(const Params& form, const RequestFacts& facts) {
+Answer AuthorizationServer::token(const Params& form, const RequestFacts& facts,
+                                  std::optional<TokenWrite>* deferred) {
   if (auto dup = form.first_duplicate())
     return fail("invalid_request", "parameter " + *dup + " appears more than once");
   auto client = authenticate_client(form, facts);
@@ -181,9 +199,12 @@ Answer AuthorizationServer::token(const Params& form, const RequestFacts& facts)
     return fail("unsupported_grant_type", "grant_type is not supported");
   if (!has(client->grant_types, grant_type))
     return fail("unauthorized_client", "client may not use this grant type");
+  // Only client_credentials tokens are left for the caller to write. A token from a code or
+  // a refresh token must be in storage before the grant's next use can look for it: a replayed
+  // code (RFC 9700 §4.5) or a reused refresh token revokes every token issued from it.
   if (grant_type == "authorization_code") return token_authorization_code(form, facts, *client);
   if (grant_type == "refresh_token") return token_refresh(form, facts, *client);
-  return token_client_credentials(form, facts, *client);
+  return token_client_credentials(form, facts, *client, deferred);
 }
 
 Answer AuthorizationServer::token_authorization_code(const Params& form, const RequestFacts& facts,
@@ -314,7 +335,8 @@ Answer AuthorizationServer::token_refresh(const Params& form, const RequestFacts
 }
 
 Answer AuthorizationServer::token_client_credentials(const Params& form, const RequestFacts& facts,
-                                                     const storage::ClientRecord& client) {
+                                                     const storage::ClientRecord& client,
+                                                     std::optional<TokenWrite>* deferred) {
   if (client.token_endpoint_auth_method == "none")
     return fail("unauthorized_client", "public clients cannot use client_credentials");
   auto jkt = dpop_jkt(facts, std::nullopt);
@@ -349,6 +371,7 @@ Answer AuthorizationServer::token_client_credentials(const Params& form, const R
     issue.resources.push_back(r);
   }
   issue.cnf_jkt = jkt->value_or("");
+  issue.deferred = deferred;
   return issue_tokens(issue);
 }
 
@@ -388,7 +411,7 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
   }
 
   auto key = keys_.current();
-  const std::string jti = random_.token(16);
+  const std::string jti = new_jti();
   nlohmann::json aud;
   if (issue.resources.size() == 1) {
     aud = issue.resources.front();
@@ -426,14 +449,18 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
   record.issued_at = now;
   record.expires_at = now + settings_.access_token_ttl;
   // The token and its audit entry are written together (one group-committed transaction).
-  store_.insert_access_token(
-      record, make_event(issue.resident_id.empty() ? "client" : "resident",
-                         issue.grant_type == "refresh_token" ? "token.refreshed" : "token.issued",
-                         issue.resident_id, client.client_id,
-                         nlohmann::json{{"jti", jti}, {"grant_type", issue.grant_type},
-                                        {"scope", issue.scope}}
-                             .dump(),
-                         issue.request_id, "success", issue.authorization_details));
+  auto event = make_event(issue.resident_id.empty() ? "client" : "resident",
+                          issue.grant_type == "refresh_token" ? "token.refreshed" : "token.issued",
+                          issue.resident_id, client.client_id,
+                          nlohmann::json{{"jti", jti}, {"grant_type", issue.grant_type},
+                                         {"scope", issue.scope}}
+                              .dump(),
+                          issue.request_id, "success", issue.authorization_details);
+  if (issue.deferred != nullptr) {
+    issue.deferred->emplace(TokenWrite{std::move(record), std::move(event)});
+  } else {
+    store_.insert_access_token(record, event);
+  }
 
   body["access_token"] = access;
   body["token_type"] = issue.cnf_jkt.empty() ? "Bearer" : "DPoP";
@@ -679,7 +706,7 @@ std::string AuthorizationServer::issue_self_token(std::string_view resident_id,
                                                   int ttl_seconds) {
   const auto now = clock_.now();
   auto key = keys_.current();
-  const std::string jti = random_.token(16);
+  const std::string jti = new_jti();
   nlohmann::json claims = {{"iss", settings_.issuer},
                            {"sub", subject},
                            {"aud", audience},

@@ -1,16 +1,23 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "config.hpp"
 
@@ -56,6 +63,30 @@ inline void set_route(Response& res, std::string_view route) { res.set(kRouteHea
 /// connection: the peer sees a response cut mid-body. Never set it on a real response.
 inline constexpr std::string_view kCutBodyHeader = "X-Infobank-Cut-Body";
 
+/// Called once, from any thread, when work started elsewhere has finished: null, or what it
+/// threw.
+using Done = std::function<void(std::exception_ptr)>;
+
+/// Suspends the calling coroutine until the work that `start(done)` begins (on another thread
+/// or in another component) calls `done`, then resumes it on its own executor and rethrows
+/// what was passed to `done`, if anything. `start` runs once, on the caller's thread. The
+/// awaiting coroutine counts as work of its io_context meanwhile, so a draining server waits
+/// for it. Taken by lvalue reference for the reason given at offload().
+template <class Start>
+auto until_done(Start& start) {
+  namespace net = boost::asio;
+  return net::async_initiate<const net::use_awaitable_t<>, void(std::exception_ptr)>(
+      [&start](auto handler) {
+        auto work = net::prefer(net::get_associated_executor(handler),
+                                net::execution::outstanding_work.tracked);
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        start(Done([shared, work](std::exception_ptr error) {
+          net::post(work, [shared, error] { std::move(*shared)(error); });
+        }));
+      },
+      net::use_awaitable);
+}
+
 /// Runs `fn` on the blocking-work pool and resumes the caller with its result.
 ///
 /// `fn` is taken by lvalue reference on purpose: callers name the lambda in their own frame
@@ -65,9 +96,25 @@ inline constexpr std::string_view kCutBodyHeader = "X-Infobank-Cut-Body";
 template <class F>
 auto offload(boost::asio::thread_pool& pool, F& fn) -> boost::asio::awaitable<decltype(fn())> {
   using Result = decltype(fn());
-  auto task = [&fn]() -> boost::asio::awaitable<Result> { co_return fn(); };
-  auto op = boost::asio::co_spawn(pool, std::move(task), boost::asio::use_awaitable);
-  co_return co_await std::move(op);
+  // The frame outlives the job: the coroutine stays suspended until the job has called done.
+  std::conditional_t<std::is_void_v<Result>, bool, std::optional<Result>> result{};
+  auto start = [&pool, &fn, &result](Done done) {
+    boost::asio::post(pool, [&fn, &result, done = std::move(done)] {
+      std::exception_ptr error;
+      try {
+        if constexpr (std::is_void_v<Result>) {
+          fn();
+        } else {
+          result.emplace(fn());
+        }
+      } catch (...) {
+        error = std::current_exception();
+      }
+      done(error);
+    });
+  };
+  co_await until_done(start);
+  if constexpr (!std::is_void_v<Result>) co_return std::move(*result);
 }
 
 /// The HTTP/1.1 server: plain TCP, or TLS (1.2 minimum) when config.tls_enabled().

@@ -115,14 +115,6 @@ ApiOutcome answer(int status, std::string json, std::string location = {}) {
 
 }  // namespace
 
-// GCC 12 reports the coroutine frame's own operator new/delete pair (both Asio's
-// awaitable_frame_base) as mismatched in these two coroutines at -O2: a false positive of its
-// coroutine lowering that GCC 13 no longer emits.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 awaitable<Response> App::transfers_api(const Request& req, const RequestContext& ctx,
                                        std::string_view path) {
   if (broker_ == nullptr) co_return json_response(req, http::status::not_found, R"({"error":"not_found"})");
@@ -350,9 +342,5 @@ awaitable<Response> App::account_transfers(const Request& req, const RequestCont
   }
   co_return page_response(req, http::status::ok, pages::render_transfer(*out.page, lang));
 }
-
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic pop
-#endif
 
 }  // namespace server

@@ -1,31 +1,43 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <span>
+#include <thread>
 #include <utility>
 #include <vector>
 
 namespace storage {
 
-/// Group commit (leader/follower), independent of the back end: concurrent callers' writes
-/// share one transaction. The first caller to find no batch in flight becomes the leader,
-/// takes every write queued so far and hands them to the back end's CommitBatch, which runs
-/// each inside its own savepoint (so one failing write does not undo the others) and commits
-/// once; the others wait and return when the transaction holding their write has committed.
-/// Each write is durable (as the back end makes it) before run() returns, and a lone caller
-/// pays one transaction, as without batching. Under load, one commit serves many requests.
+/// Group commit, independent of the back end: concurrent writes share one transaction.
+///
+/// Two ways in:
+///  - run(write) blocks until its write has committed. The first caller to find no batch in
+///    flight becomes the leader: it takes every write queued so far and hands them to the back
+///    end's CommitBatch, which runs each inside its own savepoint (so one failing write does
+///    not undo the others) and commits once; the others wait for that commit. A lone caller
+///    pays one transaction, as without batching.
+///  - submit(write, done) queues the write and returns at once; `done` runs when the
+///    transaction holding it has committed (or failed). A committer thread of its own leads
+///    the batches no blocked caller is there to lead, so a caller's thread is never held while
+///    it waits: a server thread can go on with other requests and answer when `done` runs.
+///
+/// Either way each write is durable (as the back end makes it) before it is reported done, and
+/// under load one commit serves many requests.
 template <typename Session>
 class GroupCommit {
  public:
   using Write = std::function<void(Session&)>;
+  /// Runs once the write has committed (null) or failed (its exception); on the thread that
+  /// committed the batch, so it must be quick (post elsewhere) and must not throw.
+  using Done = std::function<void(std::exception_ptr)>;
   /// Runs writes[i] for every i in one transaction and commits. A write that throws stores
   /// its exception in errors[i] (and is rolled back to its savepoint); if CommitBatch itself
   /// throws, every write without an error of its own fails with that exception.
@@ -34,42 +46,80 @@ class GroupCommit {
 
   explicit GroupCommit(CommitBatch commit_batch) : commit_batch_(std::move(commit_batch)) {}
 
+  GroupCommit(const GroupCommit&) = delete;
+  GroupCommit& operator=(const GroupCommit&) = delete;
+
+  /// Commits what was submitted and not yet committed, then stops the committer thread.
+  ~GroupCommit() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    work_.notify_all();
+    if (committer_.joinable()) committer_.join();
+  }
+
   /// Runs `write` in a shared write transaction; rethrows what it threw.
   void run(const Write& write) {
     Ticket ticket;
     ticket.write = &write;
     std::unique_lock lock(mutex_);
-    queue_.push_back(&ticket);
-    if (queue_.size() >= fill_target_) filled_.notify_one();
-    // `done` is set under the mutex, so read here (with it held) it is exact.
-    while (!ticket.done.load(std::memory_order_relaxed)) {
+    enqueue(&ticket);
+    while (!ticket.done) {
       if (!leader_active_) {
         // No batch in flight: lead the next one, which takes this caller's write with it.
         lead(lock);
-        break;
+      } else {
+        batch_ended_.wait(lock);
       }
-      // Sleep until a batch ends: ours (done), or another one, after which the queue needs
-      // a leader. Read under the mutex, so the end of the batch in flight changes it.
-      const std::uint32_t seen = batches_ended_.load(std::memory_order_relaxed);
-      lock.unlock();
-      batches_ended_.wait(seen, std::memory_order_acquire);
-      // A served caller returns without taking the mutex back (the next leader may be
-      // holding it to fill its batch).
-      if (ticket.done.load(std::memory_order_acquire)) break;
-      lock.lock();
     }
+    lock.unlock();
     if (ticket.error) std::rethrow_exception(ticket.error);
+  }
+
+  /// Queues `write` and returns; `done` reports its outcome once its transaction has ended.
+  /// Writes submitted before the store is destroyed are committed before it goes.
+  void submit(Write write, Done done) {
+    auto ticket = std::make_unique<Ticket>();
+    ticket->owned = std::move(write);
+    ticket->write = &ticket->owned;
+    ticket->on_done = std::move(done);
+    std::unique_lock lock(mutex_);
+    if (!committer_.joinable()) committer_ = std::thread([this] { commit_loop(); });
+    enqueue(ticket.release());
+    if (!leader_active_) work_.notify_one();
   }
 
  private:
   struct Ticket {
     const Write* write = nullptr;
     std::exception_ptr error;  ///< written by the leader before `done`
-    std::atomic<bool> done{false};
+    bool done = false;         ///< under the mutex
+    Write owned;               ///< submit(): the write, kept until committed
+    Done on_done;              ///< submit(): non-null; the ticket is then owned by the queue
   };
 
-  // Called with `lock` held and no leader active; returns with it released, once the batch
-  // (which includes the caller's own ticket) has committed or failed.
+  // With the mutex held.
+  void enqueue(Ticket* ticket) {
+    queue_.push_back(ticket);
+    if (queue_.size() >= fill_target_) filled_.notify_one();
+  }
+
+  // The committer thread: leads whenever writes are queued and nobody else leads.
+  void commit_loop() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      if (!queue_.empty() && !leader_active_) {
+        lead(lock);
+        continue;
+      }
+      if (stopping_ && queue_.empty()) return;
+      work_.wait(lock);
+    }
+  }
+
+  // Called with `lock` held and no leader active; returns with it held, once the batch (all
+  // that was queued when it started, after the fill wait) has committed or failed.
   void lead(std::unique_lock<std::mutex>& lock) {
     leader_active_ = true;
     fill(lock);
@@ -81,20 +131,34 @@ class GroupCommit {
     commit(batch);
     const auto took = std::chrono::steady_clock::now() - started;
 
+    // The submitted writes' callbacks run outside the mutex; their tickets are ours to free.
+    std::vector<std::unique_ptr<Ticket>> submitted;
     lock.lock();
     last_batch_ = batch.size();
     last_commit_ = std::min<std::chrono::steady_clock::duration>(took, kMaxFillWait);
     leader_active_ = false;
-    // After its `done` is set a follower may return and free its ticket: touch none after.
-    for (Ticket* t : batch) t->done.store(true, std::memory_order_release);
-    batches_ended_.fetch_add(1, std::memory_order_release);
+    // A blocked caller may return and free its ticket once `done` is set: touch none after.
+    for (Ticket* t : batch) {
+      if (t->on_done) submitted.emplace_back(t);
+      t->done = true;
+    }
+    const bool more = !queue_.empty();
     lock.unlock();
-    // One wake-up for the whole batch, and for the callers queued behind it: one of them
-    // leads the next batch.
-    batches_ended_.notify_all();
+    // One wake-up for the blocked callers of the whole batch, and for those queued behind it:
+    // one of them, or the committer, leads the next batch.
+    batch_ended_.notify_all();
+    if (more) work_.notify_one();
+    for (auto& t : submitted) {
+      try {
+        t->on_done(t->error);
+      } catch (...) {
+        // Done must not throw; nothing sensible is left to do with the exception here.
+      }
+    }
+    lock.lock();
   }
 
-  // Before taking the queue, a leader waits for the callers the last batch served to queue
+  // Before taking the queue, a leader waits for the writers the last batch served to queue
   // again, for at most as long as that batch's commit took: each write then waits at most one
   // more commit time, and the batch pays one commit (its WAL pages, its locks, its fsync) for
   // all of them. Without this the leader's own thread, already running, comes back first and
@@ -102,7 +166,7 @@ class GroupCommit {
   // batches stay at one or two writes. A lone caller (last batch of one) never waits, and a
   // smaller load lowers the target after one wait that timed out.
   void fill(std::unique_lock<std::mutex>& lock) {
-    if (queue_.size() >= last_batch_ || last_commit_.count() <= 0) return;
+    if (queue_.size() >= last_batch_ || last_commit_.count() <= 0 || stopping_) return;
     fill_target_ = last_batch_;
     filled_.wait_for(lock, last_commit_, [&] { return queue_.size() >= fill_target_; });
     fill_target_ = kNoFill;
@@ -134,12 +198,14 @@ class GroupCommit {
   std::mutex mutex_;
   std::vector<Ticket*> queue_;
   bool leader_active_ = false;
+  bool stopping_ = false;
   std::size_t last_batch_ = 0;                         ///< writes in the last batch
   std::chrono::steady_clock::duration last_commit_{};  ///< how long its commit took
   std::size_t fill_target_ = kNoFill;                  ///< queue size that wakes a filling leader
   std::condition_variable filled_;
-  /// Batches ended so far (wraps): callers sleep on it, so a batch wakes them all at once.
-  std::atomic<std::uint32_t> batches_ended_{0};
+  std::condition_variable batch_ended_;  ///< blocked callers wait for their batch on it
+  std::condition_variable work_;         ///< the committer waits for submitted writes on it
+  std::thread committer_;                ///< started by the first submit()
 };
 
 }  // namespace storage

@@ -184,7 +184,7 @@ void insert_signing_key_row(Connection& db, const SigningKeyRecord& k) {
 void revoke_family_rows(Connection& db, std::string_view family_id) {
   if (family_id.empty()) return;
   db.exec("UPDATE refresh_tokens SET revoked = true WHERE family_id = $1", family_id);
-  db.exec("UPDATE access_tokens SET revoked = true WHERE family_id = $1", family_id);
+  db.exec("UPDATE access_tokens SET revoked = true WHERE family_id = $1 AND family_id <> ''", family_id);
 }
 
 void upsert_contract_row(Connection& db, const ContractRecord& c) {
@@ -341,7 +341,7 @@ class PostgresStore final : public Store {
            {"DELETE FROM residents WHERE id = $1", "DELETE FROM sessions WHERE resident_id = $1",
             "DELETE FROM resident_pseudonyms WHERE resident_id = $1",
             "DELETE FROM grants WHERE resident_id = $1", "DELETE FROM codes WHERE resident_id = $1",
-            "DELETE FROM access_tokens WHERE resident_id = $1",
+            "DELETE FROM access_tokens WHERE resident_id = $1 AND resident_id <> ''",
             "DELETE FROM refresh_tokens WHERE resident_id = $1",
             "DELETE FROM contracts WHERE resident_id = $1",
             "DELETE FROM transfer_datasets WHERE transfer_id IN "
@@ -528,7 +528,7 @@ class PostgresStore final : public Store {
       db.exec("UPDATE grants SET revoked = true WHERE id = $1", grant_id);
       db.exec("DELETE FROM codes WHERE grant_id = $1", grant_id);
       db.exec(
-          "UPDATE access_tokens SET revoked = true WHERE family_id IN (SELECT family_id FROM "
+          "UPDATE access_tokens SET revoked = true WHERE family_id <> '' AND family_id IN (SELECT family_id FROM "
           "refresh_tokens WHERE grant_id = $1 AND family_id <> '')",
           grant_id);
       db.exec(
@@ -536,7 +536,8 @@ class PostgresStore final : public Store {
           "family_id FROM refresh_tokens WHERE grant_id = $1 AND family_id <> '')",
           grant_id);
       if (!resident_id.empty()) {
-        db.exec("UPDATE access_tokens SET revoked = true WHERE resident_id = $1 AND client_id = $2",
+        db.exec("UPDATE access_tokens SET revoked = true WHERE resident_id = $1 AND client_id = $2 "
+                  "AND resident_id <> ''",
                 resident_id, client_id);
       }
       return true;
@@ -555,6 +556,15 @@ class PostgresStore final : public Store {
       insert_access_token_row(db, t);
       append_event_row(db, e);
     });
+  }
+
+  void submit_access_token(AccessTokenRecord t, Event e, Done done) override {
+    group_.submit(
+        [this, t = std::move(t), e = std::move(e)](Connection& db) {
+          insert_access_token_row(db, t);
+          append_event_row(db, e);
+        },
+        std::move(done));
   }
 
   std::optional<AccessTokenRecord> find_access_token(std::string_view jti) override {
@@ -619,8 +629,12 @@ class PostgresStore final : public Store {
   void revoke_tokens_from_code(std::string_view code_hash) override {
     if (code_hash.empty()) return;  // tokens not from a code carry an empty code_hash
     transact([&](Connection& db) {
+      // Two statements, each matching its partial index (tokens without a code or family are
+      // not indexed by them).
+      db.exec("UPDATE access_tokens SET revoked = true WHERE code_hash = $1 AND code_hash <> ''",
+              code_hash);
       db.exec(
-          "UPDATE access_tokens SET revoked = true WHERE code_hash = $1 OR family_id IN (SELECT "
+          "UPDATE access_tokens SET revoked = true WHERE family_id <> '' AND family_id IN (SELECT "
           "family_id FROM refresh_tokens WHERE code_hash = $1 AND family_id <> '')",
           code_hash);
       db.exec(

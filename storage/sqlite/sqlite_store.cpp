@@ -210,7 +210,7 @@ void revoke_family_rows(Connection& db, std::string_view family_id) {
   db.prepare("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?1")
       .bind_all(family_id)
       .run();
-  db.prepare("UPDATE access_tokens SET revoked = 1 WHERE family_id = ?1").bind_all(family_id).run();
+  db.prepare("UPDATE access_tokens SET revoked = 1 WHERE family_id = ?1 AND family_id <> ''").bind_all(family_id).run();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -370,7 +370,7 @@ class SqliteStore final : public Store {
          {"DELETE FROM residents WHERE id = ?1", "DELETE FROM sessions WHERE resident_id = ?1",
           "DELETE FROM resident_pseudonyms WHERE resident_id = ?1",
           "DELETE FROM grants WHERE resident_id = ?1", "DELETE FROM codes WHERE resident_id = ?1",
-          "DELETE FROM access_tokens WHERE resident_id = ?1",
+          "DELETE FROM access_tokens WHERE resident_id = ?1 AND resident_id <> ''",
           "DELETE FROM refresh_tokens WHERE resident_id = ?1",
           "DELETE FROM contracts WHERE resident_id = ?1",
           "DELETE FROM transfer_datasets WHERE transfer_id IN "
@@ -592,7 +592,7 @@ class SqliteStore final : public Store {
     db->prepare("UPDATE grants SET revoked = 1 WHERE id = ?1").bind_all(grant_id).run();
     db->prepare("DELETE FROM codes WHERE grant_id = ?1").bind_all(grant_id).run();
     db->prepare(
-          "UPDATE access_tokens SET revoked = 1 WHERE family_id IN (SELECT family_id FROM "
+          "UPDATE access_tokens SET revoked = 1 WHERE family_id <> '' AND family_id IN (SELECT family_id FROM "
           "refresh_tokens WHERE grant_id = ?1 AND family_id <> '')")
         .bind_all(grant_id)
         .run();
@@ -602,7 +602,8 @@ class SqliteStore final : public Store {
         .bind_all(grant_id)
         .run();
     if (!resident_id.empty()) {
-      db->prepare("UPDATE access_tokens SET revoked = 1 WHERE resident_id = ?1 AND client_id = ?2")
+      db->prepare("UPDATE access_tokens SET revoked = 1 WHERE resident_id = ?1 AND client_id = ?2 "
+                  "AND resident_id <> ''")
           .bind_all(resident_id, client_id)
           .run();
     }
@@ -622,6 +623,15 @@ class SqliteStore final : public Store {
       insert_access_token_row(db, t);
       append_event_row(db, e);
     });
+  }
+
+  void submit_access_token(AccessTokenRecord t, Event e, Done done) override {
+    group_.submit(
+        [this, t = std::move(t), e = std::move(e)](Connection& db) {
+          insert_access_token_row(db, t);
+          append_event_row(db, e);
+        },
+        std::move(done));
   }
 
   static void insert_access_token_row(Connection& db, const AccessTokenRecord& t) {
@@ -716,8 +726,13 @@ class SqliteStore final : public Store {
     if (code_hash.empty()) return;  // tokens not from a code carry an empty code_hash
     auto db = pool_.acquire();
     WriteTransaction transaction(*db, pool_.write_mutex());
+    // Two statements, each matching its partial index (tokens without a code or family are
+    // not indexed by them).
+    db->prepare("UPDATE access_tokens SET revoked = 1 WHERE code_hash = ?1 AND code_hash <> ''")
+        .bind_all(code_hash)
+        .run();
     db->prepare(
-          "UPDATE access_tokens SET revoked = 1 WHERE code_hash = ?1 OR family_id IN (SELECT "
+          "UPDATE access_tokens SET revoked = 1 WHERE family_id <> '' AND family_id IN (SELECT "
           "family_id FROM refresh_tokens WHERE code_hash = ?1 AND family_id <> '')")
         .bind_all(code_hash)
         .run();

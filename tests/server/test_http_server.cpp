@@ -210,6 +210,7 @@ class HttpServerTest : public ::testing::Test {
       server->stop();
       server->wait();
     }
+    for (auto& t : later_threads) t.join();
     std::error_code ec;
     if (!dir.empty()) fs::remove_all(dir, ec);
   }
@@ -245,6 +246,23 @@ class HttpServerTest : public ::testing::Test {
         server::set_route(res, "offload");
         auto job = [] { return std::string("pooled"); };  // named: offload takes F&
         res.body() = co_await server::offload(server->workers(), job);
+      } else if (target == "/offload-throw") {
+        auto job = []() -> std::string { throw std::runtime_error("pool job failed"); };
+        res.body() = co_await server::offload(server->workers(), job);
+      } else if (target == "/later" || target == "/later-fail") {
+        // Work finished by a thread of its own (as a storage commit is), not by the pool.
+        server::set_route(res, "later");
+        const bool fail = target == "/later-fail";
+        auto start = [this, fail](server::Done done) {
+          std::lock_guard lock(later_mutex);
+          later_threads.emplace_back([this, fail, done = std::move(done)] {
+            later_entered.set();
+            std::this_thread::sleep_for(300ms);  // the work being waited for, not a test wait
+            done(fail ? std::make_exception_ptr(std::runtime_error("commit failed")) : nullptr);
+          });
+        };
+        co_await server::until_done(start);
+        res.body() = "later done";
       } else if (target == "/throw") {
         throw std::runtime_error("boom");
       } else if (target.starts_with("/leaky")) {
@@ -285,6 +303,9 @@ class HttpServerTest : public ::testing::Test {
   std::uint16_t port = 0;
   std::atomic<int> handler_calls{0};
   Event slow_entered;
+  Event later_entered;
+  std::mutex later_mutex;
+  std::vector<std::thread> later_threads;
   fs::path dir;
 };
 
@@ -329,6 +350,38 @@ TEST_F(HttpServerTest, RequestContextAndWorkers) {
   EXPECT_EQ(j["request_id"], std::string(res["X-Request-Id"]));
 
   EXPECT_EQ(c.roundtrip(get("/offload")).body(), "pooled");
+}
+
+// A pool job that throws, and work finished elsewhere that reports an error, end as the
+// handler's own exceptions do: 500, and the connection goes on.
+TEST_F(HttpServerTest, OffloadedAndAwaitedWorkReportResultsAndErrors) {
+  start();
+  Client c;
+  ASSERT_FALSE(c.connect(port));
+  EXPECT_EQ(c.roundtrip(get("/offload-throw")).result(), http::status::internal_server_error);
+  const auto ok = c.roundtrip(get("/later"));
+  EXPECT_EQ(ok.result(), http::status::ok);
+  EXPECT_EQ(ok.body(), "later done");
+  EXPECT_EQ(c.roundtrip(get("/later-fail")).result(), http::status::internal_server_error);
+  EXPECT_EQ(c.roundtrip(get("/hello")).body(), "hello");
+}
+
+// A request waiting for work done elsewhere counts as in flight: a graceful stop lets it
+// finish and answer.
+TEST_F(HttpServerTest, GracefulStopWaitsForAwaitedWork) {
+  start();
+  server->set_shutdown_timeout(5s);
+  Client busy;
+  ASSERT_FALSE(busy.connect(port));
+  auto req = get("/later");
+  ASSERT_FALSE(busy.send(req));
+  ASSERT_TRUE(later_entered.wait_for(5s));
+  server->stop();
+  auto [ec, res] = busy.read(5s);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(res.result(), http::status::ok);
+  EXPECT_EQ(res.body(), "later done");
+  server->wait();
 }
 
 TEST_F(HttpServerTest, BodyTooLargeGets413WithoutCallingTheHandler) {

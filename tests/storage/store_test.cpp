@@ -2,6 +2,10 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cctype>
 #include <filesystem>
 #include <memory>
@@ -564,6 +568,76 @@ TEST_P(StoreTest, AccessTokenCrud) {
   EXPECT_FALSE(store_->revoke_access_token("jti-2"));
   EXPECT_TRUE(store_->find_access_token("jti-1")->revoked);
   EXPECT_FALSE(store_->find_access_token("jti-2"));
+}
+
+// The token endpoint's write without a waiting thread: writes submitted from several threads
+// all commit (with their audit entries), each reports once, and a failing one (a jti already
+// stored) reports its error without taking the others, or an audit entry, with it.
+TEST_P(StoreTest, SubmittedAccessTokensCommitAndReportEach) {
+  store_->insert_access_token(make_access("taken", "app", ""));
+  constexpr int kThreads = 4;
+  constexpr int kEach = 25;
+  std::mutex mutex;
+  std::condition_variable reported;
+  int ok = 0;
+  std::vector<std::string> failed;
+  auto done_for = [&](std::string jti) {
+    return [&, jti](std::exception_ptr error) {
+      std::lock_guard lock(mutex);
+      if (error) {
+        failed.push_back(jti);
+      } else {
+        ++ok;
+      }
+      reported.notify_all();
+    };
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string jti = "s" + std::to_string(t) + "-" + std::to_string(i);
+        store_->submit_access_token(
+            make_access(jti, "app", ""),
+            testing::event(0, kNow, "client", "token.issued", "", "app", "{}", ""),
+            done_for(jti));
+      }
+    });
+  }
+  store_->submit_access_token(
+      make_access("taken", "app", ""),
+      testing::event(0, kNow, "client", "token.issued", "", "app", "{}", ""), done_for("taken"));
+  for (auto& t : threads) t.join();
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(reported.wait_for(lock, std::chrono::seconds(30), [&] {
+      return ok + static_cast<int>(failed.size()) == kThreads * kEach + 1;
+    }));
+    EXPECT_EQ(ok, kThreads * kEach);
+    EXPECT_EQ(failed, std::vector<std::string>{"taken"});
+  }
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kEach; ++i) {
+      EXPECT_TRUE(store_->find_access_token("s" + std::to_string(t) + "-" + std::to_string(i)));
+    }
+  }
+  EXPECT_EQ(store_->audit_size(), kThreads * kEach);
+}
+
+// Writes still queued when the store closes are committed before it goes.
+TEST_P(StoreTest, SubmittedWritesOutliveTheStore) {
+  std::atomic<int> reported{0};
+  for (int i = 0; i < 20; ++i) {
+    store_->submit_access_token(
+        make_access("late-" + std::to_string(i), "app", ""),
+        testing::event(0, kNow, "client", "token.issued", "", "app", "{}", ""),
+        [&](std::exception_ptr error) {
+          if (!error) ++reported;
+        });
+  }
+  reopen();
+  EXPECT_EQ(reported.load(), 20);
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE(store_->find_access_token("late-" + std::to_string(i)));
 }
 
 TEST_P(StoreTest, RefreshTokenCrud) {

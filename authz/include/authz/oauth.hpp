@@ -100,6 +100,13 @@ struct EndpointError {
 };
 using Answer = Expected<JsonAnswer, EndpointError>;
 
+/// What a token answer waits for: the access token's row and its audit entry, written in one
+/// transaction (Store::insert_access_token / submit_access_token).
+struct TokenWrite {
+  storage::AccessTokenRecord record;
+  storage::Event event;
+};
+
 /// The signing keys: the newest is current, retired ones stay in the JWKS for key_retention.
 /// Reloaded from storage at most every few seconds so `keys rotate` in another process (or
 /// on another node) takes effect without a restart. Private keys are stored sealed (bound to
@@ -193,7 +200,12 @@ class AuthorizationServer {
 
   // Back channel.
   Answer par(const Params& form, const RequestFacts& facts);
-  Answer token(const Params& form, const RequestFacts& facts);
+  /// With `deferred`, a client_credentials token's write (its row and audit entry) is not made
+  /// here but left in *deferred for the caller to commit without holding a thread
+  /// (Store::submit_access_token); the answer must not be sent before that write committed.
+  /// Without it, or for the other grants, the write is made before token() returns.
+  Answer token(const Params& form, const RequestFacts& facts,
+               std::optional<TokenWrite>* deferred = nullptr);
   Answer introspect(const Params& form, const RequestFacts& facts);
   Answer revoke(const Params& form, const RequestFacts& facts);
   Answer userinfo(const RequestFacts& facts);
@@ -256,11 +268,13 @@ class AuthorizationServer {
   Answer token_refresh(const Params& form, const RequestFacts& facts,
                        const storage::ClientRecord& client);
   Answer token_client_credentials(const Params& form, const RequestFacts& facts,
-                                  const storage::ClientRecord& client);
+                                  const storage::ClientRecord& client,
+                                  std::optional<TokenWrite>* deferred);
   Expected<std::optional<std::string>> dpop_jkt(const RequestFacts& facts,
                                                 std::optional<std::string_view> token);
   struct Issue;
   Answer issue_tokens(const Issue& issue);
+  std::string new_jti();
   /// Clients change rarely and are read on every back-channel request: kept for a couple of
   /// seconds, so a client removed (by any node or the CLI) stops working within that time.
   std::optional<storage::ClientRecord> cached_client(const std::string& client_id);
