@@ -1,10 +1,12 @@
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 
 namespace server {
 
@@ -12,16 +14,24 @@ namespace server {
 /// then every key overridden by an environment variable INFOBANK_<SECTION>_<KEY> (upper
 /// case), e.g. server.port <- INFOBANK_SERVER_PORT, oauth.issuer <- INFOBANK_OAUTH_ISSUER,
 /// data_dir <- INFOBANK_DATA_DIR.
+/// The machine's CPU cores as the standard library sees them (at least 1).
+inline int cpu_cores() {
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
 struct Config {
   std::string data_dir = "./var";  ///< top-level key "data_dir"
 
   // [server]
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080;         ///< 0 picks a free port (see port_file)
-  int io_threads = 2;
-  /// Pool for blocking work (SQLite, argon2id, signing). More threads than cores on purpose:
-  /// a thread waiting for a group commit costs nothing, and more of them make bigger batches.
-  int worker_threads = 8;
+  /// One per CPU core by default: each runs its own io_context.
+  int io_threads = cpu_cores();
+  /// Pool for blocking work (storage, argon2id). One per core by default, at least two: the
+  /// token endpoint's writes wait for their group commit without holding one, and more
+  /// threads than cores only add wake-ups. With PostgreSQL, where each query waits for the
+  /// network, more can pay.
+  int worker_threads = std::max(2, cpu_cores());
   std::string tls_cert;              ///< PEM chain; TLS is on when both are set
   std::string tls_key;
   std::size_t max_header_bytes = 8 * 1024;

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -25,6 +26,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -58,21 +60,34 @@ constexpr std::size_t kMaxDrainBytes = 1 << 20;
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-std::string random_request_id() {
-  std::array<unsigned char, 16> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
-    // Not a secret, only a correlation id: a process-unique counter will do if the CSPRNG
-    // is unavailable.
-    static std::atomic<std::uint64_t> fallback{0};
-    const auto n = fallback.fetch_add(1, std::memory_order_relaxed) + 1;
-    for (std::size_t i = 0; i < 8; ++i) bytes[15 - i] = static_cast<unsigned char>(n >> (8 * i));
-  }
+// A correlation id, unique within the process and across restarts: a random 64-bit prefix
+// drawn once per thread from the CSPRNG, then a counter. Not a secret (it is sent back to the
+// client), so drawing 16 random bytes per request (a lock and a getpid() in OpenSSL each time)
+// would buy nothing.
+std::string new_request_id() {
+  struct State {
+    std::uint64_t prefix = 0;
+    std::uint64_t counter = 0;
+  };
+  thread_local State state = [] {
+    State s;
+    std::array<unsigned char, 8> bytes{};
+    if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) == 1) {
+      for (auto b : bytes) s.prefix = (s.prefix << 8) | b;
+    } else {
+      // No CSPRNG: distinct per thread and start is still enough for a correlation id.
+      s.prefix = static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()) ^
+                 (static_cast<std::uint64_t>(::getpid()) << 32) ^
+                 std::hash<std::thread::id>{}(std::this_thread::get_id());
+    }
+    return s;
+  }();
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id(32, '0');
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    id[2 * i] = kHex[bytes[i] >> 4];
-    id[2 * i + 1] = kHex[bytes[i] & 0x0f];
-  }
+  std::uint64_t hi = state.prefix;
+  std::uint64_t lo = ++state.counter;
+  for (std::size_t i = 16; i-- > 0; hi >>= 4) id[i] = kHex[hi & 0xf];
+  for (std::size_t i = 32; i-- > 16; lo >>= 4) id[i] = kHex[lo & 0xf];
   return id;
 }
 
@@ -133,14 +148,14 @@ net::awaitable<void> close_connection(TlsStream& stream, bool /*linger*/) {
 // ---------------------------------------------------------------------------------------------
 
 struct HttpServer::Impl {
-  // What stop() needs to reach a connection: its strand, and its stream while it is waiting
+  // What stop() needs to reach a connection: its executor, and its stream while it is waiting
   // for the first byte of a request (the only moment closing it loses nothing).
   struct Connection {
     beast::tcp_stream* lowest = nullptr;
-    bool idle = false;  // touched only on the connection's strand
+    bool idle = false;  // touched only on the connection's thread
   };
   struct Entry {
-    net::any_io_executor strand;
+    net::any_io_executor executor;
     Connection* conn = nullptr;  // null until the coroutine has started
   };
 
@@ -149,8 +164,8 @@ struct HttpServer::Impl {
         handler(std::move(h)),
         metrics(m),
         logger(l),
-        ioc(std::max(1, c.io_threads)),
-        control(net::make_strand(ioc)),
+        contexts(make_contexts(std::max(1, c.io_threads))),
+        control(net::make_strand(*contexts.front())),
         acceptor(control),
         deadline(control),
         workers(static_cast<std::size_t>(std::max(1, c.worker_threads))) {}
@@ -231,7 +246,17 @@ struct HttpServer::Impl {
     }
   }
 
-  void run_io_thread() {
+  static std::vector<std::unique_ptr<net::io_context>> make_contexts(int n) {
+    std::vector<std::unique_ptr<net::io_context>> out;
+    for (int i = 0; i < n; ++i) out.push_back(std::make_unique<net::io_context>(1));
+    return out;
+  }
+
+  void stop_contexts() {
+    for (auto& c : contexts) c->stop();
+  }
+
+  void run_io_thread(net::io_context& ioc) {
     for (;;) {
       try {
         ioc.run();
@@ -259,15 +284,15 @@ struct HttpServer::Impl {
       if (wec || finished) return;
       logger.warn("shutdown deadline passed; abandoning open connections",
                   {{"open_connections", connection_count()}});
-      ioc.stop();
+      stop_contexts();
     });
     std::lock_guard lock(mutex);
     for (const auto& [id, entry] : connections) {
-      net::post(entry.strand, [this, id = id] { close_if_idle(id); });
+      net::post(entry.executor, [this, id = id] { close_if_idle(id); });
     }
   }
 
-  // On connection `id`'s strand, so the connection cannot end or change state meanwhile.
+  // On connection `id`'s thread, so the connection cannot end or change state meanwhile.
   void close_if_idle(std::uint64_t id) {
     std::lock_guard lock(mutex);
     auto it = connections.find(id);
@@ -291,6 +316,7 @@ struct HttpServer::Impl {
       signals->cancel(ec);
     }
     // With no pending work left, io_context::run() returns in every I/O thread.
+    idle_guards.clear();
   }
 
   void join() {
@@ -313,7 +339,7 @@ struct HttpServer::Impl {
         arm_signals();
       } else {
         logger.warn("second signal; stopping now", {{"signal", signo}});
-        ioc.stop();
+        stop_contexts();
       }
     });
   }
@@ -322,10 +348,10 @@ struct HttpServer::Impl {
 
   // On the control strand, before the connection's coroutine is spawned, so that the
   // shutdown never sees zero connections while one is about to start.
-  std::uint64_t register_connection(const net::any_io_executor& strand) {
+  std::uint64_t register_connection(const net::any_io_executor& executor) {
     std::lock_guard lock(mutex);
     const auto id = ++next_id;
-    connections.emplace(id, Entry{strand, nullptr});
+    connections.emplace(id, Entry{executor, nullptr});
     return id;
   }
 
@@ -391,8 +417,14 @@ struct HttpServer::Impl {
 
   // I/O objects after the io_context, so they are destroyed before it; the pool after them,
   // so it is joined before the io_context its completions post to goes away.
-  net::io_context ioc;
+  // One io_context per I/O thread, each run by that thread alone: a connection stays on one
+  // thread, its coroutine and the stop() notifications posted to it never run concurrently
+  // (no strand needed), and the threads share no scheduler queue or lock.
+  std::vector<std::unique_ptr<net::io_context>> contexts;
   net::any_io_executor control;  // strand for the acceptor, the deadline and the signals
+  // Keep each io_context's run() going while it has no connection; released once drained.
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> idle_guards;
+  std::size_t next_context = 0;  // accept loop only: round robin
   tcp::acceptor acceptor;
   net::steady_timer deadline;
   std::optional<net::signal_set> signals;
@@ -402,10 +434,10 @@ struct HttpServer::Impl {
 
 net::awaitable<void> HttpServer::Impl::accept_loop() {
   for (;;) {
-    // Each connection gets its own strand: its coroutine and the stop() notifications posted
-    // to it never run concurrently, while connections run in parallel on the I/O threads.
-    net::any_io_executor strand = net::make_strand(ioc);
-    auto [ec, socket] = co_await acceptor.async_accept(strand, kNoThrow);
+    // Connections are dealt to the I/O threads in turn and stay on theirs.
+    net::io_context& home = *contexts[next_context++ % contexts.size()];
+    net::any_io_executor executor = home.get_executor();
+    auto [ec, socket] = co_await acceptor.async_accept(executor, kNoThrow);
     if (stopping) break;
     if (ec) {
       if (ec == net::error::operation_aborted) break;
@@ -416,8 +448,8 @@ net::awaitable<void> HttpServer::Impl::accept_loop() {
       (void)wec;
       continue;
     }
-    const auto id = register_connection(strand);
-    net::co_spawn(strand, run_connection(std::move(socket), id),
+    const auto id = register_connection(executor);
+    net::co_spawn(executor, run_connection(std::move(socket), id),
                   [this](std::exception_ptr e) { on_coroutine_exit(e, "connection"); });
   }
   accepting = false;
@@ -488,7 +520,7 @@ net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn,
     // A request has begun: all of it must arrive within read_timeout, whatever the pace of
     // the bytes, so a slow sender (slowloris) cannot hold the connection.
     const auto started_at = Clock::now();
-    const std::string request_id = random_request_id();
+    const std::string request_id = new_request_id();
     lowest.expires_after(std::chrono::seconds(config.read_timeout));
     parser.emplace();
     parser->header_limit(static_cast<std::uint32_t>(
@@ -652,9 +684,11 @@ std::uint16_t HttpServer::start() {
   net::co_spawn(s.control, s.accept_loop(),
                 [&s](std::exception_ptr e) { s.on_coroutine_exit(e, "accept"); });
   s.started = true;
-  const int n = std::max(1, s.config.io_threads);
-  s.threads.reserve(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) s.threads.emplace_back([&s] { s.run_io_thread(); });
+  s.threads.reserve(s.contexts.size());
+  for (auto& c : s.contexts) {
+    s.idle_guards.push_back(net::make_work_guard(*c));
+    s.threads.emplace_back([&s, &ioc = *c] { s.run_io_thread(ioc); });
+  }
   s.logger.info("listening", {{"address", s.config.address},
                               {"port", s.bound_port},
                               {"tls", s.ssl_ctx.has_value()}});

@@ -38,7 +38,7 @@ struct RequestContext {
 };
 
 /// The seam between transport and application: the code that decides the answer never sees
-/// the socket. Called on the connection's strand; must not block (use offload()).
+/// the socket. Called on the connection's I/O thread; must not block (use offload()).
 ///
 /// The transport owns framing: it sets the response's HTTP version, Content-Length,
 /// Connection/keep-alive (closing when the request asked to, when the handler set
@@ -119,7 +119,8 @@ auto offload(boost::asio::thread_pool& pool, F& fn) -> boost::asio::awaitable<de
 
 /// The HTTP/1.1 server: plain TCP, or TLS (1.2 minimum) when config.tls_enabled().
 ///
-/// One coroutine per connection on its own strand; per request a fresh parser limited to
+/// One io_context per I/O thread (config.io_threads); connections are dealt to them in turn
+/// and each runs as one coroutine on its thread. Per request a fresh parser limited to
 /// config.max_header_bytes (431 beyond) and config.max_body_bytes (413 beyond), the whole
 /// request within config.read_timeout seconds, and at most config.idle_timeout seconds of
 /// silence between keep-alive requests. Malformed requests get 400 and the connection closes.

@@ -4,8 +4,9 @@
 #
 #   bash tests/bench/token_bench.sh [build-dir] [seconds] [connections]
 #
-# Uses a temporary SQLite database; the server runs with its defaults (2 I/O threads,
-# 2 workers) and log level warn so the access log is not what is measured.
+# Uses a temporary SQLite database; the server runs with its defaults (an I/O thread and a
+# worker per core, at least 2 workers) and log level warn so the access log is not what is
+# measured.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}

@@ -29,6 +29,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -348,6 +349,17 @@ TEST_F(HttpServerTest, RequestContextAndWorkers) {
   EXPECT_EQ(j["remote_addr"], "127.0.0.1");
   EXPECT_EQ(j["tls"], false);
   EXPECT_EQ(j["request_id"], std::string(res["X-Request-Id"]));
+  // Every request gets its own id, 32 hex digits, on each I/O thread.
+  std::set<std::string> ids{std::string(res["X-Request-Id"])};
+  for (int i = 0; i < 20; ++i) {
+    Client other;
+    ASSERT_FALSE(other.connect(port));
+    const auto r = other.roundtrip(get("/hello"));
+    const std::string id(r["X-Request-Id"]);
+    EXPECT_TRUE(std::regex_match(id, std::regex("[0-9a-f]{32}"))) << id;
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 21U);
 
   EXPECT_EQ(c.roundtrip(get("/offload")).body(), "pooled");
 }
