@@ -282,6 +282,51 @@ TEST_F(AuthorizationServerTest, ClientAuthenticationFailuresAreInvalidClient) {
   EXPECT_EQ(both.error().error.error, "invalid_request");
 }
 
+// With `deferred`, a client_credentials token's row and audit entry are left to the caller:
+// nothing is stored until it writes them, and what it writes is the token that was answered.
+TEST_F(AuthorizationServerTest, ClientCredentialsTokenWriteCanBeDeferred) {
+  auto key = SigningKey::generate_es256();
+  auto jwk = nlohmann::json::parse(key.public_key().to_jwk_json());
+  jwk["kid"] = "k1";
+  storage::ClientRecord svc;
+  svc.client_id = "svc";
+  svc.token_endpoint_auth_method = "private_key_jwt";
+  svc.grant_types = {"client_credentials"};
+  svc.scope = "audit.read";
+  svc.jwks = nlohmann::json{{"keys", {jwk}}}.dump();
+  ASSERT_TRUE(server_->create_client(svc));
+  RequestFacts f;
+  f.method = "POST";
+  f.url = std::string(kIssuer) + "/token";
+  const auto assertion = testing::sign_compact(
+      key, {{"alg", "ES256"}, {"kid", "k1"}},
+      {{"iss", "svc"}, {"sub", "svc"}, {"aud", kIssuer}, {"jti", "d1"},
+       {"iat", clock_.now()}, {"exp", clock_.now() + 60}});
+  const auto audit_before = server_->store().audit_size();
+  std::optional<TokenWrite> deferred;
+  auto ok = server_->token(
+      P({{"grant_type", "client_credentials"},
+         {"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+         {"client_assertion", assertion}}),
+      f, &deferred);
+  ASSERT_TRUE(ok) << ok.error().error.description;
+  ASSERT_TRUE(deferred);
+  const auto access = nlohmann::json::parse(ok->body)["access_token"].get<std::string>();
+  const auto jti = nlohmann::json::parse(jws_parse(access)->payload)["jti"].get<std::string>();
+  EXPECT_EQ(deferred->record.jti, jti);
+  EXPECT_EQ(deferred->event.action, "token.issued");
+  EXPECT_FALSE(server_->store().find_access_token(jti));
+  EXPECT_EQ(server_->store().audit_size(), audit_before);
+  server_->store().insert_access_token(deferred->record, deferred->event);
+  EXPECT_TRUE(server_->store().find_access_token(jti));
+  EXPECT_EQ(server_->store().audit_size(), audit_before + 1);
+
+  // Refused requests leave nothing to write.
+  std::optional<TokenWrite> none;
+  EXPECT_FALSE(server_->token(P({{"grant_type", "client_credentials"}}), basic_facts(), &none));
+  EXPECT_FALSE(none);
+}
+
 TEST_F(AuthorizationServerTest, GrantTypeRules) {
   auto f = basic_facts();
   auto unknown = server_->token(P({{"grant_type", "password"}}), f);
