@@ -110,6 +110,22 @@ class AuthorizationServerTest : public ::testing::Test {
     return f;
   }
 
+  // Registers client "svc" (private_key_jwt, client_credentials, key id "k1") and returns
+  // its signing key.
+  SigningKey add_key_client(const std::string& scope) {
+    auto key = SigningKey::generate_es256();
+    auto jwk = nlohmann::json::parse(key.public_key().to_jwk_json());
+    jwk["kid"] = "k1";
+    storage::ClientRecord svc;
+    svc.client_id = "svc";
+    svc.token_endpoint_auth_method = "private_key_jwt";
+    svc.grant_types = {"client_credentials"};
+    svc.scope = scope;
+    svc.jwks = nlohmann::json{{"keys", {jwk}}}.dump();
+    EXPECT_TRUE(server_->create_client(svc));
+    return key;
+  }
+
   Answer redeem(const std::string& code, std::string_view verifier = kVerifier) {
     return server_->token(P({{"grant_type", "authorization_code"},
                                   {"code", code},
@@ -285,16 +301,7 @@ TEST_F(AuthorizationServerTest, ClientAuthenticationFailuresAreInvalidClient) {
 // With `deferred`, a client_credentials token's row and audit entry are left to the caller:
 // nothing is stored until it writes them, and what it writes is the token that was answered.
 TEST_F(AuthorizationServerTest, ClientCredentialsTokenWriteCanBeDeferred) {
-  auto key = SigningKey::generate_es256();
-  auto jwk = nlohmann::json::parse(key.public_key().to_jwk_json());
-  jwk["kid"] = "k1";
-  storage::ClientRecord svc;
-  svc.client_id = "svc";
-  svc.token_endpoint_auth_method = "private_key_jwt";
-  svc.grant_types = {"client_credentials"};
-  svc.scope = "audit.read";
-  svc.jwks = nlohmann::json{{"keys", {jwk}}}.dump();
-  ASSERT_TRUE(server_->create_client(svc));
+  auto key = add_key_client("audit.read");
   RequestFacts f;
   f.method = "POST";
   f.url = std::string(kIssuer) + "/token";
@@ -341,16 +348,7 @@ TEST_F(AuthorizationServerTest, GrantTypeRules) {
 }
 
 TEST_F(AuthorizationServerTest, ClientCredentialsWithPrivateKeyJwt) {
-  auto key = SigningKey::generate_es256();
-  auto jwk = nlohmann::json::parse(key.public_key().to_jwk_json());
-  jwk["kid"] = "k1";
-  storage::ClientRecord svc;
-  svc.client_id = "svc";
-  svc.token_endpoint_auth_method = "private_key_jwt";
-  svc.grant_types = {"client_credentials"};
-  svc.scope = "portability.export audit.read";
-  svc.jwks = nlohmann::json{{"keys", {jwk}}}.dump();
-  ASSERT_TRUE(server_->create_client(svc));
+  auto key = add_key_client("portability.export audit.read");
   auto assertion = [&](std::string jti, std::string aud) {
     return testing::sign_compact(key, {{"alg", "ES256"}, {"kid", "k1"}},
                                  {{"iss", "svc"}, {"sub", "svc"}, {"aud", aud}, {"jti", jti},

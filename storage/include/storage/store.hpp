@@ -91,19 +91,10 @@ class Store {
   /// Called once a submitted write has committed (null) or failed (its exception), on a
   /// storage thread: it must be quick (hand the outcome to another thread) and not throw.
   using Done = std::function<void(std::exception_ptr)>;
-  /// insert_access_token(token, event) without waiting: returns at once, and `done` reports
-  /// the outcome once the transaction holding the write has ended. A server thread is thus
-  /// not held while the write waits for its group commit. This default writes at once and
-  /// then calls `done`.
-  virtual void submit_access_token(AccessTokenRecord token, Event event, Done done) {
-    std::exception_ptr error;
-    try {
-      insert_access_token(token, event);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    done(error);
-  }
+  /// insert_access_token(token, event) without waiting: it only queues the write (a short
+  /// lock; the first call starts the committer thread), so an I/O thread may call it, and
+  /// `done` reports the outcome once the transaction holding the write has ended. A server thread is thus not held while the write waits for its group commit.
+  virtual void submit_access_token(AccessTokenRecord token, Event event, Done done) = 0;
   virtual std::optional<AccessTokenRecord> find_access_token(std::string_view jti) = 0;
   virtual bool revoke_access_token(std::string_view jti) = 0;
   virtual void insert_refresh_token(const RefreshTokenRecord& token) = 0;
