@@ -11,77 +11,256 @@ namespace {
 
 constexpr std::size_t kMaxDepth = 64;
 
-// Builds the DOM from nlohmann's SAX events so that float text and duplicate names are seen.
-class StrictSax {
+// A strict RFC 8259 reader that builds the DOM directly (nlohmann's lexer copies every
+// character into a token buffer one push_back at a time; pages of JSON are the broker's and
+// the services' hot path). Values are what nlohmann's parser would give: non-negative
+// integers as number_unsigned, negative ones as number_integer, and numbers with a fraction,
+// an exponent or out of 64-bit range as their exact text (raw_number).
+class Reader {
  public:
-  explicit StrictSax(json& root) : root_(root) {}
+  explicit Reader(std::string_view text) : s_(text) {}
 
-  bool null() { return put(json(nullptr)); }
-  bool boolean(bool v) { return put(json(v)); }
-  bool number_integer(json::number_integer_t v) { return put(json(v)); }
-  bool number_unsigned(json::number_unsigned_t v) { return put(json(v)); }
-  bool number_float(json::number_float_t, const json::string_t& text) {
-    return put(raw_number(text));
-  }
-  bool string(json::string_t& v) { return put(json(std::move(v))); }
-  bool binary(json::binary_t&) { return fail("unexpected binary value"); }
-  bool start_object(std::size_t) {
-    if (stack_.size() >= kMaxDepth) return fail("nesting too deep");
-    json* slot = place(json::object());
-    if (slot == nullptr) return false;
-    stack_.push_back(slot);
-    return true;
-  }
-  bool key(json::string_t& k) {
-    if (stack_.back()->contains(k)) return fail("duplicate member name \"" + k + "\"");
-    key_ = std::move(k);
-    return true;
-  }
-  bool end_object() {
-    stack_.pop_back();
-    return true;
-  }
-  bool start_array(std::size_t) {
-    if (stack_.size() >= kMaxDepth) return fail("nesting too deep");
-    json* slot = place(json::array());
-    if (slot == nullptr) return false;
-    stack_.push_back(slot);
-    return true;
-  }
-  bool end_array() {
-    stack_.pop_back();
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& ex) {
-    return fail(ex.what());
+  json document() {
+    skip_space();
+    json root = value(0);
+    skip_space();
+    if (i_ != s_.size()) fail("unexpected data after the JSON value");
+    return root;
   }
 
-  const std::string& error() const { return error_; }
+  struct Error {
+    std::string message;
+  };
 
  private:
-  bool fail(std::string message) {
-    if (error_.empty()) error_ = std::move(message);
-    return false;
+  [[noreturn]] void fail(const std::string& message) const {
+    throw Error{message + " at byte " + std::to_string(i_)};
   }
-  json* place(json value) {
-    if (stack_.empty()) {
-      root_ = std::move(value);
-      return &root_;
-    }
-    json& top = *stack_.back();
-    if (top.is_array()) {
-      top.push_back(std::move(value));
-      return &top.back();
-    }
-    auto [it, inserted] = top.emplace(key_, std::move(value));
-    return &it.value();
-  }
-  bool put(json value) { return place(std::move(value)) != nullptr; }
 
-  json& root_;
-  std::vector<json*> stack_;
-  std::string key_;
-  std::string error_;
+  void skip_space() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t'))
+      ++i_;
+  }
+
+  char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
+
+  void expect_word(std::string_view word) {
+    if (s_.compare(i_, word.size(), word) != 0) fail("invalid literal");
+    i_ += word.size();
+  }
+
+  json value(std::size_t depth) {
+    if (i_ >= s_.size()) fail("unexpected end of input");
+    switch (s_[i_]) {
+      case '{': return object(depth);
+      case '[': return array(depth);
+      case '"': return json(string());
+      case 't': expect_word("true"); return json(true);
+      case 'f': expect_word("false"); return json(false);
+      case 'n': expect_word("null"); return json(nullptr);
+      default: return number();
+    }
+  }
+
+  json object(std::size_t depth) {
+    if (depth >= kMaxDepth) fail("nesting too deep");
+    ++i_;
+    json out = json::object();
+    auto& members = out.get_ref<json::object_t&>();
+    skip_space();
+    if (peek() == '}') {
+      ++i_;
+      return out;
+    }
+    for (;;) {
+      skip_space();
+      if (peek() != '"') fail("expected a member name");
+      std::string key = string();
+      skip_space();
+      if (peek() != ':') fail("expected ':'");
+      ++i_;
+      skip_space();
+      const auto at = i_;
+      auto [it, inserted] = members.emplace(std::move(key), json());
+      if (!inserted) {
+        i_ = at;
+        fail("duplicate member name \"" + it->first + "\"");
+      }
+      it->second = value(depth + 1);
+      skip_space();
+      if (peek() == ',') {
+        ++i_;
+        continue;
+      }
+      if (peek() == '}') {
+        ++i_;
+        return out;
+      }
+      fail("expected ',' or '}'");
+    }
+  }
+
+  json array(std::size_t depth) {
+    if (depth >= kMaxDepth) fail("nesting too deep");
+    ++i_;
+    json out = json::array();
+    auto& elements = out.get_ref<json::array_t&>();
+    skip_space();
+    if (peek() == ']') {
+      ++i_;
+      return out;
+    }
+    for (;;) {
+      skip_space();
+      elements.push_back(value(depth + 1));
+      skip_space();
+      if (peek() == ',') {
+        ++i_;
+        continue;
+      }
+      if (peek() == ']') {
+        ++i_;
+        return out;
+      }
+      fail("expected ',' or ']'");
+    }
+  }
+
+  unsigned hex4() {
+    if (i_ + 4 > s_.size()) fail("truncated \\u escape");
+    unsigned v = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = s_[i_++];
+      v <<= 4;
+      if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
+      else fail("invalid \\u escape");
+    }
+    return v;
+  }
+
+  static void put_utf8(std::uint32_t cp, std::string& out) {
+    if (cp < 0x80) {
+      out.push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+      out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+  }
+
+  // At the opening quote; leaves i_ after the closing one.
+  std::string string() {
+    ++i_;
+    std::string out;
+    for (;;) {
+      // A run without quote, backslash or control character is copied whole (after its
+      // UTF-8 is checked).
+      const std::size_t run = i_;
+      while (i_ < s_.size()) {
+        const auto c = static_cast<unsigned char>(s_[i_]);
+        if (c == '"' || c == '\\' || c < 0x20) break;
+        ++i_;
+      }
+      const std::string_view chunk = s_.substr(run, i_ - run);
+      if (!valid_utf8(chunk)) {
+        i_ = run;
+        fail("invalid UTF-8 in a string");
+      }
+      out.append(chunk);
+      if (i_ >= s_.size()) fail("unterminated string");
+      const char c = s_[i_];
+      if (c == '"') {
+        ++i_;
+        return out;
+      }
+      if (c != '\\') fail("control character in a string");
+      ++i_;
+      if (i_ >= s_.size()) fail("unterminated string");
+      switch (s_[i_++]) {
+        case '"': out.push_back('"'); break;
+        case '\\': out.push_back('\\'); break;
+        case '/': out.push_back('/'); break;
+        case 'b': out.push_back('\b'); break;
+        case 'f': out.push_back('\f'); break;
+        case 'n': out.push_back('\n'); break;
+        case 'r': out.push_back('\r'); break;
+        case 't': out.push_back('\t'); break;
+        case 'u': {
+          std::uint32_t cp = hex4();
+          if (cp >= 0xDC00 && cp <= 0xDFFF) fail("lone low surrogate");
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (s_.compare(i_, 2, "\\u") != 0) fail("high surrogate without a low one");
+            i_ += 2;
+            const std::uint32_t low = hex4();
+            if (low < 0xDC00 || low > 0xDFFF) fail("high surrogate without a low one");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          put_utf8(cp, out);
+          break;
+        }
+        default:
+          --i_;
+          fail("invalid escape");
+      }
+    }
+  }
+
+  static bool digit(char c) { return c >= '0' && c <= '9'; }
+
+  json number() {
+    const std::size_t start = i_;
+    const bool negative = peek() == '-';
+    if (negative) ++i_;
+    if (peek() == '0') {
+      ++i_;
+    } else if (digit(peek())) {
+      while (digit(peek())) ++i_;
+    } else {
+      fail("invalid value");
+    }
+    bool integer = true;
+    if (peek() == '.') {
+      integer = false;
+      ++i_;
+      if (!digit(peek())) fail("invalid number");
+      while (digit(peek())) ++i_;
+    }
+    if (peek() == 'e' || peek() == 'E') {
+      integer = false;
+      ++i_;
+      if (peek() == '+' || peek() == '-') ++i_;
+      if (!digit(peek())) fail("invalid number");
+      while (digit(peek())) ++i_;
+    }
+    const std::string_view text = s_.substr(start, i_ - start);
+    if (integer) {
+      const char* first = text.data();
+      const char* last = text.data() + text.size();
+      if (negative) {
+        json::number_integer_t v = 0;
+        if (std::from_chars(first, last, v).ec == std::errc()) return json(v);
+      } else {
+        json::number_unsigned_t v = 0;
+        if (std::from_chars(first, last, v).ec == std::errc()) return json(v);
+      }
+    }
+    // A fraction, an exponent, or beyond 64 bits: kept as its exact text, whatever its
+    // magnitude (RFC 8259 §6 sets no range; nothing here converts it to a double).
+    return raw_number(text);
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
 };
 
 // A JSON string as nlohmann's dump(-1, ' ', false, strict) writes it (so digests computed
@@ -178,19 +357,11 @@ void dump_to(const json& j, std::string& out) {
 }  // namespace
 
 json parse_json(std::string_view text, const std::string& what) {
-  text = strip_bom(text);
-  json root;
-  StrictSax sax(root);
-  bool ok = false;
   try {
-    ok = json::sax_parse(text.begin(), text.end(), &sax, json::input_format_t::json, true, false);
-  } catch (const nlohmann::json::exception& ex) {
-    throw FormatError(what, std::string("malformed JSON: ") + ex.what());
+    return Reader(strip_bom(text)).document();
+  } catch (const Reader::Error& error) {
+    throw FormatError(what, "malformed JSON: " + error.message);
   }
-  if (!ok) {
-    throw FormatError(what, "malformed JSON: " + (sax.error().empty() ? "parse failed" : sax.error()));
-  }
-  return root;
 }
 
 json raw_number(std::string_view text) {

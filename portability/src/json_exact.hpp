@@ -19,7 +19,10 @@ using nlohmann::json;
 
 /// Strict RFC 8259 parse: valid UTF-8, no comments, no trailing data, no duplicate member
 /// names (RFC 8259 §4 says names SHOULD be unique; a duplicate is ambiguous, so refused),
-/// nesting depth <= 64. A leading UTF-8 BOM is accepted. Throws FormatError(what, ...).
+/// nesting depth <= 64. A leading UTF-8 BOM is accepted. Non-negative integers that fit 64
+/// bits are number_unsigned, negative ones number_integer (as nlohmann's parser makes them);
+/// any other number, of any magnitude, is kept as its exact text (raw_number). Throws
+/// FormatError(what, "malformed JSON: ... at byte N").
 json parse_json(std::string_view text, const std::string& what);
 /// A JSON number written exactly as `text` (which must match the JSON number grammar).
 json raw_number(std::string_view text);
