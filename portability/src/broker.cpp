@@ -9,6 +9,7 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <cmath>
+#include <exception>
 #include <future>
 #include <set>
 #include <utility>
@@ -75,6 +76,39 @@ std::string refusal(const HttpResponse& response) {
 }
 
 bool retryable_status(int status) { return status >= 500 || status == 429 || status == 408; }
+
+// One exported page as it will be imported: the destination's items, the digest over the
+// model as the destination will read them back (its own to_model of what is sent, so that
+// verify compares like with like), what the destination cannot carry, and the page's bytes
+// as the source counts them (its items' native text, not the page's wrapper, so that progress
+// reads against the source's announced total).
+struct ConvertedPage {
+  std::vector<NativeItem> items;
+  Digest digest;
+  std::set<std::string> not_carried;
+  std::int64_t item_bytes = 0;
+};
+
+// Pure: no storage, no network, so it may run ahead on another thread. Throws FormatError.
+ConvertedPage convert_page(const Format& from, const Format& to, std::string_view body) {
+  ConvertedPage page;
+  for (const auto& native : from.split(body)) {
+    page.item_bytes += static_cast<std::int64_t>(native.text.size());
+    Converted converted = to.from_model(from.to_model(native));
+    for (auto& field : converted.not_carried) page.not_carried.insert(std::move(field));
+    page.digest.add(to.to_model(converted.native));
+    page.items.push_back(std::move(converted.native));
+  }
+  return page;
+}
+
+// An export answer and, when it was a page (200), that page converted or the error its
+// conversion raised.
+struct ExportedPage {
+  HttpResponse response;
+  std::optional<ConvertedPage> converted;
+  std::exception_ptr conversion_error;
+};
 
 }  // namespace
 
@@ -196,28 +230,20 @@ class Broker::Run {
       commit(previous_state, {}, {});
     }
 
-    const auto exported = export_page(export_url(d.dataset, d.cursor));
-    expect_ok(exported, {200});
-    const std::string next_cursor = exported.header("portability-next-cursor");
-    // While this page converts and imports, the source already assembles the next one.
-    if (!next_cursor.empty()) prefetch(export_url(d.dataset, next_cursor));
+    ExportedPage exported = export_page(export_url(d.dataset, d.cursor));
+    expect_ok(exported.response, {200});
+    const std::string next_cursor = exported.response.header("portability-next-cursor");
+    // While this page imports, the next one is exported and converted on another thread.
+    if (!next_cursor.empty()) prefetch(export_url(d.dataset, next_cursor), *from, *to);
 
-    // Convert through the common model. The digest is over the model as the destination will
-    // read it back (its own to_model of what we send), so that verify compares like with like.
-    std::vector<NativeItem> out;
-    Digest page_digest;
+    if (exported.conversion_error) std::rethrow_exception(exported.conversion_error);
+    ConvertedPage converted = exported.converted
+                                  ? std::move(*exported.converted)
+                                  : convert_page(*from, *to, exported.response.body);
+    std::vector<NativeItem>& out = converted.items;
     std::set<std::string> not_carried(d.not_carried.begin(), d.not_carried.end());
-    // Bytes are counted as the source counts them (its items' native text, not the page's
-    // wrapper), so that progress reads against the source's announced total.
-    std::int64_t item_bytes = 0;
-    for (const auto& native : from->split(exported.body)) {
-      item_bytes += static_cast<std::int64_t>(native.text.size());
-      const Item model = from->to_model(native);
-      Converted converted = to->from_model(model);
-      for (auto& field : converted.not_carried) not_carried.insert(std::move(field));
-      page_digest.add(to->to_model(converted.native));
-      out.push_back(std::move(converted.native));
-    }
+    not_carried.merge(converted.not_carried);
+    const std::int64_t item_bytes = converted.item_bytes;
 
     if (!out.empty()) {
       t_.state = "importing";
@@ -240,7 +266,7 @@ class Broker::Run {
     }
 
     auto sum = Digest::from_hex(d.digest).value_or(Digest{});
-    sum.add(page_digest);
+    sum.add(converted.digest);
     d.digest = sum.hex();
     d.cursor = next_cursor;
     d.exported_all = next_cursor.empty();
@@ -456,36 +482,47 @@ class Broker::Run {
     return url;
   }
 
-  // Asks the source for the page at `url` on another thread. An export is a read that changes
-  // nothing, so the answer is only a head start: export_page uses it when the next page asked
-  // for is that one, and a crash, a failure or a different page simply drops it.
-  void prefetch(const std::string& url) {
+  // Asks the source for the page at `url` on another thread and converts it there. An export
+  // is a read that changes nothing and a conversion is pure, so the result is only a head
+  // start: export_page uses it when the next page asked for is that one, and a crash, a
+  // failure or a different page simply drops it.
+  void prefetch(const std::string& url, const Format& from, const Format& to) {
     prefetch_.reset();
     HttpRequest request{"GET", url, {}, {}};
     request.headers.emplace_back(
         "Authorization",
         "Bearer " + b_.tokens_.access_token(t_, source_, Side::source, kExportScope, false));
     Broker& b = b_;
-    prefetch_ = Prefetch{url, std::async(std::launch::async, [&b, request = std::move(request)] {
-                           return b.http_.send(request, b.settings_.request_timeout,
-                                               b.settings_.max_page_bytes);
+    prefetch_ = Prefetch{url, std::async(std::launch::async, [&b, &from, &to,
+                                                              request = std::move(request)] {
+                           ExportedPage page;
+                           page.response = b.http_.send(request, b.settings_.request_timeout,
+                                                        b.settings_.max_page_bytes);
+                           if (page.response.status != 200) return page;
+                           try {
+                             page.converted = convert_page(from, to, page.response.body);
+                           } catch (...) {
+                             page.conversion_error = std::current_exception();
+                           }
+                           return page;
                          })};
   }
 
-  // The source's page at `url`: the prefetched answer when there is a good one, else asked now.
-  HttpResponse export_page(const std::string& url) {
+  // The source's page at `url`: the prefetched one when there is a good one, else asked now
+  // (and converted by the caller).
+  ExportedPage export_page(const std::string& url) {
     if (prefetch_ && prefetch_->url == url) {
-      auto pending = std::move(prefetch_->response);
+      auto pending = std::move(prefetch_->page);
       prefetch_.reset();
       try {
-        HttpResponse response = pending.get();
-        if (response.status != 401) return response;
+        ExportedPage page = pending.get();
+        if (page.response.status != 401) return page;
       } catch (const TransportError&) {
         // As if it had not been asked: the call below retries in the ordinary way.
       }
     }
     prefetch_.reset();  // waits for a prefetch of another page and drops it
-    return call(Side::source, source_, kExportScope, "GET", url, {}, {});
+    return ExportedPage{call(Side::source, source_, kExportScope, "GET", url, {}, {}), {}, {}};
   }
 
   void expect_ok(const HttpResponse& response, std::initializer_list<int> ok) {
@@ -520,7 +557,7 @@ class Broker::Run {
   std::string where_;
   struct Prefetch {
     std::string url;
-    std::future<HttpResponse> response;  // from std::async: its destructor waits
+    std::future<ExportedPage> page;  // from std::async: its destructor waits
   };
   // Declared last, so it is destroyed (its request waited for) before the members it reads.
   std::optional<Prefetch> prefetch_;

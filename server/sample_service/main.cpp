@@ -164,6 +164,7 @@ int serve(const ServeOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  server::tune_allocator();
   CLI::App cli{"sample-service: a third-party service implementing infobank's portability API"};
   cli.require_subcommand(1);
 

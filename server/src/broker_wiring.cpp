@@ -25,7 +25,9 @@ portability::HttpResponse exchange(Stream& stream, beast::tcp_stream& tcp_layer,
                                    std::size_t max_body_bytes) {
   tcp_layer.expires_after(timeout);
   http::write(stream, req);
+  // Pages are large: read them in large pieces, not in Beast's 512-byte first reads.
   beast::flat_buffer buffer;
+  buffer.reserve(64 * 1024);
   http::response_parser<http::string_body> parser;
   parser.body_limit(max_body_bytes);
   parser.header_limit(64 * 1024);

@@ -28,6 +28,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <malloc.h>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -718,6 +719,12 @@ std::uint16_t HttpServer::port() const { return impl_->bound_port; }
 
 void HttpServer::set_shutdown_timeout(std::chrono::milliseconds timeout) {
   impl_->shutdown_timeout = timeout;
+}
+
+void tune_allocator() {
+  // Setting either threshold also turns off glibc's dynamic adjustment of both.
+  mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
 }
 
 }  // namespace server

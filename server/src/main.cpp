@@ -144,6 +144,7 @@ int serve(const std::string& config_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  server::tune_allocator();
   CLI::App cli{"infobank: an information bank with an OAuth 2.0 / OpenID Connect authorization server"};
   cli.require_subcommand(1);
   std::string config_path;
