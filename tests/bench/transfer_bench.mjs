@@ -19,7 +19,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
-import { makeTempDir } from '../support/harness.mjs';
+import { makeTempDir, request } from '../support/harness.mjs';
 import { SampleService } from '../support/services.mjs';
 import { RESIDENT, setup } from '../support/fixtures.mjs';
 import {
@@ -66,14 +66,22 @@ async function loopbackCopy(file) {
   return { seconds: best, bytes };
 }
 
-/** Polls `transfer show` every 100 ms (a CLI process each time; finer would cost CPU). */
-async function waitEnd(server, id, deadlineMs = 3_600_000) {
+/**
+ * Polls the resident's transfer page over HTTP every 50 ms until it stops refreshing itself
+ * (the transfer ended), then reads the transfer once with `transfer show` (a CLI process per
+ * poll would cost the machine more CPU than the broker's own bookkeeping).
+ */
+async function waitEnd(server, jar, id, deadlineMs = 3_600_000) {
   const end = Date.now() + deadlineMs;
   for (;;) {
-    const t = showTransfer(server, id);
-    if (['completed', 'failed', 'cancelled'].includes(t.state)) return t;
-    if (Date.now() > end) throw new Error(`transfer ${id} did not end: ${JSON.stringify(t)}`);
-    await delay(100);
+    const r = await request(server.url(`/account/transfers/${id}`), { jar });
+    if (r.status !== 200) throw new Error(`transfer page: HTTP ${r.status}`);
+    if (!/http-equiv="refresh"/.test(r.text)) {
+      const t = showTransfer(server, id);
+      if (['completed', 'failed', 'cancelled'].includes(t.state)) return t;
+    }
+    if (Date.now() > end) throw new Error(`transfer ${id} did not end`);
+    await delay(50);
   }
 }
 
@@ -132,7 +140,7 @@ try {
     }
     const start = process.hrtime.bigint();
     await decide(server, jar, page, 'approve');
-    const t = await waitEnd(server, id);
+    const t = await waitEnd(server, jar, id);
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     const rss = vmHWM(server.child.pid);
     if (t.state !== 'completed') throw new Error(`transfer failed: ${JSON.stringify(t)}`);
