@@ -172,28 +172,28 @@ class DtpSocialPost final : public Format {
         if (model_string(a, "media_type")) lost.push_back("attachments.media_type");
         as.push_back(x);
       }
-      activity["attachments"] = as;
+      activity["attachments"] = std::move(as);
     }
     if (const json& loc = item["location"]; loc.is_object()) {
       json l{{"@type", "SocialActivityLocation"},
              {"latitude", raw_number(e7_to_decimal(loc["latitude_e7"].get<std::int64_t>()))},
              {"longitude", raw_number(e7_to_decimal(loc["longitude_e7"].get<std::int64_t>()))}};
       if (auto n = model_string(loc, "name")) l["name"] = *n;
-      activity["location"] = l;
+      activity["location"] = std::move(l);
     }
-    json payload{{"@type", "SocialActivity"}, {"activity", activity}};
+    json payload{{"@type", "SocialActivity"}, {"activity", std::move(activity)}};
     if (const json& a = item["author"]; a.is_object()) {
       json actor{{"@type", "SocialActivityActor"}};
       for (const char* key : {"id", "name", "url"}) {
         if (auto v = model_string(a, key)) actor[key] = *v;
       }
       if (model_string(a, "email")) lost.push_back("author.email");
-      payload["metadata"] = {{"@type", "SocialActivityMetadata"}, {"actor", actor}};
+      payload["metadata"] = {{"@type", "SocialActivityMetadata"}, {"actor", std::move(actor)}};
     }
     json root{{"@type", "GenericPayload"},
               {"apiVersion", "0.1.0"},
               {"schemaSource", "SocialPostsSerializer"},
-              {"payload", payload}};
+              {"payload", std::move(payload)}};
     std::sort(lost.begin(), lost.end());
     lost.erase(std::unique(lost.begin(), lost.end()), lost.end());
     out.native = {id, dump(root)};

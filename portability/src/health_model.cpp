@@ -5,10 +5,21 @@
 namespace portability::detail {
 
 json empty_health_record() {
-  return json{{"id", ""},         {"kind", "record"}, {"type", ""},      {"value", nullptr},
-              {"unit", nullptr},  {"start", ""},      {"end", ""},       {"created", nullptr},
-              {"source", {{"name", nullptr}, {"version", nullptr}, {"device", nullptr}}},
-              {"metadata", json::object()}, {"workout", nullptr}};
+  // Built once: copying a finished object is much cheaper than building it from an
+  // initializer list each time (one per item converted).
+  static const json kEmpty = json{{"id", ""},
+                                  {"kind", "record"},
+                                  {"type", ""},
+                                  {"value", nullptr},
+                                  {"unit", nullptr},
+                                  {"start", ""},
+                                  {"end", ""},
+                                  {"created", nullptr},
+                                  {"source",
+                                   {{"name", nullptr}, {"version", nullptr}, {"device", nullptr}}},
+                                  {"metadata", json::object()},
+                                  {"workout", nullptr}};
+  return kEmpty;
 }
 
 std::string check_health_record(const json& item) {
