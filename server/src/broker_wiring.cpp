@@ -18,20 +18,31 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 namespace http = beast::http;
 
+// Runs what was started on `io` to its end. The stream's expiry (set once per request) bounds
+// every step: Beast's timeouts apply to asynchronous operations only, so the client starts
+// asynchronous ones and waits for them here, on the calling (broker) thread.
+void wait_for(asio::io_context& io, beast::error_code& ec) {
+  io.run();
+  io.restart();
+  if (ec) throw boost::system::system_error(ec);
+}
+
 template <class Stream>
-portability::HttpResponse exchange(Stream& stream, beast::tcp_stream& tcp_layer,
+portability::HttpResponse exchange(asio::io_context& io, Stream& stream,
                                    const http::request<http::string_body>& req,
-                                   std::chrono::milliseconds timeout,
                                    std::size_t max_body_bytes) {
-  tcp_layer.expires_after(timeout);
-  http::write(stream, req);
+  beast::error_code ec;
+  auto done = [&ec](beast::error_code e, std::size_t) { ec = e; };
+  http::async_write(stream, req, done);
+  wait_for(io, ec);
   // Pages are large: read them in large pieces, not in Beast's 512-byte first reads.
   beast::flat_buffer buffer;
   buffer.reserve(64 * 1024);
   http::response_parser<http::string_body> parser;
   parser.body_limit(max_body_bytes);
   parser.header_limit(64 * 1024);
-  http::read(stream, buffer, parser);
+  http::async_read(stream, buffer, parser, done);
+  wait_for(io, ec);
   auto& res = parser.get();
   portability::HttpResponse out;
   out.status = static_cast<int>(res.result_int());
@@ -74,11 +85,15 @@ portability::HttpResponse BeastHttpClient::send(const portability::HttpRequest& 
     asio::io_context io;
     tcp::resolver resolver(io);
     const auto endpoints = resolver.resolve(host, port);
+    beast::error_code ec;
+    auto connected = [&ec](beast::error_code e, const tcp::endpoint&) { ec = e; };
     if (!tls) {
       beast::tcp_stream stream(io);
+      // One deadline for the whole call: connect, send, and read the whole answer.
       stream.expires_after(timeout);
-      stream.connect(endpoints);
-      auto out = exchange(stream, stream, req, timeout, max_body_bytes);
+      stream.async_connect(endpoints, connected);
+      wait_for(io, ec);
+      auto out = exchange(io, stream, req, max_body_bytes);
       beast::error_code ignored;
       stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
       return out;
@@ -93,11 +108,16 @@ portability::HttpResponse BeastHttpClient::send(const portability::HttpRequest& 
       throw portability::TransportError("cannot set SNI");
     stream.set_verify_callback(asio::ssl::host_name_verification(host));
     beast::get_lowest_layer(stream).expires_after(timeout);
-    beast::get_lowest_layer(stream).connect(endpoints);
-    stream.handshake(asio::ssl::stream_base::client);
-    auto out = exchange(stream, beast::get_lowest_layer(stream), req, timeout, max_body_bytes);
-    beast::error_code ignored;
-    stream.shutdown(ignored);
+    beast::get_lowest_layer(stream).async_connect(endpoints, connected);
+    wait_for(io, ec);
+    stream.async_handshake(asio::ssl::stream_base::client, [&ec](beast::error_code e) { ec = e; });
+    wait_for(io, ec);
+    auto out = exchange(io, stream, req, max_body_bytes);
+    // The answer is complete (its length was known); the close_notify exchange gets a short
+    // deadline of its own, and its outcome does not matter.
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+    stream.async_shutdown([](beast::error_code) {});
+    io.run();
     return out;
   } catch (const boost::system::system_error& error) {
     // Refused, reset, timed out, cut mid-body (partial_message), over the body limit.

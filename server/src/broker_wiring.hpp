@@ -16,8 +16,10 @@
 namespace server {
 
 /// A blocking HTTP/1.1 client over plain TCP or TLS (certificates verified against the
-/// system's trust store and the host name). One connection per request: transfers make few,
-/// large requests.
+/// system's trust store and the host name). Each call has one deadline, `timeout`, for
+/// connecting, the TLS handshake, sending and reading the whole answer; past it the call fails
+/// with a TransportError (retryable). One connection per request: transfers make few, large
+/// requests.
 class BeastHttpClient final : public portability::HttpClient {
  public:
   portability::HttpResponse send(const portability::HttpRequest& request,

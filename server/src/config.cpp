@@ -71,6 +71,7 @@ const std::vector<KeySpec>& key_specs() {
       {"broker", "workers", &Config::broker_workers, 0, 64},
       {"broker", "page_size", &Config::broker_page_size, 1, 1000},
       {"broker", "max_retries", &Config::broker_max_retries, 0, 100},
+      {"broker", "request_timeout_ms", &Config::broker_request_timeout_ms, 100, 600'000},
       {"broker", "lease_seconds", &Config::broker_lease_seconds, 5, 24 * 3600},
   };
   return specs;

@@ -66,6 +66,7 @@ struct Config {
   int broker_workers = 2;                ///< transfers run at once; 0 = no broker on this node
   int broker_page_size = 100;            ///< items per export page
   int broker_max_retries = 8;            ///< retries of one step before a transfer fails
+  int broker_request_timeout_ms = 30'000;  ///< deadline of one call to a service, whole
   int broker_lease_seconds = 60;         ///< a node silent this long loses its transfers
 
   // [log]

@@ -1,12 +1,12 @@
 // The portability broker under faults. A switch transfer of a few hundred blog posts, 20 per
 // page, between two sample services, with each injected fault at the source and at the
-// destination (500s, slow answers, connections cut mid-body, a 401 for a good token): it
-// completes, the destination holds every source item exactly once, the source holds none, and
-// the audit log shows the retries that got it there. Then the failures that must not be
-// retried or must end the transfer: a 413 from the destination, a destination that always
-// fails, a source export that does not parse. In every failure nothing is deleted at the
-// source. Last, the inputs that must pass: a seed with a UTF-8 byte-order mark and an empty
-// export.
+// destination (500s, slow answers, answers past the broker's deadline, connections cut
+// mid-body, a 401 for a good token): it completes, the destination holds every source item
+// exactly once, the source holds none, and the audit log shows the retries that got it there.
+// Then the failures that must not be retried or must end the transfer: a 413 from the
+// destination, a destination that always fails or always answers too late, a source export
+// that does not parse. In every failure nothing is deleted at the source. Last, the inputs
+// that must pass: a seed with a UTF-8 byte-order mark and an empty export.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -97,13 +97,18 @@ const FAULTS = [
     retries: false, slow: true },
   { name: '--cut-rate 0.3', faults: { cutRate: 0.3, seed: 13 }, retries: true },
   { name: '--unauthorized-once', faults: { unauthorizedOnce: true }, retries: false },
+  // Answers that would come after the broker's deadline: each such call is cut at 500 ms and
+  // retried (with a deadline that did not hold, they would simply arrive late, unretried).
+  { name: '--delay-rate 0.2 --delay-ms 2500 past a 500 ms deadline',
+    faults: { delayRate: 0.2, delayMs: 2500, seed: 14 },
+    env: { INFOBANK_BROKER_REQUEST_TIMEOUT_MS: '500' }, retries: true },
 ];
 
 describe('each fault, at each side: the switch completes, every item once', { concurrency: 2 }, () => {
   for (const side of ['source', 'destination']) {
     for (const f of FAULTS) {
       test(`${f.name} at the ${side}`, async () => {
-        const r = await run({ [side]: { faults: f.faults } });
+        const r = await run({ [side]: { faults: f.faults }, env: f.env ?? {} });
         assertMovedOnce(r);
         assert.ok(r.t.datasets[0].pages_done >= POSTS / PAGE_SIZE, 'several pages');
         const retries = transferEvents(r.server, r.id, 'transfer.retry');
@@ -143,6 +148,14 @@ describe('failures: nothing is deleted at the source', { concurrency: 2 }, () =>
     assert.equal(transferEvents(r.server, r.id, 'transfer.retry').length, 2);
     assert.equal(transferEvents(r.server, r.id, 'transfer.failed').length, 1);
     assert.deepEqual(r.destination.dump(RESIDENT.username), []);
+  });
+
+  test('a destination that answers only after the deadline: cut each time, then given up', async () => {
+    const r = await run({ destination: { faults: { delayRate: 1, delayMs: 3000 } },
+                          env: { INFOBANK_BROKER_REQUEST_TIMEOUT_MS: '300',
+                                 INFOBANK_BROKER_MAX_RETRIES: '1' } });
+    assertFailedNothingDeleted(r, /gave up after 1 retries: .*timeout/i);
+    assert.equal(transferEvents(r.server, r.id, 'transfer.retry').length, 1);
   });
 
   test('broken XML in the middle of page 3 of the export', async () => {
