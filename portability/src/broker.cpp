@@ -11,6 +11,7 @@
 #include <cmath>
 #include <exception>
 #include <future>
+#include <pthread.h>
 #include <set>
 #include <utility>
 
@@ -577,7 +578,11 @@ void Broker::start() {
   // waiting for them to expire.
   store_.release_transfers(settings_.node_id);
   for (int i = 0; i < settings_.workers; ++i) {
-    workers_.emplace_back([this](std::stop_token) { worker(stop_.get_token()); });
+    workers_.emplace_back([this, i](std::stop_token) {
+      // Named for top -H, perf and gdb: "broker-0", "broker-1", ...
+      pthread_setname_np(pthread_self(), ("broker-" + std::to_string(i)).c_str());
+      worker(stop_.get_token());
+    });
   }
 }
 

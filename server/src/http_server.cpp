@@ -29,6 +29,7 @@
 #include <functional>
 #include <limits>
 #include <malloc.h>
+#include <pthread.h>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -688,7 +689,11 @@ std::uint16_t HttpServer::start() {
   s.threads.reserve(s.contexts.size());
   for (auto& c : s.contexts) {
     s.idle_guards.push_back(net::make_work_guard(*c));
-    s.threads.emplace_back([&s, &ioc = *c] { s.run_io_thread(ioc); });
+    s.threads.emplace_back([&s, &ioc = *c, n = s.threads.size()] {
+      // Named for top -H, perf and gdb: "io-0", "io-1", ...
+      pthread_setname_np(pthread_self(), ("io-" + std::to_string(n)).c_str());
+      s.run_io_thread(ioc);
+    });
   }
   s.logger.info("listening", {{"address", s.config.address},
                               {"port", s.bound_port},

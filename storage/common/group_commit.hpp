@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <pthread.h>
 #include <span>
 #include <thread>
 #include <utility>
@@ -85,7 +86,12 @@ class GroupCommit {
     ticket->write = &ticket->owned;
     ticket->on_done = std::move(done);
     std::unique_lock lock(mutex_);
-    if (!committer_.joinable()) committer_ = std::thread([this] { commit_loop(); });
+    if (!committer_.joinable()) {
+      committer_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "commit");  // for top -H, perf and gdb
+        commit_loop();
+      });
+    }
     enqueue(ticket.release());
     if (!leader_active_) work_.notify_one();
   }
