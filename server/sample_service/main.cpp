@@ -103,6 +103,8 @@ struct ServeOptions {
   std::string resident;
   std::size_t max_body_bytes = 8 * 1024 * 1024;
   std::string log_level = "info";
+  std::string tls_cert;  // PEM chain and key: the service answers HTTPS when both are given
+  std::string tls_key;
   sample_service::Faults faults;
 };
 
@@ -123,6 +125,8 @@ int serve(const ServeOptions& o) {
   config.io_threads = 2;
   config.worker_threads = 4;
   config.read_timeout = 60;  // a whole import document must arrive within this
+  config.tls_cert = o.tls_cert;
+  config.tls_key = o.tls_key;
   server::Metrics metrics;
 
   // The default audience names the bound port, known only after start(): answer 503 until
@@ -145,7 +149,8 @@ int serve(const ServeOptions& o) {
   std::string audience = o.audience;
   if (audience.empty()) {
     const bool v6 = o.address.find(':') != std::string::npos;
-    audience = "http://" + (v6 ? "[" + o.address + "]" : o.address) + ":" + std::to_string(port);
+    audience = std::string(config.tls_enabled() ? "https://" : "http://") +
+               (v6 ? "[" + o.address + "]" : o.address) + ":" + std::to_string(port);
   }
   authz::SystemClock clock;
   sample_service::IssuerKeySource keys(o.issuer);
@@ -190,6 +195,10 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-body-bytes", o.max_body_bytes, "request body limit (413 beyond)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--tls-cert", o.tls_cert, "PEM certificate chain: serve HTTPS")
+      ->check(CLI::ExistingFile);
+  serve_cmd->add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert")
+      ->check(CLI::ExistingFile);
   serve_cmd->add_option("--log-level", o.log_level, "debug | info | warn | error")
       ->capture_default_str();
   auto rate = CLI::Range(0.0, 1.0);

@@ -57,6 +57,12 @@ portability::HttpResponse exchange(asio::io_context& io, Stream& stream,
 
 }  // namespace
 
+BeastHttpClient::BeastHttpClient() : tls_(asio::ssl::context::tls_client) {
+  tls_.set_default_verify_paths();
+  tls_.set_verify_mode(asio::ssl::verify_peer);
+  tls_.set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+}
+
 portability::HttpResponse BeastHttpClient::send(const portability::HttpRequest& request,
                                                 std::chrono::milliseconds timeout,
                                                 std::size_t max_body_bytes) {
@@ -98,11 +104,7 @@ portability::HttpResponse BeastHttpClient::send(const portability::HttpRequest& 
       stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
       return out;
     }
-    asio::ssl::context ssl(asio::ssl::context::tls_client);
-    ssl.set_default_verify_paths();
-    ssl.set_verify_mode(asio::ssl::verify_peer);
-    ssl.set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-    beast::ssl_stream<beast::tcp_stream> stream(io, ssl);
+    beast::ssl_stream<beast::tcp_stream> stream(io, tls_);
     // SNI, and the certificate must name the host (RFC 6125).
     if (!SSL_set_tlsext_host_name(stream.native_handle(), host.c_str()))
       throw portability::TransportError("cannot set SNI");

@@ -4,6 +4,7 @@
 // because server/ is the only place Beast appears), pattern 1's token source (infobank issues
 // the tokens itself) and the bank's clock, randomness and audit entries.
 
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -22,9 +23,15 @@ namespace server {
 /// requests.
 class BeastHttpClient final : public portability::HttpClient {
  public:
+  BeastHttpClient();
   portability::HttpResponse send(const portability::HttpRequest& request,
                                  std::chrono::milliseconds timeout,
                                  std::size_t max_body_bytes) override;
+
+ private:
+  // One TLS client context for every call: the system's trust store is read once, not per
+  // page. An SSL_CTX that is no longer changed may be shared by connections on any thread.
+  boost::asio::ssl::context tls_;
 };
 
 /// Pattern 1: infobank is the services' authorization server and issues the broker's tokens

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 
-import { makeTempDir } from '../support/harness.mjs';
+import { makeTempDir, makeTestCa } from '../support/harness.mjs';
 import { RESIDENT, setup } from '../support/fixtures.mjs';
 import {
   showTransfer, startApprovedTransfer, startService, transferEvents, waitForEnd,
@@ -186,6 +186,31 @@ describe('failures: nothing is deleted at the source', { concurrency: 2 }, () =>
     assert.match(r.t.error, /calendar_events page 2/);
     assert.equal(r.t.datasets[0].pages_done, 1);
     assert.equal(r.destination.dump(RESIDENT.username).length, PAGE_SIZE);
+  });
+});
+
+describe('services over HTTPS', { concurrency: 2 }, () => {
+  const caIn = (name) => {
+    fs.mkdirSync(path.join(tmp, name));
+    return makeTestCa(path.join(tmp, name));
+  };
+  const ca = caIn('ca');
+  const tls = { cert: ca.cert, key: ca.key };
+
+  test('both services over HTTPS, their CA trusted: the switch completes', async () => {
+    const r = await run({ source: { tls }, destination: { tls },
+                          env: { SSL_CERT_FILE: ca.ca } });
+    assert.match(r.source.base, /^https:/);
+    assertMovedOnce(r);
+  });
+
+  test('a destination whose certificate is not trusted: nothing is sent, nothing deleted', async () => {
+    // The source's CA is trusted, the destination's is the system's business: it is not.
+    const other = caIn('other-ca');
+    const r = await run({ source: { tls }, destination: { tls: { cert: other.cert, key: other.key } },
+                          env: { SSL_CERT_FILE: ca.ca, INFOBANK_BROKER_MAX_RETRIES: '1' } });
+    assertFailedNothingDeleted(r, /gave up after 1 retries: .*certificate verify failed/);
+    assert.deepEqual(r.destination.dump(RESIDENT.username), []);
   });
 });
 

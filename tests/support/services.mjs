@@ -48,6 +48,7 @@ export class SampleService {
    * @param {string} [opts.resident]
    * @param {object} [opts.faults] {failRate, delayRate, delayMs, cutRate, unauthorizedOnce, seed}
    * @param {number} [opts.maxBodyBytes]
+   * @param {{cert: string, key: string}} [opts.tls] serve HTTPS with this certificate
    * @param {string[]} [opts.args] more command-line arguments
    * @param {string} [opts.dir] reuse a directory (and its database), e.g. to restart a service
    */
@@ -71,6 +72,7 @@ export class SampleService {
     if (o.audience) a.push('--audience', o.audience);
     if (o.seed) a.push('--seed', o.seed, '--resident', o.resident);
     if (o.maxBodyBytes) a.push('--max-body-bytes', String(o.maxBodyBytes));
+    if (o.tls) a.push('--tls-cert', o.tls.cert, '--tls-key', o.tls.key);
     const f = o.faults ?? {};
     if (f.failRate !== undefined) a.push('--fail-rate', String(f.failRate));
     if (f.delayRate !== undefined) a.push('--delay-rate', String(f.delayRate));
@@ -103,9 +105,12 @@ export class SampleService {
       const text = fs.readFileSync(this.portFile, 'utf8').trim();
       return /^[0-9]+$/.test(text) && Number(text) > 0 ? Number(text) : 0;
     }, { what: 'the port file', deadlineMs }).catch(fail);
-    this.base = `http://127.0.0.1:${this.port}`;
+    this.base = `${this.opts.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
     await waitFor(async () => {
       if (exitInfo) throw new Error(`sample-service exited early (${JSON.stringify(exitInfo)})`);
+      // This process does not trust a test CA: over HTTPS, the service's own word that it is
+      // ready (its log line) stands in for GET /healthz.
+      if (this.opts.tls) return this.log.includes('"msg":"ready"');
       const r = await fetch(`${this.base}/healthz`);
       await r.arrayBuffer();
       return r.status === 200;

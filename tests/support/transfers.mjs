@@ -8,10 +8,11 @@ import { CookieJar, parseForms, postForm, request, waitFor } from './harness.mjs
 import { SAMPLES_DIR, SampleService } from './services.mjs';
 
 /** Starts a sample service whose tokens come from `server`. */
-export async function startService(server, format, { seed, resident, faults, maxBodyBytes, args } = {}) {
+export async function startService(server, format,
+                                   { seed, resident, faults, maxBodyBytes, args, tls } = {}) {
   const s = new SampleService({
     format, issuer: server.base, seed: seed && path.resolve(SAMPLES_DIR, seed), resident,
-    faults, maxBodyBytes, args,
+    faults, maxBodyBytes, args, tls,
   });
   await s.start();
   return s;
