@@ -155,7 +155,7 @@ int serve(const ServeOptions& o) {
   authz::SystemClock clock;
   sample_service::IssuerKeySource keys(o.issuer);
   sample_service::TokenVerifier verifier(o.issuer, audience, keys, clock);
-  sample_service::Service app(format, store, verifier, o.faults, http.workers(), logger);
+  sample_service::Service app(format, store, verifier, o.faults, http.workers(), logger, metrics);
   service.store(&app, std::memory_order_release);
   logger.info("ready", {{"port", static_cast<std::int64_t>(port)},
                         {"format", format.name()},

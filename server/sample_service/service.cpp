@@ -192,13 +192,15 @@ void corrupt(std::string& document, const std::string& id) {
 }  // namespace
 
 Service::Service(const portability::Format& format, Store& store, TokenVerifier& verifier,
-                 const Faults& faults, boost::asio::thread_pool& workers, server::Logger& logger)
+                 const Faults& faults, boost::asio::thread_pool& workers, server::Logger& logger,
+                 const server::Metrics& metrics)
     : format_(format),
       store_(store),
       verifier_(verifier),
       faults_(faults),
       workers_(workers),
       logger_(logger),
+      metrics_(metrics),
       random_(faults.seed),
       unauthorized_pending_(faults.unauthorized_once) {}
 
@@ -221,6 +223,16 @@ awaitable<Response> Service::handle(Request&& req, const server::RequestContext&
                    ? json_response(req, http::status::ok, {{"status", "ok"}})
                    : error_response(req, http::status::method_not_allowed, "invalid_request");
     server::set_route(res, "healthz");
+    co_return res;
+  }
+  if (path == "/metrics" && req.method() == http::verb::get) {
+    Response res{http::status::ok, req.version()};
+    res.set(http::field::server, "sample-service");
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.keep_alive(req.keep_alive());
+    res.body() = metrics_.render();
+    res.prepare_payload();
+    server::set_route(res, "metrics");
     co_return res;
   }
   if (!path.starts_with(kPrefix)) {

@@ -11,6 +11,7 @@
 
 #include "http_server.hpp"
 #include "log.hpp"
+#include "metrics.hpp"
 #include "portability/formats.hpp"
 #include "store.hpp"
 #include "token_verifier.hpp"
@@ -39,7 +40,8 @@ struct Faults {
 class Service {
  public:
   Service(const portability::Format& format, Store& store, TokenVerifier& verifier,
-          const Faults& faults, boost::asio::thread_pool& workers, server::Logger& logger);
+          const Faults& faults, boost::asio::thread_pool& workers, server::Logger& logger,
+          const server::Metrics& metrics);
 
   boost::asio::awaitable<server::Response> handle(server::Request&& request,
                                                   const server::RequestContext& context);
@@ -60,6 +62,7 @@ class Service {
   const Faults faults_;
   boost::asio::thread_pool& workers_;
   server::Logger& logger_;
+  const server::Metrics& metrics_;  // GET /metrics (Prometheus text)
   std::mutex random_mutex_;
   std::mt19937_64 random_;
   std::atomic<bool> unauthorized_pending_;

@@ -8,6 +8,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/url.hpp>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <openssl/ssl.h>
 
 namespace server {
@@ -18,7 +19,13 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 namespace http = beast::http;
 
-// Runs what was started on `io` to its end. The stream's expiry (set once per request) bounds
+constexpr std::size_t kMaxIdlePerOrigin = 4;
+// Kept connections older than this are closed rather than reused: servers close idle
+// keep-alive connections after a while of their own, and a reuse that meets a closed one
+// costs a second attempt.
+constexpr auto kMaxIdle = std::chrono::seconds(10);
+
+// Runs what was started on `io` to its end. The stream's expiry (set once per call) bounds
 // every step: Beast's timeouts apply to asynchronous operations only, so the client starts
 // asynchronous ones and waits for them here, on the calling (broker) thread.
 void wait_for(asio::io_context& io, beast::error_code& ec) {
@@ -27,10 +34,28 @@ void wait_for(asio::io_context& io, beast::error_code& ec) {
   if (ec) throw boost::system::system_error(ec);
 }
 
+}  // namespace
+
+/// One connection to one origin, plain or TLS, with the io_context its operations run on.
+/// Used by one thread at a time: by the call that took it out of the pool.
+struct BeastHttpClient::Connection {
+  asio::io_context io;  // first: destroyed after the streams that use it
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+  std::chrono::steady_clock::time_point idle_since;
+
+  beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+};
+
+namespace {
+
+// Sends `req` and reads the answer. `answered`: whether any byte of an answer arrived (a kept
+// connection that fails before that was closed by the server meanwhile). `reusable`: whether
+// the connection may carry another request (the answer said keep-alive and was read whole).
 template <class Stream>
 portability::HttpResponse exchange(asio::io_context& io, Stream& stream,
                                    const http::request<http::string_body>& req,
-                                   std::size_t max_body_bytes) {
+                                   std::size_t max_body_bytes, bool& answered, bool& reusable) {
   beast::error_code ec;
   auto done = [&ec](beast::error_code e, std::size_t) { ec = e; };
   http::async_write(stream, req, done);
@@ -42,8 +67,12 @@ portability::HttpResponse exchange(asio::io_context& io, Stream& stream,
   parser.body_limit(max_body_bytes);
   parser.header_limit(64 * 1024);
   http::async_read(stream, buffer, parser, done);
-  wait_for(io, ec);
+  io.run();
+  io.restart();
+  answered = parser.got_some();
+  if (ec) throw boost::system::system_error(ec);
   auto& res = parser.get();
+  reusable = res.keep_alive() && buffer.size() == 0;
   portability::HttpResponse out;
   out.status = static_cast<int>(res.result_int());
   for (const auto& field : res) {
@@ -63,6 +92,56 @@ BeastHttpClient::BeastHttpClient() : tls_(asio::ssl::context::tls_client) {
   tls_.set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
 }
 
+BeastHttpClient::~BeastHttpClient() = default;
+
+std::unique_ptr<BeastHttpClient::Connection> BeastHttpClient::take(const std::string& origin) {
+  std::lock_guard lock(mutex_);
+  auto it = idle_.find(origin);
+  const auto now = std::chrono::steady_clock::now();
+  while (it != idle_.end() && !it->second.empty()) {
+    auto c = std::move(it->second.back());
+    it->second.pop_back();
+    if (now - c->idle_since < kMaxIdle) return c;
+  }
+  return nullptr;
+}
+
+void BeastHttpClient::give_back(const std::string& origin, std::unique_ptr<Connection> c) {
+  c->idle_since = std::chrono::steady_clock::now();
+  std::lock_guard lock(mutex_);
+  auto& idle = idle_[origin];
+  if (idle.size() < kMaxIdlePerOrigin) idle.push_back(std::move(c));
+}
+
+std::unique_ptr<BeastHttpClient::Connection> BeastHttpClient::open(
+    bool tls, const std::string& host, const std::string& port,
+    std::chrono::milliseconds timeout) {
+  auto c = std::make_unique<Connection>();
+  tcp::resolver resolver(c->io);
+  const auto endpoints = resolver.resolve(host, port);
+  beast::error_code ec;
+  auto connected = [&ec](beast::error_code e, const tcp::endpoint&) { ec = e; };
+  if (!tls) {
+    c->plain.emplace(c->io);
+  } else {
+    c->tls.emplace(c->io, tls_);
+    // SNI, and the certificate must name the host (RFC 6125).
+    if (!SSL_set_tlsext_host_name(c->tls->native_handle(), host.c_str()))
+      throw portability::TransportError("cannot set SNI");
+    c->tls->set_verify_callback(asio::ssl::host_name_verification(host));
+  }
+  // One deadline for the whole call: connect, handshake, send, and read the whole answer.
+  c->tcp().expires_after(timeout);
+  c->tcp().async_connect(endpoints, connected);
+  wait_for(c->io, ec);
+  if (tls) {
+    c->tls->async_handshake(asio::ssl::stream_base::client,
+                            [&ec](beast::error_code e) { ec = e; });
+    wait_for(c->io, ec);
+  }
+  return c;
+}
+
 portability::HttpResponse BeastHttpClient::send(const portability::HttpRequest& request,
                                                 std::chrono::milliseconds timeout,
                                                 std::size_t max_body_bytes) {
@@ -72,6 +151,7 @@ portability::HttpResponse BeastHttpClient::send(const portability::HttpRequest& 
   const bool tls = url->scheme() == "https";
   const std::string host = url->host();
   const std::string port = url->has_port() ? std::string(url->port()) : (tls ? "443" : "80");
+  const std::string origin = std::string(url->scheme()) + "://" + host + ":" + port;
   std::string target = std::string(url->encoded_path());
   if (target.empty()) target = "/";
   if (url->has_query()) target += "?" + std::string(url->encoded_query());
@@ -85,46 +165,31 @@ portability::HttpResponse BeastHttpClient::send(const portability::HttpRequest& 
     req.body() = request.body;
     req.prepare_payload();
   }
-  req.keep_alive(false);
+  req.keep_alive(true);
 
-  try {
-    asio::io_context io;
-    tcp::resolver resolver(io);
-    const auto endpoints = resolver.resolve(host, port);
-    beast::error_code ec;
-    auto connected = [&ec](beast::error_code e, const tcp::endpoint&) { ec = e; };
-    if (!tls) {
-      beast::tcp_stream stream(io);
-      // One deadline for the whole call: connect, send, and read the whole answer.
-      stream.expires_after(timeout);
-      stream.async_connect(endpoints, connected);
-      wait_for(io, ec);
-      auto out = exchange(io, stream, req, max_body_bytes);
-      beast::error_code ignored;
-      stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  // A kept connection first; if the server had closed it (it fails before any answer), the
+  // call is made once more on a new one. Every call the broker makes is idempotent (exports
+  // read, imports carry an Idempotency-Key, deletes delete what was exported), so a request
+  // that reached the server before its connection broke may be sent again.
+  for (std::unique_ptr<Connection> c = take(origin);;) {
+    const bool reused = c != nullptr;
+    bool answered = false;
+    bool reusable = false;
+    try {
+      if (!c) c = open(tls, host, port, timeout);
+      else c->tcp().expires_after(timeout);
+      auto out = c->tls ? exchange(c->io, *c->tls, req, max_body_bytes, answered, reusable)
+                        : exchange(c->io, *c->plain, req, max_body_bytes, answered, reusable);
+      if (reusable) give_back(origin, std::move(c));
       return out;
+    } catch (const boost::system::system_error& error) {
+      c.reset();
+      if (reused && !answered) continue;
+      // Refused, reset, timed out, cut mid-body (partial_message), over the body limit, a
+      // certificate that does not verify.
+      throw portability::TransportError(request.method + " " + host + ":" + port + ": " +
+                                        error.code().message());
     }
-    beast::ssl_stream<beast::tcp_stream> stream(io, tls_);
-    // SNI, and the certificate must name the host (RFC 6125).
-    if (!SSL_set_tlsext_host_name(stream.native_handle(), host.c_str()))
-      throw portability::TransportError("cannot set SNI");
-    stream.set_verify_callback(asio::ssl::host_name_verification(host));
-    beast::get_lowest_layer(stream).expires_after(timeout);
-    beast::get_lowest_layer(stream).async_connect(endpoints, connected);
-    wait_for(io, ec);
-    stream.async_handshake(asio::ssl::stream_base::client, [&ec](beast::error_code e) { ec = e; });
-    wait_for(io, ec);
-    auto out = exchange(io, stream, req, max_body_bytes);
-    // The answer is complete (its length was known); the close_notify exchange gets a short
-    // deadline of its own, and its outcome does not matter.
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
-    stream.async_shutdown([](beast::error_code) {});
-    io.run();
-    return out;
-  } catch (const boost::system::system_error& error) {
-    // Refused, reset, timed out, cut mid-body (partial_message), over the body limit.
-    throw portability::TransportError(request.method + " " + host + ":" + port + ": " +
-                                      error.code().message());
   }
 }
 

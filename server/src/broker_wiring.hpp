@@ -7,9 +7,11 @@
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "authz/oauth.hpp"
 #include "portability/broker.hpp"
@@ -19,19 +21,33 @@ namespace server {
 /// A blocking HTTP/1.1 client over plain TCP or TLS (certificates verified against the
 /// system's trust store and the host name). Each call has one deadline, `timeout`, for
 /// connecting, the TLS handshake, sending and reading the whole answer; past it the call fails
-/// with a TransportError (retryable). One connection per request: transfers make few, large
-/// requests.
+/// with a TransportError (retryable). Connections are kept alive and reused per origin (up to
+/// 4 idle ones each, for up to 10 s), so a transfer's pages do not each pay a TCP connect and a
+/// TLS handshake; a kept connection the server closed meanwhile costs one more attempt on a new
+/// one (the broker's calls are all idempotent). Thread-safe.
 class BeastHttpClient final : public portability::HttpClient {
  public:
   BeastHttpClient();
+  ~BeastHttpClient() override;
+  BeastHttpClient(const BeastHttpClient&) = delete;
+  BeastHttpClient& operator=(const BeastHttpClient&) = delete;
+
   portability::HttpResponse send(const portability::HttpRequest& request,
                                  std::chrono::milliseconds timeout,
                                  std::size_t max_body_bytes) override;
 
  private:
+  struct Connection;
+  std::unique_ptr<Connection> take(const std::string& origin);
+  void give_back(const std::string& origin, std::unique_ptr<Connection> connection);
+  std::unique_ptr<Connection> open(bool tls, const std::string& host, const std::string& port,
+                                   std::chrono::milliseconds timeout);
+
   // One TLS client context for every call: the system's trust store is read once, not per
   // page. An SSL_CTX that is no longer changed may be shared by connections on any thread.
   boost::asio::ssl::context tls_;
+  std::mutex mutex_;  // guards idle_
+  std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;  // by origin
 };
 
 /// Pattern 1: infobank is the services' authorization server and issues the broker's tokens

@@ -471,6 +471,7 @@ net::awaitable<void> HttpServer::Impl::run_connection(tcp::socket socket, std::u
   };
   Connection conn;  // declared first: outlives the guard's unregister()
   metrics.connections_open().add();
+  metrics.connections_accepted().inc();
   Guard guard{*this, id};
 
   beast::error_code ec;

@@ -331,6 +331,11 @@ std::string Metrics::render() const {
   out += "http_connections_open ";
   out += std::to_string(connections_open_.value());
   out += '\n';
+  append_header(out, "http_connections_accepted_total", "Client connections accepted.",
+                "counter");
+  out += "http_connections_accepted_total ";
+  out += std::to_string(connections_accepted_.value());
+  out += '\n';
 
   std::lock_guard lock(app_mutex_);
   for (const auto& [name, f] : families_) {

@@ -110,6 +110,9 @@ class Metrics {
 
   /// Open connections, maintained by HttpServer.
   Gauge& connections_open() noexcept { return connections_open_; }
+  /// Connections accepted since start, maintained by HttpServer (with requests, it shows how
+  /// well clients reuse their connections).
+  Counter& connections_accepted() noexcept { return connections_accepted_; }
 
   /// The route label `route` is recorded under ("other" when not acceptable or the set is full).
   [[nodiscard]] std::string_view route_label(std::string_view route) noexcept;
@@ -140,6 +143,7 @@ class Metrics {
   std::mutex route_mutex_;
 
   Gauge connections_open_;
+  Counter connections_accepted_;
 
   mutable std::mutex app_mutex_;
   std::map<std::string, std::unique_ptr<Family>, std::less<>> families_;

@@ -9,6 +9,8 @@
 // that must pass: a seed with a UTF-8 byte-order mark and an empty export.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 
@@ -89,6 +91,34 @@ function assertFailedNothingDeleted({ server, t, before, source }, reason) {
   const contracts = server.cliJson(['contract', 'list', '--resident', RESIDENT.username]);
   assert.equal(contracts.find((c) => c.service === 'src').status, 'active',
                'a failed switch keeps the source contract');
+}
+
+/**
+ * A sample service's requests answered and connections accepted so far, from its /metrics
+ * (over HTTPS trusting `ca`, a PEM file, when given).
+ */
+async function connectionFigures(service, ca) {
+  const text = await new Promise((resolve, reject) => {
+    const get = ca ? https.get : http.get;
+    get(service.url('/metrics'), ca ? { ca: fs.readFileSync(ca) } : {}, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(body))));
+    }).on('error', reject);
+  });
+  const sum = (name) => text.split('\n').filter((l) => l.startsWith(name))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  return { requests: sum('http_requests_total'), connections: sum('http_connections_accepted_total') };
+}
+
+/** The broker kept its connections: each service took its requests on a few connections. */
+async function assertConnectionsReused(r, ca) {
+  for (const service of [r.source, r.destination]) {
+    const f = await connectionFigures(service, ca);
+    assert.ok(f.requests >= POSTS / PAGE_SIZE, `${service.base}: ${JSON.stringify(f)}`);
+    assert.ok(f.connections <= 5, `connections were reused: ${JSON.stringify(f)}`);
+  }
 }
 
 const FAULTS = [
@@ -189,6 +219,14 @@ describe('failures: nothing is deleted at the source', { concurrency: 2 }, () =>
   });
 });
 
+describe('connections', () => {
+  test('the broker keeps its connections: a page does not cost a TCP connect', async () => {
+    const r = await run({ mode: 'copy' });
+    assert.equal(r.t.state, 'completed', JSON.stringify(r.t));
+    await assertConnectionsReused(r);
+  });
+});
+
 describe('services over HTTPS', { concurrency: 2 }, () => {
   const caIn = (name) => {
     fs.mkdirSync(path.join(tmp, name));
@@ -202,6 +240,7 @@ describe('services over HTTPS', { concurrency: 2 }, () => {
                           env: { SSL_CERT_FILE: ca.ca } });
     assert.match(r.source.base, /^https:/);
     assertMovedOnce(r);
+    await assertConnectionsReused(r, ca.ca);  // and a page does not cost a TLS handshake
   });
 
   test('a destination whose certificate is not trusted: nothing is sent, nothing deleted', async () => {

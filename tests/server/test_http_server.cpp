@@ -338,6 +338,9 @@ TEST_F(HttpServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
   EXPECT_NE(text.find("http_request_duration_seconds_count{route=\"hello\"} 2\n"),
             std::string::npos);
   EXPECT_NE(text.find("http_connections_open 1\n"), std::string::npos);
+  // Two requests on one kept-alive connection: one connection accepted.
+  EXPECT_NE(text.find("http_connections_accepted_total 1\n"), std::string::npos) << text;
+  EXPECT_EQ(metrics.connections_accepted().value(), 1u);
 }
 
 TEST_F(HttpServerTest, RequestContextAndWorkers) {
