@@ -226,8 +226,10 @@ test('a key rotated through A is served by B and signs B\'s tokens', async () =>
     const at = r.json().access_token;
     return decodeJwt(at).header.kid === kid ? at : null;
   }, { deadlineMs: 15_000, what: `node B to sign with ${kid}` });
-  // The token verifies with the key as A publishes it.
-  const jwk = (await jwksOf(a)).keys.find((k) => k.kid === kid);
+  // The token verifies with the key as A publishes it. A's server learns of the rotation the
+  // way B does (the CLI that rotated is another process), on its own reload timer: wait for it.
+  const jwk = await waitFor(async () => (await jwksOf(a)).keys.find((k) => k.kid === kid),
+                            { deadlineMs: 15_000, what: `node A's /jwks to publish ${kid}` });
   assert.ok(jwk, 'A publishes the new key too');
   const jws = decodeJwt(token);
   const key = createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, format: 'jwk' });
