@@ -117,14 +117,6 @@ auto offload(boost::asio::thread_pool& pool, F& fn) -> boost::asio::awaitable<de
   if constexpr (!std::is_void_v<Result>) co_return std::move(*result);
 }
 
-/// The HTTP/1.1 server: plain TCP, or TLS (1.2 minimum) when config.tls_enabled().
-///
-/// One io_context per I/O thread (config.io_threads); connections are dealt to them in turn
-/// and each runs as one coroutine on its thread. Per request a fresh parser limited to
-/// config.max_header_bytes (431 beyond) and config.max_body_bytes (413 beyond), the whole
-/// request within config.read_timeout seconds, and at most config.idle_timeout seconds of
-/// silence between keep-alive requests. Malformed requests get 400 and the connection closes.
-///
 /// Process-wide allocator settings for a server process; call once at the start of main.
 /// glibc's malloc gives freed memory at the top of a thread's heap back to the kernel as soon
 /// as 128 KiB are free (madvise), and serves blocks from 128 KiB up with mmap: a server that
@@ -134,6 +126,14 @@ auto offload(boost::asio::thread_pool& pool, F& fn) -> boost::asio::awaitable<de
 /// unchanged: only what was once in use is kept.
 void tune_allocator();
 
+/// The HTTP/1.1 server: plain TCP, or TLS (1.2 minimum) when config.tls_enabled().
+///
+/// One io_context per I/O thread (config.io_threads); connections are dealt to them in turn
+/// and each runs as one coroutine on its thread. Per request a fresh parser limited to
+/// config.max_header_bytes (431 beyond) and config.max_body_bytes (413 beyond), the whole
+/// request within config.read_timeout seconds, and at most config.idle_timeout seconds of
+/// silence between keep-alive requests. Malformed requests get 400 and the connection closes.
+///
 /// Lifecycle, from one controlling thread:
 ///
 ///   HttpServer server(config, handler, metrics, logger);
