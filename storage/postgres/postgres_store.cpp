@@ -748,23 +748,32 @@ class PostgresStore final : public Store {
   std::vector<Event> query_events(const EventQuery& q) override {
     if (q.limit <= 0) return {};
     auto db = pool_.acquire();
-    // One statement per order for every combination: an empty filter matches all. Datasets
-    // are stored encoded ("len:name,"), so a dataset matches as the exact item "len:name,".
-#define INFOBANK_EVENT_FILTER                                                   \
-  "SELECT " INFOBANK_EVENT_COLUMNS                                              \
-  " FROM audit_entries WHERE seq > $1"                                          \
-  " AND ($2 = '' OR resident = $2) AND ($3 = '' OR client_id = $3)"             \
+    // One statement per order for every combination of the other filters: an empty one
+    // matches all. A resident filter is written out so that the partial (resident, seq) index
+    // serves it (`resident <> ''` is that index's condition). Datasets are stored encoded
+    // ("len:name,"), so a dataset matches as the exact item "len:name,".
+#define INFOBANK_EVENT_FILTER(RESIDENT)                                         \
+  "SELECT " INFOBANK_EVENT_COLUMNS " FROM audit_entries WHERE " RESIDENT        \
+  " AND seq > $1 AND ($3 = '' OR client_id = $3)"                               \
   " AND ($4 = '' OR action = $4) AND ($5 = '' OR purpose = $5)"                 \
   " AND ($6 = '' OR strpos(datasets, $6) > 0)"                                  \
   " AND time >= $7 AND ($8 = 0 OR time < $8)"
+#define INFOBANK_ANY_RESIDENT "$2::text = ''"
+#define INFOBANK_ONE_RESIDENT "resident = $2 AND resident <> ''"
     const std::string dataset = q.dataset.empty() ? std::string() : encode_list({q.dataset});
+    const std::int64_t after = q.newest_first ? std::int64_t{0} : q.after_seq;
+    const auto run = [&](const char* sql) {
+      return db->exec(sql, after, q.resident, q.client_id, q.action, q.purpose, dataset, q.from,
+                      q.until, q.limit);
+    };
     const Result rows =
-        q.newest_first
-            ? db->exec(INFOBANK_EVENT_FILTER " ORDER BY seq DESC LIMIT $9", std::int64_t{0},
-                       q.resident, q.client_id, q.action, q.purpose, dataset, q.from, q.until,
-                       q.limit)
-            : db->exec(INFOBANK_EVENT_FILTER " ORDER BY seq LIMIT $9", q.after_seq, q.resident,
-                       q.client_id, q.action, q.purpose, dataset, q.from, q.until, q.limit);
+        q.resident.empty()
+            ? run(q.newest_first ? INFOBANK_EVENT_FILTER(INFOBANK_ANY_RESIDENT) " ORDER BY seq DESC LIMIT $9"
+                                 : INFOBANK_EVENT_FILTER(INFOBANK_ANY_RESIDENT) " ORDER BY seq LIMIT $9")
+            : run(q.newest_first ? INFOBANK_EVENT_FILTER(INFOBANK_ONE_RESIDENT) " ORDER BY seq DESC LIMIT $9"
+                                 : INFOBANK_EVENT_FILTER(INFOBANK_ONE_RESIDENT) " ORDER BY seq LIMIT $9");
+#undef INFOBANK_ANY_RESIDENT
+#undef INFOBANK_ONE_RESIDENT
 #undef INFOBANK_EVENT_FILTER
     return all_rows(rows, read_event);
   }

@@ -863,12 +863,15 @@ class SqliteStore final : public Store {
   std::vector<Event> query_events(const EventQuery& q) override {
     if (q.limit <= 0) return {};
     auto db = pool_.acquire();
-    // One statement for every combination: an empty filter matches all. Datasets are stored
-    // encoded ("len:name,"), so a dataset matches as the exact item "len:name,".
+    // One statement for every combination of the other filters: an empty one matches all.
+    // A resident filter is written out so that the partial (resident, seq) index serves it
+    // (`resident <> ''` is that index's condition); without it the scan runs along seq.
+    // Datasets are stored encoded ("len:name,"), so a dataset matches as the exact item
+    // "len:name,".
     auto stmt = db->prepare(
-        std::string("SELECT ") + kEventColumns +
-        " FROM audit_entries WHERE seq > ?1"
-        " AND (?2 = '' OR resident = ?2) AND (?3 = '' OR client_id = ?3)"
+        std::string("SELECT ") + kEventColumns + " FROM audit_entries WHERE " +
+        (q.resident.empty() ? "?2 = ''" : "resident = ?2 AND resident <> ''") +
+        " AND seq > ?1 AND (?3 = '' OR client_id = ?3)"
         " AND (?4 = '' OR action = ?4) AND (?5 = '' OR purpose = ?5)"
         " AND (?6 = '' OR instr(datasets, ?6) > 0)"
         " AND time >= ?7 AND (?8 = 0 OR time < ?8) ORDER BY " +
