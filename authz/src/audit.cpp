@@ -32,6 +32,20 @@ class Sha256LogHasher final : public storage::LogHasher {
   [[nodiscard]] std::string leaf_hash(const storage::Event& entry) const override {
     return raw(merkle::leaf_hash(canonical_entry(entry)));
   }
+  // The canonical form sorts its members, so "seq" is second to last, before "time" (a
+  // number): the last `"seq":0,` of the form made with seq 0 is the member itself, whatever
+  // the strings before it hold.
+  [[nodiscard]] Prepared prepare(const storage::Event& entry) const override {
+    const std::string text = canonical_entry(entry, 0);
+    constexpr std::string_view kSeq = "\"seq\":0,";
+    const auto at = text.rfind(kSeq);
+    if (at == std::string::npos) throw std::logic_error("audit log: no seq in the canonical form");
+    const auto digits = at + kSeq.size() - 2;  // where "0" stands
+    return {text.substr(0, digits), text.substr(digits + 1)};
+  }
+  [[nodiscard]] std::string leaf_hash(const Prepared& entry, std::int64_t seq) const override {
+    return raw(merkle::leaf_hash(entry.before_seq + std::to_string(seq) + entry.after_seq));
+  }
   [[nodiscard]] std::string node_hash(std::string_view left, std::string_view right) const override {
     return raw(merkle::node_hash(to_hash(left), to_hash(right)));
   }
@@ -47,10 +61,10 @@ merkle::Hash stored_node(storage::Store& store, unsigned level, std::uint64_t in
 // up they are cached: at 10^6 entries that is ~62,000 hashes, about 6 MB.
 constexpr unsigned kCachedLevel = 4;
 
-nlohmann::json entry_json(const storage::Event& e) {
+nlohmann::json entry_json(const storage::Event& e, std::int64_t seq) {
   nlohmann::json detail = nlohmann::json::parse(e.detail.empty() ? "{}" : e.detail, nullptr, false);
   if (detail.is_discarded()) detail = e.detail;
-  return {{"seq", e.seq},           {"time", e.time},         {"actor", e.actor},
+  return {{"seq", seq},           {"time", e.time},         {"actor", e.actor},
           {"action", e.action},     {"resident", e.resident}, {"client_id", e.client_id},
           {"purpose", e.purpose},   {"datasets", e.datasets}, {"outcome", e.outcome},
           {"detail", detail},       {"request_id", e.request_id}};
@@ -63,12 +77,14 @@ std::string head_payload(std::int64_t size, std::int64_t timestamp, const std::s
 
 }  // namespace
 
-std::string canonical_entry(const storage::Event& entry) {
-  return entry_json(entry).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+std::string canonical_entry(const storage::Event& entry) { return canonical_entry(entry, entry.seq); }
+
+std::string canonical_entry(const storage::Event& entry, std::int64_t seq) {
+  return entry_json(entry, seq).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string export_line(const storage::Event& entry) {
-  auto j = entry_json(entry);
+  auto j = entry_json(entry, entry.seq);
   if (entry.leaf_hash.size() == 32) j["leaf_hash"] = merkle::to_base64(to_hash(entry.leaf_hash));
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

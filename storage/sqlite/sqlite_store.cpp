@@ -620,18 +620,22 @@ class SqliteStore final : public Store {
     group_.run([&t](Connection& db) { insert_access_token_row(db, t); });
   }
 
+  // The entry's serialisation is prepared here, on the caller's thread; the batch's thread
+  // only hashes it with its seq.
   void insert_access_token(const AccessTokenRecord& t, const Event& e) override {
-    group_.run([this, &t, &e](Connection& db) {
+    const auto leaf = hasher_->prepare(e);
+    group_.run([this, &t, &e, &leaf](Connection& db) {
       insert_access_token_row(db, t);
-      append_event_row(db, e);
+      append_event_row(db, e, leaf);
     });
   }
 
   void submit_access_token(AccessTokenRecord t, Event e, Done done) override {
+    auto leaf = hasher_->prepare(e);
     group_.submit(
-        [this, t = std::move(t), e = std::move(e)](Connection& db) {
+        [this, t = std::move(t), e = std::move(e), leaf = std::move(leaf)](Connection& db) {
           insert_access_token_row(db, t);
-          append_event_row(db, e);
+          append_event_row(db, e, leaf);
         },
         std::move(done));
   }
@@ -794,8 +798,9 @@ class SqliteStore final : public Store {
 
   // Every request that changes something appends one: batched (group commit).
   std::int64_t append_event(const Event& e) override {
+    const auto leaf = hasher_->prepare(e);
     std::int64_t seq = 0;
-    group_.run([this, &e, &seq](Connection& db) { seq = append_event_row(db, e); });
+    group_.run([this, &e, &leaf, &seq](Connection& db) { seq = append_event_row(db, e, leaf); });
     return seq;
   }
 
@@ -807,6 +812,9 @@ class SqliteStore final : public Store {
   // (flush_audit_rows) before its COMMIT: a few multi-row INSERTs instead of three statements
   // per leaf.
   std::int64_t append_event_row(Connection& db, const Event& in) {
+    return append_event_row(db, in, hasher_->prepare(in));
+  }
+  std::int64_t append_event_row(Connection& db, const Event& in, const LogHasher::Prepared& leaf) {
     if (!tail_checked_) {
       check_audit_tail(db);
       // Within a batch the write lock is held throughout: no one else appends until COMMIT.
@@ -818,7 +826,7 @@ class SqliteStore final : public Store {
       auto& row = pending_entries_.emplace_back();
       row.event = in;
       const std::int64_t seq = row.event.seq = tail_.size + 1;
-      std::string right = hasher_->leaf_hash(row.event);
+      std::string right = hasher_->leaf_hash(leaf, seq);
       row.datasets = encode_list(row.event.datasets);
       row.leaf_hex = to_hex(right);
       const std::int64_t index = seq - 1;

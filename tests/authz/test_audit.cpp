@@ -71,6 +71,35 @@ class AuditLogTest : public ::testing::Test {
   std::unique_ptr<AuditLog> audit_;
 };
 
+// The store hashes an entry in two steps (its form prepared before the seq is known, then
+// hashed with it): the result is the leaf hash of the whole canonical form, whatever the
+// strings hold, including the text of the seq member itself, escapes and invalid UTF-8.
+TEST(LogHasher, PreparedLeafHashesAsTheWholeEntry) {
+  const auto hasher = make_log_hasher();
+  storage::Event e;
+  e.time = -5;
+  e.actor = R"("seq":0,)";
+  e.action = "a\"seq\":0,\\";
+  e.resident = "\"seq\":0,\"time\":1}";
+  e.client_id = "\x01\t\u00e9\u6f22";
+  e.purpose = "\xff\xfe broken";
+  e.datasets = {"\"seq\":0,", ""};
+  e.detail = R"({"seq":0,"z":[1,2.5,"\u0000"],"a":null})";
+  e.outcome = "success";
+  e.request_id = "req";
+  for (const std::int64_t seq : {std::int64_t{0}, std::int64_t{1}, std::int64_t{42},
+                                 std::int64_t{1} << 40, std::int64_t{-1}}) {
+    e.seq = seq;
+    const std::string whole = hasher->leaf_hash(e);
+    EXPECT_EQ(whole, std::string(reinterpret_cast<const char*>(merkle::leaf_hash(canonical_entry(e)).data()), 32));
+    e.seq = 7;  // prepare() ignores the seq it is given
+    EXPECT_EQ(hasher->leaf_hash(hasher->prepare(e), seq), whole) << seq;
+  }
+  e.detail = "not json, kept as a string";
+  e.seq = 3;
+  EXPECT_EQ(hasher->leaf_hash(hasher->prepare(e), 3), hasher->leaf_hash(e));
+}
+
 TEST_F(AuditLogTest, StoredNodesGiveTheSameRootAsAReferenceTree) {
   merkle::MemoryTree reference;
   for (const auto& e : store_->list_events(0, 100)) {

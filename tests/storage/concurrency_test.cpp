@@ -349,8 +349,13 @@ TEST_P(ConcurrencyTest, AuditLogIsOneGaplessOrderAcrossStores) {
 class PoisonHasher final : public LogHasher {
  public:
   [[nodiscard]] std::string leaf_hash(const Event& e) const override {
-    if (e.action == "poison") throw StorageError("poisoned entry");
-    return inner_.leaf_hash(e);
+    return leaf_hash(prepare(e), e.seq);
+  }
+  [[nodiscard]] Prepared prepare(const Event& e) const override { return inner_.prepare(e); }
+  // Fails where the seq is assigned, inside the batch's transaction.
+  [[nodiscard]] std::string leaf_hash(const Prepared& p, std::int64_t seq) const override {
+    if (p.after_seq.find(":poison:") != std::string::npos) throw StorageError("poisoned entry");
+    return inner_.leaf_hash(p, seq);
   }
   [[nodiscard]] std::string node_hash(std::string_view left,
                                       std::string_view right) const override {

@@ -12,8 +12,14 @@ namespace storage::testing {
 class TestLogHasher final : public LogHasher {
  public:
   [[nodiscard]] std::string leaf_hash(const Event& e) const override {
-    return mix("leaf:" + std::to_string(e.seq) + ":" + std::to_string(e.time) + ":" + e.actor +
-               ":" + e.action + ":" + e.resident + ":" + e.client_id + ":" + e.detail);
+    return leaf_hash(prepare(e), e.seq);
+  }
+  [[nodiscard]] Prepared prepare(const Event& e) const override {
+    return {"leaf:", ":" + std::to_string(e.time) + ":" + e.actor + ":" + e.action + ":" +
+                         e.resident + ":" + e.client_id + ":" + e.detail};
+  }
+  [[nodiscard]] std::string leaf_hash(const Prepared& p, std::int64_t seq) const override {
+    return mix(p.before_seq + std::to_string(seq) + p.after_seq);
   }
   [[nodiscard]] std::string node_hash(std::string_view left, std::string_view right) const override {
     return mix("node:" + std::string(left) + std::string(right));

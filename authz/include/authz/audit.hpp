@@ -25,6 +25,8 @@ namespace authz {
 /// detail (parsed, so its spelling does not matter) and request_id. The export file and
 /// `infobank audit verify` use the same function.
 std::string canonical_entry(const storage::Event& entry);
+/// The same with `seq` in place of entry.seq.
+std::string canonical_entry(const storage::Event& entry, std::int64_t seq);
 
 /// One line of an export or of the JSON Lines API: the entry's JSON with "leaf_hash" (base64).
 std::string export_line(const storage::Event& entry);
