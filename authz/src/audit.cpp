@@ -70,6 +70,111 @@ nlohmann::json entry_json(const storage::Event& e, std::int64_t seq) {
           {"detail", detail},       {"request_id", e.request_id}};
 }
 
+// Length of the UTF-8 sequence (RFC 3629 §4: no overlong forms, surrogates or code points
+// past U+10FFFF) that starts s[i], or 0 if none does.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  const auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = at(i);
+  const auto cont = [&](std::size_t k, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
+    return k < s.size() && at(k) >= lo && at(k) <= hi;
+  };
+  if (c >= 0xC2 && c <= 0xDF) return cont(i + 1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    const unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
+    const unsigned char hi = c == 0xED ? 0x9F : 0xBF;
+    return cont(i + 1, lo, hi) && cont(i + 2) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    const unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
+    const unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
+    return cont(i + 1, lo, hi) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+  }
+  return 0;
+}
+
+// Appends `s` as a JSON string exactly as nlohmann::json::dump writes it without ensure_ascii
+// (the short escapes, \u00XX in lower-case hex for other control characters, everything else
+// as is). False if `s` is not valid UTF-8: the caller then leaves the whole entry to dump(),
+// which replaces what is broken.
+bool append_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  std::size_t run = 0;  // start of the bytes not yet copied
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const std::size_t n = utf8_sequence(s, i);
+      if (n == 0) return false;
+      i += n;
+      continue;
+    }
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      ++i;
+      continue;
+    }
+    out.append(s.data() + run, i - run);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default: {
+        constexpr char kHex[] = "0123456789abcdef";
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xF]);
+      }
+    }
+    run = ++i;
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+  return true;
+}
+
+// canonical_entry() without building a JSON document: the members written in sorted order,
+// each as dump() writes it. Only the detail goes through nlohmann (parsed, so its spelling does
+// not matter). Empty if a string is not valid UTF-8.
+std::string canonical_entry_direct(const storage::Event& e, std::int64_t seq) {
+  std::string out;
+  out.reserve(160 + e.action.size() + e.actor.size() + e.client_id.size() + e.detail.size() +
+              e.outcome.size() + e.purpose.size() + e.request_id.size() + e.resident.size());
+  const auto member = [&](std::string_view name_and_colon, std::string_view value) {
+    out += name_and_colon;
+    return append_json_string(out, value);
+  };
+  if (!member("{\"action\":", e.action) || !member(",\"actor\":", e.actor) ||
+      !member(",\"client_id\":", e.client_id))
+    return {};
+  out += ",\"datasets\":[";
+  for (std::size_t i = 0; i < e.datasets.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    if (!append_json_string(out, e.datasets[i])) return {};
+  }
+  out += "],\"detail\":";
+  if (e.detail.empty() || e.detail == "{}") {
+    out += "{}";
+  } else {
+    auto detail = nlohmann::json::parse(e.detail, nullptr, false);
+    if (detail.is_discarded()) {
+      if (!append_json_string(out, e.detail)) return {};
+    } else {
+      out += detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+  }
+  if (!member(",\"outcome\":", e.outcome) || !member(",\"purpose\":", e.purpose) ||
+      !member(",\"request_id\":", e.request_id) || !member(",\"resident\":", e.resident))
+    return {};
+  out += ",\"seq\":";
+  out += std::to_string(seq);
+  out += ",\"time\":";
+  out += std::to_string(e.time);
+  out.push_back('}');
+  return out;
+}
+
 std::string head_payload(std::int64_t size, std::int64_t timestamp, const std::string& root) {
   // nlohmann::json sorts members: the payload is canonical.
   return nlohmann::json{{"tree_size", size}, {"timestamp", timestamp}, {"root_hash", root}}.dump();
@@ -80,6 +185,8 @@ std::string head_payload(std::int64_t size, std::int64_t timestamp, const std::s
 std::string canonical_entry(const storage::Event& entry) { return canonical_entry(entry, entry.seq); }
 
 std::string canonical_entry(const storage::Event& entry, std::int64_t seq) {
+  // The direct form is never empty ("{...}"); empty means a string was not valid UTF-8.
+  if (auto direct = canonical_entry_direct(entry, seq); !direct.empty()) return direct;
   return entry_json(entry, seq).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

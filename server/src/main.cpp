@@ -97,6 +97,9 @@ int serve(const std::string& config_path) {
   Context ctx(config_path);
   auto level = server::parse_log_level(ctx.config.log_level);
   server::Logger logger(level.value_or(server::LogLevel::info));
+#ifdef INFOBANK_BENCH_WITHOUT_AUDIT_LOG
+  logger.error("benchmark build: tokens are issued without audit entries; never deploy it");
+#endif
   server::Metrics metrics;
   // The issuer may name the port, which is known only once bound (port 0 in tests): bind
   // first, build the application after, and answer 503 in the instant between.

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 
 #include "../storage/temp_dir.hpp"
@@ -98,6 +99,64 @@ TEST(LogHasher, PreparedLeafHashesAsTheWholeEntry) {
   e.detail = "not json, kept as a string";
   e.seq = 3;
   EXPECT_EQ(hasher->leaf_hash(hasher->prepare(e), 3), hasher->leaf_hash(e));
+}
+
+// canonical_entry() writes the members itself; its reference is what the audit issue's format
+// says: the entry as a JSON object (members sorted, no whitespace) dumped by nlohmann, with
+// invalid UTF-8 replaced. Random entries whose strings mix escapes, control characters, valid
+// and broken UTF-8, and details that are JSON or not, must come out byte for byte the same.
+TEST(CanonicalEntry, EqualsTheJsonDocumentDumped) {
+  const std::vector<std::string> pieces = {
+      "a", "Z", " ", "/", "\"", "\\", "\b", "\f", "\n", "\r", "\t", std::string(1, '\0'),
+      "\x01", "\x1f", "\x7f", "\u00e9", "\u6f22", "\U0001F600", "\u2028", "\xef\xbf\xbd",
+      "\xff", "\xc0\x80", "\xc2", "\xed\xa0\x80", "\xe6\xbc", "\xf4\x90\x80\x80",
+      "\xf0\x8f\xbf\xbf", "\x80", "\"seq\":0,"};
+  std::mt19937 random(20261205);
+  const auto text = [&](std::size_t max) {
+    std::string out;
+    for (std::size_t n = random() % (max + 1); n > 0; --n) out += pieces[random() % pieces.size()];
+    return out;
+  };
+  const auto detail = [&]() -> std::string {
+    switch (random() % 6) {
+      case 0: return "";
+      case 1: return "{}";
+      case 2: return nlohmann::json{{text(3), text(3)}, {"n", static_cast<int>(random() % 1000) - 500}}
+                         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      case 3: return R"({ "b" : [1, 2.5e3, true, null, {"y":"\u00e9"}], "a":"x" })";
+      case 4: return "{\"k\":\"" + text(3) + "\"}";  // broken when the text needs escapes
+      default: return text(6);
+    }
+  };
+  int escaped = 0;
+  int broken = 0;
+  for (int i = 0; i < 5000; ++i) {
+    storage::Event e;
+    e.seq = static_cast<std::int64_t>(random()) - 100;
+    e.time = static_cast<std::int64_t>(random()) * 1000 - 7;
+    e.actor = text(2);
+    e.action = text(4);
+    e.resident = text(2);
+    e.client_id = text(3);
+    e.purpose = text(3);
+    for (std::size_t n = random() % 3; n > 0; --n) e.datasets.push_back(text(2));
+    e.outcome = text(1);
+    e.detail = detail();
+    e.request_id = text(2);
+    nlohmann::json d = nlohmann::json::parse(e.detail.empty() ? "{}" : e.detail, nullptr, false);
+    if (d.is_discarded()) d = e.detail;
+    const nlohmann::json reference = {
+        {"seq", e.seq},         {"time", e.time},         {"actor", e.actor},
+        {"action", e.action},   {"resident", e.resident}, {"client_id", e.client_id},
+        {"purpose", e.purpose}, {"datasets", e.datasets}, {"outcome", e.outcome},
+        {"detail", d},          {"request_id", e.request_id}};
+    const std::string expected = reference.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    ASSERT_EQ(canonical_entry(e), expected) << "entry " << i;
+    if (expected.find("\\u00") != std::string::npos) ++escaped;
+    if (expected.find("\xef\xbf\xbd") != std::string::npos) ++broken;
+  }
+  EXPECT_GT(escaped, 1000) << "control characters were exercised";
+  EXPECT_GT(broken, 1000) << "replaced UTF-8 was exercised";
 }
 
 TEST_F(AuditLogTest, StoredNodesGiveTheSameRootAsAReferenceTree) {

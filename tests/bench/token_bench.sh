@@ -2,9 +2,18 @@
 # Token endpoint and introspection throughput with wrk on loopback, next to the same server's
 # bare /healthz answer, measured in one run. Not a test: it prints figures.
 #
-#   bash tests/bench/token_bench.sh [build-dir] [seconds] [connections]
+#   bash tests/bench/token_bench.sh [build-dir] [seconds] [connections] [no-log-build-dir]
 #
-# Uses a temporary SQLite database; the server runs with its defaults (an I/O thread and a
+# With a fourth argument, the token endpoint is also measured on a build configured with
+# -DINFOBANK_BENCH_WITHOUT_AUDIT_LOG=ON (tokens written without their audit entries), in
+# alternating runs, three of each, and the log's cost is printed as the ratio of the means:
+#
+#   cmake -S . -B build-nolog -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+#         -DINFOBANK_BUILD_TESTS=OFF -DINFOBANK_BENCH_WITHOUT_AUDIT_LOG=ON
+#   cmake --build build-nolog --target infobank
+#   bash tests/bench/token_bench.sh build 10 32 build-nolog
+#
+# Each server uses a temporary SQLite database and runs with its defaults (an I/O thread and a
 # worker per core, at least 2 workers) and log level warn so the access log is not what is
 # measured.
 set -euo pipefail
@@ -12,54 +21,85 @@ cd "$(dirname "$0")/../.."
 build=${1:-build}
 seconds=${2:-10}
 conns=${3:-32}
-bin=$build/server/infobank
+nolog_build=${4:-}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 2; }
-[[ -x $bin ]] || { echo "$bin not built"; exit 2; }
+for b in "$build" ${nolog_build:+"$nolog_build"}; do
+  [[ -x $b/server/infobank ]] || { echo "$b/server/infobank not built"; exit 2; }
+done
 
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-export INFOBANK_DATA_DIR=$work INFOBANK_LOG_LEVEL=warn INFOBANK_SERVER_PORT=0 \
-  INFOBANK_SERVER_PORT_FILE=$work/port
-"$bin" migrate >/dev/null
-creds=$("$bin" client add --name bench --auth-method client_secret_basic \
-  --grant-type client_credentials --scope "portability.export audit.read")
-id=$(sed 's/.*"client_id":"\([^"]*\)".*/\1/' <<<"$creds")
-secret=$(sed 's/.*"client_secret":"\([^"]*\)".*/\1/' <<<"$creds")
-basic=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 
-"$bin" serve 2>"$work/log" &
-pid=$!
-for _ in $(seq 200); do [[ -s $work/port ]] && break; sleep 0.05; done
-port=$(cat "$work/port")
-base=http://127.0.0.1:$port
-for _ in $(seq 200); do curl -fs "$base/readyz" >/dev/null && break; sleep 0.05; done
+# start NAME BUILD: a server with its own database and a client_credentials client; sets
+# base_NAME, basic_NAME and token_NAME.
+start() {
+  local name=$1 bin=$2/server/infobank dir=$work/$1
+  mkdir -p "$dir"
+  export INFOBANK_DATA_DIR=$dir INFOBANK_LOG_LEVEL=warn INFOBANK_SERVER_PORT=0 \
+    INFOBANK_SERVER_PORT_FILE=$dir/port
+  "$bin" migrate >/dev/null
+  local creds id secret
+  creds=$("$bin" client add --name bench --auth-method client_secret_basic \
+    --grant-type client_credentials --scope "portability.export audit.read")
+  id=$(sed 's/.*"client_id":"\([^"]*\)".*/\1/' <<<"$creds")
+  secret=$(sed 's/.*"client_secret":"\([^"]*\)".*/\1/' <<<"$creds")
+  local basic
+  basic=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
+  "$bin" serve 2>"$dir/log" &
+  pids+=($!)
+  for _ in $(seq 200); do [[ -s $dir/port ]] && break; sleep 0.05; done
+  local base
+  base=http://127.0.0.1:$(cat "$dir/port")
+  for _ in $(seq 200); do curl -fs "$base/readyz" >/dev/null && break; sleep 0.05; done
+  local token
+  token=$(curl -fs -H "Authorization: Basic $basic" -d grant_type=client_credentials "$base/token" |
+    sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  printf -v "base_$name" '%s' "$base"
+  post_script "$name-token" "grant_type=client_credentials" "$basic"
+  post_script "$name-introspect" "token=$token" "$basic"
+}
 
-token=$(curl -fs -H "Authorization: Basic $basic" -d grant_type=client_credentials "$base/token" |
-  sed 's/.*"access_token":"\([^"]*\)".*/\1/')
-
-post_script() {  # body -> lua file
+post_script() {  # name body basic -> $work/name.lua
   cat >"$work/$1.lua" <<LUA
 wrk.method = "POST"
 wrk.body = "$2"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "Basic $basic"
+wrk.headers["Authorization"] = "Basic $3"
 LUA
 }
-post_script token "grant_type=client_credentials"
-post_script introspect "token=$token"
 
-run() {  # name url [lua]
-  local name=$1 url=$2 script=${3:-}
+last_rps=0
+run() {  # label url [lua]
+  local label=$1 url=$2 script=${3:-}
   local out
   out=$(wrk -t2 -c"$conns" -d"${seconds}s" --latency ${script:+-s "$script"} "$url")
   local rps p99 non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $4}' <<<"$out")
-  printf '%-28s %12s req/s   p99 %8s   non-2xx %s\n' "$name" "$rps" "$p99" "${non2xx:-0}"
+  printf '%-34s %12s req/s   p99 %8s   non-2xx %s\n' "$label" "$rps" "$p99" "${non2xx:-0}"
+  last_rps=$rps
 }
 
+start main "$build"
 echo "infobank on $(nproc) cores, wrk -t2 -c$conns -d${seconds}s, SQLite in $work"
-run "GET /healthz (hello)" "$base/healthz"
-run "POST /token (cc, basic)" "$base/token" "$work/token.lua"
-run "POST /introspect" "$base/introspect" "$work/introspect.lua"
+run "GET /healthz (hello)" "$base_main/healthz"
+run "POST /token (cc, basic)" "$base_main/token" "$work/main-token.lua"
+run "POST /introspect" "$base_main/introspect" "$work/main-introspect.lua"
+
+if [[ -n $nolog_build ]]; then
+  start nolog "$nolog_build"
+  with=() without=()
+  for round in 1 2 3; do
+    run "POST /token, with the log ($round)" "$base_main/token" "$work/main-token.lua"
+    with+=("$last_rps")
+    run "POST /token, without ($round)" "$base_nolog/token" "$work/nolog-token.lua"
+    without+=("$last_rps")
+  done
+  awk -v a="${with[*]}" -v b="${without[*]}" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ");
+    for (i = 1; i <= n; i++) { sa += x[i]; sb += y[i] }
+    printf "token endpoint with the log: %.0f req/s, without: %.0f req/s, cost %.1f%%\n",
+           sa / n, sb / n, 100 * (1 - sa / sb) }'
+fi
