@@ -10,6 +10,7 @@
 #include "authz/jws.hpp"
 #include "authz/merkle.hpp"
 #include "authz/random.hpp"
+#include "internal.hpp"
 
 namespace authz {
 
@@ -70,43 +71,16 @@ nlohmann::json entry_json(const storage::Event& e, std::int64_t seq) {
           {"detail", detail},       {"request_id", e.request_id}};
 }
 
-// Length of the UTF-8 sequence (RFC 3629 §4: no overlong forms, surrogates or code points
-// past U+10FFFF) that starts s[i], or 0 if none does.
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-  const auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = at(i);
-  const auto cont = [&](std::size_t k, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
-    return k < s.size() && at(k) >= lo && at(k) <= hi;
-  };
-  if (c >= 0xC2 && c <= 0xDF) return cont(i + 1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    const unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
-    const unsigned char hi = c == 0xED ? 0x9F : 0xBF;
-    return cont(i + 1, lo, hi) && cont(i + 2) ? 3 : 0;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    const unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
-    const unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
-    return cont(i + 1, lo, hi) && cont(i + 2) && cont(i + 3) ? 4 : 0;
-  }
-  return 0;
-}
-
 // Appends `s` as a JSON string exactly as nlohmann::json::dump writes it without ensure_ascii
 // (the short escapes, \u00XX in lower-case hex for other control characters, everything else
 // as is). False if `s` is not valid UTF-8: the caller then leaves the whole entry to dump(),
 // which replaces what is broken.
 bool append_json_string(std::string& out, std::string_view s) {
+  if (!valid_utf8(s)) return false;
   out.push_back('"');
   std::size_t run = 0;  // start of the bytes not yet copied
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      const std::size_t n = utf8_sequence(s, i);
-      if (n == 0) return false;
-      i += n;
-      continue;
-    }
     if (c >= 0x20 && c != '"' && c != '\\') {
       ++i;
       continue;

@@ -8,9 +8,9 @@
 #include <cctype>
 
 #include "authz/base64url.hpp"
+#include "internal.hpp"
 
 namespace authz {
-namespace {
 
 // RFC 3629 §4 well-formed UTF-8: no overlongs, no surrogates, nothing above U+10FFFF.
 bool valid_utf8(std::string_view s) {
@@ -56,6 +56,9 @@ bool valid_utf8(std::string_view s) {
   }
   return true;
 }
+
+namespace {
+
 
 // One name or value of application/x-www-form-urlencoded: '+' is a space and every '%'
 // starts a valid escape (Boost.URL checks that; WHATWG would pass a bad '%' through, we
