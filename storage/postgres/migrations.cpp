@@ -342,9 +342,43 @@ DROP INDEX audit_entries_resident;
 CREATE INDEX audit_entries_resident ON audit_entries (resident, seq) WHERE resident <> '';
 )sql";
 
+// Version 7: Merkle nodes are keyed by the order appends make them (storage/common/
+// audit_position.hpp: node (level, idx) is made by leaf i = (idx + 1) * 2^level - 1, after
+// the 2i - popcount(i) nodes of the leaves before it). Keyed by (level, idx), each level's new
+// nodes went to a region of their own, and every commit wrote a page per level; now a batch's
+// nodes are the last rows, one or two pages. level and idx stay, so lookups check them and the
+// table still reads as before. The copy computes popcount by SWAR (0x5555..., 0x3333...,
+// 0x0f0f... in decimal, which both SQL dialects read alike).
+constexpr std::string_view kAuditNodesByPosition = R"sql(
+CREATE TABLE audit_nodes_by_pos (
+  pos BIGINT PRIMARY KEY,
+  level BIGINT NOT NULL,
+  idx BIGINT NOT NULL,
+  hash BYTEA NOT NULL
+);
+WITH a AS (SELECT level, idx, hash, ((idx + 1) << CAST(level AS INTEGER)) - 1 AS i
+           FROM audit_nodes),
+b AS (SELECT level, idx, hash, i, i - ((i >> 1) & 6148914691236517205) AS x FROM a),
+c AS (SELECT level, idx, hash, i,
+             (x & 3689348814741910323) + ((x >> 2) & 3689348814741910323) AS y FROM b),
+d AS (SELECT level, idx, hash, i, (y + (y >> 4)) & 1085102592571150095 AS z FROM c)
+INSERT INTO audit_nodes_by_pos (pos, level, idx, hash)
+SELECT 2 * i - ((z + (z >> 8) + (z >> 16) + (z >> 24) + (z >> 32) + (z >> 40) + (z >> 48)
+                 + (z >> 56)) & 255) + level,
+       level, idx, hash
+FROM d;
+DROP TABLE audit_nodes;
+ALTER TABLE audit_nodes_by_pos RENAME TO audit_nodes;
+CREATE TRIGGER audit_nodes_append_only BEFORE UPDATE OR DELETE ON audit_nodes
+  FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+CREATE TRIGGER audit_nodes_no_truncate BEFORE TRUNCATE ON audit_nodes
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 6> kMigrations = {
-    kInit, kAuditLog, kOnePseudonym, kBroker, kPartialTokenIndexes, kAuditIndexes};
+constexpr std::array<std::string_view, 7> kMigrations = {
+    kInit,    kAuditLog,           kOnePseudonym, kBroker, kPartialTokenIndexes,
+    kAuditIndexes, kAuditNodesByPosition};
 
 constexpr std::string_view kCreateVersionTable =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "

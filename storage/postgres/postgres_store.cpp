@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "audit_position.hpp"
 #include "group_commit.hpp"
 #include "list_codec.hpp"
 #include "retention.hpp"
@@ -719,8 +720,8 @@ class PostgresStore final : public Store {
         encode_list(e.datasets), e.outcome, e.detail, e.request_id, Bytes{leaf});
     const std::int64_t index = e.seq - 1;
     auto insert_node = [&db](std::int64_t level, std::int64_t idx, const std::string& hash) {
-      db.exec("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)", level, idx,
-              Bytes{hash});
+      db.exec("INSERT INTO audit_nodes (pos, level, idx, hash) VALUES ($1, $2, $3, $4)",
+              audit_node_position(static_cast<unsigned>(level), idx), level, idx, Bytes{hash});
     };
     insert_node(0, index, leaf);
     std::string right = leaf;
@@ -728,7 +729,9 @@ class PostgresStore final : public Store {
          ++level) {
       const std::int64_t node = ((index + 1) >> level) - 1;
       const Result left =
-          db.exec("SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2", level - 1, 2 * node);
+          db.exec("SELECT hash FROM audit_nodes WHERE pos = $1 AND level = $2 AND idx = $3",
+                  audit_node_position(static_cast<unsigned>(level - 1), 2 * node), level - 1,
+                  2 * node);
       if (left.empty()) throw StorageError("audit log: a Merkle node is missing");
       right = hasher_->node_hash(left.text(0, 0), right);
       insert_node(level, node, right);
@@ -782,13 +785,18 @@ class PostgresStore final : public Store {
     auto db = pool_.acquire();
     // The leaves the tree committed to (not the entries table, which an intruder could
     // extend). Leaves are 0..n-1 without gaps, so the last one's index gives n from the index.
-    return db->exec("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_nodes WHERE level = 0")
-        .int64(0, 0);
+    // Nodes are stored in the order appends made them (audit_node_position): the last leaf is
+    // among the last 64 rows.
+    const Result r = db->exec(
+        "SELECT idx + 1 FROM audit_nodes WHERE level = 0 ORDER BY pos DESC LIMIT 1");
+    return r.empty() ? 0 : r.int64(0, 0);
   }
 
   std::optional<std::string> audit_node(unsigned level, std::int64_t index) override {
     auto db = pool_.acquire();
-    const Result r = db->exec("SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2",
+    if (level >= 63 || index < 0) return std::nullopt;
+    const Result r = db->exec("SELECT hash FROM audit_nodes WHERE pos = $1 AND level = $2 AND idx = $3",
+                              audit_node_position(level, index),
                               static_cast<std::int64_t>(level), index);
     if (r.empty()) return std::nullopt;
     return r.text(0, 0);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "connection.hpp"
+#include "audit_position.hpp"
 #include "group_commit.hpp"
 #include "list_codec.hpp"
 #include "retention.hpp"
@@ -902,15 +903,18 @@ class SqliteStore final : public Store {
     // The leaves the tree committed to (not the entries table, which an intruder could extend).
     // Leaves are 0..n-1 without gaps, so the last one's index gives n in O(log n); COUNT(*)
     // would walk all of them.
-    auto stmt = db->prepare("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_nodes WHERE level = 0");
-    stmt.step();
-    return stmt.int64(0);
+    // Nodes are stored in the order appends made them (audit_node_position): the last leaf is
+    // among the last 64 rows.
+    auto stmt = db->prepare(
+        "SELECT idx + 1 FROM audit_nodes WHERE level = 0 ORDER BY pos DESC LIMIT 1");
+    return stmt.step() ? stmt.int64(0) : 0;
   }
 
   std::optional<std::string> audit_node(unsigned level, std::int64_t index) override {
     auto db = pool_.acquire();
-    auto stmt = db->prepare("SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2");
-    stmt.bind_all(static_cast<std::int64_t>(level), index);
+    if (level >= 63 || index < 0) return std::nullopt;
+    auto stmt = db->prepare("SELECT hash FROM audit_nodes WHERE pos = ?1 AND level = ?2 AND idx = ?3");
+    stmt.bind_all(audit_node_position(level, index), static_cast<std::int64_t>(level), index);
     if (!stmt.step()) return std::nullopt;
     return from_hex(stmt.text(0));
   }
@@ -1232,12 +1236,13 @@ class SqliteStore final : public Store {
     while (!nodes.empty()) {
       const auto rows = std::min(nodes.size(), kMaxRowsPerInsert);
       static const auto kSql = multi_row_inserts(
-          "INSERT OR FAIL INTO audit_nodes (level, idx, hash) VALUES ", "(?, ?, ?)");
+          "INSERT OR FAIL INTO audit_nodes (pos, level, idx, hash) VALUES ", "(?, ?, ?, ?)");
       auto stmt = db.prepare(kSql[rows]);
       int first = 1;
       for (const auto& node : nodes.first(rows)) {
-        stmt.bind_at(first, node.level, node.idx, node.hash_hex);
-        first += 3;
+        stmt.bind_at(first, audit_node_position(static_cast<unsigned>(node.level), node.idx),
+                     node.level, node.idx, node.hash_hex);
+        first += 4;
       }
       stmt.run();
       nodes = nodes.subspan(rows);
@@ -1284,8 +1289,9 @@ class SqliteStore final : public Store {
     for (unsigned level = 0; (size >> level) != 0; ++level) {
       auto& node = tail_.frontier.emplace_back();
       if (((size >> level) & 1) == 0) continue;
-      auto stmt = db.prepare("SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2");
-      stmt.bind_all(static_cast<std::int64_t>(level), (size >> level) - 1);
+      const std::int64_t idx = (size >> level) - 1;
+      auto stmt = db.prepare("SELECT hash FROM audit_nodes WHERE pos = ?1 AND level = ?2 AND idx = ?3");
+      stmt.bind_all(audit_node_position(level, idx), static_cast<std::int64_t>(level), idx);
       // A missing node fails the append that needs it, as reading it then would.
       if (stmt.step()) node = from_hex(stmt.text(0));
     }

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "audit_position.hpp"
 #include "storage/store.hpp"
 #include "temp_dir.hpp"
 #include "test_database.hpp"
@@ -866,6 +867,81 @@ TEST_P(StoreTest, AuditNodesFollowTheLeaves) {
   EXPECT_FALSE(store_->audit_node(1, 3));
   EXPECT_FALSE(store_->audit_node(2, 1));
   EXPECT_FALSE(store_->audit_node(3, 0));
+}
+
+// The position a node is stored at is the order appends make nodes in: leaf i's own node, then
+// each perfect subtree it completes, lowest first.
+TEST(AuditNodePosition, IsTheOrderAppendsMakeNodesIn) {
+  std::int64_t made = 0;
+  for (std::int64_t i = 0; i < 5000; ++i) {
+    for (unsigned level = 0; level < 63; ++level) {
+      if (level > 0 && ((i + 1) % (std::int64_t{1} << level)) != 0) break;
+      ASSERT_EQ(audit_node_position(level, ((i + 1) >> level) - 1), made) << i << " " << level;
+      ++made;
+    }
+  }
+  // Far out: the leaf 2^40 - 1 completes levels 0..40; the last of its nodes is the tree's
+  // 2 * 2^40 - 1 - 1 (0-based) node.
+  EXPECT_EQ(audit_node_position(40, 0), 2 * (std::int64_t{1} << 40) - 2);
+}
+
+// A database whose Merkle nodes were stored by version 6 (keyed by level and idx) is migrated
+// to the append-order key: the same nodes are found, the size is the same, and appends go on
+// from its frontier (which they read back by position).
+TEST_P(StoreTest, MigrationSevenKeepsTheTreeAndAppendsGoOn) {
+  for (int i = 0; i < 11; ++i) {
+    store_->append_event(testing::event(0, kNow + i, "system", "tick", "", "", "{}", ""));
+  }
+  std::vector<std::pair<std::pair<unsigned, std::int64_t>, std::string>> nodes;
+  for (unsigned level = 0; level < 4; ++level) {
+    for (std::int64_t idx = 0; ((idx + 1) << level) <= 11; ++idx) {
+      auto hash = store_->audit_node(level, idx);
+      ASSERT_TRUE(hash) << level << " " << idx;
+      nodes.push_back({{level, idx}, *hash});
+    }
+  }
+  ASSERT_EQ(nodes.size(), 11U + 5U + 2U + 1U);
+  store_.reset();
+
+  // Back to version 6's table, as a database written before migration 7 has it.
+  const bool pg = GetParam() == testing::Backend::postgres;
+  const std::string downgrade =
+      pg ? "CREATE TABLE old_nodes (level BIGINT NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL,"
+           " PRIMARY KEY (level, idx));"
+           "INSERT INTO old_nodes SELECT level, idx, hash FROM audit_nodes;"
+           "DROP TABLE audit_nodes; ALTER TABLE old_nodes RENAME TO audit_nodes;"
+           "DELETE FROM schema_migrations WHERE version = 7;"
+         : "DROP TRIGGER audit_nodes_no_update; DROP TRIGGER audit_nodes_no_delete;"
+           "CREATE TABLE old_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
+           " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
+           "INSERT INTO old_nodes SELECT level, idx, hash FROM audit_nodes;"
+           "DROP TABLE audit_nodes; ALTER TABLE old_nodes RENAME TO audit_nodes;"
+           "CREATE TRIGGER audit_nodes_no_update BEFORE UPDATE ON audit_nodes"
+           " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+           "CREATE TRIGGER audit_nodes_no_delete BEFORE DELETE ON audit_nodes"
+           " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+           "PRAGMA user_version = 6;";
+  ASSERT_EQ(db_->exec_raw(downgrade), "");
+
+  auto store = db_->open();
+  EXPECT_EQ(store->migrate(), 7);
+  EXPECT_EQ(store->audit_size(), 11);
+  for (const auto& [at, hash] : nodes) {
+    EXPECT_EQ(store->audit_node(at.first, at.second), hash) << at.first << " " << at.second;
+  }
+  EXPECT_FALSE(store->audit_node(0, 11));
+  EXPECT_FALSE(store->audit_node(2, 2));
+  for (int i = 11; i < 16; ++i) {
+    EXPECT_EQ(store->append_event(testing::event(0, kNow + i, "system", "tick", "", "", "{}", "")),
+              i + 1);
+  }
+  EXPECT_EQ(store->audit_size(), 16);
+  const auto hasher = testing::hasher();
+  EXPECT_EQ(store->audit_node(4, 0),
+            hasher->node_hash(*store->audit_node(3, 0), *store->audit_node(3, 1)));
+  EXPECT_EQ(store->audit_node(2, 2), hasher->node_hash(*store->audit_node(1, 4), *store->audit_node(1, 5)));
+  EXPECT_NE(db_->exec_raw("UPDATE audit_nodes SET hash = hash WHERE level = 0"), "")
+      << "the migrated table is append-only";
 }
 
 // --- Housekeeping and persistence ------------------------------------------------------------
