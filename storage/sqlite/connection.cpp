@@ -1,6 +1,9 @@
 #include "connection.hpp"
 
+#include <chrono>
+#include <cstdint>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "storage/store.hpp"
@@ -12,7 +15,26 @@ namespace {
 // shell) holding the write lock; short enough that a stuck lock surfaces as an error.
 constexpr int kBusyTimeoutMs = 5000;
 
+int busy_wait(void* /*unused*/, int tries) {
+  const std::int64_t next_us = busy_retry_delay_us(tries);
+  if (next_us < 0) return 0;
+  std::this_thread::sleep_for(std::chrono::microseconds(next_us));
+  return 1;
+}
+
 }  // namespace
+
+std::int64_t busy_retry_delay_us(int tries) {
+  constexpr std::int64_t kFirstUs = 50;
+  constexpr int kDoublings = 5;  // 50 µs .. 1.6 ms, then 2 ms
+  constexpr std::int64_t kLastUs = 2000;
+  const std::int64_t waited_us =
+      tries <= kDoublings ? kFirstUs * ((std::int64_t{1} << tries) - 1)
+                          : kFirstUs * ((std::int64_t{1} << (kDoublings + 1)) - 1) +
+                                (tries - kDoublings - 1) * kLastUs;
+  if (waited_us >= std::int64_t{kBusyTimeoutMs} * 1000) return -1;
+  return tries <= kDoublings ? kFirstUs << tries : kLastUs;
+}
 
 void throw_error(sqlite3* db, std::string_view what) {
   std::string message(what);
@@ -79,7 +101,7 @@ Connection::Connection(const std::string& path) {
   }
   try {
     sqlite3_extended_result_codes(db_, 1);
-    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+    sqlite3_busy_handler(db_, busy_wait, nullptr);
 
     // WAL lets readers run beside the single writer. The mode is stored in the file, so only the
     // first connection really switches it; check that it took (it cannot on some file systems).

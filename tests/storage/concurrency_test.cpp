@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "sqlite/connection.hpp"
 #include "storage/store.hpp"
 #include "test_database.hpp"
 #include "test_hasher.hpp"
@@ -228,6 +229,30 @@ TEST_P(ConcurrencyTest, ReadersAndWritersRunTogetherWithoutBusyErrors) {
     EXPECT_TRUE(store_->find_access_token(numbered("w", i, 0))->revoked);
     EXPECT_TRUE(store_->find_access_token(numbered("w", i, kPerThread - 1)));
   }
+}
+
+// A connection that finds the database locked tries again soon (a RESTART checkpoint or
+// another process holds it for well under a millisecond, usually), backs off to a few
+// milliseconds, and gives up after 5 s in all, as SQLite's busy_timeout(5000) did.
+TEST(SqliteBusyWait, TriesAgainSoonThenBacksOffAndGivesUpAfterFiveSeconds) {
+  EXPECT_EQ(sqlite::busy_retry_delay_us(0), 50);
+  EXPECT_EQ(sqlite::busy_retry_delay_us(1), 100);
+  std::int64_t waited = 0;
+  int tries = 0;
+  for (;; ++tries) {
+    const auto next = sqlite::busy_retry_delay_us(tries);
+    if (next < 0) break;
+    EXPECT_GT(next, 0);
+    EXPECT_LE(next, 2000) << "never sleeps past a lock released meanwhile by more than 2 ms";
+    if (tries > 0) {
+      EXPECT_GE(next, sqlite::busy_retry_delay_us(tries - 1)) << tries;
+    }
+    waited += next;
+    ASSERT_LT(tries, 100'000);
+  }
+  EXPECT_GE(waited, 5'000'000);
+  EXPECT_LT(waited, 5'002'000);
+  EXPECT_LT(sqlite::busy_retry_delay_us(tries + 1), 0);
 }
 
 // Two Stores on one database stand in for two processes (`infobank serve` and an admin
