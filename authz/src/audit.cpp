@@ -156,7 +156,9 @@ std::string head_payload(std::int64_t size, std::int64_t timestamp, const std::s
 
 }  // namespace
 
-std::string canonical_entry(const storage::Event& entry) { return canonical_entry(entry, entry.seq); }
+std::string canonical_entry(const storage::Event& entry) {
+  return canonical_entry(entry, entry.seq);
+}
 
 std::string canonical_entry(const storage::Event& entry, std::int64_t seq) {
   // The direct form is never empty ("{...}"); empty means a string was not valid UTF-8.

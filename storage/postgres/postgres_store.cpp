@@ -764,17 +764,16 @@ class PostgresStore final : public Store {
 #define INFOBANK_ANY_RESIDENT "$2::text = ''"
 #define INFOBANK_ONE_RESIDENT "resident = $2 AND resident <> ''"
     const std::string dataset = q.dataset.empty() ? std::string() : encode_list({q.dataset});
-    const std::int64_t after = q.newest_first ? std::int64_t{0} : q.after_seq;
-    const auto run = [&](const char* sql) {
-      return db->exec(sql, after, q.resident, q.client_id, q.action, q.purpose, dataset, q.from,
-                      q.until, q.limit);
-    };
+    // [resident filter?][newest first?]
+    static constexpr const char* kSql[2][2] = {
+        {INFOBANK_EVENT_FILTER(INFOBANK_ANY_RESIDENT) " ORDER BY seq LIMIT $9",
+         INFOBANK_EVENT_FILTER(INFOBANK_ANY_RESIDENT) " ORDER BY seq DESC LIMIT $9"},
+        {INFOBANK_EVENT_FILTER(INFOBANK_ONE_RESIDENT) " ORDER BY seq LIMIT $9",
+         INFOBANK_EVENT_FILTER(INFOBANK_ONE_RESIDENT) " ORDER BY seq DESC LIMIT $9"}};
     const Result rows =
-        q.resident.empty()
-            ? run(q.newest_first ? INFOBANK_EVENT_FILTER(INFOBANK_ANY_RESIDENT) " ORDER BY seq DESC LIMIT $9"
-                                 : INFOBANK_EVENT_FILTER(INFOBANK_ANY_RESIDENT) " ORDER BY seq LIMIT $9")
-            : run(q.newest_first ? INFOBANK_EVENT_FILTER(INFOBANK_ONE_RESIDENT) " ORDER BY seq DESC LIMIT $9"
-                                 : INFOBANK_EVENT_FILTER(INFOBANK_ONE_RESIDENT) " ORDER BY seq LIMIT $9");
+        db->exec(kSql[q.resident.empty() ? 0 : 1][q.newest_first ? 1 : 0],
+                 q.newest_first ? std::int64_t{0} : q.after_seq, q.resident, q.client_id,
+                 q.action, q.purpose, dataset, q.from, q.until, q.limit);
 #undef INFOBANK_ANY_RESIDENT
 #undef INFOBANK_ONE_RESIDENT
 #undef INFOBANK_EVENT_FILTER
@@ -784,20 +783,20 @@ class PostgresStore final : public Store {
   std::int64_t audit_size() override {
     auto db = pool_.acquire();
     // The leaves the tree committed to (not the entries table, which an intruder could
-    // extend). Leaves are 0..n-1 without gaps, so the last one's index gives n from the index.
-    // Nodes are stored in the order appends made them (audit_node_position): the last leaf is
-    // among the last 64 rows.
+    // extend). Leaves are 0..n-1 without gaps, so the last one's index gives n, and nodes are
+    // stored in the order appends made them (audit_node_position): the last leaf is among the
+    // last 64 rows.
     const Result r = db->exec(
         "SELECT idx + 1 FROM audit_nodes WHERE level = 0 ORDER BY pos DESC LIMIT 1");
     return r.empty() ? 0 : r.int64(0, 0);
   }
 
   std::optional<std::string> audit_node(unsigned level, std::int64_t index) override {
-    auto db = pool_.acquire();
     if (level >= 63 || index < 0) return std::nullopt;
-    const Result r = db->exec("SELECT hash FROM audit_nodes WHERE pos = $1 AND level = $2 AND idx = $3",
-                              audit_node_position(level, index),
-                              static_cast<std::int64_t>(level), index);
+    auto db = pool_.acquire();
+    const Result r =
+        db->exec("SELECT hash FROM audit_nodes WHERE pos = $1 AND level = $2 AND idx = $3",
+                 audit_node_position(level, index), static_cast<std::int64_t>(level), index);
     if (r.empty()) return std::nullopt;
     return r.text(0, 0);
   }

@@ -916,19 +916,19 @@ class SqliteStore final : public Store {
   std::int64_t audit_size() override {
     auto db = pool_.acquire();
     // The leaves the tree committed to (not the entries table, which an intruder could extend).
-    // Leaves are 0..n-1 without gaps, so the last one's index gives n in O(log n); COUNT(*)
-    // would walk all of them.
-    // Nodes are stored in the order appends made them (audit_node_position): the last leaf is
-    // among the last 64 rows.
+    // Leaves are 0..n-1 without gaps, so the last one's index gives n, and nodes are stored in
+    // the order appends made them (audit_node_position): the last leaf is among the last 64
+    // rows. COUNT(*) would walk all of them.
     auto stmt = db->prepare(
         "SELECT idx + 1 FROM audit_nodes WHERE level = 0 ORDER BY pos DESC LIMIT 1");
     return stmt.step() ? stmt.int64(0) : 0;
   }
 
   std::optional<std::string> audit_node(unsigned level, std::int64_t index) override {
-    auto db = pool_.acquire();
     if (level >= 63 || index < 0) return std::nullopt;
-    auto stmt = db->prepare("SELECT hash FROM audit_nodes WHERE pos = ?1 AND level = ?2 AND idx = ?3");
+    auto db = pool_.acquire();
+    auto stmt =
+        db->prepare("SELECT hash FROM audit_nodes WHERE pos = ?1 AND level = ?2 AND idx = ?3");
     stmt.bind_all(audit_node_position(level, index), static_cast<std::int64_t>(level), index);
     if (!stmt.step()) return std::nullopt;
     return from_hex(stmt.text(0));
@@ -1305,7 +1305,8 @@ class SqliteStore final : public Store {
       auto& node = tail_.frontier.emplace_back();
       if (((size >> level) & 1) == 0) continue;
       const std::int64_t idx = (size >> level) - 1;
-      auto stmt = db.prepare("SELECT hash FROM audit_nodes WHERE pos = ?1 AND level = ?2 AND idx = ?3");
+      auto stmt =
+          db.prepare("SELECT hash FROM audit_nodes WHERE pos = ?1 AND level = ?2 AND idx = ?3");
       stmt.bind_all(audit_node_position(level, idx), static_cast<std::int64_t>(level), idx);
       // A missing node fails the append that needs it, as reading it then would.
       if (stmt.step()) node = from_hex(stmt.text(0));
