@@ -655,9 +655,10 @@ class SqliteStore final : public Store {
 #else
     auto leaf = hasher_->prepare(e);
     group_.submit(
-        [this, t = std::move(t), e = std::move(e), leaf = std::move(leaf)](Connection& db) {
+        // mutable: the write runs once, and its entry moves into the batch's pending rows.
+        [this, t = std::move(t), e = std::move(e), leaf = std::move(leaf)](Connection& db) mutable {
           insert_access_token_row(db, t);
-          append_event_row(db, e, leaf);
+          append_event_row(db, std::move(e), leaf);
         },
         std::move(done));
 #endif
@@ -837,7 +838,7 @@ class SqliteStore final : public Store {
   std::int64_t append_event_row(Connection& db, const Event& in) {
     return append_event_row(db, in, hasher_->prepare(in));
   }
-  std::int64_t append_event_row(Connection& db, const Event& in, const LogHasher::Prepared& leaf) {
+  std::int64_t append_event_row(Connection& db, Event in, const LogHasher::Prepared& leaf) {
     if (!tail_checked_) {
       check_audit_tail(db);
       // Within a batch the write lock is held throughout: no one else appends until COMMIT.
@@ -847,7 +848,7 @@ class SqliteStore final : public Store {
     const std::size_t nodes_before = pending_nodes_.size();
     try {
       auto& row = pending_entries_.emplace_back();
-      row.event = in;
+      row.event = std::move(in);
       const std::int64_t seq = row.event.seq = tail_.size + 1;
       std::string right = hasher_->leaf_hash(leaf, seq);
       row.datasets = encode_list(row.event.datasets);
