@@ -108,9 +108,174 @@ bool append_json_string(std::string& out, std::string_view s) {
   return true;
 }
 
+// Whether `json` is already exactly what nlohmann::json::parse(json).dump() writes: no
+// whitespace, members in std::map's order (byte-wise, on the unescaped names) without
+// duplicates, integers in their shortest form within 18 digits, strings escaped as dump()
+// escapes them, valid UTF-8. The details infobank writes are dump()'s output, so they are
+// copied as they are instead of parsed and dumped again. Fractions, exponents and deep nesting
+// answer false, as does anything else unusual: a false answer costs only the slow way.
+class CanonicalJson {
+ public:
+  static bool is(std::string_view json) {
+    CanonicalJson scan(json);
+    return scan.value(0) && scan.at_ == json.size();
+  }
+
+ private:
+  explicit CanonicalJson(std::string_view s) : s_(s) {}
+
+  static constexpr int kMaxDepth = 32;
+
+  bool next_is(char c) const { return at_ < s_.size() && s_[at_] == c; }
+
+  bool value(int depth) {
+    if (at_ >= s_.size()) return false;
+    switch (s_[at_]) {
+      case '{': return object(depth);
+      case '[': return array(depth);
+      case '"': return string(nullptr);
+      case 't': return literal("true");
+      case 'f': return literal("false");
+      case 'n': return literal("null");
+      default: return integer();
+    }
+  }
+
+  bool literal(std::string_view word) {
+    if (s_.substr(at_, word.size()) != word) return false;
+    at_ += word.size();
+    return true;
+  }
+
+  // nlohmann reads "-0" as 0, and past 18 digits a number may leave the 64-bit integers.
+  bool integer() {
+    std::size_t i = at_;
+    if (s_[i] == '-') ++i;
+    const std::size_t first = i;
+    while (i < s_.size() && s_[i] >= '0' && s_[i] <= '9') ++i;
+    const std::size_t digits = i - first;
+    if (digits == 0 || digits > 18) return false;
+    if (s_[first] == '0' && (digits > 1 || first != at_)) return false;
+    if (i < s_.size() && (s_[i] == '.' || s_[i] == 'e' || s_[i] == 'E')) return false;
+    at_ = i;
+    return true;
+  }
+
+  bool array(int depth) {
+    if (depth >= kMaxDepth) return false;
+    ++at_;
+    if (next_is(']')) {
+      ++at_;
+      return true;
+    }
+    for (;;) {
+      if (!value(depth + 1)) return false;
+      if (next_is(',')) {
+        ++at_;
+        continue;
+      }
+      if (!next_is(']')) return false;
+      ++at_;
+      return true;
+    }
+  }
+
+  bool object(int depth) {
+    if (depth >= kMaxDepth) return false;
+    ++at_;
+    if (next_is('}')) {
+      ++at_;
+      return true;
+    }
+    std::string previous;
+    std::string name;
+    for (bool first = true;; first = false) {
+      if (!next_is('"') || !string(&name)) return false;
+      if (!first && !(previous < name)) return false;
+      if (!next_is(':')) return false;
+      ++at_;
+      if (!value(depth + 1)) return false;
+      previous.swap(name);
+      if (next_is(',')) {
+        ++at_;
+        continue;
+      }
+      if (!next_is('}')) return false;
+      ++at_;
+      return true;
+    }
+  }
+
+  static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;  // dump() writes lower case
+  }
+
+  // At the opening quote. Escapes are ASCII, so the text between the quotes is valid UTF-8
+  // exactly when the string it spells is. `unescaped`, when given, receives that string.
+  bool string(std::string* unescaped) {
+    ++at_;
+    const std::size_t start = at_;
+    std::size_t run = at_;  // start of the bytes not yet copied to `unescaped`
+    if (unescaped != nullptr) unescaped->clear();
+    for (;;) {
+      if (at_ >= s_.size()) return false;
+      const auto c = static_cast<unsigned char>(s_[at_]);
+      if (c == '"') break;
+      if (c < 0x20) return false;
+      if (c != '\\') {
+        ++at_;
+        continue;
+      }
+      if (at_ + 1 >= s_.size()) return false;
+      char decoded = 0;
+      std::size_t length = 2;
+      switch (s_[at_ + 1]) {
+        case '"': decoded = '"'; break;
+        case '\\': decoded = '\\'; break;
+        case 'b': decoded = '\b'; break;
+        case 'f': decoded = '\f'; break;
+        case 'n': decoded = '\n'; break;
+        case 'r': decoded = '\r'; break;
+        case 't': decoded = '\t'; break;
+        case 'u': {
+          // Only \u00XX, for a control character without a short escape.
+          if (at_ + 6 > s_.size() || s_.substr(at_ + 2, 2) != "00") return false;
+          const int high = hex_digit(s_[at_ + 4]);
+          const int low = hex_digit(s_[at_ + 5]);
+          if (high < 0 || low < 0) return false;
+          const int code = high * 16 + low;
+          if (code >= 0x20 || code == '\b' || code == '\f' || code == '\n' || code == '\r' ||
+              code == '\t')
+            return false;
+          decoded = static_cast<char>(code);
+          length = 6;
+          break;
+        }
+        default: return false;
+      }
+      if (unescaped != nullptr) {
+        unescaped->append(s_.substr(run, at_ - run));
+        unescaped->push_back(decoded);
+      }
+      at_ += length;
+      run = at_;
+    }
+    if (!valid_utf8(s_.substr(start, at_ - start))) return false;
+    if (unescaped != nullptr) unescaped->append(s_.substr(run, at_ - run));
+    ++at_;
+    return true;
+  }
+
+  std::string_view s_;
+  std::size_t at_ = 0;
+};
+
 // canonical_entry() without building a JSON document: the members written in sorted order,
-// each as dump() writes it. Only the detail goes through nlohmann (parsed, so its spelling does
-// not matter). Empty if a string is not valid UTF-8.
+// each as dump() writes it. A detail already in canonical form is copied; any other goes
+// through nlohmann (parsed, so its spelling does not matter). Empty if a string is not valid
+// UTF-8.
 std::string canonical_entry_direct(const storage::Event& e, std::int64_t seq) {
   std::string out;
   out.reserve(160 + e.action.size() + e.actor.size() + e.client_id.size() + e.detail.size() +
@@ -128,8 +293,10 @@ std::string canonical_entry_direct(const storage::Event& e, std::int64_t seq) {
     if (!append_json_string(out, e.datasets[i])) return {};
   }
   out += "],\"detail\":";
-  if (e.detail.empty() || e.detail == "{}") {
+  if (e.detail.empty()) {
     out += "{}";
+  } else if (CanonicalJson::is(e.detail)) {
+    out += e.detail;
   } else {
     auto detail = nlohmann::json::parse(e.detail, nullptr, false);
     if (detail.is_discarded()) {

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <random>
 #include <sstream>
 
@@ -157,6 +158,80 @@ TEST(CanonicalEntry, EqualsTheJsonDocumentDumped) {
   }
   EXPECT_GT(escaped, 1000) << "control characters were exercised";
   EXPECT_GT(broken, 1000) << "replaced UTF-8 was exercised";
+}
+
+// A detail already in canonical form is copied into the entry instead of being parsed and
+// dumped again. Whatever the detail, the entry must equal the one with the detail parsed and
+// dumped by nlohmann: random documents as dump() writes them (copied), the same with one byte
+// changed or inserted (mostly not canonical any more, or not JSON), and the spellings that
+// are valid JSON but not dump()'s.
+TEST(CanonicalEntry, DetailsAreTheirParsedAndDumpedForm) {
+  const std::vector<std::string> names = {"a", "b", "B", "ab", "", "\t", std::string(1, '\x01'),
+                                          "\u00e9", "\"", "\\", "/", "\x7f"};
+  const std::vector<std::int64_t> integers = {0, 1, -1, 42, -500, 999999999999999999,
+                                              -999999999999999999, INT64_MAX, INT64_MIN};
+  std::mt19937 random(20261206);
+  std::function<nlohmann::json(int)> document = [&](int depth) -> nlohmann::json {
+    switch (random() % (depth > 3 ? 5 : 7)) {
+      case 0: return integers[random() % integers.size()];
+      case 1: return names[random() % names.size()] + names[random() % names.size()];
+      case 2: return random() % 2 == 0;
+      case 3: return nullptr;
+      case 4: return random() % 4 == 0 ? nlohmann::json(2.5) : nlohmann::json(random() % 100000);
+      case 5: {
+        auto a = nlohmann::json::array();
+        for (auto n = random() % 4; n > 0; --n) a.push_back(document(depth + 1));
+        return a;
+      }
+      default: {
+        auto o = nlohmann::json::object();
+        for (auto n = random() % 5; n > 0; --n)
+          o[names[random() % names.size()] + names[random() % names.size()]] = document(depth + 1);
+        return o;
+      }
+    }
+  };
+  const std::string bytes = " \"\\,:{}[]0-.eE+uU/atn\x01\x1f\xff\xc3\xa9";
+  std::vector<std::string> details = {
+      "-0", "01", "1.0", "1e2", "-", "+1", "123456789012345678", "1234567890123456789",
+      "-9223372036854775808", "18446744073709551615", "18446744073709551616", R"("\u0041")",
+      R"("\/")", R"("\u001F")", R"("\u001f")", R"("\u0008")", R"("\u0000")", R"("\ud83d\ude00")",
+      R"("\x")", R"({"b":1,"a":2})", R"({"a":1,"a":2})", R"({"\u0001":1,"\t":2})",
+      R"({"\t":1,"\u0001":2})", R"({"a":1,})", R"([1,])", "[]", "{}", " {}", "{} ", "tru", "nul",
+      "\"\xc3\xa9\"", "\"\xc3\"", "\"\xed\xa0\x80\"", "\"a\x01\"", std::string(40, '[') + std::string(40, ']'),
+      std::string(31, '[') + std::string(31, ']'), std::string(33, '[') + std::string(33, ']')};
+  for (int i = 0; i < 3000; ++i) {
+    std::string text = document(0).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    details.push_back(text);
+    const auto at = random() % (text.size() + 1);
+    const char byte = bytes[random() % bytes.size()];
+    if (random() % 2 == 0 && at < text.size()) {
+      text[at] = byte;
+    } else {
+      text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), byte);
+    }
+    details.push_back(text);
+  }
+  int kept = 0;
+  for (const auto& detail : details) {
+    storage::Event e;
+    e.seq = 9;
+    e.time = 1'800'000'000;
+    e.actor = "system";
+    e.action = "test";
+    e.detail = detail;
+    nlohmann::json d = nlohmann::json::parse(detail, nullptr, false);
+    if (d.is_discarded()) d = detail;
+    const nlohmann::json reference = {
+        {"seq", e.seq},         {"time", e.time},         {"actor", e.actor},
+        {"action", e.action},   {"resident", e.resident}, {"client_id", e.client_id},
+        {"purpose", e.purpose}, {"datasets", e.datasets}, {"outcome", e.outcome},
+        {"detail", d},          {"request_id", e.request_id}};
+    ASSERT_EQ(canonical_entry(e), reference.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+        << "detail " << nlohmann::json(detail).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+    if (d.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) == detail) ++kept;
+  }
+  EXPECT_GT(kept, 2900) << "documents already in canonical form were exercised";
 }
 
 TEST_F(AuditLogTest, StoredNodesGiveTheSameRootAsAReferenceTree) {
