@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "authz/base64url.hpp"
+#include "internal.hpp"
 
 namespace authz::merkle {
 namespace {
@@ -19,14 +20,8 @@ namespace {
 constexpr std::uint8_t kLeafPrefix = 0x00;
 constexpr std::uint8_t kNodePrefix = 0x01;
 
-// Hashing dominates building and verifying. EVP_sha256() makes OpenSSL 3 fetch the provider
-// implementation on every EVP_DigestInit, and EVP_Digest allocates a context per call, so we
-// fetch once per process and keep one context per thread.
-const EVP_MD* sha256_md() {
-  static const EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  if (md == nullptr) std::abort();  // only fails if the library is broken
-  return md;
-}
+// Hashing dominates building and verifying. EVP_Digest allocates a context per call, so we
+// keep one per thread (and the digest fetched once, sha256_md()).
 
 struct MdCtxFree {
   void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -20,6 +21,15 @@ int busy_wait(void* /*unused*/, int tries) {
   if (next_us < 0) return 0;
   std::this_thread::sleep_for(std::chrono::microseconds(next_us));
   return 1;
+}
+
+// Process-wide settings, made once before SQLite initialises (sqlite3_open_v2 does that).
+// Memory statistics off: with them, every allocation SQLite makes takes a global mutex that all
+// connections share, and nothing here reads the statistics. If SQLite was initialised earlier
+// (a tool opened a database directly), the call fails and the defaults stay: slower, not wrong.
+void configure_sqlite_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
 }
 
 }  // namespace
@@ -49,6 +59,7 @@ void throw_error(sqlite3* db, std::string_view what) {
 Statement::~Statement() {
   // The return value of reset repeats the last step's error, which step() already threw.
   sqlite3_reset(stmt_);
+  if (views_) sqlite3_clear_bindings(stmt_);
 }
 
 Statement& Statement::bind(int index, std::string_view text) {
@@ -58,6 +69,13 @@ Statement& Statement::bind(int index, std::string_view text) {
     throw_error(connection_->handle(), "bind");
   }
   return *this;
+}
+
+void Statement::bind_view(int index, std::string_view text) {
+  if (sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8) !=
+      SQLITE_OK) {
+    throw_error(connection_->handle(), "bind");
+  }
 }
 
 Statement& Statement::bind(int index, std::int64_t value) {
@@ -92,6 +110,7 @@ std::int64_t Statement::int64(int column) const { return sqlite3_column_int64(st
 // Connection
 
 Connection::Connection(const std::string& path) {
+  configure_sqlite_once();
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
     const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";

@@ -669,9 +669,9 @@ class SqliteStore final : public Store {
             "INSERT INTO access_tokens (jti, token_hash, client_id, resident_id, scope, audience, "
             "authorization_details, cnf_jkt, code_hash, family_id, issued_at, expires_at, "
             "revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
-          .bind_all(t.jti, t.token_hash, t.client_id, t.resident_id, t.scope, t.audience,
-                    t.authorization_details, t.cnf_jkt, t.code_hash, t.family_id, t.issued_at,
-                    t.expires_at, t.revoked)
+          .bind_views_at(1, t.jti, t.token_hash, t.client_id, t.resident_id, t.scope,
+                         t.audience, t.authorization_details, t.cnf_jkt, t.code_hash,
+                         t.family_id, t.issued_at, t.expires_at, t.revoked)
           .run();
   }
 
@@ -1214,8 +1214,9 @@ class SqliteStore final : public Store {
     scope.committed = true;
   }
 
-  // Writes the queued audit rows, up to kMaxRowsPerInsert per statement, and empties the
-  // queue, also when it throws: the transaction then fails as a whole. Hence OR FAIL: a
+  // Writes the queued audit rows, up to kMaxRowsPerInsert per statement (their text bound
+  // without a copy: the queue outlives each statement), and empties the queue, also when it
+  // throws: the transaction then fails as a whole. Hence OR FAIL: a
   // failing row need not undo the rows before it in its statement, so SQLite keeps no
   // statement journal (a copy of every page the statement changes, spilled to a temporary
   // file past 64 KiB) for these statements.
@@ -1241,8 +1242,8 @@ class SqliteStore final : public Store {
       int first = 1;
       for (const auto& r : entries.first(rows)) {
         const Event& e = r.event;
-        stmt.bind_at(first, e.seq, e.time, e.actor, e.action, e.resident, e.client_id, e.purpose,
-                     r.datasets, e.outcome, e.detail, e.request_id, r.leaf_hex);
+        stmt.bind_views_at(first, e.seq, e.time, e.actor, e.action, e.resident, e.client_id,
+                           e.purpose, r.datasets, e.outcome, e.detail, e.request_id, r.leaf_hex);
         first += 12;
       }
       stmt.run();
@@ -1256,8 +1257,9 @@ class SqliteStore final : public Store {
       auto stmt = db.prepare(kSql[rows]);
       int first = 1;
       for (const auto& node : nodes.first(rows)) {
-        stmt.bind_at(first, audit_node_position(static_cast<unsigned>(node.level), node.idx),
-                     node.level, node.idx, node.hash_hex);
+        stmt.bind_views_at(first,
+                           audit_node_position(static_cast<unsigned>(node.level), node.idx),
+                           node.level, node.idx, node.hash_hex);
         first += 4;
       }
       stmt.run();

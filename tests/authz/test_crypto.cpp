@@ -9,6 +9,8 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "authz/base64url.hpp"
 #include "authz/random.hpp"
@@ -266,6 +268,39 @@ TEST(SigningKey, Es256SignVerifyRoundTripAndTamper) {
   EXPECT_FALSE(pub.verify("EdDSA", input, sig));
   // Another key does not verify it.
   EXPECT_FALSE(SigningKey::generate_es256().public_key().verify("ES256", input, sig));
+}
+
+// A key keeps signing contexts for reuse, shared with its copies: threads signing at once with
+// one key and its copies each get a context of their own, and every signature verifies as
+// ES256 (SHA-256 over the input, checked by the digest-verify path) and is fresh (ECDSA's
+// random nonce).
+TEST(SigningKey, SignsFromManyThreadsAtOnce) {
+  const SigningKey key = SigningKey::generate_es256();
+  const PublicKey pub = key.public_key();
+  constexpr int kThreads = 8;
+  constexpr int kEach = 50;
+  std::vector<std::vector<std::string>> signatures(kThreads);
+  {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t, copy = key] {
+        for (int i = 0; i < kEach; ++i) {
+          signatures[t].push_back((t % 2 == 0 ? key : copy).sign("input " + std::to_string(i)));
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+  }
+  std::set<std::string> distinct;
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_EQ(signatures[t].size(), static_cast<std::size_t>(kEach));
+    for (int i = 0; i < kEach; ++i) {
+      EXPECT_TRUE(pub.verify("ES256", "input " + std::to_string(i), signatures[t][i])) << t << " " << i;
+      EXPECT_FALSE(pub.verify("ES256", "input " + std::to_string(i + 1), signatures[t][i]));
+      distinct.insert(signatures[t][i]);
+    }
+  }
+  EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kThreads * kEach));
 }
 
 TEST(SigningKey, PublicJwkHasNoPrivateMembers) {

@@ -23,6 +23,7 @@
 #include "sqlite/connection.hpp"
 #include "storage/store.hpp"
 #include "test_database.hpp"
+#include "temp_dir.hpp"
 #include "test_hasher.hpp"
 
 namespace storage {
@@ -253,6 +254,33 @@ TEST(SqliteBusyWait, TriesAgainSoonThenBacksOffAndGivesUpAfterFiveSeconds) {
   EXPECT_GE(waited, 5'000'000);
   EXPECT_LT(waited, 5'002'000);
   EXPECT_LT(sqlite::busy_retry_delay_us(tries + 1), 0);
+}
+
+// Text bound without a copy is what the statement stores, and once the lease ends the cached
+// statement holds none of it: a later use that leaves a parameter unbound gets NULL, never the
+// bytes of a string that is gone (the column is NOT NULL, so a stale binding would insert).
+TEST(SqliteStatement, TextBoundWithoutACopyIsStoredThenForgotten) {
+  testing::TempDir dir;
+  sqlite::Connection db(dir.file("views.db"));
+  db.exec_script("CREATE TABLE t (a TEXT NOT NULL, n INTEGER NOT NULL, b TEXT NOT NULL) STRICT;",
+                 "create");
+  constexpr std::string_view kInsert = "INSERT INTO t (a, n, b) VALUES (?1, ?2, ?3)";
+  {
+    const std::string a(300, 'a');
+    const std::string b = "b\u00e9b";
+    db.prepare(kInsert).bind_views_at(1, a, std::int64_t{7}, b).run();
+  }
+  {
+    auto stmt = db.prepare(kInsert);
+    stmt.bind(2, 8);  // ?1 and ?3 left unbound
+    EXPECT_THROW(stmt.run(), StorageError);
+  }
+  auto stmt = db.prepare("SELECT a, n, b FROM t");
+  ASSERT_TRUE(stmt.step());
+  EXPECT_EQ(stmt.text(0), std::string(300, 'a'));
+  EXPECT_EQ(stmt.int64(1), 7);
+  EXPECT_EQ(stmt.text(2), "b\u00e9b");
+  EXPECT_FALSE(stmt.step());
 }
 
 // Two Stores on one database stand in for two processes (`infobank serve` and an admin

@@ -75,7 +75,10 @@ class SigningKey {
   [[nodiscard]] static std::string_view alg() { return "ES256"; }
 
  private:
+  struct Signers;  // contexts ready to sign with key_, shared by the copies of this key
+
   std::shared_ptr<evp_pkey_st> key_;
+  std::shared_ptr<Signers> signers_;
 };
 
 }  // namespace authz
