@@ -11,6 +11,7 @@
 #include "authz/merkle.hpp"
 #include "authz/random.hpp"
 #include "internal.hpp"
+#include "json_writer.hpp"
 
 namespace authz {
 
@@ -69,43 +70,6 @@ nlohmann::json entry_json(const storage::Event& e, std::int64_t seq) {
           {"action", e.action},     {"resident", e.resident}, {"client_id", e.client_id},
           {"purpose", e.purpose},   {"datasets", e.datasets}, {"outcome", e.outcome},
           {"detail", detail},       {"request_id", e.request_id}};
-}
-
-// Appends `s` as a JSON string exactly as nlohmann::json::dump writes it without ensure_ascii
-// (the short escapes, \u00XX in lower-case hex for other control characters, everything else
-// as is). False if `s` is not valid UTF-8: the caller then leaves the whole entry to dump(),
-// which replaces what is broken.
-bool append_json_string(std::string& out, std::string_view s) {
-  if (!valid_utf8(s)) return false;
-  out.push_back('"');
-  std::size_t run = 0;  // start of the bytes not yet copied
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      ++i;
-      continue;
-    }
-    out.append(s.data() + run, i - run);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default: {
-        constexpr char kHex[] = "0123456789abcdef";
-        out += "\\u00";
-        out.push_back(kHex[c >> 4]);
-        out.push_back(kHex[c & 0xF]);
-      }
-    }
-    run = ++i;
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
-  return true;
 }
 
 // Whether `json` is already exactly what nlohmann::json::parse(json).dump() writes: no

@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "authz/base64url.hpp"
+#include "json_writer.hpp"
 #include "strict_json.hpp"
 
 namespace authz {
@@ -106,10 +107,11 @@ bool jws_verify(const JwsParts& parts, const PublicKey& key) {
 
 std::string jws_sign(const SigningKey& key, std::string_view kid, std::string_view typ,
                      std::string_view payload_json) {
-  nlohmann::json header = {{"alg", SigningKey::alg()}};
-  if (!typ.empty()) header["typ"] = typ;
-  if (!kid.empty()) header["kid"] = kid;
-  std::string input = base64url_encode(header.dump());
+  JsonObject header;
+  header.add("alg", SigningKey::alg());
+  if (!kid.empty()) header.add("kid", kid);
+  if (!typ.empty()) header.add("typ", typ);
+  std::string input = base64url_encode(header.str());
   input.push_back('.');
   input += base64url_encode(payload_json);
   const std::string signature = key.sign(input);

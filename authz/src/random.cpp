@@ -1,9 +1,12 @@
 #include "authz/random.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <vector>
@@ -19,7 +22,9 @@ std::string Random::token(std::size_t bytes) {
   return base64url_encode(std::span<const std::uint8_t>(buffer));
 }
 
-void OsRandom::fill(std::span<std::uint8_t> out) {
+namespace {
+
+void rand_bytes(std::span<std::uint8_t> out) {
   // RAND_bytes takes an int; split large requests rather than truncate them.
   while (!out.empty()) {
     const std::size_t chunk = std::min<std::size_t>(out.size(), INT_MAX);
@@ -29,6 +34,50 @@ void OsRandom::fill(std::span<std::uint8_t> out) {
     }
     out = out.subspan(chunk);
   }
+}
+
+// Bumped in a child process after fork(), which copies every thread's buffer below: the
+// child must not hand out the bytes its parent hands out too.
+std::atomic<unsigned> fork_generation{0};
+
+// Small requests (identifiers, jtis, secrets, codes) are served from a per-thread buffer
+// filled by RAND_bytes 4 KiB at a time: each RAND_bytes call pays for locks, the fork check
+// and a reseed check, which cost more than the bytes themselves (3 µs for a jti's 12 bytes on
+// the token endpoint). Bytes handed out are wiped from the buffer.
+struct Pool {
+  static constexpr std::size_t kSize = 4096;
+  std::array<std::uint8_t, kSize> bytes{};
+  std::size_t used = kSize;  ///< bytes[used..] are still unused
+  unsigned generation = 0;
+
+  Pool() {
+    static const bool registered = [] {
+      return pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); }) == 0;
+    }();
+    if (!registered) std::abort();
+  }
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+  ~Pool() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+};
+
+}  // namespace
+
+void OsRandom::fill(std::span<std::uint8_t> out) {
+  if (out.size() > Pool::kSize / 8) {
+    rand_bytes(out);
+    return;
+  }
+  thread_local Pool pool;
+  const unsigned generation = fork_generation.load(std::memory_order_relaxed);
+  if (pool.generation != generation || Pool::kSize - pool.used < out.size()) {
+    rand_bytes(pool.bytes);
+    pool.used = 0;
+    pool.generation = generation;
+  }
+  std::copy_n(pool.bytes.begin() + static_cast<std::ptrdiff_t>(pool.used), out.size(), out.begin());
+  OPENSSL_cleanse(pool.bytes.data() + pool.used, out.size());
+  pool.used += out.size();
 }
 
 void SeededRandom::fill(std::span<std::uint8_t> out) {

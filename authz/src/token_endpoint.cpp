@@ -12,6 +12,7 @@
 #include "authz/oauth.hpp"
 #include "authz/pkce.hpp"
 #include "internal.hpp"
+#include "json_writer.hpp"
 
 namespace authz {
 
@@ -378,12 +379,12 @@ Answer AuthorizationServer::token_client_credentials(const Params& form, const R
 Answer AuthorizationServer::issue_tokens(const Issue& issue) {
   const auto now = clock_.now();
   const auto& client = *issue.client;
-  nlohmann::json body;
+  std::string refresh;  // the new refresh token, if any
 
   std::string family = issue.family_id;
   if (issue.with_refresh) {
     storage::RefreshTokenRecord next;
-    const std::string refresh = random_.token(32);
+    refresh = random_.token(32);
     next.token_hash = sha256_b64url(refresh);
     next.family_id = family.empty() ? random_.token(16) : family;
     next.client_id = client.client_id;
@@ -407,33 +408,40 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
       store_.insert_refresh_token(next);
     }
     family = next.family_id;
-    body["refresh_token"] = refresh;
   }
 
   auto key = keys_.current();
   const std::string jti = new_jti();
-  nlohmann::json aud;
-  if (issue.resources.size() == 1) {
-    aud = issue.resources.front();
-  } else if (!issue.resources.empty()) {
-    aud = issue.resources;
+  std::string aud_json;  // the aud claim's value, serialised
+  std::string audience;  // as stored with the token
+  if (issue.resources.size() > 1) {
+    aud_json = nlohmann::json(issue.resources).dump();
+    audience = join(issue.resources);
   } else {
-    aud = client.default_audience.empty() ? settings_.issuer : client.default_audience;
+    audience = issue.resources.size() == 1
+                   ? issue.resources.front()
+                   : (client.default_audience.empty() ? settings_.issuer : client.default_audience);
+    if (!append_json_string(aud_json, audience)) throw std::invalid_argument("JSON text must be UTF-8");
   }
-  nlohmann::json claims = {{"iss", settings_.issuer},
-                           {"sub", issue.resident_id.empty() ? client.client_id : issue.resident_id},
-                           {"aud", aud},
-                           {"client_id", client.client_id},
-                           {"iat", now},
-                           {"exp", now + settings_.access_token_ttl},
-                           {"jti", jti}};
-  if (!issue.scope.empty()) claims["scope"] = issue.scope;
-  if (issue.auth_time != 0) claims["auth_time"] = issue.auth_time;
-  if (!issue.authorization_details.empty())
-    claims["authorization_details"] = nlohmann::json::parse(issue.authorization_details);
-  if (!issue.cnf_jkt.empty()) claims["cnf"] = {{"jkt", issue.cnf_jkt}};
+  // The authorization details were checked and stored by us; parsed and dumped again, the
+  // token carries a single JSON value whatever the stored text holds.
+  const std::string details_json =
+      issue.authorization_details.empty() ? std::string()
+                                          : nlohmann::json::parse(issue.authorization_details).dump();
+  JsonObject claims;
+  claims.add("iss", settings_.issuer)
+      .add("sub", issue.resident_id.empty() ? client.client_id : issue.resident_id)
+      .add_json("aud", aud_json)
+      .add("client_id", client.client_id)
+      .add("iat", now)
+      .add("exp", now + settings_.access_token_ttl)
+      .add("jti", jti);
+  if (!issue.scope.empty()) claims.add("scope", issue.scope);
+  if (issue.auth_time != 0) claims.add("auth_time", issue.auth_time);
+  if (!details_json.empty()) claims.add_json("authorization_details", details_json);
+  if (!issue.cnf_jkt.empty()) claims.add_json("cnf", JsonObject().add("jkt", issue.cnf_jkt).str());
   // RFC 9068 §2.1: typ "at+jwt" keeps access tokens from being taken for id_tokens.
-  const std::string access = jws_sign(key.key, key.kid, "at+jwt", claims.dump());
+  const std::string access = jws_sign(key.key, key.kid, "at+jwt", claims.str());
 
   storage::AccessTokenRecord record;
   record.jti = jti;
@@ -441,20 +449,23 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
   record.client_id = client.client_id;
   record.resident_id = issue.resident_id;
   record.scope = issue.scope;
-  record.audience = aud.is_array() ? join(aud.get<std::vector<std::string>>()) : aud.get<std::string>();
+  record.audience = std::move(audience);
   record.authorization_details = issue.authorization_details;
   record.cnf_jkt = issue.cnf_jkt;
   record.code_hash = issue.code_hash;
   record.family_id = issue.with_refresh ? family : issue.family_id;
   record.issued_at = now;
   record.expires_at = now + settings_.access_token_ttl;
-  // The token and its audit entry are written together (one group-committed transaction).
+  // The token and its audit entry are written together (one group-committed transaction). The
+  // detail's members in sorted order: the audit log's canonical form, copied as it is.
   auto event = make_event(issue.resident_id.empty() ? "client" : "resident",
                           issue.grant_type == "refresh_token" ? "token.refreshed" : "token.issued",
                           issue.resident_id, client.client_id,
-                          nlohmann::json{{"jti", jti}, {"grant_type", issue.grant_type},
-                                         {"scope", issue.scope}}
-                              .dump(),
+                          JsonObject()
+                              .add("grant_type", issue.grant_type)
+                              .add("jti", jti)
+                              .add("scope", issue.scope)
+                              .str(),
                           issue.request_id, "success", issue.authorization_details);
   if (issue.deferred != nullptr) {
     issue.deferred->emplace(TokenWrite{std::move(record), std::move(event)});
@@ -462,27 +473,29 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
     store_.insert_access_token(record, event);
   }
 
-  body["access_token"] = access;
-  body["token_type"] = issue.cnf_jkt.empty() ? "Bearer" : "DPoP";
-  body["expires_in"] = settings_.access_token_ttl;
-  if (!issue.scope.empty()) body["scope"] = issue.scope;
-  if (!issue.authorization_details.empty())
-    body["authorization_details"] = nlohmann::json::parse(issue.authorization_details);
+  JsonObject body;
+  body.add("access_token", access)
+      .add("token_type", issue.cnf_jkt.empty() ? "Bearer" : "DPoP")
+      .add("expires_in", settings_.access_token_ttl);
+  if (!issue.scope.empty()) body.add("scope", issue.scope);
+  if (!details_json.empty()) body.add_json("authorization_details", details_json);
+  if (!refresh.empty()) body.add("refresh_token", refresh);
 
   if (issue.with_id_token) {
-    nlohmann::json id = {{"iss", settings_.issuer},
-                         {"sub", issue.resident_id},
-                         {"aud", client.client_id},
-                         {"azp", client.client_id},
-                         {"iat", now},
-                         {"exp", now + settings_.access_token_ttl},
-                         {"auth_time", issue.auth_time}};
-    if (!issue.nonce.empty()) id["nonce"] = issue.nonce;
+    JsonObject id;
+    id.add("iss", settings_.issuer)
+        .add("sub", issue.resident_id)
+        .add("aud", client.client_id)
+        .add("azp", client.client_id)
+        .add("iat", now)
+        .add("exp", now + settings_.access_token_ttl)
+        .add("auth_time", issue.auth_time);
+    if (!issue.nonce.empty()) id.add("nonce", issue.nonce);
     // OIDC Core §3.3.2.11: at_hash is the left half of SHA-256 of the access token.
-    id["at_hash"] = base64url_encode(sha256(access).substr(0, 16));
-    body["id_token"] = jws_sign(key.key, key.kid, "JWT", id.dump());
+    id.add("at_hash", base64url_encode(sha256(access).substr(0, 16)));
+    body.add("id_token", jws_sign(key.key, key.kid, "JWT", id.str()));
   }
-  return JsonAnswer{body.dump(), 200};
+  return JsonAnswer{body.str(), 200};
 }
 
 Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& facts) {

@@ -6,6 +6,11 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdint>
 #include <memory>
 #include <set>
 #include <string>
@@ -110,6 +115,42 @@ TEST(Random, OsRandomProducesDistinctTokens) {
   std::set<std::string> seen;
   for (int i = 0; i < 32; ++i) seen.insert(random.token());
   EXPECT_EQ(seen.size(), 32U);
+  // Past the 4 KiB a thread buffers, small and large requests mixed: still all distinct.
+  for (int i = 0; i < 600; ++i) seen.insert(random.token(i % 50 == 0 ? 1024 : 12));
+  EXPECT_EQ(seen.size(), 632U);
+}
+
+// Small requests come from a per-thread buffer, which fork() copies into the child: the child
+// must not hand out what the parent hands out next.
+TEST(Random, OsRandomDiffersInAForkedChild) {
+  OsRandom random;
+  (void)random.token(12);  // this thread's buffer is filled
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::array<std::uint8_t, 16> bytes{};
+    random.fill(bytes);
+    const bool written = write(fds[1], bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+    _exit(written ? 0 : 1);
+  }
+  close(fds[1]);
+  std::array<std::uint8_t, 16> mine{};
+  random.fill(mine);
+  std::array<std::uint8_t, 16> theirs{};
+  std::size_t got = 0;
+  while (got < theirs.size()) {
+    const ssize_t n = read(fds[0], theirs.data() + got, theirs.size() - got);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(got, theirs.size());
+  EXPECT_NE(mine, theirs);
 }
 
 TEST(PublicKey, Rfc7638ThumbprintOfRsaExample) {
