@@ -521,45 +521,27 @@ awaitable<Response> App::back_channel(const Request& req, const RequestContext& 
   auto form = authz::parse_form(req.body());
   if (!form) co_return oauth_error(req, authz::EndpointError{form.error(), {}});
   const auto& f = *form;
-  // A token's write is handed to the store's group commit by the worker that made it, and
-  // the request resumes once it is durable: the worker is free meanwhile, and the batch then
-  // gathers every token issued in the same moment.
-  std::optional<authz::Answer> answer;
-  auto start = [&](Done done) {
-    boost::asio::post(workers_, [&, done = std::move(done)] {
-      std::optional<authz::TokenWrite> write;
-      try {
-        if (route == "/token") {
-          answer.emplace(server_.token(f, facts, &write));
-        } else if (route == "/par") {
-          answer.emplace(server_.par(f, facts));
-        } else if (route == "/introspect") {
-          answer.emplace(server_.introspect(f, facts));
-        } else {
-          answer.emplace(server_.revoke(f, facts));
-        }
-      } catch (...) {
-        done(std::current_exception());
-        return;
-      }
-      if (!write) {
-        done(nullptr);
-        return;
-      }
-      // Durable before the answer leaves; a failed write fails the request with a 500. What
-      // submit throws, it throws before the write is queued, so `done` has not run.
-      try {
-        server_.store().submit_access_token(std::move(write->record), std::move(write->event),
-                                            done);
-      } catch (...) {
-        done(std::current_exception());
-      }
-    });
+  // A client_credentials token's write is committed below without holding a worker: its
+  // group commit then gathers every token issued meanwhile.
+  std::optional<authz::TokenWrite> write;
+  auto job = [&]() -> authz::Answer {
+    if (route == "/token") return server_.token(f, facts, &write);
+    if (route == "/par") return server_.par(f, facts);
+    if (route == "/introspect") return server_.introspect(f, facts);
+    return server_.revoke(f, facts);
   };
-  co_await until_done(start);
-  if (!*answer) co_return oauth_error(req, answer->error());
+  auto answer = co_await offload(workers_, job);
+  if (write) {
+    // Durable before the answer leaves; a failed write throws, and the client gets a 500.
+    auto submit = [this, &write](Done done) {
+      server_.store().submit_access_token(std::move(write->record), std::move(write->event),
+                                          std::move(done));
+    };
+    co_await until_done(submit);
+  }
+  if (!answer) co_return oauth_error(req, answer.error());
   if (route == "/token") metrics_.counter("infobank_tokens_issued_total").inc();
-  co_return json_response(req, static_cast<http::status>((*answer)->status), std::move((*answer)->body));
+  co_return json_response(req, static_cast<http::status>(answer->status), std::move(answer->body));
 }
 
 }  // namespace server
