@@ -54,9 +54,9 @@ constexpr std::size_t kMaxConnections = 16;
 // is 32 MiB.
 constexpr int kWalRestartFrames = 8192;
 // Before that RESTART: at most this many more PASSIVE rounds, until fewer than
-// kRestartBacklog frames were written during the last one.
-constexpr int kCatchUpRounds = 4;
-constexpr int kRestartBacklog = 64;
+// kRestartBacklog frames were written during the last one. At 16,000 tokens/s, 4 rounds down
+// to 64 frames left the token endpoint's p99 at 6-11 ms; 16 rounds down to 16 frames, 5-6 ms
+// (three runs each, `tests/bench/token_bench.sh`).
 
 // ---------------------------------------------------------------------------------------------
 // Row mapping. Each read_* matches the column order of its k*Columns list.
