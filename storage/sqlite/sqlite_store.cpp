@@ -57,6 +57,8 @@ constexpr int kWalRestartFrames = 8192;
 // kRestartBacklog frames were written during the last one. At 16,000 tokens/s, 4 rounds down
 // to 64 frames left the token endpoint's p99 at 6-11 ms; 16 rounds down to 16 frames, 5-6 ms
 // (three runs each, `tests/bench/token_bench.sh`).
+constexpr int kCatchUpRounds = 16;
+constexpr int kRestartBacklog = 16;
 
 // ---------------------------------------------------------------------------------------------
 // Row mapping. Each read_* matches the column order of its k*Columns list.
