@@ -593,9 +593,10 @@ std::string SigningKey::sign(std::string_view signing_input) const {
   auto ctx = signers_->take(key_.get());
   std::array<unsigned char, 80> der{};  // an ECDSA P-256 signature in DER is at most 72 bytes
   std::size_t len = der.size();
-  const bool signed_ok = EVP_PKEY_sign(ctx.get(), der.data(), &len, digest, sizeof digest) == 1;
+  // A context that failed is dropped rather than reused.
+  if (EVP_PKEY_sign(ctx.get(), der.data(), &len, digest, sizeof digest) != 1)
+    throw std::runtime_error("ES256 signing failed");
   signers_->give_back(std::move(ctx));
-  if (!signed_ok) throw std::runtime_error("ES256 signing failed");
   auto jose = es256_der_to_jose(std::string_view(reinterpret_cast<const char*>(der.data()), len));
   if (!jose) throw std::runtime_error("ES256 signature conversion failed");
   return *jose;
