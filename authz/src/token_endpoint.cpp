@@ -506,50 +506,60 @@ Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& f
   auto token = form.value("token");
   if (token.empty()) return fail("invalid_request", "token is required");
   const auto now = clock_.now();
-  const nlohmann::json inactive = {{"active", false}};
+  const std::string inactive = R"({"active":false})";
   const std::string hash = sha256_b64url(token);
   auto hint = form.value("token_type_hint");
-  auto as_access = [&]() -> std::optional<nlohmann::json> {
+  // RFC 7662 §2.2's members that both kinds of token answer with, after active and iss.
+  const auto describe = [&](JsonObject& out, const std::string& scope,
+                            const std::string& authorization_details, const std::string& cnf_jkt) {
+    if (!scope.empty()) out.add("scope", scope);
+    if (!authorization_details.empty())
+      out.add_json("authorization_details", nlohmann::json::parse(authorization_details).dump());
+    if (!cnf_jkt.empty()) out.add_json("cnf", JsonObject().add("jkt", cnf_jkt).str());
+  };
+  auto as_access = [&]() -> std::optional<std::string> {
     auto jti = jwt_jti(token);
     if (!jti) return std::nullopt;
     auto rec = store_.find_access_token(*jti);
     if (!rec || !constant_time_equal(rec->token_hash, hash)) return std::nullopt;
     if (rec->revoked || rec->expires_at <= now) return inactive;
-    nlohmann::json out = {{"active", true},
-                          {"iss", settings_.issuer},
-                          {"client_id", rec->client_id},
-                          {"sub", rec->resident_id.empty() ? rec->client_id : rec->resident_id},
-                          {"jti", rec->jti},
-                          {"iat", rec->issued_at},
-                          {"exp", rec->expires_at},
-                          {"token_type", rec->cnf_jkt.empty() ? "Bearer" : "DPoP"}};
-    if (!rec->scope.empty()) out["scope"] = rec->scope;
+    JsonObject out;
+    out.add_json("active", "true")
+        .add("iss", settings_.issuer)
+        .add("client_id", rec->client_id)
+        .add("sub", rec->resident_id.empty() ? rec->client_id : rec->resident_id)
+        .add("jti", rec->jti)
+        .add("iat", rec->issued_at)
+        .add("exp", rec->expires_at)
+        .add("token_type", rec->cnf_jkt.empty() ? "Bearer" : "DPoP");
     auto auds = split_scope(rec->audience);
-    if (auds.size() == 1) out["aud"] = auds.front();
-    else if (!auds.empty()) out["aud"] = auds;
-    if (!rec->authorization_details.empty())
-      out["authorization_details"] = nlohmann::json::parse(rec->authorization_details);
-    if (!rec->cnf_jkt.empty()) out["cnf"] = {{"jkt", rec->cnf_jkt}};
-    return out;
+    if (auds.size() == 1) {
+      out.add("aud", auds.front());
+    } else if (!auds.empty()) {
+      out.add_json("aud", nlohmann::json(auds).dump());
+    }
+    describe(out, rec->scope, rec->authorization_details, rec->cnf_jkt);
+    return out.str();
   };
-  auto as_refresh = [&]() -> std::optional<nlohmann::json> {
+  auto as_refresh = [&]() -> std::optional<std::string> {
     auto rec = store_.find_refresh_token(hash);
     if (!rec) return std::nullopt;
     // Refresh tokens are shown only to the client they were issued to.
     if (rec->client_id != client->client_id || rec->revoked || rec->rotated ||
         rec->expires_at <= now)
       return inactive;
-    nlohmann::json out = {{"active", true},          {"iss", settings_.issuer},
-                          {"client_id", rec->client_id}, {"sub", rec->resident_id},
-                          {"iat", rec->issued_at},      {"exp", rec->expires_at},
-                          {"token_type", "refresh_token"}};
-    if (!rec->scope.empty()) out["scope"] = rec->scope;
-    if (!rec->authorization_details.empty())
-      out["authorization_details"] = nlohmann::json::parse(rec->authorization_details);
-    if (!rec->cnf_jkt.empty()) out["cnf"] = {{"jkt", rec->cnf_jkt}};
-    return out;
+    JsonObject out;
+    out.add_json("active", "true")
+        .add("iss", settings_.issuer)
+        .add("client_id", rec->client_id)
+        .add("sub", rec->resident_id)
+        .add("iat", rec->issued_at)
+        .add("exp", rec->expires_at)
+        .add("token_type", "refresh_token");
+    describe(out, rec->scope, rec->authorization_details, rec->cnf_jkt);
+    return out.str();
   };
-  std::optional<nlohmann::json> answer;
+  std::optional<std::string> answer;
   if (hint == "refresh_token") {
     answer = as_refresh();
     if (!answer) answer = as_access();
@@ -557,7 +567,7 @@ Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& f
     answer = as_access();
     if (!answer) answer = as_refresh();
   }
-  return JsonAnswer{answer ? answer->dump() : inactive.dump(), 200};
+  return JsonAnswer{answer ? std::move(*answer) : inactive, 200};
 }
 
 Answer AuthorizationServer::revoke(const Params& form, const RequestFacts& facts) {

@@ -366,6 +366,29 @@ TEST_F(AuthorizationServerTest, ClientCredentialsWithPrivateKeyJwt) {
   auto claims = nlohmann::json::parse(jws_parse(nlohmann::json::parse(ok->body)["access_token"].get<std::string>())->payload);
   EXPECT_EQ(claims["sub"], "svc");
   EXPECT_EQ(claims["scope"], "audit.read");
+  // RFC 8707: two resources make aud an array, one a string; introspection says the same.
+  const std::string kAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+  const std::vector<std::pair<std::vector<std::string>, nlohmann::json>> audiences = {
+      {{"https://a.test/", "https://b.test/"}, nlohmann::json::array({"https://a.test/", "https://b.test/"})},
+      {{"https://a.test/"}, "https://a.test/"}};
+  int n = 0;
+  for (const auto& [resources, aud] : audiences) {
+    std::vector<std::pair<std::string, std::string>> form = {
+        {"grant_type", "client_credentials"},
+        {"client_assertion_type", kAssertionType},
+        {"client_assertion", assertion("r" + std::to_string(++n), std::string(kIssuer))}};
+    for (const auto& r : resources) form.emplace_back("resource", r);
+    auto issued = server_->token(Params(form), f);
+    ASSERT_TRUE(issued) << issued.error().error.description;
+    const auto at = nlohmann::json::parse(issued->body)["access_token"].get<std::string>();
+    EXPECT_EQ(nlohmann::json::parse(jws_parse(at)->payload)["aud"], aud);
+    auto info = server_->introspect(
+        P({{"token", at}, {"client_assertion_type", kAssertionType},
+           {"client_assertion", assertion("i" + std::to_string(n), std::string(kIssuer))}}),
+        f);
+    ASSERT_TRUE(info) << info.error().error.description;
+    EXPECT_EQ(nlohmann::json::parse(info->body)["aud"], aud);
+  }
   auto replay = server_->token(
       P({{"grant_type", "client_credentials"},
               {"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
@@ -437,6 +460,20 @@ TEST_F(AuthorizationServerTest, AuthorizationDetailsAreValidatedStoredAndEchoed)
   EXPECT_EQ(body["authorization_details"][0]["purpose"], "child-care support");
   auto claims = nlohmann::json::parse(jws_parse(body["access_token"].get<std::string>())->payload);
   EXPECT_EQ(claims["authorization_details"][0]["datasets"][1], "children");
+  // Introspection of either token shows the same details (RFC 9396 §9.2), as JSON, not text.
+  const auto f = basic_facts();
+  for (const char* kind : {"access_token", "refresh_token"}) {
+    auto info = nlohmann::json::parse(server_->introspect(P({{"token", body[kind].get<std::string>()}}), f)->body);
+    EXPECT_EQ(info["active"], true) << kind;
+    EXPECT_EQ(info["authorization_details"], nlohmann::json::parse(details)) << kind;
+    EXPECT_EQ(info["authorization_details"], claims["authorization_details"]) << kind;
+    EXPECT_EQ(info["iat"], claims["iat"]) << kind;
+    EXPECT_EQ(info["token_type"], std::string(kind) == "access_token" ? "Bearer" : "refresh_token");
+  }
+  auto info = nlohmann::json::parse(server_->introspect(P({{"token", body["access_token"].get<std::string>()}}), f)->body);
+  EXPECT_EQ(info["aud"], claims["aud"]);
+  EXPECT_EQ(info["jti"], claims["jti"]);
+  EXPECT_EQ(info["exp"], claims["exp"]);
 
   for (std::string bad : {R"([{"type":"unknown"}])", R"([{"type":"personal_data_provision","datasets":["a"],"purpose":"p","extra":1}])",
                           R"({"type":"personal_data_provision"})", "not json",
