@@ -506,6 +506,35 @@ bool PublicKey::verify(std::string_view alg, std::string_view signing_input,
 
 // ---- SigningKey ---------------------------------------------------------------------------
 
+// Signing contexts for one key, each initialised once: setting one up (EVP_DigestSignInit
+// fetches the digest and the signature implementation and duplicates the key's context) took
+// a fifth of the time of a signature. A context signs for one thread at a time; a thread takes
+// an idle one or makes one, and gives it back. There are never more than threads that sign
+// at once.
+struct SigningKey::Signers {
+  std::mutex mutex;
+  std::vector<PkeyCtxPtr> idle;
+
+  PkeyCtxPtr take(EVP_PKEY* key) {
+    {
+      std::lock_guard lock(mutex);
+      if (!idle.empty()) {
+        PkeyCtxPtr ctx = std::move(idle.back());
+        idle.pop_back();
+        return ctx;
+      }
+    }
+    PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
+    if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1) throw std::runtime_error("ES256 signing failed");
+    return ctx;
+  }
+
+  void give_back(PkeyCtxPtr ctx) {
+    std::lock_guard lock(mutex);
+    idle.push_back(std::move(ctx));
+  }
+};
+
 SigningKey SigningKey::generate_es256() {
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
   EVP_PKEY* raw = nullptr;
@@ -555,35 +584,6 @@ PublicKey SigningKey::public_key() const {
   if (!pub.key_) throw std::runtime_error("cannot derive the public key");
   return pub;
 }
-
-// Signing contexts for one key, each initialised once: setting one up (EVP_DigestSignInit
-// fetches the digest and the signature implementation and duplicates the key's context) took
-// a fifth of the time of a signature. A context signs for one thread at a time; a thread takes
-// an idle one or makes one, and gives it back. There are never more than threads that sign
-// at once.
-struct SigningKey::Signers {
-  std::mutex mutex;
-  std::vector<PkeyCtxPtr> idle;
-
-  PkeyCtxPtr take(EVP_PKEY* key) {
-    {
-      std::lock_guard lock(mutex);
-      if (!idle.empty()) {
-        PkeyCtxPtr ctx = std::move(idle.back());
-        idle.pop_back();
-        return ctx;
-      }
-    }
-    PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
-    if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1) throw std::runtime_error("ES256 signing failed");
-    return ctx;
-  }
-
-  void give_back(PkeyCtxPtr ctx) {
-    std::lock_guard lock(mutex);
-    idle.push_back(std::move(ctx));
-  }
-};
 
 // ES256 (RFC 7518 §3.4): ECDSA P-256 over the SHA-256 of the input, hashed here and signed
 // as a digest.
