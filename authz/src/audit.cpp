@@ -125,49 +125,45 @@ class CanonicalJson {
     return true;
   }
 
-  bool array(int depth) {
+  // `open` item (`,` item)* `close`, or `open` `close`, at most kMaxDepth deep.
+  template <class Item>
+  bool sequence(int depth, char close, Item item) {
     if (depth >= kMaxDepth) return false;
     ++at_;
-    if (next_is(']')) {
+    if (next_is(close)) {
       ++at_;
       return true;
     }
     for (;;) {
-      if (!value(depth + 1)) return false;
+      if (!item()) return false;
       if (next_is(',')) {
         ++at_;
         continue;
       }
-      if (!next_is(']')) return false;
+      if (!next_is(close)) return false;
       ++at_;
       return true;
     }
   }
 
+  bool array(int depth) {
+    return sequence(depth, ']', [&] { return value(depth + 1); });
+  }
+
   bool object(int depth) {
-    if (depth >= kMaxDepth) return false;
-    ++at_;
-    if (next_is('}')) {
-      ++at_;
-      return true;
-    }
     std::string previous;
     std::string name;
-    for (bool first = true;; first = false) {
+    bool first = true;
+    return sequence(depth, '}', [&] {
       if (!next_is('"') || !string(&name)) return false;
       if (!first && !(previous < name)) return false;
+      first = false;
       if (!next_is(':')) return false;
       ++at_;
       if (!value(depth + 1)) return false;
       previous.swap(name);
-      if (next_is(',')) {
-        ++at_;
-        continue;
-      }
-      if (!next_is('}')) return false;
-      ++at_;
       return true;
-    }
+    });
   }
 
   static int hex_digit(char c) {
