@@ -78,6 +78,21 @@ void Statement::bind_view(int index, std::string_view text) {
   }
 }
 
+Statement& Statement::bind(int index, Blob blob) {
+  if (sqlite3_bind_blob64(stmt_, index, blob.bytes.data(), blob.bytes.size(), SQLITE_TRANSIENT) !=
+      SQLITE_OK) {
+    throw_error(connection_->handle(), "bind");
+  }
+  return *this;
+}
+
+void Statement::bind_view(int index, Blob blob) {
+  if (sqlite3_bind_blob64(stmt_, index, blob.bytes.data(), blob.bytes.size(), SQLITE_STATIC) !=
+      SQLITE_OK) {
+    throw_error(connection_->handle(), "bind");
+  }
+}
+
 Statement& Statement::bind(int index, std::int64_t value) {
   if (sqlite3_bind_int64(stmt_, index, value) != SQLITE_OK) {
     throw_error(connection_->handle(), "bind");
@@ -99,6 +114,13 @@ void Statement::run() {
 
 std::string Statement::text(int column) const {
   const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+  const int size = sqlite3_column_bytes(stmt_, column);
+  if (data == nullptr) return {};
+  return {data, static_cast<std::size_t>(size)};
+}
+
+std::string Statement::blob(int column) const {
+  const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
   const int size = sqlite3_column_bytes(stmt_, column);
   if (data == nullptr) return {};
   return {data, static_cast<std::size_t>(size)};

@@ -34,6 +34,11 @@ std::int64_t busy_retry_delay_us(int tries);
 
 class Connection;
 
+/// Bytes bound as a BLOB rather than as TEXT (a hash, not a string).
+struct Blob {
+  std::string_view bytes;
+};
+
 /// A prepared statement borrowed from a connection's cache for one use. Binds are 1-based
 /// like SQLite's; columns are 0-based. The statement is reset when the lease ends, so a cached
 /// statement never holds a read snapshot open between calls.
@@ -45,6 +50,7 @@ class Statement {
   ~Statement();
 
   Statement& bind(int index, std::string_view text);
+  Statement& bind(int index, Blob blob);
   Statement& bind(int index, std::int64_t value);
   Statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
   Statement& bind(int index, bool value) { return bind(index, std::int64_t{value ? 1 : 0}); }
@@ -82,18 +88,21 @@ class Statement {
   void run();
 
   [[nodiscard]] std::string text(int column) const;
+  /// A BLOB column's bytes (empty for NULL).
+  [[nodiscard]] std::string blob(int column) const;
   [[nodiscard]] std::int64_t int64(int column) const;
   [[nodiscard]] bool boolean(int column) const { return int64(column) != 0; }
 
  private:
   void bind_view(int index, std::string_view text);
+  void bind_view(int index, Blob blob);
   void bind_view(int index, std::int64_t value) { bind(index, value); }
   void bind_view(int index, int value) { bind(index, value); }
   void bind_view(int index, bool value) { bind(index, value); }
 
   Connection* connection_;
   sqlite3_stmt* stmt_;
-  bool views_ = false;  ///< text bound by bind_views_at: cleared when the lease ends
+  bool views_ = false;  ///< text or blobs bound by bind_views_at: cleared when the lease ends
 };
 
 /// One sqlite3 handle. Used by one thread at a time (the pool guarantees it), so it is opened

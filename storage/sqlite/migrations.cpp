@@ -388,10 +388,70 @@ CREATE TRIGGER audit_nodes_no_delete BEFORE DELETE ON audit_nodes
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 )sql";
 
+// Version 8: the Merkle tree is stored one row per leaf, in audit_tree: the leaf's hash and the
+// hash of every perfect subtree the leaf completes (levels 0 to t, t the number of trailing 1
+// bits of the leaf's index), 32 raw bytes each, lowest level first. Node (level, idx) is bytes
+// 32 * level .. 32 * level + 31 of leaf (idx + 1) * 2^level - 1's row. An append writes one
+// row of ~70 bytes instead of about two rows of ~80 (hex, level, idx, pos); the tree's size is
+// still the number of leaves in the tree's table, not the number of rows in audit_entries.
+// `hex(hashes)` shows them in the sqlite3 shell. The copy walks up each leaf's levels while
+// the leaf completes them (an index on (level, idx), dropped with the old table, makes each
+// step one lookup); unhex() is SQLite's (3.41) or, before it, the one migrate() provides.
+constexpr std::string_view kAuditTreeByLeaf = R"sql(
+CREATE INDEX audit_nodes_by_level ON audit_nodes (level, idx);
+CREATE TABLE audit_tree (
+  leaf INTEGER PRIMARY KEY,
+  hashes BLOB NOT NULL
+) STRICT;
+INSERT INTO audit_tree (leaf, hashes)
+SELECT l.idx,
+       unhex((WITH RECURSIVE walk(level, acc) AS (
+                SELECT 0, l.hash
+                UNION ALL
+                SELECT walk.level + 1, walk.acc || n.hash
+                FROM walk JOIN audit_nodes AS n
+                  ON n.level = walk.level + 1 AND n.idx = ((l.idx + 1) >> (walk.level + 1)) - 1
+                WHERE walk.level < 62 AND (l.idx + 1) % (1 << (walk.level + 1)) = 0)
+              SELECT acc FROM walk ORDER BY level DESC LIMIT 1))
+FROM audit_nodes AS l WHERE l.level = 0 ORDER BY l.idx;
+DROP TRIGGER audit_nodes_no_update;
+DROP TRIGGER audit_nodes_no_delete;
+DROP TABLE audit_nodes;
+CREATE TRIGGER audit_tree_no_update BEFORE UPDATE ON audit_tree
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_tree_no_delete BEFORE DELETE ON audit_tree
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 7> kMigrations = {
-    kInit,    kAuditLog,           kOnePseudonym, kBroker, kPartialTokenIndexes,
-    kAuditIndexes, kAuditNodesByPosition};
+constexpr std::array<std::string_view, 8> kMigrations = {
+    kInit,         kAuditLog,             kOnePseudonym,   kBroker, kPartialTokenIndexes,
+    kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf};
+
+// unhex(X) as SQLite 3.41 defines it for one argument: the bytes that the hexadecimal text X
+// spells (either case), or NULL when X is NULL, of odd length or not hexadecimal. Registered on
+// the connection that migrates, so that migrations can use it on the SQLite of Debian 12
+// (3.40); on a newer SQLite it stands in for the built-in one, with the same results.
+void unhex(sqlite3_context* context, int /*argc*/, sqlite3_value** argv) {
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return sqlite3_result_null(context);
+  const auto* text = sqlite3_value_text(argv[0]);
+  const int size = sqlite3_value_bytes(argv[0]);
+  if (text == nullptr || size % 2 != 0) return sqlite3_result_null(context);
+  auto nibble = [](unsigned char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string bytes(static_cast<std::size_t>(size / 2), '\0');
+  for (int i = 0; i < size; i += 2) {
+    const int hi = nibble(text[i]);
+    const int lo = nibble(text[i + 1]);
+    if (hi < 0 || lo < 0) return sqlite3_result_null(context);
+    bytes[static_cast<std::size_t>(i / 2)] = static_cast<char>(hi * 16 + lo);
+  }
+  sqlite3_result_blob64(context, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+}
 
 }  // namespace
 
@@ -405,6 +465,11 @@ int schema_version(Connection& connection) {
 
 int migrate(Connection& connection, std::mutex& write_mutex) {
   const int latest = static_cast<int>(kMigrations.size());
+  if (sqlite3_create_function_v2(connection.handle(), "unhex", 1,
+                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
+                                 unhex, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    throw_error(connection.handle(), "migrate: register unhex");
+  }
   for (;;) {
     // The version is read inside the transaction: another process may be migrating too.
     WriteTransaction transaction(connection, write_mutex);

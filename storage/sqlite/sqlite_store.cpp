@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <thread>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,7 +22,6 @@
 #include <vector>
 
 #include "connection.hpp"
-#include "audit_position.hpp"
 #include "group_commit.hpp"
 #include "list_codec.hpp"
 #include "retention.hpp"
@@ -42,6 +42,7 @@ constexpr auto read_code = rows::read_code<sqlite::Statement>;
 constexpr auto read_access_token = rows::read_access_token<sqlite::Statement>;
 constexpr auto read_refresh_token = rows::read_refresh_token<sqlite::Statement>;
 
+using sqlite::Blob;
 using sqlite::Connection;
 using sqlite::Statement;
 using sqlite::WriteTransaction;
@@ -830,13 +831,13 @@ class SqliteStore final : public Store {
     return seq;
   }
 
-  // One leaf: the entry with its hash, the leaf node, and every perfect subtree it completes
-  // (RFC 9162 §2.1: node = H(0x01 || left || right)). Leaf i completes the node at level l
-  // whenever i + 1 is a multiple of 2^l; its right child is the node just made, its left one is
-  // the tree's frontier at level l - 1 (see AuditTail). Runs inside a write transaction. In a
-  // batch the rows are only queued, and reach the tables with the rest of the batch's leaves
-  // (flush_audit_rows) before its COMMIT: a few multi-row INSERTs instead of three statements
-  // per leaf.
+  // One leaf: the entry with its hash, and its row of the tree: the leaf node and every
+  // perfect subtree it completes (RFC 9162 §2.1: node = H(0x01 || left || right)). Leaf i
+  // completes the node at level l whenever i + 1 is a multiple of 2^l; its right child is the
+  // node just made, its left one is the tree's frontier at level l - 1 (see AuditTail). Runs
+  // inside a write transaction. In a batch the rows are only queued, and reach the tables with
+  // the rest of the batch's leaves (flush_audit_rows) before its COMMIT: two multi-row INSERTs
+  // instead of two statements per leaf.
   std::int64_t append_event_row(Connection& db, const Event& in) {
     return append_event_row(db, in, hasher_->prepare(in));
   }
@@ -847,7 +848,6 @@ class SqliteStore final : public Store {
       tail_checked_ = in_batch_;
     }
     const std::size_t entries_before = pending_entries_.size();
-    const std::size_t nodes_before = pending_nodes_.size();
     try {
       auto& row = pending_entries_.emplace_back();
       row.event = std::move(in);
@@ -855,15 +855,14 @@ class SqliteStore final : public Store {
       std::string right = hasher_->leaf_hash(leaf, seq);
       row.datasets = encode_list(row.event.datasets);
       row.leaf_hex = to_hex(right);
+      row.tree_hashes = right;
       const std::int64_t index = seq - 1;
-      pending_nodes_.push_back({0, index, row.leaf_hex});
       std::size_t level = 1;
       for (; level < 63 && ((index + 1) % (std::int64_t{1} << level)) == 0; ++level) {
         const auto& left = tail_.frontier.at(level - 1);
         if (!left) throw StorageError("audit log: a Merkle node is missing");
         right = hasher_->node_hash(*left, right);
-        pending_nodes_.push_back(
-            {static_cast<std::int64_t>(level), ((index + 1) >> level) - 1, to_hex(right)});
+        row.tree_hashes += right;
       }
       // The subtrees just combined leave the frontier; the one they made joins it.
       if (tail_.frontier.size() < level) tail_.frontier.resize(level);
@@ -873,7 +872,6 @@ class SqliteStore final : public Store {
       tail_.last_leaf_hex = row.leaf_hex;
     } catch (...) {
       pending_entries_.resize(entries_before);
-      pending_nodes_.resize(nodes_before);
       throw;
     }
     const std::int64_t seq = tail_.size;
@@ -919,22 +917,30 @@ class SqliteStore final : public Store {
   std::int64_t audit_size() override {
     auto db = pool_.acquire();
     // The leaves the tree committed to (not the entries table, which an intruder could extend).
-    // Leaves are 0..n-1 without gaps, so the last one's index gives n, and nodes are stored in
-    // the order appends made them (audit_node_position): the last leaf is among the last 64
-    // rows. COUNT(*) would walk all of them.
-    auto stmt = db->prepare(
-        "SELECT idx + 1 FROM audit_nodes WHERE level = 0 ORDER BY pos DESC LIMIT 1");
+    // Leaves are 0..n-1 without gaps, so the last one's index gives n (the table's last row:
+    // COUNT(*) would walk all of them).
+    auto stmt = db->prepare("SELECT leaf + 1 FROM audit_tree ORDER BY leaf DESC LIMIT 1");
     return stmt.step() ? stmt.int64(0) : 0;
   }
 
   std::optional<std::string> audit_node(unsigned level, std::int64_t index) override {
-    if (level >= 63 || index < 0) return std::nullopt;
     auto db = pool_.acquire();
-    auto stmt =
-        db->prepare("SELECT hash FROM audit_nodes WHERE pos = ?1 AND level = ?2 AND idx = ?3");
-    stmt.bind_all(audit_node_position(level, index), static_cast<std::int64_t>(level), index);
+    return read_audit_node(*db, level, index);
+  }
+
+  // Node (level, idx) is made by leaf (idx + 1) * 2^level - 1, and stored in that leaf's row of
+  // audit_tree at 32 * level (migration 8). A row too short for it (the node is missing) or a
+  // node past the largest leaf index reads as missing.
+  static std::optional<std::string> read_audit_node(Connection& db, unsigned level,
+                                                    std::int64_t index) {
+    if (level >= 63 || index < 0 || index >= (std::numeric_limits<std::int64_t>::max() >> level)) return std::nullopt;
+    const std::int64_t leaf = ((index + 1) << level) - 1;
+    const auto offset = std::int64_t{32} * level;
+    auto stmt = db.prepare(
+        "SELECT substr(hashes, ?2, 32) FROM audit_tree WHERE leaf = ?1 AND length(hashes) >= ?3");
+    stmt.bind_all(leaf, offset + 1, offset + 32);
     if (!stmt.step()) return std::nullopt;
-    return from_hex(stmt.text(0));
+    return stmt.blob(0);
   }
 
   std::string get_or_create_pseudonym(std::string_view resident_id,
@@ -1186,13 +1192,11 @@ class SqliteStore final : public Store {
         if (!committed) {
           store.tail_ = AuditTail{};
           store.pending_entries_.clear();
-          store.pending_nodes_.clear();
         }
       }
     } scope(*this);
     for (std::size_t i = 0; i < writes.size(); ++i) {
       const std::size_t entries_before = pending_entries_.size();
-      const std::size_t nodes_before = pending_nodes_.size();
       db->prepare("SAVEPOINT group_write").run();
       try {
         (*writes[i])(*db);
@@ -1205,7 +1209,6 @@ class SqliteStore final : public Store {
         // written now, and the next append reads the tail back from the tables.
         if (pending_entries_.size() != entries_before) {
           pending_entries_.resize(entries_before);
-          pending_nodes_.resize(nodes_before);
           flush_audit_rows(*db);
           tail_checked_ = false;
         }
@@ -1228,13 +1231,9 @@ class SqliteStore final : public Store {
       explicit Clear(SqliteStore& s) : store(s) {}
       Clear(const Clear&) = delete;
       Clear& operator=(const Clear&) = delete;
-      ~Clear() {
-        store.pending_entries_.clear();
-        store.pending_nodes_.clear();
-      }
+      ~Clear() { store.pending_entries_.clear(); }
     } clear(*this);
-    std::span<const PendingEntry> entries = pending_entries_;
-    while (!entries.empty()) {
+    for (std::span<const PendingEntry> entries = pending_entries_; !entries.empty();) {
       const auto rows = std::min(entries.size(), kMaxRowsPerInsert);
       static const auto kSql = multi_row_inserts(
           "INSERT OR FAIL INTO audit_entries (seq, time, actor, action, resident, client_id, "
@@ -1251,26 +1250,23 @@ class SqliteStore final : public Store {
       stmt.run();
       entries = entries.subspan(rows);
     }
-    std::span<const PendingNode> nodes = pending_nodes_;
-    while (!nodes.empty()) {
-      const auto rows = std::min(nodes.size(), kMaxRowsPerInsert);
-      static const auto kSql = multi_row_inserts(
-          "INSERT OR FAIL INTO audit_nodes (pos, level, idx, hash) VALUES ", "(?, ?, ?, ?)");
+    for (std::span<const PendingEntry> leaves = pending_entries_; !leaves.empty();) {
+      const auto rows = std::min(leaves.size(), kMaxRowsPerInsert);
+      static const auto kSql =
+          multi_row_inserts("INSERT OR FAIL INTO audit_tree (leaf, hashes) VALUES ", "(?, ?)");
       auto stmt = db.prepare(kSql[rows]);
       int first = 1;
-      for (const auto& node : nodes.first(rows)) {
-        stmt.bind_views_at(first,
-                           audit_node_position(static_cast<unsigned>(node.level), node.idx),
-                           node.level, node.idx, node.hash_hex);
-        first += 4;
+      for (const auto& r : leaves.first(rows)) {
+        stmt.bind_views_at(first, r.event.seq - 1, Blob{r.tree_hashes});
+        first += 2;
       }
       stmt.run();
-      nodes = nodes.subspan(rows);
+      leaves = leaves.subspan(rows);
     }
   }
 
-  // Rows per multi-row INSERT: a full batch of 16 writers' entries in one statement, and
-  // their nodes (about two per entry) in one or two.
+  // Rows per multi-row INSERT: a full batch of 32 writers' entries in one statement, and
+  // their leaves' rows of the tree in another.
   static constexpr std::size_t kMaxRowsPerInsert = 32;
 
   // sql[n] = head + n copies of `row`, comma-separated, for n = 1..kMaxRowsPerInsert. Built
@@ -1309,12 +1305,8 @@ class SqliteStore final : public Store {
     for (unsigned level = 0; (size >> level) != 0; ++level) {
       auto& node = tail_.frontier.emplace_back();
       if (((size >> level) & 1) == 0) continue;
-      const std::int64_t idx = (size >> level) - 1;
-      auto stmt =
-          db.prepare("SELECT hash FROM audit_nodes WHERE pos = ?1 AND level = ?2 AND idx = ?3");
-      stmt.bind_all(audit_node_position(level, idx), static_cast<std::int64_t>(level), idx);
       // A missing node fails the append that needs it, as reading it then would.
-      if (stmt.step()) node = from_hex(stmt.text(0));
+      node = read_audit_node(db, level, (size >> level) - 1);
     }
     tail_.size = size;
     tail_.last_leaf_hex = std::move(last_leaf_hex);
@@ -1388,16 +1380,12 @@ class SqliteStore final : public Store {
     std::vector<std::optional<std::string>> frontier;
   };
 
-  // An audit entry or a Merkle node appended in this batch but not written yet.
+  // An audit entry appended in this batch but not written yet, with its leaf's row of the tree.
   struct PendingEntry {
     Event event;           ///< with its seq
     std::string datasets;  ///< encoded
     std::string leaf_hex;
-  };
-  struct PendingNode {
-    std::int64_t level;
-    std::int64_t idx;
-    std::string hash_hex;
+    std::string tree_hashes;  ///< the leaf's nodes, level 0 up, 32 raw bytes each
   };
 
   std::shared_ptr<const LogHasher> hasher_;
@@ -1407,7 +1395,6 @@ class SqliteStore final : public Store {
   bool in_batch_ = false;      ///< commit_batch is running its writes
   bool tail_checked_ = false;  ///< tail_ was checked in this batch's transaction
   std::vector<PendingEntry> pending_entries_;
-  std::vector<PendingNode> pending_nodes_;
   Group group_;
   std::jthread checkpointer_;  // last: stops (and joins) before the pool goes away
 };

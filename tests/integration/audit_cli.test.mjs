@@ -180,7 +180,7 @@ test('tampering: the append-only triggers refuse UPDATE and DELETE', async (t) =
   const { db } = copyOfDatabase();
   for (const sql of ["UPDATE audit_entries SET outcome = 'failure' WHERE seq = 2;",
                      'DELETE FROM audit_entries WHERE seq = 2;',
-                     'DELETE FROM audit_nodes WHERE level = 0 AND idx = 1;']) {
+                     'DELETE FROM audit_tree WHERE leaf = 1;']) {
     const r = sqlite(db, sql);
     assert.notEqual(r.status, 0, sql);
     assert.match(r.stderr, /append-only/, sql);

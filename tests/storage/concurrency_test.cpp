@@ -283,6 +283,33 @@ TEST(SqliteStatement, TextBoundWithoutACopyIsStoredThenForgotten) {
   EXPECT_FALSE(stmt.step());
 }
 
+// Bytes bound as a Blob, with or without a copy, are stored as a BLOB with every byte (NUL
+// and bytes that are no UTF-8 included) and read back by blob().
+TEST(SqliteStatement, BlobsAreStoredAsBlobsByteForByte) {
+  testing::TempDir dir;
+  sqlite::Connection db(dir.file("blobs.db"));
+  db.exec_script("CREATE TABLE t (k INTEGER PRIMARY KEY, b BLOB NOT NULL) STRICT;", "create");
+  const std::string bytes("\x00\xff\x01\xfe\x00", 5);
+  db.prepare("INSERT INTO t (k, b) VALUES (?1, ?2)").bind_all(std::int64_t{1}, sqlite::Blob{bytes}).run();
+  {
+    const std::string copy = bytes;
+    db.prepare("INSERT INTO t (k, b) VALUES (?1, ?2)").bind_views_at(1, std::int64_t{2},
+                                                                      sqlite::Blob{copy}).run();
+  }
+  {
+    auto stmt = db.prepare("INSERT INTO t (k, b) VALUES (?1, ?2)");
+    stmt.bind(1, 3);  // ?2 left unbound: the view bound before is gone
+    EXPECT_THROW(stmt.run(), StorageError);
+  }
+  auto stmt = db.prepare("SELECT typeof(b), b FROM t ORDER BY k");
+  for (int row = 0; row < 2; ++row) {
+    ASSERT_TRUE(stmt.step()) << row;
+    EXPECT_EQ(stmt.text(0), "blob") << row;
+    EXPECT_EQ(stmt.blob(1), bytes) << row;
+  }
+  EXPECT_FALSE(stmt.step());
+}
+
 // Two Stores on one database stand in for two processes (`infobank serve` and an admin
 // command such as `infobank migrate`) or, on PostgreSQL, two nodes. On SQLite their writers
 // meet only at the file lock, and the one that finds it taken waits in the busy handler

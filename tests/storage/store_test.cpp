@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "audit_position.hpp"
+#include "sqlite/connection.hpp"
+#include "sqlite/migrations.hpp"
 #include "storage/store.hpp"
 #include "temp_dir.hpp"
 #include "test_database.hpp"
@@ -811,12 +813,15 @@ TEST_P(StoreTest, EventsQueriedByResidentAreExactlyTheirs) {
 TEST_P(StoreTest, EventsAreAppendOnlyEvenBehindTheStoresBack) {
   store_->append_event(testing::event(0, kNow, "system", "key.rotated", "", "", "{}", ""));
   std::vector<std::string> forgeries = {"UPDATE audit_entries SET action = 'forged'",
-                                        "DELETE FROM audit_entries",
-                                        "UPDATE audit_nodes SET idx = idx + 1",
-                                        "DELETE FROM audit_nodes"};
+                                        "DELETE FROM audit_entries"};
   if (GetParam() == testing::Backend::postgres) {
+    forgeries.emplace_back("UPDATE audit_nodes SET idx = idx + 1");
+    forgeries.emplace_back("DELETE FROM audit_nodes");
     forgeries.emplace_back("TRUNCATE audit_entries");  // fires no row trigger
     forgeries.emplace_back("TRUNCATE audit_nodes");
+  } else {
+    forgeries.emplace_back("UPDATE audit_tree SET leaf = leaf + 1");
+    forgeries.emplace_back("DELETE FROM audit_tree");
   }
   for (const auto& sql : forgeries) {
     const std::string error = db_->exec_raw(sql);
@@ -886,21 +891,24 @@ TEST(AuditNodePosition, IsTheOrderAppendsMakeNodesIn) {
 }
 
 // A database whose Merkle nodes were stored by version 6 (keyed by level and idx) is migrated
-// to the append-order key: the same nodes are found, the size is the same, and appends go on
-// from its frontier (which they read back by position).
-TEST_P(StoreTest, MigrationSevenKeepsTheTreeAndAppendsGoOn) {
-  for (int i = 0; i < 11; ++i) {
+// to today's layout (PostgreSQL: rows keyed by append order, migration 7; SQLite: one row per
+// leaf, migrations 7 and 8): the same nodes are found, the size is the same, and appends go on
+// from its frontier (which they read back). 70 leaves make nodes up to level 6, and complete
+// subtrees of every size from 1 to 64.
+TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
+  constexpr std::int64_t kLeaves = 70;
+  for (std::int64_t i = 0; i < kLeaves; ++i) {
     store_->append_event(testing::event(0, kNow + i, "system", "tick", "", "", "{}", ""));
   }
   std::vector<std::pair<std::pair<unsigned, std::int64_t>, std::string>> nodes;
-  for (unsigned level = 0; level < 4; ++level) {
-    for (std::int64_t idx = 0; ((idx + 1) << level) <= 11; ++idx) {
+  for (unsigned level = 0; (std::int64_t{1} << level) <= kLeaves; ++level) {
+    for (std::int64_t idx = 0; ((idx + 1) << level) <= kLeaves; ++idx) {
       auto hash = store_->audit_node(level, idx);
       ASSERT_TRUE(hash) << level << " " << idx;
       nodes.push_back({{level, idx}, *hash});
     }
   }
-  ASSERT_EQ(nodes.size(), 11U + 5U + 2U + 1U);
+  ASSERT_EQ(nodes.size(), 70U + 35U + 17U + 8U + 4U + 2U + 1U);
   store_.reset();
 
   // Back to version 6's table, as a database written before migration 7 has it.
@@ -911,37 +919,92 @@ TEST_P(StoreTest, MigrationSevenKeepsTheTreeAndAppendsGoOn) {
            "INSERT INTO old_nodes SELECT level, idx, hash FROM audit_nodes;"
            "DROP TABLE audit_nodes; ALTER TABLE old_nodes RENAME TO audit_nodes;"
            "DELETE FROM schema_migrations WHERE version = 7;"
-         : "DROP TRIGGER audit_nodes_no_update; DROP TRIGGER audit_nodes_no_delete;"
-           "CREATE TABLE old_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
+         : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
-           "INSERT INTO old_nodes SELECT level, idx, hash FROM audit_nodes;"
-           "DROP TABLE audit_nodes; ALTER TABLE old_nodes RENAME TO audit_nodes;"
+           "WITH RECURSIVE up(leaf, level, hashes) AS ("
+           "  SELECT leaf, 0, hashes FROM audit_tree"
+           "  UNION ALL SELECT leaf, level + 1, hashes FROM up WHERE length(hashes) > 32 * (level + 1))"
+           "INSERT INTO audit_nodes SELECT level, ((leaf + 1) >> level) - 1,"
+           " lower(hex(substr(hashes, 32 * level + 1, 32))) FROM up;"
+           "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
+           "DROP TABLE audit_tree;"
            "CREATE TRIGGER audit_nodes_no_update BEFORE UPDATE ON audit_nodes"
            " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
            "CREATE TRIGGER audit_nodes_no_delete BEFORE DELETE ON audit_nodes"
            " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
+  if (!pg) {
+    ASSERT_EQ(db_->exec_raw("SELECT count(*) FROM audit_nodes"), "");
+  }
 
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 7);
-  EXPECT_EQ(store->audit_size(), 11);
+  EXPECT_EQ(store->migrate(), pg ? 7 : 8);
+  EXPECT_EQ(store->audit_size(), kLeaves);
   for (const auto& [at, hash] : nodes) {
     EXPECT_EQ(store->audit_node(at.first, at.second), hash) << at.first << " " << at.second;
   }
-  EXPECT_FALSE(store->audit_node(0, 11));
-  EXPECT_FALSE(store->audit_node(2, 2));
-  for (int i = 11; i < 16; ++i) {
+  EXPECT_FALSE(store->audit_node(0, kLeaves));
+  EXPECT_FALSE(store->audit_node(1, kLeaves / 2));
+  EXPECT_FALSE(store->audit_node(6, 1));
+  EXPECT_FALSE(store->audit_node(7, 0));
+  for (std::int64_t i = kLeaves; i < 128; ++i) {
     EXPECT_EQ(store->append_event(testing::event(0, kNow + i, "system", "tick", "", "", "{}", "")),
               i + 1);
   }
-  EXPECT_EQ(store->audit_size(), 16);
+  EXPECT_EQ(store->audit_size(), 128);
   const auto hasher = testing::hasher();
-  EXPECT_EQ(store->audit_node(4, 0),
-            hasher->node_hash(*store->audit_node(3, 0), *store->audit_node(3, 1)));
-  EXPECT_EQ(store->audit_node(2, 2), hasher->node_hash(*store->audit_node(1, 4), *store->audit_node(1, 5)));
-  EXPECT_NE(db_->exec_raw("UPDATE audit_nodes SET hash = hash WHERE level = 0"), "")
+  EXPECT_EQ(store->audit_node(7, 0),
+            hasher->node_hash(*store->audit_node(6, 0), *store->audit_node(6, 1)));
+  EXPECT_EQ(store->audit_node(6, 1),
+            hasher->node_hash(*store->audit_node(5, 2), *store->audit_node(5, 3)));
+  const char* table = pg ? "audit_nodes" : "audit_tree";
+  EXPECT_NE(db_->exec_raw(std::string("DELETE FROM ") + table), "")
       << "the migrated table is append-only";
+}
+
+// Migration 8 carries a damaged tree over as it is: a leaf whose own node is missing is no
+// leaf of the tree (an entry added behind the log's back), and a missing higher node stays
+// missing, while the nodes below it are kept.
+TEST(SqliteMigrationEight, CarriesMissingNodesOverAsMissing) {
+  testing::TempDir dir;
+  const std::string path = dir.file("old.db");
+  {
+    sqlite::Connection db(path);
+    std::mutex write_mutex;
+    ASSERT_EQ(sqlite::migrate(db, write_mutex), 8);
+    // Back to version 7 with a tree of 4 leaves whose node (1, 1) is gone, and a fifth entry
+    // whose leaf node never was.
+    const std::string downgrade =
+        "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete; DROP TABLE audit_tree;"
+        "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
+        " idx INTEGER NOT NULL, hash TEXT NOT NULL) STRICT;"
+        "INSERT INTO audit_nodes VALUES (0, 0, 0, '" + std::string(64, 'a') + "'),"
+        " (1, 0, 1, '" + std::string(64, 'b') + "'), (2, 1, 0, '" + std::string(64, 'c') + "'),"
+        " (3, 0, 2, '" + std::string(64, 'd') + "'), (4, 0, 3, '" + std::string(64, 'e') + "'),"
+        " (7, 2, 0, '" + std::string(64, 'f') + "');"
+        "CREATE TRIGGER audit_nodes_no_update BEFORE UPDATE ON audit_nodes"
+        " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+        "CREATE TRIGGER audit_nodes_no_delete BEFORE DELETE ON audit_nodes"
+        " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+        "PRAGMA user_version = 7;";
+    db.exec_script(downgrade.c_str(), "downgrade");
+    ASSERT_EQ(sqlite::migrate(db, write_mutex), 8);
+    auto rows = db.prepare("SELECT leaf, hex(hashes) FROM audit_tree ORDER BY leaf");
+    std::vector<std::pair<std::int64_t, std::string>> got;
+    while (rows.step()) got.emplace_back(rows.int64(0), rows.text(1));
+    const std::vector<std::pair<std::int64_t, std::string>> want = {
+        {0, std::string(64, 'A')},
+        {1, std::string(64, 'B') + std::string(64, 'C')},
+        {2, std::string(64, 'D')},
+        {3, std::string(64, 'E')}};  // (1, 1) is missing: (2, 0) above it is unreachable
+    EXPECT_EQ(got, want);
+  }
+  auto store = open_sqlite(path, testing::hasher());
+  EXPECT_EQ(store->audit_size(), 4);
+  EXPECT_EQ(store->audit_node(1, 0), std::string(32, static_cast<char>(0xcc)));
+  EXPECT_FALSE(store->audit_node(1, 1));
+  EXPECT_FALSE(store->audit_node(2, 0));
 }
 
 // --- Housekeeping and persistence ------------------------------------------------------------
