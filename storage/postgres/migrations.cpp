@@ -342,8 +342,7 @@ DROP INDEX audit_entries_resident;
 CREATE INDEX audit_entries_resident ON audit_entries (resident, seq) WHERE resident <> '';
 )sql";
 
-// Version 7: Merkle nodes are keyed by the order appends make them (storage/common/
-// audit_position.hpp: node (level, idx) is made by leaf i = (idx + 1) * 2^level - 1, after
+// Version 7: Merkle nodes are keyed by the order appends make them (node (level, idx) is made by leaf i = (idx + 1) * 2^level - 1, after
 // the 2i - popcount(i) nodes of the leaves before it). Keyed by (level, idx), each level's new
 // nodes went to a region of their own, and every commit wrote a page per level; now a batch's
 // nodes are the last rows, one or two pages. level and idx stay, so lookups check them and the
@@ -375,10 +374,35 @@ CREATE TRIGGER audit_nodes_no_truncate BEFORE TRUNCATE ON audit_nodes
   FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 )sql";
 
+// Version 8: the Merkle tree is stored one row per leaf, in audit_tree: the leaf's hash and the
+// hash of every perfect subtree the leaf completes (levels 0 to t), 32 bytes each, lowest level
+// first, as on SQLite. The copy keeps a leaf's levels from 0 up to the first one missing
+// (row_number counts them: after a gap, level > rank), so a damaged tree stays as damaged as it
+// was, and a leaf without its own node is no leaf of the tree.
+constexpr std::string_view kAuditTreeByLeaf = R"sql(
+CREATE TABLE audit_tree (
+  leaf BIGINT PRIMARY KEY,
+  hashes BYTEA NOT NULL
+);
+INSERT INTO audit_tree (leaf, hashes)
+SELECT leaf, string_agg(hash, ''::bytea ORDER BY level)
+FROM (SELECT leaf, level, hash,
+             row_number() OVER (PARTITION BY leaf ORDER BY level) - 1 AS rank
+      FROM (SELECT ((idx + 1) << CAST(level AS INTEGER)) - 1 AS leaf, level, hash
+            FROM audit_nodes) AS made) AS ranked
+WHERE level = rank
+GROUP BY leaf;
+DROP TABLE audit_nodes;
+CREATE TRIGGER audit_tree_append_only BEFORE UPDATE OR DELETE ON audit_tree
+  FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+CREATE TRIGGER audit_tree_no_truncate BEFORE TRUNCATE ON audit_tree
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 7> kMigrations = {
-    kInit,    kAuditLog,           kOnePseudonym, kBroker, kPartialTokenIndexes,
-    kAuditIndexes, kAuditNodesByPosition};
+constexpr std::array<std::string_view, 8> kMigrations = {
+    kInit,         kAuditLog,             kOnePseudonym,   kBroker, kPartialTokenIndexes,
+    kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf};
 
 constexpr std::string_view kCreateVersionTable =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -25,7 +26,6 @@
 #include <utility>
 #include <vector>
 
-#include "audit_position.hpp"
 #include "group_commit.hpp"
 #include "list_codec.hpp"
 #include "retention.hpp"
@@ -697,10 +697,10 @@ class PostgresStore final : public Store {
     return seq;
   }
 
-  // One leaf: the entry with its hash, the leaf node, and every perfect subtree it completes
-  // (RFC 9162 §2.1: node = H(0x01 || left || right)). Leaf i completes the node at level l
-  // whenever i + 1 is a multiple of 2^l; its right child is the node just made, its left one is
-  // read back.
+  // One leaf: the entry with its hash, and its row of the tree: the leaf node and every perfect
+  // subtree it completes (RFC 9162 §2.1: node = H(0x01 || left || right)). Leaf i completes
+  // the node at level l whenever i + 1 is a multiple of 2^l; its right child is the node just
+  // made, its left one is read back.
   //
   // One total order across nodes: the advisory lock is taken before the size is read and held
   // until COMMIT, and READ COMMITTED reads the size with a snapshot taken after the lock was
@@ -719,23 +719,17 @@ class PostgresStore final : public Store {
         e.seq, e.time, e.actor, e.action, e.resident, e.client_id, e.purpose,
         encode_list(e.datasets), e.outcome, e.detail, e.request_id, Bytes{leaf});
     const std::int64_t index = e.seq - 1;
-    auto insert_node = [&db](std::int64_t level, std::int64_t idx, const std::string& hash) {
-      db.exec("INSERT INTO audit_nodes (pos, level, idx, hash) VALUES ($1, $2, $3, $4)",
-              audit_node_position(static_cast<unsigned>(level), idx), level, idx, Bytes{hash});
-    };
-    insert_node(0, index, leaf);
+    std::string hashes = leaf;
     std::string right = leaf;
-    for (std::int64_t level = 1; level < 63 && ((index + 1) % (std::int64_t{1} << level)) == 0;
+    for (unsigned level = 1; level < 63 && ((index + 1) % (std::int64_t{1} << level)) == 0;
          ++level) {
       const std::int64_t node = ((index + 1) >> level) - 1;
-      const Result left =
-          db.exec("SELECT hash FROM audit_nodes WHERE pos = $1 AND level = $2 AND idx = $3",
-                  audit_node_position(static_cast<unsigned>(level - 1), 2 * node), level - 1,
-                  2 * node);
-      if (left.empty()) throw StorageError("audit log: a Merkle node is missing");
-      right = hasher_->node_hash(left.text(0, 0), right);
-      insert_node(level, node, right);
+      const auto left = read_audit_node(db, level - 1, 2 * node);
+      if (!left) throw StorageError("audit log: a Merkle node is missing");
+      right = hasher_->node_hash(*left, right);
+      hashes += right;
     }
+    db.exec("INSERT INTO audit_tree (leaf, hashes) VALUES ($1, $2)", index, Bytes{hashes});
     return e.seq;
   }
 
@@ -783,20 +777,30 @@ class PostgresStore final : public Store {
   std::int64_t audit_size() override {
     auto db = pool_.acquire();
     // The leaves the tree committed to (not the entries table, which an intruder could
-    // extend). Leaves are 0..n-1 without gaps, so the last one's index gives n, and nodes are
-    // stored in the order appends made them (audit_node_position): the last leaf is among the
-    // last 64 rows.
-    const Result r = db->exec(
-        "SELECT idx + 1 FROM audit_nodes WHERE level = 0 ORDER BY pos DESC LIMIT 1");
+    // extend). Leaves are 0..n-1 without gaps, so the last one's index gives n.
+    const Result r = db->exec("SELECT leaf + 1 FROM audit_tree ORDER BY leaf DESC LIMIT 1");
     return r.empty() ? 0 : r.int64(0, 0);
   }
 
   std::optional<std::string> audit_node(unsigned level, std::int64_t index) override {
-    if (level >= 63 || index < 0) return std::nullopt;
     auto db = pool_.acquire();
-    const Result r =
-        db->exec("SELECT hash FROM audit_nodes WHERE pos = $1 AND level = $2 AND idx = $3",
-                 audit_node_position(level, index), static_cast<std::int64_t>(level), index);
+    return read_audit_node(*db, level, index);
+  }
+
+  // Node (level, idx) is made by leaf (idx + 1) * 2^level - 1, and stored in that leaf's row of
+  // audit_tree at 32 * level (migration 8). A row too short for it (the node is missing) or a
+  // node past the largest leaf index reads as missing.
+  static std::optional<std::string> read_audit_node(Connection& db, unsigned level,
+                                                    std::int64_t index) {
+    if (level >= 63 || index < 0 || index >= (std::numeric_limits<std::int64_t>::max() >> level)) {
+      return std::nullopt;
+    }
+    const std::int64_t leaf = ((index + 1) << level) - 1;
+    const auto offset = std::int64_t{32} * level;
+    const Result r = db.exec(
+        "SELECT substring(hashes FROM $2::integer FOR 32) FROM audit_tree"
+        " WHERE leaf = $1 AND octet_length(hashes) >= $3",
+        leaf, offset + 1, offset + 32);
     if (r.empty()) return std::nullopt;
     return r.text(0, 0);
   }

@@ -353,8 +353,7 @@ DROP INDEX audit_entries_resident;
 CREATE INDEX audit_entries_resident ON audit_entries (resident, seq) WHERE resident <> '';
 )sql";
 
-// Version 7: Merkle nodes are keyed by the order appends make them (storage/common/
-// audit_position.hpp: node (level, idx) is made by leaf i = (idx + 1) * 2^level - 1, after
+// Version 7: Merkle nodes are keyed by the order appends make them (node (level, idx) is made by leaf i = (idx + 1) * 2^level - 1, after
 // the 2i - popcount(i) nodes of the leaves before it). Keyed by (level, idx), each level's new
 // nodes went to a region of their own, and every commit wrote a page per level; now a batch's
 // nodes are the last rows, one or two pages. level and idx stay, so lookups check them and the

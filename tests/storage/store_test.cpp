@@ -13,9 +13,6 @@
 #include <thread>
 #include <vector>
 
-#include "audit_position.hpp"
-#include "sqlite/connection.hpp"
-#include "sqlite/migrations.hpp"
 #include "storage/store.hpp"
 #include "temp_dir.hpp"
 #include "test_database.hpp"
@@ -813,15 +810,12 @@ TEST_P(StoreTest, EventsQueriedByResidentAreExactlyTheirs) {
 TEST_P(StoreTest, EventsAreAppendOnlyEvenBehindTheStoresBack) {
   store_->append_event(testing::event(0, kNow, "system", "key.rotated", "", "", "{}", ""));
   std::vector<std::string> forgeries = {"UPDATE audit_entries SET action = 'forged'",
-                                        "DELETE FROM audit_entries"};
+                                        "DELETE FROM audit_entries",
+                                        "UPDATE audit_tree SET leaf = leaf + 1",
+                                        "DELETE FROM audit_tree"};
   if (GetParam() == testing::Backend::postgres) {
-    forgeries.emplace_back("UPDATE audit_nodes SET idx = idx + 1");
-    forgeries.emplace_back("DELETE FROM audit_nodes");
     forgeries.emplace_back("TRUNCATE audit_entries");  // fires no row trigger
-    forgeries.emplace_back("TRUNCATE audit_nodes");
-  } else {
-    forgeries.emplace_back("UPDATE audit_tree SET leaf = leaf + 1");
-    forgeries.emplace_back("DELETE FROM audit_tree");
+    forgeries.emplace_back("TRUNCATE audit_tree");
   }
   for (const auto& sql : forgeries) {
     const std::string error = db_->exec_raw(sql);
@@ -874,25 +868,9 @@ TEST_P(StoreTest, AuditNodesFollowTheLeaves) {
   EXPECT_FALSE(store_->audit_node(3, 0));
 }
 
-// The position a node is stored at is the order appends make nodes in: leaf i's own node, then
-// each perfect subtree it completes, lowest first.
-TEST(AuditNodePosition, IsTheOrderAppendsMakeNodesIn) {
-  std::int64_t made = 0;
-  for (std::int64_t i = 0; i < 5000; ++i) {
-    for (unsigned level = 0; level < 63; ++level) {
-      if (level > 0 && ((i + 1) % (std::int64_t{1} << level)) != 0) break;
-      ASSERT_EQ(audit_node_position(level, ((i + 1) >> level) - 1), made) << i << " " << level;
-      ++made;
-    }
-  }
-  // Far out: the leaf 2^40 - 1 completes levels 0..40; the last of its nodes is the tree's
-  // 2 * 2^40 - 1 - 1 (0-based) node.
-  EXPECT_EQ(audit_node_position(40, 0), 2 * (std::int64_t{1} << 40) - 2);
-}
-
 // A database whose Merkle nodes were stored by version 6 (keyed by level and idx) is migrated
-// to today's layout (PostgreSQL: rows keyed by append order, migration 7; SQLite: one row per
-// leaf, migrations 7 and 8): the same nodes are found, the size is the same, and appends go on
+// to today's layout (migration 7 keyed them by append order, migration 8 stores one row per
+// leaf): the same nodes are found, the size is the same, and appends go on
 // from its frontier (which they read back). 70 leaves make nodes up to level 6, and complete
 // subtrees of every size from 1 to 64.
 TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
@@ -914,11 +892,15 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
   // Back to version 6's table, as a database written before migration 7 has it.
   const bool pg = GetParam() == testing::Backend::postgres;
   const std::string downgrade =
-      pg ? "CREATE TABLE old_nodes (level BIGINT NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL,"
+      pg ? "CREATE TABLE audit_nodes (level BIGINT NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL,"
            " PRIMARY KEY (level, idx));"
-           "INSERT INTO old_nodes SELECT level, idx, hash FROM audit_nodes;"
-           "DROP TABLE audit_nodes; ALTER TABLE old_nodes RENAME TO audit_nodes;"
-           "DELETE FROM schema_migrations WHERE version = 7;"
+           "INSERT INTO audit_nodes SELECT l, ((leaf + 1) >> l) - 1,"
+           " substring(hashes FROM 32 * l + 1 FOR 32)"
+           " FROM audit_tree, generate_series(0, octet_length(hashes) / 32 - 1) AS l;"
+           "DROP TABLE audit_tree;"
+           "CREATE TRIGGER audit_nodes_append_only BEFORE UPDATE OR DELETE ON audit_nodes"
+           " FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();"
+           "DELETE FROM schema_migrations WHERE version IN (7, 8);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
            "WITH RECURSIVE up(leaf, level, hashes) AS ("
@@ -934,12 +916,8 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
-  if (!pg) {
-    ASSERT_EQ(db_->exec_raw("SELECT count(*) FROM audit_nodes"), "");
-  }
-
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), pg ? 7 : 8);
+  EXPECT_EQ(store->migrate(), 8);
   EXPECT_EQ(store->audit_size(), kLeaves);
   for (const auto& [at, hash] : nodes) {
     EXPECT_EQ(store->audit_node(at.first, at.second), hash) << at.first << " " << at.second;
@@ -958,53 +936,55 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
             hasher->node_hash(*store->audit_node(6, 0), *store->audit_node(6, 1)));
   EXPECT_EQ(store->audit_node(6, 1),
             hasher->node_hash(*store->audit_node(5, 2), *store->audit_node(5, 3)));
-  const char* table = pg ? "audit_nodes" : "audit_tree";
-  EXPECT_NE(db_->exec_raw(std::string("DELETE FROM ") + table), "")
-      << "the migrated table is append-only";
+  EXPECT_NE(db_->exec_raw("DELETE FROM audit_tree"), "") << "the migrated table is append-only";
 }
 
 // Migration 8 carries a damaged tree over as it is: a leaf whose own node is missing is no
 // leaf of the tree (an entry added behind the log's back), and a missing higher node stays
-// missing, while the nodes below it are kept.
-TEST(SqliteMigrationEight, CarriesMissingNodesOverAsMissing) {
-  testing::TempDir dir;
-  const std::string path = dir.file("old.db");
-  {
-    sqlite::Connection db(path);
-    std::mutex write_mutex;
-    ASSERT_EQ(sqlite::migrate(db, write_mutex), 8);
-    // Back to version 7 with a tree of 4 leaves whose node (1, 1) is gone, and a fifth entry
-    // whose leaf node never was.
-    const std::string downgrade =
-        "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete; DROP TABLE audit_tree;"
-        "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
-        " idx INTEGER NOT NULL, hash TEXT NOT NULL) STRICT;"
-        "INSERT INTO audit_nodes VALUES (0, 0, 0, '" + std::string(64, 'a') + "'),"
-        " (1, 0, 1, '" + std::string(64, 'b') + "'), (2, 1, 0, '" + std::string(64, 'c') + "'),"
-        " (3, 0, 2, '" + std::string(64, 'd') + "'), (4, 0, 3, '" + std::string(64, 'e') + "'),"
-        " (7, 2, 0, '" + std::string(64, 'f') + "');"
-        "CREATE TRIGGER audit_nodes_no_update BEFORE UPDATE ON audit_nodes"
-        " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
-        "CREATE TRIGGER audit_nodes_no_delete BEFORE DELETE ON audit_nodes"
-        " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
-        "PRAGMA user_version = 7;";
-    db.exec_script(downgrade.c_str(), "downgrade");
-    ASSERT_EQ(sqlite::migrate(db, write_mutex), 8);
-    auto rows = db.prepare("SELECT leaf, hex(hashes) FROM audit_tree ORDER BY leaf");
-    std::vector<std::pair<std::int64_t, std::string>> got;
-    while (rows.step()) got.emplace_back(rows.int64(0), rows.text(1));
-    const std::vector<std::pair<std::int64_t, std::string>> want = {
-        {0, std::string(64, 'A')},
-        {1, std::string(64, 'B') + std::string(64, 'C')},
-        {2, std::string(64, 'D')},
-        {3, std::string(64, 'E')}};  // (1, 1) is missing: (2, 0) above it is unreachable
-    EXPECT_EQ(got, want);
-  }
-  auto store = open_sqlite(path, testing::hasher());
+// missing, with the nodes above it, while the nodes below it are kept.
+TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
+  store_.reset();
+  // Version 7's table with a tree of 4 leaves (a..e) whose node (1, 1) is gone, and a fifth
+  // leaf whose own node never was, only a node above it (f at level 2).
+  const bool pg = GetParam() == testing::Backend::postgres;
+  auto hash = [pg](char c) {
+    const std::string hex(64, c);
+    return pg ? "decode('" + hex + "', 'hex')" : "'" + hex + "'";
+  };
+  const std::string rows = "(0, 0, 0, " + hash('a') + "), (1, 0, 1, " + hash('b') + "), (2, 1, 0, " +
+                           hash('c') + "), (3, 0, 2, " + hash('d') + "), (4, 0, 3, " + hash('e') +
+                           "), (9, 2, 1, " + hash('f') + ")";
+  const std::string downgrade =
+      pg ? "DROP TABLE audit_tree;"
+           "CREATE TABLE audit_nodes (pos BIGINT PRIMARY KEY, level BIGINT NOT NULL,"
+           " idx BIGINT NOT NULL, hash BYTEA NOT NULL);"
+           "INSERT INTO audit_nodes VALUES " + rows + ";"
+           "CREATE TRIGGER audit_nodes_append_only BEFORE UPDATE OR DELETE ON audit_nodes"
+           " FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();"
+           "DELETE FROM schema_migrations WHERE version = 8;"
+         : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
+           "DROP TABLE audit_tree;"
+           "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
+           " idx INTEGER NOT NULL, hash TEXT NOT NULL) STRICT;"
+           "INSERT INTO audit_nodes VALUES " + rows + ";"
+           "CREATE TRIGGER audit_nodes_no_update BEFORE UPDATE ON audit_nodes"
+           " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+           "CREATE TRIGGER audit_nodes_no_delete BEFORE DELETE ON audit_nodes"
+           " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+           "PRAGMA user_version = 7;";
+  ASSERT_EQ(db_->exec_raw(downgrade), "");
+
+  auto store = db_->open();
+  EXPECT_EQ(store->migrate(), 8);
   EXPECT_EQ(store->audit_size(), 4);
+  EXPECT_EQ(store->audit_node(0, 0), std::string(32, static_cast<char>(0xaa)));
+  EXPECT_EQ(store->audit_node(0, 1), std::string(32, static_cast<char>(0xbb)));
   EXPECT_EQ(store->audit_node(1, 0), std::string(32, static_cast<char>(0xcc)));
+  EXPECT_EQ(store->audit_node(0, 3), std::string(32, static_cast<char>(0xee)));
   EXPECT_FALSE(store->audit_node(1, 1));
   EXPECT_FALSE(store->audit_node(2, 0));
+  EXPECT_FALSE(store->audit_node(2, 1));
+  EXPECT_FALSE(store->audit_node(0, 4));
 }
 
 // --- Housekeeping and persistence ------------------------------------------------------------
