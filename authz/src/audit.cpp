@@ -512,7 +512,7 @@ VerifyReport verify_export(std::string_view export_jsonl,
   for (std::size_t i = 1; i < lines.size(); ++i, ++expected) {
     auto j = nlohmann::json::parse(lines[i], nullptr, false);
     if (!j.is_object() || !j.contains("seq") || !j["seq"].is_number_integer() ||
-        !j.contains("leaf_hash") || !j["leaf_hash"].is_string())
+        (j.contains("leaf_hash") && !j["leaf_hash"].is_string()))
       return fail("line " + std::to_string(i + 1) + " is not an entry", expected);
     const auto seq = j["seq"].get<std::int64_t>();
     if (seq > expected) return fail("entry " + std::to_string(expected) + " is missing (deleted)", expected);
@@ -531,6 +531,11 @@ VerifyReport verify_export(std::string_view export_jsonl,
     e.outcome = j.value("outcome", "");
     e.detail = j.contains("detail") ? (j["detail"].is_string() ? j["detail"].get<std::string>() : j["detail"].dump()) : "";
     e.request_id = j.value("request_id", "");
+    // The log writes an entry without a leaf hash when the entry is no leaf of its tree.
+    if (!j.contains("leaf_hash"))
+      return fail("entry " + std::to_string(seq) +
+                      " is not covered by the log's tree (it has no leaf: added outside the log)",
+                  seq);
     auto stated = merkle::from_base64(j["leaf_hash"].get<std::string>());
     const auto computed = merkle::leaf_hash(canonical_entry(e));
     if (!stated || *stated != computed)

@@ -378,7 +378,8 @@ CREATE TRIGGER audit_nodes_no_truncate BEFORE TRUNCATE ON audit_nodes
 // hash of every perfect subtree the leaf completes (levels 0 to t), 32 bytes each, lowest level
 // first, as on SQLite. The copy keeps a leaf's levels from 0 up to the first one missing
 // (row_number counts them: after a gap, level > rank), so a damaged tree stays as damaged as it
-// was, and a leaf without its own node is no leaf of the tree.
+// was, and a leaf without its own node is no leaf of the tree. audit_entries loses its
+// leaf_hash, a second copy of the leaf's node: an entry's leaf hash is read from the tree.
 constexpr std::string_view kAuditTreeByLeaf = R"sql(
 CREATE TABLE audit_tree (
   leaf BIGINT PRIMARY KEY,
@@ -393,6 +394,7 @@ FROM (SELECT leaf, level, hash,
 WHERE level = rank
 GROUP BY leaf;
 DROP TABLE audit_nodes;
+ALTER TABLE audit_entries DROP COLUMN leaf_hash;
 CREATE TRIGGER audit_tree_append_only BEFORE UPDATE OR DELETE ON audit_tree
   FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
 CREATE TRIGGER audit_tree_no_truncate BEFORE TRUNCATE ON audit_tree

@@ -87,9 +87,13 @@ constexpr int kMaxAttempts = 5;
 #define INFOBANK_REFRESH_TOKEN_COLUMNS                                                         \
   "token_hash, family_id, client_id, resident_id, scope, authorization_details, resources, "  \
   "cnf_jkt, grant_id, code_hash, auth_time, issued_at, expires_at, rotated, revoked"
+// An entry's leaf hash is its leaf's node in the tree (the first 32 bytes of the leaf's row);
+// an entry that is no leaf of the tree (added behind the log's back) reads with none.
 #define INFOBANK_EVENT_COLUMNS                                                               \
   "seq, time, actor, action, resident, client_id, purpose, datasets, outcome, detail, "     \
-  "request_id, leaf_hash"
+  "request_id, coalesce(substring(hashes FROM 1 FOR 32), ''::bytea)"
+#define INFOBANK_EVENTS_FROM \
+  " FROM audit_entries LEFT JOIN audit_tree ON audit_tree.leaf = audit_entries.seq - 1"
 
 ResidentRecord read_resident(const Row& row) {
   return {row.text(0), row.text(1), row.text(2), row.text(3), row.text(4), row.int64(5)};
@@ -714,10 +718,10 @@ class PostgresStore final : public Store {
     const std::string leaf = hasher_->leaf_hash(e);
     db.exec(
         "INSERT INTO audit_entries (seq, time, actor, action, resident, client_id, purpose, "
-        "datasets, outcome, detail, request_id, leaf_hash) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "datasets, outcome, detail, request_id) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         e.seq, e.time, e.actor, e.action, e.resident, e.client_id, e.purpose,
-        encode_list(e.datasets), e.outcome, e.detail, e.request_id, Bytes{leaf});
+        encode_list(e.datasets), e.outcome, e.detail, e.request_id);
     const std::int64_t index = e.seq - 1;
     std::string hashes = leaf;
     std::string right = leaf;
@@ -736,8 +740,8 @@ class PostgresStore final : public Store {
   std::vector<Event> list_events(std::int64_t after_seq, int limit) override {
     if (limit <= 0) return {};  // as on SQLite; PostgreSQL refuses a negative LIMIT
     auto db = pool_.acquire();
-    return all_rows(db->exec("SELECT " INFOBANK_EVENT_COLUMNS
-                             " FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT $2",
+    return all_rows(db->exec("SELECT " INFOBANK_EVENT_COLUMNS INFOBANK_EVENTS_FROM
+                             " WHERE seq > $1 ORDER BY seq LIMIT $2",
                              after_seq, limit),
                     read_event);
   }
@@ -750,7 +754,7 @@ class PostgresStore final : public Store {
     // serves it (`resident <> ''` is that index's condition). Datasets are stored encoded
     // ("len:name,"), so a dataset matches as the exact item "len:name,".
 #define INFOBANK_EVENT_FILTER(RESIDENT)                                         \
-  "SELECT " INFOBANK_EVENT_COLUMNS " FROM audit_entries WHERE " RESIDENT        \
+  "SELECT " INFOBANK_EVENT_COLUMNS INFOBANK_EVENTS_FROM " WHERE " RESIDENT      \
   " AND seq > $1 AND ($3 = '' OR client_id = $3)"                               \
   " AND ($4 = '' OR action = $4) AND ($5 = '' OR purpose = $5)"                 \
   " AND ($6 = '' OR strpos(datasets, $6) > 0)"                                  \

@@ -134,37 +134,13 @@ SigningKeyRecord read_signing_key(const Statement& row) {
   return k;
 }
 
-std::string to_hex(std::string_view raw) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(raw.size() * 2);
-  for (unsigned char c : raw) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 0x0f];
-  }
-  return out;
-}
-
-std::string from_hex(std::string_view hex) {
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  if (hex.size() % 2 != 0) throw StorageError("audit log: malformed stored hash");
-  std::string out;
-  for (std::size_t i = 0; i < hex.size(); i += 2) {
-    const int hi = nibble(hex[i]);
-    const int lo = nibble(hex[i + 1]);
-    if (hi < 0 || lo < 0) throw StorageError("audit log: malformed stored hash");
-    out += static_cast<char>(hi * 16 + lo);
-  }
-  return out;
-}
-
+// An entry's leaf hash is its leaf's node in the tree (the first 32 bytes of the leaf's row);
+// an entry that is no leaf of the tree (added behind the log's back) reads with none.
 constexpr const char* kEventColumns =
     "seq, time, actor, action, resident, client_id, purpose, datasets, outcome, detail, "
-    "request_id, leaf_hash";
+    "request_id, substr(hashes, 1, 32)";
+constexpr const char* kEventsFrom =
+    " FROM audit_entries LEFT JOIN audit_tree ON audit_tree.leaf = audit_entries.seq - 1";
 
 Event read_event(const Statement& row) {
   Event e;
@@ -179,7 +155,7 @@ Event read_event(const Statement& row) {
   e.outcome = row.text(8);
   e.detail = row.text(9);
   e.request_id = row.text(10);
-  e.leaf_hash = from_hex(row.text(11));
+  e.leaf_hash = row.blob(11);
   return e;
 }
 
@@ -854,7 +830,6 @@ class SqliteStore final : public Store {
       const std::int64_t seq = row.event.seq = tail_.size + 1;
       std::string right = hasher_->leaf_hash(leaf, seq);
       row.datasets = encode_list(row.event.datasets);
-      row.leaf_hex = to_hex(right);
       row.tree_hashes = right;
       const std::int64_t index = seq - 1;
       std::size_t level = 1;
@@ -869,7 +844,7 @@ class SqliteStore final : public Store {
       for (std::size_t l = 0; l + 1 < level; ++l) tail_.frontier[l].reset();
       tail_.frontier[level - 1] = std::move(right);
       tail_.size = seq;
-      tail_.last_leaf_hex = row.leaf_hex;
+      tail_.last_leaf = row.tree_hashes.substr(0, 32);
     } catch (...) {
       pending_entries_.resize(entries_before);
       throw;
@@ -886,8 +861,8 @@ class SqliteStore final : public Store {
   std::vector<Event> list_events(std::int64_t after_seq, int limit) override {
     if (limit <= 0) return {};  // SQLite reads a negative LIMIT as "no limit"
     auto db = pool_.acquire();
-    auto stmt = db->prepare(std::string("SELECT ") + kEventColumns +
-                            " FROM audit_entries WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+    auto stmt = db->prepare(std::string("SELECT ") + kEventColumns + kEventsFrom +
+                            " WHERE seq > ?1 ORDER BY seq LIMIT ?2");
     stmt.bind_all(after_seq, limit);
     return all_rows<Event>(stmt, read_event);
   }
@@ -901,7 +876,7 @@ class SqliteStore final : public Store {
     // Datasets are stored encoded ("len:name,"), so a dataset matches as the exact item
     // "len:name,".
     auto stmt = db->prepare(
-        std::string("SELECT ") + kEventColumns + " FROM audit_entries WHERE " +
+        std::string("SELECT ") + kEventColumns + kEventsFrom + " WHERE " +
         (q.resident.empty() ? "?2 = ''" : "resident = ?2 AND resident <> ''") +
         " AND seq > ?1 AND (?3 = '' OR client_id = ?3)"
         " AND (?4 = '' OR action = ?4) AND (?5 = '' OR purpose = ?5)"
@@ -1237,15 +1212,15 @@ class SqliteStore final : public Store {
       const auto rows = std::min(entries.size(), kMaxRowsPerInsert);
       static const auto kSql = multi_row_inserts(
           "INSERT OR FAIL INTO audit_entries (seq, time, actor, action, resident, client_id, "
-          "purpose, datasets, outcome, detail, request_id, leaf_hash) VALUES ",
-          "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+          "purpose, datasets, outcome, detail, request_id) VALUES ",
+          "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       auto stmt = db.prepare(kSql[rows]);
       int first = 1;
       for (const auto& r : entries.first(rows)) {
         const Event& e = r.event;
         stmt.bind_views_at(first, e.seq, e.time, e.actor, e.action, e.resident, e.client_id,
-                           e.purpose, r.datasets, e.outcome, e.detail, e.request_id, r.leaf_hex);
-        first += 12;
+                           e.purpose, r.datasets, e.outcome, e.detail, e.request_id);
+        first += 11;
       }
       stmt.run();
       entries = entries.subspan(rows);
@@ -1286,21 +1261,21 @@ class SqliteStore final : public Store {
 
   // Makes tail_ match the audit log as the open write transaction sees it. tail_ outlives
   // batches: it stays right while every append is ours and committed (a batch that does not
-  // commit, and an append outside a batch, clear it). The last entry (its seq and leaf hash)
-  // tells when another process or another Store appended; then, as after a clear, the
-  // frontier is read back, one node per level.
+  // commit, and an append outside a batch, clear it). The last leaf (its index and hash) tells
+  // when another process or another Store appended; then, as after a clear, the frontier is
+  // read back, one node per level.
   void check_audit_tail(Connection& db) {
     std::int64_t size = 0;
-    std::string last_leaf_hex;
+    std::string last_leaf;
     {
-      auto stmt =
-          db.prepare("SELECT seq, leaf_hash FROM audit_entries ORDER BY seq DESC LIMIT 1");
+      auto stmt = db.prepare(
+          "SELECT leaf + 1, substr(hashes, 1, 32) FROM audit_tree ORDER BY leaf DESC LIMIT 1");
       if (stmt.step()) {
         size = stmt.int64(0);
-        last_leaf_hex = stmt.text(1);
+        last_leaf = stmt.blob(1);
       }
     }
-    if (size == tail_.size && last_leaf_hex == tail_.last_leaf_hex) return;
+    if (size == tail_.size && last_leaf == tail_.last_leaf) return;
     tail_ = AuditTail{};
     for (unsigned level = 0; (size >> level) != 0; ++level) {
       auto& node = tail_.frontier.emplace_back();
@@ -1309,7 +1284,7 @@ class SqliteStore final : public Store {
       node = read_audit_node(db, level, (size >> level) - 1);
     }
     tail_.size = size;
-    tail_.last_leaf_hex = std::move(last_leaf_hex);
+    tail_.last_leaf = std::move(last_leaf);
   }
 
   // "SELECT <columns> FROM <rest>". Both parts are constants of this file; values are always
@@ -1376,15 +1351,15 @@ class SqliteStore final : public Store {
   // right from the highest, make up the tree), and empty for the other levels.
   struct AuditTail {
     std::int64_t size = -1;  ///< leaves; -1 until read
-    std::string last_leaf_hex;
+    std::string last_leaf;   ///< the last leaf's hash
+
     std::vector<std::optional<std::string>> frontier;
   };
 
   // An audit entry appended in this batch but not written yet, with its leaf's row of the tree.
   struct PendingEntry {
     Event event;           ///< with its seq
-    std::string datasets;  ///< encoded
-    std::string leaf_hex;
+    std::string datasets;     ///< encoded
     std::string tree_hashes;  ///< the leaf's nodes, level 0 up, 32 raw bytes each
   };
 

@@ -322,9 +322,19 @@ TEST_F(AuditLogTest, ReorderedEntriesAreNamed) {
 
 TEST_F(AuditLogTest, ARowAppendedBehindTheLogsBackIsNamed) {
   sql("INSERT INTO audit_entries (seq, time, actor, action, resident, client_id, purpose, datasets,"
-      " outcome, detail, request_id, leaf_hash) VALUES (11, 1800000100, 'client', 'data.provided',"
-      " '', 'city', 'marketing', '', 'success', '{}', '', '00')");
-  auto report = verify_export(export_now(), std::nullopt, audit_->public_jwk());
+      " outcome, detail, request_id) VALUES (11, 1800000100, 'client', 'data.provided',"
+      " '', 'city', 'marketing', '', 'success', '{}', '')");
+  const auto exported = export_now();
+  auto report = verify_export(exported, std::nullopt, audit_->public_jwk());
+  EXPECT_FALSE(report.ok);
+  EXPECT_EQ(report.first_bad_seq, 11) << report.problem;
+  EXPECT_NE(report.problem.find("not covered"), std::string::npos) << report.problem;
+  // With a leaf hash made up for it, it is still named: as altered or as not covered.
+  auto forged = exported;
+  const auto at = forged.rfind("\"seq\":11");
+  ASSERT_NE(at, std::string::npos);
+  forged.insert(at, "\"leaf_hash\":\"" + std::string(43, 'A') + "=\",");
+  report = verify_export(forged, std::nullopt, audit_->public_jwk());
   EXPECT_FALSE(report.ok);
   EXPECT_EQ(report.first_bad_seq, 11) << report.problem;
 }

@@ -887,6 +887,7 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
     }
   }
   ASSERT_EQ(nodes.size(), 70U + 35U + 17U + 8U + 4U + 2U + 1U);
+  const auto entries = store_->list_events(0, 100);
   store_.reset();
 
   // Back to version 6's table, as a database written before migration 7 has it.
@@ -900,6 +901,7 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "DROP TABLE audit_tree;"
            "CREATE TRIGGER audit_nodes_append_only BEFORE UPDATE OR DELETE ON audit_nodes"
            " FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();"
+           "ALTER TABLE audit_entries ADD COLUMN leaf_hash BYTEA NOT NULL DEFAULT ''::bytea;"
            "DELETE FROM schema_migrations WHERE version IN (7, 8);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
@@ -914,11 +916,21 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
            "CREATE TRIGGER audit_nodes_no_delete BEFORE DELETE ON audit_nodes"
            " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+           "ALTER TABLE audit_entries ADD COLUMN leaf_hash TEXT NOT NULL DEFAULT '';"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
   auto store = db_->open();
   EXPECT_EQ(store->migrate(), 8);
   EXPECT_EQ(store->audit_size(), kLeaves);
+  const auto migrated = store->list_events(0, 100);
+  ASSERT_EQ(migrated.size(), entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    EXPECT_EQ(migrated[i].seq, entries[i].seq);
+    EXPECT_EQ(migrated[i].time, entries[i].time);
+    EXPECT_EQ(migrated[i].action, entries[i].action);
+    EXPECT_EQ(migrated[i].leaf_hash, entries[i].leaf_hash) << entries[i].seq;
+    EXPECT_EQ(migrated[i].leaf_hash.size(), 32U);
+  }
   for (const auto& [at, hash] : nodes) {
     EXPECT_EQ(store->audit_node(at.first, at.second), hash) << at.first << " " << at.second;
   }
@@ -961,6 +973,7 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "INSERT INTO audit_nodes VALUES " + rows + ";"
            "CREATE TRIGGER audit_nodes_append_only BEFORE UPDATE OR DELETE ON audit_nodes"
            " FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();"
+           "ALTER TABLE audit_entries ADD COLUMN leaf_hash BYTEA NOT NULL DEFAULT ''::bytea;"
            "DELETE FROM schema_migrations WHERE version = 8;"
          : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
            "DROP TABLE audit_tree;"
