@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "storage/store.hpp"
+#include "wal_vfs.hpp"
 
 namespace storage::sqlite {
 namespace {
@@ -134,7 +135,7 @@ std::int64_t Statement::int64(int column) const { return sqlite3_column_int64(st
 Connection::Connection(const std::string& path) {
   configure_sqlite_once();
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(path.c_str(), &db_, flags, coalescing_wal_vfs()) != SQLITE_OK) {
     const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close_v2(db_);
     db_ = nullptr;

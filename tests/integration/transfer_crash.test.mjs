@@ -114,12 +114,13 @@ test(`switch of ${POSTS} posts survives ${KILLS} SIGKILLs; same end state as wit
   const seenStates = new Set();
   let kills = 0;
   let killsAfterVerify = 0;
-  // Random points of progress, ascending, over the first 85% of the export. The last 15%
-  // (150 pages) leave time for the kill itself: from the progress seen to the kill there are
+  // Random points of progress, ascending, over the first 70% of the export. The last 30%
+  // (300 pages) leave time for the kill itself: from the progress seen to the kill there are
   // two CLI calls and the jitter, a few hundred ms on PostgreSQL, and a fast broker moves
-  // the last few pages, verifies and deletes in less than that. Kills still fall in verifying
-  // and deleting when a restart lands the transfer there.
-  const points = Array.from({ length: KILLS }, () => Math.floor(random() * POSTS * 0.85)).sort((x, y) => x - y);
+  // the last few pages, verifies and deletes in less than that (with 85%, one run in a few
+  // dozen saw the transfer complete before its last kill). Kills still fall in verifying and
+  // deleting when a restart lands the transfer there.
+  const points = Array.from({ length: KILLS }, () => Math.floor(random() * POSTS * 0.7)).sort((x, y) => x - y);
   for (; kills < KILLS; kills++) {
     await waitFor(() => {
       const tr = showTransfer(server, id);
