@@ -31,6 +31,14 @@ std::int64_t count_rows(Connection& db) {
   return stmt.int64(0);
 }
 
+// The file holds `rows` rows and passes SQLite's own check.
+void expect_intact(Connection& db, std::int64_t rows) {
+  EXPECT_EQ(count_rows(db), rows);
+  auto check = db.prepare("PRAGMA integrity_check");
+  ASSERT_TRUE(check.step());
+  EXPECT_EQ(check.text(0), "ok");
+}
+
 void insert_rows(Connection& db, std::int64_t first, int n, std::size_t size) {
   for (int i = 0; i < n; ++i) {
     db.prepare("INSERT INTO t (k, v) VALUES (?1, ?2)")
@@ -59,10 +67,7 @@ TEST(CoalescingWalVfs, ACommitsFramesReachTheFileInAFewWritesAndOthersSeeThem) {
   EXPECT_GE(made, 1U);
   EXPECT_LE(made * 8, asked) << asked << " asked, " << made << " made";
 
-  EXPECT_EQ(count_rows(reader), 60);
-  auto check = reader.prepare("PRAGMA integrity_check");
-  ASSERT_TRUE(check.step());
-  EXPECT_EQ(check.text(0), "ok");
+  expect_intact(reader, 60);
 }
 
 // A transaction larger than the page cache spills frames into the WAL before it commits and
@@ -84,10 +89,7 @@ TEST(CoalescingWalVfs, ATransactionThatSpillsReadsBackWhatItWrote) {
   db.exec_script("COMMIT", "commit");
 
   Connection other(dir.file("spill.db"));
-  EXPECT_EQ(count_rows(other), 800);
-  auto check = other.prepare("PRAGMA integrity_check");
-  ASSERT_TRUE(check.step());
-  EXPECT_EQ(check.text(0), "ok");
+  expect_intact(other, 800);
 }
 
 // A process killed right after its commits, in the middle of another transaction, leaves
@@ -130,10 +132,7 @@ TEST(CoalescingWalVfs, AProcessKilledMidTransactionLeavesEveryCommitBeforeIt) {
   ASSERT_TRUE(WIFSIGNALED(status));
 
   Connection db(path);
-  EXPECT_EQ(count_rows(db), 50);
-  auto check = db.prepare("PRAGMA integrity_check");
-  ASSERT_TRUE(check.step());
-  EXPECT_EQ(check.text(0), "ok");
+  expect_intact(db, 50);
 }
 
 }  // namespace
