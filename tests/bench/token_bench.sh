@@ -5,8 +5,9 @@
 #   bash tests/bench/token_bench.sh [build-dir] [seconds] [connections] [no-log-build-dir]
 #
 # With a fourth argument, the token endpoint is also measured on a build configured with
-# -DINFOBANK_BENCH_WITHOUT_AUDIT_LOG=ON (tokens written without their audit entries), in
-# alternating runs, three of each, and the log's cost is printed as the ratio of the means:
+# -DINFOBANK_BENCH_WITHOUT_AUDIT_LOG=ON (tokens written without their audit entries), on two
+# fresh servers in BENCH_PAIRS (default 3) pairs of runs, and the log's cost is printed as the
+# ratio of the means, with the median and range of the pairs' own ratios:
 #
 #   cmake -S . -B build-nolog -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 #         -DINFOBANK_BUILD_TESTS=OFF -DINFOBANK_BENCH_WITHOUT_AUDIT_LOG=ON
@@ -22,6 +23,7 @@ build=${1:-build}
 seconds=${2:-10}
 conns=${3:-32}
 nolog_build=${4:-}
+pairs=${BENCH_PAIRS:-3}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 2; }
 for b in "$build" ${nolog_build:+"$nolog_build"}; do
   [[ -x $b/server/infobank ]] || { echo "$b/server/infobank not built"; exit 2; }
@@ -89,17 +91,30 @@ run "POST /token (cc, basic)" "$base_main/token" "$work/main-token.lua"
 run "POST /introspect" "$base_main/introspect" "$work/main-introspect.lua"
 
 if [[ -n $nolog_build ]]; then
+  # Two fresh servers, so that neither starts with a larger database; pairs of runs, the order
+  # within a pair alternating so that a drift of the machine weighs on both sides alike.
+  start log "$build"
   start nolog "$nolog_build"
   with=() without=()
-  for round in 1 2 3; do
-    run "POST /token, with the log ($round)" "$base_main/token" "$work/main-token.lua"
-    with+=("$last_rps")
-    run "POST /token, without ($round)" "$base_nolog/token" "$work/nolog-token.lua"
-    without+=("$last_rps")
+  for ((round = 1; round <= pairs; round++)); do
+    if ((round % 2 == 1)); then
+      run "POST /token, with the log ($round)" "$base_log/token" "$work/log-token.lua"
+      with+=("$last_rps")
+      run "POST /token, without ($round)" "$base_nolog/token" "$work/nolog-token.lua"
+      without+=("$last_rps")
+    else
+      run "POST /token, without ($round)" "$base_nolog/token" "$work/nolog-token.lua"
+      without+=("$last_rps")
+      run "POST /token, with the log ($round)" "$base_log/token" "$work/log-token.lua"
+      with+=("$last_rps")
+    fi
   done
   awk -v a="${with[*]}" -v b="${without[*]}" 'BEGIN {
     n = split(a, x, " "); split(b, y, " ");
-    for (i = 1; i <= n; i++) { sa += x[i]; sb += y[i] }
-    printf "token endpoint with the log: %.0f req/s, without: %.0f req/s, cost %.1f%%\n",
-           sa / n, sb / n, 100 * (1 - sa / sb) }'
+    for (i = 1; i <= n; i++) { sa += x[i]; sb += y[i]; r[i] = 100 * (1 - x[i] / y[i]) }
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+    median = n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+    printf "token endpoint with the log: %.0f req/s, without: %.0f req/s, cost %.1f%% " \
+           "(pairs: median %.1f%%, from %.1f%% to %.1f%%)\n",
+           sa / n, sb / n, 100 * (1 - sa / sb), median, r[1], r[n] }'
 fi
