@@ -701,10 +701,10 @@ class PostgresStore final : public Store {
     return seq;
   }
 
-  // One leaf: the entry with its hash, and its row of the tree: the leaf node and every perfect
-  // subtree it completes (RFC 9162 §2.1: node = H(0x01 || left || right)). Leaf i completes
-  // the node at level l whenever i + 1 is a multiple of 2^l; its right child is the node just
-  // made, its left one is read back.
+  // One leaf: the entry, and its row of the tree: the leaf node (the entry's hash) and every
+  // perfect subtree it completes (RFC 9162 §2.1: node = H(0x01 || left || right)). Leaf i
+  // completes the node at level l whenever i + 1 is a multiple of 2^l; its right child is the
+  // node just made, its left one is read back.
   //
   // One total order across nodes: the advisory lock is taken before the size is read and held
   // until COMMIT, and READ COMMITTED reads the size with a snapshot taken after the lock was

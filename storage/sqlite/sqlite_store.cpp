@@ -10,7 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <thread>
-#include <limits>
+#include <limits>  // numeric_limits
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -807,7 +807,7 @@ class SqliteStore final : public Store {
     return seq;
   }
 
-  // One leaf: the entry with its hash, and its row of the tree: the leaf node and every
+  // One leaf: the entry, and its row of the tree: the leaf node (the entry's hash) and every
   // perfect subtree it completes (RFC 9162 §2.1: node = H(0x01 || left || right)). Leaf i
   // completes the node at level l whenever i + 1 is a multiple of 2^l; its right child is the
   // node just made, its left one is the tree's frontier at level l - 1 (see AuditTail). Runs
