@@ -431,7 +431,8 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
                                       const storage::LoginSession& session) {
   const auto now = clock_.now();
   storage::Grant grant;
-  if (auto existing = store_.find_active_grant(session.resident_id, pending.client_id, now)) {
+  const auto existing = store_.find_active_grant(session.resident_id, pending.client_id, now);
+  if (existing) {
     grant = *existing;
   } else {
     grant.id = random_.token(16);
@@ -452,6 +453,9 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
     }
     grant.authorization_details = merged.dump();
   }
+  // A consent that adds to an active grant amends it; one that adds nothing confirms it.
+  const bool amended = existing && (grant.scope != existing->scope ||
+                                    grant.authorization_details != existing->authorization_details);
   store_.upsert_grant(grant);
 
   const std::string code = random_.token(32);
@@ -474,8 +478,12 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
   nlohmann::json detail = {{"scope", pending.scope}, {"grant_id", grant.id}};
   if (!pending.authorization_details.empty())
     detail["authorization_details"] = nlohmann::json::parse(pending.authorization_details);
-  event("resident", "consent.granted", session.resident_id, pending.client_id, detail.dump(), {},
-        "success", pending.authorization_details);
+  if (amended) {
+    detail["previous_scope"] = existing->scope;
+    detail["granted_scope"] = grant.scope;
+  }
+  event("resident", amended ? "consent.amended" : "consent.granted", session.resident_id,
+        pending.client_id, detail.dump(), {}, "success", pending.authorization_details);
   // RFC 9207: iss in the response lets the client detect mix-up attacks.
   return Redirect{with_params(pending.redirect_uri,
                               {{"code", code}, {"state", pending.state}, {"iss", settings_.issuer}})};

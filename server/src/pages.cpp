@@ -549,6 +549,7 @@ std::string_view action_words(std::string_view action, Lang lang) {
       {"login.success", "You signed in", "ログインしました"},
       {"login.failure", "A sign-in failed", "ログインに失敗しました"},
       {"consent.granted", "You gave consent", "同意しました"},
+      {"consent.amended", "You extended your consent", "同意の範囲を広げました"},
       {"consent.refused", "You refused", "拒否しました"},
       {"consent.withdrawn", "You withdrew consent", "同意を取り消しました"},
       {"token.issued", "The service was given access", "サービスにアクセス権が発行されました"},

@@ -484,6 +484,39 @@ TEST_F(AuthorizationServerTest, AuthorizationDetailsAreValidatedStoredAndEchoed)
   }
 }
 
+// A second consent to the same client extends its grant: logged as consent.amended, with the
+// scope before and after; a consent that adds nothing is logged as consent.granted again.
+TEST_F(AuthorizationServerTest, ConsentThatExtendsAGrantIsLoggedAsAmended) {
+  auto session = sign_in();
+  auto consent = [&](std::string_view scope) {
+    auto params = P({{"response_type", "code"}, {"client_id", "web"},
+                {"redirect_uri", std::string(kRedirect)}, {"scope", std::string(scope)},
+                {"state", "xyz"}, {"code_challenge", std::string(kChallenge)},
+                {"code_challenge_method", "S256"}, {"prompt", "consent"}});
+    auto r = server_->authorize(params);
+    EXPECT_EQ(r.kind, AuthorizeResult::Kind::proceed) << r.error.description;
+    server_->approve(*server_->take_pending(r.pending.handle), session);
+    auto last = server_->store().list_events(server_->store().audit_size() - 1, 1);
+    EXPECT_EQ(last.size(), 1U);
+    return last.empty() ? storage::Event{} : last[0];
+  };
+  const auto first = consent("openid profile");
+  EXPECT_EQ(first.action, "consent.granted");
+  const auto grant_id = nlohmann::json::parse(first.detail)["grant_id"];
+
+  const auto wider = consent("openid offline_access");
+  EXPECT_EQ(wider.action, "consent.amended");
+  const auto detail = nlohmann::json::parse(wider.detail);
+  EXPECT_EQ(detail["grant_id"], grant_id);
+  EXPECT_EQ(detail["scope"], "openid offline_access");
+  EXPECT_EQ(detail["previous_scope"], "openid profile");
+  EXPECT_EQ(detail["granted_scope"], "openid profile offline_access");
+
+  const auto same = consent("profile");
+  EXPECT_EQ(same.action, "consent.granted");
+  EXPECT_EQ(nlohmann::json::parse(same.detail)["grant_id"], grant_id);
+}
+
 TEST_F(AuthorizationServerTest, ExistingGrantSkipsConsentUnlessPromptConsent) {
   auto session = sign_in();
   auto r = server_->authorize(authorize_params());
