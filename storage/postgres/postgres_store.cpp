@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <limits>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -26,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "audit_tree.hpp"
 #include "group_commit.hpp"
 #include "list_codec.hpp"
 #include "retention.hpp"
@@ -791,20 +791,15 @@ class PostgresStore final : public Store {
     return read_audit_node(*db, level, index);
   }
 
-  // Node (level, idx) is made by leaf (idx + 1) * 2^level - 1, and stored in that leaf's row of
-  // audit_tree at 32 * level (migration 8). A row too short for it (the node is missing) or a
-  // node past the largest leaf index reads as missing.
+  // A row too short for the node (it is missing) reads as missing.
   static std::optional<std::string> read_audit_node(Connection& db, unsigned level,
                                                     std::int64_t index) {
-    if (level >= 63 || index < 0 || index >= (std::numeric_limits<std::int64_t>::max() >> level)) {
-      return std::nullopt;
-    }
-    const std::int64_t leaf = ((index + 1) << level) - 1;
-    const auto offset = std::int64_t{32} * level;
+    const auto at = audit_node_at(level, index);
+    if (!at) return std::nullopt;
     const Result r = db.exec(
         "SELECT substring(hashes FROM $2::integer FOR 32) FROM audit_tree"
         " WHERE leaf = $1 AND octet_length(hashes) >= $3",
-        leaf, offset + 1, offset + 32);
+        at->leaf, at->offset + 1, at->offset + 32);
     if (r.empty()) return std::nullopt;
     return r.text(0, 0);
   }

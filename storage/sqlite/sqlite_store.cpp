@@ -10,7 +10,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <thread>
-#include <limits>  // numeric_limits
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,6 +20,7 @@
 #include <span>
 #include <vector>
 
+#include "audit_tree.hpp"
 #include "connection.hpp"
 #include "group_commit.hpp"
 #include "list_codec.hpp"
@@ -903,17 +903,14 @@ class SqliteStore final : public Store {
     return read_audit_node(*db, level, index);
   }
 
-  // Node (level, idx) is made by leaf (idx + 1) * 2^level - 1, and stored in that leaf's row of
-  // audit_tree at 32 * level (migration 8). A row too short for it (the node is missing) or a
-  // node past the largest leaf index reads as missing.
+  // A row too short for the node (it is missing) reads as missing.
   static std::optional<std::string> read_audit_node(Connection& db, unsigned level,
                                                     std::int64_t index) {
-    if (level >= 63 || index < 0 || index >= (std::numeric_limits<std::int64_t>::max() >> level)) return std::nullopt;
-    const std::int64_t leaf = ((index + 1) << level) - 1;
-    const auto offset = std::int64_t{32} * level;
+    const auto at = audit_node_at(level, index);
+    if (!at) return std::nullopt;
     auto stmt = db.prepare(
         "SELECT substr(hashes, ?2, 32) FROM audit_tree WHERE leaf = ?1 AND length(hashes) >= ?3");
-    stmt.bind_all(leaf, offset + 1, offset + 32);
+    stmt.bind_all(at->leaf, at->offset + 1, at->offset + 32);
     if (!stmt.step()) return std::nullopt;
     return stmt.blob(0);
   }

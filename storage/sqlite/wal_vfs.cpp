@@ -66,13 +66,9 @@ int flush(File* f) {
   return rc;
 }
 
-// The wal's waiting frames, written out before its database's shared memory changes. A
-// barrier cannot report an error, and publishing a commit whose frames are not in the file
-// would hand other connections pages that are not there: a failed write here ends the
-// process instead (it restarts into the last commit that was written whole).
-void flush_or_die(File* database) {
-  if (database->wal == nullptr) return;
-  if (flush(database->wal) != SQLITE_OK) std::abort();
+// A database file's WAL frames still waiting, written out before its shared memory changes.
+int flush_wal_of(File* database) {
+  return database->wal == nullptr ? SQLITE_OK : flush(database->wal);
 }
 
 int x_close(sqlite3_file* file) {
@@ -158,21 +154,20 @@ int x_device_characteristics(sqlite3_file* file) {
 }
 int x_shm_map(sqlite3_file* file, int page, int size, int extend, void volatile** out) {
   File* f = self(file);
-  if (f->wal != nullptr) {
-    if (const int rc = flush(f->wal); rc != SQLITE_OK) return rc;
-  }
+  if (const int rc = flush_wal_of(f); rc != SQLITE_OK) return rc;
   return real_methods(f)->xShmMap(f->real, page, size, extend, out);
 }
 int x_shm_lock(sqlite3_file* file, int offset, int n, int flags) {
   File* f = self(file);
-  if (f->wal != nullptr) {
-    if (const int rc = flush(f->wal); rc != SQLITE_OK) return rc;
-  }
+  if (const int rc = flush_wal_of(f); rc != SQLITE_OK) return rc;
   return real_methods(f)->xShmLock(f->real, offset, n, flags);
 }
 void x_shm_barrier(sqlite3_file* file) {
   File* f = self(file);
-  flush_or_die(f);
+  // A barrier cannot report an error, and publishing a commit whose frames are not in the
+  // file would hand other connections pages that are not there: a failed write here ends the
+  // process instead (it restarts into the last commit that was written whole).
+  if (flush_wal_of(f) != SQLITE_OK) std::abort();
   real_methods(f)->xShmBarrier(f->real);
 }
 int x_shm_unmap(sqlite3_file* file, int delete_flag) {

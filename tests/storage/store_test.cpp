@@ -8,11 +8,13 @@
 #include <mutex>
 #include <cctype>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "audit_tree.hpp"
 #include "storage/store.hpp"
 #include "temp_dir.hpp"
 #include "test_database.hpp"
@@ -866,6 +868,21 @@ TEST_P(StoreTest, AuditNodesFollowTheLeaves) {
   EXPECT_FALSE(store_->audit_node(1, 3));
   EXPECT_FALSE(store_->audit_node(2, 1));
   EXPECT_FALSE(store_->audit_node(3, 0));
+}
+
+// Node (level, idx) lives in leaf (idx + 1) * 2^level - 1's row at 32 * level; nodes no leaf
+// index can make have no place.
+TEST(AuditNodeAt, IsTheLeafThatMadeTheNodeAndItsLevelsOffset) {
+  static_assert(audit_node_at(0, 5)->leaf == 5 && audit_node_at(0, 5)->offset == 0);
+  EXPECT_EQ(audit_node_at(2, 1)->leaf, 7);
+  EXPECT_EQ(audit_node_at(2, 1)->offset, 64);
+  EXPECT_EQ(audit_node_at(40, 0)->leaf, (std::int64_t{1} << 40) - 1);
+  EXPECT_EQ(audit_node_at(62, 0)->leaf, (std::int64_t{1} << 62) - 1);
+  EXPECT_FALSE(audit_node_at(62, 1));  // (idx + 1) * 2^62 = 2^63: past int64
+  EXPECT_FALSE(audit_node_at(63, 0));
+  EXPECT_FALSE(audit_node_at(0, -1));
+  EXPECT_TRUE(audit_node_at(0, std::numeric_limits<std::int64_t>::max() - 1));
+  EXPECT_FALSE(audit_node_at(0, std::numeric_limits<std::int64_t>::max()));
 }
 
 // A database whose Merkle nodes were stored by version 6 (keyed by level and idx) is migrated
