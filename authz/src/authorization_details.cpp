@@ -2,6 +2,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "storage/datetime.hpp"
+
 #include "authz/oauth.hpp"
 
 namespace authz {
@@ -22,34 +24,11 @@ bool is_nonempty_string(const nlohmann::json& value) {
   return value.is_string() && !value.get_ref<const std::string&>().empty();
 }
 
-// RFC 3339 full-date or date-time ("2027-03-31" or "2027-03-31T23:59:59+09:00"); checked by
-// shape, which is what a consent page and a retention check need.
-bool is_rfc3339(const std::string& text) {
-  auto digits = [&](std::size_t from, std::size_t count) {
-    if (from + count > text.size()) return false;
-    return std::all_of(text.begin() + static_cast<long>(from),
-                       text.begin() + static_cast<long>(from + count),
-                       [](char c) { return c >= '0' && c <= '9'; });
-  };
-  if (text.size() < 10 || !digits(0, 4) || text[4] != '-' || !digits(5, 2) || text[7] != '-' ||
-      !digits(8, 2)) {
-    return false;
-  }
-  if (text.size() == 10) return true;
-  if (text.size() < 20 || (text[10] != 'T' && text[10] != 't') || !digits(11, 2) ||
-      text[13] != ':' || !digits(14, 2) || text[16] != ':' || !digits(17, 2)) {
-    return false;
-  }
-  std::size_t i = 19;
-  if (text[i] == '.') {
-    ++i;
-    std::size_t start = i;
-    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
-    if (i == start) return false;
-  }
-  if (i == text.size() - 1) return text[i] == 'Z' || text[i] == 'z';
-  return i + 6 == text.size() && (text[i] == '+' || text[i] == '-') && digits(i + 1, 2) &&
-         text[i + 3] == ':' && digits(i + 4, 2);
+// When a detail's consent ends (epoch seconds), or 0 when it names no end.
+std::int64_t detail_end(const nlohmann::json& detail) {
+  auto until = detail.find("retention_until");
+  if (until == detail.end() || !until->is_string()) return 0;
+  return storage::datetime::end_of_rfc3339(until->get_ref<const std::string&>()).value_or(0);
 }
 
 Expected<nlohmann::json> check_detail(const nlohmann::json& detail) {
@@ -68,7 +47,7 @@ Expected<nlohmann::json> check_detail(const nlohmann::json& detail) {
       return details_error("recipient must be a string");
     if (detail.contains("retention_until") &&
         (!detail["retention_until"].is_string() ||
-         !is_rfc3339(detail["retention_until"].get<std::string>())))
+         !storage::datetime::end_of_rfc3339(detail["retention_until"].get<std::string>())))
       return details_error("retention_until must be an RFC 3339 date or date-time");
   } else if (name == "personal_data_transfer") {
     allowed = {"type", "source", "destination", "datasets", "delete_at_source"};
@@ -106,6 +85,31 @@ Expected<std::string> canonical_authorization_details(std::string_view json) {
   // nlohmann::json keeps object members sorted: dump() is a canonical form, so two requests
   // for the same thing compare equal as strings.
   return out.dump();
+}
+
+std::int64_t consent_end(std::string_view details_json) {
+  if (details_json.empty()) return 0;
+  std::int64_t latest = 0;
+  for (const auto& detail : nlohmann::json::parse(details_json)) {
+    const std::int64_t end = detail_end(detail);
+    if (end == 0) return 0;
+    latest = std::max(latest, end);
+  }
+  return latest;
+}
+
+DetailsInForce details_in_force(std::string_view details_json, std::int64_t now) {
+  DetailsInForce out;
+  if (details_json.empty()) return out;
+  nlohmann::json kept = nlohmann::json::array();
+  for (auto& detail : nlohmann::json::parse(details_json)) {
+    const std::int64_t end = detail_end(detail);
+    if (end != 0 && end <= now) continue;
+    if (end != 0 && (out.ends_at == 0 || end < out.ends_at)) out.ends_at = end;
+    kept.push_back(std::move(detail));
+  }
+  if (!kept.empty()) out.json = kept.dump();
+  return out;
 }
 
 std::vector<std::string> split_scope(std::string_view scope) {

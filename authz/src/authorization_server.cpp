@@ -225,6 +225,9 @@ Expected<storage::PendingAuthorization> AuthorizationServer::validate_request(
   if (auto details = params.get("authorization_details"); details && !details->empty()) {
     auto canonical = canonical_authorization_details(*details);
     if (!canonical) return canonical.error();
+    // A consent that would end before it is given asks for nothing.
+    if (details_in_force(*canonical, clock_.now()).json != *canonical)
+      return make_error("invalid_authorization_details", "retention_until has already passed");
     p.authorization_details = *canonical;
   }
   if (p.scope.empty() && p.authorization_details.empty())
@@ -453,6 +456,8 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
     }
     grant.authorization_details = merged.dump();
   }
+  // The grant lasts as long as its details say (it has no end if one of them names none).
+  grant.expires_at = consent_end(grant.authorization_details);
   // A consent that adds to an active grant amends it; one that adds nothing confirms it.
   const bool amended = existing && (grant.scope != existing->scope ||
                                     grant.authorization_details != existing->authorization_details);
@@ -576,19 +581,40 @@ Expected<AuthorizationServer::NewClient> AuthorizationServer::create_client(
 }
 
 std::vector<storage::Grant> AuthorizationServer::grants_of(std::string_view resident_id) {
-  return store_.list_grants(resident_id);
+  auto grants = store_.list_grants(resident_id);
+  const auto now = clock_.now();
+  std::erase_if(grants, [now](const storage::Grant& g) {
+    return g.revoked || (g.expires_at != 0 && g.expires_at <= now);
+  });
+  return grants;
 }
 
 bool AuthorizationServer::revoke_grant(std::string_view resident_id, std::string_view grant_id) {
   auto grant = store_.find_grant(grant_id);
   if (!grant || grant->resident_id != resident_id) return false;
-  bool ok = store_.revoke_grant(grant_id);
-  if (ok) {
-    event("resident", "consent.withdrawn", resident_id, grant->client_id,
-          nlohmann::json{{"grant_id", std::string(grant_id)}}.dump(), {}, "success",
-          grant->authorization_details);
+  // A grant whose end has come is ended as expired, not withdrawn, even before the sweep.
+  if (grant->expires_at != 0 && grant->expires_at <= clock_.now()) return end_expired(*grant);
+  return store_.revoke_grant(
+      grant_id, make_event("resident", "consent.withdrawn", resident_id, grant->client_id,
+                           nlohmann::json{{"grant_id", std::string(grant_id)}}.dump(), {},
+                           "success", grant->authorization_details));
+}
+
+bool AuthorizationServer::end_expired(const storage::Grant& grant) {
+  return store_.revoke_grant(
+      grant.id,
+      make_event("system", "consent.expired", grant.resident_id, grant.client_id,
+                 nlohmann::json{{"grant_id", grant.id}, {"expired_at", grant.expires_at}}.dump(),
+                 {}, "success", grant.authorization_details),
+      grant.expires_at);
+}
+
+int AuthorizationServer::expire_grants(int limit) {
+  int ended = 0;
+  for (const auto& grant : store_.list_ended_grants(clock_.now(), limit)) {
+    if (end_expired(grant)) ++ended;
   }
-  return ok;
+  return ended;
 }
 
 storage::Event AuthorizationServer::make_event(std::string_view actor, std::string_view action,

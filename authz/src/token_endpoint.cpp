@@ -38,6 +38,22 @@ std::optional<std::string> jwt_jti(std::string_view token) {
   return json["jti"].get<std::string>();
 }
 
+// Why a grant no longer backs tokens, or nullptr while it does. An end that has come counts
+// before the sweep has marked the grant.
+const char* grant_ended(const std::optional<storage::Grant>& grant, std::int64_t now) {
+  if (!grant) return "the grant was withdrawn";
+  if (grant->expires_at != 0 && grant->expires_at <= now) return "the consent has expired";
+  if (grant->revoked) return "the grant was withdrawn";
+  return nullptr;
+}
+
+// The earlier of two ends, where 0 means "no end".
+std::int64_t earlier_end(std::int64_t a, std::int64_t b) {
+  if (a == 0) return b;
+  if (b == 0) return a;
+  return std::min(a, b);
+}
+
 }  // namespace
 
 // An access token's id: the moment of issue in microseconds (14 hex digits, so ids sort by
@@ -71,6 +87,8 @@ struct AuthorizationServer::Issue {
   bool with_refresh = false;
   bool with_id_token = false;
   std::string rotate_from;  ///< hash of the refresh token being exchanged
+  std::int64_t access_ends_at = 0;   ///< the access token expires by then (its details' end)
+  std::int64_t refresh_ends_at = 0;  ///< the refresh token expires by then (the grant's end)
   std::string request_id;
   std::optional<TokenWrite>* deferred = nullptr;  ///< see token()
 };
@@ -244,8 +262,12 @@ Answer AuthorizationServer::token_authorization_code(const Params& form, const R
     return fail("invalid_grant", "code_verifier does not match the code_challenge");
   if (!record->dpop_jkt.empty() && (!jkt->has_value() || **jkt != record->dpop_jkt))
     return fail("invalid_dpop_proof", "DPoP key does not match dpop_jkt");
-  if (auto grant = store_.find_grant(record->grant_id); !grant || grant->revoked)
-    return fail("invalid_grant", "the grant was withdrawn");
+  const auto grant = store_.find_grant(record->grant_id);
+  if (const char* why = grant_ended(grant, now)) return fail("invalid_grant", why);
+  // Details whose own end has come are no longer granted (another detail keeps the grant).
+  const auto in_force = details_in_force(record->authorization_details, now);
+  if (in_force.json.empty() && !record->authorization_details.empty() && record->scope.empty())
+    return fail("invalid_grant", "the consent has expired");
 
   Issue issue;
   issue.client = &client;
@@ -253,7 +275,9 @@ Answer AuthorizationServer::token_authorization_code(const Params& form, const R
   issue.request_id = facts.request_id;
   issue.resident_id = record->resident_id;
   issue.scope = record->scope;
-  issue.authorization_details = record->authorization_details;
+  issue.authorization_details = in_force.json;
+  issue.access_ends_at = earlier_end(in_force.ends_at, grant->expires_at);
+  issue.refresh_ends_at = grant->expires_at;
   issue.resources = record->resources;
   // RFC 8707 §2.2: a resource at the token endpoint narrows the audience.
   auto requested = form.all("resource");
@@ -312,17 +336,24 @@ Answer AuthorizationServer::token_refresh(const Params& form, const RequestFacts
     }
     scope = join(split_scope(*asked));
   }
+  std::int64_t grant_ends_at = 0;
   if (!current->grant_id.empty()) {
-    auto grant = store_.find_grant(current->grant_id);
-    if (!grant || grant->revoked) return fail("invalid_grant", "the grant was withdrawn");
+    const auto grant = store_.find_grant(current->grant_id);
+    if (const char* why = grant_ended(grant, now)) return fail("invalid_grant", why);
+    grant_ends_at = grant->expires_at;
   }
+  const auto in_force = details_in_force(current->authorization_details, now);
+  if (in_force.json.empty() && !current->authorization_details.empty() && scope.empty())
+    return fail("invalid_grant", "the consent has expired");
   Issue issue;
   issue.client = &client;
   issue.grant_type = "refresh_token";
   issue.request_id = facts.request_id;
   issue.resident_id = current->resident_id;
   issue.scope = scope;
-  issue.authorization_details = current->authorization_details;
+  issue.authorization_details = in_force.json;
+  issue.access_ends_at = earlier_end(in_force.ends_at, grant_ends_at);
+  issue.refresh_ends_at = grant_ends_at;
   issue.resources = current->resources;
   issue.cnf_jkt = current->cnf_jkt.empty() ? jkt->value_or("") : current->cnf_jkt;
   issue.code_hash = current->code_hash;
@@ -399,7 +430,8 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
     next.code_hash = issue.code_hash;
     next.auth_time = issue.auth_time;
     next.issued_at = now;
-    next.expires_at = now + settings_.refresh_token_ttl;
+    // No token outlives the consent it was issued under.
+    next.expires_at = earlier_end(now + settings_.refresh_token_ttl, issue.refresh_ends_at);
     if (!issue.rotate_from.empty()) {
       auto old = store_.rotate_refresh_token(issue.rotate_from, next);
       if (!old || old->rotated || old->revoked)
@@ -410,6 +442,8 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
     family = next.family_id;
   }
 
+  const std::int64_t access_expires_at =
+      earlier_end(now + settings_.access_token_ttl, issue.access_ends_at);
   auto key = keys_.current();
   const std::string jti = new_jti();
   std::string aud_json;  // the aud claim's value, serialised
@@ -434,7 +468,7 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
       .add_json("aud", aud_json)
       .add("client_id", client.client_id)
       .add("iat", now)
-      .add("exp", now + settings_.access_token_ttl)
+      .add("exp", access_expires_at)
       .add("jti", jti);
   if (!issue.scope.empty()) claims.add("scope", issue.scope);
   if (issue.auth_time != 0) claims.add("auth_time", issue.auth_time);
@@ -455,7 +489,7 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
   record.code_hash = issue.code_hash;
   record.family_id = issue.with_refresh ? family : issue.family_id;
   record.issued_at = now;
-  record.expires_at = now + settings_.access_token_ttl;
+  record.expires_at = access_expires_at;
   // The token and its audit entry are written together (one group-committed transaction). The
   // detail's members in sorted order: the audit log's canonical form, copied as it is.
   auto event = make_event(issue.resident_id.empty() ? "client" : "resident",
@@ -476,7 +510,7 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
   JsonObject body;
   body.add("access_token", access)
       .add("token_type", issue.cnf_jkt.empty() ? "Bearer" : "DPoP")
-      .add("expires_in", settings_.access_token_ttl);
+      .add("expires_in", access_expires_at - now);
   if (!issue.scope.empty()) body.add("scope", issue.scope);
   if (!details_json.empty()) body.add_json("authorization_details", details_json);
   if (!refresh.empty()) body.add("refresh_token", refresh);

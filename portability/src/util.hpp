@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "storage/datetime.hpp"
+
 namespace portability::detail {
 
 /// Drops one leading UTF-8 byte-order mark (RFC 3629 §6).
@@ -16,29 +18,16 @@ bool valid_utf8(std::string_view text);
 /// Lowercase hex of SHA-256(data).
 std::string sha256_hex(std::string_view data);
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d);
-void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d);
-bool valid_date(int y, int m, int d);
-
-/// An RFC 3339 §5.6 date-time, kept as its parts so nothing is rounded.
-struct DateTime {
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  std::string fraction;     // digits after the '.', as written (may be empty)
-  bool utc = false;         // written as "Z"/"z"
-  int offset_minutes = 0;   // signed; 0 when utc
-  bool negative_zero = false;  // "-00:00" (RFC 3339 §4.3: offset unknown)
-};
-std::optional<DateTime> parse_rfc3339(std::string_view text);
-/// "YYYY-MM-DDTHH:MM:SS[.frac]" then "Z" or "+hh:mm".
-std::string format_rfc3339(const DateTime& dt);
-/// Seconds since the epoch (UTC) of the whole-second part.
-std::int64_t epoch_seconds(const DateTime& dt);
-/// Epoch seconds (with fraction digits) -> DateTime in UTC.
-DateTime from_epoch(std::int64_t seconds, std::string fraction);
-
-/// Two-digit and four-digit fixed-width helpers.
-std::string pad(long long value, int width);
+// Dates (storage/datetime.hpp, shared with the authorization server).
+using storage::datetime::civil_from_days;
+using storage::datetime::DateTime;
+using storage::datetime::days_from_civil;
+using storage::datetime::epoch_seconds;
+using storage::datetime::format_rfc3339;
+using storage::datetime::from_epoch;
+using storage::datetime::pad;
+using storage::datetime::parse_rfc3339;
+using storage::datetime::valid_date;
 
 /// True if `text` matches the JSON number grammar (RFC 8259 §6).
 bool is_json_number(std::string_view text);

@@ -385,7 +385,6 @@ awaitable<Response> App::account(const Request& req, const RequestContext& ctx) 
     v.page.logout_action = "/logout";
     fill_portability(v.page, session->resident_id);
     for (const auto& g : server_.grants_of(session->resident_id)) {
-      if (g.revoked) continue;
       pages::GrantView gv;
       gv.id = g.id;
       auto client = server_.find_client(g.client_id);

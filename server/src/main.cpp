@@ -6,7 +6,11 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
+#include <stop_token>
+#include <thread>
 
 #include "app.hpp"
 #include "broker_wiring.hpp"
@@ -119,7 +123,6 @@ int serve(const std::string& config_path) {
   ctx.config.port = port;
   ctx.make_server();
   ctx.server->keys().ensure_key();
-  ctx.store->purge_expired(ctx.clock.now());
   // The portability broker runs its transfers on threads of its own: they block on remote
   // services for seconds, which must not take the request pool's threads.
   server::BeastHttpClient http_client;
@@ -136,10 +139,35 @@ int serve(const std::string& config_path) {
   server::App application(ctx.config, *ctx.server, http.workers(), metrics, logger, &broker);
   app.store(&application, std::memory_order_release);
   broker.start();
+  // Consents whose end has come, and expired rows, are swept on a thread of their own (storage
+  // blocks): at start, then every oauth.sweep_interval seconds until shutdown.
+  std::jthread sweeper([&ctx, &logger](const std::stop_token& stop) {
+    std::mutex mutex;
+    std::condition_variable_any wake;
+    while (!stop.stop_requested()) {
+      try {
+        ctx.store->purge_expired(ctx.clock.now());
+        constexpr int kBatch = 100;
+        int ended = 0;
+        for (int n = kBatch; n == kBatch && !stop.stop_requested();) {
+          n = ctx.server->expire_grants(kBatch);
+          ended += n;
+        }
+        if (ended > 0) logger.info("consents expired", {{"count", static_cast<std::int64_t>(ended)}});
+      } catch (const std::exception& e) {
+        logger.error("sweep failed", {{"error", e.what()}});
+      }
+      std::unique_lock lock(mutex);
+      wake.wait_for(lock, stop, std::chrono::seconds(ctx.config.sweep_interval),
+                    [] { return false; });
+    }
+  });
   logger.info("ready", {{"port", static_cast<std::int64_t>(port)},
                         {"issuer", ctx.server->settings().issuer},
                         {"tls", ctx.config.tls_enabled()}});
   http.wait();
+  sweeper.request_stop();
+  sweeper.join();
   broker.stop();
   app.store(nullptr);
   return 0;

@@ -552,6 +552,8 @@ std::string_view action_words(std::string_view action, Lang lang) {
       {"consent.amended", "You extended your consent", "同意の範囲を広げました"},
       {"consent.refused", "You refused", "拒否しました"},
       {"consent.withdrawn", "You withdrew consent", "同意を取り消しました"},
+      {"consent.expired", "Your consent ended on the date you agreed to",
+       "同意した期限が来たため、同意が終了しました"},
       {"token.issued", "The service was given access", "サービスにアクセス権が発行されました"},
       {"token.refreshed", "The service renewed its access", "サービスがアクセス権を更新しました"},
       {"token.revoked", "An access was revoked", "アクセス権が取り消されました"},

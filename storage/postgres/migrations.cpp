@@ -401,10 +401,17 @@ CREATE TRIGGER audit_tree_no_truncate BEFORE TRUNCATE ON audit_tree
   FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 )sql";
 
+// Version 9: grants end when the consent's authorization details say so (retention_until). The
+// sweep that ends them looks for active grants whose end has come; the index holds only grants
+// that have an end and are still active, so it stays small and the sweep reads no other row.
+constexpr std::string_view kGrantEnds = R"sql(
+CREATE INDEX grants_ending ON grants (expires_at) WHERE NOT revoked AND expires_at > 0;
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 8> kMigrations = {
-    kInit,         kAuditLog,             kOnePseudonym,   kBroker, kPartialTokenIndexes,
-    kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf};
+constexpr std::array<std::string_view, 9> kMigrations = {
+    kInit,         kAuditLog,             kOnePseudonym,    kBroker,   kPartialTokenIndexes,
+    kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds};
 
 constexpr std::string_view kCreateVersionTable =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "

@@ -519,32 +519,46 @@ class PostgresStore final : public Store {
                     read_grant);
   }
 
+  std::vector<Grant> list_ended_grants(std::int64_t now, int limit) override {
+    auto db = pool_.acquire();
+    return all_rows(db->exec("SELECT " INFOBANK_GRANT_COLUMNS
+                             " FROM grants WHERE NOT revoked AND expires_at > 0 AND "
+                             "expires_at <= $1 ORDER BY expires_at, id COLLATE \"C\" LIMIT $2",
+                             now, static_cast<std::int64_t>(limit)),
+                    read_grant);
+  }
+
   // The same sweep as the SQLite store (see the comment there): the grant's unredeemed codes,
   // the families of its refresh tokens with their access tokens, and every access token of its
-  // resident and client. The grant row is locked first, so two revocations do not both sweep.
-  bool revoke_grant(std::string_view grant_id) override {
+  // resident and client. The grant row is locked first, so two callers do not both end it.
+  bool revoke_grant(std::string_view grant_id, const Event& event,
+                    std::int64_t ended_by) override {
     return transact([&](Connection& db) {
       const Result grant = db.exec(
-          "SELECT resident_id, client_id, revoked FROM grants WHERE id = $1 FOR UPDATE", grant_id);
-      if (grant.empty()) return false;
-      if (grant.boolean(0, 2)) return true;
+          "SELECT resident_id, client_id, revoked, expires_at FROM grants WHERE id = $1 "
+          "FOR UPDATE",
+          grant_id);
+      if (grant.empty() || grant.boolean(0, 2)) return false;
+      const std::int64_t expires_at = grant.int64(0, 3);
+      if (ended_by > 0 && (expires_at == 0 || expires_at > ended_by)) return false;
       const std::string resident_id = grant.text(0, 0);
       const std::string client_id = grant.text(0, 1);
       db.exec("UPDATE grants SET revoked = true WHERE id = $1", grant_id);
       db.exec("DELETE FROM codes WHERE grant_id = $1", grant_id);
       db.exec(
-          "UPDATE access_tokens SET revoked = true WHERE family_id <> '' AND family_id IN (SELECT family_id FROM "
-          "refresh_tokens WHERE grant_id = $1 AND family_id <> '')",
+          "UPDATE access_tokens SET revoked = true WHERE family_id <> '' AND family_id IN "
+          "(SELECT family_id FROM refresh_tokens WHERE grant_id = $1 AND family_id <> '')",
           grant_id);
       db.exec(
           "UPDATE refresh_tokens SET revoked = true WHERE grant_id = $1 OR family_id IN (SELECT "
           "family_id FROM refresh_tokens WHERE grant_id = $1 AND family_id <> '')",
           grant_id);
       if (!resident_id.empty()) {
-        db.exec("UPDATE access_tokens SET revoked = true WHERE resident_id = $1 AND client_id = $2 "
-                  "AND resident_id <> ''",
+        db.exec("UPDATE access_tokens SET revoked = true WHERE resident_id = $1 AND "
+                "client_id = $2 AND resident_id <> ''",
                 resident_id, client_id);
       }
+      append_event_row(db, event);
       return true;
     });
   }

@@ -453,10 +453,17 @@ CREATE TRIGGER audit_tree_no_delete BEFORE DELETE ON audit_tree
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 )sql";
 
+// Version 9: grants end when the consent's authorization details say so (retention_until). The
+// sweep that ends them looks for active grants whose end has come; the index holds only grants
+// that have an end and are still active, so it stays small and the sweep reads no other row.
+constexpr std::string_view kGrantEnds = R"sql(
+CREATE INDEX grants_ending ON grants (expires_at) WHERE revoked = 0 AND expires_at > 0;
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 8> kMigrations = {
-    kInit,         kAuditLog,             kOnePseudonym,   kBroker, kPartialTokenIndexes,
-    kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf};
+constexpr std::array<std::string_view, 9> kMigrations = {
+    kInit,         kAuditLog,             kOnePseudonym,    kBroker,   kPartialTokenIndexes,
+    kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds};
 
 // unhex(X) as SQLite 3.41 defines it for one argument: the bytes that the hexadecimal text X
 // spells (either case), or NULL when X is NULL, of odd length or not hexadecimal. Registered on

@@ -563,6 +563,15 @@ class SqliteStore final : public Store {
     return all_rows<Grant>(stmt, read_grant);
   }
 
+  std::vector<Grant> list_ended_grants(std::int64_t now, int limit) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kGrantColumns,
+                                   "grants WHERE revoked = 0 AND expires_at > 0 AND "
+                                   "expires_at <= ?1 ORDER BY expires_at, id LIMIT ?2"));
+    stmt.bind_all(now, static_cast<std::int64_t>(limit));
+    return all_rows<Grant>(stmt, read_grant);
+  }
+
   // Access tokens carry no grant_id, so "every token issued under the grant" is:
   // - its unredeemed codes (deleted: a later exchange finds no code, RFC 6749 §5.2
   //   invalid_grant);
@@ -571,26 +580,29 @@ class SqliteStore final : public Store {
   //   resident to one client (find_active_grant), so this also catches access tokens issued
   //   without a refresh token, whose code may already be purged. It fails closed: it would also
   //   revoke tokens of another live grant of the same pair, which the server does not create.
-  // Revoking a grant already revoked changes nothing: the sweep ran the first time, and tokens
-  // issued since belong to a newer grant.
-  bool revoke_grant(std::string_view grant_id) override {
+  // A grant already ended is left alone: the sweep ran the first time, tokens issued since
+  // belong to a newer grant, and its end is logged once.
+  bool revoke_grant(std::string_view grant_id, const Event& event,
+                    std::int64_t ended_by) override {
     auto db = pool_.acquire();
     WriteTransaction transaction(*db, pool_.write_mutex());
     std::string resident_id;
     std::string client_id;
     {
-      auto stmt = db->prepare("SELECT resident_id, client_id, revoked FROM grants WHERE id = ?1");
+      auto stmt = db->prepare(
+          "SELECT resident_id, client_id, revoked, expires_at FROM grants WHERE id = ?1");
       stmt.bind_all(grant_id);
-      if (!stmt.step()) return false;
-      if (stmt.boolean(2)) return true;
+      if (!stmt.step() || stmt.boolean(2)) return false;
+      const std::int64_t expires_at = stmt.int64(3);
+      if (ended_by > 0 && (expires_at == 0 || expires_at > ended_by)) return false;
       resident_id = stmt.text(0);
       client_id = stmt.text(1);
     }
     db->prepare("UPDATE grants SET revoked = 1 WHERE id = ?1").bind_all(grant_id).run();
     db->prepare("DELETE FROM codes WHERE grant_id = ?1").bind_all(grant_id).run();
     db->prepare(
-          "UPDATE access_tokens SET revoked = 1 WHERE family_id <> '' AND family_id IN (SELECT family_id FROM "
-          "refresh_tokens WHERE grant_id = ?1 AND family_id <> '')")
+          "UPDATE access_tokens SET revoked = 1 WHERE family_id <> '' AND family_id IN "
+          "(SELECT family_id FROM refresh_tokens WHERE grant_id = ?1 AND family_id <> '')")
         .bind_all(grant_id)
         .run();
     db->prepare(
@@ -599,11 +611,12 @@ class SqliteStore final : public Store {
         .bind_all(grant_id)
         .run();
     if (!resident_id.empty()) {
-      db->prepare("UPDATE access_tokens SET revoked = 1 WHERE resident_id = ?1 AND client_id = ?2 "
-                  "AND resident_id <> ''")
+      db->prepare("UPDATE access_tokens SET revoked = 1 WHERE resident_id = ?1 AND "
+                  "client_id = ?2 AND resident_id <> ''")
           .bind_all(resident_id, client_id)
           .run();
     }
+    append_event_row(*db, event);
     transaction.commit();
     return true;
   }

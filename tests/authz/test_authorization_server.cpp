@@ -517,6 +517,127 @@ TEST_F(AuthorizationServerTest, ConsentThatExtendsAGrantIsLoggedAsAmended) {
   EXPECT_EQ(nlohmann::json::parse(same.detail)["grant_id"], grant_id);
 }
 
+// A consent whose authorization details name an end (retention_until) ends then: no token
+// outlives it, a detail whose own end came drops out of new tokens, and the sweep ends the grant
+// with its tokens and logs consent.expired once.
+TEST_F(AuthorizationServerTest, ConsentEndsWhenItsAuthorizationDetailsSay) {
+  // The clock starts at 2027-01-15T08:00:00Z.
+  const std::string details =
+      R"([{"type":"personal_data_provision","datasets":["address"],"purpose":"delivery",)"
+      R"("retention_until":"2027-01-15T17:30:00+09:00"},)"
+      R"({"type":"personal_data_provision","datasets":["children"],"purpose":"child-care",)"
+      R"("retention_until":"2027-01-15T09:00:00Z"}])";
+  const std::int64_t start = clock_.now();
+  auto body = nlohmann::json::parse(redeem(obtain_code(authorize_params("authorization_details", details)))->body);
+  const auto grant = server_->grants_of("resident-1").at(0);
+  EXPECT_EQ(grant.expires_at, start + 3600);  // the latest end of its details
+  EXPECT_EQ(body["expires_in"], 600);
+  EXPECT_EQ(body["authorization_details"].size(), 2U);
+  const auto f = basic_facts();
+  auto refresh = [&](const nlohmann::json& from) {
+    return server_->token(P({{"grant_type", "refresh_token"},
+                             {"refresh_token", from["refresh_token"].get<std::string>()}}),
+                          f);
+  };
+  auto introspect = [&](const nlohmann::json& from, const char* kind) {
+    return nlohmann::json::parse(
+        server_->introspect(P({{"token", from[kind].get<std::string>()}}), f)->body);
+  };
+  EXPECT_EQ(introspect(body, "refresh_token")["exp"], start + 3600);  // not 30 days
+
+  // Near the first detail's end the access token expires with it.
+  clock_.advance(1700);
+  body = nlohmann::json::parse(refresh(body)->body);
+  EXPECT_EQ(body["expires_in"], 100);
+  EXPECT_EQ(introspect(body, "access_token")["exp"], start + 1800);
+  EXPECT_EQ(body["authorization_details"].size(), 2U);
+
+  // Past it, that detail is no longer granted; the other one still is.
+  clock_.advance(150);
+  body = nlohmann::json::parse(refresh(body)->body);
+  ASSERT_EQ(body["authorization_details"].size(), 1U);
+  EXPECT_EQ(body["authorization_details"][0]["purpose"], "child-care");
+  EXPECT_EQ(body["expires_in"], 600);
+  auto claims = nlohmann::json::parse(
+      jws_parse(body["access_token"].get<std::string>())->payload);
+  EXPECT_EQ(claims["authorization_details"], body["authorization_details"]);
+  EXPECT_EQ(introspect(body, "access_token")["authorization_details"], body["authorization_details"]);
+
+  // At the grant's end its tokens stop working (they expire with it), even before the sweep.
+  clock_.advance(3600 - 1850);
+  const auto ended = refresh(body);
+  ASSERT_FALSE(ended);
+  EXPECT_EQ(ended.error().error.error, "invalid_grant");
+  EXPECT_FALSE(introspect(body, "refresh_token")["active"].get<bool>());
+  EXPECT_EQ(server_->store().list_ended_grants(clock_.now(), 10).size(), 1U);
+
+  const auto logged = server_->store().audit_size();
+  EXPECT_EQ(server_->expire_grants(), 1);
+  EXPECT_EQ(server_->expire_grants(), 0);  // once
+  ASSERT_EQ(server_->store().audit_size(), logged + 1);
+  const auto entry = server_->store().list_events(logged, 1).at(0);
+  EXPECT_EQ(entry.action, "consent.expired");
+  EXPECT_EQ(entry.actor, "system");
+  EXPECT_EQ(entry.client_id, "web");
+  EXPECT_FALSE(entry.resident.empty());
+  EXPECT_EQ(entry.purpose, "delivery; child-care");
+  const auto detail = nlohmann::json::parse(entry.detail);
+  EXPECT_EQ(detail["grant_id"], grant.id);
+  EXPECT_EQ(detail["expired_at"], start + 3600);
+  EXPECT_TRUE(server_->store().find_grant(grant.id)->revoked);
+  EXPECT_FALSE(server_->revoke_grant("resident-1", grant.id));  // already ended: nothing logged
+  EXPECT_EQ(server_->store().audit_size(), logged + 1);
+}
+
+TEST_F(AuthorizationServerTest, ConsentWithoutAnEndForEveryDetailLastsUntilWithdrawn) {
+  const std::string mixed =
+      R"([{"type":"personal_data_provision","datasets":["address"],"purpose":"delivery",)"
+      R"("retention_until":"2027-01-16"},)"
+      R"({"type":"personal_data_provision","datasets":["children"],"purpose":"child-care"}])";
+  redeem(obtain_code(authorize_params("authorization_details", mixed)));
+  EXPECT_EQ(server_->grants_of("resident-1").at(0).expires_at, 0);
+  EXPECT_EQ(consent_end(""), 0);  // scopes alone
+  EXPECT_EQ(consent_end(R"([{"type":"personal_data_provision","datasets":["a"],"purpose":"p",)"
+                        R"("retention_until":"2027-01-16"}])"),
+            clock_.now() + 16 * 3600 + 24 * 3600);  // through 2027-01-16 in UTC
+
+  // A consent that would end before it is given is refused.
+  const std::string past =
+      R"([{"type":"personal_data_provision","datasets":["a"],"purpose":"p",)"
+      R"("retention_until":"2027-01-15T07:59:59Z"}])";
+  auto r = server_->authorize(authorize_params("authorization_details", past));
+  EXPECT_EQ(r.kind, AuthorizeResult::Kind::redirect_error);
+  EXPECT_EQ(r.error.error, "invalid_authorization_details");
+}
+
+TEST_F(AuthorizationServerTest, ACodeRedeemedAfterTheConsentEndedIsRefused) {
+  const std::string brief =
+      R"([{"type":"personal_data_provision","datasets":["a"],"purpose":"p",)"
+      R"("retention_until":"2027-01-15T08:00:30Z"}])";
+  const auto code = obtain_code(authorize_params("authorization_details", brief));
+  clock_.advance(30);  // the code (60 s) is still fresh; the consent is not
+  const auto answer = redeem(code);
+  ASSERT_FALSE(answer);
+  EXPECT_EQ(answer.error().error.error, "invalid_grant");
+  EXPECT_EQ(answer.error().error.description, "the consent has expired");
+}
+
+// The resident withdraws a consent whose end has already come, before the sweep: it is ended as
+// expired, not withdrawn, and only once.
+TEST_F(AuthorizationServerTest, WithdrawingAConsentPastItsEndLogsItAsExpired) {
+  const std::string soon =
+      R"([{"type":"personal_data_provision","datasets":["a"],"purpose":"p",)"
+      R"("retention_until":"2027-01-15T08:01:00Z"}])";
+  redeem(obtain_code(authorize_params("authorization_details", soon)));
+  const auto grant = server_->grants_of("resident-1").at(0);
+  clock_.advance(60);
+  const auto logged = server_->store().audit_size();
+  EXPECT_TRUE(server_->revoke_grant("resident-1", grant.id));
+  EXPECT_EQ(server_->store().list_events(logged, 1).at(0).action, "consent.expired");
+  EXPECT_EQ(server_->expire_grants(), 0);
+  EXPECT_EQ(server_->store().audit_size(), logged + 1);
+}
+
 TEST_F(AuthorizationServerTest, ExistingGrantSkipsConsentUnlessPromptConsent) {
   auto session = sign_in();
   auto r = server_->authorize(authorize_params());

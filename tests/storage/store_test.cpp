@@ -529,8 +529,14 @@ TEST_P(StoreTest, RevokeGrantRevokesItsTokens) {
   store_->insert_access_token(make_access("a-other-resident", "app", "r2"));
   store_->insert_refresh_token(make_refresh("rt-other", "f2", "app", "r2", "g2"));
 
-  EXPECT_TRUE(store_->revoke_grant("g1"));
-  EXPECT_FALSE(store_->revoke_grant("unknown"));
+  const auto withdrawn = [](std::string_view grant) {
+    return testing::event(0, kNow, "resident", "consent.withdrawn", "", "app",
+                          "{\"grant_id\":\"" + std::string(grant) + "\"}", "");
+  };
+  EXPECT_TRUE(store_->revoke_grant("g1", withdrawn("g1")));
+  EXPECT_FALSE(store_->revoke_grant("unknown", withdrawn("unknown")));
+  EXPECT_EQ(store_->audit_size(), 1);  // the entry was appended with the revocation, once
+  EXPECT_EQ(store_->list_events(0, 10).at(0).action, "consent.withdrawn");
   EXPECT_TRUE(store_->find_grant("g1")->revoked);
   EXPECT_FALSE(store_->find_active_grant("r1", "app", kNow));
   EXPECT_FALSE(store_->consume_code("c-unused"));
@@ -542,11 +548,62 @@ TEST_P(StoreTest, RevokeGrantRevokesItsTokens) {
   EXPECT_FALSE(store_->find_access_token("a-other-resident")->revoked);
   EXPECT_FALSE(store_->find_refresh_token("rt-other")->revoked);
 
-  // Revoking it again leaves tokens of a newer grant of the same pair alone.
+  // Revoking it again changes nothing: tokens of a newer grant of the same pair stay, and no
+  // second entry is logged.
   store_->upsert_grant(make_grant("g1b", "r1", "app"));
   store_->insert_access_token(make_access("a-new", "app", "r1"));
-  EXPECT_TRUE(store_->revoke_grant("g1"));
+  EXPECT_FALSE(store_->revoke_grant("g1", withdrawn("g1")));
   EXPECT_FALSE(store_->find_access_token("a-new")->revoked);
+  EXPECT_EQ(store_->audit_size(), 1);
+}
+
+TEST_P(StoreTest, GrantsWhoseEndHasComeAreListedAndEndedOnce) {
+  auto ending = make_grant("g-soon", "r1", "app");
+  ending.expires_at = kNow + 10;
+  store_->upsert_grant(ending);
+  auto later = make_grant("g-later", "r2", "app");
+  later.expires_at = kNow + 1000;
+  store_->upsert_grant(later);
+  store_->upsert_grant(make_grant("g-forever", "r3", "app"));  // expires_at 0: no end
+  auto withdrawn = make_grant("g-withdrawn", "r4", "app");
+  withdrawn.expires_at = kNow + 5;
+  withdrawn.revoked = true;
+  store_->upsert_grant(withdrawn);
+  store_->insert_refresh_token(make_refresh("rt-soon", "f-soon", "app", "r1", "g-soon"));
+  store_->insert_access_token(make_access("a-soon", "app", "r1", "", "f-soon"));
+  store_->insert_refresh_token(make_refresh("rt-later", "f-later", "app", "r2", "g-later"));
+
+  EXPECT_TRUE(store_->list_ended_grants(kNow + 9, 10).empty());
+  auto due = store_->list_ended_grants(kNow + 10, 10);
+  ASSERT_EQ(due.size(), 1U);
+  EXPECT_EQ(due[0].id, "g-soon");
+  due = store_->list_ended_grants(kNow + 5000, 10);
+  ASSERT_EQ(due.size(), 2U);  // earliest end first; no end and withdrawn ones never
+  EXPECT_EQ(due[0].id, "g-soon");
+  EXPECT_EQ(due[1].id, "g-later");
+  EXPECT_EQ(store_->list_ended_grants(kNow + 5000, 1).size(), 1U);
+
+  const auto expired = [](std::string_view grant) {
+    return testing::event(0, kNow, "system", "consent.expired", "", "app",
+                          "{\"grant_id\":\"" + std::string(grant) + "\"}", "");
+  };
+  // Not due yet at the time given, or no end at all: nothing changes, nothing is logged.
+  EXPECT_FALSE(store_->revoke_grant("g-later", expired("g-later"), kNow + 10));
+  EXPECT_FALSE(store_->revoke_grant("g-forever", expired("g-forever"), kNow + 5000));
+  EXPECT_FALSE(store_->revoke_grant("g-withdrawn", expired("g-withdrawn"), kNow + 5000));
+  EXPECT_EQ(store_->audit_size(), 0);
+  EXPECT_FALSE(store_->find_refresh_token("rt-later")->revoked);
+
+  EXPECT_TRUE(store_->revoke_grant("g-soon", expired("g-soon"), kNow + 10));
+  EXPECT_FALSE(store_->revoke_grant("g-soon", expired("g-soon"), kNow + 10));  // once
+  EXPECT_EQ(store_->audit_size(), 1);
+  EXPECT_TRUE(store_->find_grant("g-soon")->revoked);
+  EXPECT_TRUE(store_->find_refresh_token("rt-soon")->revoked);
+  EXPECT_TRUE(store_->find_access_token("a-soon")->revoked);
+  EXPECT_FALSE(store_->find_refresh_token("rt-later")->revoked);
+  due = store_->list_ended_grants(kNow + 5000, 10);
+  ASSERT_EQ(due.size(), 1U);
+  EXPECT_EQ(due[0].id, "g-later");
 }
 
 // --- Tokens ----------------------------------------------------------------------------------
@@ -919,7 +976,8 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "CREATE TRIGGER audit_nodes_append_only BEFORE UPDATE OR DELETE ON audit_nodes"
            " FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();"
            "ALTER TABLE audit_entries ADD COLUMN leaf_hash BYTEA NOT NULL DEFAULT ''::bytea;"
-           "DELETE FROM schema_migrations WHERE version IN (7, 8);"
+           "DROP INDEX grants_ending;"
+           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
            "WITH RECURSIVE up(leaf, level, hashes) AS ("
@@ -934,10 +992,11 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "CREATE TRIGGER audit_nodes_no_delete BEFORE DELETE ON audit_nodes"
            " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
            "ALTER TABLE audit_entries ADD COLUMN leaf_hash TEXT NOT NULL DEFAULT '';"
+           "DROP INDEX grants_ending;"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 8);
+  EXPECT_EQ(store->migrate(), 9);
   EXPECT_EQ(store->audit_size(), kLeaves);
   const auto migrated = store->list_events(0, 100);
   ASSERT_EQ(migrated.size(), entries.size());
@@ -991,7 +1050,8 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "CREATE TRIGGER audit_nodes_append_only BEFORE UPDATE OR DELETE ON audit_nodes"
            " FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();"
            "ALTER TABLE audit_entries ADD COLUMN leaf_hash BYTEA NOT NULL DEFAULT ''::bytea;"
-           "DELETE FROM schema_migrations WHERE version = 8;"
+           "DROP INDEX grants_ending;"
+           "DELETE FROM schema_migrations WHERE version IN (8, 9);"
          : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
            "DROP TABLE audit_tree;"
            "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
@@ -1001,11 +1061,12 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
            "CREATE TRIGGER audit_nodes_no_delete BEFORE DELETE ON audit_nodes"
            " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+           "DROP INDEX grants_ending;"
            "PRAGMA user_version = 7;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
 
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 8);
+  EXPECT_EQ(store->migrate(), 9);
   EXPECT_EQ(store->audit_size(), 4);
   EXPECT_EQ(store->audit_node(0, 0), std::string(32, static_cast<char>(0xaa)));
   EXPECT_EQ(store->audit_node(0, 1), std::string(32, static_cast<char>(0xbb)));

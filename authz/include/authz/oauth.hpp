@@ -154,6 +154,18 @@ std::vector<std::string> split_scope(std::string_view scope);
 /// Validates and canonicalises an RFC 9396 authorization_details JSON array against the types
 /// we know. Errors are `invalid_authorization_details`.
 Expected<std::string> canonical_authorization_details(std::string_view json);
+/// When a consent to these canonical authorization details ends, in epoch seconds: the latest
+/// retention_until (a date alone covers that whole day in UTC) when every detail names one;
+/// 0 (no end) when one does not, or there are none.
+std::int64_t consent_end(std::string_view details_json);
+/// The canonical details whose retention_until has not passed at `now` (empty text when none
+/// is left), and the earliest end among them (0 when none names one): what a token issued at
+/// `now` may carry, and when it must expire at the latest.
+struct DetailsInForce {
+  std::string json;
+  std::int64_t ends_at = 0;
+};
+DetailsInForce details_in_force(std::string_view details_json, std::int64_t now);
 
 /// The authorization server's rules. Synchronous and blocking (storage, argon2id): call it
 /// from the worker pool, never from an I/O thread. `sealer` encrypts what is kept at rest
@@ -234,8 +246,16 @@ class AuthorizationServer {
   bool insert_resident(storage::ResidentRecord resident);
   /// Every resident, opened as find_resident() does.
   std::vector<storage::ResidentRecord> list_residents();
+  /// The resident's grants in force (neither withdrawn nor past their end), newest first.
   std::vector<storage::Grant> grants_of(std::string_view resident_id);
+  /// The resident withdraws their consent: the grant ends with its tokens, logged as
+  /// consent.withdrawn (or consent.expired if its end has already come). False if the grant is
+  /// not theirs or has already ended.
   bool revoke_grant(std::string_view resident_id, std::string_view grant_id);
+  /// Ends up to `limit` grants whose end (their details' retention_until) has come, with every
+  /// token issued under them, each logged once as consent.expired. Returns how many it ended.
+  /// Blocking (storage): for the server's sweep thread and tests.
+  int expire_grants(int limit = 100);
 
   /// Appends to the audit log (durable when this returns). `authorization_details`, when
   /// given, fills the entry's purpose and datasets.
@@ -279,6 +299,8 @@ class AuthorizationServer {
   /// seconds, so a client removed (by any node or the CLI) stops working within that time.
   std::optional<storage::ClientRecord> cached_client(const std::string& client_id);
   [[nodiscard]] storage::ResidentRecord open_resident(storage::ResidentRecord sealed) const;
+  /// Ends a grant whose end has come, logged as consent.expired; false if already ended.
+  bool end_expired(const storage::Grant& grant);
 
   struct CachedClient {
     std::optional<storage::ClientRecord> record;

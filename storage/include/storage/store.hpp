@@ -80,8 +80,15 @@ class Store {
                                                  std::int64_t now) = 0;
   virtual std::optional<Grant> find_grant(std::string_view grant_id) = 0;
   virtual std::vector<Grant> list_grants(std::string_view resident_id) = 0;
-  /// Revokes the grant and every token issued under it. False if unknown.
-  virtual bool revoke_grant(std::string_view grant_id) = 0;
+  /// Ends an active grant in one transaction: marks it revoked, revokes every token issued
+  /// under it and appends `event`. With `ended_by` > 0 it ends the grant only if the grant has
+  /// an end (expires_at > 0) no later than `ended_by` (the sweep of consents that expired).
+  /// False, writing nothing, if the grant is unknown, already ended, or not due: each grant's
+  /// end is logged once, however many callers race.
+  virtual bool revoke_grant(std::string_view grant_id, const Event& event,
+                            std::int64_t ended_by = 0) = 0;
+  /// Active grants whose end has come (0 < expires_at <= now), earliest end first.
+  virtual std::vector<Grant> list_ended_grants(std::int64_t now, int limit) = 0;
 
   // Tokens.
   virtual void insert_access_token(const AccessTokenRecord& token) = 0;
