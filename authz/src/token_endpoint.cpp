@@ -396,7 +396,12 @@ Answer AuthorizationServer::token_client_credentials(const Params& form, const R
   if (auto details = form.get("authorization_details"); details && !details->empty()) {
     auto canonical = canonical_authorization_details(*details);
     if (!canonical) return EndpointError{canonical.error(), {}};
+    // As at /authorize: nothing that has already ended, and the token ends with its details.
+    const auto in_force = details_in_force(*canonical, clock_.now());
+    if (in_force.json != *canonical)
+      return fail("invalid_authorization_details", "retention_until has already passed");
     issue.authorization_details = *canonical;
+    issue.access_ends_at = in_force.ends_at;
   }
   for (const auto& r : form.all("resource")) {
     if (!absolute_uri(r)) return fail("invalid_target", "resource must be an absolute URI");

@@ -334,6 +334,35 @@ TEST_F(AuthorizationServerTest, ClientCredentialsTokenWriteCanBeDeferred) {
   EXPECT_FALSE(none);
 }
 
+// client_credentials with authorization details follows the same end rules as a resident's
+// consent: the token ends with its details, and details that have ended are refused.
+TEST_F(AuthorizationServerTest, ClientCredentialsTokensEndWithTheirDetails) {
+  auto key = add_key_client("audit.read");
+  RequestFacts f;
+  f.method = "POST";
+  f.url = std::string(kIssuer) + "/token";
+  auto ask = [&](const std::string& jti, const std::string& until) {
+    const auto assertion = testing::sign_compact(
+        key, {{"alg", "ES256"}, {"kid", "k1"}},
+        {{"iss", "svc"}, {"sub", "svc"}, {"aud", kIssuer}, {"jti", jti},
+         {"iat", clock_.now()}, {"exp", clock_.now() + 60}});
+    return server_->token(
+        P({{"grant_type", "client_credentials"},
+           {"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+           {"client_assertion", assertion},
+           {"authorization_details",
+            R"([{"type":"personal_data_provision","datasets":["a"],"purpose":"p",)"
+            R"("retention_until":")" + until + R"("}])"}}),
+        f);
+  };
+  const auto soon = ask("cc1", "2027-01-15T08:01:40Z");
+  ASSERT_TRUE(soon) << soon.error().error.description;
+  EXPECT_EQ(nlohmann::json::parse(soon->body)["expires_in"], 100);
+  const auto late = ask("cc2", "2027-01-15T07:59:00Z");
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().error.error, "invalid_authorization_details");
+}
+
 TEST_F(AuthorizationServerTest, GrantTypeRules) {
   auto f = basic_facts();
   auto unknown = server_->token(P({{"grant_type", "password"}}), f);
