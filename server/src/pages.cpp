@@ -326,8 +326,13 @@ void append_detail(std::string& out, const AuthorizationDetailView& d, Lang lang
   if (provision || (!transfer && !d.recipient.empty())) {
     append_dd_row(out, pick(lang, "Recipient", "提供先"), d.recipient, lang);
   }
+  // retention_until ends the permission (README, "When a consent ends"); without it the
+  // permission lasts until the resident withdraws it.
   if (provision || (!transfer && !d.retention_until.empty())) {
-    append_dd_row(out, pick(lang, "Kept until", "保存期限"), d.retention_until, lang);
+    append_dd_row(out, pick(lang, "Allowed until", "利用期限"),
+                  d.retention_until.empty() ? pick(lang, "Until you withdraw it", "取り消すまで")
+                                            : std::string_view{d.retention_until},
+                  lang);
   }
   if (transfer || (!provision && (!d.source.empty() || !d.destination.empty()))) {
     append_dd_row(out, pick(lang, "From", "移行元"), d.source, lang);

@@ -292,7 +292,7 @@ TEST(ConsentPage, SaysWhoAsksForWhatInEnglish) {
   EXPECT_TRUE(contains(html, "<code>heart_rate</code>"));
   EXPECT_TRUE(contains(html, "<dt>Purpose</dt>\n<dd>health advice</dd>"));
   EXPECT_TRUE(contains(html, "<dt>Recipient</dt>\n<dd>Clinic A</dd>"));
-  EXPECT_TRUE(contains(html, "<dt>Kept until</dt>\n<dd>2026-03-31</dd>"));
+  EXPECT_TRUE(contains(html, "<dt>Allowed until</dt>\n<dd>2026-03-31</dd>"));
   // Transfer.
   EXPECT_TRUE(contains(html, "<code>bank_statements</code>"));
   EXPECT_TRUE(contains(html, "<dt>From</dt>\n<dd>Old Bank</dd>"));
@@ -312,7 +312,7 @@ TEST(ConsentPage, SaysWhoAsksForWhatInJapanese) {
   EXPECT_TRUE(contains(html, "<li><code>custom.weird</code></li>"));
   EXPECT_TRUE(contains(html, "<dt>利用目的</dt>\n<dd>health advice</dd>"));
   EXPECT_TRUE(contains(html, "<dt>提供先</dt>\n<dd>Clinic A</dd>"));
-  EXPECT_TRUE(contains(html, "<dt>保存期限</dt>\n<dd>2026-03-31</dd>"));
+  EXPECT_TRUE(contains(html, "<dt>利用期限</dt>\n<dd>2026-03-31</dd>"));
   EXPECT_TRUE(contains(html, "<dt>移行元</dt>\n<dd>Old Bank</dd>"));
   EXPECT_TRUE(contains(html, "<dt>移行先</dt>\n<dd>New Bank</dd>"));
   EXPECT_TRUE(contains(html, "移行元で削除されます"));
@@ -327,7 +327,7 @@ TEST(ConsentPage, TransferKeptAtSourceAndMissingFieldsAreSaid) {
   page.details[0].retention_until.clear();
   page.details[1].delete_at_source = false;
   const auto html = render_consent(page, Lang::en);
-  EXPECT_TRUE(contains(html, "<dt>Kept until</dt>\n<dd>Not specified</dd>"));
+  EXPECT_TRUE(contains(html, "<dt>Allowed until</dt>\n<dd>Until you withdraw it</dd>"));
   EXPECT_TRUE(contains(html, "Your data stays at the source."));
   EXPECT_FALSE(contains(html, "will be deleted"));
   EXPECT_TRUE(contains(render_consent(page, Lang::ja), "移行元にも残ります"));
