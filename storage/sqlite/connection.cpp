@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "storage/store.hpp"
-#include "wal_vfs.hpp"
+#include "storage/wal_vfs.hpp"
 
 namespace storage::sqlite {
 namespace {

@@ -1,4 +1,4 @@
-#include "wal_vfs.hpp"
+#include "storage/wal_vfs.hpp"
 
 #include <sqlite3.h>
 

@@ -1,4 +1,4 @@
-// The VFS that writes a commit's WAL frames in one write (storage/sqlite/wal_vfs.hpp): fewer
+// The VFS that writes a commit's WAL frames in one write (storage/include/storage/wal_vfs.hpp): fewer
 // writes, and nothing another connection or a restarted process could miss.
 
 #include <gtest/gtest.h>
@@ -11,7 +11,7 @@
 #include <string>
 
 #include "sqlite/connection.hpp"
-#include "sqlite/wal_vfs.hpp"
+#include "storage/wal_vfs.hpp"
 #include "temp_dir.hpp"
 
 namespace storage {
