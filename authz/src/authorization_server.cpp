@@ -438,6 +438,15 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
   if (existing) {
     grant = *existing;
   } else {
+    // A grant of this pair whose end has come, and that the sweep has not ended yet, is ended
+    // first: ending a grant revokes its pair's access tokens, and the new grant's must not be
+    // among them.
+    for (const auto& old : store_.list_grants(session.resident_id)) {
+      if (old.client_id == pending.client_id && !old.revoked && old.expires_at != 0 &&
+          old.expires_at <= now) {
+        end_expired(old);
+      }
+    }
     grant.id = random_.token(16);
     grant.resident_id = session.resident_id;
     grant.client_id = pending.client_id;

@@ -639,6 +639,29 @@ TEST_F(AuthorizationServerTest, ConsentWithoutAnEndForEveryDetailLastsUntilWithd
   EXPECT_EQ(r.error.error, "invalid_authorization_details");
 }
 
+// A new consent to a client whose previous grant has ended, before the sweep got to it: the
+// old grant is ended (and logged) first, so the sweep cannot revoke the new grant's tokens.
+TEST_F(AuthorizationServerTest, ANewConsentAfterAnEndedOneKeepsItsTokens) {
+  const std::string brief =
+      R"([{"type":"personal_data_provision","datasets":["a"],"purpose":"p",)"
+      R"("retention_until":"2027-01-15T08:01:00Z"}])";
+  redeem(obtain_code(authorize_params("authorization_details", brief)));
+  clock_.advance(120);
+  const auto logged = server_->store().audit_size();
+  auto body = nlohmann::json::parse(redeem(obtain_code(authorize_params("prompt", "consent")))->body);
+  const auto events = server_->store().list_events(logged, 20);
+  std::vector<std::string> actions;
+  for (const auto& e : events) actions.push_back(e.action);
+  const auto expired = std::find(actions.begin(), actions.end(), "consent.expired");
+  const auto granted = std::find(actions.begin(), actions.end(), "consent.granted");
+  ASSERT_NE(expired, actions.end());
+  EXPECT_LT(expired, granted) << "the old grant ends before the new one exists";
+  EXPECT_EQ(server_->expire_grants(), 0);
+  const auto info = nlohmann::json::parse(
+      server_->introspect(P({{"token", body["access_token"].get<std::string>()}}), basic_facts())->body);
+  EXPECT_TRUE(info["active"].get<bool>());
+}
+
 TEST_F(AuthorizationServerTest, ACodeRedeemedAfterTheConsentEndedIsRefused) {
   const std::string brief =
       R"([{"type":"personal_data_provision","datasets":["a"],"purpose":"p",)"
