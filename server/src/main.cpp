@@ -141,7 +141,10 @@ int serve(const std::string& config_path) {
   broker.start();
   // Consents whose end has come, and expired rows, are swept on a thread of their own (storage
   // blocks): at start, then every oauth.sweep_interval seconds until shutdown.
-  std::jthread sweeper([&ctx, &logger](const std::stop_token& stop) {
+  metrics.describe("infobank_consents_expired_total",
+                   "Grants ended by the sweep because their end (retention_until) had come.");
+  auto& consents_expired = metrics.counter("infobank_consents_expired_total");
+  std::jthread sweeper([&ctx, &logger, &consents_expired](const std::stop_token& stop) {
     std::mutex mutex;
     std::condition_variable_any wake;
     while (!stop.stop_requested()) {
@@ -153,7 +156,10 @@ int serve(const std::string& config_path) {
           n = ctx.server->expire_grants(kBatch);
           ended += n;
         }
-        if (ended > 0) logger.info("consents expired", {{"count", static_cast<std::int64_t>(ended)}});
+        if (ended > 0) {
+          consents_expired.inc(static_cast<std::uint64_t>(ended));
+          logger.info("consents expired", {{"count", static_cast<std::int64_t>(ended)}});
+        }
       } catch (const std::exception& e) {
         logger.error("sweep failed", {{"error", e.what()}});
       }

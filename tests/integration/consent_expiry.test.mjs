@@ -84,6 +84,8 @@ test('a consent ends at its retention_until: tokens expire with it, the sweep lo
   assert.deepEqual(expired[0].datasets, ['address']);
   assert.equal(expired[0].detail.expired_at, endsAt);
   assert.ok(expired[0].time >= endsAt, 'not before its end');
+  const metrics = await request(server.url('/metrics'));
+  assert.match(metrics.text, /^infobank_consents_expired_total 1$/m);
 
   const refreshed = await tokenRequest(server, rp, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token });
   assert.equal(refreshed.status, 400);
