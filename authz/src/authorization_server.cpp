@@ -37,6 +37,14 @@ bool is_prompt_value(std::string_view v) {
   return v == "none" || v == "login" || v == "consent" || v == "select_account";
 }
 
+// A consent entry's detail: `detail` with the authorization details (RFC 9396) it concerns,
+// as JSON, when there are any.
+std::string consent_detail(nlohmann::json detail, std::string_view authorization_details) {
+  if (!authorization_details.empty())
+    detail["authorization_details"] = nlohmann::json::parse(authorization_details);
+  return detail.dump();
+}
+
 constexpr std::int64_t kFailureWindow = 15 * 60;
 constexpr int kMaxFailuresPerUser = 10;
 constexpr int kMaxFailuresPerAddress = 100;
@@ -490,14 +498,13 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
   store_.insert_code(record);
 
   nlohmann::json detail = {{"scope", pending.scope}, {"grant_id", grant.id}};
-  if (!pending.authorization_details.empty())
-    detail["authorization_details"] = nlohmann::json::parse(pending.authorization_details);
   if (amended) {
     detail["previous_scope"] = existing->scope;
     detail["granted_scope"] = grant.scope;
   }
   event("resident", amended ? "consent.amended" : "consent.granted", session.resident_id,
-        pending.client_id, detail.dump(), {}, "success", pending.authorization_details);
+        pending.client_id, consent_detail(std::move(detail), pending.authorization_details), {},
+        "success", pending.authorization_details);
   // RFC 9207: iss in the response lets the client detect mix-up attacks.
   return Redirect{with_params(pending.redirect_uri,
                               {{"code", code}, {"state", pending.state}, {"iss", settings_.issuer}})};
@@ -507,8 +514,8 @@ Redirect AuthorizationServer::deny(const storage::PendingAuthorization& pending,
                                    std::string_view error) {
   if (error == "access_denied") {
     event("resident", "consent.refused", {}, pending.client_id,
-          nlohmann::json{{"scope", pending.scope}}.dump(), {}, "refused",
-          pending.authorization_details);
+          consent_detail({{"scope", pending.scope}}, pending.authorization_details), {},
+          "refused", pending.authorization_details);
   }
   return Redirect{with_params(pending.redirect_uri, {{"error", error},
                                                      {"state", pending.state},
@@ -604,16 +611,21 @@ bool AuthorizationServer::revoke_grant(std::string_view resident_id, std::string
   // A grant whose end has come is ended as expired, not withdrawn, even before the sweep.
   if (grant->expires_at != 0 && grant->expires_at <= clock_.now()) return end_expired(*grant);
   return store_.revoke_grant(
-      grant_id, make_event("resident", "consent.withdrawn", resident_id, grant->client_id,
-                           nlohmann::json{{"grant_id", std::string(grant_id)}}.dump(), {},
-                           "success", grant->authorization_details));
+      grant_id,
+      make_event("resident", "consent.withdrawn", resident_id, grant->client_id,
+                 consent_detail({{"grant_id", std::string(grant_id)}, {"scope", grant->scope}},
+                                grant->authorization_details),
+                 {}, "success", grant->authorization_details));
 }
 
 bool AuthorizationServer::end_expired(const storage::Grant& grant) {
   return store_.revoke_grant(
       grant.id,
       make_event("system", "consent.expired", grant.resident_id, grant.client_id,
-                 nlohmann::json{{"grant_id", grant.id}, {"expired_at", grant.expires_at}}.dump(),
+                 consent_detail({{"grant_id", grant.id},
+                                 {"scope", grant.scope},
+                                 {"expired_at", grant.expires_at}},
+                                grant.authorization_details),
                  {}, "success", grant.authorization_details),
       grant.expires_at);
 }

@@ -613,6 +613,8 @@ TEST_F(AuthorizationServerTest, ConsentEndsWhenItsAuthorizationDetailsSay) {
   const auto detail = nlohmann::json::parse(entry.detail);
   EXPECT_EQ(detail["grant_id"], grant.id);
   EXPECT_EQ(detail["expired_at"], start + 3600);
+  EXPECT_EQ(detail["scope"], "openid profile offline_access");
+  EXPECT_EQ(detail["authorization_details"], nlohmann::json::parse(details));
   EXPECT_TRUE(server_->store().find_grant(grant.id)->revoked);
   EXPECT_FALSE(server_->revoke_grant("resident-1", grant.id));  // already ended: nothing logged
   EXPECT_EQ(server_->store().audit_size(), logged + 1);
@@ -672,6 +674,46 @@ TEST_F(AuthorizationServerTest, ACodeRedeemedAfterTheConsentEndedIsRefused) {
   ASSERT_FALSE(answer);
   EXPECT_EQ(answer.error().error.error, "invalid_grant");
   EXPECT_EQ(answer.error().error.description, "the consent has expired");
+}
+
+// The resident withdraws a consent: the grant ends with its tokens, consent.withdrawn is logged
+// once with the grant's scope and details, and nobody else can withdraw it.
+TEST_F(AuthorizationServerTest, WithdrawingAConsentEndsItsTokensAndIsLoggedOnce) {
+  const std::string details =
+      R"([{"type":"personal_data_provision","datasets":["a"],"purpose":"p"}])";
+  auto body = nlohmann::json::parse(
+      redeem(obtain_code(authorize_params("authorization_details", details)))->body);
+  const auto grant = server_->grants_of("resident-1").at(0);
+  storage::ResidentRecord other;
+  other.id = "resident-2";
+  other.username = "taro";
+  other.password_hash = hash_password("another long password");
+  ASSERT_TRUE(server_->insert_resident(other));
+
+  const auto logged = server_->store().audit_size();
+  EXPECT_FALSE(server_->revoke_grant("resident-2", grant.id)) << "not theirs";
+  EXPECT_FALSE(server_->revoke_grant("resident-1", "no-such-grant"));
+  EXPECT_EQ(server_->store().audit_size(), logged);
+  EXPECT_FALSE(server_->store().find_grant(grant.id)->revoked);
+
+  EXPECT_TRUE(server_->revoke_grant("resident-1", grant.id));
+  EXPECT_FALSE(server_->revoke_grant("resident-1", grant.id)) << "already ended";
+  ASSERT_EQ(server_->store().audit_size(), logged + 1);
+  const auto entry = server_->store().list_events(logged, 1).at(0);
+  EXPECT_EQ(entry.action, "consent.withdrawn");
+  EXPECT_EQ(entry.actor, "resident");
+  EXPECT_EQ(entry.purpose, "p");
+  const auto detail = nlohmann::json::parse(entry.detail);
+  EXPECT_EQ(detail["grant_id"], grant.id);
+  EXPECT_EQ(detail["scope"], grant.scope);
+  EXPECT_EQ(detail["authorization_details"], nlohmann::json::parse(details));
+  EXPECT_TRUE(server_->grants_of("resident-1").empty());
+  const auto f = basic_facts();
+  for (const char* kind : {"access_token", "refresh_token"}) {
+    auto info = nlohmann::json::parse(
+        server_->introspect(P({{"token", body[kind].get<std::string>()}}), f)->body);
+    EXPECT_FALSE(info["active"].get<bool>()) << kind;
+  }
 }
 
 // The resident withdraws a consent whose end has already come, before the sweep: it is ended as

@@ -1,11 +1,12 @@
-// A consent ends when its authorization details say (retention_until, RFC 9396 details of type
-// personal_data_provision): on the real server, with the sweep every second, tokens never
-// outlive it, the sweep ends the grant with its tokens and logs consent.expired once, and the
+// The two ways a consent ends, on the real server. The resident withdraws it on /account (a
+// form with a CSRF token). Or its authorization details say when (retention_until, RFC 9396
+// details of type personal_data_provision): with the sweep every second, tokens never outlive
+// it, the sweep ends the grant with its tokens and logs consent.expired once, and the
 // resident's page stops listing the permission and says why in "who used my data".
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { randomToken, request, waitFor } from '../support/harness.mjs';
+import { parseForms, postForm, randomToken, request, waitFor } from '../support/harness.mjs';
 import { clientPost, getCode, makeClient, setup, tokenRequest } from '../support/fixtures.mjs';
 
 let server;
@@ -126,4 +127,60 @@ test('a consent without an end, or with an end already past, is not expired', as
   const location = new URL(refused.headers.get('location'));
   assert.equal(location.searchParams.get('error'), 'invalid_authorization_details');
   assert.equal((await entries({ action: 'consent.expired', client_id: rp.client_id })).length, 0);
+});
+
+test('the resident withdraws a consent on /account: only with the form\'s CSRF token', async () => {
+  const name = `Diary App ${randomToken(4)}`;
+  const rp = await makeClient(server, { name });
+  const c = await getCode(server, rp, { authorization_details: provision('diary') });
+  const r = await tokenRequest(server, rp, {
+    grant_type: 'authorization_code', code: c.code, redirect_uri: c.params.redirect_uri,
+    code_verifier: c.verifier,
+  });
+  assert.equal(r.status, 200, r.text);
+  const tokens = r.json();
+  const jar = c.flow.jar;
+  const active = async () => (await clientPost(server, rp, '/introspect', { token: tokens.refresh_token })).json().active;
+
+  const page = await request(server.url('/account'), { jar, headers: { 'accept-language': 'en' } });
+  // The grant's own form: the first after the client's name.
+  const section = page.text.slice(page.text.indexOf(name));
+  const [form] = parseForms(section.slice(0, section.indexOf('</form>') + '</form>'.length));
+  assert.ok(form, 'a withdraw form for the grant');
+  assert.equal(form.action, '/account/grants/revoke');
+  assert.equal(form.method, 'post');
+  assert.ok(form.fields.grant_id && form.fields.csrf_token);
+
+  // Without the token, with another one, or not as a form: refused, nothing changes.
+  for (const [fields, headers] of [
+    [{ grant_id: form.fields.grant_id }, {}],
+    [{ grant_id: form.fields.grant_id, csrf_token: 'x'.repeat(43) }, {}],
+    [JSON.stringify(form.fields), { 'content-type': 'application/json' }],
+  ]) {
+    const refused = typeof fields === 'string'
+      ? await request(server.url('/account/grants/revoke'), { method: 'POST', headers, body: fields, jar })
+      : await postForm(server.url('/account/grants/revoke'), fields, { jar });
+    assert.equal(refused.status, 403, refused.text.slice(0, 200));
+    assert.equal(await active(), true);
+  }
+  assert.equal((await entries({ action: 'consent.withdrawn', client_id: rp.client_id })).length, 0);
+
+  const done = await postForm(server.url('/account/grants/revoke'), form.fields, { jar });
+  assert.equal(done.status, 303);
+  assert.equal(done.location().pathname, '/account');
+  assert.equal(await active(), false);
+  assert.equal((await clientPost(server, rp, '/introspect', { token: tokens.access_token })).json().active, false);
+  const withdrawn = await entries({ action: 'consent.withdrawn', client_id: rp.client_id });
+  assert.equal(withdrawn.length, 1);
+  assert.equal(withdrawn[0].purpose, 'diary');
+  assert.equal(withdrawn[0].detail.authorization_details[0].purpose, 'diary');
+
+  const after = await request(server.url('/account'), { jar, headers: { 'accept-language': 'en' } });
+  const split = after.text.indexOf('Who used your data');
+  assert.ok(!after.text.slice(0, split).includes(name), 'no longer listed as a permission');
+  assert.ok(after.text.slice(split).includes('You withdrew consent'));
+  // Sending the same form again changes nothing more.
+  const again = await postForm(server.url('/account/grants/revoke'), form.fields, { jar });
+  assert.equal(again.status, 303);
+  assert.equal((await entries({ action: 'consent.withdrawn', client_id: rp.client_id })).length, 1);
 });
