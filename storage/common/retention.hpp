@@ -14,4 +14,9 @@ inline constexpr std::int64_t kExpiredTokenRetention = 24 * 60 * 60;
 // that never failed again. Throttling windows longer than this are not supported.
 inline constexpr std::int64_t kLoginFailureRetention = 24 * 60 * 60;
 
+// purge_expired deletes at most this many rows of a table per transaction: a sweep after a busy
+// hour deletes millions of tokens, and one transaction would hold the write lock (and with it
+// the token endpoint) for seconds.
+inline constexpr std::int64_t kPurgeBatch = 2000;
+
 }  // namespace storage

@@ -1004,20 +1004,34 @@ class PostgresStore final : public Store {
 
   // --- Housekeeping ----------------------------------------------------------------------------
 
+  // As on SQLite: each table in batches of kPurgeBatch rows, each its own transaction, so that
+  // no sweep holds row locks (or a long transaction that keeps VACUUM from its work) for long.
   void purge_expired(std::int64_t now) override {
-    transact([&](Connection& db) {
-      for (const auto* sql : {"DELETE FROM codes WHERE expires_at <= $1",
-                              "DELETE FROM pending WHERE expires_at <= $1",
-                              "DELETE FROM sessions WHERE expires_at <= $1",
-                              "DELETE FROM seen_jtis WHERE expires_at <= $1"}) {
-        db.exec(sql, now);
+    const std::pair<const char*, std::int64_t> batches[] = {
+        {"DELETE FROM codes WHERE ctid = ANY (ARRAY("
+         "SELECT ctid FROM codes WHERE expires_at <= $1 LIMIT $2))", now},
+        {"DELETE FROM pending WHERE ctid = ANY (ARRAY("
+         "SELECT ctid FROM pending WHERE expires_at <= $1 LIMIT $2))", now},
+        {"DELETE FROM sessions WHERE ctid = ANY (ARRAY("
+         "SELECT ctid FROM sessions WHERE expires_at <= $1 LIMIT $2))", now},
+        {"DELETE FROM seen_jtis WHERE ctid = ANY (ARRAY("
+         "SELECT ctid FROM seen_jtis WHERE expires_at <= $1 LIMIT $2))", now},
+        {"DELETE FROM access_tokens WHERE ctid = ANY (ARRAY("
+         "SELECT ctid FROM access_tokens WHERE expires_at <= $1 LIMIT $2))",
+         now - kExpiredTokenRetention},
+        {"DELETE FROM refresh_tokens WHERE ctid = ANY (ARRAY("
+         "SELECT ctid FROM refresh_tokens WHERE expires_at <= $1 LIMIT $2))",
+         now - kExpiredTokenRetention},
+        {"DELETE FROM login_failures WHERE ctid = ANY (ARRAY("
+         "SELECT ctid FROM login_failures WHERE at <= $1 LIMIT $2))",
+         now - kLoginFailureRetention},
+    };
+    for (const auto& [sql, before] : batches) {
+      for (std::int64_t deleted = kPurgeBatch; deleted == kPurgeBatch;) {
+        deleted = transact(
+            [&](Connection& db) { return db.exec(sql, before, kPurgeBatch).affected(); });
       }
-      for (const auto* sql : {"DELETE FROM access_tokens WHERE expires_at <= $1",
-                              "DELETE FROM refresh_tokens WHERE expires_at <= $1"}) {
-        db.exec(sql, now - kExpiredTokenRetention);
-      }
-      db.exec("DELETE FROM login_failures WHERE at <= $1", now - kLoginFailureRetention);
-    });
+    }
   }
 
  private:

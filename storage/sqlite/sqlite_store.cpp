@@ -1131,23 +1131,38 @@ class SqliteStore final : public Store {
 
   // --- Housekeeping ----------------------------------------------------------------------------
 
+  // Each table in batches of kPurgeBatch rows, each batch its own short transaction, so that
+  // writers (the token endpoint) wait for one batch at most. Rows are picked through the
+  // expiry indexes; seen_jtis has no rowid and is picked by its key.
   void purge_expired(std::int64_t now) override {
+    const std::pair<const char*, std::int64_t> batches[] = {
+        {"DELETE FROM codes WHERE rowid IN "
+         "(SELECT rowid FROM codes WHERE expires_at <= ?1 LIMIT ?2)", now},
+        {"DELETE FROM pending WHERE rowid IN "
+         "(SELECT rowid FROM pending WHERE expires_at <= ?1 LIMIT ?2)", now},
+        {"DELETE FROM sessions WHERE rowid IN "
+         "(SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?2)", now},
+        {"DELETE FROM seen_jtis WHERE (scope, jti) IN "
+         "(SELECT scope, jti FROM seen_jtis WHERE expires_at <= ?1 LIMIT ?2)", now},
+        {"DELETE FROM access_tokens WHERE rowid IN "
+         "(SELECT rowid FROM access_tokens WHERE expires_at <= ?1 LIMIT ?2)",
+         now - kExpiredTokenRetention},
+        {"DELETE FROM refresh_tokens WHERE rowid IN "
+         "(SELECT rowid FROM refresh_tokens WHERE expires_at <= ?1 LIMIT ?2)",
+         now - kExpiredTokenRetention},
+        {"DELETE FROM login_failures WHERE rowid IN "
+         "(SELECT rowid FROM login_failures WHERE at <= ?1 LIMIT ?2)",
+         now - kLoginFailureRetention},
+    };
     auto db = pool_.acquire();
-    WriteTransaction transaction(*db, pool_.write_mutex());
-    for (const auto* sql :
-         {"DELETE FROM codes WHERE expires_at <= ?1", "DELETE FROM pending WHERE expires_at <= ?1",
-          "DELETE FROM sessions WHERE expires_at <= ?1",
-          "DELETE FROM seen_jtis WHERE expires_at <= ?1"}) {
-      db->prepare(sql).bind_all(now).run();
+    for (const auto& [sql, before] : batches) {
+      for (int deleted = kPurgeBatch; deleted == kPurgeBatch;) {
+        WriteTransaction transaction(*db, pool_.write_mutex());
+        db->prepare(sql).bind_all(before, kPurgeBatch).run();
+        deleted = db->changes();
+        transaction.commit();
+      }
     }
-    for (const auto* sql : {"DELETE FROM access_tokens WHERE expires_at <= ?1",
-                            "DELETE FROM refresh_tokens WHERE expires_at <= ?1"}) {
-      db->prepare(sql).bind_all(now - kExpiredTokenRetention).run();
-    }
-    db->prepare("DELETE FROM login_failures WHERE at <= ?1")
-        .bind_all(now - kLoginFailureRetention)
-        .run();
-    transaction.commit();
   }
 
  private:

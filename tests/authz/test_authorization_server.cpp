@@ -557,7 +557,8 @@ TEST_F(AuthorizationServerTest, ConsentEndsWhenItsAuthorizationDetailsSay) {
       R"({"type":"personal_data_provision","datasets":["children"],"purpose":"child-care",)"
       R"("retention_until":"2027-01-15T09:00:00Z"}])";
   const std::int64_t start = clock_.now();
-  auto body = nlohmann::json::parse(redeem(obtain_code(authorize_params("authorization_details", details)))->body);
+  auto body = nlohmann::json::parse(
+      redeem(obtain_code(authorize_params("authorization_details", details)))->body);
   const auto grant = server_->grants_of("resident-1").at(0);
   EXPECT_EQ(grant.expires_at, start + 3600);  // the latest end of its details
   EXPECT_EQ(body["expires_in"], 600);

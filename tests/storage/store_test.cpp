@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "audit_tree.hpp"
+#include "retention.hpp"
 #include "storage/store.hpp"
 #include "temp_dir.hpp"
 #include "test_database.hpp"
@@ -1121,6 +1122,38 @@ TEST_P(StoreTest, PurgeExpiredDeletesOnlyWhatExpired) {
   EXPECT_TRUE(store_->find_access_token("a-recent"));
   EXPECT_FALSE(store_->find_refresh_token("rt-long"));
   EXPECT_TRUE(store_->find_refresh_token("rt-live"));
+}
+
+// A purge larger than one batch (kPurgeBatch rows per transaction) goes on until nothing
+// expired is left, in every table, the one without a rowid (seen_jtis) too.
+TEST_P(StoreTest, PurgeExpiredGoesOnPastOneBatch) {
+  const bool pg = GetParam() == testing::Backend::postgres;
+  const std::int64_t rows = 2 * kPurgeBatch + 5;
+  const std::string n = std::to_string(rows);
+  const std::string old = std::to_string(kNow - 2 * 86400);
+  const std::string sql =
+      pg ? "INSERT INTO access_tokens SELECT 'x' || i, 'h' || i, 'app', 'r1', '', 'aud', '', '', "
+           "'', '', " + old + ", " + old + ", false FROM generate_series(1, " + n + ") AS i;"
+           "INSERT INTO seen_jtis SELECT 'dpop', 'j' || i, " + old +
+           " FROM generate_series(1, " + n + ") AS i;"
+         : "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < " + n +
+           ") INSERT INTO access_tokens SELECT 'x' || i, 'h' || i, 'app', 'r1', '', 'aud', '', "
+           "'', '', '', " + old + ", " + old + ", 0 FROM k;"
+           "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < " + n +
+           ") INSERT INTO seen_jtis SELECT 'dpop', 'j' || i, " + old + " FROM k;";
+  ASSERT_EQ(db_->exec_raw(sql), "");
+  store_->insert_access_token(make_access("a-live", "app", "r1"));
+  store_->remember_jti("dpop", "j-live", kNow + 60, kNow);
+  ASSERT_TRUE(store_->find_access_token("x" + n));
+
+  store_->purge_expired(kNow);
+
+  for (const std::string i : {"1", "2000", "2001", "4000", "4001", "4005"}) {
+    EXPECT_FALSE(store_->find_access_token("x" + i)) << i;
+    EXPECT_TRUE(store_->remember_jti("dpop", "j" + i, kNow + 60, kNow)) << "forgotten: " << i;
+  }
+  EXPECT_TRUE(store_->find_access_token("a-live"));
+  EXPECT_FALSE(store_->remember_jti("dpop", "j-live", kNow + 60, kNow));
 }
 
 TEST_P(StoreTest, DataSurvivesReopen) {

@@ -202,6 +202,8 @@ class Store {
   virtual void release_transfers(std::string_view owner) = 0;
 
   /// Deletes expired codes, pending requests, sessions, jti entries and long-expired tokens.
+  /// Unlike the other methods it is many short transactions, each deleting a bounded batch of
+  /// one table (retention.hpp), so that writers never wait for a whole sweep.
   virtual void purge_expired(std::int64_t now) = 0;
 };
 
