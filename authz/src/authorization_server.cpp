@@ -52,6 +52,7 @@ constexpr int kMaxFailuresPerAddress = 100;
 // Personal data at rest is sealed, each value bound to its column and resident: a name copied
 // into another resident's row (or into the email column) does not open.
 std::string resident_name_aad(std::string_view id) { return "resident.name:" + std::string(id); }
+constexpr std::string_view kLoginHintAad = "pending.login_hint";
 std::string resident_email_aad(std::string_view id) { return "resident.email:" + std::string(id); }
 
 }  // namespace
@@ -127,6 +128,7 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
       std::begin(kAuthorizationDetailsTypes), std::end(kAuthorizationDetailsTypes));
   m["authorization_response_iss_parameter_supported"] = true;
   m["prompt_values_supported"] = {"none", "login", "consent"};
+  m["ui_locales_supported"] = {"en", "ja"};
   m["subject_types_supported"] = {"public"};
   m["id_token_signing_alg_values_supported"] = {"ES256"};
   m["userinfo_signing_alg_values_supported"] = nlohmann::json::array();
@@ -217,6 +219,20 @@ Expected<storage::PendingAuthorization> AuthorizationServer::validate_request(
   p.nonce = params.value("nonce");
   if (p.state.size() > 2048 || p.nonce.size() > 512)
     return make_error("invalid_request", "state or nonce too long");
+  // OIDC Core §3.1.2.1: the pages' language (space-separated BCP 47 tags, RFC 5646) and the
+  // sign-in name to suggest. Both only shape pages; neither decides anything.
+  p.ui_locales = params.value("ui_locales");
+  if (p.ui_locales.size() > 256 ||
+      !std::all_of(p.ui_locales.begin(), p.ui_locales.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == ' ';
+      })) {
+    return make_error("invalid_request", "ui_locales must be space-separated language tags");
+  }
+  // A login hint is often an e-mail address: personal data, sealed at rest like the resident's.
+  const auto hint = params.value("login_hint");
+  if (hint.size() > 256) return make_error("invalid_request", "login_hint too long");
+  if (!hint.empty()) p.login_hint = sealer_.seal(hint, kLoginHintAad);
 
   auto allowed = split_scope(client.scope.empty() ? std::string() : client.scope);
   auto requested = split_scope(params.value("scope"));
@@ -594,6 +610,12 @@ Expected<AuthorizationServer::NewClient> AuthorizationServer::create_client(
   out.record = std::move(draft);
   event("operator", "client.registered", {}, out.record.client_id, "{}");
   return out;
+}
+
+std::string AuthorizationServer::login_hint(const storage::PendingAuthorization& pending) const {
+  if (pending.login_hint.empty()) return {};
+  auto hint = sealer_.open(pending.login_hint, kLoginHintAad);
+  return hint ? *hint : std::string();
 }
 
 std::vector<storage::Grant> AuthorizationServer::grants_of(std::string_view resident_id) {

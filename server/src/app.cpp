@@ -202,11 +202,13 @@ awaitable<Response> App::continue_flow(const Request& req, const RequestContext&
     std::optional<authz::Redirect> redirect;
     std::string client_name;
     std::string resident_name;
+    std::string login_hint;
   };
   auto job = [&, session = cookies.session] {
     Step s;
     s.pending = server_.find_pending(handle);
     if (!s.pending) return s;
+    s.login_hint = server_.login_hint(*s.pending);
     s.session = server_.session_from_cookie(session);
     s.next = server_.next_step(*s.pending, s.session);
     if (auto client = server_.find_client(s.pending->client_id)) s.client_name = client->client_name;
@@ -230,7 +232,7 @@ awaitable<Response> App::continue_flow(const Request& req, const RequestContext&
     return s;
   };
   auto step = co_await offload(workers_, job);
-  const auto lang = lang_of(req);
+  const auto lang = step.pending ? lang_of(req, step.pending->ui_locales) : lang_of(req);
   if (!step.pending) {
     co_return page_response(req, http::status::bad_request,
                             pages::render_error({"invalid_request", "this sign-in request has expired or was already used; start again from the application"}, lang));
@@ -243,7 +245,9 @@ awaitable<Response> App::continue_flow(const Request& req, const RequestContext&
       csrf = random.token(32);
     }
     auto res = page_response(req, http::status::ok,
-                             pages::render_login({"/login", handle, csrf, step.client_name, "", ""}, lang),
+                             pages::render_login({"/login", handle, csrf, step.client_name,
+                                                  step.login_hint, ""},
+                                                 lang),
                              origin_of(step.pending->redirect_uri));
     res.insert(http::field::set_cookie, cookie(csrf_cookie_name(ctx.tls), csrf, ctx.tls, "Strict", 3600));
     co_return res;
@@ -282,12 +286,14 @@ awaitable<Response> App::login(const Request& req, const RequestContext& ctx) {
   auto username = form->value("username");
   std::string redirect_uri;
   std::string client_name;
+  std::string ui_locales;
   auto job = [&] {
     auto outcome = server_.login(username, form->value("password"), ctx.remote_addr);
     if (outcome.kind == authz::LoginOutcome::Kind::ok && !handle.empty()) server_.after_login(handle);
     if (outcome.kind != authz::LoginOutcome::Kind::ok && !handle.empty()) {
       if (auto pending = server_.find_pending(handle)) {
         redirect_uri = pending->redirect_uri;
+        ui_locales = pending->ui_locales;
         if (auto client = server_.find_client(pending->client_id)) client_name = client->client_name;
       }
     }
@@ -305,7 +311,7 @@ awaitable<Response> App::login(const Request& req, const RequestContext& ctx) {
     co_return page_response(req, throttled ? http::status::too_many_requests : http::status::unauthorized,
                             pages::render_login({"/login", handle, cookies.login_csrf, client_name, username,
                                                  throttled ? "too_many_attempts" : "invalid_credentials"},
-                                                lang),
+                                                lang_of(req, ui_locales)),
                             origin_of(redirect_uri));
   }
   auto res = redirect(req, handle.empty() ? std::string("/account")

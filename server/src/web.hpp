@@ -39,6 +39,9 @@ Response page_response(const Request& req, http::status status, std::string html
 /// 303 See Other.
 Response redirect(const Request& req, const std::string& location);
 pages::Lang lang_of(const Request& req);
+/// The language of a page within an authorization request: the first of the request's OIDC
+/// `ui_locales` (space-separated BCP 47 tags) that we have, else as lang_of(req).
+pages::Lang lang_of(const Request& req, std::string_view ui_locales);
 std::vector<pages::AuthorizationDetailView> detail_views(const std::string& json);
 /// "2026-01-02 03:04 UTC", or "" for 0.
 std::string iso_time(std::int64_t t);

@@ -121,6 +121,8 @@ PendingAuthorization read_pending(const Row& row) {
   p.response_mode = row.text(12);
   p.pushed = row.boolean(13);
   p.expires_at = row.int64(14);
+  p.ui_locales = row.text(15);
+  p.login_hint = row.text(16);
   return p;
 }
 

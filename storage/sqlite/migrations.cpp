@@ -460,10 +460,17 @@ constexpr std::string_view kGrantEnds = R"sql(
 CREATE INDEX grants_ending ON grants (expires_at) WHERE revoked = 0 AND expires_at > 0;
 )sql";
 
+// Version 10: the pending request keeps OIDC's ui_locales (the language of the sign-in and
+// consent pages) and login_hint (the name the sign-in form suggests).
+constexpr std::string_view kPendingHints = R"sql(
+ALTER TABLE pending ADD COLUMN ui_locales TEXT NOT NULL DEFAULT '';
+ALTER TABLE pending ADD COLUMN login_hint TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 9> kMigrations = {
-    kInit,         kAuditLog,             kOnePseudonym,    kBroker,   kPartialTokenIndexes,
-    kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds};
+constexpr std::array<std::string_view, 10> kMigrations = {
+    kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
+    kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints};
 
 // unhex(X) as SQLite 3.41 defines it for one argument: the bytes that the hexadecimal text X
 // spells (either case), or NULL when X is NULL, of odd length or not hexadecimal. Registered on

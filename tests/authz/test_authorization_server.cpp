@@ -733,6 +733,30 @@ TEST_F(AuthorizationServerTest, WithdrawingAConsentPastItsEndLogsItAsExpired) {
   EXPECT_EQ(server_->store().audit_size(), logged + 1);
 }
 
+// OIDC Core §3.1.2.1 ui_locales and login_hint: kept with the request, the hint sealed at rest.
+TEST_F(AuthorizationServerTest, UiLocalesAndLoginHintAreKeptAndTheHintIsSealed) {
+  auto params = authorize_params("ui_locales", "ja-JP en");
+  params.add("login_hint", "hanako@example.jp");
+  auto r = server_->authorize(params);
+  ASSERT_EQ(r.kind, AuthorizeResult::Kind::proceed) << r.error.description;
+  const auto pending = server_->find_pending(r.pending.handle);
+  ASSERT_TRUE(pending);
+  EXPECT_EQ(pending->ui_locales, "ja-JP en");
+  EXPECT_EQ(pending->login_hint.find("hanako"), std::string::npos) << "sealed, not plain";
+  EXPECT_EQ(server_->login_hint(*pending), "hanako@example.jp");
+  EXPECT_EQ(server_->login_hint(*server_->find_pending(
+                server_->authorize(authorize_params()).pending.handle)),
+            "");
+
+  for (const auto& [key, value] : {std::pair<std::string, std::string>{"ui_locales", "ja;q=1"},
+                                   {"ui_locales", std::string(257, 'a')},
+                                   {"login_hint", std::string(257, 'a')}}) {
+    auto bad = server_->authorize(authorize_params(key, value));
+    EXPECT_EQ(bad.kind, AuthorizeResult::Kind::redirect_error) << key;
+    EXPECT_EQ(bad.error.error, "invalid_request") << key;
+  }
+}
+
 TEST_F(AuthorizationServerTest, ExistingGrantSkipsConsentUnlessPromptConsent) {
   auto session = sign_in();
   auto r = server_->authorize(authorize_params());

@@ -175,3 +175,39 @@ test('authorization_details (RFC 9396) are shown on the consent page', async () 
   assert.ok(consentForm(r.text));
   assert.match(r.text, /child-care/);
 });
+
+test('ui_locales picks the pages\' language over Accept-Language; login_hint fills in the name (OIDC Core §3.1.2.1)', async () => {
+  const md = (await request(server.url('/.well-known/openid-configuration'))).json();
+  assert.deepEqual(md.ui_locales_supported, ['en', 'ja']);
+  const { params } = authParams(client, { ui_locales: 'fr-CA JA-jp en', login_hint: RESIDENT.username,
+                                          prompt: 'consent' });
+  const jar = new CookieJar();
+  const headers = { 'accept-language': 'en' };
+  let r = await follow(server, await request(authorizeUrl(server, params), { jar, headers }), jar);
+  assert.equal(r.status, 200);
+  assert.match(r.text, /<html lang="ja">/, 'the first supported ui_locales tag wins, case-insensitively');
+  const login = loginForm(r.text);
+  assert.equal(login.fields.username, RESIDENT.username, 'login_hint prefills the name');
+  // A failed attempt keeps the language; the consent page has it too.
+  r = await postForm(new URL(login.action, r.url).href,
+                     { ...login.fields, password: 'wrong password for sure' }, { jar, headers });
+  assert.equal(r.status, 401);
+  assert.match(r.text, /<html lang="ja">/);
+  r = await follow(server, await postForm(new URL(login.action, r.url).href,
+                                          { ...loginForm(r.text).fields, password: RESIDENT.password },
+                                          { jar, headers }), jar);
+  assert.ok(consentForm(r.text), 'consent page');
+  assert.match(r.text, /<html lang="ja">/);
+
+  // Without a tag we have, Accept-Language decides; malformed values are refused.
+  const other = authParams(client, { ui_locales: 'fr de-CH' }).params;
+  const fresh = new CookieJar();
+  r = await follow(server, await request(authorizeUrl(server, other), { jar: fresh, headers }), fresh);
+  assert.match(r.text, /<html lang="en">/);
+  for (const bad of [{ ui_locales: 'ja;q=1' }, { login_hint: 'x'.repeat(257) }]) {
+    const p = authParams(client, bad).params;
+    const refused = await request(authorizeUrl(server, p));
+    assert.equal(refused.status, 303, JSON.stringify(bad));
+    assert.equal(refused.location().searchParams.get('error'), 'invalid_request');
+  }
+});

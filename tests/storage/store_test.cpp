@@ -417,10 +417,14 @@ TEST_P(StoreTest, PendingIsTakenOnce) {
   p.response_mode = "query";
   p.pushed = true;
   p.expires_at = kNow + 60;
+  p.ui_locales = "ja-JP en";
+  p.login_hint = "hanako@example.jp";
   store_->insert_pending(p);
 
   const auto found = store_->find_pending(p.handle, kNow);
   ASSERT_TRUE(found);
+  EXPECT_EQ(found->ui_locales, "ja-JP en");
+  EXPECT_EQ(found->login_hint, "hanako@example.jp");
   EXPECT_EQ(found->resources, p.resources);
   EXPECT_EQ(found->max_age, 0);
   EXPECT_TRUE(found->pushed);
@@ -433,6 +437,8 @@ TEST_P(StoreTest, PendingIsTakenOnce) {
   EXPECT_EQ(taken->nonce, "no");
   EXPECT_EQ(taken->dpop_jkt, "jkt");
   EXPECT_EQ(taken->response_mode, "query");
+  EXPECT_EQ(taken->ui_locales, "ja-JP en");
+  EXPECT_EQ(taken->login_hint, "hanako@example.jp");
   EXPECT_FALSE(store_->take_pending(p.handle, kNow));
   EXPECT_FALSE(store_->find_pending(p.handle, kNow));
 
@@ -978,7 +984,8 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            " FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();"
            "ALTER TABLE audit_entries ADD COLUMN leaf_hash BYTEA NOT NULL DEFAULT ''::bytea;"
            "DROP INDEX grants_ending;"
-           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9);"
+           "ALTER TABLE pending DROP COLUMN ui_locales; ALTER TABLE pending DROP COLUMN login_hint;"
+           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
            "WITH RECURSIVE up(leaf, level, hashes) AS ("
@@ -994,10 +1001,11 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
            "ALTER TABLE audit_entries ADD COLUMN leaf_hash TEXT NOT NULL DEFAULT '';"
            "DROP INDEX grants_ending;"
+           "ALTER TABLE pending DROP COLUMN ui_locales; ALTER TABLE pending DROP COLUMN login_hint;"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 9);
+  EXPECT_EQ(store->migrate(), 10);
   EXPECT_EQ(store->audit_size(), kLeaves);
   const auto migrated = store->list_events(0, 100);
   ASSERT_EQ(migrated.size(), entries.size());
@@ -1052,7 +1060,8 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            " FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();"
            "ALTER TABLE audit_entries ADD COLUMN leaf_hash BYTEA NOT NULL DEFAULT ''::bytea;"
            "DROP INDEX grants_ending;"
-           "DELETE FROM schema_migrations WHERE version IN (8, 9);"
+           "ALTER TABLE pending DROP COLUMN ui_locales; ALTER TABLE pending DROP COLUMN login_hint;"
+           "DELETE FROM schema_migrations WHERE version IN (8, 9, 10);"
          : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
            "DROP TABLE audit_tree;"
            "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
@@ -1063,11 +1072,12 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "CREATE TRIGGER audit_nodes_no_delete BEFORE DELETE ON audit_nodes"
            " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
            "DROP INDEX grants_ending;"
+           "ALTER TABLE pending DROP COLUMN ui_locales; ALTER TABLE pending DROP COLUMN login_hint;"
            "PRAGMA user_version = 7;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
 
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 9);
+  EXPECT_EQ(store->migrate(), 10);
   EXPECT_EQ(store->audit_size(), 4);
   EXPECT_EQ(store->audit_node(0, 0), std::string(32, static_cast<char>(0xaa)));
   EXPECT_EQ(store->audit_node(0, 1), std::string(32, static_cast<char>(0xbb)));

@@ -191,6 +191,8 @@ class AuthorizationServer {
   NextStep next_step(const storage::PendingAuthorization& pending,
                      const std::optional<storage::LoginSession>& session);
   std::optional<storage::PendingAuthorization> find_pending(std::string_view handle);
+  /// The request's OIDC login_hint, opened (it is sealed at rest); empty when none.
+  [[nodiscard]] std::string login_hint(const storage::PendingAuthorization& pending) const;
   /// One-time: the pending request is removed (a second consent POST finds nothing).
   std::optional<storage::PendingAuthorization> take_pending(std::string_view handle);
   std::optional<storage::ClientRecord> find_client(std::string_view client_id);

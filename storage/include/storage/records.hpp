@@ -65,6 +65,8 @@ struct PendingAuthorization {
   std::string response_mode;  ///< "query" (default) or "fragment"... only query supported
   bool pushed = false;        ///< came through PAR (one-time use at /authorize)
   std::int64_t expires_at = 0;
+  std::string ui_locales;     ///< OIDC Core §3.1.2.1: preferred languages (BCP 47), as asked
+  std::string login_hint;     ///< OIDC Core §3.1.2.1: the sign-in name to suggest (sealed)
 };
 
 struct AuthorizationCode {
