@@ -527,9 +527,9 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
 }
 
 Redirect AuthorizationServer::deny(const storage::PendingAuthorization& pending,
-                                   std::string_view error) {
+                                   std::string_view error, std::string_view resident_id) {
   if (error == "access_denied") {
-    event("resident", "consent.refused", {}, pending.client_id,
+    event("resident", "consent.refused", resident_id, pending.client_id,
           consent_detail({{"scope", pending.scope}}, pending.authorization_details), {},
           "refused", pending.authorization_details);
   }

@@ -362,7 +362,9 @@ awaitable<Response> App::consent(const Request& req, const RequestContext& ctx) 
       return o;
     }
     o.location = decision == "approve" ? server_.approve(*pending, *session).location
-                                       : server_.deny(*pending, "access_denied").location;
+                                       : server_.deny(*pending, "access_denied",
+                                                      session->resident_id)
+                                             .location;
     return o;
   };
   auto out = co_await offload(workers_, job);

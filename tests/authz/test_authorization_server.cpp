@@ -757,6 +757,27 @@ TEST_F(AuthorizationServerTest, UiLocalesAndLoginHintAreKeptAndTheHintIsSealed) 
   }
 }
 
+// A refusal is logged as the resident's own entry, with what was asked.
+TEST_F(AuthorizationServerTest, ARefusalIsTheResidentsEntryWithTheDetails) {
+  const std::string details =
+      R"([{"type":"personal_data_provision","datasets":["a"],"purpose":"declined"}])";
+  auto r = server_->authorize(authorize_params("authorization_details", details));
+  ASSERT_EQ(r.kind, AuthorizeResult::Kind::proceed) << r.error.description;
+  const auto session = sign_in();
+  const auto logged = server_->store().audit_size();
+  const auto redirect =
+      server_->deny(*server_->take_pending(r.pending.handle), "access_denied", session.resident_id);
+  EXPECT_NE(redirect.location.find("error=access_denied"), std::string::npos);
+  ASSERT_EQ(server_->store().audit_size(), logged + 1);
+  const auto entry = server_->store().list_events(logged, 1).at(0);
+  EXPECT_EQ(entry.action, "consent.refused");
+  EXPECT_EQ(entry.outcome, "refused");
+  EXPECT_EQ(entry.resident, server_->audit().pseudonym("resident-1"));
+  EXPECT_FALSE(entry.resident.empty());
+  EXPECT_EQ(nlohmann::json::parse(entry.detail)["authorization_details"],
+            nlohmann::json::parse(details));
+}
+
 TEST_F(AuthorizationServerTest, ExistingGrantSkipsConsentUnlessPromptConsent) {
   auto session = sign_in();
   auto r = server_->authorize(authorize_params());

@@ -6,8 +6,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { parseForms, postForm, randomToken, request, waitFor } from '../support/harness.mjs';
-import { clientPost, getCode, makeClient, setup, tokenRequest } from '../support/fixtures.mjs';
+import {
+  authorizeFlow, parseForms, postForm, randomToken, request, waitFor,
+} from '../support/harness.mjs';
+import {
+  RESIDENT, authParams, clientPost, getCode, makeClient, setup, tokenRequest,
+} from '../support/fixtures.mjs';
 
 let server;
 let auditorToken;
@@ -183,4 +187,24 @@ test('the resident withdraws a consent on /account: only with the form\'s CSRF t
   const again = await postForm(server.url('/account/grants/revoke'), form.fields, { jar });
   assert.equal(again.status, 303);
   assert.equal((await entries({ action: 'consent.withdrawn', client_id: rp.client_id })).length, 1);
+});
+
+test('a refusal is the resident\'s own entry, with what was asked, and shows on /account', async () => {
+  const rp = await makeClient(server, { name: `Refused App ${randomToken(4)}` });
+  const purpose = `declined ${randomToken(4)}`;
+  const { params } = authParams(rp, { authorization_details: provision(purpose) });
+  const f = await authorizeFlow(server, { params, ...RESIDENT, decision: 'deny' });
+  assert.equal(f.params.get('error'), 'access_denied');
+  const refused = await entries({ action: 'consent.refused', client_id: rp.client_id });
+  assert.equal(refused.length, 1);
+  assert.equal(refused[0].outcome, 'refused');
+  assert.equal(refused[0].purpose, purpose);
+  assert.equal(refused[0].detail.authorization_details[0].purpose, purpose);
+  // The same pseudonym as the resident's own sign-in.
+  const mine = await entries({ resident: server.resident.sub, action: 'login.success' });
+  assert.ok(mine.length > 0);
+  assert.equal(refused[0].resident, mine[0].resident);
+  const page = await request(server.url('/account'), { jar: f.jar, headers: { 'accept-language': 'en' } });
+  const activity = page.text.slice(page.text.indexOf('Who used your data'));
+  assert.ok(activity.includes(purpose), 'the refusal is in the resident\'s activity');
 });

@@ -210,7 +210,10 @@ class AuthorizationServer {
   Redirect approve(const storage::PendingAuthorization& pending,
                    const storage::LoginSession& session);
   /// Consent refused, or prompt=none could not be honoured.
-  Redirect deny(const storage::PendingAuthorization& pending, std::string_view error);
+  /// `resident_id`: the signed-in resident who refused (access_denied), so that the entry is
+  /// theirs in "who used my data"; empty when nobody is signed in.
+  Redirect deny(const storage::PendingAuthorization& pending, std::string_view error,
+                std::string_view resident_id = {});
 
   // Back channel.
   Answer par(const Params& form, const RequestFacts& facts);
