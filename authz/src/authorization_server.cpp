@@ -466,8 +466,7 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
     // first: ending a grant revokes its pair's access tokens, and the new grant's must not be
     // among them.
     for (const auto& old : store_.list_grants(session.resident_id)) {
-      if (old.client_id == pending.client_id && !old.revoked && old.expires_at != 0 &&
-          old.expires_at <= now) {
+      if (old.client_id == pending.client_id && !old.revoked && old.ended_by(now)) {
         end_expired(old);
       }
     }
@@ -622,7 +621,7 @@ std::vector<storage::Grant> AuthorizationServer::grants_of(std::string_view resi
   auto grants = store_.list_grants(resident_id);
   const auto now = clock_.now();
   std::erase_if(grants, [now](const storage::Grant& g) {
-    return g.revoked || (g.expires_at != 0 && g.expires_at <= now);
+    return g.revoked || g.ended_by(now);
   });
   return grants;
 }
@@ -631,7 +630,7 @@ bool AuthorizationServer::revoke_grant(std::string_view resident_id, std::string
   auto grant = store_.find_grant(grant_id);
   if (!grant || grant->resident_id != resident_id) return false;
   // A grant whose end has come is ended as expired, not withdrawn, even before the sweep.
-  if (grant->expires_at != 0 && grant->expires_at <= clock_.now()) return end_expired(*grant);
+  if (grant->ended_by(clock_.now())) return end_expired(*grant);
   return store_.revoke_grant(
       grant_id,
       make_event("resident", "consent.withdrawn", resident_id, grant->client_id,

@@ -42,7 +42,7 @@ std::optional<std::string> jwt_jti(std::string_view token) {
 // before the sweep has marked the grant.
 const char* grant_ended(const std::optional<storage::Grant>& grant, std::int64_t now) {
   if (!grant) return "the grant was withdrawn";
-  if (grant->expires_at != 0 && grant->expires_at <= now) return "the consent has expired";
+  if (grant->ended_by(now)) return "the consent has expired";
   if (grant->revoked) return "the grant was withdrawn";
   return nullptr;
 }

@@ -104,6 +104,31 @@ bool better(const Match& a, const Match& b) {
 
 }  // namespace
 
+// RFC 4647 §3.4 lookup: "ja-JP" falls back to "ja"; we only serve primary languages, whose
+// subtag comes first and is case-insensitive (RFC 5646 §2.1.1).
+namespace {
+std::optional<Lang> served_language(std::string_view tag) {
+  const std::string_view primary = tag.substr(0, tag.find('-'));
+  auto is = [primary](std::string_view lang) {
+    return primary.size() == lang.size() &&
+           std::equal(primary.begin(), primary.end(), lang.begin(),
+                      [](char a, char b) { return to_lower(a) == b; });
+  };
+  if (is("ja")) return Lang::ja;
+  if (is("en")) return Lang::en;
+  return std::nullopt;
+}
+}  // namespace
+
+std::optional<Lang> ui_locales_language(std::string_view ui_locales) {
+  while (!ui_locales.empty()) {
+    const std::size_t space = ui_locales.find(' ');
+    if (auto lang = served_language(ui_locales.substr(0, space))) return lang;
+    ui_locales = space == std::string_view::npos ? std::string_view{} : ui_locales.substr(space + 1);
+  }
+  return std::nullopt;
+}
+
 Lang negotiate_language(std::string_view accept_language) {
   Match ja;
   Match en;
@@ -136,14 +161,8 @@ Lang negotiate_language(std::string_view accept_language) {
       if (wildcard.q < 0) wildcard = candidate;
       continue;
     }
-    // RFC 4647 §3.4 lookup: "ja-JP" falls back to "ja"; we only serve primary languages.
-    const std::string_view primary = range.substr(0, range.find('-'));
-    auto is = [primary](std::string_view lang) {
-      return primary.size() == lang.size() &&
-             std::equal(primary.begin(), primary.end(), lang.begin(),
-                        [](char a, char b) { return to_lower(a) == b; });
-    };
-    Match* target = is("ja") ? &ja : is("en") ? &en : nullptr;
+    const auto served = served_language(range);
+    Match* target = served == Lang::ja ? &ja : served == Lang::en ? &en : nullptr;
     // Several ranges may name the same language (ja-JP;q=0.2, ja;q=0.9): keep the best.
     if (target != nullptr && (!target->explicit_range || better(candidate, *target))) {
       *target = candidate;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,9 @@ enum class Lang { en, ja };
 /// RFC 4647 §3.4 lookup, so "ja-JP" selects ja). "*" stands for any language not named
 /// otherwise; q=0 means "not acceptable". Default, ties with "*" and anything unparsable: en.
 Lang negotiate_language(std::string_view accept_language);
+/// The language a page should have for OIDC `ui_locales` (space-separated BCP 47 tags, in order
+/// of preference): the first tag whose primary subtag we serve, or nullopt when none is.
+std::optional<Lang> ui_locales_language(std::string_view ui_locales);
 
 /// HTML-escapes text for element content and quoted attribute values (& < > " ').
 std::string escape(std::string_view text);

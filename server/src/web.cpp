@@ -147,14 +147,7 @@ pages::Lang lang_of(const Request& req) {
 }
 
 pages::Lang lang_of(const Request& req, std::string_view ui_locales) {
-  for (const auto& tag : authz::split_scope(ui_locales)) {
-    // RFC 5646 §2.1: the primary language subtag comes first, case-insensitive.
-    std::string primary = tag.substr(0, tag.find('-'));
-    for (auto& c : primary) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    if (primary == "ja") return pages::Lang::ja;
-    if (primary == "en") return pages::Lang::en;
-  }
-  return lang_of(req);
+  return pages::ui_locales_language(ui_locales).value_or(lang_of(req));
 }
 
 std::vector<pages::AuthorizationDetailView> detail_views(const std::string& json) {

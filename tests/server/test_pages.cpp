@@ -111,6 +111,17 @@ ConsentPage sample_consent() {
   return page;
 }
 
+// --- ui_locales_language -----------------------------------------------------------------
+
+TEST(UiLocales, TheFirstTagWeServeWinsCaseInsensitively) {
+  EXPECT_EQ(ui_locales_language("fr-CA JA-jp en"), Lang::ja);
+  EXPECT_EQ(ui_locales_language("en-GB ja"), Lang::en);
+  EXPECT_EQ(ui_locales_language("Ja"), Lang::ja);
+  EXPECT_FALSE(ui_locales_language("fr de-CH"));
+  EXPECT_FALSE(ui_locales_language(""));
+  EXPECT_EQ(ui_locales_language("jan en-x"), Lang::en);  // "jan" is not "ja"
+}
+
 // --- negotiate_language -----------------------------------------------------------------
 
 TEST(NegotiateLanguage, PicksHighestQ) {

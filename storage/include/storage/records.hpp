@@ -96,6 +96,11 @@ struct Grant {
   std::int64_t created_at = 0;
   std::int64_t expires_at = 0;  ///< 0 = no end
   bool revoked = false;
+
+  /// Its end (expires_at) has come by `now`, whether or not the sweep has marked it yet.
+  [[nodiscard]] bool ended_by(std::int64_t now) const {
+    return expires_at != 0 && expires_at <= now;
+  }
 };
 
 /// An issued access token (JWT). Introspection looks it up by jti and compares hashes, so
