@@ -454,24 +454,23 @@ void AuthorizationServer::logout(std::string_view cookie) {
   if (!cookie.empty()) store_.remove_session(sha256_b64url(cookie));
 }
 
-Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pending,
-                                      const storage::LoginSession& session) {
-  const auto now = clock_.now();
+storage::Grant AuthorizationServer::merged_grant(const std::optional<storage::Grant>& existing,
+                                                 const storage::PendingAuthorization& pending,
+                                                 std::string_view resident_id, std::int64_t now) {
   storage::Grant grant;
-  const auto existing = store_.find_active_grant(session.resident_id, pending.client_id, now);
   if (existing) {
     grant = *existing;
   } else {
     // A grant of this pair whose end has come, and that the sweep has not ended yet, is ended
     // first: ending a grant revokes its pair's access tokens, and the new grant's must not be
     // among them.
-    for (const auto& old : store_.list_grants(session.resident_id)) {
+    for (const auto& old : store_.list_grants(resident_id)) {
       if (old.client_id == pending.client_id && !old.revoked && old.ended_by(now)) {
         end_expired(old);
       }
     }
     grant.id = random_.token(16);
-    grant.resident_id = session.resident_id;
+    grant.resident_id = resident_id;
     grant.client_id = pending.client_id;
     grant.created_at = now;
   }
@@ -490,10 +489,36 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
   }
   // The grant lasts as long as its details say (it has no end if one of them names none).
   grant.expires_at = consent_end(grant.authorization_details);
-  // A consent that adds to an active grant amends it; one that adds nothing confirms it.
-  const bool amended = existing && (grant.scope != existing->scope ||
-                                    grant.authorization_details != existing->authorization_details);
-  store_.upsert_grant(grant);
+  return grant;
+}
+
+Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pending,
+                                      const storage::LoginSession& session) {
+  const auto now = clock_.now();
+  // Read, merge, save; again if another approval of the pair saved first (save_grant says
+  // so), so that the pair keeps one grant holding both consents.
+  storage::Grant grant;
+  for (int attempt = 1;; ++attempt) {
+    const auto existing = store_.find_active_grant(session.resident_id, pending.client_id, now);
+    grant = merged_grant(existing, pending, session.resident_id, now);
+    // A consent that adds to an active grant amends it; one that adds nothing confirms it.
+    const bool amended = existing && (grant.scope != existing->scope ||
+                                      grant.authorization_details !=
+                                          existing->authorization_details);
+    nlohmann::json detail = {{"scope", pending.scope}, {"grant_id", grant.id}};
+    if (amended) {
+      detail["previous_scope"] = existing->scope;
+      detail["granted_scope"] = grant.scope;
+    }
+    const auto consented =
+        make_event("resident", amended ? "consent.amended" : "consent.granted",
+                   session.resident_id, pending.client_id,
+                   consent_detail(std::move(detail), pending.authorization_details), {},
+                   "success", pending.authorization_details);
+    if (store_.save_grant(grant, existing, consented)) break;
+    if (attempt == kSaveGrantAttempts)
+      throw std::runtime_error("the grant kept changing while it was saved");
+  }
 
   const std::string code = random_.token(32);
   storage::AuthorizationCode record;
@@ -512,14 +537,6 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
   record.expires_at = now + settings_.code_ttl;
   store_.insert_code(record);
 
-  nlohmann::json detail = {{"scope", pending.scope}, {"grant_id", grant.id}};
-  if (amended) {
-    detail["previous_scope"] = existing->scope;
-    detail["granted_scope"] = grant.scope;
-  }
-  event("resident", amended ? "consent.amended" : "consent.granted", session.resident_id,
-        pending.client_id, consent_detail(std::move(detail), pending.authorization_details), {},
-        "success", pending.authorization_details);
   // RFC 9207: iss in the response lets the client detect mix-up attacks.
   return Redirect{with_params(pending.redirect_uri,
                               {{"code", code}, {"state", pending.state}, {"iss", settings_.issuer}})};

@@ -25,7 +25,11 @@ bool has(const std::vector<std::string>& list, std::string_view item) {
 }
 
 // Reads the payload of one of our own JWTs without checking its signature: used only to
-// find the record, which is then compared by hash (the record is the truth, not the JWT).
+// find the record, which is then compared by hash (the record is the truth, not the JWT), so
+// what it returns for a token we did not issue matters not. Our tokens name jti once, as an
+// unescaped string ahead of any nested object: a scan for that member finds it without
+// parsing the payload (introspection and every bearer check come here). Anything else is
+// parsed whole.
 std::optional<std::string> jwt_jti(std::string_view token) {
   auto first = token.find('.');
   if (first == std::string_view::npos) return std::nullopt;
@@ -33,6 +37,13 @@ std::optional<std::string> jwt_jti(std::string_view token) {
   if (second == std::string_view::npos) return std::nullopt;
   auto payload = base64url_decode(token.substr(first + 1, second - first - 1));
   if (!payload) return std::nullopt;
+  constexpr std::string_view kMember = R"("jti":")";
+  if (const auto at = payload->find(kMember); at != std::string::npos) {
+    const auto begin = at + kMember.size();
+    const auto end = payload->find_first_of(R"("\)", begin);
+    if (end != std::string::npos && (*payload)[end] == '"')
+      return payload->substr(begin, end - begin);
+  }
   auto json = nlohmann::json::parse(*payload, nullptr, false);
   if (!json.is_object() || !json.contains("jti") || !json["jti"].is_string()) return std::nullopt;
   return json["jti"].get<std::string>();

@@ -365,7 +365,7 @@ class PostgresStore final : public Store {
   // count n + 1 and let one guess more through the throttle.
   int record_login_failure(std::string_view key, std::int64_t now, std::int64_t window) override {
     return transact([&](Connection& db) {
-      db.exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key);
+      lock_until_commit(db, key);
       db.exec("DELETE FROM login_failures WHERE key = $1 AND at <= $2", key, now - window);
       db.exec("INSERT INTO login_failures (key, at) VALUES ($1, $2)", key, now);
       return count_failures(db, key, now, window);
@@ -476,18 +476,38 @@ class PostgresStore final : public Store {
 
   // --- Grants ----------------------------------------------------------------------------------
 
-  void upsert_grant(const Grant& g) override {
-    transact([&](Connection& db) {
-      db.exec(
-          "INSERT INTO grants (id, resident_id, client_id, scope, authorization_details, "
-          "created_at, expires_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-          "ON CONFLICT (id) DO UPDATE SET resident_id = excluded.resident_id, "
-          "client_id = excluded.client_id, scope = excluded.scope, "
-          "authorization_details = excluded.authorization_details, "
-          "created_at = excluded.created_at, expires_at = excluded.expires_at, "
-          "revoked = excluded.revoked",
-          g.id, g.resident_id, g.client_id, g.scope, g.authorization_details, g.created_at,
-          g.expires_at, g.revoked);
+  bool save_grant(const Grant& g, const std::optional<Grant>& previous,
+                  const Event& event) override {
+    return transact([&](Connection& db) {
+      if (previous) {
+        // The row's lock orders this after any other writer of the grant, and the condition
+        // is evaluated again on the row as they left it.
+        const Result updated = db.exec(
+            "UPDATE grants SET scope = $2, authorization_details = $3, expires_at = $4 "
+            "WHERE id = $1 AND NOT revoked AND scope = $5 AND authorization_details = $6 "
+            "AND expires_at = $7",
+            previous->id, g.scope, g.authorization_details, g.expires_at, previous->scope,
+            previous->authorization_details, previous->expires_at);
+        if (updated.affected() != 1) return false;
+      } else {
+        if (!g.revoked) {
+          // No row to lock yet: a lock on the pair, held to the commit, orders the approvals
+          // of one resident to one client, across nodes.
+          lock_until_commit(db, "grant\x1f" + g.resident_id + '\x1f' + g.client_id);
+          if (!db.exec("SELECT 1 FROM grants WHERE resident_id = $1 AND client_id = $2 AND "
+                       "NOT revoked",
+                       g.resident_id, g.client_id)
+                   .empty())
+            return false;
+        }
+        db.exec(
+            "INSERT INTO grants (id, resident_id, client_id, scope, authorization_details, "
+            "created_at, expires_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            g.id, g.resident_id, g.client_id, g.scope, g.authorization_details, g.created_at,
+            g.expires_at, g.revoked);
+      }
+      append_event_row(db, event);
+      return true;
     });
   }
 
@@ -1037,6 +1057,13 @@ class PostgresStore final : public Store {
  private:
   using Group = GroupCommit<Connection>;
   using Write = Group::Write;
+
+  // A transaction-scoped lock on a name (PostgreSQL's advisory locks): writers that take the
+  // same name wait for each other's commit. Names of different kinds share the hash space; a
+  // collision only makes two unrelated writers wait.
+  static void lock_until_commit(Connection& db, std::string_view name) {
+    db.exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name);
+  }
 
   // Runs body(connection) in one transaction and commits; runs it again, from the start and
   // on a fresh transaction, when PostgreSQL aborted it to resolve a serialization failure or

@@ -521,21 +521,37 @@ class SqliteStore final : public Store {
 
   // --- Grants ----------------------------------------------------------------------------------
 
-  void upsert_grant(const Grant& g) override {
+  bool save_grant(const Grant& g, const std::optional<Grant>& previous,
+                  const Event& event) override {
     auto db = pool_.acquire();
+    // Writers are serialised: what is read here holds until the commit.
     WriteTransaction transaction(*db, pool_.write_mutex());
-    db->prepare(
-          "INSERT INTO grants (id, resident_id, client_id, scope, authorization_details, "
-          "created_at, expires_at, revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-          "ON CONFLICT (id) DO UPDATE SET resident_id = excluded.resident_id, "
-          "client_id = excluded.client_id, scope = excluded.scope, "
-          "authorization_details = excluded.authorization_details, "
-          "created_at = excluded.created_at, expires_at = excluded.expires_at, "
-          "revoked = excluded.revoked")
-        .bind_all(g.id, g.resident_id, g.client_id, g.scope, g.authorization_details, g.created_at,
-                  g.expires_at, g.revoked)
-        .run();
+    if (previous) {
+      db->prepare(
+            "UPDATE grants SET scope = ?2, authorization_details = ?3, expires_at = ?4 "
+            "WHERE id = ?1 AND revoked = 0 AND scope = ?5 AND authorization_details = ?6 "
+            "AND expires_at = ?7")
+          .bind_all(previous->id, g.scope, g.authorization_details, g.expires_at,
+                    previous->scope, previous->authorization_details, previous->expires_at)
+          .run();
+      if (db->changes() != 1) return false;
+    } else {
+      if (!g.revoked) {
+        auto live = db->prepare(
+            "SELECT 1 FROM grants WHERE resident_id = ?1 AND client_id = ?2 AND revoked = 0");
+        live.bind_all(g.resident_id, g.client_id);
+        if (live.step()) return false;
+      }
+      db->prepare(
+            "INSERT INTO grants (id, resident_id, client_id, scope, authorization_details, "
+            "created_at, expires_at, revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+          .bind_all(g.id, g.resident_id, g.client_id, g.scope, g.authorization_details,
+                    g.created_at, g.expires_at, g.revoked)
+          .run();
+    }
+    append_event_row(*db, event);
     transaction.commit();
+    return true;
   }
 
   std::optional<Grant> find_active_grant(std::string_view resident_id, std::string_view client_id,

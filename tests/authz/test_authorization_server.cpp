@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <span>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "../storage/temp_dir.hpp"
@@ -665,6 +669,60 @@ TEST_F(AuthorizationServerTest, ANewConsentAfterAnEndedOneKeepsItsTokens) {
   EXPECT_TRUE(info["active"].get<bool>());
 }
 
+// A Random that runs a hook, once, before it next gives bytes: a way to act between two steps
+// of the server's work.
+class HookedRandom final : public Random {
+ public:
+  void fill(std::span<std::uint8_t> out) override {
+    if (auto once = std::exchange(hook, nullptr)) once();
+    inner_.fill(out);
+  }
+  std::function<void()> hook;
+
+ private:
+  SeededRandom inner_{11};
+};
+
+// Two approvals of one resident to one client at once (two tabs, two nodes): the second to
+// save finds the first's grant, merges into it and logs an amendment. Before, each made a
+// grant of its own, and ending either revoked the other's access tokens.
+TEST_F(AuthorizationServerTest, TwoApprovalsAtOnceLeaveOneGrantHoldingBoth) {
+  HookedRandom random;
+  AuthorizationServer node(server_->settings(), *store_, clock_, random, sealer_);
+  const auto first = server_->authorize(authorize_params());
+  const auto second = server_->authorize(P({{"response_type", "code"},
+                                            {"client_id", "web"},
+                                            {"redirect_uri", std::string(kRedirect)},
+                                            {"scope", "openid email"},
+                                            {"state", "abc"},
+                                            {"code_challenge", std::string(kChallenge)},
+                                            {"code_challenge_method", "S256"}}));
+  ASSERT_EQ(second.kind, AuthorizeResult::Kind::proceed) << second.error.description;
+  const auto session = sign_in();
+  auto a = server_->take_pending(first.pending.handle);
+  auto b = server_->take_pending(second.pending.handle);
+  ASSERT_TRUE(a && b);
+  const auto logged = store_->audit_size();
+  // The other approval runs whole while this node is between reading the pair's grants (none)
+  // and saving its own.
+  std::string code_b;
+  random.hook = [&] { code_b = code_from(server_->approve(*b, session).location); };
+  const auto code_a = code_from(node.approve(*a, session).location);
+  ASSERT_FALSE(code_b.empty());
+
+  const auto grants = store_->list_grants("resident-1");
+  ASSERT_EQ(grants.size(), 1U);
+  auto scopes = split_scope(grants[0].scope);
+  std::sort(scopes.begin(), scopes.end());
+  EXPECT_EQ(scopes, (std::vector<std::string>{"email", "offline_access", "openid", "profile"}));
+  std::vector<std::string> actions;
+  for (const auto& e : store_->list_events(logged, 10)) actions.push_back(e.action);
+  EXPECT_EQ(actions, (std::vector<std::string>{"consent.granted", "consent.amended"}));
+  // Both codes belong to the one grant and redeem.
+  EXPECT_TRUE(redeem(code_a));
+  EXPECT_TRUE(redeem(code_b));
+}
+
 TEST_F(AuthorizationServerTest, ACodeRedeemedAfterTheConsentEndedIsRefused) {
   const std::string brief =
       R"([{"type":"personal_data_provision","datasets":["a"],"purpose":"p",)"
@@ -835,6 +893,21 @@ TEST_F(AuthorizationServerTest, RevocationAndIntrospection) {
   EXPECT_FALSE(after["active"].get<bool>()) << "revoking the refresh token revokes its family";
   auto unknown = nlohmann::json::parse(server_->introspect(P({{"token", "garbage"}}), f)->body);
   EXPECT_FALSE(unknown["active"].get<bool>());
+  // A token made by someone else that names a live token's jti is not that token: the jti only
+  // finds the record, and the record's hash decides.
+  auto live = nlohmann::json::parse(redeem(obtain_code())->body)["access_token"].get<std::string>();
+  const auto dot = live.find('.');
+  const auto dot2 = live.find('.', dot + 1);
+  const auto claims = *base64url_decode(live.substr(dot + 1, dot2 - dot - 1));
+  const auto jti = nlohmann::json::parse(claims)["jti"].get<std::string>();
+  for (const std::string& payload :
+       {claims, R"({"jti":")" + jti + R"("})", R"({"x":{"jti":"decoy"},"jti":")" + jti + R"("})"}) {
+    const std::string forged = live.substr(0, dot + 1) + base64url_encode(payload) + ".c2ln";
+    auto answer = nlohmann::json::parse(server_->introspect(P({{"token", forged}}), f)->body);
+    EXPECT_FALSE(answer["active"].get<bool>()) << payload;
+  }
+  EXPECT_TRUE(nlohmann::json::parse(server_->introspect(P({{"token", live}}), f)->body)["active"]
+                  .get<bool>());
   clock_.advance(601);
   auto other = nlohmann::json::parse(redeem(obtain_code())->body);
   clock_.advance(601);

@@ -132,6 +132,15 @@ class StoreTest : public ::testing::TestWithParam<testing::Backend> {
     store_ = db_->open();
   }
 
+  /// A new grant of its pair, saved with its consent entry.
+  void add_grant(const Grant& grant) {
+    ASSERT_TRUE(store_->save_grant(grant, std::nullopt, consented(grant.id)));
+  }
+  static Event consented(std::string_view grant) {
+    return testing::event(0, kNow, "resident", "consent.granted", "", "app",
+                          "{\"grant_id\":\"" + std::string(grant) + "\"}", "");
+  }
+
   std::unique_ptr<testing::TestDatabase> db_;
   std::unique_ptr<Store> store_;  // after db_: closed before the database goes
 };
@@ -293,7 +302,7 @@ TEST_P(StoreTest, RemoveClientDeletesEverythingItHolds) {
   pending.expires_at = kNow + 60;
   store_->insert_pending(pending);
   store_->insert_code(make_code("c1", "app", "r1"));
-  store_->upsert_grant(make_grant("g1", "r1", "app"));
+  add_grant(make_grant("g1", "r1", "app"));
   store_->insert_access_token(make_access("a1", "app", "r1"));
   store_->insert_refresh_token(make_refresh("rt1", "f1", "app", "r1"));
   store_->insert_access_token(make_access("a2", "keep", "r1"));
@@ -345,7 +354,7 @@ TEST_P(StoreTest, RemoveResidentDeletesTheirState) {
   ASSERT_TRUE(store_->insert_resident(make_resident("r2", "bob")));
   store_->insert_session({"s1", "r1", "csrf", kNow, kNow + 3600});
   store_->insert_session({"s2", "r2", "csrf", kNow, kNow + 3600});
-  store_->upsert_grant(make_grant("g1", "r1", "app"));
+  add_grant(make_grant("g1", "r1", "app"));
   store_->insert_code(make_code("c1", "app", "r1"));
   store_->insert_access_token(make_access("a1", "app", "r1"));
   store_->insert_access_token(make_access("cc", "app", ""));  // client_credentials
@@ -495,12 +504,13 @@ TEST_P(StoreTest, CodeReplayRevokesTokensIssuedFromIt) {
 
 // --- Grants ----------------------------------------------------------------------------------
 
-TEST_P(StoreTest, GrantsUpsertFindAndList) {
+TEST_P(StoreTest, GrantsSaveFindAndList) {
   auto grant = make_grant("g1", "r1", "app");
   grant.expires_at = kNow + 1000;
-  store_->upsert_grant(grant);
-  store_->upsert_grant(make_grant("g2", "r1", "other"));
-  store_->upsert_grant(make_grant("g3", "r2", "app"));
+  add_grant(grant);
+  add_grant(make_grant("g2", "r1", "other"));
+  add_grant(make_grant("g3", "r2", "app"));
+  EXPECT_EQ(store_->audit_size(), 3);  // each with its entry
 
   auto active = store_->find_active_grant("r1", "app", kNow);
   ASSERT_TRUE(active);
@@ -510,14 +520,18 @@ TEST_P(StoreTest, GrantsUpsertFindAndList) {
   EXPECT_TRUE(store_->find_active_grant("r1", "other", kNow + 999'999));  // 0 = no end
   EXPECT_FALSE(store_->find_active_grant("r1", "nobody", kNow));
 
-  grant.scope = "openid profile email";
-  grant.revoked = true;
-  store_->upsert_grant(grant);
+  auto amended = *active;
+  amended.scope = "openid profile email";
+  amended.authorization_details = R"([{"type":"personal_data_provision"}])";
+  amended.expires_at = 0;
+  EXPECT_TRUE(store_->save_grant(amended, active, consented("g1")));
   const auto updated = store_->find_grant("g1");
   ASSERT_TRUE(updated);
   EXPECT_EQ(updated->scope, "openid profile email");
-  EXPECT_TRUE(updated->revoked);
-  EXPECT_FALSE(store_->find_active_grant("r1", "app", kNow));
+  EXPECT_EQ(updated->authorization_details, amended.authorization_details);
+  EXPECT_EQ(updated->expires_at, 0);
+  EXPECT_EQ(updated->created_at, kNow);
+  EXPECT_EQ(store_->audit_size(), 4);
 
   EXPECT_EQ(store_->list_grants("r1").size(), 2U);
   EXPECT_EQ(store_->list_grants("r2").size(), 1U);
@@ -525,8 +539,51 @@ TEST_P(StoreTest, GrantsUpsertFindAndList) {
   EXPECT_FALSE(store_->find_grant("nope"));
 }
 
+// Two approvals of one pair at once each read "no grant" (or the same grant) and save: the
+// second save is refused and writes nothing, so the caller reads again and merges.
+TEST_P(StoreTest, APairKeepsOneGrantNotEnded) {
+  add_grant(make_grant("g1", "r1", "app"));
+  const auto first = store_->find_grant("g1");
+  ASSERT_TRUE(first);
+
+  EXPECT_FALSE(store_->save_grant(make_grant("g1-twin", "r1", "app"), std::nullopt,
+                                  consented("g1-twin")));
+  EXPECT_FALSE(store_->find_grant("g1-twin"));
+  EXPECT_EQ(store_->audit_size(), 1);
+
+  // An amendment made from a copy read before another amendment saved is refused too.
+  auto one = *first;
+  one.scope = "openid profile email";
+  auto other = *first;
+  other.scope = "openid profile phone";
+  EXPECT_TRUE(store_->save_grant(one, first, consented("g1")));
+  EXPECT_FALSE(store_->save_grant(other, first, consented("g1")));
+  EXPECT_EQ(store_->find_grant("g1")->scope, "openid profile email");
+  EXPECT_EQ(store_->audit_size(), 2);
+
+  // A grant whose end has come still holds its pair until it is ended (its end revokes the
+  // pair's access tokens, which must not be a newer grant's).
+  auto ending = make_grant("g2", "r2", "app");
+  ending.expires_at = kNow + 10;
+  add_grant(ending);
+  EXPECT_FALSE(store_->save_grant(make_grant("g2-new", "r2", "app"), std::nullopt,
+                                  consented("g2-new")));
+  const auto expired = testing::event(0, kNow + 10, "system", "consent.expired", "", "app",
+                                      R"({"grant_id":"g2"})", "");
+  ASSERT_TRUE(store_->revoke_grant("g2", expired, kNow + 10));
+  EXPECT_TRUE(store_->save_grant(make_grant("g2-new", "r2", "app"), std::nullopt,
+                                 consented("g2-new")));
+  // Nor can an ended grant be amended.
+  auto late = *store_->find_grant("g2");
+  auto revived = late;
+  revived.scope = "openid";
+  EXPECT_FALSE(store_->save_grant(revived, late, consented("g2")));
+  EXPECT_TRUE(store_->find_grant("g2")->revoked);
+  EXPECT_EQ(store_->audit_size(), 5);
+}
+
 TEST_P(StoreTest, RevokeGrantRevokesItsTokens) {
-  store_->upsert_grant(make_grant("g1", "r1", "app"));
+  add_grant(make_grant("g1", "r1", "app"));
   store_->insert_code(make_code("c-unused", "app", "r1", "g1"));
   store_->insert_refresh_token(make_refresh("rt1", "f1", "app", "r1", "g1"));
   store_->rotate_refresh_token("rt1", make_refresh("rt2", "f1", "app", "r1", "g1"));
@@ -542,8 +599,8 @@ TEST_P(StoreTest, RevokeGrantRevokesItsTokens) {
   };
   EXPECT_TRUE(store_->revoke_grant("g1", withdrawn("g1")));
   EXPECT_FALSE(store_->revoke_grant("unknown", withdrawn("unknown")));
-  EXPECT_EQ(store_->audit_size(), 1);  // the entry was appended with the revocation, once
-  EXPECT_EQ(store_->list_events(0, 10).at(0).action, "consent.withdrawn");
+  EXPECT_EQ(store_->audit_size(), 2);  // its entry was appended with the revocation, once
+  EXPECT_EQ(store_->list_events(0, 10).back().action, "consent.withdrawn");
   EXPECT_TRUE(store_->find_grant("g1")->revoked);
   EXPECT_FALSE(store_->find_active_grant("r1", "app", kNow));
   EXPECT_FALSE(store_->consume_code("c-unused"));
@@ -557,25 +614,25 @@ TEST_P(StoreTest, RevokeGrantRevokesItsTokens) {
 
   // Revoking it again changes nothing: tokens of a newer grant of the same pair stay, and no
   // second entry is logged.
-  store_->upsert_grant(make_grant("g1b", "r1", "app"));
+  add_grant(make_grant("g1b", "r1", "app"));
   store_->insert_access_token(make_access("a-new", "app", "r1"));
   EXPECT_FALSE(store_->revoke_grant("g1", withdrawn("g1")));
   EXPECT_FALSE(store_->find_access_token("a-new")->revoked);
-  EXPECT_EQ(store_->audit_size(), 1);
+  EXPECT_EQ(store_->audit_size(), 3);
 }
 
 TEST_P(StoreTest, GrantsWhoseEndHasComeAreListedAndEndedOnce) {
   auto ending = make_grant("g-soon", "r1", "app");
   ending.expires_at = kNow + 10;
-  store_->upsert_grant(ending);
+  add_grant(ending);
   auto later = make_grant("g-later", "r2", "app");
   later.expires_at = kNow + 1000;
-  store_->upsert_grant(later);
-  store_->upsert_grant(make_grant("g-forever", "r3", "app"));  // expires_at 0: no end
+  add_grant(later);
+  add_grant(make_grant("g-forever", "r3", "app"));  // expires_at 0: no end
   auto withdrawn = make_grant("g-withdrawn", "r4", "app");
   withdrawn.expires_at = kNow + 5;
   withdrawn.revoked = true;
-  store_->upsert_grant(withdrawn);
+  add_grant(withdrawn);
   store_->insert_refresh_token(make_refresh("rt-soon", "f-soon", "app", "r1", "g-soon"));
   store_->insert_access_token(make_access("a-soon", "app", "r1", "", "f-soon"));
   store_->insert_refresh_token(make_refresh("rt-later", "f-later", "app", "r2", "g-later"));
@@ -598,12 +655,12 @@ TEST_P(StoreTest, GrantsWhoseEndHasComeAreListedAndEndedOnce) {
   EXPECT_FALSE(store_->revoke_grant("g-later", expired("g-later"), kNow + 10));
   EXPECT_FALSE(store_->revoke_grant("g-forever", expired("g-forever"), kNow + 5000));
   EXPECT_FALSE(store_->revoke_grant("g-withdrawn", expired("g-withdrawn"), kNow + 5000));
-  EXPECT_EQ(store_->audit_size(), 0);
+  EXPECT_EQ(store_->audit_size(), 4);
   EXPECT_FALSE(store_->find_refresh_token("rt-later")->revoked);
 
   EXPECT_TRUE(store_->revoke_grant("g-soon", expired("g-soon"), kNow + 10));
   EXPECT_FALSE(store_->revoke_grant("g-soon", expired("g-soon"), kNow + 10));  // once
-  EXPECT_EQ(store_->audit_size(), 1);
+  EXPECT_EQ(store_->audit_size(), 5);
   EXPECT_TRUE(store_->find_grant("g-soon")->revoked);
   EXPECT_TRUE(store_->find_refresh_token("rt-soon")->revoked);
   EXPECT_TRUE(store_->find_access_token("a-soon")->revoked);

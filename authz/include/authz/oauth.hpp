@@ -306,6 +306,13 @@ class AuthorizationServer {
   [[nodiscard]] storage::ResidentRecord open_resident(storage::ResidentRecord sealed) const;
   /// Ends a grant whose end has come, logged as consent.expired; false if already ended.
   bool end_expired(const storage::Grant& grant);
+  /// The grant `pending` makes: `existing` with the request's scopes and details added, or a
+  /// new grant of the pair (after ending one whose end has come but was not yet swept).
+  storage::Grant merged_grant(const std::optional<storage::Grant>& existing,
+                              const storage::PendingAuthorization& pending,
+                              std::string_view resident_id, std::int64_t now);
+  /// How often approve() reads and merges again when another approval saved first.
+  static constexpr int kSaveGrantAttempts = 8;
 
   struct CachedClient {
     std::optional<storage::ClientRecord> record;

@@ -73,7 +73,14 @@ class Store {
   virtual std::optional<AuthorizationCode> consume_code(std::string_view code_hash) = 0;
 
   // Grants.
-  virtual void upsert_grant(const Grant& grant) = 0;
+  /// Saves a resident's consent to a client and appends `event`, in one transaction. Without
+  /// `previous`, adds `grant` unless it is active (not revoked) and its pair already has a grant
+  /// not ended (revoked = 0, whatever its expires_at); with it, amends `previous` (scope,
+  /// authorization details, end) unless it has ended or changed since it was read. False,
+  /// writing nothing, when it does not: the caller reads again and merges, so two approvals at
+  /// once leave one grant, which ending a grant (and its pair's tokens) relies on.
+  virtual bool save_grant(const Grant& grant, const std::optional<Grant>& previous,
+                          const Event& event) = 0;
   /// The active (not revoked, not expired) grant of resident to client, if any.
   virtual std::optional<Grant> find_active_grant(std::string_view resident_id,
                                                  std::string_view client_id,
