@@ -12,6 +12,7 @@ packages=(
   build-essential cmake ninja-build pkg-config g++ clang libclang-rt-14-dev
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev nlohmann-json3-dev libgtest-dev libgmock-dev libsodium-dev
+  libjemalloc-dev
   libtomlplusplus-dev libcli11-dev libpugixml-dev libpq-dev postgresql nginx wrk chromium openssl ca-certificates sqlite3
 )
 # Node 20 may already be installed from elsewhere; Debian's nodejs/npm only when node is missing

@@ -94,7 +94,8 @@ class AppleHealth final : public Format {
     return out.str();
   }
 
-  Item to_model(const NativeItem& item) const override {
+  Item to_model(const NativeItem& item,
+                [[maybe_unused]] std::vector<std::string>* not_read) const override {
     const std::string what = item.id.empty() ? "item" : item.id;
     auto doc = parse_xml(item.text, what);
     pugi::xml_node n = doc->document_element();

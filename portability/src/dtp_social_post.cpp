@@ -93,7 +93,8 @@ class DtpSocialPost final : public Format {
     return join_items("[", items, "]");
   }
 
-  Item to_model(const NativeItem& item) const override {
+  Item to_model(const NativeItem& item,
+                [[maybe_unused]] std::vector<std::string>* not_read) const override {
     const std::string what = item.id.empty() ? "item" : item.id;
     const json root = parse_item(item);
     const json& payload = req_object(root, "payload", what);

@@ -50,7 +50,8 @@ class GeoJson final : public Format {
     return join_items(R"({"type":"FeatureCollection","features":[)", items, "]}");
   }
 
-  Item to_model(const NativeItem& item) const override {
+  Item to_model(const NativeItem& item,
+                [[maybe_unused]] std::vector<std::string>* not_read) const override {
     const std::string what = item.id.empty() ? "item" : item.id;
     const json f = parse_item(item);
     if (f.value("type", "") != "Feature" || !is_point(f)) throw FormatError(what, "not a Point Feature");

@@ -587,7 +587,8 @@ class ICalendar final : public Format {
     return out + "END:VCALENDAR\r\n";
   }
 
-  Item to_model(const NativeItem& item) const override {
+  Item to_model(const NativeItem& item,
+                [[maybe_unused]] std::vector<std::string>* not_read) const override {
     const std::string what = item.id.empty() ? "item" : item.id;
     const std::vector<Line> lines = parse_lines(item.text, what);
     if (lines.size() < 2 || lines.front().name != "BEGIN" || upper(lines.front().value) != "VEVENT" ||

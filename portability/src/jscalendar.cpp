@@ -161,7 +161,8 @@ class JsCalendar final : public Format {
                       items, "]}");
   }
 
-  Item to_model(const NativeItem& item) const override {
+  Item to_model(const NativeItem& item,
+                [[maybe_unused]] std::vector<std::string>* not_read) const override {
     const std::string what = item.id.empty() ? "item" : item.id;
     const json e = parse_item(item);
     if (opt_string(e, "@type", what) != "Event") throw FormatError(what, "not a JSCalendar Event");

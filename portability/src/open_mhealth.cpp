@@ -80,7 +80,8 @@ class OpenMHealth final : public Format {
     return join_items("[", items, "]");
   }
 
-  Item to_model(const NativeItem& item) const override {
+  Item to_model(const NativeItem& item,
+                [[maybe_unused]] std::vector<std::string>* not_read) const override {
     const std::string what = item.id.empty() ? "item" : item.id;
     const json p = parse_item(item);
     const json& header = req_object(p, "header", what);

@@ -47,7 +47,8 @@ class TakeoutRecords final : public Format {
     return join_items(R"({"locations":[)", items, "]}");
   }
 
-  Item to_model(const NativeItem& item) const override {
+  Item to_model(const NativeItem& item,
+                [[maybe_unused]] std::vector<std::string>* not_read) const override {
     const std::string what = item.id.empty() ? "item" : item.id;
     const json r = parse_item(item);
     json m = empty_location_point();

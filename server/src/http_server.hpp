@@ -123,7 +123,9 @@ auto offload(boost::asio::thread_pool& pool, F& fn) -> boost::asio::awaitable<de
 /// allocates and frees page-sized buffers (transfer pages, request bodies) then pays page
 /// faults and TLB shootdowns on every request. Freed memory is kept for reuse instead (up to
 /// 64 MiB beyond what is in use) and blocks up to 32 MiB come from the heap. Peak memory is
-/// unchanged: only what was once in use is kept.
+/// unchanged: only what was once in use is kept. This tunes glibc's malloc, which builds with
+/// INFOBANK_MALLOC=system use; jemalloc (the default) keeps freed pages and returns them on
+/// its own decay schedule, and these settings do not reach it.
 void tune_allocator();
 
 /// The HTTP/1.1 server: plain TCP, or TLS (1.2 minimum) when config.tls_enabled().

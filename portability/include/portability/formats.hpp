@@ -70,7 +70,15 @@ class Format {
   virtual std::string join(const std::vector<NativeItem>& items) const = 0;
 
   /// Native item -> common model. Throws FormatError naming the item.
-  virtual Item to_model(const NativeItem& item) const = 0;
+  ///
+  /// With `not_read`, also says what the item holds that the model has no field for, so that
+  /// a transfer's report can say what stays behind at the source instead of dropping it
+  /// silently: appends the name of each such part once, as the format names it (an element
+  /// or attribute, "WorkoutRoute"; a property or component, "ATTENDEE", "VALARM"; an object
+  /// member, "activity", "participants"). Parts that the model carries in another form (a
+  /// HealthKit date's format, an Atom link's rel) are read, not listed.
+  virtual Item to_model(const NativeItem& item,
+                        std::vector<std::string>* not_read = nullptr) const = 0;
   /// Common model -> native item.
   virtual Converted from_model(const Item& item) const = 0;
 };
