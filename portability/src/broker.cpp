@@ -80,22 +80,27 @@ bool retryable_status(int status) { return status >= 500 || status == 429 || sta
 
 // One exported page as it will be imported: the destination's items, the digest over the
 // model as the destination will read them back (its own to_model of what is sent, so that
-// verify compares like with like), what the destination cannot carry, and the page's bytes
+// verify compares like with like), what the destination cannot carry, what the source's
+// items held that the model has no field for, and the page's bytes
 // as the source counts them (its items' native text, not the page's wrapper, so that progress
 // reads against the source's announced total).
 struct ConvertedPage {
   std::vector<NativeItem> items;
   Digest digest;
   std::set<std::string> not_carried;
+  std::set<std::string> not_read;
   std::int64_t item_bytes = 0;
 };
 
 // Pure: no storage, no network, so it may run ahead on another thread. Throws FormatError.
 ConvertedPage convert_page(const Format& from, const Format& to, std::string_view body) {
   ConvertedPage page;
+  std::vector<std::string> not_read;
   for (const auto& native : from.split(body)) {
     page.item_bytes += static_cast<std::int64_t>(native.text.size());
-    Converted converted = to.from_model(from.to_model(native));
+    not_read.clear();
+    Converted converted = to.from_model(from.to_model(native, &not_read));
+    for (auto& part : not_read) page.not_read.insert(std::move(part));
     for (auto& field : converted.not_carried) page.not_carried.insert(std::move(field));
     page.digest.add(to.to_model(converted.native));
     page.items.push_back(std::move(converted.native));
@@ -244,6 +249,8 @@ class Broker::Run {
     std::vector<NativeItem>& out = converted.items;
     std::set<std::string> not_carried(d.not_carried.begin(), d.not_carried.end());
     not_carried.merge(converted.not_carried);
+    std::set<std::string> not_read(d.not_read.begin(), d.not_read.end());
+    not_read.merge(converted.not_read);
     const std::int64_t item_bytes = converted.item_bytes;
 
     if (!out.empty()) {
@@ -275,6 +282,7 @@ class Broker::Run {
     d.items_done += static_cast<std::int64_t>(out.size());
     d.bytes_done += item_bytes;
     d.not_carried.assign(not_carried.begin(), not_carried.end());
+    d.not_read.assign(not_read.begin(), not_read.end());
     const std::string state_before = t_.state;
     t_.state = "exporting";
     t_.step = "moved " + where_;
@@ -413,7 +421,8 @@ class Broker::Run {
                           {"digest", d.digest},
                           {"verified", d.verified},
                           {"deleted_at_source", d.deleted},
-                          {"not_carried", d.not_carried}});
+                          {"not_carried", d.not_carried},
+                          {"not_read", d.not_read}});
     }
     return {{"datasets", datasets}, {"delete_at_source", t_.delete_at_source}};
   }
@@ -741,7 +750,8 @@ std::string transfer_json(const TransferView& view) {
                         {"pages_done", d.pages_done},
                         {"verified", d.verified},
                         {"deleted_at_source", d.deleted},
-                        {"not_carried", d.not_carried}});
+                        {"not_carried", d.not_carried},
+                        {"not_read", d.not_read}});
   }
   nlohmann::json body = {{"id", t.id},
                          {"state", t.state},

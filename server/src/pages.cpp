@@ -862,12 +862,17 @@ std::string render_transfer(const TransferPage& page, Lang lang) {
         append_dd_row(out, pick(lang, "Deleted at the source", "移行元での削除"),
                       d.deleted ? pick(lang, "Yes", "済み") : pick(lang, "Not yet", "未"), lang);
     }
-    if (!d.not_carried.empty()) {
-      std::string fields;
-      for (const auto& f : d.not_carried) fields += (fields.empty() ? "" : ", ") + f;
-      append_dd_row(out, pick(lang, "Not carried by the destination's format", "移行先の形式で保持できない項目"),
-                    fields, lang);
-    }
+    const auto list_row = [&](const std::vector<std::string>& names, const char* en,
+                              const char* ja) {
+      if (names.empty()) return;
+      std::string joined;
+      for (const auto& n : names) joined += (joined.empty() ? "" : ", ") + n;
+      append_dd_row(out, pick(lang, en, ja), joined, lang);
+    };
+    list_row(d.not_read, "Not read from the source (the common model has no place for it)",
+             "移行元から読み取れない項目（共通モデルに対応する項目がないもの）");
+    list_row(d.not_carried, "Not carried by the destination's format",
+             "移行先の形式で保持できない項目");
     out += "</dl>\n</section>\n";
   }
   if (deciding) {

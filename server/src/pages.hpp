@@ -153,6 +153,7 @@ struct TransferDatasetView {
   bool verified = false;
   bool deleted = false;
   std::vector<std::string> not_carried;
+  std::vector<std::string> not_read;  ///< parts of the source's items the model has no field for
 };
 
 /// A transfer: the consent form while it waits for the resident's decision, its progress

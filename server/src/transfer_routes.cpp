@@ -326,7 +326,7 @@ awaitable<Response> App::account_transfers(const Request& req, const RequestCont
     for (const auto& d : view->datasets) {
       page.datasets.push_back({d.dataset, d.source_format, d.destination_format, d.items_done,
                                d.items_total, d.bytes_done, d.bytes_total, d.verified, d.deleted,
-                               d.not_carried});
+                               d.not_carried, d.not_read});
     }
     auto o = say(200, "");
     o.page = std::move(page);

@@ -81,6 +81,7 @@ TransferDatasetRecord read_transfer_dataset(const Row& row) {
   d.not_carried = decode_list(row.text(12));
   d.verified = row.boolean(13);
   d.deleted = row.boolean(14);
+  d.not_read = decode_list(row.text(15));
   return d;
 }
 

@@ -119,7 +119,7 @@ SigningKeyRecord read_signing_key(const Row& row) {
 #define INFOBANK_TRANSFER_DATASET_COLUMNS                                                  \
   "transfer_id, dataset, source_format, destination_format, cursor, exported_all, "       \
   "pages_done, items_done, bytes_done, items_total, bytes_total, digest, not_carried, "   \
-  "verified, deleted"
+  "verified, deleted, not_read"
 
 Event read_event(const Row& row) {
   Event e;
@@ -206,17 +206,17 @@ void write_transfer_dataset_row(Connection& db, const TransferDatasetRecord& d) 
   db.exec(
       "INSERT INTO transfer_datasets (transfer_id, dataset, source_format, destination_format, "
       "cursor, exported_all, pages_done, items_done, bytes_done, items_total, bytes_total, "
-      "digest, not_carried, verified, deleted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-      "$11, $12, $13, $14, $15) "
+      "digest, not_carried, verified, deleted, not_read) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+      "$9, $10, $11, $12, $13, $14, $15, $16) "
       "ON CONFLICT (transfer_id, dataset) DO UPDATE SET cursor = excluded.cursor, "
       "exported_all = excluded.exported_all, pages_done = excluded.pages_done, "
       "items_done = excluded.items_done, bytes_done = excluded.bytes_done, "
       "items_total = excluded.items_total, bytes_total = excluded.bytes_total, "
       "digest = excluded.digest, not_carried = excluded.not_carried, "
-      "verified = excluded.verified, deleted = excluded.deleted",
+      "verified = excluded.verified, deleted = excluded.deleted, not_read = excluded.not_read",
       d.transfer_id, d.dataset, d.source_format, d.destination_format, d.cursor, d.exported_all,
       d.pages_done, d.items_done, d.bytes_done, d.items_total, d.bytes_total, d.digest,
-      encode_list(d.not_carried), d.verified, d.deleted);
+      encode_list(d.not_carried), d.verified, d.deleted, encode_list(d.not_read));
 }
 
 int count_failures(Connection& db, std::string_view key, std::int64_t now, std::int64_t window) {

@@ -467,10 +467,18 @@ ALTER TABLE pending ADD COLUMN ui_locales TEXT NOT NULL DEFAULT '';
 ALTER TABLE pending ADD COLUMN login_hint TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 11: a transfer's report names, per dataset, what the source's items held that the
+// common model has no field for (Format::to_model's not_read), next to what the destination
+// could not hold.
+constexpr std::string_view kNotRead = R"sql(
+ALTER TABLE transfer_datasets ADD COLUMN not_read TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 10> kMigrations = {
+constexpr std::array<std::string_view, 11> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
-    kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints};
+    kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
+    kNotRead};
 
 // unhex(X) as SQLite 3.41 defines it for one argument: the bytes that the hexadecimal text X
 // spells (either case), or NULL when X is NULL, of odd length or not hexadecimal. Registered on

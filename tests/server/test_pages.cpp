@@ -524,6 +524,22 @@ TEST(TransferPageTest, ConsentFormSaysWhatMovesAndWhatIsDeleted) {
   EXPECT_FALSE(contains(html, "http-equiv=\"refresh\""));
 }
 
+// What the source's items held that the model could not take is said, apart from what the
+// destination's format could not hold; neither row when there is nothing to say.
+TEST(TransferPageTest, NamesWhatWasNotReadFromTheSource) {
+  auto page = sample_transfer("completed");
+  page.datasets[0].not_read = {"thr:total", "link rel=replies"};
+  const auto html = render_transfer(page, Lang::en);
+  EXPECT_TRUE(contains(html, "Not read from the source"));
+  EXPECT_TRUE(contains(html, "thr:total, link rel=replies"));
+  EXPECT_TRUE(contains(render_transfer(page, Lang::ja), "移行元から読み取れない項目"));
+  page.datasets[0].not_read.clear();
+  page.datasets[0].not_carried.clear();
+  const auto plain = render_transfer(page, Lang::en);
+  EXPECT_FALSE(contains(plain, "Not read from the source"));
+  EXPECT_FALSE(contains(plain, "Not carried by the destination"));
+}
+
 TEST(TransferPageTest, CopyDoesNotWarnOfDeletion) {
   auto page = sample_transfer("requested");
   page.delete_at_source = false;

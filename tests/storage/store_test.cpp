@@ -1042,7 +1042,8 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE audit_entries ADD COLUMN leaf_hash BYTEA NOT NULL DEFAULT ''::bytea;"
            "DROP INDEX grants_ending;"
            "ALTER TABLE pending DROP COLUMN ui_locales; ALTER TABLE pending DROP COLUMN login_hint;"
-           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10);"
+           "ALTER TABLE transfer_datasets DROP COLUMN not_read;"
+           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10, 11);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
            "WITH RECURSIVE up(leaf, level, hashes) AS ("
@@ -1059,10 +1060,11 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE audit_entries ADD COLUMN leaf_hash TEXT NOT NULL DEFAULT '';"
            "DROP INDEX grants_ending;"
            "ALTER TABLE pending DROP COLUMN ui_locales; ALTER TABLE pending DROP COLUMN login_hint;"
+           "ALTER TABLE transfer_datasets DROP COLUMN not_read;"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 10);
+  EXPECT_EQ(store->migrate(), 11);
   EXPECT_EQ(store->audit_size(), kLeaves);
   const auto migrated = store->list_events(0, 100);
   ASSERT_EQ(migrated.size(), entries.size());
@@ -1118,7 +1120,8 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE audit_entries ADD COLUMN leaf_hash BYTEA NOT NULL DEFAULT ''::bytea;"
            "DROP INDEX grants_ending;"
            "ALTER TABLE pending DROP COLUMN ui_locales; ALTER TABLE pending DROP COLUMN login_hint;"
-           "DELETE FROM schema_migrations WHERE version IN (8, 9, 10);"
+           "ALTER TABLE transfer_datasets DROP COLUMN not_read;"
+           "DELETE FROM schema_migrations WHERE version IN (8, 9, 10, 11);"
          : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
            "DROP TABLE audit_tree;"
            "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
@@ -1130,11 +1133,12 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
            "DROP INDEX grants_ending;"
            "ALTER TABLE pending DROP COLUMN ui_locales; ALTER TABLE pending DROP COLUMN login_hint;"
+           "ALTER TABLE transfer_datasets DROP COLUMN not_read;"
            "PRAGMA user_version = 7;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
 
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 10);
+  EXPECT_EQ(store->migrate(), 11);
   EXPECT_EQ(store->audit_size(), 4);
   EXPECT_EQ(store->audit_node(0, 0), std::string(32, static_cast<char>(0xaa)));
   EXPECT_EQ(store->audit_node(0, 1), std::string(32, static_cast<char>(0xbb)));

@@ -247,6 +247,8 @@ struct TransferDatasetRecord {
   std::int64_t bytes_total = 0;
   std::string digest;       ///< running digest of what was sent (hex)
   std::vector<std::string> not_carried;  ///< model fields the destination cannot hold
+  /// parts of the source's items that the model has no field for (Format::to_model)
+  std::vector<std::string> not_read;
   bool verified = false;
   bool deleted = false;
 };
