@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <sstream>
+#include <string_view>
 
 #include "health_model.hpp"
+#include "not_read.hpp"
 #include "registry.hpp"
 #include "util.hpp"
 #include "xml_util.hpp"
@@ -52,6 +54,57 @@ std::string native_id(pugi::xml_node n) {
                       n.attribute(workout ? "duration" : "value").value());
 }
 
+// ---- what a Record or Workout holds that the model has no field for (to_model's not_read) ----
+
+// An attribute to_model reads, and on which element: a Workout's value and unit, say, are not.
+struct ReadAttribute {
+  std::string_view name;
+  bool record;
+  bool workout;
+};
+
+// Sorted by name for a binary search: this runs once per attribute of every item converted.
+constexpr ReadAttribute kReadAttributes[] = {
+    {"creationDate", true, true},       {"device", true, true},
+    {"duration", false, true},          {"durationUnit", false, true},
+    {"endDate", true, true},            {"sourceName", true, true},
+    {"sourceVersion", true, true},      {"startDate", true, true},
+    {"totalDistance", false, true},     {"totalDistanceUnit", false, true},
+    {"totalEnergyBurned", false, true}, {"totalEnergyBurnedUnit", false, true},
+    {"type", true, false},              {"unit", true, false},
+    {"value", true, false},             {"workoutActivityType", false, true}};
+static_assert(std::is_sorted(std::begin(kReadAttributes), std::end(kReadAttributes),
+                             [](const ReadAttribute& a, const ReadAttribute& b) {
+                               return a.name < b.name;
+                             }));
+
+bool read_attribute(std::string_view name, bool workout) {
+  const auto* it = std::lower_bound(
+      std::begin(kReadAttributes), std::end(kReadAttributes), name,
+      [](const ReadAttribute& a, std::string_view n) { return a.name < n; });
+  return it != std::end(kReadAttributes) && it->name == name &&
+         (workout ? it->workout : it->record);
+}
+
+// Names what a Record or Workout holds that the model has no field for, in document order:
+// attributes to_model does not read ("foo"), then child elements other than MetadataEntry
+// ("WorkoutEvent", "WorkoutRoute", "HeartRateVariabilityMetadataList" ...). Empty attributes and
+// empty elements are left out.
+void list_not_read(pugi::xml_node n, std::vector<std::string>& list) {
+  NotRead out(list);
+  const bool workout = std::string_view(n.name()) == "Workout";
+  for (pugi::xml_attribute a : n.attributes()) {
+    const std::string_view name = a.name();
+    // Namespace declarations are markup, not data (serialize_standalone copies those in scope).
+    if (*a.value() == '\0' || name == "xmlns" || name.rfind("xmlns:", 0) == 0) continue;
+    if (!read_attribute(name, workout)) out.add(name);
+  }
+  for (pugi::xml_node c : n.children()) {
+    if (c.type() != pugi::node_element || std::string_view(c.name()) == "MetadataEntry") continue;
+    if (c.first_attribute() || c.first_child()) out.add(c.name());
+  }
+}
+
 class AppleHealth final : public Format {
  public:
   std::string_view name() const override { return "apple-health"; }
@@ -94,8 +147,7 @@ class AppleHealth final : public Format {
     return out.str();
   }
 
-  Item to_model(const NativeItem& item,
-                [[maybe_unused]] std::vector<std::string>* not_read) const override {
+  Item to_model(const NativeItem& item, std::vector<std::string>* not_read) const override {
     const std::string what = item.id.empty() ? "item" : item.id;
     auto doc = parse_xml(item.text, what);
     pugi::xml_node n = doc->document_element();
@@ -137,6 +189,8 @@ class AppleHealth final : public Format {
       if (m["metadata"].contains(key)) throw FormatError(what, "duplicate MetadataEntry " + key);
       m["metadata"][key] = c.attribute("value").value();
     }
+    // Last, so that an item refused above adds nothing to the list.
+    if (not_read != nullptr) list_not_read(n, *not_read);
     return m;
   }
 

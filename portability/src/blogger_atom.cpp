@@ -1,10 +1,16 @@
 // Blogger export (Atom, RFC 4287), classic and Takeout forms.
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <cstring>
+#include <initializer_list>
+#include <optional>
 #include <sstream>
+#include <utility>
 
 #include "blog_model.hpp"
+#include "not_read.hpp"
 #include "registry.hpp"
 #include "util.hpp"
 #include "xml_util.hpp"
@@ -60,6 +66,210 @@ json coordinate(const std::string& text, bool latitude, const std::string& what)
     throw FormatError(what, std::string("bad ") + (latitude ? "latitude" : "longitude") + ": " +
                                 text);
   return *e7;
+}
+
+constexpr const char* kXml = "http://www.w3.org/XML/1998/namespace";
+
+// The namespace URI `prefix` ("" for the default namespace) is bound to at `node` (Namespaces
+// in XML §6), without copying it as ns_uri does: not_read asks it for every child of an entry.
+std::string_view bound_uri(pugi::xml_node node, std::string_view prefix) {
+  if (prefix == "xml") return kXml;
+  for (pugi::xml_node n = node; n.type() == pugi::node_element; n = n.parent()) {
+    for (pugi::xml_attribute a = n.first_attribute(); a; a = a.next_attribute()) {
+      const char* name = a.name();
+      // Most attributes are not declarations: strncmp drops them without measuring them.
+      if (std::strncmp(name, "xmlns", 5) != 0) continue;
+      const std::string_view rest = name + 5;
+      if (prefix.empty() ? rest.empty() : rest.size() == prefix.size() + 1 && rest[0] == ':' &&
+                                              rest.substr(1) == prefix) {
+        return a.value();
+      }
+    }
+  }
+  return {};
+}
+
+std::string_view element_uri(pugi::xml_node element) {
+  const std::string_view name = element.name();
+  const std::size_t colon = name.find(':');
+  return bound_uri(element, colon == std::string_view::npos ? "" : name.substr(0, colon));
+}
+
+// Conventional prefixes of the namespaces Blogger entries use: a part is named the same
+// whatever prefix a document happens to declare for its namespace.
+constexpr std::pair<std::string_view, std::string_view> kPrefixes[] = {
+    {kApp, "app"},
+    {kAppOld, "app"},
+    {kBlogger2018, "blogger"},
+    {"http://schemas.google.com/g/2005", "gd"},
+    {kGeoRss, "georss"},
+    {"http://search.yahoo.com/mrss/", "media"},
+    {"http://purl.org/syndication/thread/1.0", "thr"},
+    {kXml, "xml"}};
+
+// An element's name in a not_read list: its local name in Atom, "prefix:local" with the
+// conventional prefix otherwise; in an unknown namespace the prefix as written, or the URI in
+// braces when it has none ("{urn:x}foo").
+std::string part_name(pugi::xml_node element) {
+  const std::string_view uri = element_uri(element);
+  const std::string_view local = local_name(element);
+  if (uri == kAtom) return std::string(local);
+  for (const auto& [ns, prefix] : kPrefixes) {
+    if (uri == ns) return std::string(prefix) + ":" + std::string(local);
+  }
+  const std::string_view qname = element.name();
+  if (qname.size() != local.size()) return std::string(qname);
+  return "{" + std::string(uri) + "}" + std::string(local);
+}
+
+// An attribute's name: "@name" when unprefixed (no namespace), "@prefix:local" otherwise,
+// with the conventional prefix of the namespace its prefix is bound to at `owner`.
+std::string attribute_name(pugi::xml_node owner, std::string_view qname) {
+  const std::size_t colon = qname.find(':');
+  if (colon == std::string_view::npos) return "@" + std::string(qname);
+  const std::string_view uri = bound_uri(owner, qname.substr(0, colon));
+  for (const auto& [ns, conventional] : kPrefixes) {
+    if (uri == ns) return "@" + std::string(conventional) + std::string(qname.substr(colon));
+  }
+  return "@" + std::string(qname);
+}
+
+// The attributes of `element` other than namespace declarations and `read`, as
+// "<where><where_tail>/@name" ("@name" for the entry's own). The name is put together only
+// when there is one to add: mostly there is none.
+void unread_attributes(NotRead& out, pugi::xml_node element, std::string_view where,
+                       std::initializer_list<std::string_view> read = {},
+                       std::string_view where_tail = {}) {
+  for (pugi::xml_attribute a = element.first_attribute(); a; a = a.next_attribute()) {
+    const std::string_view name = a.name();
+    if (name == "xmlns" || name.rfind("xmlns:", 0) == 0) continue;
+    if (std::find(read.begin(), read.end(), name) != read.end()) continue;
+    std::string part(where);
+    part += where_tail;
+    if (!part.empty()) part += '/';
+    out.add(part + attribute_name(element, name));
+  }
+}
+
+// The child elements of `element` other than those named `read` in namespace `ns`, as
+// "<where>/name".
+void unread_children(NotRead& out, pugi::xml_node element, std::string_view where,
+                     std::string_view ns, std::initializer_list<std::string_view> read) {
+  for (pugi::xml_node c : element.children()) {
+    if (c.type() != pugi::node_element) continue;
+    if (std::find(read.begin(), read.end(), local_name(c)) != read.end() && element_uri(c) == ns)
+      continue;
+    out.add(std::string(where) + "/" + part_name(c));
+  }
+}
+
+// What of `entry` to_model left out of the model `m` (docs/portability.md, blogger-atom), in
+// document order. It follows to_model's reading: an element to_model reads only the first of
+// (a second <author>, say) is listed when it repeats, and so is <blogger:location> when a
+// georss:point gave the location. rel="self" and rel="edit" links are not listed: they are the
+// source's addresses for its own copy of the entry, which mean nothing once it is deleted.
+void list_not_read(pugi::xml_node entry, const json& m, std::vector<std::string>& out) {
+  NotRead parts(out);
+  unread_attributes(parts, entry, "");
+  // Elements to_model reads only the first of.
+  enum Once { id, title, content, published, updated, author, status, type, point, featurename,
+              location, control, control_old, count };
+  std::array<bool, count> seen{};
+  auto first_time = [&](Once e) { return !std::exchange(seen[e], true); };
+  // Asked only of the elements it decides for: first_child is not free.
+  auto has_point = [&] { return static_cast<bool>(first_child(entry, kGeoRss, "point")); };
+  bool url_taken = false;
+  for (pugi::xml_node c : entry.children()) {
+    if (c.type() != pugi::node_element) continue;
+    const std::string_view uri = element_uri(c);
+    const std::string_view local = local_name(c);
+    std::optional<Once> once;
+    if (uri == kAtom) {
+      if (local == "id") {
+        once = id;
+      } else if (local == "title" || local == "content") {
+        // A content src attribute is refused before this.
+        if (first_time(local == "title" ? title : content)) {
+          unread_attributes(parts, c, local, {"type"});
+        } else {
+          parts.add(std::string(local));
+        }
+        continue;
+      } else if (local == "published" || local == "updated") {
+        once = local == "published" ? published : updated;
+      } else if (local == "category") {
+        // The kind category and label categories are read whole; another scheme's term
+        // becomes a label without its scheme.
+        const std::string_view scheme = c.attribute("scheme").value();
+        const bool known = scheme.empty() || scheme == kKindScheme || scheme == kLabelScheme;
+        if (known) {
+          unread_attributes(parts, c, "category", {"term", "scheme"});
+        } else {
+          unread_attributes(parts, c, "category", {"term"});
+        }
+        continue;
+      } else if (local == "link") {
+        // Read like to_model: no rel means "alternate" (RFC 4287 §4.2.7.2); the first HTML
+        // alternate is the url, every enclosure an attachment.
+        std::string_view rel = c.attribute("rel").value();
+        if (rel.empty()) rel = "alternate";
+        const std::string_view link_type = c.attribute("type").value();
+        if (rel == "alternate" && !url_taken && (link_type.empty() || link_type == "text/html")) {
+          url_taken = true;
+          // Blogger repeats the post's title on its alternate link: that title is carried.
+          const bool same_title = m["title"] == c.attribute("title").value();
+          if (same_title) {
+            unread_attributes(parts, c, "link rel=", {"rel", "type", "href", "title"}, rel);
+          } else {
+            unread_attributes(parts, c, "link rel=", {"rel", "type", "href"}, rel);
+          }
+        } else if (rel == "enclosure") {
+          unread_attributes(parts, c, "link rel=", {"rel", "type", "href", "title"}, rel);
+        } else if (rel != "self" && rel != "edit") {
+          parts.add("link rel=" + std::string(rel));
+        }
+        continue;
+      } else if (local == "author") {
+        if (!first_time(author)) {
+          parts.add("author");
+          continue;
+        }
+        unread_attributes(parts, c, "author");
+        unread_children(parts, c, "author", kAtom, {"name", "uri", "email"});
+        continue;
+      }
+    } else if (uri == kBlogger2018) {
+      if (local == "status" || local == "type") {
+        once = local == "status" ? status : type;
+      } else if (local == "location" && !has_point()) {
+        if (!first_time(location)) {
+          parts.add("blogger:location");
+          continue;
+        }
+        unread_attributes(parts, c, "blogger:location");
+        unread_children(parts, c, "blogger:location", kBlogger2018,
+                        {"name", "latitude", "longitude"});
+        continue;
+      }
+    } else if (uri == kGeoRss) {
+      if (local == "point") once = point;
+      if (local == "featurename" && has_point()) once = featurename;
+    } else if ((uri == kApp || uri == kAppOld) && local == "control") {
+      // Read for its draft flag even when <blogger:status> says the same thing.
+      if (!first_time(uri == kApp ? control : control_old)) {
+        parts.add("app:control");
+        continue;
+      }
+      unread_attributes(parts, c, "app:control");
+      unread_children(parts, c, "app:control", uri, {"draft"});
+      continue;
+    }
+    if (once && first_time(*once)) {
+      if (c.first_attribute()) unread_attributes(parts, c, part_name(c));
+    } else {
+      parts.add(part_name(c));
+    }
+  }
 }
 
 class BloggerAtom final : public Format {
@@ -131,8 +341,7 @@ class BloggerAtom final : public Format {
     return out.str();
   }
 
-  Item to_model(const NativeItem& item,
-                [[maybe_unused]] std::vector<std::string>* not_read) const override {
+  Item to_model(const NativeItem& item, std::vector<std::string>* not_read) const override {
     const std::string what = item.id.empty() ? "item" : item.id;
     auto doc = parse_xml(item.text, what);
     pugi::xml_node entry = doc->document_element();
@@ -223,6 +432,7 @@ class BloggerAtom final : public Format {
       if (pugi::xml_node n = first_child(l, kBlogger2018, "name")) loc["name"] = text_of(n);
       m["location"] = loc;
     }
+    if (not_read != nullptr) list_not_read(entry, m, *not_read);
     return m;
   }
 

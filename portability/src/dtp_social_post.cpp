@@ -1,9 +1,12 @@
 // Data Transfer Project generic social-post payload (GenericPayload wrapping SocialActivity).
 
 #include <algorithm>
+#include <span>
+#include <string_view>
 
 #include "blog_model.hpp"
 #include "json_document.hpp"
+#include "not_read.hpp"
 #include "registry.hpp"
 #include "util.hpp"
 
@@ -76,6 +79,74 @@ json e7(const json& location, const char* key, bool latitude, const std::string&
   return *v;
 }
 
+// The members to_model reads, per object of a GenericPayload (DTP's SocialActivity classes),
+// for not_read: any other member is named by its path. "@type" is read when it names the class
+// expected there. The envelope's apiVersion and schemaSource describe DTP's serializer, not the
+// resident's data, and from_model writes its own: they are read.
+struct Shape;
+struct Member {
+  std::string_view name;
+  const Shape* shape = nullptr;  // an object (or, with `many`, an array of them) read inside
+  bool many = false;
+};
+struct Shape {
+  std::string_view type;
+  std::span<const Member> members;
+};
+
+constexpr Member kActorMembers[] = {{"@type"}, {"id"}, {"name"}, {"url"}};
+constexpr Shape kActor{"SocialActivityActor", kActorMembers};
+constexpr Member kMetadataMembers[] = {{"@type"}, {"actor", &kActor}};
+constexpr Shape kMetadata{"SocialActivityMetadata", kMetadataMembers};
+constexpr Member kAttachmentMembers[] = {{"@type"}, {"content"}, {"name"}, {"type"}, {"url"}};
+constexpr Shape kAttachment{"SocialActivityAttachment", kAttachmentMembers};
+constexpr Member kLocationMembers[] = {{"@type"}, {"latitude"}, {"longitude"}, {"name"}};
+constexpr Shape kLocation{"SocialActivityLocation", kLocationMembers};
+constexpr Member kActivityMembers[] = {{"@type"},
+                                       {"attachments", &kAttachment, true},
+                                       {"content"},
+                                       {"id"},
+                                       {"location", &kLocation},
+                                       {"published"},
+                                       {"title"},
+                                       {"type"},
+                                       {"url"}};
+constexpr Shape kActivity{"SocialActivityModel", kActivityMembers};
+constexpr Member kPayloadMembers[] = {
+    {"@type"}, {"activity", &kActivity}, {"metadata", &kMetadata}};
+constexpr Shape kPayload{"SocialActivity", kPayloadMembers};
+constexpr Member kRootMembers[] = {
+    {"@type"}, {"apiVersion"}, {"payload", &kPayload}, {"schemaSource"}};
+constexpr Shape kRoot{"GenericPayload", kRootMembers};
+
+// Names the path of each member of `object` that `shape` does not read, depth first in the
+// object's (sorted) member order (attachments repeat their members: each path comes once).
+// `path` is the object's path with a trailing "." (restored on return).
+void list_not_read(const json& object, const Shape& shape, std::string& path, NotRead& out) {
+  const std::size_t length = path.size();
+  for (const auto& [key, value] : object.get_ref<const json::object_t&>()) {
+    if (!holds_data(value)) continue;
+    // A linear scan compares lengths first: cheaper than ordered compares for so few names.
+    const auto m = std::ranges::find(shape.members, std::string_view(key), &Member::name);
+    const bool known = m != shape.members.end() &&
+                       (key != "@type" ||
+                        (value.is_string() && value.get_ref<const std::string&>() == shape.type));
+    path += key;
+    if (known && m->shape != nullptr && m->many) {
+      // to_model refused an attachments member that is not an array of objects.
+      path += '.';
+      for (const json& e : value) list_not_read(e, *m->shape, path, out);
+    } else if (known && m->shape != nullptr && value.is_object()) {
+      path += '.';
+      list_not_read(value, *m->shape, path, out);
+    } else if (!known || m->shape != nullptr) {
+      // Unknown, or (metadata or actor) not an object, which to_model passes over.
+      out.add(path);
+    }
+    path.resize(length);
+  }
+}
+
 class DtpSocialPost final : public Format {
  public:
   std::string_view name() const override { return "dtp-social-post"; }
@@ -93,8 +164,7 @@ class DtpSocialPost final : public Format {
     return join_items("[", items, "]");
   }
 
-  Item to_model(const NativeItem& item,
-                [[maybe_unused]] std::vector<std::string>* not_read) const override {
+  Item to_model(const NativeItem& item, std::vector<std::string>* not_read) const override {
     const std::string what = item.id.empty() ? "item" : item.id;
     const json root = parse_item(item);
     const json& payload = req_object(root, "payload", what);
@@ -138,6 +208,11 @@ class DtpSocialPost final : public Format {
                        {"email", nullptr},
                        {"id", str_or_null(opt_string(*actor, "id", what))}};
       }
+    }
+    if (not_read != nullptr) {
+      std::string path;
+      NotRead out(*not_read);
+      list_not_read(root, kRoot, path, out);
     }
     return m;
   }

@@ -1,7 +1,12 @@
 // GeoJSON (RFC 7946): a FeatureCollection of Point Features.
 
+#include <algorithm>
+#include <span>
+#include <string_view>
+
 #include "json_document.hpp"
 #include "location_model.hpp"
+#include "not_read.hpp"
 #include "registry.hpp"
 #include "util.hpp"
 
@@ -20,6 +25,28 @@ std::string feature_timestamp(const json& f, const std::string& what) {
 bool is_point(const json& f) {
   const json* g = member(f, "geometry");
   return g != nullptr && g->is_object() && g->value("type", "") == "Point";
+}
+
+// The members to_model reads, for not_read: in the Feature, its Point geometry and its
+// properties. Any other member holding something is named by its path ("id", "bbox",
+// "properties.name" ...).
+constexpr std::string_view kFeatureRead[] = {"geometry", "properties", "type"};
+constexpr std::string_view kGeometryRead[] = {"coordinates", "type"};
+constexpr std::string_view kPropertiesRead[] = {"accuracy", "device_tag", "heading", "source",
+                                                "timestamp", "velocity", "vertical_accuracy"};
+
+// Names each member of the Feature that to_model does not read, in the object's (sorted)
+// member order; the members of geometry and properties come in their place.
+void list_not_read(const json& feature, NotRead& out) {
+  for (const auto& [key, value] : feature.get_ref<const json::object_t&>()) {
+    if (key == "geometry") {
+      out.members(value, kGeometryRead, key);
+    } else if (key == "properties") {
+      out.members(value, kPropertiesRead, key);
+    } else if (holds_data(value) && !among(kFeatureRead, key)) {
+      out.add(key);
+    }
+  }
 }
 
 class GeoJson final : public Format {
@@ -50,8 +77,7 @@ class GeoJson final : public Format {
     return join_items(R"({"type":"FeatureCollection","features":[)", items, "]}");
   }
 
-  Item to_model(const NativeItem& item,
-                [[maybe_unused]] std::vector<std::string>* not_read) const override {
+  Item to_model(const NativeItem& item, std::vector<std::string>* not_read) const override {
     const std::string what = item.id.empty() ? "item" : item.id;
     const json f = parse_item(item);
     if (f.value("type", "") != "Feature" || !is_point(f)) throw FormatError(what, "not a Point Feature");
@@ -73,6 +99,11 @@ class GeoJson final : public Format {
     for (const char* key : kProperties) m[key] = str_or_null(opt_number(props, key, what));
     m["source"] = str_or_null(opt_string(props, "source", what));
     if (auto t = opt_int(props, "device_tag", what)) m["device_tag"] = *t;
+    // to_model has checked that geometry and properties are objects.
+    if (not_read != nullptr) {
+      NotRead out(*not_read);
+      list_not_read(f, out);
+    }
     return m;
   }
 

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <string_view>
 
 #include "calendar_model.hpp"
+#include "not_read.hpp"
 #include "registry.hpp"
 #include "util.hpp"
 
@@ -500,6 +502,87 @@ std::string serialize(const Line& l) {
   return s + ":" + l.value;
 }
 
+// ---- what a VEVENT holds that the model has no field for (Format::to_model's not_read) ----
+
+// A property to_model reads. `type` is the value type a VALUE parameter may name without
+// changing what the model holds (the RFC 5545 §3.8 default); empty marks a DATE / DATE-TIME
+// property, whose VALUE and TZID parameters the adapter interprets itself.
+struct ReadProperty {
+  std::string_view name;
+  std::string_view type;
+};
+
+// Sorted by name for a binary search: this runs once per property of every item converted.
+constexpr ReadProperty kReadProperties[] = {
+    {"CATEGORIES", "TEXT"},    {"CREATED", ""},         {"DESCRIPTION", "TEXT"},
+    {"DTEND", ""},             {"DTSTAMP", ""},         {"DTSTART", ""},
+    {"DURATION", "DURATION"},  {"EXDATE", ""},          {"LAST-MODIFIED", ""},
+    {"LOCATION", "TEXT"},      {"RDATE", ""},           {"RECURRENCE-ID", ""},
+    {"RRULE", "RECUR"},        {"SEQUENCE", "INTEGER"}, {"STATUS", "TEXT"},
+    {"SUMMARY", "TEXT"},       {"TRANSP", "TEXT"},      {"UID", "TEXT"},
+    {"URL", "URI"}};
+static_assert(std::is_sorted(std::begin(kReadProperties), std::end(kReadProperties),
+                             [](const ReadProperty& a, const ReadProperty& b) {
+                               return a.name < b.name;
+                             }));
+
+const ReadProperty* read_property(std::string_view name) {
+  const auto* it = std::lower_bound(
+      std::begin(kReadProperties), std::end(kReadProperties), name,
+      [](const ReadProperty& p, std::string_view n) { return p.name < n; });
+  return it != std::end(kReadProperties) && it->name == name ? it : nullptr;
+}
+
+// `v` equals `upper_name` ignoring case (parameter values are case-insensitive, §3.2).
+bool same_upper(std::string_view v, std::string_view upper_name) {
+  return v.size() == upper_name.size() &&
+         std::equal(v.begin(), v.end(), upper_name.begin(), [](char a, char b) {
+           return std::toupper(static_cast<unsigned char>(a)) == b;
+         });
+}
+
+bool holds_something(const Param& p) {
+  return std::any_of(p.values.begin(), p.values.end(),
+                     [](const std::string& v) { return !v.empty(); });
+}
+
+// Names what a VEVENT block holds that the model has no field for, in document order:
+// nested components whole ("VALARM"), properties to_model does not read ("ATTENDEE", "X-FOO",
+// any name not in kReadProperties), and parameters of the properties it reads that the model
+// does not keep ("DESCRIPTION;ALTREP", "RECURRENCE-ID;RANGE"). Empty parts are left out.
+void list_not_read(const std::vector<Line>& lines, std::vector<std::string>& list) {
+  NotRead out(list);
+  int depth = 0;
+  std::size_t opened = 0;
+  for (std::size_t i = 1; i + 1 < lines.size(); ++i) {
+    const Line& l = lines[i];
+    if (l.name == "BEGIN" || l.name == "END") {
+      depth += l.name == "BEGIN" ? 1 : -1;
+      if (depth == 1 && l.name == "BEGIN") {
+        opened = i;
+      } else if (depth == 0 && i > opened + 1) {  // a component with something inside it
+        out.add(upper(lines[opened].value));
+      }
+      continue;
+    }
+    if (depth > 0) continue;  // inside a nested component, which is listed whole
+    const ReadProperty* p = read_property(l.name);
+    if (p == nullptr) {
+      if (!l.value.empty() || std::any_of(l.params.begin(), l.params.end(), holds_something))
+        out.add(l.name);
+      continue;
+    }
+    for (const Param& param : l.params) {
+      if (!holds_something(param)) continue;
+      const bool read =
+          p->type.empty() ? param.name == "VALUE" || param.name == "TZID"
+                          : param.name == "VALUE" && param.values.size() == 1 &&
+                                same_upper(param.values[0], p->type);
+      if (!read) out.add(l.name + ";" + param.name);
+    }
+  }
+}
+
 std::string item_id(const std::vector<Line>& block, std::size_t position) {
   std::string uid, rid;
   int depth = 0;
@@ -587,8 +670,7 @@ class ICalendar final : public Format {
     return out + "END:VCALENDAR\r\n";
   }
 
-  Item to_model(const NativeItem& item,
-                [[maybe_unused]] std::vector<std::string>* not_read) const override {
+  Item to_model(const NativeItem& item, std::vector<std::string>* not_read) const override {
     const std::string what = item.id.empty() ? "item" : item.id;
     const std::vector<Line> lines = parse_lines(item.text, what);
     if (lines.size() < 2 || lines.front().name != "BEGIN" || upper(lines.front().value) != "VEVENT" ||
@@ -690,6 +772,8 @@ class ICalendar final : public Format {
     sort_unique(m["categories"]);
     sort_unique(m["recurrence_dates"]);
     sort_unique(m["excluded_dates"]);
+    // Last, so that an item refused above adds nothing to the list.
+    if (not_read != nullptr) list_not_read(lines, *not_read);
     return m;
   }
 

@@ -1,9 +1,12 @@
 // JSCalendar (RFC 8984): Event objects in a Group.
 
 #include <algorithm>
+#include <span>
+#include <string_view>
 
 #include "calendar_model.hpp"
 #include "json_document.hpp"
+#include "not_read.hpp"
 #include "registry.hpp"
 #include "util.hpp"
 
@@ -113,6 +116,82 @@ json rule_from_model(const json& m, const std::optional<std::string>& zone, std:
   return r;
 }
 
+// ---- what an Event holds that the model has no field for (Format::to_model's not_read) ----
+
+// The members to_model reads. Anything else is reported, so a member nobody has heard of is
+// not dropped silently either.
+constexpr std::string_view kEventMembers[] = {
+    "@type", "created", "description", "duration", "freeBusyStatus", "keywords", "links",
+    "locations", "recurrenceId", "recurrenceOverrides", "recurrenceRules", "sequence",
+    "showWithoutTime", "start", "status", "timeZone", "title", "uid", "updated"};
+constexpr std::string_view kRuleMembers[] = {
+    "@type", "byDay", "byHour", "byMinute", "byMonth", "byMonthDay", "bySecond",
+    "bySetPosition", "byWeekNo", "byYearDay", "count", "firstDayOfWeek", "frequency",
+    "infobank:untilUtc", "interval", "rscale", "skip", "until"};
+constexpr std::string_view kNDayMembers[] = {"@type", "day", "nthOfPeriod"};
+constexpr std::string_view kLocationMembers[] = {"@type", "name"};
+constexpr std::string_view kLinkMembers[] = {"@type", "href"};
+// The model keeps one location and one link (those to_model picks); the others are reported
+// whole, as "locations" / "links", and unread members of the one kept by their path.
+void list_first_only(const json& map, const json* kept, const std::string& name,
+                     std::span<const std::string_view> read, NotRead& out) {
+  if (!map.is_object()) {
+    out.add(name);
+    return;
+  }
+  for (const auto& [key, v] : map.items()) {
+    if (&v == kept) {
+      out.members(v, read, name);
+    } else if (holds_data(v)) {
+      out.add(name);
+    }
+  }
+}
+
+// Names what an Event holds that the model has no field for, in member order (a parsed object
+// keeps its members sorted by name). Runs after to_model read the event, so every part checked
+// here has the shape to_model required.
+void list_not_read(const json& e, NotRead& out) {
+  for (const auto& [key, v] : e.items()) {
+    if (!holds_data(v)) continue;
+    if (!among(kEventMembers, key)) {
+      out.add(key);
+    } else if (key == "locations") {
+      // The first location with a name, as to_model picks it.
+      const json* kept = nullptr;
+      if (v.is_object()) {
+        for (const auto& [id, loc] : v.items()) {
+          if (const json* n = member(loc, "name"); n != nullptr && n->is_string()) {
+            kept = &loc;
+            break;
+          }
+        }
+      }
+      list_first_only(v, kept, key, kLocationMembers, out);
+    } else if (key == "links") {
+      // The first link, as to_model reads it (v is not empty: checked above).
+      list_first_only(v, v.is_object() ? &v.begin().value() : nullptr, key, kLinkMembers, out);
+    } else if (key == "recurrenceRules") {
+      for (const json& rule : v) {
+        out.members(rule, kRuleMembers, key);
+        if (const json* days = member(rule, "byDay"); days != nullptr) {
+          for (const json& d : *days) out.members(d, kNDayMembers, key + ".byDay");
+        }
+      }
+    } else if (key == "recurrenceOverrides") {
+      // The model keeps added instances ({}) and excluded ones; any other patch changes an
+      // instance, which it cannot hold.
+      for (const auto& [id, patch] : v.items()) {
+        const json* excluded = member(patch, "excluded");
+        if (!patch.empty() && (excluded == nullptr || *excluded != true)) {
+          out.add(key);
+          break;
+        }
+      }
+    }
+  }
+}
+
 std::optional<std::string> utc_date_time(const json& e, const char* key, const std::string& what) {
   auto s = opt_string(e, key, what);
   if (!s) return std::nullopt;
@@ -161,8 +240,7 @@ class JsCalendar final : public Format {
                       items, "]}");
   }
 
-  Item to_model(const NativeItem& item,
-                [[maybe_unused]] std::vector<std::string>* not_read) const override {
+  Item to_model(const NativeItem& item, std::vector<std::string>* not_read) const override {
     const std::string what = item.id.empty() ? "item" : item.id;
     const json e = parse_item(item);
     if (opt_string(e, "@type", what) != "Event") throw FormatError(what, "not a JSCalendar Event");
@@ -234,6 +312,11 @@ class JsCalendar final : public Format {
     sort_unique(m["categories"]);
     sort_unique(m["recurrence_dates"]);
     sort_unique(m["excluded_dates"]);
+    // Last, so that an item refused above adds nothing to the list.
+    if (not_read != nullptr) {
+      NotRead out(*not_read);
+      list_not_read(e, out);
+    }
     return m;
   }
 

@@ -1,9 +1,11 @@
 // Open mHealth data points (header + body, schema-typed).
 
 #include <algorithm>
+#include <string_view>
 
 #include "health_model.hpp"
 #include "json_document.hpp"
+#include "not_read.hpp"
 #include "registry.hpp"
 #include "util.hpp"
 
@@ -64,6 +66,67 @@ json unit_value(const std::string& value, const std::string& unit) {
   return {{"value", raw_number(value)}, {"unit", unit}};
 }
 
+// ---- what a data point holds that the model has no field for (to_model's not_read) ----
+
+constexpr std::string_view kIntervalRead[] = {"end_date_time", "start_date_time"};
+constexpr std::string_view kProvenanceRead[] = {"source_creation_date_time", "source_name"};
+constexpr std::string_view kUnitValueRead[] = {"unit", "value"};
+
+void list_time_frame(const json& frame, NotRead& out) {
+  const std::string path = "body.effective_time_frame";
+  const json* at = member(frame, "date_time");
+  const bool instant = at != nullptr && at->is_string();  // then time_interval is not read
+  for (const auto& [key, v] : frame.items()) {
+    if (!holds_data(v) || (key == "date_time" && instant)) continue;
+    if (key == "time_interval" && !instant) {
+      out.members(v, kIntervalRead, path + "." + key);
+    } else {
+      out.add(path + "." + key);
+    }
+  }
+}
+
+void list_header(const json& header, const json& m, bool own, NotRead& out) {
+  for (const auto& [key, v] : header.items()) {
+    if (!holds_data(v) || key == "id" || key == "schema_id") continue;
+    if (key == "uuid") {
+      // header_id takes id when there is one; a uuid other than it is not read.
+      const json* id = member(header, "id");
+      if (id != nullptr && id->is_string() && *id != v) out.add("header.uuid");
+    } else if (key == "creation_date_time") {
+      // from_model writes created, or start when there is none: kept when it is that.
+      const json* created = member(m, "created");
+      if (v != (created != nullptr && created->is_string() ? *created : *member(m, "start")))
+        out.add("header.creation_date_time");
+    } else if (key == "acquisition_provenance" && !own && v.is_object()) {
+      out.members(v, kProvenanceRead, "header." + key);
+    } else {
+      out.add("header." + key);
+    }
+  }
+}
+
+// Names what a data point holds that the model has no field for, in member order (a parsed
+// object keeps its members sorted by name). `own` is our namespace, where acquisition_provenance
+// is not read; `body_member(name, value)` reports what is not read of one body member, as the
+// schema decides. Runs after to_model read the point, so each part has the shape it required.
+template <typename BodyMember>
+void list_not_read(const json& p, const json& m, bool own, BodyMember body_member,
+                   NotRead& out) {
+  for (const auto& [part, value] : p.items()) {
+    if (!holds_data(value)) continue;
+    if (part == "body") {
+      for (const auto& [key, v] : value.items()) {
+        if (holds_data(v)) body_member(key, v);
+      }
+    } else if (part == "header") {
+      list_header(value, m, own, out);
+    } else {
+      out.add(part);
+    }
+  }
+}
+
 class OpenMHealth final : public Format {
  public:
   std::string_view name() const override { return "open-mhealth"; }
@@ -80,8 +143,7 @@ class OpenMHealth final : public Format {
     return join_items("[", items, "]");
   }
 
-  Item to_model(const NativeItem& item,
-                [[maybe_unused]] std::vector<std::string>* not_read) const override {
+  Item to_model(const NativeItem& item, std::vector<std::string>* not_read) const override {
     const std::string what = item.id.empty() ? "item" : item.id;
     const json p = parse_item(item);
     const json& header = req_object(p, "header", what);
@@ -96,6 +158,14 @@ class OpenMHealth final : public Format {
       }
       m["id"] = header_id(p, what);
       check_health_record(m);
+      // Last in each branch, so that an item refused above adds nothing to the list.
+      if (not_read != nullptr) {
+        NotRead out(*not_read);
+        // The body is the model itself, minus the id (the header's).
+        list_not_read(p, m, true, [&](const std::string& key, const json& v) {
+          if (key == "id" ? v != m["id"] : !m.contains(key)) out.add("body." + key);
+        }, out);
+      }
       return m;
     }
     m["id"] = header_id(p, what);
@@ -118,6 +188,18 @@ class OpenMHealth final : public Format {
         }
       }
       m["workout"] = w;
+      if (not_read != nullptr) {
+        NotRead out(*not_read);
+        list_not_read(p, m, false, [&](const std::string& key, const json& v) {
+          if (key == "effective_time_frame") {
+            list_time_frame(v, out);
+          } else if (key == "distance" || key == "kcal_burned") {
+            out.members(v, kUnitValueRead, "body." + key);
+          } else if (key != "activity_name") {
+            out.add("body." + key);
+          }
+        }, out);
+      }
       return m;
     }
     for (const Mapping& map : kMappings) {
@@ -129,6 +211,18 @@ class OpenMHealth final : public Format {
       m["type"] = map.hk_type;
       m["unit"] = map.hk_unit;
       m["value"] = *value;
+      if (not_read != nullptr) {
+        NotRead out(*not_read);
+        list_not_read(p, m, false, [&](const std::string& key, const json& v) {
+          if (key == "effective_time_frame") {
+            list_time_frame(v, out);
+          } else if (key == map.body_key) {
+            out.members(v, kUnitValueRead, "body." + key);
+          } else {
+            out.add("body." + key);
+          }
+        }, out);
+      }
       return m;
     }
     throw FormatError(what, "unsupported schema " + ns + ":" + name);

@@ -1,7 +1,11 @@
 // Google Takeout location history, Records.json form.
 
+#include <algorithm>
+#include <string_view>
+
 #include "json_document.hpp"
 #include "location_model.hpp"
+#include "not_read.hpp"
 #include "registry.hpp"
 #include "util.hpp"
 
@@ -29,6 +33,13 @@ std::string timestamp_of(const json& r, const std::string& what) {
   return format_rfc3339(from_epoch(*v / 1000, pad(*v % 1000, 3)));
 }
 
+// The members to_model reads: for not_read, any other member holding something is named
+// (activity, platformType, activeWifiScans and whatever Takeout adds next). timestampMs is read
+// even beside timestamp: both give the same instant.
+constexpr std::string_view kRead[] = {
+    "accuracy", "altitude",  "deviceTag",   "heading",  "latitudeE7",      "longitudeE7",
+    "source",   "timestamp", "timestampMs", "velocity", "verticalAccuracy"};
+
 class TakeoutRecords final : public Format {
  public:
   std::string_view name() const override { return "takeout-records"; }
@@ -47,8 +58,7 @@ class TakeoutRecords final : public Format {
     return join_items(R"({"locations":[)", items, "]}");
   }
 
-  Item to_model(const NativeItem& item,
-                [[maybe_unused]] std::vector<std::string>* not_read) const override {
+  Item to_model(const NativeItem& item, std::vector<std::string>* not_read) const override {
     const std::string what = item.id.empty() ? "item" : item.id;
     const json r = parse_item(item);
     json m = empty_location_point();
@@ -64,6 +74,7 @@ class TakeoutRecords final : public Format {
     for (const auto& [key, field] : kMeasures) m[field] = str_or_null(opt_number(r, key, what));
     m["source"] = str_or_null(opt_string(r, "source", what));
     if (auto t = opt_int(r, "deviceTag", what)) m["device_tag"] = *t;
+    if (not_read != nullptr) NotRead(*not_read).members(r, kRead);
     return m;
   }
 

@@ -142,7 +142,8 @@ async function checkAfterMove(tc, s, { id, progress, page }, dataset, sourceBefo
   const t = showTransfer(server, id);
   const rep = t.report?.datasets?.[0] ?? {};
   tc.diagnostic(`${rep.source_format} -> ${rep.destination_format}: ${rep.items} items in ${rep.pages} pages, ` +
-                `not carried: [${(rep.not_carried ?? []).join(', ')}]; progress page loads: ` +
+                `not carried: [${(rep.not_carried ?? []).join(', ')}], ` +
+                `not read: [${(rep.not_read ?? []).join(', ')}]; progress page loads: ` +
                 progress.map((p) => `${p.state}${p.refresh ? ' (refresh)' : ''}`).join(' | '));
   assert.equal(t.state, 'completed', JSON.stringify(t));
 
@@ -173,6 +174,10 @@ async function checkAfterMove(tc, s, { id, progress, page }, dataset, sourceBefo
   assert.equal(d.items_done, n);
   assert.equal(d.items_total, n);
   assert.deepEqual(d.not_carried, r.not_carried);
+  // What the source held that the model has no field for is named, each name once.
+  assert.ok(Array.isArray(r.not_read), 'the report says what was not read');
+  assert.deepEqual(d.not_read, r.not_read);
+  assert.equal(new Set(r.not_read).size, r.not_read.length);
 
   // The data: the destination holds what the source held, in the common model.
   const held = s.destination.dump(s.username);

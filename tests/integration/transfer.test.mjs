@@ -2,9 +2,13 @@
 // Blogger-Atom blog to a DTP-JSON blog; the destination ends up with the source's items in the
 // common model, the source with none, and the contracts change with the transfer's completion.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { RESIDENT, setup } from '../support/fixtures.mjs';
+import { request } from '../support/harness.mjs';
 import {
   decide, registerService, requestTransfer, showTransfer, signIn, startService, waitForEnd,
   withoutNotCarried,
@@ -15,9 +19,11 @@ const services = [];
 before(async () => {
   server = await setup();
 });
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'infobank-transfer-'));
 after(async () => {
   for (const s of services) await s.close();
   await server?.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 async function pair(sourceFormat, sourceSeed, destinationFormat, ids) {
@@ -86,4 +92,39 @@ test('deny: the transfer is cancelled and nothing moves', async () => {
   const again = await decide(server, jar, page, 'approve');
   assert.equal(again.status, 409);
   assert.equal(showTransfer(server, id).state, 'cancelled');
+});
+
+// What the source's items hold that the common model has no field for (here attendees, an
+// alarm and a property nobody knows) is named in the report and on the resident's page,
+// not dropped silently.
+test('the report names what the model could not read from the source', async () => {
+  const seed = path.join(tmp, 'events-with-attendees.ics');
+  fs.writeFileSync(seed, [
+    'BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//infobank tests//EN',
+    'BEGIN:VEVENT', 'UID:meeting-1@infobank.test', 'DTSTAMP:20240101T000000Z',
+    'DTSTART:20240105T090000Z', 'DTEND:20240105T100000Z', 'SUMMARY:Planning',
+    'ATTENDEE;CN=Ken:mailto:ken@example.jp', 'X-INFOBANK-TEST-UNKNOWN:kept at the source',
+    'BEGIN:VALARM', 'ACTION:DISPLAY', 'TRIGGER:-PT15M', 'DESCRIPTION:Planning', 'END:VALARM',
+    'END:VEVENT',
+    'BEGIN:VEVENT', 'UID:meeting-2@infobank.test', 'DTSTAMP:20240101T000000Z',
+    'DTSTART:20240106T090000Z', 'DTEND:20240106T100000Z', 'SUMMARY:Review',
+    'ATTENDEE;CN=Aiko:mailto:aiko@example.jp', 'END:VEVENT',
+    'END:VCALENDAR', ''].join('\r\n'));
+  const { source, destination } = await pair('icalendar', seed, 'jscalendar', ['cal-a', 'cal-b']);
+  const jar = await signIn(server, RESIDENT.username, RESIDENT.password);
+  const { id, page } = await requestTransfer(server, jar, {
+    source: 'cal-a', destination: 'cal-b', datasets: ['calendar_events'], mode: 'copy' });
+  assert.equal((await decide(server, jar, page, 'approve')).status, 303);
+  const t = await waitForEnd(server, id);
+  assert.equal(t.state, 'completed', JSON.stringify(t));
+  // Each name once, however many items held it, in the report and in the progress rows.
+  assert.deepEqual(t.report.datasets[0].not_read,
+                   ['ATTENDEE', 'VALARM', 'X-INFOBANK-TEST-UNKNOWN']);
+  assert.deepEqual(t.datasets[0].not_read, t.report.datasets[0].not_read);
+  assert.equal(destination.dump(RESIDENT.username).length, 2);
+  assert.equal(source.dump(RESIDENT.username).length, 2, 'a copy leaves the source as it was');
+  const shown = await request(server.url(`/account/transfers/${id}`), { jar });
+  assert.equal(shown.status, 200);
+  assert.match(shown.text, /Not read from the source/);
+  assert.match(shown.text, /ATTENDEE, VALARM, X-INFOBANK-TEST-UNKNOWN/);
 });

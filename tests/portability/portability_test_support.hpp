@@ -35,6 +35,18 @@ inline const Format& format(std::string_view name) {
   return *f;
 }
 
+/// Names in a to_model not_read list.
+using Names = std::vector<std::string>;
+
+/// to_model's not_read list for one item, checking that asking for it leaves the model as it
+/// was.
+inline Names not_read_of(const Format& f, const NativeItem& n) {
+  Names names;
+  const Item with = f.to_model(n, &names);
+  EXPECT_EQ(with, f.to_model(n)) << "asking for not_read changed the model of " << n.id;
+  return names;
+}
+
 inline std::vector<Item> models(const Format& f, std::string_view document) {
   std::vector<Item> out;
   for (const NativeItem& n : f.split(document)) out.push_back(f.to_model(n));

@@ -6,6 +6,8 @@ namespace portability {
 namespace {
 
 using testing::format;
+using testing::Names;
+using testing::not_read_of;
 using testing::models;
 using testing::read_sample;
 
@@ -119,6 +121,117 @@ TEST(BloggerAtom, JoinThenSplitGivesTheSameItems) {
   EXPECT_TRUE(f.split(f.join({})).empty());
 }
 
+// A classic entry from the Blogger API's feeds, with what the model has no field for.
+constexpr const char* kUnreadEntry = R"(<entry xmlns='http://www.w3.org/2005/Atom'
+    xmlns:t='http://purl.org/syndication/thread/1.0' xmlns:m='http://search.yahoo.com/mrss/'
+    xmlns:g='http://schemas.google.com/g/2005' xmlns:x='urn:x' xml:lang='ja'>
+  <id>tag:blogger.com,1999:blog-7.post-1</id>
+  <published>2024-01-10T10:00:00Z</published><updated>2024-01-11T10:00:00Z</updated>
+  <category scheme='http://schemas.google.com/g/2005#kind'
+            term='http://schemas.google.com/blogger/2008/kind#post'/>
+  <category scheme='http://www.blogger.com/atom/ns#' term='park'/>
+  <category scheme='urn:tags' term='walk' label='Walk'/>
+  <title type='text'>Walk</title>
+  <summary type='text'>short</summary>
+  <content type='html'>body</content>
+  <link rel='replies' type='application/atom+xml' href='https://b.example/feeds/1/comments'/>
+  <link rel='replies' type='text/html' href='https://b.example/1.html#c' title='2 Comments'/>
+  <link rel='edit' type='application/atom+xml' href='https://b.example/feeds/posts/1'/>
+  <link rel='self' type='application/atom+xml' href='https://b.example/feeds/posts/1'/>
+  <link rel='alternate' type='text/html' href='https://b.example/1.html' title='Walk'/>
+  <link rel='enclosure' type='image/jpeg' href='https://b.example/a.jpg' length='1234'/>
+  <author><name>A</name><g:image rel='http://schemas.google.com/g/2005#thumbnail'
+    src='https://b.example/a.png'/></author>
+  <author><name>B</name></author>
+  <m:thumbnail url='https://b.example/t.jpg' width='72' height='72'/>
+  <t:total>2</t:total>
+  <x:futureField>?</x:futureField>
+  <futureElement xmlns='urn:y'>?</futureElement>
+  <t:total>3</t:total>
+</entry>)";
+
+TEST(BloggerAtom, NotReadNamesEachUnreadPartOnceInDocumentOrder) {
+  const Format& f = format("blogger-atom");
+  const NativeItem n{"tag:blogger.com,1999:blog-7.post-1", kUnreadEntry};
+  EXPECT_EQ(not_read_of(f, n),
+            (std::vector<std::string>{"@xml:lang", "category/@scheme", "category/@label",
+                                      "summary", "link rel=replies",
+                                      "link rel=enclosure/@length", "author/gd:image", "author",
+                                      "media:thumbnail", "thr:total", "x:futureField",
+                                      "{urn:y}futureElement"}));
+  // What is read is still read: the third category is a label, the HTML alternate the url.
+  const Item m = f.to_model(n);
+  EXPECT_EQ(m["labels"], Item::array({"park", "walk"}));
+  EXPECT_EQ(m["url"], "https://b.example/1.html");
+  EXPECT_EQ(m["attachments"].size(), 1u);
+  // The list is appended to: what an earlier call left stays, and this call's names come once.
+  std::vector<std::string> names{"thr:total"};
+  f.to_model(n, &names);
+  ASSERT_EQ(names.size(), 13u);
+  EXPECT_EQ(names[0], "thr:total");
+  EXPECT_EQ(names[10], "thr:total");
+}
+
+TEST(BloggerAtom, NotReadUsesConventionalPrefixesAndFollowsWhatToModelReads) {
+  const Format& f = format("blogger-atom");
+  // Takeout form under other prefixes; a georss:point gives the location, so the
+  // blogger:location beside it is not read, and a second alternate link is not the url.
+  const NativeItem n{"p", R"(<entry xmlns='http://www.w3.org/2005/Atom'
+      xmlns:b='http://schemas.google.com/blogger/2018' xmlns:geo='http://www.georss.org/georss'
+      xmlns:a='http://www.w3.org/2007/app'>
+    <id>p</id><b:type>POST</b:type><b:status>DRAFT</b:status><b:filename>/p.html</b:filename>
+    <a:control><a:draft>yes</a:draft><a:futureFlag>on</a:futureFlag></a:control>
+    <a:edited>2024-01-12T00:00:00Z</a:edited>
+    <title type='text'>T</title><content type='text' xml:lang='en'>c</content>
+    <link href='https://b.example/p.html' hreflang='en'/>
+    <link rel='alternate' type='text/html' href='https://b.example/p-ja.html'/>
+    <author><name>A</name><b:type>BLOGGER</b:type></author>
+    <geo:featurename>Kashiwa</geo:featurename><geo:point>35.8934 139.9521</geo:point>
+    <b:location><b:name>Elsewhere</b:name><b:latitude>1</b:latitude>
+      <b:longitude>2</b:longitude></b:location>
+  </entry>)"};
+  EXPECT_EQ(not_read_of(f, n),
+            (std::vector<std::string>{"blogger:filename", "app:control/app:futureFlag",
+                                      "app:edited", "content/@xml:lang",
+                                      "link rel=alternate/@hreflang", "link rel=alternate",
+                                      "author/blogger:type", "blogger:location"}));
+  const Item m = f.to_model(n);
+  EXPECT_EQ(m["url"], "https://b.example/p.html");
+  EXPECT_EQ(m["location"]["name"], "Kashiwa");
+  EXPECT_EQ(m["status"], "draft");
+}
+
+TEST(BloggerAtom, NotReadOfTheSamplesIsWhatTheyHoldBeyondTheModel) {
+  const Format& f = format("blogger-atom");
+  // The classic sample's posts hold only what the model carries.
+  for (const NativeItem& n : f.split(read_sample("blogger-export.xml"))) {
+    EXPECT_EQ(not_read_of(f, n), std::vector<std::string>{}) << n.id;
+  }
+  // The Takeout form's author kind (<blogger:type>BLOGGER</blogger:type>) has no field.
+  const auto items = f.split(kTakeout);
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(not_read_of(f, items[0]), std::vector<std::string>{"author/blogger:type"});
+  EXPECT_EQ(not_read_of(f, items[1]), std::vector<std::string>{});
+}
+
+TEST(BloggerAtom, NotReadIsEmptyForWhatFromModelWrites) {
+  const Format& f = format("blogger-atom");
+  Item m = models(f, kTakeout)[1];  // a draft
+  m["location"] = models(f, kTakeout)[0]["location"];
+  m["url"] = "https://b.example/p.html";
+  m["author"] = Item{{"name", "A"}, {"url", "https://b.example/a"}, {"email", "a@b.example"},
+                     {"id", nullptr}};
+  m["attachments"] = Item::array({Item{{"kind", nullptr},
+                                       {"media_type", "image/png"},
+                                       {"url", "https://b.example/i.png"},
+                                       {"name", "i"},
+                                       {"content", nullptr}}});
+  m["labels"] = Item::array({"a", "b"});
+  const Converted c = f.from_model(m);
+  EXPECT_EQ(not_read_of(f, c.native), std::vector<std::string>{}) << c.native.text;
+  EXPECT_EQ(f.to_model(c.native), m);
+}
+
 TEST(DtpSocialPost, SampleIsOneItemWithAllFields) {
   const Format& f = format("dtp-social-post");
   const auto items = f.split(read_sample("dtp-social-post-example.json"));
@@ -151,6 +264,39 @@ TEST(DtpSocialPost, ArrayDocumentRoundTripsAndKeepsEpochDigits) {
   EXPECT_TRUE(c.not_carried.empty());
   EXPECT_NE(c.native.text.find("\"published\":\"1731604863.845677\""), std::string::npos);
   EXPECT_EQ(f.to_model(c.native), m);
+}
+
+TEST(DtpSocialPost, NotReadNamesUnreadMembersByPathOnceEach) {
+  const Format& f = format("dtp-social-post");
+  const NativeItem n{"9", R"({"@type":"GenericPayload","apiVersion":"0.1.0","schemaSource":"s",
+    "futureField":{"a":1},"payload":{"@type":"SocialActivity",
+    "metadata":{"@type":"SocialActivityMetadata","actor":{"@type":"SocialActivityActor",
+      "id":"1","name":"N","image":"https://d.example/i.png"}},
+    "activity":{"@type":"SocialActivityModel","id":"9","type":"POST","content":"c",
+      "visibility":"PUBLIC","tags":[],"sensitive":null,"replyTo":"",
+      "attachments":[{"@type":"SocialActivityAttachment","type":"IMAGE","url":"u1","width":100},
+                     {"type":"IMAGE","url":"u2","width":200,"height":50}],
+      "location":{"@type":"Place","latitude":1,"longitude":2,"altitude":3}}}})"};
+  EXPECT_EQ(not_read_of(f, n),
+            (std::vector<std::string>{"futureField", "payload.activity.attachments.width",
+                                      "payload.activity.attachments.height",
+                                      "payload.activity.location.@type",
+                                      "payload.activity.location.altitude",
+                                      "payload.activity.visibility",
+                                      "payload.metadata.actor.image"}));
+  // Metadata that is not an object is passed over by to_model, so it is not read.
+  const NativeItem odd{"9", R"({"payload":{"activity":{"id":"9"},"metadata":"m"}})"};
+  EXPECT_EQ(not_read_of(f, odd), std::vector<std::string>{"payload.metadata"});
+}
+
+TEST(DtpSocialPost, NotReadIsEmptyForTheSampleAndWhatFromModelWrites) {
+  const Format& f = format("dtp-social-post");
+  // The sample holds DTP's envelope and SocialActivity members only, all read.
+  const auto items = f.split(read_sample("dtp-social-post-example.json"));
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(not_read_of(f, items[0]), std::vector<std::string>{});
+  const Converted c = f.from_model(f.to_model(items[0]));
+  EXPECT_EQ(not_read_of(f, c.native), std::vector<std::string>{}) << c.native.text;
 }
 
 TEST(CrossFormat, BloggerToDtpKeepsWhatItDoesNotList) {

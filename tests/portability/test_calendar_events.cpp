@@ -1,11 +1,17 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "portability_test_support.hpp"
 
 namespace portability {
 namespace {
 
 using testing::format;
+using testing::Names;
+using testing::not_read_of;
 using testing::models;
 using testing::read_sample;
 
@@ -223,6 +229,167 @@ TEST(CrossFormat, ICalendarToJsCalendarAndBack) {
   // And back into iCalendar: the all-day sample event keeps VALUE=DATE.
   const Converted again = ics.from_model(js.to_model(js.from_model(all[0]).native));
   EXPECT_NE(again.native.text.find("DTSTART;VALUE=DATE:20220101"), std::string::npos);
+}
+
+TEST(ICalendar, NotReadNamesEachUnreadPartOnceInDocumentOrder) {
+  const Format& f = format("icalendar");
+  const auto items = f.split(calendar(
+      "BEGIN:VEVENT\r\n"
+      "UID:meeting-7@example.org\r\n"
+      "DTSTAMP:20240101T000000Z\r\n"
+      "DTSTART;TZID=Europe/Paris;X-SOURCE-TZ=CET:20240108T100000\r\n"
+      "RECURRENCE-ID;TZID=Europe/Paris;RANGE=THISANDFUTURE:20240108T100000\r\n"
+      "SUMMARY;LANGUAGE=fr:Réunion\r\n"
+      "DESCRIPTION;ALTREP=\"cid:part1.0001@example.org\":Agenda\r\n"
+      "URL;VALUE=URI:https://example.org/m7\r\n"
+      "SEQUENCE;VALUE=INTEGER:2\r\n"
+      "ATTENDEE;CN=Ann:mailto:ann@example.org\r\n"
+      "ORGANIZER:mailto:bob@example.org\r\n"
+      "ATTENDEE;CN=Carl:mailto:carl@example.org\r\n"
+      "CLASS:PRIVATE\r\n"
+      "PRIORITY:\r\n"  // empty: nothing to lose
+      "X-ZORBLAX-MOOD:cheerful\r\n"
+      "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nDESCRIPTION:x\r\nEND:VALARM\r\n"
+      "GEO:48.85;2.35\r\n"
+      "BEGIN:VALARM\r\nACTION:AUDIO\r\nTRIGGER:-PT1M\r\nEND:VALARM\r\n"
+      "CATEGORIES;LANGUAGE=fr:travail\r\n"
+      "CATEGORIES;LANGUAGE=fr:équipe\r\n"
+      "END:VEVENT\r\n"));
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(not_read_of(f, items[0]),
+            (Names{"DTSTART;X-SOURCE-TZ", "RECURRENCE-ID;RANGE", "SUMMARY;LANGUAGE",
+                   "DESCRIPTION;ALTREP", "ATTENDEE", "ORGANIZER", "CLASS", "X-ZORBLAX-MOOD",
+                   "VALARM", "GEO", "CATEGORIES;LANGUAGE"}));
+  const Item m = f.to_model(items[0]);
+  EXPECT_EQ(m["title"], "Réunion");  // the value is read; only the LANGUAGE is not
+  EXPECT_EQ(m["recurrence_id"], "2024-01-08T10:00:00");
+
+  // Appended after what the list held: each name once in this call, whatever came before.
+  Names names{"VALARM"};
+  f.to_model(items[0], &names);
+  ASSERT_EQ(names.size(), 12u);
+  EXPECT_EQ(names[0], "VALARM");
+  EXPECT_EQ(names[1], "DTSTART;X-SOURCE-TZ");
+  EXPECT_EQ(std::count(names.begin(), names.end(), "VALARM"), 2);
+
+  // A refused item adds nothing.
+  Names refused;
+  EXPECT_THROW(f.to_model({"bad", "BEGIN:VEVENT\r\nUID:bad\r\nATTENDEE:mailto:a@example.org\r\n"
+                                  "END:VEVENT\r\n"},
+                          &refused),
+               FormatError);
+  EXPECT_TRUE(refused.empty());
+}
+
+TEST(ICalendar, NotReadOfTheSampleAndOfFullyCarriedEvents) {
+  const Format& f = format("icalendar");
+  // The sample's VEVENTs hold only properties the model has (its X-WR-CALNAME, CALSCALE and
+  // METHOD are calendar properties, outside the items).
+  const auto items = f.split(read_sample("calendar-example.ics"));
+  ASSERT_EQ(items.size(), 3u);
+  for (const NativeItem& n : items) EXPECT_EQ(not_read_of(f, n), Names{}) << n.id;
+
+  // kRecurring: everything but its alarm.
+  EXPECT_EQ(not_read_of(f, f.split(kRecurring)[0]), Names{"VALARM"});
+
+  // Every property the model has, with the parameters the adapter interprets; an empty
+  // property and an empty component hold nothing to lose.
+  const auto full = f.split(calendar(
+      "BEGIN:VEVENT\r\n"
+      "UID:full-1@example.org\r\n"
+      "DTSTAMP;VALUE=DATE-TIME:20240101T000000Z\r\n"
+      "CREATED:20231201T000000Z\r\n"
+      "LAST-MODIFIED:20231202T000000Z\r\n"
+      "DTSTART;VALUE=DATE-TIME;TZID=Asia/Tokyo:20240108T100000\r\n"
+      "DTEND;TZID=Asia/Tokyo:20240108T110000\r\n"
+      "SUMMARY;VALUE=text:Plain\r\n"
+      "DESCRIPTION:Text\r\n"
+      "LOCATION:Room 2\r\n"
+      "URL:https://example.org/full-1\r\n"
+      "STATUS:CONFIRMED\r\n"
+      "SEQUENCE:1\r\n"
+      "TRANSP:OPAQUE\r\n"
+      "CATEGORIES:a,b\r\n"
+      "RRULE:FREQ=DAILY;COUNT=3\r\n"
+      "RDATE;TZID=Asia/Tokyo:20240120T100000\r\n"
+      "EXDATE;TZID=Asia/Tokyo:20240109T100000\r\n"
+      "X-EMPTY:\r\n"
+      "BEGIN:VALARM\r\nEND:VALARM\r\n"
+      "END:VEVENT\r\n"));
+  EXPECT_EQ(not_read_of(f, full[0]), Names{});
+
+  // What from_model writes, the model carries completely.
+  for (const Item& m : models(f, read_sample("calendar-example.ics"))) {
+    EXPECT_EQ(not_read_of(f, f.from_model(m).native), Names{}) << m["uid"];
+  }
+  EXPECT_EQ(not_read_of(f, f.from_model(f.to_model(full[0])).native), Names{});
+}
+
+TEST(JsCalendar, NotReadNamesEachUnreadMemberOnceByPath) {
+  const Format& f = format("jscalendar");
+  const std::string event =
+      R"({"@type":"Event","uid":"e7","title":"Clinic","start":"2024-03-01T09:00:00",)"
+      R"("timeZone":"Europe/Berlin","color":"","privacy":null,"priority":1,)"
+      R"("participants":{"p1":{"@type":"Participant","name":"Ann"}},)"
+      R"("alerts":{"a1":{"@type":"Alert","trigger":{"@type":"OffsetTrigger","offset":"-PT5M"}}},)"
+      R"("locations":{"0":{"@type":"Location","description":"no name"},)"
+      R"("1":{"@type":"Location","name":"Centre","coordinates":"geo:52.5,13.4",)"
+      R"("description":"2nd floor"},"2":{"@type":"Location","name":"Annex"}},)"
+      R"("links":{"a":{"@type":"Link","href":"https://example.org/a","rel":"describedby"},)"
+      R"("b":{"@type":"Link","href":"https://example.org/b"}},)"
+      R"("recurrenceRules":[{"@type":"RecurrenceRule","frequency":"weekly",)"
+      R"("example.com:hint":"x"},{"@type":"RecurrenceRule","frequency":"monthly",)"
+      R"("example.com:hint":"y","byDay":[{"@type":"NDay","day":"mo","example.com:w":1}]}],)"
+      R"("recurrenceOverrides":{"2024-03-08T09:00:00":{"title":"Moved"},)"
+      R"("2024-03-15T09:00:00":{"duration":"PT2H"},"2024-03-22T09:00:00":{"excluded":true},)"
+      R"("2024-03-29T10:00:00":{}},)"
+      R"("virtualLocations":{"v":{"@type":"VirtualLocation","uri":"https://meet.example"}},)"
+      R"("localizations":{"de":{"title":"Klinik"}},)"
+      R"("example.com:mood":"cheerful","zorblax":{"level":3}})";
+  const auto items = f.split("[" + event + "]");
+  ASSERT_EQ(items.size(), 1u);
+  // Members come in name order (the parsed object keeps them sorted).
+  EXPECT_EQ(not_read_of(f, items[0]),
+            (Names{"alerts", "example.com:mood", "links.rel", "links", "localizations",
+                   "locations", "locations.coordinates", "locations.description",
+                   "participants", "priority", "recurrenceOverrides",
+                   "recurrenceRules.example.com:hint", "recurrenceRules.byDay.example.com:w",
+                   "virtualLocations", "zorblax"}));
+  const Item m = f.to_model(items[0]);
+  EXPECT_EQ(m["location"], "Centre");  // the first location with a name is the one read
+  EXPECT_EQ(m["url"], "https://example.org/a");
+  EXPECT_EQ(m["excluded_dates"], Item::array({"2024-03-22T09:00:00"}));
+  EXPECT_EQ(m["recurrence_dates"], Item::array({"2024-03-29T10:00:00"}));
+
+  Names refused;
+  EXPECT_THROW(f.to_model({"x", R"({"@type":"Event","uid":"x","alerts":{"a":{}}})"}, &refused),
+               FormatError);
+  EXPECT_TRUE(refused.empty());
+}
+
+TEST(JsCalendar, NotReadIsEmptyForWhatTheModelCarries) {
+  const Format& f = format("jscalendar");
+  const Format& ics = format("icalendar");
+  // The repository has no JSCalendar sample: its iCalendar sample, written as JSCalendar, and
+  // kRecurring (whose UTC until travels in infobank:untilUtc, which is read).
+  std::vector<Item> all = models(ics, read_sample("calendar-example.ics"));
+  all.push_back(models(ics, kRecurring)[0]);
+  for (const Item& m : all) {
+    EXPECT_EQ(not_read_of(f, f.from_model(m).native), Names{}) << m["uid"];
+  }
+  const std::string event =
+      R"({"@type":"Event","uid":"e1","title":"Clinic","description":"",)"
+      R"("start":"2024-03-01T09:00:00","timeZone":"Europe/Berlin","showWithoutTime":false,)"
+      R"("duration":"PT1H30M","status":"confirmed","sequence":2,"freeBusyStatus":"busy",)"
+      R"("recurrenceId":null,)"
+      R"("keywords":{"health":true},"locations":{"a":{"@type":"Location","name":"Centre"}},)"
+      R"("links":{"l":{"@type":"Link","href":"https://example.org"}},)"
+      R"("recurrenceRules":[{"@type":"RecurrenceRule","frequency":"monthly","count":5,)"
+      R"("rscale":"gregorian","skip":"omit","firstDayOfWeek":"mo","interval":1,)"
+      R"("byDay":[{"@type":"NDay","day":"fr","nthOfPeriod":-1}],"byMonth":["3"]}],)"
+      R"("recurrenceOverrides":{"2024-05-31T09:00:00":{"excluded":true}},)"
+      R"("created":"2024-01-01T00:00:00Z","updated":"2024-01-02T00:00:00Z"})";
+  EXPECT_EQ(not_read_of(f, f.split("[" + event + "]")[0]), Names{});
 }
 
 }  // namespace

@@ -1,11 +1,16 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "portability_test_support.hpp"
 
 namespace portability {
 namespace {
 
 using testing::format;
+using testing::Names;
+using testing::not_read_of;
 using testing::models;
 using testing::read_sample;
 
@@ -141,6 +146,129 @@ TEST(CrossFormat, AppleHealthToOpenMHealthAndBack) {
   const Converted c = apple.from_model(hr);
   EXPECT_NE(std::find(c.not_carried.begin(), c.not_carried.end(), "id"), c.not_carried.end());
   EXPECT_NE(c.native.text.find(R"(startDate="2024-01-01 08:00:00 +0900")"), std::string::npos);
+}
+
+TEST(AppleHealth, NotReadNamesUnreadAttributesThenChildrenOnceEach) {
+  const Format& f = format("apple-health");
+  const auto items = f.split(
+      "<HealthData locale=\"en_GB\">"
+      "<Workout workoutActivityType=\"HKWorkoutActivityTypeRunning\" duration=\"30\" "
+      "durationUnit=\"min\" sourceName=\"Watch\" startDate=\"2024-01-01 07:00:00 +0000\" "
+      "endDate=\"2024-01-01 07:30:00 +0000\" zorblax=\"3\" value=\"5\" empty=\"\">"
+      "<MetadataEntry key=\"HKIndoorWorkout\" value=\"0\"/>"
+      "<WorkoutEvent type=\"HKWorkoutEventTypePause\" date=\"2024-01-01 07:10:00 +0000\"/>"
+      "<WorkoutEvent type=\"HKWorkoutEventTypeResume\" date=\"2024-01-01 07:12:00 +0000\"/>"
+      "<WorkoutRoute sourceName=\"Watch\"><FileReference path=\"/route.gpx\"/></WorkoutRoute>"
+      "<WorkoutStatistics type=\"HKQuantityTypeIdentifierHeartRate\" average=\"150\"/>"
+      "<Nothing/>"
+      "<WorkoutEvent type=\"HKWorkoutEventTypeLap\" date=\"2024-01-01 07:20:00 +0000\"/>"
+      "</Workout>"
+      "<Record type=\"HKQuantityTypeIdentifierHeartRateVariabilitySDNN\" unit=\"ms\" "
+      "value=\"40\" sourceName=\"Watch\" duration=\"60\" "
+      "startDate=\"2024-01-01 08:00:00 +0000\" endDate=\"2024-01-01 08:01:00 +0000\">"
+      "<HeartRateVariabilityMetadataList><InstantaneousBeatsPerMinute bpm=\"60\" "
+      "time=\"8:00:01.00 AM\"/></HeartRateVariabilityMetadataList></Record>"
+      "</HealthData>");
+  ASSERT_EQ(items.size(), 2u);
+  // A workout's value is not read (the model's value is a record's); nor is a record's duration.
+  EXPECT_EQ(not_read_of(f, items[0]),
+            (Names{"zorblax", "value", "WorkoutEvent", "WorkoutRoute", "WorkoutStatistics"}));
+  EXPECT_EQ(not_read_of(f, items[1]), (Names{"duration", "HeartRateVariabilityMetadataList"}));
+  EXPECT_EQ(f.to_model(items[0])["metadata"], (Item{{"HKIndoorWorkout", "0"}}));
+
+  Names names{"earlier"};
+  f.to_model(items[1], &names);
+  EXPECT_EQ(names, (Names{"earlier", "duration", "HeartRateVariabilityMetadataList"}));
+  Names refused;
+  EXPECT_THROW(f.to_model({"r", "<Record type=\"T\" sourceName=\"s\" foo=\"1\" "
+                                "startDate=\"2024-01-01 08:00:00 +0000\"/>"},
+                          &refused),
+               FormatError);
+  EXPECT_TRUE(refused.empty());
+}
+
+TEST(AppleHealth, NotReadOfTheSampleAndOfWhatFromModelWrites) {
+  const Format& f = format("apple-health");
+  // Its Records and the Workout hold only attributes the model has; the ActivitySummary
+  // elements, Me and ExportDate are not items.
+  const auto items = f.split(read_sample("apple-health-export.xml"));
+  ASSERT_EQ(items.size(), 16u);
+  for (const NativeItem& n : items) {
+    EXPECT_EQ(not_read_of(f, n), Names{}) << n.text;
+    EXPECT_EQ(not_read_of(f, f.from_model(f.to_model(n)).native), Names{}) << n.text;
+  }
+  const auto metadata = f.split(
+      "<HealthData locale=\"ja_JP\"><Record type=\"HKQuantityTypeIdentifierBodyMass\" "
+      "sourceName=\"s\" sourceVersion=\"1\" device=\"d\" unit=\"kg\" value=\"61.25\" "
+      "creationDate=\"2024-01-01 07:00:00 +0900\" startDate=\"2024-01-01 07:00:00 +0900\" "
+      "endDate=\"2024-01-01 07:00:00 +0900\"><MetadataEntry key=\"HKWasUserEntered\" "
+      "value=\"1\"/></Record></HealthData>");
+  EXPECT_EQ(not_read_of(f, metadata[0]), Names{});
+}
+
+TEST(OpenMHealth, NotReadNamesUnreadMembersByPath) {
+  const Format& omh = format("open-mhealth");
+  const auto items = omh.split(R"([{"header":{"id":"hr-1","uuid":"another-id",)"
+      R"("creation_date_time":"2024-01-01T09:00:00Z","modality":"sensed",)"
+      R"("schema_id":{"namespace":"omh","name":"heart-rate","version":"1.0"},)"
+      R"("acquisition_provenance":{"source_name":"Watch","modality":"sensed","zorblax":1}},)"
+      R"("body":{"heart_rate":{"value":72,"unit":"beats/min","zorblax":true},)"
+      R"("effective_time_frame":{"time_interval":{"start_date_time":"2024-01-01T08:00:00Z",)"
+      R"("end_date_time":"2024-01-01T08:05:00Z","duration":{"value":5,"unit":"min"}}},)"
+      R"("descriptive_statistic":"average","user_notes":"",)"
+      R"("temporal_relationship_to_physical_activity":"at rest"},"zorblax":[1]},)"
+      R"({"header":{"id":"run-1","creation_date_time":"2024-01-02T07:00:00Z",)"
+      R"("schema_id":{"namespace":"omh","name":"physical-activity","version":"1.0"}},)"
+      R"("body":{"activity_name":"run","reported_activity_intensity":"moderate",)"
+      R"("distance":{"value":5.1,"unit":"km","zorblax":"x"},)"
+      R"("effective_time_frame":{"date_time":"2024-01-02T07:00:00Z",)"
+      R"("time_interval":{"start_date_time":"2024-01-02T07:00:00Z","duration":{"value":30,)"
+      R"("unit":"min"}}}}},)"
+      R"({"header":{"id":"own-1","acquisition_provenance":{"source_name":"Watch"},)"
+      R"("schema_id":{"namespace":"infobank","name":"healthkit-record","version":"1.0"}},)"
+      R"("body":{"kind":"record","type":"HKCategoryTypeIdentifierSleepAnalysis",)"
+      R"("value":"HKCategoryValueSleepAnalysisAsleep","start":"2024-01-01T23:00:00+09:00",)"
+      R"("end":"2024-01-02T06:00:00+09:00","zorblax":{"depth":2},"id":"another-id"}}])");
+  ASSERT_EQ(items.size(), 3u);
+  // Members come in name order (a parsed object keeps them sorted): body, header, others.
+  EXPECT_EQ(not_read_of(omh, items[0]),
+            (Names{"body.descriptive_statistic",
+                   "body.effective_time_frame.time_interval.duration", "body.heart_rate.zorblax",
+                   "body.temporal_relationship_to_physical_activity",
+                   "header.acquisition_provenance.modality",
+                   "header.acquisition_provenance.zorblax", "header.creation_date_time",
+                   "header.modality", "header.uuid", "zorblax"}));
+  // A date_time wins over a time_interval; the workout's creation_date_time is its start.
+  EXPECT_EQ(not_read_of(omh, items[1]),
+            (Names{"body.distance.zorblax", "body.effective_time_frame.time_interval",
+                   "body.reported_activity_intensity"}));
+  // Our own namespace: the body is the model, so a member it has no field for is reported.
+  EXPECT_EQ(not_read_of(omh, items[2]),
+            (Names{"body.id", "body.zorblax", "header.acquisition_provenance"}));
+  EXPECT_EQ(omh.to_model(items[0])["value"], "72");
+
+  Names refused;
+  EXPECT_THROW(omh.to_model({"x", R"({"header":{"id":"x","zorblax":1,"schema_id":)"
+                                  R"({"namespace":"omh","name":"heart-rate"}},"body":{}})"},
+                            &refused),
+               FormatError);
+  EXPECT_TRUE(refused.empty());
+}
+
+TEST(OpenMHealth, NotReadIsEmptyForWhatTheModelCarries) {
+  const Format& omh = format("open-mhealth");
+  // The repository has no Open mHealth sample: its Apple Health sample written as data points
+  // (step counts in omh:step-count, distances in our namespace, the workout in
+  // omh:physical-activity) holds nothing the model cannot read back.
+  for (const Item& m : models(format("apple-health"), read_sample("apple-health-export.xml"))) {
+    EXPECT_EQ(not_read_of(omh, omh.from_model(m).native), Names{}) << m["type"];
+  }
+  const NativeItem hr{"8f6e-1", R"({"header":{"uuid":"8f6e-1","creation_date_time":)"
+                                R"("2024-01-01T08:00:00+09:00","schema_id":{"namespace":"omh",)"
+                                R"("name":"heart-rate","version":"1.0"}},"body":{"heart_rate":)"
+                                R"({"value":72,"unit":"beats/min"},"effective_time_frame":)"
+                                R"({"date_time":"2024-01-01T08:00:00+09:00"}}})"};
+  EXPECT_EQ(not_read_of(omh, hr), Names{});
 }
 
 }  // namespace

@@ -6,6 +6,8 @@ namespace portability {
 namespace {
 
 using testing::format;
+using testing::Names;
+using testing::not_read_of;
 using testing::models;
 using testing::read_sample;
 
@@ -47,6 +49,68 @@ TEST(TakeoutRecords, RoundTripsAndJoins) {
   const auto again = f.split(f.join(items));
   ASSERT_EQ(again.size(), items.size());
   for (std::size_t i = 0; i < items.size(); ++i) EXPECT_EQ(again[i].text, items[i].text);
+}
+
+TEST(TakeoutRecords, NotReadNamesNewerMembersOnceEachInMemberOrder) {
+  const Format& f = format("takeout-records");
+  // Both timestamps, as some exports have them, are read; so are members holding nothing.
+  const NativeItem n{"2024-01-01T00:00:00Z", R"({"timestamp":"2024-01-01T00:00:00Z",
+    "timestampMs":"1704067200000","latitudeE7":1,"longitudeE7":2,"accuracy":5,
+    "activity":[{"timestamp":"2024-01-01T00:00:00Z","activity":[{"type":"STILL","confidence":90}]},
+                {"timestamp":"2024-01-01T00:00:01Z","activity":[{"type":"WALKING"}]}],
+    "platformType":"ANDROID","batteryCharging":false,"formFactor":"PHONE",
+    "serverTimestamp":"2024-01-01T00:00:02Z","deviceTimestamp":"2024-01-01T00:00:01Z",
+    "activeWifiScans":[{"accessPoints":[{"mac":"1","strength":-50}]}],"futureField":1,
+    "osLevel":null,"deviceDesignation":"","locationMetadata":[],"futureObject":{}})"};
+  EXPECT_EQ(not_read_of(f, n),
+            (std::vector<std::string>{"activeWifiScans", "activity", "batteryCharging",
+                                      "deviceTimestamp", "formFactor", "futureField",
+                                      "platformType", "serverTimestamp"}));
+  EXPECT_EQ(f.to_model(n)["accuracy"], "5");
+}
+
+TEST(TakeoutRecords, NotReadIsEmptyForTheSampleAndWhatFromModelWrites) {
+  const Format& f = format("takeout-records");
+  // The sample's records hold coordinates, accuracy, source, deviceTag and timestamp only.
+  const auto items = f.split(read_sample("location-records.json"));
+  ASSERT_EQ(items.size(), 3u);
+  for (const NativeItem& n : items) {
+    EXPECT_EQ(not_read_of(f, n), std::vector<std::string>{}) << n.id;
+  }
+  const Item full = models(f, R"({"locations":[{"timestampMs":"1362115059849","latitudeE7":1,
+    "longitudeE7":2,"accuracy":5,"altitude":58,"verticalAccuracy":3,"velocity":0,"heading":270,
+    "source":"GPS","deviceTag":7}]})")[0];
+  const Converted c = f.from_model(full);
+  EXPECT_EQ(not_read_of(f, c.native), std::vector<std::string>{}) << c.native.text;
+}
+
+TEST(GeoJson, NotReadNamesForeignMembersByPathOnceEach) {
+  const Format& g = format("geojson");
+  // "properties.futureField" is named once, not each member inside it.
+  const NativeItem n{"2024-01-01T00:00:00Z", R"({"type":"Feature","id":"p1","bbox":[2,1,2,1],
+    "geometry":{"type":"Point","coordinates":[2,1,10],"bbox":[2,1,2,1]},
+    "properties":{"timestamp":"2024-01-01T00:00:00Z","accuracy":5,"name":"Home","altitude":10,
+      "futureField":{"futureField":1,"more":[1]},"source":"GPS","note":null,"tags":[]}})"};
+  EXPECT_EQ(not_read_of(g, n),
+            (std::vector<std::string>{"bbox", "geometry.bbox", "id", "properties.altitude",
+                                      "properties.futureField", "properties.name"}));
+  // The altitude the model keeps is the third coordinate.
+  EXPECT_EQ(g.to_model(n)["altitude"], "10");
+}
+
+TEST(GeoJson, NotReadIsEmptyForWhatFromModelWrites) {
+  const Format& g = format("geojson");
+  // The repository has no GeoJSON sample: the Takeout sample's points as GeoJSON, and a point
+  // with every field.
+  auto ms = models(format("takeout-records"), read_sample("location-records.json"));
+  ms.push_back(models(format("takeout-records"), R"({"locations":[{"timestamp":
+    "2024-02-03T04:05:06+09:00","latitudeE7":358934000,"longitudeE7":1399521000,"accuracy":5,
+    "altitude":58,"verticalAccuracy":3,"velocity":2,"heading":270,"source":"GPS",
+    "deviceTag":7}]})")[0]);
+  for (const Item& m : ms) {
+    const Converted c = g.from_model(m);
+    EXPECT_EQ(not_read_of(g, c.native), std::vector<std::string>{}) << c.native.text;
+  }
 }
 
 TEST(GeoJson, WritesLonLatDegreesExactly) {
