@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <cstring>
 #include <initializer_list>
 #include <optional>
 #include <sstream>
@@ -69,31 +68,6 @@ json coordinate(const std::string& text, bool latitude, const std::string& what)
 }
 
 constexpr const char* kXml = "http://www.w3.org/XML/1998/namespace";
-
-// The namespace URI `prefix` ("" for the default namespace) is bound to at `node` (Namespaces
-// in XML §6), without copying it as ns_uri does: not_read asks it for every child of an entry.
-std::string_view bound_uri(pugi::xml_node node, std::string_view prefix) {
-  if (prefix == "xml") return kXml;
-  for (pugi::xml_node n = node; n.type() == pugi::node_element; n = n.parent()) {
-    for (pugi::xml_attribute a = n.first_attribute(); a; a = a.next_attribute()) {
-      const char* name = a.name();
-      // Most attributes are not declarations: strncmp drops them without measuring them.
-      if (std::strncmp(name, "xmlns", 5) != 0) continue;
-      const std::string_view rest = name + 5;
-      if (prefix.empty() ? rest.empty() : rest.size() == prefix.size() + 1 && rest[0] == ':' &&
-                                              rest.substr(1) == prefix) {
-        return a.value();
-      }
-    }
-  }
-  return {};
-}
-
-std::string_view element_uri(pugi::xml_node element) {
-  const std::string_view name = element.name();
-  const std::size_t colon = name.find(':');
-  return bound_uri(element, colon == std::string_view::npos ? "" : name.substr(0, colon));
-}
 
 // Conventional prefixes of the namespaces Blogger entries use: a part is named the same
 // whatever prefix a document happens to declare for its namespace.

@@ -1,6 +1,7 @@
 #include "xml_util.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 
 #include "portability/formats.hpp"
@@ -145,16 +146,28 @@ std::unique_ptr<pugi::xml_document> parse_xml(std::string_view text, const std::
   return doc;
 }
 
-std::string ns_uri(pugi::xml_node node) {
-  const std::string_view name = node.name();
-  const std::size_t colon = name.find(':');
-  const std::string attr =
-      colon == std::string_view::npos ? "xmlns" : "xmlns:" + std::string(name.substr(0, colon));
-  if (attr == "xmlns:xml") return "http://www.w3.org/XML/1998/namespace";
-  for (pugi::xml_node n = node; n && n.type() == pugi::node_element; n = n.parent()) {
-    if (pugi::xml_attribute a = n.attribute(attr.c_str())) return a.value();
+std::string_view bound_uri(pugi::xml_node node, std::string_view prefix) {
+  if (prefix == "xml") return "http://www.w3.org/XML/1998/namespace";
+  for (pugi::xml_node n = node; n.type() == pugi::node_element; n = n.parent()) {
+    for (pugi::xml_attribute a = n.first_attribute(); a; a = a.next_attribute()) {
+      const char* name = a.name();
+      // Most attributes are not declarations: strncmp drops them without measuring them.
+      if (std::strncmp(name, "xmlns", 5) != 0) continue;
+      const std::string_view rest = name + 5;
+      if (prefix.empty() ? rest.empty()
+                         : rest.size() == prefix.size() + 1 && rest[0] == ':' &&
+                               rest.substr(1) == prefix) {
+        return a.value();
+      }
+    }
   }
-  return "";
+  return {};
+}
+
+std::string_view element_uri(pugi::xml_node element) {
+  const std::string_view name = element.name();
+  const std::size_t colon = name.find(':');
+  return bound_uri(element, colon == std::string_view::npos ? "" : name.substr(0, colon));
 }
 
 std::string_view local_name(pugi::xml_node node) {
@@ -164,7 +177,8 @@ std::string_view local_name(pugi::xml_node node) {
 }
 
 bool is_element(pugi::xml_node node, std::string_view ns, std::string_view local) {
-  return node.type() == pugi::node_element && local_name(node) == local && ns_uri(node) == ns;
+  return node.type() == pugi::node_element && local_name(node) == local &&
+         element_uri(node) == ns;
 }
 
 pugi::xml_node first_child(pugi::xml_node node, std::string_view ns, std::string_view local) {

@@ -16,8 +16,12 @@ namespace portability::detail {
 /// is skipped, never fetched. Throws FormatError(what, ...).
 std::unique_ptr<pugi::xml_document> parse_xml(std::string_view text, const std::string& what);
 
-/// The namespace URI of an element (Namespaces in XML §6.2: nearest xmlns declaration).
-std::string ns_uri(pugi::xml_node node);
+/// The namespace URI `prefix` ("" for the default namespace) is bound to at `node`
+/// (Namespaces in XML §6: the nearest declaration); empty when unbound. It points into the
+/// document: no copy, as this is asked of every element a reader looks at.
+std::string_view bound_uri(pugi::xml_node node, std::string_view prefix);
+/// The namespace URI of an element's name, as bound_uri.
+std::string_view element_uri(pugi::xml_node element);
 std::string_view local_name(pugi::xml_node node);
 bool is_element(pugi::xml_node node, std::string_view ns, std::string_view local);
 pugi::xml_node first_child(pugi::xml_node node, std::string_view ns, std::string_view local);
