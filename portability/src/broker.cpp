@@ -15,6 +15,7 @@
 #include <set>
 #include <utility>
 
+#include "not_read.hpp"
 #include "portability/formats.hpp"
 
 namespace portability {
@@ -249,8 +250,6 @@ class Broker::Run {
     std::vector<NativeItem>& out = converted.items;
     std::set<std::string> not_carried(d.not_carried.begin(), d.not_carried.end());
     not_carried.merge(converted.not_carried);
-    std::set<std::string> not_read(d.not_read.begin(), d.not_read.end());
-    not_read.merge(converted.not_read);
     const std::int64_t item_bytes = converted.item_bytes;
 
     if (!out.empty()) {
@@ -282,7 +281,7 @@ class Broker::Run {
     d.items_done += static_cast<std::int64_t>(out.size());
     d.bytes_done += item_bytes;
     d.not_carried.assign(not_carried.begin(), not_carried.end());
-    d.not_read.assign(not_read.begin(), not_read.end());
+    d.not_read = detail::bounded_not_read(d.not_read, converted.not_read);
     const std::string state_before = t_.state;
     t_.state = "exporting";
     t_.step = "moved " + where_;

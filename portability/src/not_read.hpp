@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -52,5 +53,39 @@ class NotRead {
   std::vector<std::string>& out_;
   std::size_t first_;
 };
+
+/// The not_read list a transfer's report keeps for a dataset: `so_far` (a list this made) and
+/// one page's names, in order, each once. A source decides these names (they are its members
+/// and elements), so the list is bounded: a name longer than kMaxNotReadName bytes is cut at a
+/// character boundary and ends in "…", and past kMaxNotRead names the list ends in
+/// kMoreNotRead instead of growing with every page.
+inline constexpr std::size_t kMaxNotRead = 100;
+inline constexpr std::size_t kMaxNotReadName = 100;
+inline constexpr std::string_view kMoreNotRead = "(and more)";
+
+inline std::vector<std::string> bounded_not_read(const std::vector<std::string>& so_far,
+                                                 const std::set<std::string>& page) {
+  std::set<std::string> all(so_far.begin(), so_far.end());
+  bool more = all.erase(std::string(kMoreNotRead)) > 0;
+  for (const auto& name : page) {
+    if (name.size() <= kMaxNotReadName) {
+      all.insert(name);
+      continue;
+    }
+    std::size_t cut = kMaxNotReadName;
+    while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
+    all.insert(name.substr(0, cut) + "…");
+  }
+  std::vector<std::string> out;
+  for (auto& name : all) {
+    if (out.size() == kMaxNotRead) {
+      more = true;
+      break;
+    }
+    out.push_back(name);
+  }
+  if (more) out.emplace_back(kMoreNotRead);
+  return out;
+}
 
 }  // namespace portability::detail

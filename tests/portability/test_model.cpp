@@ -1,7 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
+#include <string>
+#include <vector>
 
+#include "not_read.hpp"
 #include "portability_test_support.hpp"
 
 namespace portability {
@@ -101,6 +105,35 @@ TEST(Digest, FromHexIsStrict) {
   EXPECT_FALSE(Digest::from_hex(" " + std::string(63, '0')));
   EXPECT_FALSE(Digest::from_hex("0x" + std::string(62, '0')));
   EXPECT_FALSE(Digest::from_hex(std::string(63, '0') + "-"));
+}
+
+// A source decides the names in not_read (its members, its elements): the report's list stays
+// bounded however many and however long they are, and says when it stopped.
+TEST(NotReadList, StaysBoundedWhateverTheSourceSends) {
+  using detail::bounded_not_read;
+  using detail::kMaxNotRead;
+  using detail::kMaxNotReadName;
+  using detail::kMoreNotRead;
+  EXPECT_EQ(bounded_not_read({"b"}, {"a", "b"}), (std::vector<std::string>{"a", "b"}));
+
+  // A long name is cut at a character boundary: 99 ASCII bytes, then a 3-byte character.
+  const std::string long_name = std::string(99, 'x') + "\u3042" + std::string(50, 'y');
+  const auto cut = bounded_not_read({}, {long_name});
+  ASSERT_EQ(cut.size(), 1u);
+  EXPECT_EQ(cut[0], std::string(99, 'x') + "\u2026");
+  EXPECT_LE(cut[0].size(), kMaxNotReadName + 3);
+
+  // Page after page of new names: the list stops at kMaxNotRead and says there was more.
+  std::vector<std::string> list;
+  for (int page = 0; page < 5; ++page) {
+    std::set<std::string> names;
+    for (int i = 0; i < 60; ++i) names.insert("m" + std::to_string(page * 1000 + i));
+    list = bounded_not_read(list, names);
+    EXPECT_LE(list.size(), kMaxNotRead + 1);
+  }
+  ASSERT_EQ(list.size(), kMaxNotRead + 1);
+  EXPECT_EQ(list.back(), kMoreNotRead);
+  EXPECT_EQ(std::count(list.begin(), list.end(), std::string(kMoreNotRead)), 1);
 }
 
 }  // namespace
