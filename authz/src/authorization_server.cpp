@@ -33,6 +33,20 @@ bool registrable_redirect_uri(std::string_view uri) {
   return scheme.find('.') != std::string::npos;
 }
 
+bool registrable_redirect_uris(const std::vector<std::string>& uris) {
+  return std::ranges::all_of(uris, [](const std::string& uri) {
+    return registrable_redirect_uri(uri) && uri.find('#') == std::string::npos;
+  });
+}
+
+// OIDC Core §3.1.2.1 ui_locales: space-separated BCP 47 tags (RFC 5646), bounded.
+bool valid_ui_locales(std::string_view tags) {
+  return tags.size() <= 256 && std::ranges::all_of(tags, [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == ' ';
+         });
+}
+
 bool is_prompt_value(std::string_view v) {
   return v == "none" || v == "login" || v == "consent" || v == "select_account";
 }
@@ -106,6 +120,7 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["introspection_endpoint"] = iss + "/introspect";
   m["revocation_endpoint"] = iss + "/revoke";
   m["userinfo_endpoint"] = iss + "/userinfo";
+  m["end_session_endpoint"] = iss + "/logout";
   m["jwks_uri"] = iss + "/jwks";
   if (!settings_.initial_access_token.empty()) m["registration_endpoint"] = iss + "/register";
   m["scopes_supported"] = std::vector<std::string>(std::begin(kScopesSupported),
@@ -222,17 +237,21 @@ Expected<storage::PendingAuthorization> AuthorizationServer::validate_request(
   // OIDC Core §3.1.2.1: the pages' language (space-separated BCP 47 tags, RFC 5646) and the
   // sign-in name to suggest. Both only shape pages; neither decides anything.
   p.ui_locales = params.value("ui_locales");
-  if (p.ui_locales.size() > 256 ||
-      !std::all_of(p.ui_locales.begin(), p.ui_locales.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '-' || c == ' ';
-      })) {
+  if (!valid_ui_locales(p.ui_locales))
     return make_error("invalid_request", "ui_locales must be space-separated language tags");
-  }
   // A login hint is often an e-mail address: personal data, sealed at rest like the resident's.
   const auto hint = params.value("login_hint");
   if (hint.size() > 256) return make_error("invalid_request", "login_hint too long");
   if (!hint.empty()) p.login_hint = sealer_.seal(hint, kLoginHintAad);
+  // OIDC Core §3.1.2.1: an ID token the client received names the resident it expects; only
+  // that resident may complete the request (next_step). The ID token must be this client's.
+  if (auto id_token = params.get("id_token_hint"); id_token && !id_token->empty()) {
+    auto named = id_token_hint(*id_token);
+    if (!named) return named.error();
+    if (named->client_id != client.client_id)
+      return make_error("invalid_request", "id_token_hint was issued to another client");
+    p.subject_hint = std::move(named->subject);
+  }
 
   auto allowed = split_scope(client.scope.empty() ? std::string() : client.scope);
   auto requested = split_scope(params.value("scope"));
@@ -371,6 +390,10 @@ NextStep AuthorizationServer::next_step(const storage::PendingAuthorization& pen
     // sign-in.
     if (contains_word(pending.prompt, "login") || pending.max_age == 0) need_login = true;
     if (pending.max_age > 0 && now - session->auth_time > pending.max_age) need_login = true;
+    // OIDC Core §3.1.2.1 id_token_hint: someone else is signed in, so the hinted resident has
+    // to sign in (or, with prompt=none, the answer is login_required).
+    if (!pending.subject_hint.empty() && session->resident_id != pending.subject_hint)
+      need_login = true;
   }
   if (need_login) return prompt_none ? NextStep::login_required : NextStep::login;
 
@@ -432,12 +455,17 @@ LoginOutcome AuthorizationServer::login(std::string_view username, std::string_v
   return out;
 }
 
-void AuthorizationServer::after_login(std::string_view handle) {
+void AuthorizationServer::after_login(std::string_view handle, std::string_view resident_id) {
   auto pending = store_.take_pending(handle, clock_.now());
   if (!pending) return;
   auto prompts = split_scope(pending->prompt);
   std::erase(prompts, "login");
   pending->prompt = join(prompts);
+  // Someone other than the resident the id_token_hint names signed in: OIDC Core §3.1.2.1 asks
+  // for an error, such as login_required, not another round of pages. next_step() answers
+  // login_required for a mismatch under prompt=none.
+  if (!pending->subject_hint.empty() && pending->subject_hint != resident_id)
+    pending->prompt = "none";
   // The sign-in just made is as fresh as max_age=0 can ask; keep a positive max_age, which
   // the new auth_time satisfies.
   if (pending->max_age == 0) pending->max_age = -1;
@@ -450,8 +478,74 @@ std::optional<storage::LoginSession> AuthorizationServer::session_from_cookie(
   return store_.find_session(sha256_b64url(cookie), clock_.now());
 }
 
-void AuthorizationServer::logout(std::string_view cookie) {
-  if (!cookie.empty()) store_.remove_session(sha256_b64url(cookie));
+void AuthorizationServer::logout(std::string_view cookie, std::string_view client_id) {
+  if (cookie.empty() || cookie.size() > 128) return;
+  const auto id_hash = sha256_b64url(cookie);
+  const auto session = store_.find_session(id_hash, clock_.now());
+  store_.remove_session(id_hash);
+  if (session) event("resident", "logout", session->resident_id, client_id, "{}");
+}
+
+Expected<IdTokenHint> AuthorizationServer::id_token_hint(std::string_view jwt) {
+  const auto refused = [] {
+    return make_error("invalid_request", "id_token_hint is not an ID token issued here");
+  };
+  if (jwt.size() > 8192) return refused();
+  auto parts = jws_parse(jwt);
+  // Only ID tokens (typ JWT): never an access token (at+jwt, RFC 9068 §2.1), which must not
+  // travel in a URL, nor a signed tree head.
+  if (!parts || parts->typ != "JWT" || parts->kid.empty()) return refused();
+  auto key = keys_.find(parts->kid);
+  if (!key || !jws_verify(*parts, *key)) return refused();
+  const auto claims = nlohmann::json::parse(parts->payload, nullptr, false);
+  if (!claims.is_object()) return refused();
+  const auto text = [&claims](const char* name) {
+    const auto it = claims.find(name);
+    return it != claims.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  IdTokenHint hint{text("sub"), text("azp")};
+  if (hint.client_id.empty()) hint.client_id = text("aud");
+  if (text("iss") != settings_.issuer || hint.subject.empty() || hint.client_id.empty())
+    return refused();
+  return hint;
+}
+
+Expected<LogoutRequest> AuthorizationServer::logout_request(const Params& params) {
+  if (auto dup = params.first_duplicate())
+    return make_error("invalid_request", "parameter " + *dup + " appears more than once");
+  LogoutRequest r;
+  r.client_id = params.value("client_id");
+  if (auto id_token = params.get("id_token_hint"); id_token && !id_token->empty()) {
+    auto named = id_token_hint(*id_token);
+    if (!named) return named.error();
+    if (!r.client_id.empty() && r.client_id != named->client_id)
+      return make_error("invalid_request", "client_id is not the client of id_token_hint");
+    r.client_id = std::move(named->client_id);
+  }
+  std::optional<storage::ClientRecord> client;
+  if (!r.client_id.empty()) {
+    client = store_.find_client(r.client_id);
+    if (!client) return make_error("invalid_request", "unknown client");
+    r.client_name = client->client_name;
+  }
+  // §2 and §3: the browser goes back only to a URI the client registered for this, compared
+  // as a string, so the end-session endpoint is no open redirector (RFC 9700 §4.11).
+  r.post_logout_redirect_uri = params.value("post_logout_redirect_uri");
+  if (!r.post_logout_redirect_uri.empty()) {
+    if (!client)
+      return make_error("invalid_request",
+                        "post_logout_redirect_uri needs client_id or id_token_hint");
+    const auto& registered = client->post_logout_redirect_uris;
+    if (std::ranges::find(registered, r.post_logout_redirect_uri) == registered.end())
+      return make_error("invalid_request",
+                        "post_logout_redirect_uri is not registered for this client");
+  }
+  r.state = params.value("state");
+  if (r.state.size() > 2048) return make_error("invalid_request", "state too long");
+  r.ui_locales = params.value("ui_locales");
+  if (!valid_ui_locales(r.ui_locales))
+    return make_error("invalid_request", "ui_locales must be space-separated language tags");
+  return r;
 }
 
 storage::Grant AuthorizationServer::merged_grant(const std::optional<storage::Grant>& existing,
@@ -589,10 +683,16 @@ Expected<AuthorizationServer::NewClient> AuthorizationServer::create_client(
                              "authorization_code") != draft.grant_types.end();
   if (code_flow && draft.redirect_uris.empty())
     return make_error("invalid_redirect_uri", "redirect_uris are required");
-  for (const auto& uri : draft.redirect_uris) {
-    if (!registrable_redirect_uri(uri) || uri.find('#') != std::string::npos)
-      return make_error("invalid_redirect_uri", "redirect URIs must be absolute, without fragment");
-  }
+  if (!registrable_redirect_uris(draft.redirect_uris))
+    return make_error("invalid_redirect_uri", "redirect URIs must be absolute, without fragment");
+  // RP-Initiated Logout §3.1: the same rules as redirect URIs; only a code-flow client has an
+  // ID token to end a session with.
+  if (!draft.post_logout_redirect_uris.empty() && !code_flow)
+    return make_error("invalid_client_metadata",
+                      "post_logout_redirect_uris need the authorization_code grant");
+  if (!registrable_redirect_uris(draft.post_logout_redirect_uris))
+    return make_error("invalid_client_metadata",
+                      "post-logout redirect URIs must be absolute, without fragment");
   if (method == "none" && std::find(draft.grant_types.begin(), draft.grant_types.end(),
                                     "client_credentials") != draft.grant_types.end())
     return make_error("invalid_client_metadata", "public clients cannot use client_credentials");

@@ -723,6 +723,7 @@ Answer AuthorizationServer::register_client(std::string_view json_body, const Re
   storage::ClientRecord draft;
   std::vector<std::string> response_types;
   if (!strings("redirect_uris", draft.redirect_uris) || !strings("grant_types", draft.grant_types) ||
+      !strings("post_logout_redirect_uris", draft.post_logout_redirect_uris) ||
       !strings("response_types", response_types) || !string("client_name", draft.client_name) ||
       !string("token_endpoint_auth_method", draft.token_endpoint_auth_method) ||
       !string("scope", draft.scope))
@@ -760,6 +761,8 @@ Answer AuthorizationServer::register_client(std::string_view json_body, const Re
                         {"require_pushed_authorization_requests", c.require_par}};
   if (!c.scope.empty()) out["scope"] = c.scope;
   if (!c.jwks.empty()) out["jwks"] = nlohmann::json::parse(c.jwks);
+  if (!c.post_logout_redirect_uris.empty())
+    out["post_logout_redirect_uris"] = c.post_logout_redirect_uris;
   if (!created->client_secret.empty()) {
     out["client_secret"] = created->client_secret;
     out["client_secret_expires_at"] = 0;

@@ -125,8 +125,8 @@ awaitable<Response> App::dispatch(Request&& req, const RequestContext& ctx) {
   if (path == "/login" && post) co_return co_await login(req, ctx);
   if (path == "/consent" && post) co_return co_await consent(req, ctx);
   if (path == "/account" && get) co_return co_await account(req, ctx);
-  if (path == "/account/grants/revoke" && post) co_return co_await account_post(req, ctx, false);
-  if (path == "/logout" && post) co_return co_await account_post(req, ctx, true);
+  if (path == "/account/grants/revoke" && post) co_return co_await revoke_grant(req, ctx);
+  if (path == "/logout" && (get || post)) co_return co_await end_session(req, ctx, get);
   if ((path == "/par" || path == "/token" || path == "/introspect" || path == "/revoke" ||
        path == "/register") && post) {
     co_return co_await back_channel(req, ctx, path);
@@ -154,7 +154,7 @@ awaitable<Response> App::dispatch(Request&& req, const RequestContext& ctx) {
       {"/jwks", "GET, HEAD"}, {"/authorize", "GET, HEAD, POST"}, {"/login", "POST"},
       {"/consent", "POST"}, {"/account", "GET, HEAD"}, {"/par", "POST"}, {"/token", "POST"},
       {"/introspect", "POST"}, {"/revoke", "POST"}, {"/userinfo", "GET, HEAD, POST"},
-      {"/register", "POST"}, {"/logout", "POST"}, {"/authorize/continue", "GET, HEAD"},
+      {"/register", "POST"}, {"/logout", "GET, HEAD, POST"}, {"/authorize/continue", "GET, HEAD"},
       {"/account/grants/revoke", "POST"}, {"/audit/v1/entries", "GET, HEAD"},
       {"/audit/v1/sth", "GET, HEAD"}, {"/audit/v1/key", "GET, HEAD"},
       {"/audit/v1/proof/inclusion", "GET, HEAD"}, {"/audit/v1/proof/consistency", "GET, HEAD"},
@@ -289,7 +289,7 @@ awaitable<Response> App::login(const Request& req, const RequestContext& ctx) {
   std::string ui_locales;
   auto job = [&] {
     auto outcome = server_.login(username, form->value("password"), ctx.remote_addr);
-    if (outcome.kind == authz::LoginOutcome::Kind::ok && !handle.empty()) server_.after_login(handle);
+    if (outcome.kind == authz::LoginOutcome::Kind::ok && !handle.empty()) server_.after_login(handle, outcome.session.resident_id);
     if (outcome.kind != authz::LoginOutcome::Kind::ok && !handle.empty()) {
       if (auto pending = server_.find_pending(handle)) {
         redirect_uri = pending->redirect_uri;
@@ -431,20 +431,15 @@ awaitable<Response> App::account(const Request& req, const RequestContext& ctx) 
   co_return page_response(req, http::status::ok, pages::render_account(view.page, lang));
 }
 
-awaitable<Response> App::account_post(const Request& req, const RequestContext& ctx, bool logout) {
+awaitable<Response> App::revoke_grant(const Request& req, const RequestContext& ctx) {
   const auto lang = lang_of(req);
   auto form = media_type(req) == kFormType ? authz::parse_form(req.body())
                                            : authz::Expected<authz::Params>(authz::make_error("invalid_request"));
   const auto cookies = read_cookies(req, ctx.tls);
-  const auto& session_cookie = cookies.session;
   auto job = [&] {
     if (!form) return false;
-    auto session = server_.session_from_cookie(session_cookie);
+    auto session = server_.session_from_cookie(cookies.session);
     if (!session || !authz::constant_time_equal(form->value("csrf_token"), session->csrf_token)) return false;
-    if (logout) {
-      server_.logout(session_cookie);
-      return true;
-    }
     server_.revoke_grant(session->resident_id, form->value("grant_id"));
     return true;
   };
@@ -453,8 +448,84 @@ awaitable<Response> App::account_post(const Request& req, const RequestContext& 
     co_return page_response(req, http::status::forbidden,
                             pages::render_error({"invalid_request", "the form expired or came from another site"}, lang));
   }
-  auto res = redirect(req, "/account");
-  if (logout) res.insert(http::field::set_cookie, cookie(session_cookie_name(ctx.tls), "", ctx.tls, "Lax", 0));
+  co_return redirect(req, "/account");
+}
+
+// A logout request (GET, or a POST without csrf_token) is checked and answered with a form that
+// asks the resident to confirm (RP-Initiated Logout §2: the OP asks, so that no other site can
+// sign anyone out). The form's POST carries the session's CSRF token and the request's checked
+// parameters, which are checked again; it ends the session and goes back to the client's
+// registered post_logout_redirect_uri with state, or to /account (the account page's sign-out
+// posts only the token). With no session there is nothing to confirm: the answer is that
+// redirect at once. An invalid request is shown, never redirected.
+awaitable<Response> App::end_session(const Request& req, const RequestContext& ctx, bool get) {
+  authz::Expected<authz::Params> params = authz::Params{};
+  if (get) {
+    params = authz::parse_query(query_of(std::string(req.target())));
+  } else if (media_type(req) != kFormType) {
+    params = authz::make_error("invalid_request", "form body expected");
+  } else {
+    params = authz::parse_form(req.body());
+  }
+  if (!params) {
+    co_return page_response(req, http::status::bad_request,
+                            pages::render_error({params.error().error, params.error().description}, lang_of(req)));
+  }
+  const bool confirmed = !get && params->has("csrf_token");
+  if (!get && !confirmed) {
+    // §2 lets a client send the request as a form POST. The session cookie is SameSite=Lax, so a
+    // POST from the client's site arrives without it; the same request as a top-level GET has it.
+    const auto& p = *params;
+    co_return redirect(req, authz::with_params("/logout", {{"id_token_hint", p.value("id_token_hint")},
+                                                           {"logout_hint", p.value("logout_hint")},
+                                                           {"client_id", p.value("client_id")},
+                                                           {"post_logout_redirect_uri", p.value("post_logout_redirect_uri")},
+                                                           {"state", p.value("state")},
+                                                           {"ui_locales", p.value("ui_locales")}}));
+  }
+  const auto cookies = read_cookies(req, ctx.tls);
+  struct View {
+    authz::Expected<authz::LogoutRequest> request = authz::LogoutRequest{};
+    std::optional<storage::LoginSession> session;
+    std::string resident_name;
+    bool forged = false;
+  };
+  auto job = [&] {
+    View v;
+    v.request = server_.logout_request(*params);
+    if (!v.request) return v;
+    v.session = server_.session_from_cookie(cookies.session);
+    if (!v.session) return v;
+    if (confirmed) {
+      v.forged = !authz::constant_time_equal(params->value("csrf_token"), v.session->csrf_token);
+      if (!v.forged) server_.logout(cookies.session, v.request->client_id);
+      return v;
+    }
+    if (auto r = server_.find_resident(v.session->resident_id)) v.resident_name = r->name.empty() ? r->username : r->name;
+    return v;
+  };
+  auto view = co_await offload(workers_, job);
+  const auto lang = view.request ? lang_of(req, view.request->ui_locales) : lang_of(req);
+  if (!view.request) {
+    co_return page_response(req, http::status::bad_request,
+                            pages::render_error({view.request.error().error, view.request.error().description}, lang));
+  }
+  if (view.forged) {
+    co_return page_response(req, http::status::forbidden,
+                            pages::render_error({"invalid_request", "the form expired or came from another site"}, lang));
+  }
+  const auto& request = *view.request;
+  if (view.session && !confirmed) {
+    pages::LogoutPage page{"/logout", view.session->csrf_token, request.client_name, request.client_id,
+                           request.post_logout_redirect_uri, request.state, request.ui_locales, view.resident_name};
+    // The confirmation's answer redirects to the client: CSP form-action must allow its origin.
+    co_return page_response(req, http::status::ok, pages::render_logout(page, lang),
+                            origin_of(request.post_logout_redirect_uri));
+  }
+  auto res = redirect(req, request.post_logout_redirect_uri.empty()
+                               ? std::string("/account")
+                               : authz::with_params(request.post_logout_redirect_uri, {{"state", request.state}}));
+  res.insert(http::field::set_cookie, cookie(session_cookie_name(ctx.tls), "", ctx.tls, "Lax", 0));
   co_return res;
 }
 

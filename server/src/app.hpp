@@ -37,8 +37,11 @@ class App {
   boost::asio::awaitable<Response> login(const Request& req, const RequestContext& ctx);
   boost::asio::awaitable<Response> consent(const Request& req, const RequestContext& ctx);
   boost::asio::awaitable<Response> account(const Request& req, const RequestContext& ctx);
-  boost::asio::awaitable<Response> account_post(const Request& req, const RequestContext& ctx,
-                                                bool logout);
+  boost::asio::awaitable<Response> revoke_grant(const Request& req, const RequestContext& ctx);
+  /// The end-session endpoint (OpenID Connect RP-Initiated Logout 1.0) and the account page's
+  /// sign-out.
+  boost::asio::awaitable<Response> end_session(const Request& req, const RequestContext& ctx,
+                                               bool get);
   boost::asio::awaitable<Response> audit_api(const Request& req, const RequestContext& ctx,
                                              std::string_view path);
   // The portability broker's routes (transfer_routes.cpp).

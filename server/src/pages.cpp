@@ -564,6 +564,45 @@ std::string render_error(const ErrorPage& page, Lang lang) {
   return out;
 }
 
+std::string render_logout(const LogoutPage& page, Lang lang) {
+  std::string out;
+  out.reserve(2048);
+  begin_document(out, lang, pick(lang, "Sign out", "ログアウト"));
+  append_element(out, "h1", pick(lang, "Sign out of infobank?", "infobank からログアウトしますか?"));
+  const auto strong = [&out](std::string_view text) {
+    out += "<strong>";
+    append_text(out, text);
+    out += "</strong>";
+  };
+  out += "<p>";
+  if (!page.client_name.empty()) {
+    strong(page.client_name);
+    append_text(out, pick(lang, " asks to sign you out. ", " がログアウトを求めています。"));
+  }
+  if (!page.resident_name.empty()) {
+    append_text(out, pick(lang, "You are signed in as ", "現在のログイン: "));
+    strong(page.resident_name);
+    append_text(out, pick(lang, ".", ""));
+  }
+  out += "</p>\n";
+  begin_form(out, page.action);
+  append_hidden(out, "csrf_token", page.csrf_token);
+  append_hidden(out, "client_id", page.client_id);
+  append_hidden(out, "post_logout_redirect_uri", page.post_logout_redirect_uri);
+  append_hidden(out, "state", page.state);
+  append_hidden(out, "ui_locales", page.ui_locales);
+  out += "<div class=\"actions\">\n<button type=\"submit\" class=\"primary\">";
+  append_text(out, pick(lang, "Sign out", "ログアウト"));
+  out += "</button>\n</div>\n</form>\n";
+  out += "<p class=\"note\">";
+  append_text(out, pick(lang, "If you did not ask to sign out, close this page: you stay signed in.",
+                        "ログアウトを求めていない場合は、このページを閉じてください。"
+                        "ログインしたままになります。"));
+  out += "</p>\n";
+  end_document(out);
+  return out;
+}
+
 // What an audit log action means to the resident it is about; empty for actions without words.
 std::string_view action_words(std::string_view action, Lang lang) {
   struct Words {
@@ -572,6 +611,7 @@ std::string_view action_words(std::string_view action, Lang lang) {
   static constexpr Words kWords[] = {
       {"login.success", "You signed in", "ログインしました"},
       {"login.failure", "A sign-in failed", "ログインに失敗しました"},
+      {"logout", "You signed out", "ログアウトしました"},
       {"consent.granted", "You gave consent", "同意しました"},
       {"consent.amended", "You extended your consent", "同意の範囲を広げました"},
       {"consent.refused", "You refused", "拒否しました"},

@@ -80,6 +80,21 @@ struct ErrorPage {
 /// client or mismatching redirect_uri).
 std::string render_error(const ErrorPage& page, Lang lang);
 
+/// OpenID Connect RP-Initiated Logout: the resident confirms before the session ends, so that
+/// no other site can sign them out (§2: the OP asks the End-User).
+struct LogoutPage {
+  std::string action;         ///< "/logout"
+  std::string csrf_token;     ///< the session's
+  std::string client_name;    ///< the client that asked; may be empty
+  std::string client_id;      ///< hidden, checked again on POST
+  std::string post_logout_redirect_uri;  ///< hidden, checked again on POST
+  std::string state;          ///< hidden
+  std::string ui_locales;     ///< hidden
+  std::string resident_name;  ///< who is signed in
+};
+/// Confirmation form: POST action with csrf_token and the hidden fields above.
+std::string render_logout(const LogoutPage& page, Lang lang);
+
 struct GrantView {
   std::string id;
   std::string client_name;

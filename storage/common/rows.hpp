@@ -101,6 +101,7 @@ ClientRecord read_client(const Row& row) {
   c.require_dpop = row.boolean(10);
   c.registration_access_token_hash = row.text(11);
   c.created_at = row.int64(12);
+  c.post_logout_redirect_uris = decode_list(row.text(13));
   return c;
 }
 
@@ -124,6 +125,7 @@ PendingAuthorization read_pending(const Row& row) {
   p.expires_at = row.int64(14);
   p.ui_locales = row.text(15);
   p.login_hint = row.text(16);
+  p.subject_hint = row.text(17);
   return p;
 }
 

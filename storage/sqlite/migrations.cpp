@@ -474,11 +474,19 @@ constexpr std::string_view kNotRead = R"sql(
 ALTER TABLE transfer_datasets ADD COLUMN not_read TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 12: OpenID Connect's end of a session. A client registers where the end-session
+// endpoint may send the browser back (RP-Initiated Logout §3.1), and a pending request keeps
+// the resident its id_token_hint names (OIDC Core §3.1.2.1), the only one who may complete it.
+constexpr std::string_view kSessionEnd = R"sql(
+ALTER TABLE clients ADD COLUMN post_logout_redirect_uris TEXT NOT NULL DEFAULT '';
+ALTER TABLE pending ADD COLUMN subject_hint TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 11> kMigrations = {
+constexpr std::array<std::string_view, 12> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
     kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
-    kNotRead};
+    kNotRead,      kSessionEnd};
 
 // unhex(X) as SQLite 3.41 defines it for one argument: the bytes that the hexadecimal text X
 // spells (either case), or NULL when X is NULL, of odd length or not hexadecimal. Registered on

@@ -67,14 +67,14 @@ constexpr int kRestartBacklog = 16;
 constexpr std::string_view kClientColumns =
     "client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, "
     "grant_types, scope, jwks, default_audience, require_par, require_dpop, "
-    "registration_access_token_hash, created_at";
+    "registration_access_token_hash, created_at, post_logout_redirect_uris";
 
 constexpr std::string_view kResidentColumns =
     "id, username, password_hash, name, email, created_at";
 constexpr std::string_view kPendingColumns =
     "handle, client_id, redirect_uri, scope, state, nonce, code_challenge, "
     "authorization_details, resources, prompt, max_age, dpop_jkt, response_mode, pushed, "
-    "expires_at, ui_locales, login_hint";
+    "expires_at, ui_locales, login_hint, subject_hint";
 constexpr std::string_view kCodeColumns =
     "code_hash, client_id, resident_id, redirect_uri, scope, nonce, code_challenge, "
     "authorization_details, resources, dpop_jkt, grant_id, auth_time, expires_at, used";
@@ -273,12 +273,13 @@ class SqliteStore final : public Store {
     db->prepare(
           "INSERT INTO clients (client_id, client_name, secret_hash, token_endpoint_auth_method, "
           "redirect_uris, grant_types, scope, jwks, default_audience, require_par, require_dpop, "
-          "registration_access_token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-          "?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING")
+          "registration_access_token_hash, created_at, post_logout_redirect_uris) VALUES (?1, "
+          "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING")
         .bind_all(c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
                   encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope,
                   c.jwks, c.default_audience, c.require_par, c.require_dpop,
-                  c.registration_access_token_hash, c.created_at)
+                  c.registration_access_token_hash, c.created_at,
+                  encode_list(c.post_logout_redirect_uris))
         .run();
     const bool inserted = db->changes() == 1;
     transaction.commit();
@@ -446,12 +447,12 @@ class SqliteStore final : public Store {
     db->prepare(
           "INSERT INTO pending (handle, client_id, redirect_uri, scope, state, nonce, "
           "code_challenge, authorization_details, resources, prompt, max_age, dpop_jkt, "
-          "response_mode, pushed, expires_at, ui_locales, login_hint) VALUES (?1, ?2, ?3, ?4, "
-          "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")
+          "response_mode, pushed, expires_at, ui_locales, login_hint, subject_hint) VALUES "
+          "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)")
         .bind_all(p.handle, p.client_id, p.redirect_uri, p.scope, p.state, p.nonce,
                   p.code_challenge, p.authorization_details, encode_list(p.resources),
                   p.prompt, p.max_age, p.dpop_jkt, p.response_mode, p.pushed, p.expires_at,
-                  p.ui_locales, p.login_hint)
+                  p.ui_locales, p.login_hint, p.subject_hint)
         .run();
     transaction.commit();
   }

@@ -53,6 +53,7 @@ class AuthorizationServerTest : public ::testing::Test {
     web.redirect_uris = {std::string(kRedirect)};
     web.grant_types = {"authorization_code", "refresh_token"};
     web.scope = "openid profile email offline_access portability.export";
+    web.post_logout_redirect_uris = {"https://rp.test/bye"};
     secret_ = server_->create_client(web)->client_secret;
 
     storage::ClientRecord pub;
@@ -156,6 +157,7 @@ TEST_F(AuthorizationServerTest, MetadataAdvertisesWhatIsEnforced) {
   EXPECT_EQ(m["authorization_details_types_supported"].size(), 2u);
   EXPECT_TRUE(m.contains("dpop_signing_alg_values_supported"));
   EXPECT_EQ(m["registration_endpoint"], std::string(kIssuer) + "/register");
+  EXPECT_EQ(m["end_session_endpoint"], std::string(kIssuer) + "/logout");
 }
 
 TEST_F(AuthorizationServerTest, CodeFlowIssuesJwtAccessTokenIdTokenAndRefresh) {
@@ -813,6 +815,163 @@ TEST_F(AuthorizationServerTest, UiLocalesAndLoginHintAreKeptAndTheHintIsSealed) 
     EXPECT_EQ(bad.kind, AuthorizeResult::Kind::redirect_error) << key;
     EXPECT_EQ(bad.error.error, "invalid_request") << key;
   }
+}
+
+// An ID token signed with this server's current key, as the token endpoint would sign one;
+// `claims` are merged over those of a genuine ID token for resident-1 at "web".
+std::string signed_with_our_key(AuthorizationServer& server, const nlohmann::json& claims,
+                                std::string_view typ = "JWT") {
+  nlohmann::json payload = {{"iss", kIssuer}, {"sub", "resident-1"}, {"aud", "web"},
+                            {"azp", "web"}, {"iat", 1'800'000'000}, {"exp", 1'800'000'600}};
+  payload.merge_patch(claims);
+  const auto key = server.keys().current();
+  return jws_sign(key.key, key.kid, typ, payload.dump());
+}
+
+// OIDC Core §3.1.2.1 id_token_hint: only the resident the client's ID token names may complete
+// the request. Someone else signed in is asked to sign in (prompt=none: login_required), and a
+// sign-in as someone else ends the request with login_required.
+TEST_F(AuthorizationServerTest, IdTokenHintLetsOnlyTheNamedResidentCompleteTheRequest) {
+  const auto tokens = nlohmann::json::parse(redeem(obtain_code())->body);
+  const std::string id_token = tokens["id_token"];
+  storage::ResidentRecord taro;
+  taro.id = "resident-2";
+  taro.username = "taro";
+  taro.password_hash = hash_password("another good passphrase");
+  ASSERT_TRUE(server_->insert_resident(taro));
+  const auto hanako = sign_in();
+  const auto taro_session =
+      server_->login("taro", "another good passphrase", "127.0.0.1").session;
+
+  // The ID token's expiry does not matter: a hint names someone and grants nothing.
+  clock_.advance(3600);
+  auto hinted = server_->authorize(authorize_params("id_token_hint", id_token));
+  ASSERT_EQ(hinted.kind, AuthorizeResult::Kind::proceed) << hinted.error.description;
+  EXPECT_EQ(server_->find_pending(hinted.pending.handle)->subject_hint, "resident-1");
+  EXPECT_EQ(server_->next_step(hinted.pending, hanako), NextStep::issue_code);
+  EXPECT_EQ(server_->next_step(hinted.pending, taro_session), NextStep::login);
+  auto none = authorize_params("id_token_hint", id_token);
+  none.add("prompt", "none");
+  EXPECT_EQ(server_->next_step(server_->authorize(none).pending, taro_session),
+            NextStep::login_required);
+  EXPECT_EQ(server_->next_step(server_->authorize(none).pending, hanako), NextStep::issue_code);
+
+  // Taro signs in on the sign-in page this request showed: the request ends, login_required.
+  server_->after_login(hinted.pending.handle, "resident-2");
+  EXPECT_EQ(server_->next_step(*server_->find_pending(hinted.pending.handle), taro_session),
+            NextStep::login_required);
+  // Hanako signs in: the request goes on.
+  auto again = server_->authorize(authorize_params("id_token_hint", id_token));
+  server_->after_login(again.pending.handle, "resident-1");
+  EXPECT_EQ(server_->next_step(*server_->find_pending(again.pending.handle), hanako),
+            NextStep::issue_code);
+}
+
+TEST_F(AuthorizationServerTest, IdTokenHintMustBeAnIdTokenThisServerIssuedToTheClient) {
+  const auto tokens = nlohmann::json::parse(redeem(obtain_code())->body);
+  std::string tampered = tokens["id_token"];
+  tampered[tampered.find('.') + 3] ^= 1;
+  const auto other_key = SigningKey::generate_es256();
+  const auto key = server_->keys().current();
+  const std::string valid = signed_with_our_key(*server_, nlohmann::json::object());
+  ASSERT_EQ(server_->authorize(authorize_params("id_token_hint", valid)).kind,
+            AuthorizeResult::Kind::proceed);
+  const std::pair<std::string, std::string> hints[] = {
+      {"an access token", tokens["access_token"]},
+      {"an ID token with a changed payload", tampered},
+      {"another key under our kid",
+       jws_sign(other_key, key.kid, "JWT", nlohmann::json::parse(
+                                               jws_parse(valid)->payload).dump())},
+      {"typ at+jwt", signed_with_our_key(*server_, nlohmann::json::object(), "at+jwt")},
+      {"another issuer", signed_with_our_key(*server_, {{"iss", "https://evil.test"}})},
+      {"no sub", signed_with_our_key(*server_, {{"sub", nullptr}})},
+      {"issued to another client",
+       signed_with_our_key(*server_, {{"aud", "spa"}, {"azp", "spa"}})},
+      {"not a JWS", "not-a-token"}};
+  for (const auto& [what, hint] : hints) {
+    const auto before = store_->audit_size();
+    auto r = server_->authorize(authorize_params("id_token_hint", hint));
+    EXPECT_EQ(r.kind, AuthorizeResult::Kind::redirect_error) << what;
+    EXPECT_EQ(r.error.error, "invalid_request") << what;
+    EXPECT_EQ(store_->audit_size(), before) << what;
+  }
+}
+
+// OpenID Connect RP-Initiated Logout 1.0 §2-3: the browser goes back only to a URI the client
+// registered for it, exactly; the client is named by client_id or by the ID token.
+TEST_F(AuthorizationServerTest, LogoutRequestsGoBackOnlyToARegisteredUri) {
+  const std::string hint = signed_with_our_key(*server_, nlohmann::json::object());
+  auto ok = server_->logout_request(P({{"id_token_hint", hint},
+                                       {"post_logout_redirect_uri", "https://rp.test/bye"},
+                                       {"state", "s1"},
+                                       {"ui_locales", "ja"}}));
+  ASSERT_TRUE(ok) << ok.error().description;
+  EXPECT_EQ(ok->client_id, "web");
+  EXPECT_EQ(ok->client_name, "Web RP");
+  EXPECT_EQ(ok->post_logout_redirect_uri, "https://rp.test/bye");
+  EXPECT_EQ(ok->state, "s1");
+  auto by_id = server_->logout_request(
+      P({{"client_id", "web"}, {"post_logout_redirect_uri", "https://rp.test/bye"}}));
+  ASSERT_TRUE(by_id);
+  EXPECT_EQ(by_id->client_id, "web");
+  auto bare = server_->logout_request(P({}));
+  ASSERT_TRUE(bare);
+  EXPECT_TRUE(bare->client_id.empty());
+  EXPECT_TRUE(bare->post_logout_redirect_uri.empty());
+
+  const std::pair<std::string, Params> refused[] = {
+      {"no client", P({{"post_logout_redirect_uri", "https://rp.test/bye"}})},
+      {"prefix", P({{"client_id", "web"}, {"post_logout_redirect_uri", "https://rp.test/by"}})},
+      {"suffix", P({{"client_id", "web"}, {"post_logout_redirect_uri", "https://rp.test/bye/"}})},
+      {"query", P({{"client_id", "web"}, {"post_logout_redirect_uri", "https://rp.test/bye?a"}})},
+      {"another client's",
+       P({{"client_id", "spa"}, {"post_logout_redirect_uri", "https://rp.test/bye"}})},
+      {"the login redirect", P({{"client_id", "web"}, {"post_logout_redirect_uri", std::string(kRedirect)}})},
+      {"client_id against the hint", P({{"client_id", "spa"}, {"id_token_hint", hint}})},
+      {"unknown client", P({{"client_id", "nobody"}})},
+      {"bad hint", P({{"id_token_hint", "x.y.z"}})},
+      {"repeated", P({{"client_id", "web"}, {"client_id", "web"}})},
+      {"ui_locales", P({{"ui_locales", "ja;q=1"}})}};
+  for (const auto& [what, params] : refused) {
+    auto r = server_->logout_request(params);
+    ASSERT_FALSE(r) << what;
+    EXPECT_EQ(r.error().error, "invalid_request") << what;
+  }
+}
+
+TEST_F(AuthorizationServerTest, LogoutEndsTheSessionAndIsLogged) {
+  const auto out = server_->login("hanako", "correct horse battery", "127.0.0.1");
+  ASSERT_TRUE(server_->session_from_cookie(out.session_cookie));
+  const auto before = store_->audit_size();
+  server_->logout(out.session_cookie, "web");
+  EXPECT_FALSE(server_->session_from_cookie(out.session_cookie));
+  ASSERT_EQ(store_->audit_size(), before + 1);
+  const auto entry = store_->list_events(before, 1).at(0);
+  EXPECT_EQ(entry.action, "logout");
+  EXPECT_EQ(entry.client_id, "web");
+  server_->logout(out.session_cookie, "web");  // no session: nothing more is logged
+  EXPECT_EQ(store_->audit_size(), before + 1);
+}
+
+TEST_F(AuthorizationServerTest, PostLogoutRedirectUrisAreRegisteredLikeRedirectUris) {
+  storage::ClientRecord c;
+  c.redirect_uris = {"https://rp2.test/cb"};
+  c.post_logout_redirect_uris = {"https://rp2.test/bye", "com.example.app:/bye"};
+  auto created = server_->create_client(c);
+  ASSERT_TRUE(created) << created.error().description;
+  EXPECT_EQ(server_->find_client(created->record.client_id)->post_logout_redirect_uris,
+            c.post_logout_redirect_uris);
+  for (const std::string uri : {"https://rp2.test/bye#x", "javascript:alert(1)", "/bye",
+                                "http://rp2.test/bye"}) {
+    c.post_logout_redirect_uris = {uri};
+    auto refused = server_->create_client(c);
+    ASSERT_FALSE(refused) << uri;
+    EXPECT_EQ(refused.error().error, "invalid_client_metadata") << uri;
+  }
+  storage::ClientRecord machine;
+  machine.grant_types = {"client_credentials"};
+  machine.post_logout_redirect_uris = {"https://rp2.test/bye"};
+  EXPECT_FALSE(server_->create_client(machine));
 }
 
 // A refusal is logged as the resident's own entry, with what was asked.

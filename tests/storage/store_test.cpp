@@ -40,6 +40,7 @@ ClientRecord make_client(const std::string& id) {
   c.require_par = true;
   c.require_dpop = false;
   c.registration_access_token_hash = "rat";
+  c.post_logout_redirect_uris = {"https://app.example/bye"};
   c.created_at = kNow;
   return c;
 }
@@ -256,6 +257,7 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   // Lists must round-trip exactly, separators, newlines and empty strings included.
   client.redirect_uris = {"https://a.example/cb", "", "x:1,\n2", "3:abc,", "é"};
   client.grant_types = {};
+  client.post_logout_redirect_uris = {"https://a.example/bye", "https://a.example/bye?x=1,2"};
   ASSERT_TRUE(store_->insert_client(client));
   EXPECT_FALSE(store_->insert_client(make_client("app")));
 
@@ -266,6 +268,7 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   EXPECT_EQ(found->secret_hash, client.secret_hash);
   EXPECT_EQ(found->token_endpoint_auth_method, client.token_endpoint_auth_method);
   EXPECT_EQ(found->redirect_uris, client.redirect_uris);
+  EXPECT_EQ(found->post_logout_redirect_uris, client.post_logout_redirect_uris);
   EXPECT_TRUE(found->grant_types.empty());
   EXPECT_EQ(found->scope, client.scope);
   EXPECT_EQ(found->jwks, client.jwks);
@@ -428,6 +431,7 @@ TEST_P(StoreTest, PendingIsTakenOnce) {
   p.expires_at = kNow + 60;
   p.ui_locales = "ja-JP en";
   p.login_hint = "hanako@example.jp";
+  p.subject_hint = "r-hanako";
   store_->insert_pending(p);
 
   const auto found = store_->find_pending(p.handle, kNow);
@@ -448,6 +452,7 @@ TEST_P(StoreTest, PendingIsTakenOnce) {
   EXPECT_EQ(taken->response_mode, "query");
   EXPECT_EQ(taken->ui_locales, "ja-JP en");
   EXPECT_EQ(taken->login_hint, "hanako@example.jp");
+  EXPECT_EQ(taken->subject_hint, "r-hanako");
   EXPECT_FALSE(store_->take_pending(p.handle, kNow));
   EXPECT_FALSE(store_->find_pending(p.handle, kNow));
 
@@ -1043,7 +1048,9 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "DROP INDEX grants_ending;"
            "ALTER TABLE pending DROP COLUMN ui_locales; ALTER TABLE pending DROP COLUMN login_hint;"
            "ALTER TABLE transfer_datasets DROP COLUMN not_read;"
-           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10, 11);"
+           "ALTER TABLE clients DROP COLUMN post_logout_redirect_uris;"
+           "ALTER TABLE pending DROP COLUMN subject_hint;"
+           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10, 11, 12);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
            "WITH RECURSIVE up(leaf, level, hashes) AS ("
@@ -1061,10 +1068,12 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "DROP INDEX grants_ending;"
            "ALTER TABLE pending DROP COLUMN ui_locales; ALTER TABLE pending DROP COLUMN login_hint;"
            "ALTER TABLE transfer_datasets DROP COLUMN not_read;"
+           "ALTER TABLE clients DROP COLUMN post_logout_redirect_uris;"
+           "ALTER TABLE pending DROP COLUMN subject_hint;"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 11);
+  EXPECT_EQ(store->migrate(), 12);
   EXPECT_EQ(store->audit_size(), kLeaves);
   const auto migrated = store->list_events(0, 100);
   ASSERT_EQ(migrated.size(), entries.size());
@@ -1121,7 +1130,9 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "DROP INDEX grants_ending;"
            "ALTER TABLE pending DROP COLUMN ui_locales; ALTER TABLE pending DROP COLUMN login_hint;"
            "ALTER TABLE transfer_datasets DROP COLUMN not_read;"
-           "DELETE FROM schema_migrations WHERE version IN (8, 9, 10, 11);"
+           "ALTER TABLE clients DROP COLUMN post_logout_redirect_uris;"
+           "ALTER TABLE pending DROP COLUMN subject_hint;"
+           "DELETE FROM schema_migrations WHERE version IN (8, 9, 10, 11, 12);"
          : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
            "DROP TABLE audit_tree;"
            "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
@@ -1134,11 +1145,13 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "DROP INDEX grants_ending;"
            "ALTER TABLE pending DROP COLUMN ui_locales; ALTER TABLE pending DROP COLUMN login_hint;"
            "ALTER TABLE transfer_datasets DROP COLUMN not_read;"
+           "ALTER TABLE clients DROP COLUMN post_logout_redirect_uris;"
+           "ALTER TABLE pending DROP COLUMN subject_hint;"
            "PRAGMA user_version = 7;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
 
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 11);
+  EXPECT_EQ(store->migrate(), 12);
   EXPECT_EQ(store->audit_size(), 4);
   EXPECT_EQ(store->audit_node(0, 0), std::string(32, static_cast<char>(0xaa)));
   EXPECT_EQ(store->audit_node(0, 1), std::string(32, static_cast<char>(0xbb)));

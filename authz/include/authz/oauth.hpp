@@ -173,6 +173,22 @@ DetailsInForce details_in_force(std::string_view details_json, std::int64_t now)
 /// The client_id in the tokens infobank issues to itself as the portability broker.
 inline constexpr std::string_view kBrokerClientId = "infobank-broker";
 
+/// An ID token this server issued, offered back as an id_token_hint (OIDC Core §3.1.2.1,
+/// RP-Initiated Logout 1.0 §2): whom it names and to which client it was issued.
+struct IdTokenHint {
+  std::string subject;
+  std::string client_id;
+};
+
+/// A checked RP-Initiated Logout 1.0 request to the end-session endpoint.
+struct LogoutRequest {
+  std::string client_id;    ///< from client_id or the hint's audience; empty when neither
+  std::string client_name;  ///< for the confirmation page
+  std::string post_logout_redirect_uri;  ///< registered exactly for client_id, or empty
+  std::string state;                     ///< returned with the redirect
+  std::string ui_locales;
+};
+
 class AuthorizationServer {
  public:
   AuthorizationServer(Settings settings, storage::Store& store, const Clock& clock,
@@ -202,10 +218,21 @@ class AuthorizationServer {
   std::optional<storage::ResidentRecord> find_resident(std::string_view resident_id);
   LoginOutcome login(std::string_view username, std::string_view password,
                      std::string_view remote_addr);
-  /// A sign-in happened within the pending request: prompt=login / max_age=0 are satisfied.
-  void after_login(std::string_view handle);
+  /// `resident_id` signed in within the pending request: prompt=login / max_age=0 are
+  /// satisfied. When the request's id_token_hint names someone else, the request can only end
+  /// in login_required (OIDC Core §3.1.2.1).
+  void after_login(std::string_view handle, std::string_view resident_id);
   std::optional<storage::LoginSession> session_from_cookie(std::string_view cookie);
-  void logout(std::string_view cookie);
+  /// Ends the session (if any) and logs `logout`, for `client_id` when a client asked for it.
+  void logout(std::string_view cookie, std::string_view client_id = {});
+  /// An id_token_hint: a JWS with typ "JWT" signed by one of this server's published keys,
+  /// `iss` this issuer, naming a `sub` and a client (`azp`, else `aud`). Its expiry is not
+  /// checked: a hint names someone and grants nothing. Errors are invalid_request.
+  Expected<IdTokenHint> id_token_hint(std::string_view jwt);
+  /// RP-Initiated Logout 1.0 §2-3: id_token_hint, client_id (the hint's client when both are
+  /// given), post_logout_redirect_uri (exactly one the client registered), state, ui_locales.
+  /// Errors are invalid_request, to be shown and never redirected.
+  Expected<LogoutRequest> logout_request(const Params& params);
   /// Consent given (or the grant already covers it): stores the grant and issues a code.
   Redirect approve(const storage::PendingAuthorization& pending,
                    const storage::LoginSession& session);

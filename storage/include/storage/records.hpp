@@ -26,6 +26,8 @@ struct ClientRecord {
   bool require_par = false;              ///< RFC 9126 §6: require_pushed_authorization_requests
   bool require_dpop = false;             ///< RFC 9449 §5.2: dpop_bound_access_tokens
   std::string registration_access_token_hash;  ///< RFC 7592, empty if not registered dynamically
+  /// OIDC RP-Initiated Logout §3.1: where the end-session endpoint may send the browser back.
+  std::vector<std::string> post_logout_redirect_uris;
   std::int64_t created_at = 0;
 };
 
@@ -67,6 +69,9 @@ struct PendingAuthorization {
   std::int64_t expires_at = 0;
   std::string ui_locales;     ///< OIDC Core §3.1.2.1: preferred languages (BCP 47), as asked
   std::string login_hint;     ///< OIDC Core §3.1.2.1: the sign-in name to suggest (sealed)
+  /// OIDC Core §3.1.2.1 id_token_hint: the resident (sub) the client's ID token names, the
+  /// only one who may complete the request; empty when no hint was given.
+  std::string subject_hint;
 };
 
 struct AuthorizationCode {
