@@ -23,7 +23,10 @@ let callback;
 let as;
 const state = {};
 
-/** The relying party's redirect_uri: a loopback HTTP server that records each hit. */
+/**
+ * The relying party's redirect_uri (/cb) and post_logout_redirect_uri (/bye): a loopback HTTP
+ * server that records each hit of /cb.
+ */
 function startCallbackServer() {
   return new Promise((resolve) => {
     const waiters = [];
@@ -40,6 +43,7 @@ function startCallbackServer() {
       const base = `http://127.0.0.1:${srv.address().port}`;
       resolve({
         redirectUri: `${base}/cb`,
+        byeUri: `${base}/bye`,
         hits,
         close: () => new Promise((r) => srv.close(r)),
       });
@@ -133,7 +137,7 @@ test('discovery (RFC 8414 and OpenID Connect) over TLS', async () => {
 test('PAR + authorization code + PKCE through the sign-in and consent pages in Chromium', async () => {
   const reg = server.addClient(['--name', 'e2e relying party', '--auth-method', 'client_secret_basic',
     '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code',
-    '--grant-type', 'refresh_token', '--scope', SCOPE]);
+    '--grant-type', 'refresh_token', '--scope', SCOPE, '--post-logout-redirect-uri', callback.byeUri]);
   state.client = { client_id: reg.client_id, id_token_signed_response_alg: 'ES256' };
   state.auth = oauth.ClientSecretBasic(reg.client_secret);
 
@@ -282,4 +286,32 @@ test('a denied consent comes back as access_denied with state and iss', async ()
   const cb = await inBrowser(url.href, { decision: 'deny' });
   assert.throws(() => oauth.validateAuthResponse(as, state.client, cb, st),
     (e) => e.error === 'access_denied' || e.cause?.get?.('error') === 'access_denied');
+});
+
+test('RP-initiated logout in Chromium: confirmed, back at the registered URI with state, signed out', async () => {
+  assert.equal(as.end_session_endpoint, `${server.base}/logout`);
+  const st = oauth.generateRandomState();
+  const logout = new URL(as.end_session_endpoint);
+  logout.searchParams.set('id_token_hint', state.tokens.id_token);
+  logout.searchParams.set('post_logout_redirect_uri', callback.byeUri);
+  logout.searchParams.set('state', st);
+  await page.goto(logout.href);
+  // The page asks; Chromium then follows the POST's redirect to the client (CSP form-action).
+  await page.locator('form:has(input[name=csrf_token]) [type=submit]').click();
+  await page.waitForURL((u) => u.href.startsWith(callback.byeUri), { timeout: 15_000 });
+  assert.equal(new URL(page.url()).searchParams.get('state'), st);
+
+  // Signed out: prompt=none with the ID token as hint now answers login_required.
+  const verifier = oauth.generateRandomCodeVerifier();
+  const st2 = oauth.generateRandomState();
+  const url = new URL(as.authorization_endpoint);
+  for (const [k, v] of Object.entries({
+    client_id: state.client.client_id, redirect_uri: callback.redirectUri, response_type: 'code',
+    scope: 'openid', state: st2, code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256', prompt: 'none', id_token_hint: state.tokens.id_token,
+  })) url.searchParams.set(k, v);
+  await page.goto(url.href);
+  await page.waitForURL((u) => u.href.startsWith(callback.redirectUri), { timeout: 15_000 });
+  assert.throws(() => oauth.validateAuthResponse(as, state.client, new URL(page.url()), st2),
+    (e) => e.error === 'login_required' || e.cause?.get?.('error') === 'login_required');
 });

@@ -97,3 +97,19 @@ test('malformed JSON, wrong content type and oversize bodies change nothing', as
   assert.ok([400, 413, 'closed'].includes(big.status), `status ${big.status}`);
   assert.equal(clientCount(), n);
 });
+
+test('post_logout_redirect_uris (RP-Initiated Logout §3.1) are registered like redirect URIs', async () => {
+  const uris = ['https://rp.example.test/bye', 'https://rp.example.test/bye?from=register'];
+  const r = await register({ redirect_uris: ['https://rp.example.test/cb'], post_logout_redirect_uris: uris });
+  assert.equal(r.status, 201, r.text);
+  assert.deepEqual(r.json().post_logout_redirect_uris, uris);
+  assert.deepEqual(server.cliJson(['client', 'show', r.json().client_id]).post_logout_redirect_uris, uris);
+
+  const before = clientCount();
+  for (const bad of [['https://rp.example.test/bye#x'], ['javascript:alert(1)'], 'https://rp.example.test/bye', [7]]) {
+    const refused = await register({ redirect_uris: ['https://rp.example.test/cb'], post_logout_redirect_uris: bad });
+    assert.equal(refused.status, 400, JSON.stringify(bad));
+    assert.equal(refused.json().error, 'invalid_client_metadata', JSON.stringify(bad));
+  }
+  assert.equal(clientCount(), before);
+});
