@@ -49,6 +49,7 @@ fi
 if ! "$bin" client show "$RP_CLIENT_ID" >/dev/null 2>&1; then
   "$bin" client add --name 'Demo relying party' --id "$RP_CLIENT_ID" \
       --redirect-uri "$RP_REDIRECT" --auth-method client_secret_basic \
+      --post-logout-redirect-uri "http://127.0.0.1:${RP_PORT}/signed-out" \
       --grant-type authorization_code --grant-type refresh_token \
       --scope 'openid profile offline_access' |
     ISSUER=$ISSUER RP_REDIRECT=$RP_REDIRECT RP_PORT=$RP_PORT node -e '

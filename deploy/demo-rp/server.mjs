@@ -6,7 +6,10 @@
 // GET /          a page with a "Sign in with infobank" button
 // GET /login     starts authorization code + PKCE S256 with state and nonce
 // GET /callback  checks state and iss (RFC 9207), exchanges the code at the token endpoint
-//                with client_secret_basic, verifies the ID token and shows what came back
+//                with client_secret_basic, verifies the ID token and shows what came back,
+//                with a link that signs out at infobank (RP-Initiated Logout, id_token_hint)
+// GET /signed-out where infobank sends the browser back after signing out (the client's
+//                registered post_logout_redirect_uri)
 import { createHash, createPublicKey, randomBytes, timingSafeEqual, verify } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -16,6 +19,7 @@ const config = JSON.parse(fs.readFileSync(configPath, 'utf8'));
 const port = Number(process.env.DEMO_RP_PORT ?? config.listen_port ?? 8081);
 const address = process.env.DEMO_RP_ADDRESS ?? '127.0.0.1';
 const SCOPE = 'openid profile offline_access';
+const SIGNED_OUT = new URL('/signed-out', config.redirect_uri).href;
 
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
 const random = () => b64url(randomBytes(32));
@@ -173,6 +177,10 @@ async function callback(req, res, url) {
     refresh_token: tokens.refresh_token ? `${tokens.refresh_token.slice(0, 8)}… (received)` : '(none)',
   };
   const ok = checks.every(([, v]) => v);
+  const logout = new URL(md.end_session_endpoint);
+  logout.search = new URLSearchParams({
+    id_token_hint: tokens.id_token ?? '', post_logout_redirect_uri: SIGNED_OUT, state: random(),
+  }).toString();
   return page(res, 200, ok ? 'Signed in with infobank' : 'Signed in, but a check failed', `
 <p>Hello, <strong>${escapeHtml(userinfo?.body?.name ?? idClaims.sub ?? '?')}</strong>.</p>
 <h2>ID token checks</h2><ul>${checks.map(([k, v]) => `<li>${v ? '✔' : '✘'} ${escapeHtml(k)}</li>`).join('')}</ul>
@@ -180,7 +188,7 @@ async function callback(req, res, url) {
 <h2>ID token claims</h2><pre>${escapeHtml(JSON.stringify(idClaims, null, 2))}</pre>
 <h2>Access token (RFC 9068 JWT)</h2><pre>${escapeHtml(JSON.stringify(atClaims, null, 2))}</pre>
 <h2>UserInfo</h2><pre>${escapeHtml(JSON.stringify(userinfo, null, 2))}</pre>
-<p><a href="/">Start again</a></p>`, clear);
+<p><a href="/">Start again</a> · <a href="${escapeHtml(logout.href)}">Sign out at infobank</a></p>`, clear);
 }
 
 const server = http.createServer(async (req, res) => {
@@ -198,6 +206,9 @@ const server = http.createServer(async (req, res) => {
     }
     if (url.pathname === '/login') return await startLogin(res);
     if (url.pathname === '/callback') return await callback(req, res, url);
+    if (url.pathname === '/signed-out') {
+      return page(res, 200, 'Signed out', '<p>infobank signed you out and sent you back here.</p><p><a href="/">Start again</a></p>');
+    }
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('not found\n');
   } catch (e) {

@@ -185,12 +185,21 @@ TEST(Escape, EscapesTheFiveCharacters) {
   EXPECT_EQ(escape(""), "");
 }
 
+// The account page's own sign-out form: no client, no redirect.
+LogoutPage bare_logout() {
+  LogoutPage page;
+  page.action = "/logout";
+  page.csrf_token = "c";
+  return page;
+}
+
 // --- style hash ---------------------------------------------------------------------------
 
 TEST(Style, HashConstantMatchesEveryPage) {
   const std::string pages[] = {render_login(sample_login(), Lang::en),
                                render_consent(sample_consent(), Lang::ja),
                                render_error({"invalid_client", "no such client"}, Lang::en),
+                               render_logout(bare_logout(), Lang::ja),
                                render_account({.resident_name = "Hanako",
                                                .csrf_token = "c",
                                                .grants = {},
@@ -205,6 +214,38 @@ TEST(Style, HashConstantMatchesEveryPage) {
   for (const auto& html : pages) {
     EXPECT_EQ(csp_sha256(style_of(html)), kStyleCspHash);
   }
+}
+
+// --- logout -------------------------------------------------------------------------------
+
+TEST(LogoutPage, AsksWithTheRequestInHiddenFieldsAndNamesWhoAsks) {
+  const LogoutPage page{.action = "/logout",
+                        .csrf_token = "c-1",
+                        .client_name = "Health <Diary>",
+                        .client_id = "hd",
+                        .post_logout_redirect_uri = "https://rp.test/bye?a=1&b=\"2\"",
+                        .state = "s-1",
+                        .ui_locales = "ja",
+                        .resident_name = "Hanako"};
+  const auto html = render_logout(page, Lang::en);
+  EXPECT_TRUE(contains(html, R"(<form method="post" action="/logout">)"));
+  EXPECT_TRUE(contains(html, R"(<input type="hidden" name="csrf_token" value="c-1">)"));
+  EXPECT_TRUE(contains(html, R"(<input type="hidden" name="client_id" value="hd">)"));
+  EXPECT_TRUE(contains(
+      html,
+      R"(name="post_logout_redirect_uri" value="https://rp.test/bye?a=1&amp;b=&quot;2&quot;">)"));
+  EXPECT_TRUE(contains(html, R"(<input type="hidden" name="state" value="s-1">)"));
+  EXPECT_TRUE(contains(html, "<strong>Health &lt;Diary&gt;</strong> asks to sign you out."));
+  EXPECT_TRUE(contains(html, "<strong>Hanako</strong>"));
+  EXPECT_TRUE(contains(html, R"(<button type="submit" class="primary">Sign out</button>)"));
+  // (The hidden redirect URI is a URL in a value, not a reference; the page without it is clean.)
+  expect_csp_clean(render_logout(bare_logout(), Lang::en));
+  const auto ja = render_logout(page, Lang::ja);
+  EXPECT_TRUE(ja.starts_with("<!DOCTYPE html>\n<html lang=\"ja\">"));
+  EXPECT_TRUE(contains(ja, "ログアウトしますか"));
+  EXPECT_TRUE(contains(ja, "がログアウトを求めています"));
+  // Without a client (the account page's own sign-out has none), no one is named as asking.
+  EXPECT_FALSE(contains(render_logout(bare_logout(), Lang::en), "asks"));
 }
 
 // --- login --------------------------------------------------------------------------------
