@@ -96,13 +96,6 @@ Expected<Params> parse_urlencoded(std::string_view text, std::string_view what) 
   return params;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 // Splits "<scheme> 1*SP <credentials>" (RFC 9110 §11.4). The rest must be non-empty and
 // contain no further spaces.
@@ -158,6 +151,14 @@ std::string_view trim_ows(std::string_view s) {
 }
 
 }  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
 
 std::optional<std::string_view> Params::get(std::string_view name) const {
   for (const auto& [n, v] : items_) {

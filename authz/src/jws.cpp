@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "authz/base64url.hpp"
+#include "authz/form.hpp"
 #include "json_writer.hpp"
 #include "strict_json.hpp"
 
@@ -23,14 +24,6 @@ constexpr std::array<std::string_view, 4> kAsymmetricAlgs = {"ES256", "RS256", "
 
 bool is_asymmetric_alg(std::string_view alg) {
   return std::find(kAsymmetricAlgs.begin(), kAsymmetricAlgs.end(), alg) != kAsymmetricAlgs.end();
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 OAuthError invalid_client(std::string why) { return make_error("invalid_client", std::move(why)); }

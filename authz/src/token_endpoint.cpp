@@ -109,7 +109,8 @@ Expected<storage::ClientRecord, EndpointError> AuthorizationServer::authenticate
   std::optional<BasicCredentials> basic;
   if (facts.authorization) {
     std::string_view header = *facts.authorization;
-    if (header.size() >= 6 && (header.substr(0, 6) == "Basic " || header.substr(0, 6) == "basic ")) {
+    // RFC 9110 §11.1: the scheme is case-insensitive.
+    if (header.size() >= 6 && iequals(header.substr(0, 5), "Basic") && header[5] == ' ') {
       basic = parse_basic_authorization(header);
       if (!basic) return fail("invalid_client", "malformed Basic credentials", "Basic");
     }

@@ -7,6 +7,7 @@
 
 #include "authz/crypto.hpp"
 #include "authz/form.hpp"
+#include "cors.hpp"
 #include "pages.hpp"
 #include "web.hpp"
 
@@ -49,7 +50,26 @@ App::App(const Config& config, authz::AuthorizationServer& server,
 
 awaitable<Response> App::handle(Request&& request, const RequestContext& ctx) {
   const auto route = route_of(request.method_string(), request.target());
+  const std::string target(request.target());
+  const auto path = path_of(target);
+  if (auto preflight = cors_preflight(request, path)) {
+    set_route(*preflight, route);
+    co_return std::move(*preflight);
+  }
+  const auto cors = cors_kind(path);
+  const std::string origin = cors == CorsKind::none ? std::string() : header(request, http::field::origin);
+  const std::string client_id = cors == CorsKind::client && !origin.empty() ? claimed_client_id(request) : std::string();
   auto res = co_await dispatch(std::move(request), ctx);
+  if (cors == CorsKind::public_data && !origin.empty()) allow_origin(res, "*");
+  if (!client_id.empty()) {
+    auto job = [&] {
+      const auto client = server_.find_client(client_id);
+      return client && std::ranges::any_of(client->redirect_uris, [&](const std::string& uri) {
+               return origin_of(uri) == origin;
+             });
+    };
+    if (co_await offload(workers_, job)) allow_origin(res, origin);
+  }
   set_route(res, route);
   co_return res;
 }

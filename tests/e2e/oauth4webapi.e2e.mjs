@@ -315,3 +315,39 @@ test('RP-initiated logout in Chromium: confirmed, back at the registered URI wit
   assert.throws(() => oauth.validateAuthResponse(as, state.client, new URL(page.url()), st2),
     (e) => e.error === 'login_required' || e.cause?.get?.('error') === 'login_required');
 });
+
+test('a browser-based public client redeems its code with fetch() from its own page; another origin cannot read (CORS)', async () => {
+  const reg = server.addClient(['--name', 'e2e single-page app', '--auth-method', 'none',
+    '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code', '--scope', 'openid']);
+  const verifier = oauth.generateRandomCodeVerifier();
+  const st = oauth.generateRandomState();
+  const url = new URL(as.authorization_endpoint);
+  for (const [k, v] of Object.entries({
+    client_id: reg.client_id, redirect_uri: callback.redirectUri, response_type: 'code',
+    scope: 'openid', state: st, code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+  })) url.searchParams.set(k, v);
+  const cb = await inBrowser(url.href);
+  assert.equal(cb.searchParams.get('state'), st);
+  const body = new URLSearchParams({
+    grant_type: 'authorization_code', code: cb.searchParams.get('code'),
+    redirect_uri: callback.redirectUri, code_verifier: verifier, client_id: reg.client_id,
+  }).toString();
+  const exchange = ({ endpoint, form }) => fetch(endpoint, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form,
+  }).then(async (r) => ({ status: r.status, json: await r.json() }), (e) => ({ blocked: String(e) }));
+
+  // Another origin (localhost is not 127.0.0.1) may not read the answer: fetch() rejects.
+  await page.goto(callback.redirectUri.replace('127.0.0.1', 'localhost').replace('/cb', '/other'));
+  const foreign = await page.evaluate(exchange, { endpoint: as.token_endpoint, form: body.replace(/code=[^&]*/, 'code=x') });
+  assert.ok(foreign.blocked, JSON.stringify(foreign));
+
+  // The client's own origin reads the tokens.
+  await page.goto(cb.href);
+  const own = await page.evaluate(exchange, { endpoint: as.token_endpoint, form: body });
+  assert.equal(own.status, 200, JSON.stringify(own));
+  assert.equal(own.json.token_type, 'Bearer');
+  const info = await page.evaluate(({ endpoint, token }) => fetch(endpoint, { headers: { authorization: `Bearer ${token}` } })
+    .then((r) => r.json()), { endpoint: as.userinfo_endpoint, token: own.json.access_token });
+  assert.equal(info.sub, state.sub);
+});

@@ -52,6 +52,9 @@ std::string form_encode(std::string_view value);
 
 /// RFC 6749 §2.3.1 client_secret_basic: "Basic base64(urlencode(id):urlencode(secret))".
 /// Scheme compared case-insensitively; strict base64; both parts form-decoded.
+/// ASCII case-insensitive equality (HTTP auth schemes, JOSE header values).
+bool iequals(std::string_view a, std::string_view b);
+
 struct BasicCredentials {
   std::string client_id;
   std::string client_secret;
