@@ -185,6 +185,23 @@ TEST_F(AuthorizationServerTest, CodeFlowIssuesJwtAccessTokenIdTokenAndRefresh) {
   EXPECT_EQ(id_claims["nonce"], "n-0S6");
 }
 
+// RFC 9110 §11.1: the authentication scheme is case-insensitive.
+TEST_F(AuthorizationServerTest, TheBasicSchemeIsCaseInsensitive) {
+  const auto code = obtain_code();
+  auto facts = basic_facts();
+  facts.authorization = "BASIC " + facts.authorization->substr(6);
+  auto answer = server_->token(P({{"grant_type", "authorization_code"},
+                                  {"code", code},
+                                  {"redirect_uri", std::string(kRedirect)},
+                                  {"code_verifier", std::string(kVerifier)}}),
+                               facts);
+  ASSERT_TRUE(answer) << answer.error().error.description;
+  facts.authorization = "BASIC " + base64_encode("web:wrong");
+  const auto refused = server_->token(P({{"grant_type", "refresh_token"}, {"refresh_token", "x"}}), facts);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().error.error, "invalid_client");
+}
+
 TEST_F(AuthorizationServerTest, PkceIsRequiredAndPlainRefused) {
   Params no_pkce = P({{"response_type", "code"}, {"client_id", "web"},
                   {"redirect_uri", std::string(kRedirect)}, {"scope", "openid"}, {"state", "s"}});
