@@ -101,7 +101,26 @@ void list_not_read(pugi::xml_node n, std::vector<std::string>& list) {
   }
   for (pugi::xml_node c : n.children()) {
     if (c.type() != pugi::node_element || std::string_view(c.name()) == "MetadataEntry") continue;
-    if (c.first_attribute() || c.first_child()) out.add(c.name());
+    if (has_content(c)) out.add(c.name());
+  }
+}
+
+// What split skips of a HealthData export that is the resident's (for split's not_read): each
+// top-level element other than the samples (Record, Workout) and ExportDate, by its name: Me
+// (date of birth, sex, blood type: profile data, not samples), ActivitySummary (daily totals
+// and the resident's goals: carrying the totals would count the same energy twice, but the
+// goals are not carried either), Correlation (it pairs Records, e.g. a blood pressure's two
+// readings, that also appear at the top level: the pairing and its metadata stay behind),
+// ClinicalRecord, Audiogram and whatever else a newer export adds. ExportDate says when the
+// file was written, like HealthData's locale: the export's bookkeeping, which join writes its
+// own. Empty elements are left out.
+void list_skipped(pugi::xml_node root, std::vector<std::string>& list) {
+  NotRead out(list);
+  for (pugi::xml_node c : root.children()) {
+    if (c.type() != pugi::node_element) continue;
+    const std::string_view tag = c.name();
+    if (tag == "Record" || tag == "Workout" || tag == "ExportDate") continue;
+    if (has_content(c)) out.add(tag);
   }
 }
 
@@ -111,7 +130,8 @@ class AppleHealth final : public Format {
   Dataset dataset() const override { return Dataset::health_records; }
   std::string_view media_type() const override { return "application/xml"; }
 
-  std::vector<NativeItem> split(std::string_view document) const override {
+  std::vector<NativeItem> split(std::string_view document,
+                                std::vector<std::string>* not_read) const override {
     auto doc = parse_xml(document, "document");
     pugi::xml_node root = doc->document_element();
     if (std::string_view(root.name()) != "HealthData") throw FormatError("document", "not a HealthData export");
@@ -119,8 +139,7 @@ class AppleHealth final : public Format {
     std::size_t position = 0;
     for (pugi::xml_node n : root.children()) {
       const std::string_view tag = n.name();
-      // Record and Workout are samples. ExportDate and Me are not; ActivitySummary is a daily
-      // roll-up of Records plus goals; a Correlation's Records also appear at the top level.
+      // Record and Workout are samples; the rest is not (list_skipped says why each).
       if (n.type() != pugi::node_element || (tag != "Record" && tag != "Workout")) continue;
       ++position;
       const std::string where = std::string(tag) + " " + std::to_string(position);
@@ -129,6 +148,8 @@ class AppleHealth final : public Format {
       }
       items.push_back({native_id(n), serialize_standalone(n)});
     }
+    // Last, so that a document refused above adds nothing to the list.
+    if (not_read != nullptr) list_skipped(root, *not_read);
     return items;
   }
 

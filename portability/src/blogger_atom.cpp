@@ -28,17 +28,25 @@ constexpr const char* kGeoRss = "http://www.georss.org/georss";
 
 enum class EntryKind { post, other, unknown };
 
+// The classic form's kind: the first category in the kind scheme.
+pugi::xml_node kind_category(pugi::xml_node entry) {
+  for (pugi::xml_node c : entry.children()) {
+    if (is_element(c, kAtom, "category") &&
+        std::string_view(c.attribute("scheme").value()) == kKindScheme) {
+      return c;
+    }
+  }
+  return {};
+}
+
 // Classic form: the kind category; Takeout form: <blogger:type>.
 EntryKind kind_of(pugi::xml_node entry) {
   if (pugi::xml_node t = first_child(entry, kBlogger2018, "type")) {
     return text_of(t) == "POST" ? EntryKind::post : EntryKind::other;
   }
-  for (pugi::xml_node c : entry.children()) {
-    if (is_element(c, kAtom, "category") &&
-        std::string_view(c.attribute("scheme").value()) == kKindScheme) {
-      return std::string_view(c.attribute("term").value()) == kKindPost ? EntryKind::post
-                                                                        : EntryKind::other;
-    }
+  if (pugi::xml_node kind = kind_category(entry)) {
+    const std::string_view term = kind.attribute("term").value();
+    return term == kKindPost ? EntryKind::post : EntryKind::other;
   }
   return EntryKind::unknown;
 }
@@ -246,13 +254,57 @@ void list_not_read(pugi::xml_node entry, const json& m, std::vector<std::string>
   }
 }
 
+// ---- what split skips of a feed (Format::split's not_read) ----
+
+// The feed's own bookkeeping, read rather than listed: its id, when it was written, the
+// software that wrote it, and its links (the source's addresses for the blog and the feed,
+// which mean nothing once the posts are deleted there, like an entry's rel="self"). join
+// writes its own id and updated.
+constexpr std::string_view kFeedRead[] = {"generator", "id", "link", "updated"};
+
+// A skipped entry's name: its kind as the export writes it, "entry kind=comment" (classic:
+// the kind category's term, without Blogger's kind namespace when it is in it) or
+// "entry blogger:type=COMMENT" (Takeout).
+std::string skipped_entry(pugi::xml_node entry) {
+  if (pugi::xml_node t = first_child(entry, kBlogger2018, "type")) {
+    return "entry " + part_name(t) + "=" + text_of(t);
+  }
+  constexpr std::string_view kKinds = "http://schemas.google.com/blogger/2008/kind#";
+  std::string_view term = kind_category(entry).attribute("term").value();
+  if (term.starts_with(kKinds)) term.remove_prefix(kKinds.size());
+  return "entry kind=" + std::string(term);
+}
+
+// Names what a feed holds outside its posts, in document order: the feed's attributes
+// ("feed/@xml:lang"), its elements other than the bookkeeping above and the entries
+// ("feed/title", "feed/author": the blog's name and owner), and the entries of other kinds
+// (settings, comments, templates, pages), by kind. An element that holds nothing (join's
+// `<title type="text"/>`) is left out.
+void list_skipped(pugi::xml_node feed, std::vector<std::string>& out) {
+  NotRead parts(out);
+  unread_attributes(parts, feed, "feed");
+  for (pugi::xml_node c : feed.children()) {
+    if (c.type() != pugi::node_element) continue;
+    if (element_uri(c) == kAtom) {
+      const std::string_view local = local_name(c);
+      if (local == "entry") {
+        if (kind_of(c) == EntryKind::other) parts.add(skipped_entry(c));
+        continue;
+      }
+      if (among(kFeedRead, local)) continue;
+    }
+    if (has_content(c, {"type"})) parts.add("feed/" + part_name(c));
+  }
+}
+
 class BloggerAtom final : public Format {
  public:
   std::string_view name() const override { return "blogger-atom"; }
   Dataset dataset() const override { return Dataset::blog_posts; }
   std::string_view media_type() const override { return "application/atom+xml"; }
 
-  std::vector<NativeItem> split(std::string_view document) const override {
+  std::vector<NativeItem> split(std::string_view document,
+                                std::vector<std::string>* not_read) const override {
     auto doc = parse_xml(document, "document");
     pugi::xml_node feed = doc->document_element();
     if (!is_element(feed, kAtom, "feed")) throw FormatError("document", "not an Atom feed");
@@ -275,6 +327,8 @@ class BloggerAtom final : public Format {
       if (id.empty()) throw FormatError(what, "entry has no atom:id");
       items.push_back({id, serialize_standalone(entry)});
     }
+    // Last, so that a document refused above adds nothing to the list.
+    if (not_read != nullptr) list_skipped(feed, *not_read);
     return items;
   }
 

@@ -17,6 +17,7 @@
 
 #include "not_read.hpp"
 #include "portability/formats.hpp"
+#include "util.hpp"
 
 namespace portability {
 namespace {
@@ -97,16 +98,39 @@ struct ConvertedPage {
 ConvertedPage convert_page(const Format& from, const Format& to, std::string_view body) {
   ConvertedPage page;
   std::vector<std::string> not_read;
-  for (const auto& native : from.split(body)) {
-    page.item_bytes += static_cast<std::int64_t>(native.text.size());
-    not_read.clear();
-    Converted converted = to.from_model(from.to_model(native, &not_read));
+  auto gather = [&] {
     for (auto& part : not_read) page.not_read.insert(std::move(part));
+    not_read.clear();
+  };
+  // What the page holds outside its items (comments, tasks, the calendar's name ...), then
+  // what each item holds that the model has no field for.
+  const std::vector<NativeItem> natives = from.split(body, &not_read);
+  gather();
+  for (const auto& native : natives) {
+    page.item_bytes += static_cast<std::int64_t>(native.text.size());
+    Converted converted = to.from_model(from.to_model(native, &not_read));
+    gather();
     for (auto& field : converted.not_carried) page.not_carried.insert(std::move(field));
     page.digest.add(to.to_model(converted.native));
     page.items.push_back(std::move(converted.native));
   }
   return page;
+}
+
+// The page's Portability-Item-Count (docs/portability-api.md), or nullopt when the source did
+// not send one. Anything but a plain non-negative decimal ("3", not "+3", " 3", "3.0" or
+// "0x3") is a protocol error: the count decides whether a switch may delete, so it is not
+// guessed at.
+std::optional<std::int64_t> item_count(const HttpResponse& response, const std::string& where) {
+  const auto it = response.headers.find("portability-item-count");
+  if (it == response.headers.end()) return std::nullopt;
+  const std::string& text = it->second;
+  const auto count = detail::parse_int(text);  // no sign but "-", no space, no fraction
+  if (!count || text.front() == '-') {
+    throw StepFailure{false, where + ": the source's Portability-Item-Count \"" + shorten(text) +
+                                 "\" is not a number of items; nothing was deleted at the source"};
+  }
+  return count;
 }
 
 // An export answer and, when it was a page (200), that page converted or the error its
@@ -239,6 +263,7 @@ class Broker::Run {
 
     ExportedPage exported = export_page(export_url(d.dataset, d.cursor));
     expect_ok(exported.response, {200});
+    const auto source_count = item_count(exported.response, where_);
     const std::string next_cursor = exported.response.header("portability-next-cursor");
     // While this page imports, the next one is exported and converted on another thread.
     if (!next_cursor.empty()) prefetch(export_url(d.dataset, next_cursor), *from, *to);
@@ -248,6 +273,17 @@ class Broker::Run {
                                   ? std::move(*exported.converted)
                                   : convert_page(*from, *to, exported.response.body);
     std::vector<NativeItem>& out = converted.items;
+    // The source records every item it counts as exported under the transfer, and a switch
+    // asks it to delete exactly those. Items it counts that split did not give (a part the
+    // adapter skips, or a page that lost items on the way) would be deleted without having
+    // been carried: stop before this page is imported, like a broken item, so that nothing is
+    // deleted at the source (docs/portability.md, "The broker").
+    if (source_count && *source_count != static_cast<std::int64_t>(out.size())) {
+      throw StepFailure{false, where_ + ": the source counts " + std::to_string(*source_count) +
+                                   " items in the page (Portability-Item-Count), but " +
+                                   std::to_string(out.size()) +
+                                   " were read from it; nothing was deleted at the source"};
+    }
     std::set<std::string> not_carried(d.not_carried.begin(), d.not_carried.end());
     not_carried.merge(converted.not_carried);
     const std::int64_t item_bytes = converted.item_bytes;

@@ -153,7 +153,10 @@ class DtpSocialPost final : public Format {
   Dataset dataset() const override { return Dataset::blog_posts; }
   std::string_view media_type() const override { return "application/json"; }
 
-  std::vector<NativeItem> split(std::string_view document) const override {
+  // Every element of the array is an item (or the document is refused): split skips nothing,
+  // so it has nothing to add to a not_read list.
+  std::vector<NativeItem> split(std::string_view document,
+                                std::vector<std::string>* /*not_read*/) const override {
     json doc = parse_json(document, "document");
     if (doc.is_object()) doc = json::array({doc});  // one GenericPayload is a one-item page
     if (!doc.is_array()) throw FormatError("document", "expected an array of GenericPayload");

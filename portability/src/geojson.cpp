@@ -49,13 +49,31 @@ void list_not_read(const json& feature, NotRead& out) {
   }
 }
 
+// ---- what split skips of a FeatureCollection (Format::split's not_read) ----
+
+// The collection's members split reads; any other member holding something ("bbox", "name",
+// "crs" ...) is named by its path from "FeatureCollection", apart from a Feature's members.
+constexpr std::string_view kCollectionRead[] = {"features", "type"};
+
+// A skipped Feature's name: by its geometry's type, "Feature geometry=LineString", or
+// "Feature geometry=null" for an unlocated Feature (RFC 7946 §3.2), and "Feature geometry"
+// for a geometry that is neither.
+std::string skipped_feature(const json& f) {
+  const json* g = member(f, "geometry");
+  if (g == nullptr || g->is_null()) return "Feature geometry=null";
+  const json* type = member(*g, "type");
+  if (type == nullptr || !type->is_string()) return "Feature geometry";
+  return "Feature geometry=" + type->get<std::string>();
+}
+
 class GeoJson final : public Format {
  public:
   std::string_view name() const override { return "geojson"; }
   Dataset dataset() const override { return Dataset::location_points; }
   std::string_view media_type() const override { return "application/geo+json"; }
 
-  std::vector<NativeItem> split(std::string_view document) const override {
+  std::vector<NativeItem> split(std::string_view document,
+                                std::vector<std::string>* not_read) const override {
     const json doc = parse_json(document, "document");
     if (opt_string(doc, "type", "document") != "FeatureCollection")
       throw FormatError("document", "expected a FeatureCollection (RFC 7946 §3.3)");
@@ -70,7 +88,16 @@ class GeoJson final : public Format {
       // Lines and polygons are not location points.
       if (is_point(f)) points.push_back(f);
     }
-    return split_items(points, [](const json& f) { return feature_timestamp(f, ""); });
+    auto items = split_items(points, [](const json& f) { return feature_timestamp(f, ""); });
+    // Last, so that a document refused above adds nothing to the list.
+    if (not_read != nullptr) {
+      NotRead out(*not_read);
+      out.members(doc, kCollectionRead, "FeatureCollection");
+      for (const json& f : *features) {
+        if (!is_point(f)) out.add(skipped_feature(f));
+      }
+    }
+    return items;
   }
 
   std::string join(const std::vector<NativeItem>& items) const override {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <span>
 #include <string_view>
 
 #include "calendar_model.hpp"
@@ -546,31 +547,49 @@ bool holds_something(const Param& p) {
                      [](const std::string& v) { return !v.empty(); });
 }
 
+// Whether a property holds anything: a value, or a parameter with one.
+bool holds_something(const Line& l) {
+  return !l.value.empty() || std::any_of(l.params.begin(), l.params.end(),
+                                         [](const Param& p) { return holds_something(p); });
+}
+
+// Walks one component's own level (`inside`: the lines between its BEGIN and its END), in
+// document order: names each nested component that holds something, whole ("VALARM"), unless
+// it is among `kept` (upper case), and hands each property of the component itself to
+// `property`.
+template <typename Property>
+void list_level(std::span<const Line> inside, std::span<const std::string_view> kept,
+                NotRead& out, Property property) {
+  int depth = 0;
+  std::size_t opened = 0;
+  for (std::size_t i = 0; i < inside.size(); ++i) {
+    const Line& l = inside[i];
+    if (l.name == "BEGIN" || l.name == "END") {
+      depth += l.name == "BEGIN" ? 1 : -1;
+      if (depth == 1 && l.name == "BEGIN") {
+        opened = i;
+      } else if (depth == 0 && i > opened + 1) {  // a component with something inside it
+        std::string name = upper(inside[opened].value);
+        if (!among(kept, name)) out.add(name);
+      }
+      continue;
+    }
+    if (depth == 0) property(l);  // deeper lines are inside a component listed whole
+  }
+}
+
 // Names what a VEVENT block holds that the model has no field for, in document order:
 // nested components whole ("VALARM"), properties to_model does not read ("ATTENDEE", "X-FOO",
 // any name not in kReadProperties), and parameters of the properties it reads that the model
 // does not keep ("DESCRIPTION;ALTREP", "RECURRENCE-ID;RANGE"). Empty parts are left out.
 void list_not_read(const std::vector<Line>& lines, std::vector<std::string>& list) {
   NotRead out(list);
-  int depth = 0;
-  std::size_t opened = 0;
-  for (std::size_t i = 1; i + 1 < lines.size(); ++i) {
-    const Line& l = lines[i];
-    if (l.name == "BEGIN" || l.name == "END") {
-      depth += l.name == "BEGIN" ? 1 : -1;
-      if (depth == 1 && l.name == "BEGIN") {
-        opened = i;
-      } else if (depth == 0 && i > opened + 1) {  // a component with something inside it
-        out.add(upper(lines[opened].value));
-      }
-      continue;
-    }
-    if (depth > 0) continue;  // inside a nested component, which is listed whole
+  const std::span<const Line> inside = std::span(lines).subspan(1, lines.size() - 2);
+  list_level(inside, {}, out, [&](const Line& l) {
     const ReadProperty* p = read_property(l.name);
     if (p == nullptr) {
-      if (!l.value.empty() || std::any_of(l.params.begin(), l.params.end(), holds_something))
-        out.add(l.name);
-      continue;
+      if (holds_something(l)) out.add(l.name);
+      return;
     }
     for (const Param& param : l.params) {
       if (!holds_something(param)) continue;
@@ -580,7 +599,31 @@ void list_not_read(const std::vector<Line>& lines, std::vector<std::string>& lis
                                 same_upper(param.values[0], p->type);
       if (!read) out.add(l.name + ";" + param.name);
     }
-  }
+  });
+}
+
+// ---- what split skips of a VCALENDAR (Format::split's not_read) ----
+
+// The calendar's own bookkeeping, read rather than listed: the product that wrote it, the
+// RFC 5545 version, the calendar scale (GREGORIAN, the only one defined) and the iTIP method.
+// join writes its own VERSION and PRODID.
+constexpr std::string_view kCalendarRead[] = {"CALSCALE", "METHOD", "PRODID", "VERSION"};
+// The components split does not skip: VEVENTs are the items. A VTIMEZONE defines the TZID that
+// events name; the model keeps that name (time_zone), which in practice is an IANA name (RFC
+// 7809) that a destination resolves with its own time-zone database, as join expects. The
+// definition is consumed as the meaning of the name, not data of the resident's: listing it
+// would put "VTIMEZONE" into nearly every report while nothing the resident wrote stays behind.
+constexpr std::string_view kCalendarKept[] = {"VEVENT", "VTIMEZONE"};
+
+// Names what a VCALENDAR (`inside`: the lines between BEGIN:VCALENDAR and END:VCALENDAR) holds
+// besides its events, in document order: other components whole ("VTODO", "VJOURNAL",
+// "VFREEBUSY") and its properties other than the bookkeeping above, by their path from
+// "VCALENDAR" ("VCALENDAR/X-WR-CALNAME", "VCALENDAR/NAME"), so that a calendar's NAME or
+// DESCRIPTION (RFC 7986) is not mistaken for an event's.
+void list_skipped(std::span<const Line> inside, NotRead& out) {
+  list_level(inside, kCalendarKept, out, [&](const Line& l) {
+    if (!among(kCalendarRead, l.name) && holds_something(l)) out.add("VCALENDAR/" + l.name);
+  });
 }
 
 std::string item_id(const std::vector<Line>& block, std::size_t position) {
@@ -602,7 +645,8 @@ class ICalendar final : public Format {
   Dataset dataset() const override { return Dataset::calendar_events; }
   std::string_view media_type() const override { return "text/calendar"; }
 
-  std::vector<NativeItem> split(std::string_view document) const override {
+  std::vector<NativeItem> split(std::string_view document,
+                                std::vector<std::string>* not_read) const override {
     const std::vector<Line> lines = parse_lines(document, "document");
     if (lines.empty() || lines.front().name != "BEGIN" || upper(lines.front().value) != "VCALENDAR")
       throw FormatError("document", "does not start with BEGIN:VCALENDAR (RFC 5545 §3.4)");
@@ -610,6 +654,9 @@ class ICalendar final : public Format {
     std::vector<std::string> stack;
     std::vector<Line> block;
     std::size_t events = 0;
+    // Where each VCALENDAR begins and ends (a document may hold several), for not_read.
+    std::vector<std::pair<std::size_t, std::size_t>> calendars;
+    auto index_of = [&](const Line& l) { return static_cast<std::size_t>(&l - lines.data()); };
     auto open_event = [&] { return std::find(stack.begin(), stack.end(), "VEVENT") != stack.end(); };
     for (const Line& l : lines) {
       if (l.name == "BEGIN") {
@@ -621,6 +668,7 @@ class ICalendar final : public Format {
           throw FormatError("document", "line " + std::to_string(l.number) + ": BEGIN:" + comp +
                                             " outside a VCALENDAR");
         stack.push_back(comp);
+        if (not_read != nullptr && stack.size() == 1) calendars.emplace_back(index_of(l), 0);
         if (comp == "VEVENT") {
           if (stack.size() != 2)
             throw FormatError("document", "line " + std::to_string(l.number) + ": nested VEVENT");
@@ -644,6 +692,7 @@ class ICalendar final : public Format {
           continue;
         }
         stack.pop_back();
+        if (not_read != nullptr && stack.empty()) calendars.back().second = index_of(l);
       } else if (stack.empty()) {
         throw FormatError("document", "line " + std::to_string(l.number) + ": property outside VCALENDAR");
       }
@@ -652,6 +701,13 @@ class ICalendar final : public Format {
     if (!stack.empty()) {
       const std::string what = open_event() ? item_id(block, events) : "document";
       throw FormatError(what, "missing END:" + stack.back());
+    }
+    // Last, so that a document refused above adds nothing to the list.
+    if (not_read != nullptr) {
+      NotRead out(*not_read);
+      for (const auto& [begin, end] : calendars) {
+        list_skipped(std::span(lines).subspan(begin + 1, end - begin - 1), out);
+      }
     }
     return items;
   }

@@ -201,13 +201,20 @@ std::optional<std::string> utc_date_time(const json& e, const char* key, const s
   return s;
 }
 
+// The Group's own bookkeeping, read rather than listed by split: its uid, the product that
+// wrote it and when it last changed (join writes its own uid). Any other member holding
+// something (the calendar's title, description, color, links ...) is named by its path from
+// "Group", so that it is not mistaken for an Event's.
+constexpr std::string_view kGroupRead[] = {"@type", "entries", "prodId", "uid", "updated"};
+
 class JsCalendar final : public Format {
  public:
   std::string_view name() const override { return "jscalendar"; }
   Dataset dataset() const override { return Dataset::calendar_events; }
   std::string_view media_type() const override { return "application/jscalendar+json"; }
 
-  std::vector<NativeItem> split(std::string_view document) const override {
+  std::vector<NativeItem> split(std::string_view document,
+                                std::vector<std::string>* not_read) const override {
     const json doc = parse_json(document, "document");
     const json* entries = &doc;
     if (doc.is_object()) {
@@ -224,12 +231,25 @@ class JsCalendar final : public Format {
     std::size_t position = 0;
     for (const json& e : *entries) {
       ++position;
-      if (!e.is_object()) throw FormatError("item " + std::to_string(position), "not an object");
+      const std::string where = "item " + std::to_string(position);
+      if (!e.is_object()) throw FormatError(where, "not an object");
+      const auto type = opt_string(e, "@type", where);
+      if (!type) throw FormatError(where, "no @type");
       // Tasks and nested Groups are not events.
-      if (opt_string(e, "@type", "item " + std::to_string(position)) == "Event") events.push_back(e);
-      else if (!e.contains("@type")) throw FormatError("item " + std::to_string(position), "no @type");
+      if (*type == "Event") events.push_back(e);
     }
-    return split_items(events, [](const json& e) { return event_id(e, ""); });
+    auto items = split_items(events, [](const json& e) { return event_id(e, ""); });
+    // Last, so that a document refused above adds nothing to the list.
+    if (not_read != nullptr) {
+      NotRead out(*not_read);
+      if (doc.is_object()) out.members(doc, kGroupRead, "Group");
+      // The entries that are not Events, by their @type ("Task", "Group"): checked above.
+      for (const json& e : *entries) {
+        const auto& type = e.at("@type").get_ref<const std::string&>();
+        if (type != "Event") out.add(type);
+      }
+    }
+    return items;
   }
 
   std::string join(const std::vector<NativeItem>& items) const override {

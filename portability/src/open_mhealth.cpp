@@ -133,7 +133,10 @@ class OpenMHealth final : public Format {
   Dataset dataset() const override { return Dataset::health_records; }
   std::string_view media_type() const override { return "application/json"; }
 
-  std::vector<NativeItem> split(std::string_view document) const override {
+  // Every element of the array is a data point (or the document is refused): split skips
+  // nothing, so it has nothing to add to a not_read list.
+  std::vector<NativeItem> split(std::string_view document,
+                                std::vector<std::string>* /*not_read*/) const override {
     const json doc = parse_json(document, "document");
     if (!doc.is_array()) throw FormatError("document", "expected an array of data points");
     return split_items(doc, [](const json& p) { return header_id(p, ""); });

@@ -40,18 +40,26 @@ constexpr std::string_view kRead[] = {
     "accuracy", "altitude",  "deviceTag",   "heading",  "latitudeE7",      "longitudeE7",
     "source",   "timestamp", "timestampMs", "velocity", "verticalAccuracy"};
 
+// What split reads of the document: its locations. Any other member holding something is named
+// by its path from "Records" (the export's Records.json), so that it is not mistaken for a
+// member of the points.
+constexpr std::string_view kDocumentRead[] = {"locations"};
+
 class TakeoutRecords final : public Format {
  public:
   std::string_view name() const override { return "takeout-records"; }
   Dataset dataset() const override { return Dataset::location_points; }
   std::string_view media_type() const override { return "application/json"; }
 
-  std::vector<NativeItem> split(std::string_view document) const override {
+  std::vector<NativeItem> split(std::string_view document,
+                                std::vector<std::string>* not_read) const override {
     const json doc = parse_json(document, "document");
     const json* locations = member(doc, "locations");
     if (locations == nullptr || !locations->is_array())
       throw FormatError("document", "expected {\"locations\": [...]}");
-    return split_items(*locations, [](const json& r) { return timestamp_of(r, ""); });
+    auto items = split_items(*locations, [](const json& r) { return timestamp_of(r, ""); });
+    if (not_read != nullptr) NotRead(*not_read).members(doc, kDocumentRead, "Records");
+    return items;
   }
 
   std::string join(const std::vector<NativeItem>& items) const override {

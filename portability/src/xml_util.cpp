@@ -188,6 +188,16 @@ pugi::xml_node first_child(pugi::xml_node node, std::string_view ns, std::string
   return {};
 }
 
+bool has_content(pugi::xml_node element, std::initializer_list<std::string_view> markup) {
+  if (element.first_child()) return true;
+  for (pugi::xml_attribute a = element.first_attribute(); a; a = a.next_attribute()) {
+    const std::string_view name = a.name();
+    if (*a.value() == '\0' || name == "xmlns" || name.rfind("xmlns:", 0) == 0) continue;
+    if (std::find(markup.begin(), markup.end(), name) == markup.end()) return true;
+  }
+  return false;
+}
+
 std::string text_of(pugi::xml_node node) {
   std::string out;
   for (pugi::xml_node c : node.children()) {

@@ -2,6 +2,7 @@
 
 // Private: strict XML reading on top of pugixml, with the namespace resolution pugixml lacks.
 
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,6 +26,11 @@ std::string_view element_uri(pugi::xml_node element);
 std::string_view local_name(pugi::xml_node node);
 bool is_element(pugi::xml_node node, std::string_view ns, std::string_view local);
 pugi::xml_node first_child(pugi::xml_node node, std::string_view ns, std::string_view local);
+/// Whether an element holds anything a not_read list should name: a child element, text
+/// (parse_xml keeps no white-space-only text), or an attribute with a value other than a
+/// namespace declaration or one of `markup`, attributes that only say how to read the content
+/// (Atom's text-construct `type`). `<title type="text"/>` holds nothing.
+bool has_content(pugi::xml_node element, std::initializer_list<std::string_view> markup = {});
 /// The text content of an element (concatenated PCDATA/CDATA children).
 std::string text_of(pugi::xml_node node);
 /// The element serialized alone, with every namespace declaration in scope at it copied onto

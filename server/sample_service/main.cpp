@@ -216,6 +216,10 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--corrupt-item", o.faults.corrupt_item,
                         "export the N-th stored item (row id N) with its native text broken")
       ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--miscount-item", o.faults.miscount_item,
+                        "export pages holding the N-th stored item (row id N) count one item "
+                        "more in Portability-Item-Count than they hold")
+      ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--fault-seed", o.faults.seed, "seed of the fault PRNG")
       ->capture_default_str();
 

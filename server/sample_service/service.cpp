@@ -403,15 +403,17 @@ awaitable<Response> Service::api(Request&& req, std::string_view& route) {
         std::vector<portability::NativeItem> items;
         items.reserve(page.items.size());
         std::string corrupt_id;
+        std::size_t count = page.items.size();
         for (auto& item : page.items) {
           if (faults_.corrupt_item > 0 && item.row == faults_.corrupt_item) {
             corrupt_id = item.native.id;
           }
+          if (faults_.miscount_item > 0 && item.row == faults_.miscount_item) ++count;
           items.push_back(std::move(item.native));
         }
         std::string document = format_.join(items);
         if (!corrupt_id.empty()) corrupt(document, corrupt_id);
-        return Out{std::move(document), items.size(), page.next_after};
+        return Out{std::move(document), count, page.next_after};
       };
       auto out = co_await server::offload(workers_, job);
       Response res{http::status::ok, req.version()};

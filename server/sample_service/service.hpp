@@ -31,6 +31,10 @@ struct Faults {
   /// stored) is sent broken at that item, so the document no longer parses: its iCalendar
   /// VEVENT loses END:VEVENT, its XML gets an unclosed tag, its JSON a stray '{'. Not drawn.
   std::int64_t corrupt_item = 0;
+  /// When > 0, every export page holding the item with row id `miscount_item` says in its
+  /// Portability-Item-Count one item more than it holds, as a source would that counts a part
+  /// of its export that the format's split skips (and would delete it). Not drawn.
+  std::int64_t miscount_item = 0;
   std::uint64_t seed = 0;
 };
 

@@ -139,6 +139,7 @@ describe('seeding and datasets', () => {
     assert.equal(help.status, 0);
     assert.match(help.stdout, /--fail-rate/);
     assert.match(help.stdout, /--unauthorized-once/);
+    assert.match(help.stdout, /--miscount-item/);
     const dir = makeTempDir('sample-service-');
     const bad = spawnSync(bin, ['serve', '--format', 'no-such-format', '--db', path.join(dir, 'x.db'),
                                 '--issuer', issuer.issuer], { encoding: 'utf8', timeout: 10_000 });
@@ -149,6 +150,16 @@ describe('seeding and datasets', () => {
 });
 
 describe('export, import, verify, delete', () => {
+  test('an empty dataset exports one page that counts 0 items, with no next cursor', async () => {
+    const svc = await blogDestination();  // alice holds nothing here
+    const t = `tr-${randomUUID()}`;
+    const token = await tokenFor(svc, { transfer: t, scope: 'portability.export' });
+    const pages = await svc.exportAll(token, t);
+    assert.equal(pages.length, 1);
+    assert.equal(pages[0].headers.get('portability-item-count'), '0');
+    assert.equal(pages[0].headers.get('portability-next-cursor'), null);
+  });
+
   test('export pages follow the cursor, are stable when asked again, and cover every item once', async () => {
     const src = await blogSource();
     const t = `tr-${randomUUID()}`;
@@ -463,6 +474,20 @@ describe('fault injection', () => {
     const t2 = performance.now();
     assert.equal((await svc.call('/healthz')).status, 200);
     assert.ok(performance.now() - t2 < 390, '/healthz is not delayed');
+  });
+
+  test('--miscount-item N: the page holding item N counts one item too many', async () => {
+    const src = await blogSource({ args: ['--miscount-item', '3'] });
+    const t = `tr-${randomUUID()}`;
+    const token = await tokenFor(src, { transfer: t, scope: 'portability.export' });
+    const pages = await src.exportAll(token, t, { limit: 2 });
+    assert.deepEqual(pages.map((p) => p.headers.get('portability-item-count')), ['2', '2']);
+    // The second page still holds the one item: a destination imports one.
+    const dst = await blogDestination();
+    const dtoken = await tokenFor(dst, { transfer: t, scope: 'portability.import' });
+    const r = await importPage(dst, dtoken, t, pages[1].text);
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.json().imported, 1);
   });
 
   test('--unauthorized-once: one 401 invalid_token with a good token, then success', async () => {

@@ -5,7 +5,8 @@
 // exactly once, the source holds none, and the audit log shows the retries that got it there.
 // Then the failures that must not be retried or must end the transfer: a 413 from the
 // destination, a destination that always fails or always answers too late, a source export
-// that does not parse. In every failure nothing is deleted at the source. Last, the inputs
+// that does not parse or whose item count disagrees with its items. In every failure nothing
+// is deleted at the source. Last, the inputs
 // that must pass: a seed with a UTF-8 byte-order mark and an empty export.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -50,6 +51,7 @@ const postsSeed = () => seedFile('posts.xml', (f) => writeBloggerExport(f, POSTS
 async function run({
   sourceFormat = 'blogger-atom', destinationFormat = 'dtp-social-post', seed = postsSeed(),
   source: sourceOpts = {}, destination: destinationOpts = {}, env = {}, mode = 'switch',
+  rewriteItemCount,
 }) {
   const server = await setup({ env: { INFOBANK_BROKER_PAGE_SIZE: String(PAGE_SIZE), ...env } });
   cleanups.push(() => server.close());
@@ -60,10 +62,40 @@ async function run({
   cleanups.push(() => destination.close());
   const before = source.dump(RESIDENT.username);
   const started = Date.now();
-  const id = await startApprovedTransfer(server, RESIDENT, source, destination, ['src', 'dst'],
+  const seen = rewriteItemCount ? await itemCountRewriter(source, rewriteItemCount) : source;
+  const id = await startApprovedTransfer(server, RESIDENT, seen, destination, ['src', 'dst'],
                                          { mode });
   const t = await waitForEnd(server, id, END_DEADLINE_MS);
   return { server, source, destination, before, id, t, elapsedMs: Date.now() - started };
+}
+
+/**
+ * A proxy in front of `service` that passes everything through but rewrites the
+ * Portability-Item-Count of its answers with `rewrite(value)`: the service as the broker sees it.
+ */
+async function itemCountRewriter(service, rewrite) {
+  const target = new URL(service.base);
+  const proxy = http.createServer((req, res) => {
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, path: req.url, method: req.method,
+        headers: req.headers },
+      (answer) => {
+        const headers = { ...answer.headers };
+        const count = headers['portability-item-count'];
+        if (count !== undefined) headers['portability-item-count'] = rewrite(count);
+        res.writeHead(answer.statusCode, headers);
+        answer.pipe(res);
+      });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => {
+    proxy.closeAllConnections();
+    proxy.close(resolve);
+  }));
+  return { base: `http://127.0.0.1:${proxy.address().port}`, audience: service.audience,
+           dataset: service.dataset, opts: service.opts };
 }
 
 /** Completed; the destination holds each source item once; the source holds none. */
@@ -204,6 +236,37 @@ describe('failures: nothing is deleted at the source', { concurrency: 2 }, () =>
     const r = await run({ source: { args: ['--corrupt-item', String(item)] } });
     assertFailedNothingDeleted(r, new RegExp(`post-${item}\\b`));
     assert.match(r.t.error, /blog_posts page 3/);
+  });
+
+  // A source that counts more items in a page than the page holds (one it would record as
+  // exported, and delete, though it never reached the destination) fails the switch before
+  // that page is imported, naming the dataset, the page and both counts.
+  test('a page whose item count disagrees with its items: failed, nothing deleted', async () => {
+    const item = 2 * PAGE_SIZE + 7;  // the 7th item of page 3
+    const r = await run({ source: { args: ['--miscount-item', String(item)] } });
+    assertFailedNothingDeleted(r, new RegExp(
+      'blog_posts page 3: the source counts 21 items in the page \\(Portability-Item-Count\\), ' +
+      'but 20 were read from it; nothing was deleted at the source'));
+    assert.equal(r.t.datasets[0].pages_done, 2, 'the pages before it were moved');
+    assert.equal(r.t.datasets[0].verified, false);
+    assert.equal(r.destination.dump(RESIDENT.username).length, 2 * PAGE_SIZE,
+                 'the miscounted page was not imported');
+    assert.equal(transferEvents(r.server, r.id, 'transfer.retry').length, 0,
+                 'a miscount is not retried: the same cursor gives the same page');
+    assert.equal(transferEvents(r.server, r.id, 'transfer.deleted_at_source').length, 0);
+  });
+
+  test('an item count that is not a plain decimal: failed, nothing deleted', async () => {
+    const r = await run({ rewriteItemCount: (count) => `+${count}` });
+    assertFailedNothingDeleted(r, new RegExp(
+      'blog_posts page 1: the source\'s Portability-Item-Count "\\+20" is not a number of ' +
+      'items; nothing was deleted at the source'));
+    assert.equal(r.t.datasets[0].pages_done, 0);
+    assert.deepEqual(r.destination.dump(RESIDENT.username), []);
+  });
+
+  test('the proxy that rewrites item counts passes correct ones through: completed', async () => {
+    assertMovedOnce(await run({ rewriteItemCount: (count) => count }));
   });
 
   test('broken iCalendar in the middle of a page: the reason names the event', async () => {

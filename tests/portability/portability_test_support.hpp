@@ -47,6 +47,34 @@ inline Names not_read_of(const Format& f, const NativeItem& n) {
   return names;
 }
 
+/// split's not_read list for a document (what it skips), checking that asking for it leaves
+/// the items as they were.
+inline Names skipped_by(const Format& f, std::string_view document) {
+  Names names;
+  const std::vector<NativeItem> with = f.split(document, &names);
+  const std::vector<NativeItem> without = f.split(document);
+  EXPECT_EQ(with.size(), without.size()) << "asking for not_read changed what split gave";
+  for (std::size_t i = 0; i < with.size() && i < without.size(); ++i) {
+    EXPECT_EQ(with[i].id, without[i].id) << "item " << i;
+    EXPECT_EQ(with[i].text, without[i].text) << "item " << i;
+  }
+  return names;
+}
+
+/// split refuses `document` and, refusing it, adds nothing to the list it was given.
+inline void expect_split_refused(const Format& f, std::string_view document) {
+  Names refused;
+  EXPECT_THROW(f.split(document, &refused), FormatError) << f.name();
+  EXPECT_TRUE(refused.empty()) << f.name() << " listed " << refused.size() << " names";
+}
+
+/// split's not_read list for the page join writes of `document`'s items: a page the sample
+/// service exports holds nothing split skips, so a transfer between two of them lists only
+/// what the items themselves hold.
+inline Names skipped_by_joined(const Format& f, std::string_view document) {
+  return skipped_by(f, f.join(f.split(document)));
+}
+
 inline std::vector<Item> models(const Format& f, std::string_view document) {
   std::vector<Item> out;
   for (const NativeItem& n : f.split(document)) out.push_back(f.to_model(n));

@@ -10,6 +10,8 @@ using testing::Names;
 using testing::not_read_of;
 using testing::models;
 using testing::read_sample;
+using testing::skipped_by;
+using testing::skipped_by_joined;
 
 constexpr const char* kTakeout = R"(<?xml version='1.0' encoding='UTF-8'?>
 <feed xmlns='http://www.w3.org/2005/Atom' xmlns:blogger='http://schemas.google.com/blogger/2018'>
@@ -313,6 +315,64 @@ TEST(CrossFormat, BloggerToDtpKeepsWhatItDoesNotList) {
   const Converted c = dtp.from_model(first);
   EXPECT_NE(std::find(c.not_carried.begin(), c.not_carried.end(), "labels"), c.not_carried.end());
   EXPECT_NE(c.native.text.find("\"published\":\"1704848400.000\""), std::string::npos);
+}
+
+TEST(BloggerAtom, SplitNamesTheEntriesOfOtherKindsAndTheFeedsOwnParts) {
+  const Format& f = format("blogger-atom");
+  // The classic sample: the blog's name and owner on the feed, a settings entry and a comment.
+  EXPECT_EQ(skipped_by(f, read_sample("blogger-export.xml")),
+            (Names{"feed/title", "feed/author", "entry kind=settings", "entry kind=comment"}));
+  // The Takeout form names kinds with blogger:type.
+  EXPECT_EQ(skipped_by(f, kTakeout),
+            (Names{"feed/title", "entry blogger:type=COMMENT", "entry blogger:type=PAGE"}));
+
+  // Each part once, in document order; the feed's bookkeeping (id, updated, generator, links)
+  // and elements holding nothing are read; another namespace keeps the prefix as written, and
+  // a kind outside Blogger's namespace is named by its whole term.
+  const std::string feed =
+      "<feed xmlns='http://www.w3.org/2005/Atom' xml:lang='ja' "
+      "xmlns:os='http://a9.com/-/spec/opensearchrss/1.0/'>"
+      "<id>tag:blogger.com,1999:blog-7</id><updated>2024-01-01T00:00:00Z</updated>"
+      "<title type='text'/><subtitle type='html'>Notes</subtitle>"
+      "<link rel='self' href='https://b.example/feed'/>"
+      "<generator uri='https://www.blogger.com'>Blogger</generator>"
+      "<os:totalResults>9</os:totalResults>"
+      "<entry><id>c1</id><category scheme='http://schemas.google.com/g/2005#kind' "
+      "term='http://schemas.google.com/blogger/2008/kind#comment'/></entry>"
+      "<entry><id>t1</id><category scheme='http://schemas.google.com/g/2005#kind' "
+      "term='http://schemas.google.com/blogger/2008/kind#template'/></entry>"
+      "<entry><id>c2</id><category scheme='http://schemas.google.com/g/2005#kind' "
+      "term='http://schemas.google.com/blogger/2008/kind#comment'/></entry>"
+      "<entry><id>x1</id><category scheme='http://schemas.google.com/g/2005#kind' "
+      "term='urn:example:kind#poll'/></entry>"
+      "<subtitle>again</subtitle>"
+      "</feed>";
+  EXPECT_EQ(skipped_by(f, feed),
+            (Names{"feed/@xml:lang", "feed/subtitle", "feed/os:totalResults",
+                   "entry kind=comment", "entry kind=template",
+                   "entry kind=urn:example:kind#poll"}));
+
+  // What the list held is the caller's; a document refused adds nothing.
+  Names names{"earlier"};
+  f.split(read_sample("blogger-export.xml"), &names);
+  EXPECT_EQ(names.front(), "earlier");
+  EXPECT_EQ(names.size(), 5u);
+  testing::expect_split_refused(f, "<feed xmlns='http://www.w3.org/2005/Atom'><title>t</title>"
+                                   "<entry><id>e</id></entry></feed>");
+}
+
+TEST(BloggerAtom, SplitOfAJoinedPageNamesNothing) {
+  const Format& f = format("blogger-atom");
+  EXPECT_EQ(skipped_by_joined(f, read_sample("blogger-export.xml")), Names{});
+  EXPECT_EQ(skipped_by_joined(f, kTakeout), Names{});
+}
+
+TEST(DtpSocialPost, SplitSkipsNothing) {
+  const Format& f = format("dtp-social-post");
+  const std::string sample = read_sample("dtp-social-post-example.json");
+  EXPECT_EQ(skipped_by(f, sample), Names{});
+  EXPECT_EQ(skipped_by(f, "[" + sample + "," + sample + "]"), Names{});
+  EXPECT_EQ(skipped_by_joined(f, sample), Names{});
 }
 
 TEST(CrossFormat, DtpToBloggerKeepsWhatItDoesNotList) {

@@ -14,6 +14,8 @@ using testing::Names;
 using testing::not_read_of;
 using testing::models;
 using testing::read_sample;
+using testing::skipped_by;
+using testing::skipped_by_joined;
 
 std::string calendar(const std::string& body) {
   return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n" + body + "END:VCALENDAR\r\n";
@@ -390,6 +392,77 @@ TEST(JsCalendar, NotReadIsEmptyForWhatTheModelCarries) {
       R"("recurrenceOverrides":{"2024-05-31T09:00:00":{"excluded":true}},)"
       R"("created":"2024-01-01T00:00:00Z","updated":"2024-01-02T00:00:00Z"})";
   EXPECT_EQ(not_read_of(f, f.split("[" + event + "]")[0]), Names{});
+}
+
+TEST(ICalendar, SplitNamesTheCalendarsPropertiesAndOtherComponents) {
+  const Format& f = format("icalendar");
+  // The sample's calendar name and default zone (X-WR-) stay behind; CALSCALE and METHOD are
+  // the document's bookkeeping.
+  EXPECT_EQ(skipped_by(f, read_sample("calendar-example.ics")),
+            (Names{"VCALENDAR/X-WR-CALNAME", "VCALENDAR/X-WR-TIMEZONE"}));
+
+  // Two calendars in one file: each part once, in document order. VTIMEZONE defines the TZID
+  // the event keeps; empty properties and components hold nothing.
+  const std::string vtimezone =
+      "BEGIN:VTIMEZONE\r\nTZID:Asia/Tokyo\r\nBEGIN:STANDARD\r\nDTSTART:19390101T000000\r\n"
+      "TZOFFSETFROM:+0900\r\nTZOFFSETTO:+0900\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n";
+  const std::string event =
+      "BEGIN:VEVENT\r\nUID:e1@example.org\r\nDTSTART;TZID=Asia/Tokyo:20240108T100000\r\n"
+      "END:VEVENT\r\n";
+  const std::string document =
+      calendar("CALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\nNAME:Family\r\nX-EMPTY:\r\n" +
+               vtimezone + event +
+               "BEGIN:VTODO\r\nUID:t1\r\nSUMMARY:Buy rice\r\nEND:VTODO\r\n"
+               "BEGIN:VJOURNAL\r\nUID:j1\r\nDESCRIPTION:Dear diary\r\nEND:VJOURNAL\r\n"
+               "BEGIN:VAVAILABILITY\r\nEND:VAVAILABILITY\r\n"
+               "X-WR-CALNAME:Family\r\n") +
+      calendar("BEGIN:VTODO\r\nUID:t2\r\nEND:VTODO\r\n"
+               "BEGIN:VFREEBUSY\r\nUID:f1\r\nFREEBUSY:20240101T000000Z/PT1H\r\nEND:VFREEBUSY\r\n"
+               "NAME;LANGUAGE=ja:家族\r\n");
+  ASSERT_EQ(f.split(document).size(), 1u);
+  EXPECT_EQ(skipped_by(f, document), (Names{"VCALENDAR/NAME", "VTODO", "VJOURNAL",
+                                            "VCALENDAR/X-WR-CALNAME", "VFREEBUSY"}));
+
+  // A document refused adds nothing.
+  testing::expect_split_refused(f, calendar("X-WR-CALNAME:x\r\nBEGIN:VTODO\r\nUID:t\r\n"));
+}
+
+TEST(ICalendar, SplitOfAJoinedPageNamesNothing) {
+  const Format& f = format("icalendar");
+  EXPECT_EQ(skipped_by_joined(f, read_sample("calendar-example.ics")), Names{});
+  EXPECT_EQ(skipped_by_joined(f, kRecurring), Names{});
+}
+
+TEST(JsCalendar, SplitNamesTheGroupsMembersAndEntriesThatAreNotEvents) {
+  const Format& f = format("jscalendar");
+  const std::string event =
+      R"({"@type":"Event","uid":"e1","start":"2024-03-01T09:00:00"})";
+  const std::string task = R"({"@type":"Task","uid":"t1","title":"Buy rice"})";
+  // The Group's uid, prodId and updated are its bookkeeping; members come in name order, then
+  // the entries by @type in document order, each once.
+  const std::string group =
+      R"({"@type":"Group","uid":"g1","prodId":"-//x//EN","updated":"2024-01-01T00:00:00Z",)"
+      R"("title":"Family","description":"","color":"teal","entries":[)" +
+      task + "," + event + R"(,{"@type":"Group","uid":"g2","entries":[)" + event + "]}," + task +
+      "]}";
+  ASSERT_EQ(f.split(group).size(), 1u);
+  EXPECT_EQ(skipped_by(f, group), (Names{"Group.color", "Group.title", "Task", "Group"}));
+  EXPECT_EQ(skipped_by(f, "[" + task + "," + event + "]"), Names{"Task"});
+  EXPECT_EQ(skipped_by(f, "[" + event + "]"), Names{});
+
+  // An entry must say what it is: a null @type is refused like a missing one.
+  EXPECT_THROW(f.split(R"([{"@type":null,"uid":"x"}])"), FormatError);
+  testing::expect_split_refused(f, "[" + task + R"(,{"uid":"x"}])");
+}
+
+TEST(JsCalendar, SplitOfAJoinedPageNamesNothing) {
+  const Format& f = format("jscalendar");
+  const Format& ics = format("icalendar");
+  std::vector<NativeItem> items;
+  for (const Item& m : models(ics, read_sample("calendar-example.ics"))) {
+    items.push_back(f.from_model(m).native);
+  }
+  EXPECT_EQ(skipped_by(f, f.join(items)), Names{});
 }
 
 }  // namespace

@@ -13,6 +13,8 @@ using testing::Names;
 using testing::not_read_of;
 using testing::models;
 using testing::read_sample;
+using testing::skipped_by;
+using testing::skipped_by_joined;
 
 TEST(AppleHealth, SampleSplitsToRecordsAndTheWorkout) {
   const Format& f = format("apple-health");
@@ -269,6 +271,55 @@ TEST(OpenMHealth, NotReadIsEmptyForWhatTheModelCarries) {
                                 R"({"value":72,"unit":"beats/min"},"effective_time_frame":)"
                                 R"({"date_time":"2024-01-01T08:00:00+09:00"}}})"};
   EXPECT_EQ(not_read_of(omh, hr), Names{});
+}
+
+TEST(AppleHealth, SplitNamesTheTopLevelElementsThatAreNotSamples) {
+  const Format& f = format("apple-health");
+  // The sample: the profile (Me) and the daily summaries; ExportDate is the file's date.
+  EXPECT_EQ(skipped_by(f, read_sample("apple-health-export.xml")),
+            (Names{"Me", "ActivitySummary"}));
+
+  // Each once, in document order; an element holding nothing (a Me whose characteristics are
+  // all empty) is left out.
+  const std::string record =
+      "<Record type=\"HKQuantityTypeIdentifierBloodPressureSystolic\" unit=\"mmHg\" "
+      "value=\"120\" sourceName=\"Cuff\" startDate=\"2024-01-01 08:00:00 +0900\" "
+      "endDate=\"2024-01-01 08:00:00 +0900\"/>";
+  const std::string document =
+      "<HealthData locale=\"ja_JP\"><ExportDate value=\"2024-01-02 00:00:00 +0900\"/>"
+      "<Me HKCharacteristicTypeIdentifierDateOfBirth=\"\"/>" + record +
+      "<Correlation type=\"HKCorrelationTypeIdentifierBloodPressure\" sourceName=\"Cuff\" "
+      "startDate=\"2024-01-01 08:00:00 +0900\" endDate=\"2024-01-01 08:00:00 +0900\">" +
+      record + "</Correlation>"
+      "<ActivitySummary dateComponents=\"2024-01-01\" appleStandHoursGoal=\"12\"/>"
+      "<ClinicalRecord type=\"HKClinicalTypeIdentifierLabResultRecord\" "
+      "resourceFilePath=\"/clinical-records/x.json\"/>"
+      "<ActivitySummary dateComponents=\"2024-01-02\" appleStandHoursGoal=\"12\"/>"
+      "<Audiogram type=\"HKDataTypeIdentifierAudiogram\"><SensitivityPoint frequency=\"500\"/>"
+      "</Audiogram></HealthData>";
+  ASSERT_EQ(f.split(document).size(), 1u);
+  EXPECT_EQ(skipped_by(f, document),
+            (Names{"Correlation", "ActivitySummary", "ClinicalRecord", "Audiogram"}));
+
+  testing::expect_split_refused(
+      f, "<HealthData><Me a=\"1\"/><Record sourceName=\"s\"/></HealthData>");
+}
+
+TEST(AppleHealth, SplitOfAJoinedPageNamesNothing) {
+  const Format& f = format("apple-health");
+  EXPECT_EQ(skipped_by_joined(f, read_sample("apple-health-export.xml")), Names{});
+}
+
+TEST(OpenMHealth, SplitSkipsNothing) {
+  const Format& omh = format("open-mhealth");
+  std::vector<NativeItem> items;
+  for (const Item& m : models(format("apple-health"), read_sample("apple-health-export.xml"))) {
+    items.push_back(omh.from_model(m).native);
+  }
+  const std::string page = omh.join(items);
+  EXPECT_EQ(omh.split(page).size(), items.size());
+  EXPECT_EQ(skipped_by(omh, page), Names{});
+  EXPECT_EQ(skipped_by(omh, "[]"), Names{});
 }
 
 }  // namespace

@@ -10,6 +10,8 @@ using testing::Names;
 using testing::not_read_of;
 using testing::models;
 using testing::read_sample;
+using testing::skipped_by;
+using testing::skipped_by_joined;
 
 TEST(TakeoutRecords, SampleSplitsToThreePoints) {
   const Format& f = format("takeout-records");
@@ -172,6 +174,42 @@ TEST(CrossFormat, TakeoutToGeoJsonAndBack) {
     testing::expect_carried(via, takeout);
     EXPECT_EQ(takeout.to_model(takeout.from_model(via).native), m);
   }
+}
+
+TEST(TakeoutRecords, SplitNamesTheDocumentsOtherMembers) {
+  const Format& f = format("takeout-records");
+  EXPECT_EQ(skipped_by(f, read_sample("location-records.json")), Names{});
+  EXPECT_EQ(skipped_by_joined(f, read_sample("location-records.json")), Names{});
+  // Named from "Records" (Records.json), apart from a point's members; empty ones hold nothing.
+  const std::string document =
+      R"({"locations":[{"timestamp":"2024-01-01T00:00:00Z","latitudeE7":1,"longitudeE7":2}],)"
+      R"("settings":{"retention":"forever"},"source":"","deviceSettings":[{"id":1}]})";
+  EXPECT_EQ(skipped_by(f, document), (Names{"Records.deviceSettings", "Records.settings"}));
+}
+
+TEST(GeoJson, SplitNamesFeaturesThatAreNotPointsAndTheCollectionsMembers) {
+  const Format& f = format("geojson");
+  const std::string point =
+      R"({"type":"Feature","geometry":{"type":"Point","coordinates":[139.9,35.8]},)"
+      R"("properties":{"timestamp":"2024-01-01T00:00:00Z"}})";
+  const std::string line =
+      R"({"type":"Feature","geometry":{"type":"LineString","coordinates":[[0,0],[1,1]]},)"
+      R"("properties":{}})";
+  const std::string document =
+      R"({"type":"FeatureCollection","name":"Walks","bbox":[0,0,140,36],"features":[)" + line +
+      "," + point + "," +
+      R"({"type":"Feature","geometry":{"type":"Polygon","coordinates":[]},"properties":{}},)" +
+      line + R"(,{"type":"Feature","geometry":null,"properties":{"note":"home"}},)" +
+      R"({"type":"Feature","geometry":{"coordinates":[]},"properties":{}}]})";
+  ASSERT_EQ(f.split(document).size(), 1u);
+  // The collection's members first (in name order), then the features in document order.
+  EXPECT_EQ(skipped_by(f, document),
+            (Names{"FeatureCollection.bbox", "FeatureCollection.name",
+                   "Feature geometry=LineString", "Feature geometry=Polygon",
+                   "Feature geometry=null", "Feature geometry"}));
+  const std::string points = R"({"type":"FeatureCollection","features":[)" + point + "]}";
+  EXPECT_EQ(skipped_by(f, points), Names{});
+  EXPECT_EQ(skipped_by_joined(f, points), Names{});
 }
 
 }  // namespace

@@ -29,6 +29,16 @@ TEST(Registry, EveryFormatIsFoundByNameWithItsDataset) {
   EXPECT_EQ(find_format(""), nullptr);
 }
 
+TEST(Registry, AnEmptyPageOfEveryFormatHoldsNothingSplitSkips) {
+  // What join writes around the items is the document's bookkeeping, which split reads: an
+  // empty dataset's export page names nothing, in every format.
+  for (const Format* f : all_formats()) {
+    const std::string page = f->join({});
+    EXPECT_TRUE(f->split(page).empty()) << f->name();
+    EXPECT_EQ(testing::skipped_by(*f, page), testing::Names{}) << f->name();
+  }
+}
+
 TEST(Registry, DatasetNamesRoundTrip) {
   for (Dataset d : {Dataset::blog_posts, Dataset::calendar_events, Dataset::health_records,
                     Dataset::location_points}) {

@@ -64,7 +64,16 @@ class Format {
   /// document order. Entries the format holds that are not items of this dataset (Blogger
   /// settings and comments, HealthKit <Me>, ...) are skipped. A leading UTF-8 byte-order mark
   /// is accepted. Throws FormatError if the document or an item is broken.
-  virtual std::vector<NativeItem> split(std::string_view document) const = 0;
+  ///
+  /// With `not_read`, also says what the document holds outside its items that the model has
+  /// no field for, so that a transfer's report names it too: appends the name of each such
+  /// part once, in to_model's style (an entry by its kind, "entry kind=comment"; a component,
+  /// "VTODO"; an element or member of the document itself by its path, "feed/title",
+  /// "VCALENDAR/X-WR-CALNAME", "Group.title"). The document's own bookkeeping (its id, its
+  /// producer, when it was written) is read, not listed. The items returned are the same
+  /// with or without the list.
+  virtual std::vector<NativeItem> split(std::string_view document,
+                                        std::vector<std::string>* not_read = nullptr) const = 0;
   /// The native document (page) holding `items` in order; split(join(x)) == x by id and
   /// content.
   virtual std::string join(const std::vector<NativeItem>& items) const = 0;
