@@ -86,6 +86,20 @@ async function inBrowser(authorizationUrl, { decision = 'approve' } = {}) {
 }
 
 /** Retries once when the server asks for a DPoP nonce (RFC 9449 §8). */
+/**
+ * An authorization request by query (no PAR) for `clientId`: code + PKCE S256 with the
+ * callback as redirect_uri and scope openid, plus `extra` parameters.
+ */
+async function authorizationUrl(clientId, st, verifier, extra = {}) {
+  const url = new URL(as.authorization_endpoint);
+  for (const [k, v] of Object.entries({
+    client_id: clientId, redirect_uri: callback.redirectUri, response_type: 'code',
+    scope: 'openid', state: st, code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256', ...extra,
+  })) url.searchParams.set(k, v);
+  return url;
+}
+
 async function withNonceRetry(fn) {
   try {
     return await fn();
@@ -277,12 +291,7 @@ test('client_credentials with private_key_jwt (RFC 7523)', async () => {
 test('a denied consent comes back as access_denied with state and iss', async () => {
   const verifier = oauth.generateRandomCodeVerifier();
   const st = oauth.generateRandomState();
-  const url = new URL(as.authorization_endpoint);
-  for (const [k, v] of Object.entries({
-    client_id: state.client.client_id, redirect_uri: callback.redirectUri, response_type: 'code',
-    scope: 'openid', state: st, code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256', prompt: 'consent',
-  })) url.searchParams.set(k, v);
+  const url = await authorizationUrl(state.client.client_id, st, verifier, { prompt: 'consent' });
   const cb = await inBrowser(url.href, { decision: 'deny' });
   assert.throws(() => oauth.validateAuthResponse(as, state.client, cb, st),
     (e) => e.error === 'access_denied' || e.cause?.get?.('error') === 'access_denied');
@@ -304,12 +313,8 @@ test('RP-initiated logout in Chromium: confirmed, back at the registered URI wit
   // Signed out: prompt=none with the ID token as hint now answers login_required.
   const verifier = oauth.generateRandomCodeVerifier();
   const st2 = oauth.generateRandomState();
-  const url = new URL(as.authorization_endpoint);
-  for (const [k, v] of Object.entries({
-    client_id: state.client.client_id, redirect_uri: callback.redirectUri, response_type: 'code',
-    scope: 'openid', state: st2, code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256', prompt: 'none', id_token_hint: state.tokens.id_token,
-  })) url.searchParams.set(k, v);
+  const url = await authorizationUrl(state.client.client_id, st2, verifier,
+    { prompt: 'none', id_token_hint: state.tokens.id_token });
   await page.goto(url.href);
   await page.waitForURL((u) => u.href.startsWith(callback.redirectUri), { timeout: 15_000 });
   assert.throws(() => oauth.validateAuthResponse(as, state.client, new URL(page.url()), st2),
@@ -321,12 +326,7 @@ test('a browser-based public client redeems its code with fetch() from its own p
     '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code', '--scope', 'openid']);
   const verifier = oauth.generateRandomCodeVerifier();
   const st = oauth.generateRandomState();
-  const url = new URL(as.authorization_endpoint);
-  for (const [k, v] of Object.entries({
-    client_id: reg.client_id, redirect_uri: callback.redirectUri, response_type: 'code',
-    scope: 'openid', state: st, code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-  })) url.searchParams.set(k, v);
+  const url = await authorizationUrl(reg.client_id, st, verifier);
   const cb = await inBrowser(url.href);
   assert.equal(cb.searchParams.get('state'), st);
   const body = new URLSearchParams({
