@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 ISSUER=http://127.0.0.1:8080
 RP_PORT=8081
 RP_REDIRECT=http://127.0.0.1:${RP_PORT}/callback
+RP_SIGNED_OUT=http://127.0.0.1:${RP_PORT}/signed-out
 RP_CLIENT_ID=demo-rp
 RP_CONFIG=var/demo-rp.json
 
@@ -42,14 +43,17 @@ if ! "$bin" resident list | node -e '
 fi
 
 # The demo RP's client. Its secret is shown only once, by `client add`, so it is kept in
-# var/demo-rp.json; if that file is lost the client is registered again.
-if "$bin" client show "$RP_CLIENT_ID" >/dev/null 2>&1 && [[ ! -s $RP_CONFIG ]]; then
+# var/demo-rp.json; if that file is lost, or the client was registered before it could sign
+# out at infobank (no post-logout redirect URI), the client is registered again.
+if "$bin" client show "$RP_CLIENT_ID" >/dev/null 2>&1 &&
+   { [[ ! -s $RP_CONFIG ]] ||
+     ! "$bin" client show "$RP_CLIENT_ID" | grep -qF "\"$RP_SIGNED_OUT\""; }; then
   "$bin" client remove "$RP_CLIENT_ID" >/dev/null
 fi
 if ! "$bin" client show "$RP_CLIENT_ID" >/dev/null 2>&1; then
   "$bin" client add --name 'Demo relying party' --id "$RP_CLIENT_ID" \
       --redirect-uri "$RP_REDIRECT" --auth-method client_secret_basic \
-      --post-logout-redirect-uri "http://127.0.0.1:${RP_PORT}/signed-out" \
+      --post-logout-redirect-uri "$RP_SIGNED_OUT" \
       --grant-type authorization_code --grant-type refresh_token \
       --scope 'openid profile offline_access' |
     ISSUER=$ISSUER RP_REDIRECT=$RP_REDIRECT RP_PORT=$RP_PORT node -e '
