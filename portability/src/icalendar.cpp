@@ -620,10 +620,33 @@ constexpr std::string_view kCalendarKept[] = {"VEVENT", "VTIMEZONE"};
 // "VFREEBUSY") and its properties other than the bookkeeping above, by their path from
 // "VCALENDAR" ("VCALENDAR/X-WR-CALNAME", "VCALENDAR/NAME"), so that a calendar's NAME or
 // DESCRIPTION (RFC 7986) is not mistaken for an event's.
+//
+// A VTIMEZONE whose TZID is no IANA name (RFC 7808: "Area/Location" or a one-word legacy name,
+// no spaces), e.g. Outlook's "Tokyo Standard Time" or a globally unique "/vendor/..." id
+// (RFC 5545 §3.2.19), means only what its definition says, and the model keeps the name
+// alone: such a zone is named too ("VTIMEZONE TZID=Tokyo Standard Time").
 void list_skipped(std::span<const Line> inside, NotRead& out) {
   list_level(inside, kCalendarKept, out, [&](const Line& l) {
     if (!among(kCalendarRead, l.name) && holds_something(l)) out.add("VCALENDAR/" + l.name);
   });
+  const auto iana_shaped = [](std::string_view tzid) {
+    return !tzid.empty() && tzid.front() != '/' && tzid.back() != '/' &&
+           std::ranges::all_of(tzid, [](char c) {
+             return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '/' || c == '_' ||
+                    c == '-' || c == '+';
+           });
+  };
+  int depth = 0;
+  bool in_zone = false;
+  for (const Line& l : inside) {
+    if (l.name == "BEGIN" || l.name == "END") {
+      depth += l.name == "BEGIN" ? 1 : -1;
+      if (depth == 1 && l.name == "BEGIN") in_zone = same_upper(l.value, "VTIMEZONE");
+      continue;
+    }
+    if (in_zone && depth == 1 && l.name == "TZID" && !iana_shaped(l.value))
+      out.add("VTIMEZONE TZID=" + l.value);
+  }
 }
 
 std::string item_id(const std::vector<Line>& block, std::size_t position) {

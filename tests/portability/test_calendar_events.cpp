@@ -423,6 +423,21 @@ TEST(ICalendar, SplitNamesTheCalendarsPropertiesAndOtherComponents) {
   EXPECT_EQ(skipped_by(f, document), (Names{"VCALENDAR/NAME", "VTODO", "VJOURNAL",
                                             "VCALENDAR/X-WR-CALNAME", "VFREEBUSY"}));
 
+  // A zone that is no IANA name means only what its definition says, which the model does not
+  // keep: Outlook's names, a globally unique "/vendor/..." id.
+  std::string outlook = vtimezone;
+  outlook.replace(outlook.find("Asia/Tokyo"), 10, "Tokyo Standard Time");
+  std::string unique = vtimezone;
+  unique.replace(unique.find("Asia/Tokyo"), 10, "/example.org/2024/Asia/Tokyo");
+  EXPECT_EQ(skipped_by(f, calendar(outlook + unique + vtimezone + event)),
+            (Names{"VTIMEZONE TZID=Tokyo Standard Time",
+                   "VTIMEZONE TZID=/example.org/2024/Asia/Tokyo"}));
+  for (const std::string iana : {"Etc/GMT+9", "America/Argentina/Buenos_Aires", "Japan", "UTC"}) {
+    std::string zone = vtimezone;
+    zone.replace(zone.find("Asia/Tokyo"), 10, iana);
+    EXPECT_EQ(skipped_by(f, calendar(zone + event)), Names{}) << iana;
+  }
+
   // A document refused adds nothing.
   testing::expect_split_refused(f, calendar("X-WR-CALNAME:x\r\nBEGIN:VTODO\r\nUID:t\r\n"));
 }
