@@ -343,18 +343,23 @@ Expected<TreeHead> parse_tree_head(std::string_view json, const PublicKey& key) 
 AuditLog::AuditLog(storage::Store& store, const Clock& clock, const Sealer& sealer)
     : store_(store), clock_(clock), sealer_(sealer) {}
 
-std::string AuditLog::secret(std::string_view name, const std::string& candidate) {
+std::string named_secret(storage::Store& store, const Sealer& sealer, std::string_view name,
+                         const std::string& candidate) {
   // get_or_create_secret is "insert if absent, then read" in one transaction, so every process
   // and node ends up with the first value stored: the candidate is sealed before, the stored
   // value opened after. The associated data names the secret and not the candidate, so it
   // opens whichever process's candidate won.
   const std::string aad = "secret:" + std::string(name);
-  auto value = sealer_.open(store_.get_or_create_secret(name, sealer_.seal(candidate, aad)), aad);
+  auto value = sealer.open(store.get_or_create_secret(name, sealer.seal(candidate, aad)), aad);
   if (!value) {
-    throw std::runtime_error("audit log: the stored secret " + std::string(name) + " does not open (" +
+    throw std::runtime_error("the stored secret " + std::string(name) + " does not open (" +
                              value.error().description + "): is this the master key it was sealed with?");
   }
   return std::move(value).value();
+}
+
+std::string AuditLog::secret(std::string_view name, const std::string& candidate) {
+  return named_secret(store_, sealer_, name, candidate);
 }
 
 const AuditLog::Keys& AuditLog::keys() {

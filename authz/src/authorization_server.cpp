@@ -2,9 +2,11 @@
 // metadata (RFC 8414, OpenID Connect Discovery), client creation and the audit events.
 #include <algorithm>
 #include <boost/url.hpp>
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 #include "authz/oauth.hpp"
+#include "authz/base64url.hpp"
 #include "authz/jws.hpp"
 #include "authz/pkce.hpp"
 #include "internal.hpp"
@@ -31,6 +33,21 @@ bool registrable_redirect_uri(std::string_view uri) {
   }
   // Private-use schemes of native apps (RFC 8252 §7.1), e.g. com.example.app:/cb.
   return scheme.find('.') != std::string::npos;
+}
+
+// OIDC Core §8.1: a pairwise client's sector is the host of its redirect URIs (lower-case);
+// empty when they have no host or more than one.
+std::string sector_of(const std::vector<std::string>& redirect_uris) {
+  std::string sector;
+  for (const auto& uri : redirect_uris) {
+    auto parsed = boost::urls::parse_absolute_uri(uri);
+    if (!parsed || parsed->encoded_host().empty()) return {};
+    std::string host(parsed->encoded_host());
+    std::ranges::transform(host, host.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (!sector.empty() && host != sector) return {};
+    sector = std::move(host);
+  }
+  return sector;
 }
 
 bool registrable_redirect_uris(const std::vector<std::string>& uris) {
@@ -144,7 +161,7 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["authorization_response_iss_parameter_supported"] = true;
   m["prompt_values_supported"] = {"none", "login", "consent"};
   m["ui_locales_supported"] = {"en", "ja"};
-  m["subject_types_supported"] = {"public"};
+  m["subject_types_supported"] = {"public", "pairwise"};
   m["id_token_signing_alg_values_supported"] = {"ES256"};
   m["userinfo_signing_alg_values_supported"] = nlohmann::json::array();
   m["claims_supported"] = {"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp",
@@ -392,7 +409,8 @@ NextStep AuthorizationServer::next_step(const storage::PendingAuthorization& pen
     if (pending.max_age > 0 && now - session->auth_time > pending.max_age) need_login = true;
     // OIDC Core §3.1.2.1 id_token_hint: someone else is signed in, so the hinted resident has
     // to sign in (or, with prompt=none, the answer is login_required).
-    if (!pending.subject_hint.empty() && session->resident_id != pending.subject_hint)
+    if (!pending.subject_hint.empty() &&
+        subject(pending.client_id, session->resident_id) != pending.subject_hint)
       need_login = true;
   }
   if (need_login) return prompt_none ? NextStep::login_required : NextStep::login;
@@ -464,7 +482,8 @@ void AuthorizationServer::after_login(std::string_view handle, std::string_view 
   // Someone other than the resident the id_token_hint names signed in: OIDC Core §3.1.2.1 asks
   // for an error, such as login_required, not another round of pages. next_step() answers
   // login_required for a mismatch under prompt=none.
-  if (!pending->subject_hint.empty() && pending->subject_hint != resident_id)
+  if (!pending->subject_hint.empty() &&
+      pending->subject_hint != subject(pending->client_id, resident_id))
     pending->prompt = "none";
   // The sign-in just made is as fresh as max_age=0 can ask; keep a positive max_age, which
   // the new auth_time satisfies.
@@ -693,6 +712,14 @@ Expected<AuthorizationServer::NewClient> AuthorizationServer::create_client(
   if (!registrable_redirect_uris(draft.post_logout_redirect_uris))
     return make_error("invalid_client_metadata",
                       "post-logout redirect URIs must be absolute, without fragment");
+  // OIDC Core §8: a pairwise client's residents are named for its sector, the one host of its
+  // redirect URIs (sector_identifier_uri, which lists several, is not supported).
+  if (draft.subject_type.empty()) draft.subject_type = "public";
+  if (draft.subject_type != "public" && draft.subject_type != "pairwise")
+    return make_error("invalid_client_metadata", "subject_type must be public or pairwise");
+  if (draft.subject_type == "pairwise" && code_flow && sector_of(draft.redirect_uris).empty())
+    return make_error("invalid_client_metadata",
+                      "a pairwise client's redirect URIs must share one host (its sector)");
   if (method == "none" && std::find(draft.grant_types.begin(), draft.grant_types.end(),
                                     "client_credentials") != draft.grant_types.end())
     return make_error("invalid_client_metadata", "public clients cannot use client_credentials");
@@ -726,6 +753,25 @@ Expected<AuthorizationServer::NewClient> AuthorizationServer::create_client(
   out.record = std::move(draft);
   event("operator", "client.registered", {}, out.record.client_id, "{}");
   return out;
+}
+
+std::string AuthorizationServer::subject(const storage::ClientRecord* client,
+                                         std::string_view resident_id) {
+  if (resident_id.empty()) return client ? client->client_id : std::string();
+  if (!client || client->subject_type != "pairwise") return std::string(resident_id);
+  std::call_once(pairwise_once_, [this] {
+    pairwise_key_ = named_secret(store_, sealer_, "oidc.pairwise_key", random_.token(32));
+  });
+  std::string input = sector_of(client->redirect_uris);
+  input.push_back('\0');
+  input += resident_id;
+  return base64url_encode(hmac_sha256(pairwise_key_, input));
+}
+
+std::string AuthorizationServer::subject(std::string_view client_id, std::string_view resident_id) {
+  if (resident_id.empty()) return std::string(client_id);
+  const auto client = cached_client(std::string(client_id));
+  return subject(client ? &*client : nullptr, resident_id);
 }
 
 std::string AuthorizationServer::login_hint(const storage::PendingAuthorization& pending) const {

@@ -6,6 +6,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -289,6 +290,17 @@ void sha256_into(std::string_view data, unsigned char (&out)[32]) {
 }
 
 }  // namespace
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+  unsigned char out[32];
+  unsigned int len = 0;
+  if (HMAC(sha256_md(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len) == nullptr ||
+      len != 32) {
+    std::abort();  // only fails if the library is broken
+  }
+  return std::string(reinterpret_cast<const char*>(out), len);
+}
 
 std::string sha256(std::string_view data) {
   unsigned char digest[32];

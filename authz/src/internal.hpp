@@ -22,6 +22,12 @@ const evp_md_st* sha256_md();
 #include "authz/oauth.hpp"
 
 namespace authz {
+/// A named secret created once and shared by every process and node, sealed at rest: the
+/// stored value, or `candidate` when none was stored yet (storage keeps the first). Throws
+/// std::runtime_error when the stored value does not open (another master key).
+std::string named_secret(storage::Store& store, const Sealer& sealer, std::string_view name,
+                         const std::string& candidate);
+
 /// RFC 3986 absolute URI without a fragment (RFC 8707 §2 resource indicators).
 bool absolute_uri(std::string_view text);
 

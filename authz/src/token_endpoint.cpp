@@ -427,6 +427,7 @@ Answer AuthorizationServer::token_client_credentials(const Params& form, const R
 Answer AuthorizationServer::issue_tokens(const Issue& issue) {
   const auto now = clock_.now();
   const auto& client = *issue.client;
+  const std::string sub = subject(&client, issue.resident_id);  // OIDC Core §8
   std::string refresh;  // the new refresh token, if any
 
   std::string family = issue.family_id;
@@ -481,7 +482,7 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
                                           : nlohmann::json::parse(issue.authorization_details).dump();
   JsonObject claims;
   claims.add("iss", settings_.issuer)
-      .add("sub", issue.resident_id.empty() ? client.client_id : issue.resident_id)
+      .add("sub", sub)
       .add_json("aud", aud_json)
       .add("client_id", client.client_id)
       .add("iat", now)
@@ -535,7 +536,7 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
   if (issue.with_id_token) {
     JsonObject id;
     id.add("iss", settings_.issuer)
-        .add("sub", issue.resident_id)
+        .add("sub", sub)
         .add("aud", client.client_id)
         .add("azp", client.client_id)
         .add("iat", now)
@@ -578,7 +579,7 @@ Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& f
     out.add_json("active", "true")
         .add("iss", settings_.issuer)
         .add("client_id", rec->client_id)
-        .add("sub", rec->resident_id.empty() ? rec->client_id : rec->resident_id)
+        .add("sub", subject(rec->client_id, rec->resident_id))
         .add("jti", rec->jti)
         .add("iat", rec->issued_at)
         .add("exp", rec->expires_at)
@@ -603,7 +604,7 @@ Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& f
     out.add_json("active", "true")
         .add("iss", settings_.issuer)
         .add("client_id", rec->client_id)
-        .add("sub", rec->resident_id)
+        .add("sub", subject(&*client, rec->resident_id))
         .add("iat", rec->issued_at)
         .add("exp", rec->expires_at)
         .add("token_type", "refresh_token");
@@ -686,7 +687,7 @@ Answer AuthorizationServer::userinfo(const RequestFacts& facts) {
     return fail("insufficient_scope", "the openid scope is required", scheme);
   auto resident = find_resident(rec.resident_id);
   if (!resident) return fail("invalid_token", "access token is invalid", scheme);
-  nlohmann::json out = {{"sub", resident->id}};
+  nlohmann::json out = {{"sub", subject(rec.client_id, resident->id)}};
   if (contains_word(rec.scope, "profile")) {
     out["name"] = resident->name.empty() ? resident->username : resident->name;
     out["preferred_username"] = resident->username;
@@ -727,11 +728,13 @@ Answer AuthorizationServer::register_client(std::string_view json_body, const Re
       !strings("post_logout_redirect_uris", draft.post_logout_redirect_uris) ||
       !strings("response_types", response_types) || !string("client_name", draft.client_name) ||
       !string("token_endpoint_auth_method", draft.token_endpoint_auth_method) ||
-      !string("scope", draft.scope))
+      !string("scope", draft.scope) || !string("subject_type", draft.subject_type))
     return fail("invalid_client_metadata", "metadata has the wrong types");
   for (const auto& rt : response_types) {
     if (rt != "code") return fail("invalid_client_metadata", "only response_type code");
   }
+  if (meta.contains("sector_identifier_uri"))
+    return fail("invalid_client_metadata", "sector_identifier_uri is not supported");
   if (meta.contains("jwks_uri"))
     return fail("invalid_client_metadata", "jwks_uri is not supported; send jwks");
   if (meta.contains("jwks")) {
@@ -758,6 +761,7 @@ Answer AuthorizationServer::register_client(std::string_view json_body, const Re
                         {"grant_types", c.grant_types},
                         {"response_types", {"code"}},
                         {"token_endpoint_auth_method", c.token_endpoint_auth_method},
+                        {"subject_type", c.subject_type},
                         {"dpop_bound_access_tokens", c.require_dpop},
                         {"require_pushed_authorization_requests", c.require_par}};
   if (!c.scope.empty()) out["scope"] = c.scope;

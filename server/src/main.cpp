@@ -46,6 +46,7 @@ nlohmann::json client_json(const storage::ClientRecord& c) {
                       {"token_endpoint_auth_method", c.token_endpoint_auth_method},
                       {"redirect_uris", c.redirect_uris},
                       {"post_logout_redirect_uris", c.post_logout_redirect_uris},
+                      {"subject_type", c.subject_type},
                       {"grant_types", c.grant_types},
                       {"scope", c.scope},
                       {"default_audience", c.default_audience},
@@ -202,6 +203,9 @@ int main(int argc, char** argv) {
   client_add->add_option("--name", draft.client_name, "display name shown on the consent page")->required();
   client_add->add_option("--id", draft.client_id, "client_id (random when omitted)");
   client_add->add_option("--redirect-uri", draft.redirect_uris, "exact redirect URI (repeatable)");
+  client_add->add_option("--subject-type", draft.subject_type,
+                         "public (default) | pairwise: the client sees each resident under a "
+                         "`sub` of its own, for the host of its redirect URIs (OIDC Core 8)");
   client_add->add_option("--post-logout-redirect-uri", draft.post_logout_redirect_uris,
                          "where the end-session endpoint may send the browser back, exactly "
                          "(OpenID Connect RP-Initiated Logout; repeatable)");

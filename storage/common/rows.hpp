@@ -102,6 +102,7 @@ ClientRecord read_client(const Row& row) {
   c.registration_access_token_hash = row.text(11);
   c.created_at = row.int64(12);
   c.post_logout_redirect_uris = decode_list(row.text(13));
+  c.subject_type = row.text(14);
   return c;
 }
 

@@ -430,11 +430,16 @@ ALTER TABLE clients ADD COLUMN post_logout_redirect_uris TEXT NOT NULL DEFAULT '
 ALTER TABLE pending ADD COLUMN subject_hint TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 13: a client's OIDC subject type (Core §8): "public" or "pairwise".
+constexpr std::string_view kSubjectType = R"sql(
+ALTER TABLE clients ADD COLUMN subject_type TEXT NOT NULL DEFAULT 'public';
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 12> kMigrations = {
+constexpr std::array<std::string_view, 13> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
     kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
-    kNotRead,      kSessionEnd};
+    kNotRead,      kSessionEnd,           kSubjectType};
 
 constexpr std::string_view kCreateVersionTable =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "

@@ -67,7 +67,7 @@ constexpr int kRestartBacklog = 16;
 constexpr std::string_view kClientColumns =
     "client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, "
     "grant_types, scope, jwks, default_audience, require_par, require_dpop, "
-    "registration_access_token_hash, created_at, post_logout_redirect_uris";
+    "registration_access_token_hash, created_at, post_logout_redirect_uris, subject_type";
 
 constexpr std::string_view kResidentColumns =
     "id, username, password_hash, name, email, created_at";
@@ -273,13 +273,14 @@ class SqliteStore final : public Store {
     db->prepare(
           "INSERT INTO clients (client_id, client_name, secret_hash, token_endpoint_auth_method, "
           "redirect_uris, grant_types, scope, jwks, default_audience, require_par, require_dpop, "
-          "registration_access_token_hash, created_at, post_logout_redirect_uris) VALUES (?1, "
-          "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING")
+          "registration_access_token_hash, created_at, post_logout_redirect_uris, subject_type) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+          "ON CONFLICT DO NOTHING")
         .bind_all(c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
                   encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope,
                   c.jwks, c.default_audience, c.require_par, c.require_dpop,
                   c.registration_access_token_hash, c.created_at,
-                  encode_list(c.post_logout_redirect_uris))
+                  encode_list(c.post_logout_redirect_uris), c.subject_type)
         .run();
     const bool inserted = db->changes() == 1;
     transaction.commit();

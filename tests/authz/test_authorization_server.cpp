@@ -991,6 +991,91 @@ TEST_F(AuthorizationServerTest, PostLogoutRedirectUrisAreRegisteredLikeRedirectU
   EXPECT_FALSE(server_->create_client(machine));
 }
 
+// OIDC Core §8: a pairwise client sees each resident under a `sub` of its own sector (the host
+// of its redirect URIs): the same for every client of that host, another for another host,
+// never the resident's id, and the same on every node.
+TEST_F(AuthorizationServerTest, PairwiseSubjectsNameAResidentPerSector) {
+  auto pairwise = [&](std::string id, std::string redirect) {
+    storage::ClientRecord c;
+    c.client_id = std::move(id);
+    c.redirect_uris = {std::move(redirect)};
+    c.scope = "openid profile offline_access";
+    c.subject_type = "pairwise";
+    auto created = server_->create_client(c);
+    EXPECT_TRUE(created) << created.error().description;
+    return std::make_pair(created->record, created->client_secret);
+  };
+  const auto [a1, a1_secret] = pairwise("a1", "https://a.test/cb");
+  const auto [a2, a2_secret] = pairwise("a2", "https://A.test:8443/other");
+  const auto [b, b_secret] = pairwise("b", "https://b.test/cb");
+  const std::string at_a = server_->subject(&a1, "resident-1");
+  EXPECT_EQ(at_a.size(), 43u) << "base64url of 32 bytes";
+  EXPECT_NE(at_a, "resident-1");
+  EXPECT_EQ(server_->subject(&a2, "resident-1"), at_a);
+  EXPECT_NE(server_->subject(&b, "resident-1"), at_a);
+  EXPECT_NE(server_->subject(&a1, "resident-2"), at_a);
+  EXPECT_EQ(server_->subject("web", "resident-1"), "resident-1") << "public";
+  EXPECT_EQ(server_->subject("a1", ""), "a1") << "client_credentials";
+  // Another node (another server on the same storage and master key) names her alike.
+  AuthorizationServer other(server_->settings(), *store_, clock_, random_, sealer_);
+  EXPECT_EQ(other.subject(&a1, "resident-1"), at_a);
+
+  // Every place a1 sees the resident says the same sub: ID token, access token, userinfo,
+  // introspection of both tokens.
+  const std::string redirect = "https://a.test/cb";
+  auto params = authorize_params();
+  Params asked;
+  for (const auto& [k, v] : params.items())
+    asked.add(k, k == "client_id" ? "a1" : k == "redirect_uri" ? redirect : k == "scope" ? "openid offline_access" : v);
+  auto r = server_->authorize(asked);
+  ASSERT_EQ(r.kind, AuthorizeResult::Kind::proceed) << r.error.description;
+  const auto session = sign_in();
+  const auto code = code_from(server_->approve(*server_->take_pending(r.pending.handle), session).location);
+  auto facts = basic_facts("a1", a1_secret);
+  auto answer = server_->token(P({{"grant_type", "authorization_code"}, {"code", code},
+                                  {"redirect_uri", redirect}, {"code_verifier", std::string(kVerifier)}}),
+                               facts);
+  ASSERT_TRUE(answer) << answer.error().error.description;
+  const auto body = nlohmann::json::parse(answer->body);
+  const std::string id_token = body["id_token"];
+  EXPECT_EQ(nlohmann::json::parse(jws_parse(id_token)->payload)["sub"], at_a);
+  EXPECT_EQ(nlohmann::json::parse(jws_parse(body["access_token"].get<std::string>())->payload)["sub"], at_a);
+  RequestFacts ui;
+  ui.method = "GET";
+  ui.url = std::string(kIssuer) + "/userinfo";
+  ui.authorization = "Bearer " + body["access_token"].get<std::string>();
+  EXPECT_EQ(nlohmann::json::parse(server_->userinfo(ui)->body)["sub"], at_a);
+  ASSERT_TRUE(body.contains("refresh_token"));
+  for (const char* kind : {"access_token", "refresh_token"}) {
+    auto info = server_->introspect(P({{"token", body[kind].get<std::string>()}}), facts);
+    EXPECT_EQ(nlohmann::json::parse(info->body)["sub"], at_a) << kind;
+  }
+  // The ID token as id_token_hint names the resident to a1, pairwise as it is.
+  Params hinted = asked;
+  hinted.add("id_token_hint", id_token);
+  auto again = server_->authorize(hinted);
+  ASSERT_EQ(again.kind, AuthorizeResult::Kind::proceed) << again.error.description;
+  EXPECT_EQ(server_->next_step(again.pending, session), NextStep::issue_code);
+}
+
+TEST_F(AuthorizationServerTest, APairwiseClientNeedsOneSector) {
+  storage::ClientRecord c;
+  c.subject_type = "pairwise";
+  c.redirect_uris = {"https://a.test/cb", "https://b.test/cb"};
+  auto refused = server_->create_client(c);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().error, "invalid_client_metadata");
+  c.redirect_uris = {"com.example.app:/cb"};
+  EXPECT_FALSE(server_->create_client(c)) << "no host, no sector";
+  c.redirect_uris = {"https://a.test/cb"};
+  c.subject_type = "anonymous";
+  EXPECT_FALSE(server_->create_client(c));
+  c.subject_type = "";
+  auto created = server_->create_client(c);
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->record.subject_type, "public");
+}
+
 // A refusal is logged as the resident's own entry, with what was asked.
 TEST_F(AuthorizationServerTest, ARefusalIsTheResidentsEntryWithTheDetails) {
   const std::string details =

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { postForm, request } from '../support/harness.mjs';
-import { getTokens, makeClient, setup, tokenRequest } from '../support/fixtures.mjs';
+import { clientPost, getTokens, makeClient, setup, tokenRequest } from '../support/fixtures.mjs';
 
 let server;
 let client;
@@ -76,4 +76,41 @@ test('a revoked access token gets no userinfo', async () => {
   await postForm(server.url('/revoke'), { token: t.access_token, client_id: client.client_id, client_secret: client.client_secret });
   const r = await request(server.url('/userinfo'), { headers: bearer(t.access_token) });
   assert.equal(r.status, 401);
+});
+
+test('pairwise clients (OIDC Core §8) see a sub of their own sector, the same everywhere they look', async () => {
+  const at = (host) => makeClient(server, { redirectUris: [`https://${host}/cb`], extra: ['--subject-type', 'pairwise'] });
+  const [a1, a2, b] = [await at('a.example.test'), await at('a.example.test'), await at('b.example.test')];
+  assert.equal(server.cliJson(['client', 'show', a1.client_id]).subject_type, 'pairwise');
+  const subs = [];
+  for (const c of [a1, a2, b]) {
+    const t = (await getTokens(server, c)).body;
+    const idSub = JSON.parse(Buffer.from(t.id_token.split('.')[1], 'base64url')).sub;
+    const atSub = JSON.parse(Buffer.from(t.access_token.split('.')[1], 'base64url')).sub;
+    const info = (await request(server.url('/userinfo'), { headers: bearer(t.access_token) })).json();
+    const intro = (await clientPost(server, c, '/introspect', { token: t.access_token })).json();
+    assert.equal(atSub, idSub);
+    assert.equal(info.sub, idSub);
+    assert.equal(intro.active, true);
+    assert.equal(intro.sub, idSub);
+    assert.match(idSub, /^[A-Za-z0-9_-]{43}$/);
+    assert.notEqual(idSub, server.resident.sub, 'not the resident id');
+    subs.push(idSub);
+  }
+  assert.equal(subs[0], subs[1], 'one sector, one sub');
+  assert.notEqual(subs[0], subs[2], 'another sector, another sub');
+
+  // Registration takes subject_type; a pairwise client on two hosts is refused.
+  const reg = (body) => request(server.url('/register'), {
+    method: 'POST', body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${server.initialAccessToken}` },
+  });
+  const ok = await reg({ redirect_uris: ['https://c.example.test/cb'], subject_type: 'pairwise' });
+  assert.equal(ok.status, 201, ok.text);
+  assert.equal(ok.json().subject_type, 'pairwise');
+  const two = await reg({ redirect_uris: ['https://c.example.test/cb', 'https://d.example.test/cb'], subject_type: 'pairwise' });
+  assert.equal(two.status, 400);
+  assert.equal(two.json().error, 'invalid_client_metadata');
+  const md = await server.metadata();
+  assert.deepEqual(md.subject_types_supported, ['public', 'pairwise']);
 });

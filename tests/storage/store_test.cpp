@@ -258,6 +258,7 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   client.redirect_uris = {"https://a.example/cb", "", "x:1,\n2", "3:abc,", "é"};
   client.grant_types = {};
   client.post_logout_redirect_uris = {"https://a.example/bye", "https://a.example/bye?x=1,2"};
+  client.subject_type = "pairwise";
   ASSERT_TRUE(store_->insert_client(client));
   EXPECT_FALSE(store_->insert_client(make_client("app")));
 
@@ -269,6 +270,7 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   EXPECT_EQ(found->token_endpoint_auth_method, client.token_endpoint_auth_method);
   EXPECT_EQ(found->redirect_uris, client.redirect_uris);
   EXPECT_EQ(found->post_logout_redirect_uris, client.post_logout_redirect_uris);
+  EXPECT_EQ(found->subject_type, "pairwise");
   EXPECT_TRUE(found->grant_types.empty());
   EXPECT_EQ(found->scope, client.scope);
   EXPECT_EQ(found->jwks, client.jwks);
@@ -285,6 +287,7 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   EXPECT_EQ(all[0].client_id, "app");
   EXPECT_EQ(all[1].client_id, "b-app");
   EXPECT_EQ(all[1].grant_types, make_client("x").grant_types);
+  EXPECT_EQ(all[1].subject_type, "public");
 }
 
 TEST_P(StoreTest, ClientIdsAreExactBytes) {
@@ -1050,7 +1053,8 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE transfer_datasets DROP COLUMN not_read;"
            "ALTER TABLE clients DROP COLUMN post_logout_redirect_uris;"
            "ALTER TABLE pending DROP COLUMN subject_hint;"
-           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10, 11, 12);"
+           "ALTER TABLE clients DROP COLUMN subject_type;"
+           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10, 11, 12, 13);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
            "WITH RECURSIVE up(leaf, level, hashes) AS ("
@@ -1070,10 +1074,11 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE transfer_datasets DROP COLUMN not_read;"
            "ALTER TABLE clients DROP COLUMN post_logout_redirect_uris;"
            "ALTER TABLE pending DROP COLUMN subject_hint;"
+           "ALTER TABLE clients DROP COLUMN subject_type;"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 12);
+  EXPECT_EQ(store->migrate(), 13);
   EXPECT_EQ(store->audit_size(), kLeaves);
   const auto migrated = store->list_events(0, 100);
   ASSERT_EQ(migrated.size(), entries.size());
@@ -1132,7 +1137,8 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE transfer_datasets DROP COLUMN not_read;"
            "ALTER TABLE clients DROP COLUMN post_logout_redirect_uris;"
            "ALTER TABLE pending DROP COLUMN subject_hint;"
-           "DELETE FROM schema_migrations WHERE version IN (8, 9, 10, 11, 12);"
+           "ALTER TABLE clients DROP COLUMN subject_type;"
+           "DELETE FROM schema_migrations WHERE version IN (8, 9, 10, 11, 12, 13);"
          : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
            "DROP TABLE audit_tree;"
            "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
@@ -1147,11 +1153,12 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE transfer_datasets DROP COLUMN not_read;"
            "ALTER TABLE clients DROP COLUMN post_logout_redirect_uris;"
            "ALTER TABLE pending DROP COLUMN subject_hint;"
+           "ALTER TABLE clients DROP COLUMN subject_type;"
            "PRAGMA user_version = 7;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
 
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 12);
+  EXPECT_EQ(store->migrate(), 13);
   EXPECT_EQ(store->audit_size(), 4);
   EXPECT_EQ(store->audit_node(0, 0), std::string(32, static_cast<char>(0xaa)));
   EXPECT_EQ(store->audit_node(0, 1), std::string(32, static_cast<char>(0xbb)));

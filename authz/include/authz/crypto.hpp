@@ -16,6 +16,8 @@ namespace authz {
 std::string sha256(std::string_view data);
 /// base64url(SHA-256(data)): the form used for token hashes in storage and for `ath`.
 std::string sha256_b64url(std::string_view data);
+/// HMAC-SHA-256 (RFC 2104) of `data` under `key`, raw 32 bytes.
+std::string hmac_sha256(std::string_view key, std::string_view data);
 /// Constant-time comparison (CRYPTO_memcmp); lengths may differ (that leaks only the length).
 bool constant_time_equal(std::string_view a, std::string_view b);
 

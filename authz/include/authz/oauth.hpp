@@ -303,6 +303,14 @@ class AuthorizationServer {
                                std::string_view audience, std::string_view scope,
                                std::string_view authorization_details, int ttl_seconds);
 
+  /// OIDC Core §8: the `sub` that `client` sees for a resident: the resident's id for a public
+  /// client; for a pairwise client, base64url(HMAC-SHA-256(key, sector NUL resident id)) with
+  /// the sector the host of its redirect URIs and the key a secret of this deployment (sealed
+  /// in storage, shared by every node). The client's own id when `resident_id` is empty
+  /// (client_credentials); the resident's id when the client is unknown (infobank's own).
+  std::string subject(const storage::ClientRecord* client, std::string_view resident_id);
+  std::string subject(std::string_view client_id, std::string_view resident_id);
+
   /// The entry as event() would append it, for callers that append it with other writes.
   storage::Event make_event(std::string_view actor, std::string_view action,
                             std::string_view resident_id, std::string_view client_id,
@@ -347,6 +355,8 @@ class AuthorizationServer {
   };
   std::mutex clients_mutex_;
   std::unordered_map<std::string, CachedClient> clients_;
+  std::once_flag pairwise_once_;
+  std::string pairwise_key_;
 
   Settings settings_;
   storage::Store& store_;

@@ -28,6 +28,9 @@ struct ClientRecord {
   std::string registration_access_token_hash;  ///< RFC 7592, empty if not registered dynamically
   /// OIDC RP-Initiated Logout §3.1: where the end-session endpoint may send the browser back.
   std::vector<std::string> post_logout_redirect_uris;
+  /// OIDC Core §8: "public" (`sub` is the resident's id) or "pairwise" (a `sub` of its own for
+  /// the client's sector, so that clients on different hosts cannot match their residents).
+  std::string subject_type = "public";
   std::int64_t created_at = 0;
 };
 
@@ -69,8 +72,9 @@ struct PendingAuthorization {
   std::int64_t expires_at = 0;
   std::string ui_locales;     ///< OIDC Core §3.1.2.1: preferred languages (BCP 47), as asked
   std::string login_hint;     ///< OIDC Core §3.1.2.1: the sign-in name to suggest (sealed)
-  /// OIDC Core §3.1.2.1 id_token_hint: the resident (sub) the client's ID token names, the
-  /// only one who may complete the request; empty when no hint was given.
+  /// OIDC Core §3.1.2.1 id_token_hint: the `sub` the client's ID token names (as this client
+  /// sees residents: pairwise or not), the only one who may complete the request; empty when
+  /// no hint was given.
   std::string subject_hint;
 };
 
