@@ -165,7 +165,7 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["id_token_signing_alg_values_supported"] = {"ES256"};
   m["userinfo_signing_alg_values_supported"] = nlohmann::json::array();
   m["claims_supported"] = {"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp",
-                           "name", "email"};
+                           "at_hash", "name", "preferred_username", "email"};
   m["claims_parameter_supported"] = false;
   m["request_parameter_supported"] = false;
   m["request_uri_parameter_supported"] = true;

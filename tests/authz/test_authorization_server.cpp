@@ -158,6 +158,10 @@ TEST_F(AuthorizationServerTest, MetadataAdvertisesWhatIsEnforced) {
   EXPECT_TRUE(m.contains("dpop_signing_alg_values_supported"));
   EXPECT_EQ(m["registration_endpoint"], std::string(kIssuer) + "/register");
   EXPECT_EQ(m["end_session_endpoint"], std::string(kIssuer) + "/logout");
+  EXPECT_EQ(m["subject_types_supported"], nlohmann::json::array({"public", "pairwise"}));
+  // Every claim the ID token or userinfo can carry is named.
+  for (const char* claim : {"at_hash", "auth_time", "nonce", "name", "preferred_username", "email"})
+    EXPECT_NE(std::ranges::find(m["claims_supported"], claim), m["claims_supported"].end()) << claim;
 }
 
 TEST_F(AuthorizationServerTest, CodeFlowIssuesJwtAccessTokenIdTokenAndRefresh) {
