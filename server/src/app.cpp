@@ -57,8 +57,10 @@ awaitable<Response> App::handle(Request&& request, const RequestContext& ctx) {
     co_return std::move(*preflight);
   }
   const auto cors = cors_kind(path);
-  const std::string origin = cors == CorsKind::none ? std::string() : header(request, http::field::origin);
-  const std::string client_id = cors == CorsKind::client && !origin.empty() ? claimed_client_id(request) : std::string();
+  const std::string origin =
+      cors == CorsKind::none ? std::string() : header(request, http::field::origin);
+  const std::string client_id =
+      cors == CorsKind::client && !origin.empty() ? claimed_client_id(request) : std::string();
   auto res = co_await dispatch(std::move(request), ctx);
   if (cors == CorsKind::public_data && !origin.empty()) allow_origin(res, "*");
   if (!client_id.empty()) {
@@ -309,7 +311,8 @@ awaitable<Response> App::login(const Request& req, const RequestContext& ctx) {
   std::string ui_locales;
   auto job = [&] {
     auto outcome = server_.login(username, form->value("password"), ctx.remote_addr);
-    if (outcome.kind == authz::LoginOutcome::Kind::ok && !handle.empty()) server_.after_login(handle, outcome.session.resident_id);
+    if (outcome.kind == authz::LoginOutcome::Kind::ok && !handle.empty())
+      server_.after_login(handle, outcome.session.resident_id);
     if (outcome.kind != authz::LoginOutcome::Kind::ok && !handle.empty()) {
       if (auto pending = server_.find_pending(handle)) {
         redirect_uri = pending->redirect_uri;
@@ -479,29 +482,33 @@ awaitable<Response> App::revoke_grant(const Request& req, const RequestContext& 
 // posts only the token). With no session there is nothing to confirm: the answer is that
 // redirect at once. An invalid request is shown, never redirected.
 awaitable<Response> App::end_session(const Request& req, const RequestContext& ctx, bool get) {
+  const std::string target(req.target());
   authz::Expected<authz::Params> params = authz::Params{};
   if (get) {
-    params = authz::parse_query(query_of(std::string(req.target())));
+    params = authz::parse_query(query_of(target));
   } else if (media_type(req) != kFormType) {
     params = authz::make_error("invalid_request", "form body expected");
   } else {
     params = authz::parse_form(req.body());
   }
   if (!params) {
-    co_return page_response(req, http::status::bad_request,
-                            pages::render_error({params.error().error, params.error().description}, lang_of(req)));
+    co_return page_response(
+        req, http::status::bad_request,
+        pages::render_error({params.error().error, params.error().description}, lang_of(req)));
   }
   const bool confirmed = !get && params->has("csrf_token");
   if (!get && !confirmed) {
     // §2 lets a client send the request as a form POST. The session cookie is SameSite=Lax, so a
     // POST from the client's site arrives without it; the same request as a top-level GET has it.
     const auto& p = *params;
-    co_return redirect(req, authz::with_params("/logout", {{"id_token_hint", p.value("id_token_hint")},
-                                                           {"logout_hint", p.value("logout_hint")},
-                                                           {"client_id", p.value("client_id")},
-                                                           {"post_logout_redirect_uri", p.value("post_logout_redirect_uri")},
-                                                           {"state", p.value("state")},
-                                                           {"ui_locales", p.value("ui_locales")}}));
+    const std::string again =
+        authz::with_params("/logout", {{"id_token_hint", p.value("id_token_hint")},
+                                       {"logout_hint", p.value("logout_hint")},
+                                       {"client_id", p.value("client_id")},
+                                       {"post_logout_redirect_uri", p.value("post_logout_redirect_uri")},
+                                       {"state", p.value("state")},
+                                       {"ui_locales", p.value("ui_locales")}});
+    co_return redirect(req, again);
   }
   const auto cookies = read_cookies(req, ctx.tls);
   struct View {
@@ -521,31 +528,40 @@ awaitable<Response> App::end_session(const Request& req, const RequestContext& c
       if (!v.forged) server_.logout(cookies.session, v.request->client_id);
       return v;
     }
-    if (auto r = server_.find_resident(v.session->resident_id)) v.resident_name = r->name.empty() ? r->username : r->name;
+    if (auto r = server_.find_resident(v.session->resident_id))
+      v.resident_name = r->name.empty() ? r->username : r->name;
     return v;
   };
   auto view = co_await offload(workers_, job);
   const auto lang = view.request ? lang_of(req, view.request->ui_locales) : lang_of(req);
   if (!view.request) {
+    const auto& error = view.request.error();
     co_return page_response(req, http::status::bad_request,
-                            pages::render_error({view.request.error().error, view.request.error().description}, lang));
+                            pages::render_error({error.error, error.description}, lang));
   }
   if (view.forged) {
-    co_return page_response(req, http::status::forbidden,
-                            pages::render_error({"invalid_request", "the form expired or came from another site"}, lang));
+    co_return page_response(
+        req, http::status::forbidden,
+        pages::render_error({"invalid_request", "the form expired or came from another site"}, lang));
   }
   const auto& request = *view.request;
   if (view.session && !confirmed) {
-    pages::LogoutPage page{"/logout", view.session->csrf_token, request.client_name, request.client_id,
-                           request.post_logout_redirect_uri, request.state, request.ui_locales, view.resident_name};
+    pages::LogoutPage page{"/logout",           view.session->csrf_token,
+                           request.client_name, request.client_id,
+                           request.post_logout_redirect_uri,
+                           request.state,       request.ui_locales,
+                           view.resident_name};
     // The confirmation's answer redirects to the client: CSP form-action must allow its origin.
     co_return page_response(req, http::status::ok, pages::render_logout(page, lang),
                             origin_of(request.post_logout_redirect_uri));
   }
-  auto res = redirect(req, request.post_logout_redirect_uri.empty()
-                               ? std::string("/account")
-                               : authz::with_params(request.post_logout_redirect_uri, {{"state", request.state}}));
-  res.insert(http::field::set_cookie, cookie(session_cookie_name(ctx.tls), "", ctx.tls, "Lax", 0));
+  const std::string back =
+      request.post_logout_redirect_uri.empty()
+          ? std::string("/account")
+          : authz::with_params(request.post_logout_redirect_uri, {{"state", request.state}});
+  auto res = redirect(req, back);
+  res.insert(http::field::set_cookie,
+             cookie(session_cookie_name(ctx.tls), "", ctx.tls, "Lax", 0));
   co_return res;
 }
 
