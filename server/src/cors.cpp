@@ -13,7 +13,8 @@ CorsKind cors_kind(std::string_view path) {
   if (path == "/.well-known/oauth-authorization-server" ||
       path == "/.well-known/openid-configuration" || path == "/jwks")
     return CorsKind::public_data;
-  if (path == "/token" || path == "/par" || path == "/revoke" || path == "/userinfo")
+  if (path == "/token" || path == "/par" || path == "/revoke" || path == "/userinfo" ||
+      path == "/transfers" || path.starts_with("/transfers/") || path == "/contracts")
     return CorsKind::client;
   return CorsKind::none;
 }
@@ -26,10 +27,10 @@ std::optional<Response> cors_preflight(const Request& req, std::string_view path
     return std::nullopt;
   auto res = base_response(req, http::status::no_content);
   allow_origin(res, kind == CorsKind::public_data ? std::string_view("*") : origin);
+  const bool reads = kind == CorsKind::public_data || path == "/contracts" ||
+                     path.starts_with("/transfers/");
   res.set(http::field::access_control_allow_methods,
-          kind == CorsKind::public_data ? "GET"
-          : path == "/userinfo"         ? "GET, POST"
-                                        : "POST");
+          reads ? "GET" : path == "/userinfo" ? "GET, POST" : "POST");
   res.set(http::field::access_control_allow_headers, "Authorization, Content-Type, DPoP");
   res.set(http::field::access_control_max_age, "600");
   res.prepare_payload();

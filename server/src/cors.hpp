@@ -2,9 +2,9 @@
 
 // CORS (the Fetch standard's HTTP access control) for the endpoints that a browser-based client
 // (a public client running in a page, OAuth 2.1 §2.1) calls with fetch(): discovery and the
-// JWK Set are public data, for any origin; the token, PAR, revocation and userinfo endpoints
-// answer a page only when its origin is the origin of a redirect URI registered by the client
-// the request names. Nothing carries credentials (no cookies): these endpoints authenticate by
+// JWK Set are public data, for any origin; the token, PAR, revocation and userinfo endpoints,
+// and the broker's client API (/transfers, /contracts), answer a page only when its origin is
+// the origin of a redirect URI registered by the client the request names. Nothing carries credentials (no cookies): these endpoints authenticate by
 // what the request itself holds. The resident's pages (/authorize, /login, /consent, /account,
 // /logout) are navigations and never answer a cross-origin read.
 

@@ -63,6 +63,12 @@ test('the token endpoint answers the client\'s own origin, and no other', async 
   const stolen = await request(server.url('/userinfo'), { headers: { authorization: `Bearer ${access}`, origin: EVIL } });
   assert.equal(allowed(stolen), null);
 
+  // The broker's client API is the client's too (a bearer token, no cookie).
+  const contracts = await request(server.url('/contracts'), { headers: { authorization: `Bearer ${access}`, origin: SPA } });
+  assert.equal(allowed(contracts), SPA);
+  assert.equal((await preflight('/transfers/t-1', SPA, 'GET')).headers.get('access-control-allow-methods'), 'GET');
+  assert.equal((await preflight('/transfers')).headers.get('access-control-allow-methods'), 'POST');
+
   const revoke = await postForm(server.url('/revoke'), { token: access, client_id: spa.client_id }, { headers: { origin: SPA } });
   assert.equal(allowed(revoke), SPA);
 
@@ -97,7 +103,7 @@ test('discovery and the JWK Set are public data for any page', async () => {
 });
 
 test('the resident\'s pages and the other APIs never answer a cross-origin read', async () => {
-  for (const p of ['/authorize', '/account', '/logout', '/introspect', '/register', '/audit/v1/sth', '/contracts']) {
+  for (const p of ['/authorize', '/account', '/logout', '/introspect', '/register', '/audit/v1/sth']) {
     const r = await request(server.url(p), { headers: { origin: SPA } });
     assert.equal(allowed(r), null, p);
     const pre = await preflight(p, SPA, 'POST');
