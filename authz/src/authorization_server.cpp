@@ -159,7 +159,7 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["authorization_details_types_supported"] = std::vector<std::string>(
       std::begin(kAuthorizationDetailsTypes), std::end(kAuthorizationDetailsTypes));
   m["authorization_response_iss_parameter_supported"] = true;
-  m["prompt_values_supported"] = {"none", "login", "consent"};
+  m["prompt_values_supported"] = {"none", "login", "consent", "select_account"};
   m["ui_locales_supported"] = {"en", "ja"};
   m["subject_types_supported"] = {"public", "pairwise"};
   m["id_token_signing_alg_values_supported"] = {"ES256"};
@@ -405,7 +405,11 @@ NextStep AuthorizationServer::next_step(const storage::PendingAuthorization& pen
     // OIDC Core §3.1.2.1: prompt=login and max_age=0 ask for a fresh sign-in within this
     // request (after_login() clears them once it happened); max_age > 0 bounds the age of the
     // sign-in.
-    if (contains_word(pending.prompt, "login") || pending.max_age == 0) need_login = true;
+    // prompt=select_account: the sign-in page, where the resident may sign in as someone else
+    // (one account per browser session here, so choosing one is signing in with it).
+    if (contains_word(pending.prompt, "login") || contains_word(pending.prompt, "select_account") ||
+        pending.max_age == 0)
+      need_login = true;
     if (pending.max_age > 0 && now - session->auth_time > pending.max_age) need_login = true;
     // OIDC Core §3.1.2.1 id_token_hint: someone else is signed in, so the hinted resident has
     // to sign in (or, with prompt=none, the answer is login_required).
@@ -478,6 +482,7 @@ void AuthorizationServer::after_login(std::string_view handle, std::string_view 
   if (!pending) return;
   auto prompts = split_scope(pending->prompt);
   std::erase(prompts, "login");
+  std::erase(prompts, "select_account");
   pending->prompt = join(prompts);
   // Someone other than the resident the id_token_hint names signed in: OIDC Core §3.1.2.1 asks
   // for an error, such as login_required, not another round of pages. next_step() answers

@@ -1115,6 +1115,14 @@ TEST_F(AuthorizationServerTest, ExistingGrantSkipsConsentUnlessPromptConsent) {
   clock_.advance(100);
   auto max_age = server_->authorize(authorize_params("max_age", "30"));
   EXPECT_EQ(server_->next_step(max_age.pending, session), NextStep::login);
+  // select_account shows the sign-in page once; signed in within the request, it goes on.
+  auto select = server_->authorize(authorize_params("prompt", "select_account"));
+  EXPECT_EQ(server_->next_step(select.pending, session), NextStep::login);
+  server_->after_login(select.pending.handle, session.resident_id);
+  EXPECT_EQ(server_->next_step(*server_->find_pending(select.pending.handle), session),
+            NextStep::issue_code);
+  auto select_none = authorize_params("prompt", "select_account none");
+  EXPECT_EQ(server_->authorize(select_none).kind, AuthorizeResult::Kind::redirect_error);
 }
 
 TEST_F(AuthorizationServerTest, RepeatedFailedLoginsAreThrottled) {
