@@ -85,7 +85,7 @@ test('unknown resident is indistinguishable from a wrong password', async () => 
   assert.ok(loginForm(a.response.text));
 });
 
-test('a signed-in session skips the sign-in page; prompt=login and max_age=0 ask again', async () => {
+test('a signed-in session skips the sign-in page; prompt=login, max_age=0 and prompt=select_account ask again', async () => {
   const jar = new CookieJar();
   const first = await authorizeFlow(server, { params: authParams(client).params, ...RESIDENT, jar });
   assert.ok(first.params.get('code'));
@@ -95,7 +95,7 @@ test('a signed-in session skips the sign-in page; prompt=login and max_age=0 ask
   assert.ok(again.params.get('code'), 'code without signing in again');
   assert.ok(!again.trail.includes('login'), `trail ${again.trail}`);
 
-  for (const extra of [{ prompt: 'login' }, { max_age: '0' }]) {
+  for (const extra of [{ prompt: 'login' }, { max_age: '0' }, { prompt: 'select_account' }]) {
     const forced = await authorizeFlow(server, { params: authParams(client, extra).params, ...RESIDENT, jar });
     assert.equal(forced.trail[0], 'login', JSON.stringify(extra));
     assert.ok(forced.params.get('code'));
