@@ -141,6 +141,109 @@ struct ExportedPage {
   std::exception_ptr conversion_error;
 };
 
+// A switch paused after verify because its report names data that would be lost at the source.
+constexpr std::string_view kAwaitingConfirmation = "awaiting_confirmation";
+
+// The states a worker runs; storage's claim_transfer picks the same ones. Everything else
+// (requested, awaiting_confirmation and the ends) waits for the resident or is over.
+bool runnable(std::string_view state) {
+  return state == "consented" || state == "exporting" || state == "importing" ||
+         state == "verifying" || state == "deleting";
+}
+
+// True when the report names anything the destination does not hold: a part of the source's
+// export the model has no field for, or a field the destination's format cannot keep.
+bool loses_data(const std::vector<storage::TransferDatasetRecord>& datasets) {
+  return std::any_of(datasets.begin(), datasets.end(), [](const auto& d) {
+    return !d.not_read.empty() || !d.not_carried.empty();
+  });
+}
+
+// What the transfer moved and what it could not carry (the report of GET /transfers/{id}).
+nlohmann::json report_of(const storage::TransferRecord& t,
+                         const std::vector<storage::TransferDatasetRecord>& datasets,
+                         bool deletion_declined = false) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& d : datasets) {
+    list.push_back({{"dataset", d.dataset},
+                    {"source_format", d.source_format},
+                    {"destination_format", d.destination_format},
+                    {"items", d.items_done},
+                    {"bytes", d.bytes_done},
+                    {"pages", d.pages_done},
+                    {"digest", d.digest},
+                    {"verified", d.verified},
+                    {"deleted_at_source", d.deleted},
+                    {"not_carried", d.not_carried},
+                    {"not_read", d.not_read}});
+  }
+  return {{"datasets", list},
+          {"delete_at_source", t.delete_at_source},
+          {"deletion_declined", deletion_declined}};
+}
+
+storage::Event transfer_event(BrokerContext& context, const storage::TransferRecord& t,
+                              std::string_view actor, std::string_view action,
+                              const nlohmann::json& detail,
+                              const std::vector<std::string>& datasets = {},
+                              std::string_view outcome = "success") {
+  return context.event(actor, action, t.resident_id, t.client_id, detail.dump(), outcome,
+                       datasets.empty() ? t.datasets : datasets);
+}
+
+// Completion, the end of the source contract and the start of the destination contract: one
+// transaction (DESIGN.md, "Contract records"). The source contract ends only when the source
+// deleted (a switch the resident did not stop); a copy, or a switch whose deletion the
+// resident declined, keeps it. False when the stored row was no longer in `expected_state`.
+bool complete_transfer(storage::Store& store, BrokerContext& context, storage::TransferRecord& t,
+                       const std::vector<storage::TransferDatasetRecord>& datasets,
+                       const std::string& source_name, const std::string& destination_name,
+                       std::string_view expected_state, std::vector<storage::Event> events,
+                       bool deletion_declined) {
+  const auto now = context.now();
+  std::vector<storage::ContractRecord> contracts;
+  if (t.delete_at_source && !deletion_declined) {
+    if (auto source = store.find_active_contract(t.resident_id, t.source_id)) {
+      source->status = "terminated";
+      source->until = now;
+      source->reason = "switched to " + destination_name + " by transfer " + t.id;
+      source->transfer_id = t.id;
+      contracts.push_back(*source);
+      events.push_back(transfer_event(context, t, "system", "contract.ended",
+                                      {{"contract", source->id},
+                                       {"service", t.source_id},
+                                       {"transfer", t.id}}));
+    }
+  }
+  if (!store.find_active_contract(t.resident_id, t.destination_id)) {
+    storage::ContractRecord started;
+    started.id = context.new_id();
+    started.resident_id = t.resident_id;
+    started.service_id = t.destination_id;
+    started.subject = t.destination_subject;
+    started.status = "active";
+    started.since = now;
+    started.reason = "data moved from " + source_name + " by transfer " + t.id;
+    started.transfer_id = t.id;
+    contracts.push_back(started);
+    events.push_back(transfer_event(context, t, "system", "contract.started",
+                                    {{"contract", started.id},
+                                     {"service", t.destination_id},
+                                     {"transfer", t.id}}));
+  }
+  t.state = "completed";
+  t.step = deletion_declined
+               ? "completed as a copy: the resident declined deletion at the source, because "
+                 "some data could not be carried to the destination"
+               : "completed";
+  t.retries = 0;
+  t.updated_at = now;
+  t.report = report_of(t, datasets, deletion_declined).dump();
+  events.push_back(
+      transfer_event(context, t, "system", "transfer.completed", {{"transfer", t.id}}));
+  return store.update_transfer(t, expected_state, datasets, contracts, events);
+}
+
 }  // namespace
 
 std::string HttpResponse::header(const std::string& name) const {
@@ -179,7 +282,7 @@ class Broker::Run {
     destination_ = std::move(*destination);
   }
 
-  // One step; false once the transfer has ended (completed or failed).
+  // One step; false once the transfer has ended or waits for the resident.
   bool step() {
     try {
       if (t_.state == "consented") {
@@ -194,7 +297,7 @@ class Broker::Run {
         return false;
       }
       if (t_.retries != 0) t_.retries = 0;
-      return t_.state != "completed" && t_.state != "failed";
+      return runnable(t_.state);
     } catch (const StepFailure& failure) {
       if (!failure.retry) {
         fail(failure.reason);
@@ -361,8 +464,6 @@ class Broker::Run {
       }
       d.verified = true;
     }
-    t_.state = t_.delete_at_source ? "deleting" : "verifying";
-    t_.step = t_.delete_at_source ? "verified; deleting at the source" : "verified";
     std::vector<storage::Event> events;
     for (const auto& d : datasets_) {
       events.push_back(event("transfer.verified",
@@ -372,6 +473,20 @@ class Broker::Run {
     if (!t_.delete_at_source) {
       complete("verifying", std::move(events));
       return;
+    }
+    if (loses_data(datasets_)) {
+      // "Nothing is lost": what the report names never reached the destination, and deleting
+      // at the source would destroy it. The resident decides on their transfer page
+      // (Broker::decide); until then no worker picks the transfer up, restarts included.
+      t_.state = std::string(kAwaitingConfirmation);
+      t_.step =
+          "verified; some data could not be carried; waiting for the resident to decide about "
+          "deletion at the source";
+      t_.report = report_of(t_, datasets_).dump();
+      events.push_back(event("transfer.awaiting_confirmation", {{"transfer", t_.id}}));
+    } else {
+      t_.state = "deleting";
+      t_.step = "verified; deleting at the source";
     }
     commit("verifying", datasets_, std::move(events));
   }
@@ -401,65 +516,11 @@ class Broker::Run {
     complete("deleting", {});
   }
 
-  // Completion, the end of the source contract and the start of the destination contract:
-  // one transaction (DESIGN.md, "Contract records").
   void complete(const std::string& expected_state, std::vector<storage::Event> events) {
-    const auto now = b_.context_.now();
-    std::vector<storage::ContractRecord> contracts;
-    if (t_.delete_at_source) {
-      if (auto source = b_.store_.find_active_contract(t_.resident_id, t_.source_id)) {
-        source->status = "terminated";
-        source->until = now;
-        source->reason = "switched to " + destination_.name + " by transfer " + t_.id;
-        source->transfer_id = t_.id;
-        contracts.push_back(*source);
-        events.push_back(event("contract.ended",
-                               nlohmann::json{{"contract", source->id},
-                                              {"service", t_.source_id},
-                                              {"transfer", t_.id}}));
-      }
-    }
-    if (!b_.store_.find_active_contract(t_.resident_id, t_.destination_id)) {
-      storage::ContractRecord started;
-      started.id = b_.context_.new_id();
-      started.resident_id = t_.resident_id;
-      started.service_id = t_.destination_id;
-      started.subject = t_.destination_subject;
-      started.status = "active";
-      started.since = now;
-      started.reason = "data moved from " + source_.name + " by transfer " + t_.id;
-      started.transfer_id = t_.id;
-      contracts.push_back(started);
-      events.push_back(event("contract.started",
-                             nlohmann::json{{"contract", started.id},
-                                            {"service", t_.destination_id},
-                                            {"transfer", t_.id}}));
-    }
-    t_.state = "completed";
-    t_.step = "completed";
-    t_.retries = 0;
-    t_.report = report().dump();
-    events.push_back(event("transfer.completed", nlohmann::json{{"transfer", t_.id}}));
-    if (!b_.store_.update_transfer(t_, expected_state, datasets_, contracts, events))
+    if (!complete_transfer(b_.store_, b_.context_, t_, datasets_, source_.name,
+                           destination_.name, expected_state, std::move(events),
+                           /*deletion_declined=*/false))
       throw Interrupted{};
-  }
-
-  nlohmann::json report() const {
-    nlohmann::json datasets = nlohmann::json::array();
-    for (const auto& d : datasets_) {
-      datasets.push_back({{"dataset", d.dataset},
-                          {"source_format", d.source_format},
-                          {"destination_format", d.destination_format},
-                          {"items", d.items_done},
-                          {"bytes", d.bytes_done},
-                          {"pages", d.pages_done},
-                          {"digest", d.digest},
-                          {"verified", d.verified},
-                          {"deleted_at_source", d.deleted},
-                          {"not_carried", d.not_carried},
-                          {"not_read", d.not_read}});
-    }
-    return {{"datasets", datasets}, {"delete_at_source", t_.delete_at_source}};
   }
 
   void fail(const std::string& reason) {
@@ -467,7 +528,7 @@ class Broker::Run {
     t_.state = "failed";
     t_.error = reason;
     t_.step = "failed";
-    t_.report = report().dump();
+    t_.report = report_of(t_, datasets_).dump();
     // A failed transfer deletes nothing more: the source keeps what it had. The log names the
     // step, not the reason: a reason may quote a service's answer, and the log never holds
     // personal data (the resident reads the reason on the transfer's page).
@@ -578,8 +639,7 @@ class Broker::Run {
   storage::Event event(std::string_view action, const nlohmann::json& detail,
                        const std::vector<std::string>& datasets = {},
                        std::string_view outcome = "success") {
-    return b_.context_.event("system", action, t_.resident_id, t_.client_id, detail.dump(),
-                             outcome, datasets.empty() ? t_.datasets : datasets);
+    return transfer_event(b_.context_, t_, "system", action, detail, datasets, outcome);
   }
 
   // Commits the transfer's row (guarded by the state it had and our lease), progress rows and
@@ -747,21 +807,61 @@ std::variant<storage::TransferRecord, BrokerError> Broker::request(const Transfe
 
 std::variant<storage::TransferRecord, BrokerError> Broker::decide(std::string_view transfer_id,
                                                                  std::string_view resident_id,
-                                                                 bool approve) {
+                                                                 Decision decision) {
   auto t = store_.find_transfer(transfer_id);
   if (!t || t->resident_id != resident_id) return BrokerError{"not_found", "no such transfer"};
-  if (t->state != "requested")
-    return BrokerError{"conflict", "this transfer was already " + t->state};
-  t->state = approve ? "consented" : "cancelled";
-  t->step = approve ? "waiting for a worker" : "cancelled by the resident";
+  const bool consent = decision == Decision::approve || decision == Decision::deny;
+  const std::string expected(consent ? std::string_view("requested") : kAwaitingConfirmation);
+  if (t->state != expected) {
+    return BrokerError{"conflict", consent ? "this transfer was already " + t->state
+                                           : "this transfer is not waiting for a decision about "
+                                             "deletion at the source (it is " +
+                                                 t->state + ")"};
+  }
+  const std::string_view actor = "resident";
+  const nlohmann::json detail = {{"transfer", t->id}};
   t->updated_at = context_.now();
-  const auto e = context_.event(
-      "resident", approve ? "transfer.consented" : "transfer.refused", t->resident_id,
-      t->client_id, nlohmann::json{{"transfer", t->id}}.dump(), approve ? "success" : "refused",
-      t->datasets);
-  if (!store_.update_transfer(*t, "requested", {}, {}, {e}))
-    return BrokerError{"conflict", "this transfer was already decided"};
-  if (approve) wake();
+  bool ok = false;
+  switch (decision) {
+    case Decision::approve:
+    case Decision::deny: {
+      const bool approve = decision == Decision::approve;
+      t->state = approve ? "consented" : "cancelled";
+      t->step = approve ? "waiting for a worker" : "cancelled by the resident";
+      ok = store_.update_transfer(
+          *t, expected, {}, {},
+          {transfer_event(context_, *t, actor,
+                          approve ? "transfer.consented" : "transfer.refused", detail, {},
+                          approve ? "success" : "refused")});
+      break;
+    }
+    case Decision::delete_at_source:
+      t->state = "deleting";
+      t->step = "the resident chose to delete at the source anyway; deleting at the source";
+      t->lease_until = 0;  // whichever node's worker is free takes it now
+      ok = store_.update_transfer(
+          *t, expected, {}, {},
+          {transfer_event(context_, *t, actor, "transfer.deletion_confirmed", detail)});
+      break;
+    case Decision::keep_at_source: {
+      // Nothing is deleted and nothing remains to be done: the transfer ends now as a copy.
+      auto name_of = [this](const std::string& id) {
+        auto service = store_.find_service(id);
+        return service ? service->name : id;
+      };
+      const std::string source_name = name_of(t->source_id);
+      const std::string destination_name = name_of(t->destination_id);
+      ok = complete_transfer(
+          store_, context_, *t, store_.list_transfer_datasets(t->id), source_name,
+          destination_name, expected,
+          {transfer_event(context_, *t, actor, "transfer.deletion_declined", detail, {},
+                          "refused")},
+          /*deletion_declined=*/true);
+      break;
+    }
+  }
+  if (!ok) return BrokerError{"conflict", "this transfer was already decided"};
+  if (runnable(t->state)) wake();
   return *t;
 }
 

@@ -836,6 +836,8 @@ std::string_view state_words(std::string_view state, Lang lang) {
       {"exporting", "Copying from the source", "移行元から取り出しています"},
       {"importing", "Handing over to the destination", "移行先に渡しています"},
       {"verifying", "The destination is checking what it received", "移行先が受け取ったデータを確認しています"},
+      {"awaiting_confirmation", "Waiting for your decision about deletion at the source",
+       "移行元での削除について、あなたの判断を待っています"},
       {"deleting", "Deleting at the source", "移行元で削除しています"},
       {"completed", "Completed", "完了しました"},
       {"failed", "Failed; nothing more was deleted", "失敗しました（これ以上の削除は行われません）"},
@@ -846,27 +848,81 @@ std::string_view state_words(std::string_view state, Lang lang) {
   return state;
 }
 
+// Waiting for the resident (no reload while they read and choose) or over.
 bool running(std::string_view state) {
-  return state != "requested" && state != "completed" && state != "failed" &&
-         state != "cancelled";
+  return state != "requested" && state != "awaiting_confirmation" && state != "completed" &&
+         state != "failed" && state != "cancelled";
+}
+
+// A verified switch that could not carry everything: what deleting at the source would lose,
+// name by name, and the choice between deleting anyway and keeping the data at the source.
+void append_deletion_decision(std::string& out, const TransferPage& page, Lang lang) {
+  out += "<p class=\"warn\">";
+  append_text(out, pick(lang,
+                        "The destination confirmed everything it received, but not all of your "
+                        "data could be carried. If it is deleted at the source, this is lost:",
+                        "移行先は受け取ったデータをすべて確認しましたが、一部のデータは移行先に"
+                        "移せませんでした。移行元で削除すると、次のものが失われます："));
+  out += "</p>\n<ul class=\"lost\">\n";
+  const auto lost = [&](const std::string& dataset, const std::vector<std::string>& names,
+                        std::string_view why) {
+    for (const auto& name : names) {
+      out += "<li>";
+      append_code(out, dataset);
+      out += " ";
+      append_code(out, name);
+      out += " — ";
+      append_text(out, why);
+      out += "</li>\n";
+    }
+  };
+  for (const auto& d : page.datasets) {
+    lost(d.dataset, d.not_read,
+         pick(lang, "not read from the source", "移行元から読み取れない項目"));
+    lost(d.dataset, d.not_carried,
+         pick(lang, "not carried by the destination's format", "移行先の形式で保持できない項目"));
+  }
+  out += "</ul>\n<ul>\n<li>";
+  append_text(out, pick(lang,
+                        "Keep at the source: nothing is deleted; the transfer ends as a copy and "
+                        "your contract with the source stays.",
+                        "移行元に残す：何も削除せず、コピーとして完了します。移行元との契約も"
+                        "続きます。"));
+  out += "</li>\n<li>";
+  append_text(out, pick(lang,
+                        "Delete anyway: the data is deleted at the source, including what is "
+                        "listed above, and your contract with the source ends.",
+                        "それでも削除する：上に挙げたものも含めて移行元でデータを削除し、移行元"
+                        "との契約を終了します。"));
+  out += "</li>\n</ul>\n";
+  begin_form(out, page.decision_action);
+  append_hidden(out, "csrf_token", page.csrf_token);
+  out += "<div class=\"actions\">\n"
+         "<button type=\"submit\" name=\"decision\" value=\"keep\" class=\"primary\">";
+  append_text(out, pick(lang, "Keep at the source", "移行元に残す"));
+  out += "</button>\n<button type=\"submit\" name=\"decision\" value=\"delete\">";
+  append_text(out, pick(lang, "Delete anyway", "それでも削除する"));
+  out += "</button>\n</div>\n</form>\n";
 }
 
 }  // namespace
 
 std::string render_transfer(const TransferPage& page, Lang lang) {
   std::string out;
-  const bool deciding = !page.decision_action.empty();
-  begin_document(out, lang,
-                 deciding ? pick(lang, "Move your data?", "データを移行しますか？")
-                          : pick(lang, "Moving your data", "データの移行"));
+  const bool deciding = !page.decision_action.empty() && page.state == "requested";
+  const bool confirming =
+      !page.decision_action.empty() && page.state == "awaiting_confirmation";
+  const std::string_view title =
+      deciding     ? pick(lang, "Move your data?", "データを移行しますか？")
+      : confirming ? pick(lang, "Delete at the source?", "移行元で削除しますか？")
+                   : pick(lang, "Moving your data", "データの移行");
+  begin_document(out, lang, title);
   if (running(page.state)) {
     // Follows the progress without script (the CSP allows none): the page reloads itself.
     const auto at = out.find("<title>");
     out.insert(at, "<meta http-equiv=\"refresh\" content=\"2\">\n");
   }
-  append_element(out, "h1",
-                 deciding ? pick(lang, "Move your data?", "データを移行しますか？")
-                          : pick(lang, "Moving your data", "データの移行"));
+  append_element(out, "h1", title);
   out += "<dl>\n";
   append_dd_row(out, pick(lang, "From", "移行元"), page.source_name, lang);
   append_dd_row(out, pick(lang, "To", "移行先"), page.destination_name, lang);
@@ -932,6 +988,7 @@ std::string render_transfer(const TransferPage& page, Lang lang) {
     append_text(out, pick(lang, "Cancel", "やめる"));
     out += "</button>\n</div>\n</form>\n";
   }
+  if (confirming) append_deletion_decision(out, page, lang);
   out += "<p><a href=\"/account\">";
   append_text(out, pick(lang, "Back to your account", "アカウントに戻る"));
   out += "</a></p>\n";

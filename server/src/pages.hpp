@@ -172,7 +172,9 @@ struct TransferDatasetView {
 };
 
 /// A transfer: the consent form while it waits for the resident's decision, its progress
-/// afterwards (refreshing itself every few seconds while it runs).
+/// afterwards (refreshing itself every few seconds while it runs), and, when a verified switch
+/// could not carry everything ("awaiting_confirmation"), what deleting at the source would
+/// lose with the choice to delete anyway or keep the data at the source.
 struct TransferPage {
   std::string id;
   std::string source_name;
@@ -184,8 +186,9 @@ struct TransferPage {
   int retries = 0;
   std::vector<TransferDatasetView> datasets;
   std::string csrf_token;
-  /// "/account/transfers/<id>/decision": POST csrf_token, decision=approve | deny. Set only
-  /// while the transfer waits for consent.
+  /// "/account/transfers/<id>/decision": POST csrf_token and decision = approve | deny while
+  /// the transfer waits for consent ("requested"), delete | keep while it waits for the
+  /// decision about deletion at the source ("awaiting_confirmation"). Empty otherwise.
   std::string decision_action;
 };
 std::string render_transfer(const TransferPage& page, Lang lang);

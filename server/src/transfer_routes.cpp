@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "app.hpp"
 #include "authz/crypto.hpp"
@@ -90,6 +91,16 @@ std::string contracts_json(const std::vector<storage::ContractRecord>& contracts
     list.push_back(std::move(j));
   }
   return nlohmann::json{{"contracts", list}}.dump();
+}
+
+// The decision form's value: approve | deny on the consent form, delete | keep (at the source)
+// on the form of a switch that could not carry everything.
+std::optional<portability::Decision> decision_of(std::string_view value) {
+  if (value == "approve") return portability::Decision::approve;
+  if (value == "deny") return portability::Decision::deny;
+  if (value == "delete") return portability::Decision::delete_at_source;
+  if (value == "keep") return portability::Decision::keep_at_source;
+  return std::nullopt;
 }
 
 struct ApiOutcome {
@@ -297,9 +308,12 @@ awaitable<Response> App::account_transfers(const Request& req, const RequestCont
       return say(303, "", "/account/transfers/" + std::get<storage::TransferRecord>(result).id);
     }
     if (decision) {
-      const auto choice = form->value("decision");
-      if (choice != "approve" && choice != "deny") return say(400, "decision must be approve or deny");
-      auto result = broker_->decide(id, session->resident_id, choice == "approve");
+      // One form field for every decision the page offers; the broker takes each one only in
+      // the state it belongs to (consent while "requested", deletion at the source while
+      // "awaiting_confirmation").
+      const auto choice = decision_of(form->value("decision"));
+      if (!choice) return say(400, "decision must be approve, deny, delete or keep");
+      auto result = broker_->decide(id, session->resident_id, *choice);
       if (auto* e = std::get_if<portability::BrokerError>(&result))
         return say(e->error == "not_found" ? 404 : 409, e->description);
       return say(303, "", "/account/transfers/" + id);
@@ -322,7 +336,8 @@ awaitable<Response> App::account_transfers(const Request& req, const RequestCont
     page.error = t.error;
     page.retries = t.retries;
     page.csrf_token = session->csrf_token;
-    if (t.state == "requested") page.decision_action = "/account/transfers/" + t.id + "/decision";
+    if (t.state == "requested" || t.state == "awaiting_confirmation")
+      page.decision_action = "/account/transfers/" + t.id + "/decision";
     for (const auto& d : view->datasets) {
       page.datasets.push_back({d.dataset, d.source_format, d.destination_format, d.items_done,
                                d.items_total, d.bytes_done, d.bytes_total, d.verified, d.deleted,

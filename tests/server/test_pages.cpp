@@ -600,6 +600,35 @@ TEST(TransferPageTest, ProgressRefreshesOnlyWhileRunning) {
   EXPECT_TRUE(contains(done, "完了しました"));
 }
 
+// A verified switch that could not carry everything: the page lists, name by name, what
+// deleting at the source would lose, and offers keep or delete; it does not reload under the
+// resident's hand, and has no consent buttons.
+TEST(TransferPageTest, AwaitingConfirmationListsWhatDeletingWouldLoseAndAsks) {
+  auto page = sample_transfer("awaiting_confirmation");
+  page.datasets[0].not_read = {"feed/title"};
+  page.decision_action = "/account/transfers/t-1/decision";
+  const auto html = render_transfer(page, Lang::en);
+  EXPECT_TRUE(contains(html, "<h1>Delete at the source?</h1>"));
+  EXPECT_TRUE(contains(html, "Waiting for your decision about deletion at the source"));
+  EXPECT_TRUE(contains(html, "<li><code>blog_posts</code> <code>feed/title</code> — not read"));
+  EXPECT_TRUE(contains(html, "<li><code>blog_posts</code> <code>labels</code> — not carried"));
+  EXPECT_TRUE(contains(html, "<li><code>blog_posts</code> <code>updated</code> — not carried"));
+  EXPECT_TRUE(contains(html, "action=\"/account/transfers/t-1/decision\""));
+  EXPECT_TRUE(contains(html, "name=\"decision\" value=\"keep\""));
+  EXPECT_TRUE(contains(html, "name=\"decision\" value=\"delete\""));
+  EXPECT_TRUE(contains(html, "value=\"csrf-123\""));
+  EXPECT_FALSE(contains(html, "value=\"approve\""));
+  EXPECT_FALSE(contains(html, "http-equiv=\"refresh\""));
+  const auto ja = render_transfer(page, Lang::ja);
+  EXPECT_TRUE(contains(ja, "移行元で削除しますか？"));
+  EXPECT_TRUE(contains(ja, "移行元に残す"));
+  EXPECT_TRUE(contains(ja, "それでも削除する"));
+  // Once decided, the form is gone.
+  page.state = "completed";
+  page.decision_action.clear();
+  EXPECT_FALSE(contains(render_transfer(page, Lang::en), "name=\"decision\""));
+}
+
 TEST(AccountPageTest, ListsContractsTransfersAndTheTransferForm) {
   AccountPage page;
   page.resident_name = "Hanako";

@@ -119,6 +119,17 @@ struct BrokerError {
   std::string description;
 };
 
+/// What the resident decides on their transfer page. Each decision is taken in one state
+/// only: approve and deny while the transfer waits for consent ("requested");
+/// delete_at_source and keep_at_source while a verified switch waits because some data could
+/// not be carried ("awaiting_confirmation").
+enum class Decision {
+  approve,           ///< requested -> consented
+  deny,              ///< requested -> cancelled
+  delete_at_source,  ///< awaiting_confirmation -> deleting: delete anyway, then switch
+  keep_at_source,    ///< awaiting_confirmation -> completed as a copy: nothing deleted
+};
+
 /// Everything GET /transfers/{id} shows.
 struct TransferView {
   storage::TransferRecord transfer;
@@ -127,7 +138,10 @@ struct TransferView {
 
 /// Runs transfers: a durable state machine in storage (requested -> consented -> exporting /
 /// importing page by page -> verifying -> deleting at the source -> completed, with the
-/// contracts changed in the same transaction; or failed, cancelled). Every page's progress is
+/// contracts changed in the same transaction; or failed, cancelled). A switch whose report
+/// names anything not read from the source or not carried by the destination does not delete
+/// on its own: after verify it waits in "awaiting_confirmation" (not runnable) for the
+/// resident's decision, since deleting would lose exactly that. Every page's progress is
 /// committed before the next one starts, so a process killed at any instant resumes from the
 /// last committed page; imports carry an Idempotency-Key derived from the page, so a page sent
 /// again is not stored twice; the source is asked to delete only after the destination's
@@ -149,10 +163,12 @@ class Broker {
 
   /// Validates and stores a new transfer.
   std::variant<storage::TransferRecord, BrokerError> request(const TransferRequest& request);
-  /// The resident's decision on the consent page; only in state "requested".
+  /// The resident's decision on their transfer page, in the one state it belongs to (see
+  /// Decision); in any other state, or for another resident's transfer, an error and no
+  /// change. keep_at_source completes the transfer at once, as a copy.
   std::variant<storage::TransferRecord, BrokerError> decide(std::string_view transfer_id,
                                                            std::string_view resident_id,
-                                                           bool approve);
+                                                           Decision decision);
   std::optional<TransferView> view(std::string_view transfer_id);
 
   /// Claims one runnable transfer and runs it until it ends or must wait; false if none was

@@ -1,0 +1,401 @@
+// The broker's state machine, stepped with run_once (no worker threads) against a SQLite store
+// and two in-memory services that speak the portability API: a switch deletes at the source
+// on its own only when the report names nothing lost; otherwise it waits for the resident,
+// who deletes anyway or keeps the data at the source.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../storage/temp_dir.hpp"
+#include "../storage/test_hasher.hpp"
+#include "portability/broker.hpp"
+#include "portability/formats.hpp"
+
+namespace portability {
+namespace {
+
+constexpr std::string_view kResident = "resident-1";
+constexpr std::string_view kStranger = "resident-2";
+
+// One service's side of the portability API (docs/portability-api.md), in memory.
+struct FakeService {
+  const Format* format = nullptr;
+  std::string dataset = "blog_posts";
+  std::vector<NativeItem> items;
+  std::set<std::string> import_keys;
+  int deletes = 0;
+
+  HttpResponse answer(const HttpRequest& request) {
+    const auto api = request.url.find("/portability/v1/");
+    const auto question = request.url.find('?');
+    const std::string path = request.url.substr(api + 16, question - api - 16);
+    const std::string query = question == std::string::npos ? "" : request.url.substr(question + 1);
+    if (path == "datasets") {
+      return json({{"datasets", {{{"name", dataset}, {"count", items.size()}, {"bytes", 0}}}}});
+    }
+    if (path == "datasets/" + dataset + "/export") {
+      const std::string cursor = param(query, "cursor");
+      const std::size_t from = cursor.empty() ? 0 : std::stoul(cursor);
+      const std::size_t limit = std::stoul(param(query, "limit"));
+      const std::size_t to = std::min(items.size(), from + limit);
+      HttpResponse r;
+      r.status = 200;
+      r.body = format->join({items.begin() + static_cast<std::ptrdiff_t>(from),
+                             items.begin() + static_cast<std::ptrdiff_t>(to)});
+      r.headers["portability-item-count"] = std::to_string(to - from);
+      if (to < items.size()) r.headers["portability-next-cursor"] = std::to_string(to);
+      return r;
+    }
+    if (path == "datasets/" + dataset + "/import") {
+      std::string key;
+      for (const auto& [name, value] : request.headers) {
+        if (name == "Idempotency-Key") key = value;
+      }
+      const auto page = format->split(request.body);
+      if (import_keys.insert(key).second) items.insert(items.end(), page.begin(), page.end());
+      return json({{"imported", page.size()}});
+    }
+    if (path.ends_with("/verify")) {
+      Digest digest;
+      for (const auto& item : items) digest.add(format->to_model(item));
+      return json({{"count", items.size()}, {"digest", digest.hex()}});
+    }
+    if (path.ends_with("/delete")) {
+      ++deletes;
+      const auto deleted = items.size();
+      items.clear();
+      return json({{"deleted", deleted}, {"remaining", 0}});
+    }
+    return json({{"error", "not_found"}}, 404);
+  }
+
+  static std::string param(const std::string& query, const std::string& name) {
+    for (std::size_t at = 0; at <= query.size();) {
+      const auto end = std::min(query.find('&', at), query.size());
+      const std::string pair = query.substr(at, end - at);
+      if (pair.starts_with(name + "=")) return pair.substr(name.size() + 1);
+      at = end + 1;
+    }
+    return {};
+  }
+
+  static HttpResponse json(const nlohmann::json& body, int status = 200) {
+    HttpResponse r;
+    r.status = status;
+    r.body = body.dump();
+    return r;
+  }
+};
+
+class FakeServices final : public HttpClient {
+ public:
+  FakeService source;
+  FakeService destination;
+  HttpResponse send(const HttpRequest& request, std::chrono::milliseconds,
+                    std::size_t) override {
+    return request.url.starts_with("http://source.test/") ? source.answer(request)
+                                                         : destination.answer(request);
+  }
+};
+
+class FixedTokens final : public TokenSource {
+ public:
+  std::string access_token(const storage::TransferRecord&, const storage::ServiceRecord&, Side,
+                           std::string_view, bool) override {
+    return "token";
+  }
+};
+
+class TestContext final : public BrokerContext {
+ public:
+  [[nodiscard]] std::int64_t now() const override { return 1'700'000'000; }
+  std::string new_id() override { return "id-" + std::to_string(++ids_); }
+  double jitter() override { return 0; }
+  storage::Event event(std::string_view actor, std::string_view action,
+                       std::string_view resident_id, std::string_view client_id,
+                       std::string_view detail_json, std::string_view outcome,
+                       const std::vector<std::string>& datasets) override {
+    storage::Event e;
+    e.time = now();
+    e.actor = actor;
+    e.action = action;
+    e.resident = resident_id;
+    e.client_id = client_id;
+    e.detail = detail_json;
+    e.outcome = outcome;
+    e.datasets = datasets;
+    return e;
+  }
+
+ private:
+  int ids_ = 0;
+};
+
+// DTP social posts as the source holds them; `extra` goes into each activity.
+std::string dtp_posts(int count, const std::string& type = "POST", const std::string& extra = "") {
+  nlohmann::json page = nlohmann::json::array();
+  for (int i = 1; i <= count; ++i) {
+    nlohmann::json activity = {{"id", "post-" + std::to_string(i)},
+                               {"type", type},
+                               {"title", "Title " + std::to_string(i)},
+                               {"content", "<p>Body " + std::to_string(i) + "</p>"},
+                               {"published", "1704848400"}};
+    if (!extra.empty()) activity[extra] = "kept at the source";
+    page.push_back({{"payload", {{"activity", activity}}}});
+  }
+  return page.dump();
+}
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = storage::open_sqlite(dir_.file("infobank.db"), storage::testing::hasher());
+    store_->migrate();
+    BrokerSettings settings;
+    settings.page_size = 2;
+    broker_ = std::make_unique<Broker>(*store_, http_, tokens_, context_, settings);
+  }
+
+  // Registers the services (the source in `from`, the destination in `to`) with `posts` at
+  // the source, gives the resident a contract with the source and stores a consented transfer.
+  std::string start(const std::string& from, const std::string& to, const std::string& posts,
+                    bool switch_ = true) {
+    http_.source.format = find_format(from);
+    http_.destination.format = find_format(to);
+    http_.source.items = http_.source.format->split(posts);
+    add_service("src", "Source", "http://source.test", from);
+    add_service("dst", "Destination", "http://destination.test", to);
+    storage::ContractRecord contract;
+    contract.id = "contract-src";
+    contract.resident_id = kResident;
+    contract.service_id = "src";
+    contract.subject = "alice";
+    contract.status = "active";
+    contract.since = 1;
+    store_->upsert_contract(contract, context_.event("operator", "contract.added", kResident,
+                                                     "", "{}", "success", {}));
+    TransferRequest r;
+    r.resident_id = kResident;
+    r.resident_username = "alice";
+    r.source_id = "src";
+    r.destination_id = "dst";
+    r.datasets = {"blog_posts"};
+    r.delete_at_source = switch_;
+    r.consented = true;
+    auto stored = broker_->request(r);
+    return std::get<storage::TransferRecord>(stored).id;
+  }
+
+  void add_service(const std::string& id, const std::string& name, const std::string& url,
+                   const std::string& format) {
+    storage::ServiceRecord s;
+    s.id = id;
+    s.name = name;
+    s.base_url = url;
+    s.audience = url;
+    s.datasets = {"blog_posts:" + format};
+    ASSERT_TRUE(store_->insert_service(s));
+  }
+
+  // Steps until no transfer is runnable, at most `limit` times (a loop would be a bug).
+  int run_all(int limit = 50) {
+    int steps = 0;
+    while (steps < limit && broker_->run_once()) ++steps;
+    return steps;
+  }
+
+  storage::TransferRecord transfer(const std::string& id) { return *store_->find_transfer(id); }
+
+  std::string contract_status(const std::string& service) {
+    const auto contracts = store_->list_contracts(kResident);
+    const auto it = std::find_if(contracts.begin(), contracts.end(),
+                                 [&](const auto& c) { return c.service_id == service; });
+    return it == contracts.end() ? "none" : it->status;
+  }
+
+  std::vector<storage::Event> events(const std::string& action) {
+    std::vector<storage::Event> out;
+    for (auto& e : store_->list_events(0, 10'000)) {
+      if (e.action == action) out.push_back(std::move(e));
+    }
+    return out;
+  }
+
+  // A switch of three posts whose destination cannot carry their kind (a NOTE is not a
+  // Blogger post), run until it waits for the resident.
+  std::string paused_switch() {
+    const auto id = start("dtp-social-post", "blogger-atom", dtp_posts(3, "NOTE"));
+    run_all();
+    EXPECT_EQ(transfer(id).state, "awaiting_confirmation");
+    return id;
+  }
+
+  storage::testing::TempDir dir_;
+  std::unique_ptr<storage::Store> store_;
+  FakeServices http_;
+  FixedTokens tokens_;
+  TestContext context_;
+  std::unique_ptr<Broker> broker_;
+};
+
+TEST_F(BrokerTest, SwitchThatLosesNothingDeletesAtTheSourceWithoutWaiting) {
+  const auto id = start("dtp-social-post", "dtp-social-post", dtp_posts(3));
+  run_all();
+  const auto t = transfer(id);
+  ASSERT_EQ(t.state, "completed") << t.step << " " << t.error;
+  const auto d = store_->list_transfer_datasets(id).at(0);
+  EXPECT_TRUE(d.not_carried.empty());
+  EXPECT_TRUE(d.not_read.empty());
+  EXPECT_TRUE(d.deleted);
+  EXPECT_TRUE(http_.source.items.empty());
+  EXPECT_EQ(http_.destination.items.size(), 3u);
+  EXPECT_EQ(contract_status("src"), "terminated");
+  EXPECT_EQ(contract_status("dst"), "active");
+  EXPECT_TRUE(events("transfer.awaiting_confirmation").empty());
+  EXPECT_EQ(nlohmann::json::parse(t.report)["deletion_declined"], false);
+}
+
+TEST_F(BrokerTest, SwitchThatCannotCarryEverythingWaitsWithTheSourceUntouched) {
+  const auto id = paused_switch();
+  const auto t = transfer(id);
+  EXPECT_EQ(t.step,
+            "verified; some data could not be carried; waiting for the resident to decide "
+            "about deletion at the source");
+  const auto d = store_->list_transfer_datasets(id).at(0);
+  EXPECT_TRUE(d.verified);
+  EXPECT_FALSE(d.deleted);
+  EXPECT_NE(std::find(d.not_carried.begin(), d.not_carried.end(), "kind"), d.not_carried.end());
+  EXPECT_EQ(http_.source.items.size(), 3u) << "nothing deleted at the source";
+  EXPECT_EQ(http_.source.deletes, 0);
+  EXPECT_EQ(http_.destination.items.size(), 3u);
+  EXPECT_EQ(contract_status("src"), "active");
+  EXPECT_EQ(contract_status("dst"), "none");
+  EXPECT_EQ(events("transfer.awaiting_confirmation").size(), 1u);
+  EXPECT_TRUE(events("transfer.deleted_at_source").empty());
+
+  // Not runnable, and a restart (leases released) leaves it waiting.
+  EXPECT_FALSE(broker_->run_once());
+  store_->release_transfers(broker_->settings().node_id);
+  EXPECT_FALSE(broker_->run_once());
+  EXPECT_EQ(transfer(id).state, "awaiting_confirmation");
+  EXPECT_EQ(http_.source.deletes, 0);
+
+  // The client API and the report say what would be lost.
+  const auto shown = nlohmann::json::parse(transfer_json(*broker_->view(id)));
+  EXPECT_EQ(shown["state"], "awaiting_confirmation");
+  EXPECT_EQ(shown["report"]["datasets"][0]["not_carried"], shown["datasets"][0]["not_carried"]);
+}
+
+TEST_F(BrokerTest, SwitchWithSomethingNotReadWaitsToo) {
+  const auto id = start("dtp-social-post", "dtp-social-post", dtp_posts(3, "POST", "mood"));
+  run_all();
+  EXPECT_EQ(transfer(id).state, "awaiting_confirmation");
+  const auto d = store_->list_transfer_datasets(id).at(0);
+  EXPECT_EQ(d.not_read, std::vector<std::string>{"payload.activity.mood"});
+  EXPECT_TRUE(d.not_carried.empty());
+  EXPECT_EQ(http_.source.items.size(), 3u);
+}
+
+TEST_F(BrokerTest, CopyThatCannotCarryEverythingCompletesWithoutWaiting) {
+  const auto id = start("dtp-social-post", "blogger-atom", dtp_posts(3, "NOTE"), false);
+  run_all();
+  EXPECT_EQ(transfer(id).state, "completed");
+  EXPECT_EQ(http_.source.items.size(), 3u);
+  EXPECT_EQ(http_.source.deletes, 0);
+}
+
+TEST_F(BrokerTest, DeleteAnywayDeletesAtTheSourceAndSwitchesTheContracts) {
+  const auto id = paused_switch();
+  auto decided = broker_->decide(id, kResident, Decision::delete_at_source);
+  ASSERT_TRUE(std::holds_alternative<storage::TransferRecord>(decided));
+  EXPECT_EQ(transfer(id).state, "deleting");
+  ASSERT_EQ(events("transfer.deletion_confirmed").size(), 1u);
+  EXPECT_EQ(events("transfer.deletion_confirmed")[0].actor, "resident");
+
+  EXPECT_EQ(run_all(), 1) << "a worker takes it at once";
+  const auto t = transfer(id);
+  ASSERT_EQ(t.state, "completed") << t.step << " " << t.error;
+  EXPECT_EQ(t.step, "completed");
+  EXPECT_TRUE(http_.source.items.empty());
+  EXPECT_EQ(http_.source.deletes, 1);
+  EXPECT_EQ(http_.destination.items.size(), 3u);
+  EXPECT_EQ(contract_status("src"), "terminated");
+  EXPECT_EQ(contract_status("dst"), "active");
+  const auto report = nlohmann::json::parse(t.report);
+  EXPECT_EQ(report["deletion_declined"], false);
+  EXPECT_EQ(report["datasets"][0]["deleted_at_source"], true);
+}
+
+TEST_F(BrokerTest, KeepAtTheSourceCompletesAsACopy) {
+  const auto id = paused_switch();
+  auto decided = broker_->decide(id, kResident, Decision::keep_at_source);
+  ASSERT_TRUE(std::holds_alternative<storage::TransferRecord>(decided));
+  const auto t = transfer(id);
+  EXPECT_EQ(t.state, "completed");
+  EXPECT_NE(t.step.find("declined deletion at the source"), std::string::npos) << t.step;
+  EXPECT_NE(t.step.find("could not be carried"), std::string::npos) << t.step;
+  EXPECT_FALSE(broker_->run_once()) << "nothing left to run";
+  EXPECT_EQ(http_.source.items.size(), 3u);
+  EXPECT_EQ(http_.source.deletes, 0);
+  EXPECT_EQ(contract_status("src"), "active");
+  EXPECT_EQ(contract_status("dst"), "active");
+  const auto report = nlohmann::json::parse(t.report);
+  EXPECT_EQ(report["deletion_declined"], true);
+  EXPECT_EQ(report["datasets"][0]["deleted_at_source"], false);
+  ASSERT_EQ(events("transfer.deletion_declined").size(), 1u);
+  EXPECT_EQ(events("transfer.deletion_declined")[0].actor, "resident");
+  EXPECT_EQ(events("transfer.completed").size(), 1u);
+  EXPECT_EQ(events("contract.started").size(), 1u);
+  EXPECT_TRUE(events("contract.ended").empty());
+}
+
+TEST_F(BrokerTest, DecisionsInAnotherStateOrByAnotherResidentChangeNothing) {
+  const auto id = paused_switch();
+  const auto size = store_->audit_size();
+  const auto refused = [&](Decision decision, std::string_view resident, const char* error) {
+    auto result = broker_->decide(id, resident, decision);
+    ASSERT_TRUE(std::holds_alternative<BrokerError>(result));
+    EXPECT_EQ(std::get<BrokerError>(result).error, error);
+  };
+  refused(Decision::delete_at_source, kStranger, "not_found");
+  refused(Decision::keep_at_source, kStranger, "not_found");
+  refused(Decision::approve, kResident, "conflict");
+  refused(Decision::deny, kResident, "conflict");
+  EXPECT_EQ(transfer(id).state, "awaiting_confirmation");
+  EXPECT_EQ(store_->audit_size(), size);
+  EXPECT_EQ(http_.source.items.size(), 3u);
+
+  // Decided once: the other answer (or the same again) is refused.
+  ASSERT_TRUE(std::holds_alternative<storage::TransferRecord>(
+      broker_->decide(id, kResident, Decision::keep_at_source)));
+  const auto after = store_->audit_size();
+  refused(Decision::delete_at_source, kResident, "conflict");
+  refused(Decision::keep_at_source, kResident, "conflict");
+  EXPECT_EQ(store_->audit_size(), after);
+  EXPECT_EQ(transfer(id).state, "completed");
+  EXPECT_EQ(http_.source.deletes, 0);
+  EXPECT_FALSE(broker_->run_once());
+}
+
+TEST_F(BrokerTest, DeletionDecisionBeforeConsentIsRefused) {
+  const auto id = start("dtp-social-post", "blogger-atom", dtp_posts(3, "NOTE"));
+  // Stored consented; a transfer still running takes no deletion decision either.
+  auto result = broker_->decide(id, kResident, Decision::delete_at_source);
+  ASSERT_TRUE(std::holds_alternative<BrokerError>(result));
+  EXPECT_EQ(std::get<BrokerError>(result).error, "conflict");
+  EXPECT_NE(std::get<BrokerError>(result).description.find("not waiting for a decision"),
+            std::string::npos);
+  EXPECT_EQ(transfer(id).state, "consented");
+  EXPECT_TRUE(events("transfer.deletion_confirmed").empty());
+}
+
+}  // namespace
+}  // namespace portability
