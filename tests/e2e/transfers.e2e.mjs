@@ -2,9 +2,12 @@
 // speaking the portability API) with a real browser (Debian's Chromium, driven by
 // playwright-core) on infobank's own pages: sign in at /account, fill "Move your data",
 // read the consent page, press "Move my data", and follow the progress page (it reloads
-// itself through a meta refresh) until it says Completed. After each move: the destination
-// holds what the source held in the common model, the source holds none of it, the contracts
-// changed, the report is complete, and /account shows the contracts with their reasons.
+// itself through a meta refresh) until it says Completed. A switch whose formats cannot carry
+// everything stops after verify and the page asks, listing what deleting at the source would
+// lose: the resident reads the list and presses "Delete anyway". After each move: the
+// destination holds what the source held in the common model, the source holds none of it, the
+// contracts changed, the report is complete, and /account shows the contracts with their
+// reasons.
 //
 // infobank serves plain HTTP on 127.0.0.1 here: sample-service fetches the issuer's keys over
 // http:// only (server/sample_service/http_fetch.cpp). Started by run.mjs like the other e2e
@@ -16,7 +19,7 @@ import { chromium } from 'playwright-core';
 
 import { randomToken, startInfobank } from '../support/harness.mjs';
 import {
-  decide, registerService, requestTransfer, showTransfer, signIn, startService, waitForEnd,
+  decide, finishSwitch, registerService, requestTransfer, showTransfer, signIn, startService,
   withoutNotCarried,
 } from '../support/transfers.mjs';
 
@@ -24,6 +27,8 @@ const PASSWORD = 'a resident password, long enough';
 // Small pages, so that every move takes several export/import rounds.
 const PAGE_SIZE = 3;
 const MOVE_DEADLINE_MS = 60_000;
+// The state a switch shows while it waits for the resident's decision about deletion.
+const WAITING = 'Waiting for your decision about deletion at the source';
 
 let server;
 let browser;
@@ -69,9 +74,11 @@ async function ddOf(scope, term) {
 }
 
 /**
- * Drives one move in a fresh browser context; returns {id, progress: [{state, refresh}], page, context}.
- * `progress` lists the progress page as the browser loaded it after the decision, one entry per
- * load: what it said and whether it asked to be reloaded.
+ * Drives one move in a fresh browser context; returns {id, progress: [{state, refresh}], asked,
+ * page, context}. `progress` lists the progress page as the browser loaded it after the
+ * decision, one entry per load: what it said and whether it asked to be reloaded. `asked` is
+ * the list the page showed when the switch stopped to ask about deletion at the source (each
+ * entry's text), or null when it did not stop.
  */
 async function moveInBrowser(s, dataset, mode = 'switch') {
   const context = await browser.newContext();
@@ -131,14 +138,29 @@ async function moveInBrowser(s, dataset, mode = 'switch') {
 
   await page.locator('button[name=decision][value=approve]').click();
   await page.locator('h1', { hasText: 'Moving your data' }).waitFor();
-  // The page reloads itself every 2 s while the transfer runs: no reload from the test.
-  await page.locator('dd', { hasText: /^Completed$/ }).waitFor({ timeout: MOVE_DEADLINE_MS });
+  // The page reloads itself every 2 s while the transfer runs: no reload from the test. A
+  // switch that cannot carry everything stops and asks (and the page stops reloading).
+  const completed = page.locator('dd', { hasText: /^Completed$/ });
+  const asks = page.locator('h1', { hasText: 'Delete at the source?' });
+  await completed.or(asks).waitFor({ timeout: MOVE_DEADLINE_MS });
+  let asked = null;
+  if (await asks.count() > 0) {
+    assert.equal(mode, 'switch', 'only a switch asks about deletion');
+    assert.equal(await ddOf(page, 'State'), WAITING);
+    assert.equal(await page.locator('meta[http-equiv=refresh]').count(), 0,
+                 'the page does not reload while the resident reads');
+    asked = (await page.locator('ul.lost li').allInnerTexts()).map((x) => x.trim());
+    assert.equal(showTransfer(server, id).state, 'awaiting_confirmation');
+    await page.locator('button[name=decision][value=delete]').click();
+    await completed.waitFor({ timeout: MOVE_DEADLINE_MS });
+  }
   const progress = (await Promise.all(loads)).filter((p) => p !== null);
-  return { id, progress, page, context };
+  return { id, progress, asked, page, context };
 }
 
 /** Everything that must hold after a completed switch (or copy) of `dataset`. */
-async function checkAfterMove(tc, s, { id, progress, page }, dataset, sourceBefore, mode = 'switch') {
+async function checkAfterMove(tc, s, { id, progress, asked, page }, dataset, sourceBefore,
+                              mode = 'switch') {
   const t = showTransfer(server, id);
   const rep = t.report?.datasets?.[0] ?? {};
   tc.diagnostic(`${rep.source_format} -> ${rep.destination_format}: ${rep.items} items in ${rep.pages} pages, ` +
@@ -152,7 +174,8 @@ async function checkAfterMove(tc, s, { id, progress, page }, dataset, sourceBefo
   assert.equal(progress.at(-1).state, 'Completed');
   assert.equal(progress.at(-1).refresh, false, 'a completed transfer stops reloading');
   for (const p of progress.slice(0, -1)) {
-    assert.equal(p.refresh, true, `a running transfer's page reloads itself (${p.state})`);
+    assert.equal(p.refresh, p.state !== WAITING,
+                 `a running transfer's page reloads itself, one waiting for the resident does not (${p.state})`);
   }
   assert.equal(await page.locator('meta[http-equiv=refresh]').count(), 0);
   const n = sourceBefore.length;
@@ -178,6 +201,16 @@ async function checkAfterMove(tc, s, { id, progress, page }, dataset, sourceBefo
   assert.ok(Array.isArray(r.not_read), 'the report says what was not read');
   assert.deepEqual(d.not_read, r.not_read);
   assert.equal(new Set(r.not_read).size, r.not_read.length);
+  // A switch that could not carry everything asked first, listing exactly that; one that
+  // carried everything, and a copy, did not ask.
+  const lost = [...r.not_read.map((n) => `${dataset} ${n} — not read from the source`),
+                ...r.not_carried.map((n) => `${dataset} ${n} — not carried by the destination's format`)];
+  if (mode === 'switch' && lost.length > 0) {
+    assert.deepEqual(asked, lost, 'the page listed what deleting at the source would lose');
+    assert.ok(progress.some((p) => p.state === WAITING), 'the browser saw the transfer wait');
+  } else {
+    assert.equal(asked, null, 'nothing to lose: no question');
+  }
 
   // The data: the destination holds what the source held, in the common model.
   const held = s.destination.dump(s.username);
@@ -281,8 +314,8 @@ test('Takeout Records -> GeoJSON: switch in the browser', async (tc) => {
 
 test('JSCalendar -> iCalendar (reverse): the calendar moved back in the browser', async (tc) => {
   // The seed of the reverse move is the forward move's result: iCalendar -> JSCalendar first
-  // (over plain HTTP), then the resident, now under contract with the JSCalendar service,
-  // moves it on to a second iCalendar service in the browser.
+  // (over plain HTTP, deleting anyway if it asks), then the resident, now under contract with
+  // the JSCalendar service, moves it on to a second iCalendar service in the browser.
   const s1 = await setUp({ sourceFormat: 'icalendar', seed: 'calendar-example.ics',
                            destinationFormat: 'jscalendar', ids: ['ical-c', 'jscal-d'] });
   const original = s1.source.dump(s1.username);
@@ -290,7 +323,8 @@ test('JSCalendar -> iCalendar (reverse): the calendar moved back in the browser'
   const first = await requestTransfer(server, jar, {
     source: 'ical-c', destination: 'jscal-d', datasets: ['calendar_events'], mode: 'switch' });
   assert.equal((await decide(server, jar, first.page, 'approve')).status, 303);
-  const forward = await waitForEnd(server, first.id, MOVE_DEADLINE_MS);
+  const { done: forward } = await finishSwitch(
+    server, { username: s1.username, password: PASSWORD }, first.id, { deadlineMs: MOVE_DEADLINE_MS });
   assert.equal(forward.state, 'completed', JSON.stringify(forward));
 
   const back = await startService(server, 'icalendar');

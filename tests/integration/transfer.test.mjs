@@ -1,6 +1,8 @@
 // The portability broker, pattern 1, driven over HTTP: a resident moves blog posts from a
-// Blogger-Atom blog to a DTP-JSON blog; the destination ends up with the source's items in the
-// common model, the source with none, and the contracts change with the transfer's completion.
+// Blogger-Atom blog to a DTP-JSON blog; DTP cannot carry everything a Blogger post holds, so
+// the switch waits after verify until the resident, shown what would be lost, deletes anyway;
+// then the destination holds the source's items in the common model, the source none, and the
+// contracts change with the transfer's completion.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,8 +12,8 @@ import { after, before, test } from 'node:test';
 import { RESIDENT, setup } from '../support/fixtures.mjs';
 import { request } from '../support/harness.mjs';
 import {
-  decide, registerService, requestTransfer, showTransfer, signIn, startService, waitForEnd,
-  withoutNotCarried,
+  decide, decideDeletion, registerService, requestTransfer, showTransfer, signIn, startService,
+  waitForDecisionOrEnd, waitForEnd, withoutNotCarried,
 } from '../support/transfers.mjs';
 
 let server;
@@ -36,7 +38,7 @@ async function pair(sourceFormat, sourceSeed, destinationFormat, ids) {
   return { source, destination };
 }
 
-test('switch: consent, move, verify, delete at the source, contracts changed', async () => {
+test('switch: consent, move, verify, the resident deletes anyway, contracts changed', async () => {
   const { source, destination } = await pair('blogger-atom', 'blogger-export.xml',
                                              'dtp-social-post', ['blog-x', 'blog-y']);
   const before = source.dump(RESIDENT.username);
@@ -49,6 +51,17 @@ test('switch: consent, move, verify, delete at the source, contracts changed', a
   assert.match(page.text, /deleted at the source/);
   const r = await decide(server, jar, page, 'approve');
   assert.equal(r.status, 303);
+
+  // Labels, the update time and the +09:00 offsets do not fit DTP: nothing is deleted until the
+  // resident has read that on the page and chosen.
+  const paused = await waitForDecisionOrEnd(server, id);
+  assert.equal(paused.state, 'awaiting_confirmation', JSON.stringify(paused));
+  assert.ok(paused.datasets[0].not_carried.includes('labels'), JSON.stringify(paused));
+  assert.equal(paused.datasets[0].verified, true);
+  assert.deepEqual(source.dump(RESIDENT.username), before, 'nothing deleted before the decision');
+  const shown = await request(server.url(`/account/transfers/${id}`), { jar });
+  assert.match(shown.text, /<code>blog_posts<\/code> <code>labels<\/code>/);
+  assert.equal((await decideDeletion(server, jar, id, 'delete')).status, 303);
 
   const t = await waitForEnd(server, id);
   assert.equal(t.state, 'completed', JSON.stringify(t));

@@ -10,8 +10,8 @@ import { RESIDENT, getCode, getTokens, makeClient, setup, tokenRequest } from '.
 import { request } from '../support/harness.mjs';
 import {
   decide, getContracts, getTransfer, listTransferIds, postTransfer, registerService,
-  requestTransfer, showTransfer, signIn, startService, transferDetails, waitForApiEnd,
-  waitForEnd, withoutNotCarried,
+  decideDeletion, requestTransfer, showTransfer, signIn, startService, transferDetails,
+  waitForApiEnd, waitForApiState, waitForEnd, withoutNotCarried,
 } from '../support/transfers.mjs';
 
 const BOB = { username: 'bob', password: 'bob has a long password too' };
@@ -118,7 +118,7 @@ test('POST /transfers with a granted personal_data_transfer detail: 201, runs to
   // broker is woken as the transfer is stored, so a worker may already have begun by the time
   // the answer is read (a small transfer may even have completed): any later state is the
   // same answer, but never "requested" (waiting for consent) or an ending other than success.
-  assert.ok(['consented', 'exporting', 'importing', 'verifying', 'deleting', 'completed']
+  assert.ok(['consented', 'exporting', 'importing', 'verifying', 'awaiting_confirmation']
     .includes(t.state), `state ${t.state}`);
   assert.equal(t.retries, 0);
   assert.equal(t.source, 'blog-x');
@@ -130,6 +130,18 @@ test('POST /transfers with a granted personal_data_transfer detail: 201, runs to
   assert.equal(t.datasets[0].destination_format, 'dtp-social-post');
   assert.deepEqual((await listTransferIds(server, aliceJar)).sort(), [...before, t.id].sort(),
                    'exactly this transfer more');
+
+  // DTP cannot carry everything the Blogger posts hold: the client sees the switch wait for the
+  // resident (and what would be lost) until the resident decides on their transfer page.
+  const waiting = await waitForApiState(server, token, t.id,
+                                        ['awaiting_confirmation', 'completed', 'failed']);
+  assert.equal(waiting.state, 'awaiting_confirmation', JSON.stringify(waiting));
+  assert.match(waiting.step, /waiting for the resident to decide about deletion at the source/);
+  assert.ok(waiting.datasets[0].not_carried.length > 0, JSON.stringify(waiting));
+  assert.deepEqual(waiting.report.datasets[0].not_carried, waiting.datasets[0].not_carried);
+  assert.equal(waiting.datasets[0].deleted_at_source, false);
+  assert.deepEqual(svc.x.dump(RESIDENT.username), sourceBefore, 'nothing deleted yet');
+  assert.equal((await decideDeletion(server, aliceJar, t.id, 'delete')).status, 303);
 
   const done = await waitForApiEnd(server, token, t.id);
   assert.equal(done.state, 'completed', JSON.stringify(done));

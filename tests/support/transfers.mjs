@@ -68,12 +68,52 @@ export function showTransfer(server, id) {
   return server.cliJson(['transfer', 'show', '--', id]);
 }
 
-/** Waits until the transfer is completed, failed or cancelled; returns it. */
-export async function waitForEnd(server, id, deadlineMs = 60_000) {
+const ENDED = ['completed', 'failed', 'cancelled'];
+
+/** Waits until the transfer is in one of `states` (`infobank transfer show`); returns it. */
+export async function waitForState(server, id, states, deadlineMs = 60_000) {
   return waitFor(() => {
     const t = showTransfer(server, id);
-    return ['completed', 'failed', 'cancelled'].includes(t.state) ? t : null;
-  }, { deadlineMs, what: `transfer ${id} to end` });
+    return states.includes(t.state) ? t : null;
+  }, { deadlineMs, what: `transfer ${id} to be ${states.join(' or ')}` });
+}
+
+/** Waits until the transfer is completed, failed or cancelled; returns it. */
+export async function waitForEnd(server, id, deadlineMs = 60_000) {
+  return waitForState(server, id, ENDED, deadlineMs);
+}
+
+/**
+ * Waits until a switch stops for its resident's decision about deletion at the source
+ * (`awaiting_confirmation`: some data could not be carried) or ends; returns it.
+ */
+export async function waitForDecisionOrEnd(server, id, deadlineMs = 60_000) {
+  return waitForState(server, id, ['awaiting_confirmation', ...ENDED], deadlineMs);
+}
+
+/**
+ * The resident's decision about deletion at the source ('delete' or 'keep'), as a browser
+ * makes it: loads the transfer page and posts its decision form with the form's CSRF token.
+ */
+export async function decideDeletion(server, jar, id, decision) {
+  const page = await request(server.url(`/account/transfers/${id}`), { jar });
+  assert.equal(page.status, 200, `GET /account/transfers/${id}: ${page.status}`);
+  return decide(server, jar, page, decision);
+}
+
+/**
+ * Runs a switch to its end as its resident would: when it stops because not everything could
+ * be carried, the resident signs in and decides `decision` on the transfer page. Returns
+ * {paused: the transfer as it waited (null when it did not), done: the ended transfer}.
+ */
+export async function finishSwitch(server, resident, id,
+                                   { decision = 'delete', deadlineMs = 60_000 } = {}) {
+  const t = await waitForDecisionOrEnd(server, id, deadlineMs);
+  if (t.state !== 'awaiting_confirmation') return { paused: null, done: t };
+  const jar = await signIn(server, resident.username, resident.password);
+  const r = await decideDeletion(server, jar, id, decision);
+  assert.equal(r.status, 303, `decision ${decision}: ${r.status} ${r.text}`);
+  return { paused: t, done: await waitForEnd(server, id, deadlineMs) };
 }
 
 /**
@@ -233,14 +273,19 @@ export function getContracts(server, token) {
   return request(server.url('/contracts'), { headers: token ? { authorization: `Bearer ${token}` } : {} });
 }
 
-/** Polls GET /transfers/{id} until the transfer is completed, failed or cancelled; returns its JSON. */
-export async function waitForApiEnd(server, token, id, deadlineMs = 60_000) {
+/** Polls GET /transfers/{id} until the transfer is in one of `states`; returns its JSON. */
+export async function waitForApiState(server, token, id, states, deadlineMs = 60_000) {
   return waitFor(async () => {
     const r = await getTransfer(server, token, id);
     if (r.status !== 200) throw new Error(`GET /transfers/${id}: HTTP ${r.status} ${r.text}`);
     const t = r.json();
-    return ['completed', 'failed', 'cancelled'].includes(t.state) ? t : null;
-  }, { deadlineMs, what: `transfer ${id} to end (GET /transfers/{id})` });
+    return states.includes(t.state) ? t : null;
+  }, { deadlineMs, what: `transfer ${id} to be ${states.join(' or ')} (GET /transfers/{id})` });
+}
+
+/** Polls GET /transfers/{id} until the transfer is completed, failed or cancelled; returns its JSON. */
+export async function waitForApiEnd(server, token, id, deadlineMs = 60_000) {
+  return waitForApiState(server, token, id, ENDED, deadlineMs);
 }
 
 /**
