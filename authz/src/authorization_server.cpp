@@ -10,10 +10,25 @@
 #include "authz/jws.hpp"
 #include "authz/pkce.hpp"
 #include "internal.hpp"
+#include "json_writer.hpp"
 
 namespace authz {
 
 namespace {
+
+bool loopback_host(std::string_view host) {
+  return host == "127.0.0.1" || host == "[::1]" || host == "localhost";
+}
+
+// A URI this server sends requests to (a client's backchannel_logout_uri): https with a host,
+// or http to the loopback interface; no user info, no fragment.
+bool server_callable_uri(std::string_view uri) {
+  auto parsed = boost::urls::parse_absolute_uri(uri);
+  if (!parsed || parsed->has_userinfo() || parsed->has_fragment()) return false;
+  const std::string scheme = parsed->scheme();
+  if (scheme == "https") return !parsed->encoded_host().empty();
+  return scheme == "http" && loopback_host(parsed->encoded_host());
+}
 
 // RFC 9700 §4.1.3 and OAuth 2.1 §2.3.1: redirect URIs are registered whole and compared as
 // strings; only absolute URIs without a fragment can be registered.
@@ -28,8 +43,7 @@ bool registrable_redirect_uri(std::string_view uri) {
   if (scheme == "https") return !parsed->host().empty();
   if (scheme == "http") {
     // RFC 8252 §7.3 and OAuth 2.1 §2.3.1: plain http only to the loopback interface.
-    const std::string host = parsed->host();
-    return host == "127.0.0.1" || host == "[::1]" || host == "localhost";
+    return loopback_host(parsed->host());
   }
   // Private-use schemes of native apps (RFC 8252 §7.1), e.g. com.example.app:/cb.
   return scheme.find('.') != std::string::npos;
@@ -165,7 +179,10 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["id_token_signing_alg_values_supported"] = {"ES256"};
   m["userinfo_signing_alg_values_supported"] = nlohmann::json::array();
   m["claims_supported"] = {"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp",
-                           "at_hash", "name", "preferred_username", "email"};
+                           "at_hash", "sid", "name", "preferred_username", "email"};
+  // OIDC Back-Channel Logout 1.0 §2.1.
+  m["backchannel_logout_supported"] = true;
+  m["backchannel_logout_session_supported"] = true;
   m["claims_parameter_supported"] = false;
   m["request_parameter_supported"] = false;
   m["request_uri_parameter_supported"] = true;
@@ -472,6 +489,7 @@ LoginOutcome AuthorizationServer::login(std::string_view username, std::string_v
   out.session.csrf_token = random_.token(32);
   out.session.auth_time = now;
   out.session.expires_at = now + settings_.session_ttl;
+  out.session.sid = random_.token(16);
   store_.insert_session(out.session);
   event("resident", "login.success", resident->id, {}, "{}");
   return out;
@@ -502,12 +520,42 @@ std::optional<storage::LoginSession> AuthorizationServer::session_from_cookie(
   return store_.find_session(sha256_b64url(cookie), clock_.now());
 }
 
-void AuthorizationServer::logout(std::string_view cookie, std::string_view client_id) {
-  if (cookie.empty() || cookie.size() > 128) return;
+int AuthorizationServer::logout(std::string_view cookie, std::string_view client_id) {
+  if (cookie.empty() || cookie.size() > 128) return 0;
   const auto id_hash = sha256_b64url(cookie);
-  const auto session = store_.find_session(id_hash, clock_.now());
-  store_.remove_session(id_hash);
+  const auto now = clock_.now();
+  const auto session = store_.find_session(id_hash, now);
+  const int queued = store_.end_session(id_hash, now);
   if (session) event("resident", "logout", session->resident_id, client_id, "{}");
+  return queued;
+}
+
+std::optional<BackchannelLogout> AuthorizationServer::backchannel_logout(
+    const storage::LogoutDelivery& delivery) {
+  const auto client = store_.find_client(delivery.client_id);
+  if (!client || client->backchannel_logout_uri.empty()) return std::nullopt;
+  const auto now = clock_.now();
+  auto key = keys_.current();
+  // Back-Channel Logout 1.0 §2.4: iss, aud, iat, exp, jti, events, and sub and/or sid; never a
+  // nonce (so that it cannot pass for an ID token), and typ logout+jwt (§2.4, RFC 8725 §3.11).
+  JsonObject claims;
+  claims.add("iss", settings_.issuer)
+      .add("sub", subject(&*client, delivery.resident_id))
+      .add("aud", client->client_id)
+      .add("iat", now)
+      .add("exp", now + kLogoutTokenTtl)
+      .add("jti", new_jti())
+      .add("sid", delivery.sid)
+      .add_json("events", R"({"http://schemas.openid.net/event/backchannel-logout":{}})");
+  return BackchannelLogout{client->backchannel_logout_uri,
+                           jws_sign(key.key, key.kid, "logout+jwt", claims.str())};
+}
+
+void AuthorizationServer::backchannel_logout_ended(const storage::LogoutDelivery& delivery,
+                                                   bool delivered, std::string_view why) {
+  event("system", "logout.backchannel", delivery.resident_id, delivery.client_id,
+        JsonObject().add("attempts", static_cast<std::int64_t>(delivery.attempts)).add("result", why).str(), {},
+        delivered ? "success" : "failure");
 }
 
 Expected<IdTokenHint> AuthorizationServer::id_token_hint(std::string_view jwt) {
@@ -653,6 +701,11 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
   record.grant_id = grant.id;
   record.auth_time = session.auth_time;
   record.expires_at = now + settings_.code_ttl;
+  record.sid = session.sid;
+  // Back-Channel Logout §2.7: the clients signed in within a session are told when it ends.
+  if (!session.sid.empty())
+    store_.add_session_client({session.sid, pending.client_id, session.resident_id,
+                               session.expires_at});
   store_.insert_code(record);
 
   // RFC 9207: iss in the response lets the client detect mix-up attacks.
@@ -717,6 +770,18 @@ Expected<AuthorizationServer::NewClient> AuthorizationServer::create_client(
   if (!registrable_redirect_uris(draft.post_logout_redirect_uris))
     return make_error("invalid_client_metadata",
                       "post-logout redirect URIs must be absolute, without fragment");
+  // Back-Channel Logout §2.2: the server itself calls it, so only https (http on a loopback
+  // host, for a client on this machine), never a fragment.
+  if (!draft.backchannel_logout_uri.empty() && !code_flow)
+    return make_error("invalid_client_metadata",
+                      "backchannel_logout_uri needs the authorization_code grant");
+  if (!draft.backchannel_logout_uri.empty() && !server_callable_uri(draft.backchannel_logout_uri))
+    return make_error("invalid_client_metadata",
+                      "backchannel_logout_uri must be an https URI (http only on a loopback "
+                      "host), without fragment");
+  if (draft.backchannel_logout_session_required && draft.backchannel_logout_uri.empty())
+    return make_error("invalid_client_metadata",
+                      "backchannel_logout_session_required needs a backchannel_logout_uri");
   // OIDC Core §8: a pairwise client's residents are named for its sector, the one host of its
   // redirect URIs (sector_identifier_uri, which lists several, is not supported).
   if (draft.subject_type.empty()) draft.subject_type = "public";

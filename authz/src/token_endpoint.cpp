@@ -94,6 +94,7 @@ struct AuthorizationServer::Issue {
   std::string family_id;
   std::string grant_id;
   std::string nonce;
+  std::string sid;  ///< the login session's, for the ID token (Back-Channel Logout §2.1)
   std::int64_t auth_time = 0;
   bool with_refresh = false;
   bool with_id_token = false;
@@ -311,6 +312,7 @@ Answer AuthorizationServer::token_authorization_code(const Params& form, const R
                        (!contains_word(record->scope, "openid") ||
                         contains_word(record->scope, "offline_access"));
   issue.with_id_token = contains_word(record->scope, "openid");
+  issue.sid = record->sid;
   return issue_tokens(issue);
 }
 
@@ -543,6 +545,7 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
         .add("exp", now + settings_.access_token_ttl)
         .add("auth_time", issue.auth_time);
     if (!issue.nonce.empty()) id.add("nonce", issue.nonce);
+    if (!issue.sid.empty()) id.add("sid", issue.sid);
     // OIDC Core §3.3.2.11: at_hash is the left half of SHA-256 of the access token.
     id.add("at_hash", base64url_encode(sha256(access).substr(0, 16)));
     body.add("id_token", jws_sign(key.key, key.kid, "JWT", id.str()));
@@ -728,7 +731,8 @@ Answer AuthorizationServer::register_client(std::string_view json_body, const Re
       !strings("post_logout_redirect_uris", draft.post_logout_redirect_uris) ||
       !strings("response_types", response_types) || !string("client_name", draft.client_name) ||
       !string("token_endpoint_auth_method", draft.token_endpoint_auth_method) ||
-      !string("scope", draft.scope) || !string("subject_type", draft.subject_type))
+      !string("scope", draft.scope) || !string("subject_type", draft.subject_type) ||
+      !string("backchannel_logout_uri", draft.backchannel_logout_uri))
     return fail("invalid_client_metadata", "metadata has the wrong types");
   for (const auto& rt : response_types) {
     if (rt != "code") return fail("invalid_client_metadata", "only response_type code");
@@ -745,6 +749,13 @@ Answer AuthorizationServer::register_client(std::string_view json_body, const Re
     if (!meta["dpop_bound_access_tokens"].is_boolean())
       return fail("invalid_client_metadata", "dpop_bound_access_tokens must be a boolean");
     draft.require_dpop = meta["dpop_bound_access_tokens"].get<bool>();
+  }
+  if (meta.contains("backchannel_logout_session_required")) {
+    if (!meta["backchannel_logout_session_required"].is_boolean())
+      return fail("invalid_client_metadata",
+                  "backchannel_logout_session_required must be a boolean");
+    draft.backchannel_logout_session_required =
+        meta["backchannel_logout_session_required"].get<bool>();
   }
   if (meta.contains("require_pushed_authorization_requests")) {
     if (!meta["require_pushed_authorization_requests"].is_boolean())
@@ -768,6 +779,10 @@ Answer AuthorizationServer::register_client(std::string_view json_body, const Re
   if (!c.jwks.empty()) out["jwks"] = nlohmann::json::parse(c.jwks);
   if (!c.post_logout_redirect_uris.empty())
     out["post_logout_redirect_uris"] = c.post_logout_redirect_uris;
+  if (!c.backchannel_logout_uri.empty()) {
+    out["backchannel_logout_uri"] = c.backchannel_logout_uri;
+    out["backchannel_logout_session_required"] = c.backchannel_logout_session_required;
+  }
   if (!created->client_secret.empty()) {
     out["client_secret"] = created->client_secret;
     out["client_secret_expires_at"] = 0;

@@ -525,7 +525,8 @@ awaitable<Response> App::end_session(const Request& req, const RequestContext& c
     if (!v.session) return v;
     if (confirmed) {
       v.forged = !authz::constant_time_equal(params->value("csrf_token"), v.session->csrf_token);
-      if (!v.forged) server_.logout(cookies.session, v.request->client_id);
+      if (!v.forged && server_.logout(cookies.session, v.request->client_id) > 0 && on_logout_)
+        on_logout_();
       return v;
     }
     if (auto r = server_.find_resident(v.session->resident_id))

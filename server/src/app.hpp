@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <string>
@@ -27,6 +28,9 @@ class App {
       Metrics& metrics, Logger& logger, portability::Broker* broker = nullptr);
 
   boost::asio::awaitable<Response> handle(Request&& request, const RequestContext& context);
+
+  /// Called (on a worker) after a session ended with back-channel logouts queued.
+  void on_logout(std::function<void()> queued) { on_logout_ = std::move(queued); }
 
  private:
   boost::asio::awaitable<Response> dispatch(Request&& request, const RequestContext& context);
@@ -62,6 +66,7 @@ class App {
   Metrics& metrics_;
   Logger& logger_;
   portability::Broker* broker_;
+  std::function<void()> on_logout_;
   std::string oauth_metadata_;
   std::string openid_metadata_;
 };

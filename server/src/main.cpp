@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "app.hpp"
+#include "backchannel.hpp"
 #include "broker_wiring.hpp"
 #include "portability_cli.hpp"
 #include "authz/crypto.hpp"
@@ -47,6 +48,9 @@ nlohmann::json client_json(const storage::ClientRecord& c) {
                       {"redirect_uris", c.redirect_uris},
                       {"post_logout_redirect_uris", c.post_logout_redirect_uris},
                       {"subject_type", c.subject_type},
+                      {"backchannel_logout_uri", c.backchannel_logout_uri},
+                      {"backchannel_logout_session_required",
+                       c.backchannel_logout_session_required},
                       {"grant_types", c.grant_types},
                       {"scope", c.scope},
                       {"default_audience", c.default_audience},
@@ -139,8 +143,12 @@ int serve(const std::string& config_path) {
   broker_settings.lease_seconds = ctx.config.broker_lease_seconds;
   portability::Broker broker(*ctx.store, http_client, tokens, bank, broker_settings);
   server::App application(ctx.config, *ctx.server, http.workers(), metrics, logger, &broker);
+  // Back-channel logouts are sent from a thread of their own (they wait on clients).
+  server::BackchannelSender logouts(*ctx.server, *ctx.store, ctx.clock, http_client, logger);
+  application.on_logout([&logouts] { logouts.wake(); });
   app.store(&application, std::memory_order_release);
   broker.start();
+  logouts.start();
   // Consents whose end has come, and expired rows, are swept on a thread of their own (storage
   // blocks): at start, then every oauth.sweep_interval seconds until shutdown.
   metrics.describe("infobank_consents_expired_total",
@@ -176,6 +184,7 @@ int serve(const std::string& config_path) {
   http.wait();
   sweeper.request_stop();
   sweeper.join();
+  logouts.stop();
   broker.stop();
   app.store(nullptr);
   return 0;
@@ -209,6 +218,12 @@ int main(int argc, char** argv) {
   client_add->add_option("--post-logout-redirect-uri", draft.post_logout_redirect_uris,
                          "where the end-session endpoint may send the browser back, exactly "
                          "(OpenID Connect RP-Initiated Logout; repeatable)");
+  client_add->add_option("--backchannel-logout-uri", draft.backchannel_logout_uri,
+                         "where a logout token is POSTed when a session the client signed a "
+                         "resident in ends (OpenID Connect Back-Channel Logout)");
+  client_add->add_flag("--backchannel-logout-session-required",
+                       draft.backchannel_logout_session_required,
+                       "the client needs sid in logout tokens (infobank always sends it)");
   client_add->add_option("--auth-method", draft.token_endpoint_auth_method,
                          "client_secret_basic | client_secret_post | private_key_jwt | none");
   client_add->add_option("--grant-type", draft.grant_types,

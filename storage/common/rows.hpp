@@ -103,6 +103,8 @@ ClientRecord read_client(const Row& row) {
   c.created_at = row.int64(12);
   c.post_logout_redirect_uris = decode_list(row.text(13));
   c.subject_type = row.text(14);
+  c.backchannel_logout_uri = row.text(15);
+  c.backchannel_logout_session_required = row.boolean(16);
   return c;
 }
 
@@ -147,6 +149,7 @@ AuthorizationCode read_code(const Row& row) {
   c.auth_time = row.int64(11);
   c.expires_at = row.int64(12);
   c.used = row.boolean(13);
+  c.sid = row.text(14);
   return c;
 }
 

@@ -70,7 +70,8 @@ constexpr int kMaxAttempts = 5;
 #define INFOBANK_CLIENT_COLUMNS                                                            \
   "client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, "      \
   "grant_types, scope, jwks, default_audience, require_par, require_dpop, "                \
-  "registration_access_token_hash, created_at, post_logout_redirect_uris, subject_type"
+  "registration_access_token_hash, created_at, post_logout_redirect_uris, subject_type, "     \
+  "backchannel_logout_uri, backchannel_logout_session_required"
 #define INFOBANK_RESIDENT_COLUMNS "id, username, password_hash, name, email, created_at"
 #define INFOBANK_PENDING_COLUMNS                                                            \
   "handle, client_id, redirect_uri, scope, state, nonce, code_challenge, "                  \
@@ -78,7 +79,7 @@ constexpr int kMaxAttempts = 5;
   "expires_at, ui_locales, login_hint, subject_hint"
 #define INFOBANK_CODE_COLUMNS                                                                \
   "code_hash, client_id, resident_id, redirect_uri, scope, nonce, code_challenge, "         \
-  "authorization_details, resources, dpop_jkt, grant_id, auth_time, expires_at, used"
+  "authorization_details, resources, dpop_jkt, grant_id, auth_time, expires_at, used, sid"
 #define INFOBANK_GRANT_COLUMNS \
   "id, resident_id, client_id, scope, authorization_details, created_at, expires_at, revoked"
 #define INFOBANK_ACCESS_TOKEN_COLUMNS                                                         \
@@ -258,13 +259,15 @@ class PostgresStore final : public Store {
                    "INSERT INTO clients (client_id, client_name, secret_hash, "
                    "token_endpoint_auth_method, redirect_uris, grant_types, scope, jwks, "
                    "default_audience, require_par, require_dpop, registration_access_token_hash, "
-                   "created_at, post_logout_redirect_uris, subject_type) VALUES ($1, $2, $3, $4, "
-                   "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING",
+                   "created_at, post_logout_redirect_uris, subject_type, backchannel_logout_uri, "
+                   "backchannel_logout_session_required) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                   "$8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT DO NOTHING",
                    c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
                    encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope, c.jwks,
                    c.default_audience, c.require_par, c.require_dpop,
                    c.registration_access_token_hash, c.created_at,
-                   encode_list(c.post_logout_redirect_uris), c.subject_type)
+                   encode_list(c.post_logout_redirect_uris), c.subject_type,
+                   c.backchannel_logout_uri, c.backchannel_logout_session_required)
                  .affected() == 1;
     });
   }
@@ -293,7 +296,9 @@ class PostgresStore final : public Store {
            {"DELETE FROM pending WHERE client_id = $1", "DELETE FROM codes WHERE client_id = $1",
             "DELETE FROM grants WHERE client_id = $1",
             "DELETE FROM access_tokens WHERE client_id = $1",
-            "DELETE FROM refresh_tokens WHERE client_id = $1"}) {
+            "DELETE FROM refresh_tokens WHERE client_id = $1",
+            "DELETE FROM session_clients WHERE client_id = $1",
+            "DELETE FROM logout_deliveries WHERE client_id = $1"}) {
         db.exec(sql, client_id);
       }
       return removed;
@@ -349,6 +354,8 @@ class PostgresStore final : public Store {
             "DELETE FROM grants WHERE resident_id = $1", "DELETE FROM codes WHERE resident_id = $1",
             "DELETE FROM access_tokens WHERE resident_id = $1 AND resident_id <> ''",
             "DELETE FROM refresh_tokens WHERE resident_id = $1",
+            "DELETE FROM session_clients WHERE resident_id = $1",
+            "DELETE FROM logout_deliveries WHERE resident_id = $1",
             "DELETE FROM contracts WHERE resident_id = $1",
             "DELETE FROM transfer_datasets WHERE transfer_id IN "
             "(SELECT id FROM transfers WHERE resident_id = $1)",
@@ -387,25 +394,82 @@ class PostgresStore final : public Store {
   void insert_session(const LoginSession& s) override {
     transact([&](Connection& db) {
       db.exec(
-          "INSERT INTO sessions (id_hash, resident_id, csrf_token, auth_time, expires_at) "
-          "VALUES ($1, $2, $3, $4, $5)",
-          s.id_hash, s.resident_id, s.csrf_token, s.auth_time, s.expires_at);
+          "INSERT INTO sessions (id_hash, resident_id, csrf_token, auth_time, expires_at, sid) "
+          "VALUES ($1, $2, $3, $4, $5, $6)",
+          s.id_hash, s.resident_id, s.csrf_token, s.auth_time, s.expires_at, s.sid);
     });
   }
 
   std::optional<LoginSession> find_session(std::string_view id_hash, std::int64_t now) override {
     auto db = pool_.acquire();
     return optional_row(
-        db->exec("SELECT id_hash, resident_id, csrf_token, auth_time, expires_at FROM sessions "
-                 "WHERE id_hash = $1 AND expires_at > $2",
+        db->exec("SELECT id_hash, resident_id, csrf_token, auth_time, expires_at, sid "
+                 "FROM sessions WHERE id_hash = $1 AND expires_at > $2",
                  id_hash, now),
         [](const Row& row) {
-          return LoginSession{row.text(0), row.text(1), row.text(2), row.int64(3), row.int64(4)};
+          return LoginSession{row.text(0),  row.text(1),  row.text(2),
+                              row.int64(3), row.int64(4), row.text(5)};
         });
   }
 
-  void remove_session(std::string_view id_hash) override {
-    transact([&](Connection& db) { db.exec("DELETE FROM sessions WHERE id_hash = $1", id_hash); });
+  int end_session(std::string_view id_hash, std::int64_t now) override {
+    return transact([&](Connection& db) {
+      const Result ended =
+          db.exec("DELETE FROM sessions WHERE id_hash = $1 RETURNING sid", id_hash);
+      if (ended.empty() || ended.text(0, 0).empty()) return 0;
+      const std::string sid = ended.text(0, 0);
+      const int queued =
+          static_cast<int>(db.exec("INSERT INTO logout_deliveries (sid, client_id, resident_id, "
+                                   "attempts, next_at) SELECT s.sid, s.client_id, s.resident_id, "
+                                   "0, $2 FROM session_clients AS s JOIN clients AS c ON "
+                                   "c.client_id = s.client_id WHERE s.sid = $1 AND "
+                                   "c.backchannel_logout_uri <> '' ON CONFLICT DO NOTHING",
+                                   sid, now)
+                               .affected());
+      db.exec("DELETE FROM session_clients WHERE sid = $1", sid);
+      return queued;
+    });
+  }
+
+  void add_session_client(const SessionClient& c) override {
+    transact([&](Connection& db) {
+      db.exec(
+          "INSERT INTO session_clients (sid, client_id, resident_id, expires_at) "
+          "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+          c.sid, c.client_id, c.resident_id, c.expires_at);
+    });
+  }
+
+  // SKIP LOCKED: nodes claiming at once take different rows instead of waiting for each other.
+  std::vector<LogoutDelivery> claim_logout_deliveries(std::int64_t now, std::int64_t lease_until,
+                                                      int limit) override {
+    return transact([&](Connection& db) {
+      const Result claimed = db.exec(
+          "UPDATE logout_deliveries SET attempts = attempts + 1, next_at = $2 WHERE (sid, "
+          "client_id) IN (SELECT sid, client_id FROM logout_deliveries WHERE next_at <= $1 "
+          "ORDER BY next_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
+          "RETURNING sid, client_id, resident_id, attempts",
+          now, lease_until, static_cast<std::int64_t>(limit));
+      std::vector<LogoutDelivery> out;
+      for (int i = 0; i < claimed.rows(); ++i) {
+        out.push_back({claimed.text(i, 0), claimed.text(i, 1), claimed.text(i, 2),
+                       static_cast<int>(claimed.int64(i, 3))});
+      }
+      return out;
+    });
+  }
+
+  void settle_logout_delivery(std::string_view sid, std::string_view client_id,
+                              std::int64_t retry_at) override {
+    transact([&](Connection& db) {
+      if (retry_at == 0) {
+        db.exec("DELETE FROM logout_deliveries WHERE sid = $1 AND client_id = $2", sid,
+                client_id);
+      } else {
+        db.exec("UPDATE logout_deliveries SET next_at = $3 WHERE sid = $1 AND client_id = $2",
+                sid, client_id, retry_at);
+      }
+    });
   }
 
   // --- Pending authorization requests ----------------------------------------------------------
@@ -453,10 +517,11 @@ class PostgresStore final : public Store {
       db.exec(
           "INSERT INTO codes (code_hash, client_id, resident_id, redirect_uri, scope, nonce, "
           "code_challenge, authorization_details, resources, dpop_jkt, grant_id, auth_time, "
-          "expires_at, used) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+          "expires_at, used, sid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+          "$13, $14, $15)",
           c.code_hash, c.client_id, c.resident_id, c.redirect_uri, c.scope, c.nonce,
           c.code_challenge, c.authorization_details, encode_list(c.resources), c.dpop_jkt,
-          c.grant_id, c.auth_time, c.expires_at, c.used);
+          c.grant_id, c.auth_time, c.expires_at, c.used, c.sid);
     });
   }
 
@@ -1035,6 +1100,8 @@ class PostgresStore final : public Store {
          "SELECT ctid FROM pending WHERE expires_at <= $1 LIMIT $2))", now},
         {"DELETE FROM sessions WHERE ctid = ANY (ARRAY("
          "SELECT ctid FROM sessions WHERE expires_at <= $1 LIMIT $2))", now},
+        {"DELETE FROM session_clients WHERE ctid = ANY (ARRAY("
+         "SELECT ctid FROM session_clients WHERE expires_at <= $1 LIMIT $2))", now},
         {"DELETE FROM seen_jtis WHERE ctid = ANY (ARRAY("
          "SELECT ctid FROM seen_jtis WHERE expires_at <= $1 LIMIT $2))", now},
         {"DELETE FROM access_tokens WHERE ctid = ANY (ARRAY("

@@ -487,11 +487,41 @@ constexpr std::string_view kSubjectType = R"sql(
 ALTER TABLE clients ADD COLUMN subject_type TEXT NOT NULL DEFAULT 'public';
 )sql";
 
+// Version 14: OIDC Back-Channel Logout 1.0. A client's backchannel_logout_uri and whether it
+// needs `sid`; a session's `sid` (random, what ID tokens carry) and the code's copy of it; the
+// clients given a code in each session (they are told when it ends); and the logouts waiting to
+// be sent, each until the client answered or the sender gave up.
+constexpr std::string_view kBackchannelLogout = R"sql(
+ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN backchannel_logout_session_required INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN sid TEXT NOT NULL DEFAULT '';
+ALTER TABLE codes ADD COLUMN sid TEXT NOT NULL DEFAULT '';
+CREATE TABLE session_clients (
+  sid TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  resident_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (sid, client_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX session_clients_expires ON session_clients (expires_at);  -- purge_expired
+CREATE INDEX session_clients_client ON session_clients (client_id);    -- remove_client
+CREATE INDEX session_clients_resident ON session_clients (resident_id);  -- remove_resident
+CREATE TABLE logout_deliveries (
+  sid TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  resident_id TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_at INTEGER NOT NULL,
+  PRIMARY KEY (sid, client_id)
+) STRICT;
+CREATE INDEX logout_deliveries_due ON logout_deliveries (next_at);
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 13> kMigrations = {
+constexpr std::array<std::string_view, 14> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
     kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
-    kNotRead,      kSessionEnd,           kSubjectType};
+    kNotRead,      kSessionEnd,           kSubjectType,     kBackchannelLogout};
 
 // unhex(X) as SQLite 3.41 defines it for one argument: the bytes that the hexadecimal text X
 // spells (either case), or NULL when X is NULL, of odd length or not hexadecimal. Registered on

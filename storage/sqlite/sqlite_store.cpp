@@ -67,7 +67,8 @@ constexpr int kRestartBacklog = 16;
 constexpr std::string_view kClientColumns =
     "client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, "
     "grant_types, scope, jwks, default_audience, require_par, require_dpop, "
-    "registration_access_token_hash, created_at, post_logout_redirect_uris, subject_type";
+    "registration_access_token_hash, created_at, post_logout_redirect_uris, subject_type, "
+    "backchannel_logout_uri, backchannel_logout_session_required";
 
 constexpr std::string_view kResidentColumns =
     "id, username, password_hash, name, email, created_at";
@@ -77,7 +78,7 @@ constexpr std::string_view kPendingColumns =
     "expires_at, ui_locales, login_hint, subject_hint";
 constexpr std::string_view kCodeColumns =
     "code_hash, client_id, resident_id, redirect_uri, scope, nonce, code_challenge, "
-    "authorization_details, resources, dpop_jkt, grant_id, auth_time, expires_at, used";
+    "authorization_details, resources, dpop_jkt, grant_id, auth_time, expires_at, used, sid";
 constexpr std::string_view kGrantColumns =
     "id, resident_id, client_id, scope, authorization_details, created_at, expires_at, revoked";
 constexpr std::string_view kAccessTokenColumns =
@@ -273,14 +274,16 @@ class SqliteStore final : public Store {
     db->prepare(
           "INSERT INTO clients (client_id, client_name, secret_hash, token_endpoint_auth_method, "
           "redirect_uris, grant_types, scope, jwks, default_audience, require_par, require_dpop, "
-          "registration_access_token_hash, created_at, post_logout_redirect_uris, subject_type) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+          "registration_access_token_hash, created_at, post_logout_redirect_uris, subject_type, "
+          "backchannel_logout_uri, backchannel_logout_session_required) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
           "ON CONFLICT DO NOTHING")
         .bind_all(c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
                   encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope,
                   c.jwks, c.default_audience, c.require_par, c.require_dpop,
                   c.registration_access_token_hash, c.created_at,
-                  encode_list(c.post_logout_redirect_uris), c.subject_type)
+                  encode_list(c.post_logout_redirect_uris), c.subject_type,
+                  c.backchannel_logout_uri, c.backchannel_logout_session_required)
         .run();
     const bool inserted = db->changes() == 1;
     transaction.commit();
@@ -310,7 +313,9 @@ class SqliteStore final : public Store {
          {"DELETE FROM pending WHERE client_id = ?1", "DELETE FROM codes WHERE client_id = ?1",
           "DELETE FROM grants WHERE client_id = ?1",
           "DELETE FROM access_tokens WHERE client_id = ?1",
-          "DELETE FROM refresh_tokens WHERE client_id = ?1"}) {
+          "DELETE FROM refresh_tokens WHERE client_id = ?1",
+          "DELETE FROM session_clients WHERE client_id = ?1",
+          "DELETE FROM logout_deliveries WHERE client_id = ?1"}) {
       db->prepare(sql).bind_all(client_id).run();
     }
     transaction.commit();
@@ -371,6 +376,8 @@ class SqliteStore final : public Store {
           "DELETE FROM grants WHERE resident_id = ?1", "DELETE FROM codes WHERE resident_id = ?1",
           "DELETE FROM access_tokens WHERE resident_id = ?1 AND resident_id <> ''",
           "DELETE FROM refresh_tokens WHERE resident_id = ?1",
+          "DELETE FROM session_clients WHERE resident_id = ?1",
+          "DELETE FROM logout_deliveries WHERE resident_id = ?1",
           "DELETE FROM contracts WHERE resident_id = ?1",
           "DELETE FROM transfer_datasets WHERE transfer_id IN "
           "(SELECT id FROM transfers WHERE resident_id = ?1)",
@@ -415,9 +422,9 @@ class SqliteStore final : public Store {
     auto db = pool_.acquire();
     WriteTransaction transaction(*db, pool_.write_mutex());
     db->prepare(
-          "INSERT INTO sessions (id_hash, resident_id, csrf_token, auth_time, expires_at) "
-          "VALUES (?1, ?2, ?3, ?4, ?5)")
-        .bind_all(s.id_hash, s.resident_id, s.csrf_token, s.auth_time, s.expires_at)
+          "INSERT INTO sessions (id_hash, resident_id, csrf_token, auth_time, expires_at, sid) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .bind_all(s.id_hash, s.resident_id, s.csrf_token, s.auth_time, s.expires_at, s.sid)
         .run();
     transaction.commit();
   }
@@ -425,18 +432,84 @@ class SqliteStore final : public Store {
   std::optional<LoginSession> find_session(std::string_view id_hash, std::int64_t now) override {
     auto db = pool_.acquire();
     auto stmt = db->prepare(
-        "SELECT id_hash, resident_id, csrf_token, auth_time, expires_at FROM sessions "
+        "SELECT id_hash, resident_id, csrf_token, auth_time, expires_at, sid FROM sessions "
         "WHERE id_hash = ?1 AND expires_at > ?2");
     stmt.bind_all(id_hash, now);
     return optional_row<LoginSession>(stmt, [](const Statement& row) {
-      return LoginSession{row.text(0), row.text(1), row.text(2), row.int64(3), row.int64(4)};
+      return LoginSession{row.text(0),  row.text(1),  row.text(2),
+                          row.int64(3), row.int64(4), row.text(5)};
     });
   }
 
-  void remove_session(std::string_view id_hash) override {
+  int end_session(std::string_view id_hash, std::int64_t now) override {
     auto db = pool_.acquire();
     WriteTransaction transaction(*db, pool_.write_mutex());
-    db->prepare("DELETE FROM sessions WHERE id_hash = ?1").bind_all(id_hash).run();
+    std::string sid;
+    {
+      auto stmt = db->prepare("DELETE FROM sessions WHERE id_hash = ?1 RETURNING sid");
+      stmt.bind_all(id_hash);
+      if (stmt.step()) sid = stmt.text(0);
+    }
+    int queued = 0;
+    if (!sid.empty()) {
+      db->prepare(
+            "INSERT OR IGNORE INTO logout_deliveries (sid, client_id, resident_id, attempts, "
+            "next_at) SELECT s.sid, s.client_id, s.resident_id, 0, ?2 FROM session_clients AS s "
+            "JOIN clients AS c ON c.client_id = s.client_id "
+            "WHERE s.sid = ?1 AND c.backchannel_logout_uri <> ''")
+          .bind_all(sid, now)
+          .run();
+      queued = db->changes();
+      db->prepare("DELETE FROM session_clients WHERE sid = ?1").bind_all(sid).run();
+    }
+    transaction.commit();
+    return queued;
+  }
+
+  void add_session_client(const SessionClient& c) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare(
+          "INSERT OR IGNORE INTO session_clients (sid, client_id, resident_id, expires_at) "
+          "VALUES (?1, ?2, ?3, ?4)")
+        .bind_all(c.sid, c.client_id, c.resident_id, c.expires_at)
+        .run();
+    transaction.commit();
+  }
+
+  std::vector<LogoutDelivery> claim_logout_deliveries(std::int64_t now, std::int64_t lease_until,
+                                                      int limit) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    std::vector<LogoutDelivery> out;
+    {
+      auto stmt = db->prepare(
+          "UPDATE logout_deliveries SET attempts = attempts + 1, next_at = ?2 WHERE rowid IN "
+          "(SELECT rowid FROM logout_deliveries WHERE next_at <= ?1 ORDER BY next_at LIMIT ?3) "
+          "RETURNING sid, client_id, resident_id, attempts");
+      stmt.bind_all(now, lease_until, limit);
+      while (stmt.step()) {
+        out.push_back(
+            {stmt.text(0), stmt.text(1), stmt.text(2), static_cast<int>(stmt.int64(3))});
+      }
+    }
+    transaction.commit();
+    return out;
+  }
+
+  void settle_logout_delivery(std::string_view sid, std::string_view client_id,
+                              std::int64_t retry_at) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    if (retry_at == 0) {
+      db->prepare("DELETE FROM logout_deliveries WHERE sid = ?1 AND client_id = ?2")
+          .bind_all(sid, client_id)
+          .run();
+    } else {
+      db->prepare("UPDATE logout_deliveries SET next_at = ?3 WHERE sid = ?1 AND client_id = ?2")
+          .bind_all(sid, client_id, retry_at)
+          .run();
+    }
     transaction.commit();
   }
 
@@ -494,11 +567,11 @@ class SqliteStore final : public Store {
     db->prepare(
           "INSERT INTO codes (code_hash, client_id, resident_id, redirect_uri, scope, nonce, "
           "code_challenge, authorization_details, resources, dpop_jkt, grant_id, auth_time, "
-          "expires_at, used) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-          "?14)")
+          "expires_at, used, sid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+          "?13, ?14, ?15)")
         .bind_all(c.code_hash, c.client_id, c.resident_id, c.redirect_uri, c.scope, c.nonce,
                   c.code_challenge, c.authorization_details, encode_list(c.resources),
-                  c.dpop_jkt, c.grant_id, c.auth_time, c.expires_at, c.used)
+                  c.dpop_jkt, c.grant_id, c.auth_time, c.expires_at, c.used, c.sid)
         .run();
     transaction.commit();
   }
@@ -1161,6 +1234,8 @@ class SqliteStore final : public Store {
          "(SELECT rowid FROM pending WHERE expires_at <= ?1 LIMIT ?2)", now},
         {"DELETE FROM sessions WHERE rowid IN "
          "(SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?2)", now},
+        {"DELETE FROM session_clients WHERE (sid, client_id) IN "
+         "(SELECT sid, client_id FROM session_clients WHERE expires_at <= ?1 LIMIT ?2)", now},
         {"DELETE FROM seen_jtis WHERE (scope, jti) IN "
          "(SELECT scope, jti FROM seen_jtis WHERE expires_at <= ?1 LIMIT ?2)", now},
         {"DELETE FROM access_tokens WHERE rowid IN "

@@ -1319,5 +1319,116 @@ TEST_F(AuthorizationServerTest, SealedValuesMovedToAnotherRowDoNotOpen) {
   EXPECT_THROW((void)server_->keys().current(), std::runtime_error);
 }
 
+// OIDC Back-Channel Logout 1.0: the ID token names the session (sid); ending the session queues
+// a logout for each client signed in within it that registered a backchannel_logout_uri, and
+// the logout token says who and which session, as that client knows them, and nothing more.
+TEST_F(AuthorizationServerTest, EndingASessionTellsTheClientsSignedInWithinIt) {
+  storage::ClientRecord bc;
+  bc.client_id = "bc";
+  bc.redirect_uris = {"https://bc.test/cb"};
+  bc.scope = "openid profile";
+  bc.subject_type = "pairwise";
+  bc.backchannel_logout_uri = "https://bc.test/logout";
+  auto created = server_->create_client(bc);
+  ASSERT_TRUE(created) << created.error().description;
+  const auto bc_secret = created->client_secret;
+  EXPECT_TRUE(nlohmann::json::parse(server_->metadata_json(true))["backchannel_logout_supported"]
+                  .get<bool>());
+
+  auto signed_in = server_->login("hanako", "correct horse battery", "127.0.0.1");
+  ASSERT_EQ(signed_in.kind, LoginOutcome::Kind::ok);
+  ASSERT_FALSE(signed_in.session.sid.empty());
+  // Two clients sign her in within the session: "bc" (told) and "web" (no URI, not told).
+  auto code_for = [&](std::string client, std::string redirect) {
+    auto params = authorize_params();
+    Params asked;
+    for (const auto& [k, v] : params.items()) {
+      if (k == "client_id") asked.add(k, client);
+      else if (k == "redirect_uri") asked.add(k, redirect);
+      else if (k == "scope") asked.add(k, "openid");
+      else asked.add(k, v);
+    }
+    auto r = server_->authorize(asked);
+    EXPECT_EQ(r.kind, AuthorizeResult::Kind::proceed) << r.error.description;
+    return code_from(server_->approve(*server_->take_pending(r.pending.handle),
+                                      signed_in.session).location);
+  };
+  const auto bc_code = code_for("bc", "https://bc.test/cb");
+  (void)code_for("web", std::string(kRedirect));
+  auto facts = basic_facts("bc", bc_secret);
+  auto answer = server_->token(P({{"grant_type", "authorization_code"},
+                                  {"code", bc_code},
+                                  {"redirect_uri", "https://bc.test/cb"},
+                                  {"code_verifier", std::string(kVerifier)}}),
+                               facts);
+  ASSERT_TRUE(answer);
+  const auto id_token = nlohmann::json::parse(answer->body)["id_token"].get<std::string>();
+  const auto id = nlohmann::json::parse(jws_parse(id_token)->payload);
+  EXPECT_EQ(id["sid"], signed_in.session.sid);
+
+  EXPECT_TRUE(store_->claim_logout_deliveries(clock_.now(), clock_.now() + 30, 10).empty());
+  EXPECT_EQ(server_->logout(signed_in.session_cookie, "bc"), 1);
+  EXPECT_FALSE(server_->session_from_cookie(signed_in.session_cookie));
+  EXPECT_EQ(server_->logout(signed_in.session_cookie), 0) << "ended once";
+  auto due = store_->claim_logout_deliveries(clock_.now(), clock_.now() + 30, 10);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].client_id, "bc");
+
+  const auto request = server_->backchannel_logout(due[0]);
+  ASSERT_TRUE(request);
+  EXPECT_EQ(request->uri, "https://bc.test/logout");
+  const auto parts = jws_parse(request->logout_token);
+  ASSERT_TRUE(parts);
+  EXPECT_EQ(parts->typ, "logout+jwt");
+  const auto key = server_->keys().find(parts->kid);
+  ASSERT_TRUE(key);
+  EXPECT_TRUE(jws_verify(*parts, *key));
+  const auto claims = nlohmann::json::parse(parts->payload);
+  EXPECT_EQ(claims["iss"], kIssuer);
+  EXPECT_EQ(claims["aud"], "bc");
+  EXPECT_EQ(claims["sub"], id["sub"]) << "as the client knows her (pairwise)";
+  EXPECT_NE(claims["sub"], "resident-1");
+  EXPECT_EQ(claims["sid"], signed_in.session.sid);
+  EXPECT_EQ(claims["exp"].get<std::int64_t>() - claims["iat"].get<std::int64_t>(),
+            kLogoutTokenTtl);
+  EXPECT_TRUE(claims["jti"].is_string());
+  EXPECT_TRUE(claims["events"].contains("http://schemas.openid.net/event/backchannel-logout"));
+  EXPECT_FALSE(claims.contains("nonce")) << "§2.4: a logout token is never an ID token";
+
+  // A client removed meanwhile is not called.
+  ASSERT_TRUE(store_->remove_client("bc"));
+  EXPECT_FALSE(server_->backchannel_logout(due[0]));
+}
+
+TEST_F(AuthorizationServerTest, BackchannelLogoutUrisAreOnesTheServerMayCall) {
+  storage::ClientRecord c;
+  c.redirect_uris = {"https://rp.test/cb"};
+  c.scope = "openid";
+  for (const char* refused :
+       {"http://rp.test/logout", "https://rp.test/logout#x", "https://user@rp.test/logout",
+        "/logout", "rp.test/logout", "com.example.app:/logout", "ftp://rp.test/logout"}) {
+    c.backchannel_logout_uri = refused;
+    auto r = server_->create_client(c);
+    ASSERT_FALSE(r) << refused;
+    EXPECT_EQ(r.error().error, "invalid_client_metadata") << refused;
+  }
+  c.backchannel_logout_uri = "";
+  c.backchannel_logout_session_required = true;
+  EXPECT_FALSE(server_->create_client(c)) << "sid required, but nowhere to send it";
+  c.backchannel_logout_uri = "https://rp.test/logout?tenant=1";
+  storage::ClientRecord machine = c;
+  machine.grant_types = {"client_credentials"};
+  machine.redirect_uris = {};
+  EXPECT_FALSE(server_->create_client(machine)) << "no one signs in at a machine client";
+  for (const char* accepted : {"https://rp.test/logout?tenant=1", "http://127.0.0.1:8081/bye",
+                               "http://localhost/bye", "http://[::1]:9/bye"}) {
+    c.backchannel_logout_uri = accepted;
+    c.client_id = "";
+    auto r = server_->create_client(c);
+    ASSERT_TRUE(r) << accepted << ": " << r.error().description;
+    EXPECT_EQ(r->record.backchannel_logout_uri, accepted);
+  }
+}
+
 }  // namespace
 }  // namespace authz

@@ -259,6 +259,8 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   client.grant_types = {};
   client.post_logout_redirect_uris = {"https://a.example/bye", "https://a.example/bye?x=1,2"};
   client.subject_type = "pairwise";
+  client.backchannel_logout_uri = "https://a.example/logout?x=1";
+  client.backchannel_logout_session_required = true;
   ASSERT_TRUE(store_->insert_client(client));
   EXPECT_FALSE(store_->insert_client(make_client("app")));
 
@@ -268,6 +270,8 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   EXPECT_EQ(found->client_name, client.client_name);
   EXPECT_EQ(found->secret_hash, client.secret_hash);
   EXPECT_EQ(found->token_endpoint_auth_method, client.token_endpoint_auth_method);
+  EXPECT_EQ(found->backchannel_logout_uri, client.backchannel_logout_uri);
+  EXPECT_TRUE(found->backchannel_logout_session_required);
   EXPECT_EQ(found->redirect_uris, client.redirect_uris);
   EXPECT_EQ(found->post_logout_redirect_uris, client.post_logout_redirect_uris);
   EXPECT_EQ(found->subject_type, "pairwise");
@@ -358,8 +362,8 @@ TEST_P(StoreTest, RemoveResidentDeletesTheirState) {
   ASSERT_TRUE(store_->insert_client(make_client("app")));
   ASSERT_TRUE(store_->insert_resident(make_resident("r1", "ada")));
   ASSERT_TRUE(store_->insert_resident(make_resident("r2", "bob")));
-  store_->insert_session({"s1", "r1", "csrf", kNow, kNow + 3600});
-  store_->insert_session({"s2", "r2", "csrf", kNow, kNow + 3600});
+  store_->insert_session({"s1", "r1", "csrf", kNow, kNow + 3600, ""});
+  store_->insert_session({"s2", "r2", "csrf", kNow, kNow + 3600, ""});
   add_grant(make_grant("g1", "r1", "app"));
   store_->insert_code(make_code("c1", "app", "r1"));
   store_->insert_access_token(make_access("a1", "app", "r1"));
@@ -402,8 +406,8 @@ TEST_P(StoreTest, LoginFailuresCountWithinWindow) {
 // --- Sessions and pending requests -----------------------------------------------------------
 
 TEST_P(StoreTest, SessionsExpireAndCanBeRemoved) {
-  store_->insert_session({"s1", "r1", "csrf-1", kNow - 10, kNow + 100});
-  EXPECT_THROW(store_->insert_session({"s1", "r2", "x", kNow, kNow + 1}), StorageError);
+  store_->insert_session({"s1", "r1", "csrf-1", kNow - 10, kNow + 100, ""});
+  EXPECT_THROW(store_->insert_session({"s1", "r2", "x", kNow, kNow + 1, ""}), StorageError);
   const auto found = store_->find_session("s1", kNow);
   ASSERT_TRUE(found);
   EXPECT_EQ(found->resident_id, "r1");
@@ -411,8 +415,55 @@ TEST_P(StoreTest, SessionsExpireAndCanBeRemoved) {
   EXPECT_EQ(found->auth_time, kNow - 10);
   EXPECT_EQ(found->expires_at, kNow + 100);
   EXPECT_FALSE(store_->find_session("s1", kNow + 100));
-  store_->remove_session("s1");
+  EXPECT_EQ(store_->end_session("s1", kNow), 0);
   EXPECT_FALSE(store_->find_session("s1", kNow));
+}
+
+// Back-Channel Logout: ending a session queues one delivery per client given a code in it that
+// has a backchannel_logout_uri; claims are exclusive until their lease ends; settling removes
+// or postpones.
+TEST_P(StoreTest, EndingASessionQueuesBackchannelLogouts) {
+  auto told = make_client("told");
+  told.backchannel_logout_uri = "https://told.example/logout";
+  ASSERT_TRUE(store_->insert_client(told));
+  auto other = told;
+  other.client_id = "other-session";
+  ASSERT_TRUE(store_->insert_client(other));
+  ASSERT_TRUE(store_->insert_client(make_client("silent")));
+  store_->insert_session({"s1", "r1", "csrf", kNow, kNow + 100, "sid-1"});
+  store_->insert_session({"s2", "r1", "csrf", kNow, kNow + 100, "sid-2"});
+  ASSERT_EQ(store_->find_session("s1", kNow)->sid, "sid-1");
+  store_->add_session_client({"sid-1", "told", "r1", kNow + 100});
+  store_->add_session_client({"sid-1", "told", "r1", kNow + 100});  // idempotent
+  store_->add_session_client({"sid-1", "silent", "r1", kNow + 100});
+  store_->add_session_client({"sid-2", "other-session", "r1", kNow + 100});
+
+  EXPECT_TRUE(store_->claim_logout_deliveries(kNow, kNow + 30, 10).empty());
+  EXPECT_EQ(store_->end_session("s1", kNow), 1);
+  EXPECT_FALSE(store_->find_session("s1", kNow));
+  EXPECT_EQ(store_->end_session("s1", kNow), 0);  // already ended: nothing queued twice
+
+  auto claimed = store_->claim_logout_deliveries(kNow, kNow + 30, 10);
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].sid, "sid-1");
+  EXPECT_EQ(claimed[0].client_id, "told");
+  EXPECT_EQ(claimed[0].resident_id, "r1");
+  EXPECT_EQ(claimed[0].attempts, 1);
+  EXPECT_TRUE(store_->claim_logout_deliveries(kNow + 29, kNow + 59, 10).empty());  // leased
+  claimed = store_->claim_logout_deliveries(kNow + 30, kNow + 60, 10);  // the lease ended
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].attempts, 2);
+  store_->settle_logout_delivery("sid-1", "told", kNow + 40);
+  EXPECT_TRUE(store_->claim_logout_deliveries(kNow + 39, kNow + 70, 10).empty());
+  ASSERT_EQ(store_->claim_logout_deliveries(kNow + 40, kNow + 70, 10).size(), 1u);
+  store_->settle_logout_delivery("sid-1", "told", 0);
+  EXPECT_TRUE(store_->claim_logout_deliveries(kNow + 1000, kNow + 1030, 10).empty());
+
+  // The other session's client is told when that one ends, and removing the client drops what
+  // was queued for it.
+  EXPECT_EQ(store_->end_session("s2", kNow), 1);
+  ASSERT_TRUE(store_->remove_client("other-session"));
+  EXPECT_TRUE(store_->claim_logout_deliveries(kNow, kNow + 30, 10).empty());
 }
 
 TEST_P(StoreTest, PendingIsTakenOnce) {
@@ -963,8 +1014,8 @@ TEST_P(StoreTest, ErrorsCarryTheDatabasesMessageButNoValues) {
   // The error text is the database's, and it names no bound value (PostgreSQL's DETAIL, which
   // quotes the key, is left out).
   try {
-    store_->insert_session({"s1-key", "r1", "secret-csrf", kNow, kNow + 1});
-    store_->insert_session({"s1-key", "r1", "secret-csrf", kNow, kNow + 1});
+    store_->insert_session({"s1-key", "r1", "secret-csrf", kNow, kNow + 1, ""});
+    store_->insert_session({"s1-key", "r1", "secret-csrf", kNow, kNow + 1, ""});
     FAIL() << "duplicate session accepted";
   } catch (const StorageError& e) {
     std::string what = e.what();
@@ -1054,7 +1105,11 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN post_logout_redirect_uris;"
            "ALTER TABLE pending DROP COLUMN subject_hint;"
            "ALTER TABLE clients DROP COLUMN subject_type;"
-           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10, 11, 12, 13);"
+           "ALTER TABLE clients DROP COLUMN backchannel_logout_uri;"
+           "ALTER TABLE clients DROP COLUMN backchannel_logout_session_required;"
+           "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
+           "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
+           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
            "WITH RECURSIVE up(leaf, level, hashes) AS ("
@@ -1075,10 +1130,14 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN post_logout_redirect_uris;"
            "ALTER TABLE pending DROP COLUMN subject_hint;"
            "ALTER TABLE clients DROP COLUMN subject_type;"
+           "ALTER TABLE clients DROP COLUMN backchannel_logout_uri;"
+           "ALTER TABLE clients DROP COLUMN backchannel_logout_session_required;"
+           "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
+           "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 13);
+  EXPECT_EQ(store->migrate(), 14);
   EXPECT_EQ(store->audit_size(), kLeaves);
   const auto migrated = store->list_events(0, 100);
   ASSERT_EQ(migrated.size(), entries.size());
@@ -1138,7 +1197,11 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN post_logout_redirect_uris;"
            "ALTER TABLE pending DROP COLUMN subject_hint;"
            "ALTER TABLE clients DROP COLUMN subject_type;"
-           "DELETE FROM schema_migrations WHERE version IN (8, 9, 10, 11, 12, 13);"
+           "ALTER TABLE clients DROP COLUMN backchannel_logout_uri;"
+           "ALTER TABLE clients DROP COLUMN backchannel_logout_session_required;"
+           "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
+           "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
+           "DELETE FROM schema_migrations WHERE version IN (8, 9, 10, 11, 12, 13, 14);"
          : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
            "DROP TABLE audit_tree;"
            "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
@@ -1154,11 +1217,15 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN post_logout_redirect_uris;"
            "ALTER TABLE pending DROP COLUMN subject_hint;"
            "ALTER TABLE clients DROP COLUMN subject_type;"
+           "ALTER TABLE clients DROP COLUMN backchannel_logout_uri;"
+           "ALTER TABLE clients DROP COLUMN backchannel_logout_session_required;"
+           "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
+           "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "PRAGMA user_version = 7;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
 
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 13);
+  EXPECT_EQ(store->migrate(), 14);
   EXPECT_EQ(store->audit_size(), 4);
   EXPECT_EQ(store->audit_node(0, 0), std::string(32, static_cast<char>(0xaa)));
   EXPECT_EQ(store->audit_node(0, 1), std::string(32, static_cast<char>(0xbb)));
@@ -1184,8 +1251,12 @@ TEST_P(StoreTest, PurgeExpiredDeletesOnlyWhatExpired) {
   pending.handle = "p-new";
   pending.expires_at = kNow + 60;
   store_->insert_pending(pending);
-  store_->insert_session({"s-old", "r1", "c", kNow - 100, kNow});
-  store_->insert_session({"s-new", "r1", "c", kNow - 100, kNow + 100});
+  store_->insert_session({"s-old", "r1", "c", kNow - 100, kNow, ""});
+  store_->insert_session({"s-new", "r1", "c", kNow - 100, kNow + 100, "sid-new"});
+  auto told = make_client("told");
+  told.backchannel_logout_uri = "https://told.example/logout";
+  ASSERT_TRUE(store_->insert_client(told));
+  store_->add_session_client({"sid-new", "told", "r1", kNow});  // its end has come
   store_->remember_jti("dpop", "j-old", kNow, kNow - 60);
   store_->remember_jti("dpop", "j-new", kNow + 60, kNow - 60);
   auto long_expired = make_access("a-long", "app", "r1");
@@ -1213,6 +1284,7 @@ TEST_P(StoreTest, PurgeExpiredDeletesOnlyWhatExpired) {
   EXPECT_TRUE(store_->find_access_token("a-recent"));
   EXPECT_FALSE(store_->find_refresh_token("rt-long"));
   EXPECT_TRUE(store_->find_refresh_token("rt-live"));
+  EXPECT_EQ(store_->end_session("s-new", kNow), 0);  // the session's client row was purged
 }
 
 // A purge larger than one batch (kPurgeBatch rows per transaction) goes on until nothing

@@ -180,6 +180,16 @@ struct IdTokenHint {
   std::string client_id;
 };
 
+/// A back-channel logout to send (OIDC Back-Channel Logout 1.0 §2.5): POST
+/// `logout_token=<jwt>` as a form to `uri`.
+struct BackchannelLogout {
+  std::string uri;
+  std::string logout_token;
+};
+
+/// How long a logout token is valid (Back-Channel Logout §2.4 recommends at most two minutes).
+inline constexpr std::int64_t kLogoutTokenTtl = 120;
+
 /// A checked RP-Initiated Logout 1.0 request to the end-session endpoint.
 struct LogoutRequest {
   std::string client_id;    ///< from client_id or the hint's audience; empty when neither
@@ -224,7 +234,15 @@ class AuthorizationServer {
   void after_login(std::string_view handle, std::string_view resident_id);
   std::optional<storage::LoginSession> session_from_cookie(std::string_view cookie);
   /// Ends the session (if any) and logs `logout`, for `client_id` when a client asked for it.
-  void logout(std::string_view cookie, std::string_view client_id = {});
+  /// Returns the number of back-channel logouts queued for clients signed in within it.
+  int logout(std::string_view cookie, std::string_view client_id = {});
+  /// The request for one queued back-channel logout: a logout token (typ logout+jwt, `sub` as
+  /// the client sees the resident, the session's `sid`) for the client's registered URI;
+  /// nullopt when the client is gone or no longer has one.
+  std::optional<BackchannelLogout> backchannel_logout(const storage::LogoutDelivery& delivery);
+  /// Logs `logout.backchannel`: delivered (the client answered 200) or given up, and why.
+  void backchannel_logout_ended(const storage::LogoutDelivery& delivery, bool delivered,
+                                std::string_view why);
   /// An id_token_hint: a JWS with typ "JWT" signed by one of this server's published keys,
   /// `iss` this issuer, naming a `sub` and a client (`azp`, else `aud`). Its expiry is not
   /// checked: a hint names someone and grants nothing. Errors are invalid_request.

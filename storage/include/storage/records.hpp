@@ -31,6 +31,11 @@ struct ClientRecord {
   /// OIDC Core §8: "public" (`sub` is the resident's id) or "pairwise" (a `sub` of its own for
   /// the client's sector, so that clients on different hosts cannot match their residents).
   std::string subject_type = "public";
+  /// OIDC Back-Channel Logout 1.0 §2.2: where a logout token is POSTed when a session in
+  /// which the client signed a resident in ends; empty = not notified.
+  std::string backchannel_logout_uri;
+  /// §2.2 backchannel_logout_session_required: the client needs `sid` in the logout token.
+  bool backchannel_logout_session_required = false;
   std::int64_t created_at = 0;
 };
 
@@ -50,6 +55,26 @@ struct LoginSession {
   std::string csrf_token;  ///< per-session CSRF secret (forms carry it)
   std::int64_t auth_time = 0;
   std::int64_t expires_at = 0;
+  /// OIDC Front-/Back-Channel Logout `sid`: a random id of the session that ID tokens carry
+  /// (never the cookie or its hash); empty for sessions made before schema 14.
+  std::string sid;
+};
+
+/// A client that was given a code in a login session: told (back-channel) when it ends.
+struct SessionClient {
+  std::string sid;
+  std::string client_id;
+  std::string resident_id;
+  std::int64_t expires_at = 0;  ///< the session's end: the row goes with it
+};
+
+/// A back-channel logout to send (OIDC Back-Channel Logout 1.0 §2.7): durable until the
+/// client answered 200 or the sender gave up.
+struct LogoutDelivery {
+  std::string sid;
+  std::string client_id;
+  std::string resident_id;
+  int attempts = 0;  ///< counting the one this claim is for
 };
 
 /// A validated authorization request waiting for login/consent, or pushed through PAR.
@@ -93,6 +118,7 @@ struct AuthorizationCode {
   std::int64_t auth_time = 0;
   std::int64_t expires_at = 0;
   bool used = false;
+  std::string sid;  ///< the login session's `sid`, for the ID token
 };
 
 /// What a resident granted a client. Authorizing again within it skips the consent page.
@@ -217,8 +243,9 @@ struct ContractRecord {
 };
 
 /// A transfer of a resident's data from one service to another: a durable state machine.
-/// States: requested, consented, exporting, importing, verifying, deleting, completed,
-/// failed, cancelled.
+/// States: requested, consented, exporting, importing, verifying, awaiting_confirmation (a
+/// switch that could not carry everything waits for the resident; not runnable), deleting,
+/// completed, failed, cancelled.
 struct TransferRecord {
   std::string id;
   std::string resident_id;

@@ -55,7 +55,22 @@ class Store {
   /// Only unexpired sessions (expires_at > now).
   virtual std::optional<LoginSession> find_session(std::string_view id_hash,
                                                    std::int64_t now) = 0;
-  virtual void remove_session(std::string_view id_hash) = 0;
+  /// Removes the session and, in the same transaction, queues a back-channel logout (due at
+  /// `now`) for each client given a code in it that registered a backchannel_logout_uri.
+  /// Returns the number queued.
+  virtual int end_session(std::string_view id_hash, std::int64_t now) = 0;
+  /// Remembers that `client.client_id` was given a code in session `client.sid` (idempotent).
+  virtual void add_session_client(const SessionClient& client) = 0;
+
+  // Back-channel logouts waiting to be sent.
+  /// Claims up to `limit` due ones (next_at <= now), oldest first: each gets one more attempt
+  /// and is not due again before `lease_until`. Atomic across processes and nodes.
+  virtual std::vector<LogoutDelivery> claim_logout_deliveries(std::int64_t now,
+                                                             std::int64_t lease_until,
+                                                             int limit) = 0;
+  /// Done with one: `retry_at` 0 removes it (sent, or given up), otherwise it is due then.
+  virtual void settle_logout_delivery(std::string_view sid, std::string_view client_id,
+                                      std::int64_t retry_at) = 0;
 
   // Pending authorization requests (login/consent in progress, and PAR request_uris).
   virtual void insert_pending(const PendingAuthorization& pending) = 0;
