@@ -23,7 +23,7 @@ import { makeTempDir, request } from '../support/harness.mjs';
 import { SampleService } from '../support/services.mjs';
 import { RESIDENT, setup } from '../support/fixtures.mjs';
 import {
-  decide, registerService, requestTransfer, showTransfer, signIn, startService,
+  decide, decideDeletion, registerService, requestTransfer, showTransfer, signIn, startService,
   writeBloggerExport,
 } from '../support/transfers.mjs';
 
@@ -68,8 +68,9 @@ async function loopbackCopy(file) {
 
 /**
  * Polls the resident's transfer page over HTTP every 50 ms until it stops refreshing itself
- * (the transfer ended), then reads the transfer once with `transfer show` (a CLI process per
- * poll would cost the machine more CPU than the broker's own bookkeeping).
+ * (the transfer ended, or a switch waits for the resident), then reads the transfer once with
+ * `transfer show` (a CLI process per poll would cost the machine more CPU than the broker's
+ * own bookkeeping).
  */
 async function waitEnd(server, jar, id, deadlineMs = 3_600_000) {
   const end = Date.now() + deadlineMs;
@@ -79,6 +80,12 @@ async function waitEnd(server, jar, id, deadlineMs = 3_600_000) {
     if (!/http-equiv="refresh"/.test(r.text)) {
       const t = showTransfer(server, id);
       if (['completed', 'failed', 'cancelled'].includes(t.state)) return t;
+      // A switch that could not carry everything waits for the resident: she deletes anyway
+      // at once (the time it waited is counted).
+      if (t.state === 'awaiting_confirmation') {
+        const r = await decideDeletion(server, jar, id, 'delete');
+        if (r.status !== 303) throw new Error(`decision: HTTP ${r.status}`);
+      }
     }
     if (Date.now() > end) throw new Error(`transfer ${id} did not end`);
     await delay(50);
