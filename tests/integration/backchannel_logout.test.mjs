@@ -6,10 +6,8 @@ import { createServer } from 'node:http';
 import { createPublicKey, verify } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
-import {
-  authorizeFlow, decodeJwt, parseForms, postForm, request, waitFor,
-} from '../support/harness.mjs';
-import { RESIDENT, authParams, jwks, makeClient, setup, tokenRequest } from '../support/fixtures.mjs';
+import { decodeJwt, parseForms, postForm, request, waitFor } from '../support/harness.mjs';
+import { getTokens, jwks, makeClient, setup } from '../support/fixtures.mjs';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -45,18 +43,10 @@ const rpUri = (path) => `http://127.0.0.1:${rp.address().port}${path}`;
 const to = (path) => received.filter((r) => r.path === path);
 
 /** A client told at `path`, a browser signed in through it, and the tokens it received. */
-async function signedIn(path, { jar } = {}) {
+async function signedIn(path) {
   const client = await makeClient(server, { extra: ['--backchannel-logout-uri', rpUri(path)] });
-  const { params, pkce } = authParams(client);
-  const flow = await authorizeFlow(server, { params, ...RESIDENT, ...(jar ? { jar } : {}) });
-  const code = flow.params.get('code');
-  assert.ok(code, `code (trail ${flow.trail.join(',')})`);
-  const r = await tokenRequest(server, client, {
-    grant_type: 'authorization_code', code, redirect_uri: params.redirect_uri,
-    code_verifier: pkce.verifier,
-  });
-  assert.equal(r.status, 200, r.text);
-  return { client, jar: flow.jar, tokens: r.json() };
+  const { body, flow } = await getTokens(server, client);
+  return { client, jar: flow.jar, tokens: body };
 }
 
 /** Confirms a logout on the end-session page, as the resident would. */
