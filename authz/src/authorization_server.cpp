@@ -457,7 +457,8 @@ NextStep AuthorizationServer::next_step(const storage::PendingAuthorization& pen
 }
 
 LoginOutcome AuthorizationServer::login(std::string_view username, std::string_view password,
-                                        std::string_view remote_addr) {
+                                        std::string_view remote_addr,
+                                        std::string_view previous_cookie) {
   LoginOutcome out;
   const auto now = clock_.now();
   const std::string user_key = "user:" + sha256_b64url(username);
@@ -489,8 +490,15 @@ LoginOutcome AuthorizationServer::login(std::string_view username, std::string_v
   out.session.csrf_token = random_.token(32);
   out.session.auth_time = now;
   out.session.expires_at = now + settings_.session_ttl;
-  out.session.sid = random_.token(16);
-  store_.insert_session(out.session);
+  const auto previous = session_from_cookie(previous_cookie);
+  if (previous && previous->resident_id == resident->id && !previous->sid.empty()) {
+    out.session.sid = previous->sid;
+    store_.renew_session(previous->id_hash, out.session);
+  } else {
+    if (previous) out.logouts_queued = logout(previous_cookie);
+    out.session.sid = random_.token(16);
+    store_.insert_session(out.session);
+  }
   event("resident", "login.success", resident->id, {}, "{}");
   return out;
 }

@@ -310,7 +310,9 @@ awaitable<Response> App::login(const Request& req, const RequestContext& ctx) {
   std::string client_name;
   std::string ui_locales;
   auto job = [&] {
-    auto outcome = server_.login(username, form->value("password"), ctx.remote_addr);
+    auto outcome =
+        server_.login(username, form->value("password"), ctx.remote_addr, cookies.session);
+    if (outcome.logouts_queued > 0 && on_logout_) on_logout_();
     if (outcome.kind == authz::LoginOutcome::Kind::ok && !handle.empty())
       server_.after_login(handle, outcome.session.resident_id);
     if (outcome.kind != authz::LoginOutcome::Kind::ok && !handle.empty()) {

@@ -392,12 +392,21 @@ class PostgresStore final : public Store {
   // --- Sessions --------------------------------------------------------------------------------
 
   void insert_session(const LoginSession& s) override {
+    transact([&](Connection& db) { insert_session_row(db, s); });
+  }
+
+  void renew_session(std::string_view old_id_hash, const LoginSession& fresh) override {
     transact([&](Connection& db) {
-      db.exec(
-          "INSERT INTO sessions (id_hash, resident_id, csrf_token, auth_time, expires_at, sid) "
-          "VALUES ($1, $2, $3, $4, $5, $6)",
-          s.id_hash, s.resident_id, s.csrf_token, s.auth_time, s.expires_at, s.sid);
+      db.exec("DELETE FROM sessions WHERE id_hash = $1", old_id_hash);
+      insert_session_row(db, fresh);
     });
+  }
+
+  static void insert_session_row(Connection& db, const LoginSession& s) {
+    db.exec(
+        "INSERT INTO sessions (id_hash, resident_id, csrf_token, auth_time, expires_at, sid) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        s.id_hash, s.resident_id, s.csrf_token, s.auth_time, s.expires_at, s.sid);
   }
 
   std::optional<LoginSession> find_session(std::string_view id_hash, std::int64_t now) override {

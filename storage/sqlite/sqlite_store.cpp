@@ -421,12 +421,24 @@ class SqliteStore final : public Store {
   void insert_session(const LoginSession& s) override {
     auto db = pool_.acquire();
     WriteTransaction transaction(*db, pool_.write_mutex());
-    db->prepare(
+    insert_session_row(*db, s);
+    transaction.commit();
+  }
+
+  void renew_session(std::string_view old_id_hash, const LoginSession& fresh) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare("DELETE FROM sessions WHERE id_hash = ?1").bind_all(old_id_hash).run();
+    insert_session_row(*db, fresh);
+    transaction.commit();
+  }
+
+  static void insert_session_row(Connection& db, const LoginSession& s) {
+    db.prepare(
           "INSERT INTO sessions (id_hash, resident_id, csrf_token, auth_time, expires_at, sid) "
           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         .bind_all(s.id_hash, s.resident_id, s.csrf_token, s.auth_time, s.expires_at, s.sid)
         .run();
-    transaction.commit();
   }
 
   std::optional<LoginSession> find_session(std::string_view id_hash, std::int64_t now) override {

@@ -1430,5 +1430,51 @@ TEST_F(AuthorizationServerTest, BackchannelLogoutUrisAreOnesTheServerMayCall) {
   }
 }
 
+// Signing in again in the same browser: the same resident keeps the session (its sid; the old
+// cookie stops working, the clients signed in within it are not told); someone else ends it,
+// and its clients are told.
+TEST_F(AuthorizationServerTest, SigningInAgainKeepsOrEndsTheSessionItReplaces) {
+  storage::ClientRecord bc;
+  bc.client_id = "bc";
+  bc.redirect_uris = {"https://bc.test/cb"};
+  bc.scope = "openid";
+  bc.backchannel_logout_uri = "https://bc.test/logout";
+  ASSERT_TRUE(server_->create_client(bc));
+  storage::ResidentRecord taro;
+  taro.id = "resident-2";
+  taro.username = "taro";
+  taro.password_hash = hash_password("another good passphrase");
+  ASSERT_TRUE(server_->insert_resident(taro));
+
+  const auto first = server_->login("hanako", "correct horse battery", "127.0.0.1");
+  ASSERT_EQ(first.kind, LoginOutcome::Kind::ok);
+  store_->add_session_client({first.session.sid, "bc", "resident-1", first.session.expires_at});
+  clock_.advance(60);
+  const auto again =
+      server_->login("hanako", "correct horse battery", "127.0.0.1", first.session_cookie);
+  ASSERT_EQ(again.kind, LoginOutcome::Kind::ok);
+  EXPECT_EQ(again.session.sid, first.session.sid) << "one session, re-authenticated";
+  EXPECT_NE(again.session_cookie, first.session_cookie) << "a fresh cookie";
+  EXPECT_EQ(again.session.auth_time, first.session.auth_time + 60);
+  EXPECT_FALSE(server_->session_from_cookie(first.session_cookie));
+  EXPECT_EQ(again.logouts_queued, 0);
+
+  const auto other =
+      server_->login("taro", "another good passphrase", "127.0.0.1", again.session_cookie);
+  ASSERT_EQ(other.kind, LoginOutcome::Kind::ok);
+  EXPECT_NE(other.session.sid, first.session.sid);
+  EXPECT_EQ(other.logouts_queued, 1) << "hanako's session ended; bc is told";
+  EXPECT_FALSE(server_->session_from_cookie(again.session_cookie));
+  const auto due = store_->claim_logout_deliveries(clock_.now(), clock_.now() + 30, 10);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].sid, first.session.sid);
+  EXPECT_EQ(due[0].resident_id, "resident-1");
+
+  // A cookie that names no live session changes nothing.
+  const auto fresh = server_->login("taro", "another good passphrase", "127.0.0.1", "bogus");
+  EXPECT_EQ(fresh.logouts_queued, 0);
+  EXPECT_TRUE(server_->session_from_cookie(other.session_cookie)) << "not that browser's";
+}
+
 }  // namespace
 }  // namespace authz

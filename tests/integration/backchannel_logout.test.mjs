@@ -7,7 +7,9 @@ import { createPublicKey, verify } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
 import { decodeJwt, parseForms, postForm, request, waitFor } from '../support/harness.mjs';
-import { getTokens, jwks, makeClient, setup } from '../support/fixtures.mjs';
+import {
+  getCode, getTokens, jwks, makeClient, setup, tokenRequest,
+} from '../support/fixtures.mjs';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -115,6 +117,21 @@ test('ending the session POSTs a logout token naming the session to the client s
   const other = decodeJwt(new URLSearchParams(to('/bc-b')[0].body).get('logout_token')).payload;
   assert.equal(other.sid, idB.sid);
   assert.equal(to('/bc-a').length, 1, 'the first client is not told twice');
+});
+
+test('signing in again (prompt=login) keeps the session: same sid, and no client is told', async () => {
+  const s = await signedIn('/bc-again');
+  const c = await getCode(server, s.client, { prompt: 'login' }, { jar: s.jar });
+  assert.ok(c.flow.trail.includes('login'), `asked to sign in again (${c.flow.trail.join(',')})`);
+  const r = await tokenRequest(server, s.client, {
+    grant_type: 'authorization_code', code: c.code, redirect_uri: c.params.redirect_uri,
+    code_verifier: c.verifier,
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(decodeJwt(r.json().id_token).payload.sid, decodeJwt(s.tokens.id_token).payload.sid);
+  // The session goes on under its new cookie; ending it tells the client once.
+  await logOut(s.jar);
+  await waitFor(() => to('/bc-again').length === 1, { what: 'the logout token at /bc-again' });
 });
 
 test('a client that answers 503 is tried again until it answers 200', async () => {

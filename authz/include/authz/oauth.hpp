@@ -81,6 +81,8 @@ struct LoginOutcome {
   std::string session_cookie;  ///< raw cookie value for ok
   storage::LoginSession session;
   int failures = 0;  ///< recent failures for this username (to slow the answer)
+  /// Back-channel logouts queued because signing in ended someone else's session.
+  int logouts_queued = 0;
 };
 
 /// A JSON HTTP answer from a back-channel endpoint, already serialised.
@@ -226,8 +228,12 @@ class AuthorizationServer {
   /// std::runtime_error if they do not open: the master key is not the one they were sealed
   /// with, or the row was altered. Either is an outage, not a request error.
   std::optional<storage::ResidentRecord> find_resident(std::string_view resident_id);
+  /// Signs a resident in with a fresh session cookie. `previous_cookie`: the session the
+  /// browser had. The same resident signing in again keeps that session's sid (one session at
+  /// this server, re-authenticated; the old cookie stops working); anyone else ends it, and
+  /// the clients signed in within it are told (back-channel logout).
   LoginOutcome login(std::string_view username, std::string_view password,
-                     std::string_view remote_addr);
+                     std::string_view remote_addr, std::string_view previous_cookie = {});
   /// `resident_id` signed in within the pending request: prompt=login / max_age=0 are
   /// satisfied. When the request's id_token_hint names someone else, the request can only end
   /// in login_required (OIDC Core §3.1.2.1).

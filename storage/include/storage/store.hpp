@@ -59,6 +59,9 @@ class Store {
   /// `now`) for each client given a code in it that registered a backchannel_logout_uri.
   /// Returns the number queued.
   virtual int end_session(std::string_view id_hash, std::int64_t now) = 0;
+  /// Replaces a session by a fresh one (a new cookie after signing in again) in one
+  /// transaction; the clients signed in within it stay with its sid, which `fresh` carries on.
+  virtual void renew_session(std::string_view old_id_hash, const LoginSession& fresh) = 0;
   /// Remembers that `client.client_id` was given a code in session `client.sid` (idempotent).
   virtual void add_session_client(const SessionClient& client) = 0;
 
