@@ -561,8 +561,11 @@ std::optional<BackchannelLogout> AuthorizationServer::backchannel_logout(
 
 void AuthorizationServer::backchannel_logout_ended(const storage::LogoutDelivery& delivery,
                                                    bool delivered, std::string_view why) {
-  event("system", "logout.backchannel", delivery.resident_id, delivery.client_id,
-        JsonObject().add("attempts", static_cast<std::int64_t>(delivery.attempts)).add("result", why).str(), {},
+  const auto detail = JsonObject()
+                          .add("attempts", static_cast<std::int64_t>(delivery.attempts))
+                          .add("result", why)
+                          .str();
+  event("system", "logout.backchannel", delivery.resident_id, delivery.client_id, detail, {},
         delivered ? "success" : "failure");
 }
 

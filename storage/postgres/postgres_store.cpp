@@ -399,6 +399,9 @@ class PostgresStore final : public Store {
     transact([&](Connection& db) {
       db.exec("DELETE FROM sessions WHERE id_hash = $1", old_id_hash);
       insert_session_row(db, fresh);
+      // Its clients are remembered as long as the session lasts now.
+      db.exec("UPDATE session_clients SET expires_at = $2 WHERE sid = $1 AND sid <> ''",
+              fresh.sid, fresh.expires_at);
     });
   }
 

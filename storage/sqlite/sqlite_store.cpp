@@ -430,6 +430,10 @@ class SqliteStore final : public Store {
     WriteTransaction transaction(*db, pool_.write_mutex());
     db->prepare("DELETE FROM sessions WHERE id_hash = ?1").bind_all(old_id_hash).run();
     insert_session_row(*db, fresh);
+    // Its clients are remembered as long as the session lasts now.
+    db->prepare("UPDATE session_clients SET expires_at = ?2 WHERE sid = ?1 AND sid <> ''")
+        .bind_all(fresh.sid, fresh.expires_at)
+        .run();
     transaction.commit();
   }
 

@@ -464,6 +464,16 @@ TEST_P(StoreTest, EndingASessionQueuesBackchannelLogouts) {
   EXPECT_EQ(store_->end_session("s2", kNow), 1);
   ASSERT_TRUE(store_->remove_client("other-session"));
   EXPECT_TRUE(store_->claim_logout_deliveries(kNow, kNow + 30, 10).empty());
+
+  // A renewed session (signed in again) keeps its clients, for as long as it now lasts.
+  store_->insert_session({"s3", "r1", "csrf", kNow, kNow + 100, "sid-3"});
+  store_->add_session_client({"sid-3", "told", "r1", kNow + 100});
+  store_->renew_session("s3", {"s4", "r1", "csrf", kNow + 50, kNow + 500, "sid-3"});
+  EXPECT_FALSE(store_->find_session("s3", kNow));
+  EXPECT_EQ(store_->find_session("s4", kNow)->sid, "sid-3");
+  store_->purge_expired(kNow + 200);
+  EXPECT_EQ(store_->end_session("s4", kNow + 200), 1) << "still remembered after the old end";
+  store_->settle_logout_delivery("sid-3", "told", 0);
 }
 
 TEST_P(StoreTest, PendingIsTakenOnce) {
