@@ -184,8 +184,11 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["backchannel_logout_supported"] = true;
   m["backchannel_logout_session_supported"] = true;
   m["claims_parameter_supported"] = false;
-  m["request_parameter_supported"] = false;
-  m["request_uri_parameter_supported"] = true;
+  // RFC 9101: request objects by value, at /authorize and /par; by reference only the
+  // request_uri that /par returns (no fetching of client-hosted URIs).
+  m["request_parameter_supported"] = true;
+  m["request_object_signing_alg_values_supported"] = algs;
+  m["request_uri_parameter_supported"] = false;
   m["require_request_uri_registration"] = true;
   m["tls_client_certificate_bound_access_tokens"] = false;
   if (!openid) m.erase("userinfo_signing_alg_values_supported");
@@ -228,12 +231,21 @@ std::vector<storage::ResidentRecord> AuthorizationServer::list_residents() {
   return residents;
 }
 
+Expected<Params> AuthorizationServer::request_object(std::string_view jwt,
+                                                     const storage::ClientRecord& client) {
+  auto keys = parse_jwk_set(client.jwks.empty() ? R"({"keys":[]})" : client.jwks);
+  if (!keys || keys->empty())
+    return make_error("invalid_request_object", "the client has no registered keys to sign with");
+  return verify_request_object(jwt, *keys, client.client_id, settings_.issuer, clock_.now());
+}
+
 Expected<storage::PendingAuthorization> AuthorizationServer::validate_request(
-    const Params& params, const storage::ClientRecord& client) {
+    const Params& params, const storage::ClientRecord& client, bool signed_object) {
   if (auto dup = params.first_duplicate())
     return make_error("invalid_request", "parameter " + *dup + " appears more than once");
-  if (params.has("request"))
-    return make_error("request_not_supported", "request objects are not supported");
+  // RFC 9101 §10.5 require_signed_request_object.
+  if (client.require_signed_request_object && !signed_object)
+    return make_error("invalid_request", "this client must send a signed request object");
   if (std::find(client.grant_types.begin(), client.grant_types.end(), "authorization_code") ==
       client.grant_types.end())
     return make_error("unauthorized_client", "client may not use the authorization code grant");
@@ -355,6 +367,11 @@ AuthorizeResult AuthorizationServer::authorize(const Params& query) {
   r.client_name = client->client_name;
 
   storage::PendingAuthorization pending;
+  // RFC 9101 §5: a request comes by value or by reference, not both.
+  if (query.has("request") && query.has("request_uri")) {
+    r.error = make_error("invalid_request", "send request or request_uri, not both");
+    return r;
+  }
   if (auto request_uri = query.get("request_uri")) {
     // RFC 9126 §4: the pushed request is used once and replaces the query's parameters.
     if (!request_uri->starts_with(kRequestUriPrefix)) {
@@ -372,24 +389,41 @@ AuthorizeResult AuthorizationServer::authorize(const Params& query) {
       r.error = make_error("invalid_request", "this client must use pushed authorization requests");
       return r;
     }
+    // RFC 9101 §5-6: a request object replaces the query's parameters once it verifies; one
+    // that does not is shown to the person, as its redirect_uri cannot be trusted.
+    Params object;
+    const bool signed_object = query.has("request");
+    if (signed_object) {
+      if (auto dup = query.first_duplicate()) {
+        r.error = make_error("invalid_request", "parameter " + *dup + " appears more than once");
+        return r;
+      }
+      auto verified = request_object(query.value("request"), *client);
+      if (!verified) {
+        r.error = verified.error();
+        return r;
+      }
+      object = std::move(*verified);
+    }
+    const Params& request = signed_object ? object : query;
     // RFC 6749 §4.1.2.1: with an unknown or mismatching redirect URI the person is told,
     // never redirected (RFC 9700 §4.11: no open redirector).
-    if (query.all("redirect_uri").size() != 1) {
+    if (request.all("redirect_uri").size() != 1) {
       r.error = make_error("invalid_request", "redirect_uri is missing or repeated");
       return r;
     }
-    auto redirect_uri = query.value("redirect_uri");
+    auto redirect_uri = request.value("redirect_uri");
     if (std::find(client->redirect_uris.begin(), client->redirect_uris.end(), redirect_uri) ==
         client->redirect_uris.end()) {
       r.error = make_error("invalid_request", "redirect_uri does not match a registered one");
       return r;
     }
-    auto validated = validate_request(query, *client);
+    auto validated = validate_request(request, *client, signed_object);
     if (!validated) {
       r.kind = AuthorizeResult::Kind::redirect_error;
       r.error = validated.error();
       r.redirect_uri = redirect_uri;
-      r.state = query.value("state");
+      r.state = request.value("state");
       return r;
     }
     pending = std::move(*validated);
@@ -741,7 +775,19 @@ Answer AuthorizationServer::par(const Params& form, const RequestFacts& facts) {
   if (!client) return client.error();
   if (form.has("request_uri"))
     return EndpointError{make_error("invalid_request", "request_uri is not allowed in PAR"), {}};
-  auto validated = validate_request(form, *client);
+  // RFC 9126 §3: a pushed request may be a request object (RFC 9101); then only its parameters
+  // count, and the client that signed it is the one that authenticated.
+  Params object;
+  const bool signed_object = form.has("request");
+  if (signed_object) {
+    if (auto dup = form.first_duplicate())
+      return EndpointError{
+          make_error("invalid_request", "parameter " + *dup + " appears more than once"), {}};
+    auto verified = request_object(form.value("request"), *client);
+    if (!verified) return EndpointError{verified.error(), {}};
+    object = std::move(*verified);
+  }
+  auto validated = validate_request(signed_object ? object : form, *client, signed_object);
   if (!validated) return EndpointError{validated.error(), {}};
   validated->handle = random_.token(32);
   validated->pushed = true;
@@ -811,6 +857,17 @@ Expected<AuthorizationServer::NewClient> AuthorizationServer::create_client(
   } else if (!draft.jwks.empty()) {
     auto keys = parse_jwk_set(draft.jwks);
     if (!keys) return make_error("invalid_client_metadata", "jwks is malformed");
+  }
+  // RFC 9101 §10.5: request objects are verified with the client's registered keys (client
+  // secrets are stored only as hashes, so there is nothing to check an HMAC with).
+  if (draft.require_signed_request_object) {
+    auto keys = parse_jwk_set(draft.jwks.empty() ? R"({"keys":[]})" : draft.jwks);
+    if (!code_flow)
+      return make_error("invalid_client_metadata",
+                        "require_signed_request_object needs the authorization_code grant");
+    if (!keys || keys->empty())
+      return make_error("invalid_client_metadata",
+                        "require_signed_request_object needs a jwks with public keys");
   }
   for (const auto& s : split_scope(draft.scope)) {
     // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). Services define their own

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <optional>
+#include <string>
 
 #include "authz/base64url.hpp"
 #include "authz/form.hpp"
@@ -27,6 +29,62 @@ bool is_asymmetric_alg(std::string_view alg) {
 }
 
 OAuthError invalid_client(std::string why) { return make_error("invalid_client", std::move(why)); }
+
+// RFC 7515 §4.1.4: kid selects the key when present; otherwise each key that fits alg is tried.
+bool verified_by_any(const JwsParts& parts, const std::vector<PublicKey>& keys) {
+  return std::any_of(keys.begin(), keys.end(), [&](const PublicKey& key) {
+    return (parts.kid.empty() || key.kid() == parts.kid) && jws_verify(parts, key);
+  });
+}
+
+// RFC 7519 §4.1.3: aud is a string or an array of strings, one of which must be one of
+// `audiences`. Says what is wrong, or nothing.
+std::optional<std::string> audience_problem(const nlohmann::json& claims,
+                                            const std::vector<std::string>& audiences) {
+  auto aud = claims.find("aud");
+  if (aud == claims.end()) return "has no aud";
+  auto ours = [&](const nlohmann::json& value) {
+    return std::find(audiences.begin(), audiences.end(), value.get_ref<const std::string&>()) !=
+           audiences.end();
+  };
+  if (aud->is_string()) {
+    if (ours(*aud)) return std::nullopt;
+    return "aud is not this server";
+  }
+  if (!aud->is_array()) return "aud is malformed";
+  bool matches = false;
+  for (const auto& value : *aud) {
+    if (!value.is_string()) return "aud is malformed";
+    matches = matches || ours(value);
+  }
+  if (!matches) return "aud is not this server";
+  return std::nullopt;
+}
+
+// RFC 7519 §4.1.4-6: exp is required and in the future (with leeway), and at most
+// `max_lifetime` ahead; nbf and iat, when present, are not in the future. Sets `exp`; says what
+// is wrong, or nothing.
+std::optional<std::string> time_problem(const nlohmann::json& claims, std::int64_t now,
+                                        std::int64_t max_lifetime, std::int64_t& exp) {
+  using detail::MemberState;
+  if (detail::numeric_date_member(claims, "exp", exp) != MemberState::kPresent)
+    return "needs a numeric exp";
+  if (now >= exp + kLeewaySeconds) return "has expired";
+  if (exp - now > max_lifetime) return "lives too long";
+  for (const char* name : {"nbf", "iat"}) {
+    std::int64_t t = 0;
+    switch (detail::numeric_date_member(claims, name, t)) {
+      case MemberState::kWrongType:
+        return "date is malformed";
+      case MemberState::kPresent:
+        if (t > now + kLeewaySeconds) return "is not yet valid";
+        break;
+      case MemberState::kAbsent:
+        break;
+    }
+  }
+  return std::nullopt;
+}
 
 // Claims shared by client_assertion_subject and verify_client_assertion.
 Expected<std::string> assertion_subject(const nlohmann::json& claims) {
@@ -157,16 +215,8 @@ Expected<ClientAssertion> verify_client_assertion(std::string_view jwt,
   }
 
   // Signature first: nothing in an unauthenticated payload is worth reasoning about.
-  // RFC 7515 §4.1.4: kid selects the key when present; otherwise try each that fits alg.
-  bool verified = false;
-  for (const auto& key : client_keys) {
-    if (!parts->kid.empty() && key.kid() != parts->kid) continue;
-    if (jws_verify(*parts, key)) {
-      verified = true;
-      break;
-    }
-  }
-  if (!verified) return invalid_client("client assertion signature does not verify");
+  if (!verified_by_any(*parts, client_keys))
+    return invalid_client("client assertion signature does not verify");
 
   auto claims = detail::parse_json_object_strict(parts->payload);
   if (!claims) return invalid_client("client assertion claims are not a strict JSON object");
@@ -174,48 +224,12 @@ Expected<ClientAssertion> verify_client_assertion(std::string_view jwt,
   if (!subject) return subject.error();
   if (*subject != client_id) return invalid_client("client assertion is for another client");
 
-  // RFC 7523 §3 item 3: aud is a string or an array of strings identifying us.
-  auto aud = claims->find("aud");
-  if (aud == claims->end()) return invalid_client("client assertion has no aud");
-  auto audience_ok = [&](const nlohmann::json& value) {
-    if (!value.is_string()) return false;
-    const auto& s = value.get_ref<const std::string&>();
-    return std::find(audiences.begin(), audiences.end(), s) != audiences.end();
-  };
-  bool aud_matches = false;
-  if (aud->is_string()) {
-    aud_matches = audience_ok(*aud);
-  } else if (aud->is_array()) {
-    for (const auto& value : *aud) {
-      if (!value.is_string()) return invalid_client("client assertion aud is malformed");
-      aud_matches = aud_matches || audience_ok(value);
-    }
-  } else {
-    return invalid_client("client assertion aud is malformed");
-  }
-  if (!aud_matches) return invalid_client("client assertion aud is not this server");
-
-  // RFC 7523 §3 item 4: exp is required and in the future; we also bound how far.
+  // RFC 7523 §3 item 3: aud identifies us; items 4-6: exp, nbf and iat.
+  if (auto why = audience_problem(*claims, audiences))
+    return invalid_client("client assertion " + *why);
   std::int64_t exp = 0;
-  if (detail::numeric_date_member(*claims, "exp", exp) != MemberState::kPresent) {
-    return invalid_client("client assertion needs a numeric exp");
-  }
-  if (now >= exp + kLeewaySeconds) return invalid_client("client assertion has expired");
-  if (exp - now > max_lifetime) return invalid_client("client assertion lives too long");
-
-  // RFC 7523 §3 items 5-6: nbf and iat, when present, are not in the future.
-  for (const char* name : {"nbf", "iat"}) {
-    std::int64_t t = 0;
-    switch (detail::numeric_date_member(*claims, name, t)) {
-      case MemberState::kWrongType:
-        return invalid_client("client assertion date is malformed");
-      case MemberState::kPresent:
-        if (t > now + kLeewaySeconds) return invalid_client("client assertion is not yet valid");
-        break;
-      case MemberState::kAbsent:
-        break;
-    }
-  }
+  if (auto why = time_problem(*claims, now, max_lifetime, exp))
+    return invalid_client("client assertion " + *why);
 
   // RFC 7523 §3 item 7: jti lets the caller refuse replays.
   ClientAssertion result;
@@ -226,6 +240,78 @@ Expected<ClientAssertion> verify_client_assertion(std::string_view jwt,
   result.client_id = std::move(*subject);
   result.exp = exp;
   return result;
+}
+
+
+Expected<Params> verify_request_object(std::string_view jwt,
+                                       const std::vector<PublicKey>& client_keys,
+                                       std::string_view client_id, std::string_view issuer,
+                                       std::int64_t now) {
+  using detail::MemberState;
+  auto fail = [](std::string why) {
+    return make_error("invalid_request_object", "request object " + std::move(why));
+  };
+  // RFC 9101 §6.1: encrypted request objects (five parts) are not accepted; §6.2: signed with
+  // an asymmetric algorithm (never "none", refused by the parser).
+  auto parts = jws_parse(jwt);
+  if (!parts) return fail("is not a signed JWT: " + parts.error().description);
+  if (!is_asymmetric_alg(parts->alg)) return fail("alg must be asymmetric");
+  // RFC 9101 §10.8: typ oauth-authz-req+jwt (the "application/" prefix may be left out,
+  // RFC 7515 §4.1.9), or the plain JWT most clients still send; never a token or a proof.
+  if (!parts->typ.empty() && !iequals(parts->typ, "JWT") &&
+      !iequals(parts->typ, "oauth-authz-req+jwt") &&
+      !iequals(parts->typ, "application/oauth-authz-req+jwt"))
+    return fail("has an unexpected typ");
+  if (!verified_by_any(*parts, client_keys)) return fail("signature does not verify");
+
+  auto claims = detail::parse_json_object_strict(parts->payload);
+  if (!claims) return fail("claims are not a strict JSON object");
+  // RFC 9101 §4 and §5: iss is the client, aud is us, and the client_id inside is the one the
+  // request names outside.
+  std::string iss;
+  if (detail::string_member(*claims, "iss", iss) != MemberState::kPresent || iss != client_id)
+    return fail("iss must be the client_id");
+  std::string inner_client_id;
+  if (detail::string_member(*claims, "client_id", inner_client_id) != MemberState::kPresent ||
+      inner_client_id != client_id)
+    return fail("client_id must be the request's client_id");
+  if (auto why = audience_problem(*claims, {std::string(issuer)})) return fail(*why);
+  // FAPI 2.0 Message Signing §5.3.2: lives at most an hour, and nbf is not older than that.
+  constexpr std::int64_t kMaxLifetime = 3600;
+  std::int64_t exp = 0;
+  if (auto why = time_problem(*claims, now, kMaxLifetime, exp)) return fail(*why);
+  if (std::int64_t nbf = 0;
+      detail::numeric_date_member(*claims, "nbf", nbf) == MemberState::kPresent &&
+      nbf < now - kMaxLifetime)
+    return fail("nbf is too old");
+
+  // RFC 9101 §5: only the object's parameters count. JSON values become the strings a query
+  // would carry; a few parameters are JSON by nature (RFC 9396 §3 authorization_details, OIDC
+  // Core §6.1 max_age as a number, RFC 8707 resource as an array).
+  Params params;
+  for (const auto& [name, value] : claims->items()) {
+    if (name == "iss" || name == "aud" || name == "exp" || name == "nbf" || name == "iat" ||
+        name == "jti")
+      continue;
+    if (name == "request" || name == "request_uri") return fail("must not hold " + name);
+    if (value.is_string()) {
+      params.add(name, value.get<std::string>());
+    } else if (name == "max_age" && value.is_number_unsigned()) {
+      params.add(name, std::to_string(value.get<std::uint64_t>()));
+    } else if (name == "authorization_details" && (value.is_array() || value.is_object())) {
+      params.add(name, value.dump());
+    } else if (name == "resource" && value.is_array()) {
+      for (const auto& r : value) {
+        if (!r.is_string()) return fail("resource must be strings");
+        params.add(name, r.get<std::string>());
+      }
+    } else if (name == "claims" && value.is_object()) {
+      continue;  // OIDC Core §5.5 is not supported (claims_parameter_supported: false)
+    } else {
+      return fail(name + " has the wrong type");
+    }
+  }
+  return params;
 }
 
 }  // namespace authz

@@ -757,6 +757,11 @@ Answer AuthorizationServer::register_client(std::string_view json_body, const Re
     draft.backchannel_logout_session_required =
         meta["backchannel_logout_session_required"].get<bool>();
   }
+  if (meta.contains("require_signed_request_object")) {
+    if (!meta["require_signed_request_object"].is_boolean())
+      return fail("invalid_client_metadata", "require_signed_request_object must be a boolean");
+    draft.require_signed_request_object = meta["require_signed_request_object"].get<bool>();
+  }
   if (meta.contains("require_pushed_authorization_requests")) {
     if (!meta["require_pushed_authorization_requests"].is_boolean())
       return fail("invalid_client_metadata", "require_pushed_authorization_requests must be a boolean");
@@ -774,7 +779,8 @@ Answer AuthorizationServer::register_client(std::string_view json_body, const Re
                         {"token_endpoint_auth_method", c.token_endpoint_auth_method},
                         {"subject_type", c.subject_type},
                         {"dpop_bound_access_tokens", c.require_dpop},
-                        {"require_pushed_authorization_requests", c.require_par}};
+                        {"require_pushed_authorization_requests", c.require_par},
+                        {"require_signed_request_object", c.require_signed_request_object}};
   if (!c.scope.empty()) out["scope"] = c.scope;
   if (!c.jwks.empty()) out["jwks"] = nlohmann::json::parse(c.jwks);
   if (!c.post_logout_redirect_uris.empty())

@@ -55,6 +55,7 @@ nlohmann::json client_json(const storage::ClientRecord& c) {
                       {"scope", c.scope},
                       {"default_audience", c.default_audience},
                       {"require_pushed_authorization_requests", c.require_par},
+                      {"require_signed_request_object", c.require_signed_request_object},
                       {"dpop_bound_access_tokens", c.require_dpop},
                       {"created_at", c.created_at}};
   if (!c.jwks.empty()) j["jwks"] = nlohmann::json::parse(c.jwks);
@@ -229,9 +230,12 @@ int main(int argc, char** argv) {
   client_add->add_option("--grant-type", draft.grant_types,
                          "authorization_code | refresh_token | client_credentials (repeatable)");
   client_add->add_option("--scope", draft.scope, "space-separated scopes the client may request");
-  client_add->add_option("--jwks-file", jwks_file, "JWK Set with the client's public keys (private_key_jwt)");
+  client_add->add_option("--jwks-file", jwks_file, "JWK Set with the client's public keys (private_key_jwt, request objects)");
   client_add->add_option("--audience", draft.default_audience, "default access token audience");
   client_add->add_flag("--require-par", draft.require_par, "require pushed authorization requests");
+  client_add->add_flag("--require-signed-request-object", draft.require_signed_request_object,
+                       "every authorization request must be a request object signed with a "
+                       "key of --jwks-file (RFC 9101)");
   client_add->add_flag("--require-dpop", draft.require_dpop, "require DPoP-bound tokens");
   auto* client_list = client_cmd->add_subcommand("list", "list clients as JSON");
   auto* client_show = client_cmd->add_subcommand("show", "show one client as JSON");

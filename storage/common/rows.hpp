@@ -105,6 +105,7 @@ ClientRecord read_client(const Row& row) {
   c.subject_type = row.text(14);
   c.backchannel_logout_uri = row.text(15);
   c.backchannel_logout_session_required = row.boolean(16);
+  c.require_signed_request_object = row.boolean(17);
   return c;
 }
 

@@ -465,11 +465,18 @@ CREATE TABLE logout_deliveries (
 CREATE INDEX logout_deliveries_due ON logout_deliveries (next_at);
 )sql";
 
+// Version 15: RFC 9101 (JAR). A client may be required to send every authorization request as
+// a request object signed with its registered keys.
+constexpr std::string_view kSignedRequestObjects = R"sql(
+ALTER TABLE clients ADD COLUMN require_signed_request_object BOOLEAN NOT NULL DEFAULT FALSE;
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 14> kMigrations = {
+constexpr std::array<std::string_view, 15> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
     kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
-    kNotRead,      kSessionEnd,           kSubjectType,     kBackchannelLogout};
+    kNotRead,      kSessionEnd,           kSubjectType,     kBackchannelLogout,
+    kSignedRequestObjects};
 
 constexpr std::string_view kCreateVersionTable =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "

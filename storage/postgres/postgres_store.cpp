@@ -71,7 +71,7 @@ constexpr int kMaxAttempts = 5;
   "client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, "      \
   "grant_types, scope, jwks, default_audience, require_par, require_dpop, "                \
   "registration_access_token_hash, created_at, post_logout_redirect_uris, subject_type, "     \
-  "backchannel_logout_uri, backchannel_logout_session_required"
+  "backchannel_logout_uri, backchannel_logout_session_required, require_signed_request_object"
 #define INFOBANK_RESIDENT_COLUMNS "id, username, password_hash, name, email, created_at"
 #define INFOBANK_PENDING_COLUMNS                                                            \
   "handle, client_id, redirect_uri, scope, state, nonce, code_challenge, "                  \
@@ -260,14 +260,16 @@ class PostgresStore final : public Store {
                    "token_endpoint_auth_method, redirect_uris, grant_types, scope, jwks, "
                    "default_audience, require_par, require_dpop, registration_access_token_hash, "
                    "created_at, post_logout_redirect_uris, subject_type, backchannel_logout_uri, "
-                   "backchannel_logout_session_required) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                   "$8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT DO NOTHING",
+                   "backchannel_logout_session_required, require_signed_request_object) "
+                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
+                   "$16, $17, $18) ON CONFLICT DO NOTHING",
                    c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
                    encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope, c.jwks,
                    c.default_audience, c.require_par, c.require_dpop,
                    c.registration_access_token_hash, c.created_at,
                    encode_list(c.post_logout_redirect_uris), c.subject_type,
-                   c.backchannel_logout_uri, c.backchannel_logout_session_required)
+                   c.backchannel_logout_uri, c.backchannel_logout_session_required,
+                   c.require_signed_request_object)
                  .affected() == 1;
     });
   }

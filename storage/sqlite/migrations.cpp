@@ -517,11 +517,18 @@ CREATE TABLE logout_deliveries (
 CREATE INDEX logout_deliveries_due ON logout_deliveries (next_at);
 )sql";
 
+// Version 15: RFC 9101 (JAR). A client may be required to send every authorization request as
+// a request object signed with its registered keys.
+constexpr std::string_view kSignedRequestObjects = R"sql(
+ALTER TABLE clients ADD COLUMN require_signed_request_object INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 14> kMigrations = {
+constexpr std::array<std::string_view, 15> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
     kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
-    kNotRead,      kSessionEnd,           kSubjectType,     kBackchannelLogout};
+    kNotRead,      kSessionEnd,           kSubjectType,     kBackchannelLogout,
+    kSignedRequestObjects};
 
 // unhex(X) as SQLite 3.41 defines it for one argument: the bytes that the hexadecimal text X
 // spells (either case), or NULL when X is NULL, of odd length or not hexadecimal. Registered on

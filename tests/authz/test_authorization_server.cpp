@@ -1214,7 +1214,7 @@ TEST_F(AuthorizationServerTest, RegistrationNeedsTheInitialAccessToken) {
 // tokens issued (and a key rotated, and the audit log signed), neither the database nor its
 // write-ahead log holds the resident's name or e-mail address or a private key in clear.
 TEST_F(AuthorizationServerTest, PersonalDataAndPrivateKeysAreSealedAtRest) {
-  const std::string name = "Taro Yamada-Qx9";
+  const std::string name = "Taro Yamada-Qx9vW2kZ";
   const std::string email = "taro.qx9@example.jp";
   storage::ResidentRecord r;
   r.id = "resident-2";
@@ -1279,7 +1279,7 @@ TEST_F(AuthorizationServerTest, PersonalDataAndPrivateKeysAreSealedAtRest) {
   ASSERT_GT(bytes.size(), 4096u);
   EXPECT_NE(bytes.find("taro"), std::string::npos) << "the search itself works";
   EXPECT_EQ(bytes.find(name), std::string::npos);
-  EXPECT_EQ(bytes.find("Qx9"), std::string::npos);
+  EXPECT_EQ(bytes.find("Qx9vW2kZ"), std::string::npos);  // long enough not to occur by chance
   EXPECT_EQ(bytes.find(email), std::string::npos);
   EXPECT_EQ(bytes.find("Hanako"), std::string::npos);
   EXPECT_EQ(bytes.find("PRIVATE KEY"), std::string::npos);
@@ -1474,6 +1474,211 @@ TEST_F(AuthorizationServerTest, SigningInAgainKeepsOrEndsTheSessionItReplaces) {
   const auto fresh = server_->login("taro", "another good passphrase", "127.0.0.1", "bogus");
   EXPECT_EQ(fresh.logouts_queued, 0);
   EXPECT_TRUE(server_->session_from_cookie(other.session_cookie)) << "not that browser's";
+}
+
+
+// ---- request objects (RFC 9101) -----------------------------------------------------------
+
+class RequestObjectServerTest : public AuthorizationServerTest {
+ protected:
+  // Registers client "jar" (private_key_jwt, code flow, key id "k1"), which must send signed
+  // request objects when `required`.
+  void SetUp() override {
+    AuthorizationServerTest::SetUp();
+    auto jwk = nlohmann::json::parse(key_.public_key().to_jwk_json());
+    jwk["kid"] = "k1";
+    storage::ClientRecord jar;
+    jar.client_id = "jar";
+    jar.client_name = "Signed RP";
+    jar.token_endpoint_auth_method = "private_key_jwt";
+    jar.redirect_uris = {std::string(kRedirect)};
+    jar.grant_types = {"authorization_code"};
+    jar.jwks = nlohmann::json{{"keys", {jwk}}}.dump();
+    jar.require_signed_request_object = true;
+    auto created = server_->create_client(jar);
+    ASSERT_TRUE(created) << created.error().description;
+  }
+
+  nlohmann::json claims() const {
+    return {{"iss", "jar"},
+            {"aud", kIssuer},
+            {"client_id", "jar"},
+            {"exp", clock_.now() + 300},
+            {"nbf", clock_.now()},
+            {"jti", "r1"},
+            {"response_type", "code"},
+            {"redirect_uri", std::string(kRedirect)},
+            {"scope", "openid"},
+            {"state", "inner"},
+            {"nonce", "n1"},
+            {"max_age", 600},
+            {"code_challenge", std::string(kChallenge)},
+            {"code_challenge_method", "S256"}};
+  }
+  std::string sign(const nlohmann::json& claims, const SigningKey* key = nullptr) const {
+    return testing::sign_compact(key ? *key : key_,
+                                 {{"alg", "ES256"}, {"kid", "k1"}, {"typ", "oauth-authz-req+jwt"}},
+                                 claims);
+  }
+  RequestFacts par_facts() const {
+    RequestFacts f;
+    f.method = "POST";
+    f.url = std::string(kIssuer) + "/par";
+    return f;
+  }
+  Params par_form(const std::string& request) const {
+    const auto assertion = testing::sign_compact(
+        key_, {{"alg", "ES256"}, {"kid", "k1"}},
+        {{"iss", "jar"}, {"sub", "jar"}, {"aud", kIssuer}, {"exp", clock_.now() + 60},
+         {"jti", "a" + std::to_string(++assertions_)}});
+    Params form = P({{"client_assertion_type",
+                      "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+                     {"client_assertion", assertion}});
+    if (!request.empty()) form.add("request", request);
+    return form;
+  }
+
+  SigningKey key_ = SigningKey::generate_es256();
+  mutable int assertions_ = 0;
+};
+
+// RFC 9101 §5: only the object's parameters count; the query's own are ignored.
+TEST_F(RequestObjectServerTest, ARequestObjectAtAuthorizeReplacesTheQuery) {
+  auto r = server_->authorize(P({{"client_id", "jar"},
+                                 {"request", sign(claims())},
+                                 {"state", "outer"},
+                                 {"scope", "openid email"},
+                                 {"redirect_uri", "https://evil.test/cb"}}));
+  ASSERT_EQ(r.kind, AuthorizeResult::Kind::proceed) << r.error.description;
+  EXPECT_EQ(r.pending.state, "inner");
+  EXPECT_EQ(r.pending.scope, "openid");
+  EXPECT_EQ(r.pending.redirect_uri, kRedirect);
+  EXPECT_EQ(r.pending.max_age, 600);
+  EXPECT_EQ(r.pending.nonce, "n1");
+  auto stored = server_->find_pending(r.pending.handle);
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->state, "inner");
+}
+
+TEST_F(RequestObjectServerTest, AClientThatMustSignCannotSendAPlainRequest) {
+  const auto plain = P({{"response_type", "code"}, {"client_id", "jar"},
+                        {"redirect_uri", std::string(kRedirect)}, {"scope", "openid"},
+                        {"state", "s"}, {"code_challenge", std::string(kChallenge)},
+                        {"code_challenge_method", "S256"}});
+  auto r = server_->authorize(plain);
+  EXPECT_EQ(r.kind, AuthorizeResult::Kind::redirect_error);
+  EXPECT_EQ(r.error.error, "invalid_request");
+  auto pushed = server_->par(par_form(""), par_facts());
+  ASSERT_FALSE(pushed);
+  EXPECT_EQ(pushed.error().error.error, "invalid_request");
+}
+
+// RFC 9101 §6.3: an object that does not verify is shown, never redirected to the
+// redirect_uri it names (nothing in it can be trusted), and nothing is stored.
+TEST_F(RequestObjectServerTest, AnObjectThatDoesNotVerifyIsShownNotRedirected) {
+  const auto other = SigningKey::generate_es256();
+  auto evil = claims();
+  evil["aud"] = "https://other-as.test";
+  auto foreign = claims();
+  foreign["iss"] = "web";
+  auto expired = claims();
+  expired["exp"] = clock_.now() - 120;
+  for (const auto& [why, jwt] : std::vector<std::pair<std::string, std::string>>{
+           {"another key", sign(claims(), &other)},
+           {"another audience", sign(evil)},
+           {"another issuer", sign(foreign)},
+           {"expired", sign(expired)},
+           {"not a JWT", "garbage"}}) {
+    auto r = server_->authorize(P({{"client_id", "jar"}, {"request", jwt}}));
+    EXPECT_EQ(r.kind, AuthorizeResult::Kind::show_error) << why;
+    EXPECT_EQ(r.error.error, "invalid_request_object") << why;
+    EXPECT_TRUE(r.pending.handle.empty()) << why;
+  }
+  // A client without registered keys has nothing to verify with.
+  auto web = claims();
+  web["iss"] = web["client_id"] = "web";
+  auto r = server_->authorize(P({{"client_id", "web"}, {"request", sign(web)}}));
+  EXPECT_EQ(r.kind, AuthorizeResult::Kind::show_error);
+  EXPECT_EQ(r.error.error, "invalid_request_object");
+  // By value and by reference at once.
+  r = server_->authorize(
+      P({{"client_id", "jar"}, {"request", sign(claims())}, {"request_uri", "urn:x"}}));
+  EXPECT_EQ(r.kind, AuthorizeResult::Kind::show_error);
+  EXPECT_EQ(r.error.error, "invalid_request");
+  // A redirect_uri inside that is not registered is shown too.
+  auto elsewhere = claims();
+  elsewhere["redirect_uri"] = "https://evil.test/cb";
+  r = server_->authorize(P({{"client_id", "jar"}, {"request", sign(elsewhere)}}));
+  EXPECT_EQ(r.kind, AuthorizeResult::Kind::show_error);
+}
+
+// Once the object verified, its other errors go back to its redirect_uri with its state.
+TEST_F(RequestObjectServerTest, AVerifiedObjectsOwnErrorsAreRedirected) {
+  auto plain_pkce = claims();
+  plain_pkce["code_challenge_method"] = "plain";
+  auto r = server_->authorize(P({{"client_id", "jar"}, {"request", sign(plain_pkce)}}));
+  EXPECT_EQ(r.kind, AuthorizeResult::Kind::redirect_error);
+  EXPECT_EQ(r.error.error, "invalid_request");
+  EXPECT_EQ(r.redirect_uri, kRedirect);
+  EXPECT_EQ(r.state, "inner");
+}
+
+// RFC 9126 §3 with RFC 9101: the pushed request is a request object; /authorize then needs
+// only client_id and the request_uri.
+TEST_F(RequestObjectServerTest, APushedRequestObjectIsWhatAuthorizeUses) {
+  auto pushed = server_->par(par_form(sign(claims())), par_facts());
+  ASSERT_TRUE(pushed) << pushed.error().error.description;
+  EXPECT_EQ(pushed->status, 201);
+  const auto uri = nlohmann::json::parse(pushed->body)["request_uri"].get<std::string>();
+  auto r = server_->authorize(P({{"client_id", "jar"}, {"request_uri", uri}}));
+  ASSERT_EQ(r.kind, AuthorizeResult::Kind::proceed) << r.error.description;
+  EXPECT_EQ(r.pending.state, "inner");
+  EXPECT_EQ(r.pending.max_age, 600);
+
+  const auto other = SigningKey::generate_es256();
+  auto refused = server_->par(par_form(sign(claims(), &other)), par_facts());
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().error.error, "invalid_request_object");
+  auto twice = par_form(sign(claims()));
+  twice.add("request", sign(claims()));
+  refused = server_->par(twice, par_facts());
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().error.error, "invalid_request");
+}
+
+TEST_F(RequestObjectServerTest, RegistrationNeedsKeysAndTheCodeFlow) {
+  storage::ClientRecord keyless;
+  keyless.client_id = "keyless";
+  keyless.token_endpoint_auth_method = "client_secret_basic";
+  keyless.redirect_uris = {std::string(kRedirect)};
+  keyless.require_signed_request_object = true;
+  auto created = server_->create_client(keyless);
+  ASSERT_FALSE(created);
+  EXPECT_EQ(created.error().error, "invalid_client_metadata");
+  EXPECT_FALSE(server_->find_client("keyless"));
+
+  RequestFacts f;
+  f.authorization = "Bearer initial-token-for-tests-000000000000";
+  const auto jwk = nlohmann::json::parse(key_.public_key().to_jwk_json());
+  nlohmann::json meta = {{"redirect_uris", {kRedirect}},
+                         {"token_endpoint_auth_method", "private_key_jwt"},
+                         {"jwks", {{"keys", {jwk}}}},
+                         {"require_signed_request_object", "yes"}};
+  auto wrong_type = server_->register_client(meta.dump(), f);
+  ASSERT_FALSE(wrong_type);
+  EXPECT_EQ(wrong_type.error().error.error, "invalid_client_metadata");
+  meta["require_signed_request_object"] = true;
+  auto registered = server_->register_client(meta.dump(), f);
+  ASSERT_TRUE(registered) << registered.error().error.description;
+  const auto body = nlohmann::json::parse(registered->body);
+  EXPECT_TRUE(body["require_signed_request_object"].get<bool>());
+  EXPECT_TRUE(server_->find_client(body["client_id"].get<std::string>())
+                  ->require_signed_request_object);
+
+  auto m = nlohmann::json::parse(server_->metadata_json(true));
+  EXPECT_TRUE(m["request_parameter_supported"].get<bool>());
+  EXPECT_NE(std::ranges::find(m["request_object_signing_alg_values_supported"], "ES256"),
+            m["request_object_signing_alg_values_supported"].end());
 }
 
 }  // namespace

@@ -251,5 +251,115 @@ TEST_F(ClientAssertionTest, RejectsDuplicateClaims) {
   expect_rejected(testing::sign_compact_raw(key_, header().dump(), payload));
 }
 
+// ---- request objects (RFC 9101) ----------------------------------------------------------
+
+class RequestObjectTest : public ClientAssertionTest {
+ protected:
+  json request() const {
+    return {{"iss", "client-1"},
+            {"aud", "https://as.example"},
+            {"client_id", "client-1"},
+            {"exp", kNow + 300},
+            {"nbf", kNow},
+            {"iat", kNow},
+            {"jti", "r-1"},
+            {"response_type", "code"},
+            {"redirect_uri", "https://rp.example/cb"},
+            {"scope", "openid"},
+            {"state", "s"},
+            {"code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"},
+            {"code_challenge_method", "S256"}};
+  }
+  json header(std::string typ = "oauth-authz-req+jwt") const {
+    return {{"alg", "ES256"}, {"kid", "k1"}, {"typ", typ}};
+  }
+  Expected<Params> verify(const std::string& jwt) const {
+    return verify_request_object(jwt, keys_, "client-1", "https://as.example", kNow);
+  }
+  void expect_rejected(const std::string& jwt, std::string_view why) const {
+    auto result = verify(jwt);
+    ASSERT_FALSE(result) << why;
+    EXPECT_EQ(result.error().error, "invalid_request_object") << why;
+  }
+};
+
+TEST_F(RequestObjectTest, CarriesTheAuthorizationRequestWithoutTheJwtClaims) {
+  auto r = request();
+  r["max_age"] = 300;
+  r["authorization_details"] = json::array({{{"type", "personal_data_provision"}}});
+  r["resource"] = json::array({"https://a.example", "https://b.example"});
+  r["claims"] = json::object({{"userinfo", json::object()}});
+  auto params = verify(sign_compact(key_, header(), r));
+  ASSERT_TRUE(params) << params.error().description;
+  EXPECT_EQ(params->value("client_id"), "client-1");
+  EXPECT_EQ(params->value("redirect_uri"), "https://rp.example/cb");
+  EXPECT_EQ(params->value("state"), "s");
+  EXPECT_EQ(params->value("max_age"), "300");
+  EXPECT_EQ(json::parse(params->value("authorization_details")), r["authorization_details"]);
+  EXPECT_EQ(params->all("resource"),
+            (std::vector<std::string>{"https://a.example", "https://b.example"}));
+  for (const char* claim : {"iss", "aud", "exp", "nbf", "iat", "jti", "claims"})
+    EXPECT_FALSE(params->has(claim)) << claim;
+  // The plain typ most clients send, and none at all, are accepted too.
+  EXPECT_TRUE(verify(sign_compact(key_, header("JWT"), request())));
+  EXPECT_TRUE(verify(sign_compact(key_, json{{"alg", "ES256"}}, request())));
+  EXPECT_TRUE(verify(sign_compact(key_, header("application/oauth-authz-req+jwt"), request())));
+}
+
+TEST_F(RequestObjectTest, RefusesWhatTheClientDidNotSign) {
+  const SigningKey other = SigningKey::generate_es256();
+  expect_rejected(sign_compact(other, header(), request()), "another key");
+  expect_rejected(sign_compact(key_, json{{"alg", "ES256"}, {"kid", "k2"}}, request()), "kid");
+  expect_rejected(b64(R"({"alg":"none"})") + "." + b64(request().dump()) + ".", "alg none");
+  const std::string hs = b64(json{{"alg", "HS256"}}.dump()) + "." + b64(request().dump());
+  expect_rejected(hs + "." + b64(std::string(32, 'x')), "HS256");
+  expect_rejected("a.b.c.d.e", "an encrypted (JWE) object");
+  expect_rejected(sign_compact(key_, header("dpop+jwt"), request()), "a DPoP proof's typ");
+  expect_rejected(sign_compact(key_, header("at+jwt"), request()), "an access token's typ");
+}
+
+TEST_F(RequestObjectTest, RefusesTheWrongIssuerClientAudienceAndTimes) {
+  auto with = [&](const char* name, json value) {
+    auto r = request();
+    if (value.is_null()) {
+      r.erase(name);
+    } else {
+      r[name] = std::move(value);
+    }
+    return sign_compact(key_, header(), r);
+  };
+  expect_rejected(with("iss", "client-2"), "iss of another client");
+  expect_rejected(with("iss", nullptr), "no iss");
+  expect_rejected(with("client_id", "client-2"), "client_id of another client");
+  expect_rejected(with("client_id", nullptr), "no client_id");
+  expect_rejected(with("aud", "https://other.example"), "aud of another server");
+  expect_rejected(with("aud", nullptr), "no aud");
+  expect_rejected(with("exp", kNow - 61), "expired");
+  expect_rejected(with("exp", kNow + 3601), "lives too long");
+  expect_rejected(with("exp", nullptr), "no exp");
+  expect_rejected(with("nbf", kNow + 600), "not yet valid");
+  expect_rejected(with("nbf", kNow - 3601), "nbf too old");
+  EXPECT_TRUE(verify(with("aud", json::array({"https://x.example", "https://as.example"}))));
+  EXPECT_TRUE(verify(with("nbf", nullptr)));
+}
+
+TEST_F(RequestObjectTest, RefusesNestedRequestsAndValuesOfTheWrongType) {
+  auto with = [&](const char* name, json value) {
+    auto r = request();
+    r[name] = std::move(value);
+    return sign_compact(key_, header(), r);
+  };
+  expect_rejected(with("request", "x.y.z"), "a nested request");
+  expect_rejected(with("request_uri", "urn:x"), "a nested request_uri");
+  expect_rejected(with("state", 5), "a number as state");
+  expect_rejected(with("scope", json::array({"openid"})), "an array as scope");
+  expect_rejected(with("max_age", -1), "a negative max_age");
+  expect_rejected(with("max_age", 1.5), "a fractional max_age");
+  expect_rejected(with("resource", json::array({1})), "a number as resource");
+  const std::string duplicate =
+      request().dump().substr(0, request().dump().size() - 1) + R"(,"state":"t"})";
+  expect_rejected(testing::sign_compact_raw(key_, header().dump(), duplicate), "duplicates");
+}
+
 }  // namespace
 }  // namespace authz

@@ -261,6 +261,7 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   client.subject_type = "pairwise";
   client.backchannel_logout_uri = "https://a.example/logout?x=1";
   client.backchannel_logout_session_required = true;
+  client.require_signed_request_object = true;
   ASSERT_TRUE(store_->insert_client(client));
   EXPECT_FALSE(store_->insert_client(make_client("app")));
 
@@ -272,6 +273,7 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   EXPECT_EQ(found->token_endpoint_auth_method, client.token_endpoint_auth_method);
   EXPECT_EQ(found->backchannel_logout_uri, client.backchannel_logout_uri);
   EXPECT_TRUE(found->backchannel_logout_session_required);
+  EXPECT_TRUE(found->require_signed_request_object);
   EXPECT_EQ(found->redirect_uris, client.redirect_uris);
   EXPECT_EQ(found->post_logout_redirect_uris, client.post_logout_redirect_uris);
   EXPECT_EQ(found->subject_type, "pairwise");
@@ -292,6 +294,7 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   EXPECT_EQ(all[1].client_id, "b-app");
   EXPECT_EQ(all[1].grant_types, make_client("x").grant_types);
   EXPECT_EQ(all[1].subject_type, "public");
+  EXPECT_FALSE(all[1].require_signed_request_object);
 }
 
 TEST_P(StoreTest, ClientIdsAreExactBytes) {
@@ -1117,9 +1120,10 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN subject_type;"
            "ALTER TABLE clients DROP COLUMN backchannel_logout_uri;"
            "ALTER TABLE clients DROP COLUMN backchannel_logout_session_required;"
+           "ALTER TABLE clients DROP COLUMN require_signed_request_object;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
-           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14);"
+           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14, 15);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
            "WITH RECURSIVE up(leaf, level, hashes) AS ("
@@ -1142,12 +1146,13 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN subject_type;"
            "ALTER TABLE clients DROP COLUMN backchannel_logout_uri;"
            "ALTER TABLE clients DROP COLUMN backchannel_logout_session_required;"
+           "ALTER TABLE clients DROP COLUMN require_signed_request_object;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 14);
+  EXPECT_EQ(store->migrate(), 15);
   EXPECT_EQ(store->audit_size(), kLeaves);
   const auto migrated = store->list_events(0, 100);
   ASSERT_EQ(migrated.size(), entries.size());
@@ -1209,9 +1214,10 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN subject_type;"
            "ALTER TABLE clients DROP COLUMN backchannel_logout_uri;"
            "ALTER TABLE clients DROP COLUMN backchannel_logout_session_required;"
+           "ALTER TABLE clients DROP COLUMN require_signed_request_object;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
-           "DELETE FROM schema_migrations WHERE version IN (8, 9, 10, 11, 12, 13, 14);"
+           "DELETE FROM schema_migrations WHERE version IN (8, 9, 10, 11, 12, 13, 14, 15);"
          : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
            "DROP TABLE audit_tree;"
            "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
@@ -1229,13 +1235,14 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN subject_type;"
            "ALTER TABLE clients DROP COLUMN backchannel_logout_uri;"
            "ALTER TABLE clients DROP COLUMN backchannel_logout_session_required;"
+           "ALTER TABLE clients DROP COLUMN require_signed_request_object;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "PRAGMA user_version = 7;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
 
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 14);
+  EXPECT_EQ(store->migrate(), 15);
   EXPECT_EQ(store->audit_size(), 4);
   EXPECT_EQ(store->audit_node(0, 0), std::string(32, static_cast<char>(0xaa)));
   EXPECT_EQ(store->audit_node(0, 1), std::string(32, static_cast<char>(0xbb)));

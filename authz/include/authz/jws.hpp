@@ -8,6 +8,7 @@
 
 #include "authz/crypto.hpp"
 #include "authz/expected.hpp"
+#include "authz/form.hpp"
 
 namespace authz {
 
@@ -61,5 +62,17 @@ Expected<ClientAssertion> verify_client_assertion(std::string_view jwt,
                                                   const std::vector<std::string>& audiences,
                                                   std::int64_t now,
                                                   std::int64_t max_lifetime = 3600);
+
+/// Verify a request object (RFC 9101, JAR) sent by `client_id` at the authorization or PAR
+/// endpoint, and return the authorization request it carries. Signed (not encrypted) with an
+/// asymmetric algorithm by one of `client_keys`; typ absent, JWT or oauth-authz-req+jwt; iss
+/// and the inner client_id are `client_id`; aud names `issuer`; exp in the future and at most
+/// an hour ahead; nbf, when present, not in the future nor more than an hour old; no nested
+/// request or request_uri. JWT claims (iss, aud, exp, nbf, iat, jti) are not parameters.
+/// Errors are `invalid_request_object`.
+Expected<Params> verify_request_object(std::string_view jwt,
+                                       const std::vector<PublicKey>& client_keys,
+                                       std::string_view client_id, std::string_view issuer,
+                                       std::int64_t now);
 
 }  // namespace authz

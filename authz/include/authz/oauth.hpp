@@ -344,8 +344,12 @@ class AuthorizationServer {
  private:
   Expected<storage::ClientRecord, EndpointError> authenticate_client(const Params& form,
                                                                      const RequestFacts& facts);
+  /// `signed_object`: the parameters came from a verified request object (RFC 9101).
   Expected<storage::PendingAuthorization> validate_request(const Params& params,
-                                                          const storage::ClientRecord& client);
+                                                          const storage::ClientRecord& client,
+                                                          bool signed_object);
+  /// The authorization request a request object carries, verified with the client's keys.
+  Expected<Params> request_object(std::string_view jwt, const storage::ClientRecord& client);
   Answer token_authorization_code(const Params& form, const RequestFacts& facts,
                                   const storage::ClientRecord& client);
   Expected<storage::AccessTokenRecord, EndpointError> auditor(const RequestFacts& facts);

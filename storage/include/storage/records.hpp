@@ -36,6 +36,9 @@ struct ClientRecord {
   std::string backchannel_logout_uri;
   /// §2.2 backchannel_logout_session_required: the client needs `sid` in the logout token.
   bool backchannel_logout_session_required = false;
+  /// RFC 9101 §10.5 require_signed_request_object: every authorization request of this client
+  /// comes as a request object signed with one of its registered keys (`jwks`).
+  bool require_signed_request_object = false;
   std::int64_t created_at = 0;
 };
 
