@@ -288,6 +288,53 @@ test('client_credentials with private_key_jwt (RFC 7523)', async () => {
   assert.equal(at.sub, reg.client_id);
 });
 
+// FAPI 2.0 Message Signing's request side: the authorization request is a request object
+// (RFC 9101) that oauth4webapi signs, pushed (RFC 9126) by a private_key_jwt client that the
+// server requires to do both.
+test('a signed request object pushed by a private_key_jwt client, through Chromium', async () => {
+  const keyPair = await oauth.generateKeyPair('ES256', { extractable: true });
+  const jwk = await crypto.subtle.exportKey('jwk', keyPair.publicKey);
+  const kid = 'e2e-jar-key';
+  const jwksFile = path.join(server.dir, 'e2e-jar-jwks.json');
+  fs.writeFileSync(jwksFile, JSON.stringify({ keys: [{ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid, alg: 'ES256', use: 'sig' }] }));
+  const reg = server.addClient(['--name', 'e2e signed-request client', '--auth-method', 'private_key_jwt',
+    '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code', '--scope', SCOPE,
+    '--jwks-file', jwksFile, '--require-par', '--require-signed-request-object']);
+  const client = { client_id: reg.client_id, id_token_signed_response_alg: 'ES256' };
+  const auth = oauth.PrivateKeyJwt({ key: keyPair.privateKey, kid });
+  assert.equal(as.request_parameter_supported, true);
+  assert.ok(as.request_object_signing_alg_values_supported.includes('ES256'));
+
+  const verifier = oauth.generateRandomCodeVerifier();
+  const st = oauth.generateRandomState();
+  const nonce = oauth.generateRandomNonce();
+  const parameters = {
+    redirect_uri: callback.redirectUri, response_type: 'code', scope: 'openid email', state: st,
+    nonce, max_age: '600', code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+  };
+  // Unsigned, the same request is refused: this client must sign.
+  const refused = await oauth.pushedAuthorizationRequest(as, client, auth, parameters);
+  assert.equal(refused.status, 400);
+  assert.equal((await refused.json()).error, 'invalid_request');
+
+  const requestObject = await oauth.issueRequestObject(as, client, parameters, { key: keyPair.privateKey, kid });
+  const par = await oauth.processPushedAuthorizationResponse(as, client,
+    await oauth.pushedAuthorizationRequest(as, client, auth, { request: requestObject }));
+  const url = new URL(as.authorization_endpoint);
+  url.searchParams.set('client_id', client.client_id);
+  url.searchParams.set('request_uri', par.request_uri);
+  const params = oauth.validateAuthResponse(as, client, await inBrowser(url.href), st);
+  const tokens = await oauth.processAuthorizationCodeResponse(as, client,
+    await oauth.authorizationCodeGrantRequest(as, client, auth, params, callback.redirectUri, verifier),
+    { expectedNonce: nonce, maxAge: 600 });
+  assert.equal(tokens.scope, 'openid email', 'the scope the signed request asked for');
+  const claims = oauth.getValidatedIdTokenClaims(tokens);
+  assert.equal(claims.aud, client.client_id);
+  assert.equal(claims.sub, state.sub);
+  assert.ok(claims.auth_time, 'max_age in the request object asks for auth_time');
+});
+
 test('a denied consent comes back as access_denied with state and iss', async () => {
   const verifier = oauth.generateRandomCodeVerifier();
   const st = oauth.generateRandomState();
