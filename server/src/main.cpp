@@ -230,7 +230,8 @@ int main(int argc, char** argv) {
   client_add->add_option("--grant-type", draft.grant_types,
                          "authorization_code | refresh_token | client_credentials (repeatable)");
   client_add->add_option("--scope", draft.scope, "space-separated scopes the client may request");
-  client_add->add_option("--jwks-file", jwks_file, "JWK Set with the client's public keys (private_key_jwt, request objects)");
+  client_add->add_option("--jwks-file", jwks_file,
+                         "JWK Set with the client's public keys (private_key_jwt, request objects)");
   client_add->add_option("--audience", draft.default_audience, "default access token audience");
   client_add->add_flag("--require-par", draft.require_par, "require pushed authorization requests");
   client_add->add_flag("--require-signed-request-object", draft.require_signed_request_object,
