@@ -100,6 +100,15 @@ async function authorizationUrl(clientId, st, verifier, extra = {}) {
   return url;
 }
 
+/** A client's ES256 key pair and a JWK Set file with its public key, for `--jwks-file`. */
+async function clientKey(kid) {
+  const keyPair = await oauth.generateKeyPair('ES256', { extractable: true });
+  const jwk = await crypto.subtle.exportKey('jwk', keyPair.publicKey);
+  const jwksFile = path.join(server.dir, `${kid}-jwks.json`);
+  fs.writeFileSync(jwksFile, JSON.stringify({ keys: [{ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid, alg: 'ES256', use: 'sig' }] }));
+  return { keyPair, kid, jwksFile };
+}
+
 async function withNonceRetry(fn) {
   try {
     return await fn();
@@ -270,11 +279,7 @@ test('DPoP-bound tokens for a public client (RFC 9449)', async () => {
 });
 
 test('client_credentials with private_key_jwt (RFC 7523)', async () => {
-  const keyPair = await oauth.generateKeyPair('ES256', { extractable: true });
-  const jwk = await crypto.subtle.exportKey('jwk', keyPair.publicKey);
-  const kid = 'e2e-key-1';
-  const jwksFile = path.join(server.dir, 'e2e-jwks.json');
-  fs.writeFileSync(jwksFile, JSON.stringify({ keys: [{ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid, alg: 'ES256', use: 'sig' }] }));
+  const { keyPair, kid, jwksFile } = await clientKey('e2e-key-1');
   const reg = server.addClient(['--name', 'e2e machine client', '--auth-method', 'private_key_jwt',
     '--grant-type', 'client_credentials', '--scope', 'data.read', '--jwks-file', jwksFile]);
   const client = { client_id: reg.client_id };
@@ -292,11 +297,7 @@ test('client_credentials with private_key_jwt (RFC 7523)', async () => {
 // (RFC 9101) that oauth4webapi signs, pushed (RFC 9126) by a private_key_jwt client that the
 // server requires to do both.
 test('a signed request object pushed by a private_key_jwt client, through Chromium', async () => {
-  const keyPair = await oauth.generateKeyPair('ES256', { extractable: true });
-  const jwk = await crypto.subtle.exportKey('jwk', keyPair.publicKey);
-  const kid = 'e2e-jar-key';
-  const jwksFile = path.join(server.dir, 'e2e-jar-jwks.json');
-  fs.writeFileSync(jwksFile, JSON.stringify({ keys: [{ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid, alg: 'ES256', use: 'sig' }] }));
+  const { keyPair, kid, jwksFile } = await clientKey('e2e-jar-key');
   const reg = server.addClient(['--name', 'e2e signed-request client', '--auth-method', 'private_key_jwt',
     '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code', '--scope', SCOPE,
     '--jwks-file', jwksFile, '--require-par', '--require-signed-request-object']);
