@@ -74,13 +74,20 @@ const std::vector<KeySpec>& key_specs() {
       {"broker", "max_retries", &Config::broker_max_retries, 0, 100},
       {"broker", "request_timeout_ms", &Config::broker_request_timeout_ms, 100, 600'000},
       {"broker", "lease_seconds", &Config::broker_lease_seconds, 5, 24 * 3600},
+      {"backchannel", "max_attempts", &Config::backchannel_max_attempts, 1, 20},
+      {"backchannel", "first_retry_seconds", &Config::backchannel_first_retry_seconds, 1, 3600},
+      {"backchannel", "lease_seconds", &Config::backchannel_lease_seconds, 1, 24 * 3600},
+      {"backchannel", "request_timeout_ms", &Config::backchannel_request_timeout_ms, 100,
+       600'000},
+      {"backchannel", "concurrency", &Config::backchannel_concurrency, 1, 256},
+      {"backchannel", "poll_ms", &Config::backchannel_poll_ms, 10, 600'000},
   };
   return specs;
 }
 
 bool is_section(std::string_view name) {
   return name == "server" || name == "storage" || name == "oauth" || name == "log" ||
-         name == "broker";
+         name == "broker" || name == "backchannel";
 }
 
 std::string dotted(std::string_view section, std::string_view key) {
@@ -287,6 +294,15 @@ void validate(const Config& config) {
   // The URL itself is never quoted: it may hold a password.
   if (config.storage_backend == "postgres" && config.postgres_url.empty()) {
     fail("storage.backend = \"postgres\" needs storage.postgres_url");
+  }
+  // A delivery still in flight must not be claimed again (and its client told twice) by
+  // another node: its lease has to outlast the call, which the HTTP client may make twice
+  // (once more on a fresh connection when a kept one turns out closed).
+  const std::int64_t lease_ms = std::int64_t{config.backchannel_lease_seconds} * 1000;
+  if (lease_ms <= 2 * std::int64_t{config.backchannel_request_timeout_ms}) {
+    fail("backchannel.lease_seconds (" + std::to_string(config.backchannel_lease_seconds) +
+         ") must be longer than twice backchannel.request_timeout_ms (" +
+         std::to_string(config.backchannel_request_timeout_ms) + " ms)");
   }
 }
 

@@ -70,6 +70,14 @@ struct Config {
   int broker_request_timeout_ms = 30'000;  ///< deadline of one call to a service, whole
   int broker_lease_seconds = 60;         ///< a node silent this long loses its transfers
 
+  // [backchannel] — OpenID Connect Back-Channel Logout, the sending side
+  int backchannel_max_attempts = 6;          ///< tries before giving up on a client
+  int backchannel_first_retry_seconds = 1;   ///< the n-th retry waits 2^(n-1) times this
+  int backchannel_lease_seconds = 30;        ///< a claimed delivery is not claimed again before
+  int backchannel_request_timeout_ms = 5000; ///< deadline of one POST, whole
+  int backchannel_concurrency = 16;          ///< deliveries in flight at once on this node
+  int backchannel_poll_ms = 1000;  ///< how often deliveries queued elsewhere are looked for
+
   // [log]
   std::string log_level = "info";     ///< debug | info | warn | error
 

@@ -144,8 +144,10 @@ int serve(const std::string& config_path) {
   broker_settings.lease_seconds = ctx.config.broker_lease_seconds;
   portability::Broker broker(*ctx.store, http_client, tokens, bank, broker_settings);
   server::App application(ctx.config, *ctx.server, http.workers(), metrics, logger, &broker);
-  // Back-channel logouts are sent from a thread of their own (they wait on clients).
-  server::BackchannelSender logouts(*ctx.server, *ctx.store, ctx.clock, http_client, logger);
+  // Back-channel logouts are sent from threads of their own (they wait on clients), several
+  // at once so that one client that hangs delays no other.
+  server::BackchannelSender logouts(*ctx.server, *ctx.store, ctx.clock, http_client, logger,
+                                    server::backchannel_settings(ctx.config));
   application.on_logout([&logouts] { logouts.wake(); });
   app.store(&application, std::memory_order_release);
   broker.start();

@@ -240,6 +240,65 @@ TEST_F(ConfigTest, StorageBackendAndBroker) {
   expect_error(write("b.toml", "[broker]\npage_sise = 10\n"), {}, "page_sise");
 }
 
+TEST_F(ConfigTest, BackchannelFromFileAndEnvironment) {
+  const auto d = server::load_config("", {});
+  EXPECT_EQ(d.backchannel_max_attempts, 6);
+  EXPECT_EQ(d.backchannel_first_retry_seconds, 1);
+  EXPECT_EQ(d.backchannel_lease_seconds, 30);
+  EXPECT_EQ(d.backchannel_request_timeout_ms, 5000);
+  EXPECT_EQ(d.backchannel_concurrency, 16);
+  EXPECT_EQ(d.backchannel_poll_ms, 1000);
+
+  const auto c = server::load_config(
+      write("c.toml",
+            "[backchannel]\nmax_attempts = 3\nfirst_retry_seconds = 2\nlease_seconds = 60\n"
+            "request_timeout_ms = 2500\nconcurrency = 4\npoll_ms = 250\n"),
+      {{"INFOBANK_BACKCHANNEL_CONCURRENCY", "32"}});
+  EXPECT_EQ(c.backchannel_max_attempts, 3);
+  EXPECT_EQ(c.backchannel_first_retry_seconds, 2);
+  EXPECT_EQ(c.backchannel_lease_seconds, 60);
+  EXPECT_EQ(c.backchannel_request_timeout_ms, 2500);
+  EXPECT_EQ(c.backchannel_concurrency, 32) << "the environment wins";
+  EXPECT_EQ(c.backchannel_poll_ms, 250);
+
+  const auto j = server::load_config(
+      write("c.json", R"({"backchannel": {"max_attempts": 1, "poll_ms": 10}})"),
+      {{"INFOBANK_BACKCHANNEL_REQUEST_TIMEOUT_MS", "100"},
+       {"INFOBANK_BACKCHANNEL_LEASE_SECONDS", "1"},
+       {"INFOBANK_BACKCHANNEL_FIRST_RETRY_SECONDS", "3600"},
+       {"INFOBANK_BACKCHANNEL_MAX_ATTEMPTS", "20"}});
+  EXPECT_EQ(j.backchannel_max_attempts, 20);
+  EXPECT_EQ(j.backchannel_poll_ms, 10);
+  EXPECT_EQ(j.backchannel_request_timeout_ms, 100);
+  EXPECT_EQ(j.backchannel_lease_seconds, 1) << "1 s outlasts two calls of 100 ms";
+  EXPECT_EQ(j.backchannel_first_retry_seconds, 3600);
+}
+
+TEST_F(ConfigTest, BackchannelBadValuesAreNamed) {
+  expect_error("", {{"INFOBANK_BACKCHANNEL_MAX_ATTEMPTS", "0"}}, "backchannel.max_attempts");
+  expect_error("", {{"INFOBANK_BACKCHANNEL_MAX_ATTEMPTS", "21"}}, "backchannel.max_attempts");
+  expect_error("", {{"INFOBANK_BACKCHANNEL_CONCURRENCY", "0"}}, "backchannel.concurrency");
+  expect_error("", {{"INFOBANK_BACKCHANNEL_CONCURRENCY", "many"}},
+               "INFOBANK_BACKCHANNEL_CONCURRENCY");
+  expect_error("", {{"INFOBANK_BACKCHANNEL_REQUEST_TIMEOUT_MS", "99"}},
+               "backchannel.request_timeout_ms");
+  expect_error("", {{"INFOBANK_BACKCHANNEL_POLL_MS", "5"}}, "backchannel.poll_ms");
+  expect_error("", {{"INFOBANK_BACKCHANNEL_FIRST_RETRY_SECONDS", "0"}},
+               "backchannel.first_retry_seconds");
+  expect_error(write("a.toml", "[backchannel]\nconcurrency = \"8\"\n"), {},
+               "backchannel.concurrency");
+  expect_error(write("b.toml", "[backchannel]\nbatch = 8\n"), {}, "backchannel.batch");
+  expect_error(write("c.json", R"({"backchannel": 5})"), {}, "'backchannel' must be an object");
+  // The lease must outlast a call made twice: 30 s against 15 s + 15 s is not longer.
+  expect_error("", {{"INFOBANK_BACKCHANNEL_REQUEST_TIMEOUT_MS", "15000"}},
+               "backchannel.lease_seconds (30) must be longer than twice "
+               "backchannel.request_timeout_ms (15000 ms)");
+  expect_error(write("d.toml", "[backchannel]\nlease_seconds = 2\nrequest_timeout_ms = 1000\n"),
+               {}, "backchannel.lease_seconds");
+  EXPECT_NO_THROW((void)server::load_config(
+      "", {{"INFOBANK_BACKCHANNEL_REQUEST_TIMEOUT_MS", "14999"}}));
+}
+
 TEST_F(ConfigTest, ExampleFileLoads) {
   // deploy/infobank.example.toml documents every key; it must stay loadable.
   // __FILE__ is tests/server/test_config.cpp under the source root (CMake passes full paths).
