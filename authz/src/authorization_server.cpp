@@ -78,6 +78,13 @@ bool valid_ui_locales(std::string_view tags) {
          });
 }
 
+// JWT Secured Authorization Response Mode (JARM) §2.3.1 and §2.3.4: for the code flow "jwt"
+// means "query.jwt"; form_post and fragment are not offered (OAuth 2.1 keeps the query).
+bool is_response_mode(std::string_view v) { return v == "query" || v == "jwt" || v == "query.jwt"; }
+bool is_jwt_response_mode(std::string_view v) { return v == "jwt" || v == "query.jwt"; }
+// JARM §2.1: exp; the response is used at once, when the browser arrives at the client.
+constexpr std::int64_t kAuthorizationResponseTtl = 300;
+
 bool is_prompt_value(std::string_view v) {
   return v == "none" || v == "login" || v == "consent" || v == "select_account";
 }
@@ -157,7 +164,8 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["scopes_supported"] = std::vector<std::string>(std::begin(kScopesSupported),
                                                    std::end(kScopesSupported));
   m["response_types_supported"] = {"code"};
-  m["response_modes_supported"] = {"query"};
+  m["response_modes_supported"] = {"query", "jwt", "query.jwt"};
+  m["authorization_signing_alg_values_supported"] = {"ES256"};  // JARM §3
   m["grant_types_supported"] = {"authorization_code", "refresh_token", "client_credentials"};
   m["code_challenge_methods_supported"] = {"S256"};
   const std::vector<std::string> auth_methods = {"client_secret_basic", "client_secret_post",
@@ -255,8 +263,8 @@ Expected<storage::PendingAuthorization> AuthorizationServer::validate_request(
   if (response_type != "code")
     return make_error("unsupported_response_type", "only response_type=code is supported");
   auto mode = params.value("response_mode");
-  if (!mode.empty() && mode != "query")
-    return make_error("invalid_request", "only response_mode=query is supported");
+  if (!mode.empty() && !is_response_mode(mode))
+    return make_error("invalid_request", "response_mode must be query, jwt or query.jwt");
   auto redirect_uri = params.value("redirect_uri");
   if (std::find(client.redirect_uris.begin(), client.redirect_uris.end(), redirect_uri) ==
       client.redirect_uris.end())
@@ -347,7 +355,7 @@ Expected<storage::PendingAuthorization> AuthorizationServer::validate_request(
       return make_error("invalid_request", "dpop_jkt is malformed");
     p.dpop_jkt = std::string(*jkt);
   }
-  p.response_mode = "query";
+  p.response_mode = mode.empty() ? "query" : mode;
   return p;
 }
 
@@ -424,6 +432,12 @@ AuthorizeResult AuthorizationServer::authorize(const Params& query) {
       r.error = validated.error();
       r.redirect_uri = redirect_uri;
       r.state = request.value("state");
+      const auto mode = request.value("response_mode");
+      r.location = authorization_response(redirect_uri, client->client_id,
+                                          is_response_mode(mode) ? mode : "query",
+                                          {{"error", r.error.error},
+                                           {"error_description", r.error.description},
+                                           {"state", r.state}});
       return r;
     }
     pending = std::move(*validated);
@@ -753,9 +767,34 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
                                session.expires_at});
   store_.insert_code(record);
 
+  return Redirect{authorization_response(pending.redirect_uri, pending.client_id,
+                                         pending.response_mode,
+                                         {{"code", code}, {"state", pending.state}})};
+}
+
+std::string AuthorizationServer::authorization_response(
+    std::string_view redirect_uri, std::string_view client_id, std::string_view response_mode,
+    std::initializer_list<std::pair<std::string_view, std::string_view>> params) {
+  boost::urls::url url(redirect_uri);
+  if (is_jwt_response_mode(response_mode)) {
+    const auto now = clock_.now();
+    JsonObject claims;
+    claims.add("iss", settings_.issuer)
+        .add("aud", client_id)
+        .add("exp", now + kAuthorizationResponseTtl);
+    for (const auto& [name, value] : params) {
+      if (!value.empty()) claims.add(name, value);
+    }
+    auto key = keys_.current();
+    url.params().append({"response", jws_sign(key.key, key.kid, "", claims.str())});
+    return std::string(url.buffer());
+  }
+  for (const auto& [name, value] : params) {
+    if (!value.empty()) url.params().append({name, value});
+  }
   // RFC 9207: iss in the response lets the client detect mix-up attacks.
-  return Redirect{with_params(pending.redirect_uri,
-                              {{"code", code}, {"state", pending.state}, {"iss", settings_.issuer}})};
+  url.params().append({"iss", settings_.issuer});
+  return std::string(url.buffer());
 }
 
 Redirect AuthorizationServer::deny(const storage::PendingAuthorization& pending,
@@ -765,9 +804,9 @@ Redirect AuthorizationServer::deny(const storage::PendingAuthorization& pending,
           consent_detail({{"scope", pending.scope}}, pending.authorization_details), {},
           "refused", pending.authorization_details);
   }
-  return Redirect{with_params(pending.redirect_uri, {{"error", error},
-                                                     {"state", pending.state},
-                                                     {"iss", settings_.issuer}})};
+  return Redirect{authorization_response(pending.redirect_uri, pending.client_id,
+                                         pending.response_mode,
+                                         {{"error", error}, {"state", pending.state}})};
 }
 
 Answer AuthorizationServer::par(const Params& form, const RequestFacts& facts) {

@@ -205,11 +205,7 @@ awaitable<Response> App::authorize(const Request& req, const RequestContext& ctx
                             pages::render_error({result.error.error, result.error.description}, lang_of(req)));
   }
   if (result.kind == Kind::redirect_error) {
-    co_return redirect(req, authz::with_params(result.redirect_uri,
-                                       {{"error", result.error.error},
-                                        {"error_description", result.error.description},
-                                        {"state", result.state},
-                                        {"iss", server_.settings().issuer}}));
+    co_return redirect(req, result.location);
   }
   co_return co_await continue_flow(req, ctx, result.pending.handle);
 }

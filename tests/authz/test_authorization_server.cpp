@@ -9,6 +9,7 @@
 #include <iterator>
 #include <span>
 #include <utility>
+#include <boost/url.hpp>
 #include <nlohmann/json.hpp>
 
 #include "../storage/temp_dir.hpp"
@@ -1476,6 +1477,84 @@ TEST_F(AuthorizationServerTest, SigningInAgainKeepsOrEndsTheSessionItReplaces) {
   EXPECT_TRUE(server_->session_from_cookie(other.session_cookie)) << "not that browser's";
 }
 
+
+// ---- JWT-secured authorization responses (JARM) -------------------------------------------
+
+// The `response` parameter of a JARM redirect, verified with the server's key.
+nlohmann::json jarm_claims(AuthorizationServer& server, const std::string& location) {
+  boost::urls::url_view url(location);
+  EXPECT_EQ(url.params().size(), 1u) << "only `response`: " << location;
+  auto it = url.params().find("response");
+  if (it == url.params().end()) return {};
+  auto parts = jws_parse((*it).value);
+  EXPECT_TRUE(parts);
+  if (!parts) return {};
+  auto key = server.keys().find(parts->kid);
+  EXPECT_TRUE(key && jws_verify(*parts, *key)) << "signed with a published key";
+  EXPECT_EQ(parts->alg, "ES256");
+  return nlohmann::json::parse(parts->payload);
+}
+
+TEST_F(AuthorizationServerTest, JwtResponseModesSignTheAuthorizationResponse) {
+  for (const char* mode : {"jwt", "query.jwt"}) {
+    auto r = server_->authorize(authorize_params("response_mode", mode));
+    ASSERT_EQ(r.kind, AuthorizeResult::Kind::proceed) << r.error.description;
+    auto session = sign_in();
+    auto pending = server_->take_pending(r.pending.handle);
+    ASSERT_TRUE(pending);
+    const auto location = server_->approve(*pending, session).location;
+    ASSERT_TRUE(location.starts_with(std::string(kRedirect) + "?response=")) << location;
+    const auto claims = jarm_claims(*server_, location);
+    EXPECT_EQ(claims["iss"], kIssuer) << mode;
+    EXPECT_EQ(claims["aud"], "web") << mode;
+    EXPECT_EQ(claims["exp"], clock_.now() + 300) << mode;
+    EXPECT_EQ(claims["state"], "xyz") << mode;
+    ASSERT_TRUE(claims.contains("code")) << mode;
+    auto answer = redeem(claims["code"].get<std::string>());
+    EXPECT_TRUE(answer) << mode << ": the code in the JWT is the one to redeem";
+  }
+  // The plain query response is unchanged, iss included (RFC 9207).
+  auto plain = obtain_code();
+  EXPECT_FALSE(plain.empty());
+
+  auto m = nlohmann::json::parse(server_->metadata_json(true));
+  EXPECT_EQ(m["response_modes_supported"], nlohmann::json::array({"query", "jwt", "query.jwt"}));
+  EXPECT_EQ(m["authorization_signing_alg_values_supported"], nlohmann::json::array({"ES256"}));
+}
+
+TEST_F(AuthorizationServerTest, JwtResponseModesSignErrorsToo) {
+  // An error in the request: redirected as a JWT, with error_description.
+  const auto bad = P({{"response_type", "code"}, {"client_id", "web"},
+                      {"redirect_uri", std::string(kRedirect)}, {"scope", "openid"},
+                      {"state", "st"}, {"code_challenge", std::string(kChallenge)},
+                      {"code_challenge_method", "plain"}, {"response_mode", "jwt"}});
+  auto r = server_->authorize(bad);
+  ASSERT_EQ(r.kind, AuthorizeResult::Kind::redirect_error);
+  auto claims = jarm_claims(*server_, r.location);
+  EXPECT_EQ(claims["error"], "invalid_request");
+  EXPECT_EQ(claims["state"], "st");
+  EXPECT_TRUE(claims.contains("error_description"));
+  EXPECT_FALSE(claims.contains("code"));
+
+  // A refusal at the consent page.
+  auto asked = server_->authorize(authorize_params("response_mode", "query.jwt"));
+  ASSERT_EQ(asked.kind, AuthorizeResult::Kind::proceed);
+  const auto session = sign_in();
+  const auto denied =
+      server_->deny(*server_->take_pending(asked.pending.handle), "access_denied",
+                    session.resident_id);
+  claims = jarm_claims(*server_, denied.location);
+  EXPECT_EQ(claims["error"], "access_denied");
+  EXPECT_EQ(claims["aud"], "web");
+
+  // An unknown response mode is answered in the query, the one mode every client reads.
+  auto unknown = server_->authorize(authorize_params("response_mode", "form_post.jwt"));
+  ASSERT_EQ(unknown.kind, AuthorizeResult::Kind::redirect_error);
+  boost::urls::url_view url(unknown.location);
+  EXPECT_EQ((*url.params().find("error")).value, "invalid_request");
+  EXPECT_EQ((*url.params().find("iss")).value, kIssuer);
+  EXPECT_EQ(url.params().find("response"), url.params().end());
+}
 
 // ---- request objects (RFC 9101) -----------------------------------------------------------
 

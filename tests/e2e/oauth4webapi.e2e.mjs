@@ -293,10 +293,10 @@ test('client_credentials with private_key_jwt (RFC 7523)', async () => {
   assert.equal(at.sub, reg.client_id);
 });
 
-// FAPI 2.0 Message Signing's request side: the authorization request is a request object
-// (RFC 9101) that oauth4webapi signs, pushed (RFC 9126) by a private_key_jwt client that the
-// server requires to do both.
-test('a signed request object pushed by a private_key_jwt client, through Chromium', async () => {
+// FAPI 2.0 Message Signing's authorization request and response: the request is a request
+// object (RFC 9101) that oauth4webapi signs, pushed (RFC 9126) by a private_key_jwt client that
+// the server requires to do both; the response comes back signed (JARM, response_mode=jwt).
+test('a signed request object pushed by a private_key_jwt client, a signed response, through Chromium', async () => {
   const { keyPair, kid, jwksFile } = await clientKey('e2e-jar-key');
   const reg = server.addClient(['--name', 'e2e signed-request client', '--auth-method', 'private_key_jwt',
     '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code', '--scope', SCOPE,
@@ -312,7 +312,7 @@ test('a signed request object pushed by a private_key_jwt client, through Chromi
   const parameters = {
     redirect_uri: callback.redirectUri, response_type: 'code', scope: 'openid email', state: st,
     nonce, max_age: '600', code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
+    code_challenge_method: 'S256', response_mode: 'jwt',
   };
   // Unsigned, the same request is refused: this client must sign.
   const refused = await oauth.pushedAuthorizationRequest(as, client, auth, parameters);
@@ -325,7 +325,8 @@ test('a signed request object pushed by a private_key_jwt client, through Chromi
   const url = new URL(as.authorization_endpoint);
   url.searchParams.set('client_id', client.client_id);
   url.searchParams.set('request_uri', par.request_uri);
-  const params = oauth.validateAuthResponse(as, client, await inBrowser(url.href), st);
+  // The response comes back signed (JARM); oauth4webapi checks it against the JWKS.
+  const params = await oauth.validateJwtAuthResponse(as, client, await inBrowser(url.href), st);
   const tokens = await oauth.processAuthorizationCodeResponse(as, client,
     await oauth.authorizationCodeGrantRequest(as, client, auth, params, callback.redirectUri, verifier),
     { expectedNonce: nonce, maxAge: 600 });

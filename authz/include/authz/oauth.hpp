@@ -63,6 +63,7 @@ struct AuthorizeResult {
   OAuthError error;
   std::string redirect_uri;  ///< for redirect_error
   std::string state;         ///< for redirect_error
+  std::string location;      ///< for redirect_error: the whole response (query or JARM)
   storage::PendingAuthorization pending;  ///< for proceed (already stored)
   std::string client_name;
 };
@@ -216,6 +217,13 @@ class AuthorizationServer {
 
   // Front channel.
   AuthorizeResult authorize(const Params& query);
+  /// The authorization response's Location (RFC 6749 §4.1.2, §4.1.2.1): `params` (empty ones
+  /// left out) and `iss` (RFC 9207) in the redirect URI's query; or, for response_mode `jwt`
+  /// or `query.jwt` (JARM), one `response` parameter: a JWT signed with the current key that
+  /// carries them with iss, aud (the client) and exp.
+  std::string authorization_response(
+      std::string_view redirect_uri, std::string_view client_id, std::string_view response_mode,
+      std::initializer_list<std::pair<std::string_view, std::string_view>> params);
   NextStep next_step(const storage::PendingAuthorization& pending,
                      const std::optional<storage::LoginSession>& session);
   std::optional<storage::PendingAuthorization> find_pending(std::string_view handle);
