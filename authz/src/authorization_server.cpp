@@ -175,6 +175,7 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["token_endpoint_auth_signing_alg_values_supported"] = algs;
   m["introspection_endpoint_auth_methods_supported"] = auth_methods;
   m["introspection_endpoint_auth_signing_alg_values_supported"] = algs;
+  m["introspection_signing_alg_values_supported"] = {"ES256"};  // RFC 9701 §7
   m["revocation_endpoint_auth_methods_supported"] = auth_methods;
   m["revocation_endpoint_auth_signing_alg_values_supported"] = algs;
   m["dpop_signing_alg_values_supported"] = algs;

@@ -553,6 +553,40 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
   return JsonAnswer{body.str(), 200};
 }
 
+namespace {
+
+constexpr std::string_view kIntrospectionJwt = "application/token-introspection+jwt";
+
+// Whether an Accept header (RFC 9110 §12.5.1) lists `type` (parameters and case aside) without
+// refusing it with a weight of 0.
+bool accepts_media_type(std::string_view accept, std::string_view type) {
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+  };
+  auto next = [](std::string_view& list, char separator) {
+    const auto at = list.find(separator);
+    const auto item = list.substr(0, at);
+    list = at == std::string_view::npos ? std::string_view() : list.substr(at + 1);
+    return item;
+  };
+  while (!accept.empty()) {
+    std::string_view member = next(accept, ',');
+    if (!iequals(trim(next(member, ';')), type)) continue;
+    bool refused = false;
+    while (!member.empty()) {
+      const auto param = trim(next(member, ';'));
+      if (param.size() >= 2 && iequals(param.substr(0, 2), "q="))
+        refused = param.substr(2).find_first_not_of("0.") == std::string_view::npos;
+    }
+    if (!refused) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& facts) {
   auto client = authenticate_client(form, facts);
   if (!client) return client.error();
@@ -622,7 +656,18 @@ Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& f
     answer = as_access();
     if (!answer) answer = as_refresh();
   }
-  return JsonAnswer{answer ? std::move(*answer) : inactive, 200};
+  if (!accepts_media_type(facts.accept, kIntrospectionJwt))
+    return JsonAnswer{answer ? std::move(*answer) : inactive, 200};
+  // RFC 9701 §5: the answer signed for the client that asked, as the claim token_introspection
+  // of a JWT with iss, aud and iat, typed so that it cannot pass for an access token.
+  auto key = keys_.current();
+  JsonObject claims;
+  claims.add("iss", settings_.issuer)
+      .add("aud", client->client_id)
+      .add("iat", now)
+      .add_json("token_introspection", answer ? *answer : inactive);
+  return JsonAnswer{jws_sign(key.key, key.kid, "token-introspection+jwt", claims.str()), 200,
+                    std::string(kIntrospectionJwt)};
 }
 
 Answer AuthorizationServer::revoke(const Params& form, const RequestFacts& facts) {

@@ -654,7 +654,9 @@ awaitable<Response> App::back_channel(const Request& req, const RequestContext& 
   }
   if (!answer) co_return oauth_error(req, answer.error());
   if (route == "/token") metrics_.counter("infobank_tokens_issued_total").inc();
-  co_return json_response(req, static_cast<http::status>(answer->status), std::move(answer->body));
+  auto res = json_response(req, static_cast<http::status>(answer->status), std::move(answer->body));
+  if (!answer->content_type.empty()) res.set(http::field::content_type, answer->content_type);
+  co_return res;
 }
 
 }  // namespace server

@@ -224,6 +224,7 @@ authz::RequestFacts request_facts(const Request& req, const RequestContext& ctx,
   facts.dpop_repeated = dpop_count > 1;
   facts.remote_addr = ctx.remote_addr;
   facts.request_id = ctx.request_id;
+  if (auto it = req.find(http::field::accept); it != req.end()) facts.accept = std::string(it->value());
   return facts;
 }
 

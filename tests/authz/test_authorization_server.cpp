@@ -1155,6 +1155,53 @@ TEST_F(AuthorizationServerTest, ParRequestUriIsOneTimeAndBoundToTheClient) {
   EXPECT_EQ(server_->authorize(ok).kind, AuthorizeResult::Kind::show_error);
 }
 
+// RFC 9701: asked for by Accept, the introspection answer comes as a JWT signed for the client.
+TEST_F(AuthorizationServerTest, IntrospectionAnswersAsASignedJwtWhenAsked) {
+  const auto at = nlohmann::json::parse(redeem(obtain_code())->body)["access_token"].get<std::string>();
+  auto f = basic_facts();
+  const auto plain = server_->introspect(P({{"token", at}}), f);
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(plain->content_type.empty()) << "JSON unless asked";
+
+  for (const char* accept : {"application/token-introspection+jwt",
+                             "application/json;q=0.5, Application/Token-Introspection+JWT ;q=1",
+                             "text/html, application/token-introspection+jwt;charset=x"}) {
+    f.accept = accept;
+    const auto signed_answer = server_->introspect(P({{"token", at}}), f);
+    ASSERT_TRUE(signed_answer) << accept;
+    EXPECT_EQ(signed_answer->content_type, "application/token-introspection+jwt") << accept;
+    auto parts = jws_parse(signed_answer->body);
+    ASSERT_TRUE(parts) << accept;
+    EXPECT_EQ(parts->typ, "token-introspection+jwt");
+    auto key = server_->keys().find(parts->kid);
+    ASSERT_TRUE(key);
+    EXPECT_TRUE(jws_verify(*parts, *key));
+    const auto claims = nlohmann::json::parse(parts->payload);
+    EXPECT_EQ(claims["iss"], kIssuer);
+    EXPECT_EQ(claims["aud"], "web");
+    EXPECT_EQ(claims["iat"], clock_.now());
+    EXPECT_FALSE(claims.contains("sub")) << "the answer is inside, not a token's claims";
+    EXPECT_EQ(claims["token_introspection"], nlohmann::json::parse(plain->body));
+  }
+  // Refused with q=0, or not named: JSON.
+  for (const char* accept : {"application/token-introspection+jwt;q=0", "application/json",
+                             "application/token-introspection+jwtx", "*/*"}) {
+    f.accept = accept;
+    EXPECT_TRUE(server_->introspect(P({{"token", at}}), f)->content_type.empty()) << accept;
+  }
+  // An unknown token is signed inactive; an unauthenticated caller gets the plain error.
+  f.accept = "application/token-introspection+jwt";
+  const auto unknown = server_->introspect(P({{"token", "nope"}}), f);
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(nlohmann::json::parse(jws_parse(unknown->body)->payload)["token_introspection"],
+            nlohmann::json::parse(R"({"active":false})"));
+  auto wrong = basic_facts("web", "wrong-secret");
+  wrong.accept = f.accept;
+  EXPECT_FALSE(server_->introspect(P({{"token", at}}), wrong));
+  const auto m = nlohmann::json::parse(server_->metadata_json(true));
+  EXPECT_EQ(m["introspection_signing_alg_values_supported"], nlohmann::json::array({"ES256"}));
+}
+
 TEST_F(AuthorizationServerTest, RevocationAndIntrospection) {
   auto body = nlohmann::json::parse(redeem(obtain_code())->body);
   auto f = basic_facts();

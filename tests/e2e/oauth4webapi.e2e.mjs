@@ -228,6 +228,11 @@ test('introspection', async () => {
   assert.equal(info.active, true);
   assert.equal(info.client_id, state.client.client_id);
   assert.equal(info.sub, state.sub);
+  // RFC 9701: the same answer as a JWT, which oauth4webapi verifies against the JWKS.
+  const signed = await oauth.processIntrospectionResponse(as, state.client,
+    await oauth.introspectionRequest(as, state.client, state.auth, state.rotated.access_token,
+      { requestJwtResponse: true }));
+  assert.deepEqual(signed, info);
 });
 
 test('revocation, then introspection says inactive', async () => {

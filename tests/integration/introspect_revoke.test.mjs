@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { postForm } from '../support/harness.mjs';
-import { clientPost, getTokens, introspect, makeClient, setup, tokenRequest } from '../support/fixtures.mjs';
+import { clientPost, getTokens, introspect, jwks, makeClient, setup, tokenRequest } from '../support/fixtures.mjs';
+import { verifyJwt } from '../support/jose.mjs';
 
 let server;
 let client;
@@ -12,6 +13,29 @@ before(async () => {
   client = await makeClient(server);
 });
 after(async () => { await server?.close(); });
+
+// RFC 9701: a JWT signed for the client, when its Accept header asks for one.
+test('a signed introspection answer when asked for one (RFC 9701)', async () => {
+  const t = await getTokens(server, client);
+  const accept = { accept: 'application/token-introspection+jwt' };
+  const r = await clientPost(server, client, '/introspect', { token: t.body.access_token }, accept);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.headers.get('content-type'), 'application/token-introspection+jwt');
+  assert.match(r.headers.get('cache-control') ?? '', /no-store/);
+  const { header, payload } = await verifyJwt(r.text, await jwks(server));
+  assert.equal(header.typ, 'token-introspection+jwt');
+  assert.equal(payload.iss, server.base);
+  assert.equal(payload.aud, client.client_id);
+  assert.equal(payload.token_introspection.active, true);
+  assert.equal(payload.token_introspection.sub, server.resident.sub);
+  assert.deepEqual(payload.token_introspection, await introspect(server, client, t.body.access_token));
+  // Errors stay the plain JSON error.
+  const other = await makeClient(server);
+  const bad = await postForm(server.url('/introspect'), { token: t.body.access_token },
+    { headers: { ...accept, authorization: `Basic ${Buffer.from(`${other.client_id}:wrong`).toString('base64')}` } });
+  assert.equal(bad.status, 401);
+  assert.equal(bad.json().error, 'invalid_client');
+});
 
 const revoke = (c, token, hint) => clientPost(server, c, '/revoke', { token, token_type_hint: hint });
 

@@ -52,6 +52,7 @@ struct RequestFacts {
   bool dpop_repeated = false;                ///< more than one DPoP header (RFC 9449 §4.3)
   std::string remote_addr;
   std::string request_id;
+  std::string accept;  ///< Accept header (RFC 9701: a signed introspection answer is asked for)
 };
 
 /// The outcome of the front-channel checks of /authorize (RFC 6749 §4.1.2.1): either an
@@ -88,8 +89,12 @@ struct LoginOutcome {
 
 /// A JSON HTTP answer from a back-channel endpoint, already serialised.
 struct JsonAnswer {
+  JsonAnswer() = default;
+  JsonAnswer(std::string body_, int status_, std::string content_type_ = {})
+      : body(std::move(body_)), status(status_), content_type(std::move(content_type_)) {}
   std::string body;
   int status = 200;
+  std::string content_type;  ///< empty: application/json
 };
 
 /// Errors of back-channel endpoints carry the scheme that authenticated (or failed to), so
