@@ -840,6 +840,25 @@ Answer AuthorizationServer::par(const Params& form, const RequestFacts& facts) {
 
 Expected<AuthorizationServer::NewClient> AuthorizationServer::create_client(
     storage::ClientRecord draft) {
+  if (auto invalid = complete_client(draft)) return *invalid;
+  if (draft.client_id.empty()) draft.client_id = random_.identifier(16);
+  if (draft.client_name.empty()) draft.client_name = draft.client_id;
+  draft.created_at = clock_.now();
+  NewClient out;
+  if (draft.token_endpoint_auth_method == "client_secret_basic" ||
+      draft.token_endpoint_auth_method == "client_secret_post") {
+    // 256 bits from the CSPRNG: a fast hash suffices (no dictionary to attack).
+    out.client_secret = random_.token(32);
+    draft.secret_hash = sha256_b64url(out.client_secret);
+  }
+  if (!store_.insert_client(draft))
+    return make_error("invalid_client_metadata", "client_id already exists");
+  out.record = std::move(draft);
+  event("operator", "client.registered", {}, out.record.client_id, "{}");
+  return out;
+}
+
+std::optional<OAuthError> AuthorizationServer::complete_client(storage::ClientRecord& draft) {
   static const std::vector<std::string> kMethods = {"client_secret_basic", "client_secret_post",
                                                     "private_key_jwt", "none"};
   static const std::vector<std::string> kGrants = {"authorization_code", "refresh_token",
@@ -917,20 +936,7 @@ Expected<AuthorizationServer::NewClient> AuthorizationServer::create_client(
         }))
       return make_error("invalid_client_metadata", "malformed scope");
   }
-  if (draft.client_id.empty()) draft.client_id = random_.identifier(16);
-  if (draft.client_name.empty()) draft.client_name = draft.client_id;
-  draft.created_at = clock_.now();
-  NewClient out;
-  if (method == "client_secret_basic" || method == "client_secret_post") {
-    // 256 bits from the CSPRNG: a fast hash suffices (no dictionary to attack).
-    out.client_secret = random_.token(32);
-    draft.secret_hash = sha256_b64url(out.client_secret);
-  }
-  if (!store_.insert_client(draft))
-    return make_error("invalid_client_metadata", "client_id already exists");
-  out.record = std::move(draft);
-  event("operator", "client.registered", {}, out.record.client_id, "{}");
-  return out;
+  return std::nullopt;
 }
 
 std::string AuthorizationServer::subject(const storage::ClientRecord* client,

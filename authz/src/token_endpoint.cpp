@@ -178,6 +178,11 @@ Expected<storage::ClientRecord, EndpointError> AuthorizationServer::authenticate
   return *client;
 }
 
+void AuthorizationServer::forget_cached_client(const std::string& client_id) {
+  std::lock_guard lock(clients_mutex_);
+  clients_.erase(client_id);
+}
+
 std::optional<storage::ClientRecord> AuthorizationServer::cached_client(
     const std::string& client_id) {
   constexpr std::int64_t kClientCacheSeconds = 2;
@@ -744,16 +749,13 @@ Answer AuthorizationServer::userinfo(const RequestFacts& facts) {
   return JsonAnswer{out.dump(), 200};
 }
 
-Answer AuthorizationServer::register_client(std::string_view json_body, const RequestFacts& facts) {
-  if (settings_.initial_access_token.empty())
-    return fail("access_denied", "dynamic registration is disabled");
-  auto auth = facts.authorization ? parse_token_authorization(*facts.authorization) : std::nullopt;
-  if (!auth || auth->scheme != "bearer" ||
-      !constant_time_equal(auth->token, settings_.initial_access_token))
-    return fail("invalid_token", "a valid initial access token is required", "Bearer");
-  auto meta = nlohmann::json::parse(json_body, nullptr, false);
-  if (meta.is_discarded() || !meta.is_object())
-    return fail("invalid_client_metadata", "body must be a JSON object");
+namespace {
+
+// /register's metadata (RFC 7591 §2) into `draft`. Unknown members are ignored (§2); those we
+// do not support are refused rather than silently dropped.
+std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
+                                               storage::ClientRecord& draft) {
+  auto invalid = [](std::string why) { return make_error("invalid_client_metadata", std::move(why)); };
   auto strings = [&](const char* name, std::vector<std::string>& out) -> bool {
     if (!meta.contains(name)) return true;
     const auto& v = meta[name];
@@ -770,7 +772,12 @@ Answer AuthorizationServer::register_client(std::string_view json_body, const Re
     out = meta[name].get<std::string>();
     return true;
   };
-  storage::ClientRecord draft;
+  auto boolean = [&](const char* name, bool& out) -> bool {
+    if (!meta.contains(name)) return true;
+    if (!meta[name].is_boolean()) return false;
+    out = meta[name].get<bool>();
+    return true;
+  };
   std::vector<std::string> response_types;
   if (!strings("redirect_uris", draft.redirect_uris) || !strings("grant_types", draft.grant_types) ||
       !strings("post_logout_redirect_uris", draft.post_logout_redirect_uris) ||
@@ -778,43 +785,30 @@ Answer AuthorizationServer::register_client(std::string_view json_body, const Re
       !string("token_endpoint_auth_method", draft.token_endpoint_auth_method) ||
       !string("scope", draft.scope) || !string("subject_type", draft.subject_type) ||
       !string("backchannel_logout_uri", draft.backchannel_logout_uri))
-    return fail("invalid_client_metadata", "metadata has the wrong types");
+    return invalid("metadata has the wrong types");
   for (const auto& rt : response_types) {
-    if (rt != "code") return fail("invalid_client_metadata", "only response_type code");
+    if (rt != "code") return invalid("only response_type code");
   }
-  if (meta.contains("sector_identifier_uri"))
-    return fail("invalid_client_metadata", "sector_identifier_uri is not supported");
-  if (meta.contains("jwks_uri"))
-    return fail("invalid_client_metadata", "jwks_uri is not supported; send jwks");
+  if (meta.contains("sector_identifier_uri")) return invalid("sector_identifier_uri is not supported");
+  if (meta.contains("jwks_uri")) return invalid("jwks_uri is not supported; send jwks");
   if (meta.contains("jwks")) {
-    if (!meta["jwks"].is_object()) return fail("invalid_client_metadata", "jwks must be an object");
+    if (!meta["jwks"].is_object()) return invalid("jwks must be an object");
     draft.jwks = meta["jwks"].dump();
   }
-  if (meta.contains("dpop_bound_access_tokens")) {
-    if (!meta["dpop_bound_access_tokens"].is_boolean())
-      return fail("invalid_client_metadata", "dpop_bound_access_tokens must be a boolean");
-    draft.require_dpop = meta["dpop_bound_access_tokens"].get<bool>();
-  }
-  if (meta.contains("backchannel_logout_session_required")) {
-    if (!meta["backchannel_logout_session_required"].is_boolean())
-      return fail("invalid_client_metadata",
-                  "backchannel_logout_session_required must be a boolean");
-    draft.backchannel_logout_session_required =
-        meta["backchannel_logout_session_required"].get<bool>();
-  }
-  if (meta.contains("require_signed_request_object")) {
-    if (!meta["require_signed_request_object"].is_boolean())
-      return fail("invalid_client_metadata", "require_signed_request_object must be a boolean");
-    draft.require_signed_request_object = meta["require_signed_request_object"].get<bool>();
-  }
-  if (meta.contains("require_pushed_authorization_requests")) {
-    if (!meta["require_pushed_authorization_requests"].is_boolean())
-      return fail("invalid_client_metadata", "require_pushed_authorization_requests must be a boolean");
-    draft.require_par = meta["require_pushed_authorization_requests"].get<bool>();
-  }
-  auto created = create_client(std::move(draft));
-  if (!created) return EndpointError{created.error(), {}};
-  const auto& c = created->record;
+  if (!boolean("dpop_bound_access_tokens", draft.require_dpop))
+    return invalid("dpop_bound_access_tokens must be a boolean");
+  if (!boolean("backchannel_logout_session_required", draft.backchannel_logout_session_required))
+    return invalid("backchannel_logout_session_required must be a boolean");
+  if (!boolean("require_signed_request_object", draft.require_signed_request_object))
+    return invalid("require_signed_request_object must be a boolean");
+  if (!boolean("require_pushed_authorization_requests", draft.require_par))
+    return invalid("require_pushed_authorization_requests must be a boolean");
+  return std::nullopt;
+}
+
+// The client's registration as RFC 7591 §3.2.1 and RFC 7592 §3 answer it (never the secret,
+// which is stored only as a hash).
+nlohmann::json registration_json(const storage::ClientRecord& c, std::string_view issuer) {
   nlohmann::json out = {{"client_id", c.client_id},
                         {"client_id_issued_at", c.created_at},
                         {"client_name", c.client_name},
@@ -834,11 +828,107 @@ Answer AuthorizationServer::register_client(std::string_view json_body, const Re
     out["backchannel_logout_uri"] = c.backchannel_logout_uri;
     out["backchannel_logout_session_required"] = c.backchannel_logout_session_required;
   }
+  if (!c.registration_access_token_hash.empty())
+    out["registration_client_uri"] = std::string(issuer) + "/register/" + c.client_id;
+  return out;
+}
+
+bool secret_method(std::string_view method) {
+  return method == "client_secret_basic" || method == "client_secret_post";
+}
+
+}  // namespace
+
+Answer AuthorizationServer::register_client(std::string_view json_body, const RequestFacts& facts) {
+  if (settings_.initial_access_token.empty())
+    return fail("access_denied", "dynamic registration is disabled");
+  auto auth = facts.authorization ? parse_token_authorization(*facts.authorization) : std::nullopt;
+  if (!auth || auth->scheme != "bearer" ||
+      !constant_time_equal(auth->token, settings_.initial_access_token))
+    return fail("invalid_token", "a valid initial access token is required", "Bearer");
+  auto meta = nlohmann::json::parse(json_body, nullptr, false);
+  if (meta.is_discarded() || !meta.is_object())
+    return fail("invalid_client_metadata", "body must be a JSON object");
+  storage::ClientRecord draft;
+  if (auto invalid = read_client_metadata(meta, draft)) return EndpointError{*invalid, {}};
+  // RFC 7592 §3: the token with which the client manages its registration, stored hashed.
+  const std::string registration_token = random_.token(32);
+  draft.registration_access_token_hash = sha256_b64url(registration_token);
+  auto created = create_client(std::move(draft));
+  if (!created) return EndpointError{created.error(), {}};
+  auto out = registration_json(created->record, settings_.issuer);
+  out["registration_access_token"] = registration_token;
   if (!created->client_secret.empty()) {
     out["client_secret"] = created->client_secret;
     out["client_secret_expires_at"] = 0;
   }
   return JsonAnswer{out.dump(), 201};
+}
+
+Answer AuthorizationServer::manage_client(std::string_view method, std::string_view client_id,
+                                          std::string_view json_body, const RequestFacts& facts) {
+  // RFC 7592 §2: the registration access token, as a Bearer token (RFC 6750). One answer for
+  // an unknown client, one registered by the operator and a wrong token: nothing to learn.
+  auto auth = facts.authorization ? parse_token_authorization(*facts.authorization) : std::nullopt;
+  if (!auth || auth->scheme != "bearer")
+    return fail("invalid_token", "the registration access token is required", "Bearer");
+  auto client = store_.find_client(client_id);
+  if (!client || client->registration_access_token_hash.empty() ||
+      !constant_time_equal(sha256_b64url(auth->token), client->registration_access_token_hash))
+    return fail("invalid_token", "the registration access token is not valid", "Bearer");
+
+  if (method == "GET") return JsonAnswer{registration_json(*client, settings_.issuer).dump(), 200};
+  if (method == "DELETE") {
+    // RFC 7592 §2.3: the client, its grants and every token issued to it are gone.
+    if (!store_.remove_client(client->client_id))
+      return fail("invalid_token", "the registration access token is not valid", "Bearer");
+    event("client", "client.deleted", {}, client->client_id, "{}");
+    forget_cached_client(client->client_id);
+    return JsonAnswer{"", 204};
+  }
+  // PUT, RFC 7592 §2.2: the body is the whole new metadata; what it leaves out is reset.
+  auto meta = nlohmann::json::parse(json_body, nullptr, false);
+  if (meta.is_discarded() || !meta.is_object())
+    return fail("invalid_client_metadata", "body must be a JSON object");
+  if (!meta.contains("client_id") || meta["client_id"] != client->client_id)
+    return fail("invalid_request", "client_id must be the client's");
+  for (const char* server_set : {"registration_access_token", "registration_client_uri",
+                                 "client_secret_expires_at", "client_id_issued_at"}) {
+    if (meta.contains(server_set))
+      return fail("invalid_request", std::string(server_set) + " is set by the server");
+  }
+  if (meta.contains("client_secret") &&
+      (!meta["client_secret"].is_string() ||
+       !constant_time_equal(sha256_b64url(meta["client_secret"].get<std::string>()),
+                            client->secret_hash)))
+    return fail("invalid_request", "client_secret is not the client's");
+  storage::ClientRecord draft;
+  if (auto invalid = read_client_metadata(meta, draft)) return EndpointError{*invalid, {}};
+  if (auto invalid = complete_client(draft)) return EndpointError{*invalid, {}};
+  draft.client_id = client->client_id;
+  if (draft.client_name.empty()) draft.client_name = draft.client_id;
+  draft.created_at = client->created_at;
+  draft.registration_access_token_hash = client->registration_access_token_hash;
+  // A secret stays the client's while it authenticates with one; a client that starts to use
+  // one gets a new one (shown once, in this answer); one that stops, loses it.
+  std::string new_secret;
+  if (secret_method(draft.token_endpoint_auth_method)) {
+    draft.secret_hash = client->secret_hash;
+    if (draft.secret_hash.empty()) {
+      new_secret = random_.token(32);
+      draft.secret_hash = sha256_b64url(new_secret);
+    }
+  }
+  if (!store_.update_client(draft))
+    return fail("invalid_token", "the registration access token is not valid", "Bearer");
+  event("client", "client.updated", {}, draft.client_id, "{}");
+  forget_cached_client(draft.client_id);
+  auto out = registration_json(draft, settings_.issuer);
+  if (!new_secret.empty()) {
+    out["client_secret"] = new_secret;
+    out["client_secret_expires_at"] = 0;
+  }
+  return JsonAnswer{out.dump(), 200};
 }
 
 }  // namespace authz

@@ -32,6 +32,7 @@ std::string_view route_of(std::string_view method, std::string_view target) {
   // Paths with an id in them: one label per kind, never the id.
   if (path.starts_with("/transfers/")) return "/transfers/{id}";
   if (path.starts_with("/account/transfers/")) return "/account/transfers/{id}";
+  if (path.starts_with("/register/")) return "/register/{id}";
   return "other";
 }
 
@@ -154,6 +155,10 @@ awaitable<Response> App::dispatch(Request&& req, const RequestContext& ctx) {
     co_return co_await back_channel(req, ctx, path);
   }
   if (path == "/userinfo" && (get || post)) co_return co_await back_channel(req, ctx, path);
+  if (path.starts_with("/register/") &&
+      (get || method == http::verb::put || method == http::verb::delete_)) {
+    co_return co_await client_configuration(req, ctx, path);
+  }
   if (path.starts_with("/audit/v1/") && get) co_return co_await audit_api(req, ctx, path);
   if ((path == "/transfers" && post) || (path.starts_with("/transfers/") && get) ||
       (path == "/contracts" && get)) {
@@ -183,7 +188,8 @@ awaitable<Response> App::dispatch(Request&& req, const RequestContext& ctx) {
       {"/.well-known/oauth-authorization-server", "GET, HEAD"},
       {"/.well-known/openid-configuration", "GET, HEAD"}, {"/transfers", "POST"},
       {"/transfers/", "GET, HEAD", true}, {"/contracts", "GET, HEAD"},
-      {"/account/transfers", "POST"}, {"/account/transfers/", "GET, HEAD, POST", true}};
+      {"/account/transfers", "POST"}, {"/account/transfers/", "GET, HEAD, POST", true},
+      {"/register/", "GET, HEAD, PUT, DELETE", true}};
   for (const auto& known : kKnown) {
     if (known.prefix ? path.starts_with(known.path) : known.path == path) {
       auto res = json_response(req, http::status::method_not_allowed,
@@ -656,6 +662,29 @@ awaitable<Response> App::back_channel(const Request& req, const RequestContext& 
   if (route == "/token") metrics_.counter("infobank_tokens_issued_total").inc();
   auto res = json_response(req, static_cast<http::status>(answer->status), std::move(answer->body));
   if (!answer->content_type.empty()) res.set(http::field::content_type, answer->content_type);
+  co_return res;
+}
+
+awaitable<Response> App::client_configuration(const Request& req, const RequestContext& ctx,
+                                              std::string_view path) {
+  bool repeated = false;
+  const auto facts = request_facts(req, ctx, server_.settings().issuer + std::string(path), repeated);
+  if (repeated) co_return bad_request(req, "more than one Authorization header");
+  if (!query_of(std::string(req.target())).empty())
+    co_return bad_request(req, "parameters belong in the body, not the URL");
+  const bool put = req.method() == http::verb::put;
+  if (put && media_type(req) != kJsonType)
+    co_return bad_request(req, "Content-Type must be application/json");
+  const std::string client_id(path.substr(std::string_view("/register/").size()));
+  const std::string method = put ? "PUT" : req.method() == http::verb::delete_ ? "DELETE" : "GET";
+  auto job = [&] { return server_.manage_client(method, client_id, req.body(), facts); };
+  auto answer = co_await offload(workers_, job);
+  if (!answer) co_return oauth_error(req, answer.error());
+  auto res = json_response(req, static_cast<http::status>(answer->status), std::move(answer->body));
+  if (answer->status == 204) {
+    res.erase(http::field::content_type);
+    res.prepare_payload();
+  }
   co_return res;
 }
 

@@ -59,6 +59,10 @@ class App {
 
   boost::asio::awaitable<Response> back_channel(const Request& req, const RequestContext& ctx,
                                                 std::string_view route);
+  /// RFC 7592 client configuration endpoint: GET, PUT, DELETE /register/{client_id}.
+  boost::asio::awaitable<Response> client_configuration(const Request& req,
+                                                        const RequestContext& ctx,
+                                                        std::string_view path);
 
   const Config& config_;
   authz::AuthorizationServer& server_;

@@ -306,6 +306,28 @@ class SqliteStore final : public Store {
     return all_rows<ClientRecord>(stmt, read_client);
   }
 
+  bool update_client(const ClientRecord& c) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare(
+          "UPDATE clients SET client_name = ?2, secret_hash = ?3, token_endpoint_auth_method = ?4, "
+          "redirect_uris = ?5, grant_types = ?6, scope = ?7, jwks = ?8, default_audience = ?9, "
+          "require_par = ?10, require_dpop = ?11, registration_access_token_hash = ?12, "
+          "post_logout_redirect_uris = ?13, subject_type = ?14, backchannel_logout_uri = ?15, "
+          "backchannel_logout_session_required = ?16, require_signed_request_object = ?17 "
+          "WHERE client_id = ?1")
+        .bind_all(c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
+                  encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope, c.jwks,
+                  c.default_audience, c.require_par, c.require_dpop,
+                  c.registration_access_token_hash, encode_list(c.post_logout_redirect_uris),
+                  c.subject_type, c.backchannel_logout_uri,
+                  c.backchannel_logout_session_required, c.require_signed_request_object)
+        .run();
+    const bool updated = db->changes() == 1;
+    transaction.commit();
+    return updated;
+  }
+
   bool remove_client(std::string_view client_id) override {
     auto db = pool_.acquire();
     WriteTransaction transaction(*db, pool_.write_mutex());

@@ -8,6 +8,7 @@
 #include <functional>
 #include <iterator>
 #include <span>
+#include <tuple>
 #include <utility>
 #include <boost/url.hpp>
 #include <nlohmann/json.hpp>
@@ -1256,6 +1257,110 @@ TEST_F(AuthorizationServerTest, RegistrationNeedsTheInitialAccessToken) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().error.error, "invalid_redirect_uri");
   EXPECT_EQ(store_->list_clients().size(), 3u);
+}
+
+// RFC 7592: the registration access token that /register returned reads, replaces and deletes
+// the registration; nothing else does.
+TEST_F(AuthorizationServerTest, ARegisteredClientManagesItsRegistration) {
+  RequestFacts f;
+  f.authorization = "Bearer initial-token-for-tests-000000000000";
+  auto created = server_->register_client(
+      R"({"client_name":"Mine","redirect_uris":["https://mine.test/cb"],"scope":"openid email"})",
+      f);
+  ASSERT_TRUE(created) << created.error().error.description;
+  const auto reg = nlohmann::json::parse(created->body);
+  const std::string id = reg["client_id"];
+  const std::string secret = reg["client_secret"];
+  ASSERT_GE(reg["registration_access_token"].get<std::string>().size(), 43u);
+  EXPECT_EQ(reg["registration_client_uri"], std::string(kIssuer) + "/register/" + id);
+  EXPECT_NE(store_->find_client(id)->registration_access_token_hash,
+            reg["registration_access_token"]) << "stored hashed";
+  RequestFacts rat;
+  rat.authorization = "Bearer " + reg["registration_access_token"].get<std::string>();
+
+  auto read = server_->manage_client("GET", id, "", rat);
+  ASSERT_TRUE(read) << read.error().error.description;
+  auto shown = nlohmann::json::parse(read->body);
+  EXPECT_EQ(shown["client_name"], "Mine");
+  EXPECT_EQ(shown["scope"], "openid email");
+  EXPECT_FALSE(shown.contains("client_secret"));
+  EXPECT_FALSE(shown.contains("registration_access_token"));
+
+  // Nobody else: a wrong token, another client's id, an operator's client, no token.
+  RequestFacts wrong;
+  wrong.authorization = "Bearer not-the-token";
+  for (const auto& [who, client, facts] :
+       std::vector<std::tuple<std::string, std::string, RequestFacts>>{
+           {"wrong token", id, wrong}, {"operator's client", "web", rat},
+           {"unknown client", "nobody", rat}, {"no token", id, RequestFacts{}}}) {
+    for (const char* method : {"GET", "PUT", "DELETE"}) {
+      auto refused = server_->manage_client(method, client, R"({"client_id":"web"})", facts);
+      ASSERT_FALSE(refused) << who << " " << method;
+      EXPECT_EQ(refused.error().error.error, "invalid_token") << who;
+      EXPECT_EQ(refused.error().auth_scheme, "Bearer") << who;
+    }
+  }
+  EXPECT_TRUE(store_->find_client("web"));
+
+  // PUT replaces the whole metadata: what it leaves out (scope) is reset.
+  auto updated = server_->manage_client(
+      "PUT", id,
+      nlohmann::json{{"client_id", id}, {"client_name", "Renamed"},
+                     {"redirect_uris", {"https://mine.test/cb2"}}}.dump(),
+      rat);
+  ASSERT_TRUE(updated) << updated.error().error.description;
+  auto after = store_->find_client(id);
+  EXPECT_EQ(after->client_name, "Renamed");
+  EXPECT_EQ(after->redirect_uris, std::vector<std::string>{"https://mine.test/cb2"});
+  EXPECT_TRUE(after->scope.empty());
+  EXPECT_EQ(after->secret_hash, sha256_b64url(secret)) << "the secret stays";
+  EXPECT_FALSE(nlohmann::json::parse(updated->body).contains("client_secret"));
+
+  // Refused updates change nothing.
+  for (const auto& [why, body, error] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"another client_id", R"({"client_id":"web","redirect_uris":["https://a.test/cb"]})",
+            "invalid_request"},
+           {"no client_id", R"({"redirect_uris":["https://a.test/cb"]})", "invalid_request"},
+           {"a fragment", nlohmann::json{{"client_id", id}, {"redirect_uris", {"https://a.test/#x"}}}.dump(),
+            "invalid_redirect_uri"},
+           {"a wrong secret", nlohmann::json{{"client_id", id}, {"client_secret", "guess"},
+                                             {"redirect_uris", {"https://a.test/cb"}}}.dump(),
+            "invalid_request"},
+           {"a server-set member", nlohmann::json{{"client_id", id}, {"registration_access_token", "x"},
+                                                  {"redirect_uris", {"https://a.test/cb"}}}.dump(),
+            "invalid_request"},
+           {"not JSON", "{", "invalid_client_metadata"}}) {
+    auto refused = server_->manage_client("PUT", id, body, rat);
+    ASSERT_FALSE(refused) << why;
+    EXPECT_EQ(refused.error().error.error, error) << why;
+    EXPECT_EQ(store_->find_client(id)->client_name, "Renamed") << why;
+    EXPECT_EQ(store_->find_client(id)->redirect_uris,
+              std::vector<std::string>{"https://mine.test/cb2"}) << why;
+  }
+
+  // Moving to keys drops the secret; moving back issues a new one, shown once.
+  const auto key = SigningKey::generate_es256();
+  const auto jwks = nlohmann::json{{"keys", {nlohmann::json::parse(key.public_key().to_jwk_json())}}};
+  ASSERT_TRUE(server_->manage_client(
+      "PUT", id,
+      nlohmann::json{{"client_id", id}, {"token_endpoint_auth_method", "private_key_jwt"},
+                     {"jwks", jwks}, {"redirect_uris", {"https://mine.test/cb2"}}}.dump(),
+      rat));
+  EXPECT_TRUE(store_->find_client(id)->secret_hash.empty());
+  auto back = server_->manage_client(
+      "PUT", id,
+      nlohmann::json{{"client_id", id}, {"redirect_uris", {"https://mine.test/cb2"}}}.dump(), rat);
+  ASSERT_TRUE(back);
+  const std::string new_secret = nlohmann::json::parse(back->body)["client_secret"];
+  EXPECT_NE(new_secret, secret);
+  EXPECT_EQ(store_->find_client(id)->secret_hash, sha256_b64url(new_secret));
+
+  // DELETE removes it; the token then opens nothing.
+  auto deleted = server_->manage_client("DELETE", id, "", rat);
+  ASSERT_TRUE(deleted);
+  EXPECT_EQ(deleted->status, 204);
+  EXPECT_FALSE(store_->find_client(id));
+  EXPECT_FALSE(server_->manage_client("GET", id, "", rat));
 }
 
 // House rule: secrets hashed, personal data encrypted at rest. After a resident is added and

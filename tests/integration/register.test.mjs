@@ -113,3 +113,66 @@ test('post_logout_redirect_uris (RP-Initiated Logout §3.1) are registered like 
   }
   assert.equal(clientCount(), before);
 });
+
+// RFC 7592: the registration access token reads, replaces and deletes the registration.
+test('a registered client reads, updates and deletes its registration (RFC 7592)', async () => {
+  const r = await register({ client_name: 'Managed', redirect_uris: ['https://rp.example.test/cb'],
+    scope: 'openid profile offline_access' });
+  assert.equal(r.status, 201, r.text);
+  const c = r.json();
+  assert.ok(c.registration_access_token);
+  assert.equal(c.registration_client_uri, server.url(`/register/${c.client_id}`));
+  const manage = (method, { token = c.registration_access_token, body, contentType = 'application/json' } = {}) => {
+    const headers = {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = contentType;
+    return request(c.registration_client_uri, {
+      method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  };
+
+  const read = await manage('GET');
+  assert.equal(read.status, 200, read.text);
+  assert.match(read.headers.get('cache-control') ?? '', /no-store/);
+  assert.equal(read.json().client_name, 'Managed');
+  assert.equal(read.json().client_secret, undefined, 'the secret is stored hashed, never shown again');
+
+  for (const token of [null, 'wrong-token', server.initialAccessToken]) {
+    const denied = await manage('GET', { token });
+    assert.equal(denied.status, 401, `token ${token}`);
+    assert.match(denied.headers.get('www-authenticate') ?? '', /^Bearer/i);
+  }
+  const other = await request(server.url('/register/not-a-client'), {
+    headers: { authorization: `Bearer ${c.registration_access_token}` } });
+  assert.equal(other.status, 401, 'an unknown id answers as a wrong token does');
+
+  const wrongType = await manage('PUT', { body: { client_id: c.client_id }, contentType: 'text/plain' });
+  assert.equal(wrongType.status, 400);
+  const mismatch = await manage('PUT', { body: { client_id: 'someone-else', redirect_uris: ['https://rp.example.test/cb'] } });
+  assert.equal(mismatch.status, 400);
+  assert.equal(mismatch.json().error, 'invalid_request');
+  assert.equal((await manage('GET')).json().client_name, 'Managed', 'a refused update changes nothing');
+
+  const put = await manage('PUT', { body: { client_id: c.client_id, client_name: 'Renamed',
+    redirect_uris: ['https://rp.example.test/cb2'], scope: 'openid' } });
+  assert.equal(put.status, 200, put.text);
+  const shown = server.cliJson(['client', 'show', c.client_id]);
+  assert.equal(shown.client_name, 'Renamed');
+  assert.deepEqual(shown.redirect_uris, ['https://rp.example.test/cb2']);
+  // The secret still authenticates, at the new redirect URI.
+  const t = await getTokens(server, { ...c, auth: 'client_secret_basic', redirectUri: 'https://rp.example.test/cb2' },
+                            { scope: 'openid' });
+  assert.ok(t.body.access_token);
+
+  const post = await manage('POST', { body: {} });
+  assert.equal(post.status, 405);
+  assert.match(post.headers.get('allow') ?? '', /DELETE/);
+
+  const del = await manage('DELETE');
+  assert.equal(del.status, 204);
+  assert.equal(del.text, '');
+  assert.throws(() => server.cliJson(['client', 'show', c.client_id]));
+  assert.equal((await manage('GET')).status, 401);
+  const after = await tokenRequest(server, { ...c, auth: 'client_secret_basic' }, { grant_type: 'client_credentials' });
+  assert.equal(after.status, 401, 'a deleted client cannot authenticate');
+});

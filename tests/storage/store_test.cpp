@@ -252,6 +252,35 @@ TEST_P(OpenTest, RefusesNewerSchema) {
 
 // --- Clients ---------------------------------------------------------------------------------
 
+TEST_P(StoreTest, UpdateClientReplacesTheMetadataButNotTheIdOrBirth) {
+  auto client = make_client("app");
+  ASSERT_TRUE(store_->insert_client(client));
+  client.client_name = "Renamed";
+  client.redirect_uris = {"https://b.example/cb"};
+  client.secret_hash.clear();
+  client.token_endpoint_auth_method = "private_key_jwt";
+  client.jwks = R"({"keys":[]})";
+  client.require_signed_request_object = true;
+  client.backchannel_logout_uri = "https://b.example/logout";
+  client.created_at = kNow + 999;
+  ASSERT_TRUE(store_->update_client(client));
+  const auto found = store_->find_client("app");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->client_name, "Renamed");
+  EXPECT_EQ(found->redirect_uris, client.redirect_uris);
+  EXPECT_TRUE(found->secret_hash.empty());
+  EXPECT_EQ(found->token_endpoint_auth_method, "private_key_jwt");
+  EXPECT_EQ(found->jwks, client.jwks);
+  EXPECT_TRUE(found->require_signed_request_object);
+  EXPECT_EQ(found->backchannel_logout_uri, "https://b.example/logout");
+  EXPECT_EQ(found->registration_access_token_hash, "rat");
+  EXPECT_EQ(found->created_at, kNow) << "created_at is not metadata";
+  client.client_id = "unknown";
+  EXPECT_FALSE(store_->update_client(client));
+  EXPECT_FALSE(store_->find_client("unknown"));
+  EXPECT_EQ(store_->list_clients().size(), 1U);
+}
+
 TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   auto client = make_client("app");
   // Lists must round-trip exactly, separators, newlines and empty strings included.

@@ -310,6 +310,13 @@ class AuthorizationServer {
     std::string client_secret;  ///< empty for methods without a secret
   };
   Expected<NewClient> create_client(storage::ClientRecord draft);
+  /// RFC 7592 client configuration endpoint (`/register/{client_id}`), authorized by the
+  /// registration access token that /register returned: GET reads the client's metadata, PUT
+  /// replaces it (`json_body`, RFC 7592 §2.2), DELETE removes the client and everything issued
+  /// to it. A wrong or missing token, or a client that was not registered dynamically, is
+  /// invalid_token (401) whether or not the client exists.
+  Answer manage_client(std::string_view method, std::string_view client_id,
+                       std::string_view json_body, const RequestFacts& facts);
   /// Stores a new resident with name and email sealed (bound to the resident's id); username
   /// stays plain as the login lookup key. False if the id or username exists.
   bool insert_resident(storage::ResidentRecord resident);
@@ -357,6 +364,9 @@ class AuthorizationServer {
  private:
   Expected<storage::ClientRecord, EndpointError> authenticate_client(const Params& form,
                                                                      const RequestFacts& facts);
+  /// Client metadata defaults and rules (create_client, manage_client): an error, or nothing
+  /// when `draft` may be stored.
+  std::optional<OAuthError> complete_client(storage::ClientRecord& draft);
   /// `signed_object`: the parameters came from a verified request object (RFC 9101).
   Expected<storage::PendingAuthorization> validate_request(const Params& params,
                                                           const storage::ClientRecord& client,
@@ -379,6 +389,8 @@ class AuthorizationServer {
   /// Clients change rarely and are read on every back-channel request: kept for a couple of
   /// seconds, so a client removed (by any node or the CLI) stops working within that time.
   std::optional<storage::ClientRecord> cached_client(const std::string& client_id);
+  /// This node's cache drops the client (changed or removed here; other nodes within 2 s).
+  void forget_cached_client(const std::string& client_id);
   [[nodiscard]] storage::ResidentRecord open_resident(storage::ResidentRecord sealed) const;
   /// Ends a grant whose end has come, logged as consent.expired; false if already ended.
   bool end_expired(const storage::Grant& grant);

@@ -32,6 +32,9 @@ class Store {
   virtual bool insert_client(const ClientRecord& client) = 0;
   virtual std::optional<ClientRecord> find_client(std::string_view client_id) = 0;
   virtual std::vector<ClientRecord> list_clients() = 0;
+  /// Replaces the metadata of an existing client (all but client_id and created_at). False if
+  /// unknown.
+  virtual bool update_client(const ClientRecord& client) = 0;
   /// Removes the client and every code, token and grant it holds. False if unknown.
   virtual bool remove_client(std::string_view client_id) = 0;
 
