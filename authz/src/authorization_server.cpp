@@ -187,7 +187,7 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["subject_types_supported"] = {"public", "pairwise"};
   m["id_token_signing_alg_values_supported"] = {"ES256"};
   m["userinfo_signing_alg_values_supported"] = nlohmann::json::array();
-  m["claims_supported"] = {"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp",
+  m["claims_supported"] = {"sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "nonce", "azp",
                            "at_hash", "sid", "name", "preferred_username", "email"};
   // OIDC Back-Channel Logout 1.0 §2.1.
   m["backchannel_logout_supported"] = true;

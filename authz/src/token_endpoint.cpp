@@ -548,7 +548,9 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
         .add("azp", client.client_id)
         .add("iat", now)
         .add("exp", now + settings_.access_token_ttl)
-        .add("auth_time", issue.auth_time);
+        .add("auth_time", issue.auth_time)
+        // RFC 8176 §2: residents sign in with a password, the only way there is.
+        .add_json("amr", R"(["pwd"])");
     if (!issue.nonce.empty()) id.add("nonce", issue.nonce);
     if (!issue.sid.empty()) id.add("sid", issue.sid);
     // OIDC Core §3.3.2.11: at_hash is the left half of SHA-256 of the access token.

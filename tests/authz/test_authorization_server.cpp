@@ -162,7 +162,8 @@ TEST_F(AuthorizationServerTest, MetadataAdvertisesWhatIsEnforced) {
   EXPECT_EQ(m["end_session_endpoint"], std::string(kIssuer) + "/logout");
   EXPECT_EQ(m["subject_types_supported"], nlohmann::json::array({"public", "pairwise"}));
   // Every claim the ID token or userinfo can carry is named.
-  for (const char* claim : {"at_hash", "auth_time", "nonce", "name", "preferred_username", "email"})
+  for (const char* claim :
+       {"at_hash", "auth_time", "amr", "nonce", "name", "preferred_username", "email"})
     EXPECT_NE(std::ranges::find(m["claims_supported"], claim), m["claims_supported"].end()) << claim;
 }
 
@@ -189,6 +190,7 @@ TEST_F(AuthorizationServerTest, CodeFlowIssuesJwtAccessTokenIdTokenAndRefresh) {
   auto id_claims = nlohmann::json::parse(id->payload);
   EXPECT_EQ(id_claims["aud"], "web");
   EXPECT_EQ(id_claims["nonce"], "n-0S6");
+  EXPECT_EQ(id_claims["amr"], nlohmann::json::array({"pwd"})) << "RFC 8176: signed in with a password";
 }
 
 // RFC 9110 §11.1: the authentication scheme is case-insensitive.
