@@ -144,6 +144,21 @@ struct ExportedPage {
 // A switch paused after verify because its report names data that would be lost at the source.
 constexpr std::string_view kAwaitingConfirmation = "awaiting_confirmation";
 
+// At most this many waiting switches are decided by one expire_confirmations() call; the rest
+// at the next (every idle_poll).
+constexpr int kExpiryBatch = 100;
+
+// "14 days", "2 hours", "90 seconds": a time limit as the transfer's step names it.
+std::string duration_words(std::int64_t seconds) {
+  const auto words = [](std::int64_t n, std::string_view unit) {
+    return std::to_string(n) + " " + std::string(unit) + (n == 1 ? "" : "s");
+  };
+  if (seconds > 0 && seconds % 86'400 == 0) return words(seconds / 86'400, "day");
+  if (seconds > 0 && seconds % 3'600 == 0) return words(seconds / 3'600, "hour");
+  if (seconds > 0 && seconds % 60 == 0) return words(seconds / 60, "minute");
+  return words(seconds, "second");
+}
+
 // The states a worker runs; storage's claim_transfer picks the same ones. Everything else
 // (requested, awaiting_confirmation and the ends) waits for the resident or is over.
 bool runnable(std::string_view state) {
@@ -195,11 +210,14 @@ storage::Event transfer_event(BrokerContext& context, const storage::TransferRec
 // transaction (DESIGN.md, "Contract records"). The source contract ends only when the source
 // deleted (a switch the resident did not stop); a copy, or a switch whose deletion the
 // resident declined, keeps it. False when the stored row was no longer in `expected_state`.
+// `declined_step`, when not empty, is the step of a switch completed as a copy because its
+// deletion was declined (by the resident, or by their silence): it says why.
 bool complete_transfer(storage::Store& store, BrokerContext& context, storage::TransferRecord& t,
                        const std::vector<storage::TransferDatasetRecord>& datasets,
                        const std::string& source_name, const std::string& destination_name,
                        std::string_view expected_state, std::vector<storage::Event> events,
-                       bool deletion_declined) {
+                       std::string_view declined_step) {
+  const bool deletion_declined = !declined_step.empty();
   const auto now = context.now();
   std::vector<storage::ContractRecord> contracts;
   if (t.delete_at_source && !deletion_declined) {
@@ -232,10 +250,7 @@ bool complete_transfer(storage::Store& store, BrokerContext& context, storage::T
                                      {"transfer", t.id}}));
   }
   t.state = "completed";
-  t.step = deletion_declined
-               ? "completed as a copy: the resident declined deletion at the source, because "
-                 "some data could not be carried to the destination"
-               : "completed";
+  t.step = deletion_declined ? std::string(declined_step) : "completed";
   t.retries = 0;
   t.updated_at = now;
   t.report = report_of(t, datasets, deletion_declined).dump();
@@ -519,7 +534,7 @@ class Broker::Run {
   void complete(const std::string& expected_state, std::vector<storage::Event> events) {
     if (!complete_transfer(b_.store_, b_.context_, t_, datasets_, source_.name,
                            destination_.name, expected_state, std::move(events),
-                           /*deletion_declined=*/false))
+                           /*declined_step=*/{}))
       throw Interrupted{};
   }
 
@@ -688,6 +703,18 @@ void Broker::start() {
       worker(stop_.get_token());
     });
   }
+  if (settings_.workers > 0) {
+    timer_ = std::jthread([this] {
+      pthread_setname_np(pthread_self(), "broker-timer");
+      do {
+        try {
+          expire_confirmations();
+        } catch (const std::exception&) {
+          // A storage outage: the waiting transfers stay as they are; tried at the next tick.
+        }
+      } while (pause(settings_.idle_poll));
+    });
+  }
 }
 
 void Broker::stop() {
@@ -695,6 +722,7 @@ void Broker::stop() {
   stop_.request_stop();
   wakeup_.notify_all();
   workers_.clear();  // joins
+  timer_ = {};       // joins
   try {
     store_.release_transfers(settings_.node_id);
   } catch (const std::exception&) {
@@ -843,26 +871,55 @@ std::variant<storage::TransferRecord, BrokerError> Broker::decide(std::string_vi
           *t, expected, {}, {},
           {transfer_event(context_, *t, actor, "transfer.deletion_confirmed", detail)});
       break;
-    case Decision::keep_at_source: {
-      // Nothing is deleted and nothing remains to be done: the transfer ends now as a copy.
-      auto name_of = [this](const std::string& id) {
-        auto service = store_.find_service(id);
-        return service ? service->name : id;
-      };
-      const std::string source_name = name_of(t->source_id);
-      const std::string destination_name = name_of(t->destination_id);
-      ok = complete_transfer(
-          store_, context_, *t, store_.list_transfer_datasets(t->id), source_name,
-          destination_name, expected,
-          {transfer_event(context_, *t, actor, "transfer.deletion_declined", detail, {},
-                          "refused")},
-          /*deletion_declined=*/true);
+    case Decision::keep_at_source:
+      ok = complete_as_copy(
+          *t, transfer_event(context_, *t, actor, "transfer.deletion_declined", detail, {},
+                             "refused"),
+          "completed as a copy: the resident declined deletion at the source, because some "
+          "data could not be carried to the destination");
       break;
-    }
   }
   if (!ok) return BrokerError{"conflict", "this transfer was already decided"};
   if (runnable(t->state)) wake();
   return *t;
+}
+
+bool Broker::complete_as_copy(storage::TransferRecord& t, storage::Event decided,
+                              std::string step) {
+  // Nothing is deleted and nothing remains to be done: the transfer ends now as a copy.
+  auto name_of = [this](const std::string& id) {
+    auto service = store_.find_service(id);
+    return service ? service->name : id;
+  };
+  const std::string source_name = name_of(t.source_id);
+  const std::string destination_name = name_of(t.destination_id);
+  return complete_transfer(store_, context_, t, store_.list_transfer_datasets(t.id), source_name,
+                           destination_name, kAwaitingConfirmation, {std::move(decided)}, step);
+}
+
+int Broker::expire_confirmations() {
+  const auto now = context_.now();
+  const auto limit = settings_.confirmation_timeout_seconds;
+  int decided = 0;
+  // Waited longer than the limit: entered the state (its last change) before now - limit.
+  for (auto& t : store_.list_transfers_waiting(kAwaitingConfirmation, now - limit,
+                                                kExpiryBatch)) {
+    const std::int64_t waited = now - t.updated_at;
+    // Keeping is the choice that loses nothing: what could not be carried stays at the
+    // source, and the resident may still delete it there themselves.
+    if (complete_as_copy(
+            t,
+            transfer_event(context_, t, "system", "transfer.deletion_declined",
+                           {{"transfer", t.id}, {"reason", "timeout"}, {"waited_seconds", waited}},
+                           {}, "refused"),
+            "completed as a copy: nothing was deleted at the source, because the resident did "
+            "not decide within " +
+                duration_words(limit) +
+                " whether to delete there what could not be carried to the destination")) {
+      ++decided;
+    }
+  }
+  return decided;
 }
 
 std::optional<TransferView> Broker::view(std::string_view transfer_id) {

@@ -74,6 +74,8 @@ const std::vector<KeySpec>& key_specs() {
       {"broker", "max_retries", &Config::broker_max_retries, 0, 100},
       {"broker", "request_timeout_ms", &Config::broker_request_timeout_ms, 100, 600'000},
       {"broker", "lease_seconds", &Config::broker_lease_seconds, 5, 24 * 3600},
+      {"broker", "confirmation_timeout_seconds", &Config::broker_confirmation_timeout_seconds, 1,
+       kMaxInt},
       {"backchannel", "max_attempts", &Config::backchannel_max_attempts, 1, 20},
       {"backchannel", "first_retry_seconds", &Config::backchannel_first_retry_seconds, 1, 3600},
       {"backchannel", "lease_seconds", &Config::backchannel_lease_seconds, 1, 24 * 3600},

@@ -69,6 +69,9 @@ struct Config {
   int broker_max_retries = 8;            ///< retries of one step before a transfer fails
   int broker_request_timeout_ms = 30'000;  ///< deadline of one call to a service, whole
   int broker_lease_seconds = 60;         ///< a node silent this long loses its transfers
+  /// How long a switch waits for the resident's decision about deleting at the source what
+  /// could not be carried; then it completes as a copy, nothing deleted (14 days).
+  int broker_confirmation_timeout_seconds = 14 * 24 * 3600;
 
   // [backchannel] — OpenID Connect Back-Channel Logout, the sending side
   int backchannel_max_attempts = 6;          ///< tries before giving up on a client

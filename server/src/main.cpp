@@ -142,6 +142,7 @@ int serve(const std::string& config_path) {
   broker_settings.max_retries = ctx.config.broker_max_retries;
   broker_settings.request_timeout = std::chrono::milliseconds(ctx.config.broker_request_timeout_ms);
   broker_settings.lease_seconds = ctx.config.broker_lease_seconds;
+  broker_settings.confirmation_timeout_seconds = ctx.config.broker_confirmation_timeout_seconds;
   portability::Broker broker(*ctx.store, http_client, tokens, bank, broker_settings);
   server::App application(ctx.config, *ctx.server, http.workers(), metrics, logger, &broker);
   // Back-channel logouts are sent from threads of their own (they wait on clients), several

@@ -895,6 +895,17 @@ void append_deletion_decision(std::string& out, const TransferPage& page, Lang l
                         "それでも削除する：上に挙げたものも含めて移行元でデータを削除し、移行元"
                         "との契約を終了します。"));
   out += "</li>\n</ul>\n";
+  if (!page.decide_by.empty()) {
+    out += "<p>";
+    append_text(out, pick(lang, "Without your decision by ", ""));
+    append_text(out, page.decide_by);
+    append_text(out, pick(lang,
+                          ", nothing is deleted at the source: the transfer ends as a copy, as "
+                          "with \"Keep at the source\".",
+                          " までに判断がない場合は、移行元では何も削除せず、「移行元に残す」と"
+                          "同じくコピーとして完了します。"));
+    out += "</p>\n";
+  }
   begin_form(out, page.decision_action);
   append_hidden(out, "csrf_token", page.csrf_token);
   out += "<div class=\"actions\">\n"

@@ -190,6 +190,9 @@ struct TransferPage {
   /// the transfer waits for consent ("requested"), delete | keep while it waits for the
   /// decision about deletion at the source ("awaiting_confirmation"). Empty otherwise.
   std::string decision_action;
+  /// While "awaiting_confirmation": when the time limit ends the wait, keeping the data at the
+  /// source ("2026-01-01 00:00 UTC"). Empty otherwise.
+  std::string decide_by;
 };
 std::string render_transfer(const TransferPage& page, Lang lang);
 

@@ -1076,6 +1076,18 @@ class PostgresStore final : public Store {
                     read_transfer);
   }
 
+  // transfers_state (state, created_at) narrows the scan to the one state's rows.
+  std::vector<TransferRecord> list_transfers_waiting(std::string_view state,
+                                                     std::int64_t changed_before,
+                                                     int limit) override {
+    auto db = pool_.acquire();
+    return all_rows(db->exec("SELECT " INFOBANK_TRANSFER_COLUMNS
+                             " FROM transfers WHERE state = $1 AND updated_at < $2 "
+                             "ORDER BY updated_at, id COLLATE \"C\" LIMIT $3",
+                             state, changed_before, static_cast<std::int64_t>(limit)),
+                    read_transfer);
+  }
+
   // The guarded UPDATE is atomic on its own: a second node's UPDATE of the same row waits,
   // then re-checks state and lease_owner against the committed row and changes nothing.
   bool update_transfer(const TransferRecord& t, std::string_view expected_state,

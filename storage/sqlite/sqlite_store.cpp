@@ -1208,6 +1208,18 @@ class SqliteStore final : public Store {
     return all_rows<TransferRecord>(stmt, read_transfer);
   }
 
+  // transfers_state (state, created_at) narrows the scan to the one state's rows.
+  std::vector<TransferRecord> list_transfers_waiting(std::string_view state,
+                                                     std::int64_t changed_before,
+                                                     int limit) override {
+    auto db = pool_.acquire();
+    auto stmt = db->prepare(select(kTransferColumns,
+                                   "transfers WHERE state = ?1 AND updated_at < ?2 "
+                                   "ORDER BY updated_at, id LIMIT ?3"));
+    stmt.bind_all(state, changed_before, limit);
+    return all_rows<TransferRecord>(stmt, read_transfer);
+  }
+
   bool update_transfer(const TransferRecord& t, std::string_view expected_state,
                        const std::vector<TransferDatasetRecord>& progress,
                        const std::vector<ContractRecord>& contracts,

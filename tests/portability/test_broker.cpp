@@ -6,10 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <latch>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -114,10 +117,16 @@ class FixedTokens final : public TokenSource {
   }
 };
 
+constexpr std::int64_t kStart = 1'700'000'000;
+constexpr std::int64_t kDay = 24 * 3600;
+
 class TestContext final : public BrokerContext {
  public:
-  [[nodiscard]] std::int64_t now() const override { return 1'700'000'000; }
-  std::string new_id() override { return "id-" + std::to_string(++ids_); }
+  explicit TestContext(std::string id_prefix = "id-") : id_prefix_(std::move(id_prefix)) {}
+  std::int64_t time = kStart;  ///< what now() says; tests move it
+
+  [[nodiscard]] std::int64_t now() const override { return time; }
+  std::string new_id() override { return id_prefix_ + std::to_string(++ids_); }
   double jitter() override { return 0; }
   storage::Event event(std::string_view actor, std::string_view action,
                        std::string_view resident_id, std::string_view client_id,
@@ -136,6 +145,7 @@ class TestContext final : public BrokerContext {
   }
 
  private:
+  std::string id_prefix_;
   int ids_ = 0;
 };
 
@@ -383,6 +393,193 @@ TEST_F(BrokerTest, DecisionsInAnotherStateOrByAnotherResidentChangeNothing) {
   EXPECT_EQ(transfer(id).state, "completed");
   EXPECT_EQ(http_.source.deletes, 0);
   EXPECT_FALSE(broker_->run_once());
+}
+
+TEST_F(BrokerTest, AnUndecidedSwitchIsKeptAtTheSourceOnceItsTimeIsUp) {
+  const auto id = paused_switch();
+  const auto limit = broker_->settings().confirmation_timeout_seconds;
+  EXPECT_EQ(limit, 14 * kDay) << "the default";
+  context_.time += limit;
+  EXPECT_EQ(broker_->expire_confirmations(), 0) << "waited exactly the limit, not longer";
+  EXPECT_EQ(transfer(id).state, "awaiting_confirmation");
+
+  context_.time += 1;
+  EXPECT_EQ(broker_->expire_confirmations(), 1);
+  const auto t = transfer(id);
+  ASSERT_EQ(t.state, "completed");
+  EXPECT_EQ(t.step,
+            "completed as a copy: nothing was deleted at the source, because the resident did "
+            "not decide within 14 days whether to delete there what could not be carried to "
+            "the destination");
+  EXPECT_EQ(t.updated_at, context_.time);
+  const auto report = nlohmann::json::parse(t.report);
+  EXPECT_EQ(report["deletion_declined"], true);
+  EXPECT_EQ(report["datasets"][0]["deleted_at_source"], false);
+  EXPECT_EQ(http_.source.items.size(), 3u) << "nothing deleted at the source";
+  EXPECT_EQ(http_.source.deletes, 0);
+  EXPECT_EQ(contract_status("src"), "active");
+  EXPECT_EQ(contract_status("dst"), "active");
+
+  const auto declined = events("transfer.deletion_declined");
+  ASSERT_EQ(declined.size(), 1u);
+  EXPECT_EQ(declined[0].actor, "system");
+  EXPECT_EQ(declined[0].outcome, "refused");
+  const nlohmann::json detail = {
+      {"transfer", id}, {"reason", "timeout"}, {"waited_seconds", limit + 1}};
+  EXPECT_EQ(nlohmann::json::parse(declined[0].detail), detail);
+  EXPECT_EQ(events("transfer.completed").size(), 1u);
+  EXPECT_EQ(events("contract.started").size(), 1u);
+  EXPECT_TRUE(events("contract.ended").empty());
+  EXPECT_TRUE(events("transfer.deletion_confirmed").empty());
+
+  // Decided once: neither the timer again nor the resident afterwards changes anything.
+  const auto size = store_->audit_size();
+  context_.time += 30 * kDay;
+  EXPECT_EQ(broker_->expire_confirmations(), 0);
+  auto late = broker_->decide(id, kResident, Decision::delete_at_source);
+  ASSERT_TRUE(std::holds_alternative<BrokerError>(late));
+  EXPECT_EQ(std::get<BrokerError>(late).error, "conflict");
+  EXPECT_EQ(store_->audit_size(), size);
+  EXPECT_FALSE(broker_->run_once());
+  EXPECT_EQ(http_.source.deletes, 0);
+}
+
+TEST_F(BrokerTest, TheTimeLimitCountsFromThePauseAndSurvivesRestarts) {
+  // Requested and consented now, but the transfer reaches its pause 20 days later (a long
+  // transfer); the limit counts from the pause, not from the request.
+  const auto id = start("dtp-social-post", "blogger-atom", dtp_posts(3, "NOTE"));
+  context_.time += 20 * kDay;
+  run_all();
+  ASSERT_EQ(transfer(id).state, "awaiting_confirmation");
+  const auto paused_at = context_.time;
+
+  // A restart (leases released, a new broker with a shorter limit) does not restart the wait.
+  context_.time = paused_at + 5 * kDay;
+  store_->release_transfers(broker_->settings().node_id);
+  BrokerSettings settings = broker_->settings();
+  settings.confirmation_timeout_seconds = 7 * kDay;
+  broker_ = std::make_unique<Broker>(*store_, http_, tokens_, context_, settings);
+  EXPECT_EQ(broker_->expire_confirmations(), 0);
+  context_.time = paused_at + 7 * kDay;
+  EXPECT_EQ(broker_->expire_confirmations(), 0);
+  context_.time = paused_at + 7 * kDay + 1;
+  EXPECT_EQ(broker_->expire_confirmations(), 1);
+  const auto t = transfer(id);
+  EXPECT_EQ(t.state, "completed");
+  EXPECT_NE(t.step.find("did not decide within 7 days"), std::string::npos) << t.step;
+  EXPECT_EQ(http_.source.deletes, 0);
+}
+
+TEST_F(BrokerTest, TheResidentsDecisionBeforeTheLimitStands) {
+  const auto id = paused_switch();
+  context_.time += 14 * kDay - 1;
+  ASSERT_TRUE(std::holds_alternative<storage::TransferRecord>(
+      broker_->decide(id, kResident, Decision::delete_at_source)));
+  context_.time += 30 * kDay;
+  EXPECT_EQ(broker_->expire_confirmations(), 0) << "deleting, not waiting";
+  EXPECT_EQ(run_all(), 1);
+  const auto t = transfer(id);
+  EXPECT_EQ(t.state, "completed");
+  EXPECT_EQ(t.step, "completed");
+  EXPECT_EQ(http_.source.deletes, 1);
+  EXPECT_TRUE(events("transfer.deletion_declined").empty());
+  EXPECT_EQ(broker_->expire_confirmations(), 0);
+}
+
+TEST_F(BrokerTest, OnlyWaitingSwitchesAreDecidedByTheTimer) {
+  // A transfer waiting for consent ("requested") and one running are not the timer's.
+  const auto running = start("dtp-social-post", "blogger-atom", dtp_posts(3, "NOTE"));
+  TransferRequest r;
+  r.resident_id = kResident;
+  r.source_id = "src";
+  r.destination_id = "dst";
+  r.datasets = {"blog_posts"};
+  r.delete_at_source = true;
+  const auto requested = std::get<storage::TransferRecord>(broker_->request(r)).id;
+  context_.time += 100 * kDay;
+  EXPECT_EQ(broker_->expire_confirmations(), 0);
+  EXPECT_EQ(transfer(running).state, "consented");
+  EXPECT_EQ(transfer(requested).state, "requested");
+  EXPECT_EQ(http_.source.deletes, 0);
+}
+
+TEST_F(BrokerTest, TwoNodesAtOnceDecideEachOverdueSwitchOnce) {
+  // Switches left waiting (by a node since gone), each of its own resident, decided by two
+  // nodes at the same moment: each is decided, and logged, exactly once.
+  add_service("src", "Source", "http://source.test", "dtp-social-post");
+  add_service("dst", "Destination", "http://destination.test", "blogger-atom");
+  constexpr int kCount = 40;
+  const std::int64_t paused_at = kStart;
+  for (int i = 0; i < kCount; ++i) {
+    const std::string resident = "resident-" + std::to_string(100 + i);
+    storage::TransferRecord t;
+    t.id = "t-" + resident;
+    t.resident_id = resident;
+    t.source_id = "src";
+    t.destination_id = "dst";
+    t.source_subject = resident;
+    t.destination_subject = resident;
+    t.datasets = {"blog_posts"};
+    t.delete_at_source = true;
+    t.state = "awaiting_confirmation";
+    t.step = "verified; waiting for the resident";
+    t.lease_owner = "gone";
+    t.lease_until = paused_at + 60;
+    t.created_at = paused_at - 3600;
+    t.updated_at = paused_at;
+    storage::TransferDatasetRecord d;
+    d.transfer_id = t.id;
+    d.dataset = "blog_posts";
+    d.source_format = "dtp-social-post";
+    d.destination_format = "blogger-atom";
+    d.exported_all = true;
+    d.items_done = 3;
+    d.verified = true;
+    d.not_carried = {"kind"};
+    d.digest = Digest{}.hex();
+    store_->insert_transfer(t, {d}, context_.event("resident", "transfer.consented", resident,
+                                                   "", "{}", "success", t.datasets));
+  }
+  auto other_store = storage::open_sqlite(dir_.file("infobank.db"), storage::testing::hasher());
+  TestContext context_a("a-");
+  TestContext context_b("b-");
+  for (auto* c : {&context_a, &context_b}) c->time = paused_at + 14 * kDay + 1;
+  BrokerSettings settings_a;
+  settings_a.node_id = "a";
+  BrokerSettings settings_b;
+  settings_b.node_id = "b";
+  Broker a(*store_, http_, tokens_, context_a, settings_a);
+  Broker b(*other_store, http_, tokens_, context_b, settings_b);
+
+  std::atomic<int> decided{0};
+  std::latch go(2);
+  {
+    std::jthread node_a([&] {
+      go.arrive_and_wait();
+      decided += a.expire_confirmations();
+    });
+    std::jthread node_b([&] {
+      go.arrive_and_wait();
+      decided += b.expire_confirmations();
+    });
+  }
+  EXPECT_EQ(decided.load(), kCount);
+  EXPECT_EQ(a.expire_confirmations() + b.expire_confirmations(), 0);
+  std::map<std::string, int> declined;
+  for (const auto& e : events("transfer.deletion_declined"))
+    ++declined[nlohmann::json::parse(e.detail)["transfer"].get<std::string>()];
+  std::map<std::string, int> started;
+  for (const auto& e : events("contract.started"))
+    ++started[nlohmann::json::parse(e.detail)["transfer"].get<std::string>()];
+  ASSERT_EQ(declined.size(), static_cast<std::size_t>(kCount));
+  for (int i = 0; i < kCount; ++i) {
+    const std::string id = "t-resident-" + std::to_string(100 + i);
+    EXPECT_EQ(transfer(id).state, "completed") << id;
+    EXPECT_EQ(declined[id], 1) << id;
+    EXPECT_EQ(started[id], 1) << id;
+  }
+  EXPECT_EQ(events("transfer.completed").size(), static_cast<std::size_t>(kCount));
+  EXPECT_EQ(http_.source.deletes, 0);
 }
 
 TEST_F(BrokerTest, DeletionDecisionBeforeConsentIsRefused) {

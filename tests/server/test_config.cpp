@@ -240,6 +240,28 @@ TEST_F(ConfigTest, StorageBackendAndBroker) {
   expect_error(write("b.toml", "[broker]\npage_sise = 10\n"), {}, "page_sise");
 }
 
+TEST_F(ConfigTest, BrokerConfirmationTimeout) {
+  EXPECT_EQ(server::load_config("", {}).broker_confirmation_timeout_seconds, 14 * 24 * 3600);
+  const auto c = server::load_config(
+      write("c.toml", "[broker]\nconfirmation_timeout_seconds = 86400\n"), {});
+  EXPECT_EQ(c.broker_confirmation_timeout_seconds, 86400);
+  const auto j = server::load_config(
+      write("c.json", R"({"broker": {"confirmation_timeout_seconds": 3600}})"),
+      {{"INFOBANK_BROKER_CONFIRMATION_TIMEOUT_SECONDS", "2"}});
+  EXPECT_EQ(j.broker_confirmation_timeout_seconds, 2) << "the environment wins";
+
+  expect_error("", {{"INFOBANK_BROKER_CONFIRMATION_TIMEOUT_SECONDS", "0"}},
+               "(broker.confirmation_timeout_seconds) must be between 1 and");
+  expect_error("", {{"INFOBANK_BROKER_CONFIRMATION_TIMEOUT_SECONDS", "14d"}},
+               "INFOBANK_BROKER_CONFIRMATION_TIMEOUT_SECONDS");
+  expect_error("", {{"INFOBANK_BROKER_CONFIRMATION_TIMEOUT_SECONDS", "3000000000"}},
+               "broker.confirmation_timeout_seconds");
+  expect_error(write("b.toml", "[broker]\nconfirmation_timeout_seconds = \"14 days\"\n"), {},
+               "broker.confirmation_timeout_seconds must be an integer");
+  expect_error(write("t.toml", "[broker]\nconfirmation_timeout = 60\n"), {},
+               "unknown key 'broker.confirmation_timeout'");
+}
+
 TEST_F(ConfigTest, BackchannelFromFileAndEnvironment) {
   const auto d = server::load_config("", {});
   EXPECT_EQ(d.backchannel_max_attempts, 6);

@@ -623,6 +623,15 @@ TEST(TransferPageTest, AwaitingConfirmationListsWhatDeletingWouldLoseAndAsks) {
   EXPECT_TRUE(contains(ja, "移行元で削除しますか？"));
   EXPECT_TRUE(contains(ja, "移行元に残す"));
   EXPECT_TRUE(contains(ja, "それでも削除する"));
+  // The time limit is named when known: without a decision, the data stays at the source.
+  EXPECT_FALSE(contains(html, "Without your decision by"));
+  page.decide_by = "2026-01-15 09:30 UTC";
+  EXPECT_TRUE(contains(render_transfer(page, Lang::en),
+                       "<p>Without your decision by 2026-01-15 09:30 UTC, nothing is deleted at "
+                       "the source: the transfer ends as a copy, as with &quot;Keep at the "
+                       "source&quot;.</p>"));
+  EXPECT_TRUE(contains(render_transfer(page, Lang::ja),
+                       "2026-01-15 09:30 UTC までに判断がない場合は、移行元では何も削除せず"));
   // Once decided, the form is gone.
   page.state = "completed";
   page.decision_action.clear();

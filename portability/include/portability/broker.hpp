@@ -97,6 +97,9 @@ struct BrokerSettings {
   std::size_t max_page_bytes = 32 * 1024 * 1024;
   std::int64_t lease_seconds = 60;  ///< a node silent this long loses its transfers
   std::chrono::milliseconds idle_poll{1'000};
+  /// How long a switch may wait in "awaiting_confirmation" for the resident's decision about
+  /// deletion at the source; past it, it is decided as keep_at_source (nothing deleted).
+  std::int64_t confirmation_timeout_seconds = 14 * 24 * 3600;
 };
 
 /// A request to move datasets, before it is stored.
@@ -171,6 +174,16 @@ class Broker {
                                                            Decision decision);
   std::optional<TransferView> view(std::string_view transfer_id);
 
+  /// Decides keep_at_source, as the system, for transfers that have waited in
+  /// "awaiting_confirmation" longer than settings().confirmation_timeout_seconds (since they
+  /// entered it: their updated_at): completed as a copy, nothing deleted at the source, logged
+  /// as transfer.deletion_declined with the reason "timeout". Each is the same guarded
+  /// transition as the resident's decision, in one transaction, so with any number of nodes
+  /// (and the resident) at once exactly one decides, and a process killed meanwhile leaves
+  /// either the waiting transfer or the completed one. Returns the number this call decided
+  /// (at most one batch). What a timer thread of start() does every idle_poll; tests call it.
+  int expire_confirmations();
+
   /// Claims one runnable transfer and runs it until it ends or must wait; false if none was
   /// runnable. What the workers do; tests call it to step without threads.
   bool run_once();
@@ -180,6 +193,10 @@ class Broker {
  private:
   class Run;
   void worker(std::stop_token stop);
+  /// Decision::keep_at_source: completes a waiting switch as a copy, with `decided` logged and
+  /// `step` saying why, guarded by its state; false when it was no longer waiting.
+  bool complete_as_copy(storage::TransferRecord& transfer, storage::Event decided,
+                        std::string step);
   /// Waits up to `delay` unless stop is requested; false when stopping.
   bool pause(std::chrono::milliseconds delay);
 
@@ -193,6 +210,7 @@ class Broker {
   std::uint64_t wakes_ = 0;  ///< bumped by wake(), under mutex_
   std::stop_source stop_;
   std::vector<std::jthread> workers_;
+  std::jthread timer_;  ///< expire_confirmations() every idle_poll while started
 };
 
 /// The JSON of a transfer as GET /transfers/{id} answers it (and the resident's page shows).

@@ -209,6 +209,12 @@ class Store {
       std::string_view transfer_id) = 0;
   /// The resident's transfers, newest first.
   virtual std::vector<TransferRecord> list_transfers(std::string_view resident_id) = 0;
+  /// Transfers in `state` whose last change (updated_at, which every state change writes) is
+  /// before `changed_before`: those that have waited in it since then. Longest waiting first
+  /// (updated_at, then id); at most `limit`.
+  virtual std::vector<TransferRecord> list_transfers_waiting(std::string_view state,
+                                                             std::int64_t changed_before,
+                                                             int limit) = 0;
 
   /// One step of the state machine in one transaction: writes every mutable field of
   /// `transfer` (state, step, error, retries, next_attempt_at, lease, report, updated_at) only

@@ -1,0 +1,146 @@
+// Transfers in storage, on each back end: which have waited in a state since when
+// (list_transfers_waiting, what the broker's time limit on the resident's decision reads), and
+// the guarded state change that lets exactly one of several nodes decide a waiting transfer.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <latch>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/store.hpp"
+#include "test_database.hpp"
+#include "test_hasher.hpp"
+
+namespace storage {
+namespace {
+
+constexpr std::int64_t kNow = 1'700'000'000;
+constexpr std::string_view kWaiting = "awaiting_confirmation";
+
+TransferRecord make_transfer(const std::string& id, std::string_view state,
+                             std::int64_t updated_at) {
+  TransferRecord t;
+  t.id = id;
+  t.resident_id = "resident-" + id;
+  t.source_id = "src";
+  t.destination_id = "dst";
+  t.source_subject = "alice";
+  t.destination_subject = "alice";
+  t.datasets = {"blog_posts"};
+  t.delete_at_source = true;
+  t.state = std::string(state);
+  t.step = "step";
+  t.lease_owner = "node-a";
+  t.lease_until = updated_at + 60;
+  t.created_at = kNow - 100'000;
+  t.updated_at = updated_at;
+  return t;
+}
+
+Event logged(std::string_view action, const std::string& transfer) {
+  return testing::event(0, kNow, "system", std::string(action), "resident-" + transfer, "",
+                        "{\"transfer\":\"" + transfer + "\"}", "");
+}
+
+std::vector<std::string> ids(const std::vector<TransferRecord>& transfers) {
+  std::vector<std::string> out;
+  for (const auto& t : transfers) out.push_back(t.id);
+  return out;
+}
+
+class TransferStoreTest : public ::testing::TestWithParam<testing::Backend> {
+ protected:
+  void SetUp() override {
+    if (!testing::available(GetParam())) GTEST_SKIP() << testing::kSkipped;
+    db_ = std::make_unique<testing::TestDatabase>(GetParam());
+    store_ = db_->open();
+    store_->migrate();
+  }
+
+  void insert(const TransferRecord& t) {
+    store_->insert_transfer(t, {}, logged("transfer.requested", t.id));
+  }
+
+  std::unique_ptr<testing::TestDatabase> db_;
+  std::unique_ptr<Store> store_;  // after db_: closed before the database goes
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, TransferStoreTest,
+                         ::testing::Values(testing::Backend::sqlite, testing::Backend::postgres),
+                         testing::backend_name);
+
+TEST_P(TransferStoreTest, ListsThoseThatHaveWaitedInAStateSinceBefore) {
+  insert(make_transfer("w3", kWaiting, kNow - 30));
+  insert(make_transfer("w1", kWaiting, kNow - 50));
+  insert(make_transfer("w2b", kWaiting, kNow - 40));
+  insert(make_transfer("w2a", kWaiting, kNow - 40));
+  insert(make_transfer("w0", kWaiting, kNow - 10));        // not long enough
+  insert(make_transfer("boundary", kWaiting, kNow - 20));  // changed at the limit itself
+  insert(make_transfer("other", "requested", kNow - 1000));
+  insert(make_transfer("done", "completed", kNow - 1000));
+
+  EXPECT_EQ(ids(store_->list_transfers_waiting(kWaiting, kNow - 20, 100)),
+            (std::vector<std::string>{"w1", "w2a", "w2b", "w3"}))
+      << "longest waiting first, then by id; only before the limit";
+  EXPECT_EQ(ids(store_->list_transfers_waiting(kWaiting, kNow - 20, 2)),
+            (std::vector<std::string>{"w1", "w2a"}));
+  EXPECT_TRUE(store_->list_transfers_waiting(kWaiting, kNow - 50, 100).empty());
+  EXPECT_EQ(ids(store_->list_transfers_waiting("requested", kNow, 100)),
+            std::vector<std::string>{"other"});
+
+  // The whole row comes back, as find_transfer reads it.
+  const auto listed = store_->list_transfers_waiting(kWaiting, kNow - 45, 1).at(0);
+  const auto found = *store_->find_transfer("w1");
+  EXPECT_EQ(listed.id, found.id);
+  EXPECT_EQ(listed.resident_id, found.resident_id);
+  EXPECT_EQ(listed.lease_owner, "node-a");
+  EXPECT_EQ(listed.updated_at, kNow - 50);
+  EXPECT_EQ(listed.datasets, found.datasets);
+  EXPECT_TRUE(listed.delete_at_source);
+
+  // A state change writes updated_at: a decided transfer is no longer listed.
+  auto decided = found;
+  decided.state = "completed";
+  decided.updated_at = kNow;
+  ASSERT_TRUE(store_->update_transfer(decided, kWaiting, {}, {}, {logged("x", "w1")}));
+  EXPECT_EQ(ids(store_->list_transfers_waiting(kWaiting, kNow - 20, 100)),
+            (std::vector<std::string>{"w2a", "w2b", "w3"}));
+}
+
+TEST_P(TransferStoreTest, AWaitingTransferIsDecidedOnceByNodesRacing) {
+  // Two stores on one database, like two nodes; each tries to move every waiting transfer
+  // out of the state at the same moment. The guard on the state lets one change each, and only
+  // its audit entry is written.
+  constexpr int kCount = 30;
+  for (int i = 0; i < kCount; ++i) insert(make_transfer("t" + std::to_string(i), kWaiting, kNow));
+  const auto audit_before = store_->audit_size();
+  auto other = db_->open();
+  std::atomic<int> changed{0};
+  std::latch go(2);
+  const auto node = [&](Store& store, const std::string& name) {
+    const auto waiting = store.list_transfers_waiting(kWaiting, kNow + 1, 1000);
+    go.arrive_and_wait();
+    for (auto t : waiting) {
+      t.state = "completed";
+      t.step = "decided by " + name;
+      t.updated_at = kNow + 1;
+      if (store.update_transfer(t, kWaiting, {}, {}, {logged("transfer.completed", t.id)}))
+        ++changed;
+    }
+  };
+  {
+    std::jthread a([&] { node(*store_, "a"); });
+    std::jthread b([&] { node(*other, "b"); });
+  }
+  EXPECT_EQ(changed.load(), kCount);
+  EXPECT_EQ(store_->audit_size(), audit_before + kCount) << "one entry per decision";
+  EXPECT_TRUE(store_->list_transfers_waiting(kWaiting, kNow + 10, 1000).empty());
+  for (int i = 0; i < kCount; ++i)
+    EXPECT_EQ(store_->find_transfer("t" + std::to_string(i))->state, "completed");
+}
+
+}  // namespace
+}  // namespace storage
