@@ -115,7 +115,7 @@ void BeastHttpClient::give_back(const std::string& origin, std::unique_ptr<Conne
 
 std::unique_ptr<BeastHttpClient::Connection> BeastHttpClient::open(
     bool tls, const std::string& host, const std::string& port,
-    std::chrono::milliseconds timeout) {
+    std::chrono::steady_clock::time_point deadline) {
   auto c = std::make_unique<Connection>();
   tcp::resolver resolver(c->io);
   const auto endpoints = resolver.resolve(host, port);
@@ -131,7 +131,7 @@ std::unique_ptr<BeastHttpClient::Connection> BeastHttpClient::open(
     c->tls->set_verify_callback(asio::ssl::host_name_verification(host));
   }
   // One deadline for the whole call: connect, handshake, send, and read the whole answer.
-  c->tcp().expires_after(timeout);
+  c->tcp().expires_at(deadline);
   c->tcp().async_connect(endpoints, connected);
   wait_for(c->io, ec);
   if (tls) {
@@ -170,21 +170,26 @@ portability::HttpResponse BeastHttpClient::send(const portability::HttpRequest& 
   // A kept connection first; if the server had closed it (it fails before any answer), the
   // call is made once more on a new one. Every call the broker makes is idempotent (exports
   // read, imports carry an Idempotency-Key, deletes delete what was exported), so a request
-  // that reached the server before its connection broke may be sent again.
+  // that reached the server before its connection broke may be sent again. Both attempts
+  // share the call's one deadline.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (std::unique_ptr<Connection> c = take(origin);;) {
     const bool reused = c != nullptr;
     bool answered = false;
     bool reusable = false;
     try {
-      if (!c) c = open(tls, host, port, timeout);
-      else c->tcp().expires_after(timeout);
+      if (!c) c = open(tls, host, port, deadline);
+      else c->tcp().expires_at(deadline);
       auto out = c->tls ? exchange(c->io, *c->tls, req, max_body_bytes, answered, reusable)
                         : exchange(c->io, *c->plain, req, max_body_bytes, answered, reusable);
       if (reusable) give_back(origin, std::move(c));
       return out;
     } catch (const boost::system::system_error& error) {
       c.reset();
-      if (reused && !answered) continue;
+      // Closed while it was kept: the server's end of it went away (EOF, reset) before any
+      // answer. Not a deadline that passed: a server that is slow to answer is slow on a new
+      // connection too, and the call may not outlast its deadline.
+      if (reused && !answered && error.code() != beast::error::timeout) continue;
       // Refused, reset, timed out, cut mid-body (partial_message), over the body limit, a
       // certificate that does not verify.
       throw portability::TransportError(request.method + " " + host + ":" + port + ": " +

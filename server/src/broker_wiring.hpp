@@ -24,7 +24,7 @@ namespace server {
 /// with a TransportError (retryable). Connections are kept alive and reused per origin (up to
 /// 4 idle ones each, for up to 10 s), so a transfer's pages do not each pay a TCP connect and a
 /// TLS handshake; a kept connection the server closed meanwhile costs one more attempt on a new
-/// one (the broker's calls are all idempotent). Thread-safe.
+/// one within the same deadline (the broker's calls are all idempotent). Thread-safe.
 class BeastHttpClient final : public portability::HttpClient {
  public:
   BeastHttpClient();
@@ -41,7 +41,7 @@ class BeastHttpClient final : public portability::HttpClient {
   std::unique_ptr<Connection> take(const std::string& origin);
   void give_back(const std::string& origin, std::unique_ptr<Connection> connection);
   std::unique_ptr<Connection> open(bool tls, const std::string& host, const std::string& port,
-                                   std::chrono::milliseconds timeout);
+                                   std::chrono::steady_clock::time_point deadline);
 
   // One TLS client context for every call: the system's trust store is read once, not per
   // page. An SSL_CTX that is no longer changed may be shared by connections on any thread.

@@ -1,0 +1,134 @@
+// The broker's HTTP client against a scripted origin on loopback: a call has one deadline,
+// kept connections included, and a kept connection the origin closed meanwhile costs one more
+// attempt on a new connection.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker_wiring.hpp"
+
+namespace server {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+// An HTTP origin that reads each request's head and answers "200 ok" when `answer(request)`
+// says so (requests counted from 1 across connections), else stays silent on that connection;
+// with `close_after_answer` it closes each connection right after its answer, although the
+// answer says keep-alive. Runs its own thread.
+class ScriptedOrigin {
+ public:
+  ScriptedOrigin(std::function<bool(int)> answer, bool close_after_answer)
+      : answer_(std::move(answer)), close_after_answer_(close_after_answer) {
+    acceptor_.open(tcp::v4());
+    acceptor_.bind({asio::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen();
+    accept();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~ScriptedOrigin() {
+    io_.stop();
+    thread_.join();
+  }
+  ScriptedOrigin(const ScriptedOrigin&) = delete;
+  ScriptedOrigin& operator=(const ScriptedOrigin&) = delete;
+
+  [[nodiscard]] std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + path;
+  }
+  [[nodiscard]] int connections() const { return connections_.load(); }
+  [[nodiscard]] int requests() const { return requests_.load(); }
+
+ private:
+  void accept() {
+    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+      if (ec) return;
+      ++connections_;
+      auto s = std::make_shared<tcp::socket>(std::move(socket));
+      sockets_.push_back(s);  // kept open until the origin goes
+      serve(s, std::make_shared<asio::streambuf>());
+      accept();
+    });
+  }
+
+  void serve(const std::shared_ptr<tcp::socket>& s, const std::shared_ptr<asio::streambuf>& in) {
+    asio::async_read_until(*s, *in, "\r\n\r\n", [this, s, in](boost::system::error_code ec,
+                                                             std::size_t n) {
+      if (ec) return;
+      in->consume(n);
+      if (!answer_(++requests_)) return;
+      static const std::string kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+      asio::async_write(*s, asio::buffer(kOk), [this, s, in](boost::system::error_code wec,
+                                                            std::size_t) {
+        if (wec) return;
+        if (close_after_answer_) {
+          boost::system::error_code ignored;
+          s->shutdown(tcp::socket::shutdown_both, ignored);
+          s->close(ignored);
+          return;
+        }
+        serve(s, in);
+      });
+    });
+  }
+
+  std::function<bool(int)> answer_;
+  bool close_after_answer_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_{io_};
+  std::vector<std::shared_ptr<tcp::socket>> sockets_;
+  std::atomic<int> connections_{0};
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+portability::HttpRequest get(const std::string& url) { return {"GET", url, {}, {}}; }
+
+TEST(BeastHttpClientTest, AKeptConnectionThatGetsNoAnswerEndsAtTheOneDeadline) {
+  // The first request is answered (its connection is kept), the second never is.
+  ScriptedOrigin origin([](int request) { return request == 1; }, false);
+  BeastHttpClient client;
+  constexpr auto kTimeout = std::chrono::milliseconds(1000);
+  EXPECT_EQ(client.send(get(origin.url("/a")), kTimeout, 1024).status, 200);
+
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    (void)client.send(get(origin.url("/b")), kTimeout, 1024);
+    FAIL() << "an answer that never came";
+  } catch (const portability::TransportError& e) {
+    EXPECT_NE(std::string(e.what()).find("timeout"), std::string::npos) << e.what();
+  }
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(took, kTimeout);
+  // Taken for a closed connection and sent again on a new one, it would take two deadlines.
+  EXPECT_LT(took, 2 * kTimeout) << "one deadline per call, the kept connection's included";
+  EXPECT_EQ(origin.connections(), 1);
+  EXPECT_EQ(origin.requests(), 2);
+}
+
+TEST(BeastHttpClientTest, AKeptConnectionTheOriginClosedIsReplacedWithinTheCall) {
+  ScriptedOrigin origin([](int) { return true; }, /*close_after_answer=*/true);
+  BeastHttpClient client;
+  constexpr auto kTimeout = std::chrono::milliseconds(5000);
+  EXPECT_EQ(client.send(get(origin.url("/a")), kTimeout, 1024).status, 200);
+  // The kept connection is closed at the origin's end: this call finds out and asks again on
+  // a new connection, transparently.
+  const auto second = client.send(get(origin.url("/b")), kTimeout, 1024);
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(second.body, "ok");
+  EXPECT_EQ(origin.connections(), 2);
+}
+
+}  // namespace
+}  // namespace server
