@@ -31,8 +31,8 @@ struct BackchannelSettings {
   int max_attempts = 6;
   std::int64_t first_retry_seconds = 1;
   /// A claimed delivery is not claimed again (by a node that died sending it, say) before this.
-  /// Longer than a call can last: twice request_timeout, since the HTTP client tries once more
-  /// on a fresh connection when a kept one turns out closed (config validates it).
+  /// Longer than a call can last, with room: config requires more than twice request_timeout
+  /// (the deadline does not bound the name lookup before connecting, nor settling).
   std::int64_t lease_seconds = 30;
   std::chrono::milliseconds request_timeout{5000};
   /// Deliveries in flight at once on this node, each on a thread of the sender's own pool, so

@@ -298,8 +298,8 @@ void validate(const Config& config) {
     fail("storage.backend = \"postgres\" needs storage.postgres_url");
   }
   // A delivery still in flight must not be claimed again (and its client told twice) by
-  // another node: its lease has to outlast the call, which the HTTP client may make twice
-  // (once more on a fresh connection when a kept one turns out closed).
+  // another node: its lease has to outlast the call with room to spare, for what the call's
+  // deadline does not bound (the name lookup before connecting) and for settling it.
   const std::int64_t lease_ms = std::int64_t{config.backchannel_lease_seconds} * 1000;
   if (lease_ms <= 2 * std::int64_t{config.backchannel_request_timeout_ms}) {
     fail("backchannel.lease_seconds (" + std::to_string(config.backchannel_lease_seconds) +
