@@ -925,7 +925,11 @@ int Broker::expire_confirmations() {
 std::optional<TransferView> Broker::view(std::string_view transfer_id) {
   auto t = store_.find_transfer(transfer_id);
   if (!t) return std::nullopt;
-  return TransferView{*t, store_.list_transfer_datasets(transfer_id)};
+  // The wait counts from the pause, the transfer's last change (expire_confirmations).
+  const std::int64_t decide_by = t->state == kAwaitingConfirmation
+                                     ? t->updated_at + settings_.confirmation_timeout_seconds
+                                     : 0;
+  return TransferView{*t, store_.list_transfer_datasets(transfer_id), decide_by};
 }
 
 std::string transfer_json(const TransferView& view) {
@@ -957,6 +961,7 @@ std::string transfer_json(const TransferView& view) {
                          {"created_at", t.created_at},
                          {"updated_at", t.updated_at}};
   if (!t.error.empty()) body["error"] = t.error;
+  if (view.decide_by != 0) body["decide_by"] = view.decide_by;
   if (!t.report.empty()) {
     auto report = nlohmann::json::parse(t.report, nullptr, false);
     if (!report.is_discarded()) body["report"] = std::move(report);

@@ -124,7 +124,7 @@ int PortabilityCli::run(storage::Store& store, authz::AuthorizationServer& serve
       std::cerr << "no such transfer\n";
       return 1;
     }
-    std::cout << portability::transfer_json({*t, store.list_transfer_datasets(id_)}) << "\n";
+    std::cout << portability::transfer_json({*t, store.list_transfer_datasets(id_), 0}) << "\n";
     return 0;
   }
   auto resident = store.find_resident_by_username(resident_);

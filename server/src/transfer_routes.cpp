@@ -338,9 +338,7 @@ awaitable<Response> App::account_transfers(const Request& req, const RequestCont
     page.csrf_token = session->csrf_token;
     if (t.state == "requested" || t.state == "awaiting_confirmation")
       page.decision_action = "/account/transfers/" + t.id + "/decision";
-    // The wait counts from the pause, the transfer's last change (Broker::expire_confirmations).
-    if (t.state == "awaiting_confirmation")
-      page.decide_by = iso_time(t.updated_at + broker_->settings().confirmation_timeout_seconds);
+    if (view->decide_by != 0) page.decide_by = iso_time(view->decide_by);
     for (const auto& d : view->datasets) {
       page.datasets.push_back({d.dataset, d.source_format, d.destination_format, d.items_done,
                                d.items_total, d.bytes_done, d.bytes_total, d.verified, d.deleted,

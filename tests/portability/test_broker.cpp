@@ -301,6 +301,8 @@ TEST_F(BrokerTest, SwitchThatCannotCarryEverythingWaitsWithTheSourceUntouched) {
   // The client API and the report say what would be lost.
   const auto shown = nlohmann::json::parse(transfer_json(*broker_->view(id)));
   EXPECT_EQ(shown["state"], "awaiting_confirmation");
+  EXPECT_EQ(shown["decide_by"], transfer(id).updated_at + 14 * 86'400)
+      << "when it is kept at the source without a decision";
   EXPECT_EQ(shown["report"]["datasets"][0]["not_carried"], shown["datasets"][0]["not_carried"]);
 }
 
@@ -407,6 +409,8 @@ TEST_F(BrokerTest, AnUndecidedSwitchIsKeptAtTheSourceOnceItsTimeIsUp) {
   EXPECT_EQ(broker_->expire_confirmations(), 1);
   const auto t = transfer(id);
   ASSERT_EQ(t.state, "completed");
+  EXPECT_FALSE(nlohmann::json::parse(transfer_json(*broker_->view(id))).contains("decide_by"))
+      << "nothing left to decide";
   EXPECT_EQ(t.step,
             "completed as a copy: nothing was deleted at the source, because the resident did "
             "not decide within 14 days whether to delete there what could not be carried to "

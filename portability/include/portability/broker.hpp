@@ -137,6 +137,9 @@ enum class Decision {
 struct TransferView {
   storage::TransferRecord transfer;
   std::vector<storage::TransferDatasetRecord> datasets;
+  /// For a transfer awaiting the resident's decision: when it is kept at the source without
+  /// one (Broker::expire_confirmations); 0 otherwise, or when unknown.
+  std::int64_t decide_by = 0;
 };
 
 /// Runs transfers: a durable state machine in storage (requested -> consented -> exporting /
