@@ -169,7 +169,8 @@ TEST_F(ConfigTest, MasterKeyFileFromFileAndEnvironment) {
                                             {"INFOBANK_DATA_DIR", "/d"}});
   EXPECT_EQ(c.master_key_path(), "/from/env.key");
   EXPECT_EQ(c.database_path(), "/d/infobank.db");
-  expect_error(write("bad.toml", "[storage]\nmaster_key_file = 1\n"), {}, "storage.master_key_file");
+  expect_error(write("bad.toml", "[storage]\nmaster_key_file = 1\n"), {},
+               "storage.master_key_file");
   expect_error(write("typo.toml", "[storage]\nmaster_key = \"x\"\n"), {}, "storage.master_key");
 }
 
