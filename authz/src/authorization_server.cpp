@@ -240,9 +240,14 @@ std::vector<storage::ResidentRecord> AuthorizationServer::list_residents() {
   return residents;
 }
 
+Expected<std::vector<PublicKey>> client_keys(std::string_view jwks) {
+  if (jwks.empty()) return std::vector<PublicKey>{};
+  return parse_jwk_set(jwks);
+}
+
 Expected<Params> AuthorizationServer::request_object(std::string_view jwt,
                                                      const storage::ClientRecord& client) {
-  auto keys = parse_jwk_set(client.jwks.empty() ? R"({"keys":[]})" : client.jwks);
+  auto keys = client_keys(client.jwks);
   if (!keys || keys->empty())
     return make_error("invalid_request_object", "the client has no registered keys to sign with");
   return verify_request_object(jwt, *keys, client.client_id, settings_.issuer, clock_.now());
@@ -845,8 +850,7 @@ Expected<AuthorizationServer::NewClient> AuthorizationServer::create_client(
   if (draft.client_name.empty()) draft.client_name = draft.client_id;
   draft.created_at = clock_.now();
   NewClient out;
-  if (draft.token_endpoint_auth_method == "client_secret_basic" ||
-      draft.token_endpoint_auth_method == "client_secret_post") {
+  if (uses_client_secret(draft.token_endpoint_auth_method)) {
     // 256 bits from the CSPRNG: a fast hash suffices (no dictionary to attack).
     out.client_secret = random_.token(32);
     draft.secret_hash = sha256_b64url(out.client_secret);
@@ -909,22 +913,17 @@ std::optional<OAuthError> AuthorizationServer::complete_client(storage::ClientRe
   if (method == "none" && std::find(draft.grant_types.begin(), draft.grant_types.end(),
                                     "client_credentials") != draft.grant_types.end())
     return make_error("invalid_client_metadata", "public clients cannot use client_credentials");
-  if (method == "private_key_jwt") {
-    auto keys = parse_jwk_set(draft.jwks);
-    if (!keys || keys->empty())
-      return make_error("invalid_client_metadata", "private_key_jwt needs a jwks with public keys");
-  } else if (!draft.jwks.empty()) {
-    auto keys = parse_jwk_set(draft.jwks);
-    if (!keys) return make_error("invalid_client_metadata", "jwks is malformed");
-  }
+  const auto keys = client_keys(draft.jwks);
+  if (!keys) return make_error("invalid_client_metadata", "jwks is malformed");
+  if (method == "private_key_jwt" && keys->empty())
+    return make_error("invalid_client_metadata", "private_key_jwt needs a jwks with public keys");
   // RFC 9101 §10.5: request objects are verified with the client's registered keys (client
   // secrets are stored only as hashes, so there is nothing to check an HMAC with).
   if (draft.require_signed_request_object) {
-    auto keys = parse_jwk_set(draft.jwks.empty() ? R"({"keys":[]})" : draft.jwks);
     if (!code_flow)
       return make_error("invalid_client_metadata",
                         "require_signed_request_object needs the authorization_code grant");
-    if (!keys || keys->empty())
+    if (keys->empty())
       return make_error("invalid_client_metadata",
                         "require_signed_request_object needs a jwks with public keys");
   }

@@ -28,6 +28,15 @@ namespace authz {
 std::string named_secret(storage::Store& store, const Sealer& sealer, std::string_view name,
                          const std::string& candidate);
 
+/// client_secret_basic or client_secret_post: the client has a secret (stored as its hash).
+inline bool uses_client_secret(std::string_view method) {
+  return method == "client_secret_basic" || method == "client_secret_post";
+}
+
+/// A client's registered keys (`jwks`): none when it registered no JWK Set, an error when the
+/// set is malformed.
+Expected<std::vector<PublicKey>> client_keys(std::string_view jwks);
+
 /// RFC 3986 absolute URI without a fragment (RFC 8707 §2 resource indicators).
 bool absolute_uri(std::string_view text);
 

@@ -153,17 +153,15 @@ Expected<storage::ClientRecord, EndpointError> AuthorizationServer::authenticate
   // The two secret methods are equally strong, so a secret client may use either; a key-based
   // or public client may use only its own.
   const auto& registered = client ? client->token_endpoint_auth_method : std::string();
-  const bool secret_method = method == "client_secret_basic" || method == "client_secret_post";
-  const bool secret_client =
-      registered == "client_secret_basic" || registered == "client_secret_post";
-  if (!client || (registered != method && !(secret_method && secret_client)))
+  if (!client ||
+      (registered != method && !(uses_client_secret(method) && uses_client_secret(registered))))
     return fail("invalid_client", "client authentication failed", scheme);
-  if (method == "client_secret_basic" || method == "client_secret_post") {
+  if (uses_client_secret(method)) {
     const auto& secret = basic ? basic->client_secret : form.value("client_secret");
     if (!constant_time_equal(sha256_b64url(secret), client->secret_hash))
       return fail("invalid_client", "client authentication failed", scheme);
   } else if (method == "private_key_jwt") {
-    auto keys = parse_jwk_set(client->jwks);
+    auto keys = client_keys(client->jwks);
     if (!keys) return fail("invalid_client", "client authentication failed");
     const auto& iss = settings_.issuer;
     std::vector<std::string> audiences = {iss, iss + "/token", facts.url};
@@ -835,10 +833,6 @@ nlohmann::json registration_json(const storage::ClientRecord& c, std::string_vie
   return out;
 }
 
-bool secret_method(std::string_view method) {
-  return method == "client_secret_basic" || method == "client_secret_post";
-}
-
 }  // namespace
 
 Answer AuthorizationServer::register_client(std::string_view json_body, const RequestFacts& facts) {
@@ -914,7 +908,7 @@ Answer AuthorizationServer::manage_client(std::string_view method, std::string_v
   // A secret stays the client's while it authenticates with one; a client that starts to use
   // one gets a new one (shown once, in this answer); one that stops, loses it.
   std::string new_secret;
-  if (secret_method(draft.token_endpoint_auth_method)) {
+  if (uses_client_secret(draft.token_endpoint_auth_method)) {
     draft.secret_hash = client->secret_hash;
     if (draft.secret_hash.empty()) {
       new_secret = random_.token(32);

@@ -1668,8 +1668,14 @@ TEST_F(AuthorizationServerTest, JwtResponseModesSignTheAuthorizationResponse) {
     EXPECT_TRUE(answer) << mode << ": the code in the JWT is the one to redeem";
   }
   // The plain query response is unchanged, iss included (RFC 9207).
-  auto plain = obtain_code();
-  EXPECT_FALSE(plain.empty());
+  auto r = server_->authorize(authorize_params());
+  ASSERT_EQ(r.kind, AuthorizeResult::Kind::proceed);
+  const auto session = sign_in();
+  boost::urls::url_view plain(
+      server_->approve(*server_->take_pending(r.pending.handle), session).location);
+  EXPECT_NE(plain.params().find("code"), plain.params().end());
+  EXPECT_EQ((*plain.params().find("iss")).value, kIssuer);
+  EXPECT_EQ(plain.params().find("response"), plain.params().end());
 
   auto m = nlohmann::json::parse(server_->metadata_json(true));
   EXPECT_EQ(m["response_modes_supported"], nlohmann::json::array({"query", "jwt", "query.jwt"}));

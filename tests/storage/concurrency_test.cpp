@@ -116,18 +116,7 @@ void expect_tree_of(Store& store, const std::vector<Event>& events) {
   }
 }
 
-class ConcurrencyTest : public ::testing::TestWithParam<testing::Backend> {
- protected:
-  void SetUp() override {
-    if (!testing::available(GetParam())) GTEST_SKIP() << testing::kSkipped;
-    db_ = std::make_unique<testing::TestDatabase>(GetParam());
-    store_ = db_->open();
-    store_->migrate();
-  }
-
-  std::unique_ptr<testing::TestDatabase> db_;
-  std::unique_ptr<Store> store_;
-};
+class ConcurrencyTest : public testing::MigratedStoreTest {};
 
 INSTANTIATE_TEST_SUITE_P(Backends, ConcurrencyTest,
                          ::testing::Values(testing::Backend::sqlite, testing::Backend::postgres),

@@ -119,15 +119,8 @@ Grant make_grant(const std::string& id, const std::string& resident, const std::
 
 // Every test runs on each back end (see test_database.hpp): Backends/StoreTest.Name/Sqlite
 // and Backends/StoreTest.Name/Postgres.
-class StoreTest : public ::testing::TestWithParam<testing::Backend> {
+class StoreTest : public testing::MigratedStoreTest {
  protected:
-  void SetUp() override {
-    if (!testing::available(GetParam())) GTEST_SKIP() << testing::kSkipped;
-    db_ = std::make_unique<testing::TestDatabase>(GetParam());
-    store_ = db_->open();
-    store_->migrate();
-  }
-
   void reopen() {
     store_.reset();
     store_ = db_->open();
@@ -141,9 +134,6 @@ class StoreTest : public ::testing::TestWithParam<testing::Backend> {
     return testing::event(0, kNow, "resident", "consent.granted", "", "app",
                           "{\"grant_id\":\"" + std::string(grant) + "\"}", "");
   }
-
-  std::unique_ptr<testing::TestDatabase> db_;
-  std::unique_ptr<Store> store_;  // after db_: closed before the database goes
 };
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,

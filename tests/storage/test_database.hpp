@@ -167,4 +167,19 @@ class TestDatabase {
   std::string target_;
 };
 
+/// A test run on each back end, with a fresh database and a store migrated on it (skipped on a
+/// back end that is not available).
+class MigratedStoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    if (!available(GetParam())) GTEST_SKIP() << kSkipped;
+    db_ = std::make_unique<TestDatabase>(GetParam());
+    store_ = db_->open();
+    store_->migrate();
+  }
+
+  std::unique_ptr<TestDatabase> db_;
+  std::unique_ptr<Store> store_;  // after db_: closed before the database goes
+};
+
 }  // namespace storage::testing

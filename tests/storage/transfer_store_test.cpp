@@ -51,21 +51,11 @@ std::vector<std::string> ids(const std::vector<TransferRecord>& transfers) {
   return out;
 }
 
-class TransferStoreTest : public ::testing::TestWithParam<testing::Backend> {
+class TransferStoreTest : public testing::MigratedStoreTest {
  protected:
-  void SetUp() override {
-    if (!testing::available(GetParam())) GTEST_SKIP() << testing::kSkipped;
-    db_ = std::make_unique<testing::TestDatabase>(GetParam());
-    store_ = db_->open();
-    store_->migrate();
-  }
-
   void insert(const TransferRecord& t) {
     store_->insert_transfer(t, {}, logged("transfer.requested", t.id));
   }
-
-  std::unique_ptr<testing::TestDatabase> db_;
-  std::unique_ptr<Store> store_;  // after db_: closed before the database goes
 };
 
 INSTANTIATE_TEST_SUITE_P(Backends, TransferStoreTest,
