@@ -30,16 +30,23 @@ storage::SigningKeyRecord KeyRing::new_key(std::string kid) const {
 }
 
 void KeyRing::ensure_key() {
-  std::lock_guard lock(mutex_);
   if (store_.list_signing_keys().empty()) {
     OsRandom random;
     store_.insert_signing_key(new_key(random.token(12)));
   }
+  std::lock_guard lock(mutex_);
   loaded_at_ = -1;
 }
 
-void KeyRing::reload_locked(std::int64_t now) {
-  if (loaded_at_ >= 0 && now - loaded_at_ < kReloadInterval && current_) return;
+// Storage is read with no lock held, so a thread that only wants the current key (an I/O
+// thread answering from memory, say) never waits on another thread's read; two threads that
+// find the keys stale at once both read, and the later one's copy stays.
+void KeyRing::refresh() {
+  const auto now = clock_.now();
+  {
+    std::lock_guard lock(mutex_);
+    if (loaded_at_ >= 0 && now - loaded_at_ < kReloadInterval && current_) return;
+  }
   auto records = store_.list_signing_keys();
   std::shared_ptr<const Current> current;
   std::vector<PublicKey> published;
@@ -67,27 +74,29 @@ void KeyRing::reload_locked(std::int64_t now) {
     published.push_back(std::move(pub));
   }
   if (!current) throw std::runtime_error("no current signing key: run `infobank keys rotate`");
+  auto jwks = nlohmann::json{{"keys", std::move(keys)}}.dump();
+  std::lock_guard lock(mutex_);
   current_ = std::move(current);
   published_ = std::move(published);
-  jwks_ = nlohmann::json{{"keys", std::move(keys)}}.dump();
+  jwks_ = std::move(jwks);
   loaded_at_ = now;
 }
 
 KeyRing::Current KeyRing::current() {
+  refresh();
   std::lock_guard lock(mutex_);
-  reload_locked(clock_.now());
   return *current_;
 }
 
 std::string KeyRing::jwks_json() {
+  refresh();
   std::lock_guard lock(mutex_);
-  reload_locked(clock_.now());
   return jwks_;
 }
 
 std::optional<PublicKey> KeyRing::find(std::string_view kid) {
+  refresh();
   std::lock_guard lock(mutex_);
-  reload_locked(clock_.now());
   for (const auto& key : published_) {
     if (key.kid() == kid) return key;
   }
@@ -95,9 +104,9 @@ std::optional<PublicKey> KeyRing::find(std::string_view kid) {
 }
 
 std::string KeyRing::rotate(Random& random) {
-  std::lock_guard lock(mutex_);
   auto record = new_key(random.token(12));
   store_.rotate_signing_key(record, record.created_at);
+  std::lock_guard lock(mutex_);
   loaded_at_ = -1;
   return record.kid;
 }

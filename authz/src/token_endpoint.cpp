@@ -242,6 +242,23 @@ Answer AuthorizationServer::token(const Params& form, const RequestFacts& facts,
   return token_client_credentials(form, facts, *client, deferred);
 }
 
+std::optional<Answer> AuthorizationServer::token_in_memory(const Params& form,
+                                                          const RequestFacts& facts,
+                                                          std::optional<TokenWrite>& deferred) {
+  // These are known to need storage (a DPoP proof's or client assertion's jti is remembered
+  // there): not worth a try.
+  if (form.value("grant_type") != "client_credentials" || facts.dpop || facts.dpop_repeated ||
+      form.has("client_assertion"))
+    return std::nullopt;
+  const storage::StorageForbidden here;
+  try {
+    return token(form, facts, &deferred);
+  } catch (const storage::StorageNotAllowed&) {
+    deferred.reset();
+    return std::nullopt;
+  }
+}
+
 Answer AuthorizationServer::token_authorization_code(const Params& form, const RequestFacts& facts,
                                                      const storage::ClientRecord& client) {
   auto code = form.value("code");

@@ -641,15 +641,20 @@ awaitable<Response> App::back_channel(const Request& req, const RequestContext& 
   if (!form) co_return oauth_error(req, authz::EndpointError{form.error(), {}});
   const auto& f = *form;
   // A client_credentials token's write is committed below without holding a worker: its
-  // group commit then gathers every token issued meanwhile.
+  // group commit then gathers every token issued meanwhile. Such a token is issued right here,
+  // on this I/O thread, when that needs no storage (a cached client, fresh keys): two thread
+  // hand-overs fewer; otherwise, and for everything else, on a worker.
   std::optional<authz::TokenWrite> write;
+  std::optional<authz::Answer> from_memory;
+  if (route == "/token") from_memory = server_.token_in_memory(f, facts, write);
   auto job = [&]() -> authz::Answer {
     if (route == "/token") return server_.token(f, facts, &write);
     if (route == "/par") return server_.par(f, facts);
     if (route == "/introspect") return server_.introspect(f, facts);
     return server_.revoke(f, facts);
   };
-  auto answer = co_await offload(workers_, job);
+  if (!from_memory) from_memory = co_await offload(workers_, job);
+  auto& answer = *from_memory;
   if (write) {
     // Durable before the answer leaves; a failed write throws, and the client gets a 500.
     auto submit = [this, &write](Done done) {

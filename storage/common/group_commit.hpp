@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "storage/store.hpp"
+
 namespace storage {
 
 /// Group commit, independent of the back end: concurrent writes share one transaction.
@@ -62,6 +64,7 @@ class GroupCommit {
 
   /// Runs `write` in a shared write transaction; rethrows what it threw.
   void run(const Write& write) {
+    if (StorageForbidden::active()) throw StorageNotAllowed();
     Ticket ticket;
     ticket.write = &write;
     std::unique_lock lock(mutex_);

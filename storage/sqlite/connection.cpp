@@ -239,6 +239,7 @@ ConnectionPool::ConnectionPool(std::string path, std::size_t max_connections)
 }
 
 PooledConnection ConnectionPool::acquire() {
+  if (StorageForbidden::active()) throw StorageNotAllowed();
   std::unique_lock lock(mutex_);
   available_.wait(lock, [&] { return !idle_.empty() || open_ < max_connections_; });
   if (!idle_.empty()) {

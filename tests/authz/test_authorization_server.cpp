@@ -365,6 +365,75 @@ TEST_F(AuthorizationServerTest, ClientCredentialsTokenWriteCanBeDeferred) {
   EXPECT_FALSE(none);
 }
 
+// A client_credentials token is answered from memory, on the calling thread, once its client
+// is cached and the signing keys are fresh. When anything needs storage the answer is "not
+// here", and nothing was changed: the caller then asks token() on a worker.
+TEST_F(AuthorizationServerTest, ClientCredentialsTokenFromMemory) {
+  storage::ClientRecord svc;
+  svc.client_id = "svc-cc";
+  svc.client_name = "Service";
+  svc.token_endpoint_auth_method = "client_secret_basic";
+  svc.grant_types = {"client_credentials"};
+  svc.scope = "audit.read";
+  const auto secret = server_->create_client(svc)->client_secret;
+  const auto facts = basic_facts("svc-cc", secret);
+  const auto form = P({{"grant_type", "client_credentials"}});
+  const auto audit_before = server_->store().audit_size();
+
+  std::optional<TokenWrite> write;
+  // Not cached yet: the client must be read from storage.
+  EXPECT_FALSE(server_->token_in_memory(form, facts, write));
+  EXPECT_FALSE(write);
+  EXPECT_EQ(server_->store().audit_size(), audit_before);
+
+  ASSERT_TRUE(server_->token(form, facts));  // the usual way, which caches the client
+  {
+    // Any store call in here would throw, so the answer below touched no storage.
+    const storage::StorageForbidden here;
+    auto answer = server_->token_in_memory(form, facts, write);
+    ASSERT_TRUE(answer);
+    ASSERT_TRUE(*answer) << answer->error().error.description;
+    ASSERT_TRUE(write);
+    const auto access = nlohmann::json::parse((*answer)->body)["access_token"].get<std::string>();
+    const auto claims = nlohmann::json::parse(jws_parse(access)->payload);
+    EXPECT_EQ(claims["jti"], write->record.jti);
+    EXPECT_EQ(claims["client_id"], "svc-cc");
+    EXPECT_EQ(claims["scope"], "audit.read");
+  }
+  // Not stored until the caller writes it.
+  EXPECT_FALSE(server_->store().find_access_token(write->record.jti));
+  EXPECT_EQ(server_->store().audit_size(), audit_before + 1);
+
+  // A wrong secret or scope is refused from memory too, with nothing to write.
+  std::optional<TokenWrite> none;
+  auto wrong = server_->token_in_memory(form, basic_facts("svc-cc", "not-the-secret"), none);
+  ASSERT_TRUE(wrong);
+  ASSERT_FALSE(*wrong);
+  EXPECT_EQ(wrong->error().error.error, "invalid_client");
+  auto scope = server_->token_in_memory(
+      P({{"grant_type", "client_credentials"}, {"scope", "openid"}}), facts, none);
+  ASSERT_TRUE(scope);
+  ASSERT_FALSE(*scope);
+  EXPECT_EQ(scope->error().error.error, "invalid_scope");
+  EXPECT_FALSE(none);
+
+  // DPoP proofs and other grants need storage, and are not tried.
+  auto with_dpop = facts;
+  with_dpop.dpop = "a.b.c";
+  EXPECT_FALSE(server_->token_in_memory(form, with_dpop, none));
+  EXPECT_FALSE(server_->token_in_memory(
+      P({{"grant_type", "refresh_token"}, {"refresh_token", "r"}}), facts, none));
+  // Once the cached client is stale, storage again; then cached anew.
+  clock_.advance(3);
+  EXPECT_FALSE(server_->token_in_memory(form, facts, none));
+  EXPECT_FALSE(none);
+  ASSERT_TRUE(server_->token(form, facts));
+  auto again = server_->token_in_memory(form, facts, none);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(*again);
+  EXPECT_EQ(server_->store().audit_size(), audit_before + 2);
+}
+
 // client_credentials with authorization details follows the same end rules as a resident's
 // consent: the token ends with its details, and details that have ended are refused.
 TEST_F(AuthorizationServerTest, ClientCredentialsTokensEndWithTheirDetails) {

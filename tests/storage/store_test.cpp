@@ -8,6 +8,7 @@
 #include <mutex>
 #include <cctype>
 #include <filesystem>
+#include <future>
 #include <limits>
 #include <memory>
 #include <string>
@@ -836,6 +837,39 @@ TEST_P(StoreTest, SubmittedAccessTokensCommitAndReportEach) {
     }
   }
   EXPECT_EQ(store_->audit_size(), kThreads * kEach);
+}
+
+// Where storage is forbidden (an I/O thread trying to answer from memory), reads and blocking
+// writes throw StorageNotAllowed without touching the back end; handing a token's write to the
+// group commit stays allowed, and the scope ends with its block.
+TEST_P(StoreTest, StorageForbiddenRefusesReadsAndBlockingWrites) {
+  store_->insert_access_token(make_access("before", "app", ""),
+                              testing::event(0, kNow, "client", "token.issued", "", "app", "{}", ""));
+  const auto audit_before = store_->audit_size();
+  std::promise<std::exception_ptr> written;
+  {
+    const StorageForbidden here;
+    EXPECT_TRUE(StorageForbidden::active());
+    EXPECT_THROW(store_->find_access_token("before"), StorageNotAllowed);
+    EXPECT_THROW(store_->insert_access_token(
+                     make_access("refused", "app", ""),
+                     testing::event(0, kNow, "client", "token.issued", "", "app", "{}", "")),
+                 StorageNotAllowed);
+    EXPECT_THROW(store_->append_event(testing::event(0, kNow, "client", "x", "", "app", "{}", "")),
+                 StorageNotAllowed);
+    store_->submit_access_token(
+        make_access("handed-over", "app", ""),
+        testing::event(0, kNow, "client", "token.issued", "", "app", "{}", ""),
+        [&written](std::exception_ptr error) { written.set_value(error); });
+  }
+  EXPECT_FALSE(StorageForbidden::active());
+  auto done = written.get_future();
+  ASSERT_EQ(done.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_FALSE(done.get());
+  EXPECT_TRUE(store_->find_access_token("before"));
+  EXPECT_TRUE(store_->find_access_token("handed-over"));
+  EXPECT_FALSE(store_->find_access_token("refused"));
+  EXPECT_EQ(store_->audit_size(), audit_before + 1);
 }
 
 // Writes still queued when the store closes are committed before it goes.

@@ -139,13 +139,13 @@ class KeyRing {
   std::string rotate(Random& random);
 
  private:
-  void reload_locked(std::int64_t now);
+  void refresh();
   [[nodiscard]] storage::SigningKeyRecord new_key(std::string kid) const;
   storage::Store& store_;
   const Clock& clock_;
   const Sealer& sealer_;
   std::int64_t retention_;
-  std::mutex mutex_;
+  std::mutex mutex_;  ///< guards the fields below; never held across a storage call
   std::int64_t loaded_at_ = -1;
   std::shared_ptr<const Current> current_;
   std::vector<PublicKey> published_;
@@ -287,6 +287,12 @@ class AuthorizationServer {
   /// Without it, or for the other grants, the write is made before token() returns.
   Answer token(const Params& form, const RequestFacts& facts,
                std::optional<TokenWrite>* deferred = nullptr);
+  /// token() with `deferred`, when it can answer without storage, on the calling thread (an
+  /// I/O thread): a client_credentials grant, without DPoP, by a client authenticating with a
+  /// secret that the client cache holds, while the signing keys are fresh. nullopt when the
+  /// request needs storage (the caller then runs token() on a worker); nothing was changed.
+  std::optional<Answer> token_in_memory(const Params& form, const RequestFacts& facts,
+                                        std::optional<TokenWrite>& deferred);
   Answer introspect(const Params& form, const RequestFacts& facts);
   Answer revoke(const Params& form, const RequestFacts& facts);
   Answer userinfo(const RequestFacts& facts);

@@ -246,6 +246,30 @@ class StorageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Thrown, instead of touching the back end, by a store used on a thread where a
+/// StorageForbidden scope is alive.
+class StorageNotAllowed : public std::logic_error {
+ public:
+  StorageNotAllowed() : std::logic_error("storage used where it is forbidden") {}
+};
+
+/// While one is alive, every Store method called on this thread that would read or write the
+/// back end throws StorageNotAllowed: an I/O thread that tries to answer from memory is told,
+/// rather than blocked, when it cannot, and hands the request to a worker. (Handing a write to
+/// the group commit, Store::submit_access_token, does not block and stays allowed.)
+class StorageForbidden {
+ public:
+  StorageForbidden();
+  ~StorageForbidden();
+  StorageForbidden(const StorageForbidden&) = delete;
+  StorageForbidden& operator=(const StorageForbidden&) = delete;
+  /// Whether one is alive on this thread.
+  static bool active();
+
+ private:
+  bool outer_;
+};
+
 /// Opens (creating if needed) a SQLite database in WAL mode at `path`; `hasher` hashes the
 /// audit log's leaves and nodes.
 std::unique_ptr<Store> open_sqlite(const std::string& path,
