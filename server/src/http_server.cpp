@@ -60,7 +60,70 @@ constexpr std::size_t kFirstReadChunk = 4096;
 constexpr auto kCloseTimeout = std::chrono::seconds(2);
 constexpr std::size_t kMaxDrainBytes = 1 << 20;
 
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using TlsStream = beast::ssl_stream<tcp::socket>;
+
+// How often an I/O thread looks for connections past their deadline: timeouts are enforced
+// within this much of their configured length.
+constexpr auto kSweepInterval = std::chrono::milliseconds(100);
+
+// What the I/O thread's sweeper and stop() need to reach a connection. Touched only on the
+// connection's own thread.
+struct Connection {
+  tcp::socket* socket = nullptr;
+  bool idle = false;  // waiting for the first byte of a request
+  Clock::time_point deadline = Clock::time_point::max();
+  std::size_t slot = 0;  // index in its sweeper's list
+
+  void expires_after(Clock::duration d) { deadline = Clock::now() + d; }
+  void expires_never() { deadline = Clock::time_point::max(); }
+};
+
+// The deadlines of one I/O thread's connections, enforced by one coarse timer that is armed
+// only while the thread has connections. A timer per connection and operation (beast's
+// tcp_stream) costs a timer-queue update, often a timerfd_settime, and a cancelled wait to
+// complete on every read and write: a fifth of a bare server's requests per second. Here a
+// deadline is a time stored in the connection; a connection past it has its socket closed,
+// which ends the operation it is waiting on.
+class Sweeper {
+ public:
+  explicit Sweeper(net::io_context& ioc) : timer_(ioc) {}
+
+  void add(Connection& c) {
+    c.slot = list_.size();
+    list_.push_back(&c);
+    if (!armed_) arm();
+  }
+
+  void remove(Connection& c) {
+    list_[c.slot] = list_.back();
+    list_[c.slot]->slot = c.slot;
+    list_.pop_back();
+  }
+
+ private:
+  void arm() {
+    armed_ = true;
+    timer_.expires_after(kSweepInterval);
+    timer_.async_wait([this](beast::error_code ec) {
+      armed_ = false;
+      if (ec) return;
+      const auto now = Clock::now();
+      for (Connection* c : list_) {
+        if (c->deadline > now) continue;
+        c->deadline = Clock::time_point::max();
+        beast::error_code cec;
+        c->socket->close(cec);
+      }
+      // With no connection left the timer stays off, so the thread's io_context can run out
+      // of work at shutdown.
+      if (!list_.empty()) arm();
+    });
+  }
+
+  net::steady_timer timer_;
+  std::vector<Connection*> list_;
+  bool armed_ = false;
+};
 
 // A correlation id, unique within the process and across restarts: a random 64-bit prefix
 // drawn once per thread from the CSPRNG, then a counter. Not a secret (it is sent back to the
@@ -115,11 +178,11 @@ bool is_parse_error(const beast::error_code& ec) {
 // oversized body) is read and discarded for a moment first: closing a socket with unread data
 // makes the kernel send RST, which can destroy our error response before the peer reads it
 // (RFC 9112 §9.6, "tear-down").
-net::awaitable<void> close_connection(beast::tcp_stream& stream, bool linger) {
+net::awaitable<void> close_connection(tcp::socket& stream, Connection& conn, bool linger) {
   beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.shutdown(tcp::socket::shutdown_send, ec);
   if (linger && !ec) {
-    stream.expires_after(kCloseTimeout);
+    conn.expires_after(kCloseTimeout);
     std::array<char, 4096> scratch{};
     std::size_t drained = 0;
     while (drained < kMaxDrainBytes) {
@@ -128,21 +191,21 @@ net::awaitable<void> close_connection(beast::tcp_stream& stream, bool linger) {
       drained += n;
     }
   }
-  stream.socket().close(ec);
+  stream.close(ec);
 }
 
-net::awaitable<void> close_connection(TlsStream& stream, bool /*linger*/) {
+net::awaitable<void> close_connection(TlsStream& stream, Connection& conn, bool /*linger*/) {
   // The TLS close_notify exchange reads until the peer's close_notify, which also drains.
   auto& lowest = beast::get_lowest_layer(stream);
-  if (lowest.socket().is_open()) {
-    lowest.expires_after(kCloseTimeout);
+  if (lowest.is_open()) {
+    conn.expires_after(kCloseTimeout);
     // Errors here (timeout, eof, stream_truncated from a peer that closes without its own
     // close_notify) change nothing: the response was complete and HTTP frames itself.
     auto [ec] = co_await stream.async_shutdown(kNoThrow);
     (void)ec;
   }
   beast::error_code ec;
-  lowest.socket().close(ec);
+  lowest.close(ec);
 }
 
 }  // namespace
@@ -150,12 +213,8 @@ net::awaitable<void> close_connection(TlsStream& stream, bool /*linger*/) {
 // ---------------------------------------------------------------------------------------------
 
 struct HttpServer::Impl {
-  // What stop() needs to reach a connection: its executor, and its stream while it is waiting
+  // What stop() needs to reach a connection: its executor, and its socket while it is waiting
   // for the first byte of a request (the only moment closing it loses nothing).
-  struct Connection {
-    beast::tcp_stream* lowest = nullptr;
-    bool idle = false;  // touched only on the connection's thread
-  };
   struct Entry {
     net::any_io_executor executor;
     Connection* conn = nullptr;  // null until the coroutine has started
@@ -254,6 +313,13 @@ struct HttpServer::Impl {
     return out;
   }
 
+  static std::vector<std::unique_ptr<Sweeper>> make_sweepers(
+      const std::vector<std::unique_ptr<net::io_context>>& contexts) {
+    std::vector<std::unique_ptr<Sweeper>> out;
+    for (const auto& c : contexts) out.push_back(std::make_unique<Sweeper>(*c));
+    return out;
+  }
+
   void stop_contexts() {
     for (auto& c : contexts) c->stop();
   }
@@ -301,7 +367,10 @@ struct HttpServer::Impl {
     if (it == connections.end() || it->second.conn == nullptr) return;
     Connection& c = *it->second.conn;
     // Cancelling only the wait for a new request: a request being read or handled finishes.
-    if (c.idle && c.lowest != nullptr) c.lowest->cancel();
+    if (c.idle && c.socket != nullptr) {
+      beast::error_code ec;
+      c.socket->cancel(ec);
+    }
   }
 
   // On the control strand.
@@ -381,7 +450,7 @@ struct HttpServer::Impl {
   // ---- coroutines ----
 
   net::awaitable<void> accept_loop();
-  net::awaitable<void> run_connection(tcp::socket socket, std::uint64_t id);
+  net::awaitable<void> run_connection(tcp::socket socket, std::uint64_t id, Sweeper& sweeper);
   template <class Stream>
   net::awaitable<void> serve(Stream& stream, Connection& conn, const std::string& remote);
 
@@ -423,6 +492,9 @@ struct HttpServer::Impl {
   // thread, its coroutine and the stop() notifications posted to it never run concurrently
   // (no strand needed), and the threads share no scheduler queue or lock.
   std::vector<std::unique_ptr<net::io_context>> contexts;
+  // One per io_context, used on its thread only; destroyed before the contexts (its timer
+  // belongs to one), so connections still in a context then must not reach it (tearing_down).
+  std::vector<std::unique_ptr<Sweeper>> sweepers = make_sweepers(contexts);
   net::any_io_executor control;  // strand for the acceptor, the deadline and the signals
   // Keep each io_context's run() going while it has no connection; released once drained.
   std::vector<net::executor_work_guard<net::io_context::executor_type>> idle_guards;
@@ -437,7 +509,8 @@ struct HttpServer::Impl {
 net::awaitable<void> HttpServer::Impl::accept_loop() {
   for (;;) {
     // Connections are dealt to the I/O threads in turn and stay on theirs.
-    net::io_context& home = *contexts[next_context++ % contexts.size()];
+    const std::size_t home_index = next_context++ % contexts.size();
+    net::io_context& home = *contexts[home_index];
     net::any_io_executor executor = home.get_executor();
     auto [ec, socket] = co_await acceptor.async_accept(executor, kNoThrow);
     if (stopping) break;
@@ -451,28 +524,34 @@ net::awaitable<void> HttpServer::Impl::accept_loop() {
       continue;
     }
     const auto id = register_connection(executor);
-    net::co_spawn(executor, run_connection(std::move(socket), id),
+    net::co_spawn(executor, run_connection(std::move(socket), id, *sweepers[home_index]),
                   [this](std::exception_ptr e) { on_coroutine_exit(e, "connection"); });
   }
   accepting = false;
   maybe_finish();
 }
 
-net::awaitable<void> HttpServer::Impl::run_connection(tcp::socket socket, std::uint64_t id) {
-  // The frame owns everything about the connection; the guard keeps the registry and the
-  // gauge honest however the coroutine ends.
+net::awaitable<void> HttpServer::Impl::run_connection(tcp::socket socket, std::uint64_t id,
+                                                      Sweeper& sweeper) {
+  Connection conn;  // declared first: outlives the guard
+  conn.socket = &socket;
+  // The frame owns everything about the connection; the guard keeps the registry, the
+  // sweeper and the gauge honest however the coroutine ends.
   struct Guard {
     Impl& impl;
     std::uint64_t id;
+    Sweeper& sweeper;
+    Connection& conn;
     ~Guard() {
+      if (!impl.tearing_down) sweeper.remove(conn);
       impl.metrics.connections_open().sub();
       impl.unregister(id);
     }
   };
-  Connection conn;  // declared first: outlives the guard's unregister()
+  sweeper.add(conn);
   metrics.connections_open().add();
   metrics.connections_accepted().inc();
-  Guard guard{*this, id};
+  Guard guard{*this, id, sweeper, conn};
 
   beast::error_code ec;
   const auto peer = socket.remote_endpoint(ec);
@@ -480,29 +559,27 @@ net::awaitable<void> HttpServer::Impl::run_connection(tcp::socket socket, std::u
   socket.set_option(tcp::no_delay(true), ec);
 
   if (ssl_ctx) {
-    TlsStream stream{beast::tcp_stream{std::move(socket)}, *ssl_ctx};
-    conn.lowest = &beast::get_lowest_layer(stream);
+    TlsStream stream{std::move(socket), *ssl_ctx};
+    conn.socket = &beast::get_lowest_layer(stream);
     attach(id, &conn);
-    conn.lowest->expires_after(std::chrono::seconds(config.read_timeout));
+    conn.expires_after(std::chrono::seconds(config.read_timeout));
     auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, kNoThrow);
     if (hec) {
       logger.debug("tls handshake failed", {{"remote", remote}, {"error", hec.message()}});
-      conn.lowest->socket().close(ec);
-      co_return;
+      conn.socket->close(ec);
+    } else {
+      co_await serve(stream, conn, remote);
     }
-    co_await serve(stream, conn, remote);
+    conn.socket = &socket;  // the stream ends here; the guard's removal comes after
   } else {
-    beast::tcp_stream stream{std::move(socket)};
-    conn.lowest = &stream;
     attach(id, &conn);
-    co_await serve(stream, conn, remote);
+    co_await serve(socket, conn, remote);
   }
 }
 
 template <class Stream>
 net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn,
                                              const std::string& remote) {
-  beast::tcp_stream& lowest = *conn.lowest;
   beast::flat_buffer buffer;
   std::optional<http::request_parser<http::string_body>> parser;
   bool linger = false;
@@ -512,7 +589,7 @@ net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn,
     // the only state in which stop() closes the connection, since no request is lost.
     if (buffer.size() == 0) {
       if (stopping) break;
-      lowest.expires_after(std::chrono::seconds(config.idle_timeout));
+      conn.expires_after(std::chrono::seconds(config.idle_timeout));
       conn.idle = true;
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kFirstReadChunk), kNoThrow);
       conn.idle = false;
@@ -524,7 +601,7 @@ net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn,
     // the bytes, so a slow sender (slowloris) cannot hold the connection.
     const auto started_at = Clock::now();
     const std::string request_id = new_request_id();
-    lowest.expires_after(std::chrono::seconds(config.read_timeout));
+    conn.expires_after(std::chrono::seconds(config.read_timeout));
     parser.emplace();
     parser->header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(config.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
@@ -598,7 +675,7 @@ net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn,
 
       // The handler may take as long as it needs (it is not the client's time being spent);
       // the write below re-arms the timer.
-      lowest.expires_never();
+      conn.expires_never();
       bool failed = false;
       try {
         res = co_await handler(std::move(req), ctx);
@@ -636,7 +713,7 @@ net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn,
     res.keep_alive(keep_alive);
     const std::uint64_t body_bytes = head_only ? 0 : res.body().size();
 
-    lowest.expires_after(std::chrono::seconds(config.read_timeout));
+    conn.expires_after(std::chrono::seconds(config.read_timeout));
     if (head_only) {
       http::response_serializer<http::string_body> sr{res};
       std::tie(ec, n) = co_await http::async_write_header(stream, sr, kNoThrow);
@@ -666,7 +743,7 @@ net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn,
     if (ec || !keep_alive) break;
   }
 
-  co_await close_connection(stream, linger);
+  co_await close_connection(stream, conn, linger);
 }
 
 // ---------------------------------------------------------------------------------------------
