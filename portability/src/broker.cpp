@@ -836,52 +836,61 @@ std::variant<storage::TransferRecord, BrokerError> Broker::request(const Transfe
 std::variant<storage::TransferRecord, BrokerError> Broker::decide(std::string_view transfer_id,
                                                                  std::string_view resident_id,
                                                                  Decision decision) {
-  auto t = store_.find_transfer(transfer_id);
-  if (!t || t->resident_id != resident_id) return BrokerError{"not_found", "no such transfer"};
   const bool consent = decision == Decision::approve || decision == Decision::deny;
   const std::string expected(consent ? std::string_view("requested") : kAwaitingConfirmation);
-  if (t->state != expected) {
-    return BrokerError{"conflict", consent ? "this transfer was already " + t->state
-                                           : "this transfer is not waiting for a decision about "
-                                             "deletion at the source (it is " +
-                                                 t->state + ")"};
+  // The write is conditional on the row as read (state and lease owner): when it changed in
+  // between without leaving the awaited state (a worker releasing its lease as it paused the
+  // transfer, say), the decision is read and tried again rather than refused.
+  constexpr int kAttempts = 4;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    auto t = store_.find_transfer(transfer_id);
+    if (!t || t->resident_id != resident_id) return BrokerError{"not_found", "no such transfer"};
+    if (t->state != expected) {
+      return BrokerError{"conflict", consent ? "this transfer was already " + t->state
+                                             : "this transfer is not waiting for a decision "
+                                               "about deletion at the source (it is " +
+                                                   t->state + ")"};
+    }
+    if (apply_decision(*t, expected, decision)) {
+      if (runnable(t->state)) wake();
+      return *t;
+    }
   }
+  return BrokerError{"conflict", "this transfer changed while it was being decided; try again"};
+}
+
+bool Broker::apply_decision(storage::TransferRecord& t, const std::string& expected,
+                            Decision decision) {
   const std::string_view actor = "resident";
-  const nlohmann::json detail = {{"transfer", t->id}};
-  t->updated_at = context_.now();
-  bool ok = false;
+  const nlohmann::json detail = {{"transfer", t.id}};
+  t.updated_at = context_.now();
   switch (decision) {
     case Decision::approve:
     case Decision::deny: {
       const bool approve = decision == Decision::approve;
-      t->state = approve ? "consented" : "cancelled";
-      t->step = approve ? "waiting for a worker" : "cancelled by the resident";
-      ok = store_.update_transfer(
-          *t, expected, {}, {},
-          {transfer_event(context_, *t, actor,
+      t.state = approve ? "consented" : "cancelled";
+      t.step = approve ? "waiting for a worker" : "cancelled by the resident";
+      return store_.update_transfer(
+          t, expected, {}, {},
+          {transfer_event(context_, t, actor,
                           approve ? "transfer.consented" : "transfer.refused", detail, {},
                           approve ? "success" : "refused")});
-      break;
     }
     case Decision::delete_at_source:
-      t->state = "deleting";
-      t->step = "the resident chose to delete at the source anyway; deleting at the source";
-      t->lease_until = 0;  // whichever node's worker is free takes it now
-      ok = store_.update_transfer(
-          *t, expected, {}, {},
-          {transfer_event(context_, *t, actor, "transfer.deletion_confirmed", detail)});
-      break;
+      t.state = "deleting";
+      t.step = "the resident chose to delete at the source anyway; deleting at the source";
+      t.lease_until = 0;  // whichever node's worker is free takes it now
+      return store_.update_transfer(
+          t, expected, {}, {},
+          {transfer_event(context_, t, actor, "transfer.deletion_confirmed", detail)});
     case Decision::keep_at_source:
-      ok = complete_as_copy(
-          *t, transfer_event(context_, *t, actor, "transfer.deletion_declined", detail, {},
-                             "refused"),
+      return complete_as_copy(
+          t, transfer_event(context_, t, actor, "transfer.deletion_declined", detail, {},
+                            "refused"),
           "completed as a copy: the resident declined deletion at the source, because some "
           "data could not be carried to the destination");
-      break;
   }
-  if (!ok) return BrokerError{"conflict", "this transfer was already decided"};
-  if (runnable(t->state)) wake();
-  return *t;
+  return false;
 }
 
 bool Broker::complete_as_copy(storage::TransferRecord& t, storage::Event decided,

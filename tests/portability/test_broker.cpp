@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <algorithm>
 #include <atomic>
 #include <latch>
@@ -125,7 +127,13 @@ class TestContext final : public BrokerContext {
   explicit TestContext(std::string id_prefix = "id-") : id_prefix_(std::move(id_prefix)) {}
   std::int64_t time = kStart;  ///< what now() says; tests move it
 
-  [[nodiscard]] std::int64_t now() const override { return time; }
+  /// Called at every now(): lets a test act between a broker's read and its write.
+  std::function<void()> on_now;
+
+  [[nodiscard]] std::int64_t now() const override {
+    if (on_now) on_now();
+    return time;
+  }
   std::string new_id() override { return id_prefix_ + std::to_string(++ids_); }
   double jitter() override { return 0; }
   storage::Event event(std::string_view actor, std::string_view action,
@@ -395,6 +403,29 @@ TEST_F(BrokerTest, DecisionsInAnotherStateOrByAnotherResidentChangeNothing) {
   EXPECT_EQ(transfer(id).state, "completed");
   EXPECT_EQ(http_.source.deletes, 0);
   EXPECT_FALSE(broker_->run_once());
+}
+
+// A node letting go of its lease between the decision's read and its write (as it stops, say)
+// does not make the resident's decision fail: the transfer is read again and the decision
+// stands, logged once.
+TEST_F(BrokerTest, ALeaseReleasedWhileDecidingDoesNotRefuseTheDecision) {
+  const auto id = paused_switch();
+  const auto owner = transfer(id).lease_owner;
+  ASSERT_FALSE(owner.empty());
+  int calls = 0;
+  context_.on_now = [&] {
+    if (calls++ == 0) store_->release_transfers(owner);
+  };
+  auto decided = broker_->decide(id, kResident, Decision::delete_at_source);
+  context_.on_now = nullptr;
+  ASSERT_TRUE(std::holds_alternative<storage::TransferRecord>(decided))
+      << std::get<BrokerError>(decided).description;
+  EXPECT_TRUE(transfer(id).lease_owner.empty());
+  EXPECT_EQ(transfer(id).state, "deleting");
+  EXPECT_EQ(events("transfer.deletion_confirmed").size(), 1u);
+  run_all();
+  EXPECT_EQ(transfer(id).state, "completed");
+  EXPECT_EQ(http_.source.items.size(), 0u);
 }
 
 TEST_F(BrokerTest, AnUndecidedSwitchIsKeptAtTheSourceOnceItsTimeIsUp) {

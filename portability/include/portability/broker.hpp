@@ -196,6 +196,10 @@ class Broker {
  private:
   class Run;
   void worker(std::stop_token stop);
+  /// Writes the resident's decision on `transfer` as read in state `expected`; false when the
+  /// row changed since (nothing written).
+  bool apply_decision(storage::TransferRecord& transfer, const std::string& expected,
+                      Decision decision);
   /// Decision::keep_at_source: completes a waiting switch as a copy, with `decided` logged and
   /// `step` saying why, guarded by its state; false when it was no longer waiting.
   bool complete_as_copy(storage::TransferRecord& transfer, storage::Event decided,
