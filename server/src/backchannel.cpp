@@ -77,9 +77,11 @@ int BackchannelSender::dispatch(bool& full) {
 void BackchannelSender::deliver(const storage::LogoutDelivery& delivery) {
   try {
     const auto request = server_.backchannel_logout(delivery);
+    // A claim taken over by another (this one's lease ran out meanwhile) settles nothing and
+    // logs nothing: the other claimant does both.
     if (!request) {
-      store_.settle_logout_delivery(delivery.sid, delivery.client_id, 0);
-      server_.backchannel_logout_ended(delivery, false, "the client has no backchannel_logout_uri");
+      if (store_.settle_logout_delivery(delivery, 0))
+        server_.backchannel_logout_ended(delivery, false, "the client has no backchannel_logout_uri");
       return;
     }
     std::string why;
@@ -102,11 +104,11 @@ void BackchannelSender::deliver(const storage::LogoutDelivery& delivery) {
       why = e.what();
     }
     if (delivered || !retry || delivery.attempts >= settings_.max_attempts) {
-      store_.settle_logout_delivery(delivery.sid, delivery.client_id, 0);
-      server_.backchannel_logout_ended(delivery, delivered, why);
+      if (store_.settle_logout_delivery(delivery, 0))
+        server_.backchannel_logout_ended(delivery, delivered, why);
     } else {
       const int shift = std::min(delivery.attempts - 1, 20);
-      store_.settle_logout_delivery(delivery.sid, delivery.client_id,
+      store_.settle_logout_delivery(delivery,
                                     clock_.now() + (settings_.first_retry_seconds << shift));
     }
   } catch (const std::exception& e) {

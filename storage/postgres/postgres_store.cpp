@@ -493,16 +493,19 @@ class PostgresStore final : public Store {
     });
   }
 
-  void settle_logout_delivery(std::string_view sid, std::string_view client_id,
-                              std::int64_t retry_at) override {
-    transact([&](Connection& db) {
+  bool settle_logout_delivery(const LogoutDelivery& claimed, std::int64_t retry_at) override {
+    const auto attempts = static_cast<std::int64_t>(claimed.attempts);
+    return transact([&](Connection& db) {
       if (retry_at == 0) {
-        db.exec("DELETE FROM logout_deliveries WHERE sid = $1 AND client_id = $2", sid,
-                client_id);
-      } else {
-        db.exec("UPDATE logout_deliveries SET next_at = $3 WHERE sid = $1 AND client_id = $2",
-                sid, client_id, retry_at);
+        return db.exec("DELETE FROM logout_deliveries "
+                       "WHERE sid = $1 AND client_id = $2 AND attempts = $3",
+                       claimed.sid, claimed.client_id, attempts)
+                   .affected() == 1;
       }
+      return db.exec("UPDATE logout_deliveries SET next_at = $4 "
+                     "WHERE sid = $1 AND client_id = $2 AND attempts = $3",
+                     claimed.sid, claimed.client_id, attempts, retry_at)
+                 .affected() == 1;
     });
   }
 

@@ -538,20 +538,24 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  void settle_logout_delivery(std::string_view sid, std::string_view client_id,
-                              std::int64_t retry_at) override {
+  bool settle_logout_delivery(const LogoutDelivery& claimed, std::int64_t retry_at) override {
     auto db = pool_.acquire();
     WriteTransaction transaction(*db, pool_.write_mutex());
     if (retry_at == 0) {
-      db->prepare("DELETE FROM logout_deliveries WHERE sid = ?1 AND client_id = ?2")
-          .bind_all(sid, client_id)
+      db->prepare(
+            "DELETE FROM logout_deliveries WHERE sid = ?1 AND client_id = ?2 AND attempts = ?3")
+          .bind_all(claimed.sid, claimed.client_id, claimed.attempts)
           .run();
     } else {
-      db->prepare("UPDATE logout_deliveries SET next_at = ?3 WHERE sid = ?1 AND client_id = ?2")
-          .bind_all(sid, client_id, retry_at)
+      db->prepare(
+            "UPDATE logout_deliveries SET next_at = ?4 "
+            "WHERE sid = ?1 AND client_id = ?2 AND attempts = ?3")
+          .bind_all(claimed.sid, claimed.client_id, claimed.attempts, retry_at)
           .run();
     }
+    if (db->changes() == 0) return false;
     transaction.commit();
+    return true;
   }
 
   // --- Pending authorization requests ----------------------------------------------------------

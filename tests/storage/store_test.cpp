@@ -472,14 +472,23 @@ TEST_P(StoreTest, EndingASessionQueuesBackchannelLogouts) {
   EXPECT_EQ(claimed[0].client_id, "told");
   EXPECT_EQ(claimed[0].resident_id, "r1");
   EXPECT_EQ(claimed[0].attempts, 1);
+  const auto first = claimed[0];
   EXPECT_TRUE(store_->claim_logout_deliveries(kNow + 29, kNow + 59, 10).empty());  // leased
   claimed = store_->claim_logout_deliveries(kNow + 30, kNow + 60, 10);  // the lease ended
   ASSERT_EQ(claimed.size(), 1u);
   EXPECT_EQ(claimed[0].attempts, 2);
-  store_->settle_logout_delivery("sid-1", "told", kNow + 40);
+  // The first claimant, late, settles nothing: neither removes nor reschedules the delivery
+  // that the second claim now holds.
+  EXPECT_FALSE(store_->settle_logout_delivery(first, 0));
+  EXPECT_FALSE(store_->settle_logout_delivery(first, kNow + 35));
+  EXPECT_TRUE(store_->claim_logout_deliveries(kNow + 59, kNow + 89, 10).empty());
+  EXPECT_TRUE(store_->settle_logout_delivery(claimed[0], kNow + 40));
   EXPECT_TRUE(store_->claim_logout_deliveries(kNow + 39, kNow + 70, 10).empty());
-  ASSERT_EQ(store_->claim_logout_deliveries(kNow + 40, kNow + 70, 10).size(), 1u);
-  store_->settle_logout_delivery("sid-1", "told", 0);
+  claimed = store_->claim_logout_deliveries(kNow + 40, kNow + 70, 10);
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].attempts, 3);
+  EXPECT_TRUE(store_->settle_logout_delivery(claimed[0], 0));
+  EXPECT_FALSE(store_->settle_logout_delivery(claimed[0], 0));  // already gone
   EXPECT_TRUE(store_->claim_logout_deliveries(kNow + 1000, kNow + 1030, 10).empty());
 
   // The other session's client is told when that one ends, and removing the client drops what
@@ -496,7 +505,10 @@ TEST_P(StoreTest, EndingASessionQueuesBackchannelLogouts) {
   EXPECT_EQ(store_->find_session("s4", kNow)->sid, "sid-3");
   store_->purge_expired(kNow + 200);
   EXPECT_EQ(store_->end_session("s4", kNow + 200), 1) << "still remembered after the old end";
-  store_->settle_logout_delivery("sid-3", "told", 0);
+  claimed = store_->claim_logout_deliveries(kNow + 200, kNow + 230, 10);
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].sid, "sid-3");
+  EXPECT_TRUE(store_->settle_logout_delivery(claimed[0], 0));
 }
 
 TEST_P(StoreTest, PendingIsTakenOnce) {

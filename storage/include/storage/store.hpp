@@ -74,9 +74,10 @@ class Store {
   virtual std::vector<LogoutDelivery> claim_logout_deliveries(std::int64_t now,
                                                              std::int64_t lease_until,
                                                              int limit) = 0;
-  /// Done with one: `retry_at` 0 removes it (sent, or given up), otherwise it is due then.
-  virtual void settle_logout_delivery(std::string_view sid, std::string_view client_id,
-                                      std::int64_t retry_at) = 0;
+  /// Done with a claimed one: `retry_at` 0 removes it (sent, or given up), otherwise it is due
+  /// then. Only while the claim is the latest (its attempts): a claimant whose lease ran out
+  /// and whose delivery another claim has taken over changes nothing, and gets false.
+  virtual bool settle_logout_delivery(const LogoutDelivery& claimed, std::int64_t retry_at) = 0;
 
   // Pending authorization requests (login/consent in progress, and PAR request_uris).
   virtual void insert_pending(const PendingAuthorization& pending) = 0;
