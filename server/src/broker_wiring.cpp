@@ -8,8 +8,13 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/url.hpp>
 #include <nlohmann/json.hpp>
+#include <charconv>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <openssl/ssl.h>
+#include <thread>
 
 namespace server {
 namespace {
@@ -32,6 +37,47 @@ void wait_for(asio::io_context& io, beast::error_code& ec) {
   io.run();
   io.restart();
   if (ec) throw boost::system::system_error(ec);
+}
+
+// The addresses of `host`, by the call's deadline. An IP address needs no lookup. A name is
+// looked up with getaddrinfo, which cannot be cancelled and, with a name server that does not
+// answer, takes as long as the resolver's own retries: it runs on a thread of its own, which
+// the call waits for only until its deadline (the thread ends on its own afterwards).
+tcp::resolver::results_type resolve(const std::string& host, const std::string& port,
+                                    std::chrono::steady_clock::time_point deadline) {
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  if (!ec) {
+    std::uint16_t number = 0;
+    const auto [end, pec] = std::from_chars(port.data(), port.data() + port.size(), number);
+    if (pec != std::errc() || end != port.data() + port.size())
+      throw boost::system::system_error(asio::error::invalid_argument);
+    return tcp::resolver::results_type::create(tcp::endpoint(address, number), host, port);
+  }
+  struct Lookup {
+    std::mutex mutex;
+    std::condition_variable done_cv;
+    bool done = false;
+    beast::error_code ec;
+    tcp::resolver::results_type results;
+  };
+  auto lookup = std::make_shared<Lookup>();
+  std::thread([lookup, host, port] {
+    asio::io_context io;
+    tcp::resolver resolver(io);
+    beast::error_code lec;
+    auto results = resolver.resolve(host, port, lec);
+    std::lock_guard lock(lookup->mutex);
+    lookup->ec = lec;
+    lookup->results = std::move(results);
+    lookup->done = true;
+    lookup->done_cv.notify_all();
+  }).detach();
+  std::unique_lock lock(lookup->mutex);
+  if (!lookup->done_cv.wait_until(lock, deadline, [&] { return lookup->done; }))
+    throw boost::system::system_error(beast::error::timeout);
+  if (lookup->ec) throw boost::system::system_error(lookup->ec);
+  return lookup->results;
 }
 
 }  // namespace
@@ -117,8 +163,7 @@ std::unique_ptr<BeastHttpClient::Connection> BeastHttpClient::open(
     bool tls, const std::string& host, const std::string& port,
     std::chrono::steady_clock::time_point deadline) {
   auto c = std::make_unique<Connection>();
-  tcp::resolver resolver(c->io);
-  const auto endpoints = resolver.resolve(host, port);
+  const auto endpoints = resolve(host, port, deadline);
   beast::error_code ec;
   auto connected = [&ec](beast::error_code e, const tcp::endpoint&) { ec = e; };
   if (!tls) {

@@ -130,5 +130,28 @@ TEST(BeastHttpClientTest, AKeptConnectionTheOriginClosedIsReplacedWithinTheCall)
   EXPECT_EQ(origin.connections(), 2);
 }
 
+// A host given by name is looked up, and the lookup counts against the call's one deadline: a
+// name that does not resolve ends the call with a transport error well within it, whether the
+// resolver says so at once or (a name server that does not answer) never.
+TEST(BeastHttpClientTest, HostNamesAreLookedUpWithinTheDeadline) {
+  ScriptedOrigin origin([](int) { return true; }, false);
+  BeastHttpClient client;
+  constexpr auto kTimeout = std::chrono::milliseconds(1000);
+  auto by_name = origin.url("/a");
+  by_name.replace(by_name.find("127.0.0.1"), 9, "localhost");
+  const auto answer = client.send(get(by_name), kTimeout, 1024);
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_EQ(origin.connections(), 1);
+
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_THROW((void)client.send(get("http://no-such-host.invalid/a"), kTimeout, 1024),
+               portability::TransportError);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, kTimeout + std::chrono::milliseconds(500));
+  // A port that is not a number is refused before any connection.
+  EXPECT_THROW((void)client.send(get("http://127.0.0.1:99999/a"), kTimeout, 1024),
+               portability::TransportError);
+  EXPECT_EQ(origin.connections(), 1);
+}
+
 }  // namespace
 }  // namespace server
