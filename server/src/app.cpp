@@ -46,7 +46,12 @@ App::App(const Config& config, authz::AuthorizationServer& server,
       logger_(logger),
       broker_(broker),
       oauth_metadata_(server.metadata_json(false)),
-      openid_metadata_(server.metadata_json(true)) {}
+      openid_metadata_(server.metadata_json(true)) {
+  metrics_.describe("infobank_tokens_issued_total", "Successful token endpoint answers.");
+  metrics_.describe("infobank_tokens_issued_on_io_thread_total",
+                    "Of those, client_credentials tokens issued on the I/O thread that read the "
+                    "request, without a worker (their client cached, the keys fresh).");
+}
 
 
 awaitable<Response> App::handle(Request&& request, const RequestContext& ctx) {
@@ -653,6 +658,7 @@ awaitable<Response> App::back_channel(const Request& req, const RequestContext& 
     if (route == "/introspect") return server_.introspect(f, facts);
     return server_.revoke(f, facts);
   };
+  const bool issued_on_io_thread = from_memory.has_value();
   if (!from_memory) from_memory = co_await offload(workers_, job);
   auto& answer = *from_memory;
   if (write) {
@@ -664,7 +670,10 @@ awaitable<Response> App::back_channel(const Request& req, const RequestContext& 
     co_await until_done(submit);
   }
   if (!answer) co_return oauth_error(req, answer.error());
-  if (route == "/token") metrics_.counter("infobank_tokens_issued_total").inc();
+  if (route == "/token") {
+    metrics_.counter("infobank_tokens_issued_total").inc();
+    if (issued_on_io_thread) metrics_.counter("infobank_tokens_issued_on_io_thread_total").inc();
+  }
   auto res = json_response(req, static_cast<http::status>(answer->status), std::move(answer->body));
   if (!answer->content_type.empty()) res.set(http::field::content_type, answer->content_type);
   co_return res;

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 
 import { basicAuth, decodeJwt, postForm } from '../support/harness.mjs';
 import {
-  RESIDENT, getCode, getTokens, jwks, makeClient, setup, tokenRequest,
+  RESIDENT, clientPost, getCode, getTokens, jwks, makeClient, setup, tokenRequest,
 } from '../support/fixtures.mjs';
 import { verifyJwt } from '../support/jose.mjs';
 
@@ -76,6 +76,41 @@ test('client_credentials with private_key_jwt and with client_secret_basic', asy
     assert.equal(bad.status, 400);
     assert.equal(bad.json().error, 'invalid_scope');
   }
+});
+
+// A client_credentials token is issued on the I/O thread once its client is cached (the first
+// request reads it from storage on a worker); either way the answer is the same, and the token
+// is stored before it is answered: introspection finds it at once.
+test('client_credentials tokens are issued without a worker once the client is cached', async () => {
+  const counter = async (name) => {
+    const m = await server.get('/metrics');
+    const found = m.text.match(new RegExp(`^${name} (\\d+)$`, 'm'));
+    return found ? Number(found[1]) : 0;
+  };
+  const client = await makeClient(server, {
+    auth: 'client_secret_basic', grants: ['client_credentials'], redirectUris: [], scope: 'data.read',
+  });
+  const before = await counter('infobank_tokens_issued_on_io_thread_total');
+  const tokens = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await tokenRequest(server, client, { grant_type: 'client_credentials' });
+    assert.equal(r.status, 200, r.text);
+    assertTokenHeaders(r);
+    tokens.push(r.json().access_token);
+    const shown = await clientPost(server, client, '/introspect', { token: r.json().access_token });
+    assert.equal(shown.json().active, true);
+    assert.equal(shown.json().client_id, client.client_id);
+  }
+  assert.equal(new Set(tokens).size, 3);
+  const after = await counter('infobank_tokens_issued_on_io_thread_total');
+  // The first read the new client from storage; the next two (within the cache's 2 s) did not.
+  assert.ok(after - before >= 2, `issued on the I/O thread: ${after - before} of 3`);
+  // A wrong secret for the cached client is refused there too, and stores nothing.
+  const wrong = await tokenRequest(server, { ...client, client_secret: 'not-the-secret' },
+                                   { grant_type: 'client_credentials' });
+  assert.equal(wrong.status, 401);
+  assert.equal(wrong.json().error, 'invalid_client');
+  assert.equal(await counter('infobank_tokens_issued_on_io_thread_total'), after);
 });
 
 test('a public client cannot use client_credentials', async () => {
