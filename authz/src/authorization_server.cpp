@@ -30,6 +30,28 @@ bool server_callable_uri(std::string_view uri) {
   return scheme == "http" && loopback_host(parsed->encoded_host());
 }
 
+}  // namespace
+
+std::string origin_of(std::string_view uri) {
+  auto parsed = boost::urls::parse_absolute_uri(uri);
+  if (!parsed || !parsed->has_authority() || parsed->encoded_host().empty()) return {};
+  // As a browser serializes an origin (RFC 6454 §6.2): scheme and host lower-case, no default
+  // port.
+  std::string out = std::string(parsed->scheme()) + "://" + std::string(parsed->encoded_host());
+  const auto scheme = parsed->scheme_id();
+  const bool default_port = (scheme == boost::urls::scheme::https && parsed->port() == "443") ||
+                            (scheme == boost::urls::scheme::http && parsed->port() == "80");
+  if (parsed->has_port() && !default_port) out += ":" + std::string(parsed->port());
+  std::ranges::transform(out, out.begin(), [](unsigned char c) { return std::tolower(c); });
+  // Only characters CSP source expressions allow.
+  for (char c : out) {
+    if (c == ';' || c == ',' || c == ' ' || c == '\'' || c == '"') return {};
+  }
+  return out;
+}
+
+namespace {
+
 // RFC 9700 §4.1.3 and OAuth 2.1 §2.3.1: redirect URIs are registered whole and compared as
 // strings; only absolute URIs without a fragment can be registered.
 bool registrable_redirect_uri(std::string_view uri) {
@@ -192,6 +214,9 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   // OIDC Back-Channel Logout 1.0 §2.1.
   m["backchannel_logout_supported"] = true;
   m["backchannel_logout_session_supported"] = true;
+  // OIDC Front-Channel Logout 1.0 §3.
+  m["frontchannel_logout_supported"] = true;
+  m["frontchannel_logout_session_supported"] = true;
   m["claims_parameter_supported"] = false;
   // RFC 9101: request objects by value, at /authorize and /par; by reference only the
   // request_uri that /par returns (no fetching of client-hosted URIs).
@@ -549,7 +574,9 @@ LoginOutcome AuthorizationServer::login(std::string_view username, std::string_v
     out.session.sid = previous->sid;
     store_.renew_session(previous->id_hash, out.session);
   } else {
-    if (previous) out.logouts_queued = logout(previous_cookie);
+    // The browser is on its way through the sign-in, not on a signed-out page: clients hear
+    // of the ended session by the back channel only.
+    if (previous) out.logouts_queued = logout(previous_cookie).backchannel_queued;
     out.session.sid = random_.token(16);
     store_.insert_session(out.session);
   }
@@ -582,14 +609,28 @@ std::optional<storage::LoginSession> AuthorizationServer::session_from_cookie(
   return store_.find_session(sha256_b64url(cookie), clock_.now());
 }
 
-int AuthorizationServer::logout(std::string_view cookie, std::string_view client_id) {
-  if (cookie.empty() || cookie.size() > 128) return 0;
+LogoutOutcome AuthorizationServer::logout(std::string_view cookie, std::string_view client_id) {
+  LogoutOutcome out;
+  if (cookie.empty() || cookie.size() > 128) return out;
   const auto id_hash = sha256_b64url(cookie);
   const auto now = clock_.now();
   const auto session = store_.find_session(id_hash, now);
-  const int queued = store_.end_session(id_hash, now);
+  if (session && !session->sid.empty()) {
+    // Front-Channel Logout §3: every client signed in within the session that registered a
+    // URI for it, read now (not from the cache) so that a URI just removed is not loaded.
+    for (const auto& id : store_.session_client_ids(session->sid)) {
+      const auto client = store_.find_client(id);
+      if (!client || client->frontchannel_logout_uri.empty()) continue;
+      out.frontchannel_uris.push_back(
+          client->frontchannel_logout_session_required
+              ? with_params(client->frontchannel_logout_uri,
+                            {{"iss", settings_.issuer}, {"sid", session->sid}})
+              : client->frontchannel_logout_uri);
+    }
+  }
+  out.backchannel_queued = store_.end_session(id_hash, now);
   if (session) event("resident", "logout", session->resident_id, client_id, "{}");
-  return queued;
+  return out;
 }
 
 std::optional<BackchannelLogout> AuthorizationServer::backchannel_logout(
@@ -902,6 +943,26 @@ std::optional<OAuthError> AuthorizationServer::complete_client(storage::ClientRe
   if (draft.backchannel_logout_session_required && draft.backchannel_logout_uri.empty())
     return make_error("invalid_client_metadata",
                       "backchannel_logout_session_required needs a backchannel_logout_uri");
+  // Front-Channel Logout §2: the resident's browser loads it, so it must share scheme, host and
+  // port with one of the client's redirect URIs; no fragment.
+  if (!draft.frontchannel_logout_uri.empty()) {
+    if (!code_flow)
+      return make_error("invalid_client_metadata",
+                        "frontchannel_logout_uri needs the authorization_code grant");
+    const auto origin = origin_of(draft.frontchannel_logout_uri);
+    auto parsed = boost::urls::parse_absolute_uri(draft.frontchannel_logout_uri);
+    const bool same_origin =
+        !origin.empty() && std::ranges::any_of(draft.redirect_uris, [&](const std::string& r) {
+          return origin_of(r) == origin;
+        });
+    if (!parsed || parsed->has_fragment() || parsed->has_userinfo() || !same_origin)
+      return make_error("invalid_client_metadata",
+                        "frontchannel_logout_uri must have the scheme, host and port of a "
+                        "redirect URI, and no fragment");
+  }
+  if (draft.frontchannel_logout_session_required && draft.frontchannel_logout_uri.empty())
+    return make_error("invalid_client_metadata",
+                      "frontchannel_logout_session_required needs a frontchannel_logout_uri");
   // OIDC Core §8: a pairwise client's residents are named for its sector, the one host of its
   // redirect URIs (sector_identifier_uri, which lists several, is not supported).
   if (draft.subject_type.empty()) draft.subject_type = "public";

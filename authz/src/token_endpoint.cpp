@@ -801,7 +801,8 @@ std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
       !strings("response_types", response_types) || !string("client_name", draft.client_name) ||
       !string("token_endpoint_auth_method", draft.token_endpoint_auth_method) ||
       !string("scope", draft.scope) || !string("subject_type", draft.subject_type) ||
-      !string("backchannel_logout_uri", draft.backchannel_logout_uri))
+      !string("backchannel_logout_uri", draft.backchannel_logout_uri) ||
+      !string("frontchannel_logout_uri", draft.frontchannel_logout_uri))
     return invalid("metadata has the wrong types");
   for (const auto& rt : response_types) {
     if (rt != "code") return invalid("only response_type code");
@@ -816,6 +817,8 @@ std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
     return invalid("dpop_bound_access_tokens must be a boolean");
   if (!boolean("backchannel_logout_session_required", draft.backchannel_logout_session_required))
     return invalid("backchannel_logout_session_required must be a boolean");
+  if (!boolean("frontchannel_logout_session_required", draft.frontchannel_logout_session_required))
+    return invalid("frontchannel_logout_session_required must be a boolean");
   if (!boolean("require_signed_request_object", draft.require_signed_request_object))
     return invalid("require_signed_request_object must be a boolean");
   if (!boolean("require_pushed_authorization_requests", draft.require_par))
@@ -844,6 +847,10 @@ nlohmann::json registration_json(const storage::ClientRecord& c, std::string_vie
   if (!c.backchannel_logout_uri.empty()) {
     out["backchannel_logout_uri"] = c.backchannel_logout_uri;
     out["backchannel_logout_session_required"] = c.backchannel_logout_session_required;
+  }
+  if (!c.frontchannel_logout_uri.empty()) {
+    out["frontchannel_logout_uri"] = c.frontchannel_logout_uri;
+    out["frontchannel_logout_session_required"] = c.frontchannel_logout_session_required;
   }
   if (!c.registration_access_token_hash.empty())
     out["registration_client_uri"] = std::string(issuer) + "/register/" + c.client_id;

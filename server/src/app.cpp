@@ -525,6 +525,7 @@ awaitable<Response> App::end_session(const Request& req, const RequestContext& c
     std::optional<storage::LoginSession> session;
     std::string resident_name;
     bool forged = false;
+    std::vector<std::string> frontchannel;  // URLs the signed-out page loads in iframes
   };
   auto job = [&] {
     View v;
@@ -534,8 +535,10 @@ awaitable<Response> App::end_session(const Request& req, const RequestContext& c
     if (!v.session) return v;
     if (confirmed) {
       v.forged = !authz::constant_time_equal(params->value("csrf_token"), v.session->csrf_token);
-      if (!v.forged && server_.logout(cookies.session, v.request->client_id) > 0 && on_logout_)
-        on_logout_();
+      if (v.forged) return v;
+      auto ended = server_.logout(cookies.session, v.request->client_id);
+      if (ended.backchannel_queued > 0 && on_logout_) on_logout_();
+      v.frontchannel = std::move(ended.frontchannel_uris);
       return v;
     }
     if (auto r = server_.find_resident(v.session->resident_id))
@@ -569,7 +572,24 @@ awaitable<Response> App::end_session(const Request& req, const RequestContext& c
       request.post_logout_redirect_uri.empty()
           ? std::string("/account")
           : authz::with_params(request.post_logout_redirect_uri, {{"state", request.state}});
-  auto res = redirect(req, back);
+  if (view.frontchannel.empty()) {
+    auto res = redirect(req, back);
+    res.insert(http::field::set_cookie,
+               cookie(session_cookie_name(ctx.tls), "", ctx.tls, "Lax", 0));
+    co_return res;
+  }
+  // Front-Channel Logout §3: a page that loads each client's logout URI in an iframe, then
+  // goes on to where the browser would have been sent. The CSP lets it frame those origins and
+  // nothing else.
+  auto res = page_response(req, http::status::ok,
+                           pages::render_signed_out(view.frontchannel, back, lang));
+  std::string frames;
+  for (const auto& uri : view.frontchannel) {
+    const auto origin = origin_of(uri);
+    if (!origin.empty() && frames.find(" " + origin) == std::string::npos) frames += " " + origin;
+  }
+  res.set("Content-Security-Policy",
+          std::string(res["Content-Security-Policy"]) + "; frame-src" + frames);
   res.insert(http::field::set_cookie,
              cookie(session_cookie_name(ctx.tls), "", ctx.tls, "Lax", 0));
   co_return res;

@@ -51,6 +51,9 @@ nlohmann::json client_json(const storage::ClientRecord& c) {
                       {"backchannel_logout_uri", c.backchannel_logout_uri},
                       {"backchannel_logout_session_required",
                        c.backchannel_logout_session_required},
+                      {"frontchannel_logout_uri", c.frontchannel_logout_uri},
+                      {"frontchannel_logout_session_required",
+                       c.frontchannel_logout_session_required},
                       {"grant_types", c.grant_types},
                       {"scope", c.scope},
                       {"default_audience", c.default_audience},
@@ -228,6 +231,12 @@ int main(int argc, char** argv) {
   client_add->add_flag("--backchannel-logout-session-required",
                        draft.backchannel_logout_session_required,
                        "the client needs sid in logout tokens (infobank always sends it)");
+  client_add->add_option("--frontchannel-logout-uri", draft.frontchannel_logout_uri,
+                         "a page of the client that the signed-out page loads in an iframe "
+                         "(OpenID Connect Front-Channel Logout; same origin as a redirect URI)");
+  client_add->add_flag("--frontchannel-logout-session-required",
+                       draft.frontchannel_logout_session_required,
+                       "add iss and sid to that page's URL");
   client_add->add_option("--auth-method", draft.token_endpoint_auth_method,
                          "client_secret_basic | client_secret_post | private_key_jwt | none");
   client_add->add_option("--grant-type", draft.grant_types,

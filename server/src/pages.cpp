@@ -603,6 +603,33 @@ std::string render_logout(const LogoutPage& page, Lang lang) {
   return out;
 }
 
+std::string render_signed_out(const std::vector<std::string>& frontchannel_uris,
+                              std::string_view next, Lang lang) {
+  std::string out;
+  out.reserve(1024 + 256 * frontchannel_uris.size());
+  const auto title = pick(lang, "Signed out", "ログアウトしました");
+  begin_document(out, lang, title);
+  out.insert(out.find("<title>"),
+             "<meta http-equiv=\"refresh\" content=\"2;url=" + escape(next) + "\">\n");
+  append_element(out, "h1", title);
+  append_element(out, "p",
+                 pick(lang, "You are signed out of infobank, and of the services you signed in to "
+                            "with it.",
+                      "infobank と、infobank でログインしたサービスからログアウトしました。"));
+  for (const auto& uri : frontchannel_uris) {
+    out += "<iframe hidden title=\"logout\" src=\"";
+    out += escape(uri);
+    out += "\"></iframe>\n";
+  }
+  out += "<p><a href=\"";
+  out += escape(next);
+  out += "\">";
+  append_text(out, pick(lang, "Continue", "続ける"));
+  out += "</a></p>\n";
+  end_document(out);
+  return out;
+}
+
 // What an audit log action means to the resident it is about; empty for actions without words.
 std::string_view action_words(std::string_view action, Lang lang) {
   struct Words {

@@ -94,6 +94,11 @@ struct LogoutPage {
 };
 /// Confirmation form: POST action with csrf_token and the hidden fields above.
 std::string render_logout(const LogoutPage& page, Lang lang);
+/// OIDC Front-Channel Logout 1.0 §3: after the session ended, a page that loads each client's
+/// `frontchannel_uris` in a hidden iframe, then goes on to `next` by itself after two seconds
+/// (no script: a refresh), with a link to go at once.
+std::string render_signed_out(const std::vector<std::string>& frontchannel_uris,
+                              std::string_view next, Lang lang);
 
 struct GrantView {
   std::string id;

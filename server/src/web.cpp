@@ -105,24 +105,6 @@ Response bad_request(const Request& req, std::string description) {
 // The origin (scheme://host[:port]) of a redirect URI, for CSP form-action: browsers apply
 // form-action to every redirect that follows a form submission, and the consent POST ends in a
 // redirect to the client.
-std::string origin_of(std::string_view uri) {
-  auto parsed = boost::urls::parse_absolute_uri(uri);
-  if (!parsed || !parsed->has_authority() || parsed->encoded_host().empty()) return {};
-  // As a browser serializes an origin (RFC 6454 §6.2): scheme and host lower-case, no default
-  // port.
-  std::string out = std::string(parsed->scheme()) + "://" + std::string(parsed->encoded_host());
-  const auto scheme = parsed->scheme_id();
-  const bool default_port = (scheme == boost::urls::scheme::https && parsed->port() == "443") ||
-                            (scheme == boost::urls::scheme::http && parsed->port() == "80");
-  if (parsed->has_port() && !default_port) out += ":" + std::string(parsed->port());
-  std::ranges::transform(out, out.begin(), [](unsigned char c) { return std::tolower(c); });
-  // Only characters CSP source expressions allow.
-  for (char c : out) {
-    if (c == ';' || c == ',' || c == ' ' || c == '\'' || c == '"') return {};
-  }
-  return out;
-}
-
 Response page_response(const Request& req, http::status status, std::string html,
                        std::string_view form_target) {
   auto res = base_response(req, status);

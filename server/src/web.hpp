@@ -31,9 +31,7 @@ std::string error_json(const authz::OAuthError& error);
 /// The RFC's status and WWW-Authenticate challenge for an endpoint error.
 Response oauth_error(const Request& req, const authz::EndpointError& e);
 Response bad_request(const Request& req, std::string description);
-/// The origin of a URI as a browser serializes it (scheme://host[:port], lower-case, no default
-/// port), for CSP form-action and CORS; "" when it has none.
-std::string origin_of(std::string_view uri);
+using authz::origin_of;
 /// An HTML page under the strict CSP; `form_target` is an extra form-action origin.
 Response page_response(const Request& req, http::status status, std::string html,
                        std::string_view form_target = {});

@@ -106,6 +106,8 @@ ClientRecord read_client(const Row& row) {
   c.backchannel_logout_uri = row.text(15);
   c.backchannel_logout_session_required = row.boolean(16);
   c.require_signed_request_object = row.boolean(17);
+  c.frontchannel_logout_uri = row.text(18);
+  c.frontchannel_logout_session_required = row.boolean(19);
   return c;
 }
 

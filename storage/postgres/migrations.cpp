@@ -471,12 +471,19 @@ constexpr std::string_view kSignedRequestObjects = R"sql(
 ALTER TABLE clients ADD COLUMN require_signed_request_object BOOLEAN NOT NULL DEFAULT FALSE;
 )sql";
 
+// Version 16: OIDC Front-Channel Logout 1.0. A client's frontchannel_logout_uri and whether it
+// needs `iss` and `sid` there.
+constexpr std::string_view kFrontchannelLogout = R"sql(
+ALTER TABLE clients ADD COLUMN frontchannel_logout_uri TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN frontchannel_logout_session_required BOOLEAN NOT NULL DEFAULT FALSE;
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 15> kMigrations = {
+constexpr std::array<std::string_view, 16> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
     kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
     kNotRead,      kSessionEnd,           kSubjectType,     kBackchannelLogout,
-    kSignedRequestObjects};
+    kSignedRequestObjects, kFrontchannelLogout};
 
 constexpr std::string_view kCreateVersionTable =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "

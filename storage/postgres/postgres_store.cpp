@@ -71,7 +71,8 @@ constexpr int kMaxAttempts = 5;
   "client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, "      \
   "grant_types, scope, jwks, default_audience, require_par, require_dpop, "                \
   "registration_access_token_hash, created_at, post_logout_redirect_uris, subject_type, "     \
-  "backchannel_logout_uri, backchannel_logout_session_required, require_signed_request_object"
+  "backchannel_logout_uri, backchannel_logout_session_required, require_signed_request_object, " \
+  "frontchannel_logout_uri, frontchannel_logout_session_required"
 #define INFOBANK_RESIDENT_COLUMNS "id, username, password_hash, name, email, created_at"
 #define INFOBANK_PENDING_COLUMNS                                                            \
   "handle, client_id, redirect_uri, scope, state, nonce, code_challenge, "                  \
@@ -260,16 +261,18 @@ class PostgresStore final : public Store {
                    "token_endpoint_auth_method, redirect_uris, grant_types, scope, jwks, "
                    "default_audience, require_par, require_dpop, registration_access_token_hash, "
                    "created_at, post_logout_redirect_uris, subject_type, backchannel_logout_uri, "
-                   "backchannel_logout_session_required, require_signed_request_object) "
+                   "backchannel_logout_session_required, require_signed_request_object, "
+                   "frontchannel_logout_uri, frontchannel_logout_session_required) "
                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-                   "$16, $17, $18) ON CONFLICT DO NOTHING",
+                   "$16, $17, $18, $19, $20) ON CONFLICT DO NOTHING",
                    c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
                    encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope, c.jwks,
                    c.default_audience, c.require_par, c.require_dpop,
                    c.registration_access_token_hash, c.created_at,
                    encode_list(c.post_logout_redirect_uris), c.subject_type,
                    c.backchannel_logout_uri, c.backchannel_logout_session_required,
-                   c.require_signed_request_object)
+                   c.require_signed_request_object, c.frontchannel_logout_uri,
+                   c.frontchannel_logout_session_required)
                  .affected() == 1;
     });
   }
@@ -298,13 +301,15 @@ class PostgresStore final : public Store {
                    "require_dpop = $11, registration_access_token_hash = $12, "
                    "post_logout_redirect_uris = $13, subject_type = $14, "
                    "backchannel_logout_uri = $15, backchannel_logout_session_required = $16, "
-                   "require_signed_request_object = $17 WHERE client_id = $1",
+                   "require_signed_request_object = $17, frontchannel_logout_uri = $18, "
+                   "frontchannel_logout_session_required = $19 WHERE client_id = $1",
                    c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
                    encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope, c.jwks,
                    c.default_audience, c.require_par, c.require_dpop,
                    c.registration_access_token_hash, encode_list(c.post_logout_redirect_uris),
                    c.subject_type, c.backchannel_logout_uri,
-                   c.backchannel_logout_session_required, c.require_signed_request_object)
+                   c.backchannel_logout_session_required, c.require_signed_request_object,
+                   c.frontchannel_logout_uri, c.frontchannel_logout_session_required)
                  .affected() == 1;
     });
   }
@@ -463,6 +468,14 @@ class PostgresStore final : public Store {
       db.exec("DELETE FROM session_clients WHERE sid = $1", sid);
       return queued;
     });
+  }
+
+  std::vector<std::string> session_client_ids(std::string_view sid) override {
+    auto db = pool_.acquire();
+    return all_rows(db->exec("SELECT client_id FROM session_clients WHERE sid = $1 "
+                             "ORDER BY client_id COLLATE \"C\"",
+                             sid),
+                    [](const auto& row) { return row.text(0); });
   }
 
   void add_session_client(const SessionClient& c) override {

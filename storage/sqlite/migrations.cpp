@@ -523,12 +523,19 @@ constexpr std::string_view kSignedRequestObjects = R"sql(
 ALTER TABLE clients ADD COLUMN require_signed_request_object INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Version 16: OIDC Front-Channel Logout 1.0. A client's frontchannel_logout_uri and whether it
+// needs `iss` and `sid` there.
+constexpr std::string_view kFrontchannelLogout = R"sql(
+ALTER TABLE clients ADD COLUMN frontchannel_logout_uri TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN frontchannel_logout_session_required INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 15> kMigrations = {
+constexpr std::array<std::string_view, 16> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
     kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
     kNotRead,      kSessionEnd,           kSubjectType,     kBackchannelLogout,
-    kSignedRequestObjects};
+    kSignedRequestObjects, kFrontchannelLogout};
 
 // unhex(X) as SQLite 3.41 defines it for one argument: the bytes that the hexadecimal text X
 // spells (either case), or NULL when X is NULL, of odd length or not hexadecimal. Registered on

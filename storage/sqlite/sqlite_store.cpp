@@ -68,7 +68,8 @@ constexpr std::string_view kClientColumns =
     "client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, "
     "grant_types, scope, jwks, default_audience, require_par, require_dpop, "
     "registration_access_token_hash, created_at, post_logout_redirect_uris, subject_type, "
-    "backchannel_logout_uri, backchannel_logout_session_required, require_signed_request_object";
+    "backchannel_logout_uri, backchannel_logout_session_required, require_signed_request_object, "
+    "frontchannel_logout_uri, frontchannel_logout_session_required";
 
 constexpr std::string_view kResidentColumns =
     "id, username, password_hash, name, email, created_at";
@@ -276,9 +277,10 @@ class SqliteStore final : public Store {
           "redirect_uris, grant_types, scope, jwks, default_audience, require_par, require_dpop, "
           "registration_access_token_hash, created_at, post_logout_redirect_uris, subject_type, "
           "backchannel_logout_uri, backchannel_logout_session_required, "
-          "require_signed_request_object) "
+          "require_signed_request_object, frontchannel_logout_uri, "
+          "frontchannel_logout_session_required) "
           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-          "?18) "
+          "?18, ?19, ?20) "
           "ON CONFLICT DO NOTHING")
         .bind_all(c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
                   encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope,
@@ -286,7 +288,8 @@ class SqliteStore final : public Store {
                   c.registration_access_token_hash, c.created_at,
                   encode_list(c.post_logout_redirect_uris), c.subject_type,
                   c.backchannel_logout_uri, c.backchannel_logout_session_required,
-                  c.require_signed_request_object)
+                  c.require_signed_request_object, c.frontchannel_logout_uri,
+                  c.frontchannel_logout_session_required)
         .run();
     const bool inserted = db->changes() == 1;
     transaction.commit();
@@ -314,14 +317,16 @@ class SqliteStore final : public Store {
           "redirect_uris = ?5, grant_types = ?6, scope = ?7, jwks = ?8, default_audience = ?9, "
           "require_par = ?10, require_dpop = ?11, registration_access_token_hash = ?12, "
           "post_logout_redirect_uris = ?13, subject_type = ?14, backchannel_logout_uri = ?15, "
-          "backchannel_logout_session_required = ?16, require_signed_request_object = ?17 "
+          "backchannel_logout_session_required = ?16, require_signed_request_object = ?17, "
+          "frontchannel_logout_uri = ?18, frontchannel_logout_session_required = ?19 "
           "WHERE client_id = ?1")
         .bind_all(c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
                   encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope, c.jwks,
                   c.default_audience, c.require_par, c.require_dpop,
                   c.registration_access_token_hash, encode_list(c.post_logout_redirect_uris),
                   c.subject_type, c.backchannel_logout_uri,
-                  c.backchannel_logout_session_required, c.require_signed_request_object)
+                  c.backchannel_logout_session_required, c.require_signed_request_object,
+                  c.frontchannel_logout_uri, c.frontchannel_logout_session_required)
         .run();
     const bool updated = db->changes() == 1;
     transaction.commit();
@@ -505,6 +510,16 @@ class SqliteStore final : public Store {
     }
     transaction.commit();
     return queued;
+  }
+
+  std::vector<std::string> session_client_ids(std::string_view sid) override {
+    auto db = pool_.acquire();
+    auto stmt =
+        db->prepare("SELECT client_id FROM session_clients WHERE sid = ?1 ORDER BY client_id");
+    stmt.bind_all(sid);
+    std::vector<std::string> out;
+    while (stmt.step()) out.push_back(stmt.text(0));
+    return out;
   }
 
   void add_session_client(const SessionClient& c) override {

@@ -1591,9 +1591,11 @@ TEST_F(AuthorizationServerTest, EndingASessionTellsTheClientsSignedInWithinIt) {
   EXPECT_EQ(id["sid"], signed_in.session.sid);
 
   EXPECT_TRUE(store_->claim_logout_deliveries(clock_.now(), clock_.now() + 30, 10).empty());
-  EXPECT_EQ(server_->logout(signed_in.session_cookie, "bc"), 1);
+  const auto ended = server_->logout(signed_in.session_cookie, "bc");
+  EXPECT_EQ(ended.backchannel_queued, 1);
+  EXPECT_TRUE(ended.frontchannel_uris.empty()) << "no client registered a front-channel URI";
   EXPECT_FALSE(server_->session_from_cookie(signed_in.session_cookie));
-  EXPECT_EQ(server_->logout(signed_in.session_cookie), 0) << "ended once";
+  EXPECT_EQ(server_->logout(signed_in.session_cookie).backchannel_queued, 0) << "ended once";
   auto due = store_->claim_logout_deliveries(clock_.now(), clock_.now() + 30, 10);
   ASSERT_EQ(due.size(), 1u);
   EXPECT_EQ(due[0].client_id, "bc");
@@ -1652,6 +1654,88 @@ TEST_F(AuthorizationServerTest, BackchannelLogoutUrisAreOnesTheServerMayCall) {
     ASSERT_TRUE(r) << accepted << ": " << r.error().description;
     EXPECT_EQ(r->record.backchannel_logout_uri, accepted);
   }
+}
+
+// OIDC Front-Channel Logout 1.0: ending a session names, for the signed-out page, the logout
+// URI of each client signed in within it that registered one, with iss and sid for those that
+// asked for them; a URI must share its origin with one of the client's redirect URIs.
+TEST_F(AuthorizationServerTest, EndingASessionNamesTheFrontChannelLogoutUris) {
+  auto client = [&](std::string id, std::string uri, bool session_required) {
+    storage::ClientRecord c;
+    c.client_id = id;
+    c.redirect_uris = {"https://" + id + ".test/cb"};
+    c.scope = "openid";
+    c.frontchannel_logout_uri = std::move(uri);
+    c.frontchannel_logout_session_required = session_required;
+    auto created = server_->create_client(c);
+    EXPECT_TRUE(created) << created.error().description;
+  };
+  client("fa", "https://fa.test/logout", false);
+  client("fb", "https://fb.test/logout?tenant=1", true);
+  client("fc", "https://fc.test/logout", false);  // never signs her in: not loaded
+  const auto md = nlohmann::json::parse(server_->metadata_json(true));
+  EXPECT_TRUE(md["frontchannel_logout_supported"].get<bool>());
+  EXPECT_TRUE(md["frontchannel_logout_session_supported"].get<bool>());
+
+  auto signed_in = server_->login("hanako", "correct horse battery", "127.0.0.1");
+  ASSERT_EQ(signed_in.kind, LoginOutcome::Kind::ok);
+  for (const std::string id : {"fa", "fb", "web"}) {
+    const auto params = authorize_params();
+    Params asked;
+    for (const auto& [k, v] : params.items()) {
+      if (k == "client_id") asked.add(k, id);
+      else if (k == "redirect_uri") asked.add(k, id == "web" ? std::string(kRedirect)
+                                                            : "https://" + id + ".test/cb");
+      else if (k == "scope") asked.add(k, "openid");
+      else asked.add(k, v);
+    }
+    auto r = server_->authorize(asked);
+    ASSERT_EQ(r.kind, AuthorizeResult::Kind::proceed) << id << ": " << r.error.description;
+    (void)server_->approve(*server_->take_pending(r.pending.handle), signed_in.session);
+  }
+  const auto ended = server_->logout(signed_in.session_cookie);
+  ASSERT_EQ(ended.frontchannel_uris.size(), 2u);
+  EXPECT_EQ(ended.frontchannel_uris[0], "https://fa.test/logout");
+  const std::string_view fb = ended.frontchannel_uris[1];
+  const std::string_view fb_base = "https://fb.test/logout?";
+  ASSERT_TRUE(fb.starts_with(fb_base)) << fb;
+  const auto query = parse_query(fb.substr(fb_base.size()));
+  ASSERT_TRUE(query);
+  EXPECT_EQ(query->value("tenant"), "1") << "the registered query is kept";
+  EXPECT_EQ(query->value("iss"), kIssuer);
+  EXPECT_EQ(query->value("sid"), signed_in.session.sid);
+  EXPECT_TRUE(server_->logout(signed_in.session_cookie).frontchannel_uris.empty())
+      << "ended once";
+
+  // Registration: the redirect URIs' origin, no fragment, the code flow; session_required only
+  // with a URI.
+  storage::ClientRecord c;
+  c.redirect_uris = {"https://rp.test/cb", "http://127.0.0.1:8081/cb"};
+  c.scope = "openid";
+  for (const char* refused : {"https://other.test/logout", "http://rp.test/logout",
+                              "https://rp.test:8443/logout", "https://rp.test/logout#x",
+                              "https://user@rp.test/logout", "/logout", "http://127.0.0.1/cb"}) {
+    c.frontchannel_logout_uri = refused;
+    auto r = server_->create_client(c);
+    ASSERT_FALSE(r) << refused;
+    EXPECT_EQ(r.error().error, "invalid_client_metadata") << refused;
+  }
+  c.frontchannel_logout_uri = "";
+  c.frontchannel_logout_session_required = true;
+  EXPECT_FALSE(server_->create_client(c)) << "iss and sid required, but nowhere to send them";
+  c.frontchannel_logout_session_required = false;
+  for (const char* accepted : {"https://RP.test/bye?x=1", "https://rp.test:443/bye",
+                               "http://127.0.0.1:8081/bye"}) {
+    c.frontchannel_logout_uri = accepted;
+    c.client_id = "";
+    auto r = server_->create_client(c);
+    ASSERT_TRUE(r) << accepted << ": " << r.error().description;
+    EXPECT_EQ(r->record.frontchannel_logout_uri, accepted);
+  }
+  storage::ClientRecord machine = c;
+  machine.grant_types = {"client_credentials"};
+  machine.redirect_uris = {};
+  EXPECT_FALSE(server_->create_client(machine)) << "no one signs in at a machine client";
 }
 
 // Signing in again in the same browser: the same resident keeps the session (its sid; the old

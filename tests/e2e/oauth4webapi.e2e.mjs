@@ -24,17 +24,20 @@ let as;
 const state = {};
 
 /**
- * The relying party's redirect_uri (/cb) and post_logout_redirect_uri (/bye): a loopback HTTP
- * server that records each hit of /cb.
+ * The relying party's redirect_uri (/cb), post_logout_redirect_uri (/bye) and front-channel
+ * logout page (/front-logout): a loopback HTTP server that records each hit of /cb and of
+ * /front-logout.
  */
 function startCallbackServer() {
   return new Promise((resolve) => {
     const waiters = [];
     const hits = [];
+    const frontHits = [];
     const srv = http.createServer((req, res) => {
       const url = new URL(req.url, `http://${req.headers.host}`);
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       res.end('<!doctype html><title>callback</title><p>callback received</p>');
+      if (url.pathname === '/front-logout') frontHits.push(url);
       if (url.pathname !== '/cb') return;
       hits.push(url);
       waiters.splice(0).forEach((w) => w(url));
@@ -44,7 +47,9 @@ function startCallbackServer() {
       resolve({
         redirectUri: `${base}/cb`,
         byeUri: `${base}/bye`,
+        frontLogoutUri: `${base}/front-logout`,
         hits,
+        frontHits,
         close: () => new Promise((r) => srv.close(r)),
       });
     });
@@ -160,7 +165,8 @@ test('discovery (RFC 8414 and OpenID Connect) over TLS', async () => {
 test('PAR + authorization code + PKCE through the sign-in and consent pages in Chromium', async () => {
   const reg = server.addClient(['--name', 'e2e relying party', '--auth-method', 'client_secret_basic',
     '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code',
-    '--grant-type', 'refresh_token', '--scope', SCOPE, '--post-logout-redirect-uri', callback.byeUri]);
+    '--grant-type', 'refresh_token', '--scope', SCOPE, '--post-logout-redirect-uri', callback.byeUri,
+    '--frontchannel-logout-uri', callback.frontLogoutUri, '--frontchannel-logout-session-required']);
   state.client = { client_id: reg.client_id, id_token_signed_response_alg: 'ES256' };
   state.auth = oauth.ClientSecretBasic(reg.client_secret);
 
@@ -351,8 +357,13 @@ test('a denied consent comes back as access_denied with state and iss', async ()
     (e) => e.error === 'access_denied' || e.cause?.get?.('error') === 'access_denied');
 });
 
-test('RP-initiated logout in Chromium: confirmed, back at the registered URI with state, signed out', async () => {
+test('RP-initiated logout in Chromium: confirmed, the front-channel logout page of the client loaded, back at the registered URI with state, signed out', async () => {
   assert.equal(as.end_session_endpoint, `${server.base}/logout`);
+  assert.equal(as.frontchannel_logout_supported, true);
+  assert.equal(as.frontchannel_logout_session_supported, true);
+  const { sid } = JSON.parse(Buffer.from(state.tokens.id_token.split('.')[1], 'base64url'));
+  assert.ok(sid, 'the ID token names the session');
+  const frontBefore = callback.frontHits.length;
   const st = oauth.generateRandomState();
   const logout = new URL(as.end_session_endpoint);
   logout.searchParams.set('id_token_hint', state.tokens.id_token);
@@ -363,6 +374,12 @@ test('RP-initiated logout in Chromium: confirmed, back at the registered URI wit
   await page.locator('form:has(input[name=csrf_token]) [type=submit]').click();
   await page.waitForURL((u) => u.href.startsWith(callback.byeUri), { timeout: 15_000 });
   assert.equal(new URL(page.url()).searchParams.get('state'), st);
+  // On the way, the signed-out page loaded the client's front-channel logout page in an
+  // iframe (Front-Channel Logout 1.0 §3), with the issuer and the session it ended.
+  const front = callback.frontHits.slice(frontBefore);
+  assert.equal(front.length, 1, 'the front-channel logout page was loaded once');
+  assert.equal(front[0].searchParams.get('iss'), server.base);
+  assert.equal(front[0].searchParams.get('sid'), sid);
 
   // Signed out: prompt=none with the ID token as hint now answers login_required.
   const verifier = oauth.generateRandomCodeVerifier();

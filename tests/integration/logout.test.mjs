@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import {
-  CookieJar, authorizeFlow, authorizeUrl, follow, loginForm, parseForms, postForm, request,
+  CookieJar, authorizeFlow, authorizeUrl, decodeJwt, follow, loginForm, parseForms, postForm, request,
 } from '../support/harness.mjs';
 import { RESIDENT, RP_CB, authParams, makeClient, setup, tokenRequest } from '../support/fixtures.mjs';
 
@@ -21,12 +21,12 @@ before(async () => {
 after(async () => { await server?.close(); });
 
 /** A browser signed in through a code flow as `who`; its jar and the tokens it received. */
-async function signedIn(who = RESIDENT, overrides = {}) {
-  const { params, pkce } = authParams(client, overrides);
-  const flow = await authorizeFlow(server, { params, ...who });
+async function signedIn(who = RESIDENT, overrides = {}, as = client, jar = undefined) {
+  const { params, pkce } = authParams(as, overrides);
+  const flow = await authorizeFlow(server, { params, ...who, jar });
   const code = flow.params.get('code');
   assert.ok(code, `code (trail ${flow.trail.join(',')})`);
-  const r = await tokenRequest(server, client, {
+  const r = await tokenRequest(server, as, {
     grant_type: 'authorization_code', code, redirect_uri: params.redirect_uri,
     code_verifier: pkce.verifier,
   });
@@ -208,4 +208,59 @@ test('id_token_hint: only the resident it names completes the request', async ()
   r = await request(authorizeUrl(server, bad), { jar: alice.jar });
   assert.equal(r.status, 303);
   assert.equal(r.location().searchParams.get('error'), 'invalid_request');
+});
+
+// OpenID Connect Front-Channel Logout 1.0: ending the session answers with a page that loads the
+// front-channel logout URI of each client signed in within it (iss and sid for the one that
+// asked), allows exactly their origins to be framed, and goes on to the client by itself.
+test('ending the session loads the front-channel logout pages of the clients signed in within it', async () => {
+  const front = await makeClient(server, {
+    extra: ['--post-logout-redirect-uri', BYE,
+      '--frontchannel-logout-uri', 'https://rp.example.test/front?tenant=7',
+      '--frontchannel-logout-session-required'],
+  });
+  const plain = await makeClient(server, {
+    redirectUris: ['https://other.example.test/cb'],
+    extra: ['--frontchannel-logout-uri', 'https://other.example.test/front'],
+  });
+  const md = await server.metadata();
+  assert.equal(md.frontchannel_logout_supported, true);
+  assert.equal(md.frontchannel_logout_session_supported, true);
+
+  const { jar, tokens } = await signedIn(RESIDENT, {}, front);
+  await signedIn(RESIDENT, {}, plain, jar);  // the same browser: the same session
+  const { sid } = decodeJwt(tokens.id_token).payload;
+  assert.ok(sid);
+  const page = await confirmationPage(jar, {
+    id_token_hint: tokens.id_token, post_logout_redirect_uri: BYE, state: 'st-front',
+  });
+  const r = await postForm(page.action, page.form.fields, { jar });
+  assert.equal(r.status, 200, 'a page, not a redirect: the iframes must load first');
+  assert.match(r.headers.get('set-cookie') ?? '', /Max-Age=0/i);
+  assert.equal(await isSignedIn(jar), false);
+  const frames = [...r.text.matchAll(/<iframe hidden title="logout" src="([^"]+)"><\/iframe>/g)]
+    .map((m) => new URL(m[1].replaceAll('&amp;', '&')));
+  assert.equal(frames.length, 2, r.text);
+  const mine = frames.find((u) => u.host === 'rp.example.test');
+  assert.equal(mine.pathname, '/front');
+  assert.equal(mine.searchParams.get('tenant'), '7');
+  assert.equal(mine.searchParams.get('iss'), server.base);
+  assert.equal(mine.searchParams.get('sid'), sid);
+  const other = frames.find((u) => u.host === 'other.example.test');
+  assert.equal(other.href, 'https://other.example.test/front', 'no iss and sid unless asked for');
+  // Only those origins may be framed; the page itself still may not be.
+  const csp = r.headers.get('content-security-policy') ?? '';
+  const frameSrc = csp.split(';').map((d) => d.trim()).find((d) => d.startsWith('frame-src '));
+  assert.deepEqual(frameSrc?.split(' ').slice(1).sort(),
+    ['https://other.example.test', 'https://rp.example.test']);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.match(csp, /default-src 'none'/);
+  // Then on to the client, by itself (no script) or by the link.
+  assert.ok(r.text.includes(`<meta http-equiv="refresh" content="2;url=${BYE}?state=st-front">`),
+    r.text);
+  assert.ok(r.text.includes(`<a href="${BYE}?state=st-front">`));
+
+  // Registration refuses a URI of another origin than the redirect URIs.
+  assert.throws(() => server.addClient(['--name', 'bad front', '--redirect-uri', RP_CB,
+    '--frontchannel-logout-uri', 'https://elsewhere.example.test/front']), /frontchannel_logout_uri/);
 });

@@ -114,6 +114,31 @@ test('post_logout_redirect_uris (RP-Initiated Logout §3.1) are registered like 
   assert.equal(clientCount(), before);
 });
 
+// Front-Channel Logout §2: a page on the origin of one of the client's redirect URIs.
+test('frontchannel_logout_uri is registered only on the origin of a redirect URI', async () => {
+  const before = clientCount();
+  for (const body of [{ frontchannel_logout_uri: 'https://elsewhere.example.test/front' },
+    { frontchannel_logout_uri: 'http://rp.example.test/front' },
+    { frontchannel_logout_uri: 'https://rp.example.test/front#x' },
+    { frontchannel_logout_uri: 7 },
+    { frontchannel_logout_uri: 'https://rp.example.test/front', frontchannel_logout_session_required: 'yes' },
+    { frontchannel_logout_session_required: true }]) {
+    const refused = await register({ redirect_uris: ['https://rp.example.test/cb'], ...body });
+    assert.equal(refused.status, 400, JSON.stringify(body));
+    assert.equal(refused.json().error, 'invalid_client_metadata', JSON.stringify(body));
+  }
+  assert.equal(clientCount(), before, 'nothing registered');
+
+  const ok = await register({ redirect_uris: ['https://rp.example.test/cb'],
+    frontchannel_logout_uri: 'https://rp.example.test/front', frontchannel_logout_session_required: true });
+  assert.equal(ok.status, 201, ok.text);
+  assert.equal(ok.json().frontchannel_logout_uri, 'https://rp.example.test/front');
+  assert.equal(ok.json().frontchannel_logout_session_required, true);
+  const shown = server.cliJson(['client', 'show', ok.json().client_id]);
+  assert.equal(shown.frontchannel_logout_uri, 'https://rp.example.test/front');
+  assert.equal(shown.frontchannel_logout_session_required, true);
+});
+
 // RFC 7592: the registration access token reads, replaces and deletes the registration.
 test('a registered client reads, updates and deletes its registration (RFC 7592)', async () => {
   const r = await register({ client_name: 'Managed', redirect_uris: ['https://rp.example.test/cb'],

@@ -248,6 +248,27 @@ TEST(LogoutPage, AsksWithTheRequestInHiddenFieldsAndNamesWhoAsks) {
   EXPECT_FALSE(contains(render_logout(bare_logout(), Lang::en), "asks"));
 }
 
+// Front-Channel Logout: one hidden iframe per client, the URIs escaped as attribute values, and
+// the way on (a refresh after two seconds, and a link) to where the browser was going.
+TEST(SignedOutPage, LoadsEachFrontChannelUriAndGoesOn) {
+  const std::vector<std::string> uris = {"https://a.test/front?iss=x&sid=1",
+                                         "https://b.test/front?q=\"><script>"};
+  const auto html = render_signed_out(uris, "https://rp.test/bye?state=s&x=1", Lang::en);
+  EXPECT_TRUE(contains(
+      html, R"(<iframe hidden title="logout" src="https://a.test/front?iss=x&amp;sid=1"></iframe>)"));
+  EXPECT_TRUE(contains(
+      html,
+      R"(<iframe hidden title="logout" src="https://b.test/front?q=&quot;&gt;&lt;script&gt;"></iframe>)"));
+  EXPECT_FALSE(contains(html, "<script"));
+  EXPECT_TRUE(contains(
+      html, R"(<meta http-equiv="refresh" content="2;url=https://rp.test/bye?state=s&amp;x=1">)"));
+  EXPECT_TRUE(contains(html, R"(<a href="https://rp.test/bye?state=s&amp;x=1">Continue</a>)"));
+  EXPECT_EQ(csp_sha256(style_of(html)), kStyleCspHash);
+  const auto ja = render_signed_out({}, "/account", Lang::ja);
+  EXPECT_TRUE(contains(ja, "ログアウトしました"));
+  EXPECT_FALSE(contains(ja, "<iframe"));
+}
+
 // --- login --------------------------------------------------------------------------------
 
 TEST(LoginPage, HasTheFormFields) {

@@ -253,6 +253,8 @@ TEST_P(StoreTest, UpdateClientReplacesTheMetadataButNotTheIdOrBirth) {
   client.jwks = R"({"keys":[]})";
   client.require_signed_request_object = true;
   client.backchannel_logout_uri = "https://b.example/logout";
+  client.frontchannel_logout_uri = "https://b.example/front";
+  client.frontchannel_logout_session_required = true;
   client.created_at = kNow + 999;
   ASSERT_TRUE(store_->update_client(client));
   const auto found = store_->find_client("app");
@@ -264,6 +266,8 @@ TEST_P(StoreTest, UpdateClientReplacesTheMetadataButNotTheIdOrBirth) {
   EXPECT_EQ(found->jwks, client.jwks);
   EXPECT_TRUE(found->require_signed_request_object);
   EXPECT_EQ(found->backchannel_logout_uri, "https://b.example/logout");
+  EXPECT_EQ(found->frontchannel_logout_uri, "https://b.example/front");
+  EXPECT_TRUE(found->frontchannel_logout_session_required);
   EXPECT_EQ(found->registration_access_token_hash, "rat");
   EXPECT_EQ(found->created_at, kNow) << "created_at is not metadata";
   client.client_id = "unknown";
@@ -282,6 +286,8 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   client.backchannel_logout_uri = "https://a.example/logout?x=1";
   client.backchannel_logout_session_required = true;
   client.require_signed_request_object = true;
+  client.frontchannel_logout_uri = "https://a.example/front?x=1";
+  client.frontchannel_logout_session_required = true;
   ASSERT_TRUE(store_->insert_client(client));
   EXPECT_FALSE(store_->insert_client(make_client("app")));
 
@@ -294,6 +300,8 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   EXPECT_EQ(found->backchannel_logout_uri, client.backchannel_logout_uri);
   EXPECT_TRUE(found->backchannel_logout_session_required);
   EXPECT_TRUE(found->require_signed_request_object);
+  EXPECT_EQ(found->frontchannel_logout_uri, client.frontchannel_logout_uri);
+  EXPECT_TRUE(found->frontchannel_logout_session_required);
   EXPECT_EQ(found->redirect_uris, client.redirect_uris);
   EXPECT_EQ(found->post_logout_redirect_uris, client.post_logout_redirect_uris);
   EXPECT_EQ(found->subject_type, "pairwise");
@@ -315,6 +323,8 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   EXPECT_EQ(all[1].grant_types, make_client("x").grant_types);
   EXPECT_EQ(all[1].subject_type, "public");
   EXPECT_FALSE(all[1].require_signed_request_object);
+  EXPECT_TRUE(all[1].frontchannel_logout_uri.empty());
+  EXPECT_FALSE(all[1].frontchannel_logout_session_required);
 }
 
 TEST_P(StoreTest, ClientIdsAreExactBytes) {
@@ -462,7 +472,11 @@ TEST_P(StoreTest, EndingASessionQueuesBackchannelLogouts) {
   store_->add_session_client({"sid-2", "other-session", "r1", kNow + 100});
 
   EXPECT_TRUE(store_->claim_logout_deliveries(kNow, kNow + 30, 10).empty());
+  EXPECT_EQ(store_->session_client_ids("sid-1"), (std::vector<std::string>{"silent", "told"}));
+  EXPECT_EQ(store_->session_client_ids("sid-2"), std::vector<std::string>{"other-session"});
+  EXPECT_TRUE(store_->session_client_ids("sid-none").empty());
   EXPECT_EQ(store_->end_session("s1", kNow), 1);
+  EXPECT_TRUE(store_->session_client_ids("sid-1").empty()) << "they go with the session";
   EXPECT_FALSE(store_->find_session("s1", kNow));
   EXPECT_EQ(store_->end_session("s1", kNow), 0);  // already ended: nothing queued twice
 
@@ -1186,9 +1200,11 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN backchannel_logout_uri;"
            "ALTER TABLE clients DROP COLUMN backchannel_logout_session_required;"
            "ALTER TABLE clients DROP COLUMN require_signed_request_object;"
+           "ALTER TABLE clients DROP COLUMN frontchannel_logout_uri;"
+           "ALTER TABLE clients DROP COLUMN frontchannel_logout_session_required;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
-           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14, 15);"
+           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14, 15, 16);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
            "WITH RECURSIVE up(leaf, level, hashes) AS ("
@@ -1212,12 +1228,14 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN backchannel_logout_uri;"
            "ALTER TABLE clients DROP COLUMN backchannel_logout_session_required;"
            "ALTER TABLE clients DROP COLUMN require_signed_request_object;"
+           "ALTER TABLE clients DROP COLUMN frontchannel_logout_uri;"
+           "ALTER TABLE clients DROP COLUMN frontchannel_logout_session_required;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 15);
+  EXPECT_EQ(store->migrate(), 16);
   EXPECT_EQ(store->audit_size(), kLeaves);
   const auto migrated = store->list_events(0, 100);
   ASSERT_EQ(migrated.size(), entries.size());
@@ -1280,9 +1298,11 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN backchannel_logout_uri;"
            "ALTER TABLE clients DROP COLUMN backchannel_logout_session_required;"
            "ALTER TABLE clients DROP COLUMN require_signed_request_object;"
+           "ALTER TABLE clients DROP COLUMN frontchannel_logout_uri;"
+           "ALTER TABLE clients DROP COLUMN frontchannel_logout_session_required;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
-           "DELETE FROM schema_migrations WHERE version IN (8, 9, 10, 11, 12, 13, 14, 15);"
+           "DELETE FROM schema_migrations WHERE version IN (8, 9, 10, 11, 12, 13, 14, 15, 16);"
          : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
            "DROP TABLE audit_tree;"
            "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
@@ -1301,13 +1321,15 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN backchannel_logout_uri;"
            "ALTER TABLE clients DROP COLUMN backchannel_logout_session_required;"
            "ALTER TABLE clients DROP COLUMN require_signed_request_object;"
+           "ALTER TABLE clients DROP COLUMN frontchannel_logout_uri;"
+           "ALTER TABLE clients DROP COLUMN frontchannel_logout_session_required;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "PRAGMA user_version = 7;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
 
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 15);
+  EXPECT_EQ(store->migrate(), 16);
   EXPECT_EQ(store->audit_size(), 4);
   EXPECT_EQ(store->audit_node(0, 0), std::string(32, static_cast<char>(0xaa)));
   EXPECT_EQ(store->audit_node(0, 1), std::string(32, static_cast<char>(0xbb)));

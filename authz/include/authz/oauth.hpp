@@ -108,6 +108,14 @@ struct EndpointError {
 };
 using Answer = Expected<JsonAnswer, EndpointError>;
 
+/// What ending a session leaves to do for the clients signed in within it.
+struct LogoutOutcome {
+  int backchannel_queued = 0;  ///< back-channel logouts queued (the sender sends them)
+  /// OIDC Front-Channel Logout 1.0 §3: the URLs the signed-out page loads in iframes, with
+  /// `iss` and `sid` for the clients that asked for them.
+  std::vector<std::string> frontchannel_uris;
+};
+
 /// What a token answer waits for: the access token's row and its audit entry, written in one
 /// transaction (Store::insert_access_token / submit_access_token).
 struct TokenWrite {
@@ -151,6 +159,10 @@ class KeyRing {
   std::vector<PublicKey> published_;
   std::string jwks_;
 };
+
+/// The origin of a URI as a browser serializes it (scheme://host[:port], lower-case, no default
+/// port; RFC 6454 §6.2), for CSP sources, CORS and same-origin rules; "" when it has none.
+std::string origin_of(std::string_view uri);
 
 /// `base` with the non-empty parameters appended to its query, percent-encoded, keeping any
 /// query it has (RFC 6749 §3.1.2: the redirect URI's query must be retained).
@@ -253,8 +265,7 @@ class AuthorizationServer {
   void after_login(std::string_view handle, std::string_view resident_id);
   std::optional<storage::LoginSession> session_from_cookie(std::string_view cookie);
   /// Ends the session (if any) and logs `logout`, for `client_id` when a client asked for it.
-  /// Returns the number of back-channel logouts queued for clients signed in within it.
-  int logout(std::string_view cookie, std::string_view client_id = {});
+  LogoutOutcome logout(std::string_view cookie, std::string_view client_id = {});
   /// The request for one queued back-channel logout: a logout token (typ logout+jwt, `sub` as
   /// the client sees the resident, the session's `sid`) for the client's registered URI;
   /// nullopt when the client is gone or no longer has one.

@@ -36,6 +36,11 @@ struct ClientRecord {
   std::string backchannel_logout_uri;
   /// §2.2 backchannel_logout_session_required: the client needs `sid` in the logout token.
   bool backchannel_logout_session_required = false;
+  /// OIDC Front-Channel Logout 1.0 §2: a page of the client that the OP's logout page loads in
+  /// an iframe to sign the resident out there too; empty = none.
+  std::string frontchannel_logout_uri;
+  /// §2 frontchannel_logout_session_required: the client needs `iss` and `sid` in that URL.
+  bool frontchannel_logout_session_required = false;
   /// RFC 9101 §10.5 require_signed_request_object: every authorization request of this client
   /// comes as a request object signed with one of its registered keys (`jwks`).
   bool require_signed_request_object = false;

@@ -67,6 +67,8 @@ class Store {
   virtual void renew_session(std::string_view old_id_hash, const LoginSession& fresh) = 0;
   /// Remembers that `client.client_id` was given a code in session `client.sid` (idempotent).
   virtual void add_session_client(const SessionClient& client) = 0;
+  /// The clients given a code in session `sid`, by id.
+  virtual std::vector<std::string> session_client_ids(std::string_view sid) = 0;
 
   // Back-channel logouts waiting to be sent.
   /// Claims up to `limit` due ones (next_at <= now), oldest first: each gets one more attempt
