@@ -159,12 +159,8 @@ std::string duration_words(std::int64_t seconds) {
   return words(seconds, "second");
 }
 
-// The states a worker runs; storage's claim_transfer picks the same ones. Everything else
-// (requested, awaiting_confirmation and the ends) waits for the resident or is over.
-bool runnable(std::string_view state) {
-  return state == "consented" || state == "exporting" || state == "importing" ||
-         state == "verifying" || state == "deleting";
-}
+// The states a worker runs; storage's claim_transfer picks the same ones.
+bool runnable(std::string_view state) { return storage::runnable_transfer_state(state); }
 
 // True when the report names anything the destination does not hold: a part of the source's
 // export the model has no field for, or a field the destination's format cannot keep.

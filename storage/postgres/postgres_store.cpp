@@ -1132,14 +1132,14 @@ class PostgresStore final : public Store {
   std::optional<TransferRecord> claim_transfer(std::string_view owner, std::int64_t now,
                                                std::int64_t lease_until) override {
     return transact([&](Connection& db) {
-      return optional_row(
-          db.exec("UPDATE transfers SET lease_owner = $2, lease_until = $3 WHERE id = ("
-                  "SELECT id FROM transfers WHERE state IN ('consented', 'exporting', "
-                  "'importing', 'verifying', 'deleting') AND next_attempt_at <= $1 AND "
-                  "(lease_owner = '' OR lease_until < $1) ORDER BY created_at, id COLLATE \"C\" "
-                  "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING " INFOBANK_TRANSFER_COLUMNS,
-                  now, owner, lease_until),
-          read_transfer);
+      // Built once: the statement's text is its cache key on each connection.
+      static const std::string sql =
+          "UPDATE transfers SET lease_owner = $2, lease_until = $3 WHERE id = (SELECT id FROM "
+          "transfers WHERE " + runnable_transfer_states_sql() +
+          " AND next_attempt_at <= $1 AND (lease_owner = '' OR lease_until < $1) ORDER BY "
+          "created_at, id COLLATE \"C\" LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING "
+          INFOBANK_TRANSFER_COLUMNS;
+      return optional_row(db.exec(sql, now, owner, lease_until), read_transfer);
     });
   }
 

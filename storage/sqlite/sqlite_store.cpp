@@ -1266,11 +1266,11 @@ class SqliteStore final : public Store {
     WriteTransaction transaction(*db, pool_.write_mutex());
     std::optional<TransferRecord> t;
     {
-      auto stmt = db->prepare(select(
-          kTransferColumns,
-          "transfers WHERE state IN ('consented', 'exporting', 'importing', 'verifying', "
-          "'deleting') AND next_attempt_at <= ?1 AND (lease_owner = '' OR lease_until < ?1) "
-          "ORDER BY created_at, id LIMIT 1"));
+      static const std::string sql =
+          select(kTransferColumns, "transfers WHERE " + runnable_transfer_states_sql() +
+                                       " AND next_attempt_at <= ?1 AND (lease_owner = '' OR "
+                                       "lease_until < ?1) ORDER BY created_at, id LIMIT 1");
+      auto stmt = db->prepare(sql);
       stmt.bind_all(now);
       t = optional_row<TransferRecord>(stmt, read_transfer);
     }

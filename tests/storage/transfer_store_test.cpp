@@ -1,6 +1,7 @@
 // Transfers in storage, on each back end: which have waited in a state since when
 // (list_transfers_waiting, what the broker's time limit on the resident's decision reads), and
 // the guarded state change that lets exactly one of several nodes decide a waiting transfer.
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -98,6 +99,51 @@ TEST_P(TransferStoreTest, ListsThoseThatHaveWaitedInAStateSinceBefore) {
   ASSERT_TRUE(store_->update_transfer(decided, kWaiting, {}, {}, {logged("x", "w1")}));
   EXPECT_EQ(ids(store_->list_transfers_waiting(kWaiting, kNow - 20, 100)),
             (std::vector<std::string>{"w2a", "w2b", "w3"}));
+}
+
+// A worker claims exactly the runnable states (kRunnableTransferStates, which the broker also
+// runs by), oldest first, when due and not leased by someone else in time.
+TEST_P(TransferStoreTest, ClaimsOnlyRunnableDueUnleasedTransfers) {
+  const std::vector<std::string> states = {"requested", "consented", "exporting", "importing",
+                                           "verifying", "awaiting_confirmation", "deleting",
+                                           "completed", "failed", "cancelled"};
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    auto t = make_transfer("s" + std::to_string(i), states[i], kNow - 10);
+    t.created_at = kNow - 1000 + static_cast<std::int64_t>(i);  // in the order above
+    t.lease_owner.clear();
+    t.lease_until = 0;
+    insert(t);
+  }
+  auto later = make_transfer("later", "consented", kNow - 10);
+  later.next_attempt_at = kNow + 5;  // a retry not yet due
+  later.lease_owner.clear();
+  insert(later);
+  auto leased = make_transfer("leased", "exporting", kNow - 10);  // node-a, until kNow + 50
+  insert(leased);
+
+  std::vector<std::string> claimed;
+  // node-b's own leases (long ones) keep what it claimed from being claimed again below.
+  while (auto t = store_->claim_transfer("node-b", kNow, kNow + 1000)) {
+    EXPECT_EQ(t->lease_owner, "node-b");
+    EXPECT_EQ(t->lease_until, kNow + 1000);
+    claimed.push_back(t->state);
+    ASSERT_LE(claimed.size(), states.size()) << "claimed twice";
+  }
+  EXPECT_EQ(claimed, (std::vector<std::string>(kRunnableTransferStates.begin(),
+                                               kRunnableTransferStates.end())));
+  for (const auto& state : states) {
+    EXPECT_EQ(runnable_transfer_state(state),
+              std::find(claimed.begin(), claimed.end(), state) != claimed.end())
+        << state;
+  }
+  // Once due, the retry; once its lease has run out, the other node's.
+  const auto due = store_->claim_transfer("node-b", kNow + 5, kNow + 1000);
+  ASSERT_TRUE(due);
+  EXPECT_EQ(due->id, "later");
+  EXPECT_FALSE(store_->claim_transfer("node-b", kNow + 50, kNow + 1000));
+  const auto expired = store_->claim_transfer("node-b", kNow + 51, kNow + 1000);
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(expired->id, "leased");
 }
 
 TEST_P(TransferStoreTest, AWaitingTransferIsDecidedOnceByNodesRacing) {

@@ -1,8 +1,11 @@
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace storage {
@@ -249,6 +252,28 @@ struct ContractRecord {
   std::string reason;     ///< why it began or ended, in words
   std::string transfer_id;  ///< the transfer that changed it, if one did
 };
+
+/// The transfer states a broker worker runs, and so the ones Store::claim_transfer claims.
+/// Everything else (requested, awaiting_confirmation and the ends) waits for the resident or
+/// is over.
+inline constexpr std::array<std::string_view, 5> kRunnableTransferStates = {
+    "consented", "exporting", "importing", "verifying", "deleting"};
+
+inline bool runnable_transfer_state(std::string_view state) {
+  return std::ranges::find(kRunnableTransferStates, state) != kRunnableTransferStates.end();
+}
+
+/// `state IN ('consented', ...)` over kRunnableTransferStates, for the stores' SQL.
+inline std::string runnable_transfer_states_sql() {
+  std::string sql = "state IN (";
+  for (const auto state : kRunnableTransferStates) {
+    if (sql.back() != '(') sql += ", ";
+    sql += "'";
+    sql += state;
+    sql += "'";
+  }
+  return sql + ")";
+}
 
 /// A transfer of a resident's data from one service to another: a durable state machine.
 /// States: requested, consented, exporting, importing, verifying, awaiting_confirmation (a
