@@ -478,12 +478,30 @@ ALTER TABLE clients ADD COLUMN frontchannel_logout_uri TEXT NOT NULL DEFAULT '';
 ALTER TABLE clients ADD COLUMN frontchannel_logout_session_required BOOLEAN NOT NULL DEFAULT FALSE;
 )sql";
 
+// Version 17: a resident has at most one active contract with a service. Two transfers to one
+// service that completed at the same moment could each start one there (each saw none before
+// its transaction); from now on the second transaction fails and its transfer completes again
+// and finds the first. A database that already holds such twins keeps the oldest active and
+// ends the others.
+constexpr std::string_view kOneActiveContract = R"sql(
+UPDATE contracts SET status = 'terminated', until = since,
+       reason = reason || ' (ended: another active contract with this service was older)'
+ WHERE status = 'active' AND EXISTS (
+       SELECT 1 FROM contracts AS older
+        WHERE older.resident_id = contracts.resident_id
+          AND older.service_id = contracts.service_id AND older.status = 'active'
+          AND (older.since < contracts.since
+               OR (older.since = contracts.since AND older.id < contracts.id)));
+CREATE UNIQUE INDEX contracts_one_active ON contracts (resident_id, service_id)
+  WHERE status = 'active';
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 16> kMigrations = {
+constexpr std::array<std::string_view, 17> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
     kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
     kNotRead,      kSessionEnd,           kSubjectType,     kBackchannelLogout,
-    kSignedRequestObjects, kFrontchannelLogout};
+    kSignedRequestObjects, kFrontchannelLogout, kOneActiveContract};
 
 constexpr std::string_view kCreateVersionTable =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "

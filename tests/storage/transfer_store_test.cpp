@@ -146,6 +146,83 @@ TEST_P(TransferStoreTest, ClaimsOnlyRunnableDueUnleasedTransfers) {
   EXPECT_EQ(expired->id, "leased");
 }
 
+ContractRecord contract(std::string id, std::string service, std::string status,
+                        std::int64_t since) {
+  ContractRecord c;
+  c.id = std::move(id);
+  c.resident_id = "resident-x";
+  c.service_id = std::move(service);
+  c.subject = "alice";
+  c.status = std::move(status);
+  c.since = since;
+  c.until = c.status == "active" ? 0 : since + 1;
+  c.reason = "test";
+  return c;
+}
+
+// At most one active contract per resident and service: a second one is refused, with the
+// transaction that carried it (a transfer's completion included), and nothing of it is kept.
+TEST_P(TransferStoreTest, AResidentHasOneActiveContractWithAService) {
+  store_->upsert_contract(contract("c1", "dst", "active", kNow - 100), logged("contract.started", "x"));
+  store_->upsert_contract(contract("old", "dst", "terminated", kNow - 500),
+                          logged("contract.started", "x"));
+  store_->upsert_contract(contract("c2", "other", "active", kNow - 100),
+                          logged("contract.started", "x"));
+  const auto audit = store_->audit_size();
+  EXPECT_THROW(store_->upsert_contract(contract("c3", "dst", "active", kNow),
+                                       logged("contract.started", "x")),
+               StorageError);
+  auto t = make_transfer("t1", "verifying", kNow - 10);
+  insert(t);
+  const auto audit_with_transfer = store_->audit_size();
+  auto done = t;
+  done.state = "completed";
+  EXPECT_THROW((void)store_->update_transfer(done, "verifying", {},
+                                             {contract("c4", "dst", "active", kNow)},
+                                             {logged("transfer.completed", "t1")}),
+               StorageError);
+  EXPECT_EQ(store_->find_transfer("t1")->state, "verifying") << "the completion rolled back";
+  EXPECT_EQ(store_->audit_size(), audit_with_transfer);
+  EXPECT_EQ(audit_with_transfer, audit + 1);
+  EXPECT_EQ(store_->find_active_contract("resident-x", "dst")->id, "c1");
+  // Ending the active one lets another start.
+  auto ended = contract("c1", "dst", "terminated", kNow - 100);
+  store_->upsert_contract(ended, logged("contract.ended", "x"));
+  store_->upsert_contract(contract("c5", "dst", "active", kNow), logged("contract.started", "x"));
+  EXPECT_EQ(store_->find_active_contract("resident-x", "dst")->id, "c5");
+  EXPECT_EQ(store_->list_contracts("resident-x").size(), 4U) << "c1, old, c2 and c5";
+}
+
+// A database from before the rule that holds twins keeps the oldest active, and ends the others.
+TEST_P(TransferStoreTest, MigrationKeepsTheOldestOfActiveTwins) {
+  const bool pg = GetParam() == testing::Backend::postgres;
+  store_.reset();
+  ASSERT_EQ(db_->exec_raw(pg ? "DROP INDEX contracts_one_active;"
+                               "DELETE FROM schema_migrations WHERE version = 17;"
+                             : "DROP INDEX contracts_one_active; PRAGMA user_version = 16;"),
+            "");
+  store_ = db_->open();
+  store_->upsert_contract(contract("b-newer", "dst", "active", kNow), logged("c", "x"));
+  store_->upsert_contract(contract("a-newer", "dst", "active", kNow), logged("c", "x"));
+  store_->upsert_contract(contract("z-oldest", "dst", "active", kNow - 50), logged("c", "x"));
+  store_->upsert_contract(contract("alone", "other", "active", kNow), logged("c", "x"));
+  EXPECT_EQ(store_->migrate(), 17);
+  EXPECT_EQ(store_->find_active_contract("resident-x", "dst")->id, "z-oldest");
+  EXPECT_EQ(store_->find_active_contract("resident-x", "other")->id, "alone");
+  int ended = 0;
+  for (const auto& c : store_->list_contracts("resident-x")) {
+    if (c.id != "a-newer" && c.id != "b-newer") continue;
+    EXPECT_EQ(c.status, "terminated") << c.id;
+    EXPECT_EQ(c.until, c.since) << c.id;
+    EXPECT_NE(c.reason.find("another active contract"), std::string::npos) << c.reason;
+    ++ended;
+  }
+  EXPECT_EQ(ended, 2);
+  EXPECT_THROW(store_->upsert_contract(contract("again", "dst", "active", kNow),
+                                       logged("c", "x")),
+               StorageError);
+}
+
 TEST_P(TransferStoreTest, AWaitingTransferIsDecidedOnceByNodesRacing) {
   // Two stores on one database, like two nodes; each tries to move every waiting transfer
   // out of the state at the same moment. The guard on the state lets one change each, and only
