@@ -660,8 +660,11 @@ void AuthorizationServer::backchannel_logout_ended(const storage::LogoutDelivery
                           .add("attempts", static_cast<std::int64_t>(delivery.attempts))
                           .add("result", why)
                           .str();
-  event("system", "logout.backchannel", delivery.resident_id, delivery.client_id, detail, {},
-        delivered ? "success" : "failure");
+  // A resident removed since (their sessions ended with them) is not named: that would tie a
+  // new pseudonym in the log to the id the removal let go of.
+  const bool removed = !store_.find_resident(delivery.resident_id);
+  event("system", "logout.backchannel", removed ? std::string_view() : delivery.resident_id,
+        delivery.client_id, detail, {}, delivered ? "success" : "failure");
 }
 
 Expected<IdTokenHint> AuthorizationServer::id_token_hint(std::string_view jwt) {

@@ -373,6 +373,14 @@ class PostgresStore final : public Store {
           db.exec("SELECT id FROM residents WHERE username = $1 FOR UPDATE", username);
       if (found.empty()) return false;
       const std::string id = found.text(0, 0);
+      // Every session of the resident ends with them: the clients signed in within one are
+      // told, as at a logout (due at once; deliveries already queued for them go out too).
+      db.exec("INSERT INTO logout_deliveries (sid, client_id, resident_id, attempts, next_at) "
+              "SELECT s.sid, s.client_id, s.resident_id, 0, 0 FROM session_clients AS s "
+              "JOIN clients AS c ON c.client_id = s.client_id "
+              "WHERE s.resident_id = $1 AND c.backchannel_logout_uri <> '' "
+              "ON CONFLICT DO NOTHING",
+              id);
       // The log keeps its pseudonyms (it is append-only); erasing the mapping is what makes
       // them anonymous.
       for (const auto* sql :
@@ -382,7 +390,6 @@ class PostgresStore final : public Store {
             "DELETE FROM access_tokens WHERE resident_id = $1 AND resident_id <> ''",
             "DELETE FROM refresh_tokens WHERE resident_id = $1",
             "DELETE FROM session_clients WHERE resident_id = $1",
-            "DELETE FROM logout_deliveries WHERE resident_id = $1",
             "DELETE FROM contracts WHERE resident_id = $1",
             "DELETE FROM transfer_datasets WHERE transfer_id IN "
             "(SELECT id FROM transfers WHERE resident_id = $1)",

@@ -398,6 +398,15 @@ class SqliteStore final : public Store {
       if (!stmt.step()) return false;  // the transaction rolls back: nothing was written
       id = stmt.text(0);
     }
+    // Every session of the resident ends with them: the clients signed in within one are told,
+    // as at a logout (due at once; deliveries already queued for them go out too).
+    db->prepare(
+          "INSERT OR IGNORE INTO logout_deliveries (sid, client_id, resident_id, attempts, "
+          "next_at) SELECT s.sid, s.client_id, s.resident_id, 0, 0 FROM session_clients AS s "
+          "JOIN clients AS c ON c.client_id = s.client_id "
+          "WHERE s.resident_id = ?1 AND c.backchannel_logout_uri <> ''")
+        .bind_all(id)
+        .run();
     // The log keeps its pseudonyms (it is append-only); erasing the mapping is what makes
     // them anonymous.
     for (const auto* sql :
@@ -407,7 +416,6 @@ class SqliteStore final : public Store {
           "DELETE FROM access_tokens WHERE resident_id = ?1 AND resident_id <> ''",
           "DELETE FROM refresh_tokens WHERE resident_id = ?1",
           "DELETE FROM session_clients WHERE resident_id = ?1",
-          "DELETE FROM logout_deliveries WHERE resident_id = ?1",
           "DELETE FROM contracts WHERE resident_id = ?1",
           "DELETE FROM transfer_datasets WHERE transfer_id IN "
           "(SELECT id FROM transfers WHERE resident_id = ?1)",

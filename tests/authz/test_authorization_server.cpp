@@ -1626,6 +1626,23 @@ TEST_F(AuthorizationServerTest, EndingASessionTellsTheClientsSignedInWithinIt) {
   EXPECT_FALSE(server_->backchannel_logout(due[0]));
 }
 
+// The outcome of a logout sent for a resident removed since (their sessions ended with them)
+// is logged without naming them: naming them would tie a new pseudonym to the freed id.
+TEST_F(AuthorizationServerTest, BackchannelLogoutOfARemovedResidentDoesNotNameThem) {
+  const storage::LogoutDelivery delivery{"sid-x", "web", "resident-1", 1};
+  server_->backchannel_logout_ended(delivery, true, "HTTP 200");
+  auto events = store_->list_events(0, 10'000);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().action, "logout.backchannel");
+  EXPECT_FALSE(events.back().resident.empty());
+  ASSERT_TRUE(store_->remove_resident_by_username("hanako"));
+  server_->backchannel_logout_ended(delivery, true, "HTTP 200");
+  events = store_->list_events(0, 10'000);
+  EXPECT_EQ(events.back().action, "logout.backchannel");
+  EXPECT_EQ(events.back().client_id, "web");
+  EXPECT_TRUE(events.back().resident.empty());
+}
+
 TEST_F(AuthorizationServerTest, BackchannelLogoutUrisAreOnesTheServerMayCall) {
   storage::ClientRecord c;
   c.redirect_uris = {"https://rp.test/cb"};

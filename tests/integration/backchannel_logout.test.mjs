@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import { createPublicKey, verify } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
-import { decodeJwt, parseForms, postForm, request, waitFor } from '../support/harness.mjs';
+import { decodeJwt, loginForm, parseForms, postForm, request, waitFor } from '../support/harness.mjs';
 import {
   getCode, getTokens, jwks, makeClient, setup, tokenRequest,
 } from '../support/fixtures.mjs';
@@ -117,6 +117,33 @@ test('ending the session POSTs a logout token naming the session to the client s
   const other = decodeJwt(new URLSearchParams(to('/bc-b')[0].body).get('logout_token')).payload;
   assert.equal(other.sid, idB.sid);
   assert.equal(to('/bc-a').length, 1, 'the first client is not told twice');
+});
+
+// A resident removed by the operator (`resident remove`) loses every session; the clients
+// signed in within them are told as at a logout, and the log does not name the resident again.
+test('removing a resident tells the clients signed in within their sessions', async () => {
+  const who = { username: 'dora', password: 'dora has a long enough password' };
+  server.addResident(who.username, who.password);
+  const client = await makeClient(server, { extra: ['--backchannel-logout-uri', rpUri('/bc-removed')] });
+  const c = await getCode(server, client, {}, who);
+  const r = await tokenRequest(server, client, {
+    grant_type: 'authorization_code', code: c.code, redirect_uri: c.params.redirect_uri,
+    code_verifier: c.verifier,
+  });
+  assert.equal(r.status, 200, r.text);
+  const id = decodeJwt(r.json().id_token).payload;
+  assert.equal(to('/bc-removed').length, 0);
+
+  const removed = server.cli(['resident', 'remove', who.username]);
+  assert.equal(removed.status, 0, removed.stderr);
+  await waitFor(() => to('/bc-removed').length === 1, { what: 'the logout token at /bc-removed' });
+  const jwt = await verified(new URLSearchParams(to('/bc-removed')[0].body).get('logout_token'));
+  assert.equal(jwt.payload.sid, id.sid);
+  assert.equal(jwt.payload.sub, id.sub);
+  assert.equal(jwt.payload.aud, client.client_id);
+  // The session is gone: its cookie signs nobody in.
+  const account = await request(server.url('/account'), { jar: c.flow.jar });
+  assert.ok(loginForm(account.text), 'signed out');
 });
 
 test('signing in again (prompt=login) keeps the session: same sid, and no client is told', async () => {

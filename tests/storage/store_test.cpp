@@ -452,6 +452,39 @@ TEST_P(StoreTest, SessionsExpireAndCanBeRemoved) {
   EXPECT_FALSE(store_->find_session("s1", kNow));
 }
 
+// Removing a resident ends their sessions as a logout would: one delivery per client with a
+// back-channel URI signed in within each, due at once; another resident's sessions go on.
+TEST_P(StoreTest, RemovingAResidentQueuesTheirBackchannelLogouts) {
+  auto told = make_client("told");
+  told.backchannel_logout_uri = "https://told.example/logout";
+  ASSERT_TRUE(store_->insert_client(told));
+  ASSERT_TRUE(store_->insert_client(make_client("silent")));
+  ASSERT_TRUE(store_->insert_resident(make_resident("r1", "ada")));
+  ASSERT_TRUE(store_->insert_resident(make_resident("r2", "bob")));
+  store_->insert_session({"s1", "r1", "csrf", kNow, kNow + 100, "sid-1"});
+  store_->insert_session({"s2", "r1", "csrf", kNow, kNow + 100, "sid-2"});
+  store_->insert_session({"s3", "r2", "csrf", kNow, kNow + 100, "sid-3"});
+  for (const char* sid : {"sid-1", "sid-2"}) {
+    store_->add_session_client({sid, "told", "r1", kNow + 100});
+    store_->add_session_client({sid, "silent", "r1", kNow + 100});
+  }
+  store_->add_session_client({"sid-3", "told", "r2", kNow + 100});
+
+  ASSERT_TRUE(store_->remove_resident_by_username("ada"));
+  auto due = store_->claim_logout_deliveries(kNow, kNow + 30, 10);
+  std::vector<std::string> sids;
+  for (const auto& d : due) {
+    EXPECT_EQ(d.client_id, "told");
+    EXPECT_EQ(d.resident_id, "r1");
+    sids.push_back(d.sid);
+  }
+  std::sort(sids.begin(), sids.end());
+  EXPECT_EQ(sids, (std::vector<std::string>{"sid-1", "sid-2"}));
+  EXPECT_TRUE(store_->session_client_ids("sid-1").empty());
+  EXPECT_EQ(store_->session_client_ids("sid-3"), std::vector<std::string>{"told"});
+  EXPECT_TRUE(store_->find_session("s3", kNow)) << "bob stays signed in";
+}
+
 // Back-Channel Logout: ending a session queues one delivery per client given a code in it that
 // has a backchannel_logout_uri; claims are exclusive until their lease ends; settling removes
 // or postpones.
