@@ -1,5 +1,7 @@
 #include "app.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/url.hpp>
@@ -583,13 +585,16 @@ awaitable<Response> App::end_session(const Request& req, const RequestContext& c
   // nothing else.
   auto res = page_response(req, http::status::ok,
                            pages::render_signed_out(view.frontchannel, back, lang));
-  std::string frames;
+  std::vector<std::string> origins;
   for (const auto& uri : view.frontchannel) {
-    const auto origin = origin_of(uri);
-    if (!origin.empty() && frames.find(" " + origin) == std::string::npos) frames += " " + origin;
+    auto origin = origin_of(uri);
+    if (!origin.empty() && std::ranges::find(origins, origin) == origins.end())
+      origins.push_back(std::move(origin));
   }
-  res.set("Content-Security-Policy",
-          std::string(res["Content-Security-Policy"]) + "; frame-src" + frames);
+  std::string csp(res["Content-Security-Policy"]);
+  csp += "; frame-src";
+  for (const auto& origin : origins) csp += " " + origin;
+  res.set("Content-Security-Policy", csp);
   res.insert(http::field::set_cookie,
              cookie(session_cookie_name(ctx.tls), "", ctx.tls, "Lax", 0));
   co_return res;

@@ -227,8 +227,14 @@ test('ending the session loads the front-channel logout pages of the clients sig
   assert.equal(md.frontchannel_logout_supported, true);
   assert.equal(md.frontchannel_logout_session_supported, true);
 
+  // Another port of the same host is another origin, with a frame-src source of its own.
+  const port = await makeClient(server, {
+    redirectUris: ['https://rp.example.test:8443/cb'],
+    extra: ['--frontchannel-logout-uri', 'https://rp.example.test:8443/front'],
+  });
   const { jar, tokens } = await signedIn(RESIDENT, {}, front);
   await signedIn(RESIDENT, {}, plain, jar);  // the same browser: the same session
+  await signedIn(RESIDENT, {}, port, jar);
   const { sid } = decodeJwt(tokens.id_token).payload;
   assert.ok(sid);
   const page = await confirmationPage(jar, {
@@ -240,8 +246,9 @@ test('ending the session loads the front-channel logout pages of the clients sig
   assert.equal(await isSignedIn(jar), false);
   const frames = [...r.text.matchAll(/<iframe hidden title="logout" src="([^"]+)"><\/iframe>/g)]
     .map((m) => new URL(m[1].replaceAll('&amp;', '&')));
-  assert.equal(frames.length, 2, r.text);
+  assert.equal(frames.length, 3, r.text);
   const mine = frames.find((u) => u.host === 'rp.example.test');
+  assert.equal(frames.find((u) => u.host === 'rp.example.test:8443')?.pathname, '/front');
   assert.equal(mine.pathname, '/front');
   assert.equal(mine.searchParams.get('tenant'), '7');
   assert.equal(mine.searchParams.get('iss'), server.base);
@@ -252,7 +259,7 @@ test('ending the session loads the front-channel logout pages of the clients sig
   const csp = r.headers.get('content-security-policy') ?? '';
   const frameSrc = csp.split(';').map((d) => d.trim()).find((d) => d.startsWith('frame-src '));
   assert.deepEqual(frameSrc?.split(' ').slice(1).sort(),
-    ['https://other.example.test', 'https://rp.example.test']);
+    ['https://other.example.test', 'https://rp.example.test', 'https://rp.example.test:8443']);
   assert.match(csp, /frame-ancestors 'none'/);
   assert.match(csp, /default-src 'none'/);
   // Then on to the client, by itself (no script) or by the link.
