@@ -170,8 +170,11 @@ std::unique_ptr<BeastHttpClient::Connection> BeastHttpClient::open(
     c->plain.emplace(c->io);
   } else {
     c->tls.emplace(c->io, tls_);
-    // SNI, and the certificate must name the host (RFC 6125).
-    if (!SSL_set_tlsext_host_name(c->tls->native_handle(), host.c_str()))
+    // SNI for a name (RFC 6066 §3: never for an address), and the certificate must name the
+    // host (RFC 6125).
+    beast::error_code literal;
+    (void)asio::ip::make_address(host, literal);
+    if (literal && !SSL_set_tlsext_host_name(c->tls->native_handle(), host.c_str()))
       throw portability::TransportError("cannot set SNI");
     c->tls->set_verify_callback(asio::ssl::host_name_verification(host));
   }
@@ -194,7 +197,9 @@ portability::HttpResponse BeastHttpClient::send(const portability::HttpRequest& 
   if (!url || (url->scheme() != "http" && url->scheme() != "https") || !url->has_authority())
     throw portability::TransportError("not an http(s) URL");
   const bool tls = url->scheme() == "https";
-  const std::string host = url->host();
+  // The host as the resolver and the certificate check take it: an IPv6 literal without its
+  // brackets.
+  const std::string host = url->host_address();
   const std::string port = url->has_port() ? std::string(url->port()) : (tls ? "443" : "80");
   const std::string origin = std::string(url->scheme()) + "://" + host + ":" + port;
   std::string target = std::string(url->encoded_path());

@@ -29,10 +29,12 @@ using tcp = asio::ip::tcp;
 // answer says keep-alive. Runs its own thread.
 class ScriptedOrigin {
  public:
-  ScriptedOrigin(std::function<bool(int)> answer, bool close_after_answer)
+  ScriptedOrigin(std::function<bool(int)> answer, bool close_after_answer,
+                 const std::string& address = "127.0.0.1")
       : answer_(std::move(answer)), close_after_answer_(close_after_answer) {
-    acceptor_.open(tcp::v4());
-    acceptor_.bind({asio::ip::make_address("127.0.0.1"), 0});
+    const auto ip = asio::ip::make_address(address);
+    acceptor_.open(ip.is_v6() ? tcp::v6() : tcp::v4());
+    acceptor_.bind({ip, 0});
     acceptor_.listen();
     accept();
     thread_ = std::thread([this] { io_.run(); });
@@ -45,7 +47,10 @@ class ScriptedOrigin {
   ScriptedOrigin& operator=(const ScriptedOrigin&) = delete;
 
   [[nodiscard]] std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + path;
+    const auto at = acceptor_.local_endpoint();
+    const auto ip = at.address();
+    const std::string host = ip.is_v6() ? "[" + ip.to_string() + "]" : ip.to_string();
+    return "http://" + host + ":" + std::to_string(at.port()) + path;
   }
   [[nodiscard]] int connections() const { return connections_.load(); }
   [[nodiscard]] int requests() const { return requests_.load(); }
@@ -151,6 +156,26 @@ TEST(BeastHttpClientTest, HostNamesAreLookedUpWithinTheDeadline) {
   EXPECT_THROW((void)client.send(get("http://127.0.0.1:99999/a"), kTimeout, 1024),
                portability::TransportError);
   EXPECT_EQ(origin.connections(), 1);
+}
+
+// A service addressed by an IPv6 literal ([::1]) is reached: the brackets belong to the URL,
+// not to the address. (Skipped where the machine has no IPv6 loopback.)
+TEST(BeastHttpClientTest, IPv6LiteralHostsAreReached) {
+  {
+    asio::io_context io;
+    tcp::acceptor probe(io);
+    boost::system::error_code ec;
+    probe.open(tcp::v6(), ec);
+    if (!ec) probe.bind({asio::ip::make_address("::1"), 0}, ec);
+    if (ec) GTEST_SKIP() << "no IPv6 loopback here: " << ec.message();
+  }
+  ScriptedOrigin origin([](int) { return true; }, false, "::1");
+  ASSERT_TRUE(origin.url("/a").starts_with("http://[::1]:")) << origin.url("/a");
+  BeastHttpClient client;
+  const auto answer = client.send(get(origin.url("/a")), std::chrono::milliseconds(5000), 1024);
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_EQ(answer.body, "ok");
+  EXPECT_EQ(origin.requests(), 1);
 }
 
 }  // namespace
