@@ -764,7 +764,20 @@ bool Broker::run_once() {
   const auto now = context_.now();
   auto transfer = store_.claim_transfer(settings_.node_id, now, now + settings_.lease_seconds);
   if (!transfer) return false;
-  Run(*this, std::move(*transfer)).go();
+  const std::string id = transfer->id;
+  try {
+    Run(*this, std::move(*transfer)).go();
+  } catch (const std::exception&) {
+    // Storage failed midway (an outage, or a commit refused, such as a second active contract
+    // with one service): what was committed stands, and the run resumes from it. Let the
+    // transfer go now, so that it is taken again after idle_poll, not after lease_seconds.
+    try {
+      store_.release_transfer(id, settings_.node_id);
+    } catch (const std::exception&) {
+      // Still failing: the lease runs out on its own.
+    }
+    throw;
+  }
   return true;
 }
 

@@ -1150,6 +1150,14 @@ class PostgresStore final : public Store {
     });
   }
 
+  void release_transfer(std::string_view id, std::string_view owner) override {
+    transact([&](Connection& db) {
+      db.exec("UPDATE transfers SET lease_owner = '', lease_until = 0 "
+              "WHERE id = $1 AND lease_owner = $2",
+              id, owner);
+    });
+  }
+
   void release_transfers(std::string_view owner) override {
     transact([&](Connection& db) {
       db.exec("UPDATE transfers SET lease_owner = '', lease_until = 0 WHERE lease_owner = $1",

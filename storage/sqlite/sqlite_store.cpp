@@ -1292,6 +1292,17 @@ class SqliteStore final : public Store {
     return t;
   }
 
+  void release_transfer(std::string_view id, std::string_view owner) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    db->prepare(
+          "UPDATE transfers SET lease_owner = '', lease_until = 0 "
+          "WHERE id = ?1 AND lease_owner = ?2")
+        .bind_all(id, owner)
+        .run();
+    transaction.commit();
+  }
+
   void release_transfers(std::string_view owner) override {
     auto db = pool_.acquire();
     WriteTransaction transaction(*db, pool_.write_mutex());

@@ -129,6 +129,8 @@ class TestContext final : public BrokerContext {
 
   /// Called at every now(): lets a test act between a broker's read and its write.
   std::function<void()> on_now;
+  /// Called with the action of every event the broker makes, before it is made.
+  std::function<void(std::string_view)> on_event;
 
   [[nodiscard]] std::int64_t now() const override {
     if (on_now) on_now();
@@ -140,6 +142,7 @@ class TestContext final : public BrokerContext {
                        std::string_view resident_id, std::string_view client_id,
                        std::string_view detail_json, std::string_view outcome,
                        const std::vector<std::string>& datasets) override {
+    if (on_event) on_event(action);
     storage::Event e;
     e.time = now();
     e.actor = actor;
@@ -426,6 +429,43 @@ TEST_F(BrokerTest, ALeaseReleasedWhileDecidingDoesNotRefuseTheDecision) {
   run_all();
   EXPECT_EQ(transfer(id).state, "completed");
   EXPECT_EQ(http_.source.items.size(), 0u);
+}
+
+// Two transfers to one service completing at the same moment: the one whose commit comes
+// second would start a second active contract there, which storage refuses as a whole. The
+// run lets its transfer go at once, and taken again it completes and finds the first contract.
+TEST_F(BrokerTest, ACompletionStorageRefusesIsTakenAgainAtOnceAndStartsNoSecondContract) {
+  const auto id = start("dtp-social-post", "blogger-atom", dtp_posts(2), /*switch_=*/false);
+  bool raced = false;
+  context_.on_event = [&](std::string_view action) {
+    if (action != "contract.started" || raced) return;
+    raced = true;  // after this run looked for an active contract at the destination
+    storage::ContractRecord other;
+    other.id = "contract-other";
+    other.resident_id = kResident;
+    other.service_id = "dst";
+    other.subject = "alice";
+    other.status = "active";
+    other.since = context_.time;
+    other.reason = "started by another transfer";
+    store_->upsert_contract(other, storage::Event{});
+  };
+  EXPECT_THROW(run_all(), storage::StorageError);
+  context_.on_event = nullptr;
+  ASSERT_TRUE(raced);
+  EXPECT_NE(transfer(id).state, "completed") << "the completion rolled back";
+  EXPECT_TRUE(transfer(id).lease_owner.empty()) << "let go at once";
+  EXPECT_GE(run_all(), 1) << "taken again without waiting for the lease";
+  EXPECT_EQ(transfer(id).state, "completed");
+  int active = 0;
+  for (const auto& c : store_->list_contracts(kResident)) {
+    if (c.service_id == "dst" && c.status == "active") {
+      ++active;
+      EXPECT_EQ(c.id, "contract-other");
+    }
+  }
+  EXPECT_EQ(active, 1);
+  EXPECT_EQ(http_.destination.items.size(), 2U) << "nothing imported twice";
 }
 
 TEST_F(BrokerTest, AnUndecidedSwitchIsKeptAtTheSourceOnceItsTimeIsUp) {

@@ -144,6 +144,17 @@ TEST_P(TransferStoreTest, ClaimsOnlyRunnableDueUnleasedTransfers) {
   const auto expired = store_->claim_transfer("node-b", kNow + 51, kNow + 1000);
   ASSERT_TRUE(expired);
   EXPECT_EQ(expired->id, "leased");
+
+  // A lease let go by its holder (a run that failed midway) can be claimed again at once; one
+  // held by another node is not let go.
+  store_->release_transfer("later", "node-c");
+  EXPECT_FALSE(store_->claim_transfer("node-c", kNow + 60, kNow + 1000));
+  store_->release_transfer("later", "node-b");
+  EXPECT_EQ(store_->find_transfer("later")->lease_owner, "");
+  EXPECT_EQ(store_->find_transfer("leased")->lease_owner, "node-b") << "only that transfer";
+  const auto again = store_->claim_transfer("node-c", kNow + 60, kNow + 1000);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, "later");
 }
 
 ContractRecord contract(std::string id, std::string service, std::string status,

@@ -237,6 +237,9 @@ class Store {
                                                        std::int64_t lease_until) = 0;
   /// Clears every lease `owner` holds (a node starting again, or stopping).
   virtual void release_transfers(std::string_view owner) = 0;
+  /// Clears the lease of transfer `id` if `owner` holds it (a run that failed midway: any
+  /// worker may take the transfer again at once rather than when the lease runs out).
+  virtual void release_transfer(std::string_view id, std::string_view owner) = 0;
 
   /// Deletes expired codes, pending requests, sessions, jti entries and long-expired tokens.
   /// Unlike the other methods it is many short transactions, each deleting a bounded batch of
