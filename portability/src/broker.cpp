@@ -159,9 +159,6 @@ std::string duration_words(std::int64_t seconds) {
   return words(seconds, "second");
 }
 
-// The states a worker runs; storage's claim_transfer picks the same ones.
-bool runnable(std::string_view state) { return storage::runnable_transfer_state(state); }
-
 // True when the report names anything the destination does not hold: a part of the source's
 // export the model has no field for, or a field the destination's format cannot keep.
 bool loses_data(const std::vector<storage::TransferDatasetRecord>& datasets) {
@@ -308,7 +305,7 @@ class Broker::Run {
         return false;
       }
       if (t_.retries != 0) t_.retries = 0;
-      return runnable(t_.state);
+      return storage::runnable_transfer_state(t_.state);
     } catch (const StepFailure& failure) {
       if (!failure.retry) {
         fail(failure.reason);
@@ -861,7 +858,7 @@ std::variant<storage::TransferRecord, BrokerError> Broker::decide(std::string_vi
                                                    t->state + ")"};
     }
     if (apply_decision(*t, expected, decision)) {
-      if (runnable(t->state)) wake();
+      if (storage::runnable_transfer_state(t->state)) wake();
       return *t;
     }
   }

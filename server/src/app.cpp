@@ -1,7 +1,5 @@
 #include "app.hpp"
 
-#include <algorithm>
-
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/url.hpp>
@@ -584,17 +582,8 @@ awaitable<Response> App::end_session(const Request& req, const RequestContext& c
   // goes on to where the browser would have been sent. The CSP lets it frame those origins and
   // nothing else.
   auto res = page_response(req, http::status::ok,
-                           pages::render_signed_out(view.frontchannel, back, lang));
-  std::vector<std::string> origins;
-  for (const auto& uri : view.frontchannel) {
-    auto origin = origin_of(uri);
-    if (!origin.empty() && std::ranges::find(origins, origin) == origins.end())
-      origins.push_back(std::move(origin));
-  }
-  std::string csp(res["Content-Security-Policy"]);
-  csp += "; frame-src";
-  for (const auto& origin : origins) csp += " " + origin;
-  res.set("Content-Security-Policy", csp);
+                           pages::render_signed_out(view.frontchannel, back, lang), {},
+                           view.frontchannel);
   res.insert(http::field::set_cookie,
              cookie(session_cookie_name(ctx.tls), "", ctx.tls, "Lax", 0));
   co_return res;

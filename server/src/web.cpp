@@ -2,6 +2,7 @@
 // their security headers.
 #include "web.hpp"
 
+#include <algorithm>
 #include <boost/url.hpp>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -106,16 +107,27 @@ Response bad_request(const Request& req, std::string description) {
 // form-action to every redirect that follows a form submission, and the consent POST ends in a
 // redirect to the client.
 Response page_response(const Request& req, http::status status, std::string html,
-                       std::string_view form_target) {
+                       std::string_view form_target,
+                       const std::vector<std::string>& frame_sources) {
   auto res = base_response(req, status);
   res.set(http::field::content_type, "text/html; charset=utf-8");
   // No script at all; the one style block is allowed by hash. frame-ancestors and
   // X-Frame-Options stop clickjacking of the consent page (RFC 9700 §4.16).
   std::string form_action = "'self'";
   if (!form_target.empty()) form_action += " " + std::string(form_target);
-  res.set("Content-Security-Policy", "default-src 'none'; style-src " +
-                                         std::string(pages::kStyleCspHash) + "; form-action " +
-                                         form_action + "; frame-ancestors 'none'; base-uri 'none'");
+  std::string csp = "default-src 'none'; style-src " + std::string(pages::kStyleCspHash) +
+                    "; form-action " + form_action + "; frame-ancestors 'none'; base-uri 'none'";
+  if (!frame_sources.empty()) {
+    std::vector<std::string> origins;
+    for (const auto& uri : frame_sources) {
+      auto origin = origin_of(uri);
+      if (!origin.empty() && std::ranges::find(origins, origin) == origins.end())
+        origins.push_back(std::move(origin));
+    }
+    csp += "; frame-src";
+    for (const auto& origin : origins) csp += " " + origin;
+  }
+  res.set("Content-Security-Policy", csp);
   res.set("X-Frame-Options", "DENY");
   res.set("Referrer-Policy", "no-referrer");
   res.body() = std::move(html);

@@ -33,8 +33,11 @@ Response oauth_error(const Request& req, const authz::EndpointError& e);
 Response bad_request(const Request& req, std::string description);
 using authz::origin_of;
 /// An HTML page under the strict CSP; `form_target` is an extra form-action origin.
+/// `frame_sources`, when given, are the only origins the page may frame (CSP frame-src; each
+/// URI's origin, once); otherwise it frames nothing (default-src 'none').
 Response page_response(const Request& req, http::status status, std::string html,
-                       std::string_view form_target = {});
+                       std::string_view form_target = {},
+                       const std::vector<std::string>& frame_sources = {});
 /// 303 See Other.
 Response redirect(const Request& req, const std::string& location);
 pages::Lang lang_of(const Request& req);

@@ -10,6 +10,19 @@
 
 namespace storage::rows {
 
+/// `state IN ('consented', ...)` over kRunnableTransferStates, for the stores' SQL.
+inline std::string runnable_states_sql() {
+  std::string sql = "state IN (";
+  for (const auto state : kRunnableTransferStates) {
+    if (sql.back() != '(') sql += ", ";
+    sql += "'";
+    sql += state;
+    sql += "'";
+  }
+  return sql + ")";
+}
+
+
 template <class Row>
 ServiceRecord read_service(const Row& row) {
   ServiceRecord s;

@@ -1142,7 +1142,7 @@ class PostgresStore final : public Store {
       // Built once: the statement's text is its cache key on each connection.
       static const std::string sql =
           "UPDATE transfers SET lease_owner = $2, lease_until = $3 WHERE id = (SELECT id FROM "
-          "transfers WHERE " + runnable_transfer_states_sql() +
+          "transfers WHERE " + rows::runnable_states_sql() +
           " AND next_attempt_at <= $1 AND (lease_owner = '' OR lease_until < $1) ORDER BY "
           "created_at, id COLLATE \"C\" LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING "
           INFOBANK_TRANSFER_COLUMNS;

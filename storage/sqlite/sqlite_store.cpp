@@ -1275,7 +1275,7 @@ class SqliteStore final : public Store {
     std::optional<TransferRecord> t;
     {
       static const std::string sql =
-          select(kTransferColumns, "transfers WHERE " + runnable_transfer_states_sql() +
+          select(kTransferColumns, "transfers WHERE " + rows::runnable_states_sql() +
                                        " AND next_attempt_at <= ?1 AND (lease_owner = '' OR "
                                        "lease_until < ?1) ORDER BY created_at, id LIMIT 1");
       auto stmt = db->prepare(sql);

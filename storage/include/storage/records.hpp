@@ -263,18 +263,6 @@ inline bool runnable_transfer_state(std::string_view state) {
   return std::ranges::find(kRunnableTransferStates, state) != kRunnableTransferStates.end();
 }
 
-/// `state IN ('consented', ...)` over kRunnableTransferStates, for the stores' SQL.
-inline std::string runnable_transfer_states_sql() {
-  std::string sql = "state IN (";
-  for (const auto state : kRunnableTransferStates) {
-    if (sql.back() != '(') sql += ", ";
-    sql += "'";
-    sql += state;
-    sql += "'";
-  }
-  return sql + ")";
-}
-
 /// A transfer of a resident's data from one service to another: a durable state machine.
 /// States: requested, consented, exporting, importing, verifying, awaiting_confirmation (a
 /// switch that could not carry everything waits for the resident; not runnable), deleting,
