@@ -609,7 +609,65 @@ bool accepts_media_type(std::string_view accept, std::string_view type) {
 
 }  // namespace
 
+std::string AuthorizationServer::IntrospectionCache::key(std::string_view client_id,
+                                                         std::string_view token) {
+  std::string key;
+  key.reserve(client_id.size() + 1 + token.size());
+  key.append(client_id).append(1, '\n').append(token);  // client ids hold no line break
+  return key;
+}
+
+AuthorizationServer::IntrospectionCache::Shard& AuthorizationServer::IntrospectionCache::shard(
+    const std::string& key) {
+  return shards_[std::hash<std::string>{}(key) % kShards];
+}
+
+std::optional<std::string> AuthorizationServer::IntrospectionCache::find(const std::string& key,
+                                                                         std::uint64_t stamp,
+                                                                         std::int64_t now) {
+  auto& s = shard(key);
+  std::lock_guard lock(s.mutex);
+  const auto it = s.entries.find(key);
+  if (it == s.entries.end()) return std::nullopt;
+  if (it->second.stamp != stamp || it->second.expires_at <= now) {
+    s.entries.erase(it);
+    return std::nullopt;
+  }
+  return it->second.answer;
+}
+
+void AuthorizationServer::IntrospectionCache::put(std::string key, Entry entry) {
+  auto& s = shard(key);
+  std::lock_guard lock(s.mutex);
+  // Full: start over. What was kept is read again once, which is what a bound costs.
+  if (s.entries.size() >= kEntriesPerShard) s.entries.clear();
+  s.entries.insert_or_assign(std::move(key), std::move(entry));
+}
+
+std::optional<Answer> AuthorizationServer::introspect_in_memory(const Params& form,
+                                                                const RequestFacts& facts) {
+  if (form.has("client_assertion")) return std::nullopt;  // its jti is remembered in storage
+  const storage::StorageForbidden here;
+  try {
+    // Read first: the answer kept must have been read under the state as it is from now on.
+    const auto stamp = store_.token_state_stamp();
+    if (!stamp) return std::nullopt;
+    auto client = authenticate_client(form, facts);
+    if (!client || client->token_endpoint_auth_method == "none") return std::nullopt;
+    const auto token = form.value("token");
+    if (token.empty()) return std::nullopt;
+    auto answer = introspections_.find(IntrospectionCache::key(client->client_id, token), *stamp,
+                                       clock_.now());
+    if (!answer) return std::nullopt;
+    return introspection_answer(*client, std::move(answer), facts);
+  } catch (const storage::StorageNotAllowed&) {
+    return std::nullopt;
+  }
+}
+
 Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& facts) {
+  // Before anything is read: an answer kept under this stamp was read after it was taken.
+  const auto stamp = store_.token_state_stamp();
   auto client = authenticate_client(form, facts);
   if (!client) return client.error();
   if (client->token_endpoint_auth_method == "none")
@@ -617,6 +675,7 @@ Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& f
   auto token = form.value("token");
   if (token.empty()) return fail("invalid_request", "token is required");
   const auto now = clock_.now();
+  std::int64_t active_until = 0;  // the active token's expiry
   const std::string inactive = R"({"active":false})";
   const std::string hash = sha256_b64url(token);
   auto hint = form.value("token_type_hint");
@@ -634,6 +693,7 @@ Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& f
     auto rec = store_.find_access_token(*jti);
     if (!rec || !constant_time_equal(rec->token_hash, hash)) return std::nullopt;
     if (rec->revoked || rec->expires_at <= now) return inactive;
+    active_until = rec->expires_at;
     JsonObject out;
     out.add_json("active", "true")
         .add("iss", settings_.issuer)
@@ -659,6 +719,7 @@ Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& f
     if (rec->client_id != client->client_id || rec->revoked || rec->rotated ||
         rec->expires_at <= now)
       return inactive;
+    active_until = rec->expires_at;
     JsonObject out;
     out.add_json("active", "true")
         .add("iss", settings_.issuer)
@@ -678,6 +739,18 @@ Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& f
     answer = as_access();
     if (!answer) answer = as_refresh();
   }
+  if (stamp && answer && active_until > now) {
+    introspections_.put(IntrospectionCache::key(client->client_id, token),
+                        {*stamp, active_until, *answer});
+  }
+  if (answer == inactive) answer.reset();
+  return introspection_answer(*client, std::move(answer), facts);
+}
+
+Answer AuthorizationServer::introspection_answer(const storage::ClientRecord& client,
+                                                 std::optional<std::string> answer,
+                                                 const RequestFacts& facts) {
+  const std::string inactive = R"({"active":false})";
   if (!accepts_media_type(facts.accept, kIntrospectionJwt))
     return JsonAnswer{answer ? std::move(*answer) : inactive, 200};
   // RFC 9701 §5: the answer signed for the client that asked, as the claim token_introspection
@@ -685,8 +758,8 @@ Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& f
   auto key = keys_.current();
   JsonObject claims;
   claims.add("iss", settings_.issuer)
-      .add("aud", client->client_id)
-      .add("iat", now)
+      .add("aud", client.client_id)
+      .add("iat", clock_.now())
       .add_json("token_introspection", answer ? *answer : inactive);
   return JsonAnswer{jws_sign(key.key, key.kid, "token-introspection+jwt", claims.str()), 200,
                     std::string(kIntrospectionJwt)};

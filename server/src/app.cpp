@@ -51,6 +51,9 @@ App::App(const Config& config, authz::AuthorizationServer& server,
   metrics_.describe("infobank_tokens_issued_on_io_thread_total",
                     "Of those, client_credentials tokens issued on the I/O thread that read the "
                     "request, without a worker (their client cached, the keys fresh).");
+  metrics_.describe("infobank_introspections_from_memory_total",
+                    "Introspection answers given on the I/O thread from an answer read before, "
+                    "while storage had committed no change that a token's answer depends on.");
 }
 
 
@@ -662,17 +665,19 @@ awaitable<Response> App::back_channel(const Request& req, const RequestContext& 
   // A client_credentials token's write is committed below without holding a worker: its
   // group commit then gathers every token issued meanwhile. Such a token is issued right here,
   // on this I/O thread, when that needs no storage (a cached client, fresh keys): two thread
-  // hand-overs fewer; otherwise, and for everything else, on a worker.
+  // hand-overs fewer; otherwise, and for everything else, on a worker. Likewise an
+  // introspection answer read before, while nothing a token's answer depends on has changed.
   std::optional<authz::TokenWrite> write;
   std::optional<authz::Answer> from_memory;
   if (route == "/token") from_memory = server_.token_in_memory(f, facts, write);
+  if (route == "/introspect") from_memory = server_.introspect_in_memory(f, facts);
   auto job = [&]() -> authz::Answer {
     if (route == "/token") return server_.token(f, facts, &write);
     if (route == "/par") return server_.par(f, facts);
     if (route == "/introspect") return server_.introspect(f, facts);
     return server_.revoke(f, facts);
   };
-  const bool issued_on_io_thread = from_memory.has_value();
+  const bool issued_on_io_thread = from_memory.has_value();  // or answered there
   if (!from_memory) from_memory = co_await offload(workers_, job);
   auto& answer = *from_memory;
   if (write) {
@@ -688,6 +693,8 @@ awaitable<Response> App::back_channel(const Request& req, const RequestContext& 
     metrics_.counter("infobank_tokens_issued_total").inc();
     if (issued_on_io_thread) metrics_.counter("infobank_tokens_issued_on_io_thread_total").inc();
   }
+  if (route == "/introspect" && issued_on_io_thread)
+    metrics_.counter("infobank_introspections_from_memory_total").inc();
   auto res = json_response(req, static_cast<http::status>(answer->status), std::move(answer->body));
   if (!answer->content_type.empty()) res.set(http::field::content_type, answer->content_type);
   co_return res;

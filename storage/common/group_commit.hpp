@@ -43,9 +43,12 @@ class GroupCommit {
   using Done = std::function<void(std::exception_ptr)>;
   /// Runs writes[i] for every i in one transaction and commits. A write that throws stores
   /// its exception in errors[i] (and is rolled back to its savepoint); if CommitBatch itself
-  /// throws, every write without an error of its own fails with that exception.
-  using CommitBatch =
-      std::function<void(std::span<const Write* const> writes, std::span<std::exception_ptr> errors)>;
+  /// throws, every write without an error of its own fails with that exception. `adding_only`
+  /// when every write in the batch was queued as Effect::adds (see Store::token_state_stamp).
+  using CommitBatch = std::function<void(std::span<const Write* const> writes,
+                                         std::span<std::exception_ptr> errors, bool adding_only)>;
+  /// What a write does to rows already stored: changes (or removes) some, or only adds rows.
+  enum class Effect { changes, adds };
 
   explicit GroupCommit(CommitBatch commit_batch) : commit_batch_(std::move(commit_batch)) {}
 
@@ -63,10 +66,11 @@ class GroupCommit {
   }
 
   /// Runs `write` in a shared write transaction; rethrows what it threw.
-  void run(const Write& write) {
+  void run(const Write& write, Effect effect = Effect::changes) {
     if (StorageForbidden::active()) throw StorageNotAllowed();
     Ticket ticket;
     ticket.write = &write;
+    ticket.effect = effect;
     std::unique_lock lock(mutex_);
     enqueue(&ticket);
     while (!ticket.done) {
@@ -83,8 +87,9 @@ class GroupCommit {
 
   /// Queues `write` and returns; `done` reports its outcome once its transaction has ended.
   /// Writes submitted before the store is destroyed are committed before it goes.
-  void submit(Write write, Done done) {
+  void submit(Write write, Done done, Effect effect = Effect::changes) {
     auto ticket = std::make_unique<Ticket>();
+    ticket->effect = effect;
     ticket->owned = std::move(write);
     ticket->write = &ticket->owned;
     ticket->on_done = std::move(done);
@@ -106,6 +111,7 @@ class GroupCommit {
     bool done = false;         ///< under the mutex
     Write owned;               ///< submit(): the write, kept until committed
     Done on_done;              ///< submit(): non-null; the ticket is then owned by the queue
+    Effect effect = Effect::changes;
   };
 
   // With the mutex held.
@@ -184,10 +190,14 @@ class GroupCommit {
   void commit(const std::vector<Ticket*>& batch) {
     std::vector<const Write*> writes;
     writes.reserve(batch.size());
-    for (const Ticket* t : batch) writes.push_back(t->write);
+    bool adding_only = true;
+    for (const Ticket* t : batch) {
+      writes.push_back(t->write);
+      adding_only = adding_only && t->effect == Effect::adds;
+    }
     std::vector<std::exception_ptr> errors(batch.size());
     try {
-      commit_batch_(writes, errors);
+      commit_batch_(writes, errors, adding_only);
     } catch (...) {
       // The transaction itself failed: nothing in it was committed.
       auto error = std::current_exception();

@@ -236,9 +236,9 @@ class PostgresStore final : public Store {
   PostgresStore(const std::string& conninfo, std::shared_ptr<const LogHasher> hasher)
       : hasher_(std::move(hasher)),
         pool_(conninfo, kMaxConnections),
-        group_([this](std::span<const Write* const> writes, std::span<std::exception_ptr> errors) {
-          commit_batch(writes, errors);
-        }) {
+        // PostgreSQL's stores keep no stamp (token_state_stamp): the batch's kind is not needed.
+        group_([this](std::span<const Write* const> writes, std::span<std::exception_ptr> errors,
+                      bool /*adding_only*/) { commit_batch(writes, errors); }) {
     if (!hasher_) throw StorageError("open postgres: no audit log hasher");
   }
 

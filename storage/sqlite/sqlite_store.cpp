@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <filesystem>
 #include <stop_token>
 #include <sqlite3.h>
@@ -28,6 +29,7 @@
 #include "rows.hpp"
 #include "migrations.hpp"
 #include "storage/store.hpp"
+#include "storage/wal_vfs.hpp"
 
 namespace storage {
 namespace {
@@ -207,9 +209,14 @@ class SqliteStore final : public Store {
   SqliteStore(const std::string& path, std::shared_ptr<const LogHasher> hasher)
       : hasher_(std::move(hasher)),
         pool_(path, kMaxConnections),
+        watching_(std::make_unique<sqlite::Connection>(path)),
+        watch_(sqlite::commit_watch(watching_->handle())),
         group_([this](std::span<const Group::Write* const> writes,
-                      std::span<std::exception_ptr> errors) { commit_batch(writes, errors); }) {
+                      std::span<std::exception_ptr> errors,
+                      bool adding_only) { commit_batch(writes, errors, adding_only); }) {
     if (!hasher_) throw StorageError("open " + path + ": no audit log hasher");
+    // A read maps the WAL index, which the watch reads, for as long as this connection lives.
+    watching_->prepare("SELECT count(*) FROM sqlite_schema").step();
     // Connections never checkpoint on commit (wal_autocheckpoint=0): a checkpoint fsyncs, and
     // the commit that triggered it would wait, with every request batched behind it. This
     // thread copies the WAL back into the database instead, without blocking anyone
@@ -255,6 +262,25 @@ class SqliteStore final : public Store {
         }
       }
     });
+  }
+
+  std::optional<std::uint64_t> token_state_stamp() override {
+    if (!watch_) return std::nullopt;
+    if (auto stamp = watch_->stamp()) return stamp;
+    // Another process has committed since this one last wrote. One empty write transaction
+    // lets the watch take in the header as it is now; at most every 100 ms, and never where
+    // storage is forbidden (an I/O thread).
+    if (StorageForbidden::active() || !watch_->behind()) return std::nullopt;
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count();
+    auto last = last_resync_ms_.load();
+    if (now - last < 100 || !last_resync_ms_.compare_exchange_strong(last, now))
+      return std::nullopt;
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    transaction.commit();
+    return watch_->stamp();
   }
 
   int migrate() override {
@@ -785,24 +811,26 @@ class SqliteStore final : public Store {
 
   // On the token endpoint's path: batched with concurrent writes (group commit).
   void insert_access_token(const AccessTokenRecord& t) override {
-    group_.run([&t](Connection& db) { insert_access_token_row(db, t); });
+    group_.run([&t](Connection& db) { insert_access_token_row(db, t); }, Group::Effect::adds);
   }
 
   // The entry's serialisation is prepared here, on the caller's thread; the batch's thread
   // only hashes it with its seq.
   void insert_access_token(const AccessTokenRecord& t, const Event& e) override {
     const auto leaf = hasher_->prepare(e);
-    group_.run([this, &t, &e, &leaf](Connection& db) {
-      insert_access_token_row(db, t);
-      append_event_row(db, e, leaf);
-    });
+    group_.run(
+        [this, &t, &e, &leaf](Connection& db) {
+          insert_access_token_row(db, t);
+          append_event_row(db, e, leaf);
+        },
+        Group::Effect::adds);
   }
 
   void submit_access_token(AccessTokenRecord t, Event e, Done done) override {
 #ifdef INFOBANK_BENCH_WITHOUT_AUDIT_LOG
     // The benchmark build that measures the endpoint without the log (see CMakeLists.txt).
     group_.submit([t = std::move(t)](Connection& db) { insert_access_token_row(db, t); },
-                  std::move(done));
+                  std::move(done), Group::Effect::adds);
     (void)e;
 #else
     auto leaf = hasher_->prepare(e);
@@ -812,7 +840,7 @@ class SqliteStore final : public Store {
           insert_access_token_row(db, t);
           append_event_row(db, std::move(e), leaf);
         },
-        std::move(done));
+        std::move(done), Group::Effect::adds);
 #endif
   }
 
@@ -941,7 +969,7 @@ class SqliteStore final : public Store {
           .bind_all(scope, jti, expires_at, now)
           .run();
       first = db.changes() == 1;
-    });
+    }, Group::Effect::adds);  // an expired jti's row is reused, which no token's answer reads
     return first;
   }
 
@@ -976,7 +1004,8 @@ class SqliteStore final : public Store {
   std::int64_t append_event(const Event& e) override {
     const auto leaf = hasher_->prepare(e);
     std::int64_t seq = 0;
-    group_.run([this, &e, &leaf, &seq](Connection& db) { seq = append_event_row(db, e, leaf); });
+    group_.run([this, &e, &leaf, &seq](Connection& db) { seq = append_event_row(db, e, leaf); },
+               Group::Effect::adds);
     return seq;
   }
 
@@ -1357,8 +1386,10 @@ class SqliteStore final : public Store {
   // WAL append and its locks instead of one per request), each write in its own savepoint so
   // that one failing write does not undo the others.
   void commit_batch(std::span<const Group::Write* const> writes,
-                    std::span<std::exception_ptr> errors) {
+                    std::span<std::exception_ptr> errors, bool adding_only) {
     auto db = pool_.acquire();
+    std::optional<sqlite::AddingOnly> adding;  // outlives the transaction, whose end it marks
+    if (adding_only) adding.emplace();
     WriteTransaction transaction(*db, pool_.write_mutex());
     // The audit tail is checked against the database once per batch, at its first append.
     // A batch that does not commit forgets it: the next append reads it back.
@@ -1576,6 +1607,10 @@ class SqliteStore final : public Store {
 
   std::shared_ptr<const LogHasher> hasher_;
   sqlite::ConnectionPool pool_;
+  // Keeps the WAL index mapped for the watch (which reads it) for as long as the store lives.
+  std::unique_ptr<sqlite::Connection> watching_;
+  std::optional<sqlite::CommitWatch> watch_;
+  std::atomic<std::int64_t> last_resync_ms_{0};
   // Touched only inside a write transaction, that is with pool_.write_mutex() held.
   AuditTail tail_;
   bool in_batch_ = false;      ///< commit_batch is running its writes

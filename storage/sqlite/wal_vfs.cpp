@@ -7,8 +7,11 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <new>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace storage::sqlite {
@@ -35,6 +38,70 @@ struct Waiting {
   bool flush_after_next_write = false;  ///< the last write was a commit frame's header
 };
 
+}  // namespace
+
+// See CommitWatch. One per database file and process, shared by its connections.
+struct CommitWatch::State {
+  std::atomic<const std::uint32_t*> header{nullptr};  ///< the WAL index, while mapped
+  std::atomic<int> mappings{0};                       ///< connections that mapped it
+  std::atomic<std::uint64_t> left{0};  ///< the header as this process left it, once it has
+  std::atomic<std::uint64_t> epoch{0};
+  std::uint64_t at_lock = 0;  ///< the header when the write lock was taken (under it)
+};
+
+namespace {
+
+thread_local bool t_adding_only = false;
+
+// A database file's share of its CommitWatch.
+struct Watched {
+  std::shared_ptr<CommitWatch::State> state;
+  bool mapped = false;  ///< this connection has mapped the WAL index
+};
+
+std::mutex g_watches_mutex;
+std::unordered_map<std::string, std::weak_ptr<CommitWatch::State>> g_watches;
+
+std::shared_ptr<CommitWatch::State> watch_of(const std::string& path) {
+  std::lock_guard lock(g_watches_mutex);
+  auto& slot = g_watches[path];
+  auto state = slot.lock();
+  if (!state) {
+    state = std::make_shared<CommitWatch::State>();
+    slot = state;
+  }
+  return state;
+}
+
+// The wal-index header (SQLite's file format, "WAL-Index Format"): 48 bytes, of which the
+// 32-bit words 2 (iChange) and 10 (the first half of the header's checksum, which covers the
+// frame count, the salts and the rest) differ after every commit. A commit writes the header
+// under the write lock; a read here without it may be torn, which only ever makes it differ.
+// Zero is kept for "no header": a real one has a checksum seeded with its own bytes.
+std::uint64_t fingerprint(const std::uint32_t* header) {
+  if (header == nullptr) return 0;
+  const std::uint64_t change = __atomic_load_n(header + 2, __ATOMIC_ACQUIRE);
+  const std::uint64_t checksum = __atomic_load_n(header + 10, __ATOMIC_ACQUIRE);
+  return (change << 32 | checksum) | (std::uint64_t{1} << 63);
+}
+
+// The write lock (WAL_WRITE_LOCK, the first of the shared-memory locks) was just taken.
+void write_lock_taken(CommitWatch::State& s) {
+  s.at_lock = fingerprint(s.header.load(std::memory_order_acquire));
+  if (s.at_lock != s.left.load(std::memory_order_acquire))
+    s.epoch.fetch_add(1, std::memory_order_acq_rel);  // another process committed meanwhile
+}
+
+// The write lock is about to be released: its transaction's commit, if any, is published. A
+// transaction that committed nothing (a rollback, an update of no row) leaves the header as it
+// was, and the epoch too.
+void write_lock_releasing(CommitWatch::State& s) {
+  const auto now = fingerprint(s.header.load(std::memory_order_acquire));
+  if (!t_adding_only && now != s.at_lock) s.epoch.fetch_add(1, std::memory_order_acq_rel);
+  // After the epoch: a reader that finds the header it left finds the epoch moved on.
+  s.left.store(now, std::memory_order_release);
+}
+
 // Our file object; the wrapped VFS's own file object follows it in the same allocation
 // (szOsFile is the sum of both).
 struct File {
@@ -43,6 +110,7 @@ struct File {
   Waiting* waiting;     ///< WAL files only
   File* wal;            ///< a database file: its WAL file, while both are open
   File* database;       ///< a WAL file: its database file, while both are open
+  Watched* watched;     ///< main database files only
 };
 static_assert(sizeof(File) % 8 == 0, "the wrapped file object that follows needs 8-byte alignment");
 
@@ -71,6 +139,16 @@ int flush_wal_of(File* database) {
   return database->wal == nullptr ? SQLITE_OK : flush(database->wal);
 }
 
+// Forgets the index before the last of this process's connections unmaps it. (A reader of
+// the watch must not outlive the store's connections: the store keeps one open for that.)
+void unmapping(File* f) {
+  if (f->watched == nullptr || !f->watched->mapped) return;
+  f->watched->mapped = false;
+  auto& s = *f->watched->state;
+  if (s.mappings.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    s.header.store(nullptr, std::memory_order_release);
+}
+
 int x_close(sqlite3_file* file) {
   File* f = self(file);
   int rc = flush(f);
@@ -78,6 +156,9 @@ int x_close(sqlite3_file* file) {
   if (f->wal != nullptr) f->wal->database = nullptr;
   delete f->waiting;
   f->waiting = nullptr;
+  unmapping(f);
+  delete f->watched;
+  f->watched = nullptr;
   const int closed = real_methods(f)->xClose(f->real);
   return rc != SQLITE_OK ? rc : closed;
 }
@@ -155,12 +236,29 @@ int x_device_characteristics(sqlite3_file* file) {
 int x_shm_map(sqlite3_file* file, int page, int size, int extend, void volatile** out) {
   File* f = self(file);
   if (const int rc = flush_wal_of(f); rc != SQLITE_OK) return rc;
-  return real_methods(f)->xShmMap(f->real, page, size, extend, out);
+  const int rc = real_methods(f)->xShmMap(f->real, page, size, extend, out);
+  if (rc == SQLITE_OK && page == 0 && *out != nullptr && f->watched != nullptr) {
+    // The unix VFS maps a file's index once per process, for all its connections.
+    auto& s = *f->watched->state;
+    s.header.store(const_cast<const std::uint32_t*>(static_cast<volatile std::uint32_t*>(*out)),
+                   std::memory_order_release);
+    if (!f->watched->mapped) {
+      f->watched->mapped = true;
+      s.mappings.fetch_add(1, std::memory_order_acq_rel);
+    }
+  }
+  return rc;
 }
 int x_shm_lock(sqlite3_file* file, int offset, int n, int flags) {
   File* f = self(file);
   if (const int rc = flush_wal_of(f); rc != SQLITE_OK) return rc;
-  return real_methods(f)->xShmLock(f->real, offset, n, flags);
+  const bool write_lock = f->watched != nullptr && offset == 0 && n == 1 &&
+                          (flags & SQLITE_SHM_EXCLUSIVE) != 0;
+  if (write_lock && (flags & SQLITE_SHM_UNLOCK) != 0) write_lock_releasing(*f->watched->state);
+  const int rc = real_methods(f)->xShmLock(f->real, offset, n, flags);
+  if (write_lock && rc == SQLITE_OK && (flags & SQLITE_SHM_LOCK) != 0)
+    write_lock_taken(*f->watched->state);
+  return rc;
 }
 void x_shm_barrier(sqlite3_file* file) {
   File* f = self(file);
@@ -171,6 +269,7 @@ void x_shm_barrier(sqlite3_file* file) {
   real_methods(f)->xShmBarrier(f->real);
 }
 int x_shm_unmap(sqlite3_file* file, int delete_flag) {
+  unmapping(self(file));
   return real_methods(self(file))->xShmUnmap(self(file)->real, delete_flag);
 }
 int x_fetch(sqlite3_file* file, sqlite3_int64 offset, int amount, void** out) {
@@ -213,6 +312,7 @@ int x_open(sqlite3_vfs* /*vfs*/, const char* name, sqlite3_file* file, int flags
   f->waiting = nullptr;
   f->wal = nullptr;
   f->database = nullptr;
+  f->watched = nullptr;
   const int rc = g_real->xOpen(g_real, name, f->real, flags, out_flags);
   if (rc != SQLITE_OK) return rc;
   if (f->real->pMethods == nullptr) return SQLITE_OK;  // nothing to close: nor do we
@@ -231,6 +331,20 @@ int x_open(sqlite3_vfs* /*vfs*/, const char* name, sqlite3_file* file, int flags
     if (ours(database)) {
       f->database = self(database);
       f->database->wal = f;
+    }
+  }
+  if ((flags & SQLITE_OPEN_MAIN_DB) != 0 && name != nullptr) {
+    f->watched = new (std::nothrow) Watched;
+    if (f->watched == nullptr) {
+      f->real->pMethods->xClose(f->real);
+      return SQLITE_NOMEM;
+    }
+    try {
+      f->watched->state = watch_of(name);
+    } catch (const std::bad_alloc&) {
+      delete f->watched;
+      f->real->pMethods->xClose(f->real);
+      return SQLITE_NOMEM;
     }
   }
   f->base.pMethods = &kMethods[static_cast<std::size_t>(version - 1)];
@@ -293,5 +407,27 @@ const char* coalescing_wal_vfs() {
 WalWriteCounts wal_write_counts() {
   return {g_asked.load(std::memory_order_relaxed), g_made.load(std::memory_order_relaxed)};
 }
+
+std::optional<std::uint64_t> CommitWatch::stamp() const {
+  const auto now = fingerprint(state_->header.load(std::memory_order_acquire));
+  if (now == 0 || now != state_->left.load(std::memory_order_acquire)) return std::nullopt;
+  return state_->epoch.load(std::memory_order_acquire);
+}
+
+bool CommitWatch::behind() const {
+  const auto now = fingerprint(state_->header.load(std::memory_order_acquire));
+  return now != 0 && now != state_->left.load(std::memory_order_acquire);
+}
+
+std::optional<CommitWatch> commit_watch(sqlite3* db) {
+  sqlite3_file* file = nullptr;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK ||
+      !ours(file) || self(file)->watched == nullptr)
+    return std::nullopt;
+  return CommitWatch(self(file)->watched->state);
+}
+
+AddingOnly::AddingOnly() : outer_(t_adding_only) { t_adding_only = true; }
+AddingOnly::~AddingOnly() { t_adding_only = outer_; }
 
 }  // namespace storage::sqlite

@@ -434,6 +434,66 @@ TEST_F(AuthorizationServerTest, ClientCredentialsTokenFromMemory) {
   EXPECT_EQ(server_->store().audit_size(), audit_before + 2);
 }
 
+// An introspection answer for an active token is given again from memory, on the calling
+// thread, while storage's token state has not changed since it was read: the same answer, or
+// signed when asked. Anything else goes back to storage (nullopt): a token never read, a wrong
+// secret, another client, a revocation, the token's expiry.
+TEST_F(AuthorizationServerTest, IntrospectionFromMemory) {
+  auto issued = redeem(obtain_code());
+  ASSERT_TRUE(issued);
+  const auto body = nlohmann::json::parse(issued->body);
+  const auto facts = basic_facts();
+  const auto access = P({{"token", body["access_token"].get<std::string>()}});
+  const auto refresh = P({{"token", body["refresh_token"].get<std::string>()}});
+  EXPECT_FALSE(server_->introspect_in_memory(access, facts));  // never read
+
+  auto first = server_->introspect(access, facts);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(nlohmann::json::parse(first->body)["active"].get<bool>());
+  ASSERT_TRUE(server_->introspect(refresh, facts));
+  {
+    // Any store call in here would throw, so the answers below touched no storage.
+    const storage::StorageForbidden here;
+    auto again = server_->introspect_in_memory(access, facts);
+    ASSERT_TRUE(again);
+    ASSERT_TRUE(*again);
+    EXPECT_EQ((*again)->body, first->body);
+    auto signed_facts = facts;
+    signed_facts.accept = "application/token-introspection+jwt";
+    auto jwt = server_->introspect_in_memory(access, signed_facts);
+    ASSERT_TRUE(jwt);
+    ASSERT_TRUE(*jwt);
+    EXPECT_EQ((*jwt)->content_type, "application/token-introspection+jwt");
+    const auto claims = nlohmann::json::parse(jws_parse((*jwt)->body)->payload);
+    EXPECT_EQ(claims["token_introspection"], nlohmann::json::parse(first->body));
+    EXPECT_EQ(claims["aud"], "web");
+    auto refreshed = server_->introspect_in_memory(refresh, facts);
+    ASSERT_TRUE(refreshed);
+    EXPECT_EQ(nlohmann::json::parse((*refreshed)->body)["token_type"], "refresh_token");
+
+    EXPECT_FALSE(server_->introspect_in_memory(P({{"token", "never-issued"}}), facts));
+    EXPECT_FALSE(server_->introspect_in_memory(access, basic_facts("web", "not-the-secret")));
+  }
+
+  // Revoked here: storage again, which says inactive, and nothing inactive is kept.
+  ASSERT_TRUE(server_->revoke(access, facts));
+  EXPECT_FALSE(server_->introspect_in_memory(access, facts));
+  EXPECT_FALSE(nlohmann::json::parse(server_->introspect(access, facts)->body)["active"].get<bool>());
+  EXPECT_FALSE(server_->introspect_in_memory(access, facts));
+
+  // A token kept while active is not shown once it has expired, though storage did not change.
+  auto other = redeem(obtain_code());
+  ASSERT_TRUE(other);
+  const auto later = P({{"token", nlohmann::json::parse(other->body)["access_token"].get<std::string>()}});
+  ASSERT_TRUE(nlohmann::json::parse(server_->introspect(later, facts)->body)["active"].get<bool>());
+  ASSERT_TRUE(server_->introspect_in_memory(later, facts));
+  clock_.advance(server_->settings().access_token_ttl);
+  // (Read again, which caches the client anew: the in-memory answer below is refused for the
+  // token's sake, not the client's.)
+  EXPECT_FALSE(nlohmann::json::parse(server_->introspect(later, facts)->body)["active"].get<bool>());
+  EXPECT_FALSE(server_->introspect_in_memory(later, facts));
+}
+
 // client_credentials with authorization details follows the same end rules as a resident's
 // consent: the token ends with its details, and details that have ended are refused.
 TEST_F(AuthorizationServerTest, ClientCredentialsTokensEndWithTheirDetails) {

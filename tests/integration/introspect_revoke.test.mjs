@@ -109,3 +109,37 @@ test('revocation requires client authentication', async () => {
   assert.equal(r.json().error, 'invalid_client');
   assert.equal((await introspect(server, client, t.body.refresh_token)).active, true);
 });
+
+// An introspection answer read once is given again from memory on SQLite, while no write that a
+// token's answer depends on has committed; a change made by another process (the CLI removing
+// the token's client) is seen at once, not after some delay.
+test('answers kept in memory end with any change, also one made by another process', async () => {
+  const counter = async (name) => {
+    const m = await server.get('/metrics');
+    const found = m.text.match(new RegExp(`^${name} (\\d+)$`, 'm'));
+    return found ? Number(found[1]) : 0;
+  };
+  const metric = 'infobank_introspections_from_memory_total';
+  const owner = await makeClient(server, {
+    auth: 'client_secret_basic', grants: ['client_credentials'], redirectUris: [], scope: 'data.read',
+  });
+  const issued = await tokenRequest(server, owner, { grant_type: 'client_credentials' });
+  assert.equal(issued.status, 200, issued.text);
+  const token = issued.json().access_token;
+  const first = await introspect(server, client, token);
+  assert.equal(first.active, true);
+  assert.equal(first.client_id, owner.client_id);
+  const before = await counter(metric);
+  // Tokens issued meanwhile only add rows: the kept answer stays good.
+  assert.equal((await tokenRequest(server, owner, { grant_type: 'client_credentials' })).status, 200);
+  assert.deepEqual(await introspect(server, client, token), first);
+  assert.deepEqual(await introspect(server, client, token), first);
+  const kept = await counter(metric);
+  if (server.backend === 'sqlite') assert.ok(kept - before >= 1, `from memory: ${kept - before} of 2`);
+  else assert.equal(kept, before, 'PostgreSQL gives no signal of other nodes\' writes: never kept');
+
+  const removed = server.cli(['client', 'remove', owner.client_id]);
+  assert.equal(removed.status, 0, removed.stderr);
+  assert.deepEqual(await introspect(server, client, token), { active: false });
+  assert.equal(await counter(metric), kept);
+});

@@ -653,6 +653,50 @@ TEST_P(StoreTest, CodeReplayRevokesTokensIssuedFromIt) {
   EXPECT_FALSE(store_->find_access_token("plain")->revoked);
 }
 
+// The token state stamp (what introspection answers kept in memory are checked against): new
+// tokens and audit entries leave it, a revocation here or a write by another process (here
+// the sqlite3 shell's way, behind the store's back) moves it on. PostgreSQL keeps none.
+TEST_P(StoreTest, TokenStateStampMovesOnWithChangesNotWithNewTokens) {
+  store_->insert_access_token(make_access("a1", "app", ""));
+  const auto first = store_->token_state_stamp();
+  if (GetParam() == testing::Backend::postgres) {
+    EXPECT_FALSE(first);
+    return;
+  }
+  ASSERT_TRUE(first);
+  store_->insert_access_token(make_access("a2", "app", ""),
+                              testing::event(0, kNow, "client", "token.issued", "", "app", "{}", ""));
+  store_->append_event(testing::event(0, kNow, "system", "noted", "", "", "{}", ""));
+  std::promise<std::exception_ptr> committed;
+  store_->submit_access_token(
+      make_access("a3", "app", ""),
+      testing::event(0, kNow, "client", "token.issued", "", "app", "{}", ""),
+      [&committed](std::exception_ptr error) { committed.set_value(error); });
+  auto outcome = committed.get_future();
+  ASSERT_EQ(outcome.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_FALSE(outcome.get());
+  EXPECT_TRUE(store_->remember_jti("dpop", "j1", kNow + 60, kNow));
+  EXPECT_EQ(store_->token_state_stamp(), first);
+
+  EXPECT_TRUE(store_->revoke_access_token("a1"));
+  const auto second = store_->token_state_stamp();
+  ASSERT_TRUE(second);
+  EXPECT_NE(second, first);
+
+  ASSERT_EQ(db_->exec_raw("UPDATE access_tokens SET revoked = 1 WHERE jti = 'a2'"), "");
+  // Read by a worker (storage allowed), the stamp takes in the other process's write.
+  const auto third = store_->token_state_stamp();
+  ASSERT_TRUE(third);
+  EXPECT_NE(third, second);
+  ASSERT_EQ(db_->exec_raw("UPDATE access_tokens SET revoked = 1 WHERE jti = 'a3'"), "");
+  {
+    // On an I/O thread it cannot: it says so, and no later read shows the old stamp.
+    const StorageForbidden here;
+    EXPECT_FALSE(store_->token_state_stamp());
+  }
+  EXPECT_TRUE(store_->find_access_token("a3")->revoked);
+}
+
 // --- Grants ----------------------------------------------------------------------------------
 
 TEST_P(StoreTest, GrantsSaveFindAndList) {

@@ -135,5 +135,99 @@ TEST(CoalescingWalVfs, AProcessKilledMidTransactionLeavesEveryCommitBeforeIt) {
   expect_intact(db, 50);
 }
 
+// A write as another process makes it: through SQLite's own VFS, which the watch does not hook.
+void foreign_write(const std::string& path, std::int64_t k) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  const std::string sql = "INSERT INTO t (k, v) VALUES (" + std::to_string(k) + ", 'x')";
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+// The stamp stays while only transactions marked as adding rows commit, moves on with any other
+// commit of this process, and says nothing while another process has committed since this one
+// last held the write lock; the next write here sees that and moves it on.
+TEST(CommitWatch, MovesOnWithEveryCommitButThoseMarkedAsAddingOnly) {
+  testing::TempDir dir;
+  const auto path = dir.file("w.db");
+  Connection writer(path);
+  setup(writer);
+  Connection other(path);  // a second connection of this process shares the watch
+  auto watch = sqlite::commit_watch(writer.handle());
+  ASSERT_TRUE(watch);
+  ASSERT_TRUE(sqlite::commit_watch(other.handle()));
+  insert_rows(writer, 1, 1, 10);
+  const auto first = watch->stamp();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(sqlite::commit_watch(other.handle())->stamp(), first);
+
+  {
+    const sqlite::AddingOnly adding;
+    insert_rows(other, 2, 3, 10);
+  }
+  EXPECT_EQ(watch->stamp(), first);
+  EXPECT_EQ(count_rows(writer), 4);
+
+  writer.exec_script("UPDATE t SET v = 'changed' WHERE k = 1", "update");
+  const auto second = watch->stamp();
+  ASSERT_TRUE(second);
+  EXPECT_NE(second, first);
+
+  // A transaction that is rolled back, marked as adding rows, leaves it as it was.
+  {
+    const sqlite::AddingOnly adding;
+    writer.exec_script("BEGIN IMMEDIATE", "begin");
+    insert_rows(writer, 10, 1, 10);
+    writer.exec_script("ROLLBACK", "rollback");
+  }
+  EXPECT_EQ(watch->stamp(), second);
+  // So does one that commits nothing, marked or not.
+  writer.exec_script("UPDATE t SET v = 'none' WHERE k = -1", "update nothing");
+  EXPECT_EQ(watch->stamp(), second);
+
+  foreign_write(path, 20);
+  EXPECT_FALSE(watch->stamp());
+  EXPECT_TRUE(watch->behind());
+  {
+    const sqlite::AddingOnly adding;  // an adding-only write here still notices the other's
+    insert_rows(writer, 21, 1, 10);
+  }
+  const auto third = watch->stamp();
+  ASSERT_TRUE(third);
+  EXPECT_NE(third, second);
+  EXPECT_FALSE(watch->behind());
+
+  // An empty write transaction is enough to take in another process's commit.
+  foreign_write(path, 30);
+  EXPECT_FALSE(watch->stamp());
+  writer.exec_script("BEGIN IMMEDIATE; COMMIT", "empty");
+  const auto fourth = watch->stamp();
+  ASSERT_TRUE(fourth);
+  EXPECT_NE(fourth, third);
+  EXPECT_EQ(count_rows(other), 7);
+}
+
+// Each database file has its own watch; a connection opened otherwise has none.
+TEST(CommitWatch, IsOnePerDatabaseFile) {
+  testing::TempDir dir;
+  Connection a(dir.file("a.db"));
+  setup(a);
+  Connection b(dir.file("b.db"));
+  setup(b);
+  insert_rows(a, 1, 1, 10);
+  insert_rows(b, 1, 1, 10);
+  const auto before = sqlite::commit_watch(b.handle())->stamp();
+  ASSERT_TRUE(before);
+  insert_rows(a, 2, 1, 10);
+  EXPECT_EQ(sqlite::commit_watch(b.handle())->stamp(), before);
+
+  sqlite3* plain = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(dir.file("a.db").c_str(), &plain, SQLITE_OPEN_READWRITE, nullptr),
+            SQLITE_OK);
+  EXPECT_FALSE(sqlite::commit_watch(plain));
+  sqlite3_close(plain);
+}
+
 }  // namespace
 }  // namespace storage

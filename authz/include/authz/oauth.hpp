@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -305,6 +306,11 @@ class AuthorizationServer {
   std::optional<Answer> token_in_memory(const Params& form, const RequestFacts& facts,
                                         std::optional<TokenWrite>& deferred);
   Answer introspect(const Params& form, const RequestFacts& facts);
+  /// introspect() on the calling thread (an I/O thread), from memory: the answer for an active
+  /// token that this node read for the same client while storage's token state was what it
+  /// still is (Store::token_state_stamp), by a client authenticating with a secret that the
+  /// client cache holds. nullopt otherwise (the caller then runs introspect() on a worker).
+  std::optional<Answer> introspect_in_memory(const Params& form, const RequestFacts& facts);
   Answer revoke(const Params& form, const RequestFacts& facts);
   Answer userinfo(const RequestFacts& facts);
   Answer register_client(std::string_view json_body, const RequestFacts& facts);
@@ -419,10 +425,42 @@ class AuthorizationServer {
   /// How often approve() reads and merges again when another approval saved first.
   static constexpr int kSaveGrantAttempts = 8;
 
+  /// The introspection answer for `answer` (null: inactive) as the client asked for it: JSON,
+  /// or signed (RFC 9701).
+  Answer introspection_answer(const storage::ClientRecord& client,
+                              std::optional<std::string> answer, const RequestFacts& facts);
+
   struct CachedClient {
     std::optional<storage::ClientRecord> record;
     std::int64_t loaded_at = 0;
   };
+
+  /// Answers of introspect() for active tokens, by client and token, each with the token state
+  /// stamp it was read under and the moment it stops being true (the token's expiry); bounded.
+  class IntrospectionCache {
+   public:
+    struct Entry {
+      std::uint64_t stamp = 0;
+      std::int64_t expires_at = 0;
+      std::string answer;
+    };
+    static std::string key(std::string_view client_id, std::string_view token);
+    /// The answer kept under `key`, if read under `stamp` and not expired by `now`.
+    std::optional<std::string> find(const std::string& key, std::uint64_t stamp,
+                                    std::int64_t now);
+    void put(std::string key, Entry entry);
+
+   private:
+    static constexpr std::size_t kShards = 8;
+    static constexpr std::size_t kEntriesPerShard = 512;
+    struct Shard {
+      std::mutex mutex;
+      std::unordered_map<std::string, Entry> entries;
+    };
+    Shard& shard(const std::string& key);
+    std::array<Shard, kShards> shards_;
+  };
+  IntrospectionCache introspections_;
   std::mutex clients_mutex_;
   std::unordered_map<std::string, CachedClient> clients_;
   std::once_flag pairwise_once_;

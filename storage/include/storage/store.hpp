@@ -165,6 +165,15 @@ class Store {
   // hash and every Merkle node the leaf completes, all in one transaction; entries and nodes
   // are append-only (triggers refuse UPDATE and DELETE).
   virtual std::int64_t append_event(const Event& event) = 0;
+
+  /// A value that stays the same for as long as no write has committed, in this process or any
+  /// other, that may have changed or removed stored rows: writes that only add rows (new
+  /// tokens with their audit entries, audit entries, remembered jtis) leave it as it was. So an
+  /// answer about a stored token read while it was S may be given again from memory while it is
+  /// still S. nullopt when the store cannot tell at this moment (the answer must then be read
+  /// again), which is always the case on PostgreSQL. Cheap, and allowed on an I/O thread: it
+  /// touches the back end only outside a StorageForbidden scope, and then rarely.
+  virtual std::optional<std::uint64_t> token_state_stamp() { return std::nullopt; }
   virtual std::vector<Event> list_events(std::int64_t after_seq, int limit) = 0;
   virtual std::vector<Event> query_events(const EventQuery& query) = 0;
   /// The number of leaves in the tree (entries committed to the log).

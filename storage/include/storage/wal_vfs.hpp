@@ -19,6 +19,10 @@
 // synchronous=NORMAL the WAL is not synced at commit either way; a sync writes out first.
 
 #include <cstdint>
+#include <memory>
+#include <optional>
+
+struct sqlite3;
 
 namespace storage::sqlite {
 
@@ -31,5 +35,52 @@ struct WalWriteCounts {
   std::uint64_t made = 0;
 };
 WalWriteCounts wal_write_counts();
+
+/// What this process can tell, without calling SQLite, of the commits to one database (in any
+/// process) since a moment: the basis for answers kept in memory that a write may make wrong.
+///
+/// It reads the WAL index header in shared memory (the file format's wal-index header, whose
+/// checksum changes with every commit, in any process) and hooks the taking and releasing of
+/// the WAL's write lock, which every write transaction holds until its commit is published:
+///  - on taking it, a header other than the one this process left at its last release means
+///    another process has committed meanwhile, and the epoch moves on;
+///  - on releasing it, the epoch moves on too if the transaction committed anything (the
+///    header changed) and was not marked as only adding rows (AddingOnly), and the header it
+///    leaves is remembered (while still locked, so no other process's commit slips in between).
+/// stamp() is the epoch while the live header is the one this process left, and nothing
+/// otherwise (another process has committed since, or this process is between its commit
+/// and its release): equal stamps at two moments mean that no transaction committed between
+/// them, anywhere, other than those marked as only adding rows.
+class CommitWatch {
+ public:
+  struct State;
+  explicit CommitWatch(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+  std::optional<std::uint64_t> stamp() const;
+
+  /// Whether another process has committed since this process last held the write lock (it
+  /// then takes the lock once, with an empty transaction, to make stamp() answer again).
+  bool behind() const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+/// The watch of `db`'s main database, opened through coalescing_wal_vfs(); every connection
+/// of this process to the same file shares it. nullopt when `db` was opened otherwise.
+std::optional<CommitWatch> commit_watch(sqlite3* db);
+
+/// While one is alive on a thread, the write transactions that thread ends count as only
+/// adding rows: they leave the stamp as it was.
+class AddingOnly {
+ public:
+  AddingOnly();
+  ~AddingOnly();
+  AddingOnly(const AddingOnly&) = delete;
+  AddingOnly& operator=(const AddingOnly&) = delete;
+
+ private:
+  bool outer_;
+};
 
 }  // namespace storage::sqlite
