@@ -3,6 +3,7 @@
 // DPoP (RFC 9449), introspection (RFC 7662), revocation (RFC 7009), UserInfo (OIDC Core §5.3)
 // and dynamic registration (RFC 7591).
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -841,6 +842,11 @@ Answer AuthorizationServer::userinfo(const RequestFacts& facts) {
 
 namespace {
 
+// The metadata naming the algorithm of what the server signs for the client.
+constexpr std::array<const char*, 3> kSignedResponseAlgs = {
+    "id_token_signed_response_alg", "authorization_signed_response_alg",
+    "introspection_signed_response_alg"};
+
 // /register's metadata (RFC 7591 §2) into `draft`. Unknown members are ignored (§2); those we
 // do not support are refused rather than silently dropped.
 std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
@@ -896,6 +902,24 @@ std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
     return invalid("require_signed_request_object must be a boolean");
   if (!boolean("require_pushed_authorization_requests", draft.require_par))
     return invalid("require_pushed_authorization_requests must be a boolean");
+  // What this server signs, it signs with ES256. These default to RS256 where they are defined
+  // (OIDC Registration §2, JARM §3, RFC 9701 §6), so a client must be told (see
+  // registration_json); one that asks for another algorithm is refused rather than handed
+  // objects it will not accept.
+  for (const char* alg : kSignedResponseAlgs) {
+    if (meta.contains(alg) && meta[alg] != "ES256")
+      return invalid(std::string(alg) + " must be ES256, the only algorithm this server signs with");
+  }
+  // Nothing is encrypted, and UserInfo answers are plain JSON.
+  for (const char* unsupported :
+       {"id_token_encrypted_response_alg", "id_token_encrypted_response_enc",
+        "userinfo_encrypted_response_alg", "userinfo_encrypted_response_enc",
+        "authorization_encrypted_response_alg", "authorization_encrypted_response_enc",
+        "introspection_encrypted_response_alg", "introspection_encrypted_response_enc",
+        "request_object_encryption_alg", "request_object_encryption_enc",
+        "userinfo_signed_response_alg"}) {
+    if (meta.contains(unsupported)) return invalid(std::string(unsupported) + " is not supported");
+  }
   return std::nullopt;
 }
 
@@ -927,6 +951,7 @@ nlohmann::json registration_json(const storage::ClientRecord& c, std::string_vie
   }
   if (!c.registration_access_token_hash.empty())
     out["registration_client_uri"] = std::string(issuer) + "/register/" + c.client_id;
+  for (const char* alg : kSignedResponseAlgs) out[alg] = "ES256";
   return out;
 }
 

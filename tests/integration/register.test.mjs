@@ -35,10 +35,24 @@ test('registers a confidential client that can then sign in a resident', async (
   assert.deepEqual(c.redirect_uris, ['https://rp.example.test/cb']);
   assert.equal(c.token_endpoint_auth_method, 'client_secret_basic');
   assert.ok(Number.isInteger(c.client_id_issued_at));
+  // What the server signs for the client, said in the answer: these default to RS256 where
+  // they are defined, and a client that kept the default would refuse our ES256 ID tokens.
+  assert.equal(c.id_token_signed_response_alg, 'ES256');
+  assert.equal(c.authorization_signed_response_alg, 'ES256');
+  assert.equal(c.introspection_signed_response_alg, 'ES256');
   assert.ok(server.cliJson(['client', 'show', c.client_id]));
   const t = await getTokens(server, { ...c, auth: 'client_secret_basic', redirectUri: 'https://rp.example.test/cb' },
                             { scope: 'openid profile offline_access' });
   assert.ok(t.body.access_token);
+});
+
+test('a client that asks for ES256 where the server signs is registered', async () => {
+  const r = await register({
+    redirect_uris: ['https://rp.example.test/cb'], id_token_signed_response_alg: 'ES256',
+    authorization_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256',
+  });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.json().id_token_signed_response_alg, 'ES256');
 });
 
 test('registers a private_key_jwt client with an inline JWKS', async () => {
@@ -73,6 +87,11 @@ for (const [name, body, error] of [
   ['password grant', { redirect_uris: ['https://rp.example.test/cb'], grant_types: ['password'] }, 'invalid_client_metadata'],
   ['unknown auth method', { redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_method: 'client_secret_jwt_plus' }, 'invalid_client_metadata'],
   ['redirect_uris not an array', { redirect_uris: 'https://rp.example.test/cb' }, 'invalid_redirect_uri|invalid_client_metadata'],
+  ['ID tokens signed with RS256', { redirect_uris: ['https://rp.example.test/cb'], id_token_signed_response_alg: 'RS256' }, 'invalid_client_metadata'],
+  ['JARM responses signed with HS256', { redirect_uris: ['https://rp.example.test/cb'], authorization_signed_response_alg: 'HS256' }, 'invalid_client_metadata'],
+  ['introspection answers signed with PS256', { redirect_uris: ['https://rp.example.test/cb'], introspection_signed_response_alg: 'PS256' }, 'invalid_client_metadata'],
+  ['encrypted ID tokens', { redirect_uris: ['https://rp.example.test/cb'], id_token_encrypted_response_alg: 'RSA-OAEP-256' }, 'invalid_client_metadata'],
+  ['signed UserInfo answers', { redirect_uris: ['https://rp.example.test/cb'], userinfo_signed_response_alg: 'ES256' }, 'invalid_client_metadata'],
 ]) {
   test(`rejects ${name}: ${error} (RFC 7591 §3.2.2), nothing registered`, async () => {
     const n = clientCount();
