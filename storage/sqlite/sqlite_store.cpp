@@ -277,9 +277,13 @@ class SqliteStore final : public Store {
     auto last = last_resync_ms_.load();
     if (now - last < 100 || !last_resync_ms_.compare_exchange_strong(last, now))
       return std::nullopt;
-    auto db = pool_.acquire();
-    WriteTransaction transaction(*db, pool_.write_mutex());
-    transaction.commit();
+    try {
+      auto db = pool_.acquire();
+      WriteTransaction transaction(*db, pool_.write_mutex());
+      transaction.commit();
+    } catch (const StorageError&) {
+      return std::nullopt;  // busy past the timeout: the answer is read, as without a stamp
+    }
     return watch_->stamp();
   }
 
