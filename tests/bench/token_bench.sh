@@ -128,6 +128,27 @@ after=$(metric "$base_main" infobank_introspections_from_memory_total)
 from_memory=$((${after:-0} - ${from_memory:-0}))
 echo "  of which answered from memory (an answer read before, storage unchanged):" \
   "$from_memory of $last_requests"
+# Both at once, half the connections each: new tokens only add rows, so the answers kept in
+# memory stay good while tokens are issued (a resource server's usual day).
+mixed() {
+  local before out_token out_introspect after_mixed
+  before=$(metric "$base_main" infobank_introspections_from_memory_total)
+  wrk -t1 -c$((conns / 2)) -d"${seconds}s" -s "$work/main-token.lua" "$base_main/token" \
+    >"$work/mixed-token" &
+  local token_pid=$!
+  out_introspect=$(wrk -t1 -c$((conns / 2)) -d"${seconds}s" -s "$work/main-introspect.lua" \
+    "$base_main/introspect")
+  wait "$token_pid"
+  out_token=$(cat "$work/mixed-token")
+  after_mixed=$(metric "$base_main" infobank_introspections_from_memory_total)
+  printf '%-34s %12s req/s   with POST /token %s req/s at once\n' "POST /introspect, mixed" \
+    "$(awk '/Requests\/sec/ {print $2}' <<<"$out_introspect")" \
+    "$(awk '/Requests\/sec/ {print $2}' <<<"$out_token")"
+  echo "  of which answered from memory: $((${after_mixed:-0} - ${before:-0})) of" \
+    "$(awk '/requests in/ {print $1}' <<<"$out_introspect")"
+}
+mixed
+
 if [[ -n $sign_rps ]]; then
   awk -v t="$token_rps" -v s="$sign_rps" -v i="$introspect_rps" -v h="$hello_rps" 'BEGIN {
     printf "token endpoint: %.0f%% of the bare signer (the issue asks 26/31 = 84%%); " \

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { postForm } from '../support/harness.mjs';
-import { clientPost, getTokens, introspect, jwks, makeClient, setup, tokenRequest } from '../support/fixtures.mjs';
+import {
+  clientPost, getTokens, introspect, jwks, makeClient, metricCounter, setup, tokenRequest,
+} from '../support/fixtures.mjs';
 import { verifyJwt } from '../support/jose.mjs';
 
 let server;
@@ -114,11 +116,7 @@ test('revocation requires client authentication', async () => {
 // token's answer depends on has committed; a change made by another process (the CLI removing
 // the token's client) is seen at once, not after some delay.
 test('answers kept in memory end with any change, also one made by another process', async () => {
-  const counter = async (name) => {
-    const m = await server.get('/metrics');
-    const found = m.text.match(new RegExp(`^${name} (\\d+)$`, 'm'));
-    return found ? Number(found[1]) : 0;
-  };
+  const counter = (name) => metricCounter(server, name);
   const metric = 'infobank_introspections_from_memory_total';
   const owner = await makeClient(server, {
     auth: 'client_secret_basic', grants: ['client_credentials'], redirectUris: [], scope: 'data.read',

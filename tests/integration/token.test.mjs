@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 
 import { basicAuth, decodeJwt, postForm } from '../support/harness.mjs';
 import {
-  RESIDENT, clientPost, getCode, getTokens, jwks, makeClient, setup, tokenRequest,
+  RESIDENT, clientPost, getCode, getTokens, jwks, makeClient, metricCounter, setup, tokenRequest,
 } from '../support/fixtures.mjs';
 import { verifyJwt } from '../support/jose.mjs';
 
@@ -82,11 +82,7 @@ test('client_credentials with private_key_jwt and with client_secret_basic', asy
 // request reads it from storage on a worker); either way the answer is the same, and the token
 // is stored before it is answered: introspection finds it at once.
 test('client_credentials tokens are issued without a worker once the client is cached', async () => {
-  const counter = async (name) => {
-    const m = await server.get('/metrics');
-    const found = m.text.match(new RegExp(`^${name} (\\d+)$`, 'm'));
-    return found ? Number(found[1]) : 0;
-  };
+  const counter = (name) => metricCounter(server, name);
   const client = await makeClient(server, {
     auth: 'client_secret_basic', grants: ['client_credentials'], redirectUris: [], scope: 'data.read',
   });

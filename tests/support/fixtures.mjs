@@ -121,6 +121,13 @@ export async function jwks(server) {
 }
 
 /** Introspects `token` as `client` (RFC 7662). */
+/** A counter's value in the server's /metrics (Prometheus text), 0 while it was never counted. */
+export async function metricCounter(server, name) {
+  const m = await server.get('/metrics');
+  const found = m.text.match(new RegExp(`^${name} (\\d+)$`, 'm'));
+  return found ? Number(found[1]) : 0;
+}
+
 export async function introspect(server, client, token, hint) {
   const md = await server.metadata();
   const path = new URL(md.introspection_endpoint).pathname;
