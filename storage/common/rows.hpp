@@ -5,6 +5,10 @@
 // record's column list in the back end's store. Readers whose columns differ in type between
 // the back ends (hashes are hex TEXT in SQLite and BYTEA in PostgreSQL) stay with their store.
 
+#include <array>
+#include <string>
+#include <string_view>
+
 #include "list_codec.hpp"
 #include "storage/records.hpp"
 
@@ -98,6 +102,66 @@ TransferDatasetRecord read_transfer_dataset(const Row& row) {
   return d;
 }
 
+// --- Clients: one list of columns, read and written in one order by both back ends ----------
+
+/// The clients table's columns: client_id first (the key), created_at last (written once).
+inline constexpr std::array<std::string_view, 20> kClientColumnNames = {
+    "client_id", "client_name", "secret_hash", "token_endpoint_auth_method", "redirect_uris",
+    "grant_types", "scope", "jwks", "default_audience", "require_par", "require_dpop",
+    "registration_access_token_hash", "post_logout_redirect_uris", "subject_type",
+    "backchannel_logout_uri", "backchannel_logout_session_required",
+    "require_signed_request_object", "frontchannel_logout_uri",
+    "frontchannel_logout_session_required", "created_at"};
+
+/// kClientColumnNames as an SQL column list.
+inline const std::string& client_columns() {
+  static const std::string columns = [] {
+    std::string out;
+    for (const auto name : kClientColumnNames) {
+      if (!out.empty()) out += ", ";
+      out += name;
+    }
+    return out;
+  }();
+  return columns;
+}
+
+/// A new client's INSERT (nothing on a taken client_id), its values as parameters 1 to 20 in
+/// kClientColumnNames' order; `mark` is the back end's parameter sign ('?' or '$').
+inline std::string client_insert_sql(char mark) {
+  std::string sql = "INSERT INTO clients (" + client_columns() + ") VALUES (";
+  for (std::size_t i = 1; i <= kClientColumnNames.size(); ++i) {
+    if (i > 1) sql += ", ";
+    sql += mark + std::to_string(i);
+  }
+  return sql + ") ON CONFLICT DO NOTHING";
+}
+
+/// A client's UPDATE of every column but its key (parameter 1) and created_at, the others as
+/// parameters 2 to 19 in kClientColumnNames' order.
+inline std::string client_update_sql(char mark) {
+  std::string sql = "UPDATE clients SET ";
+  for (std::size_t i = 1; i + 1 < kClientColumnNames.size(); ++i) {
+    if (i > 1) sql += ", ";
+    sql += std::string(kClientColumnNames[i]) + " = " + mark + std::to_string(i + 1);
+  }
+  return sql + " WHERE client_id = " + mark + "1";
+}
+
+/// Calls `write` with the client's values in kClientColumnNames' order but for created_at
+/// (lists encoded; the temporaries live until it returns): an update binds them as they are, an
+/// insert adds created_at.
+template <class Write>
+decltype(auto) client_values_but_created_at(const ClientRecord& c, Write&& write) {
+  return write(c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
+               encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope, c.jwks,
+               c.default_audience, c.require_par, c.require_dpop,
+               c.registration_access_token_hash, encode_list(c.post_logout_redirect_uris),
+               c.subject_type, c.backchannel_logout_uri, c.backchannel_logout_session_required,
+               c.require_signed_request_object, c.frontchannel_logout_uri,
+               c.frontchannel_logout_session_required);
+}
+
 template <class Row>
 ClientRecord read_client(const Row& row) {
   ClientRecord c;
@@ -113,14 +177,14 @@ ClientRecord read_client(const Row& row) {
   c.require_par = row.boolean(9);
   c.require_dpop = row.boolean(10);
   c.registration_access_token_hash = row.text(11);
-  c.created_at = row.int64(12);
-  c.post_logout_redirect_uris = decode_list(row.text(13));
-  c.subject_type = row.text(14);
-  c.backchannel_logout_uri = row.text(15);
-  c.backchannel_logout_session_required = row.boolean(16);
-  c.require_signed_request_object = row.boolean(17);
-  c.frontchannel_logout_uri = row.text(18);
-  c.frontchannel_logout_session_required = row.boolean(19);
+  c.post_logout_redirect_uris = decode_list(row.text(12));
+  c.subject_type = row.text(13);
+  c.backchannel_logout_uri = row.text(14);
+  c.backchannel_logout_session_required = row.boolean(15);
+  c.require_signed_request_object = row.boolean(16);
+  c.frontchannel_logout_uri = row.text(17);
+  c.frontchannel_logout_session_required = row.boolean(18);
+  c.created_at = row.int64(19);
   return c;
 }
 

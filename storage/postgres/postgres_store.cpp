@@ -67,12 +67,6 @@ constexpr int kMaxAttempts = 5;
 // ---------------------------------------------------------------------------------------------
 // Row mapping. Each read_* matches the column order of its k*Columns list.
 
-#define INFOBANK_CLIENT_COLUMNS                                                            \
-  "client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, "      \
-  "grant_types, scope, jwks, default_audience, require_par, require_dpop, "                \
-  "registration_access_token_hash, created_at, post_logout_redirect_uris, subject_type, "     \
-  "backchannel_logout_uri, backchannel_logout_session_required, require_signed_request_object, " \
-  "frontchannel_logout_uri, frontchannel_logout_session_required"
 #define INFOBANK_RESIDENT_COLUMNS "id, username, password_hash, name, email, created_at"
 #define INFOBANK_PENDING_COLUMNS                                                            \
   "handle, client_id, redirect_uri, scope, state, nonce, code_challenge, "                  \
@@ -256,61 +250,33 @@ class PostgresStore final : public Store {
 
   bool insert_client(const ClientRecord& c) override {
     return transact([&](Connection& db) {
-      return db.exec(
-                   "INSERT INTO clients (client_id, client_name, secret_hash, "
-                   "token_endpoint_auth_method, redirect_uris, grant_types, scope, jwks, "
-                   "default_audience, require_par, require_dpop, registration_access_token_hash, "
-                   "created_at, post_logout_redirect_uris, subject_type, backchannel_logout_uri, "
-                   "backchannel_logout_session_required, require_signed_request_object, "
-                   "frontchannel_logout_uri, frontchannel_logout_session_required) "
-                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-                   "$16, $17, $18, $19, $20) ON CONFLICT DO NOTHING",
-                   c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
-                   encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope, c.jwks,
-                   c.default_audience, c.require_par, c.require_dpop,
-                   c.registration_access_token_hash, c.created_at,
-                   encode_list(c.post_logout_redirect_uris), c.subject_type,
-                   c.backchannel_logout_uri, c.backchannel_logout_session_required,
-                   c.require_signed_request_object, c.frontchannel_logout_uri,
-                   c.frontchannel_logout_session_required)
-                 .affected() == 1;
+      static const std::string sql = rows::client_insert_sql('$');
+      return rows::client_values_but_created_at(c, [&](const auto&... values) {
+        return db.exec(sql, values..., c.created_at).affected() == 1;
+      });
     });
   }
 
   std::optional<ClientRecord> find_client(std::string_view client_id) override {
+    static const std::string sql =
+        "SELECT " + rows::client_columns() + " FROM clients WHERE client_id = $1";
     auto db = pool_.acquire();
-    return optional_row(
-        db->exec("SELECT " INFOBANK_CLIENT_COLUMNS " FROM clients WHERE client_id = $1", client_id),
-        read_client);
+    return optional_row(db->exec(sql, client_id), read_client);
   }
 
   // COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
   std::vector<ClientRecord> list_clients() override {
+    static const std::string sql =
+        "SELECT " + rows::client_columns() + " FROM clients ORDER BY client_id COLLATE \"C\"";
     auto db = pool_.acquire();
-    return all_rows(
-        db->exec("SELECT " INFOBANK_CLIENT_COLUMNS " FROM clients ORDER BY client_id COLLATE \"C\""),
-        read_client);
+    return all_rows(db->exec(sql), read_client);
   }
 
   bool update_client(const ClientRecord& c) override {
     return transact([&](Connection& db) {
-      return db.exec(
-                   "UPDATE clients SET client_name = $2, secret_hash = $3, "
-                   "token_endpoint_auth_method = $4, redirect_uris = $5, grant_types = $6, "
-                   "scope = $7, jwks = $8, default_audience = $9, require_par = $10, "
-                   "require_dpop = $11, registration_access_token_hash = $12, "
-                   "post_logout_redirect_uris = $13, subject_type = $14, "
-                   "backchannel_logout_uri = $15, backchannel_logout_session_required = $16, "
-                   "require_signed_request_object = $17, frontchannel_logout_uri = $18, "
-                   "frontchannel_logout_session_required = $19 WHERE client_id = $1",
-                   c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
-                   encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope, c.jwks,
-                   c.default_audience, c.require_par, c.require_dpop,
-                   c.registration_access_token_hash, encode_list(c.post_logout_redirect_uris),
-                   c.subject_type, c.backchannel_logout_uri,
-                   c.backchannel_logout_session_required, c.require_signed_request_object,
-                   c.frontchannel_logout_uri, c.frontchannel_logout_session_required)
-                 .affected() == 1;
+      static const std::string sql = rows::client_update_sql('$');
+      return rows::client_values_but_created_at(
+          c, [&](const auto&... values) { return db.exec(sql, values...).affected() == 1; });
     });
   }
 

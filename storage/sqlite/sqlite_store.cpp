@@ -66,13 +66,6 @@ constexpr int kRestartBacklog = 16;
 // ---------------------------------------------------------------------------------------------
 // Row mapping. Each read_* matches the column order of its k*Columns list.
 
-constexpr std::string_view kClientColumns =
-    "client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, "
-    "grant_types, scope, jwks, default_audience, require_par, require_dpop, "
-    "registration_access_token_hash, created_at, post_logout_redirect_uris, subject_type, "
-    "backchannel_logout_uri, backchannel_logout_session_required, require_signed_request_object, "
-    "frontchannel_logout_uri, frontchannel_logout_session_required";
-
 constexpr std::string_view kResidentColumns =
     "id, username, password_hash, name, email, created_at";
 constexpr std::string_view kPendingColumns =
@@ -302,25 +295,10 @@ class SqliteStore final : public Store {
   bool insert_client(const ClientRecord& c) override {
     auto db = pool_.acquire();
     WriteTransaction transaction(*db, pool_.write_mutex());
-    db->prepare(
-          "INSERT INTO clients (client_id, client_name, secret_hash, token_endpoint_auth_method, "
-          "redirect_uris, grant_types, scope, jwks, default_audience, require_par, require_dpop, "
-          "registration_access_token_hash, created_at, post_logout_redirect_uris, subject_type, "
-          "backchannel_logout_uri, backchannel_logout_session_required, "
-          "require_signed_request_object, frontchannel_logout_uri, "
-          "frontchannel_logout_session_required) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-          "?18, ?19, ?20) "
-          "ON CONFLICT DO NOTHING")
-        .bind_all(c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
-                  encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope,
-                  c.jwks, c.default_audience, c.require_par, c.require_dpop,
-                  c.registration_access_token_hash, c.created_at,
-                  encode_list(c.post_logout_redirect_uris), c.subject_type,
-                  c.backchannel_logout_uri, c.backchannel_logout_session_required,
-                  c.require_signed_request_object, c.frontchannel_logout_uri,
-                  c.frontchannel_logout_session_required)
-        .run();
+    static const std::string sql = rows::client_insert_sql('?');
+    rows::client_values_but_created_at(c, [&](const auto&... values) {
+      db->prepare(sql).bind_all(values..., c.created_at).run();
+    });
     const bool inserted = db->changes() == 1;
     transaction.commit();
     return inserted;
@@ -328,36 +306,23 @@ class SqliteStore final : public Store {
 
   std::optional<ClientRecord> find_client(std::string_view client_id) override {
     auto db = pool_.acquire();
-    auto stmt = db->prepare(select(kClientColumns, "clients WHERE client_id = ?1"));
+    auto stmt = db->prepare(select(rows::client_columns(), "clients WHERE client_id = ?1"));
     stmt.bind_all(client_id);
     return optional_row<ClientRecord>(stmt, read_client);
   }
 
   std::vector<ClientRecord> list_clients() override {
     auto db = pool_.acquire();
-    auto stmt = db->prepare(select(kClientColumns, "clients ORDER BY client_id"));
+    auto stmt = db->prepare(select(rows::client_columns(), "clients ORDER BY client_id"));
     return all_rows<ClientRecord>(stmt, read_client);
   }
 
   bool update_client(const ClientRecord& c) override {
     auto db = pool_.acquire();
     WriteTransaction transaction(*db, pool_.write_mutex());
-    db->prepare(
-          "UPDATE clients SET client_name = ?2, secret_hash = ?3, token_endpoint_auth_method = ?4, "
-          "redirect_uris = ?5, grant_types = ?6, scope = ?7, jwks = ?8, default_audience = ?9, "
-          "require_par = ?10, require_dpop = ?11, registration_access_token_hash = ?12, "
-          "post_logout_redirect_uris = ?13, subject_type = ?14, backchannel_logout_uri = ?15, "
-          "backchannel_logout_session_required = ?16, require_signed_request_object = ?17, "
-          "frontchannel_logout_uri = ?18, frontchannel_logout_session_required = ?19 "
-          "WHERE client_id = ?1")
-        .bind_all(c.client_id, c.client_name, c.secret_hash, c.token_endpoint_auth_method,
-                  encode_list(c.redirect_uris), encode_list(c.grant_types), c.scope, c.jwks,
-                  c.default_audience, c.require_par, c.require_dpop,
-                  c.registration_access_token_hash, encode_list(c.post_logout_redirect_uris),
-                  c.subject_type, c.backchannel_logout_uri,
-                  c.backchannel_logout_session_required, c.require_signed_request_object,
-                  c.frontchannel_logout_uri, c.frontchannel_logout_session_required)
-        .run();
+    static const std::string sql = rows::client_update_sql('?');
+    rows::client_values_but_created_at(
+        c, [&](const auto&... values) { db->prepare(sql).bind_all(values...).run(); });
     const bool updated = db->changes() == 1;
     transaction.commit();
     return updated;
