@@ -908,7 +908,7 @@ std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
   // objects it will not accept.
   for (const char* alg : kSignedResponseAlgs) {
     if (meta.contains(alg) && meta[alg] != "ES256")
-      return invalid(std::string(alg) + " must be ES256, the only algorithm this server signs with");
+      return invalid(std::string(alg) + " must be ES256, the only one this server signs with");
   }
   // Nothing is encrypted, and UserInfo answers are plain JSON.
   for (const char* unsupported :

@@ -664,14 +664,12 @@ TEST_P(StoreTest, TokenStateStampMovesOnWithChangesNotWithNewTokens) {
     return;
   }
   ASSERT_TRUE(first);
-  store_->insert_access_token(make_access("a2", "app", ""),
-                              testing::event(0, kNow, "client", "token.issued", "", "app", "{}", ""));
+  const auto issued = testing::event(0, kNow, "client", "token.issued", "", "app", "{}", "");
+  store_->insert_access_token(make_access("a2", "app", ""), issued);
   store_->append_event(testing::event(0, kNow, "system", "noted", "", "", "{}", ""));
   std::promise<std::exception_ptr> committed;
-  store_->submit_access_token(
-      make_access("a3", "app", ""),
-      testing::event(0, kNow, "client", "token.issued", "", "app", "{}", ""),
-      [&committed](std::exception_ptr error) { committed.set_value(error); });
+  store_->submit_access_token(make_access("a3", "app", ""), issued,
+                              [&committed](std::exception_ptr error) { committed.set_value(error); });
   auto outcome = committed.get_future();
   ASSERT_EQ(outcome.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   EXPECT_FALSE(outcome.get());
@@ -695,6 +693,66 @@ TEST_P(StoreTest, TokenStateStampMovesOnWithChangesNotWithNewTokens) {
     EXPECT_FALSE(store_->token_state_stamp());
   }
   EXPECT_TRUE(store_->find_access_token("a3")->revoked);
+}
+
+// What answers from memory rely on, under concurrency: once a change has committed and its
+// call returned, no reader on any thread gets a stamp it could have got before that change
+// began, while other threads add tokens (which leave the stamp) and another process writes
+// (which leaves no stamp until a worker reads it again).
+TEST_P(StoreTest, TokenStateStampNeverOutlivesAChangeOnAnyThread) {
+  if (GetParam() == testing::Backend::postgres) GTEST_SKIP() << "PostgreSQL keeps no stamp";
+  constexpr int kChanges = 200;
+  for (int i = 0; i < kChanges; ++i)
+    store_->insert_access_token(make_access("c" + std::to_string(i), "app", ""));
+  // before[i]: a stamp read before change i began; done: the changes that have returned.
+  std::vector<std::atomic<std::uint64_t>> before(kChanges);
+  std::vector<std::atomic<bool>> known(kChanges);
+  std::atomic<int> done{-1};
+  std::atomic<bool> stop{false};
+  std::atomic<int> violations{0};
+  std::atomic<long> checked{0};
+
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&] {
+      const StorageForbidden here;  // as an I/O thread reads it
+      while (!stop.load()) {
+        const int k = done.load();
+        const auto stamp = store_->token_state_stamp();
+        if (k < 0 || !stamp) continue;
+        for (int i = 0; i <= k; ++i) {
+          if (known[i].load() && before[i].load() == *stamp) violations.fetch_add(1);
+        }
+        checked.fetch_add(1);
+      }
+    });
+  }
+  std::thread adder([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      store_->insert_access_token(
+          make_access("n" + std::to_string(i), "app", ""),
+          testing::event(0, kNow, "client", "token.issued", "", "app", "{}", ""));
+    }
+  });
+  for (int i = 0; i < kChanges; ++i) {
+    if (const auto stamp = store_->token_state_stamp()) {
+      before[i].store(*stamp);
+      known[i].store(true);
+    }
+    EXPECT_TRUE(store_->revoke_access_token("c" + std::to_string(i)));
+    if (i % 50 == 25) {
+      ASSERT_EQ(db_->exec_raw("UPDATE access_tokens SET scope = 'x' WHERE jti = 'n0'"), "");
+    }
+    done.store(i);
+  }
+  stop.store(true);
+  adder.join();
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(violations.load(), 0);
+  EXPECT_GT(checked.load(), 0);
+  int known_count = 0;
+  for (const auto& k : known) known_count += k.load() ? 1 : 0;
+  EXPECT_GT(known_count, kChanges / 2);
 }
 
 // --- Grants ----------------------------------------------------------------------------------
