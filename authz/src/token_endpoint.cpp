@@ -579,6 +579,7 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
 namespace {
 
 constexpr std::string_view kIntrospectionJwt = "application/token-introspection+jwt";
+constexpr std::string_view kInactive = R"({"active":false})";
 
 // Whether an Accept header (RFC 9110 §12.5.1) lists `type` (parameters and case aside) without
 // refusing it with a weight of 0.
@@ -660,7 +661,7 @@ std::optional<Answer> AuthorizationServer::introspect_in_memory(const Params& fo
     auto answer = introspections_.find(IntrospectionCache::key(client->client_id, token), *stamp,
                                        clock_.now());
     if (!answer) return std::nullopt;
-    return introspection_answer(*client, std::move(answer), facts);
+    return introspection_answer(*client, std::move(*answer), facts);
   } catch (const storage::StorageNotAllowed&) {
     return std::nullopt;
   }
@@ -677,7 +678,7 @@ Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& f
   if (token.empty()) return fail("invalid_request", "token is required");
   const auto now = clock_.now();
   std::int64_t active_until = 0;  // the active token's expiry
-  const std::string inactive = R"({"active":false})";
+  const std::string inactive(kInactive);
   const std::string hash = sha256_b64url(token);
   auto hint = form.value("token_type_hint");
   // RFC 7662 §2.2's members that both kinds of token answer with, after active and iss.
@@ -744,16 +745,13 @@ Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& f
     introspections_.put(IntrospectionCache::key(client->client_id, token),
                         {*stamp, active_until, *answer});
   }
-  if (answer == inactive) answer.reset();
-  return introspection_answer(*client, std::move(answer), facts);
+  return introspection_answer(*client, answer ? std::move(*answer) : inactive, facts);
 }
 
 Answer AuthorizationServer::introspection_answer(const storage::ClientRecord& client,
-                                                 std::optional<std::string> answer,
-                                                 const RequestFacts& facts) {
-  const std::string inactive = R"({"active":false})";
+                                                 std::string answer, const RequestFacts& facts) {
   if (!accepts_media_type(facts.accept, kIntrospectionJwt))
-    return JsonAnswer{answer ? std::move(*answer) : inactive, 200};
+    return JsonAnswer{std::move(answer), 200};
   // RFC 9701 §5: the answer signed for the client that asked, as the claim token_introspection
   // of a JWT with iss, aud and iat, typed so that it cannot pass for an access token.
   auto key = keys_.current();
@@ -761,7 +759,7 @@ Answer AuthorizationServer::introspection_answer(const storage::ClientRecord& cl
   claims.add("iss", settings_.issuer)
       .add("aud", client.client_id)
       .add("iat", clock_.now())
-      .add_json("token_introspection", answer ? *answer : inactive);
+      .add_json("token_introspection", answer);
   return JsonAnswer{jws_sign(key.key, key.kid, "token-introspection+jwt", claims.str()), 200,
                     std::string(kIntrospectionJwt)};
 }

@@ -425,10 +425,10 @@ class AuthorizationServer {
   /// How often approve() reads and merges again when another approval saved first.
   static constexpr int kSaveGrantAttempts = 8;
 
-  /// The introspection answer for `answer` (null: inactive) as the client asked for it: JSON,
+  /// The introspection answer `answer` (a JSON object) as the client asked for it: as it is,
   /// or signed (RFC 9701).
-  Answer introspection_answer(const storage::ClientRecord& client,
-                              std::optional<std::string> answer, const RequestFacts& facts);
+  Answer introspection_answer(const storage::ClientRecord& client, std::string answer,
+                              const RequestFacts& facts);
 
   struct CachedClient {
     std::optional<storage::ClientRecord> record;
