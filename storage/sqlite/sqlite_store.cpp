@@ -6,15 +6,11 @@
 #include <array>
 #include <atomic>
 #include <filesystem>
-#include <stop_token>
 #include <sqlite3.h>
 #include <chrono>
-#include <condition_variable>
-#include <thread>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <pthread.h>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -22,6 +18,7 @@
 #include <vector>
 
 #include "audit_tree.hpp"
+#include "checkpointer.hpp"
 #include "connection.hpp"
 #include "group_commit.hpp"
 #include "list_codec.hpp"
@@ -52,16 +49,6 @@ using sqlite::WriteTransaction;
 // Enough for the worker pool plus the occasional CLI or purge task; a caller past it waits
 // for a connection instead of opening file handles without bound.
 constexpr std::size_t kMaxConnections = 16;
-
-// WAL frames (pages) past which the checkpointer makes the WAL start over: 8192 pages of 4 KiB
-// is 32 MiB.
-constexpr int kWalRestartFrames = 8192;
-// Before that RESTART: at most this many more PASSIVE rounds, until fewer than
-// kRestartBacklog frames were written during the last one. At 16,000 tokens/s, 4 rounds down
-// to 64 frames left the token endpoint's p99 at 6-11 ms; 16 rounds down to 16 frames, 5-6 ms
-// (three runs each, `tests/bench/token_bench.sh`).
-constexpr int kCatchUpRounds = 16;
-constexpr int kRestartBacklog = 16;
 
 // ---------------------------------------------------------------------------------------------
 // Row mapping. Each read_* matches the column order of its k*Columns list.
@@ -206,55 +193,11 @@ class SqliteStore final : public Store {
         watch_(sqlite::commit_watch(watching_->handle())),
         group_([this](std::span<const Group::Write* const> writes,
                       std::span<std::exception_ptr> errors,
-                      bool adding_only) { commit_batch(writes, errors, adding_only); }) {
+                      bool adding_only) { commit_batch(writes, errors, adding_only); }),
+        checkpointer_(path, pool_) {
     if (!hasher_) throw StorageError("open " + path + ": no audit log hasher");
     // A read maps the WAL index, which the watch reads, for as long as this connection lives.
     watching_->prepare("SELECT count(*) FROM sqlite_schema").step();
-    // Connections never checkpoint on commit (wal_autocheckpoint=0): a checkpoint fsyncs, and
-    // the commit that triggered it would wait, with every request batched behind it. This
-    // thread copies the WAL back into the database instead, without blocking anyone
-    // (PASSIVE), twice a second.
-    checkpointer_ = std::jthread([this](std::stop_token stop) {
-      pthread_setname_np(pthread_self(), "checkpoint");  // for top -H, perf and gdb
-      std::mutex m;
-      std::condition_variable_any cv;
-      std::unique_lock lock(m);
-      while (!stop.stop_requested()) {
-        // Returns early (and the loop ends) when stop is requested.
-        cv.wait_for(lock, stop, std::chrono::milliseconds(500), [] { return false; });
-        if (stop.stop_requested()) break;
-        try {
-          auto db = pool_.acquire();
-          int log_frames = 0;
-          int checkpointed = 0;
-          sqlite3_wal_checkpoint_v2(db->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                    &log_frames, &checkpointed);
-          // A PASSIVE checkpoint never makes the WAL start over while anyone reads or writes,
-          // so under steady load it grows without bound, and every page lookup searches a
-          // larger WAL index ("checkpoint starvation"). Once everything in it has been copied
-          // back and it has grown past kWalRestartFrames, a RESTART checkpoint waits (up to
-          // the busy timeout) for readers to move on so the next writer starts it from the
-          // beginning. It holds writers off meanwhile, and copies and syncs the frames written
-          // since the PASSIVE one: under load (~700 frames) that took ~20 ms, once a second,
-          // and made the token endpoint's p99. More PASSIVE rounds first, while they still
-          // shrink what is left (each copies what the last one's time let writers add), leave
-          // the RESTART a few frames.
-          if (log_frames > kWalRestartFrames && checkpointed == log_frames) {
-            int behind = log_frames;
-            for (int round = 0; round < kCatchUpRounds && behind > kRestartBacklog; ++round) {
-              const int before = log_frames;
-              sqlite3_wal_checkpoint_v2(db->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                        &log_frames, &checkpointed);
-              behind = log_frames - before;  // frames written while the last round ran
-            }
-            sqlite3_wal_checkpoint_v2(db->handle(), nullptr, SQLITE_CHECKPOINT_RESTART, nullptr,
-                                      nullptr);
-          }
-        } catch (const std::exception&) {
-          // The next round tries again; a failing disk shows up in the writes themselves.
-        }
-      }
-    });
   }
 
   std::optional<std::uint64_t> token_state_stamp() override {
@@ -1586,7 +1529,7 @@ class SqliteStore final : public Store {
   bool tail_checked_ = false;  ///< tail_ was checked in this batch's transaction
   std::vector<PendingEntry> pending_entries_;
   Group group_;
-  std::jthread checkpointer_;  // last: stops (and joins) before the pool goes away
+  sqlite::Checkpointer checkpointer_;  // last: stops (and joins) before the pool goes away
 };
 
 }  // namespace
