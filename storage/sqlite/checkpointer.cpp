@@ -16,31 +16,38 @@
 namespace storage::sqlite {
 namespace {
 
-enum class WriteOut {
-  start,  ///< hand the file's dirty pages to the kernel to write, and return
-  wait,   ///< and wait until they are on the disk (fdatasync)
-};
-
-// Through a descriptor of its own: the page cache belongs to the file, not to a descriptor, so
-// this covers what SQLite's descriptors wrote. Best effort: a file not there (no WAL yet) or
-// a failure changes nothing SQLite relies on, since it syncs for itself where durability
-// needs it; this only leaves its syncs less to do.
-void write_out(const std::string& path, WriteOut how) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// Hands the WAL's dirty pages to the kernel to write, and returns: sync_file_range starts the
+// writing, it does not wait for it. Through a descriptor of its own, since the page cache
+// belongs to the file, not to a descriptor. Only for the WAL: closing any descriptor of a file
+// drops every POSIX lock the process holds on it, and SQLite keeps its connections' locks on
+// the database file (a SHARED lock, for as long as each is open) and on the -shm file, never
+// on the WAL. A descriptor opened and closed on the database file would release them, and
+// another process closing its last connection would then take itself for the last one and
+// delete the WAL and the shared memory under this one's connections. Best effort: no WAL yet,
+// or a failure, changes nothing SQLite relies on.
+void start_wal_writeback(const std::string& wal_path) {
+  const int fd = ::open(wal_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
-  if (how == WriteOut::start) {
-    ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-  } else {
-    ::fdatasync(fd);
-  }
+  ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
   ::close(fd);
+}
+
+// Syncs the connection's database file (SQLITE_FCNTL_FILE_POINTER) or its WAL
+// (SQLITE_FCNTL_JOURNAL_POINTER) through SQLite's own file object, so no descriptor is closed
+// (see above). The connection is this thread's while it does.
+void sync_through(Connection& db, int file_pointer_op) {
+  sqlite3_file* file = nullptr;
+  if (sqlite3_file_control(db.handle(), "main", file_pointer_op, &file) != SQLITE_OK ||
+      file == nullptr || file->pMethods == nullptr) {
+    return;
+  }
+  file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
 }
 
 }  // namespace
 
 Checkpointer::Checkpointer(std::string path, ConnectionPool& pool, CheckpointPacing pacing)
-    : path_(std::move(path)),
-      wal_path_(path_ + "-wal"),
+    : wal_path_(std::move(path) + "-wal"),
       pool_(pool),
       pacing_(pacing),
       thread_([this](std::stop_token stop) { run(std::move(stop)); }) {}
@@ -54,8 +61,8 @@ void Checkpointer::run(std::stop_token stop) {
     // Returns early (and the loop ends) when stop is requested.
     cv.wait_for(lock, stop, pacing_.writeback_interval, [] { return false; });
     if (stop.stop_requested()) break;
-    write_out(wal_path_, WriteOut::start);
-    write_out(path_, WriteOut::start);
+    start_wal_writeback(wal_path_);
+    ticks_.fetch_add(1, std::memory_order_release);
     if (tick % pacing_.writebacks_per_checkpoint != 0) continue;
     try {
       checkpoint();
@@ -76,7 +83,6 @@ void Checkpointer::checkpoint() {
   int behind = log_frames;
   for (int round = 0; round < pacing_.catch_up_rounds && behind > pacing_.restart_backlog;
        ++round) {
-    write_out(path_, WriteOut::start);  // what the last round copied
     const int before = log_frames;
     sqlite3_wal_checkpoint_v2(db->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
                               &checkpointed);
@@ -84,8 +90,8 @@ void Checkpointer::checkpoint() {
   }
   // The RESTART's two syncs then find a few pages each, not everything the rounds copied
   // (which had made the RESTART hold writers off for up to ~50 ms).
-  write_out(path_, WriteOut::wait);
-  write_out(wal_path_, WriteOut::wait);
+  sync_through(*db, SQLITE_FCNTL_FILE_POINTER);
+  sync_through(*db, SQLITE_FCNTL_JOURNAL_POINTER);
   sqlite3_wal_checkpoint_v2(db->handle(), nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
 }
 

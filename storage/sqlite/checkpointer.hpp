@@ -4,7 +4,9 @@
 // waits for a checkpoint, and that keeps the kernel's backlog of unwritten pages small, so
 // that no checkpoint's sync holds a core for long.
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <thread>
 
@@ -15,8 +17,8 @@ class ConnectionPool;
 /// How often the checkpointer works and when it makes the WAL start over. The defaults are
 /// the server's; tests shorten them.
 struct CheckpointPacing {
-  /// How often the pages written to the WAL and the database since the last time are handed
-  /// to the kernel to write out.
+  /// How often the pages written to the WAL since the last time are handed to the kernel to
+  /// write out.
   std::chrono::milliseconds writeback_interval{25};
   /// A PASSIVE checkpoint every this many write-outs (500 ms with the defaults).
   int writebacks_per_checkpoint = 20;
@@ -42,14 +44,16 @@ struct CheckpointPacing {
 /// readers to move on so the next writer starts it from the beginning. The RESTART holds
 /// writers off while it syncs the WAL, copies the frames written since the last round and
 /// syncs the database, so what it has left to do is made small first: more PASSIVE rounds
-/// while they still shrink the backlog, then the files synced from here, without any lock.
+/// while they still shrink the backlog, then both files synced from here, holding no lock.
 ///
-/// And the pages that SQLite writes are handed to the kernel to write out every
-/// `writeback_interval`, from this thread. Left to the syncs, 500 ms of WAL (several MB under
-/// load) went out in one fdatasync, whose page-by-page work in the kernel held a core for
-/// ~20 ms without yielding (the kernel is not preemptible there), and the commit thread,
-/// every request waiting on it, queued behind it: that made the token endpoint's p99 15-25 ms
-/// where it was 5 ms without checkpoints. Written out in small pieces, it is 8-9 ms.
+/// And the pages that SQLite writes to the WAL are handed to the kernel to write out every
+/// `writeback_interval`, from this thread. Left to the checkpoint's sync, 500 ms of WAL
+/// (several MB under load) went out in one fdatasync, whose page-by-page work in the kernel
+/// held a core for ~20 ms, and the commit thread, every request waiting on it, queued behind
+/// it: that made the token endpoint's p99 15-26 ms where it was 4-6 ms without checkpoints;
+/// now 8-10 ms. (The database file gets no such write-outs: they would need a descriptor of
+/// its own, and closing one would drop SQLite's locks, see checkpointer.cpp; in alternating
+/// runs they made no difference that the machine's noise did not swamp.)
 class Checkpointer {
  public:
   /// `path` is the database file (its WAL is `path` + "-wal"); `pool` gives the connection
@@ -62,12 +66,15 @@ class Checkpointer {
   /// Stops the thread (at once, mid-wait) and joins it.
   ~Checkpointer() = default;
 
+  /// Write-outs done so far (each `writeback_interval`).
+  std::uint64_t ticks() const { return ticks_.load(std::memory_order_acquire); }
+
  private:
   void run(std::stop_token stop);
   void checkpoint();
 
-  std::string path_;
   std::string wal_path_;
+  std::atomic<std::uint64_t> ticks_{0};
   ConnectionPool& pool_;
   CheckpointPacing pacing_;
   std::jthread thread_;  // last: started once everything it uses is set

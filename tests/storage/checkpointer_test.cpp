@@ -2,6 +2,9 @@
 // WAL is still copied back and started over, so it stays small, and every commit is kept.
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -86,6 +89,62 @@ TEST(Checkpointer, StartsTheWalOverWhileAWriterCommitsBackToBack) {
   auto check = writer.prepare("PRAGMA integrity_check");
   ASSERT_TRUE(check.step());
   EXPECT_EQ(check.text(0), "ok");
+}
+
+// Whether another process would find a lock of this one on the database's shared-lock bytes,
+// where each SQLite connection in WAL mode keeps a read lock for as long as it is open (the
+// unix VFS's lock layout: 510 bytes from 2^30 + 2). Asked from a child process with F_GETLK,
+// which reports the locks of other processes and changes none.
+bool another_process_sees_our_shared_lock(const std::string& path) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    struct flock probe {};
+    probe.l_type = F_WRLCK;
+    probe.l_whence = SEEK_SET;
+    probe.l_start = (off_t{1} << 30) + 2;
+    probe.l_len = 510;
+    const bool seen = fd >= 0 && ::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type == F_RDLCK;
+    ::_exit(seen ? 0 : 1);
+  }
+  int status = 0;
+  return child > 0 && ::waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+         WEXITSTATUS(status) == 0;
+}
+
+// Closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+// included. Whatever the checkpointer does must leave this process's locks on the database
+// as they were: another process closing its last connection must still find this one there,
+// or it takes itself for the last and deletes the WAL and the shared memory under it.
+TEST(Checkpointer, LeavesTheLocksOfThisProcessAsTheyWere) {
+  testing::TempDir dir;
+  const std::string path = dir.file("db.sqlite");
+  sqlite::ConnectionPool pool(path, 2);
+  Connection mine(path);
+  mine.exec_script("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL) STRICT;"
+                   "INSERT INTO t (k, v) VALUES (1, 'mine');",
+                   "setup");
+  ASSERT_EQ(count_rows(mine), 1);
+  ASSERT_TRUE(another_process_sees_our_shared_lock(path)) << "the premise: an open connection";
+
+  sqlite::CheckpointPacing pacing;
+  pacing.writeback_interval = 1ms;
+  pacing.writebacks_per_checkpoint = 2;
+  pacing.restart_frames = 1;  // every path: write-outs, checkpoints, syncs, RESTARTs
+  sqlite::Checkpointer checkpointer(path, pool, pacing);
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (checkpointer.ticks() < 20 && std::chrono::steady_clock::now() < deadline) {
+    // A write for each write-out to find, not a loop that keeps the write lock from the
+    // RESTART.
+    mine.prepare("UPDATE t SET v = v || 'x' WHERE k = 1").run();
+    const auto seen = checkpointer.ticks();
+    while (checkpointer.ticks() == seen && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(100us);
+    }
+  }
+  ASSERT_GE(checkpointer.ticks(), 20U);
+  EXPECT_TRUE(another_process_sees_our_shared_lock(path));
+  EXPECT_EQ(count_rows(mine), 1);
 }
 
 TEST(Checkpointer, StopsAtOnceInTheMiddleOfAWait) {
