@@ -60,7 +60,7 @@ TEST(Checkpointer, StartsTheWalOverWhileAWriterCommitsBackToBack) {
   pacing.writebacks_per_checkpoint = 5;
   pacing.restart_frames = 64;  // 256 KiB
   constexpr std::size_t kRowBytes = 1000;
-  constexpr std::int64_t kAtLeastRows = 6000;  // 6 MB: what the WAL would hold without restarts
+  constexpr std::int64_t kAtLeastRows = 12000;  // 12 MB: the WAL's size without restarts
   std::int64_t rows = 0;
   std::uintmax_t largest_wal = 0;
   std::uint32_t restarts = 0;
@@ -83,7 +83,9 @@ TEST(Checkpointer, StartsTheWalOverWhileAWriterCommitsBackToBack) {
     }
   }
   EXPECT_GE(restarts, 3U) << "the WAL never started over while the writer went on";
-  EXPECT_LT(largest_wal, std::uintmax_t{2} << 20)
+  // A third of what went through: room for a checkpointer kept waiting by a busy machine, and
+  // still far from a WAL that only grows.
+  EXPECT_LT(largest_wal, std::uintmax_t{4} << 20)
       << "the WAL grew with what was written (" << rows << " rows of " << kRowBytes << " bytes)";
   EXPECT_EQ(count_rows(writer), rows);
   auto check = writer.prepare("PRAGMA integrity_check");
