@@ -1,4 +1,4 @@
-// The checkpointer (storage/sqlite/checkpointer.hpp): while a writer commits back to back, the
+// The checkpointer (storage/sqlite/checkpointer.hpp): while a writer keeps committing, the
 // WAL is still copied back and started over, so it stays small, and every commit is kept.
 
 #include <gtest/gtest.h>
@@ -45,7 +45,7 @@ std::int64_t count_rows(Connection& db) {
   return stmt.int64(0);
 }
 
-TEST(Checkpointer, StartsTheWalOverWhileAWriterCommitsBackToBack) {
+TEST(Checkpointer, StartsTheWalOverWhileAWriterKeepsCommitting) {
   testing::TempDir dir;
   const std::string path = dir.file("db.sqlite");
   const std::string wal = path + "-wal";
