@@ -192,7 +192,7 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["code_challenge_methods_supported"] = {"S256"};
   const std::vector<std::string> auth_methods = {"client_secret_basic", "client_secret_post",
                                                  "private_key_jwt", "none"};
-  const std::vector<std::string> algs = {"ES256", "RS256", "PS256", "EdDSA"};
+  const std::vector<std::string> algs(verifiable_algs().begin(), verifiable_algs().end());
   m["token_endpoint_auth_methods_supported"] = auth_methods;
   m["token_endpoint_auth_signing_alg_values_supported"] = algs;
   m["introspection_endpoint_auth_methods_supported"] = auth_methods;
@@ -275,7 +275,8 @@ Expected<Params> AuthorizationServer::request_object(std::string_view jwt,
   auto keys = client_keys(client.jwks);
   if (!keys || keys->empty())
     return make_error("invalid_request_object", "the client has no registered keys to sign with");
-  return verify_request_object(jwt, *keys, client.client_id, settings_.issuer, clock_.now());
+  return verify_request_object(jwt, *keys, client.client_id, settings_.issuer, clock_.now(),
+                               client.request_object_signing_alg);
 }
 
 Expected<storage::PendingAuthorization> AuthorizationServer::validate_request(

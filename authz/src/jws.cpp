@@ -200,12 +200,17 @@ Expected<ClientAssertion> verify_client_assertion(std::string_view jwt,
                                                   const std::vector<PublicKey>& client_keys,
                                                   std::string_view client_id,
                                                   const std::vector<std::string>& audiences,
-                                                  std::int64_t now, std::int64_t max_lifetime) {
+                                                  std::int64_t now, std::string_view required_alg,
+                                                  std::int64_t max_lifetime) {
   using detail::MemberState;
   auto parts = jws_parse(jwt);
   if (!parts) return invalid_client(parts.error().description);
   if (!is_asymmetric_alg(parts->alg)) {
     return invalid_client("client assertion alg must be asymmetric");
+  }
+  if (!required_alg.empty() && parts->alg != required_alg) {
+    return invalid_client("client assertion must be signed with " + std::string(required_alg) +
+                          ", the client's token_endpoint_auth_signing_alg");
   }
   // Explicit typing (RFC 8725 §3.11): refuse JWTs minted for another purpose, such as DPoP
   // proofs or access tokens, while accepting the plain "JWT" most clients send.
@@ -246,7 +251,7 @@ Expected<ClientAssertion> verify_client_assertion(std::string_view jwt,
 Expected<Params> verify_request_object(std::string_view jwt,
                                        const std::vector<PublicKey>& client_keys,
                                        std::string_view client_id, std::string_view issuer,
-                                       std::int64_t now) {
+                                       std::int64_t now, std::string_view required_alg) {
   using detail::MemberState;
   auto fail = [](std::string why) {
     return make_error("invalid_request_object", "request object " + std::move(why));
@@ -256,6 +261,9 @@ Expected<Params> verify_request_object(std::string_view jwt,
   auto parts = jws_parse(jwt);
   if (!parts) return fail("is not a signed JWT: " + parts.error().description);
   if (!is_asymmetric_alg(parts->alg)) return fail("alg must be asymmetric");
+  if (!required_alg.empty() && parts->alg != required_alg)
+    return fail("must be signed with " + std::string(required_alg) +
+                ", the client's request_object_signing_alg");
   // RFC 9101 §10.8: typ oauth-authz-req+jwt (the "application/" prefix may be left out,
   // RFC 7515 §4.1.9), or the plain JWT most clients still send; never a token or a proof.
   if (!parts->typ.empty() && !iequals(parts->typ, "JWT") &&
@@ -313,5 +321,7 @@ Expected<Params> verify_request_object(std::string_view jwt,
   }
   return params;
 }
+
+std::span<const std::string_view> verifiable_algs() { return kAsymmetricAlgs; }
 
 }  // namespace authz

@@ -167,7 +167,8 @@ Expected<storage::ClientRecord, EndpointError> AuthorizationServer::authenticate
     const auto& iss = settings_.issuer;
     std::vector<std::string> audiences = {iss, iss + "/token", facts.url};
     auto assertion = verify_client_assertion(form.value("client_assertion"), *keys, client_id,
-                                             audiences, now);
+                                             audiences, now,
+                                             client->token_endpoint_auth_signing_alg);
     if (!assertion) return EndpointError{assertion.error(), {}};
     // RFC 7523 §3 item 7: a jti is used once.
     if (!store_.remember_jti("client_assertion:" + client_id, assertion->jti, assertion->exp + 60,
@@ -885,6 +886,22 @@ std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
     if (rt != "code") return invalid("only response_type code");
   }
   if (meta.contains("sector_identifier_uri")) return invalid("sector_identifier_uri is not supported");
+  // OIDC Registration §2: the one alg of the client's assertions and request objects. Only
+  // what this server verifies: asymmetric (so neither "none" nor a client_secret_jwt HMAC).
+  for (auto [name, field] : {std::pair{"token_endpoint_auth_signing_alg",
+                                       &storage::ClientRecord::token_endpoint_auth_signing_alg},
+                             std::pair{"request_object_signing_alg",
+                                       &storage::ClientRecord::request_object_signing_alg}}) {
+    if (!meta.contains(name)) continue;
+    const auto algs = verifiable_algs();
+    if (!meta[name].is_string() ||
+        std::find(algs.begin(), algs.end(), meta[name].get<std::string>()) == algs.end()) {
+      std::string why = std::string(name) + " must be one of";
+      for (const auto alg : algs) why += " " + std::string(alg);
+      return invalid(std::move(why));
+    }
+    draft.*field = meta[name].get<std::string>();
+  }
   if (meta.contains("jwks_uri")) return invalid("jwks_uri is not supported; send jwks");
   if (meta.contains("jwks")) {
     if (!meta["jwks"].is_object()) return invalid("jwks must be an object");
@@ -947,6 +964,10 @@ nlohmann::json registration_json(const storage::ClientRecord& c, std::string_vie
     out["frontchannel_logout_uri"] = c.frontchannel_logout_uri;
     out["frontchannel_logout_session_required"] = c.frontchannel_logout_session_required;
   }
+  if (!c.token_endpoint_auth_signing_alg.empty())
+    out["token_endpoint_auth_signing_alg"] = c.token_endpoint_auth_signing_alg;
+  if (!c.request_object_signing_alg.empty())
+    out["request_object_signing_alg"] = c.request_object_signing_alg;
   if (!c.registration_access_token_hash.empty())
     out["registration_client_uri"] = std::string(issuer) + "/register/" + c.client_id;
   for (const char* alg : kSignedResponseAlgs) out[alg] = "ES256";

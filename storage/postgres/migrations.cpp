@@ -496,12 +496,19 @@ CREATE UNIQUE INDEX contracts_one_active ON contracts (resident_id, service_id)
   WHERE status = 'active';
 )sql";
 
+// Version 18: OIDC Dynamic Client Registration §2. The JWS alg a client's private_key_jwt
+// assertions and request objects must be signed with, when it registered one.
+constexpr std::string_view kSigningAlgs = R"sql(
+ALTER TABLE clients ADD COLUMN token_endpoint_auth_signing_alg TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN request_object_signing_alg TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 17> kMigrations = {
+constexpr std::array<std::string_view, 18> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
     kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
     kNotRead,      kSessionEnd,           kSubjectType,     kBackchannelLogout,
-    kSignedRequestObjects, kFrontchannelLogout, kOneActiveContract};
+    kSignedRequestObjects, kFrontchannelLogout, kOneActiveContract, kSigningAlgs};
 
 constexpr std::string_view kCreateVersionTable =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "

@@ -2154,5 +2154,71 @@ TEST_F(RequestObjectServerTest, RegistrationNeedsKeysAndTheCodeFlow) {
             m["request_object_signing_alg_values_supported"].end());
 }
 
+// OIDC Registration §2: a client that registered token_endpoint_auth_signing_alg or
+// request_object_signing_alg gets what it signs with another alg refused, even with its own key.
+TEST_F(RequestObjectServerTest, RegisteredSigningAlgsAreTheOnlyOnesTaken) {
+  RequestFacts f;
+  f.authorization = "Bearer initial-token-for-tests-000000000000";
+  auto jwk = nlohmann::json::parse(key_.public_key().to_jwk_json());
+  jwk["kid"] = "k1";
+  const nlohmann::json base = {{"redirect_uris", {kRedirect}},
+                               {"token_endpoint_auth_method", "private_key_jwt"},
+                               {"jwks", {{"keys", {jwk}}}}};
+  const auto clients_before = store_->list_clients().size();
+  for (const auto& [name, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"token_endpoint_auth_signing_alg", "HS256"},
+           {"token_endpoint_auth_signing_alg", "none"},
+           {"request_object_signing_alg", "none"},
+           {"request_object_signing_alg", "es256"},
+           {"request_object_signing_alg", 256}}) {
+    auto meta = base;
+    meta[name] = value;
+    auto refused = server_->register_client(meta.dump(), f);
+    ASSERT_FALSE(refused) << name << " " << value;
+    EXPECT_EQ(refused.error().error.error, "invalid_client_metadata") << name << " " << value;
+  }
+  EXPECT_EQ(store_->list_clients().size(), clients_before);
+
+  // Each client only ever signs ES256 here; one registered PS256 for its assertions, the
+  // other for its request objects.
+  auto register_with = [&](const char* name) {
+    auto meta = base;
+    meta[name] = "PS256";
+    auto registered = server_->register_client(meta.dump(), f);
+    EXPECT_TRUE(registered) << registered.error().error.description;
+    const auto body = nlohmann::json::parse(registered->body);
+    EXPECT_EQ(body[name], "PS256");
+    return body["client_id"].get<std::string>();
+  };
+  const std::string strict_auth = register_with("token_endpoint_auth_signing_alg");
+  const std::string strict_jar = register_with("request_object_signing_alg");
+  EXPECT_EQ(server_->find_client(strict_auth)->token_endpoint_auth_signing_alg, "PS256");
+  EXPECT_EQ(server_->find_client(strict_auth)->request_object_signing_alg, "");
+  EXPECT_EQ(server_->find_client(strict_jar)->request_object_signing_alg, "PS256");
+
+  auto pushed_by = [&](const std::string& client_id) {
+    const auto assertion = testing::sign_compact(
+        key_, {{"alg", "ES256"}, {"kid", "k1"}},
+        {{"iss", client_id}, {"sub", client_id}, {"aud", kIssuer},
+         {"exp", clock_.now() + 60}, {"jti", "a" + std::to_string(++assertions_)}});
+    auto request = claims();
+    request["iss"] = client_id;
+    request["client_id"] = client_id;
+    return server_->par(
+        P({{"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+           {"client_assertion", assertion},
+           {"request", sign(request)}}),
+        par_facts());
+  };
+  auto by_auth = pushed_by(strict_auth);
+  ASSERT_FALSE(by_auth);
+  EXPECT_EQ(by_auth.error().error.error, "invalid_client");
+  auto by_jar = pushed_by(strict_jar);
+  ASSERT_FALSE(by_jar);
+  EXPECT_EQ(by_jar.error().error.error, "invalid_request_object");
+  // The fixture's client registered no alg: the same ES256 objects are taken from it.
+  EXPECT_TRUE(server_->par(par_form(sign(claims())), par_facts()));
+}
+
 }  // namespace
 }  // namespace authz

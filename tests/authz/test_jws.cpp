@@ -253,6 +253,19 @@ TEST_F(ClientAssertionTest, RejectsDuplicateClaims) {
 
 // ---- request objects (RFC 9101) ----------------------------------------------------------
 
+TEST_F(ClientAssertionTest, TakesOnlyTheAlgTheClientRegistered) {
+  const auto jwt = sign_compact(key_, header(), claims());  // ES256
+  auto same = verify_client_assertion(jwt, keys_, "client-1", kAudiences, kNow, "ES256");
+  EXPECT_TRUE(same) << same.error().description;
+  for (const char* registered : {"PS256", "EdDSA", "RS256"}) {
+    auto other = verify_client_assertion(jwt, keys_, "client-1", kAudiences, kNow, registered);
+    ASSERT_FALSE(other) << registered;
+    EXPECT_EQ(other.error().error, "invalid_client");
+    EXPECT_NE(other.error().description.find("token_endpoint_auth_signing_alg"),
+              std::string::npos);
+  }
+}
+
 class RequestObjectTest : public ClientAssertionTest {
  protected:
   json request() const {
@@ -304,6 +317,16 @@ TEST_F(RequestObjectTest, CarriesTheAuthorizationRequestWithoutTheJwtClaims) {
   EXPECT_TRUE(verify(sign_compact(key_, header("JWT"), request())));
   EXPECT_TRUE(verify(sign_compact(key_, json{{"alg", "ES256"}}, request())));
   EXPECT_TRUE(verify(sign_compact(key_, header("application/oauth-authz-req+jwt"), request())));
+}
+
+TEST_F(RequestObjectTest, TakesOnlyTheAlgTheClientRegistered) {
+  const auto jwt = sign_compact(key_, header(), request());  // ES256
+  auto same = verify_request_object(jwt, keys_, "client-1", "https://as.example", kNow, "ES256");
+  EXPECT_TRUE(same) << same.error().description;
+  auto other = verify_request_object(jwt, keys_, "client-1", "https://as.example", kNow, "PS256");
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().error, "invalid_request_object");
+  EXPECT_NE(other.error().description.find("request_object_signing_alg"), std::string::npos);
 }
 
 TEST_F(RequestObjectTest, RefusesWhatTheClientDidNotSign) {

@@ -68,6 +68,32 @@ test('registers a private_key_jwt client with an inline JWKS', async () => {
   assert.equal(t.status, 200, t.text);
 });
 
+test('token_endpoint_auth_signing_alg (OIDC Registration §2) is kept, echoed and the only alg taken', async () => {
+  const key = await generateKey();  // ES256
+  const jwks = { keys: [{ ...key.jwk, kid: key.kid, alg: 'ES256', use: 'sig' }] };
+  const base = { token_endpoint_auth_method: 'private_key_jwt', grant_types: ['client_credentials'], jwks };
+  const same = await register({ ...base, token_endpoint_auth_signing_alg: 'ES256' });
+  assert.equal(same.status, 201, same.text);
+  assert.equal(same.json().token_endpoint_auth_signing_alg, 'ES256');
+  const ok = await tokenRequest(server, { ...same.json(), auth: 'private_key_jwt', key }, { grant_type: 'client_credentials' });
+  assert.equal(ok.status, 200, ok.text);
+
+  const other = await register({ ...base, token_endpoint_auth_signing_alg: 'EdDSA', request_object_signing_alg: 'PS256' });
+  assert.equal(other.status, 201, other.text);
+  assert.equal(other.json().request_object_signing_alg, 'PS256');
+  const read = await fetch(other.json().registration_client_uri, {
+    headers: { authorization: `Bearer ${other.json().registration_access_token}` },
+  });
+  assert.equal(read.status, 200);
+  const kept = await read.json();
+  assert.equal(kept.token_endpoint_auth_signing_alg, 'EdDSA');
+  assert.equal(kept.request_object_signing_alg, 'PS256');
+  // Its own key, but ES256 where it registered EdDSA.
+  const refused = await tokenRequest(server, { ...other.json(), auth: 'private_key_jwt', key }, { grant_type: 'client_credentials' });
+  assert.equal(refused.status, 401, refused.text);
+  assert.equal(refused.json().error, 'invalid_client');
+});
+
 test('without or with a wrong initial access token: 401, nothing registered', async () => {
   const n = clientCount();
   const body = { redirect_uris: ['https://rp.example.test/cb'], client_name: 'x' };
@@ -92,6 +118,8 @@ for (const [name, body, error] of [
   ['introspection answers signed with PS256', { redirect_uris: ['https://rp.example.test/cb'], introspection_signed_response_alg: 'PS256' }, 'invalid_client_metadata'],
   ['encrypted ID tokens', { redirect_uris: ['https://rp.example.test/cb'], id_token_encrypted_response_alg: 'RSA-OAEP-256' }, 'invalid_client_metadata'],
   ['signed UserInfo answers', { redirect_uris: ['https://rp.example.test/cb'], userinfo_signed_response_alg: 'ES256' }, 'invalid_client_metadata'],
+  ['client assertions MACed with HS256', { redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_signing_alg: 'HS256' }, 'invalid_client_metadata'],
+  ['unsigned request objects', { redirect_uris: ['https://rp.example.test/cb'], request_object_signing_alg: 'none' }, 'invalid_client_metadata'],
 ]) {
   test(`rejects ${name}: ${error} (RFC 7591 §3.2.2), nothing registered`, async () => {
     const n = clientCount();

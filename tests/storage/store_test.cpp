@@ -255,6 +255,8 @@ TEST_P(StoreTest, UpdateClientReplacesTheMetadataButNotTheIdOrBirth) {
   client.backchannel_logout_uri = "https://b.example/logout";
   client.frontchannel_logout_uri = "https://b.example/front";
   client.frontchannel_logout_session_required = true;
+  client.token_endpoint_auth_signing_alg = "ES256";
+  client.request_object_signing_alg = "PS256";
   client.created_at = kNow + 999;
   ASSERT_TRUE(store_->update_client(client));
   const auto found = store_->find_client("app");
@@ -268,6 +270,8 @@ TEST_P(StoreTest, UpdateClientReplacesTheMetadataButNotTheIdOrBirth) {
   EXPECT_EQ(found->backchannel_logout_uri, "https://b.example/logout");
   EXPECT_EQ(found->frontchannel_logout_uri, "https://b.example/front");
   EXPECT_TRUE(found->frontchannel_logout_session_required);
+  EXPECT_EQ(found->token_endpoint_auth_signing_alg, "ES256");
+  EXPECT_EQ(found->request_object_signing_alg, "PS256");
   EXPECT_EQ(found->registration_access_token_hash, "rat");
   EXPECT_EQ(found->created_at, kNow) << "created_at is not metadata";
   client.client_id = "unknown";
@@ -288,6 +292,8 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   client.require_signed_request_object = true;
   client.frontchannel_logout_uri = "https://a.example/front?x=1";
   client.frontchannel_logout_session_required = true;
+  client.token_endpoint_auth_signing_alg = "EdDSA";
+  client.request_object_signing_alg = "RS256";
   ASSERT_TRUE(store_->insert_client(client));
   EXPECT_FALSE(store_->insert_client(make_client("app")));
 
@@ -302,6 +308,8 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   EXPECT_TRUE(found->require_signed_request_object);
   EXPECT_EQ(found->frontchannel_logout_uri, client.frontchannel_logout_uri);
   EXPECT_TRUE(found->frontchannel_logout_session_required);
+  EXPECT_EQ(found->token_endpoint_auth_signing_alg, "EdDSA");
+  EXPECT_EQ(found->request_object_signing_alg, "RS256");
   EXPECT_EQ(found->redirect_uris, client.redirect_uris);
   EXPECT_EQ(found->post_logout_redirect_uris, client.post_logout_redirect_uris);
   EXPECT_EQ(found->subject_type, "pairwise");
@@ -325,6 +333,8 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   EXPECT_FALSE(all[1].require_signed_request_object);
   EXPECT_TRUE(all[1].frontchannel_logout_uri.empty());
   EXPECT_FALSE(all[1].frontchannel_logout_session_required);
+  EXPECT_TRUE(all[1].token_endpoint_auth_signing_alg.empty());
+  EXPECT_TRUE(all[1].request_object_signing_alg.empty());
 }
 
 TEST_P(StoreTest, ClientIdsAreExactBytes) {
@@ -1337,10 +1347,13 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN require_signed_request_object;"
            "ALTER TABLE clients DROP COLUMN frontchannel_logout_uri;"
            "ALTER TABLE clients DROP COLUMN frontchannel_logout_session_required;"
+           "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
+           "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
-           "DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17);"
+           "DELETE FROM schema_migrations"
+           " WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
            "WITH RECURSIVE up(leaf, level, hashes) AS ("
@@ -1366,13 +1379,15 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN require_signed_request_object;"
            "ALTER TABLE clients DROP COLUMN frontchannel_logout_uri;"
            "ALTER TABLE clients DROP COLUMN frontchannel_logout_session_required;"
+           "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
+           "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 17);
+  EXPECT_EQ(store->migrate(), 18);
   EXPECT_EQ(store->audit_size(), kLeaves);
   const auto migrated = store->list_events(0, 100);
   ASSERT_EQ(migrated.size(), entries.size());
@@ -1437,10 +1452,13 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN require_signed_request_object;"
            "ALTER TABLE clients DROP COLUMN frontchannel_logout_uri;"
            "ALTER TABLE clients DROP COLUMN frontchannel_logout_session_required;"
+           "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
+           "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
-           "DELETE FROM schema_migrations WHERE version IN (8, 9, 10, 11, 12, 13, 14, 15, 16, 17);"
+           "DELETE FROM schema_migrations"
+           " WHERE version IN (8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18);"
          : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
            "DROP TABLE audit_tree;"
            "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
@@ -1461,6 +1479,8 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN require_signed_request_object;"
            "ALTER TABLE clients DROP COLUMN frontchannel_logout_uri;"
            "ALTER TABLE clients DROP COLUMN frontchannel_logout_session_required;"
+           "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
+           "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
@@ -1468,7 +1488,7 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
   ASSERT_EQ(db_->exec_raw(downgrade), "");
 
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 17);
+  EXPECT_EQ(store->migrate(), 18);
   EXPECT_EQ(store->audit_size(), 4);
   EXPECT_EQ(store->audit_node(0, 0), std::string(32, static_cast<char>(0xaa)));
   EXPECT_EQ(store->audit_node(0, 1), std::string(32, static_cast<char>(0xbb)));

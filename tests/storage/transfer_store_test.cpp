@@ -208,16 +208,19 @@ TEST_P(TransferStoreTest, AResidentHasOneActiveContractWithAService) {
 TEST_P(TransferStoreTest, MigrationKeepsTheOldestOfActiveTwins) {
   const bool pg = GetParam() == testing::Backend::postgres;
   store_.reset();
-  ASSERT_EQ(db_->exec_raw(pg ? "DROP INDEX contracts_one_active;"
-                               "DELETE FROM schema_migrations WHERE version = 17;"
-                             : "DROP INDEX contracts_one_active; PRAGMA user_version = 16;"),
+  const std::string later = "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
+                            "ALTER TABLE clients DROP COLUMN request_object_signing_alg;";
+  ASSERT_EQ(db_->exec_raw(pg ? "DROP INDEX contracts_one_active;" + later +
+                                   "DELETE FROM schema_migrations WHERE version IN (17, 18);"
+                             : "DROP INDEX contracts_one_active;" + later +
+                                   "PRAGMA user_version = 16;"),
             "");
   store_ = db_->open();
   store_->upsert_contract(contract("b-newer", "dst", "active", kNow), logged("c", "x"));
   store_->upsert_contract(contract("a-newer", "dst", "active", kNow), logged("c", "x"));
   store_->upsert_contract(contract("z-oldest", "dst", "active", kNow - 50), logged("c", "x"));
   store_->upsert_contract(contract("alone", "other", "active", kNow), logged("c", "x"));
-  EXPECT_EQ(store_->migrate(), 17);
+  EXPECT_EQ(store_->migrate(), 18);
   EXPECT_EQ(store_->find_active_contract("resident-x", "dst")->id, "z-oldest");
   EXPECT_EQ(store_->find_active_contract("resident-x", "other")->id, "alone");
   int ended = 0;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +48,10 @@ struct ClientAssertion {
   std::int64_t exp = 0;
 };
 
+/// The JWS algs of what clients sign (assertions, request objects, DPoP proofs) that the
+/// server verifies: asymmetric only (RFC 7518 §3.1, RFC 8037 §3.1).
+std::span<const std::string_view> verifiable_algs();
+
 /// Parse without verifying, to learn which client the assertion claims to be
 /// (iss == sub required). Errors are `invalid_client`.
 Expected<std::string> client_assertion_subject(std::string_view jwt);
@@ -55,12 +60,14 @@ Expected<std::string> client_assertion_subject(std::string_view jwt);
 /// kid when present), alg not "none"/HMAC, iss == sub == client_id, `aud` containing one of
 /// `audiences` (the issuer or the token endpoint URL), exp in the future (with 60 s leeway)
 /// and not more than `max_lifetime` seconds ahead, `jti` present, `iat`/`nbf` not in the
-/// future. Errors are `invalid_client`. Replay of `jti` is checked by the caller.
+/// future. With `required_alg` (the client's token_endpoint_auth_signing_alg), signed with
+/// that alg and no other. Errors are `invalid_client`. Replay of `jti` is checked by the caller.
 Expected<ClientAssertion> verify_client_assertion(std::string_view jwt,
                                                   const std::vector<PublicKey>& client_keys,
                                                   std::string_view client_id,
                                                   const std::vector<std::string>& audiences,
                                                   std::int64_t now,
+                                                  std::string_view required_alg = {},
                                                   std::int64_t max_lifetime = 3600);
 
 /// Verify a request object (RFC 9101, JAR) sent by `client_id` at the authorization or PAR
@@ -69,10 +76,11 @@ Expected<ClientAssertion> verify_client_assertion(std::string_view jwt,
 /// and the inner client_id are `client_id`; aud names `issuer`; exp in the future and at most
 /// an hour ahead; nbf, when present, not in the future nor more than an hour old; no nested
 /// request or request_uri. JWT claims (iss, aud, exp, nbf, iat, jti) are not parameters.
-/// Errors are `invalid_request_object`.
+/// With `required_alg` (the client's request_object_signing_alg), signed with that alg and no
+/// other. Errors are `invalid_request_object`.
 Expected<Params> verify_request_object(std::string_view jwt,
                                        const std::vector<PublicKey>& client_keys,
                                        std::string_view client_id, std::string_view issuer,
-                                       std::int64_t now);
+                                       std::int64_t now, std::string_view required_alg = {});
 
 }  // namespace authz

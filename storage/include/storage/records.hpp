@@ -47,6 +47,10 @@ struct ClientRecord {
   /// RFC 9101 §10.5 require_signed_request_object: every authorization request of this client
   /// comes as a request object signed with one of its registered keys (`jwks`).
   bool require_signed_request_object = false;
+  /// OIDC Dynamic Client Registration §2: the one JWS alg of this client's private_key_jwt
+  /// assertions, and of its request objects; empty = any asymmetric alg the server supports.
+  std::string token_endpoint_auth_signing_alg;
+  std::string request_object_signing_alg;
   std::int64_t created_at = 0;
 };
 
