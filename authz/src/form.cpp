@@ -11,54 +11,7 @@
 #include "internal.hpp"
 
 namespace authz {
-
-// RFC 3629 §4 well-formed UTF-8: no overlongs, no surrogates, nothing above U+10FFFF.
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t len = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xBF;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 1;
-    } else if (c == 0xE0) {
-      len = 2;
-      lo = 0xA0;
-    } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
-      len = 2;
-    } else if (c == 0xED) {
-      len = 2;
-      hi = 0x9F;
-    } else if (c == 0xF0) {
-      len = 3;
-      lo = 0x90;
-    } else if (c >= 0xF1 && c <= 0xF3) {
-      len = 3;
-    } else if (c == 0xF4) {
-      len = 3;
-      hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (s.size() - i <= len) return false;
-    for (std::size_t k = 1; k <= len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      const unsigned char min = k == 1 ? lo : 0x80;
-      const unsigned char max = k == 1 ? hi : 0xBF;
-      if (cc < min || cc > max) return false;
-    }
-    i += len + 1;
-  }
-  return true;
-}
-
 namespace {
-
 
 // One name or value of application/x-www-form-urlencoded: '+' is a space and every '%'
 // starts a valid escape (Boost.URL checks that; WHATWG would pass a bad '%' through, we

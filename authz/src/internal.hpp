@@ -6,13 +6,15 @@
 #include <utility>
 #include <vector>
 
+#include "storage/text.hpp"
+
 struct evp_md_st;
 
 namespace authz {
 
 bool contains_word(std::string_view list, std::string_view word);
-/// RFC 3629 §4 well-formed UTF-8: no overlongs, no surrogates, nothing above U+10FFFF.
-bool valid_utf8(std::string_view s);
+/// RFC 3629 §4 well-formed UTF-8 (storage/text.hpp, shared with the portability adapters).
+using storage::text::valid_utf8;
 std::string join(const std::vector<std::string>& words);
 /// SHA-256 as fetched once from OpenSSL's default provider (crypto.cpp).
 const evp_md_st* sha256_md();

@@ -8,13 +8,14 @@
 #include <string_view>
 
 #include "storage/datetime.hpp"
+#include "storage/text.hpp"
 
 namespace portability::detail {
 
 /// Drops one leading UTF-8 byte-order mark (RFC 3629 §6).
 std::string_view strip_bom(std::string_view text);
-/// True if `text` is well-formed UTF-8 (RFC 3629 §4: no overlongs, no surrogates, <= U+10FFFF).
-bool valid_utf8(std::string_view text);
+/// True if `text` is well-formed UTF-8 (storage/text.hpp, shared with the authorization server).
+using storage::text::valid_utf8;
 /// Lowercase hex of SHA-256(data).
 std::string sha256_hex(std::string_view data);
 
