@@ -51,9 +51,10 @@ struct CheckpointPacing {
 /// (several MB under load) went out in one fdatasync, whose page-by-page work in the kernel
 /// held a core for ~20 ms, and the commit thread, every request waiting on it, queued behind
 /// it: that made the token endpoint's p99 15-26 ms where it was 4-6 ms without checkpoints;
-/// 8-10 ms with this change alone. (The database file gets no such write-outs: they would need a descriptor of
-/// its own, and closing one would drop SQLite's locks, see checkpointer.cpp; in alternating
-/// runs they made no difference that the machine's noise did not swamp.)
+/// 8-10 ms with this change alone. (The database file gets no such write-outs: they would
+/// need a descriptor of its own, and closing one would drop SQLite's locks, see
+/// checkpointer.cpp; in alternating runs they made no difference that the machine's noise did
+/// not swamp.)
 class Checkpointer {
  public:
   /// `path` is the database file (its WAL is `path` + "-wal"); `pool` gives the connection

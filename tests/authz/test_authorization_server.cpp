@@ -2185,7 +2185,10 @@ TEST_F(RequestObjectServerTest, RegisteredSigningAlgsAreTheOnlyOnesTaken) {
     auto meta = base;
     meta[name] = "PS256";
     auto registered = server_->register_client(meta.dump(), f);
-    EXPECT_TRUE(registered) << registered.error().error.description;
+    if (!registered) {
+      ADD_FAILURE() << name << ": " << registered.error().error.description;
+      return std::string{};
+    }
     const auto body = nlohmann::json::parse(registered->body);
     EXPECT_EQ(body[name], "PS256");
     return body["client_id"].get<std::string>();
