@@ -338,7 +338,10 @@ std::string Metrics::render() const {
   out += '\n';
 
   std::lock_guard lock(app_mutex_);
-  for (const auto& [name, f] : families_) {
+  for (const auto& family : families_) {
+    // Not a structured binding: clang before 16 cannot capture one in the lambda below.
+    const std::string& name = family.first;
+    const auto& f = family.second;
     if (f->counters.empty() && f->gauges.empty()) continue;  // described, never used
     append_header(out, name, f->help, f->is_counter ? "counter" : "gauge");
     auto line = [&](const std::string& labels, const std::string& value) {

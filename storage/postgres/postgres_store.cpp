@@ -1157,10 +1157,11 @@ class PostgresStore final : public Store {
          "SELECT ctid FROM login_failures WHERE at <= $1 LIMIT $2))",
          now - kLoginFailureRetention},
     };
-    for (const auto& [sql, before] : batches) {
+    for (const auto& batch : batches) {
       for (std::int64_t deleted = kPurgeBatch; deleted == kPurgeBatch;) {
-        deleted = transact(
-            [&](Connection& db) { return db.exec(sql, before, kPurgeBatch).affected(); });
+        deleted = transact([&](Connection& db) {
+          return db.exec(batch.first, batch.second, kPurgeBatch).affected();
+        });
       }
     }
   }
