@@ -53,8 +53,10 @@ else
   echo "install-deps: all ${#packages[@]} Debian packages present"
 fi
 
-# End-to-end test modules (oauth4webapi, playwright-core). playwright-core never downloads
-# a browser; the tests drive Debian's /usr/bin/chromium.
+# End-to-end test modules (oauth4webapi, openid-client, playwright-core), exactly as
+# package-lock.json pins them; a tree installed from an older lock file (say, without
+# openid-client) has another stamp and is installed again. playwright-core never downloads a
+# browser; the tests drive Debian's /usr/bin/chromium.
 if [[ ${INFOBANK_SKIP_NPM:-0} != 1 ]]; then
   e2e=tests/e2e
   stamp="$e2e/node_modules/.infobank-lock.sha256"

@@ -4,13 +4,15 @@
 // and so oauth4webapi, which is used without allowInsecureRequests — trusts it.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import * as oauth from 'oauth4webapi';
 import { chromium } from 'playwright-core';
 
+import {
+  authorizeInBrowser, chromiumOptions, requireEnv, startCallbackServer,
+} from '../support/e2e_browser.mjs';
 import { decodeJwt, startInfobank } from '../support/harness.mjs';
 
 const RESIDENT = { username: 'erika', password: 'e2e password, long enough' };
@@ -23,71 +25,9 @@ let callback;
 let as;
 const state = {};
 
-/**
- * The relying party's redirect_uri (/cb), post_logout_redirect_uri (/bye) and front-channel
- * logout page (/front-logout): a loopback HTTP server that records each hit of /cb and of
- * /front-logout.
- */
-function startCallbackServer() {
-  return new Promise((resolve) => {
-    const waiters = [];
-    const hits = [];
-    const frontHits = [];
-    const srv = http.createServer((req, res) => {
-      const url = new URL(req.url, `http://${req.headers.host}`);
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end('<!doctype html><title>callback</title><p>callback received</p>');
-      if (url.pathname === '/front-logout') frontHits.push(url);
-      if (url.pathname !== '/cb') return;
-      hits.push(url);
-      waiters.splice(0).forEach((w) => w(url));
-    });
-    srv.listen(0, '127.0.0.1', () => {
-      const base = `http://127.0.0.1:${srv.address().port}`;
-      resolve({
-        redirectUri: `${base}/cb`,
-        byeUri: `${base}/bye`,
-        frontLogoutUri: `${base}/front-logout`,
-        hits,
-        frontHits,
-        close: () => new Promise((r) => srv.close(r)),
-      });
-    });
-  });
-}
-
-function env(name) {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: start this file through run.mjs`);
-  return v;
-}
-
-/**
- * Drives the resident's part in Chromium: from the authorization URL through the sign-in and
- * consent pages until the browser reaches the redirect_uri. Returns the callback URL.
- */
-async function inBrowser(authorizationUrl, { decision = 'approve' } = {}) {
-  const seen = callback.hits.length;
-  await page.goto(authorizationUrl);
-  for (let step = 0; step < 6; step++) {
-    await page.waitForLoadState('load');
-    if (page.url().startsWith(callback.redirectUri)) break;
-    if (await page.locator('input[name=password]').count()) {
-      await page.fill('input[name=username]', RESIDENT.username);
-      await page.fill('input[name=password]', RESIDENT.password);
-      await page.locator('form:has(input[name=password]) [type=submit]').first().click();
-    } else if (await page.locator('button[name=decision]').count()) {
-      if (process.env.INFOBANK_E2E_SCREENSHOTS) {
-        await page.screenshot({ path: path.join(process.env.INFOBANK_E2E_SCREENSHOTS, 'consent.png'), fullPage: true });
-      }
-      await page.locator(`button[name=decision][value=${decision}]`).click();
-    } else {
-      throw new Error(`unexpected page at ${page.url()}:\n${(await page.content()).slice(0, 1000)}`);
-    }
-  }
-  await page.waitForURL((u) => u.href.startsWith(callback.redirectUri), { timeout: 15_000 });
-  assert.ok(callback.hits.length > seen, 'the callback server received the redirect');
-  return callback.hits[callback.hits.length - 1];
+/** The resident's part in Chromium, up to the redirect_uri; returns the callback URL. */
+function inBrowser(authorizationUrl, { decision = 'approve' } = {}) {
+  return authorizeInBrowser(page, callback, authorizationUrl, { resident: RESIDENT, decision });
 }
 
 /** Retries once when the server asks for a DPoP nonce (RFC 9449 §8). */
@@ -124,25 +64,11 @@ async function withNonceRetry(fn) {
 }
 
 before(async () => {
-  server = await startInfobank({ tls: { cert: env('INFOBANK_TEST_CERT'), key: env('INFOBANK_TEST_KEY') } });
+  server = await startInfobank({ tls: { cert: requireEnv('INFOBANK_TEST_CERT'), key: requireEnv('INFOBANK_TEST_KEY') } });
   assert.ok(server.base.startsWith('https://'));
   server.addResident(RESIDENT.username, RESIDENT.password, ['--name', 'Erika Mustermann', '--email', 'erika@example.test']);
   callback = await startCallbackServer();
-  browser = await chromium.launch({
-    executablePath: process.env.INFOBANK_CHROMIUM || '/usr/bin/chromium',
-    // No ignoreHTTPSErrors: Chromium must trust exactly our test server. Chromium verifies
-    // with NSS and its own stores, not NODE_EXTRA_CA_CERTS, and importing a CA into an NSS
-    // database needs certutil and a profile; --ignore-certificate-errors-spki-list instead
-    // accepts only a chain containing this one public key (base64 SHA-256 of the server
-    // certificate's SubjectPublicKeyInfo), so any other certificate still fails.
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync',
-      `--ignore-certificate-errors-spki-list=${env('INFOBANK_TEST_SPKI')}`,
-      // The redirect_uri is loopback HTTP (RFC 8252 §7.3); keep Chromium from upgrading it.
-      '--disable-features=HttpsUpgrades',
-    ],
-  });
+  browser = await chromium.launch(chromiumOptions({ spki: requireEnv('INFOBANK_TEST_SPKI') }));
   page = await browser.newPage();
 });
 

@@ -1,0 +1,99 @@
+// What the end-to-end OAuth client tests share (tests/e2e/*.e2e.mjs, started by run.mjs): the
+// relying party's loopback callback server, the options that make Debian's Chromium trust exactly
+// the test server, and the resident's part of an authorization (sign-in and consent pages) in
+// that browser. playwright-core itself is installed under tests/e2e, out of this directory's
+// module resolution, so the test files launch the browser with these options.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import path from 'node:path';
+
+/** A variable run.mjs sets (the test CA's files); a clear error when the file was run alone. */
+export function requireEnv(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: start this file through run.mjs`);
+  return v;
+}
+
+/**
+ * The relying party's redirect_uri (/cb), post_logout_redirect_uri (/bye) and front-channel
+ * logout page (/front-logout): a loopback HTTP server that records each hit of /cb and of
+ * /front-logout.
+ */
+export function startCallbackServer() {
+  return new Promise((resolve) => {
+    const hits = [];
+    const frontHits = [];
+    const srv = http.createServer((req, res) => {
+      const url = new URL(req.url, `http://${req.headers.host}`);
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end('<!doctype html><title>callback</title><p>callback received</p>');
+      if (url.pathname === '/front-logout') frontHits.push(url);
+      if (url.pathname === '/cb') hits.push(url);
+    });
+    srv.listen(0, '127.0.0.1', () => {
+      const base = `http://127.0.0.1:${srv.address().port}`;
+      resolve({
+        redirectUri: `${base}/cb`,
+        byeUri: `${base}/bye`,
+        frontLogoutUri: `${base}/front-logout`,
+        hits,
+        frontHits,
+        close: () => new Promise((r) => srv.close(r)),
+      });
+    });
+  });
+}
+
+/**
+ * playwright-core's launch options for Debian's headless Chromium. With `spki` (run.mjs's
+ * INFOBANK_TEST_SPKI) it trusts the test server's certificate and no other.
+ */
+export function chromiumOptions({ spki } = {}) {
+  const args = [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync',
+  ];
+  if (spki) {
+    // No ignoreHTTPSErrors: Chromium must trust exactly our test server. Chromium verifies
+    // with NSS and its own stores, not NODE_EXTRA_CA_CERTS, and importing a CA into an NSS
+    // database needs certutil and a profile; --ignore-certificate-errors-spki-list instead
+    // accepts only a chain containing this one public key (base64 SHA-256 of the server
+    // certificate's SubjectPublicKeyInfo), so any other certificate still fails.
+    args.push(`--ignore-certificate-errors-spki-list=${spki}`,
+      // The redirect_uri is loopback HTTP (RFC 8252 §7.3); keep Chromium from upgrading it.
+      '--disable-features=HttpsUpgrades');
+  }
+  return { executablePath: process.env.INFOBANK_CHROMIUM || '/usr/bin/chromium', args };
+}
+
+/**
+ * Drives the resident's part in Chromium: from the authorization URL through the sign-in and
+ * consent pages (either may be skipped by the server: a live session, a grant already given)
+ * until the browser reaches the callback's redirect_uri. Returns the callback URL as the
+ * callback server received it.
+ */
+export async function authorizeInBrowser(page, callback, authorizationUrl, {
+  resident, decision = 'approve', screenshot = 'consent.png',
+}) {
+  const seen = callback.hits.length;
+  await page.goto(String(authorizationUrl));
+  for (let step = 0; step < 6; step++) {
+    await page.waitForLoadState('load');
+    if (page.url().startsWith(callback.redirectUri)) break;
+    if (await page.locator('input[name=password]').count()) {
+      await page.fill('input[name=username]', resident.username);
+      await page.fill('input[name=password]', resident.password);
+      await page.locator('form:has(input[name=password]) [type=submit]').first().click();
+    } else if (await page.locator('button[name=decision]').count()) {
+      if (process.env.INFOBANK_E2E_SCREENSHOTS) {
+        await page.screenshot({ path: path.join(process.env.INFOBANK_E2E_SCREENSHOTS, screenshot), fullPage: true });
+      }
+      await page.locator(`button[name=decision][value=${decision}]`).click();
+    } else {
+      throw new Error(`unexpected page at ${page.url()}:\n${(await page.content()).slice(0, 1000)}`);
+    }
+  }
+  await page.waitForURL((u) => u.href.startsWith(callback.redirectUri), { timeout: 15_000 });
+  assert.ok(callback.hits.length > seen, 'the callback server received the redirect');
+  return callback.hits[callback.hits.length - 1];
+}
