@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -25,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "audit_tail.hpp"
 #include "audit_tree.hpp"
 #include "group_commit.hpp"
 #include "list_codec.hpp"
@@ -38,6 +40,15 @@ namespace storage {
 namespace {
 
 constexpr auto read_service = rows::read_service<postgres::Row>;
+
+// The audit rows of the group commit batch that this thread is running (commit_batch), on the
+// connection `db`, queued until the batch's COMMIT; null outside a batch.
+struct AuditBatch {
+  const postgres::Connection* db = nullptr;
+  bool tail_checked = false;  ///< the advisory lock taken and the tail checked in this batch
+  std::vector<PendingAuditRow> pending;
+};
+thread_local AuditBatch* current_audit_batch = nullptr;
 constexpr auto read_contract = rows::read_contract<postgres::Row>;
 constexpr auto read_transfer = rows::read_transfer<postgres::Row>;
 constexpr auto read_transfer_dataset = rows::read_transfer_dataset<postgres::Row>;
@@ -824,40 +835,106 @@ class PostgresStore final : public Store {
     return seq;
   }
 
-  // One leaf: the entry, and its row of the tree: the leaf node (the entry's hash) and every
-  // perfect subtree it completes (RFC 9162 §2.1: node = H(0x01 || left || right)). Leaf i
-  // completes the node at level l whenever i + 1 is a multiple of 2^l; its right child is the
-  // node just made, its left one is read back.
+  // One leaf: the entry, and its row of the tree (AuditTail::append).
   //
-  // One total order across nodes: the advisory lock is taken before the size is read and held
-  // until COMMIT, and READ COMMITTED reads the size with a snapshot taken after the lock was
-  // granted, so it includes the previous holder's committed leaves. Taking it again in the
-  // same transaction (a batch of appends) returns at once.
+  // One total order across nodes: the advisory lock is taken before the log's size is read and
+  // held until COMMIT, and READ COMMITTED reads the size with a snapshot taken after the lock
+  // was granted, so it includes the previous holder's committed leaves. The tail this store
+  // keeps (tail_) is checked against the stored log's last leaf then, once per transaction:
+  // it is read back only when someone else appended (another node, another store) or a
+  // transaction of ours did not commit.
+  //
+  // In a group commit's batch (commit_batch on this thread and connection) the rows are only
+  // queued, and reach the tables with the rest of the batch's leaves before its COMMIT: two
+  // multi-row INSERTs for the batch instead of a lock, a read of the size, the Merkle nodes'
+  // reads and two INSERTs per leaf, each a round trip to the server. Elsewhere (one write in
+  // its own transaction) they are written at once.
   std::int64_t append_event_row(Connection& db, const Event& in) {
-    db.exec("SELECT pg_advisory_xact_lock($1::integer, $2::integer)", postgres::kLockClass,
-            postgres::kAuditLogLock);
-    Event e = in;
-    e.seq = db.exec("SELECT COALESCE(MAX(seq), 0) FROM audit_entries").int64(0, 0) + 1;
-    const std::string leaf = hasher_->leaf_hash(e);
-    db.exec(
-        "INSERT INTO audit_entries (seq, time, actor, action, resident, client_id, purpose, "
-        "datasets, outcome, detail, request_id) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        e.seq, e.time, e.actor, e.action, e.resident, e.client_id, e.purpose,
-        encode_list(e.datasets), e.outcome, e.detail, e.request_id);
-    const std::int64_t index = e.seq - 1;
-    std::string hashes = leaf;
-    std::string right = leaf;
-    for (unsigned level = 1; level < 63 && ((index + 1) % (std::int64_t{1} << level)) == 0;
-         ++level) {
-      const std::int64_t node = ((index + 1) >> level) - 1;
-      const auto left = read_audit_node(db, level - 1, 2 * node);
-      if (!left) throw StorageError("audit log: a Merkle node is missing");
-      right = hasher_->node_hash(*left, right);
-      hashes += right;
+    AuditBatch* batch =
+        (current_audit_batch != nullptr && current_audit_batch->db == &db) ? current_audit_batch
+                                                                         : nullptr;
+    if (batch == nullptr || !batch->tail_checked) {
+      // Before tail_mutex_: the lock may wait for another node's or thread's COMMIT.
+      db.exec("SELECT pg_advisory_xact_lock($1::integer, $2::integer)", postgres::kLockClass,
+              postgres::kAuditLogLock);
     }
-    db.exec("INSERT INTO audit_tree (leaf, hashes) VALUES ($1, $2)", index, Bytes{hashes});
-    return e.seq;
+    // Only the advisory lock's holder gets here, and it holds it until COMMIT; the mutex
+    // makes this store's tail visible from one holder's thread to the next.
+    std::lock_guard lock(tail_mutex_);
+    if (batch == nullptr || !batch->tail_checked) {
+      check_audit_tail(db);
+      if (batch != nullptr) batch->tail_checked = true;
+    }
+    Event e = in;
+    e.seq = tail_.size() + 1;
+    PendingAuditRow row;
+    row.tree_hashes = tail_.append(hasher_->leaf_hash(e), *hasher_);
+    row.datasets = encode_list(e.datasets);
+    row.event = std::move(e);
+    const std::int64_t seq = row.event.seq;
+    if (batch != nullptr) {
+      batch->pending.push_back(std::move(row));
+    } else {
+      std::vector<PendingAuditRow> one;
+      one.push_back(std::move(row));
+      flush_audit_rows(db, one);
+    }
+    return seq;
+  }
+
+  // Makes tail_ match the audit log as the open transaction sees it (under the advisory lock):
+  // the last leaf (its index and hash) tells whether it still does; if not, the frontier is
+  // read back, one node per level.
+  void check_audit_tail(Connection& db) {
+    const Result last =
+        db.exec("SELECT leaf + 1, substring(hashes FROM 1 FOR 32) FROM audit_tree "
+                "ORDER BY leaf DESC LIMIT 1");
+    const std::int64_t size = last.empty() ? 0 : last.int64(0, 0);
+    std::string last_leaf = last.empty() ? std::string() : last.text(0, 1);
+    if (tail_.matches(size, last_leaf)) return;
+    tail_ = AuditTail::load(size, std::move(last_leaf), [&](unsigned level, std::int64_t index) {
+      return read_audit_node(db, level, index);
+    });
+  }
+
+  // Writes `rows` (queued audit entries with their leaves' rows of the tree), up to
+  // kMaxAuditRowsPerInsert per statement, and empties it, also when it throws (the
+  // transaction then fails as a whole).
+  static void flush_audit_rows(Connection& db, std::vector<PendingAuditRow>& rows) {
+    struct Clear {
+      std::vector<PendingAuditRow>& rows;
+      ~Clear() { rows.clear(); }
+    } clear{rows};
+    static const auto kEntrySql = multi_row_inserts(
+        "INSERT INTO audit_entries (seq, time, actor, action, resident, client_id, purpose, "
+        "datasets, outcome, detail, request_id) VALUES ",
+        11, '$');
+    static const auto kTreeSql =
+        multi_row_inserts("INSERT INTO audit_tree (leaf, hashes) VALUES ", 2, '$');
+    for (std::span<const PendingAuditRow> left = rows; !left.empty();) {
+      const auto n = std::min(left.size(), kMaxAuditRowsPerInsert);
+      postgres::Params entries;
+      postgres::Params tree;
+      for (const auto& r : left.first(n)) {
+        const Event& e = r.event;
+        entries.add(e.seq);
+        entries.add(e.time);
+        entries.add(e.actor);
+        entries.add(e.action);
+        entries.add(e.resident);
+        entries.add(e.client_id);
+        entries.add(e.purpose);
+        entries.add(r.datasets);
+        entries.add(e.outcome);
+        entries.add(e.detail);
+        entries.add(e.request_id);
+        tree.add(e.seq - 1);
+        tree.add(Bytes{r.tree_hashes});
+      }
+      db.exec_params(kEntrySql[n], entries);
+      db.exec_params(kTreeSql[n], tree);
+      left = left.subspan(n);
+    }
   }
 
   std::vector<Event> list_events(std::int64_t after_seq, int limit) override {
@@ -1204,49 +1281,75 @@ class PostgresStore final : public Store {
 
   // The PostgreSQL side of GroupCommit: every write of the batch in one transaction, each in
   // its own savepoint; the whole batch again when the transaction lost a race.
+  // One transaction for the batch, its audit rows queued (append_event_row) and written
+  // before the COMMIT. The writes run one after the other; should one fail (but a lone one, whose
+  // transaction is then simply rolled back), the batch runs again with each write in a
+  // savepoint of its own, so that the failure undoes that write alone. A savepoint is a round
+  // trip to the server per write, which most batches, where nothing fails, do not pay.
   void commit_batch(std::span<const Write* const> writes, std::span<std::exception_ptr> errors) {
-    for (int attempt = 1;; ++attempt) {
+    bool isolated = false;
+    for (int attempt = 1;;) {
       std::fill(errors.begin(), errors.end(), nullptr);
       try {
-        auto db = pool_.acquire();
-        Transaction transaction(*db);
-        if (writes.size() == 1) {
-          // A lone write needs no savepoint: on error the transaction rolls back instead.
-          try {
-            (*writes[0])(*db);
-          } catch (const PgError& e) {
-            if (e.retryable()) throw;
-            errors[0] = std::current_exception();
-            return;
-          } catch (...) {
-            errors[0] = std::current_exception();
-            return;
-          }
-        } else {
-          for (std::size_t i = 0; i < writes.size(); ++i) {
-            db->exec_script("SAVEPOINT group_write", "savepoint");
-            try {
-              (*writes[i])(*db);
-            } catch (const PgError& e) {
-              if (e.retryable()) throw;  // the whole transaction is lost: retry the batch
-              errors[i] = std::current_exception();
-              db->exec_script("ROLLBACK TO SAVEPOINT group_write", "rollback to savepoint");
-            } catch (...) {
-              errors[i] = std::current_exception();
-              db->exec_script("ROLLBACK TO SAVEPOINT group_write", "rollback to savepoint");
-            }
-            db->exec_script("RELEASE SAVEPOINT group_write", "release savepoint");
-          }
-        }
-        transaction.commit();
-        return;
+        if (run_batch(writes, errors, isolated)) return;
+        isolated = true;  // the same attempt again, write by write
       } catch (const PgError& e) {
-        if (!e.retryable() || attempt >= kMaxAttempts) throw;
+        if (!e.retryable() || ++attempt > kMaxAttempts) throw;
       }
     }
   }
 
+  // Returns false, with everything rolled back, when a write of several failed and they were
+  // not `isolated`; true once committed (or a lone write failed). A write's failure is stored
+  // in errors[i]; a serialization failure or deadlock (the transaction is lost) is thrown.
+  bool run_batch(std::span<const Write* const> writes, std::span<std::exception_ptr> errors,
+                 bool isolated) {
+    auto db = pool_.acquire();
+    AuditBatch audit{&*db, false, {}};
+    struct Current {
+      explicit Current(AuditBatch& batch) { current_audit_batch = &batch; }
+      Current(const Current&) = delete;
+      Current& operator=(const Current&) = delete;
+      ~Current() { current_audit_batch = nullptr; }
+    } current(audit);
+    Transaction transaction(*db);
+    for (std::size_t i = 0; i < writes.size(); ++i) {
+      if (isolated) {
+        // The last write's RELEASE and this one's SAVEPOINT in one round trip.
+        db->exec_script(i == 0 ? "SAVEPOINT group_write"
+                               : "RELEASE SAVEPOINT group_write; SAVEPOINT group_write",
+                        "savepoint");
+      }
+      const std::size_t queued = audit.pending.size();
+      try {
+        (*writes[i])(*db);
+        continue;
+      } catch (const PgError& e) {
+        if (e.retryable()) throw;  // the whole transaction is lost: the batch runs again
+        errors[i] = std::current_exception();
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+      if (writes.size() == 1) return true;  // the Transaction rolls it back
+      if (!isolated) return false;
+      db->exec_script("ROLLBACK TO SAVEPOINT group_write", "rollback to savepoint");
+      // The failed write's audit rows go with it; those of the writes before it are written
+      // now, and the next append checks the tail against the tables again (the failed write
+      // may have moved it without queueing its leaf).
+      audit.pending.resize(queued);
+      flush_audit_rows(*db, audit.pending);
+      audit.tail_checked = false;
+    }
+    flush_audit_rows(*db, audit.pending);
+    transaction.commit();
+    return true;
+  }
+
   std::shared_ptr<const LogHasher> hasher_;
+  // The audit log's right edge as this store last wrote or read it (append_event_row): used
+  // only by the holder of the log's advisory lock, under tail_mutex_.
+  std::mutex tail_mutex_;
+  AuditTail tail_;
   postgres::ConnectionPool pool_;
   Group group_;
 };

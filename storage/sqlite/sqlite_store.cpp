@@ -17,6 +17,7 @@
 #include <span>
 #include <vector>
 
+#include "audit_tail.hpp"
 #include "audit_tree.hpp"
 #include "checkpointer.hpp"
 #include "connection.hpp"
@@ -921,10 +922,7 @@ class SqliteStore final : public Store {
     return seq;
   }
 
-  // One leaf: the entry, and its row of the tree: the leaf node (the entry's hash) and every
-  // perfect subtree it completes (RFC 9162 §2.1: node = H(0x01 || left || right)). Leaf i
-  // completes the node at level l whenever i + 1 is a multiple of 2^l; its right child is the
-  // node just made, its left one is the tree's frontier at level l - 1 (see AuditTail). Runs
+  // One leaf: the entry, and its row of the tree (AuditTail::append). Runs
   // inside a write transaction. In a batch the rows are only queued, and reach the tables with
   // the rest of the batch's leaves (flush_audit_rows) before its COMMIT: two multi-row INSERTs
   // instead of two statements per leaf.
@@ -937,33 +935,13 @@ class SqliteStore final : public Store {
       // Within a batch the write lock is held throughout: no one else appends until COMMIT.
       tail_checked_ = in_batch_;
     }
-    const std::size_t entries_before = pending_entries_.size();
-    try {
-      auto& row = pending_entries_.emplace_back();
-      row.event = std::move(in);
-      const std::int64_t seq = row.event.seq = tail_.size + 1;
-      std::string right = hasher_->leaf_hash(leaf, seq);
-      row.datasets = encode_list(row.event.datasets);
-      row.tree_hashes = right;
-      const std::int64_t index = seq - 1;
-      std::size_t level = 1;
-      for (; level < 63 && ((index + 1) % (std::int64_t{1} << level)) == 0; ++level) {
-        const auto& left = tail_.frontier.at(level - 1);
-        if (!left) throw StorageError("audit log: a Merkle node is missing");
-        right = hasher_->node_hash(*left, right);
-        row.tree_hashes += right;
-      }
-      // The subtrees just combined leave the frontier; the one they made joins it.
-      if (tail_.frontier.size() < level) tail_.frontier.resize(level);
-      for (std::size_t l = 0; l + 1 < level; ++l) tail_.frontier[l].reset();
-      tail_.frontier[level - 1] = std::move(right);
-      tail_.size = seq;
-      tail_.last_leaf = row.tree_hashes.substr(0, 32);
-    } catch (...) {
-      pending_entries_.resize(entries_before);
-      throw;
-    }
-    const std::int64_t seq = tail_.size;
+    const std::int64_t seq = tail_.size() + 1;
+    PendingAuditRow row;
+    row.tree_hashes = tail_.append(hasher_->leaf_hash(leaf, seq), *hasher_);
+    row.event = std::move(in);
+    row.event.seq = seq;
+    row.datasets = encode_list(row.event.datasets);
+    pending_entries_.push_back(std::move(row));
     if (!in_batch_) {
       flush_audit_rows(db);
       // The caller's transaction may yet roll back: the next append reads the tail back.
@@ -1334,12 +1312,11 @@ class SqliteStore final : public Store {
         db->prepare("ROLLBACK TO group_write").run();
         db->prepare("RELEASE group_write").run();
         // Leaves the failed write queued go with it. Those of the writes before it are
-        // written now, and the next append reads the tail back from the tables.
-        if (pending_entries_.size() != entries_before) {
-          pending_entries_.resize(entries_before);
-          flush_audit_rows(*db);
-          tail_checked_ = false;
-        }
+        // written now, and the next append checks the tail against the tables (the failed
+        // write may have moved it without queueing its leaf).
+        pending_entries_.resize(entries_before);
+        flush_audit_rows(*db);
+        tail_checked_ = false;
       }
     }
     flush_audit_rows(*db);
@@ -1347,7 +1324,7 @@ class SqliteStore final : public Store {
     scope.committed = true;
   }
 
-  // Writes the queued audit rows, up to kMaxRowsPerInsert per statement (their text bound
+  // Writes the queued audit rows, up to kMaxAuditRowsPerInsert per statement (their text bound
   // without a copy: the queue outlives each statement), and empties the queue, also when it
   // throws: the transaction then fails as a whole. Hence OR FAIL: a
   // failing row need not undo the rows before it in its statement, so SQLite keeps no
@@ -1361,12 +1338,12 @@ class SqliteStore final : public Store {
       Clear& operator=(const Clear&) = delete;
       ~Clear() { store.pending_entries_.clear(); }
     } clear(*this);
-    for (std::span<const PendingEntry> entries = pending_entries_; !entries.empty();) {
-      const auto rows = std::min(entries.size(), kMaxRowsPerInsert);
+    for (std::span<const PendingAuditRow> entries = pending_entries_; !entries.empty();) {
+      const auto rows = std::min(entries.size(), kMaxAuditRowsPerInsert);
       static const auto kSql = multi_row_inserts(
           "INSERT OR FAIL INTO audit_entries (seq, time, actor, action, resident, client_id, "
           "purpose, datasets, outcome, detail, request_id) VALUES ",
-          "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+          11, '?');
       auto stmt = db.prepare(kSql[rows]);
       int first = 1;
       for (const auto& r : entries.first(rows)) {
@@ -1378,10 +1355,10 @@ class SqliteStore final : public Store {
       stmt.run();
       entries = entries.subspan(rows);
     }
-    for (std::span<const PendingEntry> leaves = pending_entries_; !leaves.empty();) {
-      const auto rows = std::min(leaves.size(), kMaxRowsPerInsert);
+    for (std::span<const PendingAuditRow> leaves = pending_entries_; !leaves.empty();) {
+      const auto rows = std::min(leaves.size(), kMaxAuditRowsPerInsert);
       static const auto kSql =
-          multi_row_inserts("INSERT OR FAIL INTO audit_tree (leaf, hashes) VALUES ", "(?, ?)");
+          multi_row_inserts("INSERT OR FAIL INTO audit_tree (leaf, hashes) VALUES ", 2, '?');
       auto stmt = db.prepare(kSql[rows]);
       int first = 1;
       for (const auto& r : leaves.first(rows)) {
@@ -1391,25 +1368,6 @@ class SqliteStore final : public Store {
       stmt.run();
       leaves = leaves.subspan(rows);
     }
-  }
-
-  // Rows per multi-row INSERT: a full batch of 32 writers' entries in one statement, and
-  // their leaves' rows of the tree in another.
-  static constexpr std::size_t kMaxRowsPerInsert = 32;
-
-  // sql[n] = head + n copies of `row`, comma-separated, for n = 1..kMaxRowsPerInsert. Built
-  // once: the text is the statement cache's key, so each size is prepared once per connection.
-  static std::array<std::string, kMaxRowsPerInsert + 1> multi_row_inserts(std::string_view head,
-                                                                          std::string_view row) {
-    std::array<std::string, kMaxRowsPerInsert + 1> sql;
-    for (std::size_t n = 1; n <= kMaxRowsPerInsert; ++n) {
-      sql[n] = head;
-      for (std::size_t i = 0; i < n; ++i) {
-        if (i > 0) sql[n] += ", ";
-        sql[n] += row;
-      }
-    }
-    return sql;
   }
 
   // Makes tail_ match the audit log as the open write transaction sees it. tail_ outlives
@@ -1428,16 +1386,10 @@ class SqliteStore final : public Store {
         last_leaf = stmt.blob(1);
       }
     }
-    if (size == tail_.size && last_leaf == tail_.last_leaf) return;
-    tail_ = AuditTail{};
-    for (unsigned level = 0; (size >> level) != 0; ++level) {
-      auto& node = tail_.frontier.emplace_back();
-      if (((size >> level) & 1) == 0) continue;
-      // A missing node fails the append that needs it, as reading it then would.
-      node = read_audit_node(db, level, (size >> level) - 1);
-    }
-    tail_.size = size;
-    tail_.last_leaf = std::move(last_leaf);
+    if (tail_.matches(size, last_leaf)) return;
+    tail_ = AuditTail::load(size, std::move(last_leaf), [&](unsigned level, std::int64_t index) {
+      return read_audit_node(db, level, index);
+    });
   }
 
   // "SELECT <columns> FROM <rest>". Both parts are constants of this file; values are always
@@ -1499,24 +1451,6 @@ class SqliteStore final : public Store {
         .run();
   }
 
-  // The right edge of the audit log's Merkle tree, so that an append reads nothing back:
-  // for a log of `size` leaves, frontier[l] is the perfect subtree of 2^l leaves that ends
-  // at the last leaf, for every bit l set in size (RFC 9162 §2.1.1: those subtrees, left to
-  // right from the highest, make up the tree), and empty for the other levels.
-  struct AuditTail {
-    std::int64_t size = -1;  ///< leaves; -1 until read
-    std::string last_leaf;   ///< the last leaf's hash
-
-    std::vector<std::optional<std::string>> frontier;
-  };
-
-  // An audit entry appended in this batch but not written yet, with its leaf's row of the tree.
-  struct PendingEntry {
-    Event event;           ///< with its seq
-    std::string datasets;     ///< encoded
-    std::string tree_hashes;  ///< the leaf's nodes, level 0 up, 32 raw bytes each
-  };
-
   std::shared_ptr<const LogHasher> hasher_;
   sqlite::ConnectionPool pool_;
   // Keeps the WAL index mapped for the watch (which reads it) for as long as the store lives.
@@ -1527,7 +1461,7 @@ class SqliteStore final : public Store {
   AuditTail tail_;
   bool in_batch_ = false;      ///< commit_batch is running its writes
   bool tail_checked_ = false;  ///< tail_ was checked in this batch's transaction
-  std::vector<PendingEntry> pending_entries_;
+  std::vector<PendingAuditRow> pending_entries_;
   Group group_;
   sqlite::Checkpointer checkpointer_;  // last: stops (and joins) before the pool goes away
 };

@@ -385,6 +385,14 @@ TEST_P(ConcurrencyTest, AuditLogIsOneGaplessOrderAcrossStores) {
                                   testing::event(0, kNow, "client", "token.issued", "", "app",
                                                  "{}", id));
         seq = -1;
+      } else if (n % 3 == 2 && n % 2 == 0) {
+        // A write in a transaction of its own, outside the group commit (on PostgreSQL its
+        // entry is written at once, under the same lock as the batches').
+        store.upsert_contract(ContractRecord{id, "r-" + id, "svc-" + id, "sub", "active", kNow,
+                                             0, "test", ""},
+                              testing::event(0, kNow, "system", "contract.started", "", "",
+                                             "{}", id));
+        seq = -1;
       } else {
         seq = store.append_event(testing::event(0, kNow + n, "system", "tick", "", "", "{}", id));
       }
