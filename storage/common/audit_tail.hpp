@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "storage/log_hasher.hpp"
@@ -41,6 +42,16 @@ class AuditTail {
     tail.size_ = size;
     tail.last_leaf_ = std::move(last_leaf);
     return tail;
+  }
+
+  /// The nodes load() reads for a log of `size` leaves, (level, index), lowest level first: for
+  /// a back end that fetches them all at once.
+  static std::vector<std::pair<unsigned, std::int64_t>> frontier_nodes(std::int64_t size) {
+    std::vector<std::pair<unsigned, std::int64_t>> nodes;
+    for (unsigned level = 0; (size >> level) != 0; ++level) {
+      if (((size >> level) & 1) != 0) nodes.emplace_back(level, (size >> level) - 1);
+    }
+    return nodes;
   }
 
   [[nodiscard]] bool known() const { return size_ >= 0; }

@@ -14,6 +14,7 @@
 //   advisory lock, so seq = size + 1 and the Merkle nodes follow one total order.
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -884,7 +885,8 @@ class PostgresStore final : public Store {
 
   // Makes tail_ match the audit log as the open transaction sees it (under the advisory lock):
   // the last leaf (its index and hash) tells whether it still does; if not, the frontier is
-  // read back, one node per level.
+  // read back, its rows in one statement (with two nodes appending in turn, that is every
+  // batch).
   void check_audit_tail(Connection& db) {
     const Result last =
         db.exec("SELECT leaf + 1, substring(hashes FROM 1 FOR 32) FROM audit_tree "
@@ -892,9 +894,40 @@ class PostgresStore final : public Store {
     const std::int64_t size = last.empty() ? 0 : last.int64(0, 0);
     std::string last_leaf = last.empty() ? std::string() : last.text(0, 1);
     if (tail_.matches(size, last_leaf)) return;
-    tail_ = AuditTail::load(size, std::move(last_leaf), [&](unsigned level, std::int64_t index) {
-      return read_audit_node(db, level, index);
-    });
+
+    // At most one node per level below 63: statements for 1 to 63 leaves' rows.
+    static const auto kSql = [] {
+      std::array<std::string, 64> sql;
+      std::string in;
+      for (std::size_t n = 1; n < sql.size(); ++n) {
+        in += (n > 1 ? ", $" : "$") + std::to_string(n);
+        sql[n] = "SELECT leaf, hashes FROM audit_tree WHERE leaf IN (" + in + ")";
+      }
+      return sql;
+    }();
+    const auto nodes = AuditTail::frontier_nodes(size);
+    std::vector<std::pair<std::int64_t, std::string>> rows;  // leaf -> its hashes
+    if (!nodes.empty()) {
+      postgres::Params leaves;
+      for (const auto& [level, index] : nodes) {
+        if (const auto at = audit_node_at(level, index)) leaves.add(at->leaf);
+      }
+      const Result r = db.exec_params(kSql.at(static_cast<std::size_t>(leaves.size())), leaves);
+      for (int i = 0; i < r.rows(); ++i) rows.emplace_back(r.int64(i, 0), r.text(i, 1));
+    }
+    // A node whose row is missing or too short reads as missing, as read_audit_node has it.
+    tail_ = AuditTail::load(size, std::move(last_leaf),
+                            [&](unsigned level, std::int64_t index) -> std::optional<std::string> {
+                              const auto at = audit_node_at(level, index);
+                              if (!at) return std::nullopt;
+                              for (const auto& [leaf, hashes] : rows) {
+                                if (leaf == at->leaf &&
+                                    static_cast<std::int64_t>(hashes.size()) >= at->offset + 32) {
+                                  return hashes.substr(static_cast<std::size_t>(at->offset), 32);
+                                }
+                              }
+                              return std::nullopt;
+                            });
   }
 
   // Writes `rows` (queued audit entries with their leaves' rows of the tree), up to
