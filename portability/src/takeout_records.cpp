@@ -73,9 +73,14 @@ class TakeoutRecords final : public Format {
     m["timestamp"] = timestamp_of(r, what);
     for (const auto& [key, field, lat] : {std::tuple{"latitudeE7", "latitude_e7", true},
                                           std::tuple{"longitudeE7", "longitude_e7", false}}) {
-      const auto v = opt_int(r, key, what);
+      auto v = opt_int(r, key, what);
       const std::int64_t limit = lat ? 900000000 : 1800000000;
       if (!v) throw FormatError(what, std::string("missing ") + key);
+      // Exports of some years hold a negative coordinate (south, west) as its 32-bit two's
+      // complement read unsigned: longitudeE7 4233200000 is -61767296. Readers of Takeout
+      // subtract 2^32 from such values; so do we, and only where that lands in range.
+      constexpr std::int64_t kTwoTo32 = std::int64_t{1} << 32;
+      if (*v > limit && *v < kTwoTo32 && *v - kTwoTo32 >= -limit) *v -= kTwoTo32;
       if (*v < -limit || *v > limit) throw FormatError(what, std::string(key) + " out of range");
       m[field] = *v;
     }

@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "portability_test_support.hpp"
 
 namespace portability {
@@ -37,6 +41,32 @@ TEST(TakeoutRecords, OlderTimestampMsFormIsRead) {
   EXPECT_EQ(ms[0]["latitude_e7"], -338688000);
   EXPECT_EQ(ms[0]["altitude"], "58");
   EXPECT_EQ(ms[0]["heading"], "270");
+}
+
+// Some exports hold south and west coordinates as 32-bit two's complement read unsigned; read
+// as what they mean, and written back signed. Values in no such reading stay out of range.
+TEST(TakeoutRecords, UnsignedTwosComplementCoordinatesReadAsNegative) {
+  const Format& f = format("takeout-records");
+  const auto ms = models(f, R"({"locations":[{"timestamp":"2016-05-01T10:00:00Z",
+    "latitudeE7":3956078888,"longitudeE7":4233200000}]})");
+  ASSERT_EQ(ms.size(), 1u);
+  EXPECT_EQ(ms[0]["latitude_e7"], -338888408);
+  EXPECT_EQ(ms[0]["longitude_e7"], -61767296);
+  const auto back = f.from_model(ms[0]);
+  EXPECT_NE(back.native.text.find(R"("latitudeE7":-338888408)"), std::string::npos)
+      << back.native.text;
+  EXPECT_NE(back.native.text.find(R"("longitudeE7":-61767296)"), std::string::npos);
+
+  for (const auto& [lat, lon] : std::vector<std::pair<std::string, std::string>>{
+           {"900000001", "0"},     // no reading puts it in range
+           {"3394967295", "0"},    // -900000001
+           {"4294967296", "0"},    // past 32 bits
+           {"0", "1800000001"},
+           {"0", "2494967295"}}) {  // -1800000001
+    const std::string bad = R"({"latitudeE7":)" + lat + R"(,"longitudeE7":)" + lon +
+                            R"(,"timestamp":"2024-01-01T00:00:00Z"})";
+    EXPECT_THROW(f.to_model({"t", bad}), FormatError) << bad;
+  }
 }
 
 TEST(TakeoutRecords, RoundTripsAndJoins) {
