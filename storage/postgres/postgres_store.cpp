@@ -42,14 +42,18 @@ namespace {
 
 constexpr auto read_service = rows::read_service<postgres::Row>;
 
-// The audit rows of the group commit batch that this thread is running (commit_batch), on the
-// connection `db`, queued until the batch's COMMIT; null outside a batch.
-struct AuditBatch {
+// The rows of the group commit batch that this thread is running (commit_batch), on the
+// connection `db`, queued until the batch's COMMIT: its audit entries, and its access tokens
+// unless its writes are `isolated`; null outside a batch. A queued row is not in the table
+// until then: no write of a batch may read what an earlier one of the same batch queued.
+struct BatchRows {
   const postgres::Connection* db = nullptr;
+  bool isolated = false;      ///< each write in a savepoint: its failure must be its own
   bool tail_checked = false;  ///< the advisory lock taken and the tail checked in this batch
   std::vector<PendingAuditRow> pending;
+  std::vector<AccessTokenRecord> tokens;
 };
-thread_local AuditBatch* current_audit_batch = nullptr;
+thread_local BatchRows* current_batch_rows = nullptr;
 constexpr auto read_contract = rows::read_contract<postgres::Row>;
 constexpr auto read_transfer = rows::read_transfer<postgres::Row>;
 constexpr auto read_transfer_dataset = rows::read_transfer_dataset<postgres::Row>;
@@ -174,14 +178,46 @@ void insert_refresh_token_row(Connection& db, const RefreshTokenRecord& t) {
       t.expires_at, t.rotated, t.revoked);
 }
 
-void insert_access_token_row(Connection& db, const AccessTokenRecord& t) {
-  db.exec(
+// Writes `tokens` (up to kMaxAuditRowsPerInsert per statement) and empties it, also when it
+// throws.
+void flush_access_token_rows(Connection& db, std::vector<AccessTokenRecord>& tokens) {
+  struct Clear {
+    std::vector<AccessTokenRecord>& rows;
+    ~Clear() { rows.clear(); }
+  } clear{tokens};
+  static const auto kSql = multi_row_inserts(
       "INSERT INTO access_tokens (jti, token_hash, client_id, resident_id, scope, audience, "
       "authorization_details, cnf_jkt, code_hash, family_id, issued_at, expires_at, revoked) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-      t.jti, t.token_hash, t.client_id, t.resident_id, t.scope, t.audience,
-      t.authorization_details, t.cnf_jkt, t.code_hash, t.family_id, t.issued_at, t.expires_at,
-      t.revoked);
+      "VALUES ",
+      13, '$');
+  for (std::span<const AccessTokenRecord> left = tokens; !left.empty();) {
+    const auto n = std::min(left.size(), kMaxAuditRowsPerInsert);
+    postgres::Params params;
+    for (const auto& t : left.first(n)) {
+      for (const std::string* text : {&t.jti, &t.token_hash, &t.client_id, &t.resident_id,
+                                      &t.scope, &t.audience, &t.authorization_details,
+                                      &t.cnf_jkt, &t.code_hash, &t.family_id}) {
+        params.add(*text);
+      }
+      params.add(t.issued_at);
+      params.add(t.expires_at);
+      params.add(t.revoked);
+    }
+    db.exec_params(kSql[n], params);
+    left = left.subspan(n);
+  }
+}
+
+// In a batch whose writes are not isolated, the row is queued and written with the batch's
+// others before its COMMIT (one multi-row INSERT instead of a round trip per token).
+void insert_access_token_row(Connection& db, const AccessTokenRecord& t) {
+  if (current_batch_rows != nullptr && current_batch_rows->db == &db &&
+      !current_batch_rows->isolated) {
+    current_batch_rows->tokens.push_back(t);
+    return;
+  }
+  std::vector<AccessTokenRecord> one{t};
+  flush_access_token_rows(db, one);
 }
 
 void insert_signing_key_row(Connection& db, const SigningKeyRecord& k) {
@@ -851,8 +887,8 @@ class PostgresStore final : public Store {
   // reads and two INSERTs per leaf, each a round trip to the server. Elsewhere (one write in
   // its own transaction) they are written at once.
   std::int64_t append_event_row(Connection& db, const Event& in) {
-    AuditBatch* batch =
-        (current_audit_batch != nullptr && current_audit_batch->db == &db) ? current_audit_batch
+    BatchRows* batch =
+        (current_batch_rows != nullptr && current_batch_rows->db == &db) ? current_batch_rows
                                                                          : nullptr;
     if (batch == nullptr || !batch->tail_checked) {
       // Before tail_mutex_: the lock may wait for another node's or thread's COMMIT.
@@ -1338,13 +1374,13 @@ class PostgresStore final : public Store {
   bool run_batch(std::span<const Write* const> writes, std::span<std::exception_ptr> errors,
                  bool isolated) {
     auto db = pool_.acquire();
-    AuditBatch audit{&*db, false, {}};
+    BatchRows batch{&*db, isolated, false, {}, {}};
     struct Current {
-      explicit Current(AuditBatch& batch) { current_audit_batch = &batch; }
+      explicit Current(BatchRows& rows) { current_batch_rows = &rows; }
       Current(const Current&) = delete;
       Current& operator=(const Current&) = delete;
-      ~Current() { current_audit_batch = nullptr; }
-    } current(audit);
+      ~Current() { current_batch_rows = nullptr; }
+    } current(batch);
     Transaction transaction(*db);
     for (std::size_t i = 0; i < writes.size(); ++i) {
       if (isolated) {
@@ -1353,7 +1389,7 @@ class PostgresStore final : public Store {
                                : "RELEASE SAVEPOINT group_write; SAVEPOINT group_write",
                         "savepoint");
       }
-      const std::size_t queued = audit.pending.size();
+      const std::size_t queued = batch.pending.size();
       try {
         (*writes[i])(*db);
         continue;
@@ -1369,11 +1405,18 @@ class PostgresStore final : public Store {
       // The failed write's audit rows go with it; those of the writes before it are written
       // now, and the next append checks the tail against the tables again (the failed write
       // may have moved it without queueing its leaf).
-      audit.pending.resize(queued);
-      flush_audit_rows(*db, audit.pending);
-      audit.tail_checked = false;
+      batch.pending.resize(queued);
+      flush_audit_rows(*db, batch.pending);
+      batch.tail_checked = false;
     }
-    flush_audit_rows(*db, audit.pending);
+    try {
+      flush_access_token_rows(*db, batch.tokens);
+    } catch (const PgError& e) {
+      // Which write's token failed (a taken jti, say) is not known here: again, write by write.
+      if (e.retryable() || isolated) throw;
+      return false;
+    }
+    flush_audit_rows(*db, batch.pending);
     transaction.commit();
     return true;
   }

@@ -421,6 +421,49 @@ TEST_P(ConcurrencyTest, AuditLogIsOneGaplessOrderAcrossStores) {
   expect_tree_of(*store_, events);
 }
 
+// Tokens whose jti is taken fail alone, whatever batch they share: on PostgreSQL a batch's
+// token rows are written together before its COMMIT, and a batch where one of them fails runs
+// again write by write. Each jti is stored once, with exactly the entries of the writes that
+// succeeded, in one gapless tree.
+TEST_P(ConcurrencyTest, TakenJtisFailAloneInSharedBatches) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 40;
+  std::atomic<int> stored{0};
+  std::atomic<int> refused{0};
+  race(kThreads, [&](int i) {
+    for (int n = 0; n < kPerThread; ++n) {
+      // Every fourth jti is shared by all threads: one of them stores it.
+      const std::string jti = n % 4 == 0 ? numbered("shared", 0, n) : numbered("own", i, n);
+      try {
+        store_->insert_access_token(access_token(jti),
+                                    testing::event(0, kNow, "client", "token.issued", "", "app",
+                                                   "{}", numbered("r", i, n)));
+        ++stored;
+      } catch (const StorageError&) {
+        ++refused;
+      }
+    }
+  });
+
+  constexpr int kShared = kPerThread / 4;
+  constexpr int kStored = kThreads * (kPerThread - kShared) + kShared;
+  EXPECT_EQ(stored.load(), kStored);
+  EXPECT_EQ(refused.load(), (kThreads - 1) * kShared);
+  for (int n = 0; n < kPerThread; n += 4) {
+    EXPECT_TRUE(store_->find_access_token(numbered("shared", 0, n))) << n;
+  }
+  for (int i = 0; i < kThreads; ++i) {
+    EXPECT_TRUE(store_->find_access_token(numbered("own", i, 1))) << i;
+  }
+  EXPECT_EQ(store_->audit_size(), kStored);
+  const auto events = store_->list_events(0, kStored + 10);
+  ASSERT_EQ(events.size(), static_cast<std::size_t>(kStored));
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].seq, static_cast<std::int64_t>(i) + 1);
+  }
+  expect_tree_of(*store_, events);
+}
+
 // A hasher that fails on the entries whose action is "poison", as a bug or a full disk would
 // fail one write in the middle of a batch.
 class PoisonHasher final : public LogHasher {
