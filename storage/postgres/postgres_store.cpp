@@ -41,19 +41,6 @@ namespace storage {
 namespace {
 
 constexpr auto read_service = rows::read_service<postgres::Row>;
-
-// The rows of the group commit batch that this thread is running (commit_batch), on the
-// connection `db`, queued until the batch's COMMIT: its audit entries, and its access tokens
-// unless its writes are `isolated`; null outside a batch. A queued row is not in the table
-// until then: no write of a batch may read what an earlier one of the same batch queued.
-struct BatchRows {
-  const postgres::Connection* db = nullptr;
-  bool isolated = false;      ///< each write in a savepoint: its failure must be its own
-  bool tail_checked = false;  ///< the advisory lock taken and the tail checked in this batch
-  std::vector<PendingAuditRow> pending;
-  std::vector<AccessTokenRecord> tokens;
-};
-thread_local BatchRows* current_batch_rows = nullptr;
 constexpr auto read_contract = rows::read_contract<postgres::Row>;
 constexpr auto read_transfer = rows::read_transfer<postgres::Row>;
 constexpr auto read_transfer_dataset = rows::read_transfer_dataset<postgres::Row>;
@@ -69,6 +56,19 @@ using postgres::PgError;
 using postgres::Result;
 using postgres::Row;
 using postgres::Transaction;
+
+// The rows of the group commit batch that this thread is running (commit_batch), on the
+// connection `db`, queued until the batch's COMMIT: its audit entries, and its access tokens
+// unless its writes are `isolated`; null outside a batch. A queued row is not in the table
+// until then: no write of a batch may read what an earlier one of the same batch queued.
+struct BatchRows {
+  const Connection* db = nullptr;
+  bool isolated = false;      ///< each write in a savepoint: its failure must be its own
+  bool tail_checked = false;  ///< the advisory lock taken and the tail checked in this batch
+  std::vector<PendingAuditRow> pending;
+  std::vector<AccessTokenRecord> tokens;
+};
+thread_local BatchRows* current_batch_rows = nullptr;
 
 // Enough for the worker pool plus the occasional purge task; a caller past it waits for a
 // connection. Each node opens at most this many, so the server's max_connections must cover
@@ -1348,13 +1348,13 @@ class PostgresStore final : public Store {
     }
   }
 
-  // The PostgreSQL side of GroupCommit: every write of the batch in one transaction, each in
-  // its own savepoint; the whole batch again when the transaction lost a race.
-  // One transaction for the batch, its audit rows queued (append_event_row) and written
-  // before the COMMIT. The writes run one after the other; should one fail (but a lone one, whose
-  // transaction is then simply rolled back), the batch runs again with each write in a
-  // savepoint of its own, so that the failure undoes that write alone. A savepoint is a round
-  // trip to the server per write, which most batches, where nothing fails, do not pay.
+  // The PostgreSQL side of GroupCommit: every write of the batch in one transaction, its
+  // access tokens and audit rows queued (BatchRows) and written before the COMMIT; the whole
+  // batch again when the transaction lost a race. The writes run one after the other; should
+  // one fail (but a lone one, whose transaction is then simply rolled back), the batch runs
+  // again with each write in a savepoint of its own, so that the failure undoes that write
+  // alone. A savepoint is a round trip to the server per write, which most batches, where
+  // nothing fails, do not pay.
   void commit_batch(std::span<const Write* const> writes, std::span<std::exception_ptr> errors) {
     bool isolated = false;
     for (int attempt = 1;;) {
