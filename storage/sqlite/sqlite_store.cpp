@@ -922,10 +922,10 @@ class SqliteStore final : public Store {
     return seq;
   }
 
-  // One leaf: the entry, and its row of the tree (AuditTail::append). Runs
-  // inside a write transaction. In a batch the rows are only queued, and reach the tables with
-  // the rest of the batch's leaves (flush_audit_rows) before its COMMIT: two multi-row INSERTs
-  // instead of two statements per leaf.
+  // One leaf: the entry, and its row of the tree (AuditTail::append). Runs inside a write
+  // transaction. In a batch the rows are only queued, and reach the tables with the rest of
+  // the batch's leaves (flush_audit_rows) before its COMMIT: two multi-row INSERTs instead of
+  // two statements per leaf.
   std::int64_t append_event_row(Connection& db, const Event& in) {
     return append_event_row(db, in, hasher_->prepare(in));
   }
