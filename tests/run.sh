@@ -2,7 +2,7 @@
 # Installs the dependencies, builds infobank twice and runs every test:
 #   build/       RelWithDebInfo: unit, integration, end-to-end and fuzz-corpus replay tests
 #   build-asan/  Debug with AddressSanitizer + UndefinedBehaviorSanitizer, built with clang: unit
-#                and fuzz replays
+#                tests, fuzz replays, and the integration suite on SQLite
 # Storage unit tests and the integration suite run on SQLite and on PostgreSQL: a throwaway
 # cluster (tests/support/pg.sh) on loopback, stopped and removed on exit whatever happens.
 # Exits non-zero when any step fails. This is what .ci/run runs.
@@ -44,13 +44,18 @@ fi
 step "build (Debug, ASan+UBSan, clang) in build-asan/"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DINFOBANK_SANITIZE=ON \
   -DINFOBANK_BUILD_TESTS=ON -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_CXX_COMPILER=clang++
-cmake --build build-asan -j "$jobs" --target unit-and-fuzz
+cmake --build build-asan -j "$jobs" --target unit-and-fuzz infobank sample-service
 
-step "unit tests and fuzz replays under ASan+UBSan"
+# The integration suite too, on SQLite, against the sanitized infobank and sample-service: a
+# server that leaks or trips a sanitizer exits with another status than 0 on SIGTERM, and the
+# harness fails the test for it (tests/support/harness.mjs, stopChild). Not the two longest
+# files (the 10,000-item crash test and the injected faults: 210 and 105 s under ASan, run
+# above in build/), nor PostgreSQL's copies of the others.
+step "unit tests, fuzz replays and integration tests (SQLite) under ASan+UBSan"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 if ! ctest --test-dir build-asan --output-on-failure --no-tests=error -j "$jobs" --timeout 300 \
-  -L 'unit|fuzz'; then
+  -L 'unit|fuzz|integration' -LE postgres -E 'integration\.transfer_(crash|faults)$'; then
   status=1
 fi
 

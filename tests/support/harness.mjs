@@ -67,6 +67,31 @@ export async function waitFor(fn, { deadlineMs = START_DEADLINE_MS, what = 'cond
   }
 }
 
+/**
+ * Stops a server process of ours: SIGTERM unless it has already exited (killed by a test, say),
+ * then waits for its exit for at most STOP_DEADLINE_MS (SIGKILL after). A process that was
+ * running must exit with status 0: a graceful shutdown, and, in a sanitizer build, no leak and
+ * no error report (AddressSanitizer and LeakSanitizer end the process with another status).
+ * Returns {code, signal}; `log()` gives its output for the error.
+ */
+export async function stopChild(child, exited, what, log) {
+  const running = child.exitCode === null && child.signalCode === null;
+  if (running) child.kill('SIGTERM');
+  const ac = new AbortController();
+  const timeout = delay(STOP_DEADLINE_MS, 'timeout', { signal: ac.signal }).catch(() => null);
+  const r = await Promise.race([exited, timeout]);
+  ac.abort();
+  if (r === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+    throw new Error(`${what} did not exit within ${STOP_DEADLINE_MS} ms of SIGTERM\n${log()}`);
+  }
+  if (running && (r.code !== 0 || r.signal !== null)) {
+    throw new Error(`${what} exited ${JSON.stringify(r)} on SIGTERM, not 0:\n${log().slice(-4000)}`);
+  }
+  return r;
+}
+
 /** The back end the tests run on: 'sqlite' (default) or 'postgres'. */
 export function testBackend() {
   const backend = process.env.INFOBANK_TEST_BACKEND || 'sqlite';
@@ -218,22 +243,15 @@ export class Infobank {
     if (this.child && this.child.exitCode === null) this.child.kill('SIGKILL');
   }
 
-  /** SIGTERM, then waits for the exit; returns {code, signal}. */
+  /**
+   * SIGTERM, then waits for the exit; returns {code, signal}. Throws when a server that was
+   * running does not exit with status 0 (see stopChild).
+   */
   async stop() {
     if (!this.child) return null;
     const child = this.child;
     this.child = null;
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const ac = new AbortController();
-    const timeout = delay(STOP_DEADLINE_MS, 'timeout', { signal: ac.signal }).catch(() => null);
-    const r = await Promise.race([this.exited, timeout]);
-    ac.abort();
-    if (r === 'timeout') {
-      child.kill('SIGKILL');
-      await this.exited;
-      throw new Error(`infobank serve did not exit within ${STOP_DEADLINE_MS} ms of SIGTERM\n${this.log}`);
-    }
-    return r;
+    return stopChild(child, this.exited, 'infobank serve', () => this.log);
   }
 
   /** Stops the server and removes the temporary directory (and the PostgreSQL database). */

@@ -15,10 +15,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as delay } from 'node:timers/promises';
 
 import {
-  START_DEADLINE_MS, STOP_DEADLINE_MS, makeTempDir, waitFor,
+  START_DEADLINE_MS, makeTempDir, stopChild, waitFor,
 } from './harness.mjs';
 import { generateKey, now, signJwt } from './jose.mjs';
 
@@ -131,22 +130,12 @@ export class SampleService {
     if (this.child && this.child.exitCode === null) this.child.kill('SIGKILL');
   }
 
-  /** SIGTERM, then waits for the exit; returns {code, signal}. */
+  /** SIGTERM, then waits for the exit; returns {code, signal} (see stopChild). */
   async stop() {
     if (!this.child) return null;
     const child = this.child;
     this.child = null;
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const ac = new AbortController();
-    const timeout = delay(STOP_DEADLINE_MS, 'timeout', { signal: ac.signal }).catch(() => null);
-    const r = await Promise.race([this.exited, timeout]);
-    ac.abort();
-    if (r === 'timeout') {
-      child.kill('SIGKILL');
-      await this.exited;
-      throw new Error(`sample-service did not exit within ${STOP_DEADLINE_MS} ms of SIGTERM\n${this.log}`);
-    }
-    return r;
+    return stopChild(child, this.exited, 'sample-service', () => this.log);
   }
 
   /** Stops the service and removes its directory (unless it was given one). */
