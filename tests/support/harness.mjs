@@ -71,7 +71,8 @@ export async function waitFor(fn, { deadlineMs = START_DEADLINE_MS, what = 'cond
  * Stops a server process of ours: SIGTERM unless it has already exited (killed by a test, say),
  * then waits for its exit for at most STOP_DEADLINE_MS (SIGKILL after). A process that was
  * running must exit with status 0: a graceful shutdown, and, in a sanitizer build, no leak and
- * no error report (AddressSanitizer and LeakSanitizer end the process with another status).
+ * no error report (AddressSanitizer and LeakSanitizer end the process with another status); one
+ * that had exited must not have died of a signal other than SIGKILL.
  * Returns {code, signal}; `log()` gives its output for the error.
  */
 export async function stopChild(child, exited, what, log) {
@@ -88,6 +89,11 @@ export async function stopChild(child, exited, what, log) {
   }
   if (running && (r.code !== 0 || r.signal !== null)) {
     throw new Error(`${what} exited ${JSON.stringify(r)} on SIGTERM, not 0:\n${log().slice(-4000)}`);
+  }
+  // Gone before: by a test's SIGKILL, or by a failed start (status 1), but never by a crash (a
+  // sanitizer's abort is SIGABRT).
+  if (!running && r.signal !== null && r.signal !== 'SIGKILL') {
+    throw new Error(`${what} died of ${r.signal}:\n${log().slice(-4000)}`);
   }
   return r;
 }
