@@ -35,9 +35,9 @@ class AuditTail {
   template <typename ReadNode>
   static AuditTail load(std::int64_t size, std::string last_leaf, ReadNode&& read) {
     AuditTail tail;
-    for (unsigned level = 0; (size >> level) != 0; ++level) {
-      auto& node = tail.frontier_.emplace_back();
-      if (((size >> level) & 1) != 0) node = read(level, (size >> level) - 1);
+    for (const auto& [level, index] : frontier_nodes(size)) {
+      if (tail.frontier_.size() <= level) tail.frontier_.resize(level + 1);
+      tail.frontier_[level] = read(level, index);
     }
     tail.size_ = size;
     tail.last_leaf_ = std::move(last_leaf);

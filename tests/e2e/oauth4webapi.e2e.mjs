@@ -11,9 +11,9 @@ import * as oauth from 'oauth4webapi';
 import { chromium } from 'playwright-core';
 
 import {
-  authorizeInBrowser, chromiumOptions, requireEnv, startCallbackServer,
+  authorizeInBrowser, closeStage, startStage,
 } from '../support/e2e_browser.mjs';
-import { decodeJwt, startInfobank } from '../support/harness.mjs';
+import { decodeJwt } from '../support/harness.mjs';
 
 const RESIDENT = { username: 'erika', password: 'e2e password, long enough' };
 const SCOPE = 'openid profile email offline_access';
@@ -64,19 +64,11 @@ async function withNonceRetry(fn) {
 }
 
 before(async () => {
-  server = await startInfobank({ tls: { cert: requireEnv('INFOBANK_TEST_CERT'), key: requireEnv('INFOBANK_TEST_KEY') } });
-  assert.ok(server.base.startsWith('https://'));
-  server.addResident(RESIDENT.username, RESIDENT.password, ['--name', 'Erika Mustermann', '--email', 'erika@example.test']);
-  callback = await startCallbackServer();
-  browser = await chromium.launch(chromiumOptions({ spki: requireEnv('INFOBANK_TEST_SPKI') }));
-  page = await browser.newPage();
+  ({ server, callback, browser, page } = await startStage(chromium, RESIDENT,
+    ['--name', 'Erika Mustermann', '--email', 'erika@example.test']));
 });
 
-after(async () => {
-  await browser?.close();
-  await callback?.close();
-  await server?.close();
-});
+after(() => closeStage({ server, callback, browser }));
 
 test('discovery (RFC 8414 and OpenID Connect) over TLS', async () => {
   const issuer = new URL(server.base);

@@ -15,9 +15,9 @@ import { custom, errors, generators, Issuer } from 'openid-client';
 import { chromium } from 'playwright-core';
 
 import {
-  authorizeInBrowser, chromiumOptions, requireEnv, startCallbackServer,
+  authorizeInBrowser, closeStage, startStage,
 } from '../support/e2e_browser.mjs';
-import { decodeJwt, startInfobank } from '../support/harness.mjs';
+import { decodeJwt } from '../support/harness.mjs';
 import { thumbprint } from '../support/jose.mjs';
 
 const { OPError, RPError } = errors;
@@ -91,20 +91,11 @@ function opError(code) {
 }
 
 before(async () => {
-  server = await startInfobank({ tls: { cert: requireEnv('INFOBANK_TEST_CERT'), key: requireEnv('INFOBANK_TEST_KEY') } });
-  assert.ok(server.base.startsWith('https://'));
-  residentSub = server.addResident(RESIDENT.username, RESIDENT.password,
-    ['--name', 'Hanako Yamada', '--email', 'hanako@example.test']).sub;
-  callback = await startCallbackServer();
-  browser = await chromium.launch(chromiumOptions({ spki: requireEnv('INFOBANK_TEST_SPKI') }));
-  page = await browser.newPage();
+  ({ server, residentSub, callback, browser, page } = await startStage(chromium, RESIDENT,
+    ['--name', 'Hanako Yamada', '--email', 'hanako@example.test']));
 });
 
-after(async () => {
-  await browser?.close();
-  await callback?.close();
-  await server?.close();
-});
+after(() => closeStage({ server, callback, browser }));
 
 test('discovery: Issuer.discover on the issuer URL over TLS, and the JWKS', async () => {
   issuer = await Issuer.discover(server.base);

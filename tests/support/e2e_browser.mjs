@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
 
+import { startInfobank } from './harness.mjs';
+
 /** A variable run.mjs sets (the test CA's files); a clear error when the file was run alone. */
 export function requireEnv(name) {
   const v = process.env[name];
@@ -96,4 +98,29 @@ export async function authorizeInBrowser(page, callback, authorizationUrl, {
   await page.waitForURL((u) => u.href.startsWith(callback.redirectUri), { timeout: 15_000 });
   assert.ok(callback.hits.length > seen, 'the callback server received the redirect');
   return callback.hits[callback.hits.length - 1];
+}
+
+/**
+ * What every client test starts from: infobank over TLS with the test CA's certificate, the
+ * resident `resident` ({username, password}) added with `residentArgs`, the callback server,
+ * and a page in Chromium launched through `chromium` (playwright-core's, which the test file
+ * imports). Returns {server, residentSub, callback, browser, page}; closeStage ends them.
+ */
+export async function startStage(chromium, resident, residentArgs) {
+  const server = await startInfobank({
+    tls: { cert: requireEnv('INFOBANK_TEST_CERT'), key: requireEnv('INFOBANK_TEST_KEY') },
+  });
+  assert.ok(server.base.startsWith('https://'));
+  const residentSub = server.addResident(resident.username, resident.password, residentArgs).sub;
+  const callback = await startCallbackServer();
+  const browser = await chromium.launch(chromiumOptions({ spki: requireEnv('INFOBANK_TEST_SPKI') }));
+  const page = await browser.newPage();
+  return { server, residentSub, callback, browser, page };
+}
+
+/** Ends what startStage started (any part of it may be missing after a failed start). */
+export async function closeStage({ server, callback, browser } = {}) {
+  await browser?.close();
+  await callback?.close();
+  await server?.close();
 }
