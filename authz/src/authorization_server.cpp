@@ -100,10 +100,17 @@ bool valid_ui_locales(std::string_view tags) {
          });
 }
 
-// JWT Secured Authorization Response Mode (JARM) §2.3.1 and §2.3.4: for the code flow "jwt"
-// means "query.jwt"; form_post and fragment are not offered (OAuth 2.1 keeps the query).
-bool is_response_mode(std::string_view v) { return v == "query" || v == "jwt" || v == "query.jwt"; }
-bool is_jwt_response_mode(std::string_view v) { return v == "jwt" || v == "query.jwt"; }
+// The response modes: query (RFC 6749), form_post (OAuth 2.0 Form Post Response Mode) and their
+// JWT forms (JARM §2.3; for the code flow "jwt" means "query.jwt", §2.3.4). No fragment: the
+// code flow never answers in the fragment (OAuth 2.1 §4.1.2).
+bool is_response_mode(std::string_view v) {
+  return v == "query" || v == "form_post" || v == "jwt" || v == "query.jwt" ||
+         v == "form_post.jwt";
+}
+bool is_jwt_response_mode(std::string_view v) {
+  return v == "jwt" || v == "query.jwt" || v == "form_post.jwt";
+}
+bool is_form_post_mode(std::string_view v) { return v == "form_post" || v == "form_post.jwt"; }
 // JARM §2.1: exp; the response is used at once, when the browser arrives at the client.
 constexpr std::int64_t kAuthorizationResponseTtl = 300;
 
@@ -186,16 +193,19 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["scopes_supported"] = std::vector<std::string>(std::begin(kScopesSupported),
                                                    std::end(kScopesSupported));
   m["response_types_supported"] = {"code"};
-  m["response_modes_supported"] = {"query", "jwt", "query.jwt"};
+  m["response_modes_supported"] = {"query", "form_post", "jwt", "query.jwt", "form_post.jwt"};
   m["authorization_signing_alg_values_supported"] = {"ES256"};  // JARM §3
   m["grant_types_supported"] = {"authorization_code", "refresh_token", "client_credentials"};
   m["code_challenge_methods_supported"] = {"S256"};
-  const std::vector<std::string> auth_methods = {"client_secret_basic", "client_secret_post",
-                                                 "private_key_jwt", "none"};
+  // Introspection answers authenticated clients only (introspect() refuses "none").
+  const std::vector<std::string> authenticated = {"client_secret_basic", "client_secret_post",
+                                                  "private_key_jwt"};
+  std::vector<std::string> auth_methods = authenticated;
+  auth_methods.emplace_back("none");
   const std::vector<std::string> algs(verifiable_algs().begin(), verifiable_algs().end());
   m["token_endpoint_auth_methods_supported"] = auth_methods;
   m["token_endpoint_auth_signing_alg_values_supported"] = algs;
-  m["introspection_endpoint_auth_methods_supported"] = auth_methods;
+  m["introspection_endpoint_auth_methods_supported"] = authenticated;
   m["introspection_endpoint_auth_signing_alg_values_supported"] = algs;
   m["introspection_signing_alg_values_supported"] = {"ES256"};  // RFC 9701 §7
   m["revocation_endpoint_auth_methods_supported"] = auth_methods;
@@ -295,12 +305,20 @@ Expected<storage::PendingAuthorization> AuthorizationServer::validate_request(
   if (response_type != "code")
     return make_error("unsupported_response_type", "only response_type=code is supported");
   auto mode = params.value("response_mode");
-  if (!mode.empty() && !is_response_mode(mode))
-    return make_error("invalid_request", "response_mode must be query, jwt or query.jwt");
+  if (!mode.empty() && !is_response_mode(mode)) {
+    return make_error("invalid_request",
+                      "response_mode must be query, form_post, jwt, query.jwt or form_post.jwt");
+  }
   auto redirect_uri = params.value("redirect_uri");
   if (std::find(client.redirect_uris.begin(), client.redirect_uris.end(), redirect_uri) ==
       client.redirect_uris.end())
     return make_error("invalid_request", "redirect_uri is not registered for this client");
+  // A browser posts a form to a web address only, not to an app's private-use scheme.
+  if (is_form_post_mode(mode) && !redirect_uri.starts_with("https://") &&
+      !redirect_uri.starts_with("http://")) {
+    return make_error("invalid_request", "response_mode " + mode +
+                                             " needs an http or https redirect_uri");
+  }
 
   // RFC 9700 §2.1.1 and RFC 7636 §4.3: PKCE with S256 is required; "plain" (the default
   // when the method is absent) is refused so that a downgrade is impossible.
@@ -464,9 +482,15 @@ AuthorizeResult AuthorizationServer::authorize(const Params& query) {
       r.error = validated.error();
       r.redirect_uri = redirect_uri;
       r.state = request.value("state");
-      const auto mode = request.value("response_mode");
-      r.location = authorization_response(redirect_uri, client->client_id,
-                                          is_response_mode(mode) ? mode : "query",
+      // The error goes back in the mode asked for when that mode can carry it (a form only
+      // to a web address); otherwise in the query, which every client reads.
+      auto mode = request.value("response_mode");
+      if (!is_response_mode(mode) ||
+          (is_form_post_mode(mode) && !redirect_uri.starts_with("https://") &&
+           !redirect_uri.starts_with("http://"))) {
+        mode = "query";
+      }
+      r.response = authorization_response(redirect_uri, client->client_id, mode,
                                           {{"error", r.error.error},
                                            {"error_description", r.error.description},
                                            {"state", r.state}});
@@ -818,15 +842,14 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
                                session.expires_at});
   store_.insert_code(record);
 
-  return Redirect{authorization_response(pending.redirect_uri, pending.client_id,
-                                         pending.response_mode,
-                                         {{"code", code}, {"state", pending.state}})};
+  return authorization_response(pending.redirect_uri, pending.client_id, pending.response_mode,
+                                {{"code", code}, {"state", pending.state}});
 }
 
-std::string AuthorizationServer::authorization_response(
+Redirect AuthorizationServer::authorization_response(
     std::string_view redirect_uri, std::string_view client_id, std::string_view response_mode,
     std::initializer_list<std::pair<std::string_view, std::string_view>> params) {
-  boost::urls::url url(redirect_uri);
+  std::vector<std::pair<std::string, std::string>> fields;
   if (is_jwt_response_mode(response_mode)) {
     const auto now = clock_.now();
     JsonObject claims;
@@ -837,15 +860,19 @@ std::string AuthorizationServer::authorization_response(
       if (!value.empty()) claims.add(name, value);
     }
     auto key = keys_.current();
-    url.params().append({"response", jws_sign(key.key, key.kid, "", claims.str())});
-    return std::string(url.buffer());
+    fields.emplace_back("response", jws_sign(key.key, key.kid, "", claims.str()));
+  } else {
+    for (const auto& [name, value] : params) {
+      if (!value.empty()) fields.emplace_back(name, value);
+    }
+    // RFC 9207: iss in the response lets the client detect mix-up attacks.
+    fields.emplace_back("iss", settings_.issuer);
   }
-  for (const auto& [name, value] : params) {
-    if (!value.empty()) url.params().append({name, value});
-  }
-  // RFC 9207: iss in the response lets the client detect mix-up attacks.
-  url.params().append({"iss", settings_.issuer});
-  return std::string(url.buffer());
+  if (is_form_post_mode(response_mode))
+    return Redirect{std::string(redirect_uri), true, std::move(fields)};
+  boost::urls::url url(redirect_uri);
+  for (const auto& [name, value] : fields) url.params().append({name, value});
+  return Redirect{std::string(url.buffer()), false, {}};
 }
 
 Redirect AuthorizationServer::deny(const storage::PendingAuthorization& pending,
@@ -855,9 +882,8 @@ Redirect AuthorizationServer::deny(const storage::PendingAuthorization& pending,
           consent_detail({{"scope", pending.scope}}, pending.authorization_details), {},
           "refused", pending.authorization_details);
   }
-  return Redirect{authorization_response(pending.redirect_uri, pending.client_id,
-                                         pending.response_mode,
-                                         {{"error", error}, {"state", pending.state}})};
+  return authorization_response(pending.redirect_uri, pending.client_id, pending.response_mode,
+                                {{"error", error}, {"state", pending.state}});
 }
 
 Answer AuthorizationServer::par(const Params& form, const RequestFacts& facts) {

@@ -219,7 +219,7 @@ awaitable<Response> App::authorize(const Request& req, const RequestContext& ctx
                             pages::render_error({result.error.error, result.error.description}, lang_of(req)));
   }
   if (result.kind == Kind::redirect_error) {
-    co_return redirect(req, result.location);
+    co_return to_client(req, result.response, lang_of(req, query.value("ui_locales")));
   }
   co_return co_await continue_flow(req, ctx, result.pending.handle);
 }
@@ -269,7 +269,7 @@ awaitable<Response> App::continue_flow(const Request& req, const RequestContext&
     co_return page_response(req, http::status::bad_request,
                             pages::render_error({"invalid_request", "this sign-in request has expired or was already used; start again from the application"}, lang));
   }
-  if (step.redirect) co_return redirect(req, step.redirect->location);
+  if (step.redirect) co_return to_client(req, *step.redirect, lang);
   if (step.next == authz::NextStep::login) {
     std::string csrf = cookies.login_csrf;
     if (csrf.size() < 32) {
@@ -371,7 +371,8 @@ awaitable<Response> App::consent(const Request& req, const RequestContext& ctx) 
   struct Outcome {
     int status = 0;  // 0 = redirect
     std::string message;
-    std::string location;
+    authz::Redirect response;
+    std::string ui_locales;
   };
   auto decision = form->value("decision");
   const auto& f = *form;
@@ -396,10 +397,10 @@ awaitable<Response> App::consent(const Request& req, const RequestContext& ctx) 
       o.message = "this request has expired or was already answered";
       return o;
     }
-    o.location = decision == "approve" ? server_.approve(*pending, *session).location
-                                       : server_.deny(*pending, "access_denied",
-                                                      session->resident_id)
-                                             .location;
+    o.response = decision == "approve"
+                     ? server_.approve(*pending, *session)
+                     : server_.deny(*pending, "access_denied", session->resident_id);
+    o.ui_locales = pending->ui_locales;
     return o;
   };
   auto out = co_await offload(workers_, job);
@@ -407,7 +408,7 @@ awaitable<Response> App::consent(const Request& req, const RequestContext& ctx) 
     co_return page_response(req, static_cast<http::status>(out.status),
                             pages::render_error({"invalid_request", out.message}, lang));
   }
-  co_return redirect(req, out.location);
+  co_return to_client(req, out.response, lang_of(req, out.ui_locales));
 }
 
 awaitable<Response> App::account(const Request& req, const RequestContext& ctx) {

@@ -36,6 +36,10 @@ dd{margin:0;overflow-wrap:anywhere}
 .warn{color:#9a6700;font-weight:600}
 )css";
 
+// The one script: it submits the form_post page's form. Its exact bytes are hashed into
+// kFormPostScriptCspHash (pages.hpp), which test_pages.cpp checks.
+constexpr std::string_view kFormPostScript = "document.forms[0].submit();";
+
 constexpr std::string_view pick(Lang lang, std::string_view en, std::string_view ja) {
   return lang == Lang::ja ? ja : en;
 }
@@ -560,6 +564,28 @@ std::string render_error(const ErrorPage& page, Lang lang) {
     append_code(out, page.error);
     out += "</p>\n";
   }
+  end_document(out);
+  return out;
+}
+
+std::string render_form_post(std::string_view action,
+                             const std::vector<std::pair<std::string, std::string>>& fields,
+                             Lang lang) {
+  std::string out;
+  out.reserve(2048);
+  const auto title = pick(lang, "Returning to the application", "アプリケーションに戻ります");
+  begin_document(out, lang, title);
+  append_element(out, "h1", title);
+  begin_form(out, action);
+  for (const auto& [name, value] : fields) append_hidden(out, name, value);
+  out += "<p class=\"note\">";
+  append_text(out, pick(lang, "If nothing happens, select Continue.",
+                        "画面が切り替わらない場合は「続ける」を選んでください。"));
+  out += "</p>\n<div class=\"actions\">\n<button type=\"submit\" class=\"primary\">";
+  append_text(out, pick(lang, "Continue", "続ける"));
+  out += "</button>\n</div>\n</form>\n<script>";
+  out += kFormPostScript;
+  out += "</script>\n";
   end_document(out);
   return out;
 }

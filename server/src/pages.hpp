@@ -4,21 +4,27 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 /// Server-rendered HTML pages for residents (sign-in, consent, errors, account).
 /// Pure functions: no I/O, no HTTP types. Every string from the caller is escaped, because
 /// client names, scope names and dataset names come from (possibly hostile) clients.
-/// The pages contain no script, no style attributes and no external resources; the only
-/// styling is one <style> element whose CSP hash is kStyleCspHash, so the pages work under
+/// The pages contain no style attributes and no external resources, and no script but the
+/// form_post page's one line; the only styling is one <style> element whose CSP hash is
+/// kStyleCspHash, so the pages work under
 ///   default-src 'none'; style-src <kStyleCspHash>; form-action 'self';
 ///   frame-ancestors 'none'; base-uri 'none'
+/// and the form_post page under the same with script-src <kFormPostScriptCspHash>.
 namespace server::pages {
 
 /// CSP source expression (CSP 3 §2.3.1 hash-source) for the one <style> element of every
 /// page. tests/server/test_pages.cpp recomputes it from the rendered text.
 inline constexpr std::string_view kStyleCspHash =
     "'sha256-fC0jPqZdeZJ4hHQBB7lX7QKD0dJUTFkXEmACgGb6VW4='";
+/// The same for the form_post page's <script>, which submits its form.
+inline constexpr std::string_view kFormPostScriptCspHash =
+    "'sha256-8lDeP0UDwCO6/RhblgeH/ctdBzjVpJxrXizsnIk3cEQ='";
 
 enum class Lang { en, ja };
 
@@ -79,6 +85,13 @@ struct ErrorPage {
 /// An error shown to the person instead of being redirected (RFC 6749 §4.1.2.1: unknown
 /// client or mismatching redirect_uri).
 std::string render_error(const ErrorPage& page, Lang lang);
+
+/// OAuth 2.0 Form Post Response Mode §2: the authorization response as a form that posts
+/// `fields` to `action` (the client's redirect URI) and submits itself when the page loads;
+/// its button submits it where script does not run.
+std::string render_form_post(std::string_view action,
+                             const std::vector<std::pair<std::string, std::string>>& fields,
+                             Lang lang);
 
 /// OpenID Connect RP-Initiated Logout: the resident confirms before the session ends, so that
 /// no other site can sign them out (§2: the OP asks the End-User).

@@ -108,15 +108,17 @@ Response bad_request(const Request& req, std::string description) {
 // redirect to the client.
 Response page_response(const Request& req, http::status status, std::string html,
                        std::string_view form_target,
-                       const std::vector<std::string>& frame_sources) {
+                       const std::vector<std::string>& frame_sources,
+                       std::string_view script_hash) {
   auto res = base_response(req, status);
   res.set(http::field::content_type, "text/html; charset=utf-8");
-  // No script at all; the one style block is allowed by hash. frame-ancestors and
-  // X-Frame-Options stop clickjacking of the consent page (RFC 9700 §4.16).
+  // No script but the one named by hash; the one style block is allowed by hash.
+  // frame-ancestors and X-Frame-Options stop clickjacking of the consent page (RFC 9700 §4.16).
   std::string form_action = "'self'";
   if (!form_target.empty()) form_action += " " + std::string(form_target);
   std::string csp = "default-src 'none'; style-src " + std::string(pages::kStyleCspHash) +
                     "; form-action " + form_action + "; frame-ancestors 'none'; base-uri 'none'";
+  if (!script_hash.empty()) csp += "; script-src " + std::string(script_hash);
   if (!frame_sources.empty()) {
     std::vector<std::string> origins;
     for (const auto& uri : frame_sources) {
@@ -141,6 +143,14 @@ Response redirect(const Request& req, const std::string& location) {
   res.set("Referrer-Policy", "no-referrer");
   res.prepare_payload();
   return res;
+}
+
+Response to_client(const Request& req, const authz::Redirect& response, pages::Lang lang) {
+  if (!response.form_post) return redirect(req, response.location);
+  // The form goes to the client's origin only; nothing else on the page may run or load.
+  return page_response(req, http::status::ok,
+                       pages::render_form_post(response.location, response.form_fields, lang),
+                       origin_of(response.location), {}, pages::kFormPostScriptCspHash);
 }
 
 pages::Lang lang_of(const Request& req) {

@@ -35,11 +35,16 @@ using authz::origin_of;
 /// An HTML page under the strict CSP; `form_target` is an extra form-action origin.
 /// `frame_sources`, when given, are the only origins the page may frame (CSP frame-src; each
 /// URI's origin, once); otherwise it frames nothing (default-src 'none').
+/// `script_hash`, when given, is the one script the page may run (a CSP hash-source).
 Response page_response(const Request& req, http::status status, std::string html,
                        std::string_view form_target = {},
-                       const std::vector<std::string>& frame_sources = {});
+                       const std::vector<std::string>& frame_sources = {},
+                       std::string_view script_hash = {});
 /// 303 See Other.
 Response redirect(const Request& req, const std::string& location);
+/// The authorization response on its way to the client: a 303 to its location, or for
+/// response_mode form_post the page that posts its fields there.
+Response to_client(const Request& req, const authz::Redirect& response, pages::Lang lang);
 pages::Lang lang_of(const Request& req);
 /// The language of a page within an authorization request: the first of the request's OIDC
 /// `ui_locales` (space-separated BCP 47 tags) that we have, else as lang_of(req).

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <span>
 #include <tuple>
 #include <utility>
@@ -1912,7 +1913,8 @@ TEST_F(AuthorizationServerTest, JwtResponseModesSignTheAuthorizationResponse) {
   EXPECT_EQ(plain.params().find("response"), plain.params().end());
 
   auto m = nlohmann::json::parse(server_->metadata_json(true));
-  EXPECT_EQ(m["response_modes_supported"], nlohmann::json::array({"query", "jwt", "query.jwt"}));
+  EXPECT_EQ(m["response_modes_supported"],
+            nlohmann::json::array({"query", "form_post", "jwt", "query.jwt", "form_post.jwt"}));
   EXPECT_EQ(m["authorization_signing_alg_values_supported"], nlohmann::json::array({"ES256"}));
 }
 
@@ -1924,7 +1926,7 @@ TEST_F(AuthorizationServerTest, JwtResponseModesSignErrorsToo) {
                       {"code_challenge_method", "plain"}, {"response_mode", "jwt"}});
   auto r = server_->authorize(bad);
   ASSERT_EQ(r.kind, AuthorizeResult::Kind::redirect_error);
-  auto claims = jarm_claims(*server_, r.location);
+  auto claims = jarm_claims(*server_, r.response.location);
   EXPECT_EQ(claims["error"], "invalid_request");
   EXPECT_EQ(claims["state"], "st");
   EXPECT_TRUE(claims.contains("error_description"));
@@ -1942,12 +1944,86 @@ TEST_F(AuthorizationServerTest, JwtResponseModesSignErrorsToo) {
   EXPECT_EQ(claims["aud"], "web");
 
   // An unknown response mode is answered in the query, the one mode every client reads.
-  auto unknown = server_->authorize(authorize_params("response_mode", "form_post.jwt"));
+  auto unknown = server_->authorize(authorize_params("response_mode", "fragment"));
   ASSERT_EQ(unknown.kind, AuthorizeResult::Kind::redirect_error);
-  boost::urls::url_view url(unknown.location);
+  boost::urls::url_view url(unknown.response.location);
   EXPECT_EQ((*url.params().find("error")).value, "invalid_request");
   EXPECT_EQ((*url.params().find("iss")).value, kIssuer);
   EXPECT_EQ(url.params().find("response"), url.params().end());
+}
+
+// ---- form_post (OAuth 2.0 Form Post Response Mode) ---------------------------------------
+
+TEST_F(AuthorizationServerTest, FormPostResponseModesGiveFieldsForTheRedirectUri) {
+  // form_post: the query response's parameters, iss included, as fields for a form that posts
+  // to the redirect URI as registered.
+  auto r = server_->authorize(authorize_params("response_mode", "form_post"));
+  ASSERT_EQ(r.kind, AuthorizeResult::Kind::proceed) << r.error.description;
+  const auto session = sign_in();
+  const auto posted = server_->approve(*server_->take_pending(r.pending.handle), session);
+  EXPECT_TRUE(posted.form_post);
+  EXPECT_EQ(posted.location, kRedirect) << "nothing in the URL";
+  std::map<std::string, std::string> fields(posted.form_fields.begin(), posted.form_fields.end());
+  EXPECT_EQ(fields.size(), 3u);
+  EXPECT_EQ(fields["state"], "xyz");
+  EXPECT_EQ(fields["iss"], kIssuer);
+  ASSERT_TRUE(fields.contains("code"));
+  EXPECT_TRUE(redeem(fields["code"])) << "the posted code redeems";
+
+  // form_post.jwt: one field, `response`, the JARM JWT.
+  auto j = server_->authorize(authorize_params("response_mode", "form_post.jwt"));
+  ASSERT_EQ(j.kind, AuthorizeResult::Kind::proceed) << j.error.description;
+  const auto denied = server_->deny(*server_->take_pending(j.pending.handle), "access_denied",
+                                    session.resident_id);
+  EXPECT_TRUE(denied.form_post);
+  EXPECT_EQ(denied.location, kRedirect);
+  ASSERT_EQ(denied.form_fields.size(), 1u);
+  EXPECT_EQ(denied.form_fields[0].first, "response");
+  const auto claims = jarm_claims(*server_, std::string(kRedirect) + "?response=" +
+                                                denied.form_fields[0].second);
+  EXPECT_EQ(claims["error"], "access_denied");
+  EXPECT_EQ(claims["state"], "xyz");
+  EXPECT_EQ(claims["aud"], "web");
+
+  // An error in the request goes back by form too, when the mode asked for is form_post.
+  auto bad = server_->authorize(authorize_params("code_challenge_method", "plain"));
+  ASSERT_EQ(bad.kind, AuthorizeResult::Kind::redirect_error);
+  EXPECT_FALSE(bad.response.form_post) << "the default mode is the query";
+  auto form_bad = P({{"response_type", "code"}, {"client_id", "web"},
+                     {"redirect_uri", std::string(kRedirect)}, {"state", "st"},
+                     {"code_challenge", std::string(kChallenge)},
+                     {"code_challenge_method", "plain"}, {"response_mode", "form_post"}});
+  auto e = server_->authorize(form_bad);
+  ASSERT_EQ(e.kind, AuthorizeResult::Kind::redirect_error);
+  EXPECT_TRUE(e.response.form_post);
+  EXPECT_EQ(e.response.location, kRedirect);
+  std::map<std::string, std::string> error_fields(e.response.form_fields.begin(),
+                                                  e.response.form_fields.end());
+  EXPECT_EQ(error_fields["error"], "invalid_request");
+  EXPECT_EQ(error_fields["state"], "st");
+  EXPECT_EQ(error_fields["iss"], kIssuer);
+}
+
+TEST_F(AuthorizationServerTest, FormPostNeedsAWebRedirectUri) {
+  // A native app's private-use scheme (RFC 8252 §7.1) cannot receive a browser's POST: the
+  // request is refused, and the error goes back in the query.
+  storage::ClientRecord app;
+  app.client_id = "app";
+  app.client_name = "App";
+  app.token_endpoint_auth_method = "none";
+  app.redirect_uris = {"com.example.app:/callback"};
+  app.grant_types = {"authorization_code"};
+  ASSERT_TRUE(server_->create_client(app));
+  auto r = server_->authorize(
+      P({{"response_type", "code"}, {"client_id", "app"},
+         {"redirect_uri", "com.example.app:/callback"}, {"state", "s1"},
+         {"code_challenge", std::string(kChallenge)}, {"code_challenge_method", "S256"},
+         {"response_mode", "form_post"}}));
+  ASSERT_EQ(r.kind, AuthorizeResult::Kind::redirect_error);
+  EXPECT_EQ(r.error.error, "invalid_request");
+  EXPECT_FALSE(r.response.form_post);
+  EXPECT_TRUE(r.response.location.starts_with("com.example.app:/callback?error=invalid_request"))
+      << r.response.location;
 }
 
 // ---- request objects (RFC 9101) -----------------------------------------------------------

@@ -359,6 +359,35 @@ test('a request object signed by client.requestObject, sent through PAR, answere
   assert.equal(typeof claims.auth_time, 'number');
 });
 
+// OAuth 2.0 Form Post Response Mode: Chromium runs the page's one script under its CSP, which
+// posts the response to the redirect URI; openid-client reads the posted body.
+for (const mode of ['form_post', 'form_post.jwt']) {
+  test(`response_mode=${mode}: Chromium posts the response, openid-client reads and redeems it`, async () => {
+    // The same registration; openid-client checks a JARM response's alg against its metadata.
+    const client = new issuer.Client({ ...state.client.metadata, authorization_signed_response_alg: 'ES256' });
+    const checks = { ...freshChecks(), ...(mode === 'form_post.jwt' ? { jarm: true } : {}) };
+    const posted = callback.posts.length;
+    // prompt=consent: the page before is the consent page, so the post is the browser's own
+    // submission of the form_post page, not a redirect.
+    await inBrowser(client.authorizationUrl({
+      scope: SCOPE, state: checks.state, nonce: checks.nonce, response_mode: mode, prompt: 'consent',
+      code_challenge: generators.codeChallenge(checks.code_verifier), code_challenge_method: 'S256',
+    }));
+    assert.equal(callback.posts.length, posted + 1, 'the callback received a POST');
+    const request = callback.posts[callback.posts.length - 1];
+    assert.equal(request.url, new URL(callback.redirectUri).pathname, 'nothing in the URL');
+    const params = client.callbackParams(request);
+    if (mode === 'form_post') {
+      assert.deepEqual(Object.keys(params).sort(), ['code', 'iss', 'state']);
+    } else {
+      assert.deepEqual(Object.keys(params), ['response']);
+    }
+    const tokens = await client.callback(callback.redirectUri, params, checks);
+    assert.ok(tokens.access_token);
+    assert.equal(tokens.claims().nonce, checks.nonce);
+  });
+}
+
 test('negative: a tampered state is refused by client.callback before the code is redeemed', async () => {
   const { client } = state;
   const { params, checks } = await pushedCodeFlow(client);

@@ -43,6 +43,11 @@ test('RFC 8414 metadata describes the server', async () => {
     assert.ok(md.token_endpoint_auth_methods_supported.includes(m), m);
   }
   assert.ok(md.token_endpoint_auth_signing_alg_values_supported?.includes('ES256'));
+  // A public client may revoke its tokens (RFC 7009 §2.1) but not introspect: only what is
+  // accepted is advertised (introspect_revoke.test.mjs refuses the public client).
+  assert.ok(md.revocation_endpoint_auth_methods_supported.includes('none'));
+  assert.deepEqual(md.introspection_endpoint_auth_methods_supported,
+    ['client_secret_basic', 'client_secret_post', 'private_key_jwt']);
   assert.equal(md.authorization_response_iss_parameter_supported, true, 'RFC 9207 §3');
   assert.ok(md.dpop_signing_alg_values_supported?.includes('ES256'), 'RFC 9449 §5.1');
   assert.ok(Array.isArray(md.authorization_details_types_supported), 'RFC 9396 §10');

@@ -73,6 +73,20 @@ test('introspection requires client authentication', async () => {
   assert.equal(bad.json().error, 'invalid_client');
 });
 
+// What discovery advertises for each endpoint (discovery.test.mjs): a public client revokes its
+// own tokens (RFC 7009 §2.1) but introspects nothing.
+test('a public client may revoke its tokens but not introspect them', async () => {
+  const pub = await makeClient(server, { auth: 'none' });
+  const t = await getTokens(server, pub);
+  const r = await clientPost(server, pub, '/introspect', { token: t.body.access_token });
+  assert.equal(r.status, 401);
+  assert.equal(r.json().error, 'invalid_client');
+  assert.equal((await revoke(pub, t.body.refresh_token, 'refresh_token')).status, 200);
+  const ref = await tokenRequest(server, pub, { grant_type: 'refresh_token', refresh_token: t.body.refresh_token });
+  assert.equal(ref.status, 400, 'revoked');
+  assert.equal(ref.json().error, 'invalid_grant');
+});
+
 test('revoking a refresh token ends it and the grant (RFC 7009 §2.1)', async () => {
   const t = await getTokens(server, client);
   const r = await revoke(client, t.body.refresh_token, 'refresh_token');

@@ -27,7 +27,7 @@ async function responseClaims(location) {
 
 test('discovery advertises the JWT response modes and their algorithm', async () => {
   const md = await server.metadata();
-  assert.deepEqual(md.response_modes_supported, ['query', 'jwt', 'query.jwt']);
+  assert.deepEqual(md.response_modes_supported, ['query', 'form_post', 'jwt', 'query.jwt', 'form_post.jwt']);
   assert.deepEqual(md.authorization_signing_alg_values_supported, ['ES256']);
 });
 
@@ -63,7 +63,7 @@ test('errors are signed too: a refused consent and a malformed request', async (
 });
 
 test('an unknown response mode is answered in the query, which every client reads', async () => {
-  const { params } = authParams(client, { response_mode: 'form_post' });
+  const { params } = authParams(client, { response_mode: 'fragment' });
   const r = await request(authorizeUrl(server, params));
   assert.equal(r.status, 303);
   assert.equal(r.location().searchParams.get('error'), 'invalid_request');

@@ -459,6 +459,35 @@ TEST(ErrorPage, ShowsCodeAndDescriptionEscaped) {
   expect_csp_clean(hostile);
 }
 
+// --- form_post ----------------------------------------------------------------------------
+
+// The form_post page: its one script is the one the CSP hash names, its fields are escaped,
+// and it is otherwise as clean as every other page.
+TEST(FormPostPage, PostsTheFieldsToTheRedirectUriAndSubmitsItself) {
+  const std::vector<std::pair<std::string, std::string>> fields = {
+      {"code", "c-1"}, {"state", std::string(kQuotes)}, {"iss", "https://bank.test"}};
+  const auto html = render_form_post("https://rp.test/cb?x=1&y=2", fields, Lang::en);
+  EXPECT_TRUE(contains(html, R"(<form method="post" action="https://rp.test/cb?x=1&amp;y=2">)"))
+      << html;
+  EXPECT_TRUE(contains(html, R"(<input type="hidden" name="code" value="c-1">)"));
+  EXPECT_TRUE(contains(html, R"(<input type="hidden" name="iss" value="https://bank.test">)"));
+  EXPECT_FALSE(contains(html, kQuotes)) << "the state is escaped";
+  EXPECT_TRUE(contains(html, "<button type=\"submit\"")) << "works without script too";
+
+  const auto open = html.find("<script>");
+  const auto close = html.find("</script>");
+  ASSERT_NE(open, std::string::npos);
+  ASSERT_NE(close, std::string::npos);
+  EXPECT_EQ(html.find("<script", open + 1), std::string::npos) << "one script";
+  EXPECT_EQ(csp_sha256(std::string_view(html).substr(open + 8, close - open - 8)),
+            kFormPostScriptCspHash);
+  EXPECT_EQ(csp_sha256(style_of(html)), kStyleCspHash);
+  EXPECT_FALSE(contains(html, " style=")) << html;
+  EXPECT_FALSE(has_event_handler(html)) << html;
+  EXPECT_FALSE(contains(html, " src=")) << html;
+  EXPECT_TRUE(contains(render_form_post("https://rp.test/cb", fields, Lang::ja), "続ける"));
+}
+
 // --- account ------------------------------------------------------------------------------
 
 AccountPage sample_account() {

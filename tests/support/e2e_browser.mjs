@@ -19,18 +19,25 @@ export function requireEnv(name) {
 /**
  * The relying party's redirect_uri (/cb), post_logout_redirect_uri (/bye) and front-channel
  * logout page (/front-logout): a loopback HTTP server that records each hit of /cb and of
- * /front-logout.
+ * /front-logout. A form posted to /cb (response_mode form_post) is also recorded in `posts`
+ * as {method, url, body}, which openid-client's callbackParams reads like a request.
  */
 export function startCallbackServer() {
   return new Promise((resolve) => {
     const hits = [];
     const frontHits = [];
-    const srv = http.createServer((req, res) => {
+    const posts = [];
+    const srv = http.createServer(async (req, res) => {
       const url = new URL(req.url, `http://${req.headers.host}`);
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      if (url.pathname === '/front-logout') frontHits.push(url);
+      if (url.pathname === '/cb') {
+        if (req.method === 'POST') posts.push({ method: 'POST', url: req.url, body });
+        hits.push(url);
+      }
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       res.end('<!doctype html><title>callback</title><p>callback received</p>');
-      if (url.pathname === '/front-logout') frontHits.push(url);
-      if (url.pathname === '/cb') hits.push(url);
     });
     srv.listen(0, '127.0.0.1', () => {
       const base = `http://127.0.0.1:${srv.address().port}`;
@@ -40,6 +47,7 @@ export function startCallbackServer() {
         frontLogoutUri: `${base}/front-logout`,
         hits,
         frontHits,
+        posts,
         close: () => new Promise((r) => srv.close(r)),
       });
     });
@@ -92,7 +100,13 @@ export async function authorizeInBrowser(page, callback, authorizationUrl, {
       }
       await page.locator(`button[name=decision][value=${decision}]`).click();
     } else {
-      throw new Error(`unexpected page at ${page.url()}:\n${(await page.content()).slice(0, 1000)}`);
+      // Another page on the way, such as form_post's, which submits itself to the callback.
+      const reached = await page.waitForURL((u) => u.href.startsWith(callback.redirectUri),
+        { timeout: 15_000 }).then(() => true, () => false);
+      if (!reached) {
+        throw new Error(`unexpected page at ${page.url()}:\n${(await page.content()).slice(0, 1000)}`);
+      }
+      break;
     }
   }
   await page.waitForURL((u) => u.href.startsWith(callback.redirectUri), { timeout: 15_000 });

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "authz/audit.hpp"
@@ -56,6 +57,17 @@ struct RequestFacts {
   std::string accept;  ///< Accept header (RFC 9701: a signed introspection answer is asked for)
 };
 
+/// The authorization response (RFC 6749 §4.1.2), sent back to the client through the browser.
+/// Usually a redirect to `location`: the redirect URI with code or error, state and iss in its
+/// query (or JARM's one `response`). For response_mode form_post or form_post.jwt (OAuth 2.0
+/// Form Post Response Mode §2, JARM §2.3.3) `form_post` is set: `location` is the redirect URI
+/// as registered, and the browser posts `form_fields` to it from a page that submits itself.
+struct Redirect {
+  std::string location;
+  bool form_post = false;
+  std::vector<std::pair<std::string, std::string>> form_fields;
+};
+
 /// The outcome of the front-channel checks of /authorize (RFC 6749 §4.1.2.1): either an
 /// error to show to the person (the client or redirect URI cannot be trusted), an error to
 /// send back to the client's redirect URI, or a request to carry through login and consent.
@@ -65,7 +77,7 @@ struct AuthorizeResult {
   OAuthError error;
   std::string redirect_uri;  ///< for redirect_error
   std::string state;         ///< for redirect_error
-  std::string location;      ///< for redirect_error: the whole response (query or JARM)
+  Redirect response;         ///< for redirect_error: the whole response (query, form or JARM)
   storage::PendingAuthorization pending;  ///< for proceed (already stored)
   std::string client_name;
 };
@@ -73,10 +85,6 @@ struct AuthorizeResult {
 /// What the browser flow does next for a pending request and the person's session.
 enum class NextStep { login, consent, issue_code, login_required, consent_required };
 
-/// A redirect back to the client: the full URL with code or error, state and iss.
-struct Redirect {
-  std::string location;
-};
 
 struct LoginOutcome {
   enum class Kind { ok, invalid_credentials, too_many_attempts };
@@ -235,11 +243,12 @@ class AuthorizationServer {
 
   // Front channel.
   AuthorizeResult authorize(const Params& query);
-  /// The authorization response's Location (RFC 6749 §4.1.2, §4.1.2.1): `params` (empty ones
-  /// left out) and `iss` (RFC 9207) in the redirect URI's query; or, for response_mode `jwt`
-  /// or `query.jwt` (JARM), one `response` parameter: a JWT signed with the current key that
-  /// carries them with iss, aud (the client) and exp.
-  std::string authorization_response(
+  /// The authorization response (RFC 6749 §4.1.2, §4.1.2.1): `params` (empty ones left out)
+  /// and `iss` (RFC 9207); or, for response_mode `jwt`, `query.jwt` and `form_post.jwt`
+  /// (JARM), one `response` parameter: a JWT signed with the current key that carries them
+  /// with iss, aud (the client) and exp. In the redirect URI's query, or for `form_post` and
+  /// `form_post.jwt` as the fields of a form the browser posts to it.
+  Redirect authorization_response(
       std::string_view redirect_uri, std::string_view client_id, std::string_view response_mode,
       std::initializer_list<std::pair<std::string_view, std::string_view>> params);
   NextStep next_step(const storage::PendingAuthorization& pending,
