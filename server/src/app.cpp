@@ -630,7 +630,7 @@ awaitable<Response> App::audit_api(const Request& req, const RequestContext& ctx
 
 awaitable<Response> App::back_channel(const Request& req, const RequestContext& ctx, std::string_view route) {
   bool repeated = false;
-  const auto facts = request_facts(req, ctx, server_.settings().issuer + std::string(route), repeated);
+  auto facts = request_facts(req, ctx, server_.settings().issuer + std::string(route), repeated);
   if (repeated) co_return bad_request(req, "more than one Authorization header");
 
   const std::string target(req.target());
@@ -641,7 +641,19 @@ awaitable<Response> App::back_channel(const Request& req, const RequestContext& 
       if (!q || q->has("access_token")) co_return bad_request(req, "access tokens are not accepted in the URL");
     }
     if (req.method() == http::verb::post && !req.body().empty()) {
-      co_return bad_request(req, "send the access token in the Authorization header");
+      // RFC 6750 §2.2 (kept by OAuth 2.1 §5.2.1.2): a POST may carry the token as the form
+      // parameter access_token instead of in the header, never in both (§2: one method only).
+      if (media_type(req) != kFormType)
+        co_return bad_request(req, "Content-Type must be application/x-www-form-urlencoded");
+      auto form = authz::parse_form(req.body());
+      if (!form) co_return oauth_error(req, authz::EndpointError{form.error(), {}});
+      if (form->all("access_token").size() > 1)
+        co_return bad_request(req, "access_token appears more than once");
+      const auto token = form->get("access_token");
+      if (!token || token->empty()) co_return bad_request(req, "access_token is missing");
+      if (facts.authorization)
+        co_return bad_request(req, "the access token is in both the header and the body");
+      facts.authorization = "Bearer " + std::string(*token);
     }
     auto job = [&] { return server_.userinfo(facts); };
     auto answer = co_await offload(workers_, job);

@@ -51,6 +51,11 @@ test('a DPoP-bound token is refused as a Bearer token or with another key', asyn
   const t = await dpopTokens(key);
   const asBearer = await request(userinfoUrl(), { headers: { authorization: `Bearer ${t.access_token}` } });
   assert.equal(asBearer.status, 401, 'RFC 9449 §7.2: no downgrade to Bearer');
+  // Nor as a form parameter (RFC 6750 §2.2 is Bearer's), even with a good proof beside it.
+  const proof = await dpopProof(key, { htm: 'POST', htu: userinfoUrl(), accessToken: t.access_token });
+  const inBody = await postForm(userinfoUrl(), { access_token: t.access_token }, { headers: { dpop: proof } });
+  assert.equal(inBody.status, 401, inBody.text);
+  assert.ok(!inBody.text.includes(server.resident.sub));
   const other = await generateKey();
   const r = await userinfo(key, t.access_token, { proofKey: other });
   assert.equal(r.status, 401);

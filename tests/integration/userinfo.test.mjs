@@ -30,6 +30,35 @@ test('GET and POST with a bearer token return the resident\'s claims', async () 
   assert.equal(p.json().sub, server.resident.sub);
 });
 
+// RFC 6750 §2.2, kept by OAuth 2.1: the token as a form parameter of a POST, for clients that
+// cannot set the header; one method only, and never with another content type.
+test('POST with the token as the form parameter access_token (RFC 6750 §2.2)', async () => {
+  const p = await postForm(server.url('/userinfo'), { access_token: tokens.access_token });
+  assert.equal(p.status, 200, p.text);
+  assert.equal(p.json().sub, server.resident.sub);
+  assert.equal(p.json().email, 'alice@example.test');
+
+  const both = await postForm(server.url('/userinfo'), { access_token: tokens.access_token },
+    { headers: bearer(tokens.access_token) });
+  assert.equal(both.status, 400, 'header and body at once (RFC 6750 §2)');
+  assert.equal(both.json().error, 'invalid_request');
+  const twice = await request(server.url('/userinfo'), { method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: `access_token=${tokens.access_token}&access_token=${tokens.access_token}` });
+  assert.equal(twice.status, 400);
+  assert.equal(twice.json().error, 'invalid_request');
+  const json = await request(server.url('/userinfo'), { method: 'POST',
+    headers: { 'content-type': 'application/json' }, body: JSON.stringify({ access_token: tokens.access_token }) });
+  assert.equal(json.status, 400);
+  assert.ok(!json.text.includes(server.resident.sub));
+  const bad = await postForm(server.url('/userinfo'), { access_token: 'garbage' });
+  assert.equal(bad.status, 401);
+  assert.match(bad.headers.get('www-authenticate') ?? '', /^Bearer .*error="invalid_token"/);
+  const none = await postForm(server.url('/userinfo'), { other: 'x' });
+  assert.equal(none.status, 400);
+  assert.equal(none.json().error, 'invalid_request');
+});
+
 test('only the claims of the granted scopes', async () => {
   const t = (await getTokens(server, client, { scope: 'openid' })).body;
   const r = await request(server.url('/userinfo'), { headers: bearer(t.access_token) });
