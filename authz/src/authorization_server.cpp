@@ -111,6 +111,18 @@ bool is_jwt_response_mode(std::string_view v) {
   return v == "jwt" || v == "query.jwt" || v == "form_post.jwt";
 }
 bool is_form_post_mode(std::string_view v) { return v == "form_post" || v == "form_post.jwt"; }
+
+// RFC 6749 §3.1.2.3 and §4.1.1: a client that registered exactly one redirect URI may leave
+// redirect_uri out, and that one is used; OIDC Core §3.1.2.1 requires it in an OpenID request.
+// Empty when the request must name it.
+std::string default_redirect_uri(const Params& request, const storage::ClientRecord& client) {
+  if (client.redirect_uris.size() != 1 || contains_word(request.value("scope"), "openid"))
+    return {};
+  return client.redirect_uris.front();
+}
+constexpr std::string_view kRedirectUriRequired =
+    "redirect_uri is missing: an OpenID request, or a client with more than one registered, "
+    "must name it";
 // JARM §2.1: exp; the response is used at once, when the browser arrives at the client.
 constexpr std::int64_t kAuthorizationResponseTtl = 300;
 
@@ -309,7 +321,11 @@ Expected<storage::PendingAuthorization> AuthorizationServer::validate_request(
     return make_error("invalid_request",
                       "response_mode must be query, form_post, jwt, query.jwt or form_post.jwt");
   }
-  auto redirect_uri = params.value("redirect_uri");
+  const bool redirect_uri_given = params.has("redirect_uri");
+  const auto redirect_uri =
+      redirect_uri_given ? params.value("redirect_uri") : default_redirect_uri(params, client);
+  if (redirect_uri.empty() && !redirect_uri_given)
+    return make_error("invalid_request", std::string(kRedirectUriRequired));
   if (std::find(client.redirect_uris.begin(), client.redirect_uris.end(), redirect_uri) ==
       client.redirect_uris.end())
     return make_error("invalid_request", "redirect_uri is not registered for this client");
@@ -333,6 +349,7 @@ Expected<storage::PendingAuthorization> AuthorizationServer::validate_request(
   storage::PendingAuthorization p;
   p.client_id = client.client_id;
   p.redirect_uri = redirect_uri;
+  p.redirect_uri_given = redirect_uri_given;
   p.code_challenge = challenge;
   p.state = params.value("state");
   p.nonce = params.value("nonce");
@@ -466,11 +483,17 @@ AuthorizeResult AuthorizationServer::authorize(const Params& query) {
     const Params& request = signed_object ? object : query;
     // RFC 6749 §4.1.2.1: with an unknown or mismatching redirect URI the person is told,
     // never redirected (RFC 9700 §4.11: no open redirector).
-    if (request.all("redirect_uri").size() != 1) {
-      r.error = make_error("invalid_request", "redirect_uri is missing or repeated");
+    const auto named = request.all("redirect_uri").size();
+    if (named > 1) {
+      r.error = make_error("invalid_request", "redirect_uri is repeated");
       return r;
     }
-    auto redirect_uri = request.value("redirect_uri");
+    const auto redirect_uri =
+        named == 1 ? request.value("redirect_uri") : default_redirect_uri(request, *client);
+    if (named == 0 && redirect_uri.empty()) {
+      r.error = make_error("invalid_request", std::string(kRedirectUriRequired));
+      return r;
+    }
     if (std::find(client->redirect_uris.begin(), client->redirect_uris.end(), redirect_uri) ==
         client->redirect_uris.end()) {
       r.error = make_error("invalid_request", "redirect_uri does not match a registered one");
@@ -825,7 +848,8 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
   record.code_hash = sha256_b64url(code);
   record.client_id = pending.client_id;
   record.resident_id = session.resident_id;
-  record.redirect_uri = pending.redirect_uri;
+  // RFC 6749 §4.1.3: the token request repeats redirect_uri only if this request named it.
+  record.redirect_uri = pending.redirect_uri_given ? pending.redirect_uri : std::string();
   record.scope = pending.scope;
   record.nonce = pending.nonce;
   record.code_challenge = pending.code_challenge;

@@ -291,7 +291,15 @@ Answer AuthorizationServer::token_authorization_code(const Params& form, const R
   // is burnt rather than left for a second guess.
   if (record->client_id != client.client_id) return fail("invalid_grant", "code is invalid");
   if (record->expires_at <= now) return fail("invalid_grant", "code has expired");
-  if (form.value("redirect_uri") != record->redirect_uri)
+  // RFC 6749 §4.1.3: required, and identical, when the authorization request named it; when
+  // it did not (the client's one registered URI was used), it may be left out here too.
+  const bool redirect_uri_matches =
+      record->redirect_uri.empty()
+          ? !form.has("redirect_uri") ||
+                std::ranges::find(client.redirect_uris, form.value("redirect_uri")) !=
+                    client.redirect_uris.end()
+          : form.value("redirect_uri") == record->redirect_uri;
+  if (!redirect_uri_matches)
     return fail("invalid_grant", "redirect_uri does not match the authorization request");
   if (!pkce_s256_matches(verifier, record->code_challenge))
     return fail("invalid_grant", "code_verifier does not match the code_challenge");

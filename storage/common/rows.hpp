@@ -213,6 +213,7 @@ PendingAuthorization read_pending(const Row& row) {
   p.ui_locales = row.text(15);
   p.login_hint = row.text(16);
   p.subject_hint = row.text(17);
+  p.redirect_uri_given = row.boolean(18);
   return p;
 }
 

@@ -503,12 +503,19 @@ ALTER TABLE clients ADD COLUMN token_endpoint_auth_signing_alg TEXT NOT NULL DEF
 ALTER TABLE clients ADD COLUMN request_object_signing_alg TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 19: RFC 6749 §4.1.3. Whether an authorization request named its redirect_uri (one
+// left out, as a client with exactly one registered may, is not asked for at the token endpoint).
+constexpr std::string_view kRedirectUriGiven = R"sql(
+ALTER TABLE pending ADD COLUMN redirect_uri_given BOOLEAN NOT NULL DEFAULT TRUE;
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 18> kMigrations = {
+constexpr std::array<std::string_view, 19> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
     kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
     kNotRead,      kSessionEnd,           kSubjectType,     kBackchannelLogout,
-    kSignedRequestObjects, kFrontchannelLogout, kOneActiveContract, kSigningAlgs};
+    kSignedRequestObjects, kFrontchannelLogout, kOneActiveContract, kSigningAlgs,
+    kRedirectUriGiven};
 
 constexpr std::string_view kCreateVersionTable =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "

@@ -59,7 +59,7 @@ constexpr std::string_view kResidentColumns =
 constexpr std::string_view kPendingColumns =
     "handle, client_id, redirect_uri, scope, state, nonce, code_challenge, "
     "authorization_details, resources, prompt, max_age, dpop_jkt, response_mode, pushed, "
-    "expires_at, ui_locales, login_hint, subject_hint";
+    "expires_at, ui_locales, login_hint, subject_hint, redirect_uri_given";
 constexpr std::string_view kCodeColumns =
     "code_hash, client_id, resident_id, redirect_uri, scope, nonce, code_challenge, "
     "authorization_details, resources, dpop_jkt, grant_id, auth_time, expires_at, used, sid";
@@ -528,12 +528,13 @@ class SqliteStore final : public Store {
     db->prepare(
           "INSERT INTO pending (handle, client_id, redirect_uri, scope, state, nonce, "
           "code_challenge, authorization_details, resources, prompt, max_age, dpop_jkt, "
-          "response_mode, pushed, expires_at, ui_locales, login_hint, subject_hint) VALUES "
-          "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)")
+          "response_mode, pushed, expires_at, ui_locales, login_hint, subject_hint, "
+          "redirect_uri_given) VALUES "
+          "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)")
         .bind_all(p.handle, p.client_id, p.redirect_uri, p.scope, p.state, p.nonce,
                   p.code_challenge, p.authorization_details, encode_list(p.resources),
                   p.prompt, p.max_age, p.dpop_jkt, p.response_mode, p.pushed, p.expires_at,
-                  p.ui_locales, p.login_hint, p.subject_hint)
+                  p.ui_locales, p.login_hint, p.subject_hint, p.redirect_uri_given)
         .run();
     transaction.commit();
   }

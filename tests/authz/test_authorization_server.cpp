@@ -1952,6 +1952,62 @@ TEST_F(AuthorizationServerTest, JwtResponseModesSignErrorsToo) {
   EXPECT_EQ(url.params().find("response"), url.params().end());
 }
 
+// ---- redirect_uri left out (RFC 6749 §3.1.2.3, §4.1.3) ------------------------------------
+
+TEST_F(AuthorizationServerTest, ARedirectUriLeftOutIsTheOneRegisteredAndNotAskedForAgain) {
+  // "web" registered one redirect URI; a plain OAuth request (no openid) may leave it out.
+  auto without = [&](std::string scope) {
+    return P({{"response_type", "code"}, {"client_id", "web"}, {"scope", std::move(scope)},
+              {"state", "s1"}, {"code_challenge", std::string(kChallenge)},
+              {"code_challenge_method", "S256"}});
+  };
+  const auto session = sign_in();
+  auto code_of = [&](const Params& request) {
+    auto r = server_->authorize(request);
+    EXPECT_EQ(r.kind, AuthorizeResult::Kind::proceed) << r.error.description;
+    EXPECT_EQ(r.pending.redirect_uri, kRedirect);
+    return code_from(server_->approve(*server_->take_pending(r.pending.handle), session).location);
+  };
+  auto token = [&](const std::string& code, std::optional<std::string> redirect_uri) {
+    Params form = P({{"grant_type", "authorization_code"}, {"code", code},
+                     {"code_verifier", std::string(kVerifier)}});
+    if (redirect_uri) form.add("redirect_uri", *redirect_uri);
+    return server_->token(form, basic_facts());
+  };
+  // Left out at both ends; or repeated at the token endpoint as the one registered.
+  EXPECT_TRUE(token(code_of(without("profile")), std::nullopt));
+  EXPECT_TRUE(token(code_of(without("profile")), std::string(kRedirect)));
+  auto other = token(code_of(without("profile")), "https://rp.test/other");
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().error.error, "invalid_grant");
+  // Named at /authorize: required, and identical, at the token endpoint.
+  auto named = without("profile");
+  named.add("redirect_uri", std::string(kRedirect));
+  auto missing = token(code_of(named), std::nullopt);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().error.error, "invalid_grant");
+  EXPECT_TRUE(token(code_of(named), std::string(kRedirect)));
+
+  // An OpenID request must name it (OIDC Core §3.1.2.1): shown, never redirected.
+  auto openid = server_->authorize(without("openid profile"));
+  EXPECT_EQ(openid.kind, AuthorizeResult::Kind::show_error);
+  EXPECT_EQ(openid.error.error, "invalid_request");
+  // So must a client with more than one registered.
+  storage::ClientRecord two;
+  two.client_id = "two";
+  two.client_name = "Two";
+  two.token_endpoint_auth_method = "none";
+  two.redirect_uris = {"https://rp.test/a", "https://rp.test/b"};
+  two.grant_types = {"authorization_code"};
+  ASSERT_TRUE(server_->create_client(two));
+  auto ambiguous = without("profile");
+  auto items = ambiguous.items();
+  items[1].second = "two";
+  auto r = server_->authorize(Params(items));
+  EXPECT_EQ(r.kind, AuthorizeResult::Kind::show_error);
+  EXPECT_NE(r.error.description.find("redirect_uri is missing"), std::string::npos);
+}
+
 // ---- form_post (OAuth 2.0 Form Post Response Mode) ---------------------------------------
 
 TEST_F(AuthorizationServerTest, FormPostResponseModesGiveFieldsForTheRedirectUri) {

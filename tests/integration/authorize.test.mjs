@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import {
   CookieJar, authorizeFlow, authorizeUrl, consentForm, follow, loginForm, postForm, request,
 } from '../support/harness.mjs';
-import { RESIDENT, authParams, makeClient, setup } from '../support/fixtures.mjs';
+import { RESIDENT, authParams, makeClient, setup, tokenRequest } from '../support/fixtures.mjs';
 
 let server;
 let client;
@@ -146,21 +146,40 @@ test('unknown or missing client_id: 400 page, no redirect (RFC 6749 §4.1.2.1)',
   }
 });
 
-test('missing redirect_uri: never a code; a 400 page or an error to the one registered URI', async () => {
+test('missing redirect_uri in an OpenID request: a 400 page, never a redirect (OIDC Core §3.1.2.1)', async () => {
   const { params } = authParams(client);
+  assert.ok(params.scope.split(' ').includes('openid'));
   delete params.redirect_uri;
   const r = await request(authorizeUrl(server, params));
-  if (r.status === 400) {
-    assert.equal(r.headers.get('location'), null);
-  } else {
-    // OIDC Core §3.1.2.1 requires redirect_uri with scope openid; RFC 6749 §3.1.2.3 lets a
-    // client with a single registered URI omit it. Either way no code without it.
-    const loc = r.location();
-    assert.ok(loc, `status ${r.status}`);
-    assert.equal(`${loc.origin}${loc.pathname}`, client.redirectUri);
-    assert.equal(loc.searchParams.get('code'), null);
-    assert.equal(loc.searchParams.get('error'), 'invalid_request');
-  }
+  assert.equal(r.status, 400);
+  assert.equal(r.headers.get('location'), null);
+  assert.match(r.text, /redirect_uri is missing/);
+});
+
+// RFC 6749 §3.1.2.3 and §4.1.3: a plain OAuth request of a client with one registered URI may
+// leave redirect_uri out; the code goes there, and the token request need not name it either.
+test('missing redirect_uri in a plain OAuth request: the one registered URI, not asked for again', async () => {
+  const { params, pkce } = authParams(client, { scope: 'profile', nonce: undefined });
+  delete params.redirect_uri;
+  delete params.nonce;
+  const f = await authorizeFlow(server, { params, ...RESIDENT });
+  assert.ok(f.location, `HTTP ${f.response.status}`);
+  assert.equal(`${f.location.origin}${f.location.pathname}`, client.redirectUri);
+  const code = f.params.get('code');
+  assert.ok(code);
+  const t = await tokenRequest(server, client, { grant_type: 'authorization_code', code,
+    code_verifier: pkce.verifier });
+  assert.equal(t.status, 200, t.text);
+  assert.equal(t.json().scope, 'profile');
+
+  // A client with two registered URIs must say which.
+  const two = await makeClient(server, { redirectUris: [client.redirectUri, `${client.redirectUri}/2`] });
+  const { params: p2 } = authParams(two, { scope: 'profile' });
+  delete p2.redirect_uri;
+  delete p2.nonce;
+  const r = await request(authorizeUrl(server, p2));
+  assert.equal(r.status, 400);
+  assert.equal(r.headers.get('location'), null);
 });
 
 test('authorization_details (RFC 9396) are shown on the consent page', async () => {

@@ -588,10 +588,12 @@ TEST_P(StoreTest, PendingIsTakenOnce) {
   p.ui_locales = "ja-JP en";
   p.login_hint = "hanako@example.jp";
   p.subject_hint = "r-hanako";
+  p.redirect_uri_given = false;
   store_->insert_pending(p);
 
   const auto found = store_->find_pending(p.handle, kNow);
   ASSERT_TRUE(found);
+  EXPECT_FALSE(found->redirect_uri_given);
   EXPECT_EQ(found->ui_locales, "ja-JP en");
   EXPECT_EQ(found->login_hint, "hanako@example.jp");
   EXPECT_EQ(found->resources, p.resources);
@@ -609,12 +611,15 @@ TEST_P(StoreTest, PendingIsTakenOnce) {
   EXPECT_EQ(taken->ui_locales, "ja-JP en");
   EXPECT_EQ(taken->login_hint, "hanako@example.jp");
   EXPECT_EQ(taken->subject_hint, "r-hanako");
+  EXPECT_FALSE(taken->redirect_uri_given);
   EXPECT_FALSE(store_->take_pending(p.handle, kNow));
   EXPECT_FALSE(store_->find_pending(p.handle, kNow));
 
   p.handle = "expired";
   p.max_age = -1;
+  p.redirect_uri_given = true;
   store_->insert_pending(p);
+  EXPECT_TRUE(store_->find_pending("expired", kNow)->redirect_uri_given);
   EXPECT_FALSE(store_->take_pending("expired", kNow + 61));
   EXPECT_FALSE(store_->find_pending("expired", kNow));  // taken even though expired
 }
@@ -1349,11 +1354,12 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN frontchannel_logout_session_required;"
            "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
            "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
+           "ALTER TABLE pending DROP COLUMN redirect_uri_given;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "DELETE FROM schema_migrations"
-           " WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18);"
+           " WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
            "WITH RECURSIVE up(leaf, level, hashes) AS ("
@@ -1381,13 +1387,14 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN frontchannel_logout_session_required;"
            "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
            "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
+           "ALTER TABLE pending DROP COLUMN redirect_uri_given;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 18);
+  EXPECT_EQ(store->migrate(), 19);
   EXPECT_EQ(store->audit_size(), kLeaves);
   const auto migrated = store->list_events(0, 100);
   ASSERT_EQ(migrated.size(), entries.size());
@@ -1454,11 +1461,12 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN frontchannel_logout_session_required;"
            "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
            "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
+           "ALTER TABLE pending DROP COLUMN redirect_uri_given;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "DELETE FROM schema_migrations"
-           " WHERE version IN (8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18);"
+           " WHERE version IN (8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19);"
          : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
            "DROP TABLE audit_tree;"
            "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
@@ -1481,6 +1489,7 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN frontchannel_logout_session_required;"
            "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
            "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
+           "ALTER TABLE pending DROP COLUMN redirect_uri_given;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
@@ -1488,7 +1497,7 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
   ASSERT_EQ(db_->exec_raw(downgrade), "");
 
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 18);
+  EXPECT_EQ(store->migrate(), 19);
   EXPECT_EQ(store->audit_size(), 4);
   EXPECT_EQ(store->audit_node(0, 0), std::string(32, static_cast<char>(0xaa)));
   EXPECT_EQ(store->audit_node(0, 1), std::string(32, static_cast<char>(0xbb)));

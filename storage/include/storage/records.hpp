@@ -116,12 +116,16 @@ struct PendingAuthorization {
   /// sees residents: pairwise or not), the only one who may complete the request; empty when
   /// no hint was given.
   std::string subject_hint;
+  /// RFC 6749 §4.1.3: whether the request named its redirect_uri. One left out (the client
+  /// registered exactly one, RFC 6749 §3.1.2.3) need not be repeated at the token endpoint.
+  bool redirect_uri_given = true;
 };
 
 struct AuthorizationCode {
   std::string code_hash;
   std::string client_id;
   std::string resident_id;
+  /// As the authorization request named it; empty when it named none (RFC 6749 §4.1.3).
   std::string redirect_uri;
   std::string scope;
   std::string nonce;
