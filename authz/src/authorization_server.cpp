@@ -929,6 +929,17 @@ Answer AuthorizationServer::par(const Params& form, const RequestFacts& facts) {
   }
   auto validated = validate_request(signed_object ? object : form, *client, signed_object);
   if (!validated) return EndpointError{validated.error(), {}};
+  // RFC 9449 §10.1: a DPoP proof sent with the pushed request binds the code to its key, as
+  // dpop_jkt does; with both, they must name the same key.
+  auto jkt = dpop_jkt(facts, std::nullopt);
+  if (!jkt) return EndpointError{jkt.error(), {}};
+  if (jkt->has_value()) {
+    if (!validated->dpop_jkt.empty() && validated->dpop_jkt != **jkt) {
+      return EndpointError{
+          make_error("invalid_request", "dpop_jkt is not the key of the DPoP proof"), {}};
+    }
+    validated->dpop_jkt = **jkt;
+  }
   validated->handle = random_.token(32);
   validated->pushed = true;
   validated->expires_at = clock_.now() + settings_.par_ttl;
@@ -1064,6 +1075,17 @@ std::string AuthorizationServer::subject(const storage::ClientRecord* client,
   input.push_back('\0');
   input += resident_id;
   return base64url_encode(hmac_sha256(pairwise_key_, input));
+}
+
+std::string AuthorizationServer::dpop_nonce_of(std::int64_t window) {
+  std::call_once(dpop_nonce_once_, [this] {
+    dpop_nonce_key_ = named_secret(store_, sealer_, "dpop.nonce_key", random_.token(32));
+  });
+  return base64url_encode(hmac_sha256(dpop_nonce_key_, "dpop-nonce " + std::to_string(window)));
+}
+
+std::string AuthorizationServer::dpop_nonce() {
+  return dpop_nonce_of(clock_.now() / kDpopNonceWindow);
 }
 
 std::string AuthorizationServer::subject(std::string_view client_id, std::string_view resident_id) {

@@ -1,5 +1,6 @@
 #include "authz/dpop.hpp"
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
@@ -105,6 +106,16 @@ Expected<DpopProof> dpop_verify(std::string_view proof, const DpopCheck& check) 
     if (detail::string_member(*claims, "ath", ath) != MemberState::kPresent ||
         !constant_time_equal(ath, sha256_b64url(*check.access_token))) {
       return invalid_proof("ath does not match the access token");
+    }
+  }
+  // Item 10 (§4.3), last: the nonce the server gave out, when it asks for one (§8, §9). A
+  // proof otherwise good is worth another try with a fresh nonce; a bad one is not.
+  if (!check.nonces.empty()) {
+    std::string nonce;
+    if (detail::string_member(*claims, "nonce", nonce) != MemberState::kPresent ||
+        std::ranges::none_of(check.nonces,
+                             [&](const std::string& n) { return constant_time_equal(n, nonce); })) {
+      return make_error("use_dpop_nonce", "the DPoP proof must carry the nonce in DPoP-Nonce");
     }
   }
   result.jkt = key->thumbprint();

@@ -214,6 +214,12 @@ Expected<std::optional<std::string>> AuthorizationServer::dpop_jkt(
   check.now = clock_.now();
   check.max_age = settings_.dpop_max_age;
   check.access_token = token;
+  if (settings_.dpop_require_nonce) {
+    // This window's nonce and the one before: one given out just before the window turned
+    // is still good.
+    const auto window = check.now / kDpopNonceWindow;
+    check.nonces = {dpop_nonce_of(window), dpop_nonce_of(window - 1)};
+  }
   auto proof = dpop_verify(*facts.dpop, check);
   if (!proof) return proof.error();
   // RFC 9449 §11.1: each proof is accepted once within its window, across all nodes.
@@ -819,7 +825,7 @@ Expected<storage::AccessTokenRecord, EndpointError> AuthorizationServer::bearer(
     // RFC 9449 §7.1: a DPoP-bound token is presented with the DPoP scheme and a proof.
     if (scheme != "DPoP") return fail("invalid_token", "DPoP-bound token needs DPoP", "DPoP");
     auto jkt = dpop_jkt(facts, auth->token);
-    if (!jkt) return fail("invalid_dpop_proof", jkt.error().description, "DPoP");
+    if (!jkt) return fail(jkt.error().error, jkt.error().description, "DPoP");
     if (!jkt->has_value() || **jkt != rec->cnf_jkt)
       return fail("invalid_dpop_proof", "DPoP proof key does not match", "DPoP");
   } else if (scheme == "DPoP") {

@@ -54,6 +54,8 @@ App::App(const Config& config, authz::AuthorizationServer& server,
   metrics_.describe("infobank_introspections_from_memory_total",
                     "Introspection answers given on the I/O thread from an answer read before, "
                     "while storage had committed no change that a token's answer depends on.");
+  // The nonce's key is read from storage once, here, not later on an I/O thread.
+  if (server_.settings().dpop_require_nonce) (void)server_.dpop_nonce();
 }
 
 
@@ -70,7 +72,12 @@ awaitable<Response> App::handle(Request&& request, const RequestContext& ctx) {
       cors == CorsKind::none ? std::string() : header(request, http::field::origin);
   const std::string client_id =
       cors == CorsKind::client && !origin.empty() ? claimed_client_id(request) : std::string();
+  // RFC 9449 §8.2 and §9: a request with a DPoP proof learns the nonce to use next, whatever
+  // the answer (with use_dpop_nonce, it is the one to try again with).
+  const bool dpop_nonce =
+      server_.settings().dpop_require_nonce && request.find("DPoP") != request.end();
   auto res = co_await dispatch(std::move(request), ctx);
+  if (dpop_nonce) res.set("DPoP-Nonce", server_.dpop_nonce());
   if (cors == CorsKind::public_data && !origin.empty()) allow_origin(res, "*");
   if (!client_id.empty()) {
     auto job = [&] {

@@ -66,6 +66,7 @@ const std::vector<KeySpec>& key_specs() {
       {"oauth", "key_retention", &Config::key_retention, 0, kMaxInt},
       {"oauth", "initial_access_token", &Config::initial_access_token},
       {"oauth", "require_par", &Config::require_par},
+      {"oauth", "dpop_require_nonce", &Config::dpop_require_nonce},
       {"oauth", "sweep_interval", &Config::sweep_interval, 1, 24 * 3600},
       {"log", "level", &Config::log_level},
       {"broker", "node_id", &Config::broker_node_id},

@@ -60,6 +60,7 @@ struct Config {
   int key_retention = 7 * 24 * 3600;  ///< how long a rotated key stays in JWKS
   std::string initial_access_token;   ///< RFC 7591 §3: required for /register; empty disables
   bool require_par = false;           ///< require PAR of every client
+  bool dpop_require_nonce = false;    ///< RFC 9449 §8, §9: DPoP proofs carry a server nonce
   int sweep_interval = 60;  ///< seconds between sweeps of ended consents and expired rows
 
   // [broker] — the portability broker

@@ -66,8 +66,9 @@ std::string claimed_client_id(const Request& req) {
 
 void allow_origin(Response& res, std::string_view origin) {
   res.set(http::field::access_control_allow_origin, origin);
-  // The challenge of a 401 tells a page which scheme and error; let it read it.
-  res.set(http::field::access_control_expose_headers, "WWW-Authenticate");
+  // The challenge of a 401 tells a page which scheme and error, and DPoP-Nonce the nonce its
+  // next proof needs (RFC 9449 §8.2); let it read them.
+  res.set(http::field::access_control_expose_headers, "WWW-Authenticate, DPoP-Nonce");
   if (origin != "*") res.insert(http::field::vary, "Origin");
 }
 

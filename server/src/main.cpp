@@ -38,6 +38,7 @@ authz::Settings settings_from(const server::Config& c) {
   s.key_retention = c.key_retention;
   s.initial_access_token = c.initial_access_token;
   s.require_par = c.require_par;
+  s.dpop_require_nonce = c.dpop_require_nonce;
   return s;
 }
 

@@ -88,9 +88,13 @@ Response oauth_error(const Request& req, const authz::EndpointError& e) {
   } else if (code == "insufficient_scope") {
     status = http::status::forbidden;
     challenge = e.auth_scheme + " realm=\"infobank\", error=\"insufficient_scope\"";
-  } else if (code == "invalid_dpop_proof" && e.auth_scheme == "DPoP") {
+  } else if ((code == "invalid_dpop_proof" || code == "use_dpop_nonce") &&
+             e.auth_scheme == "DPoP") {
+    // RFC 9449 §7.1 and §9: at a resource, 401 with the DPoP challenge (the token endpoint's
+    // use_dpop_nonce is a 400, §8).
     status = http::status::unauthorized;
-    challenge = "DPoP realm=\"infobank\", error=\"invalid_dpop_proof\", algs=\"ES256 RS256 PS256 EdDSA\"";
+    challenge = "DPoP realm=\"infobank\", error=\"" + code +
+                "\", algs=\"ES256 RS256 PS256 EdDSA\"";
   } else if (code == "access_denied") {
     status = http::status::forbidden;
   }

@@ -646,6 +646,47 @@ TEST_F(AuthorizationServerTest, DpopBindsTokensAndRejectsReplay) {
   EXPECT_EQ(nlohmann::json::parse(info->body)["sub"], "resident-1");
 }
 
+// RFC 9449 §8 with dpop_require_nonce: the nonce is the same on every node (its key is kept in
+// storage), good in its time window and the next, and refused after.
+TEST_F(AuthorizationServerTest, DpopNoncesAreSharedAndExpire) {
+  Settings s = server_->settings();
+  s.dpop_require_nonce = true;
+  AuthorizationServer node_a(s, *store_, clock_, random_, sealer_);
+  AuthorizationServer node_b(s, *store_, clock_, random_, sealer_);
+  node_a.keys().ensure_key();
+  const auto nonce = node_a.dpop_nonce();
+  EXPECT_EQ(node_b.dpop_nonce(), nonce) << "one nonce for the cluster";
+  EXPECT_EQ(nonce.size(), 43u);
+
+  auto key = SigningKey::generate_es256();
+  int proofs = 0;
+  auto redeem_with = [&](AuthorizationServer& node, std::optional<std::string> proof_nonce) {
+    nlohmann::json claims = {{"htm", "POST"}, {"htu", std::string(kIssuer) + "/token"},
+                             {"iat", clock_.now()}, {"jti", "n" + std::to_string(++proofs)}};
+    if (proof_nonce) claims["nonce"] = *proof_nonce;
+    auto f = basic_facts();
+    f.dpop = testing::sign_compact(key, testing::dpop_header(key), claims);
+    return node.token(P({{"grant_type", "authorization_code"}, {"code", obtain_code()},
+                         {"redirect_uri", std::string(kRedirect)},
+                         {"code_verifier", std::string(kVerifier)}}),
+                      f);
+  };
+  auto missing = redeem_with(node_a, std::nullopt);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().error.error, "use_dpop_nonce");
+  EXPECT_TRUE(redeem_with(node_b, nonce)) << "given by one node, taken by the other";
+  EXPECT_TRUE(redeem_with(*server_, std::nullopt)) << "one that asks for none takes proofs without";
+
+  clock_.advance(kDpopNonceWindow);
+  EXPECT_NE(node_a.dpop_nonce(), nonce) << "a new window, a new nonce";
+  EXPECT_TRUE(redeem_with(node_a, nonce)) << "the last window's is still good";
+  EXPECT_TRUE(redeem_with(node_a, node_a.dpop_nonce()));
+  clock_.advance(kDpopNonceWindow);
+  auto stale = redeem_with(node_a, nonce);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().error.error, "use_dpop_nonce");
+}
+
 TEST_F(AuthorizationServerTest, AuthorizationDetailsAreValidatedStoredAndEchoed) {
   std::string details =
       R"([{"type":"personal_data_provision","datasets":["address","children"],"purpose":"child-care support","recipient":"city","retention_until":"2027-03-31"}])";

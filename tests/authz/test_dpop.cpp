@@ -53,6 +53,32 @@ TEST_F(DpopTest, AcceptsAValidProof) {
   EXPECT_EQ(result->iat, kNow);
 }
 
+// RFC 9449 §8, §9: when the server asks for a nonce, a proof carries one of those it gave out.
+// One without, or with another, is use_dpop_nonce (try again with the nonce); a proof that is
+// bad for any other reason stays invalid_dpop_proof, nonce or not.
+TEST_F(DpopTest, NonceWhenAskedFor) {
+  auto asking = check();
+  asking.nonces = {"n-now", "n-before"};
+  auto c = claims();
+  for (const char* nonce : {"n-now", "n-before"}) {
+    c["nonce"] = nonce;
+    EXPECT_TRUE(dpop_verify(proof(c), asking)) << nonce;
+  }
+  EXPECT_TRUE(dpop_verify(proof(c), check())) << "a nonce nobody asked for is no harm";
+  for (const json& nonce : {json("n-older"), json(""), json(42)}) {
+    c["nonce"] = nonce;
+    auto result = dpop_verify(proof(c), asking);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().error, "use_dpop_nonce") << nonce;
+  }
+  c.erase("nonce");
+  auto missing = dpop_verify(proof(c), asking);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().error, "use_dpop_nonce");
+  c["htm"] = "GET";
+  expect_rejected(proof(c), asking);
+}
+
 TEST_F(DpopTest, HtuIsComparedAfterNormalisation) {
   for (const char* htu : {"https://server.example.com/token",
                           "HTTPS://Server.EXAMPLE.com/token",

@@ -11,9 +11,9 @@ import * as oauth from 'oauth4webapi';
 import { chromium } from 'playwright-core';
 
 import {
-  authorizeInBrowser, closeStage, startStage,
+  authorizeInBrowser, closeStage, requireEnv, startStage,
 } from '../support/e2e_browser.mjs';
-import { decodeJwt } from '../support/harness.mjs';
+import { decodeJwt, startInfobank } from '../support/harness.mjs';
 
 const RESIDENT = { username: 'erika', password: 'e2e password, long enough' };
 const SCOPE = 'openid profile email offline_access';
@@ -205,6 +205,65 @@ test('DPoP-bound tokens for a public client (RFC 9449)', async () => {
     await oauth.refreshTokenGrantRequest(as, client, auth, tokens.refresh_token, { DPoP })));
   assert.equal(refreshed.token_type, 'dpop');
   assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
+});
+
+// RFC 9449 §8, §9 on a server started with [oauth] dpop_require_nonce: oauth4webapi's DPoP
+// handle takes the nonce from the use_dpop_nonce answer, and the one retry goes through.
+test('DPoP nonces: oauth4webapi retries with the nonce the server asks for', async () => {
+  const nonceServer = await startInfobank({
+    tls: { cert: requireEnv('INFOBANK_TEST_CERT'), key: requireEnv('INFOBANK_TEST_KEY') },
+    env: { INFOBANK_OAUTH_DPOP_REQUIRE_NONCE: 'true' },
+  });
+  // A browser context of its own: cookies are per host, not per port, and this server's
+  // session cookie must not replace the other server's.
+  const context = await browser.newContext();
+  try {
+    nonceServer.addResident(RESIDENT.username, RESIDENT.password, []);
+    const issuer = new URL(nonceServer.base);
+    const nas = await oauth.processDiscoveryResponse(issuer,
+      await oauth.discoveryRequest(issuer, { algorithm: 'oidc' }));
+    const reg = nonceServer.addClient(['--name', 'e2e DPoP nonce client', '--auth-method', 'none',
+      '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code',
+      '--grant-type', 'refresh_token', '--scope', SCOPE, '--require-dpop']);
+    const client = { client_id: reg.client_id, id_token_signed_response_alg: 'ES256' };
+    const auth = oauth.None();
+    const DPoP = oauth.DPoP(client, await oauth.generateKeyPair('ES256'));
+    let asked = 0;
+    const retry = async (fn) => {
+      try {
+        return await fn();
+      } catch (e) {
+        if (!oauth.isDPoPNonceError(e)) throw e;
+        asked += 1;
+        return fn();
+      }
+    };
+
+    const verifier = oauth.generateRandomCodeVerifier();
+    const st = oauth.generateRandomState();
+    const par = await retry(async () => oauth.processPushedAuthorizationResponse(nas, client,
+      await oauth.pushedAuthorizationRequest(nas, client, auth, {
+        redirect_uri: callback.redirectUri, response_type: 'code', scope: SCOPE, state: st,
+        code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      }, { DPoP })));
+    assert.equal(asked, 1, 'the first proof had no nonce: asked for one, once');
+    const url = new URL(nas.authorization_endpoint);
+    url.searchParams.set('client_id', client.client_id);
+    url.searchParams.set('request_uri', par.request_uri);
+    const cb = await authorizeInBrowser(await context.newPage(), callback, url.href, { resident: RESIDENT });
+    const params = oauth.validateAuthResponse(nas, client, cb, st);
+    const tokens = await retry(async () => oauth.processAuthorizationCodeResponse(nas, client,
+      await oauth.authorizationCodeGrantRequest(nas, client, auth, params, callback.redirectUri, verifier,
+        { DPoP })));
+    assert.equal(tokens.token_type, 'dpop');
+    const info = await retry(async () => oauth.processUserInfoResponse(nas, client, oauth.skipSubjectCheck,
+      await oauth.userInfoRequest(nas, client, tokens.access_token, { DPoP })));
+    assert.ok(info.sub);
+    assert.equal(asked, 1, 'the nonce it kept was good at the token endpoint and at userinfo');
+  } finally {
+    await context.close();
+    await nonceServer.close();
+  }
 });
 
 test('client_credentials with private_key_jwt (RFC 7523)', async () => {

@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 
 import { authorizeFlow, authorizeUrl, postForm, request } from '../support/harness.mjs';
 import { RESIDENT, authParams, clientPost, makeClient, setup, tokenRequest } from '../support/fixtures.mjs';
+import { dpopProof, generateKey, thumbprint } from '../support/jose.mjs';
 
 let server;
 let client;
@@ -13,10 +14,10 @@ before(async () => {
 });
 after(async () => { await server?.close(); });
 
-async function push(c, overrides = {}) {
+async function push(c, overrides = {}, headers = {}) {
   const { params, pkce } = authParams(c, overrides);
   for (const k of Object.keys(params)) if (params[k] === undefined) delete params[k];
-  const r = await clientPost(server, c, '/par', params);
+  const r = await clientPost(server, c, '/par', params, headers);
   return { r, params, pkce };
 }
 
@@ -85,4 +86,47 @@ test('--require-par: a plain authorization request is refused', async () => {
   if (r.status !== 400) assert.equal(r.location()?.searchParams.get('error'), 'invalid_request');
   const { r: pushed } = await push(c);
   assert.equal(pushed.status, 201);
+});
+
+// RFC 9449 §10.1: a DPoP proof sent with the pushed request binds the code to its key, as
+// dpop_jkt would; the code is then redeemed only with a proof of that key.
+test('a DPoP proof at PAR binds the code to its key', async () => {
+  const key = await generateKey();
+  const other = await generateKey();
+  const pushedCode = async () => {
+    const { r, params, pkce } = await push(client, {},
+      { dpop: await dpopProof(key, { htm: 'POST', htu: server.url('/par') }) });
+    assert.equal(r.status, 201, r.text);
+    const f = await authorizeFlow(server, { params: { client_id: client.client_id,
+      request_uri: r.json().request_uri }, ...RESIDENT });
+    return { code: f.params.get('code'), params, pkce };
+  };
+  const redeem = async ({ code, params, pkce }, proofKey) => tokenRequest(server, client,
+    { grant_type: 'authorization_code', code, redirect_uri: params.redirect_uri, code_verifier: pkce.verifier },
+    proofKey ? { dpop: await dpopProof(proofKey, { htm: 'POST', htu: server.url('/token') }) } : {});
+
+  const wrongKey = await redeem(await pushedCode(), other);
+  assert.equal(wrongKey.status, 400, wrongKey.text);
+  assert.equal(wrongKey.json().error, 'invalid_dpop_proof');
+  const noProof = await redeem(await pushedCode(), undefined);
+  assert.equal(noProof.status, 400, 'a bound code needs the proof');
+  const ok = await redeem(await pushedCode(), key);
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.json().token_type, 'DPoP');
+});
+
+test('at PAR, a DPoP proof and dpop_jkt must name one key; a bad proof is refused', async () => {
+  const key = await generateKey();
+  const other = await generateKey();
+  const parUrl = server.url('/par');
+  const mismatch = await push(client, { dpop_jkt: thumbprint(other.jwk) },
+    { dpop: await dpopProof(key, { htm: 'POST', htu: parUrl }) });
+  assert.equal(mismatch.r.status, 400);
+  assert.equal(mismatch.r.json().error, 'invalid_request');
+  const same = await push(client, { dpop_jkt: thumbprint(key.jwk) },
+    { dpop: await dpopProof(key, { htm: 'POST', htu: parUrl }) });
+  assert.equal(same.r.status, 201, same.r.text);
+  const bad = await push(client, {}, { dpop: await dpopProof(key, { htm: 'GET', htu: parUrl }) });
+  assert.equal(bad.r.status, 400);
+  assert.equal(bad.r.json().error, 'invalid_dpop_proof');
 });

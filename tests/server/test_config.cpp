@@ -88,6 +88,7 @@ session_ttl = 3600
 key_retention = 1000
 initial_access_token = "iat"
 require_par = true
+dpop_require_nonce = true
 
 [log]
 level = "debug"
@@ -115,6 +116,7 @@ level = "debug"
   EXPECT_EQ(c.key_retention, 1000);
   EXPECT_EQ(c.initial_access_token, "iat");
   EXPECT_TRUE(c.require_par);
+  EXPECT_TRUE(c.dpop_require_nonce);
   EXPECT_EQ(c.log_level, "debug");
 }
 

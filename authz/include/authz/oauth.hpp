@@ -35,7 +35,12 @@ struct Settings {
   std::int64_t dpop_max_age = 300;
   std::string initial_access_token;  ///< RFC 7591 §3; empty disables /register
   bool require_par = false;
+  /// RFC 9449 §8 and §9: every DPoP proof, at the token endpoint and at resources, carries a
+  /// nonce this server gave out (the DPoP-Nonce header), which limits how long a proof made
+  /// ahead of time is good for. Nonces are good for kDpopNonceWindow to twice that.
+  bool dpop_require_nonce = false;
 };
+inline constexpr std::int64_t kDpopNonceWindow = 300;
 
 /// What infobank knows how to grant, with words for people (the pages render them).
 inline constexpr std::string_view kScopesSupported[] = {
@@ -238,6 +243,10 @@ class AuthorizationServer {
   AuditLog& audit() { return audit_; }
   storage::Store& store() { return store_; }
 
+  /// RFC 9449 §8: the nonce DPoP proofs are to carry now, when Settings::dpop_require_nonce
+  /// (the value for the DPoP-Nonce header). The same on every node of a cluster: an HMAC of the
+  /// time window under a key kept sealed in storage, read on the first call.
+  [[nodiscard]] std::string dpop_nonce();
   /// RFC 8414 / OpenID Connect Discovery metadata JSON.
   [[nodiscard]] std::string metadata_json(bool openid) const;
 
@@ -474,6 +483,10 @@ class AuthorizationServer {
   std::unordered_map<std::string, CachedClient> clients_;
   std::once_flag pairwise_once_;
   std::string pairwise_key_;
+  std::once_flag dpop_nonce_once_;
+  std::string dpop_nonce_key_;
+  /// The nonce of the time window `window` (now / kDpopNonceWindow).
+  std::string dpop_nonce_of(std::int64_t window);
 
   Settings settings_;
   storage::Store& store_;
