@@ -111,6 +111,10 @@ bool is_jwt_response_mode(std::string_view v) {
   return v == "jwt" || v == "query.jwt" || v == "form_post.jwt";
 }
 bool is_form_post_mode(std::string_view v) { return v == "form_post" || v == "form_post.jwt"; }
+// A browser posts a form to a web address only, not to an app's private-use scheme.
+bool can_post_to(std::string_view redirect_uri) {
+  return redirect_uri.starts_with("https://") || redirect_uri.starts_with("http://");
+}
 
 // RFC 6749 §3.1.2.3 and §4.1.1: a client that registered exactly one redirect URI may leave
 // redirect_uri out, and that one is used; OIDC Core §3.1.2.1 requires it in an OpenID request.
@@ -329,9 +333,7 @@ Expected<storage::PendingAuthorization> AuthorizationServer::validate_request(
   if (std::find(client.redirect_uris.begin(), client.redirect_uris.end(), redirect_uri) ==
       client.redirect_uris.end())
     return make_error("invalid_request", "redirect_uri is not registered for this client");
-  // A browser posts a form to a web address only, not to an app's private-use scheme.
-  if (is_form_post_mode(mode) && !redirect_uri.starts_with("https://") &&
-      !redirect_uri.starts_with("http://")) {
+  if (is_form_post_mode(mode) && !can_post_to(redirect_uri)) {
     return make_error("invalid_request", "response_mode " + mode +
                                              " needs an http or https redirect_uri");
   }
@@ -508,11 +510,8 @@ AuthorizeResult AuthorizationServer::authorize(const Params& query) {
       // The error goes back in the mode asked for when that mode can carry it (a form only
       // to a web address); otherwise in the query, which every client reads.
       auto mode = request.value("response_mode");
-      if (!is_response_mode(mode) ||
-          (is_form_post_mode(mode) && !redirect_uri.starts_with("https://") &&
-           !redirect_uri.starts_with("http://"))) {
+      if (!is_response_mode(mode) || (is_form_post_mode(mode) && !can_post_to(redirect_uri)))
         mode = "query";
-      }
       r.response = authorization_response(redirect_uri, client->client_id, mode,
                                           {{"error", r.error.error},
                                            {"error_description", r.error.description},
