@@ -234,7 +234,7 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["ui_locales_supported"] = {"en", "ja"};
   m["subject_types_supported"] = {"public", "pairwise"};
   m["id_token_signing_alg_values_supported"] = {"ES256"};
-  m["userinfo_signing_alg_values_supported"] = nlohmann::json::array();
+  m["userinfo_signing_alg_values_supported"] = {"ES256"};
   m["claims_supported"] = {"sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "nonce", "azp",
                            "at_hash", "sid", "name", "preferred_username", "email"};
   // OIDC Back-Channel Logout 1.0 §2.1.
@@ -1035,6 +1035,9 @@ std::optional<OAuthError> AuthorizationServer::complete_client(storage::ClientRe
   if (draft.subject_type == "pairwise" && code_flow && sector_of(draft.redirect_uris).empty())
     return make_error("invalid_client_metadata",
                       "a pairwise client's redirect URIs must share one host (its sector)");
+  // OIDC Core §5.3.2: what this server signs, it signs with ES256.
+  if (!draft.userinfo_signed_response_alg.empty() && draft.userinfo_signed_response_alg != "ES256")
+    return make_error("invalid_client_metadata", "userinfo_signed_response_alg must be ES256");
   if (method == "none" && std::find(draft.grant_types.begin(), draft.grant_types.end(),
                                     "client_credentials") != draft.grant_types.end())
     return make_error("invalid_client_metadata", "public clients cannot use client_credentials");

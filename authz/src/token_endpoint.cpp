@@ -850,6 +850,16 @@ Answer AuthorizationServer::userinfo(const RequestFacts& facts) {
     out["preferred_username"] = resident->username;
   }
   if (contains_word(rec.scope, "email") && !resident->email.empty()) out["email"] = resident->email;
+  // OIDC Core §5.3.2: a client that registered userinfo_signed_response_alg gets the claims as
+  // a JWT signed with the current key, with iss and aud (the client) beside them.
+  const auto client = cached_client(rec.client_id);
+  if (client && client->userinfo_signed_response_alg == "ES256") {
+    out["iss"] = settings_.issuer;
+    out["aud"] = rec.client_id;
+    out["iat"] = clock_.now();
+    const auto key = keys_.current();
+    return JsonAnswer{jws_sign(key.key, key.kid, "", out.dump()), 200, "application/jwt"};
+  }
   return JsonAnswer{out.dump(), 200};
 }
 
@@ -939,14 +949,21 @@ std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
     if (meta.contains(alg) && meta[alg] != "ES256")
       return invalid(std::string(alg) + " must be ES256, the only one this server signs with");
   }
-  // Nothing is encrypted, and UserInfo answers are plain JSON.
+  // OIDC Registration §2: with no default (plain JSON), signed UserInfo answers are asked for.
+  if (meta.contains("userinfo_signed_response_alg")) {
+    if (meta["userinfo_signed_response_alg"] != "ES256") {
+      return invalid(
+          "userinfo_signed_response_alg must be ES256, the only one this server signs with");
+    }
+    draft.userinfo_signed_response_alg = "ES256";
+  }
+  // Nothing is encrypted.
   for (const char* unsupported :
        {"id_token_encrypted_response_alg", "id_token_encrypted_response_enc",
         "userinfo_encrypted_response_alg", "userinfo_encrypted_response_enc",
         "authorization_encrypted_response_alg", "authorization_encrypted_response_enc",
         "introspection_encrypted_response_alg", "introspection_encrypted_response_enc",
-        "request_object_encryption_alg", "request_object_encryption_enc",
-        "userinfo_signed_response_alg"}) {
+        "request_object_encryption_alg", "request_object_encryption_enc"}) {
     if (meta.contains(unsupported)) return invalid(std::string(unsupported) + " is not supported");
   }
   return std::nullopt;
@@ -982,6 +999,8 @@ nlohmann::json registration_json(const storage::ClientRecord& c, std::string_vie
     out["token_endpoint_auth_signing_alg"] = c.token_endpoint_auth_signing_alg;
   if (!c.request_object_signing_alg.empty())
     out["request_object_signing_alg"] = c.request_object_signing_alg;
+  if (!c.userinfo_signed_response_alg.empty())
+    out["userinfo_signed_response_alg"] = c.userinfo_signed_response_alg;
   if (!c.registration_access_token_hash.empty())
     out["registration_client_uri"] = std::string(issuer) + "/register/" + c.client_id;
   for (const char* alg : kSignedResponseAlgs) out[alg] = "ES256";

@@ -665,7 +665,9 @@ awaitable<Response> App::back_channel(const Request& req, const RequestContext& 
     auto job = [&] { return server_.userinfo(facts); };
     auto answer = co_await offload(workers_, job);
     if (!answer) co_return oauth_error(req, answer.error());
-    co_return json_response(req, http::status::ok, std::move(answer->body));
+    auto res = json_response(req, http::status::ok, std::move(answer->body));
+    if (!answer->content_type.empty()) res.set(http::field::content_type, answer->content_type);
+    co_return res;
   }
   if (!query_of(target).empty()) co_return bad_request(req, "parameters belong in the body, not the URL");
 

@@ -63,6 +63,8 @@ nlohmann::json client_json(const storage::ClientRecord& c) {
                       {"dpop_bound_access_tokens", c.require_dpop},
                       {"created_at", c.created_at}};
   if (!c.jwks.empty()) j["jwks"] = nlohmann::json::parse(c.jwks);
+  if (!c.userinfo_signed_response_alg.empty())
+    j["userinfo_signed_response_alg"] = c.userinfo_signed_response_alg;
   return j;
 }
 
@@ -251,6 +253,9 @@ int main(int argc, char** argv) {
                        "every authorization request must be a request object signed with a "
                        "key of --jwks-file (RFC 9101)");
   client_add->add_flag("--require-dpop", draft.require_dpop, "require DPoP-bound tokens");
+  client_add->add_option("--userinfo-signed-response-alg", draft.userinfo_signed_response_alg,
+                         "ES256: answer the client's UserInfo requests with a signed JWT "
+                         "(OpenID Connect Core 5.3.2)");
   auto* client_list = client_cmd->add_subcommand("list", "list clients as JSON");
   auto* client_show = client_cmd->add_subcommand("show", "show one client as JSON");
   std::string client_id;

@@ -105,14 +105,14 @@ TransferDatasetRecord read_transfer_dataset(const Row& row) {
 // --- Clients: one list of columns, read and written in one order by both back ends ----------
 
 /// The clients table's columns: client_id first (the key), created_at last (written once).
-inline constexpr std::array<std::string_view, 22> kClientColumnNames = {
+inline constexpr std::array<std::string_view, 23> kClientColumnNames = {
     "client_id", "client_name", "secret_hash", "token_endpoint_auth_method", "redirect_uris",
     "grant_types", "scope", "jwks", "default_audience", "require_par", "require_dpop",
     "registration_access_token_hash", "post_logout_redirect_uris", "subject_type",
     "backchannel_logout_uri", "backchannel_logout_session_required",
     "require_signed_request_object", "frontchannel_logout_uri",
     "frontchannel_logout_session_required", "token_endpoint_auth_signing_alg",
-    "request_object_signing_alg", "created_at"};
+    "request_object_signing_alg", "userinfo_signed_response_alg", "created_at"};
 
 /// kClientColumnNames as an SQL column list.
 inline const std::string& client_columns() {
@@ -127,7 +127,7 @@ inline const std::string& client_columns() {
   return columns;
 }
 
-/// A new client's INSERT (nothing on a taken client_id), its values as parameters 1 to 22 in
+/// A new client's INSERT (nothing on a taken client_id), its values as parameters 1 to 23 in
 /// kClientColumnNames' order; `mark` is the back end's parameter sign ('?' or '$').
 inline std::string client_insert_sql(char mark) {
   std::string sql = "INSERT INTO clients (" + client_columns() + ") VALUES (";
@@ -139,7 +139,7 @@ inline std::string client_insert_sql(char mark) {
 }
 
 /// A client's UPDATE of every column but its key (parameter 1) and created_at, the others as
-/// parameters 2 to 21 in kClientColumnNames' order.
+/// parameters 2 to 22 in kClientColumnNames' order.
 inline std::string client_update_sql(char mark) {
   std::string sql = "UPDATE clients SET ";
   for (std::size_t i = 1; i + 1 < kClientColumnNames.size(); ++i) {
@@ -161,7 +161,7 @@ decltype(auto) client_values_but_created_at(const ClientRecord& c, Write&& write
                c.subject_type, c.backchannel_logout_uri, c.backchannel_logout_session_required,
                c.require_signed_request_object, c.frontchannel_logout_uri,
                c.frontchannel_logout_session_required, c.token_endpoint_auth_signing_alg,
-               c.request_object_signing_alg);
+               c.request_object_signing_alg, c.userinfo_signed_response_alg);
 }
 
 template <class Row>
@@ -188,7 +188,8 @@ ClientRecord read_client(const Row& row) {
   c.frontchannel_logout_session_required = row.boolean(18);
   c.token_endpoint_auth_signing_alg = row.text(19);
   c.request_object_signing_alg = row.text(20);
-  c.created_at = row.int64(21);
+  c.userinfo_signed_response_alg = row.text(21);
+  c.created_at = row.int64(22);
   return c;
 }
 

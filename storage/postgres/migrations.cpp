@@ -509,13 +509,18 @@ constexpr std::string_view kRedirectUriGiven = R"sql(
 ALTER TABLE pending ADD COLUMN redirect_uri_given BOOLEAN NOT NULL DEFAULT TRUE;
 )sql";
 
+// Version 20: OIDC Core §5.3.2. A client's UserInfo answers signed, when it registered so.
+constexpr std::string_view kSignedUserinfo = R"sql(
+ALTER TABLE clients ADD COLUMN userinfo_signed_response_alg TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 19> kMigrations = {
+constexpr std::array<std::string_view, 20> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
     kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
     kNotRead,      kSessionEnd,           kSubjectType,     kBackchannelLogout,
     kSignedRequestObjects, kFrontchannelLogout, kOneActiveContract, kSigningAlgs,
-    kRedirectUriGiven};
+    kRedirectUriGiven, kSignedUserinfo};
 
 constexpr std::string_view kCreateVersionTable =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "

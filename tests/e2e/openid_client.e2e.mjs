@@ -183,6 +183,29 @@ test('userinfo', async () => {
   assert.equal(info.email, 'hanako@example.test');
 });
 
+// OIDC Core §5.3.2: a client registered with userinfo_signed_response_alg ES256 gets a JWT,
+// which openid-client verifies (signature against the JWKS, iss, aud) before reading it.
+test('signed userinfo: openid-client verifies the JWT', async () => {
+  const reg = server.addClient(['--name', 'openid-client signed userinfo', '--auth-method', 'client_secret_basic',
+    '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code', '--scope', SCOPE,
+    '--userinfo-signed-response-alg', 'ES256']);
+  assert.ok(issuer.userinfo_signing_alg_values_supported.includes('ES256'));
+  const client = new issuer.Client({
+    client_id: reg.client_id, client_secret: reg.client_secret, redirect_uris: [callback.redirectUri],
+    response_types: ['code'], id_token_signed_response_alg: 'ES256', userinfo_signed_response_alg: 'ES256',
+  });
+  const { params, checks } = await pushedCodeFlow(client);
+  const tokens = await client.callback(callback.redirectUri, params, checks);
+  const info = await client.userinfo(tokens);
+  assert.equal(info.sub, residentSub);
+  assert.equal(info.iss, server.base);
+  assert.equal(info.aud, reg.client_id);
+  assert.equal(info.email, 'hanako@example.test');
+  // The same answer to a client expecting plain JSON is refused by openid-client: it is a JWT.
+  const expectsJson = new issuer.Client({ ...client.metadata, userinfo_signed_response_alg: undefined });
+  await assert.rejects(expectsJson.userinfo(tokens));
+});
+
 test('introspection says active; after client.revoke of the access token, inactive', async () => {
   const { client, tokens } = state;
   const info = await client.introspect(tokens.access_token, 'access_token');

@@ -63,6 +63,7 @@ test('OpenID Connect discovery', async () => {
   assert.ok(md.subject_types_supported.length > 0);
   assert.ok(md.id_token_signing_alg_values_supported.includes('ES256'));
   assert.ok(!md.id_token_signing_alg_values_supported.includes('none'));
+  assert.deepEqual(md.userinfo_signing_alg_values_supported, ['ES256'], 'OIDC Core §5.3.2');
   assert.deepEqual(md.response_types_supported, ['code']);
 });
 

@@ -50,9 +50,15 @@ test('a client that asks for ES256 where the server signs is registered', async 
   const r = await register({
     redirect_uris: ['https://rp.example.test/cb'], id_token_signed_response_alg: 'ES256',
     authorization_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256',
+    userinfo_signed_response_alg: 'ES256',
   });
   assert.equal(r.status, 201, r.text);
   assert.equal(r.json().id_token_signed_response_alg, 'ES256');
+  // Signed UserInfo answers have no default (plain JSON), so only a client that asked has one.
+  assert.equal(r.json().userinfo_signed_response_alg, 'ES256');
+  assert.equal(server.cliJson(['client', 'show', r.json().client_id]).userinfo_signed_response_alg, 'ES256');
+  const plain = await register({ redirect_uris: ['https://rp.example.test/cb'] });
+  assert.equal(plain.json().userinfo_signed_response_alg, undefined);
 });
 
 test('registers a private_key_jwt client with an inline JWKS', async () => {
@@ -117,7 +123,7 @@ for (const [name, body, error] of [
   ['JARM responses signed with HS256', { redirect_uris: ['https://rp.example.test/cb'], authorization_signed_response_alg: 'HS256' }, 'invalid_client_metadata'],
   ['introspection answers signed with PS256', { redirect_uris: ['https://rp.example.test/cb'], introspection_signed_response_alg: 'PS256' }, 'invalid_client_metadata'],
   ['encrypted ID tokens', { redirect_uris: ['https://rp.example.test/cb'], id_token_encrypted_response_alg: 'RSA-OAEP-256' }, 'invalid_client_metadata'],
-  ['signed UserInfo answers', { redirect_uris: ['https://rp.example.test/cb'], userinfo_signed_response_alg: 'ES256' }, 'invalid_client_metadata'],
+  ['UserInfo answers signed with RS256', { redirect_uris: ['https://rp.example.test/cb'], userinfo_signed_response_alg: 'RS256' }, 'invalid_client_metadata'],
   ['client assertions MACed with HS256', { redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_signing_alg: 'HS256' }, 'invalid_client_metadata'],
   ['unsigned request objects', { redirect_uris: ['https://rp.example.test/cb'], request_object_signing_alg: 'none' }, 'invalid_client_metadata'],
 ]) {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { postForm, request } from '../support/harness.mjs';
-import { clientPost, getTokens, makeClient, setup, tokenRequest } from '../support/fixtures.mjs';
+import { clientPost, getTokens, jwks, makeClient, setup, tokenRequest } from '../support/fixtures.mjs';
+import { verifyJwt } from '../support/jose.mjs';
 
 let server;
 let client;
@@ -57,6 +58,30 @@ test('POST with the token as the form parameter access_token (RFC 6750 §2.2)', 
   const none = await postForm(server.url('/userinfo'), { other: 'x' });
   assert.equal(none.status, 400);
   assert.equal(none.json().error, 'invalid_request');
+});
+
+// OIDC Core §5.3.2: a client registered with userinfo_signed_response_alg gets a signed JWT.
+test('a client that registered signed answers gets a JWT with iss and aud (OIDC Core §5.3.2)', async () => {
+  const signed = await makeClient(server, { extra: ['--userinfo-signed-response-alg', 'ES256'] });
+  assert.equal(server.cliJson(['client', 'show', signed.client_id]).userinfo_signed_response_alg, 'ES256');
+  const t = (await getTokens(server, signed)).body;
+  const r = await request(server.url('/userinfo'), { headers: bearer(t.access_token) });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.headers.get('content-type'), 'application/jwt');
+  assert.match(r.headers.get('cache-control') ?? '', /no-store/);
+  const { payload } = await verifyJwt(r.text, await jwks(server));
+  assert.equal(payload.iss, server.base);
+  assert.equal(payload.aud, signed.client_id);
+  assert.equal(payload.sub, server.resident.sub);
+  assert.equal(payload.email, 'alice@example.test');
+  // Errors stay the plain JSON error with the challenge; other clients get plain JSON.
+  const bad = await request(server.url('/userinfo'), { headers: bearer('garbage') });
+  assert.equal(bad.status, 401);
+  const plain = await request(server.url('/userinfo'), { headers: bearer(tokens.access_token) });
+  assert.match(plain.headers.get('content-type') ?? '', /^application\/json/);
+  // Another algorithm is refused at registration, by the CLI as by /register.
+  assert.notEqual(server.cli(['client', 'add', '--name', 'rs', '--redirect-uri', 'https://rp.example.test/cb',
+    '--userinfo-signed-response-alg', 'RS256']).status, 0);
 });
 
 test('only the claims of the granted scopes', async () => {

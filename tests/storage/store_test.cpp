@@ -257,6 +257,7 @@ TEST_P(StoreTest, UpdateClientReplacesTheMetadataButNotTheIdOrBirth) {
   client.frontchannel_logout_session_required = true;
   client.token_endpoint_auth_signing_alg = "ES256";
   client.request_object_signing_alg = "PS256";
+  client.userinfo_signed_response_alg = "ES256";
   client.created_at = kNow + 999;
   ASSERT_TRUE(store_->update_client(client));
   const auto found = store_->find_client("app");
@@ -272,6 +273,7 @@ TEST_P(StoreTest, UpdateClientReplacesTheMetadataButNotTheIdOrBirth) {
   EXPECT_TRUE(found->frontchannel_logout_session_required);
   EXPECT_EQ(found->token_endpoint_auth_signing_alg, "ES256");
   EXPECT_EQ(found->request_object_signing_alg, "PS256");
+  EXPECT_EQ(found->userinfo_signed_response_alg, "ES256");
   EXPECT_EQ(found->registration_access_token_hash, "rat");
   EXPECT_EQ(found->created_at, kNow) << "created_at is not metadata";
   client.client_id = "unknown";
@@ -294,6 +296,7 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   client.frontchannel_logout_session_required = true;
   client.token_endpoint_auth_signing_alg = "EdDSA";
   client.request_object_signing_alg = "RS256";
+  client.userinfo_signed_response_alg = "ES256";
   ASSERT_TRUE(store_->insert_client(client));
   EXPECT_FALSE(store_->insert_client(make_client("app")));
 
@@ -310,6 +313,7 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   EXPECT_TRUE(found->frontchannel_logout_session_required);
   EXPECT_EQ(found->token_endpoint_auth_signing_alg, "EdDSA");
   EXPECT_EQ(found->request_object_signing_alg, "RS256");
+  EXPECT_EQ(found->userinfo_signed_response_alg, "ES256");
   EXPECT_EQ(found->redirect_uris, client.redirect_uris);
   EXPECT_EQ(found->post_logout_redirect_uris, client.post_logout_redirect_uris);
   EXPECT_EQ(found->subject_type, "pairwise");
@@ -335,6 +339,7 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   EXPECT_FALSE(all[1].frontchannel_logout_session_required);
   EXPECT_TRUE(all[1].token_endpoint_auth_signing_alg.empty());
   EXPECT_TRUE(all[1].request_object_signing_alg.empty());
+  EXPECT_TRUE(all[1].userinfo_signed_response_alg.empty());
 }
 
 TEST_P(StoreTest, ClientIdsAreExactBytes) {
@@ -1355,11 +1360,12 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
            "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
            "ALTER TABLE pending DROP COLUMN redirect_uri_given;"
+           "ALTER TABLE clients DROP COLUMN userinfo_signed_response_alg;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "DELETE FROM schema_migrations"
-           " WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19);"
+           " WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
            "WITH RECURSIVE up(leaf, level, hashes) AS ("
@@ -1388,13 +1394,14 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
            "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
            "ALTER TABLE pending DROP COLUMN redirect_uri_given;"
+           "ALTER TABLE clients DROP COLUMN userinfo_signed_response_alg;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 19);
+  EXPECT_EQ(store->migrate(), 20);
   EXPECT_EQ(store->audit_size(), kLeaves);
   const auto migrated = store->list_events(0, 100);
   ASSERT_EQ(migrated.size(), entries.size());
@@ -1462,11 +1469,12 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
            "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
            "ALTER TABLE pending DROP COLUMN redirect_uri_given;"
+           "ALTER TABLE clients DROP COLUMN userinfo_signed_response_alg;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "DELETE FROM schema_migrations"
-           " WHERE version IN (8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19);"
+           " WHERE version IN (8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20);"
          : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
            "DROP TABLE audit_tree;"
            "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
@@ -1490,6 +1498,7 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
            "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
            "ALTER TABLE pending DROP COLUMN redirect_uri_given;"
+           "ALTER TABLE clients DROP COLUMN userinfo_signed_response_alg;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
@@ -1497,7 +1506,7 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
   ASSERT_EQ(db_->exec_raw(downgrade), "");
 
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 19);
+  EXPECT_EQ(store->migrate(), 20);
   EXPECT_EQ(store->audit_size(), 4);
   EXPECT_EQ(store->audit_node(0, 0), std::string(32, static_cast<char>(0xaa)));
   EXPECT_EQ(store->audit_node(0, 1), std::string(32, static_cast<char>(0xbb)));

@@ -210,9 +210,10 @@ TEST_P(TransferStoreTest, MigrationKeepsTheOldestOfActiveTwins) {
   store_.reset();
   const std::string later = "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
                             "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
-                            "ALTER TABLE pending DROP COLUMN redirect_uri_given;";
+                            "ALTER TABLE pending DROP COLUMN redirect_uri_given;"
+                            "ALTER TABLE clients DROP COLUMN userinfo_signed_response_alg;";
   ASSERT_EQ(db_->exec_raw(pg ? "DROP INDEX contracts_one_active;" + later +
-                                   "DELETE FROM schema_migrations WHERE version IN (17, 18, 19);"
+                                   "DELETE FROM schema_migrations WHERE version IN (17, 18, 19, 20);"
                              : "DROP INDEX contracts_one_active;" + later +
                                    "PRAGMA user_version = 16;"),
             "");
@@ -221,7 +222,7 @@ TEST_P(TransferStoreTest, MigrationKeepsTheOldestOfActiveTwins) {
   store_->upsert_contract(contract("a-newer", "dst", "active", kNow), logged("c", "x"));
   store_->upsert_contract(contract("z-oldest", "dst", "active", kNow - 50), logged("c", "x"));
   store_->upsert_contract(contract("alone", "other", "active", kNow), logged("c", "x"));
-  EXPECT_EQ(store_->migrate(), 19);
+  EXPECT_EQ(store_->migrate(), 20);
   EXPECT_EQ(store_->find_active_contract("resident-x", "dst")->id, "z-oldest");
   EXPECT_EQ(store_->find_active_contract("resident-x", "other")->id, "alone");
   int ended = 0;

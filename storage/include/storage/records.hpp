@@ -51,6 +51,9 @@ struct ClientRecord {
   /// assertions, and of its request objects; empty = any asymmetric alg the server supports.
   std::string token_endpoint_auth_signing_alg;
   std::string request_object_signing_alg;
+  /// OIDC Registration §2 userinfo_signed_response_alg: "ES256" = UserInfo answers this
+  /// client with a JWT signed by the server (OIDC Core §5.3.2); empty = plain JSON.
+  std::string userinfo_signed_response_alg;
   std::int64_t created_at = 0;
 };
 
