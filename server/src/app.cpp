@@ -287,7 +287,7 @@ awaitable<Response> App::continue_flow(const Request& req, const RequestContext&
                              pages::render_login({"/login", handle, csrf, step.client_name,
                                                   step.login_hint, ""},
                                                  lang),
-                             origin_of(step.pending->redirect_uri));
+                             step.pending->redirect_uri);
     res.insert(http::field::set_cookie, cookie(csrf_cookie_name(ctx.tls), csrf, ctx.tls, "Strict", 3600));
     co_return res;
   }
@@ -303,7 +303,7 @@ awaitable<Response> App::continue_flow(const Request& req, const RequestContext&
   page.details = detail_views(step.pending->authorization_details);
   if (auto u = boost::urls::parse_uri(step.pending->redirect_uri)) page.redirect_host = std::string(u->encoded_host_and_port());
   co_return page_response(req, http::status::ok, pages::render_consent(page, lang),
-                          origin_of(step.pending->redirect_uri));
+                          step.pending->redirect_uri);
 }
 
 awaitable<Response> App::login(const Request& req, const RequestContext& ctx) {
@@ -354,7 +354,7 @@ awaitable<Response> App::login(const Request& req, const RequestContext& ctx) {
                             pages::render_login({"/login", handle, cookies.login_csrf, client_name, username,
                                                  throttled ? "too_many_attempts" : "invalid_credentials"},
                                                 lang_of(req, ui_locales)),
-                            origin_of(redirect_uri));
+                            redirect_uri);
   }
   auto res = redirect(req, handle.empty() ? std::string("/account")
                                           : authz::with_params("/authorize/continue", {{"handle", handle}}));
@@ -575,9 +575,9 @@ awaitable<Response> App::end_session(const Request& req, const RequestContext& c
                            request.post_logout_redirect_uri,
                            request.state,       request.ui_locales,
                            view.resident_name};
-    // The confirmation's answer redirects to the client: CSP form-action must allow its origin.
+    // The confirmation's answer redirects to the client (see page_response: no form-action).
     co_return page_response(req, http::status::ok, pages::render_logout(page, lang),
-                            origin_of(request.post_logout_redirect_uri));
+                            request.post_logout_redirect_uri);
   }
   const std::string back =
       request.post_logout_redirect_uri.empty()

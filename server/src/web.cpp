@@ -107,9 +107,6 @@ Response bad_request(const Request& req, std::string description) {
   return oauth_error(req, authz::EndpointError{authz::make_error("invalid_request", std::move(description)), {}});
 }
 
-// The origin (scheme://host[:port]) of a redirect URI, for CSP form-action: browsers apply
-// form-action to every redirect that follows a form submission, and the consent POST ends in a
-// redirect to the client.
 Response page_response(const Request& req, http::status status, std::string html,
                        std::string_view form_target,
                        const std::vector<std::string>& frame_sources,
@@ -118,10 +115,13 @@ Response page_response(const Request& req, http::status status, std::string html
   res.set(http::field::content_type, "text/html; charset=utf-8");
   // No script but the one named by hash; the one style block is allowed by hash.
   // frame-ancestors and X-Frame-Options stop clickjacking of the consent page (RFC 9700 §4.16).
-  std::string form_action = "'self'";
-  if (!form_target.empty()) form_action += " " + std::string(form_target);
-  std::string csp = "default-src 'none'; style-src " + std::string(pages::kStyleCspHash) +
-                    "; form-action " + form_action + "; frame-ancestors 'none'; base-uri 'none'";
+  // form-action: a page whose form ends at a client (sign-in or consent, then the redirect to
+  // it; form_post; the logout confirmation) has none, because browsers hold every redirect
+  // after a form's submission to it (Chromium blocks the whole navigation), and the client's
+  // own redirects onwards, to another of its origins, are not ours to list.
+  std::string csp = "default-src 'none'; style-src " + std::string(pages::kStyleCspHash);
+  if (form_target.empty()) csp += "; form-action 'self'";
+  csp += "; frame-ancestors 'none'; base-uri 'none'";
   if (!script_hash.empty()) csp += "; script-src " + std::string(script_hash);
   if (!frame_sources.empty()) {
     std::vector<std::string> origins;
@@ -151,10 +151,10 @@ Response redirect(const Request& req, const std::string& location) {
 
 Response to_client(const Request& req, const authz::Redirect& response, pages::Lang lang) {
   if (!response.form_post) return redirect(req, response.location);
-  // The form goes to the client's origin only; nothing else on the page may run or load.
+  // Nothing but its one script may run on the page, and nothing may load.
   return page_response(req, http::status::ok,
                        pages::render_form_post(response.location, response.form_fields, lang),
-                       origin_of(response.location), {}, pages::kFormPostScriptCspHash);
+                       response.location, {}, pages::kFormPostScriptCspHash);
 }
 
 pages::Lang lang_of(const Request& req) {

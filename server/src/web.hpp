@@ -32,7 +32,9 @@ std::string error_json(const authz::OAuthError& error);
 Response oauth_error(const Request& req, const authz::EndpointError& e);
 Response bad_request(const Request& req, std::string description);
 using authz::origin_of;
-/// An HTML page under the strict CSP; `form_target` is an extra form-action origin.
+/// An HTML page under the strict CSP. `form_target`, when given, is the client URI its form
+/// leads to (through our redirect): then the CSP has no form-action, since browsers apply it
+/// to the client's own redirects onwards too; otherwise form-action is 'self'.
 /// `frame_sources`, when given, are the only origins the page may frame (CSP frame-src; each
 /// URI's origin, once); otherwise it frames nothing (default-src 'none').
 /// `script_hash`, when given, is the one script the page may run (a CSP hash-source).

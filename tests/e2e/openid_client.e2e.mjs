@@ -411,6 +411,28 @@ for (const mode of ['form_post', 'form_post.jwt']) {
   });
 }
 
+// A client whose callback sends the browser on to another of its origins, after the consent
+// page's form and after the form_post page's: Chromium applies a page's CSP form-action to every
+// redirect after its form was sent, so such a policy would stop the browser short of the client.
+for (const mode of ['query', 'form_post']) {
+  test(`after consent (${mode}), the client's own redirect to another of its origins goes through`, async () => {
+    const reg = server.addClient(['--name', 'openid-client with a hop', '--auth-method', 'client_secret_basic',
+      '--redirect-uri', callback.hopUri, '--grant-type', 'authorization_code', '--scope', SCOPE]);
+    const client = new issuer.Client({ client_id: reg.client_id, client_secret: reg.client_secret,
+      redirect_uris: [callback.hopUri], response_types: ['code'], id_token_signed_response_alg: 'ES256' });
+    const checks = freshChecks();
+    const before = callback.landed.length;
+    // The landing page stands in for the callback: the browser must get there.
+    const landing = { redirectUri: callback.hopUri.replace('127.0.0.1', 'localhost').replace('/hop', '/landed'),
+      hits: callback.landed };
+    await authorizeInBrowser(page, landing, client.authorizationUrl({
+      scope: SCOPE, state: checks.state, nonce: checks.nonce, prompt: 'consent', response_mode: mode,
+      code_challenge: generators.codeChallenge(checks.code_verifier), code_challenge_method: 'S256',
+    }), { resident: RESIDENT });
+    assert.equal(callback.landed.length, before + 1, 'the browser reached the other origin');
+  });
+}
+
 test('negative: a tampered state is refused by client.callback before the code is redeemed', async () => {
   const { client } = state;
   const { params, checks } = await pushedCodeFlow(client);

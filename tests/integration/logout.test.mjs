@@ -64,9 +64,11 @@ test('logout with id_token_hint asks to confirm, then ends the session and goes 
   const page = await confirmationPage(jar, {
     id_token_hint: tokens.id_token, post_logout_redirect_uri: BYE, state: 'st-1',
   });
-  // The confirmation's answer redirects to the client: CSP form-action allows its origin only.
+  // The confirmation's answer redirects to the client, which may redirect on to another of its
+  // origins: no form-action (browsers hold those redirects to it too); the rest stays strict.
   const csp = page.r.headers.get('content-security-policy') ?? '';
-  assert.match(csp, /form-action 'self' https:\/\/rp\.example\.test;/);
+  assert.doesNotMatch(csp, /form-action/);
+  assert.match(csp, /default-src 'none'/);
   assert.match(csp, /frame-ancestors 'none'/);
   assert.equal(page.form.fields.post_logout_redirect_uri, BYE);
   assert.equal(page.form.fields.client_id, client.client_id);

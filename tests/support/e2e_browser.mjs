@@ -19,19 +19,30 @@ export function requireEnv(name) {
 /**
  * The relying party's redirect_uri (/cb), post_logout_redirect_uri (/bye) and front-channel
  * logout page (/front-logout): a loopback HTTP server that records each hit of /cb and of
- * /front-logout. A form posted to /cb (response_mode form_post) is also recorded in `posts`
- * as {method, url, body}, which openid-client's callbackParams reads like a request.
+ * /front-logout. /hop is a callback that redirects on to another origin (/landed on localhost),
+ * as many clients do after sign-in; `landed` records the arrivals. A form posted to /cb
+ * (response_mode form_post) is also recorded in `posts` as {method, url, body}, which
+ * openid-client's callbackParams reads like a request.
  */
 export function startCallbackServer() {
   return new Promise((resolve) => {
     const hits = [];
     const frontHits = [];
     const posts = [];
+    const landed = [];
     const srv = http.createServer(async (req, res) => {
       const url = new URL(req.url, `http://${req.headers.host}`);
       let body = '';
       for await (const chunk of req) body += chunk;
       if (url.pathname === '/front-logout') frontHits.push(url);
+      if (url.pathname === '/hop') {
+        // A client whose callback sends the browser on to another of its origins (localhost
+        // for 127.0.0.1), where /landed records the arrival.
+        res.writeHead(302, { location: `http://localhost:${srv.address().port}/landed${url.search}` });
+        res.end();
+        return;
+      }
+      if (url.pathname === '/landed') landed.push(url);
       if (url.pathname === '/cb') {
         if (req.method === 'POST') posts.push({ method: 'POST', url: req.url, body });
         hits.push(url);
@@ -48,6 +59,8 @@ export function startCallbackServer() {
         hits,
         frontHits,
         posts,
+        hopUri: `${base}/hop`,
+        landed,
         close: () => new Promise((r) => srv.close(r)),
       });
     });
