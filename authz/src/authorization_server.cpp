@@ -214,8 +214,13 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["grant_types_supported"] = {"authorization_code", "refresh_token", "client_credentials"};
   m["code_challenge_methods_supported"] = {"S256"};
   // Introspection answers authenticated clients only (introspect() refuses "none").
-  const std::vector<std::string> authenticated = {"client_secret_basic", "client_secret_post",
-                                                  "private_key_jwt"};
+  const bool mtls = !settings_.mtls_base_url.empty();
+  std::vector<std::string> authenticated = {"client_secret_basic", "client_secret_post",
+                                            "private_key_jwt"};
+  if (mtls) {
+    authenticated.emplace_back("tls_client_auth");
+    authenticated.emplace_back("self_signed_tls_client_auth");
+  }
   std::vector<std::string> auth_methods = authenticated;
   auth_methods.emplace_back("none");
   const std::vector<std::string> algs(verifiable_algs().begin(), verifiable_algs().end());
@@ -250,7 +255,19 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["request_object_signing_alg_values_supported"] = algs;
   m["request_uri_parameter_supported"] = false;
   m["require_request_uri_registration"] = true;
-  m["tls_client_certificate_bound_access_tokens"] = false;
+  // RFC 8705 §3.3, §5: certificate-bound tokens, and the endpoints on the listener that asks
+  // for client certificates (the others never ask, so a browser is never shown a prompt).
+  m["tls_client_certificate_bound_access_tokens"] = mtls;
+  if (mtls) {
+    const auto& base = settings_.mtls_base_url;
+    nlohmann::ordered_json aliases;
+    aliases["token_endpoint"] = base + "/token";
+    aliases["pushed_authorization_request_endpoint"] = base + "/par";
+    aliases["introspection_endpoint"] = base + "/introspect";
+    aliases["revocation_endpoint"] = base + "/revoke";
+    aliases["userinfo_endpoint"] = base + "/userinfo";
+    m["mtls_endpoint_aliases"] = aliases;
+  }
   if (!openid) m.erase("userinfo_signing_alg_values_supported");
   return m.dump();
 }
@@ -968,8 +985,9 @@ Expected<AuthorizationServer::NewClient> AuthorizationServer::create_client(
 }
 
 std::optional<OAuthError> AuthorizationServer::complete_client(storage::ClientRecord& draft) {
-  static const std::vector<std::string> kMethods = {"client_secret_basic", "client_secret_post",
-                                                    "private_key_jwt", "none"};
+  static const std::vector<std::string> kMethods = {
+      "client_secret_basic", "client_secret_post",         "private_key_jwt", "none",
+      "tls_client_auth",     "self_signed_tls_client_auth"};
   static const std::vector<std::string> kGrants = {"authorization_code", "refresh_token",
                                                    "client_credentials"};
   auto& method = draft.token_endpoint_auth_method;
@@ -1045,6 +1063,29 @@ std::optional<OAuthError> AuthorizationServer::complete_client(storage::ClientRe
   if (!keys) return make_error("invalid_client_metadata", "jwks is malformed");
   if (method == "private_key_jwt" && keys->empty())
     return make_error("invalid_client_metadata", "private_key_jwt needs a jwks with public keys");
+  if ((is_tls_client_auth(method) || draft.tls_bound_access_tokens) &&
+      settings_.mtls_base_url.empty())
+    return make_error("invalid_client_metadata",
+                      "this server has no mutual-TLS endpoint (server.mtls_port) for client "
+                      "certificates");
+  // RFC 8705 §2.1.2: a tls_client_auth client names exactly one thing its certificate carries.
+  if (method == "tls_client_auth") {
+    if (draft.tls_client_auth_name.empty())
+      return make_error("invalid_client_metadata",
+                        "tls_client_auth needs one of tls_client_auth_subject_dn, "
+                        "tls_client_auth_san_dns, _san_uri, _san_ip or _san_email");
+    auto value = canonical_tls_client_auth(draft.tls_client_auth_name, draft.tls_client_auth_value);
+    if (!value) return value.error();
+    draft.tls_client_auth_value = *value;
+  } else if (!draft.tls_client_auth_name.empty()) {
+    return make_error("invalid_client_metadata",
+                      draft.tls_client_auth_name + " is for tls_client_auth clients only");
+  }
+  // RFC 8705 §2.2.2: a self-signed client registers its certificate as the x5c of a key.
+  if (method == "self_signed_tls_client_auth" && registered_certificates(draft.jwks).empty())
+    return make_error("invalid_client_metadata",
+                      "self_signed_tls_client_auth needs a jwks whose key carries its "
+                      "certificate (x5c)");
   // RFC 9101 §10.5: request objects are verified with the client's registered keys (client
   // secrets are stored only as hashes, so there is nothing to check an HMAC with).
   if (draft.require_signed_request_object) {

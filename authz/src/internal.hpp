@@ -35,6 +35,11 @@ inline bool uses_client_secret(std::string_view method) {
   return method == "client_secret_basic" || method == "client_secret_post";
 }
 
+/// RFC 8705 §2: the methods by which a client authenticates with its TLS certificate.
+inline bool is_tls_client_auth(std::string_view method) {
+  return method == "tls_client_auth" || method == "self_signed_tls_client_auth";
+}
+
 /// A client's registered keys (`jwks`): none when it registered no JWK Set, an error when the
 /// set is malformed.
 Expected<std::vector<PublicKey>> client_keys(std::string_view jwks);

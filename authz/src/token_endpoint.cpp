@@ -91,6 +91,7 @@ struct AuthorizationServer::Issue {
   std::string authorization_details;
   std::vector<std::string> resources;
   std::string cnf_jkt;
+  std::string cnf_x5t;  ///< RFC 8705 §3: the certificate the access token is bound to
   std::string code_hash;
   std::string family_id;
   std::string grant_id;
@@ -144,12 +145,17 @@ Expected<storage::ClientRecord, EndpointError> AuthorizationServer::authenticate
     if (form.has("client_id") && form.value("client_id") != client_id)
       return fail("invalid_client", "client_id differs from the assertion");
   } else {
-    method = "none";
     client_id = form.value("client_id");
   }
   const std::string scheme = basic ? "Basic" : "";
   if (client_id.empty()) return fail("invalid_client", "client authentication is required", scheme);
   auto client = cached_client(client_id);
+  // RFC 8705 §2: a client registered for a certificate method authenticates by the TLS
+  // handshake, with no credential in the request; any other client without one is public.
+  if (method.empty()) {
+    const bool tls_method = client && is_tls_client_auth(client->token_endpoint_auth_method);
+    method = tls_method ? client->token_endpoint_auth_method : "none";
+  }
   // One answer for unknown client, wrong method and wrong secret: nothing to enumerate.
   // The two secret methods are equally strong, so a secret client may use either; a key-based
   // or public client may use only its own.
@@ -174,6 +180,16 @@ Expected<storage::ClientRecord, EndpointError> AuthorizationServer::authenticate
     if (!store_.remember_jti("client_assertion:" + client_id, assertion->jti, assertion->exp + 60,
                              now))
       return fail("invalid_client", "client assertion was replayed");
+  } else if (method == "tls_client_auth") {
+    // RFC 8705 §2.1: a chain to a trust anchor of this server, naming the client as registered.
+    const auto& cert = facts.client_cert;
+    if (!cert || !cert->trusted ||
+        !certificate_names(*cert, client->tls_client_auth_name, client->tls_client_auth_value))
+      return fail("invalid_client", "client authentication failed");
+  } else if (method == "self_signed_tls_client_auth") {
+    // RFC 8705 §2.2: the very certificate the client registered.
+    if (!facts.client_cert || !certificate_registered(*facts.client_cert, client->jwks))
+      return fail("invalid_client", "client authentication failed");
   }
   return *client;
 }
@@ -228,6 +244,32 @@ Expected<std::optional<std::string>> AuthorizationServer::dpop_jkt(
     return make_error("invalid_dpop_proof", "DPoP proof was replayed");
   return std::optional<std::string>{proof->jkt};
 }
+
+namespace {
+
+// The `cnf` claim (RFC 7800) of a bound token: the DPoP key's thumbprint (RFC 9449 §6), the
+// client certificate's (RFC 8705 §3.1), or both.
+std::string confirmation(const std::string& jkt, const std::string& x5t) {
+  JsonObject cnf;
+  if (!jkt.empty()) cnf.add("jkt", jkt);
+  if (!x5t.empty()) cnf.add("x5t#S256", x5t);
+  return cnf.str();
+}
+
+// RFC 8705 §3: the x5t#S256 an access token is bound to: the certificate the client presented
+// when it registered tls_client_certificate_bound_access_tokens (then it must present one),
+// else none.
+Expected<std::string, EndpointError> certificate_binding(const storage::ClientRecord& client,
+                                                         const RequestFacts& facts) {
+  if (!client.tls_bound_access_tokens) return std::string();
+  if (!facts.client_cert)
+    return fail("invalid_request",
+                "this client's tokens are bound to its TLS client certificate: ask over "
+                "mutual TLS (mtls_endpoint_aliases) with one");
+  return facts.client_cert->x5t_s256;
+}
+
+}  // namespace
 
 Answer AuthorizationServer::token(const Params& form, const RequestFacts& facts,
                                   std::optional<TokenWrite>* deferred) {
@@ -318,9 +360,12 @@ Answer AuthorizationServer::token_authorization_code(const Params& form, const R
   if (in_force.json.empty() && !record->authorization_details.empty() && record->scope.empty())
     return fail("invalid_grant", "the consent has expired");
 
+  auto x5t = certificate_binding(client, facts);
+  if (!x5t) return x5t.error();
   Issue issue;
   issue.client = &client;
   issue.grant_type = "authorization_code";
+  issue.cnf_x5t = *x5t;
   issue.request_id = facts.request_id;
   issue.resident_id = record->resident_id;
   issue.scope = record->scope;
@@ -377,6 +422,12 @@ Answer AuthorizationServer::token_refresh(const Params& form, const RequestFacts
     return fail("invalid_dpop_proof", "DPoP key does not match the refresh token");
   if (client.require_dpop && !jkt->has_value())
     return fail("invalid_dpop_proof", "this client must use DPoP");
+  // RFC 8705 §4: a public client's refresh token is bound to its certificate.
+  if (!current->cnf_x5t.empty() &&
+      (!facts.client_cert || facts.client_cert->x5t_s256 != current->cnf_x5t))
+    return fail("invalid_grant", "the refresh token is bound to another client certificate");
+  auto x5t = certificate_binding(client, facts);
+  if (!x5t) return x5t.error();
   std::string scope = current->scope;
   if (auto asked = form.get("scope"); asked && !asked->empty()) {
     // RFC 6749 §6: the scope may only shrink.
@@ -406,6 +457,7 @@ Answer AuthorizationServer::token_refresh(const Params& form, const RequestFacts
   issue.refresh_ends_at = grant_ends_at;
   issue.resources = current->resources;
   issue.cnf_jkt = current->cnf_jkt.empty() ? jkt->value_or("") : current->cnf_jkt;
+  issue.cnf_x5t = *x5t;
   issue.code_hash = current->code_hash;
   issue.family_id = current->family_id;
   issue.grant_id = current->grant_id;
@@ -458,6 +510,9 @@ Answer AuthorizationServer::token_client_credentials(const Params& form, const R
     issue.resources.push_back(r);
   }
   issue.cnf_jkt = jkt->value_or("");
+  auto x5t = certificate_binding(client, facts);
+  if (!x5t) return x5t.error();
+  issue.cnf_x5t = *x5t;
   issue.deferred = deferred;
   return issue_tokens(issue);
 }
@@ -482,6 +537,8 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
     // RFC 9449 §5: refresh tokens of public clients are bound to the DPoP key; confidential
     // clients are already bound by their authentication.
     next.cnf_jkt = client.token_endpoint_auth_method == "none" ? issue.cnf_jkt : "";
+    // RFC 8705 §4: the same for their certificate.
+    next.cnf_x5t = client.token_endpoint_auth_method == "none" ? issue.cnf_x5t : "";
     next.grant_id = issue.grant_id;
     next.code_hash = issue.code_hash;
     next.auth_time = issue.auth_time;
@@ -529,7 +586,8 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
   if (!issue.scope.empty()) claims.add("scope", issue.scope);
   if (issue.auth_time != 0) claims.add("auth_time", issue.auth_time);
   if (!details_json.empty()) claims.add_json("authorization_details", details_json);
-  if (!issue.cnf_jkt.empty()) claims.add_json("cnf", JsonObject().add("jkt", issue.cnf_jkt).str());
+  if (!issue.cnf_jkt.empty() || !issue.cnf_x5t.empty())
+    claims.add_json("cnf", confirmation(issue.cnf_jkt, issue.cnf_x5t));
   // RFC 9068 §2.1: typ "at+jwt" keeps access tokens from being taken for id_tokens.
   const std::string access = jws_sign(key.key, key.kid, "at+jwt", claims.str());
 
@@ -542,6 +600,7 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
   record.audience = std::move(audience);
   record.authorization_details = issue.authorization_details;
   record.cnf_jkt = issue.cnf_jkt;
+  record.cnf_x5t = issue.cnf_x5t;
   record.code_hash = issue.code_hash;
   record.family_id = issue.with_refresh ? family : issue.family_id;
   record.issued_at = now;
@@ -698,11 +757,12 @@ Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& f
   auto hint = form.value("token_type_hint");
   // RFC 7662 §2.2's members that both kinds of token answer with, after active and iss.
   const auto describe = [&](JsonObject& out, const std::string& scope,
-                            const std::string& authorization_details, const std::string& cnf_jkt) {
+                            const std::string& authorization_details, const std::string& cnf_jkt,
+                            const std::string& cnf_x5t) {
     if (!scope.empty()) out.add("scope", scope);
     if (!authorization_details.empty())
       out.add_json("authorization_details", nlohmann::json::parse(authorization_details).dump());
-    if (!cnf_jkt.empty()) out.add_json("cnf", JsonObject().add("jkt", cnf_jkt).str());
+    if (!cnf_jkt.empty() || !cnf_x5t.empty()) out.add_json("cnf", confirmation(cnf_jkt, cnf_x5t));
   };
   auto as_access = [&]() -> std::optional<std::string> {
     auto jti = jwt_jti(token);
@@ -726,7 +786,7 @@ Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& f
     } else if (!auds.empty()) {
       out.add_json("aud", nlohmann::json(auds).dump());
     }
-    describe(out, rec->scope, rec->authorization_details, rec->cnf_jkt);
+    describe(out, rec->scope, rec->authorization_details, rec->cnf_jkt, rec->cnf_x5t);
     return out.str();
   };
   auto as_refresh = [&]() -> std::optional<std::string> {
@@ -745,7 +805,7 @@ Answer AuthorizationServer::introspect(const Params& form, const RequestFacts& f
         .add("iat", rec->issued_at)
         .add("exp", rec->expires_at)
         .add("token_type", "refresh_token");
-    describe(out, rec->scope, rec->authorization_details, rec->cnf_jkt);
+    describe(out, rec->scope, rec->authorization_details, rec->cnf_jkt, rec->cnf_x5t);
     return out.str();
   };
   std::optional<std::string> answer;
@@ -831,6 +891,10 @@ Expected<storage::AccessTokenRecord, EndpointError> AuthorizationServer::bearer(
   } else if (scheme == "DPoP") {
     return fail("invalid_token", "token is not DPoP-bound", "Bearer");
   }
+  // RFC 8705 §3: a certificate-bound token comes over mutual TLS with that certificate.
+  if (!rec->cnf_x5t.empty() &&
+      (!facts.client_cert || !constant_time_equal(facts.client_cert->x5t_s256, rec->cnf_x5t)))
+    return fail("invalid_token", "access token is bound to another client certificate", scheme);
   return *rec;
 }
 
@@ -933,6 +997,18 @@ std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
   }
   if (!boolean("dpop_bound_access_tokens", draft.require_dpop))
     return invalid("dpop_bound_access_tokens must be a boolean");
+  if (!boolean("tls_client_certificate_bound_access_tokens", draft.tls_bound_access_tokens))
+    return invalid("tls_client_certificate_bound_access_tokens must be a boolean");
+  // RFC 8705 §2.1.2: one name the certificate of a tls_client_auth client carries.
+  for (const auto name : kTlsClientAuthNames) {
+    const std::string key(name);
+    if (!meta.contains(key)) continue;
+    if (!meta[key].is_string()) return invalid(key + " must be a string");
+    if (!draft.tls_client_auth_name.empty())
+      return invalid("register only one of the tls_client_auth_* names");
+    draft.tls_client_auth_name = key;
+    draft.tls_client_auth_value = meta[key].get<std::string>();
+  }
   if (!boolean("backchannel_logout_session_required", draft.backchannel_logout_session_required))
     return invalid("backchannel_logout_session_required must be a boolean");
   if (!boolean("frontchannel_logout_session_required", draft.frontchannel_logout_session_required))
@@ -981,6 +1057,7 @@ nlohmann::json registration_json(const storage::ClientRecord& c, std::string_vie
                         {"token_endpoint_auth_method", c.token_endpoint_auth_method},
                         {"subject_type", c.subject_type},
                         {"dpop_bound_access_tokens", c.require_dpop},
+                        {"tls_client_certificate_bound_access_tokens", c.tls_bound_access_tokens},
                         {"require_pushed_authorization_requests", c.require_par},
                         {"require_signed_request_object", c.require_signed_request_object}};
   if (!c.scope.empty()) out["scope"] = c.scope;
@@ -1001,6 +1078,7 @@ nlohmann::json registration_json(const storage::ClientRecord& c, std::string_vie
     out["request_object_signing_alg"] = c.request_object_signing_alg;
   if (!c.userinfo_signed_response_alg.empty())
     out["userinfo_signed_response_alg"] = c.userinfo_signed_response_alg;
+  if (!c.tls_client_auth_name.empty()) out[c.tls_client_auth_name] = c.tls_client_auth_value;
   if (!c.registration_access_token_hash.empty())
     out["registration_client_uri"] = std::string(issuer) + "/register/" + c.client_id;
   for (const char* alg : kSignedResponseAlgs) out[alg] = "ES256";

@@ -613,7 +613,7 @@ awaitable<Response> App::audit_api(const Request& req, const RequestContext& ctx
   auto query = authz::parse_query(query_of(target));
   if (!query) co_return oauth_error(req, authz::EndpointError{query.error(), {}});
   bool repeated = false;
-  const auto facts = request_facts(req, ctx, server_.settings().issuer + std::string(path), repeated);
+  const auto facts = request_facts(req, ctx, endpoint_url(server_.settings(), ctx, path), repeated);
   if (repeated) co_return bad_request(req, "more than one Authorization header");
   const bool json_lines = query->value("format") == "jsonl" ||
                           header(req, http::field::accept).find("application/jsonl") != std::string::npos;
@@ -637,7 +637,7 @@ awaitable<Response> App::audit_api(const Request& req, const RequestContext& ctx
 
 awaitable<Response> App::back_channel(const Request& req, const RequestContext& ctx, std::string_view route) {
   bool repeated = false;
-  auto facts = request_facts(req, ctx, server_.settings().issuer + std::string(route), repeated);
+  auto facts = request_facts(req, ctx, endpoint_url(server_.settings(), ctx, route), repeated);
   if (repeated) co_return bad_request(req, "more than one Authorization header");
 
   const std::string target(req.target());
@@ -725,7 +725,7 @@ awaitable<Response> App::back_channel(const Request& req, const RequestContext& 
 awaitable<Response> App::client_configuration(const Request& req, const RequestContext& ctx,
                                               std::string_view path) {
   bool repeated = false;
-  const auto facts = request_facts(req, ctx, server_.settings().issuer + std::string(path), repeated);
+  const auto facts = request_facts(req, ctx, endpoint_url(server_.settings(), ctx, path), repeated);
   if (repeated) co_return bad_request(req, "more than one Authorization header");
   if (!query_of(std::string(req.target())).empty())
     co_return bad_request(req, "parameters belong in the body, not the URL");

@@ -53,6 +53,9 @@ const std::vector<KeySpec>& key_specs() {
       {"server", "read_timeout", &Config::read_timeout, 1, 3600},
       {"server", "idle_timeout", &Config::idle_timeout, 1, 24 * 3600},
       {"server", "port_file", &Config::port_file},
+      {"server", "mtls_port", &Config::mtls_port, -1, 65535},
+      {"server", "mtls_port_file", &Config::mtls_port_file},
+      {"server", "mtls_client_ca", &Config::mtls_client_ca},
       {"storage", "backend", &Config::storage_backend},
       {"storage", "database", &Config::database},
       {"storage", "postgres_url", &Config::postgres_url},
@@ -67,6 +70,7 @@ const std::vector<KeySpec>& key_specs() {
       {"oauth", "initial_access_token", &Config::initial_access_token},
       {"oauth", "require_par", &Config::require_par},
       {"oauth", "dpop_require_nonce", &Config::dpop_require_nonce},
+      {"oauth", "mtls_base_url", &Config::mtls_base_url},
       {"oauth", "sweep_interval", &Config::sweep_interval, 1, 24 * 3600},
       {"log", "level", &Config::log_level},
       {"broker", "node_id", &Config::broker_node_id},
@@ -291,6 +295,12 @@ void validate(const Config& config) {
     fail("server.tls_cert and server.tls_key must be set together");
   }
   if (config.address.empty()) fail("server.address must not be empty");
+  if (config.mtls_enabled() && !config.tls_enabled()) {
+    fail("server.mtls_port needs server.tls_cert and server.tls_key");
+  }
+  if (!config.mtls_enabled() && (!config.mtls_client_ca.empty() || !config.mtls_base_url.empty())) {
+    fail("server.mtls_client_ca and oauth.mtls_base_url need server.mtls_port");
+  }
   if (config.storage_backend != "sqlite" && config.storage_backend != "postgres") {
     fail("storage.backend must be sqlite or postgres; got '" + config.storage_backend + "'");
   }
@@ -326,12 +336,26 @@ std::string Config::master_key_path() const {
   return in_data_dir(data_dir, "master.key");
 }
 
-std::string Config::effective_issuer() const {
-  if (!issuer.empty()) return issuer;
-  // RFC 3986 §3.2.2: an IPv6 literal in a URI is written in brackets.
+namespace {
+
+// The URL of a listener on `address`: RFC 3986 §3.2.2 writes an IPv6 literal in brackets.
+std::string listener_url(const std::string& scheme, const std::string& address, int port) {
   const bool ipv6 = address.find(':') != std::string::npos;
   std::string host = ipv6 ? "[" + address + "]" : address;
-  return std::string(tls_enabled() ? "https" : "http") + "://" + host + ":" + std::to_string(port);
+  return scheme + "://" + host + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+std::string Config::effective_issuer() const {
+  if (!issuer.empty()) return issuer;
+  return listener_url(tls_enabled() ? "https" : "http", address, port);
+}
+
+std::string Config::effective_mtls_base_url() const {
+  if (!mtls_enabled()) return {};
+  if (!mtls_base_url.empty()) return mtls_base_url;
+  return listener_url("https", address, mtls_port);
 }
 
 Config load_config(const std::string& path, const std::map<std::string, std::string>& env) {

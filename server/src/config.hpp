@@ -39,6 +39,14 @@ struct Config {
   int read_timeout = 10;   ///< seconds to receive one whole request
   int idle_timeout = 60;   ///< seconds a keep-alive connection may wait for the next request
   std::string port_file;   ///< when set, the bound port is written here once listening
+  /// RFC 8705: a second TLS listener, on this port of the same address, that asks clients for
+  /// a certificate (mutual TLS) and serves the same endpoints; -1 = none, 0 = a free port.
+  /// Needs tls_cert and tls_key.
+  int mtls_port = -1;
+  std::string mtls_port_file;  ///< when set, the mutual-TLS listener's port is written here
+  /// PEM file of the certificate authorities whose client certificates count for
+  /// tls_client_auth (RFC 8705 §2.1); without it only self_signed_tls_client_auth works.
+  std::string mtls_client_ca;
 
   // [storage]
   std::string storage_backend = "sqlite";  ///< "sqlite" | "postgres" (key storage.backend)
@@ -61,6 +69,9 @@ struct Config {
   std::string initial_access_token;   ///< RFC 7591 §3: required for /register; empty disables
   bool require_par = false;           ///< require PAR of every client
   bool dpop_require_nonce = false;    ///< RFC 9449 §8, §9: DPoP proofs carry a server nonce
+  /// RFC 8705 §5: the mutual-TLS listener's public URL (mtls_endpoint_aliases); default
+  /// https://<address>:<mtls_port>.
+  std::string mtls_base_url;
   int sweep_interval = 60;  ///< seconds between sweeps of ended consents and expired rows
 
   // [broker] — the portability broker
@@ -90,6 +101,9 @@ struct Config {
   [[nodiscard]] std::string master_key_path() const;
   [[nodiscard]] std::string effective_issuer() const;
   [[nodiscard]] bool tls_enabled() const { return !tls_cert.empty() && !tls_key.empty(); }
+  [[nodiscard]] bool mtls_enabled() const { return mtls_port >= 0; }
+  /// mtls_base_url or its default; empty when there is no mutual-TLS listener.
+  [[nodiscard]] std::string effective_mtls_base_url() const;
 };
 
 /// Loads `path` (".toml" or ".json"; empty path = defaults only), then applies the

@@ -228,6 +228,7 @@ struct HttpServer::Impl {
         contexts(make_contexts(std::max(1, c.io_threads))),
         control(net::make_strand(*contexts.front())),
         acceptor(control),
+        mtls_acceptor(control),
         deadline(control),
         workers(static_cast<std::size_t>(std::max(1, c.worker_threads))) {}
 
@@ -243,39 +244,69 @@ struct HttpServer::Impl {
 
   // ---- lifecycle ----
 
-  void load_tls() {
-    ssl_ctx.emplace(ssl::context::tls_server);
+  // A server context with the configured certificate and key.
+  ssl::context server_context() const {
+    ssl::context ctx(ssl::context::tls_server);
     // TLS 1.2 minimum (RFC 9700 §2.6 / BCP 195): older versions are not offered at all.
-    if (SSL_CTX_set_min_proto_version(ssl_ctx->native_handle(), TLS1_2_VERSION) != 1) {
+    if (SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION) != 1) {
       throw std::runtime_error("tls: cannot set minimum protocol version");
     }
-    ssl_ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression |
-                         ssl::context::single_dh_use);
+    ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression |
+                    ssl::context::single_dh_use);
     try {
-      ssl_ctx->use_certificate_chain_file(config.tls_cert);
+      ctx.use_certificate_chain_file(config.tls_cert);
     } catch (const boost::system::system_error& e) {
       throw std::runtime_error("tls: cannot load certificate chain " + config.tls_cert + ": " +
                                e.code().message());
     }
     try {
-      ssl_ctx->use_private_key_file(config.tls_key, ssl::context::pem);
+      ctx.use_private_key_file(config.tls_key, ssl::context::pem);
     } catch (const boost::system::system_error& e) {
       throw std::runtime_error("tls: cannot load private key " + config.tls_key + ": " +
                                e.code().message());
     }
-    if (SSL_CTX_check_private_key(ssl_ctx->native_handle()) != 1) {
+    if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
       throw std::runtime_error("tls: private key does not match the certificate");
+    }
+    return ctx;
+  }
+
+  void load_tls() {
+    ssl_ctx.emplace(server_context());
+    if (!config.mtls_enabled()) return;
+    mtls_ctx.emplace(server_context());
+    SSL_CTX* native = mtls_ctx->native_handle();
+    // Every certificate is taken: a self-signed one is how self_signed_tls_client_auth clients
+    // authenticate (RFC 8705 §2.2), and whether a chain verified is kept for tls_client_auth
+    // (SSL_get_verify_result). A client without one is served too (a public client, or one
+    // that authenticates otherwise). No list of authorities is sent, so clients offer any.
+    SSL_CTX_set_verify(native, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+    // Resumed sessions keep the peer's certificate; OpenSSL refuses to resume a session that
+    // asked for one without a context id.
+    static constexpr unsigned char kSessionContext[] = "infobank-mtls";
+    SSL_CTX_set_session_id_context(native, kSessionContext, sizeof kSessionContext - 1);
+    if (!config.mtls_client_ca.empty() &&
+        SSL_CTX_load_verify_locations(native, config.mtls_client_ca.c_str(), nullptr) != 1) {
+      throw std::runtime_error("tls: cannot load client certificate authorities " +
+                               config.mtls_client_ca);
     }
   }
 
   void listen() {
+    bound_port = listen_on(acceptor, config.port);
+    if (config.mtls_enabled())
+      mtls_bound_port = listen_on(mtls_acceptor, static_cast<std::uint16_t>(config.mtls_port));
+  }
+
+  // Opens `acceptor` on the configured address and `port`; returns the port bound.
+  std::uint16_t listen_on(tcp::acceptor& acceptor, std::uint16_t port) const {
     beast::error_code ec;
     const auto address = net::ip::make_address(config.address, ec);
     if (ec) throw std::runtime_error("server.address: not an IP address: " + config.address);
-    const tcp::endpoint endpoint{address, config.port};
+    const tcp::endpoint endpoint{address, port};
     const auto fail = [&](const char* what) {
       throw std::runtime_error(std::string("cannot listen on ") + config.address + ":" +
-                               std::to_string(config.port) + ": " + what + ": " + ec.message());
+                               std::to_string(port) + ": " + what + ": " + ec.message());
     };
     acceptor.open(endpoint.protocol(), ec);
     if (ec) fail("open");
@@ -285,25 +316,32 @@ struct HttpServer::Impl {
     if (ec) fail("bind");
     acceptor.listen(net::socket_base::max_listen_connections, ec);
     if (ec) fail("listen");
-    bound_port = acceptor.local_endpoint(ec).port();
+    const auto bound = acceptor.local_endpoint(ec).port();
     if (ec) fail("local_endpoint");
+    return bound;
   }
 
-  void write_port_file() const {
-    if (config.port_file.empty()) return;
+  void write_port_files() const {
+    // The mutual-TLS one first: a process that waits for the main one finds both.
+    if (config.mtls_enabled()) write_port_file(config.mtls_port_file, mtls_bound_port);
+    write_port_file(config.port_file, bound_port);
+  }
+
+  static void write_port_file(const std::string& path, std::uint16_t port) {
+    if (path.empty()) return;
     // Write then rename: a process polling for the file never reads a half-written port.
-    const std::string tmp = config.port_file + ".tmp." + std::to_string(::getpid());
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
     {
       std::ofstream out(tmp, std::ios::trunc);
-      out << bound_port << '\n';
+      out << port << '\n';
       out.close();
       if (!out) throw std::runtime_error("cannot write port file " + tmp);
     }
     std::error_code ec;
-    std::filesystem::rename(tmp, config.port_file, ec);
+    std::filesystem::rename(tmp, path, ec);
     if (ec) {
       std::filesystem::remove(tmp, ec);
-      throw std::runtime_error("cannot rename port file to " + config.port_file);
+      throw std::runtime_error("cannot rename port file to " + path);
     }
   }
 
@@ -346,7 +384,8 @@ struct HttpServer::Impl {
   void on_stop() {
     logger.info("shutting down", {{"open_connections", connection_count()}});
     beast::error_code ec;
-    acceptor.close(ec);  // the accept loop completes with operation_aborted and ends
+    acceptor.close(ec);  // the accept loops complete with operation_aborted and end
+    mtls_acceptor.close(ec);
     deadline.expires_after(shutdown_timeout);
     deadline.async_wait([this](beast::error_code wec) {
       if (wec || finished) return;
@@ -375,7 +414,7 @@ struct HttpServer::Impl {
 
   // On the control strand.
   void maybe_finish() {
-    if (!stopping || finished || accepting) return;
+    if (!stopping || finished || accepting > 0) return;
     {
       std::lock_guard lock(mutex);
       if (!connections.empty()) return;
@@ -449,10 +488,18 @@ struct HttpServer::Impl {
 
   // ---- coroutines ----
 
-  net::awaitable<void> accept_loop();
-  net::awaitable<void> run_connection(tcp::socket socket, std::uint64_t id, Sweeper& sweeper);
+  net::awaitable<void> accept_loop(tcp::acceptor& from, bool mtls);
+  net::awaitable<void> run_connection(tcp::socket socket, std::uint64_t id, Sweeper& sweeper,
+                                      bool mtls);
+  // What the transport knows of the peer, the same for each of the connection's requests.
+  struct Peer {
+    std::string remote;
+    bool mtls = false;
+    std::shared_ptr<const std::string> client_cert;
+    bool client_cert_trusted = false;
+  };
   template <class Stream>
-  net::awaitable<void> serve(Stream& stream, Connection& conn, const std::string& remote);
+  net::awaitable<void> serve(Stream& stream, Connection& conn, const Peer& peer);
 
   void on_coroutine_exit(std::exception_ptr e, const char* what) {
     if (!e) return;
@@ -472,8 +519,10 @@ struct HttpServer::Impl {
   Metrics& metrics;
   Logger& logger;
   std::optional<ssl::context> ssl_ctx;  // outlives the io_context and every stream using it
+  std::optional<ssl::context> mtls_ctx;  // the mutual-TLS listener's, likewise
   std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};
   std::uint16_t bound_port = 0;
+  std::uint16_t mtls_bound_port = 0;
 
   std::mutex mutex;  // guards connections and next_id
   std::map<std::uint64_t, Entry> connections;
@@ -482,7 +531,7 @@ struct HttpServer::Impl {
   std::atomic<bool> started{false};
   std::atomic<bool> stopping{false};
   std::atomic<bool> tearing_down{false};
-  bool accepting = false;  // control strand only
+  int accepting = 0;       // control strand only: accept loops still running
   bool finished = false;   // control strand only
   bool workers_joined = false;
 
@@ -500,19 +549,20 @@ struct HttpServer::Impl {
   std::vector<net::executor_work_guard<net::io_context::executor_type>> idle_guards;
   std::size_t next_context = 0;  // accept loop only: round robin
   tcp::acceptor acceptor;
+  tcp::acceptor mtls_acceptor;  // open only with config.mtls_enabled()
   net::steady_timer deadline;
   std::optional<net::signal_set> signals;
   net::thread_pool workers;
   std::vector<std::thread> threads;
 };
 
-net::awaitable<void> HttpServer::Impl::accept_loop() {
+net::awaitable<void> HttpServer::Impl::accept_loop(tcp::acceptor& from, bool mtls) {
   for (;;) {
     // Connections are dealt to the I/O threads in turn and stay on theirs.
     const std::size_t home_index = next_context++ % contexts.size();
     net::io_context& home = *contexts[home_index];
     net::any_io_executor executor = home.get_executor();
-    auto [ec, socket] = co_await acceptor.async_accept(executor, kNoThrow);
+    auto [ec, socket] = co_await from.async_accept(executor, kNoThrow);
     if (stopping) break;
     if (ec) {
       if (ec == net::error::operation_aborted) break;
@@ -524,15 +574,15 @@ net::awaitable<void> HttpServer::Impl::accept_loop() {
       continue;
     }
     const auto id = register_connection(executor);
-    net::co_spawn(executor, run_connection(std::move(socket), id, *sweepers[home_index]),
+    net::co_spawn(executor, run_connection(std::move(socket), id, *sweepers[home_index], mtls),
                   [this](std::exception_ptr e) { on_coroutine_exit(e, "connection"); });
   }
-  accepting = false;
+  --accepting;
   maybe_finish();
 }
 
 net::awaitable<void> HttpServer::Impl::run_connection(tcp::socket socket, std::uint64_t id,
-                                                      Sweeper& sweeper) {
+                                                      Sweeper& sweeper, bool mtls) {
   Connection conn;  // declared first: outlives the guard
   conn.socket = &socket;
   // The frame owns everything about the connection; the guard keeps the registry, the
@@ -554,12 +604,15 @@ net::awaitable<void> HttpServer::Impl::run_connection(tcp::socket socket, std::u
   Guard guard{*this, id, sweeper, conn};
 
   beast::error_code ec;
-  const auto peer = socket.remote_endpoint(ec);
-  const std::string remote = ec ? std::string() : peer.address().to_string();
+  const auto endpoint = socket.remote_endpoint(ec);
+  Peer peer;
+  peer.remote = ec ? std::string() : endpoint.address().to_string();
+  peer.mtls = mtls;
+  const std::string& remote = peer.remote;
   socket.set_option(tcp::no_delay(true), ec);
 
   if (ssl_ctx) {
-    TlsStream stream{std::move(socket), *ssl_ctx};
+    TlsStream stream{std::move(socket), mtls ? *mtls_ctx : *ssl_ctx};
     conn.socket = &beast::get_lowest_layer(stream);
     attach(id, &conn);
     conn.expires_after(std::chrono::seconds(config.read_timeout));
@@ -568,18 +621,33 @@ net::awaitable<void> HttpServer::Impl::run_connection(tcp::socket socket, std::u
       logger.debug("tls handshake failed", {{"remote", remote}, {"error", hec.message()}});
       conn.socket->close(ec);
     } else {
-      co_await serve(stream, conn, remote);
+      if (mtls) {
+        // RFC 8705: the certificate the client authenticated the handshake with, if any.
+        SSL* ssl = stream.native_handle();
+        if (X509* cert = SSL_get0_peer_certificate(ssl)) {
+          unsigned char* der = nullptr;
+          const int n = i2d_X509(cert, &der);
+          if (n > 0) {
+            peer.client_cert = std::make_shared<const std::string>(
+                reinterpret_cast<const char*>(der), static_cast<std::size_t>(n));
+            OPENSSL_free(der);
+            peer.client_cert_trusted = !config.mtls_client_ca.empty() &&
+                                       SSL_get_verify_result(ssl) == X509_V_OK;
+          }
+        }
+      }
+      co_await serve(stream, conn, peer);
     }
     conn.socket = &socket;  // the stream ends here; the guard's removal comes after
   } else {
     attach(id, &conn);
-    co_await serve(socket, conn, remote);
+    co_await serve(socket, conn, peer);
   }
 }
 
 template <class Stream>
-net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn,
-                                             const std::string& remote) {
+net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn, const Peer& peer) {
+  const std::string& remote = peer.remote;
   beast::flat_buffer buffer;
   std::optional<http::request_parser<http::string_body>> parser;
   bool linger = false;
@@ -671,7 +739,8 @@ net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn,
       head_only = req.method() == http::verb::head;
       const unsigned version = req.version();
       keep_alive = req.keep_alive();
-      const RequestContext ctx{request_id, remote, ssl_ctx.has_value()};
+      const RequestContext ctx{request_id, remote, ssl_ctx.has_value(), peer.mtls,
+                               peer.client_cert, peer.client_cert_trusted};
 
       // The handler may take as long as it needs (it is not the client's time being spent);
       // the write below re-arms the timer.
@@ -757,12 +826,19 @@ std::uint16_t HttpServer::start() {
   Impl& s = *impl_;
   if (s.started) throw std::logic_error("HttpServer::start called twice");
   if (s.stopping) throw std::logic_error("HttpServer::start after stop");
+  if (s.config.mtls_enabled() && !s.config.tls_enabled())
+    throw std::logic_error("mutual TLS needs a TLS certificate and key");
   if (s.config.tls_enabled()) s.load_tls();
   s.listen();
-  s.write_port_file();
-  s.accepting = true;  // before any thread runs: no race with the control strand
-  net::co_spawn(s.control, s.accept_loop(),
+  s.write_port_files();
+  // Before any thread runs: no race with the control strand.
+  s.accepting = s.config.mtls_enabled() ? 2 : 1;
+  net::co_spawn(s.control, s.accept_loop(s.acceptor, false),
                 [&s](std::exception_ptr e) { s.on_coroutine_exit(e, "accept"); });
+  if (s.config.mtls_enabled()) {
+    net::co_spawn(s.control, s.accept_loop(s.mtls_acceptor, true),
+                  [&s](std::exception_ptr e) { s.on_coroutine_exit(e, "accept"); });
+  }
   s.started = true;
   s.threads.reserve(s.contexts.size());
   for (auto& c : s.contexts) {
@@ -776,6 +852,10 @@ std::uint16_t HttpServer::start() {
   s.logger.info("listening", {{"address", s.config.address},
                               {"port", s.bound_port},
                               {"tls", s.ssl_ctx.has_value()}});
+  if (s.config.mtls_enabled()) {
+    s.logger.info("listening for mutual TLS",
+                  {{"address", s.config.address}, {"port", s.mtls_bound_port}});
+  }
   return s.bound_port;
 }
 
@@ -799,6 +879,8 @@ void HttpServer::wait() {
 boost::asio::thread_pool& HttpServer::workers() { return impl_->workers; }
 
 std::uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+std::uint16_t HttpServer::mtls_port() const { return impl_->mtls_bound_port; }
 
 void HttpServer::set_shutdown_timeout(std::chrono::milliseconds timeout) {
   impl_->shutdown_timeout = timeout;

@@ -35,6 +35,12 @@ struct RequestContext {
   std::string request_id;   ///< random, also sent back as X-Request-Id
   std::string remote_addr;  ///< peer IP address
   bool tls = false;
+  /// Came in on the mutual-TLS listener (Config::mtls_port).
+  bool mtls = false;
+  /// The DER certificate the client presented there, if any (the connection's, shared).
+  std::shared_ptr<const std::string> client_cert;
+  /// Its chain verified to one of Config::mtls_client_ca's authorities.
+  bool client_cert_trusted = false;
 };
 
 /// The seam between transport and application: the code that decides the answer never sees
@@ -128,7 +134,10 @@ auto offload(boost::asio::thread_pool& pool, F& fn) -> boost::asio::awaitable<de
 /// its own decay schedule, and these settings do not reach it.
 void tune_allocator();
 
-/// The HTTP/1.1 server: plain TCP, or TLS (1.2 minimum) when config.tls_enabled().
+/// The HTTP/1.1 server: plain TCP, or TLS (1.2 minimum) when config.tls_enabled(); with
+/// config.mtls_enabled(), a second TLS listener that asks each client for a certificate and
+/// accepts any (self-signed too: RFC 8705 §2.2), telling the handler what it got and whether
+/// its chain verified to config.mtls_client_ca.
 ///
 /// One io_context per I/O thread (config.io_threads); connections are dealt to them in turn
 /// and each runs as one coroutine on its thread. Per request a fresh parser limited to
@@ -178,6 +187,8 @@ class HttpServer {
 
   /// The bound port (0 before start()).
   [[nodiscard]] std::uint16_t port() const;
+  /// The mutual-TLS listener's bound port (0 before start() or without one).
+  [[nodiscard]] std::uint16_t mtls_port() const;
 
   /// Grace period for stop() (default 10 s). Set before stop().
   void set_shutdown_timeout(std::chrono::milliseconds timeout);

@@ -1,10 +1,12 @@
 // The infobank executable: serve, migrate, and the operator's commands.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <condition_variable>
 #include <mutex>
@@ -39,6 +41,7 @@ authz::Settings settings_from(const server::Config& c) {
   s.initial_access_token = c.initial_access_token;
   s.require_par = c.require_par;
   s.dpop_require_nonce = c.dpop_require_nonce;
+  s.mtls_base_url = c.effective_mtls_base_url();
   return s;
 }
 
@@ -61,7 +64,9 @@ nlohmann::json client_json(const storage::ClientRecord& c) {
                       {"require_pushed_authorization_requests", c.require_par},
                       {"require_signed_request_object", c.require_signed_request_object},
                       {"dpop_bound_access_tokens", c.require_dpop},
+                      {"tls_client_certificate_bound_access_tokens", c.tls_bound_access_tokens},
                       {"created_at", c.created_at}};
+  if (!c.tls_client_auth_name.empty()) j[c.tls_client_auth_name] = c.tls_client_auth_value;
   if (!c.jwks.empty()) j["jwks"] = nlohmann::json::parse(c.jwks);
   if (!c.userinfo_signed_response_alg.empty())
     j["userinfo_signed_response_alg"] = c.userinfo_signed_response_alg;
@@ -134,6 +139,7 @@ int serve(const std::string& config_path) {
   http.handle_signals();
   auto port = http.start();
   ctx.config.port = port;
+  if (ctx.config.mtls_enabled()) ctx.config.mtls_port = http.mtls_port();
   ctx.make_server();
   ctx.server->keys().ensure_key();
   // The portability broker runs its transfers on threads of its own: they block on remote
@@ -241,7 +247,21 @@ int main(int argc, char** argv) {
                        draft.frontchannel_logout_session_required,
                        "add iss and sid to that page's URL");
   client_add->add_option("--auth-method", draft.token_endpoint_auth_method,
-                         "client_secret_basic | client_secret_post | private_key_jwt | none");
+                         "client_secret_basic | client_secret_post | private_key_jwt | none | "
+                         "tls_client_auth | self_signed_tls_client_auth (RFC 8705; the "
+                         "self-signed certificate is the x5c of a key in --jwks-file)");
+  // RFC 8705 §2.1.2: the one name a tls_client_auth client's certificate carries.
+  std::map<std::string, std::string> tls_names;
+  for (const auto name : authz::kTlsClientAuthNames) {
+    std::string flag = "--" + std::string(name);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    client_add->add_option(flag, tls_names[std::string(name)],
+                           "tls_client_auth: the certificate must carry this " +
+                               std::string(name.substr(std::string_view("tls_client_auth_").size())));
+  }
+  client_add->add_flag("--tls-client-certificate-bound-access-tokens",
+                       draft.tls_bound_access_tokens,
+                       "bind the client's access tokens to its TLS certificate (RFC 8705 3)");
   client_add->add_option("--grant-type", draft.grant_types,
                          "authorization_code | refresh_token | client_credentials (repeatable)");
   client_add->add_option("--scope", draft.scope, "space-separated scopes the client may request");
@@ -340,6 +360,15 @@ int main(int argc, char** argv) {
     }
     if (*client_add) {
       if (!jwks_file.empty()) draft.jwks = read_file(jwks_file);
+      for (const auto& [name, value] : tls_names) {
+        if (value.empty()) continue;
+        if (!draft.tls_client_auth_name.empty()) {
+          std::cerr << "invalid_client_metadata: give only one --tls-client-auth-* name\n";
+          return 2;
+        }
+        draft.tls_client_auth_name = name;
+        draft.tls_client_auth_value = value;
+      }
       auto created = ctx.server->create_client(draft);
       if (!created) {
         std::cerr << created.error().error << ": " << created.error().description << "\n";

@@ -131,7 +131,7 @@ awaitable<Response> App::transfers_api(const Request& req, const RequestContext&
   if (broker_ == nullptr) co_return json_response(req, http::status::not_found, R"({"error":"not_found"})");
   bool repeated = false;
   const auto facts =
-      request_facts(req, ctx, server_.settings().issuer + std::string(path), repeated);
+      request_facts(req, ctx, endpoint_url(server_.settings(), ctx, path), repeated);
   if (repeated) co_return bad_request(req, "more than one Authorization header");
   if (!query_of(req.target()).empty())
     co_return bad_request(req, "this endpoint takes no query parameters");

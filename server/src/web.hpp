@@ -56,10 +56,16 @@ std::vector<pages::AuthorizationDetailView> detail_views(const std::string& json
 std::string iso_time(std::int64_t t);
 
 /// What the domain needs to know of a request to an OAuth-protected endpoint at `url` (its
-/// absolute URL, the DPoP `htu`): method, Authorization and DPoP headers, peer, request id.
-/// `repeated_authorization` is set when the Authorization header appears more than once.
+/// absolute URL, the DPoP `htu`): method, Authorization and DPoP headers, peer, request id,
+/// the client's TLS certificate (mutual TLS). `repeated_authorization` is set when the
+/// Authorization header appears more than once.
 authz::RequestFacts request_facts(const Request& req, const RequestContext& ctx, std::string url,
                                   bool& repeated_authorization);
+
+/// The absolute URL of `path` as the client called it: under the issuer, or under the
+/// mutual-TLS listener's URL when the request came in there (RFC 8705 §5).
+std::string endpoint_url(const authz::Settings& settings, const RequestContext& ctx,
+                         std::string_view path);
 
 struct Cookies {
   std::string session;

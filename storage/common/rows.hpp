@@ -105,14 +105,15 @@ TransferDatasetRecord read_transfer_dataset(const Row& row) {
 // --- Clients: one list of columns, read and written in one order by both back ends ----------
 
 /// The clients table's columns: client_id first (the key), created_at last (written once).
-inline constexpr std::array<std::string_view, 23> kClientColumnNames = {
+inline constexpr std::array<std::string_view, 26> kClientColumnNames = {
     "client_id", "client_name", "secret_hash", "token_endpoint_auth_method", "redirect_uris",
     "grant_types", "scope", "jwks", "default_audience", "require_par", "require_dpop",
     "registration_access_token_hash", "post_logout_redirect_uris", "subject_type",
     "backchannel_logout_uri", "backchannel_logout_session_required",
     "require_signed_request_object", "frontchannel_logout_uri",
     "frontchannel_logout_session_required", "token_endpoint_auth_signing_alg",
-    "request_object_signing_alg", "userinfo_signed_response_alg", "created_at"};
+    "request_object_signing_alg", "userinfo_signed_response_alg", "tls_client_auth_name",
+    "tls_client_auth_value", "tls_bound_access_tokens", "created_at"};
 
 /// kClientColumnNames as an SQL column list.
 inline const std::string& client_columns() {
@@ -161,7 +162,8 @@ decltype(auto) client_values_but_created_at(const ClientRecord& c, Write&& write
                c.subject_type, c.backchannel_logout_uri, c.backchannel_logout_session_required,
                c.require_signed_request_object, c.frontchannel_logout_uri,
                c.frontchannel_logout_session_required, c.token_endpoint_auth_signing_alg,
-               c.request_object_signing_alg, c.userinfo_signed_response_alg);
+               c.request_object_signing_alg, c.userinfo_signed_response_alg,
+               c.tls_client_auth_name, c.tls_client_auth_value, c.tls_bound_access_tokens);
 }
 
 template <class Row>
@@ -189,7 +191,10 @@ ClientRecord read_client(const Row& row) {
   c.token_endpoint_auth_signing_alg = row.text(19);
   c.request_object_signing_alg = row.text(20);
   c.userinfo_signed_response_alg = row.text(21);
-  c.created_at = row.int64(22);
+  c.tls_client_auth_name = row.text(22);
+  c.tls_client_auth_value = row.text(23);
+  c.tls_bound_access_tokens = row.boolean(24);
+  c.created_at = row.int64(25);
   return c;
 }
 
@@ -255,6 +260,7 @@ AccessTokenRecord read_access_token(const Row& row) {
   t.issued_at = row.int64(10);
   t.expires_at = row.int64(11);
   t.revoked = row.boolean(12);
+  t.cnf_x5t = row.text(13);
   return t;
 }
 
@@ -276,6 +282,7 @@ RefreshTokenRecord read_refresh_token(const Row& row) {
   t.expires_at = row.int64(12);
   t.rotated = row.boolean(13);
   t.revoked = row.boolean(14);
+  t.cnf_x5t = row.text(15);
   return t;
 }
 

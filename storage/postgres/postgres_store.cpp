@@ -95,10 +95,10 @@ constexpr int kMaxAttempts = 5;
   "id, resident_id, client_id, scope, authorization_details, created_at, expires_at, revoked"
 #define INFOBANK_ACCESS_TOKEN_COLUMNS                                                         \
   "jti, token_hash, client_id, resident_id, scope, audience, authorization_details, cnf_jkt, " \
-  "code_hash, family_id, issued_at, expires_at, revoked"
+  "code_hash, family_id, issued_at, expires_at, revoked, cnf_x5t"
 #define INFOBANK_REFRESH_TOKEN_COLUMNS                                                         \
   "token_hash, family_id, client_id, resident_id, scope, authorization_details, resources, "  \
-  "cnf_jkt, grant_id, code_hash, auth_time, issued_at, expires_at, rotated, revoked"
+  "cnf_jkt, grant_id, code_hash, auth_time, issued_at, expires_at, rotated, revoked, cnf_x5t"
 // An entry's leaf hash is its leaf's node in the tree (the first 32 bytes of the leaf's row);
 // an entry that is no leaf of the tree (added behind the log's back) reads with none.
 #define INFOBANK_EVENT_COLUMNS                                                               \
@@ -171,11 +171,11 @@ void insert_refresh_token_row(Connection& db, const RefreshTokenRecord& t) {
   db.exec(
       "INSERT INTO refresh_tokens (token_hash, family_id, client_id, resident_id, scope, "
       "authorization_details, resources, cnf_jkt, grant_id, code_hash, auth_time, issued_at, "
-      "expires_at, rotated, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-      "$13, $14, $15)",
+      "expires_at, rotated, revoked, cnf_x5t) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+      "$11, $12, $13, $14, $15, $16)",
       t.token_hash, t.family_id, t.client_id, t.resident_id, t.scope, t.authorization_details,
       encode_list(t.resources), t.cnf_jkt, t.grant_id, t.code_hash, t.auth_time, t.issued_at,
-      t.expires_at, t.rotated, t.revoked);
+      t.expires_at, t.rotated, t.revoked, t.cnf_x5t);
 }
 
 // Writes `tokens` (up to kMaxAuditRowsPerInsert per statement) and empties it, also when it
@@ -187,9 +187,9 @@ void flush_access_token_rows(Connection& db, std::vector<AccessTokenRecord>& tok
   } clear{tokens};
   static const auto kSql = multi_row_inserts(
       "INSERT INTO access_tokens (jti, token_hash, client_id, resident_id, scope, audience, "
-      "authorization_details, cnf_jkt, code_hash, family_id, issued_at, expires_at, revoked) "
-      "VALUES ",
-      13, '$');
+      "authorization_details, cnf_jkt, code_hash, family_id, issued_at, expires_at, revoked, "
+      "cnf_x5t) VALUES ",
+      14, '$');
   for (std::span<const AccessTokenRecord> left = tokens; !left.empty();) {
     const auto n = std::min(left.size(), kMaxAuditRowsPerInsert);
     postgres::Params params;
@@ -202,6 +202,7 @@ void flush_access_token_rows(Connection& db, std::vector<AccessTokenRecord>& tok
       params.add(t.issued_at);
       params.add(t.expires_at);
       params.add(t.revoked);
+      params.add(t.cnf_x5t);
     }
     db.exec_params(kSql[n], params);
     left = left.subspan(n);

@@ -566,13 +566,23 @@ constexpr std::string_view kSignedUserinfo = R"sql(
 ALTER TABLE clients ADD COLUMN userinfo_signed_response_alg TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 21: RFC 8705. Clients that authenticate with a TLS client certificate (the name it
+// must carry), certificate-bound access tokens, and the binding kept with each token.
+constexpr std::string_view kMutualTls = R"sql(
+ALTER TABLE clients ADD COLUMN tls_client_auth_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN tls_client_auth_value TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN tls_bound_access_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE access_tokens ADD COLUMN cnf_x5t TEXT NOT NULL DEFAULT '';
+ALTER TABLE refresh_tokens ADD COLUMN cnf_x5t TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 20> kMigrations = {
+constexpr std::array<std::string_view, 21> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
     kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
     kNotRead,      kSessionEnd,           kSubjectType,     kBackchannelLogout,
     kSignedRequestObjects, kFrontchannelLogout, kOneActiveContract, kSigningAlgs,
-    kRedirectUriGiven, kSignedUserinfo};
+    kRedirectUriGiven, kSignedUserinfo, kMutualTls};
 
 // unhex(X) as SQLite 3.41 defines it for one argument: the bytes that the hexadecimal text X
 // spells (either case), or NULL when X is NULL, of odd length or not hexadecimal. Registered on

@@ -67,10 +67,10 @@ constexpr std::string_view kGrantColumns =
     "id, resident_id, client_id, scope, authorization_details, created_at, expires_at, revoked";
 constexpr std::string_view kAccessTokenColumns =
     "jti, token_hash, client_id, resident_id, scope, audience, authorization_details, cnf_jkt, "
-    "code_hash, family_id, issued_at, expires_at, revoked";
+    "code_hash, family_id, issued_at, expires_at, revoked, cnf_x5t";
 constexpr std::string_view kRefreshTokenColumns =
     "token_hash, family_id, client_id, resident_id, scope, authorization_details, resources, "
-    "cnf_jkt, grant_id, code_hash, auth_time, issued_at, expires_at, rotated, revoked";
+    "cnf_jkt, grant_id, code_hash, auth_time, issued_at, expires_at, rotated, revoked, cnf_x5t";
 
 constexpr std::string_view kServiceColumns =
     "id, name, base_url, audience, datasets, authorization, created_at";
@@ -164,11 +164,12 @@ void insert_refresh_token_row(Connection& db, const RefreshTokenRecord& t) {
   db.prepare(
         "INSERT INTO refresh_tokens (token_hash, family_id, client_id, resident_id, scope, "
         "authorization_details, resources, cnf_jkt, grant_id, code_hash, auth_time, issued_at, "
-        "expires_at, rotated, revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-        "?12, ?13, ?14, ?15)")
+        "expires_at, rotated, revoked, cnf_x5t) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+        "?10, ?11, ?12, ?13, ?14, ?15, ?16)")
       .bind_all(t.token_hash, t.family_id, t.client_id, t.resident_id, t.scope,
                 t.authorization_details, encode_list(t.resources), t.cnf_jkt, t.grant_id,
-                t.code_hash, t.auth_time, t.issued_at, t.expires_at, t.rotated, t.revoked)
+                t.code_hash, t.auth_time, t.issued_at, t.expires_at, t.rotated, t.revoked,
+                t.cnf_x5t)
       .run();
 }
 
@@ -762,10 +763,11 @@ class SqliteStore final : public Store {
       db.prepare(
             "INSERT INTO access_tokens (jti, token_hash, client_id, resident_id, scope, audience, "
             "authorization_details, cnf_jkt, code_hash, family_id, issued_at, expires_at, "
-            "revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
+            "revoked, cnf_x5t) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+            "?14)")
           .bind_views_at(1, t.jti, t.token_hash, t.client_id, t.resident_id, t.scope,
                          t.audience, t.authorization_details, t.cnf_jkt, t.code_hash,
-                         t.family_id, t.issued_at, t.expires_at, t.revoked)
+                         t.family_id, t.issued_at, t.expires_at, t.revoked, t.cnf_x5t)
           .run();
   }
 

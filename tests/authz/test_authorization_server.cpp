@@ -14,33 +14,23 @@
 #include <boost/url.hpp>
 #include <nlohmann/json.hpp>
 
-#include "../storage/temp_dir.hpp"
 #include "authz/base64url.hpp"
 #include "authz/jws.hpp"
 #include "authz/oauth.hpp"
 #include "jose_test_helpers.hpp"
+#include "server_test_base.hpp"
 
 namespace authz {
 namespace {
 
 constexpr std::string_view kIssuer = "https://bank.test";
 constexpr std::string_view kRedirect = "https://rp.test/cb";
-// RFC 7636 Appendix B.
-constexpr std::string_view kVerifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-constexpr std::string_view kChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+using testing::kChallenge;
+using testing::kVerifier;
+using testing::P;
 
-Params P(std::initializer_list<std::pair<std::string, std::string>> items) {
-  return Params(std::vector<std::pair<std::string, std::string>>(items));
-}
-
-class AuthorizationServerTest : public ::testing::Test {
+class AuthorizationServerTest : public testing::ServerTestBase {
  protected:
-  AuthorizationServerTest()
-      : store_(storage::open_sqlite(dir_.file("t.db"), make_log_hasher())),
-        sealer_(Sealer::load_or_create(dir_.file("master.key"))),
-        clock_(1'800'000'000),
-        random_(7) {}
-
   void SetUp() override {
     store_->migrate();
     Settings s;
@@ -142,11 +132,6 @@ class AuthorizationServerTest : public ::testing::Test {
                           basic_facts());
   }
 
-  storage::testing::TempDir dir_;
-  std::unique_ptr<storage::Store> store_;
-  Sealer sealer_;
-  ManualClock clock_;
-  SeededRandom random_;
   std::unique_ptr<AuthorizationServer> server_;
   std::string secret_;
 };

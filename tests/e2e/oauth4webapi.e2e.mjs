@@ -3,7 +3,9 @@
 // Started by run.mjs, which makes the CA and sets NODE_EXTRA_CA_CERTS so that node's fetch —
 // and so oauth4webapi, which is used without allowInsecureRequests — trusts it.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
@@ -13,7 +15,7 @@ import { chromium } from 'playwright-core';
 import {
   authorizeInBrowser, closeStage, requireEnv, startStage,
 } from '../support/e2e_browser.mjs';
-import { decodeJwt, startInfobank } from '../support/harness.mjs';
+import { decodeJwt, makeClientCert, startInfobank } from '../support/harness.mjs';
 
 const RESIDENT = { username: 'erika', password: 'e2e password, long enough' };
 const SCOPE = 'openid profile email offline_access';
@@ -255,6 +257,112 @@ test('DPoP nonces: oauth4webapi retries with the nonce the server asks for', asy
   } finally {
     await context.close();
     await nonceServer.close();
+  }
+});
+
+/**
+ * A fetch for oauth4webapi's customFetch that presents the client certificate `cert` (PEM
+ * paths) in the TLS handshake, as RFC 8705 clients do; node's fetch cannot. Trusts the test CA
+ * through NODE_EXTRA_CA_CERTS like the rest of the file.
+ */
+function fetchWithCertificate(cert) {
+  return (url, options = {}) => new Promise((resolve, reject) => {
+    const body = options.body === undefined || options.body === null ? undefined : String(options.body);
+    const req = https.request(url, {
+      method: options.method ?? 'GET',
+      headers: Object.fromEntries(new Headers(options.headers)),
+      cert: fs.readFileSync(cert.cert),
+      key: fs.readFileSync(cert.key),
+      agent: false,
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) headers.set(k, [].concat(v).join(', '));
+        const empty = [204, 304].includes(res.statusCode);
+        resolve(new Response(empty ? null : Buffer.concat(chunks), { status: res.statusCode, headers }));
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.end(body); else req.end();
+  });
+}
+
+// RFC 8705 on a server that also listens for mutual TLS: oauth4webapi as a tls_client_auth
+// client (TlsClientAuth, use_mtls_endpoint_aliases) whose certificate the test CA signed, with
+// certificate-bound access tokens, through PAR, Chromium, the token endpoint, userinfo,
+// refresh and introspection.
+test('mutual TLS: tls_client_auth and certificate-bound tokens (RFC 8705)', async () => {
+  const caDir = requireEnv('INFOBANK_TEST_CA_DIR');
+  const ca = { dir: caDir, ca: requireEnv('INFOBANK_TEST_CA') };
+  const cert = makeClientCert(ca, 'e2e-mtls-client', { subject: '/O=Example/CN=e2e.client.test',
+    san: 'DNS:e2e.client.test' });
+  const mtlsServer = await startInfobank({
+    tls: { cert: requireEnv('INFOBANK_TEST_CERT'), key: requireEnv('INFOBANK_TEST_KEY'), ca: ca.ca },
+    mtls: true,
+  });
+  const context = await browser.newContext();
+  try {
+    mtlsServer.addResident(RESIDENT.username, RESIDENT.password, []);
+    const issuer = new URL(mtlsServer.base);
+    const mas = await oauth.processDiscoveryResponse(issuer,
+      await oauth.discoveryRequest(issuer, { algorithm: 'oidc' }));
+    assert.equal(mas.tls_client_certificate_bound_access_tokens, true);
+    assert.equal(mas.mtls_endpoint_aliases.token_endpoint, `${mtlsServer.mtlsBase}/token`);
+    const reg = mtlsServer.addClient(['--name', 'e2e mutual-TLS client', '--auth-method', 'tls_client_auth',
+      '--tls-client-auth-subject-dn', 'CN=e2e.client.test,O=Example',
+      '--tls-client-certificate-bound-access-tokens', '--redirect-uri', callback.redirectUri,
+      '--grant-type', 'authorization_code', '--grant-type', 'refresh_token', '--scope', SCOPE]);
+    const client = { client_id: reg.client_id, use_mtls_endpoint_aliases: true, id_token_signed_response_alg: 'ES256' };
+    const auth = oauth.TlsClientAuth();
+    const withCert = { [oauth.customFetch]: fetchWithCertificate(cert) };
+    const thumbprint = createHash('sha256').update(cert.der).digest('base64url');
+
+    const verifier = oauth.generateRandomCodeVerifier();
+    const st = oauth.generateRandomState();
+    const nonce = oauth.generateRandomNonce();
+    const par = await oauth.processPushedAuthorizationResponse(mas, client,
+      await oauth.pushedAuthorizationRequest(mas, client, auth, {
+        redirect_uri: callback.redirectUri, response_type: 'code', scope: SCOPE, state: st, nonce,
+        code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      }, withCert));
+    const url = new URL(mas.authorization_endpoint);
+    url.searchParams.set('client_id', client.client_id);
+    url.searchParams.set('request_uri', par.request_uri);
+    const cb = await authorizeInBrowser(await context.newPage(), callback, url.href, { resident: RESIDENT });
+    const params = oauth.validateAuthResponse(mas, client, cb, st);
+    const tokens = await oauth.processAuthorizationCodeResponse(mas, client,
+      await oauth.authorizationCodeGrantRequest(mas, client, auth, params, callback.redirectUri, verifier, withCert),
+      { expectedNonce: nonce });
+    assert.equal(tokens.token_type, 'bearer');
+    assert.deepEqual(decodeJwt(tokens.access_token).payload.cnf, { 'x5t#S256': thumbprint });
+
+    const info = await oauth.processUserInfoResponse(mas, client, oauth.skipSubjectCheck,
+      await oauth.userInfoRequest(mas, client, tokens.access_token, withCert));
+    assert.ok(info.sub);
+    // The same token without the certificate (node's own fetch presents none) is refused.
+    await assert.rejects(async () => oauth.processUserInfoResponse(mas, client, oauth.skipSubjectCheck,
+      await oauth.userInfoRequest(mas, client, tokens.access_token)),
+    (e) => e instanceof oauth.WWWAuthenticateChallengeError &&
+      e.cause.some((c) => c.parameters.error === 'invalid_token'));
+    // And so is the token request of a client that does not present it: 401 invalid_client.
+    const noCertificate = await oauth.refreshTokenGrantRequest(mas, client, auth, tokens.refresh_token);
+    assert.equal(noCertificate.status, 401);
+    assert.equal((await noCertificate.json()).error, 'invalid_client');
+
+    const refreshed = await oauth.processRefreshTokenResponse(mas, client,
+      await oauth.refreshTokenGrantRequest(mas, client, auth, tokens.refresh_token, withCert));
+    assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
+    assert.deepEqual(decodeJwt(refreshed.access_token).payload.cnf, { 'x5t#S256': thumbprint });
+    const introspected = await oauth.processIntrospectionResponse(mas, client,
+      await oauth.introspectionRequest(mas, client, auth, refreshed.access_token, withCert));
+    assert.equal(introspected.active, true);
+    assert.deepEqual(introspected.cnf, { 'x5t#S256': thumbprint });
+  } finally {
+    await context.close();
+    await mtlsServer.close();
   }
 });
 

@@ -181,6 +181,30 @@ TEST_F(ConfigTest, Ipv6IssuerIsBracketed) {
   EXPECT_EQ(c.effective_issuer(), "http://[::1]:8080");
 }
 
+TEST_F(ConfigTest, MutualTlsListener) {
+  const auto off = server::load_config("", {});
+  EXPECT_FALSE(off.mtls_enabled());
+  EXPECT_EQ(off.effective_mtls_base_url(), "") << "nothing to publish without the listener";
+  const std::map<std::string, std::string> tls = {{"INFOBANK_SERVER_TLS_CERT", "c.pem"},
+                                                  {"INFOBANK_SERVER_TLS_KEY", "k.pem"},
+                                                  {"INFOBANK_SERVER_ADDRESS", "::1"},
+                                                  {"INFOBANK_SERVER_MTLS_PORT", "8443"}};
+  const auto on = server::load_config("", tls);
+  EXPECT_TRUE(on.mtls_enabled());
+  EXPECT_EQ(on.effective_mtls_base_url(), "https://[::1]:8443");
+  auto named = tls;
+  named["INFOBANK_OAUTH_MTLS_BASE_URL"] = "https://mtls.bank.example";
+  named["INFOBANK_SERVER_MTLS_CLIENT_CA"] = "ca.pem";
+  const auto behind = server::load_config("", named);
+  EXPECT_EQ(behind.effective_mtls_base_url(), "https://mtls.bank.example");
+  EXPECT_EQ(behind.mtls_client_ca, "ca.pem");
+  // A mutual-TLS listener needs TLS; its settings need the listener.
+  expect_error("", {{"INFOBANK_SERVER_MTLS_PORT", "0"}}, "server.mtls_port needs");
+  expect_error("", {{"INFOBANK_SERVER_MTLS_CLIENT_CA", "ca.pem"}}, "need server.mtls_port");
+  expect_error("", {{"INFOBANK_OAUTH_MTLS_BASE_URL", "https://x"}}, "need server.mtls_port");
+  expect_error("", {{"INFOBANK_SERVER_MTLS_PORT", "-2"}}, "INFOBANK_SERVER_MTLS_PORT");
+}
+
 TEST_F(ConfigTest, UnknownKeyIsNamed) {
   expect_error(write("a.toml", "[server]\nread_timout = 5\n"), {}, "server.read_timout");
   expect_error(write("b.toml", "colour = \"blue\"\n"), {}, "colour");

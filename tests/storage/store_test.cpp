@@ -258,6 +258,9 @@ TEST_P(StoreTest, UpdateClientReplacesTheMetadataButNotTheIdOrBirth) {
   client.token_endpoint_auth_signing_alg = "ES256";
   client.request_object_signing_alg = "PS256";
   client.userinfo_signed_response_alg = "ES256";
+  client.tls_client_auth_name = "tls_client_auth_san_dns";
+  client.tls_client_auth_value = "b.example";
+  client.tls_bound_access_tokens = true;
   client.created_at = kNow + 999;
   ASSERT_TRUE(store_->update_client(client));
   const auto found = store_->find_client("app");
@@ -274,6 +277,9 @@ TEST_P(StoreTest, UpdateClientReplacesTheMetadataButNotTheIdOrBirth) {
   EXPECT_EQ(found->token_endpoint_auth_signing_alg, "ES256");
   EXPECT_EQ(found->request_object_signing_alg, "PS256");
   EXPECT_EQ(found->userinfo_signed_response_alg, "ES256");
+  EXPECT_EQ(found->tls_client_auth_name, "tls_client_auth_san_dns");
+  EXPECT_EQ(found->tls_client_auth_value, "b.example");
+  EXPECT_TRUE(found->tls_bound_access_tokens);
   EXPECT_EQ(found->registration_access_token_hash, "rat");
   EXPECT_EQ(found->created_at, kNow) << "created_at is not metadata";
   client.client_id = "unknown";
@@ -340,6 +346,8 @@ TEST_P(StoreTest, ClientRoundTripsAndRejectsDuplicates) {
   EXPECT_TRUE(all[1].token_endpoint_auth_signing_alg.empty());
   EXPECT_TRUE(all[1].request_object_signing_alg.empty());
   EXPECT_TRUE(all[1].userinfo_signed_response_alg.empty());
+  EXPECT_TRUE(all[1].tls_client_auth_name.empty());
+  EXPECT_FALSE(all[1].tls_bound_access_tokens);
 }
 
 TEST_P(StoreTest, ClientIdsAreExactBytes) {
@@ -946,7 +954,8 @@ TEST_P(StoreTest, GrantsWhoseEndHasComeAreListedAndEndedOnce) {
 // --- Tokens ----------------------------------------------------------------------------------
 
 TEST_P(StoreTest, AccessTokenCrud) {
-  const auto token = make_access("jti-1", "app", "r1", "c1", "f1");
+  auto token = make_access("jti-1", "app", "r1", "c1", "f1");
+  token.cnf_x5t = "x5t";
   store_->insert_access_token(token);
   EXPECT_THROW(store_->insert_access_token(token), StorageError);
   const auto found = store_->find_access_token("jti-1");
@@ -954,6 +963,7 @@ TEST_P(StoreTest, AccessTokenCrud) {
   EXPECT_EQ(found->token_hash, token.token_hash);
   EXPECT_EQ(found->audience, token.audience);
   EXPECT_EQ(found->cnf_jkt, "jkt");
+  EXPECT_EQ(found->cnf_x5t, "x5t");
   EXPECT_EQ(found->code_hash, "c1");
   EXPECT_EQ(found->family_id, "f1");
   EXPECT_EQ(found->issued_at, kNow);
@@ -1070,7 +1080,8 @@ TEST_P(StoreTest, SubmittedWritesOutliveTheStore) {
 }
 
 TEST_P(StoreTest, RefreshTokenCrud) {
-  const auto token = make_refresh("rt1", "f1", "app", "r1", "g1", "c1");
+  auto token = make_refresh("rt1", "f1", "app", "r1", "g1", "c1");
+  token.cnf_x5t = "x5t";
   store_->insert_refresh_token(token);
   EXPECT_THROW(store_->insert_refresh_token(token), StorageError);
   const auto found = store_->find_refresh_token("rt1");
@@ -1080,6 +1091,7 @@ TEST_P(StoreTest, RefreshTokenCrud) {
   EXPECT_EQ(found->grant_id, "g1");
   EXPECT_EQ(found->code_hash, "c1");
   EXPECT_EQ(found->auth_time, token.auth_time);
+  EXPECT_EQ(found->cnf_x5t, "x5t");
   EXPECT_FALSE(found->rotated);
   EXPECT_FALSE(found->revoked);
   EXPECT_TRUE(store_->revoke_refresh_token("rt1"));
@@ -1361,11 +1373,16 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
            "ALTER TABLE pending DROP COLUMN redirect_uri_given;"
            "ALTER TABLE clients DROP COLUMN userinfo_signed_response_alg;"
+           "ALTER TABLE clients DROP COLUMN tls_client_auth_name;"
+           "ALTER TABLE clients DROP COLUMN tls_client_auth_value;"
+           "ALTER TABLE clients DROP COLUMN tls_bound_access_tokens;"
+           "ALTER TABLE access_tokens DROP COLUMN cnf_x5t;"
+           "ALTER TABLE refresh_tokens DROP COLUMN cnf_x5t;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "DELETE FROM schema_migrations"
-           " WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20);"
+           " WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
            "WITH RECURSIVE up(leaf, level, hashes) AS ("
@@ -1395,13 +1412,18 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
            "ALTER TABLE pending DROP COLUMN redirect_uri_given;"
            "ALTER TABLE clients DROP COLUMN userinfo_signed_response_alg;"
+           "ALTER TABLE clients DROP COLUMN tls_client_auth_name;"
+           "ALTER TABLE clients DROP COLUMN tls_client_auth_value;"
+           "ALTER TABLE clients DROP COLUMN tls_bound_access_tokens;"
+           "ALTER TABLE access_tokens DROP COLUMN cnf_x5t;"
+           "ALTER TABLE refresh_tokens DROP COLUMN cnf_x5t;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 20);
+  EXPECT_EQ(store->migrate(), 21);
   EXPECT_EQ(store->audit_size(), kLeaves);
   const auto migrated = store->list_events(0, 100);
   ASSERT_EQ(migrated.size(), entries.size());
@@ -1470,11 +1492,16 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
            "ALTER TABLE pending DROP COLUMN redirect_uri_given;"
            "ALTER TABLE clients DROP COLUMN userinfo_signed_response_alg;"
+           "ALTER TABLE clients DROP COLUMN tls_client_auth_name;"
+           "ALTER TABLE clients DROP COLUMN tls_client_auth_value;"
+           "ALTER TABLE clients DROP COLUMN tls_bound_access_tokens;"
+           "ALTER TABLE access_tokens DROP COLUMN cnf_x5t;"
+           "ALTER TABLE refresh_tokens DROP COLUMN cnf_x5t;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "DELETE FROM schema_migrations"
-           " WHERE version IN (8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20);"
+           " WHERE version IN (8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21);"
          : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
            "DROP TABLE audit_tree;"
            "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
@@ -1499,6 +1526,11 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
            "ALTER TABLE pending DROP COLUMN redirect_uri_given;"
            "ALTER TABLE clients DROP COLUMN userinfo_signed_response_alg;"
+           "ALTER TABLE clients DROP COLUMN tls_client_auth_name;"
+           "ALTER TABLE clients DROP COLUMN tls_client_auth_value;"
+           "ALTER TABLE clients DROP COLUMN tls_bound_access_tokens;"
+           "ALTER TABLE access_tokens DROP COLUMN cnf_x5t;"
+           "ALTER TABLE refresh_tokens DROP COLUMN cnf_x5t;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
@@ -1506,7 +1538,7 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
   ASSERT_EQ(db_->exec_raw(downgrade), "");
 
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 20);
+  EXPECT_EQ(store->migrate(), 21);
   EXPECT_EQ(store->audit_size(), 4);
   EXPECT_EQ(store->audit_node(0, 0), std::string(32, static_cast<char>(0xaa)));
   EXPECT_EQ(store->audit_node(0, 1), std::string(32, static_cast<char>(0xbb)));
@@ -1577,12 +1609,12 @@ TEST_P(StoreTest, PurgeExpiredGoesOnPastOneBatch) {
   const std::string old = std::to_string(kNow - 2 * 86400);
   const std::string sql =
       pg ? "INSERT INTO access_tokens SELECT 'x' || i, 'h' || i, 'app', 'r1', '', 'aud', '', '', "
-           "'', '', " + old + ", " + old + ", false FROM generate_series(1, " + n + ") AS i;"
+           "'', '', " + old + ", " + old + ", false, '' FROM generate_series(1, " + n + ") AS i;"
            "INSERT INTO seen_jtis SELECT 'dpop', 'j' || i, " + old +
            " FROM generate_series(1, " + n + ") AS i;"
          : "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < " + n +
            ") INSERT INTO access_tokens SELECT 'x' || i, 'h' || i, 'app', 'r1', '', 'aud', '', "
-           "'', '', '', " + old + ", " + old + ", 0 FROM k;"
+           "'', '', '', " + old + ", " + old + ", 0, '' FROM k;"
            "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < " + n +
            ") INSERT INTO seen_jtis SELECT 'dpop', 'j' || i, " + old + " FROM k;";
   ASSERT_EQ(db_->exec_raw(sql), "");

@@ -211,9 +211,14 @@ TEST_P(TransferStoreTest, MigrationKeepsTheOldestOfActiveTwins) {
   const std::string later = "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
                             "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
                             "ALTER TABLE pending DROP COLUMN redirect_uri_given;"
-                            "ALTER TABLE clients DROP COLUMN userinfo_signed_response_alg;";
+                            "ALTER TABLE clients DROP COLUMN userinfo_signed_response_alg;"
+                            "ALTER TABLE clients DROP COLUMN tls_client_auth_name;"
+                            "ALTER TABLE clients DROP COLUMN tls_client_auth_value;"
+                            "ALTER TABLE clients DROP COLUMN tls_bound_access_tokens;"
+                            "ALTER TABLE access_tokens DROP COLUMN cnf_x5t;"
+                            "ALTER TABLE refresh_tokens DROP COLUMN cnf_x5t;";
   ASSERT_EQ(db_->exec_raw(pg ? "DROP INDEX contracts_one_active;" + later +
-                                   "DELETE FROM schema_migrations WHERE version IN (17, 18, 19, 20);"
+                                   "DELETE FROM schema_migrations WHERE version IN (17, 18, 19, 20, 21);"
                              : "DROP INDEX contracts_one_active;" + later +
                                    "PRAGMA user_version = 16;"),
             "");
@@ -222,7 +227,7 @@ TEST_P(TransferStoreTest, MigrationKeepsTheOldestOfActiveTwins) {
   store_->upsert_contract(contract("a-newer", "dst", "active", kNow), logged("c", "x"));
   store_->upsert_contract(contract("z-oldest", "dst", "active", kNow - 50), logged("c", "x"));
   store_->upsert_contract(contract("alone", "other", "active", kNow), logged("c", "x"));
-  EXPECT_EQ(store_->migrate(), 20);
+  EXPECT_EQ(store_->migrate(), 21);
   EXPECT_EQ(store_->find_active_contract("resident-x", "dst")->id, "z-oldest");
   EXPECT_EQ(store_->find_active_contract("resident-x", "other")->id, "alone");
   int ended = 0;

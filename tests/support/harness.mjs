@@ -14,6 +14,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -148,7 +149,10 @@ export function createTestDatabase() {
 export class Infobank {
   /**
    * @param {object} [opts]
-   * @param {{cert: string, key: string}} [opts.tls] PEM file paths: serve HTTPS
+   * @param {{cert: string, key: string, ca?: string}} [opts.tls] PEM file paths: serve HTTPS
+   *   (readiness is then checked trusting `ca`, when given, rather than the process's CAs)
+   * @param {boolean} [opts.mtls] also serve the mutual-TLS listener (RFC 8705), trusting
+   *   client certificates of opts.tls.ca for tls_client_auth; its URL is `mtlsBase`
    * @param {Record<string,string>} [opts.env] extra INFOBANK_* variables
    */
   constructor(opts = {}) {
@@ -156,6 +160,8 @@ export class Infobank {
     this.dir = makeTempDir();
     this.dataDir = path.join(this.dir, 'data');
     this.portFile = path.join(this.dir, 'port');
+    this.mtlsPortFile = path.join(this.dir, 'mtls-port');
+    this.mtls = Boolean(opts.mtls);
     this.initialAccessToken = randomToken(24);
     this.tls = opts.tls;
     this.backend = testBackend();
@@ -169,6 +175,9 @@ export class Infobank {
       INFOBANK_OAUTH_INITIAL_ACCESS_TOKEN: this.initialAccessToken,
       ...(opts.tls ? { INFOBANK_SERVER_TLS_CERT: opts.tls.cert,
                        INFOBANK_SERVER_TLS_KEY: opts.tls.key } : {}),
+      ...(opts.mtls ? { INFOBANK_SERVER_MTLS_PORT: '0',
+                        INFOBANK_SERVER_MTLS_PORT_FILE: this.mtlsPortFile,
+                        INFOBANK_SERVER_MTLS_CLIENT_CA: opts.tls.ca } : {}),
       ...(this.database ? { INFOBANK_STORAGE_BACKEND: 'postgres',
                             INFOBANK_STORAGE_POSTGRES_URL: this.database.url } : {}),
       ...(opts.env ?? {}),
@@ -236,8 +245,14 @@ export class Infobank {
     }, { what: 'the port file' }).catch((e) => { this.kill(); throw new Error(`${e.message}\n${this.log}`); });
     this.port = port;
     this.base = `${this.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+    if (this.mtls) {
+      // Written before the main port file.
+      const mtlsPort = Number(fs.readFileSync(this.mtlsPortFile, 'utf8').trim());
+      this.mtlsBase = `https://127.0.0.1:${mtlsPort}`;
+    }
     await waitFor(async () => {
       if (exitInfo) throw new Error(`infobank serve exited early (${JSON.stringify(exitInfo)})`);
+      if (this.tls?.ca) return (await tlsRequest(`${this.base}/readyz`, { ca: this.tls.ca })).status === 200;
       const r = await fetch(`${this.base}/readyz`);
       await r.arrayBuffer();
       return r.status === 200;
@@ -550,4 +565,61 @@ export function makeTestCa(dir = makeTempDir('infobank-ca-')) {
     key: p('server.key'),
     spkiSha256: createHash('sha256').update(spki).digest('base64'),
   };
+}
+
+/**
+ * A client certificate made with the openssl CLI in `ca.dir`: signed by the test CA, or
+ * self-signed with `selfSigned`. `subject` as openssl's -subj writes it ("/O=Example/CN=a"),
+ * `san` as its subjectAltName ("DNS:a.test"). Returns PEM paths and the DER.
+ */
+export function makeClientCert(ca, name, { subject, san, selfSigned = false }) {
+  const run = (args) => {
+    const r = spawnSync('openssl', args, { cwd: ca.dir, encoding: 'utf8' });
+    if (r.error) throw r.error;
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  const p = (f) => path.join(ca.dir, f);
+  const ext = [
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature',
+    'extendedKeyUsage=clientAuth',
+    ...(san ? [`subjectAltName=${san}`] : []),
+    '',
+  ].join('\n');
+  fs.writeFileSync(p(`${name}.ext`), ext);
+  run(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
+  run(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`]);
+  const sign = selfSigned
+    ? ['-signkey', `${name}.key`]
+    : ['-CA', ca.ca, '-CAkey', path.join(ca.dir, 'ca.key'), '-CAcreateserial'];
+  run(['x509', '-req', '-in', `${name}.csr`, ...sign, '-days', '2', '-sha256',
+       '-extfile', `${name}.ext`, '-out', `${name}.pem`]);
+  const der = new X509Certificate(fs.readFileSync(p(`${name}.pem`))).raw;
+  return { cert: p(`${name}.pem`), key: p(`${name}.key`), der };
+}
+
+/**
+ * One HTTPS request with node:https, trusting `ca` (a PEM path) and presenting the client
+ * certificate `cert`/`key` (PEM paths) when given. Resolves {status, headers, text}.
+ */
+export function tlsRequest(url, { ca, cert, key, method = 'GET', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, {
+      method,
+      headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) },
+      ca: ca ? fs.readFileSync(ca) : undefined,
+      cert: cert ? fs.readFileSync(cert) : undefined,
+      key: key ? fs.readFileSync(key) : undefined,
+      agent: false,
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers,
+                                    text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
 }

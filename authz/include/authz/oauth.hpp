@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "authz/audit.hpp"
+#include "authz/client_certificate.hpp"
 #include "authz/clock.hpp"
 #include "authz/crypto.hpp"
 #include "authz/expected.hpp"
@@ -39,6 +40,10 @@ struct Settings {
   /// nonce this server gave out (the DPoP-Nonce header), which limits how long a proof made
   /// ahead of time is good for. Nonces are good for kDpopNonceWindow to twice that.
   bool dpop_require_nonce = false;
+  /// RFC 8705 §5: where the mutual-TLS listener serves the endpoints (https://host:port, no
+  /// trailing slash), published as mtls_endpoint_aliases; empty when there is none, and then
+  /// no client can authenticate with a certificate or have its tokens bound to one.
+  std::string mtls_base_url;
 };
 inline constexpr std::int64_t kDpopNonceWindow = 300;
 
@@ -60,6 +65,8 @@ struct RequestFacts {
   std::string remote_addr;
   std::string request_id;
   std::string accept;  ///< Accept header (RFC 9701: a signed introspection answer is asked for)
+  /// The certificate the client presented on the mutual-TLS listener (RFC 8705), if any.
+  std::optional<ClientCertificate> client_cert;
 };
 
 /// The authorization response (RFC 6749 §4.1.2), sent back to the client through the browser.

@@ -54,6 +54,14 @@ struct ClientRecord {
   /// OIDC Registration §2 userinfo_signed_response_alg: "ES256" = UserInfo answers this
   /// client with a JWT signed by the server (OIDC Core §5.3.2); empty = plain JSON.
   std::string userinfo_signed_response_alg;
+  /// RFC 8705 §2.1.2, for token_endpoint_auth_method tls_client_auth: which name the client's
+  /// certificate must carry (tls_client_auth_subject_dn, _san_dns, _san_uri, _san_ip or
+  /// _san_email) and its value; empty for other methods.
+  std::string tls_client_auth_name;
+  std::string tls_client_auth_value;
+  /// RFC 8705 §3.4 tls_client_certificate_bound_access_tokens: this client's access tokens
+  /// are bound to the certificate it presents at the token endpoint.
+  bool tls_bound_access_tokens = false;
   std::int64_t created_at = 0;
 };
 
@@ -176,6 +184,7 @@ struct AccessTokenRecord {
   std::int64_t issued_at = 0;
   std::int64_t expires_at = 0;
   bool revoked = false;
+  std::string cnf_x5t;      ///< RFC 8705 §3.1: the client certificate's x5t#S256, or empty
 };
 
 struct RefreshTokenRecord {
@@ -194,6 +203,7 @@ struct RefreshTokenRecord {
   std::int64_t expires_at = 0;
   bool rotated = false;  ///< already exchanged for a successor
   bool revoked = false;
+  std::string cnf_x5t;   ///< RFC 8705 §4: a public client's certificate binding, or empty
 };
 
 struct SigningKeyRecord {
