@@ -179,6 +179,9 @@ authz::Expected<AccessToken> TokenVerifier::verify(std::string_view jwt) {
       claims["sub"].get_ref<const std::string&>().empty()) {
     return invalid_token("no sub");
   }
+  // A sender-constrained token (RFC 9449 §6, RFC 8705 §3) is good only with proof of its key
+  // or certificate, neither of which this service checks: it is not taken as a bearer token.
+  if (claims.contains("cnf")) return invalid_token("bound tokens (cnf) are not accepted here");
 
   AccessToken token;
   token.sub = claims["sub"].get<std::string>();

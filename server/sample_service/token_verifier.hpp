@@ -49,7 +49,8 @@ class IssuerKeySource final : public KeySource {
 /// Verifies RFC 9068 JWT access tokens: typ at+jwt, ES256, signed by a key of the issuer's
 /// JWK Set (cached; fetched again once when a token names a kid the cache does not hold, so
 /// key rotation at the issuer needs no restart), iss, aud, exp with 30 s of clock skew, nbf,
-/// and a sub. Scope and transfer binding are the caller's to check (they decide 403, not 401).
+/// and a sub; no `cnf` (a DPoP- or certificate-bound token needs a proof this service does not
+/// check). Scope and transfer binding are the caller's to check (they decide 403, not 401).
 /// Thread-safe; blocking (it may fetch keys): call it from the worker pool.
 class TokenVerifier {
  public:

@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey } from 'node:crypto';
 import fs from 'node:fs';
+import https from 'node:https';
+import tls from 'node:tls';
 import { after, before, test } from 'node:test';
 
 import {
@@ -82,6 +84,34 @@ test('tls_client_auth: a chain to the CA that names the client (RFC 8705 §2.1)'
   const plain = await ask(server.base, pki);
   assert.equal(plain.status, 401);
   assert.equal(JSON.parse(plain.text).error, 'invalid_client');
+});
+
+test('a resumed TLS session keeps the client certificate it was made with', async () => {
+  const c = addClient(['--auth-method', 'tls_client_auth', '--tls-client-auth-san-dns', 'pki.client.test']);
+  const { port } = new URL(server.mtlsBase);
+  const creds = { ca: fs.readFileSync(ca.ca), cert: fs.readFileSync(pki.cert), key: fs.readFileSync(pki.key) };
+  // A first connection, only for the session ticket the server gives after the handshake.
+  const session = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no TLS session ticket within 5 s')), 5000);
+    const socket = tls.connect({ host: '127.0.0.1', port, ...creds }, () => socket.write('\r\n'));
+    socket.once('session', (s) => { clearTimeout(timer); socket.destroy(); resolve(s); });
+    socket.on('error', () => {});
+  });
+  const body = formBody({ grant_type: 'client_credentials', client_id: c.client_id });
+  const r = await new Promise((resolve, reject) => {
+    const req = https.request(`${server.mtlsBase}/token`, {
+      method: 'POST', agent: false, session, ...creds,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+    }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, text, reused: res.socket.isSessionReused() }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  assert.equal(r.reused, true, 'the session was resumed');
+  assert.equal(r.status, 200, r.text);
 });
 
 test('self_signed_tls_client_auth through /register: the certificate in its jwks (RFC 8705 §2.2)', async () => {

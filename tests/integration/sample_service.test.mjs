@@ -359,7 +359,7 @@ describe('access tokens (RFC 6750, RFC 9068, RFC 9396)', () => {
     assertInvalidToken(basic, 'Basic credentials');
   });
 
-  test('bad signature, wrong aud, wrong iss, expired, wrong typ, unknown kid: 401 invalid_token', async () => {
+  test('bad signature, wrong aud, wrong iss, expired, wrong typ, unknown kid, a binding: 401 invalid_token', async () => {
     const stranger = await generateKey();
     const cases = {
       'bad signature': await tokenFor(svc, { transfer: T, key: { ...stranger, kid: issuer.keys[0].kid } }),
@@ -369,6 +369,10 @@ describe('access tokens (RFC 6750, RFC 9068, RFC 9396)', () => {
       'typ JWT': await tokenFor(svc, { transfer: T, header: { typ: 'JWT' } }),
       'no sub': await tokenFor(svc, { transfer: T, claims: { sub: undefined } }),
       'unknown kid': await tokenFor(svc, { transfer: T, key: stranger }),
+      // Sender-constrained (RFC 9449, RFC 8705): this service checks neither binding, so it
+      // must not take such a token as a bearer token.
+      'DPoP-bound': await tokenFor(svc, { transfer: T, claims: { cnf: { jkt: 'x'.repeat(43) } } }),
+      'certificate-bound': await tokenFor(svc, { transfer: T, claims: { cnf: { 'x5t#S256': 'x'.repeat(43) } } }),
       garbage: 'not.a.jwt',
     };
     for (const [what, token] of Object.entries(cases)) assertInvalidToken(await exportWith(token), what);
