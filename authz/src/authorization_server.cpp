@@ -11,6 +11,7 @@
 #include "authz/pkce.hpp"
 #include "internal.hpp"
 #include "json_writer.hpp"
+#include "strict_json.hpp"
 
 namespace authz {
 
@@ -114,6 +115,56 @@ bool is_form_post_mode(std::string_view v) { return v == "form_post" || v == "fo
 // A browser posts a form to a web address only, not to an app's private-use scheme.
 bool can_post_to(std::string_view redirect_uri) {
   return redirect_uri.starts_with("https://") || redirect_uri.starts_with("http://");
+}
+
+// OIDC Core §5.5: what a request's `claims` parameter asks for that this server acts on: the
+// claims to put in the ID token (space-separated, in the order asked) and the `sub` it demands
+// (§5.5.1: only that resident may complete the request). Members other than `userinfo` and
+// `id_token` are ignored, as are claims this server does not know (§5.5); a malformed request
+// is invalid_request. An essential `acr` with values cannot be met (this server names no
+// authentication context classes) and is access_denied (§5.5.1.1: a failed authentication).
+struct ClaimsRequest {
+  std::string id_token;
+  std::string sub;
+};
+
+Expected<ClaimsRequest> read_claims_request(std::string_view text) {
+  const auto bad = [](const std::string& why) { return make_error("invalid_request", why); };
+  auto doc = detail::parse_json_object_strict(text);
+  if (!doc) return bad("claims must be a JSON object");
+  ClaimsRequest out;
+  for (const char* where : {"userinfo", "id_token"}) {
+    if (!doc->contains(where)) continue;
+    const auto& members = (*doc)[where];
+    if (!members.is_object()) return bad(std::string("claims.") + where + " must be an object");
+    for (const auto& [name, ask] : members.items()) {
+      const std::string at = std::string("claims.") + where + "." + name;
+      if (!ask.is_null() && !ask.is_object()) return bad(at + " must be null or an object");
+      if (ask.is_object()) {
+        if (ask.contains("essential") && !ask["essential"].is_boolean())
+          return bad(at + ".essential must be a boolean");
+        if (ask.contains("values") && !ask["values"].is_array())
+          return bad(at + ".values must be an array");
+        if (name == "sub" && ask.contains("value")) {
+          if (!ask["value"].is_string() || ask["value"].get_ref<const std::string&>().empty())
+            return bad(at + ".value must be a string");
+          const auto& sub = ask["value"].get_ref<const std::string&>();
+          if (!out.sub.empty() && out.sub != sub) return bad("claims name two different subs");
+          out.sub = sub;
+        }
+        if (name == "acr" && ask.value("essential", false) &&
+            (ask.contains("value") || ask.contains("values")))
+          return make_error("access_denied", "no authentication context class here meets the "
+                                             "essential acr asked for");
+      }
+      if (std::string_view(where) == "id_token" && !contains_word(out.id_token, name) &&
+          name.find(' ') == std::string::npos) {
+        if (!out.id_token.empty()) out.id_token += ' ';
+        out.id_token += name;
+      }
+    }
+  }
+  return out;
 }
 
 // RFC 6749 §3.1.2.3 and §4.1.1: a client that registered exactly one redirect URI may leave
@@ -248,7 +299,8 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   // OIDC Front-Channel Logout 1.0 §3.
   m["frontchannel_logout_supported"] = true;
   m["frontchannel_logout_session_supported"] = true;
-  m["claims_parameter_supported"] = false;
+  // OIDC Core §5.5: see read_claims_request.
+  m["claims_parameter_supported"] = true;
   // RFC 9101: request objects by value, at /authorize and /par; by reference only the
   // request_uri that /par returns (no fetching of client-hosted URIs).
   m["request_parameter_supported"] = true;
@@ -391,6 +443,16 @@ Expected<storage::PendingAuthorization> AuthorizationServer::validate_request(
     if (named->client_id != client.client_id)
       return make_error("invalid_request", "id_token_hint was issued to another client");
     p.subject_hint = std::move(named->subject);
+  }
+  if (auto claims = params.get("claims"); claims && !claims->empty()) {
+    auto asked = read_claims_request(*claims);
+    if (!asked) return asked.error();
+    if (!asked->sub.empty()) {
+      if (!p.subject_hint.empty() && p.subject_hint != asked->sub)
+        return make_error("invalid_request", "claims name another sub than id_token_hint");
+      p.subject_hint = asked->sub;
+    }
+    p.id_token_claims = std::move(asked->id_token);
   }
 
   auto allowed = split_scope(client.scope.empty() ? std::string() : client.scope);
@@ -872,6 +934,7 @@ Redirect AuthorizationServer::approve(const storage::PendingAuthorization& pendi
   record.authorization_details = pending.authorization_details;
   record.resources = pending.resources;
   record.dpop_jkt = pending.dpop_jkt;
+  record.id_token_claims = pending.id_token_claims;
   record.grant_id = grant.id;
   record.auth_time = session.auth_time;
   record.expires_at = now + settings_.code_ttl;

@@ -295,7 +295,7 @@ Expected<Params> verify_request_object(std::string_view jwt,
 
   // RFC 9101 §5: only the object's parameters count. JSON values become the strings a query
   // would carry; a few parameters are JSON by nature (RFC 9396 §3 authorization_details, OIDC
-  // Core §6.1 max_age as a number, RFC 8707 resource as an array).
+  // Core §6.1 max_age as a number, RFC 8707 resource as an array, OIDC Core §5.5 claims).
   Params params;
   for (const auto& [name, value] : claims->items()) {
     if (name == "iss" || name == "aud" || name == "exp" || name == "nbf" || name == "iat" ||
@@ -314,7 +314,7 @@ Expected<Params> verify_request_object(std::string_view jwt,
         params.add(name, r.get<std::string>());
       }
     } else if (name == "claims" && value.is_object()) {
-      continue;  // OIDC Core §5.5 is not supported (claims_parameter_supported: false)
+      params.add(name, value.dump());  // OIDC Core §5.5, §6.1: a JSON object in the JWT
     } else {
       return fail(name + " has the wrong type");
     }

@@ -97,6 +97,7 @@ struct AuthorizationServer::Issue {
   std::string grant_id;
   std::string nonce;
   std::string sid;  ///< the login session's, for the ID token (Back-Channel Logout §2.1)
+  std::string id_token_claims;  ///< OIDC Core §5.5: asked for in the ID token
   std::int64_t auth_time = 0;
   bool with_refresh = false;
   bool with_id_token = false;
@@ -247,6 +248,18 @@ Expected<std::optional<std::string>> AuthorizationServer::dpop_jkt(
 
 namespace {
 
+// OIDC Core §5.4: the resident's claims that `scope` grants (profile: name and
+// preferred_username; email: email, when there is one).
+nlohmann::json scope_claims(const storage::ResidentRecord& resident, std::string_view scope) {
+  nlohmann::json out = nlohmann::json::object();
+  if (contains_word(scope, "profile")) {
+    out["name"] = resident.name.empty() ? resident.username : resident.name;
+    out["preferred_username"] = resident.username;
+  }
+  if (contains_word(scope, "email") && !resident.email.empty()) out["email"] = resident.email;
+  return out;
+}
+
 // The `cnf` claim (RFC 7800) of a bound token: the DPoP key's thumbprint (RFC 9449 §6), the
 // client certificate's (RFC 8705 §3.1), or both.
 std::string confirmation(const std::string& jkt, const std::string& x5t) {
@@ -394,6 +407,7 @@ Answer AuthorizationServer::token_authorization_code(const Params& form, const R
                         contains_word(record->scope, "offline_access"));
   issue.with_id_token = contains_word(record->scope, "openid");
   issue.sid = record->sid;
+  issue.id_token_claims = record->id_token_claims;
   return issue_tokens(issue);
 }
 
@@ -643,6 +657,16 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
         .add_json("amr", R"(["pwd"])");
     if (!issue.nonce.empty()) id.add("nonce", issue.nonce);
     if (!issue.sid.empty()) id.add("sid", issue.sid);
+    // OIDC Core §5.5: the claims the request asked for in the ID token, of those its scope
+    // grants (the consent page asked for the scopes; the claims parameter only says where).
+    if (!issue.id_token_claims.empty()) {
+      const auto resident = find_resident(issue.resident_id);
+      const auto granted =
+          resident ? scope_claims(*resident, issue.scope) : nlohmann::json::object();
+      for (const auto& name : split_scope(issue.id_token_claims)) {
+        if (granted.contains(name)) id.add(name, granted[name].get<std::string>());
+      }
+    }
     // OIDC Core §3.3.2.11: at_hash is the left half of SHA-256 of the access token.
     id.add("at_hash", base64url_encode(sha256(access).substr(0, 16)));
     body.add("id_token", jws_sign(key.key, key.kid, "JWT", id.str()));
@@ -908,12 +932,8 @@ Answer AuthorizationServer::userinfo(const RequestFacts& facts) {
     return fail("insufficient_scope", "the openid scope is required", scheme);
   auto resident = find_resident(rec.resident_id);
   if (!resident) return fail("invalid_token", "access token is invalid", scheme);
-  nlohmann::json out = {{"sub", subject(rec.client_id, resident->id)}};
-  if (contains_word(rec.scope, "profile")) {
-    out["name"] = resident->name.empty() ? resident->username : resident->name;
-    out["preferred_username"] = resident->username;
-  }
-  if (contains_word(rec.scope, "email") && !resident->email.empty()) out["email"] = resident->email;
+  nlohmann::json out = scope_claims(*resident, rec.scope);
+  out["sub"] = subject(rec.client_id, resident->id);
   // OIDC Core §5.3.2: a client that registered userinfo_signed_response_alg gets the claims as
   // a JWT signed with the current key, with iss and aud (the client) beside them.
   const auto client = cached_client(rec.client_id);

@@ -220,6 +220,7 @@ PendingAuthorization read_pending(const Row& row) {
   p.login_hint = row.text(16);
   p.subject_hint = row.text(17);
   p.redirect_uri_given = row.boolean(18);
+  p.id_token_claims = row.text(19);
   return p;
 }
 
@@ -241,6 +242,7 @@ AuthorizationCode read_code(const Row& row) {
   c.expires_at = row.int64(12);
   c.used = row.boolean(13);
   c.sid = row.text(14);
+  c.id_token_claims = row.text(15);
   return c;
 }
 

@@ -524,13 +524,21 @@ ALTER TABLE access_tokens ADD COLUMN cnf_x5t TEXT NOT NULL DEFAULT '';
 ALTER TABLE refresh_tokens ADD COLUMN cnf_x5t TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 22: OIDC Core §5.5. The claims a request asked for in the ID token, carried from the
+// request to its code.
+constexpr std::string_view kIdTokenClaims = R"sql(
+ALTER TABLE pending ADD COLUMN id_token_claims TEXT NOT NULL DEFAULT '';
+ALTER TABLE codes ADD COLUMN id_token_claims TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 21> kMigrations = {
+constexpr std::array<std::string_view, 22> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
     kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
     kNotRead,      kSessionEnd,           kSubjectType,     kBackchannelLogout,
     kSignedRequestObjects, kFrontchannelLogout, kOneActiveContract, kSigningAlgs,
-    kRedirectUriGiven, kSignedUserinfo, kMutualTls};
+    kRedirectUriGiven, kSignedUserinfo, kMutualTls,
+    kIdTokenClaims};
 
 constexpr std::string_view kCreateVersionTable =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "

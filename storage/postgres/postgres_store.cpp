@@ -87,10 +87,11 @@ constexpr int kMaxAttempts = 5;
 #define INFOBANK_PENDING_COLUMNS                                                            \
   "handle, client_id, redirect_uri, scope, state, nonce, code_challenge, "                  \
   "authorization_details, resources, prompt, max_age, dpop_jkt, response_mode, pushed, "   \
-  "expires_at, ui_locales, login_hint, subject_hint, redirect_uri_given"
+  "expires_at, ui_locales, login_hint, subject_hint, redirect_uri_given, id_token_claims"
 #define INFOBANK_CODE_COLUMNS                                                                \
   "code_hash, client_id, resident_id, redirect_uri, scope, nonce, code_challenge, "         \
-  "authorization_details, resources, dpop_jkt, grant_id, auth_time, expires_at, used, sid"
+  "authorization_details, resources, dpop_jkt, grant_id, auth_time, expires_at, used, sid, "  \
+  "id_token_claims"
 #define INFOBANK_GRANT_COLUMNS \
   "id, resident_id, client_id, scope, authorization_details, created_at, expires_at, revoked"
 #define INFOBANK_ACCESS_TOKEN_COLUMNS                                                         \
@@ -552,12 +553,12 @@ class PostgresStore final : public Store {
           "INSERT INTO pending (handle, client_id, redirect_uri, scope, state, nonce, "
           "code_challenge, authorization_details, resources, prompt, max_age, dpop_jkt, "
           "response_mode, pushed, expires_at, ui_locales, login_hint, subject_hint, "
-          "redirect_uri_given) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-          "$14, $15, $16, $17, $18, $19)",
+          "redirect_uri_given, id_token_claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+          "$11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
           p.handle, p.client_id, p.redirect_uri, p.scope, p.state, p.nonce, p.code_challenge,
           p.authorization_details, encode_list(p.resources), p.prompt, p.max_age, p.dpop_jkt,
           p.response_mode, p.pushed, p.expires_at, p.ui_locales, p.login_hint, p.subject_hint,
-          p.redirect_uri_given);
+          p.redirect_uri_given, p.id_token_claims);
     });
   }
 
@@ -591,11 +592,11 @@ class PostgresStore final : public Store {
       db.exec(
           "INSERT INTO codes (code_hash, client_id, resident_id, redirect_uri, scope, nonce, "
           "code_challenge, authorization_details, resources, dpop_jkt, grant_id, auth_time, "
-          "expires_at, used, sid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-          "$13, $14, $15)",
+          "expires_at, used, sid, id_token_claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+          "$10, $11, $12, $13, $14, $15, $16)",
           c.code_hash, c.client_id, c.resident_id, c.redirect_uri, c.scope, c.nonce,
           c.code_challenge, c.authorization_details, encode_list(c.resources), c.dpop_jkt,
-          c.grant_id, c.auth_time, c.expires_at, c.used, c.sid);
+          c.grant_id, c.auth_time, c.expires_at, c.used, c.sid, c.id_token_claims);
     });
   }
 

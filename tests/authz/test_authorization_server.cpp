@@ -1052,6 +1052,70 @@ TEST_F(AuthorizationServerTest, IdTokenHintLetsOnlyTheNamedResidentCompleteTheRe
             NextStep::issue_code);
 }
 
+// OIDC Core §5.5: the claims parameter puts claims in the ID token, of those the scope grants.
+TEST_F(AuthorizationServerTest, ClaimsParameterAsksForIdTokenClaimsTheScopeGrants) {
+  EXPECT_EQ(nlohmann::json::parse(server_->metadata_json(true))["claims_parameter_supported"],
+            true);
+  const std::string claims =
+      R"({"id_token":{"name":{"essential":true},"email":null,"shoe_size":null},)"
+      R"("userinfo":{"preferred_username":null},"something_else":1})";
+  const auto code = obtain_code(authorize_params("claims", claims));  // scope openid profile
+  const auto body = nlohmann::json::parse(redeem(code)->body);
+  auto id = jws_parse(body["id_token"].get<std::string>());
+  ASSERT_TRUE(id);
+  const auto payload = nlohmann::json::parse(id->payload);
+  EXPECT_EQ(payload["name"], "Hanako");
+  EXPECT_FALSE(payload.contains("preferred_username")) << "asked for in userinfo only";
+  EXPECT_FALSE(payload.contains("email")) << "the email scope was not granted";
+  EXPECT_FALSE(payload.contains("shoe_size"));
+  // Without the parameter, the ID token carries no profile claims (they are userinfo's).
+  const auto plain = nlohmann::json::parse(redeem(obtain_code())->body);
+  EXPECT_FALSE(nlohmann::json::parse(jws_parse(plain["id_token"].get<std::string>())->payload)
+                   .contains("name"));
+}
+
+TEST_F(AuthorizationServerTest, MalformedClaimsParameterIsRefused) {
+  for (const char* bad :
+       {"[]", "not json", R"({"id_token":[]})", R"({"id_token":{"name":5}})",
+        R"({"id_token":{"name":{"essential":"yes"}}})", R"({"id_token":{"name":{"values":"a"}}})",
+        R"({"id_token":{"sub":{"value":7}}})", R"({"id_token":{},"id_token":{}})",
+        R"({"id_token":{"sub":{"value":"a"}},"userinfo":{"sub":{"value":"b"}}})"}) {
+    const auto r = server_->authorize(authorize_params("claims", bad));
+    ASSERT_EQ(r.kind, AuthorizeResult::Kind::redirect_error) << bad;
+    EXPECT_EQ(r.error.error, "invalid_request") << bad;
+  }
+  // §5.5.1.1: an essential acr this server cannot meet is a failed authentication.
+  const auto acr = server_->authorize(authorize_params(
+      "claims", R"({"id_token":{"acr":{"essential":true,"values":["urn:mace:incommon:iap:silver"]}}})"));
+  ASSERT_EQ(acr.kind, AuthorizeResult::Kind::redirect_error);
+  EXPECT_EQ(acr.error.error, "access_denied");
+  // A voluntary one is simply not met.
+  EXPECT_EQ(server_->authorize(authorize_params("claims", R"({"id_token":{"acr":{"values":["x"]}}})"))
+                .kind,
+            AuthorizeResult::Kind::proceed);
+}
+
+// §5.5.1: a sub asked for by value lets only that resident complete the request, as an
+// id_token_hint does.
+TEST_F(AuthorizationServerTest, ClaimsSubValueNamesTheOnlyResidentWhoMayComplete) {
+  const auto hanako = sign_in();
+  auto mine = server_->authorize(
+      authorize_params("claims", R"({"id_token":{"sub":{"value":"resident-1"}}})"));
+  ASSERT_EQ(mine.kind, AuthorizeResult::Kind::proceed) << mine.error.description;
+  EXPECT_EQ(server_->next_step(mine.pending, hanako), NextStep::consent) << "on to consent";
+  auto other = server_->authorize(
+      authorize_params("claims", R"({"userinfo":{"sub":{"value":"resident-2"}}})"));
+  ASSERT_EQ(other.kind, AuthorizeResult::Kind::proceed);
+  EXPECT_EQ(server_->next_step(other.pending, hanako), NextStep::login);
+  // With an id_token_hint naming someone else, the request contradicts itself.
+  const auto tokens = nlohmann::json::parse(redeem(obtain_code())->body);
+  auto both = authorize_params("claims", R"({"id_token":{"sub":{"value":"resident-2"}}})");
+  both.add("id_token_hint", tokens["id_token"].get<std::string>());
+  const auto r = server_->authorize(both);
+  ASSERT_EQ(r.kind, AuthorizeResult::Kind::redirect_error);
+  EXPECT_EQ(r.error.error, "invalid_request");
+}
+
 TEST_F(AuthorizationServerTest, IdTokenHintMustBeAnIdTokenThisServerIssuedToTheClient) {
   const auto tokens = nlohmann::json::parse(redeem(obtain_code())->body);
   std::string tampered = tokens["id_token"];

@@ -311,7 +311,8 @@ TEST_F(RequestObjectTest, CarriesTheAuthorizationRequestWithoutTheJwtClaims) {
   EXPECT_EQ(json::parse(params->value("authorization_details")), r["authorization_details"]);
   EXPECT_EQ(params->all("resource"),
             (std::vector<std::string>{"https://a.example", "https://b.example"}));
-  for (const char* claim : {"iss", "aud", "exp", "nbf", "iat", "jti", "claims"})
+  EXPECT_EQ(json::parse(params->value("claims")), r["claims"]) << "OIDC Core §5.5, as JSON text";
+  for (const char* claim : {"iss", "aud", "exp", "nbf", "iat", "jti"})
     EXPECT_FALSE(params->has(claim)) << claim;
   // The plain typ most clients send, and none at all, are accepted too.
   EXPECT_TRUE(verify(sign_compact(key_, header("JWT"), request())));

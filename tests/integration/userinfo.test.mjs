@@ -94,6 +94,25 @@ test('only the claims of the granted scopes', async () => {
   assert.equal(c.name, undefined);
 });
 
+// OIDC Core §5.5: the claims parameter asks for claims in the ID token too; only those the
+// scope grants are given, and a malformed one is refused at the redirect URI.
+test('the claims parameter puts granted claims in the ID token', async () => {
+  const md = await server.metadata();
+  assert.equal(md.claims_parameter_supported, true);
+  const claims = JSON.stringify({ id_token: { email: { essential: true }, name: null },
+    userinfo: { email: null } });
+  const t = (await getTokens(server, client, { scope: 'openid email', claims })).body;
+  const { payload } = await verifyJwt(t.id_token, await jwks(server));
+  assert.equal(payload.email, 'alice@example.test');
+  assert.equal(payload.name, undefined, 'the profile scope was not asked for');
+  const u = await request(server.url('/userinfo'), { headers: bearer(t.access_token) });
+  assert.equal(u.json().email, 'alice@example.test');
+
+  const bad = await getTokens(server, client, { claims: '{"id_token": []}' }).catch((e) => e);
+  assert.ok(bad instanceof Error);
+  assert.match(bad.message, /error=invalid_request/);
+});
+
 test('no token: 401 with WWW-Authenticate: Bearer (RFC 6750 §3)', async () => {
   const r = await request(server.url('/userinfo'));
   assert.equal(r.status, 401);

@@ -69,6 +69,7 @@ AuthorizationCode make_code(const std::string& hash, const std::string& client,
   c.resources = {"https://api.example/", ""};
   c.dpop_jkt = "jkt";
   c.grant_id = grant;
+  c.id_token_claims = "email";
   c.auth_time = kNow - 5;
   c.expires_at = kNow + 60;
   return c;
@@ -602,6 +603,7 @@ TEST_P(StoreTest, PendingIsTakenOnce) {
   p.login_hint = "hanako@example.jp";
   p.subject_hint = "r-hanako";
   p.redirect_uri_given = false;
+  p.id_token_claims = "email name";
   store_->insert_pending(p);
 
   const auto found = store_->find_pending(p.handle, kNow);
@@ -625,6 +627,7 @@ TEST_P(StoreTest, PendingIsTakenOnce) {
   EXPECT_EQ(taken->login_hint, "hanako@example.jp");
   EXPECT_EQ(taken->subject_hint, "r-hanako");
   EXPECT_FALSE(taken->redirect_uri_given);
+  EXPECT_EQ(taken->id_token_claims, "email name");
   EXPECT_FALSE(store_->take_pending(p.handle, kNow));
   EXPECT_FALSE(store_->find_pending(p.handle, kNow));
 
@@ -651,6 +654,7 @@ TEST_P(StoreTest, CodeIsConsumedOnce) {
   EXPECT_EQ(first->authorization_details, code.authorization_details);
   EXPECT_EQ(first->code_challenge, code.code_challenge);
   EXPECT_EQ(first->grant_id, "g1");
+  EXPECT_EQ(first->id_token_claims, "email");
   EXPECT_EQ(first->auth_time, code.auth_time);
   EXPECT_EQ(first->expires_at, code.expires_at);
 
@@ -1378,11 +1382,13 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN tls_bound_access_tokens;"
            "ALTER TABLE access_tokens DROP COLUMN cnf_x5t;"
            "ALTER TABLE refresh_tokens DROP COLUMN cnf_x5t;"
+           "ALTER TABLE pending DROP COLUMN id_token_claims;"
+           "ALTER TABLE codes DROP COLUMN id_token_claims;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "DELETE FROM schema_migrations"
-           " WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21);"
+           " WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
            "WITH RECURSIVE up(leaf, level, hashes) AS ("
@@ -1417,13 +1423,15 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE clients DROP COLUMN tls_bound_access_tokens;"
            "ALTER TABLE access_tokens DROP COLUMN cnf_x5t;"
            "ALTER TABLE refresh_tokens DROP COLUMN cnf_x5t;"
+           "ALTER TABLE pending DROP COLUMN id_token_claims;"
+           "ALTER TABLE codes DROP COLUMN id_token_claims;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 21);
+  EXPECT_EQ(store->migrate(), 22);
   EXPECT_EQ(store->audit_size(), kLeaves);
   const auto migrated = store->list_events(0, 100);
   ASSERT_EQ(migrated.size(), entries.size());
@@ -1497,11 +1505,13 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN tls_bound_access_tokens;"
            "ALTER TABLE access_tokens DROP COLUMN cnf_x5t;"
            "ALTER TABLE refresh_tokens DROP COLUMN cnf_x5t;"
+           "ALTER TABLE pending DROP COLUMN id_token_claims;"
+           "ALTER TABLE codes DROP COLUMN id_token_claims;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "DELETE FROM schema_migrations"
-           " WHERE version IN (8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21);"
+           " WHERE version IN (8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22);"
          : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
            "DROP TABLE audit_tree;"
            "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
@@ -1531,6 +1541,8 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE clients DROP COLUMN tls_bound_access_tokens;"
            "ALTER TABLE access_tokens DROP COLUMN cnf_x5t;"
            "ALTER TABLE refresh_tokens DROP COLUMN cnf_x5t;"
+           "ALTER TABLE pending DROP COLUMN id_token_claims;"
+           "ALTER TABLE codes DROP COLUMN id_token_claims;"
            "DROP INDEX contracts_one_active;"
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
@@ -1538,7 +1550,7 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
   ASSERT_EQ(db_->exec_raw(downgrade), "");
 
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 21);
+  EXPECT_EQ(store->migrate(), 22);
   EXPECT_EQ(store->audit_size(), 4);
   EXPECT_EQ(store->audit_node(0, 0), std::string(32, static_cast<char>(0xaa)));
   EXPECT_EQ(store->audit_node(0, 1), std::string(32, static_cast<char>(0xbb)));

@@ -216,9 +216,11 @@ TEST_P(TransferStoreTest, MigrationKeepsTheOldestOfActiveTwins) {
                             "ALTER TABLE clients DROP COLUMN tls_client_auth_value;"
                             "ALTER TABLE clients DROP COLUMN tls_bound_access_tokens;"
                             "ALTER TABLE access_tokens DROP COLUMN cnf_x5t;"
-                            "ALTER TABLE refresh_tokens DROP COLUMN cnf_x5t;";
+                            "ALTER TABLE refresh_tokens DROP COLUMN cnf_x5t;"
+                            "ALTER TABLE pending DROP COLUMN id_token_claims;"
+                            "ALTER TABLE codes DROP COLUMN id_token_claims;";
   ASSERT_EQ(db_->exec_raw(pg ? "DROP INDEX contracts_one_active;" + later +
-                                   "DELETE FROM schema_migrations WHERE version IN (17, 18, 19, 20, 21);"
+                                   "DELETE FROM schema_migrations WHERE version IN (17, 18, 19, 20, 21, 22);"
                              : "DROP INDEX contracts_one_active;" + later +
                                    "PRAGMA user_version = 16;"),
             "");
@@ -227,7 +229,7 @@ TEST_P(TransferStoreTest, MigrationKeepsTheOldestOfActiveTwins) {
   store_->upsert_contract(contract("a-newer", "dst", "active", kNow), logged("c", "x"));
   store_->upsert_contract(contract("z-oldest", "dst", "active", kNow - 50), logged("c", "x"));
   store_->upsert_contract(contract("alone", "other", "active", kNow), logged("c", "x"));
-  EXPECT_EQ(store_->migrate(), 21);
+  EXPECT_EQ(store_->migrate(), 22);
   EXPECT_EQ(store_->find_active_contract("resident-x", "dst")->id, "z-oldest");
   EXPECT_EQ(store_->find_active_contract("resident-x", "other")->id, "alone");
   int ended = 0;

@@ -130,6 +130,9 @@ struct PendingAuthorization {
   /// RFC 6749 §4.1.3: whether the request named its redirect_uri. One left out (the client
   /// registered exactly one, RFC 6749 §3.1.2.3) need not be repeated at the token endpoint.
   bool redirect_uri_given = true;
+  /// OIDC Core §5.5: the claims the request's `claims` parameter asked for in the ID token,
+  /// space-separated; empty when it asked for none.
+  std::string id_token_claims;
 };
 
 struct AuthorizationCode {
@@ -149,6 +152,7 @@ struct AuthorizationCode {
   std::int64_t expires_at = 0;
   bool used = false;
   std::string sid;  ///< the login session's `sid`, for the ID token
+  std::string id_token_claims;  ///< as PendingAuthorization::id_token_claims
 };
 
 /// What a resident granted a client. Authorizing again within it skips the consent page.
