@@ -284,6 +284,16 @@ Expected<std::string, EndpointError> certificate_binding(const storage::ClientRe
 
 }  // namespace
 
+std::optional<EndpointError> AuthorizationServer::unbound_refused(std::string_view jkt,
+                                                                 std::string_view x5t) const {
+  if (!settings_.require_sender_constrained_tokens || !jkt.empty() || !x5t.empty())
+    return std::nullopt;
+  return fail("invalid_request",
+              "this server issues only sender-constrained tokens: send a DPoP proof (RFC 9449), "
+              "or ask over mutual TLS as a client registered for certificate-bound tokens "
+              "(RFC 8705)");
+}
+
 Answer AuthorizationServer::token(const Params& form, const RequestFacts& facts,
                                   std::optional<TokenWrite>* deferred) {
   if (auto dup = form.first_duplicate())
@@ -335,6 +345,10 @@ Answer AuthorizationServer::token_authorization_code(const Params& form, const R
   if (!jkt) return EndpointError{jkt.error(), {}};
   if (client.require_dpop && !jkt->has_value())
     return fail("invalid_dpop_proof", "this client must use DPoP");
+  // Before the code is spent: a request refused for how it came leaves the code usable.
+  auto x5t = certificate_binding(client, facts);
+  if (!x5t) return x5t.error();
+  if (auto refused = unbound_refused(jkt->value_or(""), *x5t)) return *refused;
 
   const auto now = clock_.now();
   const std::string code_hash = sha256_b64url(code);
@@ -373,8 +387,6 @@ Answer AuthorizationServer::token_authorization_code(const Params& form, const R
   if (in_force.json.empty() && !record->authorization_details.empty() && record->scope.empty())
     return fail("invalid_grant", "the consent has expired");
 
-  auto x5t = certificate_binding(client, facts);
-  if (!x5t) return x5t.error();
   Issue issue;
   issue.client = &client;
   issue.grant_type = "authorization_code";
@@ -472,6 +484,7 @@ Answer AuthorizationServer::token_refresh(const Params& form, const RequestFacts
   issue.resources = current->resources;
   issue.cnf_jkt = current->cnf_jkt.empty() ? jkt->value_or("") : current->cnf_jkt;
   issue.cnf_x5t = *x5t;
+  if (auto refused = unbound_refused(issue.cnf_jkt, issue.cnf_x5t)) return *refused;
   issue.code_hash = current->code_hash;
   issue.family_id = current->family_id;
   issue.grant_id = current->grant_id;
@@ -527,6 +540,7 @@ Answer AuthorizationServer::token_client_credentials(const Params& form, const R
   auto x5t = certificate_binding(client, facts);
   if (!x5t) return x5t.error();
   issue.cnf_x5t = *x5t;
+  if (auto refused = unbound_refused(issue.cnf_jkt, issue.cnf_x5t)) return *refused;
   issue.deferred = deferred;
   return issue_tokens(issue);
 }

@@ -70,6 +70,7 @@ const std::vector<KeySpec>& key_specs() {
       {"oauth", "initial_access_token", &Config::initial_access_token},
       {"oauth", "require_par", &Config::require_par},
       {"oauth", "dpop_require_nonce", &Config::dpop_require_nonce},
+      {"oauth", "require_sender_constrained_tokens", &Config::require_sender_constrained_tokens},
       {"oauth", "mtls_base_url", &Config::mtls_base_url},
       {"oauth", "sweep_interval", &Config::sweep_interval, 1, 24 * 3600},
       {"log", "level", &Config::log_level},

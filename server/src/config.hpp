@@ -69,6 +69,8 @@ struct Config {
   std::string initial_access_token;   ///< RFC 7591 §3: required for /register; empty disables
   bool require_par = false;           ///< require PAR of every client
   bool dpop_require_nonce = false;    ///< RFC 9449 §8, §9: DPoP proofs carry a server nonce
+  /// FAPI 2.0: every access token is bound to a DPoP key or a client certificate.
+  bool require_sender_constrained_tokens = false;
   /// RFC 8705 §5: the mutual-TLS listener's public URL (mtls_endpoint_aliases); default
   /// https://<address>:<mtls_port>.
   std::string mtls_base_url;

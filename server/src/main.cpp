@@ -42,6 +42,7 @@ authz::Settings settings_from(const server::Config& c) {
   s.require_par = c.require_par;
   s.dpop_require_nonce = c.dpop_require_nonce;
   s.mtls_base_url = c.effective_mtls_base_url();
+  s.require_sender_constrained_tokens = c.require_sender_constrained_tokens;
   return s;
 }
 

@@ -17,6 +17,7 @@
 #include "authz/crypto.hpp"
 #include "authz/jws.hpp"
 #include "authz/oauth.hpp"
+#include "jose_test_helpers.hpp"
 #include "server_test_base.hpp"
 
 namespace authz {
@@ -215,10 +216,12 @@ class MutualTlsTest : public testing::ServerTestBase {
     pki_der_ = make_cert(leaf, client_key_.get(), ca_cert_.get(), ca_key_.get());
   }
 
-  std::unique_ptr<AuthorizationServer> make_server(std::string mtls_base_url) {
+  std::unique_ptr<AuthorizationServer> make_server(std::string mtls_base_url,
+                                                   bool require_sender_constrained = false) {
     Settings s;
     s.issuer = kIssuer;
     s.mtls_base_url = std::move(mtls_base_url);
+    s.require_sender_constrained_tokens = require_sender_constrained;
     auto server = std::make_unique<AuthorizationServer>(s, *store_, clock_, random_, sealer_);
     server->keys().ensure_key();
     return server;
@@ -244,6 +247,33 @@ class MutualTlsTest : public testing::ServerTestBase {
   Answer client_credentials(std::string_view client_id, const RequestFacts& f) {
     return server_->token(
         P({{"grant_type", "client_credentials"}, {"client_id", std::string(client_id)}}), f);
+  }
+
+  // A code for `client_id` after hanako signed in and consented (scope openid offline_access);
+  // empty when something on the way failed.
+  std::string code_for(const std::string& client_id, const std::string& redirect_uri) {
+    if (!store_->find_resident("resident-1")) {
+      storage::ResidentRecord r;
+      r.id = "resident-1";
+      r.username = "hanako";
+      r.password_hash = hash_password("correct horse battery");
+      EXPECT_TRUE(server_->insert_resident(r));
+    }
+    auto asked = server_->authorize(P({{"response_type", "code"},
+                                       {"client_id", client_id},
+                                       {"redirect_uri", redirect_uri},
+                                       {"scope", "openid offline_access"},
+                                       {"code_challenge", std::string(testing::kChallenge)},
+                                       {"code_challenge_method", "S256"}}));
+    EXPECT_EQ(asked.kind, AuthorizeResult::Kind::proceed) << asked.error.description;
+    const auto login = server_->login("hanako", "correct horse battery", "127.0.0.1");
+    EXPECT_EQ(login.kind, LoginOutcome::Kind::ok);
+    auto pending = server_->take_pending(asked.pending.handle);
+    if (!pending) return {};
+    const auto location = server_->approve(*pending, login.session).location;
+    const auto at = location.find("code=");
+    if (at == std::string::npos) return {};
+    return location.substr(at + 5, location.find('&', at) - at - 5);
   }
 
   static nlohmann::json claims_of(const Answer& a) {
@@ -395,7 +425,6 @@ TEST_F(MutualTlsTest, BoundTokensCarryTheCertificateAndNeedItAtResources) {
 // holder of its key can refresh.
 TEST_F(MutualTlsTest, APublicClientsRefreshTokenIsBoundToItsCertificate) {
   constexpr std::string_view kRedirect = "https://spa.test/cb";
-  using testing::kChallenge;
   using testing::kVerifier;
   storage::ClientRecord spa;
   spa.client_id = "spa";
@@ -405,27 +434,8 @@ TEST_F(MutualTlsTest, APublicClientsRefreshTokenIsBoundToItsCertificate) {
   spa.scope = "openid offline_access";
   spa.tls_bound_access_tokens = true;
   ASSERT_TRUE(server_->create_client(spa));
-  storage::ResidentRecord r;
-  r.id = "resident-1";
-  r.username = "hanako";
-  r.password_hash = hash_password("correct horse battery");
-  ASSERT_TRUE(server_->insert_resident(r));
-
-  auto asked = server_->authorize(P({{"response_type", "code"},
-                                     {"client_id", "spa"},
-                                     {"redirect_uri", std::string(kRedirect)},
-                                     {"scope", "openid offline_access"},
-                                     {"code_challenge", std::string(kChallenge)},
-                                     {"code_challenge_method", "S256"}}));
-  ASSERT_EQ(asked.kind, AuthorizeResult::Kind::proceed) << asked.error.description;
-  const auto login = server_->login("hanako", "correct horse battery", "127.0.0.1");
-  ASSERT_EQ(login.kind, LoginOutcome::Kind::ok);
-  auto pending = server_->take_pending(asked.pending.handle);
-  ASSERT_TRUE(pending);
-  const auto location = server_->approve(*pending, login.session).location;
-  const auto at = location.find("code=");
-  ASSERT_NE(at, std::string::npos);
-  const auto code = location.substr(at + 5, location.find('&', at) - at - 5);
+  const auto code = code_for("spa", std::string(kRedirect));
+  ASSERT_FALSE(code.empty());
 
   const auto mine = self_signed();
   auto issued = server_->token(P({{"grant_type", "authorization_code"},
@@ -451,6 +461,65 @@ TEST_F(MutualTlsTest, APublicClientsRefreshTokenIsBoundToItsCertificate) {
   auto refreshed = refresh_with(&mine);
   ASSERT_TRUE(refreshed) << "the refusals spent nothing: " << refreshed.error().error.description;
   EXPECT_EQ(claims_of(refreshed)["cnf"]["x5t#S256"], sha256_b64url(mine));
+}
+
+// FAPI 2.0 §5.3.2.1 as a deployment's rule: no bearer tokens at all.
+TEST_F(MutualTlsTest, OnlySenderConstrainedTokensWhenTheServerRequiresThem) {
+  server_ = make_server(std::string(kMtls), true);
+  auto secret = service("sec", "client_secret_basic");
+  auto created = server_->create_client(secret);
+  ASSERT_TRUE(created);
+  auto bound = service("pki", "tls_client_auth");
+  bound.tls_client_auth_name = "tls_client_auth_san_dns";
+  bound.tls_client_auth_value = "pki.client.test";
+  bound.tls_bound_access_tokens = true;
+  ASSERT_TRUE(server_->create_client(bound));
+
+  const auto events = store_->audit_size();
+  RequestFacts plain = facts(&pki_der_, true);  // a certificate, but not a bound client's
+  plain.authorization = "Basic " + base64_encode("sec:" + created->client_secret);
+  auto refused = server_->token(P({{"grant_type", "client_credentials"}}), plain);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().error.error, "invalid_request");
+  EXPECT_EQ(store_->audit_size(), events) << "nothing issued";
+  // A DPoP proof binds it.
+  const auto key = SigningKey::generate_es256();
+  plain.dpop = testing::sign_compact(
+      key, testing::dpop_header(key),
+      {{"htm", "POST"}, {"htu", plain.url}, {"iat", clock_.now()}, {"jti", "proof-1"}});
+  auto with_dpop = server_->token(P({{"grant_type", "client_credentials"}}), plain);
+  ASSERT_TRUE(with_dpop) << with_dpop.error().error.description;
+  EXPECT_TRUE(claims_of(with_dpop)["cnf"].contains("jkt"));
+  // So does the certificate of a client registered for it.
+  auto with_cert = client_credentials("pki", facts(&pki_der_, true));
+  ASSERT_TRUE(with_cert) << with_cert.error().error.description;
+  EXPECT_TRUE(claims_of(with_cert)["cnf"].contains("x5t#S256"));
+
+  // A code redeemed without a binding is refused before it is spent: redeemed again with a
+  // DPoP proof, it still works.
+  storage::ClientRecord spa;
+  spa.client_id = "spa";
+  spa.token_endpoint_auth_method = "none";
+  spa.redirect_uris = {"https://spa.test/cb"};
+  spa.grant_types = {"authorization_code"};
+  spa.scope = "openid offline_access";
+  ASSERT_TRUE(server_->create_client(spa));
+  const auto code = code_for("spa", "https://spa.test/cb");
+  ASSERT_FALSE(code.empty());
+  const auto redeem = P({{"grant_type", "authorization_code"},
+                         {"client_id", "spa"},
+                         {"code", code},
+                         {"redirect_uri", "https://spa.test/cb"},
+                         {"code_verifier", std::string(testing::kVerifier)}});
+  RequestFacts public_facts = facts(nullptr, false);
+  auto unbound = server_->token(redeem, public_facts);
+  ASSERT_FALSE(unbound);
+  EXPECT_EQ(unbound.error().error.error, "invalid_request");
+  public_facts.dpop = testing::sign_compact(
+      key, testing::dpop_header(key),
+      {{"htm", "POST"}, {"htu", public_facts.url}, {"iat", clock_.now()}, {"jti", "proof-2"}});
+  auto spent = server_->token(redeem, public_facts);
+  ASSERT_TRUE(spent) << spent.error().error.description;
 }
 
 TEST_F(MutualTlsTest, RegistrationNamesExactlyOneThing) {

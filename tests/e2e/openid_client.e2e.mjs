@@ -6,7 +6,7 @@
 // which sets NODE_EXTRA_CA_CERTS: node's https module, openid-client 5's transport, then trusts
 // the test CA without any TLS option in the client.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -15,9 +15,9 @@ import { custom, errors, generators, Issuer } from 'openid-client';
 import { chromium } from 'playwright-core';
 
 import {
-  authorizeInBrowser, closeStage, startStage,
+  authorizeInBrowser, closeStage, requireEnv, startStage,
 } from '../support/e2e_browser.mjs';
-import { decodeJwt } from '../support/harness.mjs';
+import { decodeJwt, makeClientCert, startInfobank } from '../support/harness.mjs';
 import { thumbprint } from '../support/jose.mjs';
 
 const { OPError, RPError } = errors;
@@ -298,6 +298,66 @@ test('DPoP-bound tokens (RFC 9449) with a KeyObject', async () => {
   assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
   assert.equal(decodeJwt(refreshed.access_token).payload.cnf?.jkt, jkt);
   assert.equal((await client.userinfo(refreshed.access_token, { DPoP: privateKey })).sub, residentSub);
+});
+
+// RFC 8705 through openid-client's own mutual-TLS support: a tls_client_auth client with
+// certificate-bound tokens, its certificate given as the client's http_options; openid-client
+// then sends the token, PAR, userinfo and introspection requests to mtls_endpoint_aliases.
+test('mutual TLS: tls_client_auth, certificate-bound tokens, and the same token refused without the certificate', async () => {
+  const ca = { dir: requireEnv('INFOBANK_TEST_CA_DIR'), ca: requireEnv('INFOBANK_TEST_CA') };
+  const cert = makeClientCert(ca, 'openid-client-mtls', { subject: '/O=Example/CN=openid-client.test',
+    san: 'DNS:openid-client.test' });
+  const mtlsServer = await startInfobank({
+    tls: { cert: requireEnv('INFOBANK_TEST_CERT'), key: requireEnv('INFOBANK_TEST_KEY'), ca: ca.ca },
+    mtls: true,
+  });
+  const context = await browser.newContext();
+  try {
+    mtlsServer.addResident(RESIDENT.username, RESIDENT.password, ['--email', 'hanako@example.test']);
+    const mIssuer = await Issuer.discover(mtlsServer.base);
+    assert.equal(mIssuer.mtls_endpoint_aliases.token_endpoint, `${mtlsServer.mtlsBase}/token`);
+    const reg = mtlsServer.addClient(['--name', 'openid-client mutual TLS', '--auth-method', 'tls_client_auth',
+      '--tls-client-auth-san-dns', 'openid-client.test', '--tls-client-certificate-bound-access-tokens',
+      '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code', '--grant-type', 'refresh_token',
+      '--scope', SCOPE]);
+    const metadata = {
+      client_id: reg.client_id, redirect_uris: [callback.redirectUri], response_types: ['code'],
+      token_endpoint_auth_method: 'tls_client_auth', tls_client_certificate_bound_access_tokens: true,
+      id_token_signed_response_alg: 'ES256',
+    };
+    const client = new mIssuer.Client(metadata);
+    const pem = { cert: fs.readFileSync(cert.cert), key: fs.readFileSync(cert.key) };
+    client[custom.http_options] = (url, options) => ({ ...options, ...pem });
+
+    const checks = freshChecks();
+    // OIDC Core §5.5 on the way: the email in the ID token.
+    const { request_uri: requestUri } = await client.pushedAuthorizationRequest({
+      scope: SCOPE, state: checks.state, nonce: checks.nonce,
+      code_challenge: generators.codeChallenge(checks.code_verifier), code_challenge_method: 'S256',
+      claims: JSON.stringify({ id_token: { email: { essential: true } } }),
+    });
+    const cb = await authorizeInBrowser(await context.newPage(), callback,
+      client.authorizationUrl({ request_uri: requestUri }), { resident: RESIDENT });
+    const tokens = await client.callback(callback.redirectUri, client.callbackParams(cb.href), checks);
+    const x5t = createHash('sha256').update(cert.der).digest('base64url');
+    assert.deepEqual(decodeJwt(tokens.access_token).payload.cnf, { 'x5t#S256': x5t });
+    assert.equal(tokens.claims().email, 'hanako@example.test', 'asked for with the claims parameter');
+    const info = await client.userinfo(tokens);
+    assert.equal(info.email, 'hanako@example.test');
+
+    // The same client without its certificate: the bound token is refused at userinfo.
+    const bare = new mIssuer.Client(metadata);
+    await assert.rejects(bare.userinfo(tokens.access_token), opError('invalid_token'));
+
+    const refreshed = await client.refresh(tokens);
+    assert.deepEqual(decodeJwt(refreshed.access_token).payload.cnf, { 'x5t#S256': x5t });
+    const introspected = await client.introspect(refreshed.access_token);
+    assert.equal(introspected.active, true);
+    assert.deepEqual(introspected.cnf, { 'x5t#S256': x5t });
+  } finally {
+    await context.close();
+    await mtlsServer.close();
+  }
 });
 
 test('client_credentials with private_key_jwt (RFC 7523), the client key given to new issuer.Client', async () => {

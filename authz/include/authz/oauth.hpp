@@ -44,6 +44,10 @@ struct Settings {
   /// trailing slash), published as mtls_endpoint_aliases; empty when there is none, and then
   /// no client can authenticate with a certificate or have its tokens bound to one.
   std::string mtls_base_url;
+  /// FAPI 2.0 Security Profile §5.3.2.1: every access token is sender-constrained, bound to a
+  /// DPoP key (RFC 9449) or to the client's certificate (RFC 8705); a token request that would
+  /// get a bearer token is refused with invalid_request, before anything is spent.
+  bool require_sender_constrained_tokens = false;
 };
 inline constexpr std::int64_t kDpopNonceWindow = 300;
 
@@ -431,6 +435,10 @@ class AuthorizationServer {
                                   std::optional<TokenWrite>* deferred);
   Expected<std::optional<std::string>> dpop_jkt(const RequestFacts& facts,
                                                 std::optional<std::string_view> token);
+  /// The refusal of a token that would be bound to neither a DPoP key (`jkt`) nor a
+  /// certificate (`x5t`), when Settings::require_sender_constrained_tokens; else nothing.
+  [[nodiscard]] std::optional<EndpointError> unbound_refused(std::string_view jkt,
+                                                             std::string_view x5t) const;
   struct Issue;
   Answer issue_tokens(const Issue& issue);
   std::string new_jti();
