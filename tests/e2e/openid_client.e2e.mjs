@@ -345,9 +345,15 @@ test('mutual TLS: tls_client_auth, certificate-bound tokens, and the same token 
     const info = await client.userinfo(tokens);
     assert.equal(info.email, 'hanako@example.test');
 
-    // The same client without its certificate: the bound token is refused at userinfo.
+    // openid-client will not send a bound token without the certificate; on the wire, the
+    // token without it is refused, at either listener.
     const bare = new mIssuer.Client(metadata);
-    await assert.rejects(bare.userinfo(tokens.access_token), opError('invalid_token'));
+    await assert.rejects(bare.userinfo(tokens.access_token), /certificate and key not set/);
+    for (const base of [mtlsServer.base, mtlsServer.mtlsBase]) {
+      const r = await fetch(`${base}/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+      assert.equal(r.status, 401, base);
+      assert.match(r.headers.get('www-authenticate') ?? '', /error="invalid_token"/, base);
+    }
 
     const refreshed = await client.refresh(tokens);
     assert.deepEqual(decodeJwt(refreshed.access_token).payload.cnf, { 'x5t#S256': x5t });
