@@ -495,8 +495,7 @@ struct HttpServer::Impl {
   struct Peer {
     std::string remote;
     bool mtls = false;
-    std::shared_ptr<const std::string> client_cert;
-    bool client_cert_trusted = false;
+    std::shared_ptr<const authz::ClientCertificate> client_cert;
   };
   template <class Stream>
   net::awaitable<void> serve(Stream& stream, Connection& conn, const Peer& peer);
@@ -625,14 +624,18 @@ net::awaitable<void> HttpServer::Impl::run_connection(tcp::socket socket, std::u
         // RFC 8705: the certificate the client authenticated the handshake with, if any.
         SSL* ssl = stream.native_handle();
         if (X509* cert = SSL_get0_peer_certificate(ssl)) {
+          // Read once for the connection's requests.
           unsigned char* der = nullptr;
           const int n = i2d_X509(cert, &der);
           if (n > 0) {
-            peer.client_cert = std::make_shared<const std::string>(
-                reinterpret_cast<const char*>(der), static_cast<std::size_t>(n));
+            const bool trusted =
+                !config.mtls_client_ca.empty() && SSL_get_verify_result(ssl) == X509_V_OK;
+            auto parsed = authz::parse_client_certificate(
+                std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(n)),
+                trusted);
             OPENSSL_free(der);
-            peer.client_cert_trusted = !config.mtls_client_ca.empty() &&
-                                       SSL_get_verify_result(ssl) == X509_V_OK;
+            if (parsed)
+              peer.client_cert = std::make_shared<const authz::ClientCertificate>(std::move(*parsed));
           }
         }
       }
@@ -740,7 +743,7 @@ net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn, c
       const unsigned version = req.version();
       keep_alive = req.keep_alive();
       const RequestContext ctx{request_id, remote, ssl_ctx.has_value(), peer.mtls,
-                               peer.client_cert, peer.client_cert_trusted};
+                               peer.client_cert};
 
       // The handler may take as long as it needs (it is not the client's time being spent);
       // the write below re-arms the timer.

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "authz/client_certificate.hpp"
 #include "config.hpp"
 
 namespace server {
@@ -37,10 +38,9 @@ struct RequestContext {
   bool tls = false;
   /// Came in on the mutual-TLS listener (Config::mtls_port).
   bool mtls = false;
-  /// The DER certificate the client presented there, if any (the connection's, shared).
-  std::shared_ptr<const std::string> client_cert;
-  /// Its chain verified to one of Config::mtls_client_ca's authorities.
-  bool client_cert_trusted = false;
+  /// The certificate the client presented there, if any, read once for the connection;
+  /// `trusted` when its chain verified to one of Config::mtls_client_ca's authorities.
+  std::shared_ptr<const authz::ClientCertificate> client_cert;
 };
 
 /// The seam between transport and application: the code that decides the answer never sees

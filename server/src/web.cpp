@@ -233,11 +233,7 @@ authz::RequestFacts request_facts(const Request& req, const RequestContext& ctx,
   facts.remote_addr = ctx.remote_addr;
   facts.request_id = ctx.request_id;
   if (auto it = req.find(http::field::accept); it != req.end()) facts.accept = std::string(it->value());
-  if (ctx.client_cert) {
-    // The TLS layer read it already; a certificate that does not parse here counts as none.
-    auto cert = authz::parse_client_certificate(*ctx.client_cert, ctx.client_cert_trusted);
-    if (cert) facts.client_cert = std::move(*cert);
-  }
+  facts.client_cert = ctx.client_cert;
   return facts;
 }
 

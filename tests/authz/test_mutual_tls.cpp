@@ -240,7 +240,7 @@ class MutualTlsTest : public testing::ServerTestBase {
     RequestFacts f;
     f.method = "POST";
     f.url = std::string(kMtls) + "/token";
-    if (der) f.client_cert = parsed(*der, trusted);
+    if (der) f.client_cert = std::make_shared<const ClientCertificate>(parsed(*der, trusted));
     return f;
   }
 
@@ -415,7 +415,7 @@ TEST_F(MutualTlsTest, BoundTokensCarryTheCertificateAndNeedItAtResources) {
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().error.error, "invalid_request");
   EXPECT_EQ(store_->audit_size(), events);
-  plain.client_cert = parsed(self_signed(), false);
+  plain.client_cert = std::make_shared<const ClientCertificate>(parsed(self_signed(), false));
   auto bound = server_->token(P({{"grant_type", "client_credentials"}}), plain);
   ASSERT_TRUE(bound) << "a secret client binds to whatever certificate it presents";
   EXPECT_EQ(claims_of(bound)["cnf"]["x5t#S256"], plain.client_cert->x5t_s256);

@@ -13,9 +13,9 @@ import * as oauth from 'oauth4webapi';
 import { chromium } from 'playwright-core';
 
 import {
-  authorizeInBrowser, closeStage, requireEnv, startStage,
+  authorizeInBrowser, closeStage, requireEnv, startStage, withOwnServer,
 } from '../support/e2e_browser.mjs';
-import { decodeJwt, makeClientCert, startInfobank } from '../support/harness.mjs';
+import { decodeJwt, makeClientCert } from '../support/harness.mjs';
 
 const RESIDENT = { username: 'erika', password: 'e2e password, long enough' };
 const SCOPE = 'openid profile email offline_access';
@@ -213,15 +213,8 @@ test('DPoP-bound tokens for a public client (RFC 9449)', async () => {
 // RFC 9449 §8, §9 on a server started with [oauth] dpop_require_nonce: oauth4webapi's DPoP
 // handle takes the nonce from the use_dpop_nonce answer, and the one retry goes through.
 test('DPoP nonces: oauth4webapi retries with the nonce the server asks for', async () => {
-  const nonceServer = await startInfobank({
-    tls: { cert: requireEnv('INFOBANK_TEST_CERT'), key: requireEnv('INFOBANK_TEST_KEY') },
-    env: { INFOBANK_OAUTH_DPOP_REQUIRE_NONCE: 'true' },
-  });
-  // A browser context of its own: cookies are per host, not per port, and this server's
-  // session cookie must not replace the other server's.
-  const context = await browser.newContext();
-  try {
-    nonceServer.addResident(RESIDENT.username, RESIDENT.password, []);
+  const opts = { env: { INFOBANK_OAUTH_DPOP_REQUIRE_NONCE: 'true' } };
+  await withOwnServer(browser, RESIDENT, opts, async ({ server: nonceServer, context }) => {
     const issuer = new URL(nonceServer.base);
     const nas = await oauth.processDiscoveryResponse(issuer,
       await oauth.discoveryRequest(issuer, { algorithm: 'oidc' }));
@@ -254,10 +247,7 @@ test('DPoP nonces: oauth4webapi retries with the nonce the server asks for', asy
       await oauth.userInfoRequest(nas, client, tokens.access_token, { DPoP })), asked);
     assert.ok(info.sub);
     assert.equal(asked.count, 1, 'the nonce it kept was good at the token endpoint and at userinfo');
-  } finally {
-    await context.close();
-    await nonceServer.close();
-  }
+  });
 });
 
 /**
@@ -299,13 +289,8 @@ test('mutual TLS: tls_client_auth and certificate-bound tokens (RFC 8705)', asyn
   const ca = { dir: caDir, ca: requireEnv('INFOBANK_TEST_CA') };
   const cert = makeClientCert(ca, 'e2e-mtls-client', { subject: '/O=Example/CN=e2e.client.test',
     san: 'DNS:e2e.client.test' });
-  const mtlsServer = await startInfobank({
-    tls: { cert: requireEnv('INFOBANK_TEST_CERT'), key: requireEnv('INFOBANK_TEST_KEY'), ca: ca.ca },
-    mtls: true,
-  });
-  const context = await browser.newContext();
-  try {
-    mtlsServer.addResident(RESIDENT.username, RESIDENT.password, []);
+  const opts = { tls: { ca: ca.ca }, mtls: true };
+  await withOwnServer(browser, RESIDENT, opts, async ({ server: mtlsServer, context }) => {
     const issuer = new URL(mtlsServer.base);
     const mas = await oauth.processDiscoveryResponse(issuer,
       await oauth.discoveryRequest(issuer, { algorithm: 'oidc' }));
@@ -360,10 +345,7 @@ test('mutual TLS: tls_client_auth and certificate-bound tokens (RFC 8705)', asyn
       await oauth.introspectionRequest(mas, client, auth, refreshed.access_token, withCert));
     assert.equal(introspected.active, true);
     assert.deepEqual(introspected.cnf, { 'x5t#S256': thumbprint });
-  } finally {
-    await context.close();
-    await mtlsServer.close();
-  }
+  });
 });
 
 test('client_credentials with private_key_jwt (RFC 7523)', async () => {

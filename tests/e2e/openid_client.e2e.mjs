@@ -15,9 +15,9 @@ import { custom, errors, generators, Issuer } from 'openid-client';
 import { chromium } from 'playwright-core';
 
 import {
-  authorizeInBrowser, closeStage, requireEnv, startStage,
+  authorizeInBrowser, closeStage, requireEnv, startStage, withOwnServer,
 } from '../support/e2e_browser.mjs';
-import { decodeJwt, makeClientCert, startInfobank } from '../support/harness.mjs';
+import { decodeJwt, makeClientCert } from '../support/harness.mjs';
 import { thumbprint } from '../support/jose.mjs';
 
 const { OPError, RPError } = errors;
@@ -307,13 +307,8 @@ test('mutual TLS: tls_client_auth, certificate-bound tokens, and the same token 
   const ca = { dir: requireEnv('INFOBANK_TEST_CA_DIR'), ca: requireEnv('INFOBANK_TEST_CA') };
   const cert = makeClientCert(ca, 'openid-client-mtls', { subject: '/O=Example/CN=openid-client.test',
     san: 'DNS:openid-client.test' });
-  const mtlsServer = await startInfobank({
-    tls: { cert: requireEnv('INFOBANK_TEST_CERT'), key: requireEnv('INFOBANK_TEST_KEY'), ca: ca.ca },
-    mtls: true,
-  });
-  const context = await browser.newContext();
-  try {
-    mtlsServer.addResident(RESIDENT.username, RESIDENT.password, ['--email', 'hanako@example.test']);
+  const opts = { tls: { ca: ca.ca }, mtls: true, residentArgs: ['--email', 'hanako@example.test'] };
+  await withOwnServer(browser, RESIDENT, opts, async ({ server: mtlsServer, context }) => {
     const mIssuer = await Issuer.discover(mtlsServer.base);
     assert.equal(mIssuer.mtls_endpoint_aliases.token_endpoint, `${mtlsServer.mtlsBase}/token`);
     const reg = mtlsServer.addClient(['--name', 'openid-client mutual TLS', '--auth-method', 'tls_client_auth',
@@ -360,10 +355,7 @@ test('mutual TLS: tls_client_auth, certificate-bound tokens, and the same token 
     const introspected = await client.introspect(refreshed.access_token);
     assert.equal(introspected.active, true);
     assert.deepEqual(introspected.cnf, { 'x5t#S256': x5t });
-  } finally {
-    await context.close();
-    await mtlsServer.close();
-  }
+  });
 });
 
 test('client_credentials with private_key_jwt (RFC 7523), the client key given to new issuer.Client', async () => {

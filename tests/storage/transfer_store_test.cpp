@@ -208,17 +208,7 @@ TEST_P(TransferStoreTest, AResidentHasOneActiveContractWithAService) {
 TEST_P(TransferStoreTest, MigrationKeepsTheOldestOfActiveTwins) {
   const bool pg = GetParam() == testing::Backend::postgres;
   store_.reset();
-  const std::string later = "ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;"
-                            "ALTER TABLE clients DROP COLUMN request_object_signing_alg;"
-                            "ALTER TABLE pending DROP COLUMN redirect_uri_given;"
-                            "ALTER TABLE clients DROP COLUMN userinfo_signed_response_alg;"
-                            "ALTER TABLE clients DROP COLUMN tls_client_auth_name;"
-                            "ALTER TABLE clients DROP COLUMN tls_client_auth_value;"
-                            "ALTER TABLE clients DROP COLUMN tls_bound_access_tokens;"
-                            "ALTER TABLE access_tokens DROP COLUMN cnf_x5t;"
-                            "ALTER TABLE refresh_tokens DROP COLUMN cnf_x5t;"
-                            "ALTER TABLE pending DROP COLUMN id_token_claims;"
-                            "ALTER TABLE codes DROP COLUMN id_token_claims;";
+  const std::string& later = testing::kDropColumnsSince18;
   ASSERT_EQ(db_->exec_raw(pg ? "DROP INDEX contracts_one_active;" + later +
                                    "DELETE FROM schema_migrations WHERE version IN (17, 18, 19, 20, 21, 22);"
                              : "DROP INDEX contracts_one_active;" + later +

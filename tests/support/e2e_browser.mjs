@@ -145,6 +145,29 @@ export async function startStage(chromium, resident, residentArgs) {
   return { server, residentSub, callback, browser, page };
 }
 
+/**
+ * Runs `fn({ server, context })` against an infobank of its own (startInfobank's `opts`, on the
+ * stage's TLS certificate unless `opts.tls` says more; `opts.residentArgs` for `resident add`)
+ * with `resident` added and a browser context of its own: cookies are per host, not per port,
+ * so its session cookie must not replace the stage server's. Both end after, whatever happens.
+ */
+export async function withOwnServer(browser, resident, opts, fn) {
+  const { residentArgs = [], ...serverOpts } = opts;
+  const server = await startInfobank({
+    ...serverOpts,
+    tls: { cert: requireEnv('INFOBANK_TEST_CERT'), key: requireEnv('INFOBANK_TEST_KEY'), ...serverOpts.tls },
+  });
+  let context;
+  try {
+    context = await browser.newContext();
+    server.addResident(resident.username, resident.password, residentArgs);
+    return await fn({ server, context });
+  } finally {
+    await context?.close();
+    await server.close();
+  }
+}
+
 /** Ends what startStage started (any part of it may be missing after a failed start). */
 export async function closeStage({ server, callback, browser } = {}) {
   await browser?.close();

@@ -70,7 +70,7 @@ struct RequestFacts {
   std::string request_id;
   std::string accept;  ///< Accept header (RFC 9701: a signed introspection answer is asked for)
   /// The certificate the client presented on the mutual-TLS listener (RFC 8705), if any.
-  std::optional<ClientCertificate> client_cert;
+  std::shared_ptr<const ClientCertificate> client_cert;
 };
 
 /// The authorization response (RFC 6749 §4.1.2), sent back to the client through the browser.
