@@ -261,7 +261,10 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
                                                    std::end(kScopesSupported));
   m["response_types_supported"] = {"code"};
   m["response_modes_supported"] = {"query", "form_post", "jwt", "query.jwt", "form_post.jwt"};
-  m["authorization_signing_alg_values_supported"] = {"ES256"};  // JARM §3
+  // What the server signs with (KeyRing::kAlgs): OIDC Discovery §3 requires RS256 among the
+  // ID token's algorithms.
+  const std::vector<std::string> signing(KeyRing::kAlgs.begin(), KeyRing::kAlgs.end());
+  m["authorization_signing_alg_values_supported"] = signing;  // JARM §3
   m["grant_types_supported"] = {"authorization_code", "refresh_token", "client_credentials"};
   m["code_challenge_methods_supported"] = {"S256"};
   // Introspection answers authenticated clients only (introspect() refuses "none").
@@ -279,7 +282,7 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["token_endpoint_auth_signing_alg_values_supported"] = algs;
   m["introspection_endpoint_auth_methods_supported"] = authenticated;
   m["introspection_endpoint_auth_signing_alg_values_supported"] = algs;
-  m["introspection_signing_alg_values_supported"] = {"ES256"};  // RFC 9701 §7
+  m["introspection_signing_alg_values_supported"] = signing;  // RFC 9701 §7
   m["revocation_endpoint_auth_methods_supported"] = auth_methods;
   m["revocation_endpoint_auth_signing_alg_values_supported"] = algs;
   m["dpop_signing_alg_values_supported"] = algs;
@@ -289,8 +292,8 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["prompt_values_supported"] = {"none", "login", "consent", "select_account"};
   m["ui_locales_supported"] = {"en", "ja"};
   m["subject_types_supported"] = {"public", "pairwise"};
-  m["id_token_signing_alg_values_supported"] = {"ES256"};
-  m["userinfo_signing_alg_values_supported"] = {"ES256"};
+  m["id_token_signing_alg_values_supported"] = signing;
+  m["userinfo_signing_alg_values_supported"] = signing;
   m["claims_supported"] = {"sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "nonce", "azp",
                            "at_hash", "sid", "name", "preferred_username", "email"};
   // OIDC Back-Channel Logout 1.0 §2.1.
@@ -764,7 +767,8 @@ std::optional<BackchannelLogout> AuthorizationServer::backchannel_logout(
   const auto client = store_.find_client(delivery.client_id);
   if (!client || client->backchannel_logout_uri.empty()) return std::nullopt;
   const auto now = clock_.now();
-  auto key = keys_.current();
+  // §2.4: signed with the keys that sign ID tokens, so with the client's ID tokens' algorithm.
+  auto key = keys_.current(response_alg(client->id_token_signed_response_alg));
   // Back-Channel Logout 1.0 §2.4: iss, aud, iat, exp, jti, events, and sub and/or sid; never a
   // nonce (so that it cannot pass for an ID token), and typ logout+jwt (§2.4, RFC 8725 §3.11).
   JsonObject claims;
@@ -962,7 +966,10 @@ Redirect AuthorizationServer::authorization_response(
     for (const auto& [name, value] : params) {
       if (!value.empty()) claims.add(name, value);
     }
-    auto key = keys_.current();
+    // JARM §3: signed with the client's authorization_signed_response_alg.
+    const auto client = cached_client(std::string(client_id));
+    auto key = keys_.current(
+        response_alg(client ? client->authorization_signed_response_alg : std::string()));
     fields.emplace_back("response", jws_sign(key.key, key.kid, "", claims.str()));
   } else {
     for (const auto& [name, value] : params) {
@@ -1116,9 +1123,16 @@ std::optional<OAuthError> AuthorizationServer::complete_client(storage::ClientRe
   if (draft.subject_type == "pairwise" && code_flow && sector_of(draft.redirect_uris).empty())
     return make_error("invalid_client_metadata",
                       "a pairwise client's redirect URIs must share one host (its sector)");
-  // OIDC Core §5.3.2: what this server signs, it signs with ES256.
-  if (!draft.userinfo_signed_response_alg.empty() && draft.userinfo_signed_response_alg != "ES256")
-    return make_error("invalid_client_metadata", "userinfo_signed_response_alg must be ES256");
+  // What the server signs for the client, it signs with an algorithm it has keys for.
+  if (!draft.userinfo_signed_response_alg.empty() && !signs_with(draft.userinfo_signed_response_alg))
+    return make_error("invalid_client_metadata", "userinfo_signed_response_alg must be ES256 or RS256");
+  for (const auto* alg : {&draft.id_token_signed_response_alg,
+                          &draft.authorization_signed_response_alg,
+                          &draft.introspection_signed_response_alg}) {
+    if (!signs_with(*alg))
+      return make_error("invalid_client_metadata",
+                        "the *_signed_response_alg metadata must be ES256 or RS256");
+  }
   if (method == "none" && std::find(draft.grant_types.begin(), draft.grant_types.end(),
                                     "client_credentials") != draft.grant_types.end())
     return make_error("invalid_client_metadata", "public clients cannot use client_credentials");
@@ -1166,6 +1180,15 @@ std::optional<OAuthError> AuthorizationServer::complete_client(storage::ClientRe
           return c == 0x21 || (c >= 0x23 && c <= 0x5B) || (c >= 0x5D && c <= 0x7E);
         }))
       return make_error("invalid_client_metadata", "malformed scope");
+  }
+  // A key the client's objects will be signed with is published now, before the client can
+  // fetch the JWK Set: a relying party that cached the set would not look again for a key
+  // that came later (jose's remote key sets wait 30 s before they do).
+  for (const auto* alg : {&draft.id_token_signed_response_alg,
+                          &draft.authorization_signed_response_alg,
+                          &draft.introspection_signed_response_alg,
+                          &draft.userinfo_signed_response_alg}) {
+    if (!alg->empty() && *alg != KeyRing::kDefaultAlg) keys_.make_key(*alg);
   }
   return std::nullopt;
 }

@@ -537,7 +537,14 @@ struct SigningKey::Signers {
       }
     }
     PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
-    if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1) throw std::runtime_error("ES256 signing failed");
+    if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1) throw std::runtime_error("signing failed");
+    // RS256 (RFC 7518 §3.3): the digest is wrapped in its DigestInfo and padded per PKCS #1
+    // v1.5, which the context does when it knows the digest.
+    if (key_type(key) == KeyType::kRsa &&
+        (EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1 ||
+         EVP_PKEY_CTX_set_signature_md(ctx.get(), sha256_md()) != 1)) {
+      throw std::runtime_error("RS256 signing failed");
+    }
     return ctx;
   }
 
@@ -561,19 +568,48 @@ SigningKey SigningKey::generate_es256() {
   return key;
 }
 
+SigningKey SigningKey::generate_rs256() {
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 ||
+      EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.get(), kRsaSigningBits) != 1 ||
+      EVP_PKEY_generate(ctx.get(), &raw) != 1) {
+    throw std::runtime_error("RSA key generation failed");
+  }
+  SigningKey key;
+  key.key_ = share(PkeyPtr(raw));
+  key.signers_ = std::make_shared<Signers>();
+  key.rsa_ = true;
+  return key;
+}
+
+SigningKey SigningKey::generate(std::string_view alg) {
+  if (alg == "ES256") return generate_es256();
+  if (alg == "RS256") return generate_rs256();
+  throw std::invalid_argument("no signing key for " + std::string(alg));
+}
+
 Expected<SigningKey> SigningKey::from_pem(std::string_view pem) {
   ErrorQueueGuard guard;
-  auto fail = [] { return make_error("invalid_request", "not an unencrypted P-256 PKCS#8 key"); };
+  auto fail = [] {
+    return make_error("invalid_request", "not an unencrypted P-256 or RSA PKCS#8 key");
+  };
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) return fail();
   // A callback that supplies no passphrase: an encrypted PEM fails instead of prompting on a
   // terminal.
   auto no_passphrase = [](char*, int, int, void*) -> int { return -1; };
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr));
-  if (!key || key_type(key.get()) != KeyType::kEc || !is_p256(key.get())) return fail();
+  if (!key) return fail();
+  const KeyType type = key_type(key.get());
+  const int bits = EVP_PKEY_get_bits(key.get());
+  const bool ec = type == KeyType::kEc && is_p256(key.get());
+  const bool rsa = type == KeyType::kRsa && bits >= kMinRsaBits && bits <= kMaxRsaBits;
+  if (!ec && !rsa) return fail();
   SigningKey result;
   result.key_ = share(std::move(key));
   result.signers_ = std::make_shared<Signers>();
+  result.rsa_ = rsa;
   return result;
 }
 
@@ -591,18 +627,31 @@ std::string SigningKey::to_pem() const {
 PublicKey SigningKey::public_key() const {
   // A PublicKey holds only the public half, never a reference to the private key.
   PublicKey pub;
-  pub.key_ = share(make_ec_public(bn_param(key_.get(), OSSL_PKEY_PARAM_EC_PUB_X, 32),
-                                  bn_param(key_.get(), OSSL_PKEY_PARAM_EC_PUB_Y, 32)));
+  pub.key_ = share(rsa_ ? make_rsa_public(bn_param(key_.get(), OSSL_PKEY_PARAM_RSA_N, 0),
+                                          bn_param(key_.get(), OSSL_PKEY_PARAM_RSA_E, 0))
+                        : make_ec_public(bn_param(key_.get(), OSSL_PKEY_PARAM_EC_PUB_X, 32),
+                                         bn_param(key_.get(), OSSL_PKEY_PARAM_EC_PUB_Y, 32)));
   if (!pub.key_) throw std::runtime_error("cannot derive the public key");
   return pub;
 }
 
 // ES256 (RFC 7518 §3.4): ECDSA P-256 over the SHA-256 of the input, hashed here and signed
-// as a digest.
+// as a digest. RS256 (§3.3) signs the same digest.
 std::string SigningKey::sign(std::string_view signing_input) const {
   unsigned char digest[32];
   sha256_into(signing_input, digest);
   auto ctx = signers_->take(key_.get());
+  if (rsa_) {
+    std::string signature(static_cast<std::size_t>(EVP_PKEY_get_size(key_.get())), '\0');
+    std::size_t len = signature.size();
+    if (EVP_PKEY_sign(ctx.get(), reinterpret_cast<unsigned char*>(signature.data()), &len,
+                      digest, sizeof digest) != 1) {
+      throw std::runtime_error("RS256 signing failed");
+    }
+    signers_->give_back(std::move(ctx));
+    signature.resize(len);
+    return signature;
+  }
   std::array<unsigned char, 80> der{};  // an ECDSA P-256 signature in DER is at most 72 bytes
   std::size_t len = der.size();
   // A context that failed is dropped rather than reused.

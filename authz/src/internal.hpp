@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -46,6 +47,18 @@ Expected<std::vector<PublicKey>> client_keys(std::string_view jwks);
 
 /// RFC 3986 absolute URI without a fragment (RFC 8707 §2 resource indicators).
 bool absolute_uri(std::string_view text);
+
+/// The algorithm a client's *_signed_response_alg metadata names, as the key ring signs with
+/// it: RS256 when it says so, ES256 otherwise (what clients stored before schema 23 have).
+inline std::string_view response_alg(std::string_view registered) {
+  return registered == "RS256" ? "RS256" : KeyRing::kDefaultAlg;
+}
+
+/// Whether the server signs responses with `alg` (*_signed_response_alg metadata; discovery's
+/// *_signing_alg_values_supported).
+inline bool signs_with(std::string_view alg) {
+  return std::find(KeyRing::kAlgs.begin(), KeyRing::kAlgs.end(), alg) != KeyRing::kAlgs.end();
+}
 
 /// A back-channel error with the authentication scheme its challenge names.
 inline EndpointError fail(std::string error, std::string description, std::string scheme = {}) {

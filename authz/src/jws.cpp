@@ -159,7 +159,7 @@ bool jws_verify(const JwsParts& parts, const PublicKey& key) {
 std::string jws_sign(const SigningKey& key, std::string_view kid, std::string_view typ,
                      std::string_view payload_json) {
   JsonObject header;
-  header.add("alg", SigningKey::alg());
+  header.add("alg", key.alg());
   if (!kid.empty()) header.add("kid", kid);
   if (!typ.empty()) header.add("typ", typ);
   std::string input = base64url_encode(header.str());

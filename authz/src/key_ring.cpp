@@ -1,5 +1,8 @@
 #include <openssl/crypto.h>
 
+#include <algorithm>
+#include <stdexcept>
+
 #include <nlohmann/json.hpp>
 
 #include "authz/oauth.hpp"
@@ -14,26 +17,39 @@ constexpr std::int64_t kReloadInterval = 2;
 // The private key is bound to its kid: a sealed key moved to another row does not open, so
 // nobody with write access to the database can make us sign under a kid of their choosing.
 std::string signing_key_aad(std::string_view kid) { return "signing_key:" + std::string(kid); }
+
+// The index of `alg` in kAlgs, or kAlgs.size() when the ring does not sign with it.
+std::size_t alg_index(std::string_view alg) {
+  const auto* it = std::find(KeyRing::kAlgs.begin(), KeyRing::kAlgs.end(), alg);
+  return static_cast<std::size_t>(it - KeyRing::kAlgs.begin());
+}
 }  // namespace
 
 KeyRing::KeyRing(storage::Store& store, const Clock& clock, const Sealer& sealer,
                  std::int64_t key_retention)
     : store_(store), clock_(clock), sealer_(sealer), retention_(key_retention) {}
 
-storage::SigningKeyRecord KeyRing::new_key(std::string kid) const {
+storage::SigningKeyRecord KeyRing::new_key(std::string kid, std::string_view alg) const {
   storage::SigningKeyRecord record;
   record.kid = std::move(kid);
-  record.alg = "ES256";
-  record.private_pem = sealer_.seal(SigningKey::generate_es256().to_pem(), signing_key_aad(record.kid));
+  record.alg = std::string(alg);
+  record.private_pem = sealer_.seal(SigningKey::generate(alg).to_pem(), signing_key_aad(record.kid));
   record.created_at = clock_.now();
   return record;
 }
 
-void KeyRing::ensure_key() {
-  if (store_.list_signing_keys().empty()) {
-    OsRandom random;
-    store_.insert_signing_key(new_key(random.token(12)));
+void KeyRing::ensure_key() { make_key(kDefaultAlg); }
+
+// rotate_signing_key, not an insert: when two processes find no key at once, the second
+// retires the first's, and one key stays current either way (the other stays published).
+void KeyRing::make_key(std::string_view alg) {
+  if (alg_index(alg) == kAlgs.size()) throw std::invalid_argument("no key for " + std::string(alg));
+  for (const auto& record : store_.list_signing_keys()) {
+    if (record.alg == alg && record.retired_at == 0) return;
   }
+  OsRandom random;
+  auto record = new_key(random.token(12), alg);
+  store_.rotate_signing_key(record, record.created_at);
   std::lock_guard lock(mutex_);
   loaded_at_ = -1;
 }
@@ -45,14 +61,16 @@ void KeyRing::refresh() {
   const auto now = clock_.now();
   {
     std::lock_guard lock(mutex_);
-    if (loaded_at_ >= 0 && now - loaded_at_ < kReloadInterval && current_) return;
+    if (loaded_at_ >= 0 && now - loaded_at_ < kReloadInterval && current_[0]) return;
   }
   auto records = store_.list_signing_keys();
-  std::shared_ptr<const Current> current;
+  decltype(current_) current;
   std::vector<PublicKey> published;
   nlohmann::json keys = nlohmann::json::array();
   for (const auto& record : records) {
     if (record.retired_at != 0 && now - record.retired_at > retention_) continue;
+    const auto index = alg_index(record.alg);
+    if (index == kAlgs.size()) continue;  // a key of a later version's algorithm
     auto pem = sealer_.open(record.private_pem, signing_key_aad(record.kid));
     if (!pem) {
       throw std::runtime_error("stored signing key " + record.kid + " does not open (" +
@@ -60,20 +78,22 @@ void KeyRing::refresh() {
     }
     auto key = SigningKey::from_pem(*pem);
     OPENSSL_cleanse(pem->data(), pem->size());
-    if (!key) throw std::runtime_error("stored signing key " + record.kid + " is unreadable");
-    if (record.retired_at == 0 && !current) {
-      current = std::make_shared<const Current>(Current{record.kid, *key});
+    if (!key || key->alg() != record.alg)
+      throw std::runtime_error("stored signing key " + record.kid + " is unreadable");
+    // Newest first: the first unretired key of an algorithm is its current one.
+    if (record.retired_at == 0 && !current[index]) {
+      current[index] = std::make_shared<const Current>(Current{record.kid, *key});
     }
     auto pub = key->public_key();
     pub.set_kid(record.kid);
     auto jwk = nlohmann::json::parse(pub.to_jwk_json());
     jwk["kid"] = record.kid;
-    jwk["alg"] = "ES256";
+    jwk["alg"] = record.alg;
     jwk["use"] = "sig";
     keys.push_back(std::move(jwk));
     published.push_back(std::move(pub));
   }
-  if (!current) throw std::runtime_error("no current signing key: run `infobank keys rotate`");
+  if (!current[0]) throw std::runtime_error("no current signing key: run `infobank keys rotate`");
   auto jwks = nlohmann::json{{"keys", std::move(keys)}}.dump();
   std::lock_guard lock(mutex_);
   current_ = std::move(current);
@@ -82,10 +102,19 @@ void KeyRing::refresh() {
   loaded_at_ = now;
 }
 
-KeyRing::Current KeyRing::current() {
+KeyRing::Current KeyRing::current(std::string_view alg) {
+  const auto index = alg_index(alg);
+  if (index == kAlgs.size()) throw std::invalid_argument("no key for " + std::string(alg));
+  refresh();
+  {
+    std::lock_guard lock(mutex_);
+    if (current_[index]) return *current_[index];
+  }
+  make_key(alg);
   refresh();
   std::lock_guard lock(mutex_);
-  return *current_;
+  if (!current_[index]) throw std::runtime_error("no current " + std::string(alg) + " key");
+  return *current_[index];
 }
 
 std::string KeyRing::jwks_json() {
@@ -103,8 +132,9 @@ std::optional<PublicKey> KeyRing::find(std::string_view kid) {
   return std::nullopt;
 }
 
-std::string KeyRing::rotate(Random& random) {
-  auto record = new_key(random.token(12));
+std::string KeyRing::rotate(Random& random, std::string_view alg) {
+  if (alg_index(alg) == kAlgs.size()) throw std::invalid_argument("no key for " + std::string(alg));
+  auto record = new_key(random.token(12), alg);
   store_.rotate_signing_key(record, record.created_at);
   std::lock_guard lock(mutex_);
   loaded_at_ = -1;

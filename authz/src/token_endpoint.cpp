@@ -683,7 +683,8 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
     }
     // OIDC Core §3.3.2.11: at_hash is the left half of SHA-256 of the access token.
     id.add("at_hash", base64url_encode(sha256(access).substr(0, 16)));
-    body.add("id_token", jws_sign(key.key, key.kid, "JWT", id.str()));
+    const auto id_key = keys_.current(response_alg(client.id_token_signed_response_alg));
+    body.add("id_token", jws_sign(id_key.key, id_key.kid, "JWT", id.str()));
   }
   return JsonAnswer{body.str(), 200};
 }
@@ -867,7 +868,7 @@ Answer AuthorizationServer::introspection_answer(const storage::ClientRecord& cl
     return JsonAnswer{std::move(answer), 200};
   // RFC 9701 §5: the answer signed for the client that asked, as the claim token_introspection
   // of a JWT with iss, aud and iat, typed so that it cannot pass for an access token.
-  auto key = keys_.current();
+  auto key = keys_.current(response_alg(client.introspection_signed_response_alg));
   JsonObject claims;
   claims.add("iss", settings_.issuer)
       .add("aud", client.client_id)
@@ -951,22 +952,17 @@ Answer AuthorizationServer::userinfo(const RequestFacts& facts) {
   // OIDC Core §5.3.2: a client that registered userinfo_signed_response_alg gets the claims as
   // a JWT signed with the current key, with iss and aud (the client) beside them.
   const auto client = cached_client(rec.client_id);
-  if (client && client->userinfo_signed_response_alg == "ES256") {
+  if (client && !client->userinfo_signed_response_alg.empty()) {
     out["iss"] = settings_.issuer;
     out["aud"] = rec.client_id;
     out["iat"] = clock_.now();
-    const auto key = keys_.current();
+    const auto key = keys_.current(response_alg(client->userinfo_signed_response_alg));
     return JsonAnswer{jws_sign(key.key, key.kid, "", out.dump()), 200, "application/jwt"};
   }
   return JsonAnswer{out.dump(), 200};
 }
 
 namespace {
-
-// The metadata naming the algorithm of what the server signs for the client.
-constexpr std::array<const char*, 3> kSignedResponseAlgs = {
-    "id_token_signed_response_alg", "authorization_signed_response_alg",
-    "introspection_signed_response_alg"};
 
 // /register's metadata (RFC 7591 §2) into `draft`. Unknown members are ignored (§2); those we
 // do not support are refused rather than silently dropped.
@@ -1051,21 +1047,31 @@ std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
     return invalid("require_signed_request_object must be a boolean");
   if (!boolean("require_pushed_authorization_requests", draft.require_par))
     return invalid("require_pushed_authorization_requests must be a boolean");
-  // What this server signs, it signs with ES256. These default to RS256 where they are defined
-  // (OIDC Registration §2, JARM §3, RFC 9701 §6), so a client must be told (see
-  // registration_json); one that asks for another algorithm is refused rather than handed
+  // What the server signs for the client, and with which algorithm: ES256 or RS256, and RS256
+  // when the client names none, the default where these are defined (OIDC Registration §2,
+  // JARM §3, RFC 9701 §6). One that asks for another algorithm is refused rather than handed
   // objects it will not accept.
-  for (const char* alg : kSignedResponseAlgs) {
-    if (meta.contains(alg) && meta[alg] != "ES256")
-      return invalid(std::string(alg) + " must be ES256, the only one this server signs with");
+  for (auto [name, field] :
+       {std::pair{"id_token_signed_response_alg",
+                  &storage::ClientRecord::id_token_signed_response_alg},
+        std::pair{"authorization_signed_response_alg",
+                  &storage::ClientRecord::authorization_signed_response_alg},
+        std::pair{"introspection_signed_response_alg",
+                  &storage::ClientRecord::introspection_signed_response_alg}}) {
+    draft.*field = "RS256";
+    if (!meta.contains(name)) continue;
+    if (!meta[name].is_string() || !signs_with(meta[name].get<std::string>()))
+      return invalid(std::string(name) + " must be ES256 or RS256, those this server signs with");
+    draft.*field = meta[name].get<std::string>();
   }
   // OIDC Registration §2: with no default (plain JSON), signed UserInfo answers are asked for.
   if (meta.contains("userinfo_signed_response_alg")) {
-    if (meta["userinfo_signed_response_alg"] != "ES256") {
+    const auto& alg = meta["userinfo_signed_response_alg"];
+    if (!alg.is_string() || !signs_with(alg.get<std::string>())) {
       return invalid(
-          "userinfo_signed_response_alg must be ES256, the only one this server signs with");
+          "userinfo_signed_response_alg must be ES256 or RS256, those this server signs with");
     }
-    draft.userinfo_signed_response_alg = "ES256";
+    draft.userinfo_signed_response_alg = alg.get<std::string>();
   }
   // Nothing is encrypted.
   for (const char* unsupported :
@@ -1115,7 +1121,9 @@ nlohmann::json registration_json(const storage::ClientRecord& c, std::string_vie
   if (!c.tls_client_auth_name.empty()) out[c.tls_client_auth_name] = c.tls_client_auth_value;
   if (!c.registration_access_token_hash.empty())
     out["registration_client_uri"] = std::string(issuer) + "/register/" + c.client_id;
-  for (const char* alg : kSignedResponseAlgs) out[alg] = "ES256";
+  out["id_token_signed_response_alg"] = c.id_token_signed_response_alg;
+  out["authorization_signed_response_alg"] = c.authorization_signed_response_alg;
+  out["introspection_signed_response_alg"] = c.introspection_signed_response_alg;
   return out;
 }
 

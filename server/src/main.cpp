@@ -71,6 +71,9 @@ nlohmann::json client_json(const storage::ClientRecord& c) {
   if (!c.jwks.empty()) j["jwks"] = nlohmann::json::parse(c.jwks);
   if (!c.userinfo_signed_response_alg.empty())
     j["userinfo_signed_response_alg"] = c.userinfo_signed_response_alg;
+  j["id_token_signed_response_alg"] = c.id_token_signed_response_alg;
+  j["introspection_signed_response_alg"] = c.introspection_signed_response_alg;
+  j["authorization_signed_response_alg"] = c.authorization_signed_response_alg;
   return j;
 }
 
@@ -275,8 +278,22 @@ int main(int argc, char** argv) {
                        "key of --jwks-file (RFC 9101)");
   client_add->add_flag("--require-dpop", draft.require_dpop, "require DPoP-bound tokens");
   client_add->add_option("--userinfo-signed-response-alg", draft.userinfo_signed_response_alg,
-                         "ES256: answer the client's UserInfo requests with a signed JWT "
-                         "(OpenID Connect Core 5.3.2)");
+                         "ES256 or RS256: answer the client's UserInfo requests with a signed "
+                         "JWT (OpenID Connect Core 5.3.2)");
+  // RS256 unless told otherwise: the default of each where it is defined (OpenID Connect
+  // Registration 2, JARM 3, RFC 9701 6), and what relying parties expect when not configured.
+  const auto response_alg = [&](const char* flag, std::string& field, const char* what) {
+    field = "RS256";
+    client_add->add_option(flag, field, std::string("ES256 | RS256: the algorithm of ") + what)
+        ->check(CLI::IsMember({"ES256", "RS256"}))
+        ->capture_default_str();
+  };
+  response_alg("--id-token-signed-response-alg", draft.id_token_signed_response_alg,
+               "the client's ID tokens and back-channel logout tokens");
+  response_alg("--introspection-signed-response-alg", draft.introspection_signed_response_alg,
+               "signed introspection answers (RFC 9701)");
+  response_alg("--authorization-signed-response-alg", draft.authorization_signed_response_alg,
+               "JWT authorization responses (JARM)");
   auto* client_list = client_cmd->add_subcommand("list", "list clients as JSON");
   auto* client_show = client_cmd->add_subcommand("show", "show one client as JSON");
   std::string client_id;
@@ -298,7 +315,12 @@ int main(int argc, char** argv) {
   auto* keys_cmd = cli.add_subcommand("keys", "manage token signing keys");
   keys_cmd->require_subcommand(1);
   auto* keys_list = keys_cmd->add_subcommand("list", "list signing keys as JSON");
-  auto* keys_rotate = keys_cmd->add_subcommand("rotate", "make a new current key; the old one stays published");
+  auto* keys_rotate = keys_cmd->add_subcommand(
+      "rotate", "make a new current key for each algorithm in use (or --alg); the old ones stay "
+                "published");
+  std::string rotate_alg;
+  keys_rotate->add_option("--alg", rotate_alg, "ES256 | RS256: rotate this algorithm's key only")
+      ->check(CLI::IsMember({"ES256", "RS256"}));
 
   auto* audit_cmd = cli.add_subcommand("audit", "the tamper-evident audit log");
   audit_cmd->require_subcommand(1);
@@ -468,9 +490,27 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*keys_rotate) {
-      auto kid = ctx.server->keys().rotate(ctx.random);
-      ctx.server->event("operator", "keys.rotated", {}, {}, nlohmann::json{{"kid", kid}}.dump());
-      std::cout << nlohmann::json{{"kid", kid}}.dump() << "\n";
+      // Without --alg: ES256, and RS256 when a key of it exists (it is made when first needed).
+      std::vector<std::string> algs;
+      if (!rotate_alg.empty()) {
+        algs.push_back(rotate_alg);
+      } else {
+        for (const auto alg : authz::KeyRing::kAlgs) {
+          const auto keys = ctx.store->list_signing_keys();
+          if (alg == authz::KeyRing::kDefaultAlg ||
+              std::any_of(keys.begin(), keys.end(), [&](const auto& k) { return k.alg == alg; }))
+            algs.emplace_back(alg);
+        }
+      }
+      nlohmann::json rotated = nlohmann::json::array();
+      for (const auto& alg : algs) {
+        auto kid = ctx.server->keys().rotate(ctx.random, alg);
+        ctx.server->event("operator", "keys.rotated", {}, {},
+                          nlohmann::json{{"kid", kid}, {"alg", alg}}.dump());
+        rotated.push_back({{"kid", kid}, {"alg", alg}});
+      }
+      // "kid": the first key rotated, as before there was more than one algorithm.
+      std::cout << nlohmann::json{{"kid", rotated[0]["kid"]}, {"rotated", rotated}}.dump() << "\n";
       return 0;
     }
   } catch (const std::exception& e) {

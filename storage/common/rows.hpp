@@ -105,7 +105,7 @@ TransferDatasetRecord read_transfer_dataset(const Row& row) {
 // --- Clients: one list of columns, read and written in one order by both back ends ----------
 
 /// The clients table's columns: client_id first (the key), created_at last (written once).
-inline constexpr std::array<std::string_view, 26> kClientColumnNames = {
+inline constexpr std::array<std::string_view, 29> kClientColumnNames = {
     "client_id", "client_name", "secret_hash", "token_endpoint_auth_method", "redirect_uris",
     "grant_types", "scope", "jwks", "default_audience", "require_par", "require_dpop",
     "registration_access_token_hash", "post_logout_redirect_uris", "subject_type",
@@ -113,7 +113,8 @@ inline constexpr std::array<std::string_view, 26> kClientColumnNames = {
     "require_signed_request_object", "frontchannel_logout_uri",
     "frontchannel_logout_session_required", "token_endpoint_auth_signing_alg",
     "request_object_signing_alg", "userinfo_signed_response_alg", "tls_client_auth_name",
-    "tls_client_auth_value", "tls_bound_access_tokens", "created_at"};
+    "tls_client_auth_value", "tls_bound_access_tokens", "id_token_signed_response_alg",
+    "introspection_signed_response_alg", "authorization_signed_response_alg", "created_at"};
 
 /// kClientColumnNames as an SQL column list.
 inline const std::string& client_columns() {
@@ -163,7 +164,9 @@ decltype(auto) client_values_but_created_at(const ClientRecord& c, Write&& write
                c.require_signed_request_object, c.frontchannel_logout_uri,
                c.frontchannel_logout_session_required, c.token_endpoint_auth_signing_alg,
                c.request_object_signing_alg, c.userinfo_signed_response_alg,
-               c.tls_client_auth_name, c.tls_client_auth_value, c.tls_bound_access_tokens);
+               c.tls_client_auth_name, c.tls_client_auth_value, c.tls_bound_access_tokens,
+               c.id_token_signed_response_alg, c.introspection_signed_response_alg,
+               c.authorization_signed_response_alg);
 }
 
 template <class Row>
@@ -194,7 +197,10 @@ ClientRecord read_client(const Row& row) {
   c.tls_client_auth_name = row.text(22);
   c.tls_client_auth_value = row.text(23);
   c.tls_bound_access_tokens = row.boolean(24);
-  c.created_at = row.int64(25);
+  c.id_token_signed_response_alg = row.text(25);
+  c.introspection_signed_response_alg = row.text(26);
+  c.authorization_signed_response_alg = row.text(27);
+  c.created_at = row.int64(28);
   return c;
 }
 

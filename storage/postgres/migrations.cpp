@@ -531,14 +531,23 @@ ALTER TABLE pending ADD COLUMN id_token_claims TEXT NOT NULL DEFAULT '';
 ALTER TABLE codes ADD COLUMN id_token_claims TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 23: OIDC Core §15.1 (RS256 for ID tokens). The algorithm each client's ID tokens,
+// logout tokens, signed introspection answers and JARM responses are signed with; the clients
+// stored before keep ES256, the only one there was.
+constexpr std::string_view kResponseSigningAlgs = R"sql(
+ALTER TABLE clients ADD COLUMN id_token_signed_response_alg TEXT NOT NULL DEFAULT 'ES256';
+ALTER TABLE clients ADD COLUMN introspection_signed_response_alg TEXT NOT NULL DEFAULT 'ES256';
+ALTER TABLE clients ADD COLUMN authorization_signed_response_alg TEXT NOT NULL DEFAULT 'ES256';
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 22> kMigrations = {
+constexpr std::array<std::string_view, 23> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
     kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
     kNotRead,      kSessionEnd,           kSubjectType,     kBackchannelLogout,
     kSignedRequestObjects, kFrontchannelLogout, kOneActiveContract, kSigningAlgs,
     kRedirectUriGiven, kSignedUserinfo, kMutualTls,
-    kIdTokenClaims};
+    kIdTokenClaims, kResponseSigningAlgs};
 
 constexpr std::string_view kCreateVersionTable =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "

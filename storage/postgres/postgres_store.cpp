@@ -862,7 +862,8 @@ class PostgresStore final : public Store {
   void rotate_signing_key(const SigningKeyRecord& next, std::int64_t now) override {
     transact([&](Connection& db) {
       db.exec_script("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE", "rotate_signing_key");
-      db.exec("UPDATE signing_keys SET retired_at = $1 WHERE retired_at = 0", now);
+      db.exec("UPDATE signing_keys SET retired_at = $1 WHERE retired_at = 0 AND alg = $2", now,
+              next.alg);
       insert_signing_key_row(db, next);
     });
   }

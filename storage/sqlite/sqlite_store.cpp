@@ -912,7 +912,9 @@ class SqliteStore final : public Store {
   void rotate_signing_key(const SigningKeyRecord& next, std::int64_t now) override {
     auto db = pool_.acquire();
     WriteTransaction transaction(*db, pool_.write_mutex());
-    db->prepare("UPDATE signing_keys SET retired_at = ?1 WHERE retired_at = 0").bind_all(now).run();
+    db->prepare("UPDATE signing_keys SET retired_at = ?1 WHERE retired_at = 0 AND alg = ?2")
+        .bind_all(now, next.alg)
+        .run();
     insert_signing_key_row(*db, next);
     transaction.commit();
   }

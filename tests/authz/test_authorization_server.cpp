@@ -8,6 +8,7 @@
 #include <functional>
 #include <iterator>
 #include <map>
+#include <set>
 #include <span>
 #include <tuple>
 #include <utility>
@@ -1426,7 +1427,8 @@ TEST_F(AuthorizationServerTest, IntrospectionAnswersAsASignedJwtWhenAsked) {
   wrong.accept = f.accept;
   EXPECT_FALSE(server_->introspect(P({{"token", at}}), wrong));
   const auto m = nlohmann::json::parse(server_->metadata_json(true));
-  EXPECT_EQ(m["introspection_signing_alg_values_supported"], nlohmann::json::array({"ES256"}));
+  EXPECT_EQ(m["introspection_signing_alg_values_supported"],
+            nlohmann::json::array({"ES256", "RS256"}));
 }
 
 TEST_F(AuthorizationServerTest, RevocationAndIntrospection) {
@@ -2005,7 +2007,108 @@ TEST_F(AuthorizationServerTest, JwtResponseModesSignTheAuthorizationResponse) {
   auto m = nlohmann::json::parse(server_->metadata_json(true));
   EXPECT_EQ(m["response_modes_supported"],
             nlohmann::json::array({"query", "form_post", "jwt", "query.jwt", "form_post.jwt"}));
-  EXPECT_EQ(m["authorization_signing_alg_values_supported"], nlohmann::json::array({"ES256"}));
+  EXPECT_EQ(m["authorization_signing_alg_values_supported"],
+            nlohmann::json::array({"ES256", "RS256"}));
+}
+
+// OIDC Core §15.1: RS256 for a client that asked for it (the default of
+// id_token_signed_response_alg, JARM's and RFC 9701's). Its key is published when the client
+// is registered, before anything is signed with it; access tokens stay ES256 (RFC 9068), and
+// a client that asked for ES256 keeps getting ES256.
+TEST_F(AuthorizationServerTest, ObjectsSignedForAClientUseItsRegisteredAlgorithm) {
+  auto published_algs = [this] {
+    std::map<std::string, std::string> algs;  // kid -> alg
+    const auto jwks = nlohmann::json::parse(server_->keys().jwks_json());
+    for (const auto& k : jwks["keys"]) algs[k["kid"]] = k["alg"];
+    return algs;
+  };
+  ASSERT_EQ(published_algs().size(), 1U) << "no RS256 key until a client needs one";
+
+  storage::ClientRecord rs;
+  rs.client_id = "rs";
+  rs.token_endpoint_auth_method = "client_secret_basic";
+  rs.redirect_uris = {std::string(kRedirect)};
+  rs.grant_types = {"authorization_code"};
+  rs.scope = "openid";
+  rs.id_token_signed_response_alg = "RS256";
+  rs.introspection_signed_response_alg = "RS256";
+  rs.authorization_signed_response_alg = "RS256";
+  const auto created = server_->create_client(rs);
+  ASSERT_TRUE(created);
+  const auto algs = published_algs();
+  ASSERT_EQ(algs.size(), 2U);
+  std::set<std::string> kinds;
+  for (const auto& [kid, alg] : algs) kinds.insert(alg);
+  EXPECT_EQ(kinds, (std::set<std::string>{"ES256", "RS256"}));
+
+  const auto params = P({{"response_type", "code"}, {"client_id", "rs"},
+              {"redirect_uri", std::string(kRedirect)}, {"scope", "openid"}, {"state", "s"},
+              {"nonce", "n"}, {"code_challenge", std::string(kChallenge)},
+              {"code_challenge_method", "S256"}, {"response_mode", "query.jwt"}});
+  auto r = server_->authorize(params);
+  ASSERT_EQ(r.kind, AuthorizeResult::Kind::proceed) << r.error.description;
+  const auto session = sign_in();
+  boost::urls::url_view location(
+      server_->approve(*server_->take_pending(r.pending.handle), session).location);
+  const auto response = jws_parse((*location.params().find("response")).value);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->alg, "RS256");
+  EXPECT_EQ(algs.at(response->kid), "RS256");
+  ASSERT_TRUE(jws_verify(*response, *server_->keys().find(response->kid)));
+  const auto code = nlohmann::json::parse(response->payload)["code"].get<std::string>();
+
+  const auto facts = basic_facts("rs", created->client_secret);
+  const auto answer = server_->token(
+      P({{"grant_type", "authorization_code"}, {"code", code},
+         {"redirect_uri", std::string(kRedirect)}, {"code_verifier", std::string(kVerifier)}}),
+      facts);
+  ASSERT_TRUE(answer);
+  const auto body = nlohmann::json::parse(answer->body);
+  const auto id_token = jws_parse(body["id_token"].get<std::string>());
+  ASSERT_TRUE(id_token);
+  EXPECT_EQ(id_token->alg, "RS256");
+  EXPECT_EQ(id_token->typ, "JWT");
+  EXPECT_TRUE(jws_verify(*id_token, *server_->keys().find(id_token->kid)));
+  // at_hash is SHA-256's left half for RS256 as for ES256 (OIDC Core §3.3.2.11).
+  EXPECT_EQ(nlohmann::json::parse(id_token->payload)["at_hash"],
+            base64url_encode(sha256(body["access_token"].get<std::string>()).substr(0, 16)));
+  const auto access = jws_parse(body["access_token"].get<std::string>());
+  ASSERT_TRUE(access);
+  EXPECT_EQ(access->alg, "ES256") << "access tokens are ES256 whatever the client asked";
+  // The hint an RP sends back is one of its own ID tokens: RS256 ones are read too.
+  EXPECT_TRUE(server_->id_token_hint(body["id_token"].get<std::string>()));
+
+  auto introspect_facts = facts;
+  introspect_facts.accept = "application/token-introspection+jwt";
+  const auto signed_answer = server_->introspect(P({{"token", body["access_token"]}}),
+                                                 introspect_facts);
+  ASSERT_TRUE(signed_answer);
+  const auto introspection = jws_parse(signed_answer->body);
+  ASSERT_TRUE(introspection);
+  EXPECT_EQ(introspection->alg, "RS256");
+  EXPECT_TRUE(jws_verify(*introspection, *server_->keys().find(introspection->kid)));
+
+  // The web client (ES256) is unaffected.
+  const auto web = jws_parse(
+      nlohmann::json::parse(redeem(obtain_code())->body)["id_token"].get<std::string>());
+  ASSERT_TRUE(web);
+  EXPECT_EQ(web->alg, "ES256");
+  EXPECT_EQ(published_algs().size(), 2U);
+
+  // Rotating one algorithm's key leaves the other's current.
+  const auto rs_kid = id_token->kid;
+  server_->keys().rotate(random_, "ES256");
+  clock_.advance(5);
+  EXPECT_EQ(server_->keys().current("RS256").kid, rs_kid);
+  EXPECT_NE(server_->keys().current("ES256").kid, web->kid);
+  EXPECT_EQ(published_algs().size(), 3U) << "the retired ES256 key stays published";
+
+  // An algorithm the server does not sign with is refused at registration.
+  storage::ClientRecord ps = rs;
+  ps.client_id = "ps";
+  ps.id_token_signed_response_alg = "PS256";
+  EXPECT_FALSE(server_->create_client(ps));
+  EXPECT_FALSE(server_->find_client("ps"));
 }
 
 TEST_F(AuthorizationServerTest, JwtResponseModesSignErrorsToo) {

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rsa.h>
 
 #include <sys/wait.h>
@@ -366,7 +367,59 @@ TEST(SigningKey, PemRoundTrip) {
   EXPECT_TRUE(key.public_key().verify("ES256", "x", loaded->sign("x")));
   EXPECT_FALSE(SigningKey::from_pem("not a pem"));
   EXPECT_FALSE(SigningKey::from_pem(pem.substr(0, pem.size() / 2)));
-  EXPECT_EQ(SigningKey::alg(), "ES256");
+  EXPECT_EQ(key.alg(), "ES256");
+  EXPECT_EQ(loaded->alg(), "ES256");
+}
+
+// RS256 (RFC 7518 §3.3), the algorithm OpenID Connect requires a provider to sign ID tokens
+// with: RSASSA-PKCS1-v1_5 over SHA-256, a signature as long as the modulus, the same for the
+// same input (no randomness in v1.5), verified as RS256 and never as PS256.
+TEST(SigningKey, Rs256SignVerifyPemAndJwk) {
+  const SigningKey key = SigningKey::generate("RS256");
+  EXPECT_EQ(key.alg(), "RS256");
+  const PublicKey pub = key.public_key();
+  const std::string input = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0";
+  const std::string sig = key.sign(input);
+  ASSERT_EQ(sig.size(), static_cast<std::size_t>(SigningKey::kRsaSigningBits / 8));
+  EXPECT_EQ(key.sign(input), sig);
+  EXPECT_TRUE(pub.verify("RS256", input, sig));
+  EXPECT_FALSE(pub.verify("PS256", input, sig));
+  EXPECT_FALSE(pub.verify("RS256", input + "A", sig));
+  std::string bad = sig;
+  bad[100] = static_cast<char>(bad[100] ^ 0x01);
+  EXPECT_FALSE(pub.verify("RS256", input, bad));
+
+  auto jwk = nlohmann::json::parse(pub.to_jwk_json());
+  EXPECT_EQ(jwk.at("kty"), "RSA");
+  EXPECT_EQ(jwk.at("e"), "AQAB");
+  EXPECT_FALSE(jwk.contains("d"));
+  EXPECT_EQ(base64url_decode(jwk.at("n").get<std::string>())->size(), 256U);
+  auto parsed = PublicKey::from_jwk(jwk.dump());
+  ASSERT_TRUE(parsed);
+  EXPECT_TRUE(parsed->verify("RS256", input, sig));
+
+  auto loaded = SigningKey::from_pem(key.to_pem());
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->alg(), "RS256");
+  EXPECT_EQ(loaded->sign(input), sig);
+  EXPECT_THROW((void)SigningKey::generate("PS256"), std::invalid_argument);
+}
+
+// Only the keys the server signs with are read back: a P-256 or an RSA key of 2048 bits or
+// more; not an RSA key of 1024 bits (RFC 7518 §3.3) nor another curve.
+TEST(SigningKey, FromPemRefusesOtherKeys) {
+  auto pem_of = [](EVP_PKEY* raw) {
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(raw, EVP_PKEY_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+    EXPECT_EQ(PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr,
+                                       nullptr), 1);
+    char* data = nullptr;
+    const long len = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<std::size_t>(len));
+  };
+  EXPECT_FALSE(SigningKey::from_pem(pem_of(EVP_RSA_gen(1024))));
+  EXPECT_FALSE(SigningKey::from_pem(pem_of(EVP_EC_gen("P-384"))));
+  EXPECT_TRUE(SigningKey::from_pem(pem_of(EVP_EC_gen("P-256"))));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <future>
 #include <limits>
 #include <memory>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -262,6 +263,9 @@ TEST_P(StoreTest, UpdateClientReplacesTheMetadataButNotTheIdOrBirth) {
   client.tls_client_auth_name = "tls_client_auth_san_dns";
   client.tls_client_auth_value = "b.example";
   client.tls_bound_access_tokens = true;
+  client.id_token_signed_response_alg = "RS256";
+  client.introspection_signed_response_alg = "RS256";
+  client.authorization_signed_response_alg = "RS256";
   client.created_at = kNow + 999;
   ASSERT_TRUE(store_->update_client(client));
   const auto found = store_->find_client("app");
@@ -281,6 +285,9 @@ TEST_P(StoreTest, UpdateClientReplacesTheMetadataButNotTheIdOrBirth) {
   EXPECT_EQ(found->tls_client_auth_name, "tls_client_auth_san_dns");
   EXPECT_EQ(found->tls_client_auth_value, "b.example");
   EXPECT_TRUE(found->tls_bound_access_tokens);
+  EXPECT_EQ(found->id_token_signed_response_alg, "RS256");
+  EXPECT_EQ(found->introspection_signed_response_alg, "RS256");
+  EXPECT_EQ(found->authorization_signed_response_alg, "RS256");
   EXPECT_EQ(found->registration_access_token_hash, "rat");
   EXPECT_EQ(found->created_at, kNow) << "created_at is not metadata";
   client.client_id = "unknown";
@@ -1181,6 +1188,23 @@ TEST_P(StoreTest, SigningKeysNewestFirstAndRotation) {
   EXPECT_EQ(keys[1].kid, "k1");
   EXPECT_EQ(keys[1].retired_at, kNow);
   EXPECT_EQ(keys[1].alg, "ES256");
+
+  // A rotation retires the keys of its own algorithm only.
+  store_->rotate_signing_key({"r1", "RS256", "-----BEGIN PRIVATE KEY-----\n3", kNow + 1, 0},
+                             kNow + 1);
+  store_->rotate_signing_key({"k3", "ES256", "-----BEGIN PRIVATE KEY-----\n4", kNow + 2, 0},
+                             kNow + 2);
+  std::map<std::string, std::int64_t> retired;
+  for (const auto& key : store_->list_signing_keys()) retired[key.kid] = key.retired_at;
+  EXPECT_EQ(retired, (std::map<std::string, std::int64_t>{
+                         {"k1", kNow}, {"k2", kNow + 2}, {"k3", 0}, {"r1", 0}}));
+  store_->rotate_signing_key({"r2", "RS256", "-----BEGIN PRIVATE KEY-----\n5", kNow + 3, 0},
+                             kNow + 3);
+  retired.clear();
+  for (const auto& key : store_->list_signing_keys()) retired[key.kid] = key.retired_at;
+  EXPECT_EQ(retired["r1"], kNow + 3);
+  EXPECT_EQ(retired["r2"], 0);
+  EXPECT_EQ(retired["k3"], 0) << "the ES256 key stays current";
 }
 
 // --- Events ----------------------------------------------------------------------------------
@@ -1328,6 +1352,33 @@ TEST(AuditNodeAt, IsTheLeafThatMadeTheNodeAndItsLevelsOffset) {
   EXPECT_FALSE(audit_node_at(0, std::numeric_limits<std::int64_t>::max()));
 }
 
+// Migration 23: a client stored before it keeps ES256, the only algorithm there was, for its
+// ID tokens, signed introspection answers and JARM responses.
+TEST_P(StoreTest, ClientsStoredBeforeSchema23KeepES256) {
+  ClientRecord client;
+  client.client_id = "old";
+  client.client_name = "Old";
+  client.id_token_signed_response_alg = "RS256";
+  ASSERT_TRUE(store_->insert_client(client));
+  store_.reset();
+  const bool pg = GetParam() == testing::Backend::postgres;
+  ASSERT_EQ(db_->exec_raw(std::string("ALTER TABLE clients DROP COLUMN id_token_signed_response_alg;"
+                                      "ALTER TABLE clients DROP COLUMN "
+                                      "introspection_signed_response_alg;"
+                                      "ALTER TABLE clients DROP COLUMN "
+                                      "authorization_signed_response_alg;") +
+                          (pg ? "DELETE FROM schema_migrations WHERE version = 23;"
+                              : "PRAGMA user_version = 22;")),
+            "");
+  auto store = db_->open();
+  EXPECT_EQ(store->migrate(), 23);
+  const auto found = store->find_client("old");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->id_token_signed_response_alg, "ES256");
+  EXPECT_EQ(found->introspection_signed_response_alg, "ES256");
+  EXPECT_EQ(found->authorization_signed_response_alg, "ES256");
+}
+
 // A database whose Merkle nodes were stored by version 6 (keyed by level and idx) is migrated
 // to today's layout (migration 7 keyed them by append order, migration 8 stores one row per
 // leaf): the same nodes are found, the size is the same, and appends go on
@@ -1378,7 +1429,7 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "DELETE FROM schema_migrations"
-           " WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22);"
+           " WHERE version IN (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23);"
          : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash TEXT NOT NULL,"
            " PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;"
            "WITH RECURSIVE up(leaf, level, hashes) AS ("
@@ -1411,7 +1462,7 @@ TEST_P(StoreTest, MigratedTreesKeepTheirNodesAndAppendsGoOn) {
            "PRAGMA user_version = 6;";
   ASSERT_EQ(db_->exec_raw(downgrade), "");
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 22);
+  EXPECT_EQ(store->migrate(), 23);
   EXPECT_EQ(store->audit_size(), kLeaves);
   const auto migrated = store->list_events(0, 100);
   ASSERT_EQ(migrated.size(), entries.size());
@@ -1481,7 +1532,7 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
            "ALTER TABLE sessions DROP COLUMN sid; ALTER TABLE codes DROP COLUMN sid;"
            "DROP TABLE session_clients; DROP TABLE logout_deliveries;"
            "DELETE FROM schema_migrations"
-           " WHERE version IN (8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22);"
+           " WHERE version IN (8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23);"
          : "DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;"
            "DROP TABLE audit_tree;"
            "CREATE TABLE audit_nodes (pos INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
@@ -1510,7 +1561,7 @@ TEST_P(StoreTest, MigrationEightCarriesMissingNodesOverAsMissing) {
   ASSERT_EQ(db_->exec_raw(downgrade), "");
 
   auto store = db_->open();
-  EXPECT_EQ(store->migrate(), 22);
+  EXPECT_EQ(store->migrate(), 23);
   EXPECT_EQ(store->audit_size(), 4);
   EXPECT_EQ(store->audit_node(0, 0), std::string(32, static_cast<char>(0xaa)));
   EXPECT_EQ(store->audit_node(0, 1), std::string(32, static_cast<char>(0xbb)));

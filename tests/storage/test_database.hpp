@@ -48,7 +48,10 @@ inline const std::string kDropColumnsSince18 =
     "ALTER TABLE access_tokens DROP COLUMN cnf_x5t;"
     "ALTER TABLE refresh_tokens DROP COLUMN cnf_x5t;"
     "ALTER TABLE pending DROP COLUMN id_token_claims;"
-    "ALTER TABLE codes DROP COLUMN id_token_claims;";
+    "ALTER TABLE codes DROP COLUMN id_token_claims;"
+    "ALTER TABLE clients DROP COLUMN id_token_signed_response_alg;"
+    "ALTER TABLE clients DROP COLUMN introspection_signed_response_alg;"
+    "ALTER TABLE clients DROP COLUMN authorization_signed_response_alg;";
 
 /// How gtest prints the parameter (ctest shows it beside each test's name).
 inline void PrintTo(Backend backend, std::ostream* out) {

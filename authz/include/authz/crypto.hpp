@@ -64,23 +64,34 @@ class PublicKey {
   friend class SigningKey;
 };
 
-/// An ES256 (P-256) private key used to sign tokens.
+/// A private key that signs what the server issues: ES256 (P-256), or RS256 (RSA of at least
+/// 2048 bits), the algorithm OpenID Connect requires every provider to sign ID tokens with.
 class SigningKey {
  public:
   static SigningKey generate_es256();
-  /// PKCS#8 PEM as written by to_pem().
+  /// A new RSA key of kRsaSigningBits for RS256.
+  static SigningKey generate_rs256();
+  /// The key generate() makes for `alg` ("ES256" or "RS256"); throws for any other.
+  static SigningKey generate(std::string_view alg);
+  /// Unencrypted PKCS#8 PEM, as written by to_pem(), of a P-256 key (ES256) or an RSA key of
+  /// 2048 to 4096 bits (RS256).
   static Expected<SigningKey> from_pem(std::string_view pem);
   [[nodiscard]] std::string to_pem() const;
   [[nodiscard]] PublicKey public_key() const;
-  /// JOSE signature bytes (64-byte r||s for ES256) over `signing_input`.
+  /// JOSE signature bytes over `signing_input`: 64-byte r||s for ES256, RSASSA-PKCS1-v1_5
+  /// with SHA-256 for RS256.
   [[nodiscard]] std::string sign(std::string_view signing_input) const;
-  [[nodiscard]] static std::string_view alg() { return "ES256"; }
+  /// "ES256" or "RS256", by the key's type.
+  [[nodiscard]] std::string_view alg() const { return rsa_ ? "RS256" : "ES256"; }
+
+  static constexpr int kRsaSigningBits = 2048;
 
  private:
   struct Signers;  // contexts ready to sign with key_, shared by the copies of this key
 
   std::shared_ptr<evp_pkey_st> key_;
   std::shared_ptr<Signers> signers_;
+  bool rsa_ = false;
 };
 
 }  // namespace authz

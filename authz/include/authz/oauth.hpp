@@ -148,39 +148,52 @@ struct TokenWrite {
   storage::Event event;
 };
 
-/// The signing keys: the newest is current, retired ones stay in the JWKS for key_retention.
-/// Reloaded from storage at most every few seconds so `keys rotate` in another process (or
-/// on another node) takes effect without a restart. Private keys are stored sealed (bound to
-/// their kid) and opened only in memory.
+/// The signing keys, one current per algorithm: ES256 signs access tokens and whatever a client
+/// asks no other algorithm for; RS256 (the algorithm OpenID Connect requires a provider to
+/// offer, and the default of id_token_signed_response_alg and its kin) signs what a client
+/// asked for with it. The newest key of an algorithm is current; retired ones stay in the
+/// JWKS for key_retention. The RS256 key is made when a client that needs it is registered
+/// (make_key), so that it is published before anything is signed with it, or else the first
+/// time something is. Reloaded from storage at most every few seconds so `keys rotate` in
+/// another process (or on another node) takes effect without a restart. Private keys are
+/// stored sealed (bound to their kid) and opened only in memory.
 class KeyRing {
  public:
+  /// The algorithm of access tokens (RFC 9068), and the one every key ring holds.
+  static constexpr std::string_view kDefaultAlg = "ES256";
+  /// Every algorithm the ring signs with.
+  static constexpr std::array<std::string_view, 2> kAlgs = {"ES256", "RS256"};
+
   KeyRing(storage::Store& store, const Clock& clock, const Sealer& sealer,
           std::int64_t key_retention);
-  /// Creates the first key when storage has none.
+  /// Creates the ES256 key when storage has no current one.
   void ensure_key();
+  /// Creates a current key for `alg` (one of kAlgs) when storage has none.
+  void make_key(std::string_view alg);
   struct Current {
     std::string kid;
     SigningKey key;
   };
-  /// The key to sign with (reloads if stale).
-  Current current();
+  /// The key to sign with by `alg` (reloads if stale; makes the key if there is none).
+  Current current(std::string_view alg = kDefaultAlg);
   /// The public JWK Set JSON with current and recently retired keys.
   std::string jwks_json();
   /// Public key by kid (for our own id_token/access token checks).
   std::optional<PublicKey> find(std::string_view kid);
-  /// Rotates: a new key becomes current, the old one stays published for key_retention.
-  std::string rotate(Random& random);
+  /// Rotates `alg`'s key: a new key becomes current, the old one stays published for
+  /// key_retention. Returns the new kid.
+  std::string rotate(Random& random, std::string_view alg = kDefaultAlg);
 
  private:
   void refresh();
-  [[nodiscard]] storage::SigningKeyRecord new_key(std::string kid) const;
+  [[nodiscard]] storage::SigningKeyRecord new_key(std::string kid, std::string_view alg) const;
   storage::Store& store_;
   const Clock& clock_;
   const Sealer& sealer_;
   std::int64_t retention_;
   std::mutex mutex_;  ///< guards the fields below; never held across a storage call
   std::int64_t loaded_at_ = -1;
-  std::shared_ptr<const Current> current_;
+  std::array<std::shared_ptr<const Current>, kAlgs.size()> current_;  ///< by kAlgs' index
   std::vector<PublicKey> published_;
   std::string jwks_;
 };

@@ -51,8 +51,8 @@ struct ClientRecord {
   /// assertions, and of its request objects; empty = any asymmetric alg the server supports.
   std::string token_endpoint_auth_signing_alg;
   std::string request_object_signing_alg;
-  /// OIDC Registration §2 userinfo_signed_response_alg: "ES256" = UserInfo answers this
-  /// client with a JWT signed by the server (OIDC Core §5.3.2); empty = plain JSON.
+  /// OIDC Registration §2 userinfo_signed_response_alg: "ES256" or "RS256" = UserInfo answers
+  /// this client with a JWT signed by the server (OIDC Core §5.3.2); empty = plain JSON.
   std::string userinfo_signed_response_alg;
   /// RFC 8705 §2.1.2, for token_endpoint_auth_method tls_client_auth: which name the client's
   /// certificate must carry (tls_client_auth_subject_dn, _san_dns, _san_uri, _san_ip or
@@ -62,6 +62,14 @@ struct ClientRecord {
   /// RFC 8705 §3.4 tls_client_certificate_bound_access_tokens: this client's access tokens
   /// are bound to the certificate it presents at the token endpoint.
   bool tls_bound_access_tokens = false;
+  /// OIDC Registration §2 id_token_signed_response_alg (also the logout tokens' alg, Back-
+  /// Channel Logout 1.0 §2.4), RFC 9701 §6 introspection_signed_response_alg and JARM §3
+  /// authorization_signed_response_alg: "ES256" or "RS256". Registration and the CLI give a
+  /// client that names none the specifications' default, RS256; a record made in code (and a
+  /// client stored before schema 23) has ES256.
+  std::string id_token_signed_response_alg = "ES256";
+  std::string introspection_signed_response_alg = "ES256";
+  std::string authorization_signed_response_alg = "ES256";
   std::int64_t created_at = 0;
 };
 

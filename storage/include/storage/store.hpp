@@ -158,7 +158,8 @@ class Store {
   virtual void insert_signing_key(const SigningKeyRecord& key) = 0;
   /// Newest first.
   virtual std::vector<SigningKeyRecord> list_signing_keys() = 0;
-  /// Marks every current key retired at `now` and inserts `next` as current, atomically.
+  /// Marks every current key of next.alg retired at `now` and inserts `next` as current,
+  /// atomically; keys of other algorithms stay as they are.
   virtual void rotate_signing_key(const SigningKeyRecord& next, std::int64_t now) = 0;
 
   // The audit log. Appends are batched (group commit), assign seq = size + 1, store the leaf
