@@ -1183,7 +1183,7 @@ std::optional<OAuthError> AuthorizationServer::complete_client(storage::ClientRe
   }
   // A key the client's objects will be signed with is published now, before the client can
   // fetch the JWK Set: a relying party that cached the set would not look again for a key
-  // that came later (jose's remote key sets wait 30 s before they do).
+  // that came later (openid-client waits a minute before it fetches the set again).
   for (const auto* alg : {&draft.id_token_signed_response_alg,
                           &draft.authorization_signed_response_alg,
                           &draft.introspection_signed_response_alg,

@@ -40,16 +40,27 @@ storage::SigningKeyRecord KeyRing::new_key(std::string kid, std::string_view alg
 
 void KeyRing::ensure_key() { make_key(kDefaultAlg); }
 
+void KeyRing::ensure_keys() {
+  for (const auto alg : kAlgs) make_key(alg);
+}
+
 // rotate_signing_key, not an insert: when two processes find no key at once, the second
 // retires the first's, and one key stays current either way (the other stays published).
 void KeyRing::make_key(std::string_view alg) {
   if (alg_index(alg) == kAlgs.size()) throw std::invalid_argument("no key for " + std::string(alg));
-  for (const auto& record : store_.list_signing_keys()) {
-    if (record.alg == alg && record.retired_at == 0) return;
+  const auto have = [&] {
+    const auto keys = store_.list_signing_keys();
+    return std::any_of(keys.begin(), keys.end(), [&](const storage::SigningKeyRecord& k) {
+      return k.alg == alg && k.retired_at == 0;
+    });
+  }();
+  if (!have) {
+    OsRandom random;
+    auto record = new_key(random.token(12), alg);
+    store_.rotate_signing_key(record, record.created_at);
   }
-  OsRandom random;
-  auto record = new_key(random.token(12), alg);
-  store_.rotate_signing_key(record, record.created_at);
+  // Either way the next read reloads: a key another process made is read now, not in up to
+  // kReloadInterval.
   std::lock_guard lock(mutex_);
   loaded_at_ = -1;
 }
@@ -57,11 +68,11 @@ void KeyRing::make_key(std::string_view alg) {
 // Storage is read with no lock held, so a thread that only wants the current key (an I/O
 // thread answering from memory, say) never waits on another thread's read; two threads that
 // find the keys stale at once both read, and the later one's copy stays.
-void KeyRing::refresh() {
+void KeyRing::refresh(bool force) {
   const auto now = clock_.now();
   {
     std::lock_guard lock(mutex_);
-    if (loaded_at_ >= 0 && now - loaded_at_ < kReloadInterval && current_[0]) return;
+    if (!force && loaded_at_ >= 0 && now - loaded_at_ < kReloadInterval && current_[0]) return;
   }
   auto records = store_.list_signing_keys();
   decltype(current_) current;
@@ -117,17 +128,24 @@ KeyRing::Current KeyRing::current(std::string_view alg) {
   return *current_[index];
 }
 
+// Read afresh each time: relying parties fetch the set seldom and then keep it (openid-client
+// for a minute before it looks again for a kid it does not know), so the set they get must
+// hold a key another process made a moment ago (`client add`, `keys rotate`).
 std::string KeyRing::jwks_json() {
-  refresh();
+  refresh(true);
   std::lock_guard lock(mutex_);
   return jwks_;
 }
 
 std::optional<PublicKey> KeyRing::find(std::string_view kid) {
-  refresh();
-  std::lock_guard lock(mutex_);
-  for (const auto& key : published_) {
-    if (key.kid() == kid) return key;
+  // A kid not known yet may be a key another process made since the last read: read again
+  // once (an unknown kid costs a read of the small key table, nothing more).
+  for (const bool force : {false, true}) {
+    refresh(force);
+    std::lock_guard lock(mutex_);
+    for (const auto& key : published_) {
+      if (key.kid() == kid) return key;
+    }
   }
   return std::nullopt;
 }

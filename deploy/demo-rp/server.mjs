@@ -86,14 +86,20 @@ function decodeJwt(jwt) {
 async function verifyJwt(jwt) {
   const md = await metadata();
   const d = decodeJwt(jwt);
-  if (d.header.alg !== 'ES256') throw new Error(`unexpected alg ${d.header.alg}`);
+  // RS256, the default of id_token_signed_response_alg that this client was registered with,
+  // or ES256 (what a client registered before infobank offered RS256 still gets).
+  if (d.header.alg !== 'RS256' && d.header.alg !== 'ES256') throw new Error(`unexpected alg ${d.header.alg}`);
   const jwks = await (await fetch(md.jwks_uri)).json();
   const jwk = jwks.keys.find((k) => k.kid === d.header.kid);
   if (!jwk) throw new Error(`unknown kid ${d.header.kid}`);
-  const key = createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, format: 'jwk' });
-  if (!verify('sha256', Buffer.from(d.input), { key, dsaEncoding: 'ieee-p1363' }, d.signature)) {
-    throw new Error('bad signature');
-  }
+  if (jwk.alg !== d.header.alg) throw new Error(`the key of kid ${d.header.kid} is for ${jwk.alg}`);
+  const rsa = d.header.alg === 'RS256';
+  const key = createPublicKey({
+    key: rsa ? { kty: jwk.kty, n: jwk.n, e: jwk.e } : { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
+    format: 'jwk',
+  });
+  const options = rsa ? { key } : { key, dsaEncoding: 'ieee-p1363' };
+  if (!verify('sha256', Buffer.from(d.input), options, d.signature)) throw new Error('bad signature');
   return d;
 }
 
@@ -150,7 +156,7 @@ async function callback(req, res, url) {
     const d = await verifyJwt(tokens.id_token);
     idClaims = d.payload;
     const now = Date.now() / 1000;
-    checks.push(['signature (ES256, from jwks_uri)', true]);
+    checks.push([`signature (${d.header.alg}, from jwks_uri)`, true]);
     checks.push(['iss', idClaims.iss === md.issuer]);
     checks.push(['aud', [].concat(idClaims.aud).includes(config.client_id)]);
     checks.push(['nonce', idClaims.nonce === tx.nonce]);

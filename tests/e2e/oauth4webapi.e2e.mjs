@@ -88,7 +88,8 @@ test('PAR + authorization code + PKCE through the sign-in and consent pages in C
     '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code',
     '--grant-type', 'refresh_token', '--scope', SCOPE, '--post-logout-redirect-uri', callback.byeUri,
     '--frontchannel-logout-uri', callback.frontLogoutUri, '--frontchannel-logout-session-required']);
-  state.client = { client_id: reg.client_id, id_token_signed_response_alg: 'ES256' };
+  // RS256: what a client made by the CLI without an algorithm gets, the specification's default.
+  state.client = { client_id: reg.client_id, id_token_signed_response_alg: 'RS256' };
   state.auth = oauth.ClientSecretBasic(reg.client_secret);
 
   const verifier = oauth.generateRandomCodeVerifier();
@@ -110,13 +111,14 @@ test('PAR + authorization code + PKCE through the sign-in and consent pages in C
   const params = oauth.validateAuthResponse(as, state.client, cb, st);
   const response = await oauth.authorizationCodeGrantRequest(as, state.client, state.auth, params,
     callback.redirectUri, verifier);
-  // Validates the ID token: ES256 signature from jwks_uri, iss, aud, exp, iat, nonce.
+  // Validates the ID token: RS256 signature from jwks_uri, iss, aud, exp, iat, nonce.
   const tokens = await oauth.processAuthorizationCodeResponse(as, state.client, response, { expectedNonce: nonce });
   assert.equal(tokens.token_type, 'bearer');
   assert.ok(tokens.refresh_token);
   const claims = oauth.getValidatedIdTokenClaims(tokens);
   assert.equal(claims.iss, server.base);
   assert.equal(claims.aud, state.client.client_id);
+  assert.equal(JSON.parse(Buffer.from(tokens.id_token.split('.')[0], 'base64url')).alg, 'RS256');
   state.tokens = tokens;
   state.sub = claims.sub;
 });
@@ -176,7 +178,7 @@ test('revocation, then introspection says inactive', async () => {
 test('DPoP-bound tokens for a public client (RFC 9449)', async () => {
   const reg = server.addClient(['--name', 'e2e public DPoP client', '--auth-method', 'none',
     '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code',
-    '--grant-type', 'refresh_token', '--scope', SCOPE, '--require-dpop']);
+    '--grant-type', 'refresh_token', '--scope', SCOPE, '--require-dpop', '--id-token-signed-response-alg', 'ES256']);
   const client = { client_id: reg.client_id, id_token_signed_response_alg: 'ES256' };
   const auth = oauth.None();
   const DPoP = oauth.DPoP(client, await oauth.generateKeyPair('ES256'));
@@ -220,7 +222,7 @@ test('DPoP nonces: oauth4webapi retries with the nonce the server asks for', asy
       await oauth.discoveryRequest(issuer, { algorithm: 'oidc' }));
     const reg = nonceServer.addClient(['--name', 'e2e DPoP nonce client', '--auth-method', 'none',
       '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code',
-      '--grant-type', 'refresh_token', '--scope', SCOPE, '--require-dpop']);
+      '--grant-type', 'refresh_token', '--scope', SCOPE, '--require-dpop', '--id-token-signed-response-alg', 'ES256']);
     const client = { client_id: reg.client_id, id_token_signed_response_alg: 'ES256' };
     const auth = oauth.None();
     const DPoP = oauth.DPoP(client, await oauth.generateKeyPair('ES256'));
@@ -299,7 +301,7 @@ test('mutual TLS: tls_client_auth and certificate-bound tokens (RFC 8705)', asyn
     const reg = mtlsServer.addClient(['--name', 'e2e mutual-TLS client', '--auth-method', 'tls_client_auth',
       '--tls-client-auth-subject-dn', 'CN=e2e.client.test,O=Example',
       '--tls-client-certificate-bound-access-tokens', '--redirect-uri', callback.redirectUri,
-      '--grant-type', 'authorization_code', '--grant-type', 'refresh_token', '--scope', SCOPE]);
+      '--grant-type', 'authorization_code', '--grant-type', 'refresh_token', '--scope', SCOPE, '--id-token-signed-response-alg', 'ES256']);
     const client = { client_id: reg.client_id, use_mtls_endpoint_aliases: true, id_token_signed_response_alg: 'ES256' };
     const auth = oauth.TlsClientAuth();
     const withCert = { [oauth.customFetch]: fetchWithCertificate(cert) };
@@ -370,7 +372,7 @@ test('a signed request object pushed by a private_key_jwt client, a signed respo
   const { keyPair, kid, jwksFile } = await clientKey('e2e-jar-key');
   const reg = server.addClient(['--name', 'e2e signed-request client', '--auth-method', 'private_key_jwt',
     '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code', '--scope', SCOPE,
-    '--jwks-file', jwksFile, '--require-par', '--require-signed-request-object']);
+    '--jwks-file', jwksFile, '--require-par', '--require-signed-request-object', '--id-token-signed-response-alg', 'ES256']);
   const client = { client_id: reg.client_id, id_token_signed_response_alg: 'ES256' };
   const auth = oauth.PrivateKeyJwt({ key: keyPair.privateKey, kid });
   assert.equal(as.request_parameter_supported, true);

@@ -119,11 +119,17 @@ test('discovery: Issuer.discover on the issuer URL over TLS, and the JWKS', asyn
   await issuer.reloadJwksUri();
   const jwks = await (await fetch(issuer.jwks_uri)).json();
   assert.ok(jwks.keys.length >= 1);
+  // OIDC Discovery §3: RS256 among the ID token algorithms, beside ES256.
+  assert.deepEqual(issuer.id_token_signing_alg_values_supported, ['ES256', 'RS256']);
   for (const key of jwks.keys) {
-    assert.equal(key.kty, 'EC');
-    assert.equal(key.crv, 'P-256');
+    if (key.alg === 'RS256') {
+      assert.equal(key.kty, 'RSA');
+    } else {
+      assert.equal(key.alg, 'ES256');
+      assert.equal(key.kty, 'EC');
+      assert.equal(key.crv, 'P-256');
+    }
     assert.ok(key.kid, 'every key has a kid');
-    assert.equal(key.alg ?? 'ES256', 'ES256');
     assert.equal(key.use ?? 'sig', 'sig');
     assert.equal(key.d, undefined, 'no private part');
   }
@@ -133,13 +139,14 @@ test('PAR + authorization code + PKCE S256 through the sign-in and consent pages
   const reg = server.addClient(['--name', 'openid-client relying party', '--auth-method', 'client_secret_basic',
     '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code',
     '--grant-type', 'refresh_token', '--scope', SCOPE, '--post-logout-redirect-uri', callback.byeUri]);
-  // ES256 as discovery says: openid-client, like the specification, would expect RS256.
+  // openid-client's defaults: ID tokens signed with RS256, as the specification has it when a
+  // client names no algorithm, and as a client made by the CLI without one gets them.
   const client = new issuer.Client({
     client_id: reg.client_id, client_secret: reg.client_secret,
     redirect_uris: [callback.redirectUri], post_logout_redirect_uris: [callback.byeUri],
     response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic',
-    id_token_signed_response_alg: 'ES256',
   });
+  assert.equal(client.id_token_signed_response_alg, 'RS256', "openid-client's default");
   state.client = client;
   state.secret = reg.client_secret;
 
@@ -158,13 +165,13 @@ test('PAR + authorization code + PKCE S256 through the sign-in and consent pages
     (e) => e instanceof RPError && /iss mismatch/.test(e.message));
 
   // Checks state, iss and response_type, redeems the code with the verifier, then validates
-  // the ID token: ES256 signature against the JWKS, iss, aud, azp, exp, nonce and at_hash.
+  // the ID token: RS256 signature against the JWKS, iss, aud, azp, exp, nonce and at_hash.
   const tokens = await client.callback(callback.redirectUri, params, checks);
   assert.equal(tokens.token_type, 'Bearer');
   assert.ok(tokens.access_token);
   assert.ok(tokens.refresh_token, 'offline_access asks for a refresh token');
   assert.ok(tokens.expires_at > Math.floor(Date.now() / 1000));
-  assert.equal(decodeJwt(tokens.id_token).header.alg, 'ES256');
+  assert.equal(decodeJwt(tokens.id_token).header.alg, 'RS256');
   const claims = tokens.claims();
   assert.equal(claims.sub, residentSub);
   assert.equal(claims.nonce, checks.nonce);
@@ -188,7 +195,7 @@ test('userinfo', async () => {
 test('signed userinfo: openid-client verifies the JWT', async () => {
   const reg = server.addClient(['--name', 'openid-client signed userinfo', '--auth-method', 'client_secret_basic',
     '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code', '--scope', SCOPE,
-    '--userinfo-signed-response-alg', 'ES256']);
+    '--userinfo-signed-response-alg', 'ES256', '--id-token-signed-response-alg', 'ES256']);
   assert.ok(issuer.userinfo_signing_alg_values_supported.includes('ES256'));
   const client = new issuer.Client({
     client_id: reg.client_id, client_secret: reg.client_secret, redirect_uris: [callback.redirectUri],
@@ -254,7 +261,7 @@ test('revoking a refresh token with client.revoke ends it and the access tokens 
 test('DPoP-bound tokens (RFC 9449) with a KeyObject', async () => {
   const reg = server.addClient(['--name', 'openid-client DPoP client', '--auth-method', 'client_secret_basic',
     '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code',
-    '--grant-type', 'refresh_token', '--scope', SCOPE, '--require-dpop']);
+    '--grant-type', 'refresh_token', '--scope', SCOPE, '--require-dpop', '--id-token-signed-response-alg', 'ES256']);
   const client = new issuer.Client({
     client_id: reg.client_id, client_secret: reg.client_secret, redirect_uris: [callback.redirectUri],
     response_types: ['code'], id_token_signed_response_alg: 'ES256',
@@ -314,7 +321,7 @@ test('mutual TLS: tls_client_auth, certificate-bound tokens, and the same token 
     const reg = mtlsServer.addClient(['--name', 'openid-client mutual TLS', '--auth-method', 'tls_client_auth',
       '--tls-client-auth-san-dns', 'openid-client.test', '--tls-client-certificate-bound-access-tokens',
       '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code', '--grant-type', 'refresh_token',
-      '--scope', SCOPE]);
+      '--scope', SCOPE, '--id-token-signed-response-alg', 'ES256']);
     const metadata = {
       client_id: reg.client_id, redirect_uris: [callback.redirectUri], response_types: ['code'],
       token_endpoint_auth_method: 'tls_client_auth', tls_client_certificate_bound_access_tokens: true,
@@ -394,7 +401,8 @@ test('a request object signed by client.requestObject, sent through PAR, answere
   const { privateJwk, jwksFile } = clientKey('openid-client-jar');
   const reg = server.addClient(['--name', 'openid-client signed-request client', '--auth-method', 'private_key_jwt',
     '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code', '--scope', SCOPE,
-    '--jwks-file', jwksFile, '--require-par', '--require-signed-request-object']);
+    '--jwks-file', jwksFile, '--require-par', '--require-signed-request-object',
+    '--id-token-signed-response-alg', 'ES256', '--authorization-signed-response-alg', 'ES256']);
   assert.equal(issuer.request_parameter_supported, true);
   assert.ok(issuer.request_object_signing_alg_values_supported.includes('ES256'));
   const client = new issuer.Client({
@@ -444,8 +452,9 @@ test('a request object signed by client.requestObject, sent through PAR, answere
 // posts the response to the redirect URI; openid-client reads the posted body.
 for (const mode of ['form_post', 'form_post.jwt']) {
   test(`response_mode=${mode}: Chromium posts the response, openid-client reads and redeems it`, async () => {
-    // The same registration; openid-client checks a JARM response's alg against its metadata.
-    const client = new issuer.Client({ ...state.client.metadata, authorization_signed_response_alg: 'ES256' });
+    // The same registration (RS256, the CLI's default, which is also openid-client's for JARM);
+    // openid-client checks a JARM response's alg against its metadata.
+    const client = new issuer.Client({ ...state.client.metadata, authorization_signed_response_alg: 'RS256' });
     const checks = { ...freshChecks(), ...(mode === 'form_post.jwt' ? { jarm: true } : {}) };
     const posted = callback.posts.length;
     // prompt=consent: the page before is the consent page, so the post is the browser's own
@@ -475,7 +484,8 @@ for (const mode of ['form_post', 'form_post.jwt']) {
 for (const mode of ['query', 'form_post']) {
   test(`after consent (${mode}), the client's own redirect to another of its origins goes through`, async () => {
     const reg = server.addClient(['--name', 'openid-client with a hop', '--auth-method', 'client_secret_basic',
-      '--redirect-uri', callback.hopUri, '--grant-type', 'authorization_code', '--scope', SCOPE]);
+      '--redirect-uri', callback.hopUri, '--grant-type', 'authorization_code', '--scope', SCOPE,
+      '--id-token-signed-response-alg', 'ES256']);
     const client = new issuer.Client({ client_id: reg.client_id, client_secret: reg.client_secret,
       redirect_uris: [callback.hopUri], response_types: ['code'], id_token_signed_response_alg: 'ES256' });
     const checks = freshChecks();

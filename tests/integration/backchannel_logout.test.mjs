@@ -99,7 +99,8 @@ test('ending the session POSTs a logout token naming the session to the client s
   assert.deepEqual([...form.keys()], ['logout_token']);
   const jwt = await verified(form.get('logout_token'));
   assert.equal(jwt.header.typ, 'logout+jwt');
-  assert.equal(jwt.header.alg, 'ES256');
+  // §2.4: signed as the client's ID tokens are (RS256, the default its registration kept).
+  assert.equal(jwt.header.alg, 'RS256');
   const claims = jwt.payload;
   assert.equal(claims.iss, server.base);
   assert.equal(claims.aud, a.client.client_id);

@@ -61,13 +61,13 @@ test('OpenID Connect discovery', async () => {
   assert.ok(md.userinfo_endpoint.startsWith(server.base + '/'));
   assert.ok(md.scopes_supported.includes('openid'));
   assert.ok(md.subject_types_supported.length > 0);
-  assert.ok(md.id_token_signing_alg_values_supported.includes('ES256'));
-  assert.ok(!md.id_token_signing_alg_values_supported.includes('none'));
-  assert.deepEqual(md.userinfo_signing_alg_values_supported, ['ES256'], 'OIDC Core §5.3.2');
+  // OIDC Discovery §3: "The algorithm RS256 MUST be included".
+  assert.deepEqual(md.id_token_signing_alg_values_supported, ['ES256', 'RS256']);
+  assert.deepEqual(md.userinfo_signing_alg_values_supported, ['ES256', 'RS256'], 'OIDC Core §5.3.2');
   assert.deepEqual(md.response_types_supported, ['code']);
 });
 
-test('JWKS publishes only public EC P-256 signing keys', async () => {
+test('JWKS publishes only public signing keys: EC P-256 for ES256, RSA for RS256', async () => {
   const md = (await server.get('/.well-known/oauth-authorization-server')).json();
   const r = await fetch(md.jwks_uri);
   assert.equal(r.status, 200);
@@ -75,13 +75,19 @@ test('JWKS publishes only public EC P-256 signing keys', async () => {
   const set = await r.json();
   assert.ok(set.keys.length >= 1);
   for (const k of set.keys) {
-    assert.equal(k.kty, 'EC');
-    assert.equal(k.crv, 'P-256');
+    if (k.alg === 'ES256') {
+      assert.equal(k.kty, 'EC');
+      assert.equal(k.crv, 'P-256');
+    } else {
+      assert.equal(k.alg, 'RS256');
+      assert.equal(k.kty, 'RSA');
+      assert.ok(Buffer.from(k.n, 'base64url').length >= 256, 'at least 2048 bits');
+      for (const p of ['p', 'q', 'dp', 'dq', 'qi']) assert.ok(!(p in k), `no ${p}`);
+    }
     assert.equal(typeof k.kid, 'string');
     assert.ok(k.kid.length > 0);
     assert.ok(!('d' in k), 'no private key material');
-    if (k.use) assert.equal(k.use, 'sig');
-    if (k.alg) assert.equal(k.alg, 'ES256');
+    assert.equal(k.use, 'sig');
   }
 });
 
@@ -89,9 +95,17 @@ test('keys rotate: the new key is published beside the old one', async () => {
   const before = server.cliJson(['keys', 'list']);
   const rotated = server.cliJson(['keys', 'rotate']);
   assert.equal(typeof rotated.kid, 'string');
+  // Each algorithm that has a key gets a new one; the others' stay as they were.
+  const algs = [...new Set(before.map((k) => k.alg))].sort();
+  assert.deepEqual(rotated.rotated.map((r) => r.alg).sort(), algs);
   const list = server.cliJson(['keys', 'list']);
-  assert.equal(list.length, before.length + 1);
-  assert.ok(list.some((k) => k.kid === rotated.kid));
+  assert.equal(list.length, before.length + algs.length);
+  for (const r of rotated.rotated) assert.ok(list.some((k) => k.kid === r.kid && k.alg === r.alg && k.retired_at === 0));
+  for (const alg of algs) assert.equal(list.filter((k) => k.alg === alg && k.retired_at === 0).length, 1, alg);
+  const only = server.cliJson(['keys', 'rotate', '--alg', 'ES256']);
+  assert.deepEqual(only.rotated.map((r) => r.alg), ['ES256']);
+  assert.equal(server.cliJson(['keys', 'list']).length, list.length + 1);
+  assert.notEqual(server.cli(['keys', 'rotate', '--alg', 'HS256']).status, 0);
   for (const k of list) assert.ok('created_at' in k && 'retired_at' in k);
   // A restarted server certainly reads the key set again.
   await server.stop();

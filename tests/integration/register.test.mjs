@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { request } from '../support/harness.mjs';
+import { decodeJwt, request } from '../support/harness.mjs';
 import { getTokens, setup, tokenRequest } from '../support/fixtures.mjs';
-import { generateKey } from '../support/jose.mjs';
+import { generateKey, verifyJwt } from '../support/jose.mjs';
 
 let server;
 before(async () => { server = await setup(); });
@@ -35,18 +35,29 @@ test('registers a confidential client that can then sign in a resident', async (
   assert.deepEqual(c.redirect_uris, ['https://rp.example.test/cb']);
   assert.equal(c.token_endpoint_auth_method, 'client_secret_basic');
   assert.ok(Number.isInteger(c.client_id_issued_at));
-  // What the server signs for the client, said in the answer: these default to RS256 where
-  // they are defined, and a client that kept the default would refuse our ES256 ID tokens.
-  assert.equal(c.id_token_signed_response_alg, 'ES256');
-  assert.equal(c.authorization_signed_response_alg, 'ES256');
-  assert.equal(c.introspection_signed_response_alg, 'ES256');
-  assert.ok(server.cliJson(['client', 'show', c.client_id]));
+  // What the server signs for the client, said in the answer: RS256, the default where these
+  // are defined (OIDC Registration §2, JARM §3, RFC 9701 §6), since the client named none.
+  assert.equal(c.id_token_signed_response_alg, 'RS256');
+  assert.equal(c.authorization_signed_response_alg, 'RS256');
+  assert.equal(c.introspection_signed_response_alg, 'RS256');
+  assert.equal(server.cliJson(['client', 'show', c.client_id]).id_token_signed_response_alg, 'RS256');
+  // The RS256 key is published from the registration on, before anything is signed with it.
+  const jwks = await (await fetch(server.url('/jwks'))).json();
+  const rsa = jwks.keys.filter((k) => k.alg === 'RS256');
+  assert.equal(rsa.length, 1);
+  assert.equal(rsa[0].kty, 'RSA');
+  assert.equal(Buffer.from(rsa[0].n, 'base64url').length, 256, 'a 2048-bit modulus');
   const t = await getTokens(server, { ...c, auth: 'client_secret_basic', redirectUri: 'https://rp.example.test/cb' },
                             { scope: 'openid profile offline_access' });
   assert.ok(t.body.access_token);
+  const id = await verifyJwt(t.body.id_token, jwks);
+  assert.equal(id.header.alg, 'RS256');
+  assert.equal(id.header.kid, rsa[0].kid);
+  assert.equal(id.payload.aud, c.client_id);
+  assert.equal(decodeJwt(t.body.access_token).header.alg, 'ES256', 'access tokens stay ES256');
 });
 
-test('a client that asks for ES256 where the server signs is registered', async () => {
+test('a client that asks for ES256 (or RS256) where the server signs is registered', async () => {
   const r = await register({
     redirect_uris: ['https://rp.example.test/cb'], id_token_signed_response_alg: 'ES256',
     authorization_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256',
@@ -59,6 +70,9 @@ test('a client that asks for ES256 where the server signs is registered', async 
   assert.equal(server.cliJson(['client', 'show', r.json().client_id]).userinfo_signed_response_alg, 'ES256');
   const plain = await register({ redirect_uris: ['https://rp.example.test/cb'] });
   assert.equal(plain.json().userinfo_signed_response_alg, undefined);
+  const rs = await register({ redirect_uris: ['https://rp.example.test/cb'], userinfo_signed_response_alg: 'RS256' });
+  assert.equal(rs.status, 201, rs.text);
+  assert.equal(rs.json().userinfo_signed_response_alg, 'RS256');
 });
 
 test('registers a private_key_jwt client with an inline JWKS', async () => {
@@ -119,11 +133,13 @@ for (const [name, body, error] of [
   ['password grant', { redirect_uris: ['https://rp.example.test/cb'], grant_types: ['password'] }, 'invalid_client_metadata'],
   ['unknown auth method', { redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_method: 'client_secret_jwt_plus' }, 'invalid_client_metadata'],
   ['redirect_uris not an array', { redirect_uris: 'https://rp.example.test/cb' }, 'invalid_redirect_uri|invalid_client_metadata'],
-  ['ID tokens signed with RS256', { redirect_uris: ['https://rp.example.test/cb'], id_token_signed_response_alg: 'RS256' }, 'invalid_client_metadata'],
+  ['ID tokens signed with PS256', { redirect_uris: ['https://rp.example.test/cb'], id_token_signed_response_alg: 'PS256' }, 'invalid_client_metadata'],
+  ['unsigned ID tokens', { redirect_uris: ['https://rp.example.test/cb'], id_token_signed_response_alg: 'none' }, 'invalid_client_metadata'],
+  ['an algorithm that is not a string', { redirect_uris: ['https://rp.example.test/cb'], id_token_signed_response_alg: 256 }, 'invalid_client_metadata'],
   ['JARM responses signed with HS256', { redirect_uris: ['https://rp.example.test/cb'], authorization_signed_response_alg: 'HS256' }, 'invalid_client_metadata'],
   ['introspection answers signed with PS256', { redirect_uris: ['https://rp.example.test/cb'], introspection_signed_response_alg: 'PS256' }, 'invalid_client_metadata'],
   ['encrypted ID tokens', { redirect_uris: ['https://rp.example.test/cb'], id_token_encrypted_response_alg: 'RSA-OAEP-256' }, 'invalid_client_metadata'],
-  ['UserInfo answers signed with RS256', { redirect_uris: ['https://rp.example.test/cb'], userinfo_signed_response_alg: 'RS256' }, 'invalid_client_metadata'],
+  ['UserInfo answers signed with EdDSA', { redirect_uris: ['https://rp.example.test/cb'], userinfo_signed_response_alg: 'EdDSA' }, 'invalid_client_metadata'],
   ['client assertions MACed with HS256', { redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_signing_alg: 'HS256' }, 'invalid_client_metadata'],
   ['unsigned request objects', { redirect_uris: ['https://rp.example.test/cb'], request_object_signing_alg: 'none' }, 'invalid_client_metadata'],
 ]) {

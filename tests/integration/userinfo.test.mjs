@@ -79,9 +79,18 @@ test('a client that registered signed answers gets a JWT with iss and aud (OIDC 
   assert.equal(bad.status, 401);
   const plain = await request(server.url('/userinfo'), { headers: bearer(tokens.access_token) });
   assert.match(plain.headers.get('content-type') ?? '', /^application\/json/);
-  // Another algorithm is refused at registration, by the CLI as by /register.
-  assert.notEqual(server.cli(['client', 'add', '--name', 'rs', '--redirect-uri', 'https://rp.example.test/cb',
-    '--userinfo-signed-response-alg', 'RS256']).status, 0);
+  // RS256 too; another algorithm is refused at registration, by the CLI as by /register.
+  const rs = await makeClient(server, { extra: ['--userinfo-signed-response-alg', 'RS256'] });
+  const rsTokens = (await getTokens(server, rs)).body;
+  const rsAnswer = await request(server.url('/userinfo'), { headers: bearer(rsTokens.access_token) });
+  assert.equal(rsAnswer.headers.get('content-type'), 'application/jwt');
+  const verified = await verifyJwt(rsAnswer.text, await jwks(server));
+  assert.equal(verified.header.alg, 'RS256');
+  assert.equal(verified.payload.aud, rs.client_id);
+  assert.notEqual(server.cli(['client', 'add', '--name', 'ps', '--redirect-uri', 'https://rp.example.test/cb',
+    '--userinfo-signed-response-alg', 'PS256']).status, 0);
+  assert.notEqual(server.cli(['client', 'add', '--name', 'ps', '--redirect-uri', 'https://rp.example.test/cb',
+    '--id-token-signed-response-alg', 'none']).status, 0);
 });
 
 test('only the claims of the granted scopes', async () => {

@@ -74,16 +74,29 @@ export async function withDpopNonce(key, { htm, htu, accessToken }, makeRequest)
   return r;
 }
 
-/** Verifies an ES256 compact JWS against a JWKS; returns {header, payload}. */
+/**
+ * Verifies a compact JWS signed with ES256 or RS256, the two algorithms infobank signs with,
+ * against a JWKS (the key must name the same alg); returns {header, payload}.
+ */
 export async function verifyJwt(jwt, jwks) {
   const d = decodeJwt(jwt);
-  if (d.header.alg !== 'ES256') throw new Error(`alg is ${d.header.alg}, not ES256`);
   const jwk = (jwks.keys ?? []).find((k) => k.kid === d.header.kid);
   if (!jwk) throw new Error(`kid ${d.header.kid} is not in the JWKS`);
-  const key = await subtle.importKey('jwk', { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
-                                     ES256, false, ['verify']);
-  if (d.signature.length !== 64) throw new Error('ES256 signature must be 64 bytes (R||S)');
-  const ok = await subtle.verify(SIGN, key, d.signature, Buffer.from(d.signingInput));
+  if (jwk.alg !== d.header.alg) throw new Error(`alg is ${d.header.alg}, the key's ${jwk.alg}`);
+  let ok;
+  if (d.header.alg === 'ES256') {
+    const key = await subtle.importKey('jwk', { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
+                                       ES256, false, ['verify']);
+    if (d.signature.length !== 64) throw new Error('ES256 signature must be 64 bytes (R||S)');
+    ok = await subtle.verify(SIGN, key, d.signature, Buffer.from(d.signingInput));
+  } else if (d.header.alg === 'RS256') {
+    const rsa = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+    const key = await subtle.importKey('jwk', { kty: jwk.kty, n: jwk.n, e: jwk.e }, rsa, false,
+                                       ['verify']);
+    ok = await subtle.verify(rsa, key, d.signature, Buffer.from(d.signingInput));
+  } else {
+    throw new Error(`alg is ${d.header.alg}, not ES256 or RS256`);
+  }
   if (!ok) throw new Error('signature does not verify');
   return { header: d.header, payload: d.payload };
 }

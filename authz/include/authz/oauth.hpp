@@ -152,9 +152,9 @@ struct TokenWrite {
 /// asks no other algorithm for; RS256 (the algorithm OpenID Connect requires a provider to
 /// offer, and the default of id_token_signed_response_alg and its kin) signs what a client
 /// asked for with it. The newest key of an algorithm is current; retired ones stay in the
-/// JWKS for key_retention. The RS256 key is made when a client that needs it is registered
-/// (make_key), so that it is published before anything is signed with it, or else the first
-/// time something is. Reloaded from storage at most every few seconds so `keys rotate` in
+/// JWKS for key_retention. Every key is published before anything is signed with it: `serve`
+/// makes the missing ones before it answers, and registering a client that needs one makes it
+/// then (the CLI may run before the first `serve`). Reloaded from storage at most every few seconds so `keys rotate` in
 /// another process (or on another node) takes effect without a restart. Private keys are
 /// stored sealed (bound to their kid) and opened only in memory.
 class KeyRing {
@@ -168,6 +168,9 @@ class KeyRing {
           std::int64_t key_retention);
   /// Creates the ES256 key when storage has no current one.
   void ensure_key();
+  /// Creates a key for each of kAlgs that storage has no current one for (`serve` does, before
+  /// it answers anything).
+  void ensure_keys();
   /// Creates a current key for `alg` (one of kAlgs) when storage has none.
   void make_key(std::string_view alg);
   struct Current {
@@ -185,7 +188,8 @@ class KeyRing {
   std::string rotate(Random& random, std::string_view alg = kDefaultAlg);
 
  private:
-  void refresh();
+  /// Reads the keys from storage when the last read is older than a few seconds, or `force`.
+  void refresh(bool force = false);
   [[nodiscard]] storage::SigningKeyRecord new_key(std::string kid, std::string_view alg) const;
   storage::Store& store_;
   const Clock& clock_;
