@@ -1124,8 +1124,10 @@ std::optional<OAuthError> AuthorizationServer::complete_client(storage::ClientRe
     return make_error("invalid_client_metadata",
                       "a pairwise client's redirect URIs must share one host (its sector)");
   // What the server signs for the client, it signs with an algorithm it has keys for.
-  if (!draft.userinfo_signed_response_alg.empty() && !signs_with(draft.userinfo_signed_response_alg))
-    return make_error("invalid_client_metadata", "userinfo_signed_response_alg must be ES256 or RS256");
+  if (!draft.userinfo_signed_response_alg.empty() &&
+      !signs_with(draft.userinfo_signed_response_alg))
+    return make_error("invalid_client_metadata",
+                      "userinfo_signed_response_alg must be ES256 or RS256");
   for (const auto* alg : {&draft.id_token_signed_response_alg,
                           &draft.authorization_signed_response_alg,
                           &draft.introspection_signed_response_alg}) {

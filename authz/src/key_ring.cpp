@@ -33,7 +33,8 @@ storage::SigningKeyRecord KeyRing::new_key(std::string kid, std::string_view alg
   storage::SigningKeyRecord record;
   record.kid = std::move(kid);
   record.alg = std::string(alg);
-  record.private_pem = sealer_.seal(SigningKey::generate(alg).to_pem(), signing_key_aad(record.kid));
+  record.private_pem =
+      sealer_.seal(SigningKey::generate(alg).to_pem(), signing_key_aad(record.kid));
   record.created_at = clock_.now();
   return record;
 }

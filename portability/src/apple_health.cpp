@@ -1,6 +1,7 @@
 // Apple Health export.xml (HealthKit export version 3).
 
 #include <algorithm>
+#include <span>
 #include <sstream>
 #include <string_view>
 
@@ -54,6 +55,53 @@ std::string native_id(pugi::xml_node n) {
                       n.attribute(workout ? "duration" : "value").value());
 }
 
+// ---- a Workout's totals in WorkoutStatistics (exports of iOS 16 and later) ----
+
+// Newer exports give a workout's totals as WorkoutStatistics children (a `sum` and its `unit`
+// per quantity type) rather than as the Workout's totalDistance and totalEnergyBurned
+// attributes. The quantity types that are a workout's distance, and its energy burned:
+constexpr std::string_view kDistanceTypes[] = {
+    "HKQuantityTypeIdentifierDistanceWalkingRunning", "HKQuantityTypeIdentifierDistanceCycling",
+    "HKQuantityTypeIdentifierDistanceSwimming", "HKQuantityTypeIdentifierDistanceWheelchair",
+    "HKQuantityTypeIdentifierDistanceDownhillSnowSports",
+    "HKQuantityTypeIdentifierDistanceCrossCountrySkiing",
+    "HKQuantityTypeIdentifierDistancePaddleSports", "HKQuantityTypeIdentifierDistanceRowing",
+    "HKQuantityTypeIdentifierDistanceSkatingSports"};
+constexpr std::string_view kEnergyType = "HKQuantityTypeIdentifierActiveEnergyBurned";
+
+// The WorkoutStatistics child that stands in for a missing total attribute (`attribute`, e.g.
+// totalDistance): the first whose type is one of `types`, with a sum and a unit, that holds
+// nothing else the model would lose (no other attribute but its type, and dates equal to the
+// workout's, no children). Null when there is none, or the attribute is there.
+pugi::xml_node total_statistics(pugi::xml_node workout, const char* attribute,
+                                std::span<const std::string_view> types) {
+  if (workout.attribute(attribute)) return {};
+  for (pugi::xml_node s : workout.children("WorkoutStatistics")) {
+    const std::string_view type = s.attribute("type").value();
+    if (std::find(types.begin(), types.end(), type) == types.end()) continue;
+    if (*s.attribute("sum").value() == '\0' || *s.attribute("unit").value() == '\0') continue;
+    bool whole = !s.first_child();
+    for (pugi::xml_attribute a : s.attributes()) {
+      const std::string_view name = a.name();
+      if (name == "startDate" || name == "endDate") {
+        whole = whole && std::string_view(a.value()) == workout.attribute(a.name()).value();
+      } else {
+        whole = whole && (name == "type" || name == "sum" || name == "unit");
+      }
+    }
+    if (whole) return s;
+  }
+  return {};
+}
+
+pugi::xml_node distance_statistics(pugi::xml_node workout) {
+  return total_statistics(workout, "totalDistance", kDistanceTypes);
+}
+
+pugi::xml_node energy_statistics(pugi::xml_node workout) {
+  return total_statistics(workout, "totalEnergyBurned", std::span(&kEnergyType, 1));
+}
+
 // ---- what a Record or Workout holds that the model has no field for (to_model's not_read) ----
 
 // An attribute to_model reads, and on which element: a Workout's value and unit, say, are not.
@@ -88,11 +136,14 @@ bool read_attribute(std::string_view name, bool workout) {
 
 // Names what a Record or Workout holds that the model has no field for, in document order:
 // attributes to_model does not read ("foo"), then child elements other than MetadataEntry
-// ("WorkoutEvent", "WorkoutRoute", "HeartRateVariabilityMetadataList" ...). Empty attributes and
-// empty elements are left out.
+// ("WorkoutEvent", "WorkoutRoute", "HeartRateVariabilityMetadataList" ...), but the
+// WorkoutStatistics that to_model read whole as a total. Empty attributes and empty elements are
+// left out.
 void list_not_read(pugi::xml_node n, std::vector<std::string>& list) {
   NotRead out(list);
   const bool workout = std::string_view(n.name()) == "Workout";
+  const pugi::xml_node distance = workout ? distance_statistics(n) : pugi::xml_node();
+  const pugi::xml_node energy = workout ? energy_statistics(n) : pugi::xml_node();
   for (pugi::xml_attribute a : n.attributes()) {
     const std::string_view name = a.name();
     // Namespace declarations are markup, not data (serialize_standalone copies those in scope).
@@ -101,6 +152,7 @@ void list_not_read(pugi::xml_node n, std::vector<std::string>& list) {
   }
   for (pugi::xml_node c : n.children()) {
     if (c.type() != pugi::node_element || std::string_view(c.name()) == "MetadataEntry") continue;
+    if (c == distance || c == energy) continue;
     if (has_content(c)) out.add(c.name());
   }
 }
@@ -202,6 +254,12 @@ class AppleHealth final : public Format {
       json w = json::object();
       for (const auto& [a, field] : workout_attributes()) w[field] = attr(a);
       if (w["activity_type"].is_null()) throw FormatError(what, "missing attribute workoutActivityType");
+      for (const auto& [statistics, field] : {std::pair{distance_statistics(n), "total_distance"},
+                                              std::pair{energy_statistics(n), "total_energy_burned"}}) {
+        if (!statistics) continue;
+        w[field] = statistics.attribute("sum").value();
+        w[std::string(field) + "_unit"] = statistics.attribute("unit").value();
+      }
       m["workout"] = w;
     }
     for (pugi::xml_node c : n.children("MetadataEntry")) {

@@ -189,6 +189,62 @@ TEST(AppleHealth, NotReadNamesUnreadAttributesThenChildrenOnceEach) {
   EXPECT_TRUE(refused.empty());
 }
 
+// Exports of iOS 16 and later give a workout's totals as WorkoutStatistics (a sum and its unit)
+// instead of the totalDistance and totalEnergyBurned attributes: those are the model's totals,
+// and travel on (here to Open mHealth's distance and kcal_burned). A statistic the model cannot
+// hold whole (another quantity, other dates, an attribute more) is named in not_read.
+TEST(AppleHealth, WorkoutTotalsFromWorkoutStatistics) {
+  const Format& f = format("apple-health");
+  const std::string open =
+      "<Workout workoutActivityType=\"HKWorkoutActivityTypeRunning\" duration=\"30.5\" "
+      "durationUnit=\"min\" sourceName=\"Watch\" startDate=\"2024-02-03 07:30:00 +0100\" "
+      "endDate=\"2024-02-03 08:00:30 +0100\">";
+  const std::string distance =
+      "<WorkoutStatistics type=\"HKQuantityTypeIdentifierDistanceWalkingRunning\" "
+      "startDate=\"2024-02-03 07:30:00 +0100\" endDate=\"2024-02-03 08:00:30 +0100\" "
+      "sum=\"5.01\" unit=\"km\"/>";
+  const std::string energy =
+      "<WorkoutStatistics type=\"HKQuantityTypeIdentifierActiveEnergyBurned\" "
+      "sum=\"312.5\" unit=\"kcal\"/>";
+  const std::string heart_rate =
+      "<WorkoutStatistics type=\"HKQuantityTypeIdentifierHeartRate\" average=\"150\" "
+      "minimum=\"120\" maximum=\"170\" unit=\"count/min\"/>";
+  const NativeItem item{"w", open + distance + energy + "</Workout>"};
+  Names names;
+  const Item m = f.to_model(item, &names);
+  EXPECT_EQ(m["workout"]["total_distance"], "5.01");
+  EXPECT_EQ(m["workout"]["total_distance_unit"], "km");
+  EXPECT_EQ(m["workout"]["total_energy_burned"], "312.5");
+  EXPECT_EQ(m["workout"]["total_energy_burned_unit"], "kcal");
+  EXPECT_EQ(names, Names{}) << "both statistics were read whole";
+  // Written back as the attributes, read as the same model.
+  const auto back = f.from_model(m);
+  EXPECT_NE(back.native.text.find(R"(totalDistance="5.01")"), std::string::npos);
+  EXPECT_EQ(f.to_model(back.native), m);
+  const auto omh = format("open-mhealth").from_model(m);
+  const auto body = nlohmann::json::parse(omh.native.text)["body"];
+  EXPECT_EQ(body["distance"], nlohmann::json::parse(R"({"value":5.01,"unit":"km"})"));
+  EXPECT_EQ(body["kcal_burned"], nlohmann::json::parse(R"({"value":312.5,"unit":"kcal"})"));
+
+  // Another quantity's statistic is not carried, and is named.
+  EXPECT_EQ(not_read_of(f, {"w", open + heart_rate + distance + "</Workout>"}),
+            Names{"WorkoutStatistics"});
+  // A statistic over other dates is not the workout's total: not read, and named.
+  const std::string part =
+      "<WorkoutStatistics type=\"HKQuantityTypeIdentifierDistanceWalkingRunning\" "
+      "startDate=\"2024-02-03 07:30:00 +0100\" endDate=\"2024-02-03 07:40:00 +0100\" "
+      "sum=\"1.2\" unit=\"km\"/>";
+  const NativeItem partial{"w", open + part + "</Workout>"};
+  EXPECT_TRUE(f.to_model(partial)["workout"]["total_distance"].is_null());
+  EXPECT_EQ(not_read_of(f, partial), Names{"WorkoutStatistics"});
+  // The attribute, where there is one, is the total; the statistic is then named.
+  const NativeItem both{"w", open.substr(0, open.size() - 1) +
+                                 " totalDistance=\"5.00\" totalDistanceUnit=\"km\">" +
+                                 distance + "</Workout>"};
+  EXPECT_EQ(f.to_model(both)["workout"]["total_distance"], "5.00");
+  EXPECT_EQ(not_read_of(f, both), Names{"WorkoutStatistics"});
+}
+
 TEST(AppleHealth, NotReadOfTheSampleAndOfWhatFromModelWrites) {
   const Format& f = format("apple-health");
   // Its Records and the Workout hold only attributes the model has; the ActivitySummary

@@ -154,9 +154,9 @@ struct TokenWrite {
 /// asked for with it. The newest key of an algorithm is current; retired ones stay in the
 /// JWKS for key_retention. Every key is published before anything is signed with it: `serve`
 /// makes the missing ones before it answers, and registering a client that needs one makes it
-/// then (the CLI may run before the first `serve`). Reloaded from storage at most every few seconds so `keys rotate` in
-/// another process (or on another node) takes effect without a restart. Private keys are
-/// stored sealed (bound to their kid) and opened only in memory.
+/// then (the CLI may run before the first `serve`). Reloaded from storage at most every few
+/// seconds so `keys rotate` in another process (or on another node) takes effect without a
+/// restart. Private keys are stored sealed (bound to their kid) and opened only in memory.
 class KeyRing {
  public:
   /// The algorithm of access tokens (RFC 9068), and the one every key ring holds.
