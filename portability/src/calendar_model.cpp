@@ -27,10 +27,38 @@ json empty_event() {
                                   {"recurrence_rules", json::array()},
                                   {"recurrence_dates", json::array()},
                                   {"excluded_dates", json::array()},
+                                  {"participants", json::array()},
                                   {"created", nullptr},
                                   {"updated", nullptr},
                                   {"timestamp", nullptr}};
   return kEmpty;
+}
+
+json empty_participant() {
+  static const json kEmpty = json{{"address", ""},        {"name", nullptr},
+                                  {"kind", nullptr},      {"roles", json::array()},
+                                  {"status", nullptr},    {"expect_reply", false}};
+  return kEmpty;
+}
+
+void add_participant(json& participants, json p) {
+  sort_unique(p["roles"]);
+  // One participant per address: an organizer who is also an attendee (as Google writes
+  // them) is one person with both roles; what the first one said of them stays.
+  for (json& q : participants) {
+    if (q["address"] != p["address"]) continue;
+    for (const json& r : p["roles"]) q["roles"].push_back(r);
+    sort_unique(q["roles"]);
+    for (const char* key : {"name", "kind", "status"}) {
+      if (q[key].is_null()) q[key] = p[key];
+    }
+    if (p["expect_reply"] == true) q["expect_reply"] = true;
+    return;
+  }
+  participants.push_back(std::move(p));
+  std::sort(participants.begin(), participants.end(), [](const json& a, const json& b) {
+    return a["address"].get_ref<const std::string&>() < b["address"].get_ref<const std::string&>();
+  });
 }
 
 bool is_local_date_time(const std::string& s) {
@@ -58,6 +86,15 @@ std::string check_event(const json& item) {
     throw FormatError(*uid, "all_day must be a boolean");
   if (!item.contains("sequence") || !item["sequence"].is_number_integer())
     throw FormatError(*uid, "sequence must be an integer");
+  if (!item.contains("participants") || !item["participants"].is_array())
+    throw FormatError(*uid, "participants must be an array");
+  for (const json& p : item["participants"]) {
+    const auto address = model_string(p, "address");
+    if (!address || address->empty())
+      throw FormatError(*uid, "a participant needs a non-empty address");
+    if (!p.contains("roles") || !p["roles"].is_array())
+      throw FormatError(*uid, "a participant's roles must be an array");
+  }
   return *uid;
 }
 

@@ -3,6 +3,7 @@
 // Private: the calendar_events model (docs/portability.md, "The common model").
 
 #include <string>
+#include <string_view>
 
 #include "json_exact.hpp"
 
@@ -16,6 +17,18 @@ json empty_event();
 std::string check_event(const json& item);
 /// Sorts and de-duplicates a JSON array of strings (the model keeps sets in this order).
 void sort_unique(json& array);
+/// A participant with every model field present: address (a URI, mailto: for e-mail), name,
+/// kind (individual, group, resource, location), roles (owner, attendee, optional, chair,
+/// informational), status (needs-action, accepted, declined, tentative, delegated) and
+/// expect_reply.
+json empty_participant();
+/// Adds `p` to the model's participants, kept sorted by address with one entry per address
+/// (a second entry for an address adds its roles, and what the first left unsaid).
+void add_participant(json& participants, json p);
+/// The participation statuses of RFC 8984 §4.4.6, which RFC 5545's PARTSTAT for a VEVENT names
+/// in upper case.
+inline constexpr std::string_view kParticipationStatuses[] = {
+    "accepted", "declined", "delegated", "needs-action", "tentative"};
 /// True for "YYYY-MM-DDTHH:MM:SS" with an optional ".fraction" (RFC 8984 §1.4.4).
 bool is_local_date_time(const std::string& s);
 

@@ -503,6 +503,123 @@ std::string serialize(const Line& l) {
   return s + ":" + l.value;
 }
 
+// ---- ORGANIZER and ATTENDEE (RFC 5545 §3.8.4.3, §3.8.4.1) <-> the model's participants ----
+
+// The model roles an ATTENDEE's ROLE (§3.2.16, upper case) stands for; none for a value the
+// model has no roles for (an x-name). REQ-PARTICIPANT is the default.
+std::optional<std::vector<std::string>> roles_of(std::string_view role) {
+  if (role == "REQ-PARTICIPANT") return std::vector<std::string>{"attendee"};
+  if (role == "CHAIR") return std::vector<std::string>{"attendee", "chair"};
+  if (role == "OPT-PARTICIPANT") return std::vector<std::string>{"attendee", "optional"};
+  if (role == "NON-PARTICIPANT") return std::vector<std::string>{"informational"};
+  return std::nullopt;
+}
+
+// CUTYPE (§3.2.3) <-> the model's kind (RFC 8984's, where a room is a location). UNKNOWN is
+// the kind left unsaid.
+constexpr std::pair<std::string_view, std::string_view> kKinds[] = {
+    {"INDIVIDUAL", "individual"}, {"GROUP", "group"}, {"RESOURCE", "resource"},
+    {"ROOM", "location"}, {"UNKNOWN", ""}};
+
+// Whether a parameter of an ATTENDEE (or ORGANIZER) is one to_model reads with this value.
+bool participant_param_read(std::string_view property, const Param& param) {
+  if (param.name == "CN") return param.values.size() == 1;
+  if (property != "ATTENDEE" || param.values.size() != 1) return false;
+  const std::string v = upper(param.values[0]);
+  if (param.name == "ROLE") return roles_of(v).has_value();
+  if (param.name == "PARTSTAT") return among(kParticipationStatuses, lower(v));
+  if (param.name == "RSVP") return v == "TRUE" || v == "FALSE";
+  if (param.name == "CUTYPE")
+    return std::ranges::any_of(kKinds, [&](const auto& k) { return k.first == v; });
+  return false;
+}
+
+json participant_of(const Line& l, const std::string& what) {
+  if (l.value.empty()) throw FormatError(what, l.name + " has no address");
+  json p = empty_participant();
+  p["address"] = l.value;  // a CAL-ADDRESS is a URI: no TEXT unescaping
+  if (auto cn = param(l, "CN")) p["name"] = *cn;
+  if (l.name == "ORGANIZER") {
+    p["roles"].push_back("owner");
+    return p;
+  }
+  const auto role = param(l, "ROLE");
+  const auto roles = roles_of(role ? upper(*role) : "REQ-PARTICIPANT");
+  for (const auto& r : roles ? *roles : *roles_of("REQ-PARTICIPANT")) p["roles"].push_back(r);
+  if (auto s = param(l, "PARTSTAT"); s && among(kParticipationStatuses, lower(*s)))
+    p["status"] = lower(*s);
+  if (auto r = param(l, "RSVP")) p["expect_reply"] = upper(*r) == "TRUE";
+  if (auto c = param(l, "CUTYPE")) {
+    for (const auto& [type, kind] : kKinds) {
+      if (type == upper(*c) && !kind.empty()) p["kind"] = std::string(kind);
+    }
+  }
+  return p;
+}
+
+// The ORGANIZER and ATTENDEE lines of the model's participants: the first owner is the
+// ORGANIZER (an event has one), every participant with another role an ATTENDEE. What a
+// line cannot say goes to `lost`.
+std::vector<std::string> participant_lines(const json& participants,
+                                           std::vector<std::string>& lost) {
+  std::vector<std::string> lines;
+  bool organizer = false;
+  auto cn = [&](const json& p) -> std::string {
+    const auto name = model_string(p, "name");
+    if (!name) return {};
+    // A parameter value cannot hold a DQUOTE or a control character (§3.1).
+    if (std::ranges::any_of(*name, [](char c) {
+          return c == '"' || (static_cast<unsigned char>(c) < 0x20 && c != '\t');
+        })) {
+      lost.push_back("participants.name");
+      return {};
+    }
+    return ";CN=" + quote_param(*name);
+  };
+  for (const json& p : participants) {
+    std::vector<std::string> roles;
+    for (const json& r : p["roles"]) roles.push_back(r.get<std::string>());
+    const auto has = [&](std::string_view r) { return std::ranges::find(roles, r) != roles.end(); };
+    const std::string address = p["address"].get<std::string>();
+    if (has("owner")) {
+      if (organizer) lost.push_back("participants.roles");  // a second owner
+      if (!organizer) lines.push_back("ORGANIZER" + cn(p) + ":" + address);
+      organizer = true;
+    }
+    std::string role;
+    if (has("chair")) {
+      role = "CHAIR";
+    } else if (has("optional")) {
+      role = "OPT-PARTICIPANT";
+    } else if (has("informational") && !has("attendee")) {
+      role = "NON-PARTICIPANT";
+    } else if (has("attendee")) {
+      role = "REQ-PARTICIPANT";
+    }
+    if (role.empty()) {
+      // An owner only: the ORGANIZER line has no room for the rest.
+      if (!p["status"].is_null() || p["expect_reply"] == true || !p["kind"].is_null())
+        lost.push_back("participants.status");
+      continue;
+    }
+    auto written = *roles_of(role);
+    if (has("owner")) written.emplace_back("owner");
+    std::ranges::sort(written);
+    if (written != roles) lost.push_back("participants.roles");
+    std::string line = "ATTENDEE";
+    if (auto kind = model_string(p, "kind")) {
+      for (const auto& [type, k] : kKinds) {
+        if (k == *kind) line += ";CUTYPE=" + std::string(type);
+      }
+    }
+    if (role != "REQ-PARTICIPANT") line += ";ROLE=" + role;
+    if (auto s = model_string(p, "status")) line += ";PARTSTAT=" + upper(*s);
+    if (p["expect_reply"] == true) line += ";RSVP=TRUE";
+    lines.push_back(line + cn(p) + ":" + address);
+  }
+  return lines;
+}
+
 // ---- what a VEVENT holds that the model has no field for (Format::to_model's not_read) ----
 
 // A property to_model reads. `type` is the value type a VALUE parameter may name without
@@ -515,10 +632,12 @@ struct ReadProperty {
 
 // Sorted by name for a binary search: this runs once per property of every item converted.
 constexpr ReadProperty kReadProperties[] = {
+    {"ATTENDEE", "CAL-ADDRESS"},
     {"CATEGORIES", "TEXT"},    {"CREATED", ""},         {"DESCRIPTION", "TEXT"},
     {"DTEND", ""},             {"DTSTAMP", ""},         {"DTSTART", ""},
     {"DURATION", "DURATION"},  {"EXDATE", ""},          {"LAST-MODIFIED", ""},
-    {"LOCATION", "TEXT"},      {"RDATE", ""},           {"RECURRENCE-ID", ""},
+    {"LOCATION", "TEXT"},      {"ORGANIZER", "CAL-ADDRESS"},
+    {"RDATE", ""},             {"RECURRENCE-ID", ""},
     {"RRULE", "RECUR"},        {"SEQUENCE", "INTEGER"}, {"STATUS", "TEXT"},
     {"SUMMARY", "TEXT"},       {"TRANSP", "TEXT"},      {"UID", "TEXT"},
     {"URL", "URI"}};
@@ -594,9 +713,10 @@ void list_not_read(const std::vector<Line>& lines, std::vector<std::string>& lis
     for (const Param& param : l.params) {
       if (!holds_something(param)) continue;
       const bool read =
-          p->type.empty() ? param.name == "VALUE" || param.name == "TZID"
-                          : param.name == "VALUE" && param.values.size() == 1 &&
-                                same_upper(param.values[0], p->type);
+          (p->type.empty() ? param.name == "VALUE" || param.name == "TZID"
+                           : param.name == "VALUE" && param.values.size() == 1 &&
+                                 same_upper(param.values[0], p->type)) ||
+          (p->type == "CAL-ADDRESS" && participant_param_read(l.name, param));
       if (!read) out.add(l.name + ";" + param.name);
     }
   });
@@ -837,6 +957,8 @@ class ICalendar final : public Format {
         for (std::string& c : unescape_list(l->value, true, what)) m["categories"].push_back(c);
       } else if (l->name == "RRULE") {
         m["recurrence_rules"].push_back(parse_rrule(l->value, start, what));
+      } else if (l->name == "ORGANIZER" || l->name == "ATTENDEE") {
+        add_participant(m["participants"], participant_of(*l, what));
       } else if (l->name == "RDATE" || l->name == "EXDATE") {
         if (auto type = param(*l, "VALUE"); type && upper(*type) == "PERIOD")
           throw FormatError(what, "RDATE;VALUE=PERIOD is not supported");
@@ -912,6 +1034,7 @@ class ICalendar final : public Format {
       for (const json& c : item["categories"]) list += (list.empty() ? "" : ",") + escape(c.get<std::string>());
       prop("CATEGORIES:" + list);
     }
+    for (const std::string& line : participant_lines(item["participants"], lost)) prop(line);
     for (const json& rule : item["recurrence_rules"]) prop("RRULE:" + write_rrule(rule, uid));
     for (const json& d : item["recurrence_dates"]) prop(relative_value("RDATE", d.get<std::string>()));
     for (const json& d : item["excluded_dates"]) prop(relative_value("EXDATE", d.get<std::string>()));
@@ -922,6 +1045,8 @@ class ICalendar final : public Format {
       }
     }
     prop("END:VEVENT");
+    std::sort(lost.begin(), lost.end());
+    lost.erase(std::unique(lost.begin(), lost.end()), lost.end());
     // The same id split() would give this block.
     out.native = {item_id(parse_lines(text, uid), 1), text};
     return out;

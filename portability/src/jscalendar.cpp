@@ -1,6 +1,7 @@
 // JSCalendar (RFC 8984): Event objects in a Group.
 
 #include <algorithm>
+#include <cctype>
 #include <span>
 #include <string_view>
 
@@ -116,14 +117,63 @@ json rule_from_model(const json& m, const std::optional<std::string>& zone, std:
   return r;
 }
 
+// ---- participants (RFC 8984 §4.4.6) <-> the model's ----
+
+constexpr std::string_view kRoles[] = {"attendee", "chair", "informational", "optional", "owner"};
+constexpr std::string_view kKinds[] = {"group", "individual", "location", "resource"};
+
+// Where a Participant can be reached, as the model's address: its sendTo "imip" (a mailto:
+// URI), else its sendTo "other", else its email as a mailto: URI. None when it has neither.
+std::optional<std::string> participant_address(const json& p, const std::string& what) {
+  if (const json* to = member(p, "sendTo"); to != nullptr) {
+    if (!to->is_object()) throw FormatError(what, "a participant's sendTo must be an object");
+    if (auto v = opt_string(*to, "imip", what)) return v;
+    if (auto v = opt_string(*to, "other", what)) return v;
+  }
+  if (auto email = opt_string(p, "email", what)) return "mailto:" + *email;
+  return std::nullopt;
+}
+
+void participants_to_model(const json& e, json& m, const std::string& what) {
+  const json* ps = member(e, "participants");
+  if (ps == nullptr) return;
+  if (!ps->is_object()) throw FormatError(what, "participants must be an Id[Participant] map");
+  for (const auto& [id, p] : ps->items()) {
+    if (!p.is_object()) throw FormatError(what, "a participant must be an object");
+    const auto address = participant_address(p, what);
+    if (!address || address->empty()) continue;  // named in not_read: it cannot be reached
+    json q = empty_participant();
+    q["address"] = *address;
+    q["name"] = str_or_null(opt_string(p, "name", what));
+    if (auto k = opt_string(p, "kind", what); k && among(kKinds, *k)) q["kind"] = *k;
+    if (const json* roles = member(p, "roles"); roles != nullptr) {
+      if (!roles->is_object()) throw FormatError(what, "a participant's roles must be a map");
+      for (const auto& [role, flag] : roles->items()) {
+        if (flag == true && among(kRoles, role)) q["roles"].push_back(role);
+      }
+    }
+    if (auto s = opt_string(p, "participationStatus", what);
+        s && among(kParticipationStatuses, *s))
+      q["status"] = *s;
+    if (const json* x = member(p, "expectReply"); x != nullptr) {
+      if (!x->is_boolean()) throw FormatError(what, "expectReply must be a boolean");
+      q["expect_reply"] = *x;
+    }
+    add_participant(m["participants"], std::move(q));
+  }
+}
+
 // ---- what an Event holds that the model has no field for (Format::to_model's not_read) ----
 
 // The members to_model reads. Anything else is reported, so a member nobody has heard of is
 // not dropped silently either.
 constexpr std::string_view kEventMembers[] = {
     "@type", "created", "description", "duration", "freeBusyStatus", "keywords", "links",
-    "locations", "recurrenceId", "recurrenceOverrides", "recurrenceRules", "sequence",
-    "showWithoutTime", "start", "status", "timeZone", "title", "uid", "updated"};
+    "locations", "participants", "recurrenceId", "recurrenceOverrides", "recurrenceRules",
+    "replyTo", "sequence", "showWithoutTime", "start", "status", "timeZone", "title", "uid",
+    "updated"};
+constexpr std::string_view kParticipantMembers[] = {
+    "@type", "email", "expectReply", "kind", "name", "participationStatus", "roles", "sendTo"};
 constexpr std::string_view kRuleMembers[] = {
     "@type", "byDay", "byHour", "byMinute", "byMonth", "byMonthDay", "bySecond",
     "bySetPosition", "byWeekNo", "byYearDay", "count", "firstDayOfWeek", "frequency",
@@ -145,6 +195,50 @@ void list_first_only(const json& map, const json* kept, const std::string& name,
     } else if (holds_data(v)) {
       out.add(name);
     }
+  }
+}
+
+// Whether `uri` is where a participant of `e` with the owner role is reached.
+bool is_owner_address(const json& e, const json& uri) {
+  const json* ps = member(e, "participants");
+  if (ps == nullptr || !ps->is_object() || !uri.is_string()) return false;
+  for (const auto& [id, p] : ps->items()) {
+    const json* roles = member(p, "roles");
+    const json* owner = roles != nullptr ? member(*roles, "owner") : nullptr;
+    if (owner != nullptr && *owner == true && participant_address(p, "") == uri.get<std::string>())
+      return true;
+  }
+  return false;
+}
+
+// What participants_to_model does not keep, by path: a participant that cannot be reached
+// ("participants"), members it does not read, sendTo methods and an email beside the address
+// it took, roles, kinds and statuses the model has no value for.
+void list_participants(const json& ps, NotRead& out) {
+  const std::string path = "participants";
+  for (const auto& [id, p] : ps.items()) {
+    const auto address = participant_address(p, path);
+    if (!address || address->empty()) {
+      if (holds_data(p)) out.add(path);
+      continue;
+    }
+    out.members(p, kParticipantMembers, path);
+    if (const json* to = member(p, "sendTo"); to != nullptr) {
+      for (const auto& [method, uri] : to->items()) {
+        if (uri != *address) out.add(path + ".sendTo");
+      }
+    }
+    if (auto email = opt_string(p, "email", path); email && "mailto:" + *email != *address)
+      out.add(path + ".email");
+    if (const json* roles = member(p, "roles"); roles != nullptr) {
+      for (const auto& [role, flag] : roles->items()) {
+        if (flag == true && !among(kRoles, role)) out.add(path + ".roles");
+      }
+    }
+    if (auto k = opt_string(p, "kind", path); k && !among(kKinds, *k)) out.add(path + ".kind");
+    if (auto s = opt_string(p, "participationStatus", path);
+        s && !among(kParticipationStatuses, *s))
+      out.add(path + ".participationStatus");
   }
 }
 
@@ -178,6 +272,17 @@ void list_not_read(const json& e, NotRead& out) {
           for (const json& d : *days) out.members(d, kNDayMembers, key + ".byDay");
         }
       }
+    } else if (key == "participants") {
+      list_participants(v, out);
+    } else if (key == "replyTo") {
+      // Read as the owner's address, which the model keeps; another is named.
+      bool owners_only = v.is_object();
+      if (owners_only) {
+        for (const auto& [method, uri] : v.items()) {
+          owners_only = owners_only && is_owner_address(e, uri);
+        }
+      }
+      if (!owners_only) out.add(key);
     } else if (key == "recurrenceOverrides") {
       // The model keeps added instances ({}) and excluded ones; any other patch changes an
       // instance, which it cannot hold.
@@ -327,6 +432,7 @@ class JsCalendar final : public Format {
         // Other patches (changed instances) are not carried by the model.
       }
     }
+    participants_to_model(e, m, what);
     m["created"] = str_or_null(utc_date_time(e, "created", what));
     m["updated"] = str_or_null(utc_date_time(e, "updated", what));
     sort_unique(m["categories"]);
@@ -389,6 +495,33 @@ class JsCalendar final : public Format {
       }
     }
     if (!overrides.empty()) e["recurrenceOverrides"] = overrides;
+    if (!item["participants"].empty()) {
+      json ps = json::object();
+      std::optional<std::string> reply_to;
+      int n = 0;
+      for (const json& p : item["participants"]) {
+        const std::string address = p["address"].get<std::string>();
+        // The scheme is case-insensitive (RFC 3986 §3.1).
+        const bool mail = address.size() > 7 &&
+                          std::equal(address.begin(), address.begin() + 7, "mailto:",
+                                     [](char a, char b) {
+                                       return std::tolower(static_cast<unsigned char>(a)) == b;
+                                     });
+        json o{{"@type", "Participant"}, {"sendTo", {{mail ? "imip" : "other", address}}}};
+        if (auto name = model_string(p, "name")) o["name"] = *name;
+        if (auto kind = model_string(p, "kind")) o["kind"] = *kind;
+        json roles = json::object();
+        for (const json& r : p["roles"]) roles[r.get<std::string>()] = true;
+        o["roles"] = roles;
+        if (auto s = model_string(p, "status")) o["participationStatus"] = *s;
+        if (p["expect_reply"] == true) o["expectReply"] = true;
+        if (roles.contains("owner") && mail && !reply_to) reply_to = address;
+        ps[std::to_string(++n)] = o;
+      }
+      e["participants"] = ps;
+      // §4.4.4: where replies go, the owner's address.
+      if (reply_to) e["replyTo"] = {{"imip", *reply_to}};
+    }
     for (const char* key : {"created", "updated"}) {
       if (auto t = model_string(item, key)) e[key] = *t;
     }

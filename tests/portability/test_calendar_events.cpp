@@ -233,6 +233,89 @@ TEST(CrossFormat, ICalendarToJsCalendarAndBack) {
   EXPECT_NE(again.native.text.find("DTSTART;VALUE=DATE:20220101"), std::string::npos);
 }
 
+// ORGANIZER and ATTENDEE (RFC 5545 §3.8.4) are the model's participants, and RFC 8984's: who
+// organizes (role owner, and JSCalendar's replyTo), who is asked, as what (ROLE), how they
+// answered (PARTSTAT), whether a reply is expected (RSVP) and what they are (CUTYPE). An
+// organizer listed among the attendees too, as Google writes them, is one participant with
+// both roles. They travel both ways and across formats without a word lost.
+TEST(CrossFormat, ParticipantsTravelBothWays) {
+  const Format& ics = format("icalendar");
+  const Format& js = format("jscalendar");
+  const auto items = ics.split(calendar(
+      "BEGIN:VEVENT\r\n"
+      "UID:sync@example.org\r\n"
+      "DTSTART;TZID=Europe/Berlin:20240105T090000\r\n"
+      "DURATION:PT30M\r\n"
+      "ORGANIZER;CN=Anna:mailto:anna@example.org\r\n"
+      "ATTENDEE;CUTYPE=INDIVIDUAL;ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED;CN=Anna:"
+      "mailto:anna@example.org\r\n"
+      "ATTENDEE;ROLE=OPT-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE;CN=\"Bob, Jr.\":mailto:bob@\r\n"
+      " example.org\r\n"
+      "ATTENDEE;CUTYPE=ROOM;ROLE=NON-PARTICIPANT;PARTSTAT=TENTATIVE:mailto:room-1@example.org\r\n"
+      "ATTENDEE;ROLE=CHAIR:urn:uuid:6f0a7c4e-0000-4000-8000-000000000001\r\n"
+      "END:VEVENT\r\n"));
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(not_read_of(ics, items[0]), Names{});
+  const Item m = ics.to_model(items[0]);
+  const Item expected = Item::parse(R"([
+    {"address":"mailto:anna@example.org","name":"Anna","kind":"individual",
+     "roles":["attendee","owner"],"status":"accepted","expect_reply":false},
+    {"address":"mailto:bob@example.org","name":"Bob, Jr.","kind":null,
+     "roles":["attendee","optional"],"status":"needs-action","expect_reply":true},
+    {"address":"mailto:room-1@example.org","name":null,"kind":"location",
+     "roles":["informational"],"status":"tentative","expect_reply":false},
+    {"address":"urn:uuid:6f0a7c4e-0000-4000-8000-000000000001","name":null,"kind":null,
+     "roles":["attendee","chair"],"status":null,"expect_reply":false}])");
+  EXPECT_EQ(m["participants"], expected);
+
+  // To JSCalendar: nothing lost, the owner's address as replyTo, and back to the same model.
+  const Converted j = js.from_model(m);
+  EXPECT_EQ(j.not_carried, Names{});
+  const Item e = Item::parse(j.native.text);
+  EXPECT_EQ(e["replyTo"], Item::parse(R"({"imip":"mailto:anna@example.org"})"));
+  ASSERT_EQ(e["participants"].size(), 4u);
+  const Item& anna = e["participants"]["1"];
+  EXPECT_EQ(anna["sendTo"], Item::parse(R"({"imip":"mailto:anna@example.org"})"));
+  EXPECT_EQ(anna["roles"], Item::parse(R"({"attendee":true,"owner":true})"));
+  EXPECT_EQ(anna["participationStatus"], "accepted");
+  EXPECT_EQ(e["participants"]["4"]["sendTo"],
+            Item::parse(R"({"other":"urn:uuid:6f0a7c4e-0000-4000-8000-000000000001"})"));
+  EXPECT_EQ(not_read_of(js, j.native), Names{});
+  EXPECT_EQ(js.to_model(j.native), m);
+
+  // Back to iCalendar: one ORGANIZER, an ATTENDEE each, the same model again.
+  const Converted i = ics.from_model(m);
+  EXPECT_EQ(i.not_carried, Names{});
+  EXPECT_NE(i.native.text.find("ORGANIZER;CN=Anna:mailto:anna@example.org"), std::string::npos);
+  EXPECT_NE(i.native.text.find("CUTYPE=ROOM;ROLE=NON-PARTICIPANT;PARTSTAT=TENTATIVE"),
+            std::string::npos);
+  EXPECT_EQ(ics.to_model(i.native), m);
+
+  // A JSCalendar participant known by its email alone is reached there; one with no way to
+  // reach it, a role, kind or status the model has no value for, and a replyTo that is not an
+  // owner's are named, not dropped silently.
+  const std::string event =
+      R"({"@type":"Event","uid":"e","start":"2024-03-01T09:00:00",)"
+      R"("replyTo":{"imip":"mailto:someone-else@example.org"},"participants":{)"
+      R"("a":{"@type":"Participant","email":"ann@example.org","roles":{"attendee":true,)"
+      R"("contact":true},"kind":"robot","participationStatus":"x-maybe","language":"de"},)"
+      R"("b":{"@type":"Participant","name":"Nobody"}}})";
+  const NativeItem ann{"e", event};
+  EXPECT_EQ(not_read_of(js, ann),
+            (Names{"participants.language", "participants.roles", "participants.kind",
+                   "participants.participationStatus", "participants", "replyTo"}));
+  EXPECT_EQ(js.to_model(ann)["participants"], Item::parse(R"([
+    {"address":"mailto:ann@example.org","name":null,"kind":null,"roles":["attendee"],
+     "status":null,"expect_reply":false}])"));
+
+  // What iCalendar cannot say of a participant is listed: two owners, a chair who is optional.
+  Item two = m;
+  two["participants"][1]["roles"] = Item::array({"owner"});
+  two["participants"][3]["roles"] = Item::array({"attendee", "chair", "optional"});
+  const Converted lossy = ics.from_model(two);
+  EXPECT_EQ(lossy.not_carried, (Names{"participants.roles", "participants.status"}));
+}
+
 TEST(ICalendar, NotReadNamesEachUnreadPartOnceInDocumentOrder) {
   const Format& f = format("icalendar");
   const auto items = f.split(calendar(
@@ -245,9 +328,9 @@ TEST(ICalendar, NotReadNamesEachUnreadPartOnceInDocumentOrder) {
       "DESCRIPTION;ALTREP=\"cid:part1.0001@example.org\":Agenda\r\n"
       "URL;VALUE=URI:https://example.org/m7\r\n"
       "SEQUENCE;VALUE=INTEGER:2\r\n"
-      "ATTENDEE;CN=Ann:mailto:ann@example.org\r\n"
-      "ORGANIZER:mailto:bob@example.org\r\n"
-      "ATTENDEE;CN=Carl:mailto:carl@example.org\r\n"
+      "ATTENDEE;CN=Ann;X-NUM-GUESTS=0:mailto:ann@example.org\r\n"
+      "ORGANIZER;SENT-BY=\"mailto:eve@example.org\":mailto:bob@example.org\r\n"
+      "ATTENDEE;CN=Carl;PARTSTAT=X-MAYBE:mailto:carl@example.org\r\n"
       "CLASS:PRIVATE\r\n"
       "PRIORITY:\r\n"  // empty: nothing to lose
       "X-ZORBLAX-MOOD:cheerful\r\n"
@@ -260,8 +343,9 @@ TEST(ICalendar, NotReadNamesEachUnreadPartOnceInDocumentOrder) {
   ASSERT_EQ(items.size(), 1u);
   EXPECT_EQ(not_read_of(f, items[0]),
             (Names{"DTSTART;X-SOURCE-TZ", "RECURRENCE-ID;RANGE", "SUMMARY;LANGUAGE",
-                   "DESCRIPTION;ALTREP", "ATTENDEE", "ORGANIZER", "CLASS", "X-ZORBLAX-MOOD",
-                   "VALARM", "GEO", "CATEGORIES;LANGUAGE"}));
+                   "DESCRIPTION;ALTREP", "ATTENDEE;X-NUM-GUESTS", "ORGANIZER;SENT-BY",
+                   "ATTENDEE;PARTSTAT", "CLASS", "X-ZORBLAX-MOOD", "VALARM", "GEO",
+                   "CATEGORIES;LANGUAGE"}));
   const Item m = f.to_model(items[0]);
   EXPECT_EQ(m["title"], "Réunion");  // the value is read; only the LANGUAGE is not
   EXPECT_EQ(m["recurrence_id"], "2024-01-08T10:00:00");
@@ -269,7 +353,7 @@ TEST(ICalendar, NotReadNamesEachUnreadPartOnceInDocumentOrder) {
   // Appended after what the list held: each name once in this call, whatever came before.
   Names names{"VALARM"};
   f.to_model(items[0], &names);
-  ASSERT_EQ(names.size(), 12u);
+  ASSERT_EQ(names.size(), 13u);
   EXPECT_EQ(names[0], "VALARM");
   EXPECT_EQ(names[1], "DTSTART;X-SOURCE-TZ");
   EXPECT_EQ(std::count(names.begin(), names.end(), "VALARM"), 2);
