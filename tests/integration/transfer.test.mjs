@@ -116,7 +116,7 @@ test('the report names what the model could not read from the source', async () 
     'BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//infobank tests//EN',
     'BEGIN:VEVENT', 'UID:meeting-1@infobank.test', 'DTSTAMP:20240101T000000Z',
     'DTSTART:20240105T090000Z', 'DTEND:20240105T100000Z', 'SUMMARY:Planning',
-    'ATTENDEE;CN=Ken:mailto:ken@example.jp', 'X-INFOBANK-TEST-UNKNOWN:kept at the source',
+    'ATTENDEE;CN=Ken;X-NUM-GUESTS=2:mailto:ken@example.jp', 'X-INFOBANK-TEST-UNKNOWN:kept at the source',
     'BEGIN:VALARM', 'ACTION:DISPLAY', 'TRIGGER:-PT15M', 'DESCRIPTION:Planning', 'END:VALARM',
     'END:VEVENT',
     'BEGIN:VEVENT', 'UID:meeting-2@infobank.test', 'DTSTAMP:20240101T000000Z',
@@ -132,12 +132,16 @@ test('the report names what the model could not read from the source', async () 
   assert.equal(t.state, 'completed', JSON.stringify(t));
   // Each name once, however many items held it, in the report and in the progress rows.
   assert.deepEqual(t.report.datasets[0].not_read,
-                   ['ATTENDEE', 'VALARM', 'X-INFOBANK-TEST-UNKNOWN']);
+                   ['ATTENDEE;X-NUM-GUESTS', 'VALARM', 'X-INFOBANK-TEST-UNKNOWN']);
   assert.deepEqual(t.datasets[0].not_read, t.report.datasets[0].not_read);
-  assert.equal(destination.dump(RESIDENT.username).length, 2);
+  const moved = destination.dump(RESIDENT.username);
+  assert.equal(moved.length, 2);
+  // The attendees themselves were carried (JSCalendar participants).
+  assert.deepEqual(moved.map((l) => JSON.parse(l).participants.map((p) => [p.address, p.name])).sort(),
+                   [[['mailto:aiko@example.jp', 'Aiko']], [['mailto:ken@example.jp', 'Ken']]]);
   assert.equal(source.dump(RESIDENT.username).length, 2, 'a copy leaves the source as it was');
   const shown = await request(server.url(`/account/transfers/${id}`), { jar });
   assert.equal(shown.status, 200);
   assert.match(shown.text, /Not read from the source/);
-  assert.match(shown.text, /ATTENDEE, VALARM, X-INFOBANK-TEST-UNKNOWN/);
+  assert.match(shown.text, /ATTENDEE;X-NUM-GUESTS, VALARM, X-INFOBANK-TEST-UNKNOWN/);
 });
