@@ -503,6 +503,15 @@ std::string serialize(const Line& l) {
   return s + ":" + l.value;
 }
 
+// Whether `v` can be written as a URI value (URL, CAL-ADDRESS) as it is: not empty, and no
+// control character, which a URI never holds (RFC 3986 §2) and which would end the content line
+// and start another one of the writer's choosing (a model from another format says anything).
+bool is_uri_text(std::string_view v) {
+  return !v.empty() && std::ranges::none_of(v, [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
+  });
+}
+
 // ---- ORGANIZER and ATTENDEE (RFC 5545 §3.8.4.3, §3.8.4.1) <-> the model's participants ----
 
 // The model roles an ATTENDEE's ROLE (§3.2.16, upper case) stands for; none for a value the
@@ -581,6 +590,10 @@ std::vector<std::string> participant_lines(const json& participants,
     for (const json& r : p["roles"]) roles.push_back(r.get<std::string>());
     const auto has = [&](std::string_view r) { return std::ranges::find(roles, r) != roles.end(); };
     const std::string address = p["address"].get<std::string>();
+    if (!is_uri_text(address)) {
+      lost.push_back("participants.address");
+      continue;
+    }
     if (has("owner")) {
       if (organizer) lost.push_back("participants.roles");  // a second owner
       if (!organizer) lines.push_back("ORGANIZER" + cn(p) + ":" + address);
@@ -991,6 +1004,13 @@ class ICalendar final : public Format {
 
     const std::string start = item["start"].get<std::string>();
     const auto zone = model_string(item, "time_zone");
+    // A TZID is a parameter value: a DQUOTE or a control character would end it, or the line
+    // (§3.1); no time zone is named so.
+    for (const auto& z : {zone, item["end"].is_object() ? model_string(item["end"], "time_zone")
+                                                        : std::nullopt}) {
+      if (z && (z->find('"') != std::string::npos || !is_uri_text(*z)))
+        throw FormatError(uid, "a time zone name with a quote or a control character");
+    }
     const bool all_day = item["all_day"].get<bool>() && start.substr(10) == "T00:00:00";
     if (item["all_day"].get<bool>() && !all_day) lost.push_back("all_day");
     if (start.size() > 19) lost.push_back("start.fraction");
@@ -1025,7 +1045,13 @@ class ICalendar final : public Format {
     if (const std::string t = item["description"].get<std::string>(); !t.empty())
       prop("DESCRIPTION:" + escape(t));
     if (auto l = model_string(item, "location")) prop("LOCATION:" + escape(*l));
-    if (auto u = model_string(item, "url")) prop("URL:" + *u);
+    if (auto u = model_string(item, "url")) {
+      if (is_uri_text(*u)) {
+        prop("URL:" + *u);
+      } else {
+        lost.push_back("url");
+      }
+    }
     if (auto s = model_string(item, "status")) prop("STATUS:" + upper(*s));
     if (const auto seq = item["sequence"].get<std::int64_t>(); seq != 0) prop("SEQUENCE:" + std::to_string(seq));
     if (auto f = model_string(item, "free_busy")) prop(std::string("TRANSP:") + (*f == "free" ? "TRANSPARENT" : "OPAQUE"));

@@ -314,6 +314,19 @@ TEST(CrossFormat, ParticipantsTravelBothWays) {
   two["participants"][3]["roles"] = Item::array({"attendee", "chair", "optional"});
   const Converted lossy = ics.from_model(two);
   EXPECT_EQ(lossy.not_carried, (Names{"participants.roles", "participants.status"}));
+
+  // An address or URL with a line break would end the content line and start another one of
+  // the sender's choosing: not written, and listed.
+  Item hostile = m;
+  hostile["participants"][2]["address"] = "mailto:x@example.org\r\nX-INJECTED:1";
+  hostile["url"] = "https://example.org/\nX-INJECTED:2";
+  const Converted refused = ics.from_model(hostile);
+  EXPECT_EQ(refused.native.text.find("X-INJECTED"), std::string::npos);
+  EXPECT_EQ(refused.not_carried, (Names{"participants.address", "url"}));
+  EXPECT_EQ(ics.to_model(refused.native)["participants"].size(), 3u);
+  Item zone = m;
+  zone["time_zone"] = "Europe/Berlin\r\nX-INJECTED:3";
+  EXPECT_THROW(ics.from_model(zone), FormatError);
 }
 
 TEST(ICalendar, NotReadNamesEachUnreadPartOnceInDocumentOrder) {
