@@ -606,7 +606,9 @@ std::vector<std::string> participant_lines(const json& participants,
       role = "OPT-PARTICIPANT";
     } else if (has("informational") && !has("attendee")) {
       role = "NON-PARTICIPANT";
-    } else if (has("attendee")) {
+    } else if (has("attendee") || !has("owner")) {
+      // A participant with no role at all (JSCalendar allows it) is still someone the event
+      // names: an ATTENDEE, with the roles listed as not carried below.
       role = "REQ-PARTICIPANT";
     }
     if (role.empty()) {

@@ -314,6 +314,12 @@ TEST(CrossFormat, ParticipantsTravelBothWays) {
   two["participants"][3]["roles"] = Item::array({"attendee", "chair", "optional"});
   const Converted lossy = ics.from_model(two);
   EXPECT_EQ(lossy.not_carried, (Names{"participants.roles", "participants.status"}));
+  // A participant with no role is still written, as an attendee, and the roles listed.
+  Item roleless = m;
+  roleless["participants"][3]["roles"] = Item::array();
+  const Converted some = ics.from_model(roleless);
+  EXPECT_EQ(some.not_carried, Names{"participants.roles"});
+  EXPECT_NE(some.native.text.find("ATTENDEE:urn:uuid:6f0a7c4e"), std::string::npos);
 
   // An address or URL with a line break would end the content line and start another one of
   // the sender's choosing: not written, and listed.
