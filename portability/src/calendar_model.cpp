@@ -41,6 +41,17 @@ json empty_participant() {
   return kEmpty;
 }
 
+std::vector<std::string> participant_conflicts(const json& participants, const json& p) {
+  std::vector<std::string> out;
+  for (const json& q : participants) {
+    if (q["address"] != p["address"]) continue;
+    for (const char* key : {"name", "kind", "status"}) {
+      if (!q[key].is_null() && !p[key].is_null() && q[key] != p[key]) out.emplace_back(key);
+    }
+  }
+  return out;
+}
+
 void add_participant(json& participants, json p) {
   sort_unique(p["roles"]);
   // One participant per address: an organizer who is also an attendee (as Google writes

@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "json_exact.hpp"
 
@@ -25,6 +26,9 @@ json empty_participant();
 /// Adds `p` to the model's participants, kept sorted by address with one entry per address
 /// (a second entry for an address adds its roles, and what the first left unsaid).
 void add_participant(json& participants, json p);
+/// What add_participant(participants, p) would leave out: the fields (name, kind, status) that
+/// `p` and the participant already there for its address both say, differently.
+std::vector<std::string> participant_conflicts(const json& participants, const json& p);
 /// The participation statuses of RFC 8984 §4.4.6, which RFC 5545's PARTSTAT for a VEVENT names
 /// in upper case.
 inline constexpr std::string_view kParticipationStatuses[] = {

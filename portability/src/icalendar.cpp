@@ -719,11 +719,20 @@ void list_level(std::span<const Line> inside, std::span<const std::string_view> 
 void list_not_read(const std::vector<Line>& lines, std::vector<std::string>& list) {
   NotRead out(list);
   const std::span<const Line> inside = std::span(lines).subspan(1, lines.size() - 2);
+  json participants = json::array();  // as to_model merges them, to see what a merge leaves out
   list_level(inside, {}, out, [&](const Line& l) {
     const ReadProperty* p = read_property(l.name);
     if (p == nullptr) {
       if (holds_something(l)) out.add(l.name);
       return;
+    }
+    if (l.name == "ORGANIZER" || l.name == "ATTENDEE") {
+      // A second line for an address that says its name, kind or answer differently.
+      json one = participant_of(l, "");
+      for (const std::string& field : participant_conflicts(participants, one)) {
+        out.add(l.name + (field == "name" ? ";CN" : field == "kind" ? ";CUTYPE" : ";PARTSTAT"));
+      }
+      add_participant(participants, std::move(one));
     }
     for (const Param& param : l.params) {
       if (!holds_something(param)) continue;

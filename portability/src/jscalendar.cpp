@@ -134,32 +134,37 @@ std::optional<std::string> participant_address(const json& p, const std::string&
   return std::nullopt;
 }
 
+// One Participant as the model holds it; none when it cannot be reached (not_read names it).
+std::optional<json> participant_model(const json& p, const std::string& what) {
+  if (!p.is_object()) throw FormatError(what, "a participant must be an object");
+  const auto address = participant_address(p, what);
+  if (!address || address->empty()) return std::nullopt;
+  json q = empty_participant();
+  q["address"] = *address;
+  q["name"] = str_or_null(opt_string(p, "name", what));
+  if (auto k = opt_string(p, "kind", what); k && among(kKinds, *k)) q["kind"] = *k;
+  if (const json* roles = member(p, "roles"); roles != nullptr) {
+    if (!roles->is_object()) throw FormatError(what, "a participant's roles must be a map");
+    for (const auto& [role, flag] : roles->items()) {
+      if (flag == true && among(kRoles, role)) q["roles"].push_back(role);
+    }
+  }
+  if (auto s = opt_string(p, "participationStatus", what);
+      s && among(kParticipationStatuses, *s))
+    q["status"] = *s;
+  if (const json* x = member(p, "expectReply"); x != nullptr) {
+    if (!x->is_boolean()) throw FormatError(what, "expectReply must be a boolean");
+    q["expect_reply"] = *x;
+  }
+  return q;
+}
+
 void participants_to_model(const json& e, json& m, const std::string& what) {
   const json* ps = member(e, "participants");
   if (ps == nullptr) return;
   if (!ps->is_object()) throw FormatError(what, "participants must be an Id[Participant] map");
   for (const auto& [id, p] : ps->items()) {
-    if (!p.is_object()) throw FormatError(what, "a participant must be an object");
-    const auto address = participant_address(p, what);
-    if (!address || address->empty()) continue;  // named in not_read: it cannot be reached
-    json q = empty_participant();
-    q["address"] = *address;
-    q["name"] = str_or_null(opt_string(p, "name", what));
-    if (auto k = opt_string(p, "kind", what); k && among(kKinds, *k)) q["kind"] = *k;
-    if (const json* roles = member(p, "roles"); roles != nullptr) {
-      if (!roles->is_object()) throw FormatError(what, "a participant's roles must be a map");
-      for (const auto& [role, flag] : roles->items()) {
-        if (flag == true && among(kRoles, role)) q["roles"].push_back(role);
-      }
-    }
-    if (auto s = opt_string(p, "participationStatus", what);
-        s && among(kParticipationStatuses, *s))
-      q["status"] = *s;
-    if (const json* x = member(p, "expectReply"); x != nullptr) {
-      if (!x->is_boolean()) throw FormatError(what, "expectReply must be a boolean");
-      q["expect_reply"] = *x;
-    }
-    add_participant(m["participants"], std::move(q));
+    if (auto q = participant_model(p, what)) add_participant(m["participants"], std::move(*q));
   }
 }
 
@@ -216,12 +221,20 @@ bool is_owner_address(const json& e, const json& uri) {
 // it took, roles, kinds and statuses the model has no value for.
 void list_participants(const json& ps, NotRead& out) {
   const std::string path = "participants";
+  json merged = json::array();  // as to_model merges them, to see what a merge leaves out
   for (const auto& [id, p] : ps.items()) {
     const auto address = participant_address(p, path);
     if (!address || address->empty()) {
       if (holds_data(p)) out.add(path);
       continue;
     }
+    // A second participant at an address that says its name, kind or status differently.
+    json one = *participant_model(p, path);
+    for (const std::string& field : participant_conflicts(merged, one)) {
+      out.add(path + (field == "name" ? ".name" : field == "kind" ? ".kind"
+                                                                  : ".participationStatus"));
+    }
+    add_participant(merged, std::move(one));
     out.members(p, kParticipantMembers, path);
     if (const json* to = member(p, "sendTo"); to != nullptr) {
       for (const auto& [method, uri] : to->items()) {

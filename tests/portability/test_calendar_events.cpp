@@ -308,6 +308,21 @@ TEST(CrossFormat, ParticipantsTravelBothWays) {
     {"address":"mailto:ann@example.org","name":null,"kind":null,"roles":["attendee"],
      "status":null,"expect_reply":false}])"));
 
+  // Two lines for one address are one participant; what the second says differently of its
+  // name or answer is named, not dropped.
+  const auto twice = ics.split(calendar(
+      "BEGIN:VEVENT\r\nUID:t@example.org\r\nDTSTART:20240105T090000Z\r\n"
+      "ORGANIZER;CN=Anna:mailto:anna@example.org\r\n"
+      "ATTENDEE;CN=Anna B.;PARTSTAT=ACCEPTED:mailto:anna@example.org\r\n"
+      "ATTENDEE;PARTSTAT=DECLINED:mailto:anna@example.org\r\n"
+      "END:VEVENT\r\n"));
+  EXPECT_EQ(not_read_of(ics, twice[0]), (Names{"ATTENDEE;CN", "ATTENDEE;PARTSTAT"}));
+  EXPECT_EQ(ics.to_model(twice[0])["participants"][0]["status"], "accepted");
+  const NativeItem both{"b", R"({"@type":"Event","uid":"b","start":"2024-03-01T09:00:00",)"
+                             R"("participants":{"1":{"email":"x@example.org","name":"X"},)"
+                             R"("2":{"sendTo":{"imip":"mailto:x@example.org"},"name":"Y"}}})"};
+  EXPECT_EQ(not_read_of(js, both), Names{"participants.name"});
+
   // What iCalendar cannot say of a participant is listed: two owners, a chair who is optional.
   Item two = m;
   two["participants"][1]["roles"] = Item::array({"owner"});
