@@ -497,8 +497,8 @@ int main(int argc, char** argv) {
       if (!rotate_alg.empty()) {
         algs.push_back(rotate_alg);
       } else {
+        const auto keys = ctx.store->list_signing_keys();
         for (const auto alg : authz::KeyRing::kAlgs) {
-          const auto keys = ctx.store->list_signing_keys();
           if (alg == authz::KeyRing::kDefaultAlg ||
               std::any_of(keys.begin(), keys.end(), [&](const auto& k) { return k.alg == alg; }))
             algs.emplace_back(alg);
