@@ -166,7 +166,7 @@ void list_not_read(pugi::xml_node n, std::vector<std::string>& list) {
 // ClinicalRecord, Audiogram and whatever else a newer export adds. ExportDate says when the
 // file was written, like HealthData's locale: the export's bookkeeping, which join writes its
 // own. Empty elements are left out.
-void list_skipped(pugi::xml_node root, std::vector<std::string>& list) {
+void list_non_samples(pugi::xml_node root, std::vector<std::string>& list) {
   NotRead out(list);
   for (pugi::xml_node c : root.children()) {
     if (c.type() != pugi::node_element) continue;
@@ -191,7 +191,7 @@ class AppleHealth final : public Format {
     std::size_t position = 0;
     for (pugi::xml_node n : root.children()) {
       const std::string_view tag = n.name();
-      // Record and Workout are samples; the rest is not (list_skipped says why each).
+      // Record and Workout are samples; the rest is not (list_non_samples says why each).
       if (n.type() != pugi::node_element || (tag != "Record" && tag != "Workout")) continue;
       ++position;
       const std::string where = std::string(tag) + " " + std::to_string(position);
@@ -201,7 +201,7 @@ class AppleHealth final : public Format {
       items.push_back({native_id(n), serialize_standalone(n)});
     }
     // Last, so that a document refused above adds nothing to the list.
-    if (not_read != nullptr) list_skipped(root, *not_read);
+    if (not_read != nullptr) list_non_samples(root, *not_read);
     return items;
   }
 

@@ -33,6 +33,11 @@ std::vector<std::string> participant_conflicts(const json& participants, const j
 /// in upper case.
 inline constexpr std::string_view kParticipationStatuses[] = {
     "accepted", "declined", "delegated", "needs-action", "tentative"};
+/// A participant's roles and kinds the model knows (RFC 8984 §4.4.6's, less "contact").
+inline constexpr std::string_view kParticipantRoles[] = {"attendee", "chair", "informational",
+                                                         "optional", "owner"};
+inline constexpr std::string_view kParticipantKinds[] = {"group", "individual", "location",
+                                                         "resource"};
 /// True for "YYYY-MM-DDTHH:MM:SS" with an optional ".fraction" (RFC 8984 §1.4.4).
 bool is_local_date_time(const std::string& s);
 

@@ -526,7 +526,7 @@ std::optional<std::vector<std::string>> roles_of(std::string_view role) {
 
 // CUTYPE (§3.2.3) <-> the model's kind (RFC 8984's, where a room is a location). UNKNOWN is
 // the kind left unsaid.
-constexpr std::pair<std::string_view, std::string_view> kKinds[] = {
+constexpr std::pair<std::string_view, std::string_view> kCalendarUserTypes[] = {
     {"INDIVIDUAL", "individual"}, {"GROUP", "group"}, {"RESOURCE", "resource"},
     {"ROOM", "location"}, {"UNKNOWN", ""}};
 
@@ -539,7 +539,7 @@ bool participant_param_read(std::string_view property, const Param& param) {
   if (param.name == "PARTSTAT") return among(kParticipationStatuses, lower(v));
   if (param.name == "RSVP") return v == "TRUE" || v == "FALSE";
   if (param.name == "CUTYPE")
-    return std::ranges::any_of(kKinds, [&](const auto& k) { return k.first == v; });
+    return std::ranges::any_of(kCalendarUserTypes, [&](const auto& k) { return k.first == v; });
   return false;
 }
 
@@ -559,7 +559,7 @@ json participant_of(const Line& l, const std::string& what) {
     p["status"] = lower(*s);
   if (auto r = param(l, "RSVP")) p["expect_reply"] = upper(*r) == "TRUE";
   if (auto c = param(l, "CUTYPE")) {
-    for (const auto& [type, kind] : kKinds) {
+    for (const auto& [type, kind] : kCalendarUserTypes) {
       if (type == upper(*c) && !kind.empty()) p["kind"] = std::string(kind);
     }
   }
@@ -623,7 +623,7 @@ std::vector<std::string> participant_lines(const json& participants,
     if (written != roles) lost.push_back("participants.roles");
     std::string line = "ATTENDEE";
     if (auto kind = model_string(p, "kind")) {
-      for (const auto& [type, k] : kKinds) {
+      for (const auto& [type, k] : kCalendarUserTypes) {
         if (k == *kind) line += ";CUTYPE=" + std::string(type);
       }
     }

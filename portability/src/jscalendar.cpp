@@ -119,9 +119,6 @@ json rule_from_model(const json& m, const std::optional<std::string>& zone, std:
 
 // ---- participants (RFC 8984 §4.4.6) <-> the model's ----
 
-constexpr std::string_view kRoles[] = {"attendee", "chair", "informational", "optional", "owner"};
-constexpr std::string_view kKinds[] = {"group", "individual", "location", "resource"};
-
 // Where a Participant can be reached, as the model's address: its sendTo "imip" (a mailto:
 // URI), else its sendTo "other", else its email as a mailto: URI. None when it has neither.
 std::optional<std::string> participant_address(const json& p, const std::string& what) {
@@ -142,11 +139,11 @@ std::optional<json> participant_model(const json& p, const std::string& what) {
   json q = empty_participant();
   q["address"] = *address;
   q["name"] = str_or_null(opt_string(p, "name", what));
-  if (auto k = opt_string(p, "kind", what); k && among(kKinds, *k)) q["kind"] = *k;
+  if (auto k = opt_string(p, "kind", what); k && among(kParticipantKinds, *k)) q["kind"] = *k;
   if (const json* roles = member(p, "roles"); roles != nullptr) {
     if (!roles->is_object()) throw FormatError(what, "a participant's roles must be a map");
     for (const auto& [role, flag] : roles->items()) {
-      if (flag == true && among(kRoles, role)) q["roles"].push_back(role);
+      if (flag == true && among(kParticipantRoles, role)) q["roles"].push_back(role);
     }
   }
   if (auto s = opt_string(p, "participationStatus", what);
@@ -245,10 +242,10 @@ void list_participants(const json& ps, NotRead& out) {
       out.add(path + ".email");
     if (const json* roles = member(p, "roles"); roles != nullptr) {
       for (const auto& [role, flag] : roles->items()) {
-        if (flag == true && !among(kRoles, role)) out.add(path + ".roles");
+        if (flag == true && !among(kParticipantRoles, role)) out.add(path + ".roles");
       }
     }
-    if (auto k = opt_string(p, "kind", path); k && !among(kKinds, *k)) out.add(path + ".kind");
+    if (auto k = opt_string(p, "kind", path); k && !among(kParticipantKinds, *k)) out.add(path + ".kind");
     if (auto s = opt_string(p, "participationStatus", path);
         s && !among(kParticipationStatuses, *s))
       out.add(path + ".participationStatus");

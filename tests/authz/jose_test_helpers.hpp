@@ -5,12 +5,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <string>
 
 #include "authz/base64url.hpp"
 #include "authz/crypto.hpp"
 
 namespace authz::testing {
+
+/// The fixed "now" of the tests that check times against a clock they pass in.
+inline constexpr std::int64_t kNow = 1'700'000'000;
+
+/// Short for base64url_encode, for tests that build JOSE texts by hand.
+inline std::string b64(const std::string& s) { return base64url_encode(s); }
 
 /// Compact JWS over the given header and payload texts, signed with ES256 by `key`.
 inline std::string sign_compact_raw(const SigningKey& key, const std::string& header_json,

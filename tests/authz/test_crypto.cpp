@@ -20,6 +20,7 @@
 
 #include "authz/base64url.hpp"
 #include "authz/random.hpp"
+#include "jose_test_helpers.hpp"
 
 namespace authz {
 namespace {
@@ -52,7 +53,7 @@ std::string ec_jwk(const std::string& x, const std::string& y) {
   return nlohmann::json{{"kty", "EC"}, {"crv", "P-256"}, {"x", x}, {"y", y}}.dump();
 }
 
-std::string b64(const std::string& s) { return base64url_encode(s); }
+using testing::b64;
 
 TEST(Sha256, KnownAnswer) {
   // FIPS 180-2 "abc".

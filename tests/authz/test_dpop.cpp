@@ -14,7 +14,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::int64_t kNow = 1'700'000'000;
+using testing::kNow;
 constexpr const char* kUrl = "https://server.example.com/token";
 
 class DpopTest : public ::testing::Test {

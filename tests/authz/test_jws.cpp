@@ -13,13 +13,12 @@ namespace authz {
 namespace {
 
 using nlohmann::json;
+using testing::b64;
+using testing::kNow;
 using testing::sign_compact;
 using testing::sign_compact_raw;
 
-constexpr std::int64_t kNow = 1'700'000'000;
 const std::vector<std::string> kAudiences = {"https://as.example", "https://as.example/token"};
-
-std::string b64(const std::string& s) { return base64url_encode(s); }
 
 std::string unsigned_jws(const std::string& header) {
   return b64(header) + "." + b64(R"({"a":1})") + "." + b64("sig");

@@ -14,9 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -28,25 +26,13 @@
 
 #include "authz/audit.hpp"
 #include "storage/store.hpp"
+#include "../storage/numbered.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// prefix + a [+ "-" + b]. Built with to_chars: GCC 12 at -O3 warns falsely (-Wrestrict,
-// bug 105329) on `"literal" + std::to_string(n)`, and warnings are errors.
-std::string numbered(std::string_view prefix, int a, int b = -1) {
-  std::array<char, 32> buffer{};
-  std::string out(prefix);
-  auto end = std::to_chars(buffer.data(), buffer.data() + buffer.size(), a).ptr;
-  out.append(buffer.data(), end);
-  if (b >= 0) {
-    out += '-';
-    end = std::to_chars(buffer.data(), buffer.data() + buffer.size(), b).ptr;
-    out.append(buffer.data(), end);
-  }
-  return out;
-}
+using storage::testing::numbered;
 
 storage::AccessTokenRecord token(int thread, int n) {
   static const std::string prefix = numbered("t", ::getpid()) + "-";

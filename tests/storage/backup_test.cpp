@@ -18,19 +18,15 @@
 
 #include "storage/store.hpp"
 #include "temp_dir.hpp"
+#include "test_database.hpp"
 #include "test_hasher.hpp"
 
 namespace storage {
 namespace {
 
-constexpr std::int64_t kNow = 1'700'000'000;
+using testing::kNow;
+using testing::numbered;
 constexpr int kPrefill = 300;
-
-std::string numbered(std::string_view prefix, int n) {
-  std::array<char, 16> buffer{};
-  auto end = std::to_chars(buffer.data(), buffer.data() + buffer.size(), n).ptr;
-  return std::string(prefix) + std::string(buffer.data(), end);
-}
 
 ClientRecord client(const std::string& id) {
   ClientRecord c;

@@ -29,23 +29,9 @@
 namespace storage {
 namespace {
 
-constexpr std::int64_t kNow = 1'700'000'000;
+using testing::kNow;
+using testing::numbered;
 constexpr int kRacers = 8;
-
-// prefix + a [+ "-" + b]. Built with to_chars: GCC 12 at -O3 warns falsely (-Wrestrict,
-// bug 105329) on `"literal" + std::to_string(n)`, and warnings are errors.
-std::string numbered(std::string_view prefix, int a, int b = -1) {
-  std::array<char, 32> buffer{};
-  std::string out(prefix);
-  auto end = std::to_chars(buffer.data(), buffer.data() + buffer.size(), a).ptr;
-  out.append(buffer.data(), end);
-  if (b >= 0) {
-    out += '-';
-    end = std::to_chars(buffer.data(), buffer.data() + buffer.size(), b).ptr;
-    out.append(buffer.data(), end);
-  }
-  return out;
-}
 
 // Runs body(i) on `threads` threads released together; rethrows the first exception.
 void race(int threads, const std::function<void(int)>& body) {

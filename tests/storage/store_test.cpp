@@ -26,7 +26,7 @@
 namespace storage {
 namespace {
 
-constexpr std::int64_t kNow = 1'700'000'000;
+using testing::kNow;
 
 ClientRecord make_client(const std::string& id) {
   ClientRecord c;

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -26,6 +27,7 @@
 
 #include <gtest/gtest.h>
 
+#include "numbered.hpp"
 #include "storage/store.hpp"
 #include "temp_dir.hpp"
 #include "test_hasher.hpp"
@@ -33,6 +35,9 @@
 namespace storage::testing {
 
 enum class Backend { sqlite, postgres };
+
+/// The fixed "now" the store tests pass to the store.
+inline constexpr std::int64_t kNow = 1'700'000'000;
 
 /// Drops the columns that migrations 18 on added, for the tests that stand a database back at an
 /// older schema (the same SQL on both back ends). A migration that adds columns adds its drops

@@ -18,7 +18,7 @@
 namespace storage {
 namespace {
 
-constexpr std::int64_t kNow = 1'700'000'000;
+using testing::kNow;
 constexpr std::string_view kWaiting = "awaiting_confirmation";
 
 TransferRecord make_transfer(const std::string& id, std::string_view state,
