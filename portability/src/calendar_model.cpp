@@ -1,6 +1,7 @@
 #include "calendar_model.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "util.hpp"
 
@@ -28,6 +29,7 @@ json empty_event() {
                                   {"recurrence_dates", json::array()},
                                   {"excluded_dates", json::array()},
                                   {"participants", json::array()},
+                                  {"alerts", json::array()},
                                   {"created", nullptr},
                                   {"updated", nullptr},
                                   {"timestamp", nullptr}};
@@ -39,6 +41,53 @@ json empty_participant() {
                                   {"kind", nullptr},      {"roles", json::array()},
                                   {"status", nullptr},    {"expect_reply", false}};
   return kEmpty;
+}
+
+json empty_alert() {
+  static const json kEmpty = json{{"action", "display"},  {"offset", nullptr},
+                                  {"relative_to", "start"}, {"at", nullptr},
+                                  {"acknowledged", nullptr}, {"description", ""},
+                                  {"summary", ""},          {"recipients", json::array()}};
+  return kEmpty;
+}
+
+void sort_alerts(json& alerts) {
+  // nlohmann::json orders objects as maps of their members: a total order on equal shapes.
+  std::sort(alerts.begin(), alerts.end());
+}
+
+bool valid_duration(const std::string& d) {
+  // RFC 5545 §3.3.6: ["+"/"-"] "P" (dur-date / dur-time / dur-week).
+  std::size_t i = 0;
+  if (i < d.size() && (d[i] == '+' || d[i] == '-')) ++i;
+  if (i >= d.size() || d[i] != 'P') return false;
+  ++i;
+  auto number = [&] {
+    const std::size_t s = i;
+    while (i < d.size() && std::isdigit(static_cast<unsigned char>(d[i]))) ++i;
+    return i > s;
+  };
+  if (i >= d.size()) return false;
+  if (d[i] != 'T') {
+    if (!number() || i >= d.size()) return false;
+    if (d[i] == 'W') return i + 1 == d.size();
+    if (d[i] != 'D') return false;
+    ++i;
+    if (i == d.size()) return true;
+  }
+  if (d[i] != 'T') return false;
+  ++i;
+  bool any = false;
+  for (char unit : {'H', 'M', 'S'}) {
+    const std::size_t save = i;
+    if (number() && i < d.size() && d[i] == unit) {
+      ++i;
+      any = true;
+    } else {
+      i = save;
+    }
+  }
+  return any && i == d.size();
 }
 
 std::vector<std::string> participant_conflicts(const json& participants, const json& p) {
@@ -78,6 +127,11 @@ bool is_local_date_time(const std::string& s) {
   return dt.has_value() && dt->second < 60;
 }
 
+bool is_utc_date_time(const std::string& s) {
+  const auto dt = parse_rfc3339(s);
+  return dt.has_value() && dt->utc && dt->second < 60 && s.size() >= 20 && s[10] == 'T';
+}
+
 std::string check_event(const json& item) {
   if (!item.is_object()) throw FormatError("", "event model must be an object");
   const auto uid = model_string(item, "uid");
@@ -105,6 +159,31 @@ std::string check_event(const json& item) {
       throw FormatError(*uid, "a participant needs a non-empty address");
     if (!p.contains("roles") || !p["roles"].is_array())
       throw FormatError(*uid, "a participant's roles must be an array");
+  }
+  if (!item.contains("alerts") || !item["alerts"].is_array())
+    throw FormatError(*uid, "alerts must be an array");
+  for (const json& a : item["alerts"]) {
+    const auto action = model_string(a, "action");
+    if (!action || !among(kAlertActions, *action))
+      throw FormatError(*uid, "an alert's action must be display, email or audio");
+    const auto offset = model_string(a, "offset");
+    const auto at = model_string(a, "at");
+    if (offset.has_value() == at.has_value())
+      throw FormatError(*uid, "an alert needs either an offset or an at time");
+    if (offset && !valid_duration(*offset)) throw FormatError(*uid, "bad alert offset " + *offset);
+    for (const char* key : {"at", "acknowledged"}) {
+      if (auto t = model_string(a, key); t && !is_utc_date_time(*t))
+        throw FormatError(*uid, std::string("an alert's ") + key + " must be a UTC time");
+    }
+    const auto related = model_string(a, "relative_to");
+    if (!related || (*related != "start" && *related != "end"))
+      throw FormatError(*uid, "an alert's relative_to must be start or end");
+    for (const char* key : {"description", "summary"}) {
+      if (!model_string(a, key)) throw FormatError(*uid, std::string("an alert's ") + key +
+                                                             " must be a string");
+    }
+    if (!a.contains("recipients") || !a["recipients"].is_array())
+      throw FormatError(*uid, "an alert's recipients must be an array");
   }
   return *uid;
 }

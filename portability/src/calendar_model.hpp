@@ -38,7 +38,21 @@ inline constexpr std::string_view kParticipantRoles[] = {"attendee", "chair", "i
                                                          "optional", "owner"};
 inline constexpr std::string_view kParticipantKinds[] = {"group", "individual", "location",
                                                          "resource"};
+/// An alert with every model field present: action (display, email, audio), when it fires:
+/// `offset` (a signed duration from the event's start or end, `relative_to`) or `at` (a UTC
+/// time), `acknowledged` (UTC, or null), and what it says: `description` (the text shown or
+/// mailed), `summary` (an e-mail's subject) and `recipients` (an e-mail's addresses, sorted).
+json empty_alert();
+/// The alert actions the model knows (RFC 5545 §3.8.6.1's, less the deprecated PROCEDURE).
+inline constexpr std::string_view kAlertActions[] = {"audio", "display", "email"};
+/// Puts the model's alerts in their canonical order (a set in JSCalendar, a sequence of
+/// VALARMs in iCalendar: the model keeps them sorted so that both give the same model).
+void sort_alerts(json& alerts);
+/// True for an RFC 5545 §3.3.6 duration, signed or not ("-PT15M", "P1W", "+P1DT2H").
+bool valid_duration(const std::string& d);
 /// True for "YYYY-MM-DDTHH:MM:SS" with an optional ".fraction" (RFC 8984 §1.4.4).
 bool is_local_date_time(const std::string& s);
+/// True for an RFC 8984 UTCDateTime, "YYYY-MM-DDTHH:MM:SS[.fraction]Z".
+bool is_utc_date_time(const std::string& s);
 
 }  // namespace portability::detail

@@ -262,40 +262,6 @@ std::string relative(const When& w, const When& start, const std::string& what,
   return w.local;
 }
 
-bool valid_duration(const std::string& d) {
-  // §3.3.6: ["+"/"-"] "P" (dur-date / dur-time / dur-week).
-  std::size_t i = 0;
-  if (i < d.size() && (d[i] == '+' || d[i] == '-')) ++i;
-  if (i >= d.size() || d[i] != 'P') return false;
-  ++i;
-  auto number = [&] {
-    const std::size_t s = i;
-    while (i < d.size() && std::isdigit(static_cast<unsigned char>(d[i]))) ++i;
-    return i > s;
-  };
-  if (i >= d.size()) return false;
-  if (d[i] != 'T') {
-    if (!number() || i >= d.size()) return false;
-    if (d[i] == 'W') return i + 1 == d.size();
-    if (d[i] != 'D') return false;
-    ++i;
-    if (i == d.size()) return true;
-  }
-  if (d[i] != 'T') return false;
-  ++i;
-  bool any = false;
-  for (char unit : {'H', 'M', 'S'}) {
-    const std::size_t save = i;
-    if (number() && i < d.size() && d[i] == unit) {
-      ++i;
-      any = true;
-    } else {
-      i = save;
-    }
-  }
-  return any && i == d.size();
-}
-
 // Wall-clock difference as nominal days plus exact time (§3.3.6), so that DTSTART + DURATION
 // gives back the same DTEND wall time.
 std::string difference(const When& a, const When& b, const std::string& what) {
@@ -689,11 +655,12 @@ bool holds_something(const Line& l) {
 
 // Walks one component's own level (`inside`: the lines between its BEGIN and its END), in
 // document order: names each nested component that holds something, whole ("VALARM"), unless
-// it is among `kept` (upper case), and hands each property of the component itself to
+// it is among `kept` (upper case), which it hands to `component` (its name and the lines
+// between its BEGIN and END) instead, and hands each property of the component itself to
 // `property`.
-template <typename Property>
+template <typename Property, typename Component>
 void list_level(std::span<const Line> inside, std::span<const std::string_view> kept,
-                NotRead& out, Property property) {
+                NotRead& out, Property property, Component component) {
   int depth = 0;
   std::size_t opened = 0;
   for (std::size_t i = 0; i < inside.size(); ++i) {
@@ -704,7 +671,11 @@ void list_level(std::span<const Line> inside, std::span<const std::string_view> 
         opened = i;
       } else if (depth == 0 && i > opened + 1) {  // a component with something inside it
         std::string name = upper(inside[opened].value);
-        if (!among(kept, name)) out.add(name);
+        if (!among(kept, name)) {
+          out.add(name);
+        } else {
+          component(name, inside.subspan(opened + 1, i - opened - 1));
+        }
       }
       continue;
     }
@@ -712,15 +683,165 @@ void list_level(std::span<const Line> inside, std::span<const std::string_view> 
   }
 }
 
+// ---- VALARM (RFC 5545 §3.6.6; ACKNOWLEDGED from RFC 9074) <-> the model's alerts ----
+
+// The properties of a VALARM that alert_of reads, and the value type each may name in VALUE
+// without changing what the model holds (TRIGGER's is the adapter's own to interpret).
+constexpr ReadProperty kAlarmProperties[] = {
+    {"ACKNOWLEDGED", "DATE-TIME"}, {"ACTION", "TEXT"},   {"ATTENDEE", "CAL-ADDRESS"},
+    {"DESCRIPTION", "TEXT"},       {"SUMMARY", "TEXT"},  {"TRIGGER", ""}};
+
+// The one line named `name` among a VALARM's own lines (not those of a component inside it).
+const Line* alarm_line(std::span<const Line> inside, std::string_view name,
+                       const std::string& what) {
+  const Line* found = nullptr;
+  int depth = 0;
+  for (const Line& l : inside) {
+    if (l.name == "BEGIN" || l.name == "END") {
+      depth += l.name == "BEGIN" ? 1 : -1;
+    } else if (depth == 0 && l.name == name) {
+      if (found != nullptr)
+        throw FormatError(what, "VALARM: " + std::string(name) + " appears more than once");
+      found = &l;
+    }
+  }
+  return found;
+}
+
+// A VALARM (`inside`: the lines between its BEGIN and END) as the model's alert; none when it
+// holds nothing, or says an action the model has no value for (list_alarm names it). A VALARM
+// without ACTION or TRIGGER, or with a trigger that is not a duration or a UTC time, is refused
+// (§3.6.6, §3.8.6.3).
+std::optional<json> alert_of(std::span<const Line> inside, const std::string& what) {
+  if (std::ranges::none_of(inside, [](const Line& l) {
+        return l.name != "BEGIN" && l.name != "END" && holds_something(l);
+      }))
+    return std::nullopt;
+  const Line* action = alarm_line(inside, "ACTION", what);
+  const Line* trigger = alarm_line(inside, "TRIGGER", what);
+  if (action == nullptr) throw FormatError(what, "VALARM has no ACTION (RFC 5545 §3.6.6)");
+  if (trigger == nullptr) throw FormatError(what, "VALARM has no TRIGGER (RFC 5545 §3.6.6)");
+  const std::string act = lower(action->value);
+  if (!among(kAlertActions, act)) return std::nullopt;
+  json a = empty_alert();
+  a["action"] = act;
+  const auto type = param(*trigger, "VALUE");
+  if (type && upper(*type) == "DATE-TIME") {
+    const When at = parse_when(*trigger, what);
+    if (!at.utc) throw FormatError(what, "VALARM: a TRIGGER time must be in UTC (RFC 5545 §3.8.6.3)");
+    a["at"] = at.local + "Z";
+  } else {
+    if ((type && upper(*type) != "DURATION") || !valid_duration(trigger->value))
+      throw FormatError(what, "VALARM: bad TRIGGER " + trigger->value);
+    a["offset"] = trigger->value[0] == '+' ? trigger->value.substr(1) : trigger->value;
+    if (auto related = param(*trigger, "RELATED")) {
+      const std::string r = upper(*related);
+      if (r != "START" && r != "END") throw FormatError(what, "VALARM: bad TRIGGER;RELATED=" + *related);
+      a["relative_to"] = lower(r);
+    }
+  }
+  if (const Line* l = alarm_line(inside, "ACKNOWLEDGED", what)) a["acknowledged"] = utc_stamp(*l, what);
+  if (const Line* l = alarm_line(inside, "DESCRIPTION", what)) a["description"] = unescape(l->value, what);
+  if (const Line* l = alarm_line(inside, "SUMMARY", what)) a["summary"] = unescape(l->value, what);
+  int depth = 0;
+  for (const Line& l : inside) {
+    if (l.name == "BEGIN" || l.name == "END") depth += l.name == "BEGIN" ? 1 : -1;
+    if (depth == 0 && l.name == "ATTENDEE" && !l.value.empty()) a["recipients"].push_back(l.value);
+  }
+  sort_unique(a["recipients"]);
+  return a;
+}
+
+// Names what a VALARM holds that alert_of does not keep, by its path from "VALARM": the whole
+// alarm when its action is one the model has no value for ("VALARM/ACTION"), properties it does
+// not read ("VALARM/REPEAT", "VALARM/X-WR-ALARMUID"), parameters of those it reads
+// ("VALARM/ATTENDEE;CN") and components inside it.
+void list_alarm(std::span<const Line> inside, NotRead& out) {
+  if (!alert_of(inside, "")) {
+    out.add("VALARM/ACTION");
+    return;
+  }
+  list_level(
+      inside, {}, out,
+      [&](const Line& l) {
+        const auto* p = std::ranges::find(kAlarmProperties, l.name, &ReadProperty::name);
+        if (p == std::end(kAlarmProperties)) {
+          if (holds_something(l)) out.add("VALARM/" + l.name);
+          return;
+        }
+        for (const Param& param : l.params) {
+          if (!holds_something(param)) continue;
+          const bool read =
+              (param.name == "VALUE" && param.values.size() == 1 &&
+               (p->type.empty() || same_upper(param.values[0], p->type))) ||
+              (l.name == "TRIGGER" && param.name == "RELATED");
+          if (!read) out.add("VALARM/" + l.name + ";" + param.name);
+        }
+      },
+      [](const std::string&, std::span<const Line>) {});
+}
+
+// A model alert as VALARM lines; what they cannot say goes to `lost`. An e-mail alert needs a
+// recipient (§3.6.6): one without is written as a display alert, its action listed.
+std::vector<std::string> alarm_lines(const json& a, std::vector<std::string>& lost) {
+  std::string action = a["action"].get<std::string>();
+  std::vector<std::string> recipients;
+  for (const json& r : a["recipients"]) {
+    if (is_uri_text(r.get<std::string>())) {
+      recipients.push_back(r.get<std::string>());
+    } else {
+      lost.push_back("alerts.recipients");  // a line break would start another line
+    }
+  }
+  if (action == "email" && recipients.empty()) {
+    action = "display";
+    lost.push_back("alerts.action");
+  }
+  std::vector<std::string> lines{"BEGIN:VALARM", "ACTION:" + upper(action)};
+  if (auto at = model_string(a, "at")) {
+    lines.push_back("TRIGGER;VALUE=DATE-TIME:" + compact(*at) + "Z");
+    if (at->find('.') != std::string::npos) lost.push_back("alerts.at.fraction");
+  } else {
+    const bool end = a["relative_to"] == "end";
+    lines.push_back(std::string("TRIGGER") + (end ? ";RELATED=END:" : ":") +
+                    a["offset"].get<std::string>());
+  }
+  const std::string description = a["description"].get<std::string>();
+  if (action != "audio") {
+    lines.push_back("DESCRIPTION:" + escape(description));  // required, even when empty
+  } else if (!description.empty()) {
+    lost.push_back("alerts.description");  // an AUDIO alarm has no text (§3.6.6)
+  }
+  const std::string summary = a["summary"].get<std::string>();
+  if (action == "email") {
+    lines.push_back("SUMMARY:" + escape(summary));
+    for (const std::string& r : recipients) lines.push_back("ATTENDEE:" + r);
+  } else {
+    if (!summary.empty()) lost.push_back("alerts.summary");
+    if (!recipients.empty()) lost.push_back("alerts.recipients");
+  }
+  if (auto t = model_string(a, "acknowledged")) {
+    lines.push_back("ACKNOWLEDGED:" + compact(*t) + "Z");
+    if (t->find('.') != std::string::npos) lost.push_back("alerts.acknowledged.fraction");
+  }
+  lines.emplace_back("END:VALARM");
+  return lines;
+}
+
+// The components inside a VEVENT that to_model reads.
+constexpr std::string_view kEventKept[] = {"VALARM"};
+
 // Names what a VEVENT block holds that the model has no field for, in document order:
-// nested components whole ("VALARM"), properties to_model does not read ("ATTENDEE", "X-FOO",
-// any name not in kReadProperties), and parameters of the properties it reads that the model
-// does not keep ("DESCRIPTION;ALTREP", "RECURRENCE-ID;RANGE"). Empty parts are left out.
+// nested components whole ("VLOCATION") and what a VALARM holds beyond the model's alert
+// (list_alarm), properties to_model does not read ("X-FOO", any name not in kReadProperties),
+// and parameters of the properties it reads that the model does not keep ("DESCRIPTION;ALTREP",
+// "RECURRENCE-ID;RANGE"). Empty parts are left out.
 void list_not_read(const std::vector<Line>& lines, std::vector<std::string>& list) {
   NotRead out(list);
   const std::span<const Line> inside = std::span(lines).subspan(1, lines.size() - 2);
   json participants = json::array();  // as to_model merges them, to see what a merge leaves out
-  list_level(inside, {}, out, [&](const Line& l) {
+  const auto alarm = [&](const std::string&, std::span<const Line> a) { list_alarm(a, out); };
+  list_level(inside, kEventKept, out, [&](const Line& l) {
     const ReadProperty* p = read_property(l.name);
     if (p == nullptr) {
       if (holds_something(l)) out.add(l.name);
@@ -743,7 +864,7 @@ void list_not_read(const std::vector<Line>& lines, std::vector<std::string>& lis
           (p->type == "CAL-ADDRESS" && participant_param_read(l.name, param));
       if (!read) out.add(l.name + ";" + param.name);
     }
-  });
+  }, alarm);
 }
 
 // ---- what split skips of a VCALENDAR (Format::split's not_read) ----
@@ -770,9 +891,12 @@ constexpr std::string_view kCalendarKept[] = {"VEVENT", "VTIMEZONE"};
 // (RFC 5545 §3.2.19), means only what its definition says, and the model keeps the name
 // alone: such a zone is named too ("VTIMEZONE TZID=Tokyo Standard Time").
 void list_skipped(std::span<const Line> inside, NotRead& out) {
-  list_level(inside, kCalendarKept, out, [&](const Line& l) {
-    if (!among(kCalendarRead, l.name) && holds_something(l)) out.add("VCALENDAR/" + l.name);
-  });
+  list_level(
+      inside, kCalendarKept, out,
+      [&](const Line& l) {
+        if (!among(kCalendarRead, l.name) && holds_something(l)) out.add("VCALENDAR/" + l.name);
+      },
+      [](const std::string&, std::span<const Line>) {});
   const auto iana_shaped = [](std::string_view tzid) {
     return !tzid.empty() && tzid.front() != '/' && tzid.back() != '/' &&
            std::ranges::all_of(tzid, [](char c) {
@@ -900,13 +1024,19 @@ class ICalendar final : public Format {
         lines.back().name != "END" || upper(lines.back().value) != "VEVENT")
       throw FormatError(what, "not a BEGIN:VEVENT .. END:VEVENT block");
     std::vector<const Line*> props;
+    json alerts = json::array();
     int depth = 0;
+    std::size_t opened = 0;
     for (std::size_t i = 1; i + 1 < lines.size(); ++i) {
       const Line& l = lines[i];
-      if (l.name == "BEGIN") ++depth;
+      if (l.name == "BEGIN" && ++depth == 1) opened = i;
       if (l.name == "END") --depth;
       if (depth < 0) throw FormatError(what, "line " + std::to_string(l.number) + ": unbalanced END");
-      if (depth == 0 && l.name != "END") props.push_back(&l);  // VALARM etc. are not carried
+      if (depth == 0 && l.name == "END" && same_upper(lines[opened].value, "VALARM")) {
+        if (auto a = alert_of(std::span(lines).subspan(opened + 1, i - opened - 1), what))
+          alerts.push_back(std::move(*a));
+      }
+      if (depth == 0 && l.name != "END") props.push_back(&l);  // other components: not carried
     }
     if (depth != 0) throw FormatError(what, "missing END:VEVENT");
     auto one = [&](const char* name) -> const Line* {
@@ -997,6 +1127,8 @@ class ICalendar final : public Format {
     sort_unique(m["categories"]);
     sort_unique(m["recurrence_dates"]);
     sort_unique(m["excluded_dates"]);
+    sort_alerts(alerts);
+    m["alerts"] = std::move(alerts);
     // Last, so that an item refused above adds nothing to the list.
     if (not_read != nullptr) list_not_read(lines, *not_read);
     return m;
@@ -1080,6 +1212,9 @@ class ICalendar final : public Format {
         prop(std::string(key[0] == 'c' ? "CREATED:" : "LAST-MODIFIED:") + compact(*t) + "Z");
         if (t->find('.') != std::string::npos) lost.push_back(std::string(key) + ".fraction");
       }
+    }
+    for (const json& a : item["alerts"]) {
+      for (const std::string& line : alarm_lines(a, lost)) prop(line);
     }
     prop("END:VEVENT");
     std::sort(lost.begin(), lost.end());

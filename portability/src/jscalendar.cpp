@@ -165,12 +165,92 @@ void participants_to_model(const json& e, json& m, const std::string& what) {
   }
 }
 
+// ---- alerts (RFC 8984 §4.5.2) <-> the model's ----
+
+// Why an Alert is not carried: a trigger the model has no field for (an UnknownTrigger, an
+// offset that is no RFC 5545 duration, such as a week and days together or a fraction of a
+// second) or an action it has no value for. Empty for one that alert_model reads.
+std::string alert_unread(const json& a) {
+  const json& t = a["trigger"];
+  const auto type = opt_string(t, "@type", "");
+  const auto offset = opt_string(t, "offset", "");
+  const bool offset_trigger = type == "OffsetTrigger" || (!type && offset);
+  const bool absolute = type == "AbsoluteTrigger" || (!type && !offset && member(t, "when"));
+  if (!absolute && (!offset_trigger || !offset || !valid_duration(*offset))) return "alerts.trigger";
+  const auto action = opt_string(a, "action", "");
+  if (action && *action != "display" && *action != "email") return "alerts.action";
+  return {};
+}
+
+// One Alert as the model holds it; none when alert_unread names why not.
+std::optional<json> alert_model(const json& a, const std::string& what) {
+  if (!a.is_object()) throw FormatError(what, "an alert must be an object");
+  const json* t = member(a, "trigger");
+  if (t == nullptr || !t->is_object()) throw FormatError(what, "an alert needs a trigger object");
+  for (const char* key : {"@type", "offset", "relativeTo", "when"}) opt_string(*t, key, what);
+  opt_string(a, "action", what);
+  if (!alert_unread(a).empty()) return std::nullopt;
+  json m = empty_alert();
+  m["action"] = opt_string(a, "action", what).value_or("display");
+  if (auto when = opt_string(*t, "when", what); when && !member(*t, "offset")) {
+    if (!is_utc_date_time(*when)) throw FormatError(what, "an alert's when must be a UTCDateTime");
+    m["at"] = *when;
+  } else {
+    const std::string offset = *opt_string(*t, "offset", what);
+    m["offset"] = offset[0] == '+' ? offset.substr(1) : offset;
+    const std::string related = opt_string(*t, "relativeTo", what).value_or("start");
+    if (related != "start" && related != "end")
+      throw FormatError(what, "an alert's relativeTo must be start or end");
+    m["relative_to"] = related;
+  }
+  if (auto ack = opt_string(a, "acknowledged", what)) {
+    if (!is_utc_date_time(*ack)) throw FormatError(what, "acknowledged must be a UTCDateTime");
+    m["acknowledged"] = *ack;
+  }
+  return m;
+}
+
+void alerts_to_model(const json& e, json& m, const std::string& what) {
+  const json* alerts = member(e, "alerts");
+  if (alerts == nullptr) return;
+  if (!alerts->is_object()) throw FormatError(what, "alerts must be an Id[Alert] map");
+  for (const auto& [id, a] : alerts->items()) {
+    if (auto q = alert_model(a, what)) m["alerts"].push_back(std::move(*q));
+  }
+  sort_alerts(m["alerts"]);
+}
+
+// The model's alerts as an Id[Alert] map. JSCalendar alerts have no text or recipients of
+// their own (a client shows the event, or mails its participants), and no sound.
+json alerts_from_model(const json& alerts, std::vector<std::string>& lost) {
+  json out = json::object();
+  int n = 0;
+  for (const json& a : alerts) {
+    json trigger;
+    if (auto at = model_string(a, "at")) {
+      trigger = {{"@type", "AbsoluteTrigger"}, {"when", *at}};
+    } else {
+      trigger = {{"@type", "OffsetTrigger"}, {"offset", a["offset"]}};
+      if (a["relative_to"] == "end") trigger["relativeTo"] = "end";
+    }
+    json o{{"@type", "Alert"}, {"trigger", trigger}};
+    if (a["action"] == "email") o["action"] = "email";
+    if (a["action"] == "audio") lost.push_back("alerts.action");  // written as a display alert
+    if (auto t = model_string(a, "acknowledged")) o["acknowledged"] = *t;
+    if (!a["description"].get_ref<const std::string&>().empty()) lost.push_back("alerts.description");
+    if (!a["summary"].get_ref<const std::string&>().empty()) lost.push_back("alerts.summary");
+    if (!a["recipients"].empty()) lost.push_back("alerts.recipients");
+    out[std::to_string(++n)] = o;
+  }
+  return out;
+}
+
 // ---- what an Event holds that the model has no field for (Format::to_model's not_read) ----
 
 // The members to_model reads. Anything else is reported, so a member nobody has heard of is
 // not dropped silently either.
 constexpr std::string_view kEventMembers[] = {
-    "@type", "created", "description", "duration", "freeBusyStatus", "keywords", "links",
+    "@type", "alerts", "created", "description", "duration", "freeBusyStatus", "keywords", "links",
     "locations", "participants", "recurrenceId", "recurrenceOverrides", "recurrenceRules",
     "replyTo", "sequence", "showWithoutTime", "start", "status", "timeZone", "title", "uid",
     "updated"};
@@ -180,6 +260,9 @@ constexpr std::string_view kRuleMembers[] = {
     "@type", "byDay", "byHour", "byMinute", "byMonth", "byMonthDay", "bySecond",
     "bySetPosition", "byWeekNo", "byYearDay", "count", "firstDayOfWeek", "frequency",
     "infobank:untilUtc", "interval", "rscale", "skip", "until"};
+constexpr std::string_view kAlertMembers[] = {"@type", "acknowledged", "action", "trigger"};
+constexpr std::string_view kOffsetTriggerMembers[] = {"@type", "offset", "relativeTo"};
+constexpr std::string_view kAbsoluteTriggerMembers[] = {"@type", "when"};
 constexpr std::string_view kNDayMembers[] = {"@type", "day", "nthOfPeriod"};
 constexpr std::string_view kLocationMembers[] = {"@type", "name"};
 constexpr std::string_view kLinkMembers[] = {"@type", "href"};
@@ -284,6 +367,20 @@ void list_not_read(const json& e, NotRead& out) {
       }
     } else if (key == "participants") {
       list_participants(v, out);
+    } else if (key == "alerts") {
+      for (const auto& [id, a] : v.items()) {
+        if (const std::string why = alert_unread(a); !why.empty()) {
+          out.add(why);
+          continue;
+        }
+        out.members(a, kAlertMembers, key);
+        const json& t = a["trigger"];
+        const bool absolute = member(t, "when") != nullptr && member(t, "offset") == nullptr;
+        out.members(t,
+                    absolute ? std::span<const std::string_view>(kAbsoluteTriggerMembers)
+                             : std::span<const std::string_view>(kOffsetTriggerMembers),
+                    key + ".trigger");
+      }
     } else if (key == "replyTo") {
       // Read as the owner's address, which the model keeps; another is named.
       bool owners_only = v.is_object();
@@ -443,6 +540,7 @@ class JsCalendar final : public Format {
       }
     }
     participants_to_model(e, m, what);
+    alerts_to_model(e, m, what);
     m["created"] = str_or_null(utc_date_time(e, "created", what));
     m["updated"] = str_or_null(utc_date_time(e, "updated", what));
     sort_unique(m["categories"]);
@@ -532,6 +630,7 @@ class JsCalendar final : public Format {
       // §4.4.4: where replies go, the owner's address.
       if (reply_to) e["replyTo"] = {{"imip", *reply_to}};
     }
+    if (!item["alerts"].empty()) e["alerts"] = alerts_from_model(item["alerts"], lost);
     for (const char* key : {"created", "updated"}) {
       if (auto t = model_string(item, key)) e[key] = *t;
     }

@@ -350,6 +350,147 @@ TEST(CrossFormat, ParticipantsTravelBothWays) {
   EXPECT_THROW(ics.from_model(zone), FormatError);
 }
 
+// VALARM (RFC 5545 §3.6.6) and JSCalendar's alerts (RFC 8984 §4.5.2) are the model's alerts:
+// when (an offset from the start or end, or a UTC time), how (display, e-mail, sound), whether
+// acknowledged (RFC 9074), and an alarm's own text, subject and recipients, which JSCalendar
+// has no member for. Google writes a display and an e-mail reminder on most events.
+TEST(CrossFormat, AlertsTravelBothWays) {
+  const Format& ics = format("icalendar");
+  const Format& js = format("jscalendar");
+  const auto items = ics.split(calendar(
+      "BEGIN:VEVENT\r\n"
+      "UID:alarms@example.org\r\n"
+      "DTSTART:20240105T090000Z\r\n"
+      "DTEND:20240105T100000Z\r\n"
+      "SUMMARY:Dentist\r\n"
+      "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:This is an event reminder\r\n"
+      "TRIGGER:-P0DT0H30M0S\r\nEND:VALARM\r\n"
+      "BEGIN:VALARM\r\nACTION:EMAIL\r\nDESCRIPTION:This is an event reminder\r\n"
+      "SUMMARY:Alarm notification\r\nATTENDEE:mailto:ann@example.org\r\n"
+      "TRIGGER:-P1D\r\nEND:VALARM\r\n"
+      "BEGIN:VALARM\r\nACTION:AUDIO\r\nTRIGGER;RELATED=END:+PT5M\r\nEND:VALARM\r\n"
+      "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Leave now\r\n"
+      "TRIGGER;VALUE=DATE-TIME:20240105T081500Z\r\nACKNOWLEDGED:20240105T081600Z\r\n"
+      "END:VALARM\r\n"
+      "END:VEVENT\r\n"));
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(not_read_of(ics, items[0]), Names{});
+  const Item m = ics.to_model(items[0]);
+  EXPECT_EQ(m["alerts"], Item::parse(R"([
+    {"action":"audio","offset":"PT5M","relative_to":"end","at":null,"acknowledged":null,
+     "description":"","summary":"","recipients":[]},
+    {"action":"display","offset":"-P0DT0H30M0S","relative_to":"start","at":null,
+     "acknowledged":null,"description":"This is an event reminder","summary":"",
+     "recipients":[]},
+    {"action":"email","offset":"-P1D","relative_to":"start","at":null,"acknowledged":null,
+     "description":"This is an event reminder","summary":"Alarm notification",
+     "recipients":["mailto:ann@example.org"]},
+    {"action":"display","offset":null,"relative_to":"start","at":"2024-01-05T08:15:00Z",
+     "acknowledged":"2024-01-05T08:16:00Z","description":"Leave now","summary":"",
+     "recipients":[]}])"))
+      << "in the model's canonical order: as JSON objects, member by member";
+
+  // Back to iCalendar: nothing lost, the same model.
+  const Converted i = ics.from_model(m);
+  EXPECT_EQ(i.not_carried, Names{});
+  EXPECT_NE(i.native.text.find("TRIGGER;RELATED=END:PT5M"), std::string::npos) << i.native.text;
+  EXPECT_NE(i.native.text.find("TRIGGER;VALUE=DATE-TIME:20240105T081500Z"), std::string::npos);
+  EXPECT_EQ(ics.to_model(i.native), m);
+  EXPECT_EQ(not_read_of(ics, i.native), Names{});
+
+  // To JSCalendar: the triggers, actions and acknowledgement travel; the alarms' own text,
+  // subject and recipients, and the sound, are listed.
+  const Converted j = js.from_model(m);
+  EXPECT_EQ(j.not_carried, (Names{"alerts.action", "alerts.description", "alerts.recipients",
+                                  "alerts.summary"}));
+  testing::expect_carried(m, js);
+  const Item e = Item::parse(j.native.text);
+  ASSERT_EQ(e["alerts"].size(), 4u);
+  EXPECT_EQ(e["alerts"]["1"]["trigger"],
+            Item::parse(R"({"@type":"OffsetTrigger","offset":"PT5M","relativeTo":"end"})"));
+  EXPECT_FALSE(e["alerts"]["1"].contains("action"));  // "display", the default
+  EXPECT_EQ(e["alerts"]["4"]["trigger"],
+            Item::parse(R"({"@type":"AbsoluteTrigger","when":"2024-01-05T08:15:00Z"})"));
+  EXPECT_EQ(e["alerts"]["4"]["acknowledged"], "2024-01-05T08:16:00Z");
+  EXPECT_EQ(e["alerts"]["3"]["action"], "email");
+  EXPECT_EQ(not_read_of(js, j.native), Names{});
+
+  // And from JSCalendar into iCalendar: an e-mail alert without recipients (JSCalendar mails
+  // the participants) is written as a display alarm, its action listed; every DISPLAY and
+  // EMAIL alarm gets the DESCRIPTION the RFC requires, empty when there is no text.
+  const Item from_js = js.to_model(j.native);
+  const Converted back = ics.from_model(from_js);
+  EXPECT_EQ(back.not_carried, Names{"alerts.action"});
+  testing::expect_carried(from_js, ics);
+  EXPECT_NE(back.native.text.find("ACTION:DISPLAY\r\nTRIGGER:-P1D\r\nDESCRIPTION:\r\n"),
+            std::string::npos)
+      << back.native.text;
+  EXPECT_EQ(not_read_of(ics, back.native), Names{});
+
+  // A recipient with a line break would inject a line: not written, and listed.
+  Item hostile = m;
+  hostile["alerts"][2]["recipients"] = Item::array({"mailto:x@example.org\r\nX-INJECTED:1"});
+  const Converted safe = ics.from_model(hostile);
+  EXPECT_EQ(safe.native.text.find("X-INJECTED"), std::string::npos);
+  // With no recipient left it is a display alarm, which has no subject.
+  EXPECT_EQ(safe.not_carried, (Names{"alerts.action", "alerts.recipients", "alerts.summary"}));
+}
+
+// A VALARM without what RFC 5545 requires of every alarm, or with a trigger that is neither a
+// duration nor a UTC time, fails the item, naming it; so does a JSCalendar alert without a
+// trigger or with a malformed one. A model alert that is not one is refused by from_model.
+TEST(CrossFormat, MalformedAlertsFailTheItem) {
+  const Format& ics = format("icalendar");
+  const Format& js = format("jscalendar");
+  const auto with_alarm = [&](const std::string& alarm) {
+    return ics.split(calendar("BEGIN:VEVENT\r\nUID:a@example.org\r\nDTSTART:20240105T090000Z\r\n"
+                              "BEGIN:VALARM\r\n" + alarm + "END:VALARM\r\nEND:VEVENT\r\n"))[0];
+  };
+  for (const std::string bad :
+       {"ACTION:DISPLAY\r\nDESCRIPTION:x\r\n",                      // no TRIGGER
+        "TRIGGER:-PT5M\r\nDESCRIPTION:x\r\n",                       // no ACTION
+        "ACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nTRIGGER:-PT1M\r\n",     // two TRIGGERs
+        "ACTION:DISPLAY\r\nTRIGGER:5 minutes before\r\n",           // not a duration
+        "ACTION:DISPLAY\r\nTRIGGER;VALUE=DATE-TIME:20240105T081500\r\n",  // not UTC
+        "ACTION:DISPLAY\r\nTRIGGER;RELATED=MIDDLE:-PT5M\r\n",
+        "ACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nACKNOWLEDGED:20240105T081500\r\n"}) {
+    Names names;
+    try {
+      ics.to_model(with_alarm(bad), &names);
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const FormatError& e) {
+      EXPECT_NE(std::string(e.what()).find("a@example.org"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(names.empty()) << bad;
+  }
+  const auto event = [](const std::string& alerts) {
+    return NativeItem{"e", R"({"@type":"Event","uid":"e","start":"2024-03-01T09:00:00",)"
+                           R"("alerts":)" + alerts + "}"};
+  };
+  for (const std::string bad :
+       {R"([])", R"({"a":{"@type":"Alert"}})", R"({"a":{"trigger":"PT5M"}})",
+        R"({"a":{"trigger":{"@type":"OffsetTrigger","offset":"-PT5M","relativeTo":"middle"}}})",
+        R"({"a":{"trigger":{"@type":"AbsoluteTrigger","when":"2024-03-01T08:00:00"}}})",
+        R"({"a":{"trigger":{"offset":"-PT5M"},"acknowledged":"yesterday"}})",
+        R"({"a":{"trigger":{"offset":5}}})"}) {
+    EXPECT_THROW(js.to_model(event(bad)), FormatError) << bad;
+  }
+  EXPECT_EQ(js.to_model(event(R"({"a":{"trigger":{"offset":"+PT0S"}}})"))["alerts"][0]["offset"],
+            "PT0S");
+
+  Item m = ics.to_model(with_alarm("ACTION:DISPLAY\r\nTRIGGER:-PT5M\r\n"));
+  ASSERT_EQ(m["alerts"].size(), 1u);
+  for (const auto& [key, value] :
+       {std::pair<std::string, Item>{"at", "2024-01-05T08:15:00Z"},  // and an offset
+        {"offset", "five minutes"}, {"action", "procedure"}, {"relative_to", "middle"},
+        {"acknowledged", "2024-01-05T08:15:00"}, {"recipients", nullptr}}) {
+    Item bad = m;
+    bad["alerts"][0][key] = value;
+    EXPECT_THROW(ics.from_model(bad), FormatError) << key;
+    EXPECT_THROW(js.from_model(bad), FormatError) << key;
+  }
+}
+
 TEST(ICalendar, NotReadNamesEachUnreadPartOnceInDocumentOrder) {
   const Format& f = format("icalendar");
   const auto items = f.split(calendar(
@@ -368,9 +509,12 @@ TEST(ICalendar, NotReadNamesEachUnreadPartOnceInDocumentOrder) {
       "CLASS:PRIVATE\r\n"
       "PRIORITY:\r\n"  // empty: nothing to lose
       "X-ZORBLAX-MOOD:cheerful\r\n"
-      "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nDESCRIPTION:x\r\nEND:VALARM\r\n"
+      "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nDESCRIPTION:x\r\n"
+      "REPEAT:2\r\nDURATION:PT5M\r\nEND:VALARM\r\n"
       "GEO:48.85;2.35\r\n"
-      "BEGIN:VALARM\r\nACTION:AUDIO\r\nTRIGGER:-PT1M\r\nEND:VALARM\r\n"
+      "BEGIN:VALARM\r\nACTION:AUDIO\r\nTRIGGER:-PT1M\r\n"
+      "ATTACH;FMTTYPE=audio/basic:https://example.org/bell.aud\r\nEND:VALARM\r\n"
+      "BEGIN:VALARM\r\nACTION:X-SPEAK\r\nTRIGGER:-PT1M\r\nEND:VALARM\r\n"
       "CATEGORIES;LANGUAGE=fr:travail\r\n"
       "CATEGORIES;LANGUAGE=fr:équipe\r\n"
       "END:VEVENT\r\n"));
@@ -378,19 +522,26 @@ TEST(ICalendar, NotReadNamesEachUnreadPartOnceInDocumentOrder) {
   EXPECT_EQ(not_read_of(f, items[0]),
             (Names{"DTSTART;X-SOURCE-TZ", "RECURRENCE-ID;RANGE", "SUMMARY;LANGUAGE",
                    "DESCRIPTION;ALTREP", "ATTENDEE;X-NUM-GUESTS", "ORGANIZER;SENT-BY",
-                   "ATTENDEE;PARTSTAT", "CLASS", "X-ZORBLAX-MOOD", "VALARM", "GEO",
+                   "ATTENDEE;PARTSTAT", "CLASS", "X-ZORBLAX-MOOD", "VALARM/REPEAT",
+                   "VALARM/DURATION", "GEO", "VALARM/ATTACH", "VALARM/ACTION",
                    "CATEGORIES;LANGUAGE"}));
   const Item m = f.to_model(items[0]);
   EXPECT_EQ(m["title"], "Réunion");  // the value is read; only the LANGUAGE is not
   EXPECT_EQ(m["recurrence_id"], "2024-01-08T10:00:00");
 
+  // The display and audio alarms are carried; the one whose action the model has no value for
+  // is not.
+  ASSERT_EQ(m["alerts"].size(), 2u);
+  EXPECT_EQ(m["alerts"][0]["action"], "audio");
+  EXPECT_EQ(m["alerts"][1]["action"], "display");
+
   // Appended after what the list held: each name once in this call, whatever came before.
-  Names names{"VALARM"};
+  Names names{"GEO"};
   f.to_model(items[0], &names);
-  ASSERT_EQ(names.size(), 13u);
-  EXPECT_EQ(names[0], "VALARM");
+  ASSERT_EQ(names.size(), 16u);
+  EXPECT_EQ(names[0], "GEO");
   EXPECT_EQ(names[1], "DTSTART;X-SOURCE-TZ");
-  EXPECT_EQ(std::count(names.begin(), names.end(), "VALARM"), 2);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "GEO"), 2);
 
   // A refused item adds nothing.
   Names refused;
@@ -409,8 +560,8 @@ TEST(ICalendar, NotReadOfTheSampleAndOfFullyCarriedEvents) {
   ASSERT_EQ(items.size(), 3u);
   for (const NativeItem& n : items) EXPECT_EQ(not_read_of(f, n), Names{}) << n.id;
 
-  // kRecurring: everything but its alarm.
-  EXPECT_EQ(not_read_of(f, f.split(kRecurring)[0]), Names{"VALARM"});
+  // kRecurring: everything, its alarm too.
+  EXPECT_EQ(not_read_of(f, f.split(kRecurring)[0]), Names{});
 
   // Every property the model has, with the parameters the adapter interprets; an empty
   // property and an empty component hold nothing to lose.
@@ -435,6 +586,9 @@ TEST(ICalendar, NotReadOfTheSampleAndOfFullyCarriedEvents) {
       "EXDATE;TZID=Asia/Tokyo:20240109T100000\r\n"
       "X-EMPTY:\r\n"
       "BEGIN:VALARM\r\nEND:VALARM\r\n"
+      "BEGIN:VALARM\r\nACTION:EMAIL\r\nTRIGGER;VALUE=DURATION;RELATED=END:PT0S\r\n"
+      "SUMMARY:Over\r\nDESCRIPTION;VALUE=TEXT:It is over\r\nATTENDEE:mailto:a@example.org\r\n"
+      "ACKNOWLEDGED:20240108T110000Z\r\nX-EMPTY:\r\nEND:VALARM\r\n"
       "END:VEVENT\r\n"));
   EXPECT_EQ(not_read_of(f, full[0]), Names{});
 
@@ -451,7 +605,9 @@ TEST(JsCalendar, NotReadNamesEachUnreadMemberOnceByPath) {
       R"({"@type":"Event","uid":"e7","title":"Clinic","start":"2024-03-01T09:00:00",)"
       R"("timeZone":"Europe/Berlin","color":"","privacy":null,"priority":1,)"
       R"("participants":{"p1":{"@type":"Participant","name":"Ann"}},)"
-      R"("alerts":{"a1":{"@type":"Alert","trigger":{"@type":"OffsetTrigger","offset":"-PT5M"}}},)"
+      R"("alerts":{"a1":{"@type":"Alert","trigger":{"@type":"OffsetTrigger","offset":"-PT5M"}},)"
+      R"("a2":{"@type":"Alert","trigger":{"offset":"PT0S","x:y":1},"relatedTo":{"a1":{}}},)"
+      R"("a3":{"@type":"Alert","trigger":{"@type":"UnknownTrigger","x":1}}},)"
       R"("locations":{"0":{"@type":"Location","description":"no name"},)"
       R"("1":{"@type":"Location","name":"Centre","coordinates":"geo:52.5,13.4",)"
       R"("description":"2nd floor"},"2":{"@type":"Location","name":"Annex"}},)"
@@ -470,7 +626,8 @@ TEST(JsCalendar, NotReadNamesEachUnreadMemberOnceByPath) {
   ASSERT_EQ(items.size(), 1u);
   // Members come in name order (the parsed object keeps them sorted).
   EXPECT_EQ(not_read_of(f, items[0]),
-            (Names{"alerts", "example.com:mood", "links.rel", "links", "localizations",
+            (Names{"alerts.relatedTo", "alerts.trigger.x:y", "alerts.trigger",
+                   "example.com:mood", "links.rel", "links", "localizations",
                    "locations", "locations.coordinates", "locations.description",
                    "participants", "priority", "recurrenceOverrides",
                    "recurrenceRules.example.com:hint", "recurrenceRules.byDay.example.com:w",
@@ -480,6 +637,9 @@ TEST(JsCalendar, NotReadNamesEachUnreadMemberOnceByPath) {
   EXPECT_EQ(m["url"], "https://example.org/a");
   EXPECT_EQ(m["excluded_dates"], Item::array({"2024-03-22T09:00:00"}));
   EXPECT_EQ(m["recurrence_dates"], Item::array({"2024-03-29T10:00:00"}));
+  ASSERT_EQ(m["alerts"].size(), 2u);  // a1 and a2; a3's trigger is unknown
+  EXPECT_EQ(m["alerts"][0]["offset"], "-PT5M");
+  EXPECT_EQ(m["alerts"][1]["offset"], "PT0S");
 
   Names refused;
   EXPECT_THROW(f.to_model({"x", R"({"@type":"Event","uid":"x","alerts":{"a":{}}})"}, &refused),
