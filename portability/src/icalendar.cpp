@@ -728,7 +728,8 @@ std::optional<json> alert_of(std::span<const Line> inside, const std::string& wh
   const auto type = param(*trigger, "VALUE");
   if (type && upper(*type) == "DATE-TIME") {
     const When at = parse_when(*trigger, what);
-    if (!at.utc) throw FormatError(what, "VALARM: a TRIGGER time must be in UTC (RFC 5545 §3.8.6.3)");
+    if (!at.utc)
+      throw FormatError(what, "VALARM: a TRIGGER time must be in UTC (RFC 5545 §3.8.6.3)");
     a["at"] = at.local + "Z";
   } else {
     if ((type && upper(*type) != "DURATION") || !valid_duration(trigger->value))
@@ -736,12 +737,15 @@ std::optional<json> alert_of(std::span<const Line> inside, const std::string& wh
     a["offset"] = trigger->value[0] == '+' ? trigger->value.substr(1) : trigger->value;
     if (auto related = param(*trigger, "RELATED")) {
       const std::string r = upper(*related);
-      if (r != "START" && r != "END") throw FormatError(what, "VALARM: bad TRIGGER;RELATED=" + *related);
+      if (r != "START" && r != "END")
+        throw FormatError(what, "VALARM: bad TRIGGER;RELATED=" + *related);
       a["relative_to"] = lower(r);
     }
   }
-  if (const Line* l = alarm_line(inside, "ACKNOWLEDGED", what)) a["acknowledged"] = utc_stamp(*l, what);
-  if (const Line* l = alarm_line(inside, "DESCRIPTION", what)) a["description"] = unescape(l->value, what);
+  if (const Line* l = alarm_line(inside, "ACKNOWLEDGED", what))
+    a["acknowledged"] = utc_stamp(*l, what);
+  if (const Line* l = alarm_line(inside, "DESCRIPTION", what))
+    a["description"] = unescape(l->value, what);
   if (const Line* l = alarm_line(inside, "SUMMARY", what)) a["summary"] = unescape(l->value, what);
   int depth = 0;
   for (const Line& l : inside) {

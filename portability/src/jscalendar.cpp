@@ -167,16 +167,25 @@ void participants_to_model(const json& e, json& m, const std::string& what) {
 
 // ---- alerts (RFC 8984 §4.5.2) <-> the model's ----
 
+// Whether an alert's trigger is an AbsoluteTrigger: by its @type, or, without one, by its
+// members (a `when` and no `offset`).
+bool absolute_trigger(const json& t) {
+  const auto type = opt_string(t, "@type", "");
+  return type ? *type == "AbsoluteTrigger"
+              : member(t, "when") != nullptr && member(t, "offset") == nullptr;
+}
+
 // Why an Alert is not carried: a trigger the model has no field for (an UnknownTrigger, an
 // offset that is no RFC 5545 duration, such as a week and days together or a fraction of a
 // second) or an action it has no value for. Empty for one that alert_model reads.
 std::string alert_unread(const json& a) {
   const json& t = a["trigger"];
   const auto type = opt_string(t, "@type", "");
-  const auto offset = opt_string(t, "offset", "");
-  const bool offset_trigger = type == "OffsetTrigger" || (!type && offset);
-  const bool absolute = type == "AbsoluteTrigger" || (!type && !offset && member(t, "when"));
-  if (!absolute && (!offset_trigger || !offset || !valid_duration(*offset))) return "alerts.trigger";
+  if (!absolute_trigger(t)) {
+    const auto offset = opt_string(t, "offset", "");
+    if ((type && *type != "OffsetTrigger") || !offset || !valid_duration(*offset))
+      return "alerts.trigger";
+  }
   const auto action = opt_string(a, "action", "");
   if (action && *action != "display" && *action != "email") return "alerts.action";
   return {};
@@ -192,11 +201,13 @@ std::optional<json> alert_model(const json& a, const std::string& what) {
   if (!alert_unread(a).empty()) return std::nullopt;
   json m = empty_alert();
   m["action"] = opt_string(a, "action", what).value_or("display");
-  if (auto when = opt_string(*t, "when", what); when && !member(*t, "offset")) {
-    if (!is_utc_date_time(*when)) throw FormatError(what, "an alert's when must be a UTCDateTime");
+  if (absolute_trigger(*t)) {
+    const auto when = opt_string(*t, "when", what);
+    if (!when || !is_utc_date_time(*when))
+      throw FormatError(what, "an AbsoluteTrigger's when must be a UTCDateTime");
     m["at"] = *when;
   } else {
-    const std::string offset = *opt_string(*t, "offset", what);
+    const std::string offset = *opt_string(*t, "offset", what);  // alert_unread checked it
     m["offset"] = offset[0] == '+' ? offset.substr(1) : offset;
     const std::string related = opt_string(*t, "relativeTo", what).value_or("start");
     if (related != "start" && related != "end")
@@ -237,8 +248,10 @@ json alerts_from_model(const json& alerts, std::vector<std::string>& lost) {
     if (a["action"] == "email") o["action"] = "email";
     if (a["action"] == "audio") lost.push_back("alerts.action");  // written as a display alert
     if (auto t = model_string(a, "acknowledged")) o["acknowledged"] = *t;
-    if (!a["description"].get_ref<const std::string&>().empty()) lost.push_back("alerts.description");
-    if (!a["summary"].get_ref<const std::string&>().empty()) lost.push_back("alerts.summary");
+    for (const char* text : {"description", "summary"}) {
+      if (!a[text].get_ref<const std::string&>().empty())
+        lost.push_back(std::string("alerts.") + text);
+    }
     if (!a["recipients"].empty()) lost.push_back("alerts.recipients");
     out[std::to_string(++n)] = o;
   }
@@ -375,10 +388,9 @@ void list_not_read(const json& e, NotRead& out) {
         }
         out.members(a, kAlertMembers, key);
         const json& t = a["trigger"];
-        const bool absolute = member(t, "when") != nullptr && member(t, "offset") == nullptr;
         out.members(t,
-                    absolute ? std::span<const std::string_view>(kAbsoluteTriggerMembers)
-                             : std::span<const std::string_view>(kOffsetTriggerMembers),
+                    absolute_trigger(t) ? std::span<const std::string_view>(kAbsoluteTriggerMembers)
+                                        : std::span<const std::string_view>(kOffsetTriggerMembers),
                     key + ".trigger");
       }
     } else if (key == "replyTo") {

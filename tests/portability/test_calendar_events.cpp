@@ -471,6 +471,7 @@ TEST(CrossFormat, MalformedAlertsFailTheItem) {
        {R"([])", R"({"a":{"@type":"Alert"}})", R"({"a":{"trigger":"PT5M"}})",
         R"({"a":{"trigger":{"@type":"OffsetTrigger","offset":"-PT5M","relativeTo":"middle"}}})",
         R"({"a":{"trigger":{"@type":"AbsoluteTrigger","when":"2024-03-01T08:00:00"}}})",
+        R"({"a":{"trigger":{"@type":"AbsoluteTrigger","offset":"-PT5M"}}})",
         R"({"a":{"trigger":{"offset":"-PT5M"},"acknowledged":"yesterday"}})",
         R"({"a":{"trigger":{"offset":5}}})"}) {
     EXPECT_THROW(js.to_model(event(bad)), FormatError) << bad;
