@@ -527,7 +527,7 @@ struct SigningKey::Signers {
   std::mutex mutex;
   std::vector<PkeyCtxPtr> idle;
 
-  PkeyCtxPtr take(EVP_PKEY* key) {
+  PkeyCtxPtr take(EVP_PKEY* key, std::string_view alg) {
     {
       std::lock_guard lock(mutex);
       if (!idle.empty()) {
@@ -539,11 +539,19 @@ struct SigningKey::Signers {
     PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
     if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1) throw std::runtime_error("signing failed");
     // RS256 (RFC 7518 §3.3): the digest is wrapped in its DigestInfo and padded per PKCS #1
-    // v1.5, which the context does when it knows the digest.
-    if (key_type(key) == KeyType::kRsa &&
+    // v1.5, which the context does when it knows the digest. PS256 (§3.5): PSS padding with
+    // MGF1 over SHA-256 and a salt as long as the digest.
+    if (alg == "RS256" &&
         (EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1 ||
          EVP_PKEY_CTX_set_signature_md(ctx.get(), sha256_md()) != 1)) {
       throw std::runtime_error("RS256 signing failed");
+    }
+    if (alg == "PS256" &&
+        (EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PSS_PADDING) != 1 ||
+         EVP_PKEY_CTX_set_signature_md(ctx.get(), sha256_md()) != 1 ||
+         EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), sha256_md()) != 1 ||
+         EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx.get(), RSA_PSS_SALTLEN_DIGEST) != 1)) {
+      throw std::runtime_error("PS256 signing failed");
     }
     return ctx;
   }
@@ -568,7 +576,9 @@ SigningKey SigningKey::generate_es256() {
   return key;
 }
 
-SigningKey SigningKey::generate_rs256() {
+SigningKey SigningKey::generate_rsa(std::string_view alg) {
+  if (alg != "RS256" && alg != "PS256")
+    throw std::invalid_argument("an RSA key signs with RS256 or PS256, not " + std::string(alg));
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
   EVP_PKEY* raw = nullptr;
   if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 ||
@@ -579,17 +589,17 @@ SigningKey SigningKey::generate_rs256() {
   SigningKey key;
   key.key_ = share(PkeyPtr(raw));
   key.signers_ = std::make_shared<Signers>();
-  key.rsa_ = true;
+  key.alg_ = alg == "RS256" ? "RS256" : "PS256";
   return key;
 }
 
 SigningKey SigningKey::generate(std::string_view alg) {
   if (alg == "ES256") return generate_es256();
-  if (alg == "RS256") return generate_rs256();
+  if (alg == "RS256" || alg == "PS256") return generate_rsa(alg);
   throw std::invalid_argument("no signing key for " + std::string(alg));
 }
 
-Expected<SigningKey> SigningKey::from_pem(std::string_view pem) {
+Expected<SigningKey> SigningKey::from_pem(std::string_view pem, std::string_view alg) {
   ErrorQueueGuard guard;
   auto fail = [] {
     return make_error("invalid_request", "not an unencrypted P-256 or RSA PKCS#8 key");
@@ -606,10 +616,12 @@ Expected<SigningKey> SigningKey::from_pem(std::string_view pem) {
   const bool ec = type == KeyType::kEc && is_p256(key.get());
   const bool rsa = type == KeyType::kRsa && bits >= kMinRsaBits && bits <= kMaxRsaBits;
   if (!ec && !rsa) return fail();
+  if (ec ? !alg.empty() && alg != "ES256" : !alg.empty() && alg != "RS256" && alg != "PS256")
+    return make_error("invalid_request", "the key cannot sign with " + std::string(alg));
   SigningKey result;
   result.key_ = share(std::move(key));
   result.signers_ = std::make_shared<Signers>();
-  result.rsa_ = rsa;
+  result.alg_ = ec ? "ES256" : alg == "PS256" ? "PS256" : "RS256";
   return result;
 }
 
@@ -627,26 +639,27 @@ std::string SigningKey::to_pem() const {
 PublicKey SigningKey::public_key() const {
   // A PublicKey holds only the public half, never a reference to the private key.
   PublicKey pub;
-  pub.key_ = share(rsa_ ? make_rsa_public(bn_param(key_.get(), OSSL_PKEY_PARAM_RSA_N, 0),
-                                          bn_param(key_.get(), OSSL_PKEY_PARAM_RSA_E, 0))
-                        : make_ec_public(bn_param(key_.get(), OSSL_PKEY_PARAM_EC_PUB_X, 32),
-                                         bn_param(key_.get(), OSSL_PKEY_PARAM_EC_PUB_Y, 32)));
+  const bool rsa = alg_ != "ES256";
+  pub.key_ = share(rsa ? make_rsa_public(bn_param(key_.get(), OSSL_PKEY_PARAM_RSA_N, 0),
+                                         bn_param(key_.get(), OSSL_PKEY_PARAM_RSA_E, 0))
+                       : make_ec_public(bn_param(key_.get(), OSSL_PKEY_PARAM_EC_PUB_X, 32),
+                                        bn_param(key_.get(), OSSL_PKEY_PARAM_EC_PUB_Y, 32)));
   if (!pub.key_) throw std::runtime_error("cannot derive the public key");
   return pub;
 }
 
 // ES256 (RFC 7518 §3.4): ECDSA P-256 over the SHA-256 of the input, hashed here and signed
-// as a digest. RS256 (§3.3) signs the same digest.
+// as a digest. RS256 (§3.3) and PS256 (§3.5) sign the same digest.
 std::string SigningKey::sign(std::string_view signing_input) const {
   unsigned char digest[32];
   sha256_into(signing_input, digest);
-  auto ctx = signers_->take(key_.get());
-  if (rsa_) {
+  auto ctx = signers_->take(key_.get(), alg_);
+  if (alg_ != "ES256") {
     std::string signature(static_cast<std::size_t>(EVP_PKEY_get_size(key_.get())), '\0');
     std::size_t len = signature.size();
     if (EVP_PKEY_sign(ctx.get(), reinterpret_cast<unsigned char*>(signature.data()), &len,
                       digest, sizeof digest) != 1) {
-      throw std::runtime_error("RS256 signing failed");
+      throw std::runtime_error(std::string(alg_) + " signing failed");
     }
     signers_->give_back(std::move(ctx));
     signature.resize(len);

@@ -49,9 +49,12 @@ Expected<std::vector<PublicKey>> client_keys(std::string_view jwks);
 bool absolute_uri(std::string_view text);
 
 /// The algorithm a client's *_signed_response_alg metadata names, as the key ring signs with
-/// it: RS256 when it says so, ES256 otherwise (what clients stored before schema 23 have).
+/// it: the one it names, ES256 when it names none (what clients stored before schema 23 have).
 inline std::string_view response_alg(std::string_view registered) {
-  return registered == "RS256" ? "RS256" : KeyRing::kDefaultAlg;
+  for (const std::string_view alg : KeyRing::kAlgs) {
+    if (registered == alg) return alg;
+  }
+  return KeyRing::kDefaultAlg;
 }
 
 /// Whether the server signs responses with `alg` (*_signed_response_alg metadata; discovery's

@@ -42,7 +42,9 @@ storage::SigningKeyRecord KeyRing::new_key(std::string kid, std::string_view alg
 void KeyRing::ensure_key() { make_key(kDefaultAlg); }
 
 void KeyRing::ensure_keys() {
-  for (const auto alg : kAlgs) make_key(alg);
+  // Not PS256: an RSA key takes a moment to make, and only clients that ask for PS256 need one
+  // (complete_client makes it when such a client is registered).
+  for (const std::string_view alg : {kDefaultAlg, std::string_view("RS256")}) make_key(alg);
 }
 
 // rotate_signing_key, not an insert: when two processes find no key at once, the second
@@ -88,7 +90,7 @@ void KeyRing::refresh(bool force) {
       throw std::runtime_error("stored signing key " + record.kid + " does not open (" +
                                pem.error().description + "): is this the master key it was sealed with?");
     }
-    auto key = SigningKey::from_pem(*pem);
+    auto key = SigningKey::from_pem(*pem, record.alg);
     OPENSSL_cleanse(pem->data(), pem->size());
     if (!key || key->alg() != record.alg)
       throw std::runtime_error("stored signing key " + record.kid + " is unreadable");

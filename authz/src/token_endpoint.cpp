@@ -1047,10 +1047,11 @@ std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
     return invalid("require_signed_request_object must be a boolean");
   if (!boolean("require_pushed_authorization_requests", draft.require_par))
     return invalid("require_pushed_authorization_requests must be a boolean");
-  // What the server signs for the client, and with which algorithm: ES256 or RS256, and RS256
-  // when the client names none, the default where these are defined (OIDC Registration §2,
-  // JARM §3, RFC 9701 §6). One that asks for another algorithm is refused rather than handed
-  // objects it will not accept.
+  // What the server signs for the client, and with which algorithm: ES256, RS256 or PS256, and
+  // when the client names none, Settings::default_signing_alg (complete_client), RS256 unless
+  // configured otherwise, the default where these are defined (OIDC Registration §2, JARM §3,
+  // RFC 9701 §6). One that asks for another algorithm is refused rather than handed objects it
+  // will not accept.
   for (auto [name, field] :
        {std::pair{"id_token_signed_response_alg",
                   &storage::ClientRecord::id_token_signed_response_alg},
@@ -1058,10 +1059,12 @@ std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
                   &storage::ClientRecord::authorization_signed_response_alg},
         std::pair{"introspection_signed_response_alg",
                   &storage::ClientRecord::introspection_signed_response_alg}}) {
-    draft.*field = "RS256";
+    draft.*field = "";
     if (!meta.contains(name)) continue;
-    if (!meta[name].is_string() || !signs_with(meta[name].get<std::string>()))
-      return invalid(std::string(name) + " must be ES256 or RS256, those this server signs with");
+    if (!meta[name].is_string() || !signs_with(meta[name].get<std::string>())) {
+      return invalid(std::string(name) +
+                     " must be ES256, RS256 or PS256, those this server signs with");
+    }
     draft.*field = meta[name].get<std::string>();
   }
   // OIDC Registration §2: with no default (plain JSON), signed UserInfo answers are asked for.
@@ -1069,7 +1072,8 @@ std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
     const auto& alg = meta["userinfo_signed_response_alg"];
     if (!alg.is_string() || !signs_with(alg.get<std::string>())) {
       return invalid(
-          "userinfo_signed_response_alg must be ES256 or RS256, those this server signs with");
+          "userinfo_signed_response_alg must be ES256, RS256 or PS256, those this server signs "
+          "with");
     }
     draft.userinfo_signed_response_alg = alg.get<std::string>();
   }

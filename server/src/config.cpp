@@ -71,6 +71,7 @@ const std::vector<KeySpec>& key_specs() {
       {"oauth", "require_par", &Config::require_par},
       {"oauth", "dpop_require_nonce", &Config::dpop_require_nonce},
       {"oauth", "require_sender_constrained_tokens", &Config::require_sender_constrained_tokens},
+      {"oauth", "default_signing_alg", &Config::default_signing_alg},
       {"oauth", "mtls_base_url", &Config::mtls_base_url},
       {"oauth", "sweep_interval", &Config::sweep_interval, 1, 24 * 3600},
       {"log", "level", &Config::log_level},
@@ -296,6 +297,11 @@ void validate(const Config& config) {
     fail("server.tls_cert and server.tls_key must be set together");
   }
   if (config.address.empty()) fail("server.address must not be empty");
+  if (config.default_signing_alg != "ES256" && config.default_signing_alg != "RS256" &&
+      config.default_signing_alg != "PS256") {
+    fail("oauth.default_signing_alg must be ES256, RS256 or PS256; got '" +
+         config.default_signing_alg + "'");
+  }
   if (config.mtls_enabled() && !config.tls_enabled()) {
     fail("server.mtls_port needs server.tls_cert and server.tls_key");
   }

@@ -43,6 +43,7 @@ authz::Settings settings_from(const server::Config& c) {
   s.dpop_require_nonce = c.dpop_require_nonce;
   s.mtls_base_url = c.effective_mtls_base_url();
   s.require_sender_constrained_tokens = c.require_sender_constrained_tokens;
+  s.default_signing_alg = c.default_signing_alg;
   return s;
 }
 
@@ -280,15 +281,17 @@ int main(int argc, char** argv) {
                        "key of --jwks-file (RFC 9101)");
   client_add->add_flag("--require-dpop", draft.require_dpop, "require DPoP-bound tokens");
   client_add->add_option("--userinfo-signed-response-alg", draft.userinfo_signed_response_alg,
-                         "ES256 or RS256: answer the client's UserInfo requests with a signed "
+                         "ES256, RS256 or PS256: answer the client's UserInfo requests with a signed "
                          "JWT (OpenID Connect Core 5.3.2)");
-  // RS256 unless told otherwise: the default of each where it is defined (OpenID Connect
-  // Registration 2, JARM 3, RFC 9701 6), and what relying parties expect when not configured.
+  // Unless told otherwise, [oauth] default_signing_alg (RS256, the default of each where it is
+  // defined: OpenID Connect Registration 2, JARM 3, RFC 9701 6); complete_client fills it in.
   const auto response_alg = [&](const char* flag, std::string& field, const char* what) {
-    field = "RS256";
-    client_add->add_option(flag, field, std::string("ES256 | RS256: the algorithm of ") + what)
-        ->check(CLI::IsMember({"ES256", "RS256"}))
-        ->capture_default_str();
+    field.clear();
+    client_add
+        ->add_option(flag, field,
+                     std::string("ES256 | RS256 | PS256: the algorithm of ") + what +
+                         " (default: [oauth] default_signing_alg, itself RS256 by default)")
+        ->check(CLI::IsMember({"ES256", "RS256", "PS256"}));
   };
   response_alg("--id-token-signed-response-alg", draft.id_token_signed_response_alg,
                "the client's ID tokens and back-channel logout tokens");
@@ -321,8 +324,9 @@ int main(int argc, char** argv) {
       "rotate", "make a new current key for each algorithm in use (or --alg); the old ones stay "
                 "published");
   std::string rotate_alg;
-  keys_rotate->add_option("--alg", rotate_alg, "ES256 | RS256: rotate this algorithm's key only")
-      ->check(CLI::IsMember({"ES256", "RS256"}));
+  keys_rotate
+      ->add_option("--alg", rotate_alg, "ES256 | RS256 | PS256: rotate this algorithm's key only")
+      ->check(CLI::IsMember({"ES256", "RS256", "PS256"}));
 
   auto* audit_cmd = cli.add_subcommand("audit", "the tamper-evident audit log");
   audit_cmd->require_subcommand(1);
@@ -492,7 +496,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*keys_rotate) {
-      // Without --alg: ES256, and RS256 when a key of it exists (it is made when first needed).
+      // Without --alg: ES256, and RS256 and PS256 when a key of each exists (made when first
+      // needed).
       std::vector<std::string> algs;
       if (!rotate_alg.empty()) {
         algs.push_back(rotate_alg);

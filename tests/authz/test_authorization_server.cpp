@@ -1428,7 +1428,7 @@ TEST_F(AuthorizationServerTest, IntrospectionAnswersAsASignedJwtWhenAsked) {
   EXPECT_FALSE(server_->introspect(P({{"token", at}}), wrong));
   const auto m = nlohmann::json::parse(server_->metadata_json(true));
   EXPECT_EQ(m["introspection_signing_alg_values_supported"],
-            nlohmann::json::array({"ES256", "RS256"}));
+            nlohmann::json::array({"ES256", "RS256", "PS256"}));
 }
 
 TEST_F(AuthorizationServerTest, RevocationAndIntrospection) {
@@ -2008,7 +2008,7 @@ TEST_F(AuthorizationServerTest, JwtResponseModesSignTheAuthorizationResponse) {
   EXPECT_EQ(m["response_modes_supported"],
             nlohmann::json::array({"query", "form_post", "jwt", "query.jwt", "form_post.jwt"}));
   EXPECT_EQ(m["authorization_signing_alg_values_supported"],
-            nlohmann::json::array({"ES256", "RS256"}));
+            nlohmann::json::array({"ES256", "RS256", "PS256"}));
 }
 
 // OIDC Core §15.1: RS256 for a client that asked for it (the default of
@@ -2103,12 +2103,26 @@ TEST_F(AuthorizationServerTest, ObjectsSignedForAClientUseItsRegisteredAlgorithm
   EXPECT_NE(server_->keys().current("ES256").kid, web->kid);
   EXPECT_EQ(published_algs().size(), 3U) << "the retired ES256 key stays published";
 
-  // An algorithm the server does not sign with is refused at registration.
+  // PS256 (FAPI 2.0) is signed with a key of its own, made when the client is registered; a
+  // client that names no algorithm gets Settings::default_signing_alg (RS256 here).
   storage::ClientRecord ps = rs;
   ps.client_id = "ps";
   ps.id_token_signed_response_alg = "PS256";
-  EXPECT_FALSE(server_->create_client(ps));
-  EXPECT_FALSE(server_->find_client("ps"));
+  ps.authorization_signed_response_alg.clear();
+  ASSERT_TRUE(server_->create_client(ps));
+  EXPECT_EQ(server_->find_client("ps")->id_token_signed_response_alg, "PS256");
+  EXPECT_EQ(server_->find_client("ps")->authorization_signed_response_alg, "RS256");
+  const auto ps_kid = server_->keys().current("PS256").kid;
+  EXPECT_EQ(published_algs().at(ps_kid), "PS256");
+  EXPECT_NE(ps_kid, rs_kid);
+  EXPECT_EQ(server_->keys().current("RS256").kid, rs_kid);
+
+  // An algorithm the server does not sign with is refused at registration.
+  storage::ClientRecord other = rs;
+  other.client_id = "other";
+  other.id_token_signed_response_alg = "ES384";
+  EXPECT_FALSE(server_->create_client(other));
+  EXPECT_FALSE(server_->find_client("other"));
 }
 
 TEST_F(AuthorizationServerTest, JwtResponseModesSignErrorsToo) {

@@ -403,7 +403,56 @@ TEST(SigningKey, Rs256SignVerifyPemAndJwk) {
   ASSERT_TRUE(loaded);
   EXPECT_EQ(loaded->alg(), "RS256");
   EXPECT_EQ(loaded->sign(input), sig);
-  EXPECT_THROW((void)SigningKey::generate("PS256"), std::invalid_argument);
+  EXPECT_THROW((void)SigningKey::generate("PS384"), std::invalid_argument);
+  EXPECT_THROW((void)SigningKey::generate_rsa("ES256"), std::invalid_argument);
+}
+
+// PS256 (RFC 7518 §3.5), which FAPI 2.0 allows where it forbids RS256: RSASSA-PSS with SHA-256,
+// MGF1 over SHA-256 and a 32-byte salt, so two signatures of one input differ. Checked against
+// OpenSSL told exactly those parameters, not only against our own verifier. The PEM does not
+// say which RSA algorithm a key is for: the key ring passes the stored one back.
+TEST(SigningKey, Ps256SignVerifyAndPem) {
+  const SigningKey key = SigningKey::generate("PS256");
+  EXPECT_EQ(key.alg(), "PS256");
+  const PublicKey pub = key.public_key();
+  const std::string input = "eyJhbGciOiJQUzI1NiJ9.eyJzdWIiOiJhIn0";
+  const std::string sig = key.sign(input);
+  ASSERT_EQ(sig.size(), static_cast<std::size_t>(SigningKey::kRsaSigningBits / 8));
+  EXPECT_NE(key.sign(input), sig) << "a random salt each time";
+  EXPECT_TRUE(pub.verify("PS256", input, sig));
+  EXPECT_FALSE(pub.verify("RS256", input, sig));
+  EXPECT_FALSE(pub.verify("PS256", input + "A", sig));
+
+  auto strict_verify = [&](int salt_length) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+    const std::string pem = key.to_pem();
+    BIO_write(bio.get(), pem.data(), static_cast<int>(pem.size()));
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pkey(
+        PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                 EVP_MD_CTX_free);
+    EVP_PKEY_CTX* pctx = nullptr;
+    EXPECT_EQ(EVP_DigestVerifyInit_ex(ctx.get(), &pctx, "SHA256", nullptr, nullptr, pkey.get(),
+                                      nullptr),
+              1);
+    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
+    EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, "SHA256", nullptr);
+    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, salt_length);
+    return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()),
+                            sig.size(), reinterpret_cast<const unsigned char*>(input.data()),
+                            input.size()) == 1;
+  };
+  EXPECT_TRUE(strict_verify(32));
+  EXPECT_FALSE(strict_verify(20));
+
+  auto loaded = SigningKey::from_pem(key.to_pem(), "PS256");
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->alg(), "PS256");
+  EXPECT_TRUE(pub.verify("PS256", input, loaded->sign(input)));
+  EXPECT_EQ(SigningKey::from_pem(key.to_pem())->alg(), "RS256");  // what an RSA PEM is read as
+  EXPECT_FALSE(SigningKey::from_pem(key.to_pem(), "ES256"));
+  EXPECT_FALSE(SigningKey::from_pem(SigningKey::generate_es256().to_pem(), "PS256"));
+  EXPECT_EQ(SigningKey::from_pem(SigningKey::generate_es256().to_pem(), "ES256")->alg(), "ES256");
 }
 
 // Only the keys the server signs with are read back: a P-256 or an RSA key of 2048 bits or

@@ -62,12 +62,14 @@ test('OpenID Connect discovery', async () => {
   assert.ok(md.scopes_supported.includes('openid'));
   assert.ok(md.subject_types_supported.length > 0);
   // OIDC Discovery §3: "The algorithm RS256 MUST be included".
-  assert.deepEqual(md.id_token_signing_alg_values_supported, ['ES256', 'RS256']);
-  assert.deepEqual(md.userinfo_signing_alg_values_supported, ['ES256', 'RS256'], 'OIDC Core §5.3.2');
+  // PS256 for FAPI 2.0 clients (Security Profile §5.4.1 forbids RS256).
+  assert.deepEqual(md.id_token_signing_alg_values_supported, ['ES256', 'RS256', 'PS256']);
+  assert.deepEqual(md.userinfo_signing_alg_values_supported, ['ES256', 'RS256', 'PS256'],
+                   'OIDC Core §5.3.2');
   assert.deepEqual(md.response_types_supported, ['code']);
 });
 
-test('JWKS publishes only public signing keys: EC P-256 for ES256, RSA for RS256', async () => {
+test('JWKS publishes only public signing keys: EC P-256 for ES256, RSA for RS256 and PS256', async () => {
   const md = (await server.get('/.well-known/oauth-authorization-server')).json();
   const r = await fetch(md.jwks_uri);
   assert.equal(r.status, 200);
@@ -79,7 +81,7 @@ test('JWKS publishes only public signing keys: EC P-256 for ES256, RSA for RS256
       assert.equal(k.kty, 'EC');
       assert.equal(k.crv, 'P-256');
     } else {
-      assert.equal(k.alg, 'RS256');
+      assert.ok(k.alg === 'RS256' || k.alg === 'PS256', k.alg);
       assert.equal(k.kty, 'RSA');
       assert.ok(Buffer.from(k.n, 'base64url').length >= 256, 'at least 2048 bits');
       for (const p of ['p', 'q', 'dp', 'dq', 'qi']) assert.ok(!(p in k), `no ${p}`);

@@ -57,7 +57,7 @@ test('registers a confidential client that can then sign in a resident', async (
   assert.equal(decodeJwt(t.body.access_token).header.alg, 'ES256', 'access tokens stay ES256');
 });
 
-test('a client that asks for ES256 (or RS256) where the server signs is registered', async () => {
+test('a client that asks for ES256 (or RS256, or PS256) where the server signs is registered', async () => {
   const r = await register({
     redirect_uris: ['https://rp.example.test/cb'], id_token_signed_response_alg: 'ES256',
     authorization_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256',
@@ -73,6 +73,32 @@ test('a client that asks for ES256 (or RS256) where the server signs is register
   const rs = await register({ redirect_uris: ['https://rp.example.test/cb'], userinfo_signed_response_alg: 'RS256' });
   assert.equal(rs.status, 201, rs.text);
   assert.equal(rs.json().userinfo_signed_response_alg, 'RS256');
+});
+
+// FAPI 2.0 (Security Profile §5.4.1) allows PS256, ES256 and EdDSA, not RS256: a FAPI client
+// asks for PS256, and its ID tokens are signed so (RSASSA-PSS) with a key of its own algorithm,
+// made and published when the client is registered.
+test('a client that asks for PS256 gets ID tokens signed with PS256', async () => {
+  const before = (await (await fetch(server.url('/jwks'))).json()).keys.filter((k) => k.alg === 'PS256');
+  const r = await register({
+    redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_method: 'client_secret_basic',
+    scope: 'openid', id_token_signed_response_alg: 'PS256',
+  });
+  assert.equal(r.status, 201, r.text);
+  const c = r.json();
+  assert.equal(c.id_token_signed_response_alg, 'PS256');
+  assert.equal(c.authorization_signed_response_alg, 'RS256', 'what it did not name keeps the default');
+  const jwks = await (await fetch(server.url('/jwks'))).json();
+  const ps = jwks.keys.filter((k) => k.alg === 'PS256');
+  assert.equal(ps.length, Math.max(1, before.length));
+  assert.equal(ps[0].kty, 'RSA');
+  assert.ok(!jwks.keys.some((k) => k.alg === 'RS256' && k.kid === ps[0].kid), 'a key of its own');
+  const t = await getTokens(server, { ...c, auth: 'client_secret_basic', redirectUri: 'https://rp.example.test/cb' },
+                            { scope: 'openid' });
+  const id = await verifyJwt(t.body.id_token, jwks);
+  assert.equal(id.header.alg, 'PS256');
+  assert.equal(id.header.kid, ps[0].kid);
+  assert.equal(id.payload.aud, c.client_id);
 });
 
 test('registers a private_key_jwt client with an inline JWKS', async () => {
@@ -133,11 +159,11 @@ for (const [name, body, error] of [
   ['password grant', { redirect_uris: ['https://rp.example.test/cb'], grant_types: ['password'] }, 'invalid_client_metadata'],
   ['unknown auth method', { redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_method: 'client_secret_jwt_plus' }, 'invalid_client_metadata'],
   ['redirect_uris not an array', { redirect_uris: 'https://rp.example.test/cb' }, 'invalid_redirect_uri|invalid_client_metadata'],
-  ['ID tokens signed with PS256', { redirect_uris: ['https://rp.example.test/cb'], id_token_signed_response_alg: 'PS256' }, 'invalid_client_metadata'],
+  ['ID tokens signed with ES384', { redirect_uris: ['https://rp.example.test/cb'], id_token_signed_response_alg: 'ES384' }, 'invalid_client_metadata'],
   ['unsigned ID tokens', { redirect_uris: ['https://rp.example.test/cb'], id_token_signed_response_alg: 'none' }, 'invalid_client_metadata'],
   ['an algorithm that is not a string', { redirect_uris: ['https://rp.example.test/cb'], id_token_signed_response_alg: 256 }, 'invalid_client_metadata'],
   ['JARM responses signed with HS256', { redirect_uris: ['https://rp.example.test/cb'], authorization_signed_response_alg: 'HS256' }, 'invalid_client_metadata'],
-  ['introspection answers signed with PS256', { redirect_uris: ['https://rp.example.test/cb'], introspection_signed_response_alg: 'PS256' }, 'invalid_client_metadata'],
+  ['introspection answers signed with RS384', { redirect_uris: ['https://rp.example.test/cb'], introspection_signed_response_alg: 'RS384' }, 'invalid_client_metadata'],
   ['encrypted ID tokens', { redirect_uris: ['https://rp.example.test/cb'], id_token_encrypted_response_alg: 'RSA-OAEP-256' }, 'invalid_client_metadata'],
   ['UserInfo answers signed with EdDSA', { redirect_uris: ['https://rp.example.test/cb'], userinfo_signed_response_alg: 'EdDSA' }, 'invalid_client_metadata'],
   ['client assertions MACed with HS256', { redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_signing_alg: 'HS256' }, 'invalid_client_metadata'],

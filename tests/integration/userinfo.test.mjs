@@ -79,7 +79,8 @@ test('a client that registered signed answers gets a JWT with iss and aud (OIDC 
   assert.equal(bad.status, 401);
   const plain = await request(server.url('/userinfo'), { headers: bearer(tokens.access_token) });
   assert.match(plain.headers.get('content-type') ?? '', /^application\/json/);
-  // RS256 too; another algorithm is refused at registration, by the CLI as by /register.
+  // RS256 and PS256 too; another algorithm is refused at registration, by the CLI as by
+  // /register.
   const rs = await makeClient(server, { extra: ['--userinfo-signed-response-alg', 'RS256'] });
   const rsTokens = (await getTokens(server, rs)).body;
   const rsAnswer = await request(server.url('/userinfo'), { headers: bearer(rsTokens.access_token) });
@@ -87,8 +88,12 @@ test('a client that registered signed answers gets a JWT with iss and aud (OIDC 
   const verified = await verifyJwt(rsAnswer.text, await jwks(server));
   assert.equal(verified.header.alg, 'RS256');
   assert.equal(verified.payload.aud, rs.client_id);
-  assert.notEqual(server.cli(['client', 'add', '--name', 'ps', '--redirect-uri', 'https://rp.example.test/cb',
-    '--userinfo-signed-response-alg', 'PS256']).status, 0);
+  const ps = await makeClient(server, { extra: ['--userinfo-signed-response-alg', 'PS256'] });
+  const psTokens = (await getTokens(server, ps)).body;
+  const psAnswer = await request(server.url('/userinfo'), { headers: bearer(psTokens.access_token) });
+  assert.equal((await verifyJwt(psAnswer.text, await jwks(server))).header.alg, 'PS256');
+  assert.notEqual(server.cli(['client', 'add', '--name', 'es', '--redirect-uri', 'https://rp.example.test/cb',
+    '--userinfo-signed-response-alg', 'ES384']).status, 0);
   assert.notEqual(server.cli(['client', 'add', '--name', 'ps', '--redirect-uri', 'https://rp.example.test/cb',
     '--id-token-signed-response-alg', 'none']).status, 0);
 });

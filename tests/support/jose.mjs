@@ -75,7 +75,7 @@ export async function withDpopNonce(key, { htm, htu, accessToken }, makeRequest)
 }
 
 /**
- * Verifies a compact JWS signed with ES256 or RS256, the two algorithms infobank signs with,
+ * Verifies a compact JWS signed with ES256, RS256 or PS256, the algorithms infobank signs with,
  * against a JWKS (the key must name the same alg); returns {header, payload}.
  */
 export async function verifyJwt(jwt, jwks) {
@@ -94,8 +94,14 @@ export async function verifyJwt(jwt, jwks) {
     const key = await subtle.importKey('jwk', { kty: jwk.kty, n: jwk.n, e: jwk.e }, rsa, false,
                                        ['verify']);
     ok = await subtle.verify(rsa, key, d.signature, Buffer.from(d.signingInput));
+  } else if (d.header.alg === 'PS256') {
+    // RFC 7518 §3.5: MGF1 with SHA-256 and a salt as long as the hash.
+    const key = await subtle.importKey('jwk', { kty: jwk.kty, n: jwk.n, e: jwk.e },
+                                       { name: 'RSA-PSS', hash: 'SHA-256' }, false, ['verify']);
+    ok = await subtle.verify({ name: 'RSA-PSS', saltLength: 32 }, key, d.signature,
+                             Buffer.from(d.signingInput));
   } else {
-    throw new Error(`alg is ${d.header.alg}, not ES256 or RS256`);
+    throw new Error(`alg is ${d.header.alg}, not ES256, RS256 or PS256`);
   }
   if (!ok) throw new Error('signature does not verify');
   return { header: d.header, payload: d.payload };

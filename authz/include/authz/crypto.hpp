@@ -64,25 +64,29 @@ class PublicKey {
   friend class SigningKey;
 };
 
-/// A private key that signs what the server issues: ES256 (P-256), or RS256 (RSA of at least
-/// 2048 bits), the algorithm OpenID Connect requires every provider to sign ID tokens with.
+/// A private key that signs what the server issues: ES256 (P-256), or an RSA key of at least
+/// 2048 bits for RS256 (the algorithm OpenID Connect requires every provider to sign ID tokens
+/// with) or PS256 (RSASSA-PSS, which FAPI 2.0 allows where it forbids RS256). One key, one
+/// algorithm (RFC 7517 §4.4): an RSA key signs with RS256 or PS256, not both.
 class SigningKey {
  public:
   static SigningKey generate_es256();
-  /// A new RSA key of kRsaSigningBits for RS256.
-  static SigningKey generate_rs256();
-  /// The key generate() makes for `alg` ("ES256" or "RS256"); throws for any other.
+  /// A new RSA key of kRsaSigningBits for RS256, or for PS256.
+  static SigningKey generate_rsa(std::string_view alg = "RS256");
+  /// The key generate() makes for `alg` ("ES256", "RS256" or "PS256"); throws for any other.
   static SigningKey generate(std::string_view alg);
   /// Unencrypted PKCS#8 PEM, as written by to_pem(), of a P-256 key (ES256) or an RSA key of
-  /// 2048 to 4096 bits (RS256).
-  static Expected<SigningKey> from_pem(std::string_view pem);
+  /// 2048 to 4096 bits, for `alg`: RS256 or PS256 for an RSA key (RS256 when empty), ES256 (or
+  /// empty) for a P-256 key. An algorithm the key cannot sign with is an error.
+  static Expected<SigningKey> from_pem(std::string_view pem, std::string_view alg = {});
   [[nodiscard]] std::string to_pem() const;
   [[nodiscard]] PublicKey public_key() const;
   /// JOSE signature bytes over `signing_input`: 64-byte r||s for ES256, RSASSA-PKCS1-v1_5
-  /// with SHA-256 for RS256.
+  /// with SHA-256 for RS256, RSASSA-PSS with SHA-256, MGF1 with SHA-256 and a 32-byte salt for
+  /// PS256 (RFC 7518 §3.5).
   [[nodiscard]] std::string sign(std::string_view signing_input) const;
-  /// "ES256" or "RS256", by the key's type.
-  [[nodiscard]] std::string_view alg() const { return rsa_ ? "RS256" : "ES256"; }
+  /// "ES256", "RS256" or "PS256".
+  [[nodiscard]] std::string_view alg() const { return alg_; }
 
   static constexpr int kRsaSigningBits = 2048;
 
@@ -91,7 +95,7 @@ class SigningKey {
 
   std::shared_ptr<evp_pkey_st> key_;
   std::shared_ptr<Signers> signers_;
-  bool rsa_ = false;
+  std::string_view alg_ = "ES256";  ///< always one of the literals above
 };
 
 }  // namespace authz
