@@ -146,9 +146,9 @@ int serve(const std::string& config_path) {
   ctx.config.port = port;
   if (ctx.config.mtls_enabled()) ctx.config.mtls_port = http.mtls_port();
   ctx.make_server();
-  // A key for every algorithm, before the first answer: the JWK Set a relying party fetches
-  // (and keeps) holds whichever key its objects will be signed with.
-  ctx.server->keys().ensure_keys();
+  // A key for every algorithm a client gets without asking, before the first answer: the JWK
+  // Set a relying party fetches (and keeps) holds whichever key its objects will be signed with.
+  ctx.server->keys().ensure_keys(ctx.config.default_signing_alg);
   // The portability broker runs its transfers on threads of its own: they block on remote
   // services for seconds, which must not take the request pool's threads.
   server::BeastHttpClient http_client;
@@ -470,7 +470,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*keys_list) {
-      ctx.server->keys().ensure_keys();
+      ctx.server->keys().ensure_keys(ctx.config.default_signing_alg);
       nlohmann::json out = nlohmann::json::array();
       for (const auto& k : ctx.store->list_signing_keys()) {
         out.push_back({{"kid", k.kid}, {"alg", k.alg}, {"created_at", k.created_at}, {"retired_at", k.retired_at}});

@@ -119,10 +119,10 @@ test('discovery: Issuer.discover on the issuer URL over TLS, and the JWKS', asyn
   await issuer.reloadJwksUri();
   const jwks = await (await fetch(issuer.jwks_uri)).json();
   assert.ok(jwks.keys.length >= 1);
-  // OIDC Discovery §3: RS256 among the ID token algorithms, beside ES256.
-  assert.deepEqual(issuer.id_token_signing_alg_values_supported, ['ES256', 'RS256']);
+  // OIDC Discovery §3: RS256 among the ID token algorithms, beside ES256 and PS256 (FAPI 2.0).
+  assert.deepEqual(issuer.id_token_signing_alg_values_supported, ['ES256', 'RS256', 'PS256']);
   for (const key of jwks.keys) {
-    if (key.alg === 'RS256') {
+    if (key.alg === 'RS256' || key.alg === 'PS256') {
       assert.equal(key.kty, 'RSA');
     } else {
       assert.equal(key.alg, 'ES256');
@@ -190,19 +190,26 @@ test('userinfo', async () => {
   assert.equal(info.email, 'hanako@example.test');
 });
 
-// OIDC Core §5.3.2: a client registered with userinfo_signed_response_alg ES256 gets a JWT,
-// which openid-client verifies (signature against the JWKS, iss, aud) before reading it.
-test('signed userinfo: openid-client verifies the JWT', async () => {
+// OIDC Core §5.3.2: a client registered with userinfo_signed_response_alg gets a JWT, which
+// openid-client verifies (signature against the JWKS, iss, aud) before reading it. This one is
+// a FAPI 2.0 client (Security Profile §5.4.1: PS256, ES256 or EdDSA, never RS256): its ID token
+// and its UserInfo answers are PS256 (RSASSA-PSS), checked by openid-client's own JOSE code.
+// Its key is made when the client is registered; the relying party, configured after that,
+// discovers the issuer and fetches the key set then, as a new deployment does.
+test('PS256 ID token and signed userinfo: openid-client verifies both', async () => {
   const reg = server.addClient(['--name', 'openid-client signed userinfo', '--auth-method', 'client_secret_basic',
     '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code', '--scope', SCOPE,
-    '--userinfo-signed-response-alg', 'ES256', '--id-token-signed-response-alg', 'ES256']);
-  assert.ok(issuer.userinfo_signing_alg_values_supported.includes('ES256'));
-  const client = new issuer.Client({
+    '--userinfo-signed-response-alg', 'PS256', '--id-token-signed-response-alg', 'PS256']);
+  const fapi = await Issuer.discover(server.base);
+  assert.ok(fapi.userinfo_signing_alg_values_supported.includes('PS256'));
+  const client = new fapi.Client({
     client_id: reg.client_id, client_secret: reg.client_secret, redirect_uris: [callback.redirectUri],
-    response_types: ['code'], id_token_signed_response_alg: 'ES256', userinfo_signed_response_alg: 'ES256',
+    response_types: ['code'], id_token_signed_response_alg: 'PS256', userinfo_signed_response_alg: 'PS256',
   });
   const { params, checks } = await pushedCodeFlow(client);
   const tokens = await client.callback(callback.redirectUri, params, checks);
+  assert.equal(decodeJwt(tokens.id_token).header.alg, 'PS256');
+  assert.equal(tokens.claims().sub, residentSub);
   const info = await client.userinfo(tokens);
   assert.equal(info.sub, residentSub);
   assert.equal(info.iss, server.base);

@@ -20,6 +20,13 @@ after(async () => { await server?.close(); });
 
 const tokenUrl = () => server.url('/token');
 
+// A relying party keeps the key set it fetched: the key every client gets without asking is
+// published by serve, before any client exists.
+test('serve publishes a PS256 key, the configured default, before any client asks for it', async () => {
+  const jwks = await (await fetch(server.url('/jwks'))).json();
+  assert.deepEqual([...new Set(jwks.keys.map((k) => k.alg))].sort(), ['ES256', 'PS256', 'RS256']);
+});
+
 test('client_credentials: refused without a binding, bound with DPoP', async () => {
   const client = await makeClient(server, { grants: ['client_credentials'], redirectUris: [], scope: 'data.read' });
   const plain = await tokenRequest(server, client, { grant_type: 'client_credentials' });

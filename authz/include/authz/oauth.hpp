@@ -175,9 +175,9 @@ class KeyRing {
           std::int64_t key_retention);
   /// Creates the ES256 key when storage has no current one.
   void ensure_key();
-  /// Creates the ES256 and RS256 keys that storage has no current one for (`serve` does, before
-  /// it answers anything).
-  void ensure_keys();
+  /// Creates the ES256 and RS256 keys, and one for `also` (Settings::default_signing_alg, which
+  /// may be PS256), that storage has no current one for (`serve` does, before it answers).
+  void ensure_keys(std::string_view also = {});
   /// Creates a current key for `alg` (one of kAlgs) when storage has none.
   void make_key(std::string_view alg);
   struct Current {
