@@ -654,13 +654,13 @@ bool holds_something(const Line& l) {
 }
 
 // Walks one component's own level (`inside`: the lines between its BEGIN and its END), in
-// document order: names each nested component that holds something, whole ("VALARM"), unless
-// it is among `kept` (upper case), which it hands to `component` (its name and the lines
-// between its BEGIN and END) instead, and hands each property of the component itself to
-// `property`.
+// document order: names each nested component that holds something, whole, after `prefix`
+// ("VLOCATION", "VALARM/X-FOO"), unless it is among `kept` (upper case), which it hands to
+// `component` (its name and the lines between its BEGIN and END) instead, and hands each
+// property of the component itself to `property`.
 template <typename Property, typename Component>
 void list_level(std::span<const Line> inside, std::span<const std::string_view> kept,
-                NotRead& out, Property property, Component component) {
+                std::string_view prefix, NotRead& out, Property property, Component component) {
   int depth = 0;
   std::size_t opened = 0;
   for (std::size_t i = 0; i < inside.size(); ++i) {
@@ -672,7 +672,7 @@ void list_level(std::span<const Line> inside, std::span<const std::string_view> 
       } else if (depth == 0 && i > opened + 1) {  // a component with something inside it
         std::string name = upper(inside[opened].value);
         if (!among(kept, name)) {
-          out.add(name);
+          out.add(std::string(prefix) + name);
         } else {
           component(name, inside.subspan(opened + 1, i - opened - 1));
         }
@@ -766,7 +766,7 @@ void list_alarm(std::span<const Line> inside, NotRead& out) {
     return;
   }
   list_level(
-      inside, {}, out,
+      inside, {}, "VALARM/", out,
       [&](const Line& l) {
         const auto* p = std::ranges::find(kAlarmProperties, l.name, &ReadProperty::name);
         if (p == std::end(kAlarmProperties)) {
@@ -845,7 +845,7 @@ void list_not_read(const std::vector<Line>& lines, std::vector<std::string>& lis
   const std::span<const Line> inside = std::span(lines).subspan(1, lines.size() - 2);
   json participants = json::array();  // as to_model merges them, to see what a merge leaves out
   const auto alarm = [&](const std::string&, std::span<const Line> a) { list_alarm(a, out); };
-  list_level(inside, kEventKept, out, [&](const Line& l) {
+  list_level(inside, kEventKept, "", out, [&](const Line& l) {
     const ReadProperty* p = read_property(l.name);
     if (p == nullptr) {
       if (holds_something(l)) out.add(l.name);
@@ -896,7 +896,7 @@ constexpr std::string_view kCalendarKept[] = {"VEVENT", "VTIMEZONE"};
 // alone: such a zone is named too ("VTIMEZONE TZID=Tokyo Standard Time").
 void list_skipped(std::span<const Line> inside, NotRead& out) {
   list_level(
-      inside, kCalendarKept, out,
+      inside, kCalendarKept, "", out,
       [&](const Line& l) {
         if (!among(kCalendarRead, l.name) && holds_something(l)) out.add("VCALENDAR/" + l.name);
       },

@@ -1,7 +1,10 @@
 // Open mHealth data points (header + body, schema-typed).
 
 #include <algorithm>
+#include <optional>
+#include <string>
 #include <string_view>
+#include <utility>
 
 #include "health_model.hpp"
 #include "json_document.hpp"
@@ -127,19 +130,60 @@ void list_not_read(const json& p, const json& m, bool own, BodyMember body_membe
   }
 }
 
+// The schema a data point names, "namespace:name"; none when it names none (to_model refuses
+// such a point, naming it).
+std::optional<std::pair<std::string, std::string>> schema_of(const json& p) {
+  const json* header = p.is_object() ? member(p, "header") : nullptr;
+  const json* schema = header != nullptr && header->is_object() ? member(*header, "schema_id")
+                                                                 : nullptr;
+  if (schema == nullptr || !schema->is_object()) return std::nullopt;
+  const json* ns = member(*schema, "namespace");
+  const json* name = member(*schema, "name");
+  if (ns == nullptr || name == nullptr || !ns->is_string() || !name->is_string())
+    return std::nullopt;
+  return std::pair{ns->get<std::string>(), name->get<std::string>()};
+}
+
+// Whether to_model reads data points of this schema: our own, omh:physical-activity and those
+// of kMappings.
+bool readable_schema(const std::string& ns, const std::string& name) {
+  if (ns == kOwnNamespace) return name == kOwnSchema;
+  return ns == "omh" &&
+         (name == "physical-activity" ||
+          std::ranges::any_of(kMappings, [&](const Mapping& m) { return name == m.schema; }));
+}
+
 class OpenMHealth final : public Format {
  public:
   std::string_view name() const override { return "open-mhealth"; }
   Dataset dataset() const override { return Dataset::health_records; }
   std::string_view media_type() const override { return "application/json"; }
 
-  // Every element of the array is a data point (or the document is refused): split skips
-  // nothing, so it has nothing to add to a not_read list.
+  // Every element of the array is a data point (or the document is refused). Those in a schema
+  // the model has no mapping for (omh:blood-pressure, omh:sleep-duration, another namespace's)
+  // are skipped and named by their schema ("omh:blood-pressure"): the rest of the export still
+  // moves, and nothing is dropped without a word.
   std::vector<NativeItem> split(std::string_view document,
-                                std::vector<std::string>* /*not_read*/) const override {
+                                std::vector<std::string>* not_read) const override {
     const json doc = parse_json(document, "document");
     if (!doc.is_array()) throw FormatError("document", "expected an array of data points");
-    return split_items(doc, [](const json& p) { return header_id(p, ""); });
+    json points = json::array();
+    std::vector<std::string> skipped;
+    for (const json& p : doc) {
+      if (const auto schema = schema_of(p); schema && !readable_schema(schema->first,
+                                                                       schema->second)) {
+        skipped.push_back(schema->first + ":" + schema->second);
+        continue;
+      }
+      points.push_back(p);
+    }
+    auto items = split_items(points, [](const json& p) { return header_id(p, ""); });
+    // Last, so that a document refused above adds nothing to the list.
+    if (not_read != nullptr) {
+      NotRead out(*not_read);
+      for (const std::string& name : skipped) out.add(name);
+    }
+    return items;
   }
 
   std::string join(const std::vector<NativeItem>& items) const override {

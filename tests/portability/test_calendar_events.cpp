@@ -516,6 +516,8 @@ TEST(ICalendar, NotReadNamesEachUnreadPartOnceInDocumentOrder) {
       "BEGIN:VALARM\r\nACTION:AUDIO\r\nTRIGGER:-PT1M\r\n"
       "ATTACH;FMTTYPE=audio/basic:https://example.org/bell.aud\r\nEND:VALARM\r\n"
       "BEGIN:VALARM\r\nACTION:X-SPEAK\r\nTRIGGER:-PT1M\r\nEND:VALARM\r\n"
+      "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT2M\r\nDESCRIPTION:y\r\n"
+      "BEGIN:X-SNOOZE\r\nX-UNTIL:1\r\nEND:X-SNOOZE\r\nEND:VALARM\r\n"
       "CATEGORIES;LANGUAGE=fr:travail\r\n"
       "CATEGORIES;LANGUAGE=fr:équipe\r\n"
       "END:VEVENT\r\n"));
@@ -525,21 +527,21 @@ TEST(ICalendar, NotReadNamesEachUnreadPartOnceInDocumentOrder) {
                    "DESCRIPTION;ALTREP", "ATTENDEE;X-NUM-GUESTS", "ORGANIZER;SENT-BY",
                    "ATTENDEE;PARTSTAT", "CLASS", "X-ZORBLAX-MOOD", "VALARM/REPEAT",
                    "VALARM/DURATION", "GEO", "VALARM/ATTACH", "VALARM/ACTION",
-                   "CATEGORIES;LANGUAGE"}));
+                   "VALARM/X-SNOOZE", "CATEGORIES;LANGUAGE"}));
   const Item m = f.to_model(items[0]);
   EXPECT_EQ(m["title"], "Réunion");  // the value is read; only the LANGUAGE is not
   EXPECT_EQ(m["recurrence_id"], "2024-01-08T10:00:00");
 
   // The display and audio alarms are carried; the one whose action the model has no value for
   // is not.
-  ASSERT_EQ(m["alerts"].size(), 2u);
+  ASSERT_EQ(m["alerts"].size(), 3u);
   EXPECT_EQ(m["alerts"][0]["action"], "audio");
   EXPECT_EQ(m["alerts"][1]["action"], "display");
 
   // Appended after what the list held: each name once in this call, whatever came before.
   Names names{"GEO"};
   f.to_model(items[0], &names);
-  ASSERT_EQ(names.size(), 16u);
+  ASSERT_EQ(names.size(), 17u);
   EXPECT_EQ(names[0], "GEO");
   EXPECT_EQ(names[1], "DTSTART;X-SOURCE-TZ");
   EXPECT_EQ(std::count(names.begin(), names.end(), "GEO"), 2);

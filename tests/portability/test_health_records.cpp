@@ -366,7 +366,11 @@ TEST(AppleHealth, SplitOfAJoinedPageNamesNothing) {
   EXPECT_EQ(skipped_by_joined(f, read_sample("apple-health-export.xml")), Names{});
 }
 
-TEST(OpenMHealth, SplitSkipsNothing) {
+// What join writes, split reads whole. A data point in a schema the model has no mapping for
+// (a real export's blood pressure or sleep) is skipped and named by its schema, once however
+// often it comes, and the rest of the export still splits; one that names no schema at all is
+// kept, for to_model to refuse naming it.
+TEST(OpenMHealth, SplitSkipsOnlySchemasTheModelHasNoMappingFor) {
   const Format& omh = format("open-mhealth");
   std::vector<NativeItem> items;
   for (const Item& m : models(format("apple-health"), read_sample("apple-health-export.xml"))) {
@@ -376,6 +380,33 @@ TEST(OpenMHealth, SplitSkipsNothing) {
   EXPECT_EQ(omh.split(page).size(), items.size());
   EXPECT_EQ(skipped_by(omh, page), Names{});
   EXPECT_EQ(skipped_by(omh, "[]"), Names{});
+
+  const auto point = [](const std::string& id, const std::string& ns, const std::string& name,
+                        const std::string& body) {
+    return R"({"header":{"id":")" + id + R"(","schema_id":{"namespace":")" + ns +
+           R"(","name":")" + name + R"(","version":"1.0"}},"body":)" + body + "}";
+  };
+  const std::string when = R"("effective_time_frame":{"date_time":"2024-01-01T08:00:00Z"})";
+  const std::string bp = R"({"systolic_blood_pressure":{"value":120,"unit":"mmHg"},)"
+                         R"("diastolic_blood_pressure":{"value":80,"unit":"mmHg"},)" + when + "}";
+  const std::string mixed =
+      "[" + point("bp-1", "omh", "blood-pressure", bp) + "," +
+      point("hr-1", "omh", "heart-rate", R"({"heart_rate":{"value":72,"unit":"beats/min"},)" +
+                                             when + "}") +
+      "," + point("bp-2", "omh", "blood-pressure", bp) + "," +
+      point("x-1", "example", "mood", R"({"mood":"calm"})") + "," +
+      R"({"header":{"id":"no-schema"},"body":{}})" + "]";
+  const auto kept = omh.split(mixed);
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept[0].id, "hr-1");
+  EXPECT_EQ(kept[1].id, "no-schema");
+  EXPECT_EQ(omh.to_model(kept[0])["value"], "72");
+  EXPECT_THROW(omh.to_model(kept[1]), FormatError);
+  EXPECT_EQ(skipped_by(omh, mixed), (Names{"omh:blood-pressure", "example:mood"}));
+  // A document refused adds nothing to the list.
+  Names refused;
+  EXPECT_THROW(omh.split(R"({"not":"an array"})", &refused), FormatError);
+  EXPECT_TRUE(refused.empty());
 }
 
 }  // namespace
