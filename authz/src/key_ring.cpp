@@ -25,6 +25,13 @@ std::size_t alg_index(std::string_view alg) {
 }
 }  // namespace
 
+struct KeyRing::Opened {
+  std::string alg;
+  SigningKey key;
+  PublicKey pub;
+  nlohmann::json jwk;
+};
+
 KeyRing::KeyRing(storage::Store& store, const Clock& clock, const Sealer& sealer,
                  std::int64_t key_retention)
     : store_(store), clock_(clock), sealer_(sealer), retention_(key_retention) {}
@@ -79,34 +86,51 @@ void KeyRing::refresh(bool force) {
     if (!force && loaded_at_ >= 0 && now - loaded_at_ < kReloadInterval && current_[0]) return;
   }
   auto records = store_.list_signing_keys();
+  decltype(opened_) before;
+  {
+    std::lock_guard lock(mutex_);
+    before = opened_;
+  }
   decltype(current_) current;
+  decltype(opened_) opened;
   std::vector<PublicKey> published;
   nlohmann::json keys = nlohmann::json::array();
   for (const auto& record : records) {
     if (record.retired_at != 0 && now - record.retired_at > retention_) continue;
     const auto index = alg_index(record.alg);
     if (index == kAlgs.size()) continue;  // a key of a later version's algorithm
-    auto pem = sealer_.open(record.private_pem, signing_key_aad(record.kid));
-    if (!pem) {
-      throw std::runtime_error("stored signing key " + record.kid + " does not open (" +
-                               pem.error().description + "): is this the master key it was sealed with?");
+    // A key read before is not opened again: /jwks reads the table on every request, and
+    // unsealing and parsing every RSA key each time would make each request cost that.
+    std::shared_ptr<const Opened> one;
+    if (auto it = before.find(record.kid); it != before.end() && it->second->alg == record.alg) {
+      one = it->second;
+    } else {
+      auto pem = sealer_.open(record.private_pem, signing_key_aad(record.kid));
+      if (!pem) {
+        throw std::runtime_error("stored signing key " + record.kid + " does not open (" +
+                                 pem.error().description +
+                                 "): is this the master key it was sealed with?");
+      }
+      auto key = SigningKey::from_pem(*pem, record.alg);
+      OPENSSL_cleanse(pem->data(), pem->size());
+      if (!key || key->alg() != record.alg)
+        throw std::runtime_error("stored signing key " + record.kid + " is unreadable");
+      auto pub = key->public_key();
+      pub.set_kid(record.kid);
+      auto jwk = nlohmann::json::parse(pub.to_jwk_json());
+      jwk["kid"] = record.kid;
+      jwk["alg"] = record.alg;
+      jwk["use"] = "sig";
+      one = std::make_shared<const Opened>(
+          Opened{record.alg, std::move(*key), std::move(pub), std::move(jwk)});
     }
-    auto key = SigningKey::from_pem(*pem, record.alg);
-    OPENSSL_cleanse(pem->data(), pem->size());
-    if (!key || key->alg() != record.alg)
-      throw std::runtime_error("stored signing key " + record.kid + " is unreadable");
     // Newest first: the first unretired key of an algorithm is its current one.
     if (record.retired_at == 0 && !current[index]) {
-      current[index] = std::make_shared<const Current>(Current{record.kid, *key});
+      current[index] = std::make_shared<const Current>(Current{record.kid, one->key});
     }
-    auto pub = key->public_key();
-    pub.set_kid(record.kid);
-    auto jwk = nlohmann::json::parse(pub.to_jwk_json());
-    jwk["kid"] = record.kid;
-    jwk["alg"] = record.alg;
-    jwk["use"] = "sig";
-    keys.push_back(std::move(jwk));
-    published.push_back(std::move(pub));
+    keys.push_back(one->jwk);
+    published.push_back(one->pub);
+    opened.emplace(record.kid, std::move(one));
   }
   if (!current[0]) throw std::runtime_error("no current signing key: run `infobank keys rotate`");
   auto jwks = nlohmann::json{{"keys", std::move(keys)}}.dump();
@@ -114,6 +138,7 @@ void KeyRing::refresh(bool force) {
   current_ = std::move(current);
   published_ = std::move(published);
   jwks_ = std::move(jwks);
+  opened_ = std::move(opened);
   loaded_at_ = now;
 }
 

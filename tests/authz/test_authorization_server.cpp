@@ -1693,11 +1693,43 @@ TEST_F(AuthorizationServerTest, SealedValuesMovedToAnotherRowDoNotOpen) {
   sql("UPDATE residents SET email = name WHERE id = 'resident-2'");
   EXPECT_THROW((void)server_->find_resident("resident-2"), std::runtime_error);
 
-  // Two signing keys swap their private keys: neither opens under the other's kid.
+  // Two signing keys swap their private keys: neither opens under the other's kid, for a
+  // process that reads them now. The running one does not open a key again once it has read
+  // it: it goes on signing with what it read, and /jwks serves the keys it published.
+  const auto jwks = server_->keys().jwks_json();
+  const auto kid = server_->keys().current().kid;
   sql("UPDATE signing_keys SET private_pem = (SELECT private_pem FROM signing_keys s "
       "WHERE s.kid <> signing_keys.kid)");
   clock_.advance(5);  // past the key ring's reload interval
-  EXPECT_THROW((void)server_->keys().current(), std::runtime_error);
+  EXPECT_EQ(server_->keys().current().kid, kid);
+  EXPECT_EQ(server_->keys().jwks_json(), jwks);
+  KeyRing fresh(*store_, clock_, sealer_, 3600);
+  EXPECT_THROW((void)fresh.current(), std::runtime_error);
+  EXPECT_THROW((void)fresh.jwks_json(), std::runtime_error);
+}
+
+// /jwks reads the key table on every request (a key another process made is served at once),
+// but opens only the keys it has not read before: unsealing and parsing every key, RSA ones
+// among them, on every unauthenticated request would make each cost that. Spoiled private keys
+// show it: a reload after them still serves the same set, and a new key is opened when it
+// comes.
+TEST_F(AuthorizationServerTest, KeyReloadsOpenOnlyKeysNotReadBefore) {
+  const auto first = nlohmann::json::parse(server_->keys().jwks_json());
+  ASSERT_EQ(first["keys"].size(), 1U);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.file("t.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE signing_keys SET private_pem = 'spoiled'", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_EQ(nlohmann::json::parse(server_->keys().jwks_json()), first);
+  const auto kid = server_->keys().rotate(random_, "ES256");
+  const auto second = nlohmann::json::parse(server_->keys().jwks_json());
+  ASSERT_EQ(second["keys"].size(), 2U);
+  EXPECT_EQ(server_->keys().current().kid, kid);
+  EXPECT_TRUE(server_->keys().find(first["keys"][0]["kid"].get<std::string>()));
+  KeyRing fresh(*store_, clock_, sealer_, 3600);
+  EXPECT_THROW((void)fresh.jwks_json(), std::runtime_error) << "the spoiled key, read anew";
 }
 
 // OIDC Back-Channel Logout 1.0: the ID token names the session (sid); ending the session queues

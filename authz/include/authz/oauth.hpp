@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -207,6 +208,10 @@ class KeyRing {
   std::array<std::shared_ptr<const Current>, kAlgs.size()> current_;  ///< by kAlgs' index
   std::vector<PublicKey> published_;
   std::string jwks_;
+  /// Each published key as read, by kid: a key's row never changes but for retired_at, so a
+  /// reload opens (unseals and parses) only the keys it has not read before.
+  struct Opened;
+  std::map<std::string, std::shared_ptr<const Opened>, std::less<>> opened_;
 };
 
 /// The origin of a URI as a browser serializes it (scheme://host[:port], lower-case, no default
