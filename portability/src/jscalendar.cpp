@@ -341,7 +341,8 @@ void list_participants(const json& ps, NotRead& out) {
         if (flag == true && !among(kParticipantRoles, role)) out.add(path + ".roles");
       }
     }
-    if (auto k = opt_string(p, "kind", path); k && !among(kParticipantKinds, *k)) out.add(path + ".kind");
+    if (auto k = opt_string(p, "kind", path); k && !among(kParticipantKinds, *k))
+      out.add(path + ".kind");
     if (auto s = opt_string(p, "participationStatus", path);
         s && !among(kParticipationStatuses, *s))
       out.add(path + ".participationStatus");

@@ -281,8 +281,8 @@ int main(int argc, char** argv) {
                        "key of --jwks-file (RFC 9101)");
   client_add->add_flag("--require-dpop", draft.require_dpop, "require DPoP-bound tokens");
   client_add->add_option("--userinfo-signed-response-alg", draft.userinfo_signed_response_alg,
-                         "ES256, RS256 or PS256: answer the client's UserInfo requests with a signed "
-                         "JWT (OpenID Connect Core 5.3.2)");
+                         "ES256, RS256 or PS256: answer the client's UserInfo requests with a "
+                         "signed JWT (OpenID Connect Core 5.3.2)");
   // Unless told otherwise, [oauth] default_signing_alg (RS256, the default of each where it is
   // defined: OpenID Connect Registration 2, JARM 3, RFC 9701 6); complete_client fills it in.
   const auto response_alg = [&](const char* flag, std::string& field, const char* what) {

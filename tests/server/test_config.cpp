@@ -236,9 +236,8 @@ TEST_F(ConfigTest, SemanticErrors) {
   expect_error("", {{"INFOBANK_SERVER_TLS_CERT", "c.pem"}}, "tls_key");
   expect_error("", {{"INFOBANK_OAUTH_DEFAULT_SIGNING_ALG", "HS256"}}, "default_signing_alg");
   EXPECT_EQ(server::load_config("", {}).default_signing_alg, "RS256");
-  EXPECT_EQ(
-      server::load_config("", {{"INFOBANK_OAUTH_DEFAULT_SIGNING_ALG", "PS256"}}).default_signing_alg,
-      "PS256");
+  const auto fapi = server::load_config("", {{"INFOBANK_OAUTH_DEFAULT_SIGNING_ALG", "PS256"}});
+  EXPECT_EQ(fapi.default_signing_alg, "PS256");
   expect_error(write("c.yaml", "a: 1\n"), {}, "unknown configuration format");
   expect_error(write("bad.toml", "[server\n"), {}, "bad.toml");
   expect_error(write("bad.json", "{\"server\": }"), {}, "bad.json");
