@@ -144,13 +144,21 @@ std::optional<std::pair<std::string, std::string>> schema_of(const json& p) {
   return std::pair{ns->get<std::string>(), name->get<std::string>()};
 }
 
-// Whether to_model reads data points of this schema: our own, omh:physical-activity and those
-// of kMappings.
-bool readable_schema(const std::string& ns, const std::string& name) {
+// Whether to_model reads the data point `p` of this schema: our own, omh:physical-activity,
+// and those of kMappings in a unit the mapping has (a body temperature in kelvin has none). A
+// point whose body is malformed is read, for to_model to refuse it, naming it.
+bool readable_schema(const json& p, const std::string& ns, const std::string& name) {
   if (ns == kOwnNamespace) return name == kOwnSchema;
-  return ns == "omh" &&
-         (name == "physical-activity" ||
-          std::ranges::any_of(kMappings, [&](const Mapping& m) { return name == m.schema; }));
+  if (ns != "omh") return false;
+  if (name == "physical-activity") return true;
+  for (const Mapping& m : kMappings) {
+    if (name != m.schema) continue;
+    const json* body = member(p, "body");
+    const json* uv = body != nullptr && body->is_object() ? member(*body, m.body_key) : nullptr;
+    const json* unit = uv != nullptr && uv->is_object() ? member(*uv, "unit") : nullptr;
+    if (unit == nullptr || !unit->is_string() || *unit == m.omh_unit) return true;
+  }
+  return false;
 }
 
 class OpenMHealth final : public Format {
@@ -160,9 +168,10 @@ class OpenMHealth final : public Format {
   std::string_view media_type() const override { return "application/json"; }
 
   // Every element of the array is a data point (or the document is refused). Those in a schema
-  // the model has no mapping for (omh:blood-pressure, omh:sleep-duration, another namespace's)
-  // are skipped and named by their schema ("omh:blood-pressure"): the rest of the export still
-  // moves, and nothing is dropped without a word.
+  // the model has no mapping for (omh:blood-pressure, omh:sleep-duration, another namespace's),
+  // or in a unit its mapping has not (a body temperature in kelvin), are skipped and named by
+  // their schema ("omh:blood-pressure"): the rest of the export still moves, and nothing is
+  // dropped without a word.
   std::vector<NativeItem> split(std::string_view document,
                                 std::vector<std::string>* not_read) const override {
     const json doc = parse_json(document, "document");
@@ -170,8 +179,8 @@ class OpenMHealth final : public Format {
     json points = json::array();
     std::vector<std::string> skipped;
     for (const json& p : doc) {
-      if (const auto schema = schema_of(p); schema && !readable_schema(schema->first,
-                                                                       schema->second)) {
+      if (const auto schema = schema_of(p);
+          schema && !readable_schema(p, schema->first, schema->second)) {
         skipped.push_back(schema->first + ":" + schema->second);
         continue;
       }

@@ -367,9 +367,9 @@ TEST(AppleHealth, SplitOfAJoinedPageNamesNothing) {
 }
 
 // What join writes, split reads whole. A data point in a schema the model has no mapping for
-// (a real export's blood pressure or sleep) is skipped and named by its schema, once however
-// often it comes, and the rest of the export still splits; one that names no schema at all is
-// kept, for to_model to refuse naming it.
+// (a real export's blood pressure or sleep), or in a unit its mapping has not, is skipped and
+// named by its schema, once however often it comes, and the rest of the export still splits;
+// one that names no schema at all is kept, for to_model to refuse naming it.
 TEST(OpenMHealth, SplitSkipsOnlySchemasTheModelHasNoMappingFor) {
   const Format& omh = format("open-mhealth");
   std::vector<NativeItem> items;
@@ -395,14 +395,23 @@ TEST(OpenMHealth, SplitSkipsOnlySchemasTheModelHasNoMappingFor) {
                                              when + "}") +
       "," + point("bp-2", "omh", "blood-pressure", bp) + "," +
       point("x-1", "example", "mood", R"({"mood":"calm"})") + "," +
-      R"({"header":{"id":"no-schema"},"body":{}})" + "]";
+      point("t-1", "omh", "body-temperature",
+            R"({"body_temperature":{"value":310.15,"unit":"K"},)" + when + "}") +
+      "," +
+      point("t-2", "omh", "body-temperature",
+            R"({"body_temperature":{"value":37.0,"unit":"C"},)" + when + "}") +
+      "," + R"({"header":{"id":"no-schema"},"body":{}})" + "]";
   const auto kept = omh.split(mixed);
-  ASSERT_EQ(kept.size(), 2u);
+  ASSERT_EQ(kept.size(), 3u);
   EXPECT_EQ(kept[0].id, "hr-1");
-  EXPECT_EQ(kept[1].id, "no-schema");
+  EXPECT_EQ(kept[1].id, "t-2");
+  EXPECT_EQ(kept[2].id, "no-schema");
   EXPECT_EQ(omh.to_model(kept[0])["value"], "72");
-  EXPECT_THROW(omh.to_model(kept[1]), FormatError);
-  EXPECT_EQ(skipped_by(omh, mixed), (Names{"omh:blood-pressure", "example:mood"}));
+  EXPECT_EQ(omh.to_model(kept[1])["unit"], "degC");
+  EXPECT_THROW(omh.to_model(kept[2]), FormatError);
+  // Kelvin has no mapping (HealthKit's body temperature is degC or degF): skipped, named.
+  EXPECT_EQ(skipped_by(omh, mixed),
+            (Names{"omh:blood-pressure", "example:mood", "omh:body-temperature"}));
   // A document refused adds nothing to the list.
   Names refused;
   EXPECT_THROW(omh.split(R"({"not":"an array"})", &refused), FormatError);
