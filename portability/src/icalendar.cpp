@@ -691,21 +691,39 @@ constexpr ReadProperty kAlarmProperties[] = {
     {"ACKNOWLEDGED", "DATE-TIME"}, {"ACTION", "TEXT"},   {"ATTENDEE", "CAL-ADDRESS"},
     {"DESCRIPTION", "TEXT"},       {"SUMMARY", "TEXT"},  {"TRIGGER", ""}};
 
-// The one line named `name` among a VALARM's own lines (not those of a component inside it).
-const Line* alarm_line(std::span<const Line> inside, std::string_view name,
-                       const std::string& what) {
-  const Line* found = nullptr;
+// A VALARM's own properties (`inside`: the lines between its BEGIN and END), without the lines
+// of a component inside it.
+std::vector<const Line*> alarm_properties(std::span<const Line> inside) {
+  std::vector<const Line*> own;
   int depth = 0;
   for (const Line& l : inside) {
     if (l.name == "BEGIN" || l.name == "END") {
       depth += l.name == "BEGIN" ? 1 : -1;
-    } else if (depth == 0 && l.name == name) {
-      if (found != nullptr)
-        throw FormatError(what, "VALARM: " + std::string(name) + " appears more than once");
-      found = &l;
+    } else if (depth == 0) {
+      own.push_back(&l);
     }
   }
+  return own;
+}
+
+// The one property named `name` among a VALARM's own (alarm_properties).
+const Line* alarm_line(const std::vector<const Line*>& own, std::string_view name,
+                       const std::string& what) {
+  const Line* found = nullptr;
+  for (const Line* l : own) {
+    if (l->name != name) continue;
+    if (found != nullptr)
+      throw FormatError(what, "VALARM: " + std::string(name) + " appears more than once");
+    found = l;
+  }
   return found;
+}
+
+// Whether a VALARM holds anything: an empty one is skipped, neither read nor named.
+bool alarm_holds_something(std::span<const Line> inside) {
+  return std::ranges::any_of(inside, [](const Line& l) {
+    return l.name != "BEGIN" && l.name != "END" && holds_something(l);
+  });
 }
 
 // A VALARM (`inside`: the lines between its BEGIN and END) as the model's alert; none when it
@@ -713,12 +731,10 @@ const Line* alarm_line(std::span<const Line> inside, std::string_view name,
 // without ACTION or TRIGGER, or with a trigger that is not a duration or a UTC time, is refused
 // (§3.6.6, §3.8.6.3).
 std::optional<json> alert_of(std::span<const Line> inside, const std::string& what) {
-  if (std::ranges::none_of(inside, [](const Line& l) {
-        return l.name != "BEGIN" && l.name != "END" && holds_something(l);
-      }))
-    return std::nullopt;
-  const Line* action = alarm_line(inside, "ACTION", what);
-  const Line* trigger = alarm_line(inside, "TRIGGER", what);
+  if (!alarm_holds_something(inside)) return std::nullopt;
+  const std::vector<const Line*> own = alarm_properties(inside);
+  const Line* action = alarm_line(own, "ACTION", what);
+  const Line* trigger = alarm_line(own, "TRIGGER", what);
   if (action == nullptr) throw FormatError(what, "VALARM has no ACTION (RFC 5545 §3.6.6)");
   if (trigger == nullptr) throw FormatError(what, "VALARM has no TRIGGER (RFC 5545 §3.6.6)");
   const std::string act = lower(action->value);
@@ -742,15 +758,13 @@ std::optional<json> alert_of(std::span<const Line> inside, const std::string& wh
       a["relative_to"] = lower(r);
     }
   }
-  if (const Line* l = alarm_line(inside, "ACKNOWLEDGED", what))
+  if (const Line* l = alarm_line(own, "ACKNOWLEDGED", what))
     a["acknowledged"] = utc_stamp(*l, what);
-  if (const Line* l = alarm_line(inside, "DESCRIPTION", what))
+  if (const Line* l = alarm_line(own, "DESCRIPTION", what))
     a["description"] = unescape(l->value, what);
-  if (const Line* l = alarm_line(inside, "SUMMARY", what)) a["summary"] = unescape(l->value, what);
-  int depth = 0;
-  for (const Line& l : inside) {
-    if (l.name == "BEGIN" || l.name == "END") depth += l.name == "BEGIN" ? 1 : -1;
-    if (depth == 0 && l.name == "ATTENDEE" && !l.value.empty()) a["recipients"].push_back(l.value);
+  if (const Line* l = alarm_line(own, "SUMMARY", what)) a["summary"] = unescape(l->value, what);
+  for (const Line* l : own) {
+    if (l->name == "ATTENDEE" && !l->value.empty()) a["recipients"].push_back(l->value);
   }
   sort_unique(a["recipients"]);
   return a;
@@ -761,6 +775,7 @@ std::optional<json> alert_of(std::span<const Line> inside, const std::string& wh
 // not read ("VALARM/REPEAT", "VALARM/X-WR-ALARMUID"), parameters of those it reads
 // ("VALARM/ATTENDEE;CN") and components inside it.
 void list_alarm(std::span<const Line> inside, NotRead& out) {
+  if (!alarm_holds_something(inside)) return;
   if (!alert_of(inside, "")) {
     out.add("VALARM/ACTION");
     return;

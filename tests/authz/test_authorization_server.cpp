@@ -32,6 +32,18 @@ using testing::P;
 
 class AuthorizationServerTest : public testing::ServerTestBase {
  protected:
+  // Writes to the database file behind the server's back, as someone with access to it could.
+  void sql(const std::string& statement) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(dir_.file("t.db").c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &error);
+    std::string message = error != nullptr ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << message;
+  }
+
   void SetUp() override {
     store_->migrate();
     Settings s;
@@ -1676,16 +1688,6 @@ TEST_F(AuthorizationServerTest, SealedValuesMovedToAnotherRowDoNotOpen) {
   r.name = "Taro";
   ASSERT_TRUE(server_->insert_resident(r));
   server_->keys().rotate(random_);
-  auto sql = [this](const std::string& statement) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(dir_.file("t.db").c_str(), &db), SQLITE_OK);
-    char* error = nullptr;
-    const int rc = sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &error);
-    std::string message = error != nullptr ? error : "";
-    sqlite3_free(error);
-    sqlite3_close(db);
-    ASSERT_EQ(rc, SQLITE_OK) << message;
-  };
   sql("UPDATE residents SET name = (SELECT name FROM residents WHERE id = 'resident-2') "
       "WHERE id = 'resident-1'");
   EXPECT_THROW((void)server_->find_resident("resident-1"), std::runtime_error);
@@ -1716,12 +1718,7 @@ TEST_F(AuthorizationServerTest, SealedValuesMovedToAnotherRowDoNotOpen) {
 TEST_F(AuthorizationServerTest, KeyReloadsOpenOnlyKeysNotReadBefore) {
   const auto first = nlohmann::json::parse(server_->keys().jwks_json());
   ASSERT_EQ(first["keys"].size(), 1U);
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(dir_.file("t.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE signing_keys SET private_pem = 'spoiled'", nullptr, nullptr,
-                         nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  sql("UPDATE signing_keys SET private_pem = 'spoiled'");
   EXPECT_EQ(nlohmann::json::parse(server_->keys().jwks_json()), first);
   const auto kid = server_->keys().rotate(random_, "ES256");
   const auto second = nlohmann::json::parse(server_->keys().jwks_json());

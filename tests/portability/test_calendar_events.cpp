@@ -589,6 +589,7 @@ TEST(ICalendar, NotReadOfTheSampleAndOfFullyCarriedEvents) {
       "EXDATE;TZID=Asia/Tokyo:20240109T100000\r\n"
       "X-EMPTY:\r\n"
       "BEGIN:VALARM\r\nEND:VALARM\r\n"
+      "BEGIN:VALARM\r\nX-EMPTY:\r\nEND:VALARM\r\n"
       "BEGIN:VALARM\r\nACTION:EMAIL\r\nTRIGGER;VALUE=DURATION;RELATED=END:PT0S\r\n"
       "SUMMARY:Over\r\nDESCRIPTION;VALUE=TEXT:It is over\r\nATTENDEE:mailto:a@example.org\r\n"
       "ACKNOWLEDGED:20240108T110000Z\r\nX-EMPTY:\r\nEND:VALARM\r\n"
