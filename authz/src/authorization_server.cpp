@@ -1054,6 +1054,35 @@ Expected<AuthorizationServer::NewClient> AuthorizationServer::create_client(
   return out;
 }
 
+Expected<AuthorizationServer::NewClient> AuthorizationServer::replace_client(
+    const storage::ClientRecord& current, storage::ClientRecord draft, bool new_secret,
+    std::string_view actor) {
+  if (auto invalid = complete_client(draft)) return *invalid;
+  draft.client_id = current.client_id;
+  if (draft.client_name.empty()) draft.client_name = draft.client_id;
+  draft.created_at = current.created_at;
+  draft.registration_access_token_hash = current.registration_access_token_hash;
+  NewClient out;
+  draft.secret_hash.clear();
+  if (uses_client_secret(draft.token_endpoint_auth_method)) {
+    draft.secret_hash = current.secret_hash;
+    if (draft.secret_hash.empty() || new_secret) {
+      out.client_secret = random_.token(32);
+      draft.secret_hash = sha256_b64url(out.client_secret);
+    }
+  } else if (new_secret) {
+    return make_error("invalid_client_metadata",
+                      "the client does not authenticate with a secret");
+  }
+  if (!store_.update_client(draft)) return make_error("invalid_client", "no such client");
+  const std::string detail =
+      nlohmann::json{{"new_secret", !out.client_secret.empty()}}.dump();
+  event(actor, "client.updated", {}, draft.client_id, detail);
+  forget_cached_client(draft.client_id);
+  out.record = std::move(draft);
+  return out;
+}
+
 std::optional<OAuthError> AuthorizationServer::complete_client(storage::ClientRecord& draft) {
   static const std::vector<std::string> kMethods = {
       "client_secret_basic", "client_secret_post",         "private_key_jwt", "none",

@@ -1198,28 +1198,13 @@ Answer AuthorizationServer::manage_client(std::string_view method, std::string_v
     return fail("invalid_request", "client_secret is not the client's");
   storage::ClientRecord draft;
   if (auto invalid = read_client_metadata(meta, draft)) return EndpointError{*invalid, {}};
-  if (auto invalid = complete_client(draft)) return EndpointError{*invalid, {}};
-  draft.client_id = client->client_id;
-  if (draft.client_name.empty()) draft.client_name = draft.client_id;
-  draft.created_at = client->created_at;
-  draft.registration_access_token_hash = client->registration_access_token_hash;
-  // A secret stays the client's while it authenticates with one; a client that starts to use
-  // one gets a new one (shown once, in this answer); one that stops, loses it.
-  std::string new_secret;
-  if (uses_client_secret(draft.token_endpoint_auth_method)) {
-    draft.secret_hash = client->secret_hash;
-    if (draft.secret_hash.empty()) {
-      new_secret = random_.token(32);
-      draft.secret_hash = sha256_b64url(new_secret);
-    }
-  }
-  if (!store_.update_client(draft))
+  auto replaced = replace_client(*client, std::move(draft), false, "client");
+  if (!replaced && replaced.error().error == "invalid_client")
     return fail("invalid_token", "the registration access token is not valid", "Bearer");
-  event("client", "client.updated", {}, draft.client_id, "{}");
-  forget_cached_client(draft.client_id);
-  auto out = registration_json(draft, settings_.issuer);
-  if (!new_secret.empty()) {
-    out["client_secret"] = new_secret;
+  if (!replaced) return EndpointError{replaced.error(), {}};
+  auto out = registration_json(replaced->record, settings_.issuer);
+  if (!replaced->client_secret.empty()) {
+    out["client_secret"] = replaced->client_secret;
     out["client_secret_expires_at"] = 0;
   }
   return JsonAnswer{out.dump(), 200};

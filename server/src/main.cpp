@@ -5,6 +5,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,9 @@
 #include <optional>
 #include <stop_token>
 #include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "app.hpp"
 #include "backchannel.hpp"
@@ -82,6 +86,129 @@ std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read " + path);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The options `client add` and `client update` share. Each option bound to a field of `draft`
+// records how to copy it into a client, so that `update` changes exactly what it was given.
+struct ClientFlags {
+  storage::ClientRecord draft;
+  std::string jwks_file;
+  std::map<std::string, std::string> tls_names;
+  std::vector<std::pair<CLI::Option*, std::function<void(storage::ClientRecord&)>>> given;
+
+  // `draft` with the files read and the one TLS name picked; "" or the error to print.
+  std::string complete() {
+    if (!jwks_file.empty()) draft.jwks = read_file(jwks_file);
+    for (const auto& [name, value] : tls_names) {
+      if (value.empty()) continue;
+      if (!draft.tls_client_auth_name.empty())
+        return "invalid_client_metadata: give only one --tls-client-auth-* name";
+      draft.tls_client_auth_name = name;
+      draft.tls_client_auth_value = value;
+    }
+    return {};
+  }
+
+  // `client` with every option that was given copied in from the completed `draft`.
+  void apply_to(storage::ClientRecord& client) const {
+    for (const auto& [option, copy] : given) {
+      if (option->count() != 0) copy(client);
+    }
+  }
+};
+
+template <class T>
+CLI::Option* client_flag(CLI::App& cmd, ClientFlags& f, const std::string& name,
+                         T storage::ClientRecord::*field, const std::string& help) {
+  CLI::Option* option = nullptr;
+  if constexpr (std::is_same_v<T, bool>)
+    option = cmd.add_flag(name, f.draft.*field, help);
+  else
+    option = cmd.add_option(name, f.draft.*field, help);
+  f.given.push_back({option, [&f, field](storage::ClientRecord& c) { c.*field = f.draft.*field; }});
+  return option;
+}
+
+void add_client_flags(CLI::App& cmd, ClientFlags& f) {
+  using C = storage::ClientRecord;
+  client_flag(cmd, f, "--redirect-uri", &C::redirect_uris, "exact redirect URI (repeatable)");
+  client_flag(cmd, f, "--subject-type", &C::subject_type,
+              "public (default) | pairwise: the client sees each resident under a `sub` of its "
+              "own, for the host of its redirect URIs (OIDC Core 8)");
+  client_flag(cmd, f, "--post-logout-redirect-uri", &C::post_logout_redirect_uris,
+              "where the end-session endpoint may send the browser back, exactly (OpenID "
+              "Connect RP-Initiated Logout; repeatable)");
+  client_flag(cmd, f, "--backchannel-logout-uri", &C::backchannel_logout_uri,
+              "where a logout token is POSTed when a session the client signed a resident in "
+              "ends (OpenID Connect Back-Channel Logout)");
+  client_flag(cmd, f, "--backchannel-logout-session-required",
+              &C::backchannel_logout_session_required,
+              "the client needs sid in logout tokens (infobank always sends it)");
+  client_flag(cmd, f, "--frontchannel-logout-uri", &C::frontchannel_logout_uri,
+              "a page of the client that the signed-out page loads in an iframe (OpenID "
+              "Connect Front-Channel Logout; same origin as a redirect URI)");
+  client_flag(cmd, f, "--frontchannel-logout-session-required",
+              &C::frontchannel_logout_session_required, "add iss and sid to that page's URL");
+  auto* method = cmd.add_option("--auth-method", f.draft.token_endpoint_auth_method,
+                                "client_secret_basic | client_secret_post | private_key_jwt | "
+                                "none | tls_client_auth | self_signed_tls_client_auth (RFC 8705; "
+                                "the self-signed certificate is the x5c of a key in "
+                                "--jwks-file)");
+  // A client that stops using tls_client_auth no longer names what its certificate carries
+  // (a name given with it is copied in after this and refused with the method).
+  f.given.push_back({method, [&f](C& c) {
+                       c.token_endpoint_auth_method = f.draft.token_endpoint_auth_method;
+                       if (c.token_endpoint_auth_method != "tls_client_auth") {
+                         c.tls_client_auth_name.clear();
+                         c.tls_client_auth_value.clear();
+                       }
+                     }});
+  // RFC 8705 §2.1.2: the one name a tls_client_auth client's certificate carries.
+  for (const auto name : authz::kTlsClientAuthNames) {
+    std::string flag = "--" + std::string(name);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    auto* option = cmd.add_option(
+        flag, f.tls_names[std::string(name)],
+        "tls_client_auth: the certificate must carry this " +
+            std::string(name.substr(std::string_view("tls_client_auth_").size())));
+    f.given.push_back({option, [&f](C& c) {
+                         c.tls_client_auth_name = f.draft.tls_client_auth_name;
+                         c.tls_client_auth_value = f.draft.tls_client_auth_value;
+                       }});
+  }
+  client_flag(cmd, f, "--tls-client-certificate-bound-access-tokens", &C::tls_bound_access_tokens,
+              "bind the client's access tokens to its TLS certificate (RFC 8705 3)");
+  client_flag(cmd, f, "--grant-type", &C::grant_types,
+              "authorization_code | refresh_token | client_credentials (repeatable)");
+  client_flag(cmd, f, "--scope", &C::scope, "space-separated scopes the client may request");
+  auto* jwks = cmd.add_option("--jwks-file", f.jwks_file,
+                              "JWK Set with the client's public keys (private_key_jwt, request "
+                              "objects)");
+  f.given.push_back({jwks, [&f](C& c) { c.jwks = f.draft.jwks; }});
+  client_flag(cmd, f, "--audience", &C::default_audience, "default access token audience");
+  client_flag(cmd, f, "--require-par", &C::require_par, "require pushed authorization requests");
+  client_flag(cmd, f, "--require-signed-request-object", &C::require_signed_request_object,
+              "every authorization request must be a request object signed with a key of "
+              "--jwks-file (RFC 9101)");
+  client_flag(cmd, f, "--require-dpop", &C::require_dpop, "require DPoP-bound tokens");
+  client_flag(cmd, f, "--userinfo-signed-response-alg", &C::userinfo_signed_response_alg,
+              "ES256, RS256 or PS256: answer the client's UserInfo requests with a signed JWT "
+              "(OpenID Connect Core 5.3.2)");
+  // Unless told otherwise, [oauth] default_signing_alg (RS256, the default of each where it is
+  // defined: OpenID Connect Registration 2, JARM 3, RFC 9701 6); complete_client fills it in.
+  const auto response_alg = [&](const char* flag, std::string C::*field, const char* what) {
+    (f.draft.*field).clear();  // ClientRecord's own default is for rows stored before
+    client_flag(cmd, f, flag, field,
+                std::string("ES256 | RS256 | PS256: the algorithm of ") + what +
+                    " (default: [oauth] default_signing_alg, itself RS256 by default)")
+        ->check(CLI::IsMember({"ES256", "RS256", "PS256"}));
+  };
+  response_alg("--id-token-signed-response-alg", &C::id_token_signed_response_alg,
+               "the client's ID tokens and back-channel logout tokens");
+  response_alg("--introspection-signed-response-alg", &C::introspection_signed_response_alg,
+               "signed introspection answers (RFC 9701)");
+  response_alg("--authorization-signed-response-alg", &C::authorization_signed_response_alg,
+               "JWT authorization responses (JARM)");
 }
 
 // The configured back end. On SQLite the store creates the data directory (the default key
@@ -230,78 +357,29 @@ int main(int argc, char** argv) {
   auto* client_cmd = cli.add_subcommand("client", "manage OAuth clients");
   client_cmd->require_subcommand(1);
   auto* client_add = client_cmd->add_subcommand("add", "register a client; prints its id and secret as JSON");
-  storage::ClientRecord draft;
-  std::string jwks_file;
-  client_add->add_option("--name", draft.client_name, "display name shown on the consent page")->required();
-  client_add->add_option("--id", draft.client_id, "client_id (random when omitted)");
-  client_add->add_option("--redirect-uri", draft.redirect_uris, "exact redirect URI (repeatable)");
-  client_add->add_option("--subject-type", draft.subject_type,
-                         "public (default) | pairwise: the client sees each resident under a "
-                         "`sub` of its own, for the host of its redirect URIs (OIDC Core 8)");
-  client_add->add_option("--post-logout-redirect-uri", draft.post_logout_redirect_uris,
-                         "where the end-session endpoint may send the browser back, exactly "
-                         "(OpenID Connect RP-Initiated Logout; repeatable)");
-  client_add->add_option("--backchannel-logout-uri", draft.backchannel_logout_uri,
-                         "where a logout token is POSTed when a session the client signed a "
-                         "resident in ends (OpenID Connect Back-Channel Logout)");
-  client_add->add_flag("--backchannel-logout-session-required",
-                       draft.backchannel_logout_session_required,
-                       "the client needs sid in logout tokens (infobank always sends it)");
-  client_add->add_option("--frontchannel-logout-uri", draft.frontchannel_logout_uri,
-                         "a page of the client that the signed-out page loads in an iframe "
-                         "(OpenID Connect Front-Channel Logout; same origin as a redirect URI)");
-  client_add->add_flag("--frontchannel-logout-session-required",
-                       draft.frontchannel_logout_session_required,
-                       "add iss and sid to that page's URL");
-  client_add->add_option("--auth-method", draft.token_endpoint_auth_method,
-                         "client_secret_basic | client_secret_post | private_key_jwt | none | "
-                         "tls_client_auth | self_signed_tls_client_auth (RFC 8705; the "
-                         "self-signed certificate is the x5c of a key in --jwks-file)");
-  // RFC 8705 §2.1.2: the one name a tls_client_auth client's certificate carries.
-  std::map<std::string, std::string> tls_names;
-  for (const auto name : authz::kTlsClientAuthNames) {
-    std::string flag = "--" + std::string(name);
-    std::replace(flag.begin(), flag.end(), '_', '-');
-    client_add->add_option(flag, tls_names[std::string(name)],
-                           "tls_client_auth: the certificate must carry this " +
-                               std::string(name.substr(std::string_view("tls_client_auth_").size())));
-  }
-  client_add->add_flag("--tls-client-certificate-bound-access-tokens",
-                       draft.tls_bound_access_tokens,
-                       "bind the client's access tokens to its TLS certificate (RFC 8705 3)");
-  client_add->add_option("--grant-type", draft.grant_types,
-                         "authorization_code | refresh_token | client_credentials (repeatable)");
-  client_add->add_option("--scope", draft.scope, "space-separated scopes the client may request");
-  client_add->add_option("--jwks-file", jwks_file,
-                         "JWK Set with the client's public keys (private_key_jwt, request objects)");
-  client_add->add_option("--audience", draft.default_audience, "default access token audience");
-  client_add->add_flag("--require-par", draft.require_par, "require pushed authorization requests");
-  client_add->add_flag("--require-signed-request-object", draft.require_signed_request_object,
-                       "every authorization request must be a request object signed with a "
-                       "key of --jwks-file (RFC 9101)");
-  client_add->add_flag("--require-dpop", draft.require_dpop, "require DPoP-bound tokens");
-  client_add->add_option("--userinfo-signed-response-alg", draft.userinfo_signed_response_alg,
-                         "ES256, RS256 or PS256: answer the client's UserInfo requests with a "
-                         "signed JWT (OpenID Connect Core 5.3.2)");
-  // Unless told otherwise, [oauth] default_signing_alg (RS256, the default of each where it is
-  // defined: OpenID Connect Registration 2, JARM 3, RFC 9701 6); complete_client fills it in.
-  const auto response_alg = [&](const char* flag, std::string& field, const char* what) {
-    field.clear();
-    client_add
-        ->add_option(flag, field,
-                     std::string("ES256 | RS256 | PS256: the algorithm of ") + what +
-                         " (default: [oauth] default_signing_alg, itself RS256 by default)")
-        ->check(CLI::IsMember({"ES256", "RS256", "PS256"}));
-  };
-  response_alg("--id-token-signed-response-alg", draft.id_token_signed_response_alg,
-               "the client's ID tokens and back-channel logout tokens");
-  response_alg("--introspection-signed-response-alg", draft.introspection_signed_response_alg,
-               "signed introspection answers (RFC 9701)");
-  response_alg("--authorization-signed-response-alg", draft.authorization_signed_response_alg,
-               "JWT authorization responses (JARM)");
+  ClientFlags added;
+  client_add->add_option("--name", added.draft.client_name, "display name shown on the consent page")->required();
+  client_add->add_option("--id", added.draft.client_id, "client_id (random when omitted)");
+  add_client_flags(*client_add, added);
+  auto* client_update = client_cmd->add_subcommand(
+      "update",
+      "change a client: each option given replaces that setting (a repeatable one, the whole "
+      "list; a switch takes =true or =false), the rest stay; prints the client as JSON");
+  ClientFlags updated;
+  std::string client_id;
+  bool new_secret = false;
+  client_update->add_option("client_id", client_id)->required();
+  client_update->add_option("--name", updated.draft.client_name,
+                            "display name shown on the consent page");
+  updated.given.push_back({client_update->get_option("--name"), [&updated](auto& c) {
+                             c.client_name = updated.draft.client_name;
+                           }});
+  add_client_flags(*client_update, updated);
+  client_update->add_flag("--new-secret", new_secret,
+                          "replace the client's secret with a new one, printed once; the old one "
+                          "stops working at once");
   auto* client_list = client_cmd->add_subcommand("list", "list clients as JSON");
   auto* client_show = client_cmd->add_subcommand("show", "show one client as JSON");
-  std::string client_id;
   client_show->add_option("client_id", client_id)->required();
   auto* client_remove = client_cmd->add_subcommand("remove", "remove a client and everything issued to it");
   client_remove->add_option("client_id", client_id)->required();
@@ -388,17 +466,11 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*client_add) {
-      if (!jwks_file.empty()) draft.jwks = read_file(jwks_file);
-      for (const auto& [name, value] : tls_names) {
-        if (value.empty()) continue;
-        if (!draft.tls_client_auth_name.empty()) {
-          std::cerr << "invalid_client_metadata: give only one --tls-client-auth-* name\n";
-          return 2;
-        }
-        draft.tls_client_auth_name = name;
-        draft.tls_client_auth_value = value;
+      if (auto problem = added.complete(); !problem.empty()) {
+        std::cerr << problem << "\n";
+        return 2;
       }
-      auto created = ctx.server->create_client(draft);
+      auto created = ctx.server->create_client(added.draft);
       if (!created) {
         std::cerr << created.error().error << ": " << created.error().description << "\n";
         return 2;
@@ -406,6 +478,28 @@ int main(int argc, char** argv) {
       nlohmann::json out = {{"client_id", created->record.client_id}};
       if (!created->client_secret.empty()) out["client_secret"] = created->client_secret;
       std::cout << out.dump() << "\n";
+      return 0;
+    }
+    if (*client_update) {
+      const auto current = ctx.store->find_client(client_id);
+      if (!current) {
+        std::cerr << "no such client\n";
+        return 1;
+      }
+      if (auto problem = updated.complete(); !problem.empty()) {
+        std::cerr << problem << "\n";
+        return 2;
+      }
+      storage::ClientRecord changed = *current;
+      updated.apply_to(changed);
+      auto replaced = ctx.server->replace_client(*current, changed, new_secret, "operator");
+      if (!replaced) {
+        std::cerr << replaced.error().error << ": " << replaced.error().description << "\n";
+        return replaced.error().error == "invalid_client" ? 1 : 2;
+      }
+      auto out = client_json(replaced->record);
+      if (!replaced->client_secret.empty()) out["client_secret"] = replaced->client_secret;
+      std::cout << out.dump(2) << "\n";
       return 0;
     }
     if (*client_list) {

@@ -391,6 +391,17 @@ class AuthorizationServer {
     std::string client_secret;  ///< empty for methods without a secret
   };
   Expected<NewClient> create_client(storage::ClientRecord draft);
+  /// Replaces the metadata of the client `current` with `draft`, validated like a new
+  /// client's. The client keeps its id, creation time and registration access token, and its
+  /// secret while it authenticates with one; it gets a new secret (returned once, like
+  /// create_client's) when it starts to use one or when `new_secret` asks; one that stops
+  /// loses it. Cached copies are dropped, so the change holds on this process's next request
+  /// (another process's within its client cache's two seconds). `actor` names who changed it
+  /// in the audit trail. invalid_client_metadata when the draft is not a valid client or
+  /// `new_secret` is asked of a client without a secret; invalid_client when it is gone.
+  Expected<NewClient> replace_client(const storage::ClientRecord& current,
+                                     storage::ClientRecord draft, bool new_secret,
+                                     std::string_view actor);
   /// RFC 7592 client configuration endpoint (`/register/{client_id}`), authorized by the
   /// registration access token that /register returned: GET reads the client's metadata, PUT
   /// replaces it (`json_body`, RFC 7592 §2.2), DELETE removes the client and everything issued
