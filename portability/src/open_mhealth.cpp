@@ -1,6 +1,8 @@
-// Open mHealth data points (header + body, schema-typed).
+// Open mHealth data points (header + body, schema-typed), to the published schemas:
+// github.com/openmhealth/schemas, schema/omh/ (and their samples under test-data/omh/).
 
 #include <algorithm>
+#include <charconv>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,34 +19,77 @@ namespace {
 
 // HealthKit samples travel in these omh schemas when type and unit map one to one;
 // everything else travels whole in our own namespace (kOwnNamespace), so nothing is dropped.
+// A row holds for the major versions first_major..last_major of its schema: a minor version
+// only adds optional members (named in not_read when not read), so "1.1" reads as "1.0" does.
+// Its measure is body_key: {value, unit omh_unit}, or a bare number when omh_unit is "". One row
+// per HealthKit type and unit says the version from_model writes (`writes`); the others are
+// read only (another major's spelling of the unit, or another shape).
 struct Mapping {
   const char* hk_type;
   const char* hk_unit;
   const char* schema;
-  const char* version;
+  int first_major;
+  int last_major;
   const char* body_key;
   const char* omh_unit;
+  const char* writes;
 };
 constexpr Mapping kMappings[] = {
-    {"HKQuantityTypeIdentifierStepCount", "count", "step-count", "2.0", "step_count", "steps"},
-    {"HKQuantityTypeIdentifierHeartRate", "count/min", "heart-rate", "1.0", "heart_rate", "beats/min"},
-    {"HKQuantityTypeIdentifierBodyMass", "kg", "body-weight", "1.0", "body_weight", "kg"},
-    {"HKQuantityTypeIdentifierBodyMass", "lb", "body-weight", "1.0", "body_weight", "lb"},
-    {"HKQuantityTypeIdentifierBodyMass", "g", "body-weight", "1.0", "body_weight", "g"},
-    {"HKQuantityTypeIdentifierHeight", "cm", "body-height", "1.0", "body_height", "cm"},
-    {"HKQuantityTypeIdentifierHeight", "m", "body-height", "1.0", "body_height", "m"},
-    {"HKQuantityTypeIdentifierHeight", "in", "body-height", "1.0", "body_height", "in"},
-    {"HKQuantityTypeIdentifierHeight", "ft", "body-height", "1.0", "body_height", "ft"},
-    {"HKQuantityTypeIdentifierBodyTemperature", "degC", "body-temperature", "2.0", "body_temperature", "C"},
-    {"HKQuantityTypeIdentifierBodyTemperature", "degF", "body-temperature", "2.0", "body_temperature", "F"},
-    {"HKQuantityTypeIdentifierActiveEnergyBurned", "kcal", "calories-burned", "2.0", "kcal_burned", "kcal"},
+    // 1.x and 2.x hold a bare number of steps, 3.x {value, unit "steps"}; a 2.0 point this
+    // adapter wrote before it wrote the bare number holds {value, unit "steps"}, read too.
+    {"HKQuantityTypeIdentifierStepCount", "count", "step-count", 1, 2, "step_count", "", "2.0"},
+    {"HKQuantityTypeIdentifierStepCount", "count", "step-count", 2, 3, "step_count", "steps",
+     nullptr},
+    {"HKQuantityTypeIdentifierHeartRate", "count/min", "heart-rate", 1, 3, "heart_rate",
+     "beats/min", "1.0"},
+    {"HKQuantityTypeIdentifierBodyMass", "kg", "body-weight", 1, 3, "body_weight", "kg", "1.0"},
+    {"HKQuantityTypeIdentifierBodyMass", "lb", "body-weight", 1, 3, "body_weight", "lb", "1.0"},
+    {"HKQuantityTypeIdentifierBodyMass", "g", "body-weight", 1, 3, "body_weight", "g", "1.0"},
+    {"HKQuantityTypeIdentifierHeight", "cm", "body-height", 1, 2, "body_height", "cm", "1.0"},
+    {"HKQuantityTypeIdentifierHeight", "m", "body-height", 1, 2, "body_height", "m", "1.0"},
+    {"HKQuantityTypeIdentifierHeight", "in", "body-height", 1, 2, "body_height", "in", "1.0"},
+    {"HKQuantityTypeIdentifierHeight", "ft", "body-height", 1, 2, "body_height", "ft", "1.0"},
+    {"HKQuantityTypeIdentifierBodyTemperature", "degC", "body-temperature", 1, 4,
+     "body_temperature", "C", "2.0"},
+    {"HKQuantityTypeIdentifierBodyTemperature", "degF", "body-temperature", 1, 4,
+     "body_temperature", "F", "2.0"},
+    {"HKQuantityTypeIdentifierActiveEnergyBurned", "kcal", "calories-burned", 1, 3, "kcal_burned",
+     "kcal", "2.0"},
+    {"HKQuantityTypeIdentifierRespiratoryRate", "count/min", "respiratory-rate", 1, 3,
+     "respiratory_rate", "breaths/min", "1.0"},
+    // HealthKit's BMI is a count whose value is in kg/m^2; 1.x spells the unit kg/m2.
+    {"HKQuantityTypeIdentifierBodyMassIndex", "count", "body-mass-index", 1, 1, "body_mass_index",
+     "kg/m2", "1.0"},
+    {"HKQuantityTypeIdentifierBodyMassIndex", "count", "body-mass-index", 2, 3, "body_mass_index",
+     "kg/m^2", nullptr},
+    // HealthKit writes millimoles of glucose with its molar mass in the unit.
+    {"HKQuantityTypeIdentifierBloodGlucose", "mg/dL", "blood-glucose", 1, 4, "blood_glucose",
+     "mg/dL", "1.0"},
+    {"HKQuantityTypeIdentifierBloodGlucose", "mmol<180.1558800000541>/L", "blood-glucose", 1, 4,
+     "blood_glucose", "mmol/L", "1.0"},
 };
+// The written versions of these restrict the time frame to a time_interval (a count over time).
+constexpr std::string_view kIntervalOnly[] = {"calories-burned", "step-count"};
+
 constexpr const char* kOwnNamespace = "infobank";
 constexpr const char* kOwnSchema = "healthkit-record";
 constexpr const char* kWorkoutType = "HKWorkoutTypeIdentifier";
+// 1.2 is the first omh:physical-activity with kcal_burned.
+constexpr const char* kWorkoutVersion = "1.2";
 
-json time_frame(const json& item) {
-  if (item["start"] == item["end"]) return {{"date_time", item["start"]}};
+// The schemas to_model reads whole, outside kMappings, and their major versions read:
+// physical-activity 2.x adds effective_duration (named in not_read) to 1.x.
+struct WholeSchema {
+  std::string_view ns;
+  std::string_view name;
+  int first_major;
+  int last_major;
+};
+constexpr WholeSchema kWholeSchemas[] = {{kOwnNamespace, kOwnSchema, 1, 1},
+                                         {"omh", "physical-activity", 1, 2}};
+
+json time_frame(const json& item, bool interval_only) {
+  if (item["start"] == item["end"] && !interval_only) return {{"date_time", item["start"]}};
   return {{"time_interval", {{"start_date_time", item["start"]}, {"end_date_time", item["end"]}}}};
 }
 
@@ -58,10 +103,12 @@ void read_time_frame(const json& body, json& m, const std::string& what) {
     const json& i = req_object(*f, "time_interval", what);
     m["start"] = req_string(i, "start_date_time", what);
     m["end"] = opt_string(i, "end_date_time", what).value_or("");
-    if (m["end"] == "") throw FormatError(what, "time_interval without end_date_time is not supported");
+    if (m["end"] == "")
+      throw FormatError(what, "time_interval without end_date_time is not supported");
   }
   for (const char* k : {"start", "end"}) {
-    if (!parse_rfc3339(m[k].get<std::string>())) throw FormatError(what, "time frame is not RFC 3339");
+    if (!parse_rfc3339(m[k].get<std::string>()))
+      throw FormatError(what, "time frame is not RFC 3339");
   }
 }
 
@@ -130,35 +177,130 @@ void list_not_read(const json& p, const json& m, bool own, BodyMember body_membe
   }
 }
 
-// The schema a data point names, "namespace:name"; none when it names none (to_model refuses
-// such a point, naming it).
-std::optional<std::pair<std::string, std::string>> schema_of(const json& p) {
-  const json* header = p.is_object() ? member(p, "header") : nullptr;
-  const json* schema = header != nullptr && header->is_object() ? member(*header, "schema_id")
-                                                                 : nullptr;
-  if (schema == nullptr || !schema->is_object()) return std::nullopt;
+// ---- which data points are read: schema, version, unit ----
+
+// The schema a data point names in header.schema_id; its version is none when not a string.
+struct SchemaId {
+  std::string ns;
+  std::string name;
+  std::optional<std::string> version;
+};
+
+// None when the point names no schema (to_model refuses such a point, naming it).
+std::optional<SchemaId> schema_of(const json& p) {
+  const json* header = member(p, "header");
+  const json* schema = header != nullptr ? member(*header, "schema_id") : nullptr;
+  if (schema == nullptr) return std::nullopt;
   const json* ns = member(*schema, "namespace");
   const json* name = member(*schema, "name");
   if (ns == nullptr || name == nullptr || !ns->is_string() || !name->is_string())
     return std::nullopt;
-  return std::pair{ns->get<std::string>(), name->get<std::string>()};
+  const json* version = member(*schema, "version");
+  return SchemaId{ns->get<std::string>(), name->get<std::string>(),
+                  version != nullptr && version->is_string()
+                      ? std::optional(version->get<std::string>())
+                      : std::nullopt};
 }
 
-// Whether to_model reads the data point `p` of this schema: our own, omh:physical-activity,
-// and those of kMappings in a unit the mapping has (a body temperature in kelvin has none). A
-// point whose body is malformed is read, for to_model to refuse it, naming it.
-bool readable_schema(const json& p, const std::string& ns, const std::string& name) {
-  if (ns == kOwnNamespace) return name == kOwnSchema;
-  if (ns != "omh") return false;
-  if (name == "physical-activity") return true;
-  for (const Mapping& m : kMappings) {
-    if (name != m.schema) continue;
-    const json* body = member(p, "body");
-    const json* uv = body != nullptr && body->is_object() ? member(*body, m.body_key) : nullptr;
-    const json* unit = uv != nullptr && uv->is_object() ? member(*uv, "unit") : nullptr;
-    if (unit == nullptr || !unit->is_string() || *unit == m.omh_unit) return true;
+// The major of a schema version: "major.minor" with an optional ".qualifier" of letters and
+// digits, as the schemas' own Java SDK (SchemaVersion) parses it. None when it is not one.
+std::optional<int> major_of(std::string_view version) {
+  const auto digits_from = [version](std::size_t at) {
+    while (at < version.size() && version[at] >= '0' && version[at] <= '9') ++at;
+    return at;
+  };
+  const std::size_t dot = digits_from(0);
+  // Nine digits at most, so that the major fits an int.
+  if (dot == 0 || dot > 9 || dot == version.size() || version[dot] != '.') return std::nullopt;
+  const std::size_t end = digits_from(dot + 1);
+  if (end == dot + 1) return std::nullopt;
+  if (end < version.size()) {
+    const std::string_view qualifier = version.substr(end + 1);
+    const auto alphanumeric = [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    };
+    if (version[end] != '.' || qualifier.empty() || !std::ranges::all_of(qualifier, alphanumeric))
+      return std::nullopt;
   }
-  return false;
+  int major = 0;
+  std::from_chars(version.data(), version.data() + dot, major);
+  return major;
+}
+
+// Whether to_model reads some version of this schema.
+bool known_schema(const std::string& ns, const std::string& name) {
+  if (std::ranges::any_of(kWholeSchemas,
+                          [&](const WholeSchema& s) { return s.ns == ns && s.name == name; }))
+    return true;
+  return ns == "omh" &&
+         std::ranges::any_of(kMappings, [&](const Mapping& m) { return name == m.schema; });
+}
+
+// How a data point of one of kMappings' schemas, at one of its major versions, fits the rows.
+enum class Fit {
+  read,             // by `row`
+  unknown_version,  // no row holds for the major: a body shape the adapter does not know
+  other_unit,       // no row holding for the major has the measure's `unit`
+  malformed,        // the measure is missing, or not of the shape the major's rows hold
+};
+struct Match {
+  Fit fit = Fit::unknown_version;
+  const Mapping* row = nullptr;
+  std::string unit;                // Fit::other_unit
+  const char* body_key = nullptr;  // the measure's member, unless Fit::unknown_version
+};
+
+// The row of kMappings a data point in omh:`name` at major version `major` is read by, from its
+// body's measure; or why it is not.
+Match match_row(const json& body, const std::string& name, int major) {
+  Match out;
+  for (const Mapping& m : kMappings) {
+    if (name != m.schema || major < m.first_major || major > m.last_major) continue;
+    out.body_key = m.body_key;
+    const json* measure = member(body, m.body_key);
+    const json* unit = measure != nullptr ? member(*measure, "unit") : nullptr;
+    if (*m.omh_unit == '\0') {
+      if (measure != nullptr && number_text(*measure)) return {Fit::read, &m, "", m.body_key};
+    } else if (unit != nullptr && holds_data(*unit) && unit->is_string()) {
+      if (*unit == m.omh_unit) return {Fit::read, &m, "", m.body_key};
+      out.fit = Fit::other_unit;
+      out.unit = unit->get<std::string>();
+      continue;
+    }
+    if (out.fit == Fit::unknown_version) out.fit = Fit::malformed;
+  }
+  return out;
+}
+
+// The name a data point of a schema to_model reads is skipped by, in split's not_read list:
+// "omh:step-count:4.0" for a major version it does not read, "omh:body-temperature (unit K)"
+// for a unit its rows have not (a unit names no one; the value, which might, is never named).
+// None when to_model is to read it, or to refuse it as malformed, naming it.
+std::optional<std::string> unread_as(const json& body, const SchemaId& id, int major) {
+  const std::string schema = id.ns + ":" + id.name;
+  for (const WholeSchema& s : kWholeSchemas) {
+    if (s.ns != id.ns || s.name != id.name) continue;
+    if (major >= s.first_major && major <= s.last_major) return std::nullopt;
+    return schema + ":" + id.version.value_or("");
+  }
+  const Match m = match_row(body, id.name, major);
+  if (m.fit == Fit::unknown_version) return schema + ":" + id.version.value_or("");
+  if (m.fit == Fit::other_unit) return schema + " (unit " + m.unit + ")";
+  return std::nullopt;
+}
+
+// What split skips the data point `p` as: the not_read name of a point in a schema the model
+// has no mapping for ("omh:blood-pressure"), or in a version or unit it does not read (above).
+// None when to_model is to read it, or to refuse it, naming it: a point naming no schema, no
+// version of "major.minor", or malformed.
+std::optional<std::string> skipped_as(const json& p) {
+  const auto id = schema_of(p);
+  if (!id) return std::nullopt;
+  if (!known_schema(id->ns, id->name)) return id->ns + ":" + id->name;
+  const auto major = id->version ? major_of(*id->version) : std::nullopt;
+  if (!major) return std::nullopt;
+  const json* body = member(p, "body");
+  return unread_as(body != nullptr ? *body : json(), *id, *major);
 }
 
 class OpenMHealth final : public Format {
@@ -169,9 +311,9 @@ class OpenMHealth final : public Format {
 
   // Every element of the array is a data point (or the document is refused). Those in a schema
   // the model has no mapping for (omh:blood-pressure, omh:sleep-duration, another namespace's),
-  // or in a unit its mapping has not (a body temperature in kelvin), are skipped and named by
-  // their schema ("omh:blood-pressure"): the rest of the export still moves, and nothing is
-  // dropped without a word.
+  // in a major version whose body the adapter does not know (omh:step-count:4.0), or in a unit
+  // its mapping has not (a body temperature in kelvin) are skipped and named (skipped_as): the
+  // rest of the export still moves, and nothing is dropped without a word.
   std::vector<NativeItem> split(std::string_view document,
                                 std::vector<std::string>* not_read) const override {
     const json doc = parse_json(document, "document");
@@ -179,9 +321,8 @@ class OpenMHealth final : public Format {
     json points = json::array();
     std::vector<std::string> skipped;
     for (const json& p : doc) {
-      if (const auto schema = schema_of(p);
-          schema && !readable_schema(p, schema->first, schema->second)) {
-        skipped.push_back(schema->first + ":" + schema->second);
+      if (auto name = skipped_as(p)) {
+        skipped.push_back(std::move(*name));
         continue;
       }
       points.push_back(p);
@@ -205,10 +346,16 @@ class OpenMHealth final : public Format {
     const json& header = req_object(p, "header", what);
     const json& body = req_object(p, "body", what);
     const json& schema = req_object(header, "schema_id", what);
-    const std::string ns = req_string(schema, "namespace", what);
-    const std::string name = req_string(schema, "name", what);
+    const SchemaId id{req_string(schema, "namespace", what), req_string(schema, "name", what),
+                      req_string(schema, "version", what)};
+    const std::string& ns = id.ns;
+    const std::string& name = id.name;
+    if (!known_schema(ns, name)) throw FormatError(what, "unsupported schema " + ns + ":" + name);
+    const auto major = major_of(*id.version);
+    if (!major) throw FormatError(what, "schema_id version is not major.minor");
+    if (auto unread = unread_as(body, id, *major)) throw FormatError(what, "not read: " + *unread);
     json m = empty_health_record();
-    if (ns == kOwnNamespace && name == kOwnSchema) {
+    if (ns == kOwnNamespace) {
       for (auto& [k, v] : m.items()) {
         if (k != "id" && body.contains(k)) v = body[k];
       }
@@ -225,19 +372,20 @@ class OpenMHealth final : public Format {
       return m;
     }
     m["id"] = header_id(p, what);
-    if (const json* prov = member(header, "acquisition_provenance"); prov != nullptr && prov->is_object()) {
+    if (const json* prov = member(header, "acquisition_provenance");
+        prov != nullptr && prov->is_object()) {
       m["source"]["name"] = str_or_null(opt_string(*prov, "source_name", what));
       m["created"] = str_or_null(opt_string(*prov, "source_creation_date_time", what));
     }
     read_time_frame(body, m, what);
-    if (ns == "omh" && name == "physical-activity") {
+    if (name == "physical-activity") {
       m["kind"] = "workout";
       m["type"] = kWorkoutType;
       json w{{"activity_type", req_string(body, "activity_name", what)}};
       for (const char* f : {"duration", "duration_unit", "total_distance", "total_distance_unit",
                             "total_energy_burned", "total_energy_burned_unit"})
         w[f] = nullptr;
-      for (const auto& [key, field] : {std::pair{"distance", "total_distance"}, std::pair{"kcal_burned", "total_energy_burned"}}) {
+      for (const auto& [key, field] : kWorkoutTotals) {
         if (const json* uv = member(body, key); uv != nullptr) {
           w[field] = opt_number(*uv, "value", what).value_or("");
           w[std::string(field) + "_unit"] = req_string(*uv, "unit", what);
@@ -258,30 +406,31 @@ class OpenMHealth final : public Format {
       }
       return m;
     }
-    for (const Mapping& map : kMappings) {
-      if (ns != "omh" || name != map.schema) continue;
-      const json& uv = req_object(body, map.body_key, what);
-      if (req_string(uv, "unit", what) != map.omh_unit) continue;
-      const auto value = opt_number(uv, "value", what);
-      if (!value) throw FormatError(what, std::string(map.body_key) + " has no numeric value");
-      m["type"] = map.hk_type;
-      m["unit"] = map.hk_unit;
-      m["value"] = *value;
-      if (not_read != nullptr) {
-        NotRead out(*not_read);
-        list_not_read(p, m, false, [&](const std::string& key, const json& v) {
-          if (key == "effective_time_frame") {
-            list_time_frame(v, out);
-          } else if (key == map.body_key) {
-            out.members(v, kUnitValueRead, "body." + key);
-          } else {
-            out.add("body." + key);
-          }
-        }, out);
-      }
-      return m;
+    const Match match = match_row(body, name, *major);
+    if (match.fit != Fit::read)
+      throw FormatError(what, "\"" + std::string(match.body_key) + "\" is missing or not as " + ns +
+                                  ":" + name + ":" + *id.version + " has it");
+    const Mapping& map = *match.row;
+    const json& measure = *member(body, map.body_key);
+    const bool bare = *map.omh_unit == '\0';
+    const auto value = bare ? number_text(measure) : opt_number(measure, "value", what);
+    if (!value) throw FormatError(what, std::string(map.body_key) + " has no numeric value");
+    m["type"] = map.hk_type;
+    m["unit"] = map.hk_unit;
+    m["value"] = *value;
+    if (not_read != nullptr) {
+      NotRead out(*not_read);
+      list_not_read(p, m, false, [&](const std::string& key, const json& v) {
+        if (key == "effective_time_frame") {
+          list_time_frame(v, out);
+        } else if (key == map.body_key) {
+          if (!bare) out.members(v, kUnitValueRead, "body." + key);
+        } else {
+          out.add("body." + key);
+        }
+      }, out);
     }
-    throw FormatError(what, "unsupported schema " + ns + ":" + name);
+    return m;
   }
 
   Converted from_model(const Item& item) const override {
@@ -289,25 +438,29 @@ class OpenMHealth final : public Format {
     Converted out;
     auto& lost = out.not_carried;
     json header{{"id", id},
-                {"creation_date_time", item["created"].is_string() ? item["created"] : item["start"]}};
+                {"creation_date_time",
+                 item["created"].is_string() ? item["created"] : item["start"]}};
     json body;
     json schema;
     const auto value = model_string(item, "value");
     const auto unit = model_string(item, "unit");
     const Mapping* found = nullptr;
     for (const Mapping& map : kMappings) {
-      if (item["kind"] == "record" && item["type"] == map.hk_type && unit == map.hk_unit && value &&
-          is_json_number(*value))
+      if (found == nullptr && map.writes != nullptr && item["kind"] == "record" &&
+          item["type"] == map.hk_type && unit == map.hk_unit && value && is_json_number(*value))
         found = &map;
     }
     const json& w = item["workout"];
     if (found != nullptr) {
-      schema = {{"namespace", "omh"}, {"name", found->schema}, {"version", found->version}};
-      body = {{found->body_key, unit_value(*value, found->omh_unit)}, {"effective_time_frame", time_frame(item)}};
+      schema = {{"namespace", "omh"}, {"name", found->schema}, {"version", found->writes}};
+      body = {{found->body_key, *found->omh_unit == '\0' ? raw_number(*value)
+                                                         : unit_value(*value, found->omh_unit)},
+              {"effective_time_frame", time_frame(item, among(kIntervalOnly, found->schema))}};
     } else if (item["kind"] == "workout") {
-      schema = {{"namespace", "omh"}, {"name", "physical-activity"}, {"version", "1.0"}};
-      body = {{"activity_name", w["activity_type"]}, {"effective_time_frame", time_frame(item)}};
-      for (const auto& [key, field] : {std::pair{"distance", "total_distance"}, std::pair{"kcal_burned", "total_energy_burned"}}) {
+      schema = {{"namespace", "omh"}, {"name", "physical-activity"}, {"version", kWorkoutVersion}};
+      body = {{"activity_name", w["activity_type"]},
+              {"effective_time_frame", time_frame(item, false)}};
+      for (const auto& [key, field] : kWorkoutTotals) {
         const auto v = model_string(w, field);
         const auto u = model_string(w, std::string(field) + "_unit");
         if (v && u && is_json_number(*v)) {
@@ -343,6 +496,10 @@ class OpenMHealth final : public Format {
   }
 
  private:
+  // omh:physical-activity's totals: body member, and the model's workout field.
+  static constexpr std::pair<const char*, const char*> kWorkoutTotals[] = {
+      {"distance", "total_distance"}, {"kcal_burned", "total_energy_burned"}};
+
   static std::string header_id(const json& p, const std::string& what) {
     const json& header = req_object(p, "header", what);
     if (auto id = opt_string(header, "id", what)) return *id;

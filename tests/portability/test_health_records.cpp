@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,40 @@ using testing::models;
 using testing::read_sample;
 using testing::skipped_by;
 using testing::skipped_by_joined;
+
+// An Open mHealth data point: header id and schema_id of `schema`, "namespace:name:version"
+// (no version when it has one colon only), then `body`.
+std::string point(const std::string& id, const std::string& schema, const std::string& body) {
+  const std::size_t name = schema.find(':') + 1;
+  const std::size_t version = schema.find(':', name);
+  std::string schema_id = R"({"namespace":")" + schema.substr(0, name - 1) + R"(","name":")" +
+                          schema.substr(name, version - name) + R"(")";
+  if (version != std::string::npos)
+    schema_id += R"(,"version":")" + schema.substr(version + 1) + R"(")";
+  return R"({"header":{"id":")" + id + R"(","schema_id":)" + schema_id + R"(}},"body":)" +
+         body + "}";
+}
+
+// A data point's body: `key` as {value, unit}, then the effective_time_frame member `when`.
+std::string measured(const std::string& key, const std::string& value, const std::string& unit,
+                     const std::string& when) {
+  return R"({")" + key + R"(":{"value":)" + value + R"(,"unit":")" + unit + R"("},)" + when + "}";
+}
+
+// The message of the FormatError to_model refuses `n` with, checking that it names the item
+// and adds nothing to the not_read list; "" when it reads the item.
+std::string refusal_of(const Format& f, const NativeItem& n) {
+  Names names;
+  try {
+    f.to_model(n, &names);
+  } catch (const FormatError& e) {
+    EXPECT_EQ(e.item(), n.id) << e.what();
+    EXPECT_TRUE(names.empty()) << n.id;
+    return e.what();
+  }
+  ADD_FAILURE() << n.id << " was read";
+  return "";
+}
 
 TEST(AppleHealth, SampleSplitsToRecordsAndTheWorkout) {
   const Format& f = format("apple-health");
@@ -52,7 +87,8 @@ TEST(AppleHealth, MetadataEntriesAndRoundTrip) {
   const std::string doc =
       "\xEF\xBB\xBF<?xml version=\"1.0\" encoding=\"UTF-8\"?><HealthData locale=\"ja_JP\">"
       "<Record type=\"HKQuantityTypeIdentifierBodyMass\" sourceName=\"体重計\" unit=\"kg\" "
-      "startDate=\"2024-01-01 07:00:00 +0900\" endDate=\"2024-01-01 07:00:00 +0900\" value=\"61.25\">"
+      "startDate=\"2024-01-01 07:00:00 +0900\" endDate=\"2024-01-01 07:00:00 +0900\" "
+      "value=\"61.25\">"
       "<MetadataEntry key=\"HKWasUserEntered\" value=\"1\"/></Record></HealthData>";
   const auto ms = models(f, doc);
   ASSERT_EQ(ms.size(), 1u);
@@ -85,10 +121,12 @@ TEST(OpenMHealth, MapsStepCountToOmhAndKeepsOtherTypesWhole) {
   const Converted steps = omh.from_model(ms[0]);
   const Item p = Item::parse(steps.native.text);
   EXPECT_EQ(p["header"]["id"], ms[0]["id"]);
-  EXPECT_EQ(p["header"]["schema_id"], (Item{{"namespace", "omh"}, {"name", "step-count"}, {"version", "2.0"}}));
-  EXPECT_EQ(p["body"]["step_count"]["unit"], "steps");
-  EXPECT_EQ(p["body"]["step_count"]["value"], 329);
-  EXPECT_EQ(p["body"]["effective_time_frame"]["time_interval"]["start_date_time"], "2014-09-13T10:27:54+01:00");
+  EXPECT_EQ(p["header"]["schema_id"],
+            (Item{{"namespace", "omh"}, {"name", "step-count"}, {"version", "2.0"}}));
+  // step-count 2.0 holds a bare number of steps (3.0 is the first with {value, unit}).
+  EXPECT_EQ(p["body"]["step_count"], 329);
+  EXPECT_EQ(p["body"]["effective_time_frame"]["time_interval"]["start_date_time"],
+            "2014-09-13T10:27:54+01:00");
   EXPECT_EQ(p["header"]["acquisition_provenance"]["source_name"], "Health");
 
   const Converted distance = omh.from_model(ms[10]);
@@ -101,7 +139,8 @@ TEST(OpenMHealth, MapsStepCountToOmhAndKeepsOtherTypesWhole) {
   weight["value"] = "61.250";
   weight["metadata"] = {{"HKWasUserEntered", "1"}};
   const Converted w = omh.from_model(weight);
-  EXPECT_NE(w.native.text.find(R"("body_weight":{"unit":"kg","value":61.250})"), std::string::npos) << w.native.text;
+  EXPECT_NE(w.native.text.find(R"("body_weight":{"unit":"kg","value":61.250})"), std::string::npos)
+      << w.native.text;
   EXPECT_EQ(w.not_carried, std::vector<std::string>{"metadata.HKWasUserEntered"});
   EXPECT_EQ(omh.to_model(w.native)["value"], "61.250");
 }
@@ -130,23 +169,25 @@ TEST(CrossFormat, AppleHealthToOpenMHealthAndBack) {
   for (const Item& m : ms) testing::expect_carried(m, omh);
   // The workout's duration has no place in omh:physical-activity: reported.
   const Converted w = omh.from_model(ms[15]);
-  EXPECT_NE(std::find(w.not_carried.begin(), w.not_carried.end(), "workout.duration"), w.not_carried.end());
-  EXPECT_NE(std::find(w.not_carried.begin(), w.not_carried.end(), "source.version"), w.not_carried.end());
+  EXPECT_NE(std::ranges::find(w.not_carried, "workout.duration"), w.not_carried.end());
+  EXPECT_NE(std::ranges::find(w.not_carried, "source.version"), w.not_carried.end());
   // omh -> apple: the omh step count comes back as the same HealthKit record.
   for (const Item& m : ms) {
     if (m["kind"] != "record") continue;
     const Item via = omh.to_model(omh.from_model(m).native);
     testing::expect_carried(via, apple);
   }
-  const Item data_point = Item::parse(R"({"header":{"uuid":"8f6e-1","creation_date_time":"2024-01-01T00:00:00Z",
+  const Item data_point = Item::parse(R"({"header":{"uuid":"8f6e-1",
+    "creation_date_time":"2024-01-01T00:00:00Z",
     "schema_id":{"namespace":"omh","name":"heart-rate","version":"1.0"}},
-    "body":{"heart_rate":{"value":72,"unit":"beats/min"},"effective_time_frame":{"date_time":"2024-01-01T08:00:00+09:00"}}})");
+    "body":{"heart_rate":{"value":72,"unit":"beats/min"},
+    "effective_time_frame":{"date_time":"2024-01-01T08:00:00+09:00"}}})");
   const Item hr = omh.to_model({"8f6e-1", data_point.dump()});
   EXPECT_EQ(hr["type"], "HKQuantityTypeIdentifierHeartRate");
   EXPECT_EQ(hr["unit"], "count/min");
   EXPECT_EQ(hr["value"], "72");
   const Converted c = apple.from_model(hr);
-  EXPECT_NE(std::find(c.not_carried.begin(), c.not_carried.end(), "id"), c.not_carried.end());
+  EXPECT_NE(std::ranges::find(c.not_carried, "id"), c.not_carried.end());
   EXPECT_NE(c.native.text.find(R"(startDate="2024-01-01 08:00:00 +0900")"), std::string::npos);
 }
 
@@ -368,8 +409,8 @@ TEST(AppleHealth, SplitOfAJoinedPageNamesNothing) {
 
 // What join writes, split reads whole. A data point in a schema the model has no mapping for
 // (a real export's blood pressure or sleep), or in a unit its mapping has not, is skipped and
-// named by its schema, once however often it comes, and the rest of the export still splits;
-// one that names no schema at all is kept, for to_model to refuse naming it.
+// named by its schema (and the unit), once however often it comes, and the rest of the export
+// still splits; one that names no schema at all is kept, for to_model to refuse naming it.
 TEST(OpenMHealth, SplitSkipsOnlySchemasTheModelHasNoMappingFor) {
   const Format& omh = format("open-mhealth");
   std::vector<NativeItem> items;
@@ -381,24 +422,19 @@ TEST(OpenMHealth, SplitSkipsOnlySchemasTheModelHasNoMappingFor) {
   EXPECT_EQ(skipped_by(omh, page), Names{});
   EXPECT_EQ(skipped_by(omh, "[]"), Names{});
 
-  const auto point = [](const std::string& id, const std::string& ns, const std::string& name,
-                        const std::string& body) {
-    return R"({"header":{"id":")" + id + R"(","schema_id":{"namespace":")" + ns +
-           R"(","name":")" + name + R"(","version":"1.0"}},"body":)" + body + "}";
-  };
   const std::string when = R"("effective_time_frame":{"date_time":"2024-01-01T08:00:00Z"})";
   const std::string bp = R"({"systolic_blood_pressure":{"value":120,"unit":"mmHg"},)"
                          R"("diastolic_blood_pressure":{"value":80,"unit":"mmHg"},)" + when + "}";
   const std::string mixed =
-      "[" + point("bp-1", "omh", "blood-pressure", bp) + "," +
-      point("hr-1", "omh", "heart-rate", R"({"heart_rate":{"value":72,"unit":"beats/min"},)" +
-                                             when + "}") +
-      "," + point("bp-2", "omh", "blood-pressure", bp) + "," +
-      point("x-1", "example", "mood", R"({"mood":"calm"})") + "," +
-      point("t-1", "omh", "body-temperature",
+      "[" + point("bp-1", "omh:blood-pressure:1.0", bp) + "," +
+      point("hr-1", "omh:heart-rate:1.0",
+            R"({"heart_rate":{"value":72,"unit":"beats/min"},)" + when + "}") +
+      "," + point("bp-2", "omh:blood-pressure:1.0", bp) + "," +
+      point("x-1", "example:mood:1.0", R"({"mood":"calm"})") + "," +
+      point("t-1", "omh:body-temperature:1.0",
             R"({"body_temperature":{"value":310.15,"unit":"K"},)" + when + "}") +
       "," +
-      point("t-2", "omh", "body-temperature",
+      point("t-2", "omh:body-temperature:1.0",
             R"({"body_temperature":{"value":37.0,"unit":"C"},)" + when + "}") +
       "," + R"({"header":{"id":"no-schema"},"body":{}})" + "]";
   const auto kept = omh.split(mixed);
@@ -411,11 +447,264 @@ TEST(OpenMHealth, SplitSkipsOnlySchemasTheModelHasNoMappingFor) {
   EXPECT_THROW(omh.to_model(kept[2]), FormatError);
   // Kelvin has no mapping (HealthKit's body temperature is degC or degF): skipped, named.
   EXPECT_EQ(skipped_by(omh, mixed),
-            (Names{"omh:blood-pressure", "example:mood", "omh:body-temperature"}));
+            (Names{"omh:blood-pressure", "example:mood", "omh:body-temperature (unit K)"}));
   // A document refused adds nothing to the list.
   Names refused;
   EXPECT_THROW(omh.split(R"({"not":"an array"})", &refused), FormatError);
   EXPECT_TRUE(refused.empty());
+}
+
+// omh:step-count 1.0 and 2.0 hold a bare number of steps, 3.0 {value, unit "steps"}
+// (github.com/openmhealth/schemas: schema/omh/step-count-*.json, test-data/omh/step-count/). A
+// 2.0 point holding {value, unit "steps"}, as this adapter wrote before, is read too.
+TEST(OpenMHealth, ReadsTheStepCountOfEachPublishedVersion) {
+  const Format& omh = format("open-mhealth");
+  const std::string hour = R"("effective_time_frame":{"time_interval":{)"
+                           R"("start_date_time":"2016-02-05T06:25:00Z",)"
+                           R"("end_date_time":"2016-02-05T07:25:00Z"}})";
+  const std::string bare = R"({"step_count":6000,)" + hour + "}";
+  const std::string steps = R"({"step_count":{"value":6000,"unit":"steps"},)" + hour + "}";
+  const std::string doc = "[" + point("v1", "omh:step-count:1.0", bare) + "," +
+                          point("v2", "omh:step-count:2.0", bare) + "," +
+                          point("v3", "omh:step-count:3.0", steps) + "," +
+                          point("earlier", "omh:step-count:2.0", steps) + "]";
+  const auto items = omh.split(doc);
+  ASSERT_EQ(items.size(), 4u);
+  EXPECT_EQ(skipped_by(omh, doc), Names{});
+  for (const NativeItem& n : items) {
+    const Item m = omh.to_model(n);
+    EXPECT_EQ(m["type"], "HKQuantityTypeIdentifierStepCount") << n.id;
+    EXPECT_EQ(m["unit"], "count") << n.id;
+    EXPECT_EQ(m["value"], "6000") << n.id;
+    EXPECT_EQ(m["end"], "2016-02-05T07:25:00Z") << n.id;
+    EXPECT_EQ(not_read_of(omh, n), Names{}) << n.id;
+    // Written back as 2.0 (a bare number), read as the same model.
+    const Converted c = omh.from_model(m);
+    EXPECT_TRUE(c.not_carried.empty());
+    EXPECT_EQ(Item::parse(c.native.text)["body"]["step_count"], 6000);
+    EXPECT_EQ(omh.to_model(c.native), m) << n.id;
+  }
+  // What 2.0 adds to the count (test-data/omh/step-count/2.0/shouldPass/with-maximum.json) is
+  // not the model's: named.
+  const NativeItem maximum{
+      "max", point("max", "omh:step-count:2.0",
+                   R"({"step_count":20000,"descriptive_statistic":"maximum",)"
+                   R"("descriptive_statistic_denominator":"d",)" + hour + "}")};
+  EXPECT_EQ(not_read_of(omh, maximum),
+            (Names{"body.descriptive_statistic", "body.descriptive_statistic_denominator"}));
+
+  // Each version's other shape is malformed: refused, naming the item.
+  for (const auto& [version, body] :
+       {std::pair{"1.0", steps}, std::pair{"3.0", bare},
+        std::pair{"2.0", R"({"step_count":"6000",)" + hour + "}"},
+        std::pair{"3.0", R"({"step_count":{"unit":"steps"},)" + hour + "}"},
+        std::pair{"2.0", "{" + hour + "}"}}) {
+    const std::string text = point("bad", std::string("omh:step-count:") + version, body);
+    ASSERT_EQ(omh.split("[" + text + "]").size(), 1u) << text;
+    EXPECT_NE(refusal_of(omh, {"bad", text}), "") << text;
+  }
+  // Another unit of 3.0's {value, unit} is skipped, named with the unit.
+  const std::string thousands = point(
+      "k", "omh:step-count:3.0", R"({"step_count":{"value":6,"unit":"ksteps"},)" + hour + "}");
+  EXPECT_EQ(skipped_by(omh, "[" + thousands + "]"), Names{"omh:step-count (unit ksteps)"});
+
+  // A count whose start is its end is still written as a time_interval, which step-count 2.0
+  // and calories-burned 2.0 require; read back, it is the same model.
+  Item instant = omh.to_model(items[0]);
+  instant["end"] = instant["start"];
+  for (const auto& [type, unit] :
+       {std::pair{"HKQuantityTypeIdentifierStepCount", "count"},
+        std::pair{"HKQuantityTypeIdentifierActiveEnergyBurned", "kcal"}}) {
+    instant["type"] = type;
+    instant["unit"] = unit;
+    const Converted c = omh.from_model(instant);
+    EXPECT_TRUE(Item::parse(c.native.text)["body"]["effective_time_frame"].contains(
+        "time_interval")) << c.native.text;
+    EXPECT_EQ(omh.to_model(c.native), instant);
+  }
+}
+
+// A schema's version is "major.minor" (with an optional ".qualifier"); within a major, minor
+// versions only add optional members, so a minor version of a major the adapter reads is read
+// (what it adds is named in not_read). A major version whose body it does not know (a future
+// one) is skipped like an unmapped schema and named "namespace:name:version"; a version that is
+// not one at all is malformed, refused naming the item.
+TEST(OpenMHealth, ReadsTheMajorVersionsItKnowsAndNamesTheOthers) {
+  const Format& omh = format("open-mhealth");
+  const std::string when = R"("effective_time_frame":{"date_time":"2020-02-05T06:00:00+01:00"})";
+  const std::string hr = measured("heart_rate", "50", "beats/min", when);
+  const std::string known = "[" +
+      point("hr-1.1", "omh:heart-rate:1.1",
+            R"({"heart_rate":{"value":50,"unit":"beats/min"},)"
+            R"("temporal_relationship_to_sleep":"on waking",)" + when + "}") + "," +
+      point("hr-3.0", "omh:heart-rate:3.0", hr) + "," +
+      point("hr-rc", "omh:heart-rate:1.0.RC1", hr) + "," +
+      point("t-4.0", "omh:body-temperature:4.0", measured("body_temperature", "37.2", "C", when)) +
+      "," + point("w-3.0", "omh:body-weight:3.0", measured("body_weight", "61.5", "kg", when)) +
+      "," +
+      point("pa-2.0", "omh:physical-activity:2.0",
+            R"({"activity_name":"walking","effective_duration":{"value":30,"unit":"min"},)"
+            R"("kcal_burned":{"value":160,"unit":"kcal"},)" + when + "}") + "]";
+  const auto items = omh.split(known);
+  ASSERT_EQ(items.size(), 6u);
+  EXPECT_EQ(skipped_by(omh, known), Names{});
+  EXPECT_EQ(not_read_of(omh, items[0]), Names{"body.temporal_relationship_to_sleep"});
+  for (std::size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(omh.to_model(items[i])["value"], "50") << items[i].id;
+    EXPECT_EQ(not_read_of(omh, items[i]), Names{}) << items[i].id;
+  }
+  EXPECT_EQ(omh.to_model(items[3])["unit"], "degC");
+  EXPECT_EQ(omh.to_model(items[4])["value"], "61.5");
+  const Item walk = omh.to_model(items[5]);
+  EXPECT_EQ(walk["workout"]["total_energy_burned"], "160");
+  // 2.0's effective_duration has no place in the model's workout (its duration is the
+  // HealthKit workout's): named.
+  EXPECT_EQ(not_read_of(omh, items[5]), Names{"body.effective_duration"});
+
+  // Majors it does not know, in a mapped schema, physical-activity or our own namespace: each
+  // skipped and named once, with its version; to_model given one refuses it, naming it.
+  const std::string future =
+      "[" + point("s-4", "omh:step-count:4.0", R"({"step_count":{"steps":6000}})") + "," +
+      point("hr-4", "omh:heart-rate:4.0", hr) + "," + point("hr-4b", "omh:heart-rate:4.0", hr) +
+      "," + point("pa-3", "omh:physical-activity:3.0", R"({"activity":"walking"})") + "," +
+      point("own-2", "infobank:healthkit-record:2.0", R"({"record":{}})") + "," +
+      point("hr-0", "omh:heart-rate:0.9", hr) + "]";
+  EXPECT_EQ(omh.split(future).size(), 0u);
+  EXPECT_EQ(skipped_by(omh, future),
+            (Names{"omh:step-count:4.0", "omh:heart-rate:4.0", "omh:physical-activity:3.0",
+                   "infobank:healthkit-record:2.0", "omh:heart-rate:0.9"}));
+  EXPECT_NE(refusal_of(omh, {"hr-4", point("hr-4", "omh:heart-rate:4.0", hr)})
+                .find("omh:heart-rate:4.0"),
+            std::string::npos);
+
+  // Not a version: kept by split, refused by to_model, naming the item.
+  for (const char* schema :
+       {"omh:heart-rate", "omh:heart-rate:", "omh:heart-rate:1", "omh:heart-rate:v1.0",
+        "omh:heart-rate:1.0.", "omh:heart-rate:1.0.rc-1", "omh:heart-rate:-1.0",
+        "omh:heart-rate:1..0", "omh:heart-rate:12345678901.0"}) {
+    const std::string text = point("v", schema, hr);
+    EXPECT_EQ(skipped_by(omh, "[" + text + "]"), Names{}) << schema;
+    EXPECT_NE(refusal_of(omh, {"v", text}), "") << schema;
+  }
+  const std::string number_version = R"({"header":{"id":"n","schema_id":{"namespace":"omh",)"
+                                     R"("name":"heart-rate","version":1.0}},"body":)" + hr + "}";
+  EXPECT_EQ(omh.split("[" + number_version + "]").size(), 1u);
+  EXPECT_NE(refusal_of(omh, {"n", number_version}), "");
+}
+
+// A data point skipped for a unit its schema's mapping has not is named with the unit, so that
+// the transfer report says why; never with its value (a measurement of the resident).
+TEST(OpenMHealth, ASkippedUnitIsNamedWithTheUnitAndNeverTheValue) {
+  const Format& omh = format("open-mhealth");
+  const std::string when = R"("effective_time_frame":{"date_time":"2024-01-01T08:00:00Z"})";
+  const auto body = [&](const std::string& key, const std::string& value,
+                        const std::string& unit) { return measured(key, value, unit, when); };
+  const std::string doc =
+      "[" + point("t", "omh:body-temperature:2.0", body("body_temperature", "310.15", "K")) +
+      "," + point("w", "omh:body-weight:1.0", body("body_weight", "0.0615", "Metric Ton")) + "," +
+      point("t2", "omh:body-temperature:1.0", body("body_temperature", "309.95", "K")) + "," +
+      point("g", "omh:blood-glucose:2.0", body("blood_glucose", "5.5", "mg/L")) + "]";
+  const Names names = skipped_by(omh, doc);
+  EXPECT_EQ(names, (Names{"omh:body-temperature (unit K)", "omh:body-weight (unit Metric Ton)",
+                          "omh:blood-glucose (unit mg/L)"}));
+  for (const std::string& name : names) {
+    for (const char* value : {"310", "309", "0.0615", "5.5"}) {
+      EXPECT_EQ(name.find(value), std::string::npos) << name;
+    }
+  }
+  // to_model given one refuses it, naming the item and the unit.
+  EXPECT_NE(refusal_of(omh, {"t", point("t", "omh:body-temperature:2.0",
+                                        body("body_temperature", "310.15", "K"))})
+                .find("(unit K)"),
+            std::string::npos);
+  // A unit that is empty or not a string names nothing: malformed, refused naming the item.
+  for (const std::string& bad :
+       {body("body_temperature", "37", ""),
+        R"({"body_temperature":{"value":37,"unit":["C"]},)" + when + "}"}) {
+    const std::string text = point("u", "omh:body-temperature:2.0", bad);
+    EXPECT_EQ(skipped_by(omh, "[" + text + "]"), Names{}) << bad;
+    EXPECT_NE(refusal_of(omh, {"u", text}), "") << bad;
+  }
+}
+
+// HealthKit's respiratory rate (count/min), body mass index (a count, in kg/m^2) and blood
+// glucose (mg/dL, or millimoles of glucose as HealthKit writes them) map one to one to
+// omh:respiratory-rate (breaths/min), omh:body-mass-index (kg/m2 in 1.x, kg/m^2 since 2.0) and
+// omh:blood-glucose (mg/dL, mmol/L): read from any published major, written in 1.0.
+TEST(OpenMHealth, RespiratoryRateBodyMassIndexAndBloodGlucose) {
+  const Format& apple = format("apple-health");
+  const Format& omh = format("open-mhealth");
+  const auto record = [](const std::string& type, const std::string& unit,
+                         const std::string& value) {
+    return "<Record type=\"HKQuantityTypeIdentifier" + type + "\" sourceName=\"Watch\" unit=\"" +
+           unit + "\" startDate=\"2024-03-01 07:00:00 +0100\" " +
+           "endDate=\"2024-03-01 07:00:00 +0100\" value=\"" + value + "\"/>";
+  };
+  const auto ms = models(apple, "<HealthData locale=\"en_GB\">" +
+                                    record("RespiratoryRate", "count/min", "14.5") +
+                                    record("BodyMassIndex", "count", "22.04") +
+                                    record("BloodGlucose", "mg/dL", "99") +
+                                    record("BloodGlucose", "mmol&lt;180.1558800000541&gt;/L",
+                                           "5.5") +
+                                    "</HealthData>");
+  ASSERT_EQ(ms.size(), 4u);
+  EXPECT_EQ(ms[3]["unit"], "mmol<180.1558800000541>/L");
+  const std::pair<const char*, std::string> written[] = {
+      {"respiratory-rate", R"("respiratory_rate":{"unit":"breaths/min","value":14.5})"},
+      {"body-mass-index", R"("body_mass_index":{"unit":"kg/m2","value":22.04})"},
+      {"blood-glucose", R"("blood_glucose":{"unit":"mg/dL","value":99})"},
+      {"blood-glucose", R"("blood_glucose":{"unit":"mmol/L","value":5.5})"}};
+  for (std::size_t i = 0; i < ms.size(); ++i) {
+    const Converted c = omh.from_model(ms[i]);
+    const Item p = Item::parse(c.native.text);
+    EXPECT_EQ(p["header"]["schema_id"]["name"], written[i].first);
+    EXPECT_EQ(p["header"]["schema_id"]["version"], "1.0");
+    EXPECT_NE(c.native.text.find(written[i].second), std::string::npos) << c.native.text;
+    EXPECT_TRUE(c.not_carried.empty());
+    EXPECT_EQ(omh.to_model(c.native), ms[i]);
+    EXPECT_EQ(not_read_of(omh, c.native), Names{});
+    testing::expect_carried(ms[i], omh);
+  }
+
+  // As the schemas' samples write them (test-data/omh/<name>/<version>/shouldPass/).
+  const std::string when = R"("effective_time_frame":{"time_interval":{)"
+                           R"("start_date_time":"2020-02-05T07:05:00-08:00",)"
+                           R"("end_date_time":"2020-02-05T08:05:00-08:00"}})";
+  const std::string doc =
+      "[" +
+      point("rr", "omh:respiratory-rate:3.0",
+            measured("respiratory_rate", "10", "breaths/min", when)) + "," +
+      point("bmi1", "omh:body-mass-index:1.0", measured("body_mass_index", "16", "kg/m2", when)) +
+      "," +
+      point("bmi2", "omh:body-mass-index:2.0", measured("body_mass_index", "16", "kg/m^2", when)) +
+      "," +
+      point("bg", "omh:blood-glucose:4.0",
+            R"({"blood_glucose":{"value":5.5,"unit":"mmol/L"},)"
+            R"("specimen_source":"capillary blood",)" + when + "}") +
+      "]";
+  const auto items = omh.split(doc);
+  ASSERT_EQ(items.size(), 4u);
+  const std::pair<const char*, const char*> read[] = {
+      {"HKQuantityTypeIdentifierRespiratoryRate", "count/min"},
+      {"HKQuantityTypeIdentifierBodyMassIndex", "count"},
+      {"HKQuantityTypeIdentifierBodyMassIndex", "count"},
+      {"HKQuantityTypeIdentifierBloodGlucose", "mmol<180.1558800000541>/L"}};
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const Item m = omh.to_model(items[i]);
+    EXPECT_EQ(m["type"], read[i].first) << items[i].id;
+    EXPECT_EQ(m["unit"], read[i].second) << items[i].id;
+    testing::expect_carried(m, apple);
+  }
+  EXPECT_EQ(not_read_of(omh, items[3]), Names{"body.specimen_source"});
+  // Units none of the schemas has: skipped, named with the unit.
+  const std::string other_units =
+      "[" +
+      point("rr", "omh:respiratory-rate:1.0",
+            measured("respiratory_rate", "0.2", "breaths/s", when)) + "," +
+      point("bmi", "omh:body-mass-index:2.0",
+            measured("body_mass_index", "0.03", "lb/in^2", when)) + "]";
+  EXPECT_EQ(skipped_by(omh, other_units),
+            (Names{"omh:respiratory-rate (unit breaths/s)", "omh:body-mass-index (unit lb/in^2)"}));
 }
 
 }  // namespace
