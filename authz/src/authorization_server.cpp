@@ -262,7 +262,7 @@ std::string AuthorizationServer::metadata_json(bool openid) const {
   m["response_types_supported"] = {"code"};
   m["response_modes_supported"] = {"query", "form_post", "jwt", "query.jwt", "form_post.jwt"};
   // What the server signs with (KeyRing::kAlgs): OIDC Discovery §3 requires RS256 among the
-  // ID token's algorithms; FAPI 2.0 clients pick PS256 or ES256.
+  // ID token's algorithms; FAPI 2.0 clients pick PS256, ES256 or EdDSA.
   const std::vector<std::string> signing(KeyRing::kAlgs.begin(), KeyRing::kAlgs.end());
   m["authorization_signing_alg_values_supported"] = signing;  // JARM §3
   m["grant_types_supported"] = {"authorization_code", "refresh_token", "client_credentials"};
@@ -1156,14 +1156,16 @@ std::optional<OAuthError> AuthorizationServer::complete_client(storage::ClientRe
   if (!draft.userinfo_signed_response_alg.empty() &&
       !signs_with(draft.userinfo_signed_response_alg))
     return make_error("invalid_client_metadata",
-                      "userinfo_signed_response_alg must be ES256, RS256 or PS256");
+                      std::string("userinfo_signed_response_alg must be ") +
+                          kSignedAlgsInWords);
   for (auto* alg : {&draft.id_token_signed_response_alg,
                     &draft.authorization_signed_response_alg,
                     &draft.introspection_signed_response_alg}) {
     if (alg->empty()) *alg = settings_.default_signing_alg;  // the client named none
     if (!signs_with(*alg))
       return make_error("invalid_client_metadata",
-                        "the *_signed_response_alg metadata must be ES256, RS256 or PS256");
+                        std::string("the *_signed_response_alg metadata must be ") +
+                            kSignedAlgsInWords);
   }
   if (method == "none" && std::find(draft.grant_types.begin(), draft.grant_types.end(),
                                     "client_credentials") != draft.grant_types.end())

@@ -10,6 +10,7 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/sha.h>
 #include <sodium.h>
 
 #include <array>
@@ -310,6 +311,13 @@ std::string sha256(std::string_view data) {
 
 std::string sha256_b64url(std::string_view data) { return base64url_encode(sha256(data)); }
 
+std::string id_token_half_hash(std::string_view alg, std::string_view value) {
+  if (alg != "EdDSA") return base64url_encode(sha256(value).substr(0, 16));
+  unsigned char digest[SHA512_DIGEST_LENGTH];
+  SHA512(bytes(value), value.size(), digest);
+  return base64url_encode(std::span<const std::uint8_t>(digest, SHA512_DIGEST_LENGTH / 2));
+}
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   if (a.empty()) return true;
@@ -593,16 +601,29 @@ SigningKey SigningKey::generate_rsa(std::string_view alg) {
   return key;
 }
 
+SigningKey SigningKey::generate_ed25519() {
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "ED25519", nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 || EVP_PKEY_generate(ctx.get(), &raw) != 1)
+    throw std::runtime_error("Ed25519 key generation failed");
+  SigningKey key;
+  key.key_ = share(PkeyPtr(raw));
+  key.signers_ = std::make_shared<Signers>();
+  key.alg_ = "EdDSA";
+  return key;
+}
+
 SigningKey SigningKey::generate(std::string_view alg) {
   if (alg == "ES256") return generate_es256();
   if (alg == "RS256" || alg == "PS256") return generate_rsa(alg);
+  if (alg == "EdDSA") return generate_ed25519();
   throw std::invalid_argument("no signing key for " + std::string(alg));
 }
 
 Expected<SigningKey> SigningKey::from_pem(std::string_view pem, std::string_view alg) {
   ErrorQueueGuard guard;
   auto fail = [] {
-    return make_error("invalid_request", "not an unencrypted P-256 or RSA PKCS#8 key");
+    return make_error("invalid_request", "not an unencrypted P-256, RSA or Ed25519 PKCS#8 key");
   };
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) return fail();
@@ -615,13 +636,18 @@ Expected<SigningKey> SigningKey::from_pem(std::string_view pem, std::string_view
   const int bits = EVP_PKEY_get_bits(key.get());
   const bool ec = type == KeyType::kEc && is_p256(key.get());
   const bool rsa = type == KeyType::kRsa && bits >= kMinRsaBits && bits <= kMaxRsaBits;
-  if (!ec && !rsa) return fail();
-  if (ec ? !alg.empty() && alg != "ES256" : !alg.empty() && alg != "RS256" && alg != "PS256")
+  const bool ed25519 = type == KeyType::kEd25519;
+  if (!ec && !rsa && !ed25519) return fail();
+  const std::string_view own = ec        ? "ES256"
+                               : ed25519 ? "EdDSA"
+                               : alg == "PS256" ? "PS256"
+                                                : "RS256";
+  if (!alg.empty() && alg != own)
     return make_error("invalid_request", "the key cannot sign with " + std::string(alg));
   SigningKey result;
   result.key_ = share(std::move(key));
   result.signers_ = std::make_shared<Signers>();
-  result.alg_ = ec ? "ES256" : alg == "PS256" ? "PS256" : "RS256";
+  result.alg_ = own;
   return result;
 }
 
@@ -639,11 +665,19 @@ std::string SigningKey::to_pem() const {
 PublicKey SigningKey::public_key() const {
   // A PublicKey holds only the public half, never a reference to the private key.
   PublicKey pub;
-  const bool rsa = alg_ != "ES256";
-  pub.key_ = share(rsa ? make_rsa_public(bn_param(key_.get(), OSSL_PKEY_PARAM_RSA_N, 0),
-                                         bn_param(key_.get(), OSSL_PKEY_PARAM_RSA_E, 0))
-                       : make_ec_public(bn_param(key_.get(), OSSL_PKEY_PARAM_EC_PUB_X, 32),
-                                        bn_param(key_.get(), OSSL_PKEY_PARAM_EC_PUB_Y, 32)));
+  if (alg_ == "ES256") {
+    pub.key_ = share(make_ec_public(bn_param(key_.get(), OSSL_PKEY_PARAM_EC_PUB_X, 32),
+                                    bn_param(key_.get(), OSSL_PKEY_PARAM_EC_PUB_Y, 32)));
+  } else if (alg_ == "EdDSA") {
+    std::array<unsigned char, kEd25519KeyBytes> raw{};
+    std::size_t len = raw.size();
+    if (EVP_PKEY_get_raw_public_key(key_.get(), raw.data(), &len) == 1)
+      pub.key_ = share(make_ed25519_public(
+          std::string_view(reinterpret_cast<const char*>(raw.data()), len)));
+  } else {
+    pub.key_ = share(make_rsa_public(bn_param(key_.get(), OSSL_PKEY_PARAM_RSA_N, 0),
+                                     bn_param(key_.get(), OSSL_PKEY_PARAM_RSA_E, 0)));
+  }
   if (!pub.key_) throw std::runtime_error("cannot derive the public key");
   return pub;
 }
@@ -651,6 +685,7 @@ PublicKey SigningKey::public_key() const {
 // ES256 (RFC 7518 §3.4): ECDSA P-256 over the SHA-256 of the input, hashed here and signed
 // as a digest. RS256 (§3.3) and PS256 (§3.5) sign the same digest.
 std::string SigningKey::sign(std::string_view signing_input) const {
+  if (alg_ == "EdDSA") return sign_ed25519(signing_input);
   unsigned char digest[32];
   sha256_into(signing_input, digest);
   auto ctx = signers_->take(key_.get(), alg_);
@@ -674,6 +709,21 @@ std::string SigningKey::sign(std::string_view signing_input) const {
   auto jose = es256_der_to_jose(std::string_view(reinterpret_cast<const char*>(der.data()), len));
   if (!jose) throw std::runtime_error("ES256 signature conversion failed");
   return *jose;
+}
+
+// EdDSA (RFC 8037 §3.1): Ed25519 signs the input itself (PureEdDSA), with no digest first, so
+// it takes a one-shot EVP_DigestSign with no digest named rather than a context made once.
+std::string SigningKey::sign_ed25519(std::string_view signing_input) const {
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  std::array<unsigned char, 64> signature{};
+  std::size_t len = signature.size();
+  if (!ctx ||
+      EVP_DigestSignInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr, key_.get(), nullptr) !=
+          1 ||
+      EVP_DigestSign(ctx.get(), signature.data(), &len, bytes(signing_input),
+                     signing_input.size()) != 1)
+    throw std::runtime_error("EdDSA signing failed");
+  return {reinterpret_cast<const char*>(signature.data()), len};
 }
 
 }  // namespace authz

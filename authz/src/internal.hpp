@@ -59,6 +59,8 @@ inline std::string_view response_alg(std::string_view registered) {
 
 /// Whether the server signs responses with `alg` (*_signed_response_alg metadata; discovery's
 /// *_signing_alg_values_supported).
+/// KeyRing::kAlgs in words, for error descriptions.
+inline constexpr const char* kSignedAlgsInWords = "ES256, RS256, PS256 or EdDSA";
 inline bool signs_with(std::string_view alg) {
   return std::find(KeyRing::kAlgs.begin(), KeyRing::kAlgs.end(), alg) != KeyRing::kAlgs.end();
 }

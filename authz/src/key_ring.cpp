@@ -49,8 +49,8 @@ storage::SigningKeyRecord KeyRing::new_key(std::string kid, std::string_view alg
 void KeyRing::ensure_key() { make_key(kDefaultAlg); }
 
 void KeyRing::ensure_keys(std::string_view also) {
-  // PS256 only when asked: an RSA key takes a moment to make, and only clients that ask for
-  // PS256 need one (complete_client makes it when such a client is registered).
+  // PS256 and EdDSA only when asked: an RSA key takes a moment to make, and only clients that
+  // ask for them need one (complete_client makes it when such a client is registered).
   for (const std::string_view alg : {kDefaultAlg, std::string_view("RS256")}) make_key(alg);
   if (!also.empty()) make_key(also);
 }

@@ -681,9 +681,8 @@ Answer AuthorizationServer::issue_tokens(const Issue& issue) {
         if (granted.contains(name)) id.add(name, granted[name].get<std::string>());
       }
     }
-    // OIDC Core §3.3.2.11: at_hash is the left half of SHA-256 of the access token.
-    id.add("at_hash", base64url_encode(sha256(access).substr(0, 16)));
     const auto id_key = keys_.current(response_alg(client.id_token_signed_response_alg));
+    id.add("at_hash", id_token_half_hash(id_key.key.alg(), access));
     body.add("id_token", jws_sign(id_key.key, id_key.kid, "JWT", id.str()));
   }
   return JsonAnswer{body.str(), 200};
@@ -1047,7 +1046,7 @@ std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
     return invalid("require_signed_request_object must be a boolean");
   if (!boolean("require_pushed_authorization_requests", draft.require_par))
     return invalid("require_pushed_authorization_requests must be a boolean");
-  // What the server signs for the client, and with which algorithm: ES256, RS256 or PS256, and
+  // What the server signs for the client, and with which algorithm (KeyRing::kAlgs), and
   // when the client names none, Settings::default_signing_alg (complete_client), RS256 unless
   // configured otherwise, the default where these are defined (OIDC Registration §2, JARM §3,
   // RFC 9701 §6). One that asks for another algorithm is refused rather than handed objects it
@@ -1062,8 +1061,8 @@ std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
     draft.*field = "";
     if (!meta.contains(name)) continue;
     if (!meta[name].is_string() || !signs_with(meta[name].get<std::string>())) {
-      return invalid(std::string(name) +
-                     " must be ES256, RS256 or PS256, those this server signs with");
+      return invalid(std::string(name) + " must be " + kSignedAlgsInWords +
+                     ", those this server signs with");
     }
     draft.*field = meta[name].get<std::string>();
   }
@@ -1071,9 +1070,8 @@ std::optional<OAuthError> read_client_metadata(const nlohmann::json& meta,
   if (meta.contains("userinfo_signed_response_alg")) {
     const auto& alg = meta["userinfo_signed_response_alg"];
     if (!alg.is_string() || !signs_with(alg.get<std::string>())) {
-      return invalid(
-          "userinfo_signed_response_alg must be ES256, RS256 or PS256, those this server signs "
-          "with");
+      return invalid(std::string("userinfo_signed_response_alg must be ") + kSignedAlgsInWords +
+                     ", those this server signs with");
     }
     draft.userinfo_signed_response_alg = alg.get<std::string>();
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "not_read.hpp"
 #include "util.hpp"
 
 namespace portability::detail {

@@ -298,8 +298,8 @@ void validate(const Config& config) {
   }
   if (config.address.empty()) fail("server.address must not be empty");
   if (config.default_signing_alg != "ES256" && config.default_signing_alg != "RS256" &&
-      config.default_signing_alg != "PS256") {
-    fail("oauth.default_signing_alg must be ES256, RS256 or PS256; got '" +
+      config.default_signing_alg != "PS256" && config.default_signing_alg != "EdDSA") {
+    fail("oauth.default_signing_alg must be ES256, RS256, PS256 or EdDSA; got '" +
          config.default_signing_alg + "'");
   }
   if (config.mtls_enabled() && !config.tls_enabled()) {

@@ -71,7 +71,7 @@ struct Config {
   bool dpop_require_nonce = false;    ///< RFC 9449 §8, §9: DPoP proofs carry a server nonce
   /// FAPI 2.0: every access token is bound to a DPoP key or a client certificate.
   bool require_sender_constrained_tokens = false;
-  /// What a client registered without *_signed_response_alg gets: ES256, RS256 or PS256.
+  /// What a client registered without *_signed_response_alg gets: ES256, RS256, PS256 or EdDSA.
   std::string default_signing_alg = "RS256";
   /// RFC 8705 §5: the mutual-TLS listener's public URL (mtls_endpoint_aliases); default
   /// https://<address>:<mtls_port>.

@@ -192,16 +192,16 @@ void add_client_flags(CLI::App& cmd, ClientFlags& f) {
               "--jwks-file (RFC 9101)");
   client_flag(cmd, f, "--require-dpop", &C::require_dpop, "require DPoP-bound tokens");
   client_flag(cmd, f, "--userinfo-signed-response-alg", &C::userinfo_signed_response_alg,
-              "ES256, RS256 or PS256: answer the client's UserInfo requests with a signed JWT "
+              "ES256, RS256, PS256 or EdDSA: answer the client's UserInfo requests with a signed JWT "
               "(OpenID Connect Core 5.3.2)");
   // Unless told otherwise, [oauth] default_signing_alg (RS256, the default of each where it is
   // defined: OpenID Connect Registration 2, JARM 3, RFC 9701 6); complete_client fills it in.
   const auto response_alg = [&](const char* flag, std::string C::*field, const char* what) {
     (f.draft.*field).clear();  // ClientRecord's own default is for rows stored before
     client_flag(cmd, f, flag, field,
-                std::string("ES256 | RS256 | PS256: the algorithm of ") + what +
+                std::string("ES256 | RS256 | PS256 | EdDSA: the algorithm of ") + what +
                     " (default: [oauth] default_signing_alg, itself RS256 by default)")
-        ->check(CLI::IsMember({"ES256", "RS256", "PS256"}));
+        ->check(CLI::IsMember(authz::KeyRing::kAlgs));
   };
   response_alg("--id-token-signed-response-alg", &C::id_token_signed_response_alg,
                "the client's ID tokens and back-channel logout tokens");
@@ -403,8 +403,9 @@ int main(int argc, char** argv) {
                 "published");
   std::string rotate_alg;
   keys_rotate
-      ->add_option("--alg", rotate_alg, "ES256 | RS256 | PS256: rotate this algorithm's key only")
-      ->check(CLI::IsMember({"ES256", "RS256", "PS256"}));
+      ->add_option("--alg", rotate_alg,
+                   "ES256 | RS256 | PS256 | EdDSA: rotate this algorithm's key only")
+      ->check(CLI::IsMember(authz::KeyRing::kAlgs));
 
   auto* audit_cmd = cli.add_subcommand("audit", "the tamper-evident audit log");
   audit_cmd->require_subcommand(1);
@@ -590,7 +591,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*keys_rotate) {
-      // Without --alg: ES256, and RS256 and PS256 when a key of each exists (made when first
+      // Without --alg: ES256, and each other algorithm that has a key (made when first
       // needed).
       std::vector<std::string> algs;
       if (!rotate_alg.empty()) {

@@ -1440,7 +1440,7 @@ TEST_F(AuthorizationServerTest, IntrospectionAnswersAsASignedJwtWhenAsked) {
   EXPECT_FALSE(server_->introspect(P({{"token", at}}), wrong));
   const auto m = nlohmann::json::parse(server_->metadata_json(true));
   EXPECT_EQ(m["introspection_signing_alg_values_supported"],
-            nlohmann::json::array({"ES256", "RS256", "PS256"}));
+            nlohmann::json::array({"ES256", "RS256", "PS256", "EdDSA"}));
 }
 
 TEST_F(AuthorizationServerTest, RevocationAndIntrospection) {
@@ -2037,7 +2037,7 @@ TEST_F(AuthorizationServerTest, JwtResponseModesSignTheAuthorizationResponse) {
   EXPECT_EQ(m["response_modes_supported"],
             nlohmann::json::array({"query", "form_post", "jwt", "query.jwt", "form_post.jwt"}));
   EXPECT_EQ(m["authorization_signing_alg_values_supported"],
-            nlohmann::json::array({"ES256", "RS256", "PS256"}));
+            nlohmann::json::array({"ES256", "RS256", "PS256", "EdDSA"}));
 }
 
 // OIDC Core §15.1: RS256 for a client that asked for it (the default of
@@ -2145,6 +2145,21 @@ TEST_F(AuthorizationServerTest, ObjectsSignedForAClientUseItsRegisteredAlgorithm
   EXPECT_EQ(published_algs().at(ps_kid), "PS256");
   EXPECT_NE(ps_kid, rs_kid);
   EXPECT_EQ(server_->keys().current("RS256").kid, rs_kid);
+
+  // EdDSA (FAPI 2.0 too): an Ed25519 key of its own, published as an OKP JWK, made the same way.
+  storage::ClientRecord ed = rs;
+  ed.client_id = "ed";
+  ed.id_token_signed_response_alg = "EdDSA";
+  ASSERT_TRUE(server_->create_client(ed));
+  const auto ed_kid = server_->keys().current("EdDSA").kid;
+  EXPECT_EQ(published_algs().at(ed_kid), "EdDSA");
+  const auto jwks = nlohmann::json::parse(server_->keys().jwks_json());
+  for (const auto& k : jwks["keys"]) {
+    if (k["kid"] != ed_kid) continue;
+    EXPECT_EQ(k["kty"], "OKP");
+    EXPECT_EQ(k["crv"], "Ed25519");
+    EXPECT_FALSE(k.contains("d")) << "never the private half";
+  }
 
   // An algorithm the server does not sign with is refused at registration.
   storage::ClientRecord other = rs;

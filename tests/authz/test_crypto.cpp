@@ -55,6 +55,26 @@ std::string ec_jwk(const std::string& x, const std::string& y) {
 
 using testing::b64;
 
+using OsslKey = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+
+// A SigningKey's PEM read by OpenSSL itself, to check its signatures with no code of ours.
+OsslKey openssl_key_of(const std::string& pem) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+  BIO_write(bio.get(), pem.data(), static_cast<int>(pem.size()));
+  return {PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free};
+}
+
+// The PKCS#8 PEM of a key OpenSSL made (taking it over), for SigningKey::from_pem.
+std::string pem_of(EVP_PKEY* raw) {
+  OsslKey key(raw, EVP_PKEY_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+  EXPECT_EQ(PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr),
+            1);
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  return {data, static_cast<std::size_t>(len)};
+}
+
 TEST(Sha256, KnownAnswer) {
   // FIPS 180-2 "abc".
   EXPECT_EQ(sha256_b64url("abc"), "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
@@ -424,11 +444,7 @@ TEST(SigningKey, Ps256SignVerifyAndPem) {
   EXPECT_FALSE(pub.verify("PS256", input + "A", sig));
 
   auto strict_verify = [&](int salt_length) {
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-    const std::string pem = key.to_pem();
-    BIO_write(bio.get(), pem.data(), static_cast<int>(pem.size()));
-    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pkey(
-        PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+    const OsslKey pkey = openssl_key_of(key.to_pem());
     std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
                                                                  EVP_MD_CTX_free);
     EVP_PKEY_CTX* pctx = nullptr;
@@ -455,18 +471,80 @@ TEST(SigningKey, Ps256SignVerifyAndPem) {
   EXPECT_EQ(SigningKey::from_pem(SigningKey::generate_es256().to_pem(), "ES256")->alg(), "ES256");
 }
 
+// EdDSA (RFC 8037): Ed25519 over the signing input itself, deterministic (RFC 8032 §5.1.6),
+// 64 bytes. Checked against OpenSSL's own one-shot verification of the PEM's key, and read
+// back from its PEM as EdDSA only.
+TEST(SigningKey, EdDsaSignVerifyAndPem) {
+  const SigningKey key = SigningKey::generate("EdDSA");
+  EXPECT_EQ(key.alg(), "EdDSA");
+  const PublicKey pub = key.public_key();
+  const std::string input = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhIn0";
+  const std::string sig = key.sign(input);
+  ASSERT_EQ(sig.size(), 64U);
+  EXPECT_EQ(key.sign(input), sig) << "Ed25519 is deterministic";
+  EXPECT_TRUE(pub.verify("EdDSA", input, sig));
+  EXPECT_FALSE(pub.verify("ES256", input, sig));
+  EXPECT_FALSE(pub.verify("EdDSA", input + "A", sig));
+  const auto jwk = nlohmann::json::parse(pub.to_jwk_json());
+  EXPECT_EQ(jwk["kty"], "OKP");
+  EXPECT_EQ(jwk["crv"], "Ed25519");
+  EXPECT_FALSE(jwk.contains("d"));
+
+  const std::string pem = key.to_pem();
+  const OsslKey pkey = openssl_key_of(pem);
+  ASSERT_TRUE(pkey);
+  EXPECT_TRUE(EVP_PKEY_is_a(pkey.get(), "ED25519"));
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  ASSERT_EQ(EVP_DigestVerifyInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr, pkey.get(),
+                                    nullptr),
+            1);
+  EXPECT_EQ(EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()),
+                             sig.size(), reinterpret_cast<const unsigned char*>(input.data()),
+                             input.size()),
+            1);
+
+  auto loaded = SigningKey::from_pem(pem, "EdDSA");
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->alg(), "EdDSA");
+  EXPECT_EQ(loaded->sign(input), sig);
+  EXPECT_EQ(SigningKey::from_pem(pem)->alg(), "EdDSA");
+  EXPECT_FALSE(SigningKey::from_pem(pem, "ES256"));
+  EXPECT_FALSE(SigningKey::from_pem(pem, "RS256"));
+  EXPECT_FALSE(SigningKey::from_pem(SigningKey::generate_es256().to_pem(), "EdDSA"));
+}
+
+// at_hash / c_hash (OIDC Core §3.3.2.11): the left half of the alg's hash. SHA-256 for the
+// ES, RS and PS algorithms (16 bytes); SHA-512 for EdDSA over Ed25519 (32 bytes, Core errata
+// set 2, as openid-client and jose compute it). SHA-512 is taken from OpenSSL's EVP here.
+TEST(IdTokenHalfHash, FollowsTheAlgorithm) {
+  const std::string token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
+  for (const char* alg : {"ES256", "RS256", "PS256"})
+    EXPECT_EQ(id_token_half_hash(alg, token), base64url_encode(sha256(token).substr(0, 16)));
+  std::array<unsigned char, 64> full{};
+  unsigned int len = 0;
+  ASSERT_EQ(EVP_Digest(token.data(), token.size(), full.data(), &len, EVP_sha512(), nullptr), 1);
+  ASSERT_EQ(len, 64U);
+  const std::string half(reinterpret_cast<const char*>(full.data()), 32);
+  EXPECT_EQ(id_token_half_hash("EdDSA", token), base64url_encode(half));
+  EXPECT_EQ(base64url_decode(id_token_half_hash("EdDSA", token))->size(), 32U);
+}
+
+// RFC 8037 Appendix A.1 and A.4: its private key signs its JWS to exactly its signature.
+TEST(SigningKey, EdDsaKnownAnswer) {
+  const auto d = base64url_decode("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A");
+  ASSERT_TRUE(d);
+  EVP_PKEY* raw = EVP_PKEY_new_raw_private_key(
+      EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(d->data()), d->size());
+  ASSERT_TRUE(raw);
+  auto key = SigningKey::from_pem(pem_of(raw), "EdDSA");
+  ASSERT_TRUE(key);
+  EXPECT_EQ(nlohmann::json::parse(key->public_key().to_jwk_json())["x"], kEdX);
+  EXPECT_EQ(base64url_encode(key->sign(kEdSigningInput)), kEdSignature);
+}
+
 // Only the keys the server signs with are read back: a P-256 or an RSA key of 2048 bits or
 // more; not an RSA key of 1024 bits (RFC 7518 §3.3) nor another curve.
 TEST(SigningKey, FromPemRefusesOtherKeys) {
-  auto pem_of = [](EVP_PKEY* raw) {
-    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(raw, EVP_PKEY_free);
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-    EXPECT_EQ(PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr,
-                                       nullptr), 1);
-    char* data = nullptr;
-    const long len = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<std::size_t>(len));
-  };
   EXPECT_FALSE(SigningKey::from_pem(pem_of(EVP_RSA_gen(1024))));
   EXPECT_FALSE(SigningKey::from_pem(pem_of(EVP_EC_gen("P-384"))));
   EXPECT_TRUE(SigningKey::from_pem(pem_of(EVP_EC_gen("P-256"))));

@@ -119,11 +119,16 @@ test('discovery: Issuer.discover on the issuer URL over TLS, and the JWKS', asyn
   await issuer.reloadJwksUri();
   const jwks = await (await fetch(issuer.jwks_uri)).json();
   assert.ok(jwks.keys.length >= 1);
-  // OIDC Discovery §3: RS256 among the ID token algorithms, beside ES256 and PS256 (FAPI 2.0).
-  assert.deepEqual(issuer.id_token_signing_alg_values_supported, ['ES256', 'RS256', 'PS256']);
+  // OIDC Discovery §3: RS256 among the ID token algorithms, beside ES256, PS256 and EdDSA (the
+  // three FAPI 2.0 allows).
+  assert.deepEqual(issuer.id_token_signing_alg_values_supported,
+                   ['ES256', 'RS256', 'PS256', 'EdDSA']);
   for (const key of jwks.keys) {
     if (key.alg === 'RS256' || key.alg === 'PS256') {
       assert.equal(key.kty, 'RSA');
+    } else if (key.alg === 'EdDSA') {
+      assert.equal(key.kty, 'OKP');
+      assert.equal(key.crv, 'Ed25519');
     } else {
       assert.equal(key.alg, 'ES256');
       assert.equal(key.kty, 'EC');
@@ -191,34 +196,38 @@ test('userinfo', async () => {
 });
 
 // OIDC Core §5.3.2: a client registered with userinfo_signed_response_alg gets a JWT, which
-// openid-client verifies (signature against the JWKS, iss, aud) before reading it. This one is
-// a FAPI 2.0 client (Security Profile §5.4.1: PS256, ES256 or EdDSA, never RS256): its ID token
-// and its UserInfo answers are PS256 (RSASSA-PSS), checked by openid-client's own JOSE code.
-// Its key is made when the client is registered; the relying party, configured after that,
-// discovers the issuer and fetches the key set then, as a new deployment does.
-test('PS256 ID token and signed userinfo: openid-client verifies both', async () => {
-  const reg = server.addClient(['--name', 'openid-client signed userinfo', '--auth-method', 'client_secret_basic',
-    '--redirect-uri', callback.redirectUri, '--grant-type', 'authorization_code', '--scope', SCOPE,
-    '--userinfo-signed-response-alg', 'PS256', '--id-token-signed-response-alg', 'PS256']);
-  const fapi = await Issuer.discover(server.base);
-  assert.ok(fapi.userinfo_signing_alg_values_supported.includes('PS256'));
-  const client = new fapi.Client({
-    client_id: reg.client_id, client_secret: reg.client_secret, redirect_uris: [callback.redirectUri],
-    response_types: ['code'], id_token_signed_response_alg: 'PS256', userinfo_signed_response_alg: 'PS256',
+// openid-client verifies (signature against the JWKS, iss, aud) before reading it. These are
+// FAPI 2.0 clients (Security Profile §5.4.1: PS256, ES256 or EdDSA, never RS256): their ID
+// tokens and UserInfo answers are PS256 (RSASSA-PSS) or EdDSA (Ed25519), checked by
+// openid-client's own JOSE code. The key is made when the first such client is registered; the
+// relying party, configured after that, discovers the issuer and fetches the key set then, as a
+// new deployment does.
+for (const alg of ['PS256', 'EdDSA']) {
+  test(`${alg} ID token and signed userinfo: openid-client verifies both`, async () => {
+    const reg = server.addClient(['--name', `openid-client ${alg} userinfo`,
+      '--auth-method', 'client_secret_basic', '--redirect-uri', callback.redirectUri,
+      '--grant-type', 'authorization_code', '--scope', SCOPE,
+      '--userinfo-signed-response-alg', alg, '--id-token-signed-response-alg', alg]);
+    const fapi = await Issuer.discover(server.base);
+    assert.ok(fapi.userinfo_signing_alg_values_supported.includes(alg));
+    const client = new fapi.Client({
+      client_id: reg.client_id, client_secret: reg.client_secret, redirect_uris: [callback.redirectUri],
+      response_types: ['code'], id_token_signed_response_alg: alg, userinfo_signed_response_alg: alg,
+    });
+    const { params, checks } = await pushedCodeFlow(client);
+    const tokens = await client.callback(callback.redirectUri, params, checks);
+    assert.equal(decodeJwt(tokens.id_token).header.alg, alg);
+    assert.equal(tokens.claims().sub, residentSub);
+    const info = await client.userinfo(tokens);
+    assert.equal(info.sub, residentSub);
+    assert.equal(info.iss, server.base);
+    assert.equal(info.aud, reg.client_id);
+    assert.equal(info.email, 'hanako@example.test');
+    // The same answer to a client expecting plain JSON is refused by openid-client: it is a JWT.
+    const expectsJson = new issuer.Client({ ...client.metadata, userinfo_signed_response_alg: undefined });
+    await assert.rejects(expectsJson.userinfo(tokens));
   });
-  const { params, checks } = await pushedCodeFlow(client);
-  const tokens = await client.callback(callback.redirectUri, params, checks);
-  assert.equal(decodeJwt(tokens.id_token).header.alg, 'PS256');
-  assert.equal(tokens.claims().sub, residentSub);
-  const info = await client.userinfo(tokens);
-  assert.equal(info.sub, residentSub);
-  assert.equal(info.iss, server.base);
-  assert.equal(info.aud, reg.client_id);
-  assert.equal(info.email, 'hanako@example.test');
-  // The same answer to a client expecting plain JSON is refused by openid-client: it is a JWT.
-  const expectsJson = new issuer.Client({ ...client.metadata, userinfo_signed_response_alg: undefined });
-  await assert.rejects(expectsJson.userinfo(tokens));
-});
+}
 
 test('introspection says active; after client.revoke of the access token, inactive', async () => {
   const { client, tokens } = state;

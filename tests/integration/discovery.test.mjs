@@ -63,8 +63,8 @@ test('OpenID Connect discovery', async () => {
   assert.ok(md.subject_types_supported.length > 0);
   // OIDC Discovery §3: "The algorithm RS256 MUST be included".
   // PS256 for FAPI 2.0 clients (Security Profile §5.4.1 forbids RS256).
-  assert.deepEqual(md.id_token_signing_alg_values_supported, ['ES256', 'RS256', 'PS256']);
-  assert.deepEqual(md.userinfo_signing_alg_values_supported, ['ES256', 'RS256', 'PS256'],
+  assert.deepEqual(md.id_token_signing_alg_values_supported, ['ES256', 'RS256', 'PS256', 'EdDSA']);
+  assert.deepEqual(md.userinfo_signing_alg_values_supported, ['ES256', 'RS256', 'PS256', 'EdDSA'],
                    'OIDC Core §5.3.2');
   assert.deepEqual(md.response_types_supported, ['code']);
 });

@@ -28,7 +28,7 @@ async function responseClaims(location) {
 test('discovery advertises the JWT response modes and their algorithm', async () => {
   const md = await server.metadata();
   assert.deepEqual(md.response_modes_supported, ['query', 'form_post', 'jwt', 'query.jwt', 'form_post.jwt']);
-  assert.deepEqual(md.authorization_signing_alg_values_supported, ['ES256', 'RS256', 'PS256']);
+  assert.deepEqual(md.authorization_signing_alg_values_supported, ['ES256', 'RS256', 'PS256', 'EdDSA']);
 });
 
 for (const mode of ['jwt', 'query.jwt']) {

@@ -76,30 +76,40 @@ test('a client that asks for ES256 (or RS256, or PS256) where the server signs i
 });
 
 // FAPI 2.0 (Security Profile §5.4.1) allows PS256, ES256 and EdDSA, not RS256: a FAPI client
-// asks for PS256, and its ID tokens are signed so (RSASSA-PSS) with a key of its own algorithm,
-// made and published when the client is registered.
-test('a client that asks for PS256 gets ID tokens signed with PS256', async () => {
-  const before = (await (await fetch(server.url('/jwks'))).json()).keys.filter((k) => k.alg === 'PS256');
-  const r = await register({
-    redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_method: 'client_secret_basic',
-    scope: 'openid', id_token_signed_response_alg: 'PS256',
+// asks for PS256 or EdDSA, and its ID tokens are signed so (RSASSA-PSS, Ed25519) with a key of
+// its own algorithm, made and published when the first client that asks for it is registered.
+for (const [alg, kty] of [['PS256', 'RSA'], ['EdDSA', 'OKP']]) {
+  test(`a client that asks for ${alg} gets ID tokens and UserInfo signed with ${alg}`, async () => {
+    const keysOf = (jwks) => jwks.keys.filter((k) => k.alg === alg);
+    const before = keysOf(await (await fetch(server.url('/jwks'))).json());
+    const r = await register({
+      redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_method: 'client_secret_basic',
+      scope: 'openid', id_token_signed_response_alg: alg, userinfo_signed_response_alg: alg,
+    });
+    assert.equal(r.status, 201, r.text);
+    const c = r.json();
+    assert.equal(c.id_token_signed_response_alg, alg);
+    assert.equal(c.authorization_signed_response_alg, 'RS256', 'what it did not name keeps the default');
+    const jwks = await (await fetch(server.url('/jwks'))).json();
+    const own = keysOf(jwks);
+    assert.equal(own.length, Math.max(1, before.length));
+    assert.equal(own[0].kty, kty);
+    assert.ok(!jwks.keys.some((k) => k.alg !== alg && k.kid === own[0].kid), 'a key of its own');
+    const t = await getTokens(server, { ...c, auth: 'client_secret_basic', redirectUri: 'https://rp.example.test/cb' },
+                              { scope: 'openid' });
+    const id = await verifyJwt(t.body.id_token, jwks);
+    assert.equal(id.header.alg, alg);
+    assert.equal(id.header.kid, own[0].kid);
+    assert.equal(id.payload.aud, c.client_id);
+    const info = await request(server.url('/userinfo'),
+                               { headers: { authorization: `Bearer ${t.body.access_token}` } });
+    assert.equal(info.status, 200, info.text);
+    assert.match(info.headers.get('content-type'), /^application\/jwt/);
+    const signed = await verifyJwt(info.text, jwks);
+    assert.equal(signed.header.alg, alg);
+    assert.equal(signed.payload.sub, id.payload.sub);
   });
-  assert.equal(r.status, 201, r.text);
-  const c = r.json();
-  assert.equal(c.id_token_signed_response_alg, 'PS256');
-  assert.equal(c.authorization_signed_response_alg, 'RS256', 'what it did not name keeps the default');
-  const jwks = await (await fetch(server.url('/jwks'))).json();
-  const ps = jwks.keys.filter((k) => k.alg === 'PS256');
-  assert.equal(ps.length, Math.max(1, before.length));
-  assert.equal(ps[0].kty, 'RSA');
-  assert.ok(!jwks.keys.some((k) => k.alg === 'RS256' && k.kid === ps[0].kid), 'a key of its own');
-  const t = await getTokens(server, { ...c, auth: 'client_secret_basic', redirectUri: 'https://rp.example.test/cb' },
-                            { scope: 'openid' });
-  const id = await verifyJwt(t.body.id_token, jwks);
-  assert.equal(id.header.alg, 'PS256');
-  assert.equal(id.header.kid, ps[0].kid);
-  assert.equal(id.payload.aud, c.client_id);
-});
+}
 
 test('registers a private_key_jwt client with an inline JWKS', async () => {
   const key = await generateKey();
@@ -165,7 +175,8 @@ for (const [name, body, error] of [
   ['JARM responses signed with HS256', { redirect_uris: ['https://rp.example.test/cb'], authorization_signed_response_alg: 'HS256' }, 'invalid_client_metadata'],
   ['introspection answers signed with RS384', { redirect_uris: ['https://rp.example.test/cb'], introspection_signed_response_alg: 'RS384' }, 'invalid_client_metadata'],
   ['encrypted ID tokens', { redirect_uris: ['https://rp.example.test/cb'], id_token_encrypted_response_alg: 'RSA-OAEP-256' }, 'invalid_client_metadata'],
-  ['UserInfo answers signed with EdDSA', { redirect_uris: ['https://rp.example.test/cb'], userinfo_signed_response_alg: 'EdDSA' }, 'invalid_client_metadata'],
+  ['UserInfo answers signed with Ed448', { redirect_uris: ['https://rp.example.test/cb'], userinfo_signed_response_alg: 'Ed448' }, 'invalid_client_metadata'],
+  ['ID tokens signed with a lower-case eddsa', { redirect_uris: ['https://rp.example.test/cb'], id_token_signed_response_alg: 'eddsa' }, 'invalid_client_metadata'],
   ['client assertions MACed with HS256', { redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_signing_alg: 'HS256' }, 'invalid_client_metadata'],
   ['unsigned request objects', { redirect_uris: ['https://rp.example.test/cb'], request_object_signing_alg: 'none' }, 'invalid_client_metadata'],
 ]) {

@@ -238,6 +238,10 @@ TEST_F(ConfigTest, SemanticErrors) {
   EXPECT_EQ(server::load_config("", {}).default_signing_alg, "RS256");
   const auto fapi = server::load_config("", {{"INFOBANK_OAUTH_DEFAULT_SIGNING_ALG", "PS256"}});
   EXPECT_EQ(fapi.default_signing_alg, "PS256");
+  EXPECT_EQ(server::load_config("", {{"INFOBANK_OAUTH_DEFAULT_SIGNING_ALG", "EdDSA"}})
+                .default_signing_alg,
+            "EdDSA");
+  expect_error("", {{"INFOBANK_OAUTH_DEFAULT_SIGNING_ALG", "Ed448"}}, "default_signing_alg");
   expect_error(write("c.yaml", "a: 1\n"), {}, "unknown configuration format");
   expect_error(write("bad.toml", "[server\n"), {}, "bad.toml");
   expect_error(write("bad.json", "{\"server\": }"), {}, "bad.json");

@@ -75,7 +75,7 @@ export async function withDpopNonce(key, { htm, htu, accessToken }, makeRequest)
 }
 
 /**
- * Verifies a compact JWS signed with ES256, RS256 or PS256, the algorithms infobank signs with,
+ * Verifies a compact JWS signed with ES256, RS256, PS256 or EdDSA, the algorithms infobank signs with,
  * against a JWKS (the key must name the same alg); returns {header, payload}.
  */
 export async function verifyJwt(jwt, jwks) {
@@ -100,8 +100,15 @@ export async function verifyJwt(jwt, jwks) {
                                        { name: 'RSA-PSS', hash: 'SHA-256' }, false, ['verify']);
     ok = await subtle.verify({ name: 'RSA-PSS', saltLength: 32 }, key, d.signature,
                              Buffer.from(d.signingInput));
+  } else if (d.header.alg === 'EdDSA') {
+    // RFC 8037 §3.1: Ed25519 over the signing input itself.
+    if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519') throw new Error('EdDSA needs an Ed25519 key');
+    const key = await subtle.importKey('jwk', { kty: jwk.kty, crv: jwk.crv, x: jwk.x },
+                                       { name: 'Ed25519' }, false, ['verify']);
+    if (d.signature.length !== 64) throw new Error('an Ed25519 signature is 64 bytes');
+    ok = await subtle.verify({ name: 'Ed25519' }, key, d.signature, Buffer.from(d.signingInput));
   } else {
-    throw new Error(`alg is ${d.header.alg}, not ES256, RS256 or PS256`);
+    throw new Error(`alg is ${d.header.alg}, not ES256, RS256, PS256 or EdDSA`);
   }
   if (!ok) throw new Error('signature does not verify');
   return { header: d.header, payload: d.payload };

@@ -52,7 +52,7 @@ struct Settings {
   /// The algorithm a client registered without id_token_, authorization_ or
   /// introspection_signed_response_alg gets for each (one of KeyRing::kAlgs): RS256, their
   /// default where they are defined (OIDC Registration §2, JARM §3, RFC 9701 §6). FAPI 2.0
-  /// (Security Profile §5.4.1) allows only PS256, ES256 and EdDSA: set PS256 or ES256 there.
+  /// (Security Profile §5.4.1) allows only PS256, ES256 and EdDSA: set one of them there.
   std::string default_signing_alg = "RS256";
 };
 inline constexpr std::int64_t kDpopNonceWindow = 300;
@@ -156,12 +156,12 @@ struct TokenWrite {
 
 /// The signing keys, one current per algorithm: ES256 signs access tokens and whatever a client
 /// asks no other algorithm for; RS256 (the algorithm OpenID Connect requires a provider to
-/// offer, and the default of id_token_signed_response_alg and its kin) and PS256 (which FAPI 2.0
-/// allows where it forbids RS256) sign what a client asked for with them. The newest key of an
+/// offer, and the default of id_token_signed_response_alg and its kin), PS256 and EdDSA (which
+/// FAPI 2.0 allows where it forbids RS256) sign what a client asked for with them. The newest key of an
 /// algorithm is current; retired ones stay in the JWKS for key_retention. Every key is published
 /// before anything is signed with it: `serve` makes the missing ES256 and RS256 keys before it
 /// answers, and registering a client that needs a key makes it then (the CLI may run before the
-/// first `serve`; PS256's is made only for a client that asks for it). Reloaded from storage at
+/// first `serve`; PS256's and EdDSA's are made only for a client that asks for them). Reloaded from storage at
 /// most every few seconds so `keys rotate` in another process (or on another node) takes effect
 /// without a restart. Private keys are stored sealed (bound to their kid) and opened only in
 /// memory.
@@ -170,14 +170,15 @@ class KeyRing {
   /// The algorithm of access tokens (RFC 9068), and the one every key ring holds.
   static constexpr std::string_view kDefaultAlg = "ES256";
   /// Every algorithm the ring signs with.
-  static constexpr std::array<std::string_view, 3> kAlgs = {"ES256", "RS256", "PS256"};
+  static constexpr std::array<std::string_view, 4> kAlgs = {"ES256", "RS256", "PS256", "EdDSA"};
 
   KeyRing(storage::Store& store, const Clock& clock, const Sealer& sealer,
           std::int64_t key_retention);
   /// Creates the ES256 key when storage has no current one.
   void ensure_key();
   /// Creates the ES256 and RS256 keys, and one for `also` (Settings::default_signing_alg, which
-  /// may be PS256), that storage has no current one for (`serve` does, before it answers).
+  /// may be PS256 or EdDSA), that storage has no current one for (`serve` does, before it
+  /// answers).
   void ensure_keys(std::string_view also = {});
   /// Creates a current key for `alg` (one of kAlgs) when storage has none.
   void make_key(std::string_view alg);
