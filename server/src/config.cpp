@@ -56,6 +56,8 @@ const std::vector<KeySpec>& key_specs() {
       {"server", "mtls_port", &Config::mtls_port, -1, 65535},
       {"server", "mtls_port_file", &Config::mtls_port_file},
       {"server", "mtls_client_ca", &Config::mtls_client_ca},
+      {"server", "mtls_client_crl", &Config::mtls_client_crl},
+      {"server", "mtls_trust_reload_interval", &Config::mtls_trust_reload_interval, 1, 24 * 3600},
       {"storage", "backend", &Config::storage_backend},
       {"storage", "database", &Config::database},
       {"storage", "postgres_url", &Config::postgres_url},
@@ -307,6 +309,9 @@ void validate(const Config& config) {
   }
   if (!config.mtls_enabled() && (!config.mtls_client_ca.empty() || !config.mtls_base_url.empty())) {
     fail("server.mtls_client_ca and oauth.mtls_base_url need server.mtls_port");
+  }
+  if (!config.mtls_client_crl.empty() && config.mtls_client_ca.empty()) {
+    fail("server.mtls_client_crl needs server.mtls_client_ca: the lists of which authorities?");
   }
   if (config.storage_backend != "sqlite" && config.storage_backend != "postgres") {
     fail("storage.backend must be sqlite or postgres; got '" + config.storage_backend + "'");

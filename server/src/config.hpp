@@ -47,6 +47,13 @@ struct Config {
   /// PEM file of the certificate authorities whose client certificates count for
   /// tls_client_auth (RFC 8705 §2.1); without it only self_signed_tls_client_auth works.
   std::string mtls_client_ca;
+  /// PEM file of certificate revocation lists (RFC 5280 §5), one from each authority of
+  /// mtls_client_ca (and of each intermediate authority a client's chain holds): a chain with
+  /// a revoked certificate, or one whose list is missing or out of date, does not count.
+  std::string mtls_client_crl;
+  /// Seconds between looks at mtls_client_ca's and mtls_client_crl's files; a changed file is
+  /// read again without a restart.
+  int mtls_trust_reload_interval = 30;
 
   // [storage]
   std::string storage_backend = "sqlite";  ///< "sqlite" | "postgres" (key storage.backend)

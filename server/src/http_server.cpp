@@ -38,6 +38,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "client_trust.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
 
@@ -230,6 +231,7 @@ struct HttpServer::Impl {
         acceptor(control),
         mtls_acceptor(control),
         deadline(control),
+        trust_timer(control),
         workers(static_cast<std::size_t>(std::max(1, c.worker_threads))) {}
 
   ~Impl() {
@@ -285,11 +287,37 @@ struct HttpServer::Impl {
     // asked for one without a context id.
     static constexpr unsigned char kSessionContext[] = "infobank-mtls";
     SSL_CTX_set_session_id_context(native, kSessionContext, sizeof kSessionContext - 1);
-    if (!config.mtls_client_ca.empty() &&
-        SSL_CTX_load_verify_locations(native, config.mtls_client_ca.c_str(), nullptr) != 1) {
-      throw std::runtime_error("tls: cannot load client certificate authorities " +
-                               config.mtls_client_ca);
-    }
+    // The chain is checked after the handshake, against the authorities and revocation lists
+    // as they are then (ClientTrust, read again when their files change).
+    if (!config.mtls_client_ca.empty())
+      client_trust = std::make_unique<ClientTrust>(config.mtls_client_ca, config.mtls_client_crl);
+  }
+
+  // On the control strand: every mtls_trust_reload_interval seconds, the authorities' and
+  // revocation lists' files are looked at (on a worker: reading a file blocks) and read again if they changed,
+  // so that a new CRL takes effect without a restart.
+  void watch_client_trust() {
+    if (!client_trust) return;
+    trust_timer.expires_after(std::chrono::seconds(config.mtls_trust_reload_interval));
+    trust_timer.async_wait([this](beast::error_code ec) {
+      if (ec || stopping) return;
+      net::post(workers, [this] {
+        const auto outcome = client_trust->reload_if_changed();
+        net::post(control, [this, outcome] {
+          if (outcome && outcome->empty()) {
+            logger.info("client certificate authorities and revocation lists read again");
+            trust_error.clear();
+          } else if (outcome && *outcome != trust_error) {
+            // Said once per new problem, not at every look.
+            logger.warn("client certificate authorities or revocation lists not read again; "
+                        "the previous ones stay in use",
+                        {{"error", *outcome}});
+            trust_error = *outcome;
+          }
+          watch_client_trust();
+        });
+      });
+    });
   }
 
   void listen() {
@@ -386,6 +414,7 @@ struct HttpServer::Impl {
     beast::error_code ec;
     acceptor.close(ec);  // the accept loops complete with operation_aborted and end
     mtls_acceptor.close(ec);
+    trust_timer.cancel();
     deadline.expires_after(shutdown_timeout);
     deadline.async_wait([this](beast::error_code wec) {
       if (wec || finished) return;
@@ -519,6 +548,8 @@ struct HttpServer::Impl {
   Logger& logger;
   std::optional<ssl::context> ssl_ctx;  // outlives the io_context and every stream using it
   std::optional<ssl::context> mtls_ctx;  // the mutual-TLS listener's, likewise
+  std::unique_ptr<ClientTrust> client_trust;  // with mtls_client_ca
+  std::string trust_error;                    // control strand only: the last reload problem
   std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};
   std::uint16_t bound_port = 0;
   std::uint16_t mtls_bound_port = 0;
@@ -550,6 +581,7 @@ struct HttpServer::Impl {
   tcp::acceptor acceptor;
   tcp::acceptor mtls_acceptor;  // open only with config.mtls_enabled()
   net::steady_timer deadline;
+  net::steady_timer trust_timer;  // watch_client_trust()
   std::optional<net::signal_set> signals;
   net::thread_pool workers;
   std::vector<std::thread> threads;
@@ -629,7 +661,7 @@ net::awaitable<void> HttpServer::Impl::run_connection(tcp::socket socket, std::u
           const int n = i2d_X509(cert, &der);
           if (n > 0) {
             const bool trusted =
-                !config.mtls_client_ca.empty() && SSL_get_verify_result(ssl) == X509_V_OK;
+                client_trust && client_trust->trusted(cert, SSL_get_peer_cert_chain(ssl));
             auto parsed = authz::parse_client_certificate(
                 std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(n)),
                 trusted);
@@ -843,6 +875,7 @@ std::uint16_t HttpServer::start() {
                   [&s](std::exception_ptr e) { s.on_coroutine_exit(e, "accept"); });
   }
   s.started = true;
+  net::post(s.control, [&s] { s.watch_client_trust(); });
   s.threads.reserve(s.contexts.size());
   for (auto& c : s.contexts) {
     s.idle_guards.push_back(net::make_work_guard(*c));

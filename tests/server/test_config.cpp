@@ -198,6 +198,20 @@ TEST_F(ConfigTest, MutualTlsListener) {
   const auto behind = server::load_config("", named);
   EXPECT_EQ(behind.effective_mtls_base_url(), "https://mtls.bank.example");
   EXPECT_EQ(behind.mtls_client_ca, "ca.pem");
+  EXPECT_EQ(behind.mtls_client_crl, "");
+  EXPECT_EQ(behind.mtls_trust_reload_interval, 30);
+  auto revoking = named;
+  revoking["INFOBANK_SERVER_MTLS_CLIENT_CRL"] = "ca.crl.pem";
+  revoking["INFOBANK_SERVER_MTLS_TRUST_RELOAD_INTERVAL"] = "5";
+  const auto crl = server::load_config("", revoking);
+  EXPECT_EQ(crl.mtls_client_crl, "ca.crl.pem");
+  EXPECT_EQ(crl.mtls_trust_reload_interval, 5);
+  // Lists of no authority, and a look that never comes or never stops, are refused.
+  auto no_ca = revoking;
+  no_ca.erase("INFOBANK_SERVER_MTLS_CLIENT_CA");
+  expect_error("", no_ca, "server.mtls_client_crl needs server.mtls_client_ca");
+  revoking["INFOBANK_SERVER_MTLS_TRUST_RELOAD_INTERVAL"] = "0";
+  expect_error("", revoking, "INFOBANK_SERVER_MTLS_TRUST_RELOAD_INTERVAL");
   // A mutual-TLS listener needs TLS; its settings need the listener.
   expect_error("", {{"INFOBANK_SERVER_MTLS_PORT", "0"}}, "server.mtls_port needs");
   expect_error("", {{"INFOBANK_SERVER_MTLS_CLIENT_CA", "ca.pem"}}, "need server.mtls_port");
