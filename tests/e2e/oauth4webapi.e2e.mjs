@@ -409,6 +409,23 @@ test('a signed request object pushed by a private_key_jwt client, a signed respo
   assert.ok(claims.auth_time, 'max_age in the request object asks for auth_time');
 });
 
+// A resident who double-clicks "approve": Chromium sends the consent form once (a second
+// submission while the first navigates is dropped), and the client gets its code. (A browser
+// that sent it twice and showed the second answer would show "already answered": see the
+// README's consent section.)
+test('approve double-clicked in Chromium: the client still receives a code that redeems', async () => {
+  const verifier = oauth.generateRandomCodeVerifier();
+  const st = oauth.generateRandomState();
+  const url = await authorizationUrl(state.client.client_id, st, verifier, { prompt: 'consent' });
+  const cb = await authorizeInBrowser(page, callback, url.href,
+    { resident: RESIDENT, decision: 'approve', doubleClick: true });
+  const params = oauth.validateAuthResponse(as, state.client, cb, st);
+  const response = await oauth.authorizationCodeGrantRequest(as, state.client, state.auth, params,
+    callback.redirectUri, verifier);
+  const tokens = await oauth.processAuthorizationCodeResponse(as, state.client, response);
+  assert.ok(tokens.access_token);
+});
+
 test('a denied consent comes back as access_denied with state and iss', async () => {
   const verifier = oauth.generateRandomCodeVerifier();
   const st = oauth.generateRandomState();

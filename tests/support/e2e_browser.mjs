@@ -96,7 +96,7 @@ export function chromiumOptions({ spki } = {}) {
  * callback server received it.
  */
 export async function authorizeInBrowser(page, callback, authorizationUrl, {
-  resident, decision = 'approve', screenshot = 'consent.png',
+  resident, decision = 'approve', screenshot = 'consent.png', doubleClick = false,
 }) {
   const seen = callback.hits.length;
   await page.goto(String(authorizationUrl));
@@ -111,7 +111,9 @@ export async function authorizeInBrowser(page, callback, authorizationUrl, {
       if (process.env.INFOBANK_E2E_SCREENSHOTS) {
         await page.screenshot({ path: path.join(process.env.INFOBANK_E2E_SCREENSHOTS, screenshot), fullPage: true });
       }
-      await page.locator(`button[name=decision][value=${decision}]`).click();
+      const button = page.locator(`button[name=decision][value=${decision}]`);
+      // A resident who double-clicks sends the form twice; the browser shows the second answer.
+      await (doubleClick ? button.dblclick() : button.click());
     } else {
       // Another page on the way, such as form_post's, which submits itself to the callback.
       const reached = await page.waitForURL((u) => u.href.startsWith(callback.redirectUri),
