@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstddef>
 
 #include "not_read.hpp"
 #include "util.hpp"
@@ -38,10 +39,54 @@ json empty_event() {
 }
 
 json empty_participant() {
-  static const json kEmpty = json{{"address", ""},        {"name", nullptr},
-                                  {"kind", nullptr},      {"roles", json::array()},
-                                  {"status", nullptr},    {"expect_reply", false}};
+  static const json kEmpty = json{{"address", ""},
+                                  {"name", nullptr},
+                                  {"kind", nullptr},
+                                  {"roles", json::array()},
+                                  {"status", nullptr},
+                                  {"expect_reply", false},
+                                  {"delegated_to", json::array()},
+                                  {"delegated_from", json::array()},
+                                  {"sent_by", nullptr},
+                                  {"member_of", json::array()}};
   return kEmpty;
+}
+
+namespace {
+
+// A participant's sets, which a second entry for its address adds to, and the fields that a
+// second entry fills in only where the first left them unsaid (participant_conflicts names a
+// second entry that says them differently).
+constexpr const char* kParticipantSets[] = {"roles", "delegated_to", "delegated_from",
+                                            "member_of"};
+constexpr const char* kParticipantSaidOnce[] = {"name", "kind", "status", "sent_by"};
+
+// An address as the model holds it: a non-empty string in canonical_address's form.
+bool is_model_address(const json& a) {
+  if (!a.is_string()) return false;
+  const auto& s = a.get_ref<const std::string&>();
+  return !s.empty() && canonical_address(s) == s;
+}
+
+}  // namespace
+
+std::size_t scheme_length(std::string_view text) {
+  if (text.empty() || std::isalpha(static_cast<unsigned char>(text[0])) == 0) return 0;
+  for (std::size_t i = 1; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == ':') return i;
+    if (std::isalnum(static_cast<unsigned char>(c)) == 0 && c != '+' && c != '-' && c != '.')
+      return 0;
+  }
+  return 0;
+}
+
+std::string canonical_address(std::string address) {
+  const std::size_t n = scheme_length(address);
+  std::transform(address.begin(), address.begin() + static_cast<std::ptrdiff_t>(n),
+                 address.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return address;
 }
 
 json empty_alert() {
@@ -95,7 +140,7 @@ std::vector<std::string> participant_conflicts(const json& participants, const j
   std::vector<std::string> out;
   for (const json& q : participants) {
     if (q["address"] != p["address"]) continue;
-    for (const char* key : {"name", "kind", "status"}) {
+    for (const char* key : kParticipantSaidOnce) {
       if (!q[key].is_null() && !p[key].is_null() && q[key] != p[key]) out.emplace_back(key);
     }
   }
@@ -103,14 +148,16 @@ std::vector<std::string> participant_conflicts(const json& participants, const j
 }
 
 void add_participant(json& participants, json p) {
-  sort_unique(p["roles"]);
+  for (const char* key : kParticipantSets) sort_unique(p[key]);
   // One participant per address: an organizer who is also an attendee (as Google writes
   // them) is one person with both roles; what the first one said of them stays.
   for (json& q : participants) {
     if (q["address"] != p["address"]) continue;
-    for (const json& r : p["roles"]) q["roles"].push_back(r);
-    sort_unique(q["roles"]);
-    for (const char* key : {"name", "kind", "status"}) {
+    for (const char* key : kParticipantSets) {
+      for (const json& r : p[key]) q[key].push_back(r);
+      sort_unique(q[key]);
+    }
+    for (const char* key : kParticipantSaidOnce) {
       if (q[key].is_null()) q[key] = p[key];
     }
     if (p["expect_reply"] == true) q["expect_reply"] = true;
@@ -155,11 +202,20 @@ std::string check_event(const json& item) {
   if (!item.contains("participants") || !item["participants"].is_array())
     throw FormatError(*uid, "participants must be an array");
   for (const json& p : item["participants"]) {
-    const auto address = model_string(p, "address");
-    if (!address || address->empty())
-      throw FormatError(*uid, "a participant needs a non-empty address");
+    const json* address = member(p, "address");
+    if (address == nullptr || !is_model_address(*address))
+      throw FormatError(*uid, "a participant needs a non-empty address, its scheme in lower case");
     if (!p.contains("roles") || !p["roles"].is_array())
       throw FormatError(*uid, "a participant's roles must be an array");
+    for (const char* key : {"delegated_to", "delegated_from", "member_of"}) {
+      const json* list = member(p, key);
+      if (list == nullptr || !list->is_array() || !std::ranges::all_of(*list, is_model_address))
+        throw FormatError(*uid, std::string("a participant's ") + key +
+                                    " must be an array of addresses");
+    }
+    const json* sent_by = member(p, "sent_by");
+    if (sent_by == nullptr || !(sent_by->is_null() || is_model_address(*sent_by)))
+      throw FormatError(*uid, "a participant's sent_by must be an address or null");
   }
   if (!item.contains("alerts") || !item["alerts"].is_array())
     throw FormatError(*uid, "alerts must be an array");
@@ -183,8 +239,9 @@ std::string check_event(const json& item) {
       if (!model_string(a, key)) throw FormatError(*uid, std::string("an alert's ") + key +
                                                              " must be a string");
     }
-    if (!a.contains("recipients") || !a["recipients"].is_array())
-      throw FormatError(*uid, "an alert's recipients must be an array");
+    if (!a.contains("recipients") || !a["recipients"].is_array() ||
+        !std::ranges::all_of(a["recipients"], is_model_address))
+      throw FormatError(*uid, "an alert's recipients must be an array of addresses");
   }
   return *uid;
 }

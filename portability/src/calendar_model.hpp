@@ -2,6 +2,7 @@
 
 // Private: the calendar_events model (docs/portability.md, "The common model").
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,14 +21,24 @@ std::string check_event(const json& item);
 void sort_unique(json& array);
 /// A participant with every model field present: address (a URI, mailto: for e-mail), name,
 /// kind (individual, group, resource, location), roles (owner, attendee, optional, chair,
-/// informational), status (needs-action, accepted, declined, tentative, delegated) and
-/// expect_reply.
+/// informational), status (needs-action, accepted, declined, tentative, delegated),
+/// expect_reply, delegated_to and delegated_from (the addresses it handed its participation to
+/// or was handed it by, sorted), sent_by (the address of who acts on its behalf, or null) and
+/// member_of (the addresses of the groups it is in, sorted).
 json empty_participant();
+/// The length of `text`'s URI scheme (RFC 3986 §3.1: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ),
+/// followed by ':'); 0 when it does not start with one.
+std::size_t scheme_length(std::string_view text);
+/// A participant address in the model's one form: as written, but its scheme in lower case
+/// (RFC 3986 §3.1: schemes are case-insensitive), so that "MAILTO:ann@example.org" and
+/// "mailto:ann@example.org" are one participant. Text without a scheme is kept as it is.
+std::string canonical_address(std::string address);
 /// Adds `p` to the model's participants, kept sorted by address with one entry per address
-/// (a second entry for an address adds its roles, and what the first left unsaid).
+/// (a second entry for an address adds its roles, delegates and groups, and what the first
+/// left unsaid).
 void add_participant(json& participants, json p);
-/// What add_participant(participants, p) would leave out: the fields (name, kind, status) that
-/// `p` and the participant already there for its address both say, differently.
+/// What add_participant(participants, p) would leave out: the fields (name, kind, status,
+/// sent_by) that `p` and the participant already there for its address both say, differently.
 std::vector<std::string> participant_conflicts(const json& participants, const json& p);
 /// The participation statuses of RFC 8984 §4.4.6, which RFC 5545's PARTSTAT for a VEVENT names
 /// in upper case.

@@ -128,14 +128,16 @@ std::vector<Line> parse_lines(std::string_view text, const std::string& what) {
   return lines;
 }
 
+// The first parameter of `line` named `name` (upper case), or null.
+const Param* find_param(const Line& line, std::string_view name) {
+  const auto it = std::ranges::find(line.params, name, &Param::name);
+  return it == line.params.end() ? nullptr : &*it;
+}
+
 std::optional<std::string> param(const Line& line, std::string_view name) {
-  for (const Param& p : line.params) {
-    if (p.name == name) {
-      if (p.values.size() != 1) return std::nullopt;
-      return p.values[0];
-    }
-  }
-  return std::nullopt;
+  const Param* p = find_param(line, name);
+  if (p == nullptr || p->values.size() != 1) return std::nullopt;
+  return p->values[0];
 }
 
 // §3.3.11: TEXT escapes are \\ \; \, \N \n; anything else after '\' is malformed.
@@ -496,10 +498,34 @@ constexpr std::pair<std::string_view, std::string_view> kCalendarUserTypes[] = {
     {"INDIVIDUAL", "individual"}, {"GROUP", "group"}, {"RESOURCE", "resource"},
     {"ROOM", "location"}, {"UNKNOWN", ""}};
 
-// Whether a parameter of an ATTENDEE (or ORGANIZER) is one to_model reads with this value.
+// The parameters of an ATTENDEE that hold other participants' cal-addresses, each DQUOTEd
+// (§3.2.4 DELEGATED-FROM, §3.2.5 DELEGATED-TO, §3.2.11 MEMBER), and the model's lists of them.
+constexpr std::pair<std::string_view, const char*> kAddressListParams[] = {
+    {"DELEGATED-TO", "delegated_to"}, {"DELEGATED-FROM", "delegated_from"},
+    {"MEMBER", "member_of"}};
+
+// Whether a parameter value is a cal-address as those parameters hold it: a URI (a scheme and
+// something after it; an unquoted value cannot hold the ':', so it was DQUOTEd) that a DQUOTEd
+// value can hold again (§3.1: no DQUOTE, no control character).
+bool is_address_param(std::string_view v) {
+  const std::size_t scheme = scheme_length(v);
+  return scheme > 0 && scheme + 1 < v.size() && v.find('"') == std::string_view::npos &&
+         is_uri_text(v);
+}
+
+// Whether a parameter of an ATTENDEE (or ORGANIZER) is one to_model reads with this value. A
+// SENT-BY (§3.2.18), on either, holds one cal-address; the lists above, on an ATTENDEE, one or
+// more. A value that is not a quoted cal-address is not read (not_read names it).
 bool participant_param_read(std::string_view property, const Param& param) {
   if (param.name == "CN") return param.values.size() == 1;
-  if (property != "ATTENDEE" || param.values.size() != 1) return false;
+  if (param.name == "SENT-BY")
+    return param.values.size() == 1 && is_address_param(param.values[0]);
+  if (property != "ATTENDEE") return false;
+  if (std::ranges::find(kAddressListParams, param.name,
+                        &std::pair<std::string_view, const char*>::first) !=
+      std::end(kAddressListParams))
+    return !param.values.empty() && std::ranges::all_of(param.values, is_address_param);
+  if (param.values.size() != 1) return false;
   const std::string v = upper(param.values[0]);
   if (param.name == "ROLE") return roles_of(v).has_value();
   if (param.name == "PARTSTAT") return among(kParticipationStatuses, lower(v));
@@ -512,8 +538,15 @@ bool participant_param_read(std::string_view property, const Param& param) {
 json participant_of(const Line& l, const std::string& what) {
   if (l.value.empty()) throw FormatError(what, l.name + " has no address");
   json p = empty_participant();
-  p["address"] = l.value;  // a CAL-ADDRESS is a URI: no TEXT unescaping
+  p["address"] = canonical_address(l.value);  // a CAL-ADDRESS is a URI: no TEXT unescaping
   if (auto cn = param(l, "CN")) p["name"] = *cn;
+  if (const Param* s = find_param(l, "SENT-BY"); s && participant_param_read(l.name, *s))
+    p["sent_by"] = canonical_address(s->values[0]);
+  for (const auto& [name, field] : kAddressListParams) {
+    const Param* list = find_param(l, name);
+    if (list == nullptr || !participant_param_read(l.name, *list)) continue;
+    for (const std::string& a : list->values) p[field].push_back(canonical_address(a));
+  }
   if (l.name == "ORGANIZER") {
     p["roles"].push_back("owner");
     return p;
@@ -551,6 +584,23 @@ std::vector<std::string> participant_lines(const json& participants,
     }
     return ";CN=" + quote_param(*name);
   };
+  // A parameter of DQUOTEd cal-addresses (`field`: a list, or a single address or null) and,
+  // for an address a quoted value cannot hold, or one with no scheme, which the reader would
+  // not take for one, `field` as not carried.
+  auto addresses = [&](std::string_view name, const char* field, const json& p) {
+    std::string out;
+    const json& v = p[field];
+    for (const json& a : v.is_array() ? v : json::array({v})) {
+      if (a.is_null()) continue;
+      if (!is_address_param(a.get_ref<const std::string&>())) {
+        lost.push_back(std::string("participants.") + field);
+        continue;
+      }
+      out += (out.empty() ? ";" + std::string(name) + "=" : ",") + "\"" +
+             a.get_ref<const std::string&>() + "\"";
+    }
+    return out;
+  };
   for (const json& p : participants) {
     std::vector<std::string> roles;
     for (const json& r : p["roles"]) roles.push_back(r.get<std::string>());
@@ -562,7 +612,8 @@ std::vector<std::string> participant_lines(const json& participants,
     }
     if (has("owner")) {
       if (organizer) lost.push_back("participants.roles");  // a second owner
-      if (!organizer) lines.push_back("ORGANIZER" + cn(p) + ":" + address);
+      if (!organizer)
+        lines.push_back("ORGANIZER" + cn(p) + addresses("SENT-BY", "sent_by", p) + ":" + address);
       organizer = true;
     }
     std::string role;
@@ -581,6 +632,9 @@ std::vector<std::string> participant_lines(const json& participants,
       // An owner only: the ORGANIZER line has no room for the rest.
       if (!p["status"].is_null() || p["expect_reply"] == true || !p["kind"].is_null())
         lost.push_back("participants.status");
+      for (const auto& [name, field] : kAddressListParams) {
+        if (!p[field].empty()) lost.push_back(std::string("participants.") + field);
+      }
       continue;
     }
     auto written = *roles_of(role);
@@ -593,9 +647,15 @@ std::vector<std::string> participant_lines(const json& participants,
         if (k == *kind) line += ";CUTYPE=" + std::string(type);
       }
     }
+    // §3.8.4.1's order: CUTYPE, MEMBER, ROLE, PARTSTAT, RSVP, DELEGATED-TO, DELEGATED-FROM,
+    // SENT-BY, CN.
+    line += addresses("MEMBER", "member_of", p);
     if (role != "REQ-PARTICIPANT") line += ";ROLE=" + role;
     if (auto s = model_string(p, "status")) line += ";PARTSTAT=" + upper(*s);
     if (p["expect_reply"] == true) line += ";RSVP=TRUE";
+    line += addresses("DELEGATED-TO", "delegated_to", p);
+    line += addresses("DELEGATED-FROM", "delegated_from", p);
+    line += addresses("SENT-BY", "sent_by", p);
     lines.push_back(line + cn(p) + ":" + address);
   }
   return lines;
@@ -764,7 +824,8 @@ std::optional<json> alert_of(std::span<const Line> inside, const std::string& wh
     a["description"] = unescape(l->value, what);
   if (const Line* l = alarm_line(own, "SUMMARY", what)) a["summary"] = unescape(l->value, what);
   for (const Line* l : own) {
-    if (l->name == "ATTENDEE" && !l->value.empty()) a["recipients"].push_back(l->value);
+    if (l->name == "ATTENDEE" && !l->value.empty())
+      a["recipients"].push_back(canonical_address(l->value));
   }
   sort_unique(a["recipients"]);
   return a;
@@ -847,6 +908,10 @@ std::vector<std::string> alarm_lines(const json& a, std::vector<std::string>& lo
   return lines;
 }
 
+// The parameter that says each field of a participant that participant_conflicts compares.
+constexpr std::pair<std::string_view, std::string_view> kSaidOnceParams[] = {
+    {"name", "CN"}, {"kind", "CUTYPE"}, {"status", "PARTSTAT"}, {"sent_by", "SENT-BY"}};
+
 // The components inside a VEVENT that to_model reads.
 constexpr std::string_view kEventKept[] = {"VALARM"};
 
@@ -870,7 +935,9 @@ void list_not_read(const std::vector<Line>& lines, std::vector<std::string>& lis
       // A second line for an address that says its name, kind or answer differently.
       json one = participant_of(l, "");
       for (const std::string& field : participant_conflicts(participants, one)) {
-        out.add(l.name + (field == "name" ? ";CN" : field == "kind" ? ";CUTYPE" : ";PARTSTAT"));
+        const auto* it = std::ranges::find(kSaidOnceParams, field,
+                                           &std::pair<std::string_view, std::string_view>::first);
+        out.add(l.name + ";" + std::string(it->second));
       }
       add_participant(participants, std::move(one));
     }

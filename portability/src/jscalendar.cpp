@@ -1,7 +1,8 @@
 // JSCalendar (RFC 8984): Event objects in a Group.
 
 #include <algorithm>
-#include <cctype>
+#include <functional>
+#include <map>
 #include <span>
 #include <string_view>
 
@@ -124,21 +125,82 @@ json rule_from_model(const json& m, const std::optional<std::string>& zone, std:
 std::optional<std::string> participant_address(const json& p, const std::string& what) {
   if (const json* to = member(p, "sendTo"); to != nullptr) {
     if (!to->is_object()) throw FormatError(what, "a participant's sendTo must be an object");
-    if (auto v = opt_string(*to, "imip", what)) return v;
-    if (auto v = opt_string(*to, "other", what)) return v;
+    if (auto v = opt_string(*to, "imip", what)) return canonical_address(*v);
+    if (auto v = opt_string(*to, "other", what)) return canonical_address(*v);
   }
   if (auto email = opt_string(p, "email", what)) return "mailto:" + *email;
   return std::nullopt;
 }
 
+// The address of each participant that can be reached, by its id: what the ids in other
+// participants' delegatedTo, delegatedFrom and memberOf stand for (RFC 8984 §4.4.6).
+using AddressesById = std::map<std::string, std::string, std::less<>>;
+
+AddressesById addresses_by_id(const json& ps, const std::string& what) {
+  AddressesById out;
+  for (const auto& [id, p] : ps.items()) {
+    if (auto address = participant_address(p, what); address && !address->empty())
+      out.emplace(id, std::move(*address));
+  }
+  return out;
+}
+
+// The members of a Participant that name other participants by id, as Id[Boolean] maps, and
+// the model's lists of their addresses.
+constexpr std::pair<std::string_view, const char*> kParticipantRefs[] = {
+    {"delegatedTo", "delegated_to"}, {"delegatedFrom", "delegated_from"},
+    {"memberOf", "member_of"}};
+
+// The participants that `p`'s member `key` names (the ids set to true): the addresses of those
+// in `ids`, and whether it names one that is not there (or cannot be reached).
+struct Referred {
+  json addresses = json::array();
+  bool unknown = false;
+};
+
+Referred referred(const json& p, std::string_view key, const AddressesById& ids,
+                  const std::string& what) {
+  Referred out;
+  const json* refs = member(p, key);
+  if (refs == nullptr || refs->is_null()) return out;
+  if (!refs->is_object())
+    throw FormatError(what, "a participant's " + std::string(key) + " must be an Id[Boolean] map");
+  for (const auto& [id, flag] : refs->items()) {
+    if (flag != true) continue;
+    if (const auto it = ids.find(id); it != ids.end()) {
+      out.addresses.push_back(it->second);
+    } else {
+      out.unknown = true;
+    }
+  }
+  return out;
+}
+
+// The e-mail address a mailto: URI holds, when it holds exactly one and no header fields
+// (RFC 6068 §2: "?" starts them, "," separates addresses); none for any other address.
+std::optional<std::string> mailbox_of(std::string_view address) {
+  constexpr std::string_view kMailto = "mailto:";
+  if (!address.starts_with(kMailto)) return std::nullopt;
+  address.remove_prefix(kMailto.size());
+  if (address.empty() || address.find_first_of("?,") != std::string_view::npos)
+    return std::nullopt;
+  return std::string(address);
+}
+
 // One Participant as the model holds it; none when it cannot be reached (not_read names it).
-std::optional<json> participant_model(const json& p, const std::string& what) {
+std::optional<json> participant_model(const json& p, const AddressesById& ids,
+                                      const std::string& what) {
   if (!p.is_object()) throw FormatError(what, "a participant must be an object");
   const auto address = participant_address(p, what);
   if (!address || address->empty()) return std::nullopt;
   json q = empty_participant();
   q["address"] = *address;
   q["name"] = str_or_null(opt_string(p, "name", what));
+  for (const auto& [key, field] : kParticipantRefs) {
+    q[field] = referred(p, key, ids, what).addresses;
+  }
+  // RFC 8984 §4.4.6: sentBy is the e-mail address that last updated the participant.
+  if (auto s = opt_string(p, "sentBy", what); s && !s->empty()) q["sent_by"] = "mailto:" + *s;
   if (auto k = opt_string(p, "kind", what); k && among(kParticipantKinds, *k)) q["kind"] = *k;
   if (const json* roles = member(p, "roles"); roles != nullptr) {
     if (!roles->is_object()) throw FormatError(what, "a participant's roles must be a map");
@@ -160,8 +222,9 @@ void participants_to_model(const json& e, json& m, const std::string& what) {
   const json* ps = member(e, "participants");
   if (ps == nullptr) return;
   if (!ps->is_object()) throw FormatError(what, "participants must be an Id[Participant] map");
+  const AddressesById ids = addresses_by_id(*ps, what);
   for (const auto& [id, p] : ps->items()) {
-    if (auto q = participant_model(p, what)) add_participant(m["participants"], std::move(*q));
+    if (auto q = participant_model(p, ids, what)) add_participant(m["participants"], std::move(*q));
   }
 }
 
@@ -268,7 +331,8 @@ constexpr std::string_view kEventMembers[] = {
     "replyTo", "sequence", "showWithoutTime", "start", "status", "timeZone", "title", "uid",
     "updated"};
 constexpr std::string_view kParticipantMembers[] = {
-    "@type", "email", "expectReply", "kind", "name", "participationStatus", "roles", "sendTo"};
+    "@type", "delegatedFrom", "delegatedTo", "email", "expectReply", "kind", "memberOf", "name",
+    "participationStatus", "roles", "sendTo", "sentBy"};
 constexpr std::string_view kRuleMembers[] = {
     "@type", "byDay", "byHour", "byMinute", "byMonth", "byMonthDay", "bySecond",
     "bySetPosition", "byWeekNo", "byYearDay", "count", "firstDayOfWeek", "frequency",
@@ -303,38 +367,53 @@ bool is_owner_address(const json& e, const json& uri) {
   for (const auto& [id, p] : ps->items()) {
     const json* roles = member(p, "roles");
     const json* owner = roles != nullptr ? member(*roles, "owner") : nullptr;
-    if (owner != nullptr && *owner == true && participant_address(p, "") == uri.get<std::string>())
+    if (owner != nullptr && *owner == true &&
+        participant_address(p, "") == canonical_address(uri.get<std::string>()))
       return true;
   }
   return false;
 }
 
+// The member that says each field of a participant that participant_conflicts compares.
+constexpr std::pair<std::string_view, std::string_view> kSaidOnceMembers[] = {
+    {"name", "name"}, {"kind", "kind"}, {"status", "participationStatus"},
+    {"sent_by", "sentBy"}};
+
 // What participants_to_model does not keep, by path: a participant that cannot be reached
 // ("participants"), members it does not read, sendTo methods and an email beside the address
-// it took, roles, kinds and statuses the model has no value for.
+// it took, roles, kinds and statuses the model has no value for, and ids in its delegatedTo,
+// delegatedFrom or memberOf of no participant that can be reached, by the participant's id
+// ("participants.a.delegatedTo").
 void list_participants(const json& ps, NotRead& out) {
   const std::string path = "participants";
+  const AddressesById ids = addresses_by_id(ps, path);
   json merged = json::array();  // as to_model merges them, to see what a merge leaves out
   for (const auto& [id, p] : ps.items()) {
-    const auto address = participant_address(p, path);
-    if (!address || address->empty()) {
+    const auto found = ids.find(id);
+    if (found == ids.end()) {
       if (holds_data(p)) out.add(path);
       continue;
     }
+    const std::string& address = found->second;
     // A second participant at an address that says its name, kind or status differently.
-    json one = *participant_model(p, path);
+    json one = *participant_model(p, ids, path);
     for (const std::string& field : participant_conflicts(merged, one)) {
-      out.add(path + (field == "name" ? ".name" : field == "kind" ? ".kind"
-                                                                  : ".participationStatus"));
+      const auto* it = std::ranges::find(kSaidOnceMembers, field,
+                                         &std::pair<std::string_view, std::string_view>::first);
+      out.add(path + "." + std::string(it->second));
     }
     add_participant(merged, std::move(one));
     out.members(p, kParticipantMembers, path);
+    for (const auto& [key, field] : kParticipantRefs) {
+      if (referred(p, key, ids, path).unknown) out.add(path + "." + id + "." + std::string(key));
+    }
     if (const json* to = member(p, "sendTo"); to != nullptr) {
       for (const auto& [method, uri] : to->items()) {
-        if (uri != *address) out.add(path + ".sendTo");
+        if (!uri.is_string() || canonical_address(uri.get<std::string>()) != address)
+          out.add(path + ".sendTo");
       }
     }
-    if (auto email = opt_string(p, "email", path); email && "mailto:" + *email != *address)
+    if (auto email = opt_string(p, "email", path); email && "mailto:" + *email != address)
       out.add(path + ".email");
     if (const json* roles = member(p, "roles"); roles != nullptr) {
       for (const auto& [role, flag] : roles->items()) {
@@ -619,16 +698,37 @@ class JsCalendar final : public Format {
     if (!item["participants"].empty()) {
       json ps = json::object();
       std::optional<std::string> reply_to;
+      // Each participant's id (its position): what delegatedTo, delegatedFrom and memberOf
+      // name it by.
+      std::map<std::string, std::string> id_of;
       int n = 0;
       for (const json& p : item["participants"]) {
+        id_of.emplace(p["address"].get<std::string>(), std::to_string(++n));
+      }
+      n = 0;
+      for (const json& p : item["participants"]) {
         const std::string address = p["address"].get<std::string>();
-        // The scheme is case-insensitive (RFC 3986 §3.1).
-        const bool mail = address.size() > 7 &&
-                          std::equal(address.begin(), address.begin() + 7, "mailto:",
-                                     [](char a, char b) {
-                                       return std::tolower(static_cast<unsigned char>(a)) == b;
-                                     });
+        // check_event saw the scheme in lower case (RFC 3986 §3.1: the model's one form).
+        const bool mail = address.size() > 7 && address.starts_with("mailto:");
         json o{{"@type", "Participant"}, {"sendTo", {{mail ? "imip" : "other", address}}}};
+        for (const auto& [key, field] : kParticipantRefs) {
+          json refs = json::object();
+          for (const json& a : p[field]) {
+            if (const auto it = id_of.find(a.get_ref<const std::string&>()); it != id_of.end()) {
+              refs[it->second] = true;
+            } else {
+              lost.push_back(std::string("participants.") + field);  // not in this event
+            }
+          }
+          if (!refs.empty()) o[key] = refs;
+        }
+        if (auto s = model_string(p, "sent_by")) {
+          if (auto mailbox = mailbox_of(*s)) {
+            o["sentBy"] = *mailbox;
+          } else {
+            lost.push_back("participants.sent_by");  // sentBy is an e-mail address
+          }
+        }
         if (auto name = model_string(p, "name")) o["name"] = *name;
         if (auto kind = model_string(p, "kind")) o["kind"] = *kind;
         json roles = json::object();

@@ -21,6 +21,20 @@ std::string calendar(const std::string& body) {
   return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n" + body + "END:VCALENDAR\r\n";
 }
 
+// Model participants: each of `given` over a participant that says nothing (the fields it
+// leaves out at their defaults).
+Item participants(const std::string& given) {
+  Item out = Item::parse(given);
+  for (Item& p : out) {
+    Item full = Item::parse(R"({"name":null,"kind":null,"roles":[],"status":null,)"
+                            R"("expect_reply":false,"delegated_to":[],"delegated_from":[],)"
+                            R"("sent_by":null,"member_of":[]})");
+    full.update(p);
+    p = full;
+  }
+  return out;
+}
+
 const std::string kRecurring = calendar(
     "BEGIN:VEVENT\r\n"
     "UID:weekly-1@example.org\r\n"
@@ -257,7 +271,7 @@ TEST(CrossFormat, ParticipantsTravelBothWays) {
   ASSERT_EQ(items.size(), 1u);
   EXPECT_EQ(not_read_of(ics, items[0]), Names{});
   const Item m = ics.to_model(items[0]);
-  const Item expected = Item::parse(R"([
+  const Item expected = participants(R"([
     {"address":"mailto:anna@example.org","name":"Anna","kind":"individual",
      "roles":["attendee","owner"],"status":"accepted","expect_reply":false},
     {"address":"mailto:bob@example.org","name":"Bob, Jr.","kind":null,
@@ -304,9 +318,8 @@ TEST(CrossFormat, ParticipantsTravelBothWays) {
   EXPECT_EQ(not_read_of(js, ann),
             (Names{"participants.language", "participants.roles", "participants.kind",
                    "participants.participationStatus", "participants", "replyTo"}));
-  EXPECT_EQ(js.to_model(ann)["participants"], Item::parse(R"([
-    {"address":"mailto:ann@example.org","name":null,"kind":null,"roles":["attendee"],
-     "status":null,"expect_reply":false}])"));
+  EXPECT_EQ(js.to_model(ann)["participants"],
+            participants(R"([{"address":"mailto:ann@example.org","roles":["attendee"]}])"));
 
   // Two lines for one address are one participant; what the second says differently of its
   // name or answer is named, not dropped.
@@ -348,6 +361,279 @@ TEST(CrossFormat, ParticipantsTravelBothWays) {
   Item zone = m;
   zone["time_zone"] = "Europe/Berlin\r\nX-INJECTED:3";
   EXPECT_THROW(ics.from_model(zone), FormatError);
+}
+
+// Delegation (RFC 5545 §3.2.4 DELEGATED-FROM, §3.2.5 DELEGATED-TO), acting on someone's behalf
+// (§3.2.18 SENT-BY) and group membership (§3.2.11 MEMBER) are the model's delegated_to,
+// delegated_from, sent_by and member_of, by address; RFC 8984 §4.4.6 names delegates and groups
+// by participant id, and who sent an update by e-mail address.
+const std::string kDelegated = calendar(
+    "BEGIN:VEVENT\r\n"
+    "UID:delegated@example.org\r\n"
+    "DTSTART;TZID=Europe/Berlin:20240105T090000\r\n"
+    "DURATION:PT1H\r\n"
+    "ORGANIZER;CN=Boss;SENT-BY=\"mailto:assistant@example.org\":mailto:boss@example.org\r\n"
+    "ATTENDEE;PARTSTAT=DELEGATED;DELEGATED-TO=\"mailto:deputy@example.org\";CN=Ann:"
+    "mailto:ann@example.org\r\n"
+    "ATTENDEE;DELEGATED-FROM=\"mailto:ann@example.org\";RSVP=TRUE;SENT-BY=\"mailto:deputy-pa@"
+    "example.org\":mailto:deputy@example.org\r\n"
+    "ATTENDEE;CUTYPE=GROUP;ROLE=NON-PARTICIPANT:mailto:team@example.org\r\n"
+    "ATTENDEE;MEMBER=\"mailto:team@example.org\",\"urn:uuid:00000000-0000-4000-8000-00000000000"
+    "9\":mailto:carl@example.org\r\n"
+    "ATTENDEE;CUTYPE=GROUP;ROLE=NON-PARTICIPANT:urn:uuid:00000000-0000-4000-8000-000000000009\r\n"
+    "END:VEVENT\r\n");
+
+TEST(CrossFormat, DelegationSentByAndGroupsTravelBothWays) {
+  const Format& ics = format("icalendar");
+  const Format& js = format("jscalendar");
+  const auto items = ics.split(kDelegated);
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(not_read_of(ics, items[0]), Names{});
+  const Item m = ics.to_model(items[0]);
+  EXPECT_EQ(m["participants"], participants(R"([
+    {"address":"mailto:ann@example.org","name":"Ann","roles":["attendee"],"status":"delegated",
+     "delegated_to":["mailto:deputy@example.org"]},
+    {"address":"mailto:boss@example.org","name":"Boss","roles":["owner"],
+     "sent_by":"mailto:assistant@example.org"},
+    {"address":"mailto:carl@example.org","roles":["attendee"],
+     "member_of":["mailto:team@example.org","urn:uuid:00000000-0000-4000-8000-000000000009"]},
+    {"address":"mailto:deputy@example.org","roles":["attendee"],"expect_reply":true,
+     "delegated_from":["mailto:ann@example.org"],"sent_by":"mailto:deputy-pa@example.org"},
+    {"address":"mailto:team@example.org","kind":"group","roles":["informational"]},
+    {"address":"urn:uuid:00000000-0000-4000-8000-000000000009","kind":"group",
+     "roles":["informational"]}])"));
+
+  // To JSCalendar: delegates and groups by the ids of their participants, who sent by e-mail
+  // address; nothing lost, and back to the same model.
+  const Converted j = js.from_model(m);
+  EXPECT_EQ(j.not_carried, Names{});
+  const Item e = Item::parse(j.native.text);
+  const Item& ps = e["participants"];
+  ASSERT_EQ(ps.size(), 6u);
+  EXPECT_EQ(ps["1"]["delegatedTo"], Item::parse(R"({"4":true})"));
+  EXPECT_EQ(ps["2"]["sentBy"], "assistant@example.org");
+  EXPECT_EQ(ps["3"]["memberOf"], Item::parse(R"({"5":true,"6":true})"));
+  EXPECT_EQ(ps["4"]["delegatedFrom"], Item::parse(R"({"1":true})"));
+  EXPECT_EQ(ps["4"]["sentBy"], "deputy-pa@example.org");
+  EXPECT_FALSE(ps["5"].contains("delegatedTo"));
+  EXPECT_EQ(not_read_of(js, j.native), Names{});
+  EXPECT_EQ(js.to_model(j.native), m);
+
+  // Back to iCalendar: the parameters DQUOTEd, the same model, nothing unread.
+  const Converted i = ics.from_model(js.to_model(j.native));
+  EXPECT_EQ(i.not_carried, Names{});
+  const std::string& t = i.native.text;
+  EXPECT_NE(t.find("ORGANIZER;CN=Boss;SENT-BY=\"mailto:assistant@example.org\":mailto:boss@"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("ATTENDEE;PARTSTAT=DELEGATED;DELEGATED-TO=\"mailto:deputy@example.org\";CN="),
+            std::string::npos)
+      << t;
+  EXPECT_EQ(ics.to_model(i.native), m);
+  EXPECT_EQ(not_read_of(ics, i.native), Names{});
+
+  // The same event written in JSCalendar by hand, with its own ids, reads to the same model.
+  const NativeItem hand{
+      "delegated@example.org",
+      R"({"@type":"Event","uid":"delegated@example.org","start":"2024-01-05T09:00:00",)"
+      R"("timeZone":"Europe/Berlin","duration":"PT1H","participants":{)"
+      R"("boss":{"@type":"Participant","name":"Boss","email":"boss@example.org",)"
+      R"("roles":{"owner":true},"sentBy":"assistant@example.org"},)"
+      R"("ann":{"name":"Ann","sendTo":{"imip":"mailto:ann@example.org"},)"
+      R"("roles":{"attendee":true},"participationStatus":"delegated",)"
+      R"("delegatedTo":{"dep":true}},)"
+      R"("dep":{"email":"deputy@example.org","roles":{"attendee":true},"expectReply":true,)"
+      R"("delegatedFrom":{"ann":true},"sentBy":"deputy-pa@example.org"},)"
+      R"("carl":{"email":"carl@example.org","roles":{"attendee":true},)"
+      R"("memberOf":{"team":true,"all":true}},)"
+      R"("team":{"email":"team@example.org","kind":"group","roles":{"informational":true}},)"
+      R"("all":{"kind":"group","roles":{"informational":true},)"
+      R"("sendTo":{"other":"urn:uuid:00000000-0000-4000-8000-000000000009"}}}})"};
+  EXPECT_EQ(not_read_of(js, hand), Names{});
+  EXPECT_EQ(js.to_model(hand)["participants"], m["participants"]);
+}
+
+// What one format cannot say of a participant's delegation, sender or groups is named, never
+// dropped silently.
+TEST(CrossFormat, DelegationTheOtherFormatCannotSayIsListed) {
+  const Format& ics = format("icalendar");
+  const Format& js = format("jscalendar");
+  // JSCalendar names delegates and groups by participant id: one that is not a participant of
+  // the event has none. Its sentBy is an e-mail address: a SIP URI or a mailto: with header
+  // fields is none.
+  const Item m = ics.to_model(ics.split(calendar(
+      "BEGIN:VEVENT\r\nUID:lossy@example.org\r\nDTSTART:20240105T090000Z\r\n"
+      "ORGANIZER;SENT-BY=\"sip:assistant@example.org\":mailto:boss@example.org\r\n"
+      "ATTENDEE;DELEGATED-TO=\"mailto:stranger@example.org\";MEMBER=\"mailto:club@example.org\";"
+      "SENT-BY=\"mailto:pa@example.org?subject=re\":mailto:ann@example.org\r\n"
+      "END:VEVENT\r\n"))[0]);
+  const Converted j = js.from_model(m);
+  EXPECT_EQ(j.not_carried, (Names{"participants.delegated_to", "participants.member_of",
+                                  "participants.sent_by"}));
+  testing::expect_carried(m, js);
+  const Item e = Item::parse(j.native.text);
+  EXPECT_FALSE(e["participants"]["1"].contains("delegatedTo"));
+  EXPECT_FALSE(e["participants"]["2"].contains("sentBy"));
+
+  // iCalendar's ORGANIZER has no DELEGATED-TO, DELEGATED-FROM or MEMBER (§3.8.4.3): an owner
+  // that is no attendee keeps them only in the model. An address a DQUOTEd value cannot hold,
+  // or one without a scheme that a reader would not take for a cal-address, is not written.
+  Item owner = m;
+  owner["participants"][1]["delegated_from"] = Item::array({"mailto:ann@example.org"});
+  owner["participants"][1]["member_of"] = Item::array({"mailto:club@example.org"});
+  owner["participants"][0]["delegated_to"] =
+      Item::array({"mailto:x@example.org\"\r\nX-INJECTED:1", "deputy", "mailto:y@example.org"});
+  const Converted i = ics.from_model(owner);
+  EXPECT_EQ(i.not_carried, (Names{"participants.delegated_from", "participants.delegated_to",
+                                  "participants.member_of"}));
+  EXPECT_EQ(i.native.text.find("X-INJECTED"), std::string::npos);
+  EXPECT_EQ(ics.to_model(i.native)["participants"][0]["delegated_to"],
+            Item::array({"mailto:y@example.org"}));
+  testing::expect_carried(owner, ics);
+
+  // A JSCalendar id of no participant, or of one that cannot be reached, is named by the path
+  // of the member that holds it; the delegates that can be reached are kept.
+  const NativeItem unknown{
+      "u", R"({"@type":"Event","uid":"u","start":"2024-03-01T09:00:00","participants":{)"
+           R"("a":{"email":"ann@example.org","delegatedTo":{"b":true,"zz":true},)"
+           R"("memberOf":{"nobody":true},"delegatedFrom":{"b":false}},)"
+           R"("b":{"email":"bob@example.org","delegatedFrom":{"a":true}},)"
+           R"("c":{"name":"Carl","delegatedFrom":{"a":true}}}})"};
+  EXPECT_EQ(not_read_of(js, unknown),
+            (Names{"participants.a.delegatedTo", "participants.a.memberOf", "participants"}));
+  EXPECT_EQ(js.to_model(unknown)["participants"], participants(R"([
+    {"address":"mailto:ann@example.org","delegated_to":["mailto:bob@example.org"]},
+    {"address":"mailto:bob@example.org","delegated_from":["mailto:ann@example.org"]}])"));
+  for (const std::string bad : {R"("delegatedTo":["b"])", R"("memberOf":"b")",
+                                R"("sentBy":{"email":"x@example.org"})"}) {
+    EXPECT_THROW(js.to_model({"u", R"({"@type":"Event","uid":"u","start":"2024-03-01T09:00:00",)"
+                                   R"("participants":{"a":{"email":"a@example.org",)" +
+                                       bad + "}}}"}),
+                 FormatError)
+        << bad;
+  }
+}
+
+// A DELEGATED-TO, DELEGATED-FROM or MEMBER must hold DQUOTEd cal-addresses, a SENT-BY one
+// (RFC 5545 §3.2.4, §3.2.5, §3.2.11, §3.2.18); as with other optional parameters whose value
+// the model has no reading for (a PARTSTAT x-name), one that does not is not read, and named.
+TEST(ICalendar, MalformedDelegationParametersAreNamed) {
+  const Format& f = format("icalendar");
+  const auto event = [&](const std::string& lines) {
+    return f.split(calendar("BEGIN:VEVENT\r\nUID:m@example.org\r\nDTSTART:20240105T090000Z\r\n" +
+                            lines + "END:VEVENT\r\n"))[0];
+  };
+  for (const auto& [line, name] : std::vector<std::pair<std::string, std::string>>{
+           {"ATTENDEE;DELEGATED-TO=deputy:mailto:a@example.org", "ATTENDEE;DELEGATED-TO"},
+           {"ATTENDEE;DELEGATED-FROM=\"ann@example.org\":mailto:a@example.org",
+            "ATTENDEE;DELEGATED-FROM"},
+           {"ATTENDEE;MEMBER=\"mailto:\":mailto:a@example.org", "ATTENDEE;MEMBER"},
+           {"ATTENDEE;DELEGATED-TO=\"mailto:b@example.org\",deputy:mailto:a@example.org",
+            "ATTENDEE;DELEGATED-TO"},
+           {"ATTENDEE;SENT-BY=\"mailto:b@example.org\",\"mailto:c@example.org\":"
+            "mailto:a@example.org",
+            "ATTENDEE;SENT-BY"},
+           {"ORGANIZER;SENT-BY=pa:mailto:a@example.org", "ORGANIZER;SENT-BY"},
+           {"ORGANIZER;DELEGATED-TO=\"mailto:b@example.org\":mailto:a@example.org",
+            "ORGANIZER;DELEGATED-TO"}}) {
+    const NativeItem n = event(line + "\r\n");
+    EXPECT_EQ(not_read_of(f, n), Names{name}) << line;
+    // The participant itself is read, without the parameter.
+    const std::string role = line.starts_with("ORGANIZER") ? "owner" : "attendee";
+    EXPECT_EQ(f.to_model(n)["participants"],
+              participants(R"([{"address":"mailto:a@example.org","roles":[")" + role + R"("]}])"))
+        << line;
+  }
+  // An unterminated quote breaks the content line: the item fails, named.
+  try {
+    f.to_model({"m@example.org", "BEGIN:VEVENT\r\nUID:m@example.org\r\n"
+                                 "DTSTART:20240105T090000Z\r\n"
+                                 "ATTENDEE;DELEGATED-TO=\"mailto:b@example.org:mailto:a@x\r\n"
+                                 "END:VEVENT\r\n"});
+    ADD_FAILURE() << "accepted an unterminated quote";
+  } catch (const FormatError& e) {
+    EXPECT_EQ(e.item(), "m@example.org");
+  }
+  // Two lines for one address: their delegates and groups are one set; a SENT-BY the second
+  // says differently is named, the first kept.
+  const NativeItem twice = event(
+      "ATTENDEE;DELEGATED-TO=\"mailto:b@example.org\";SENT-BY=\"mailto:pa@example.org\":"
+      "mailto:a@example.org\r\n"
+      "ATTENDEE;DELEGATED-TO=\"mailto:c@example.org\";SENT-BY=\"mailto:other@example.org\":"
+      "mailto:a@example.org\r\n");
+  EXPECT_EQ(not_read_of(f, twice), Names{"ATTENDEE;SENT-BY"});
+  const Item p = f.to_model(twice)["participants"][0];
+  EXPECT_EQ(p["delegated_to"], Item::array({"mailto:b@example.org", "mailto:c@example.org"}));
+  EXPECT_EQ(p["sent_by"], "mailto:pa@example.org");
+}
+
+// RFC 3986 §3.1: a scheme is case-insensitive, and the model writes it in lower case, so that
+// MAILTO:ann@… and mailto:ann@… are one participant, in either format, and one set member.
+TEST(CrossFormat, MailtoInAnyCaseIsOneParticipant) {
+  const Format& ics = format("icalendar");
+  const Format& js = format("jscalendar");
+  const auto items = ics.split(calendar(
+      "BEGIN:VEVENT\r\nUID:case@example.org\r\nDTSTART:20240105T090000Z\r\n"
+      "ORGANIZER;CN=Anna;SENT-BY=\"Mailto:pa@example.org\":MAILTO:anna@example.org\r\n"
+      "ATTENDEE;PARTSTAT=ACCEPTED;DELEGATED-FROM=\"MailTo:bob@example.org\":"
+      "mailto:anna@example.org\r\n"
+      "ATTENDEE;PARTSTAT=DELEGATED;DELEGATED-TO=\"mailto:anna@example.org\":"
+      "Mailto:bob@example.org\r\n"
+      "ATTENDEE:URN:uuid:00000000-0000-4000-8000-000000000001\r\n"
+      "BEGIN:VALARM\r\nACTION:EMAIL\r\nTRIGGER:-PT5M\r\nDESCRIPTION:x\r\nSUMMARY:y\r\n"
+      "ATTENDEE:MAILTO:anna@example.org\r\nEND:VALARM\r\n"
+      "END:VEVENT\r\n"));
+  EXPECT_EQ(not_read_of(ics, items[0]), Names{});
+  const Item m = ics.to_model(items[0]);
+  EXPECT_EQ(m["participants"], participants(R"([
+    {"address":"mailto:anna@example.org","name":"Anna","roles":["attendee","owner"],
+     "status":"accepted","delegated_from":["mailto:bob@example.org"],
+     "sent_by":"mailto:pa@example.org"},
+    {"address":"mailto:bob@example.org","roles":["attendee"],"status":"delegated",
+     "delegated_to":["mailto:anna@example.org"]},
+    {"address":"urn:uuid:00000000-0000-4000-8000-000000000001","roles":["attendee"]}])"));
+  EXPECT_EQ(m["alerts"][0]["recipients"], Item::array({"mailto:anna@example.org"}));
+  testing::expect_carried(m, js);
+  EXPECT_EQ(js.from_model(m).not_carried,
+            (Names{"alerts.description", "alerts.recipients", "alerts.summary"}));
+
+  // JSCalendar: sendTo's imip, its email and replyTo, in whatever case, are one address.
+  const NativeItem e{
+      "e", R"({"@type":"Event","uid":"e","start":"2024-03-01T09:00:00",)"
+           R"("replyTo":{"imip":"MAILTO:ann@example.org"},"participants":{)"
+           R"("a":{"sendTo":{"imip":"MAILTO:ann@example.org"},"email":"ann@example.org",)"
+           R"("roles":{"owner":true}},)"
+           R"("b":{"email":"ann@example.org","roles":{"attendee":true}},)"
+           R"("c":{"sendTo":{"other":"URN:uuid:00000000-0000-4000-8000-000000000001"}}}})"};
+  EXPECT_EQ(not_read_of(js, e), Names{});
+  const Item from_js = js.to_model(e);
+  EXPECT_EQ(from_js["participants"], participants(R"([
+    {"address":"mailto:ann@example.org","roles":["attendee","owner"]},
+    {"address":"urn:uuid:00000000-0000-4000-8000-000000000001"}])"));
+  EXPECT_EQ(Item::parse(js.from_model(from_js).native.text)["replyTo"],
+            Item::parse(R"({"imip":"mailto:ann@example.org"})"));
+
+  // The model holds the one form: an address in another, or delegates, groups or a sender
+  // that are not addresses, are refused by both formats.
+  for (const auto& [field, value] : std::vector<std::pair<std::string, Item>>{
+           {"address", "MAILTO:anna@example.org"},
+           {"delegated_to", Item::array({"Mailto:bob@example.org"})},
+           {"delegated_from", Item::array({""})},
+           {"member_of", "mailto:team@example.org"},
+           {"sent_by", ""},
+           {"sent_by", Item::array()},
+           {"delegated_to", nullptr}}) {
+    Item bad = m;
+    bad["participants"][0][field] = value;
+    EXPECT_THROW(ics.from_model(bad), FormatError) << field << " " << value.dump();
+    EXPECT_THROW(js.from_model(bad), FormatError) << field << " " << value.dump();
+  }
+  Item missing = m;
+  missing["participants"][0].erase("member_of");
+  EXPECT_THROW(ics.from_model(missing), FormatError);
+  Item recipient = m;
+  recipient["alerts"][0]["recipients"] = Item::array({"MAILTO:anna@example.org"});
+  EXPECT_THROW(ics.from_model(recipient), FormatError);
 }
 
 // VALARM (RFC 5545 §3.6.6) and JSCalendar's alerts (RFC 8984 §4.5.2) are the model's alerts:
@@ -505,7 +791,8 @@ TEST(ICalendar, NotReadNamesEachUnreadPartOnceInDocumentOrder) {
       "URL;VALUE=URI:https://example.org/m7\r\n"
       "SEQUENCE;VALUE=INTEGER:2\r\n"
       "ATTENDEE;CN=Ann;X-NUM-GUESTS=0:mailto:ann@example.org\r\n"
-      "ORGANIZER;SENT-BY=\"mailto:eve@example.org\":mailto:bob@example.org\r\n"
+      "ORGANIZER;SENT-BY=\"mailto:eve@example.org\";DIR=\"ldap://example.org/cn=Bob\":"
+      "mailto:bob@example.org\r\n"
       "ATTENDEE;CN=Carl;PARTSTAT=X-MAYBE:mailto:carl@example.org\r\n"
       "CLASS:PRIVATE\r\n"
       "PRIORITY:\r\n"  // empty: nothing to lose
@@ -524,7 +811,7 @@ TEST(ICalendar, NotReadNamesEachUnreadPartOnceInDocumentOrder) {
   ASSERT_EQ(items.size(), 1u);
   EXPECT_EQ(not_read_of(f, items[0]),
             (Names{"DTSTART;X-SOURCE-TZ", "RECURRENCE-ID;RANGE", "SUMMARY;LANGUAGE",
-                   "DESCRIPTION;ALTREP", "ATTENDEE;X-NUM-GUESTS", "ORGANIZER;SENT-BY",
+                   "DESCRIPTION;ALTREP", "ATTENDEE;X-NUM-GUESTS", "ORGANIZER;DIR",
                    "ATTENDEE;PARTSTAT", "CLASS", "X-ZORBLAX-MOOD", "VALARM/REPEAT",
                    "VALARM/DURATION", "GEO", "VALARM/ATTACH", "VALARM/ACTION",
                    "VALARM/X-SNOOZE", "CATEGORIES;LANGUAGE"}));
