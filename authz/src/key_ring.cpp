@@ -124,9 +124,14 @@ void KeyRing::refresh(bool force) {
       one = std::make_shared<const Opened>(
           Opened{record.alg, std::move(*key), std::move(pub), std::move(jwk)});
     }
-    // Newest first: the first unretired key of an algorithm is its current one.
-    if (record.retired_at == 0 && !current[index]) {
-      current[index] = std::make_shared<const Current>(Current{record.kid, one->key});
+    // Newest first: the first key of an algorithm that signs now is its current one. A key
+    // still waiting for its activates_at is published already; one retired at a later moment
+    // (a rotation scheduled ahead) signs until then.
+    const bool started = record.activates_at <= now;
+    const bool ended = record.retired_at != 0 && record.retired_at <= now;
+    if (started && !ended && !current[index]) {
+      const auto since = record.activates_at != 0 ? record.activates_at : record.created_at;
+      current[index] = std::make_shared<const Current>(Current{record.kid, one->key, since});
     }
     keys.push_back(one->jwk);
     published.push_back(one->pub);
@@ -179,13 +184,40 @@ std::optional<PublicKey> KeyRing::find(std::string_view kid) {
   return std::nullopt;
 }
 
-std::string KeyRing::rotate(Random& random, std::string_view alg) {
+std::string KeyRing::rotate(Random& random, std::string_view alg, std::int64_t activate_in) {
   if (alg_index(alg) == kAlgs.size()) throw std::invalid_argument("no key for " + std::string(alg));
   auto record = new_key(random.token(12), alg);
+  if (activate_in > 0) record.activates_at = record.created_at + activate_in;
   store_.rotate_signing_key(record, record.created_at);
   std::lock_guard lock(mutex_);
   loaded_at_ = -1;
   return record.kid;
+}
+
+std::vector<KeyRing::Rotated> KeyRing::rotate_due(Random& random, std::int64_t interval,
+                                                  std::int64_t lead) {
+  std::vector<Rotated> out;
+  if (interval <= 0) return out;
+  refresh(true);
+  const auto now = clock_.now();
+  for (std::size_t i = 0; i < kAlgs.size(); ++i) {
+    std::shared_ptr<const Current> current;
+    {
+      std::lock_guard lock(mutex_);
+      current = current_[i];
+    }
+    // Only the algorithms in use; a key that has signed for `interval`, less the lead its
+    // successor is published with, is due.
+    if (!current || now < current->since + interval - lead) continue;
+    auto record = new_key(random.token(12), kAlgs[i]);
+    record.activates_at = record.created_at + std::max<std::int64_t>(lead, 0);
+    // Another process (another node) may have scheduled it a moment ago: one successor only.
+    if (store_.rotate_signing_key(record, record.created_at, /*unless_pending=*/true))
+      out.push_back(Rotated{record.kid, std::string(kAlgs[i]), record.activates_at});
+  }
+  std::lock_guard lock(mutex_);
+  loaded_at_ = -1;
+  return out;
 }
 
 }  // namespace authz

@@ -69,6 +69,8 @@ const std::vector<KeySpec>& key_specs() {
       {"oauth", "par_ttl", &Config::par_ttl, 1, kMaxInt},
       {"oauth", "session_ttl", &Config::session_ttl, 1, kMaxInt},
       {"oauth", "key_retention", &Config::key_retention, 0, kMaxInt},
+      {"oauth", "key_rotation_interval", &Config::key_rotation_interval, 0, kMaxInt},
+      {"oauth", "key_publish_ahead", &Config::key_publish_ahead, 0, kMaxInt},
       {"oauth", "initial_access_token", &Config::initial_access_token},
       {"oauth", "require_par", &Config::require_par},
       {"oauth", "dpop_require_nonce", &Config::dpop_require_nonce},
@@ -309,6 +311,11 @@ void validate(const Config& config) {
   }
   if (!config.mtls_enabled() && (!config.mtls_client_ca.empty() || !config.mtls_base_url.empty())) {
     fail("server.mtls_client_ca and oauth.mtls_base_url need server.mtls_port");
+  }
+  // A successor published as long ahead as the key signs would be due again at once.
+  if (config.key_rotation_interval != 0 &&
+      config.key_publish_ahead >= config.key_rotation_interval) {
+    fail("oauth.key_publish_ahead must be shorter than oauth.key_rotation_interval");
   }
   if (!config.mtls_client_crl.empty() && config.mtls_client_ca.empty()) {
     fail("server.mtls_client_crl needs server.mtls_client_ca: the lists of which authorities?");

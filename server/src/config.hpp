@@ -73,6 +73,11 @@ struct Config {
   int par_ttl = 90;
   int session_ttl = 8 * 3600;
   int key_retention = 7 * 24 * 3600;  ///< how long a rotated key stays in JWKS
+  /// Seconds a signing key signs before `serve` rotates it on its own (0: only `keys rotate`).
+  int key_rotation_interval = 90 * 24 * 3600;
+  /// Seconds a key rotated on schedule (or by `keys rotate --activate-in`) is published before
+  /// it signs: relying parties keep the key set they fetched for a while.
+  int key_publish_ahead = 24 * 3600;
   std::string initial_access_token;   ///< RFC 7591 §3: required for /register; empty disables
   bool require_par = false;           ///< require PAR of every client
   bool dpop_require_nonce = false;    ///< RFC 9449 §8, §9: DPoP proofs carry a server nonce

@@ -299,8 +299,9 @@ int serve(const std::string& config_path) {
   app.store(&application, std::memory_order_release);
   broker.start();
   logouts.start();
-  // Consents whose end has come, and expired rows, are swept on a thread of their own (storage
-  // blocks): at start, then every oauth.sweep_interval seconds until shutdown.
+  // Consents whose end has come, expired rows and signing keys due for rotation are swept on a
+  // thread of their own (storage blocks): at start, then every oauth.sweep_interval seconds
+  // until shutdown.
   metrics.describe("infobank_consents_expired_total",
                    "Grants ended by the sweep because their end (retention_until) had come.");
   auto& consents_expired = metrics.counter("infobank_consents_expired_total");
@@ -309,6 +310,16 @@ int serve(const std::string& config_path) {
     std::condition_variable_any wake;
     while (!stop.stop_requested()) {
       try {
+        // Keys due for rotation get a successor, published ahead of signing.
+        for (const auto& r : ctx.server->keys().rotate_due(
+                 ctx.random, ctx.config.key_rotation_interval, ctx.config.key_publish_ahead)) {
+          ctx.server->event(
+              "server", "keys.rotated", {}, {},
+              nlohmann::json{{"kid", r.kid}, {"alg", r.alg}, {"activates_at", r.activates_at}}
+                  .dump());
+          logger.info("signing key rotated on schedule",
+                      {{"kid", r.kid}, {"alg", r.alg}, {"activates_at", r.activates_at}});
+        }
         ctx.store->purge_expired(ctx.clock.now());
         constexpr int kBatch = 100;
         int ended = 0;
@@ -406,6 +417,13 @@ int main(int argc, char** argv) {
       ->add_option("--alg", rotate_alg,
                    "ES256 | RS256 | PS256 | EdDSA: rotate this algorithm's key only")
       ->check(CLI::IsMember(authz::KeyRing::kAlgs));
+  std::int64_t activate_in = 0;
+  keys_rotate
+      ->add_option("--activate-in", activate_in,
+                   "seconds from now at which the new keys start to sign (0, the default: at "
+                   "once; the old keys sign until then): publish first, so that relying parties "
+                   "that keep the key set they fetched have the new keys before they see them")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{365} * 24 * 3600));
 
   auto* audit_cmd = cli.add_subcommand("audit", "the tamper-evident audit log");
   audit_cmd->require_subcommand(1);
@@ -568,7 +586,11 @@ int main(int argc, char** argv) {
       ctx.server->keys().ensure_keys(ctx.config.default_signing_alg);
       nlohmann::json out = nlohmann::json::array();
       for (const auto& k : ctx.store->list_signing_keys()) {
-        out.push_back({{"kid", k.kid}, {"alg", k.alg}, {"created_at", k.created_at}, {"retired_at", k.retired_at}});
+        out.push_back({{"kid", k.kid},
+                       {"alg", k.alg},
+                       {"created_at", k.created_at},
+                       {"activates_at", k.activates_at != 0 ? k.activates_at : k.created_at},
+                       {"retired_at", k.retired_at}});
       }
       std::cout << out.dump(2) << "\n";
       return 0;
@@ -606,10 +628,11 @@ int main(int argc, char** argv) {
       }
       nlohmann::json rotated = nlohmann::json::array();
       for (const auto& alg : algs) {
-        auto kid = ctx.server->keys().rotate(ctx.random, alg);
+        auto kid = ctx.server->keys().rotate(ctx.random, alg, activate_in);
+        const auto at = ctx.clock.now() + activate_in;
         ctx.server->event("operator", "keys.rotated", {}, {},
-                          nlohmann::json{{"kid", kid}, {"alg", alg}}.dump());
-        rotated.push_back({{"kid", kid}, {"alg", alg}});
+                          nlohmann::json{{"kid", kid}, {"alg", alg}, {"activates_at", at}}.dump());
+        rotated.push_back({{"kid", kid}, {"alg", alg}, {"activates_at", at}});
       }
       // "kid": the first key rotated, as before there was more than one algorithm.
       std::cout << nlohmann::json{{"kid", rotated[0]["kid"]}, {"rotated", rotated}}.dump() << "\n";

@@ -118,7 +118,7 @@ Grant read_grant(const Row& row) {
 }
 
 SigningKeyRecord read_signing_key(const Row& row) {
-  return {row.text(0), row.text(1), row.text(2), row.int64(3), row.int64(4)};
+  return {row.text(0), row.text(1), row.text(2), row.int64(3), row.int64(4), row.int64(5)};
 }
 
 #define INFOBANK_SERVICE_COLUMNS \
@@ -224,9 +224,9 @@ void insert_access_token_row(Connection& db, const AccessTokenRecord& t) {
 
 void insert_signing_key_row(Connection& db, const SigningKeyRecord& k) {
   db.exec(
-      "INSERT INTO signing_keys (kid, alg, private_pem, created_at, retired_at) "
-      "VALUES ($1, $2, $3, $4, $5)",
-      k.kid, k.alg, k.private_pem, k.created_at, k.retired_at);
+      "INSERT INTO signing_keys (kid, alg, private_pem, created_at, retired_at, activates_at) "
+      "VALUES ($1, $2, $3, $4, $5, $6)",
+      k.kid, k.alg, k.private_pem, k.created_at, k.retired_at, k.activates_at);
 }
 
 // RFC 9700 §4.14.2: a family is every refresh token rotated from one original, and the access
@@ -851,21 +851,33 @@ class PostgresStore final : public Store {
 
   std::vector<SigningKeyRecord> list_signing_keys() override {
     auto db = pool_.acquire();
-    return all_rows(db->exec("SELECT kid, alg, private_pem, created_at, retired_at FROM "
-                             "signing_keys ORDER BY created_at DESC, ord DESC"),
+    return all_rows(db->exec("SELECT kid, alg, private_pem, created_at, retired_at, activates_at "
+                             "FROM signing_keys ORDER BY created_at DESC, ord DESC"),
                     read_signing_key);
   }
 
   // The table lock (self-conflicting, readers unaffected) serializes rotations across nodes:
   // without it, two nodes' UPDATEs would each miss the key the other inserts, and both new
   // keys would stay current.
-  void rotate_signing_key(const SigningKeyRecord& next, std::int64_t now) override {
+  bool rotate_signing_key(const SigningKeyRecord& next, std::int64_t now,
+                          bool unless_pending) override {
+    const std::int64_t at = std::max(next.activates_at, now);
+    bool rotated = false;
     transact([&](Connection& db) {
       db.exec_script("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE", "rotate_signing_key");
-      db.exec("UPDATE signing_keys SET retired_at = $1 WHERE retired_at = 0 AND alg = $2", now,
-              next.alg);
+      if (unless_pending &&
+          !db.exec("SELECT 1 FROM signing_keys WHERE alg = $1 AND activates_at > $2 AND "
+                   "(retired_at = 0 OR retired_at > activates_at)",
+                   next.alg, now)
+               .empty())
+        return;
+      db.exec("UPDATE signing_keys SET retired_at = $1 "
+              "WHERE alg = $2 AND (retired_at = 0 OR retired_at > $1)",
+              at, next.alg);
       insert_signing_key_row(db, next);
+      rotated = true;
     });
+    return rotated;
   }
 
   // --- Events ----------------------------------------------------------------------------------

@@ -592,14 +592,21 @@ ALTER TABLE clients ADD COLUMN introspection_signed_response_alg TEXT NOT NULL D
 ALTER TABLE clients ADD COLUMN authorization_signed_response_alg TEXT NOT NULL DEFAULT 'ES256';
 )sql";
 
+// Version 24: keys published before they sign. A key signs from activates_at (0: from its
+// creation), so that a relying party that keeps the key set it fetched has the next key before
+// anything is signed with it; the keys stored before sign from their creation.
+constexpr std::string_view kKeyActivation = R"sql(
+ALTER TABLE signing_keys ADD COLUMN activates_at INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // Append new migrations at the end; never edit one that has shipped.
-constexpr std::array<std::string_view, 23> kMigrations = {
+constexpr std::array<std::string_view, 24> kMigrations = {
     kInit,         kAuditLog,             kOnePseudonym,    kBroker,    kPartialTokenIndexes,
     kAuditIndexes, kAuditNodesByPosition, kAuditTreeByLeaf, kGrantEnds, kPendingHints,
     kNotRead,      kSessionEnd,           kSubjectType,     kBackchannelLogout,
     kSignedRequestObjects, kFrontchannelLogout, kOneActiveContract, kSigningAlgs,
     kRedirectUriGiven, kSignedUserinfo, kMutualTls,
-    kIdTokenClaims, kResponseSigningAlgs};
+    kIdTokenClaims, kResponseSigningAlgs, kKeyActivation};
 
 // unhex(X) as SQLite 3.41 defines it for one argument: the bytes that the hexadecimal text X
 // spells (either case), or NULL when X is NULL, of odd length or not hexadecimal. Registered on

@@ -117,6 +117,7 @@ SigningKeyRecord read_signing_key(const Statement& row) {
   k.private_pem = row.text(2);
   k.created_at = row.int64(3);
   k.retired_at = row.int64(4);
+  k.activates_at = row.int64(5);
   return k;
 }
 
@@ -904,19 +905,31 @@ class SqliteStore final : public Store {
   std::vector<SigningKeyRecord> list_signing_keys() override {
     auto db = pool_.acquire();
     auto stmt = db->prepare(
-        "SELECT kid, alg, private_pem, created_at, retired_at FROM signing_keys "
+        "SELECT kid, alg, private_pem, created_at, retired_at, activates_at FROM signing_keys "
         "ORDER BY created_at DESC, rowid DESC");
     return all_rows<SigningKeyRecord>(stmt, read_signing_key);
   }
 
-  void rotate_signing_key(const SigningKeyRecord& next, std::int64_t now) override {
+  bool rotate_signing_key(const SigningKeyRecord& next, std::int64_t now,
+                          bool unless_pending) override {
+    const std::int64_t at = std::max(next.activates_at, now);
     auto db = pool_.acquire();
     WriteTransaction transaction(*db, pool_.write_mutex());
-    db->prepare("UPDATE signing_keys SET retired_at = ?1 WHERE retired_at = 0 AND alg = ?2")
-        .bind_all(now, next.alg)
+    if (unless_pending &&
+        db->prepare("SELECT 1 FROM signing_keys WHERE alg = ?1 AND activates_at > ?2 AND "
+                    "(retired_at = 0 OR retired_at > activates_at)")
+            .bind_all(next.alg, now)
+            .step()) {
+      return false;  // the transaction rolls back: nothing was written
+    }
+    db->prepare(
+          "UPDATE signing_keys SET retired_at = ?1 "
+          "WHERE alg = ?2 AND (retired_at = 0 OR retired_at > ?1)")
+        .bind_all(at, next.alg)
         .run();
     insert_signing_key_row(*db, next);
     transaction.commit();
+    return true;
   }
 
   // --- Events ----------------------------------------------------------------------------------
@@ -1453,9 +1466,9 @@ class SqliteStore final : public Store {
 
   static void insert_signing_key_row(Connection& db, const SigningKeyRecord& k) {
     db.prepare(
-          "INSERT INTO signing_keys (kid, alg, private_pem, created_at, retired_at) "
-          "VALUES (?1, ?2, ?3, ?4, ?5)")
-        .bind_all(k.kid, k.alg, k.private_pem, k.created_at, k.retired_at)
+          "INSERT INTO signing_keys (kid, alg, private_pem, created_at, retired_at, activates_at) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .bind_all(k.kid, k.alg, k.private_pem, k.created_at, k.retired_at, k.activates_at)
         .run();
   }
 

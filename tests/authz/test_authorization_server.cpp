@@ -1710,6 +1710,45 @@ TEST_F(AuthorizationServerTest, SealedValuesMovedToAnotherRowDoNotOpen) {
   EXPECT_THROW((void)fresh.jwks_json(), std::runtime_error);
 }
 
+// A rotation scheduled ahead publishes the successor at once and signs with it only from its
+// activates_at: a relying party that fetched the key set in between has it before it sees it.
+// rotate_due() schedules one per algorithm in use whose key has signed for the interval less
+// the lead, and none while one is waiting.
+TEST_F(AuthorizationServerTest, KeysRotateAheadOfUseOnSchedule) {
+  auto& keys = server_->keys();
+  const auto old_kid = keys.current().kid;
+  const auto published = [&] {
+    std::set<std::string> kids;
+    const auto set = nlohmann::json::parse(keys.jwks_json());
+    for (const auto& k : set["keys"]) kids.insert(k["kid"].get<std::string>());
+    return kids;
+  };
+  const auto next = keys.rotate(random_, "ES256", 600);
+  EXPECT_TRUE(published().count(next)) << "published at once";
+  clock_.advance(5);  // past the ring's reload interval
+  EXPECT_EQ(keys.current().kid, old_kid) << "the old key signs until the successor starts";
+  clock_.advance(600);
+  EXPECT_EQ(keys.current().kid, next);
+  EXPECT_TRUE(published().count(old_kid)) << "kept for key_retention";
+
+  // On schedule: every 1000 s, successors published 100 s ahead.
+  const auto since = keys.current().since;
+  clock_.set(since + 899);
+  EXPECT_TRUE(keys.rotate_due(random_, 1000, 100).empty()) << "not due yet";
+  clock_.set(since + 900);
+  const auto due = keys.rotate_due(random_, 1000, 100);
+  ASSERT_EQ(due.size(), 1U) << "ES256 only: the other algorithms have no key here";
+  EXPECT_EQ(due[0].alg, "ES256");
+  EXPECT_EQ(due[0].activates_at, since + 1000);
+  EXPECT_TRUE(published().count(due[0].kid));
+  EXPECT_TRUE(keys.rotate_due(random_, 1000, 100).empty()) << "one is waiting already";
+  clock_.set(since + 1000);
+  EXPECT_EQ(keys.current().kid, due[0].kid);
+  EXPECT_EQ(keys.current().since, since + 1000);
+  EXPECT_TRUE(keys.rotate_due(random_, 1000, 100).empty()) << "the new key has just started";
+  EXPECT_TRUE(keys.rotate_due(random_, 0, 0).empty()) << "interval 0: never on schedule";
+}
+
 // /jwks reads the key table on every request (a key another process made is served at once),
 // but opens only the keys it has not read before: unsealing and parsing every key, RSA ones
 // among them, on every unauthenticated request would make each cost that. Spoiled private keys

@@ -252,6 +252,16 @@ TEST_F(ConfigTest, SemanticErrors) {
   EXPECT_EQ(server::load_config("", {}).default_signing_alg, "RS256");
   const auto fapi = server::load_config("", {{"INFOBANK_OAUTH_DEFAULT_SIGNING_ALG", "PS256"}});
   EXPECT_EQ(fapi.default_signing_alg, "PS256");
+  // Keys rotate on their own every 90 days by default, their successors published a day ahead.
+  EXPECT_EQ(server::load_config("", {}).key_rotation_interval, 90 * 24 * 3600);
+  EXPECT_EQ(server::load_config("", {}).key_publish_ahead, 24 * 3600);
+  EXPECT_EQ(server::load_config("", {{"INFOBANK_OAUTH_KEY_ROTATION_INTERVAL", "0"}})
+                .key_rotation_interval,
+            0);
+  expect_error("", {{"INFOBANK_OAUTH_KEY_ROTATION_INTERVAL", "3600"},
+                    {"INFOBANK_OAUTH_KEY_PUBLISH_AHEAD", "3600"}},
+               "key_publish_ahead must be shorter");
+  expect_error("", {{"INFOBANK_OAUTH_KEY_PUBLISH_AHEAD", "-1"}}, "KEY_PUBLISH_AHEAD");
   EXPECT_EQ(server::load_config("", {{"INFOBANK_OAUTH_DEFAULT_SIGNING_ALG", "EdDSA"}})
                 .default_signing_alg,
             "EdDSA");

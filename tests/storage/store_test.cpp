@@ -1207,6 +1207,45 @@ TEST_P(StoreTest, SigningKeysNewestFirstAndRotation) {
   EXPECT_EQ(retired["k3"], 0) << "the ES256 key stays current";
 }
 
+// A rotation scheduled ahead: the successor is stored at once with its activates_at, and the
+// key it replaces is retired at that moment, not now. A second scheduled rotation of the same
+// algorithm that finds one waiting does nothing; one at once ends both.
+TEST_P(StoreTest, SigningKeyRotationScheduledAhead) {
+  store_->insert_signing_key({"k1", "ES256", "-----BEGIN PRIVATE KEY-----\n1", kNow - 100, 0});
+  store_->insert_signing_key({"r1", "RS256", "-----BEGIN PRIVATE KEY-----\n2", kNow - 100, 0});
+  EXPECT_TRUE(store_->rotate_signing_key(
+      {"k2", "ES256", "-----BEGIN PRIVATE KEY-----\n3", kNow, 0, kNow + 3600}, kNow, true));
+  auto state = [&] {
+    std::map<std::string, std::pair<std::int64_t, std::int64_t>> out;  // kid: retired, activates
+    for (const auto& k : store_->list_signing_keys()) out[k.kid] = {k.retired_at, k.activates_at};
+    return out;
+  };
+  using Times = std::map<std::string, std::pair<std::int64_t, std::int64_t>>;
+  EXPECT_EQ(state(), (Times{{"k1", {kNow + 3600, 0}}, {"k2", {0, kNow + 3600}}, {"r1", {0, 0}}}));
+
+  // Another process that finds the successor waiting schedules none (of this algorithm).
+  EXPECT_FALSE(store_->rotate_signing_key(
+      {"k3", "ES256", "-----BEGIN PRIVATE KEY-----\n4", kNow + 5, 0, kNow + 3605}, kNow + 5,
+      true));
+  EXPECT_TRUE(store_->rotate_signing_key(
+      {"r2", "RS256", "-----BEGIN PRIVATE KEY-----\n5", kNow + 5, 0, kNow + 3605}, kNow + 5,
+      true));
+  EXPECT_EQ(state().count("k3"), 0U);
+  EXPECT_EQ(state().at("r1"), (std::pair<std::int64_t, std::int64_t>{kNow + 3605, 0}));
+
+  // At once (the operator, after a compromise): both ES256 keys stop now, the new one signs.
+  EXPECT_TRUE(store_->rotate_signing_key(
+      {"k4", "ES256", "-----BEGIN PRIVATE KEY-----\n6", kNow + 10, 0}, kNow + 10));
+  const auto after = state();
+  EXPECT_EQ(after.at("k1").first, kNow + 10);
+  EXPECT_EQ(after.at("k2").first, kNow + 10) << "the waiting successor never signs";
+  EXPECT_EQ(after.at("k4"), (std::pair<std::int64_t, std::int64_t>{0, 0}));
+  // Nothing is waiting any more: a scheduled rotation goes ahead again.
+  EXPECT_TRUE(store_->rotate_signing_key(
+      {"k5", "ES256", "-----BEGIN PRIVATE KEY-----\n7", kNow + 20, 0, kNow + 100}, kNow + 20,
+      true));
+}
+
 // --- Events ----------------------------------------------------------------------------------
 
 TEST_P(StoreTest, EventsGetMonotonicSeqAndPage) {

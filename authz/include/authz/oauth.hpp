@@ -185,6 +185,7 @@ class KeyRing {
   struct Current {
     std::string kid;
     SigningKey key;
+    std::int64_t since = 0;  ///< when it started to sign
   };
   /// The key to sign with by `alg` (reloads if stale; makes the key if there is none).
   Current current(std::string_view alg = kDefaultAlg);
@@ -192,9 +193,20 @@ class KeyRing {
   std::string jwks_json();
   /// Public key by kid (for our own id_token/access token checks).
   std::optional<PublicKey> find(std::string_view kid);
-  /// Rotates `alg`'s key: a new key becomes current, the old one stays published for
-  /// key_retention. Returns the new kid.
-  std::string rotate(Random& random, std::string_view alg = kDefaultAlg);
+  /// Rotates `alg`'s key: a new key, published at once, signs from `activate_in` seconds on
+  /// (0: at once) and the old one stops signing then; it stays published for key_retention
+  /// after. Returns the new kid.
+  std::string rotate(Random& random, std::string_view alg = kDefaultAlg,
+                     std::int64_t activate_in = 0);
+  struct Rotated {
+    std::string kid;
+    std::string alg;
+    std::int64_t activates_at = 0;
+  };
+  /// Scheduled rotation: for each algorithm whose current key has signed for `interval`
+  /// seconds less `lead`, a successor is published now and signs from `lead` seconds on,
+  /// unless one is already waiting (made by another process). Returns what it scheduled.
+  std::vector<Rotated> rotate_due(Random& random, std::int64_t interval, std::int64_t lead);
 
  private:
   /// Reads the keys from storage when the last read is older than a few seconds, or `force`.

@@ -224,6 +224,9 @@ struct SigningKeyRecord {
   std::string private_pem;  ///< PKCS#8 PEM
   std::int64_t created_at = 0;
   std::int64_t retired_at = 0;  ///< 0 while current; retired keys stay in JWKS for a while
+  /// When it starts to sign (0: from created_at). Until then it is published but not used, so
+  /// that relying parties that keep the key set they fetched have it first.
+  std::int64_t activates_at = 0;
 };
 
 /// An entry of the audit log: an RFC 9162 Merkle tree whose leaf seq-1 is this entry.

@@ -158,9 +158,13 @@ class Store {
   virtual void insert_signing_key(const SigningKeyRecord& key) = 0;
   /// Newest first.
   virtual std::vector<SigningKeyRecord> list_signing_keys() = 0;
-  /// Marks every current key of next.alg retired at `now` and inserts `next` as current,
-  /// atomically; keys of other algorithms stay as they are.
-  virtual void rotate_signing_key(const SigningKeyRecord& next, std::int64_t now) = 0;
+  /// Inserts `next`, which signs from next.activates_at (0: from `now`), and retires at that
+  /// moment every other key of next.alg that would still sign then, atomically; keys of other
+  /// algorithms stay as they are. With `unless_pending`, nothing is done (false) when a key of
+  /// next.alg is already waiting to start (activates_at after `now`): a rotation another
+  /// process scheduled first.
+  virtual bool rotate_signing_key(const SigningKeyRecord& next, std::int64_t now,
+                                  bool unless_pending = false) = 0;
 
   // The audit log. Appends are batched (group commit), assign seq = size + 1, store the leaf
   // hash and every Merkle node the leaf completes, all in one transaction; entries and nodes
