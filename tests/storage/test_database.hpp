@@ -56,7 +56,11 @@ inline const std::string kDropColumnsSince18 =
     "ALTER TABLE codes DROP COLUMN id_token_claims;"
     "ALTER TABLE clients DROP COLUMN id_token_signed_response_alg;"
     "ALTER TABLE clients DROP COLUMN introspection_signed_response_alg;"
-    "ALTER TABLE clients DROP COLUMN authorization_signed_response_alg;";
+    "ALTER TABLE clients DROP COLUMN authorization_signed_response_alg;"
+    "ALTER TABLE signing_keys DROP COLUMN activates_at;";
+
+/// The schema version migrate() brings a database to.
+inline constexpr int kSchemaVersion = 24;
 
 /// How gtest prints the parameter (ctest shows it beside each test's name).
 inline void PrintTo(Backend backend, std::ostream* out) {

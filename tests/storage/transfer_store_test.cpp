@@ -210,7 +210,7 @@ TEST_P(TransferStoreTest, MigrationKeepsTheOldestOfActiveTwins) {
   store_.reset();
   const std::string& later = testing::kDropColumnsSince18;
   ASSERT_EQ(db_->exec_raw(pg ? "DROP INDEX contracts_one_active;" + later +
-                                   "DELETE FROM schema_migrations WHERE version IN (17, 18, 19, 20, 21, 22, 23);"
+                                   "DELETE FROM schema_migrations WHERE version > 16;"
                              : "DROP INDEX contracts_one_active;" + later +
                                    "PRAGMA user_version = 16;"),
             "");
@@ -219,7 +219,7 @@ TEST_P(TransferStoreTest, MigrationKeepsTheOldestOfActiveTwins) {
   store_->upsert_contract(contract("a-newer", "dst", "active", kNow), logged("c", "x"));
   store_->upsert_contract(contract("z-oldest", "dst", "active", kNow - 50), logged("c", "x"));
   store_->upsert_contract(contract("alone", "other", "active", kNow), logged("c", "x"));
-  EXPECT_EQ(store_->migrate(), 23);
+  EXPECT_EQ(store_->migrate(), testing::kSchemaVersion);
   EXPECT_EQ(store_->find_active_contract("resident-x", "dst")->id, "z-oldest");
   EXPECT_EQ(store_->find_active_contract("resident-x", "other")->id, "alone");
   int ended = 0;
