@@ -3,6 +3,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <iterator>
+#include <span>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -93,6 +97,50 @@ json time_frame(const json& item, bool interval_only) {
   return {{"time_interval", {{"start_date_time", item["start"]}, {"end_date_time", item["end"]}}}};
 }
 
+// omh:duration-unit-value's units, in nanoseconds; months and years have no one length.
+constexpr std::pair<std::string_view, long double> kDurationUnits[] = {
+    {"ps", 1e-3L}, {"ns", 1},         {"us", 1e3L},           {"ms", 1e6L},
+    {"sec", 1e9L}, {"min", 60 * 1e9L}, {"h", 3600 * 1e9L}, {"d", 86400 * 1e9L},
+    {"wk", 7 * 86400 * 1e9L}};
+
+// `at` moved by the time_interval's `duration` (omh:duration-unit-value), forward or back
+// (`sign`), to the nanosecond, written in `at`'s own offset: a start and a duration give the
+// end (omh:time-interval allows start + end, start + duration and end + duration).
+std::string shifted(const std::string& at, const json& duration, int sign,
+                    const std::string& what) {
+  const auto value = duration.is_object() ? member(duration, "value") : nullptr;
+  const auto unit = duration.is_object() ? member(duration, "unit") : nullptr;
+  const auto digits = value != nullptr ? number_text(*value) : std::nullopt;
+  if (!digits || unit == nullptr || !unit->is_string())
+    throw FormatError(what, "time_interval duration is not a unit value");
+  const auto* scale = std::find_if(std::begin(kDurationUnits), std::end(kDurationUnits),
+                                   [&](const auto& u) { return u.first == *unit; });
+  if (scale == std::end(kDurationUnits))
+    throw FormatError(what, "time_interval duration in " + unit->get<std::string>() +
+                                ", which has no fixed length");
+  const long double nanos = std::strtold(digits->c_str(), nullptr) * scale->second;
+  // Up to a century: a duration past that is no sample's.
+  if (!(nanos >= 0) || nanos > 100 * 366 * 86400.0L * 1e9L)
+    throw FormatError(what, "time_interval duration is negative or too long");
+  const auto dt = parse_rfc3339(at);
+  if (!dt) throw FormatError(what, "time frame is not RFC 3339");
+  // The instant in nanoseconds since the epoch, as the local wall clock of `at` reads it.
+  std::string fraction = dt->fraction.substr(0, 9);
+  fraction.resize(9, '0');
+  constexpr std::int64_t kGiga = 1'000'000'000;
+  const std::int64_t local_seconds = epoch_seconds(*dt) + dt->offset_minutes * 60LL;
+  const std::int64_t moved = std::stoll(fraction) + sign * std::llroundl(nanos);
+  const std::int64_t whole = moved >= 0 ? moved / kGiga : -((-moved + kGiga - 1) / kGiga);
+  const std::int64_t seconds = local_seconds + whole;
+  std::string digits_out = pad(moved - whole * kGiga, 9);
+  while (!digits_out.empty() && digits_out.back() == '0') digits_out.pop_back();
+  auto out = from_epoch(seconds, digits_out);
+  out.utc = dt->utc;
+  out.offset_minutes = dt->offset_minutes;
+  out.negative_zero = dt->negative_zero;
+  return format_rfc3339(out);
+}
+
 void read_time_frame(const json& body, json& m, const std::string& what) {
   const json* f = member(body, "effective_time_frame");
   if (f == nullptr || !f->is_object()) throw FormatError(what, "body has no effective_time_frame");
@@ -101,10 +149,16 @@ void read_time_frame(const json& body, json& m, const std::string& what) {
     m["end"] = *t;
   } else {
     const json& i = req_object(*f, "time_interval", what);
-    m["start"] = req_string(i, "start_date_time", what);
-    m["end"] = opt_string(i, "end_date_time", what).value_or("");
-    if (m["end"] == "")
-      throw FormatError(what, "time_interval without end_date_time is not supported");
+    auto start = opt_string(i, "start_date_time", what);
+    auto end = opt_string(i, "end_date_time", what);
+    const json* duration = member(i, "duration");
+    if (start && !end && duration != nullptr) end = shifted(*start, *duration, 1, what);
+    if (end && !start && duration != nullptr) start = shifted(*end, *duration, -1, what);
+    if (!start || !end)
+      throw FormatError(what, "time_interval needs two of start_date_time, end_date_time and "
+                              "duration");
+    m["start"] = *start;
+    m["end"] = *end;
   }
   for (const char* k : {"start", "end"}) {
     if (!parse_rfc3339(m[k].get<std::string>()))
@@ -119,6 +173,8 @@ json unit_value(const std::string& value, const std::string& unit) {
 // ---- what a data point holds that the model has no field for (to_model's not_read) ----
 
 constexpr std::string_view kIntervalRead[] = {"end_date_time", "start_date_time"};
+constexpr std::string_view kIntervalByDurationRead[] = {"duration", "end_date_time",
+                                                        "start_date_time"};
 constexpr std::string_view kProvenanceRead[] = {"source_creation_date_time", "source_name"};
 constexpr std::string_view kUnitValueRead[] = {"unit", "value"};
 
@@ -129,7 +185,12 @@ void list_time_frame(const json& frame, NotRead& out) {
   for (const auto& [key, v] : frame.items()) {
     if (!holds_data(v) || (key == "date_time" && instant)) continue;
     if (key == "time_interval" && !instant) {
-      out.members(v, kIntervalRead, path + "." + key);
+      // The duration is read when it stands for a missing start or end.
+      const bool both = member(v, "start_date_time") != nullptr &&
+                        member(v, "end_date_time") != nullptr;
+      out.members(v, both ? std::span<const std::string_view>(kIntervalRead)
+                          : std::span<const std::string_view>(kIntervalByDurationRead),
+                  path + "." + key);
     } else {
       out.add(path + "." + key);
     }

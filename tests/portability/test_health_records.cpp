@@ -524,6 +524,54 @@ TEST(OpenMHealth, ReadsTheStepCountOfEachPublishedVersion) {
   }
 }
 
+// omh:time-interval is a start and an end, or either with a duration
+// (omh:duration-unit-value): the missing end is worked out, to the nanosecond, in the given
+// one's own offset; the duration is then read (not named). A month or a year has no fixed
+// length, and a negative or malformed duration is no interval: refused, naming the item.
+TEST(OpenMHealth, ATimeIntervalOfAStartOrAnEndAndADuration) {
+  const Format& omh = format("open-mhealth");
+  const auto frame = [](const std::string& interval) {
+    return R"({"heart_rate":{"value":60,"unit":"beats/min"},"effective_time_frame":)"
+           R"({"time_interval":)" + interval + "}}";
+  };
+  const auto read = [&](const std::string& interval) {
+    const NativeItem n{"i", point("i", "omh:heart-rate:1.0", frame(interval))};
+    const Item m = omh.to_model(n);
+    EXPECT_EQ(not_read_of(omh, n), Names{}) << interval;
+    return std::pair{m["start"].get<std::string>(), m["end"].get<std::string>()};
+  };
+  using Span = std::pair<std::string, std::string>;
+  EXPECT_EQ(read(R"({"start_date_time":"2026-12-07T23:40:00+09:00",)"
+                 R"("duration":{"value":30,"unit":"min"}})"),
+            (Span{"2026-12-07T23:40:00+09:00", "2026-12-08T00:10:00+09:00"}));
+  EXPECT_EQ(read(R"({"end_date_time":"2026-01-01T00:00:00Z","duration":{"value":1.5,"unit":"h"}})"),
+            (Span{"2025-12-31T22:30:00Z", "2026-01-01T00:00:00Z"}));
+  EXPECT_EQ(read(R"({"start_date_time":"2026-03-01T12:00:00.25-05:00",)"
+                 R"("duration":{"value":1750,"unit":"ms"}})"),
+            (Span{"2026-03-01T12:00:00.25-05:00", "2026-03-01T12:00:02-05:00"}));
+  EXPECT_EQ(read(R"({"start_date_time":"2024-02-28T10:00:00Z","duration":{"value":2,"unit":"d"}})"),
+            (Span{"2024-02-28T10:00:00Z", "2024-03-01T10:00:00Z"}))
+      << "2024 is a leap year";
+  // Start, end and a duration: the two ends are read, the duration is named.
+  const NativeItem all{"a", point("a", "omh:heart-rate:1.0",
+                                  frame(R"({"start_date_time":"2026-01-01T00:00:00Z",)"
+                                        R"("end_date_time":"2026-01-01T01:00:00Z",)"
+                                        R"("duration":{"value":1,"unit":"h"}})"))};
+  EXPECT_EQ(not_read_of(omh, all), Names{"body.effective_time_frame.time_interval.duration"});
+
+  for (const std::string interval :
+       {R"({"start_date_time":"2026-01-01T00:00:00Z","duration":{"value":1,"unit":"Mo"}})",
+        R"({"start_date_time":"2026-01-01T00:00:00Z","duration":{"value":-5,"unit":"min"}})",
+        R"({"start_date_time":"2026-01-01T00:00:00Z","duration":{"value":"5","unit":"min"}})",
+        R"({"start_date_time":"2026-01-01T00:00:00Z","duration":{"value":5}})",
+        R"({"start_date_time":"2026-01-01T00:00:00Z","duration":5})",
+        R"({"start_date_time":"2026-01-01T00:00:00Z"})", R"({"duration":{"value":5,"unit":"min"}})",
+        R"({"start_date_time":"yesterday","duration":{"value":5,"unit":"min"}})"}) {
+    const std::string text = point("bad", "omh:heart-rate:1.0", frame(interval));
+    EXPECT_NE(refusal_of(omh, {"bad", text}), "") << interval;
+  }
+}
+
 // A schema's version is "major.minor" (with an optional ".qualifier"); within a major, minor
 // versions only add optional members, so a minor version of a major the adapter reads is read
 // (what it adds is named in not_read). A major version whose body it does not know (a future
