@@ -314,7 +314,9 @@ struct HttpServer::Impl {
                         {{"error", *outcome}});
             trust_error = *outcome;
           }
-          watch_client_trust();
+          // A look that was under way when the server began to stop arms no new one: a
+          // pending timer would hold the I/O threads up to an interval after the last request.
+          if (!stopping) watch_client_trust();
         });
       });
     });
@@ -450,6 +452,7 @@ struct HttpServer::Impl {
     }
     finished = true;
     deadline.cancel();
+    trust_timer.cancel();
     if (signals) {
       beast::error_code ec;
       signals->cancel(ec);
