@@ -10,6 +10,7 @@
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <cmath>
 #include <exception>
+#include <deque>
 #include <future>
 #include <pthread.h>
 #include <set>
@@ -372,7 +373,7 @@ class Broker::Run {
       commit(previous_state, {}, {});
     }
 
-    ExportedPage exported = export_page(export_url(d.dataset, d.cursor));
+    ExportedPage exported = export_page(export_url(d.dataset, d.cursor), d.dataset, *from, *to);
     expect_ok(exported.response, {200});
     const auto source_count = item_count(exported.response, where_);
     const std::string next_cursor = exported.response.header("portability-next-cursor");
@@ -599,43 +600,67 @@ class Broker::Run {
   // Asks the source for the page at `url` on another thread and converts it there. An export
   // is a read that changes nothing and a conversion is pure, so the result is only a head
   // start: export_page uses it when the next page asked for is that one, and a crash, a
-  // failure or a different page simply drops it.
+  // failure or a different page simply drops it. Nothing is done when that page is already
+  // being fetched.
   void prefetch(const std::string& url, const Format& from, const Format& to) {
-    prefetch_.reset();
+    if (std::any_of(prefetch_.begin(), prefetch_.end(),
+                    [&](const Prefetch& p) { return p.url == url; }))
+      return;
+    prefetch_.clear();  // waits for prefetches of other pages and drops them
     HttpRequest request{"GET", url, {}, {}};
     request.headers.emplace_back(
         "Authorization",
         "Bearer " + b_.tokens_.access_token(t_, source_, Side::source, kExportScope, false));
     Broker& b = b_;
-    prefetch_ = Prefetch{url, std::async(std::launch::async, [&b, &from, &to,
-                                                              request = std::move(request)] {
-                           ExportedPage page;
-                           page.response = b.http_.send(request, b.settings_.request_timeout,
-                                                        b.settings_.max_page_bytes);
-                           if (page.response.status != 200) return page;
-                           try {
-                             page.converted = convert_page(from, to, page.response.body);
-                           } catch (...) {
-                             page.conversion_error = std::current_exception();
-                           }
-                           return page;
-                         })};
+    std::promise<std::string> cursor;
+    auto next_cursor = cursor.get_future().share();
+    prefetch_.push_back(Prefetch{
+        url, next_cursor,
+        std::async(std::launch::async, [&b, &from, &to, request = std::move(request),
+                                        cursor = std::move(cursor)]() mutable {
+          ExportedPage page;
+          try {
+            page.response = b.http_.send(request, b.settings_.request_timeout,
+                                         b.settings_.max_page_bytes);
+          } catch (...) {
+            cursor.set_value({});
+            throw;
+          }
+          // Said before the conversion, so that the page after this one can be asked for
+          // while this one converts.
+          cursor.set_value(page.response.status == 200
+                               ? page.response.header("portability-next-cursor")
+                               : std::string());
+          if (page.response.status != 200) return page;
+          try {
+            page.converted = convert_page(from, to, page.response.body);
+          } catch (...) {
+            page.conversion_error = std::current_exception();
+          }
+          return page;
+        })});
   }
 
-  // The source's page at `url`: the prefetched one when there is a good one, else asked now
-  // (and converted by the caller).
-  ExportedPage export_page(const std::string& url) {
-    if (prefetch_ && prefetch_->url == url) {
-      auto pending = std::move(prefetch_->page);
-      prefetch_.reset();
+  // The source's page at `url` of `dataset`: the prefetched one when there is a good one,
+  // else asked now (and converted by the caller). Taking a prefetched page asks for the one
+  // after it as soon as its answer names it: that export runs beside this page's conversion
+  // and import, so the source, the broker and the destination each work on a page of their
+  // own.
+  ExportedPage export_page(const std::string& url, const std::string& dataset,
+                           const Format& from, const Format& to) {
+    if (!prefetch_.empty() && prefetch_.front().url == url) {
+      Prefetch front = std::move(prefetch_.front());
+      prefetch_.pop_front();
+      const std::string next = front.cursor.get();
+      if (!next.empty()) prefetch(export_url(dataset, next), from, to);
       try {
-        ExportedPage page = pending.get();
+        ExportedPage page = front.page.get();
         if (page.response.status != 401) return page;
       } catch (const TransportError&) {
         // As if it had not been asked: the call below retries in the ordinary way.
       }
     }
-    prefetch_.reset();  // waits for a prefetch of another page and drops it
+    prefetch_.clear();  // waits for prefetches of other pages and drops them
     return ExportedPage{call(Side::source, source_, kExportScope, "GET", url, {}, {}), {}, {}};
   }
 
@@ -670,10 +695,12 @@ class Broker::Run {
   std::string where_;
   struct Prefetch {
     std::string url;
-    std::future<ExportedPage> page;  // from std::async: its destructor waits
+    std::shared_future<std::string> cursor;  // the page's next cursor, once its answer came
+    std::future<ExportedPage> page;          // from std::async: its destructor waits
   };
-  // Declared last, so it is destroyed (its request waited for) before the members it reads.
-  std::optional<Prefetch> prefetch_;
+  // At most the page being converted ahead and the one after it. Declared last, so it is
+  // destroyed (their requests waited for) before the members they read.
+  std::deque<Prefetch> prefetch_;
 };
 
 // ---------------------------------------------------------------------------------------------
