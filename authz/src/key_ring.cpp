@@ -200,6 +200,7 @@ std::vector<KeyRing::Rotated> KeyRing::rotate_due(Random& random, std::int64_t i
   if (interval <= 0) return out;
   refresh(true);
   const auto now = clock_.now();
+  const auto keys = store_.list_signing_keys();
   for (std::size_t i = 0; i < kAlgs.size(); ++i) {
     std::shared_ptr<const Current> current;
     {
@@ -207,8 +208,14 @@ std::vector<KeyRing::Rotated> KeyRing::rotate_due(Random& random, std::int64_t i
       current = current_[i];
     }
     // Only the algorithms in use; a key that has signed for `interval`, less the lead its
-    // successor is published with, is due.
+    // successor is published with, is due, unless its successor is waiting already (no key is
+    // made for nothing at every sweep of the lead).
     if (!current || now < current->since + interval - lead) continue;
+    const bool waiting = std::any_of(keys.begin(), keys.end(), [&](const auto& k) {
+      return k.alg == kAlgs[i] && k.activates_at > now &&
+             (k.retired_at == 0 || k.retired_at > k.activates_at);
+    });
+    if (waiting) continue;
     auto record = new_key(random.token(12), kAlgs[i]);
     record.activates_at = record.created_at + std::max<std::int64_t>(lead, 0);
     // Another process (another node) may have scheduled it a moment ago: one successor only.
