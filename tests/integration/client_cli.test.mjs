@@ -94,6 +94,19 @@ test('a client that starts to use a secret gets one; one that stops, loses it', 
   assert.match(refused.stderr, /invalid_client_metadata/);
 });
 
+test('--jwks-file "" removes the keys, unless the client authenticates with them', async () => {
+  const keyed = await makeClient(server, { auth: 'private_key_jwt' });
+  assert.ok(show(keyed.client_id).jwks, 'registered with keys');
+  const refused = update(keyed.client_id, ['--jwks-file', '']);
+  assert.equal(refused.status, 2);
+  assert.match(refused.stderr, /private_key_jwt needs a jwks/);
+  assert.ok(show(keyed.client_id).jwks, 'still there');
+  const moved = update(keyed.client_id, ['--auth-method', 'client_secret_basic', '--jwks-file', '']);
+  assert.equal(moved.status, 0, moved.stderr);
+  assert.equal(show(keyed.client_id).jwks, undefined);
+  assert.ok(JSON.parse(moved.stdout).client_secret, 'a secret for the secret method');
+});
+
 test('a bad change is refused with the registration error and changes nothing', async () => {
   const client = await makeClient(server);
   const before = show(client.client_id);
