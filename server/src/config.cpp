@@ -1,5 +1,7 @@
 #include "config.hpp"
 
+#include "authz/oauth.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -301,9 +303,15 @@ void validate(const Config& config) {
     fail("server.tls_cert and server.tls_key must be set together");
   }
   if (config.address.empty()) fail("server.address must not be empty");
-  if (config.default_signing_alg != "ES256" && config.default_signing_alg != "RS256" &&
-      config.default_signing_alg != "PS256" && config.default_signing_alg != "EdDSA") {
-    fail("oauth.default_signing_alg must be ES256, RS256, PS256 or EdDSA; got '" +
+  // One of the algorithms the key ring signs with, which the message names from the same list.
+  const auto& algs = authz::KeyRing::kAlgs;
+  if (std::find(algs.begin(), algs.end(), config.default_signing_alg) == algs.end()) {
+    std::string named;
+    for (std::size_t i = 0; i < algs.size(); ++i) {
+      named += i == 0 ? "" : i + 1 == algs.size() ? " or " : ", ";
+      named += algs[i];
+    }
+    fail("oauth.default_signing_alg must be " + named + "; got '" +
          config.default_signing_alg + "'");
   }
   if (config.mtls_enabled() && !config.tls_enabled()) {
