@@ -13,6 +13,7 @@
 
 #include "authz/base64url.hpp"
 #include "authz/crypto.hpp"
+#include "authz/openssl_ptr.hpp"
 #include "authz/form.hpp"
 
 namespace authz {
@@ -20,12 +21,8 @@ namespace {
 
 using Attributes = std::vector<std::pair<std::string, std::string>>;
 
-struct X509Free {
-  void operator()(X509* p) const { X509_free(p); }
-};
-struct NamesFree {
-  void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); }
-};
+using X509Free = OsslFree<X509_free>;
+using NamesFree = OsslFree<GENERAL_NAMES_free>;
 
 char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "authz/base64url.hpp"
+#include "authz/openssl_ptr.hpp"
 #include "internal.hpp"
 #include "strict_json.hpp"
 
@@ -29,30 +30,14 @@ namespace {
 
 // ---- RAII for OpenSSL handles -------------------------------------------------------------
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-struct BnFree {
-  void operator()(BIGNUM* p) const { BN_free(p); }
-};
-struct ParamBldFree {
-  void operator()(OSSL_PARAM_BLD* p) const { OSSL_PARAM_BLD_free(p); }
-};
-struct ParamFree {
-  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
-};
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
-};
-struct BioFree {
-  void operator()(BIO* p) const { BIO_free(p); }
-};
+using PkeyFree = OsslFree<EVP_PKEY_free>;
+using PkeyCtxFree = OsslFree<EVP_PKEY_CTX_free>;
+using MdCtxFree = OsslFree<EVP_MD_CTX_free>;
+using BnFree = OsslFree<BN_free>;
+using ParamBldFree = OsslFree<OSSL_PARAM_BLD_free>;
+using ParamFree = OsslFree<OSSL_PARAM_free>;
+using EcdsaSigFree = OsslFree<ECDSA_SIG_free>;
+using BioFree = OsslFree<BIO_free>;
 
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "authz/base64url.hpp"
+#include "authz/openssl_ptr.hpp"
 #include "internal.hpp"
 
 namespace authz::merkle {
@@ -23,9 +24,7 @@ constexpr std::uint8_t kNodePrefix = 0x01;
 // Hashing dominates building and verifying. EVP_Digest allocates a context per call, so we
 // keep one per thread (and the digest fetched once, sha256_md()).
 
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
+using MdCtxFree = OsslFree<EVP_MD_CTX_free>;
 
 EVP_MD_CTX* thread_ctx() {
   thread_local const std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx{EVP_MD_CTX_new()};

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "authz/base64url.hpp"
+#include "authz/openssl_ptr.hpp"
 #include "authz/random.hpp"
 
 namespace authz {
@@ -33,16 +34,10 @@ constexpr std::size_t kKeyIdBytes = 6;   // 8 base64url characters
 // a value that large is a bug, not a name or an e-mail address.
 constexpr std::size_t kMaxPlaintext = 1 << 20;
 
-struct CipherCtxFree {
-  void operator()(EVP_CIPHER_CTX* p) const { EVP_CIPHER_CTX_free(p); }
-};
+using CipherCtxFree = OsslFree<EVP_CIPHER_CTX_free>;
 using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
-struct KdfFree {
-  void operator()(EVP_KDF* p) const { EVP_KDF_free(p); }
-};
-struct KdfCtxFree {
-  void operator()(EVP_KDF_CTX* p) const { EVP_KDF_CTX_free(p); }
-};
+using KdfFree = OsslFree<EVP_KDF_free>;
+using KdfCtxFree = OsslFree<EVP_KDF_CTX_free>;
 
 // Wipes a buffer holding key material when it goes out of scope.
 template <class Buffer>

@@ -11,25 +11,17 @@
 #include <utility>
 #include <vector>
 
+#include "authz/openssl_ptr.hpp"
+
 namespace server {
 
 namespace {
 
-struct StoreFree {
-  void operator()(X509_STORE* s) const { X509_STORE_free(s); }
-};
-struct StoreCtxFree {
-  void operator()(X509_STORE_CTX* c) const { X509_STORE_CTX_free(c); }
-};
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct CrlFree {
-  void operator()(X509_CRL* c) const { X509_CRL_free(c); }
-};
+using StoreFree = authz::OsslFree<X509_STORE_free>;
+using StoreCtxFree = authz::OsslFree<X509_STORE_CTX_free>;
+using BioFree = authz::OsslFree<BIO_free>;
+using X509Free = authz::OsslFree<X509_free>;
+using CrlFree = authz::OsslFree<X509_CRL_free>;
 
 // What a file was when read: a changed size or modification time means it is read again.
 struct Stamp {
@@ -148,8 +140,11 @@ std::optional<std::string> ClientTrust::reload_if_changed() {
     return std::nullopt;
   try {
     auto fresh = load();
-    std::lock_guard lock(mutex_);
-    current_ = std::move(fresh);
+    {
+      std::lock_guard lock(mutex_);
+      current_ = std::move(fresh);
+    }
+    generation_.fetch_add(1, std::memory_order_acq_rel);
     return std::string();
   } catch (const std::exception& e) {
     return std::string(e.what());
