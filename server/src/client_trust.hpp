@@ -4,6 +4,8 @@
 
 #include <openssl/ssl.h>
 
+#include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -38,6 +40,12 @@ class ClientTrust {
   /// they were not (the previous set stays in use). Blocking file I/O: not on an I/O thread.
   std::optional<std::string> reload_if_changed();
 
+  /// Counts the new sets reload_if_changed() put in use: a verdict given under an earlier
+  /// generation may no longer hold (a certificate revoked since, an authority removed).
+  [[nodiscard]] std::uint64_t generation() const {
+    return generation_.load(std::memory_order_acquire);
+  }
+
  private:
   struct Loaded;
   std::shared_ptr<const Loaded> load() const;
@@ -47,6 +55,7 @@ class ClientTrust {
   std::string crl_file_;
   mutable std::mutex mutex_;  ///< guards current_
   std::shared_ptr<const Loaded> current_;
+  std::atomic<std::uint64_t> generation_{0};
 };
 
 }  // namespace server

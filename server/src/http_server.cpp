@@ -35,6 +35,7 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <unistd.h>
 #include <vector>
 
@@ -294,8 +295,9 @@ struct HttpServer::Impl {
   }
 
   // On the control strand: every mtls_trust_reload_interval seconds, the authorities' and
-  // revocation lists' files are looked at (on a worker: reading a file blocks) and read again if they changed,
-  // so that a new CRL takes effect without a restart.
+  // revocation lists' files are looked at (on a worker: reading a file blocks) and read again
+  // if they changed, so that a new CRL takes effect without a restart (and, through
+  // recheck_client_certificate, on connections already open).
   void watch_client_trust() {
     if (!client_trust) return;
     trust_timer.expires_after(std::chrono::seconds(config.mtls_trust_reload_interval));
@@ -523,14 +525,51 @@ struct HttpServer::Impl {
   net::awaitable<void> accept_loop(tcp::acceptor& from, bool mtls);
   net::awaitable<void> run_connection(tcp::socket socket, std::uint64_t id, Sweeper& sweeper,
                                       bool mtls);
-  // What the transport knows of the peer, the same for each of the connection's requests.
+  // What the transport knows of the peer, for each of the connection's requests.
   struct Peer {
     std::string remote;
     bool mtls = false;
     std::shared_ptr<const authz::ClientCertificate> client_cert;
+    // When and under which ClientTrust::generation() client_cert's chain was verified.
+    std::uint64_t trust_generation = 0;
+    Clock::time_point verified_at{};
   };
   template <class Stream>
-  net::awaitable<void> serve(Stream& stream, Connection& conn, const Peer& peer);
+  net::awaitable<void> serve(Stream& stream, Connection& conn, Peer& peer);
+
+  // RFC 8705: the certificate the client authenticated the handshake with, if any, and
+  // whether its chain verifies to the authorities (and revocation lists) now in use.
+  void read_client_certificate(SSL* ssl, Peer& peer) const {
+    peer.client_cert.reset();
+    X509* cert = SSL_get0_peer_certificate(ssl);
+    if (cert == nullptr) return;
+    unsigned char* der = nullptr;
+    const int n = i2d_X509(cert, &der);
+    if (n <= 0) return;
+    // Read before the check: a set put in use meanwhile only makes the next request check
+    // again.
+    peer.trust_generation = client_trust ? client_trust->generation() : 0;
+    peer.verified_at = Clock::now();
+    const bool trusted =
+        client_trust && client_trust->trusted(cert, SSL_get_peer_cert_chain(ssl));
+    auto parsed = authz::parse_client_certificate(
+        std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(n)),
+        trusted);
+    OPENSSL_free(der);
+    if (parsed)
+      peer.client_cert = std::make_shared<const authz::ClientCertificate>(std::move(*parsed));
+  }
+
+  // A keep-alive connection's verdict is given again before a request when the authorities or
+  // revocation lists changed since, or when it is older than the interval at which their
+  // files are looked at (a revocation list can pass its nextUpdate while a connection lasts).
+  void recheck_client_certificate(SSL* ssl, Peer& peer) const {
+    if (!client_trust || !peer.client_cert) return;
+    if (peer.trust_generation == client_trust->generation() &&
+        Clock::now() - peer.verified_at < std::chrono::seconds(config.mtls_trust_reload_interval))
+      return;
+    read_client_certificate(ssl, peer);
+  }
 
   void on_coroutine_exit(std::exception_ptr e, const char* what) {
     if (!e) return;
@@ -655,25 +694,7 @@ net::awaitable<void> HttpServer::Impl::run_connection(tcp::socket socket, std::u
       logger.debug("tls handshake failed", {{"remote", remote}, {"error", hec.message()}});
       conn.socket->close(ec);
     } else {
-      if (mtls) {
-        // RFC 8705: the certificate the client authenticated the handshake with, if any.
-        SSL* ssl = stream.native_handle();
-        if (X509* cert = SSL_get0_peer_certificate(ssl)) {
-          // Read once for the connection's requests.
-          unsigned char* der = nullptr;
-          const int n = i2d_X509(cert, &der);
-          if (n > 0) {
-            const bool trusted =
-                client_trust && client_trust->trusted(cert, SSL_get_peer_cert_chain(ssl));
-            auto parsed = authz::parse_client_certificate(
-                std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(n)),
-                trusted);
-            OPENSSL_free(der);
-            if (parsed)
-              peer.client_cert = std::make_shared<const authz::ClientCertificate>(std::move(*parsed));
-          }
-        }
-      }
+      if (mtls) read_client_certificate(stream.native_handle(), peer);
       co_await serve(stream, conn, peer);
     }
     conn.socket = &socket;  // the stream ends here; the guard's removal comes after
@@ -684,7 +705,7 @@ net::awaitable<void> HttpServer::Impl::run_connection(tcp::socket socket, std::u
 }
 
 template <class Stream>
-net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn, const Peer& peer) {
+net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn, Peer& peer) {
   const std::string& remote = peer.remote;
   beast::flat_buffer buffer;
   std::optional<http::request_parser<http::string_body>> parser;
@@ -777,6 +798,9 @@ net::awaitable<void> HttpServer::Impl::serve(Stream& stream, Connection& conn, c
       head_only = req.method() == http::verb::head;
       const unsigned version = req.version();
       keep_alive = req.keep_alive();
+      if constexpr (std::is_same_v<Stream, TlsStream>) {
+        if (peer.mtls) recheck_client_certificate(stream.native_handle(), peer);
+      }
       const RequestContext ctx{request_id, remote, ssl_ctx.has_value(), peer.mtls,
                                peer.client_cert};
 

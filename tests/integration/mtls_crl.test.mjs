@@ -1,12 +1,13 @@
 // [server] mtls_client_crl: tls_client_auth with certificate revocation lists (RFC 5280). A
 // revoked certificate does not authenticate; a new list is read without a restart; a list out
-// of date makes every certificate of its authority untrusted; a list no authority signed (or
-// a file that holds none) stops serve, and one that appears later leaves the previous lists in
-// use. Certificates and lists
-// are made with the openssl CLI at test time.
+// of date makes every certificate of its authority untrusted; a connection kept open is
+// checked again under the new list; a list no authority signed (or a file that holds none)
+// stops serve, and one that appears later leaves the previous lists in use. Certificates and
+// lists are made with the openssl CLI at test time.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
@@ -49,7 +50,7 @@ function publishCrl(authority, file, validity = ['-crldays', '1']) {
 before(async () => {
   ca = makeTestCa();
   caDatabase(ca);
-  for (const name of ['good', 'revoked', 'later']) {
+  for (const name of ['good', 'revoked', 'later', 'kept']) {
     certs[name] = makeClientCert(ca, name, { subject: `/O=Example/CN=${name}.client.test` });
   }
   revoke(ca, certs.revoked);
@@ -73,12 +74,12 @@ function clientFor(name) {
   return clients[name];
 }
 
-// A token request on a new connection (tlsRequest uses no agent), authenticated by `name`'s
-// certificate only.
-function askToken(name) {
+// A token request authenticated by `name`'s certificate only: on a new connection, or with
+// `agent` on one it kept open.
+function askToken(name, agent) {
   const c = clientFor(name);
   return tlsRequest(`${server.mtlsBase}/token`, {
-    ca: ca.ca, cert: certs[name].cert, key: certs[name].key, method: 'POST',
+    agent, ca: ca.ca, cert: certs[name].cert, key: certs[name].key, method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: formBody({ grant_type: 'client_credentials', client_id: c.client_id }),
   });
@@ -100,6 +101,26 @@ test('a new list is read without a restart: a certificate revoked now stops work
                 { what: 'the new revocation list in use' });
   assert.equal((await askToken('good')).status, 200, 'the others still authenticate');
   await waitFor(() => /revocation lists read again/.test(server.log), { what: 'the reload logged' });
+});
+
+test('a connection kept open is checked again: a certificate revoked meanwhile stops working on it', async () => {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const first = await askToken('kept', agent);
+    assert.equal(first.status, 200, first.text);
+    revoke(ca, certs.kept);
+    publishCrl(ca, crlFile);
+    await waitFor(async () => (await askToken('kept')).status === 401,
+                  { what: 'the new list refusing the certificate on a new connection' });
+    const again = await askToken('kept', agent);
+    assert.equal(again.reused, true, 'the request went on the connection opened before');
+    assert.equal(again.status, 401, again.text);
+    assert.equal(JSON.parse(again.text).error, 'invalid_client');
+    const good = await askToken('good', agent);
+    assert.equal(good.status, 200, 'another certificate that is not revoked still works');
+  } finally {
+    agent.destroy();
+  }
 });
 
 test('a list past its nextUpdate makes its authority\'s certificates untrusted', async () => {

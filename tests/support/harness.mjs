@@ -602,7 +602,9 @@ export function makeClientCert(ca, name, { subject, san, selfSigned = false }) {
  * One HTTPS request with node:https, trusting `ca` (a PEM path) and presenting the client
  * certificate `cert`/`key` (PEM paths) when given. Resolves {status, headers, text}.
  */
-export function tlsRequest(url, { ca, cert, key, method = 'GET', headers = {}, body } = {}) {
+// With `agent` (an https.Agent with keepAlive), the request may go on a connection the agent
+// kept open; the answer's `reused` says whether it did.
+export function tlsRequest(url, { ca, cert, key, method = 'GET', headers = {}, body, agent } = {}) {
   return new Promise((resolve, reject) => {
     const req = https.request(url, {
       method,
@@ -610,12 +612,13 @@ export function tlsRequest(url, { ca, cert, key, method = 'GET', headers = {}, b
       ca: ca ? fs.readFileSync(ca) : undefined,
       cert: cert ? fs.readFileSync(cert) : undefined,
       key: key ? fs.readFileSync(key) : undefined,
-      agent: false,
+      agent: agent ?? false,
     }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers,
-                                    text: Buffer.concat(chunks).toString('utf8') }));
+                                    text: Buffer.concat(chunks).toString('utf8'),
+                                    reused: req.reusedSocket }));
       res.on('error', reject);
     });
     req.on('error', reject);
