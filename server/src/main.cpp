@@ -394,6 +394,11 @@ int main(int argc, char** argv) {
   client_show->add_option("client_id", client_id)->required();
   auto* client_remove = client_cmd->add_subcommand("remove", "remove a client and everything issued to it");
   client_remove->add_option("client_id", client_id)->required();
+  auto* client_revoke = client_cmd->add_subcommand(
+      "revoke-tokens",
+      "revoke every access and refresh token issued to a client and its unredeemed codes; the "
+      "client and its grants stay");
+  client_revoke->add_option("client_id", client_id)->required();
 
   auto* resident_cmd = cli.add_subcommand("resident", "manage residents");
   resident_cmd->require_subcommand(1);
@@ -534,6 +539,22 @@ int main(int argc, char** argv) {
         return 1;
       }
       std::cout << client_json(*c).dump(2) << "\n";
+      return 0;
+    }
+    if (*client_revoke) {
+      const auto revoked = ctx.store->revoke_client_tokens(
+          client_id,
+          ctx.server->make_event("operator", "client.tokens_revoked", {}, client_id, "{}", {},
+                                 "success", {}));
+      if (!revoked) {
+        std::cerr << "no such client\n";
+        return 1;
+      }
+      std::cout << nlohmann::json{{"access_tokens", revoked->access_tokens},
+                                  {"refresh_tokens", revoked->refresh_tokens},
+                                  {"codes", revoked->codes}}
+                       .dump()
+                << "\n";
       return 0;
     }
     if (*client_remove) {

@@ -348,6 +348,28 @@ class PostgresStore final : public Store {
     });
   }
 
+  std::optional<RevokedTokens> revoke_client_tokens(std::string_view client_id,
+                                                    const Event& event) override {
+    return transact([&](Connection& db) -> std::optional<RevokedTokens> {
+      // The client's row locked: a removal at the same moment waits, or came first.
+      if (db.exec("SELECT 1 FROM clients WHERE client_id = $1 FOR UPDATE", client_id).empty())
+        return std::nullopt;
+      RevokedTokens revoked;
+      revoked.access_tokens =
+          db.exec("UPDATE access_tokens SET revoked = true WHERE client_id = $1 AND NOT revoked",
+                  client_id)
+              .affected();
+      revoked.refresh_tokens =
+          db.exec("UPDATE refresh_tokens SET revoked = true WHERE client_id = $1 AND NOT revoked",
+                  client_id)
+              .affected();
+      revoked.codes =
+          db.exec("DELETE FROM codes WHERE client_id = $1 AND NOT used", client_id).affected();
+      append_event_row(db, event);
+      return revoked;
+    });
+  }
+
   // --- Residents -------------------------------------------------------------------------------
 
   bool insert_resident(const ResidentRecord& r) override {

@@ -294,6 +294,30 @@ class SqliteStore final : public Store {
     return removed;
   }
 
+  std::optional<RevokedTokens> revoke_client_tokens(std::string_view client_id,
+                                                    const Event& event) override {
+    auto db = pool_.acquire();
+    WriteTransaction transaction(*db, pool_.write_mutex());
+    {
+      auto stmt = db->prepare("SELECT 1 FROM clients WHERE client_id = ?1");
+      stmt.bind_all(client_id);
+      if (!stmt.step()) return std::nullopt;
+    }
+    RevokedTokens revoked;
+    const auto run = [&](const char* sql) {
+      db->prepare(sql).bind_all(client_id).run();
+      return static_cast<std::int64_t>(db->changes());
+    };
+    revoked.access_tokens =
+        run("UPDATE access_tokens SET revoked = 1 WHERE client_id = ?1 AND revoked = 0");
+    revoked.refresh_tokens =
+        run("UPDATE refresh_tokens SET revoked = 1 WHERE client_id = ?1 AND revoked = 0");
+    revoked.codes = run("DELETE FROM codes WHERE client_id = ?1 AND used = 0");
+    append_event_row(*db, event);
+    transaction.commit();
+    return revoked;
+  }
+
   // --- Residents -------------------------------------------------------------------------------
 
   bool insert_resident(const ResidentRecord& r) override {

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { authorizeUrl, request, waitFor } from '../support/harness.mjs';
-import { authParams, getTokens, makeClient, RP_CB, setup, tokenRequest } from '../support/fixtures.mjs';
+import {
+  authParams, getCode, getTokens, introspect, makeClient, RP_CB, setup, tokenRequest,
+} from '../support/fixtures.mjs';
 
 let server;
 before(async () => { server = await setup(); });
@@ -131,4 +133,47 @@ test('a bad change is refused with the registration error and changes nothing', 
   // The client still works as before.
   const tokens = await getTokens(server, client, { redirect_uri: RP_CB });
   assert.ok(tokens.body.access_token);
+});
+
+test('client revoke-tokens: what was issued to the client stops working; the client and its grant stay', async () => {
+  const client = await makeClient(server);
+  const other = await makeClient(server);
+  const issued = await getTokens(server, client, { redirect_uri: RP_CB });
+  const { access_token: access, refresh_token: refresh } = issued.body;
+  assert.ok(refresh, 'offline_access gives a refresh token');
+  const unredeemed = await getCode(server, client);
+  const kept = (await getTokens(server, other, { redirect_uri: RP_CB })).body.access_token;
+  assert.equal((await introspect(server, client, access)).active, true);
+  const revocations = () => server.cli(['audit', 'export']).stdout.split('\n')
+    .filter((line) => line.includes('"action":"client.tokens_revoked"')).length;
+  const auditBefore = revocations();
+
+  const r = server.cli(['client', 'revoke-tokens', client.client_id]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { access_tokens: 1, refresh_tokens: 1, codes: 1 });
+
+  await waitFor(async () => (await introspect(server, client, access)).active === false,
+                { what: 'the access token inactive' });
+  assert.equal((await introspect(server, client, refresh, 'refresh_token')).active, false);
+  const refreshed = await tokenRequest(server, client,
+    { grant_type: 'refresh_token', refresh_token: refresh });
+  assert.equal(refreshed.status, 400);
+  assert.equal(refreshed.json().error, 'invalid_grant');
+  const redeemed = await tokenRequest(server, client, {
+    grant_type: 'authorization_code', code: unredeemed.code,
+    redirect_uri: unredeemed.params.redirect_uri, code_verifier: unredeemed.verifier,
+  });
+  assert.equal(redeemed.status, 400);
+  assert.equal(redeemed.json().error, 'invalid_grant');
+  assert.equal((await introspect(server, other, kept)).active, true, "another client's token");
+  assert.equal(revocations(), auditBefore + 1, 'one audit entry');
+
+  // The client still works, and its grant stands: no consent page on the way to a new code.
+  const again = await getTokens(server, client, { redirect_uri: RP_CB });
+  assert.ok(again.body.access_token);
+  assert.ok(!again.flow.trail.some((step) => /consent/.test(step)), again.flow.trail.join(','));
+
+  const unknown = server.cli(['client', 'revoke-tokens', 'no-such-client']);
+  assert.equal(unknown.status, 1);
+  assert.match(unknown.stderr, /no such client/);
 });

@@ -394,6 +394,57 @@ TEST_P(StoreTest, RemoveClientDeletesEverythingItHolds) {
   EXPECT_TRUE(store_->find_resident("r1"));
 }
 
+// After a leaked secret: what was issued to the client stops working, nothing else does.
+TEST_P(StoreTest, RevokeClientTokensRevokesWhatWasIssuedToTheClientOnly) {
+  ASSERT_TRUE(store_->insert_client(make_client("app")));
+  ASSERT_TRUE(store_->insert_client(make_client("keep")));
+  add_grant(make_grant("g1", "r1", "app"));
+  store_->insert_code(make_code("c-unused", "app", "r1"));
+  store_->insert_code(make_code("c-used", "app", "r1"));
+  ASSERT_TRUE(store_->consume_code("c-used"));
+  store_->insert_code(make_code("c-keep", "keep", "r1", "g2"));
+  store_->insert_refresh_token(make_refresh("rt1", "f1", "app", "r1"));
+  store_->insert_access_token(make_access("a-family", "app", "r1", "", "f1"));
+  store_->insert_access_token(make_access("a-cc", "app", ""));
+  store_->insert_access_token(make_access("a-done", "app", "r1"));
+  ASSERT_TRUE(store_->revoke_access_token("a-done"));
+  store_->insert_access_token(make_access("a-keep", "keep", "r1"));
+  store_->insert_refresh_token(make_refresh("rt-keep", "f2", "keep", "r1", "g2"));
+
+  const auto entry = testing::event(0, kNow, "operator", "client.tokens_revoked", "", "app", "{}",
+                                    "");
+  const auto audit_before = store_->audit_size();
+  EXPECT_FALSE(store_->revoke_client_tokens("unknown", entry));
+  EXPECT_EQ(store_->audit_size(), audit_before) << "nothing is logged for an unknown client";
+
+  const auto revoked = store_->revoke_client_tokens("app", entry);
+  ASSERT_TRUE(revoked);
+  EXPECT_EQ(revoked->access_tokens, 2);  // a-family and a-cc; a-done was revoked before
+  EXPECT_EQ(revoked->refresh_tokens, 1);
+  EXPECT_EQ(revoked->codes, 1);
+  EXPECT_EQ(store_->audit_size(), audit_before + 1);
+  EXPECT_EQ(store_->list_events(0, 100).back().action, "client.tokens_revoked");
+  EXPECT_TRUE(store_->find_access_token("a-family")->revoked);
+  EXPECT_TRUE(store_->find_access_token("a-cc")->revoked);
+  EXPECT_TRUE(store_->find_refresh_token("rt1")->revoked);
+  EXPECT_FALSE(store_->consume_code("c-unused"));
+  const auto replayed = store_->consume_code("c-used");
+  ASSERT_TRUE(replayed) << "a redeemed code stays, so its replay is still told";
+  EXPECT_TRUE(replayed->used);
+
+  EXPECT_TRUE(store_->find_client("app"));
+  EXPECT_FALSE(store_->find_grant("g1")->revoked);
+  EXPECT_FALSE(store_->find_access_token("a-keep")->revoked);
+  EXPECT_FALSE(store_->find_refresh_token("rt-keep")->revoked);
+  const auto other_code = store_->consume_code("c-keep");
+  ASSERT_TRUE(other_code);
+  EXPECT_FALSE(other_code->used);
+
+  const auto again = store_->revoke_client_tokens("app", entry);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->access_tokens + again->refresh_tokens + again->codes, 0);
+}
+
 // --- Residents -------------------------------------------------------------------------------
 
 TEST_P(StoreTest, ResidentCrudAndUniqueness) {

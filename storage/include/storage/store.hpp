@@ -37,6 +37,18 @@ class Store {
   virtual bool update_client(const ClientRecord& client) = 0;
   /// Removes the client and every code, token and grant it holds. False if unknown.
   virtual bool remove_client(std::string_view client_id) = 0;
+  /// What revoke_client_tokens changed: tokens that were active, codes not yet redeemed.
+  struct RevokedTokens {
+    std::int64_t access_tokens = 0;
+    std::int64_t refresh_tokens = 0;
+    std::int64_t codes = 0;
+  };
+  /// Revokes every access and refresh token issued to the client, deletes its codes not yet
+  /// redeemed, and appends `event`, in one transaction (after a leaked secret or key). Its
+  /// registration and its residents' grants stay, so a resident who authorizes it again is not
+  /// asked again. Nullopt, writing nothing, if the client is unknown.
+  virtual std::optional<RevokedTokens> revoke_client_tokens(std::string_view client_id,
+                                                            const Event& event) = 0;
 
   // Residents.
   virtual bool insert_resident(const ResidentRecord& resident) = 0;
