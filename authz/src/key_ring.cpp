@@ -1,6 +1,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -83,7 +84,9 @@ void KeyRing::refresh(bool force) {
   const auto now = clock_.now();
   {
     std::lock_guard lock(mutex_);
-    if (!force && loaded_at_ >= 0 && now - loaded_at_ < kReloadInterval && current_[0]) return;
+    if (!force && loaded_at_ >= 0 && now - loaded_at_ < kReloadInterval && now < switch_at_ &&
+        current_[0])
+      return;
   }
   auto records = store_.list_signing_keys();
   decltype(opened_) before;
@@ -93,6 +96,7 @@ void KeyRing::refresh(bool force) {
   }
   decltype(current_) current;
   decltype(opened_) opened;
+  auto switch_at = std::numeric_limits<std::int64_t>::max();
   std::vector<PublicKey> published;
   nlohmann::json keys = nlohmann::json::array();
   for (const auto& record : records) {
@@ -129,6 +133,8 @@ void KeyRing::refresh(bool force) {
     // (a rotation scheduled ahead) signs until then.
     const bool started = record.activates_at <= now;
     const bool ended = record.retired_at != 0 && record.retired_at <= now;
+    if (!started) switch_at = std::min(switch_at, record.activates_at);
+    if (record.retired_at > now) switch_at = std::min(switch_at, record.retired_at);
     if (started && !ended && !current[index]) {
       const auto since = record.activates_at != 0 ? record.activates_at : record.created_at;
       current[index] = std::make_shared<const Current>(Current{record.kid, one->key, since});
@@ -145,6 +151,7 @@ void KeyRing::refresh(bool force) {
   jwks_ = std::move(jwks);
   opened_ = std::move(opened);
   loaded_at_ = now;
+  switch_at_ = switch_at;
 }
 
 KeyRing::Current KeyRing::current(std::string_view alg) {

@@ -1727,8 +1727,11 @@ TEST_F(AuthorizationServerTest, KeysRotateAheadOfUseOnSchedule) {
   EXPECT_TRUE(published().count(next)) << "published at once";
   clock_.advance(5);  // past the ring's reload interval
   EXPECT_EQ(keys.current().kid, old_kid) << "the old key signs until the successor starts";
-  clock_.advance(600);
-  EXPECT_EQ(keys.current().kid, next);
+  clock_.advance(594);  // a second before the successor starts: the keys are read again
+  EXPECT_EQ(keys.current().kid, old_kid);
+  clock_.advance(1);
+  EXPECT_EQ(keys.current().kid, next)
+      << "at its activates_at, though the last read is younger than the reload interval";
   EXPECT_TRUE(published().count(old_kid)) << "kept for key_retention";
 
   // On schedule: every 1000 s, successors published 100 s ahead.

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <map>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -218,6 +219,9 @@ class KeyRing {
   std::int64_t retention_;
   std::mutex mutex_;  ///< guards the fields below; never held across a storage call
   std::int64_t loaded_at_ = -1;
+  /// The next moment a key read then starts or stops signing (a rotation scheduled ahead): the
+  /// keys are read again from then on, not up to the reload interval later.
+  std::int64_t switch_at_ = std::numeric_limits<std::int64_t>::max();
   std::array<std::shared_ptr<const Current>, kAlgs.size()> current_;  ///< by kAlgs' index
   std::vector<PublicKey> published_;
   std::string jwks_;
