@@ -96,9 +96,10 @@ Line parse_line(const std::string& raw, std::size_t number, const std::string& w
 
 // RFC 5545 §3.1: unfold (CRLF followed by one space or tab), then parse each line. Bare LF
 // line ends are accepted since many exporters write them; blank lines only at the very end.
+// UTF-8 is checked once unfolded: §3.1 only says a fold SHOULD NOT split a character, and
+// exporters that fold at 75 octets do split them.
 std::vector<Line> parse_lines(std::string_view text, const std::string& what) {
   text = strip_bom(text);
-  if (!valid_utf8(text)) throw FormatError(what, "not valid UTF-8 (RFC 5545 §3.1.4)");
   std::vector<std::pair<std::string, std::size_t>> logical;
   std::size_t number = 0;
   std::size_t pos = 0;
@@ -124,7 +125,11 @@ std::vector<Line> parse_lines(std::string_view text, const std::string& what) {
   }
   std::vector<Line> lines;
   lines.reserve(logical.size());
-  for (const auto& [raw, n] : logical) lines.push_back(parse_line(raw, n, what));
+  for (const auto& [raw, n] : logical) {
+    if (!valid_utf8(raw))
+      throw FormatError(what, "line " + std::to_string(n) + ": not valid UTF-8 (RFC 5545 §3.1.4)");
+    lines.push_back(parse_line(raw, n, what));
+  }
   return lines;
 }
 

@@ -140,6 +140,25 @@ TEST(ICalendar, UnfoldsContinuationLinesWithSpaceOrTab) {
   EXPECT_EQ(ms[0]["duration"], "PT0S");
 }
 
+// Exporters that fold at 75 octets without looking at characters (RFC 5545 §3.1 only says
+// SHOULD NOT) split a UTF-8 sequence across the fold: the octets join again when unfolded.
+TEST(ICalendar, UnfoldsALineFoldedInsideAUtf8Sequence) {
+  const Format& f = format("icalendar");
+  const std::string doc = calendar("BEGIN:VEVENT\r\nUID:u1\r\nDTSTART:20240101T090000Z\r\n"
+                                    "SUMMARY:Stra\xC3\r\n \x9F" "e \xE6\x9F\r\n\t\x8F\r\n"
+                                    "END:VEVENT\r\n");
+  const auto items = f.split(doc);
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(f.to_model(items[0])["title"], "Stra\xC3\x9F" "e \xE6\x9F\x8F");
+  // What stays invalid once unfolded is refused, naming the line.
+  try {
+    f.split(calendar("BEGIN:VEVENT\r\nUID:u1\r\nSUMMARY:a\xC3\r\n b\r\nEND:VEVENT\r\n"));
+    ADD_FAILURE() << "invalid UTF-8 accepted";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("line 6"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ICalendar, AllDayWithoutEndLastsOneDayAndWritesValueDate) {
   const Format& f = format("icalendar");
   const auto ms = models(f, calendar("BEGIN:VEVENT\r\nUID:d1\r\nDTSTART;VALUE=DATE:20240229\r\n"
