@@ -435,8 +435,14 @@ class OpenMHealth final : public Format {
     m["id"] = header_id(p, what);
     if (const json* prov = member(header, "acquisition_provenance");
         prov != nullptr && prov->is_object()) {
-      m["source"]["name"] = str_or_null(opt_string(*prov, "source_name", what));
-      m["created"] = str_or_null(opt_string(*prov, "source_creation_date_time", what));
+      // An empty source_name is how from_model writes an unknown one (omh:header requires one).
+      const auto source = opt_string(*prov, "source_name", what);
+      m["source"]["name"] = source && !source->empty() ? json(*source) : json(nullptr);
+      const auto created = opt_string(*prov, "source_creation_date_time", what);
+      if (created && !parse_rfc3339(*created))
+        throw FormatError(what, "acquisition_provenance.source_creation_date_time is not "
+                                "RFC 3339: " + *created);
+      m["created"] = str_or_null(created);
     }
     read_time_frame(body, m, what);
     if (name == "physical-activity") {
@@ -448,7 +454,9 @@ class OpenMHealth final : public Format {
         w[f] = nullptr;
       for (const auto& [key, field] : kWorkoutTotals) {
         if (const json* uv = member(body, key); uv != nullptr) {
-          w[field] = opt_number(*uv, "value", what).value_or("");
+          const auto value = opt_number(*uv, "value", what);
+          if (!value) throw FormatError(what, std::string(key) + " has no numeric value");
+          w[field] = *value;
           w[std::string(field) + "_unit"] = req_string(*uv, "unit", what);
         }
       }
@@ -542,8 +550,11 @@ class OpenMHealth final : public Format {
     header["schema_id"] = schema;
     if (schema["namespace"] == "omh") {
       json prov = json::object();
-      if (auto s = model_string(item["source"], "name")) prov["source_name"] = *s;
       if (auto c = model_string(item, "created")) prov["source_creation_date_time"] = *c;
+      // omh:header requires a source_name in acquisition_provenance: an unknown one beside a
+      // known creation date is written empty, and read back as null.
+      const auto source = model_string(item["source"], "name");
+      if (source || !prov.empty()) prov["source_name"] = source.value_or("");
       if (!prov.empty()) header["acquisition_provenance"] = prov;
       for (const char* f : {"version", "device"}) {
         if (!item["source"][f].is_null()) lost.push_back(std::string("source.") + f);

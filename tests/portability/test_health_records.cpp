@@ -755,5 +755,46 @@ TEST(OpenMHealth, RespiratoryRateBodyMassIndexAndBloodGlucose) {
             (Names{"omh:respiratory-rate (unit breaths/s)", "omh:body-mass-index (unit lb/in^2)"}));
 }
 
+TEST(OpenMHealth, AnUnknownSourceNameIsWrittenEmptyBesideTheCreationDate) {
+  // header acquisition_provenance requires source_name (omh:header-1.0): an Apple Health record
+  // with an empty sourceName (how the DTD's required attribute says "unknown") but a
+  // creationDate is written with an empty source_name, read back as null.
+  const Format& omh = format("open-mhealth");
+  const auto ms = models(format("apple-health"),
+                         "<HealthData locale=\"en_US\"><Record "
+                         "type=\"HKQuantityTypeIdentifierHeartRate\" sourceName=\"\" "
+                         "unit=\"count/min\" creationDate=\"2018-12-01 10:00:00 +0100\" "
+                         "startDate=\"2018-12-01 09:00:00 +0100\" "
+                         "endDate=\"2018-12-01 09:00:00 +0100\" value=\"60\"/></HealthData>");
+  ASSERT_EQ(ms.size(), 1u);
+  ASSERT_TRUE(ms[0]["source"]["name"].is_null());
+  const Converted c = omh.from_model(ms[0]);
+  const Item p = Item::parse(c.native.text);
+  EXPECT_EQ(p["header"]["acquisition_provenance"],
+            (Item{{"source_name", ""},
+                  {"source_creation_date_time", "2018-12-01T10:00:00+01:00"}}));
+  EXPECT_TRUE(c.not_carried.empty());
+  EXPECT_EQ(omh.to_model(c.native), ms[0]);
+  EXPECT_EQ(not_read_of(omh, c.native), Names{});
+}
+
+TEST(OpenMHealth, ACreationDateOrAWorkoutTotalNotAsTheSchemaHasItIsRefused) {
+  const Format& omh = format("open-mhealth");
+  const std::string when = R"("effective_time_frame":{"date_time":"2015-02-05T07:25:00-08:00"})";
+  // source_creation_date_time is an omh:date-time (RFC 3339), not a local time without offset.
+  const NativeItem created{
+      "hr", R"({"header":{"id":"hr","creation_date_time":"2015-02-05T07:25:00-08:00",)"
+            R"("schema_id":{"namespace":"omh","name":"heart-rate","version":"1.0"},)"
+            R"("acquisition_provenance":{"source_name":"X",)"
+            R"("source_creation_date_time":"2015-02-05 07:25:00"}},)"
+            R"("body":{"heart_rate":{"value":50,"unit":"beats/min"},)" + when + "}}"};
+  EXPECT_NE(refusal_of(omh, created).find("source_creation_date_time"), std::string::npos);
+  // A distance is an omh:length-unit-value: a value and a unit.
+  const NativeItem distance{
+      "run", point("run", "omh:physical-activity:1.0",
+                   R"({"activity_name":"walking","distance":{"unit":"km"},)" + when + "}")};
+  EXPECT_NE(refusal_of(omh, distance).find("distance"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace portability
