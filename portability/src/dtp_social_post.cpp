@@ -32,7 +32,7 @@ bool zero(const std::string& digits) {
 // DTP "published": epoch seconds as decimal text -> RFC 3339 in UTC, fraction digits kept.
 std::string epoch_to_rfc3339(const std::string& text, const std::string& what) {
   if (!is_json_number(text) || text.find_first_of("eE") != std::string::npos)
-    throw FormatError(what, "published is not epoch seconds: " + text);
+    throw FormatError(what, "published is neither an RFC 3339 time nor epoch seconds: " + text);
   const bool negative = text[0] == '-';
   const std::size_t dot = text.find('.');
   auto whole = parse_int(text.substr(negative ? 1 : 0, dot == std::string::npos
@@ -46,21 +46,6 @@ std::string epoch_to_rfc3339(const std::string& text, const std::string& what) {
     fraction = complement(fraction);
   }
   return format_rfc3339(from_epoch(seconds, fraction));
-}
-
-std::string rfc3339_to_epoch(const DateTime& dt) {
-  std::int64_t seconds = epoch_seconds(dt);
-  std::string fraction = dt.fraction;
-  std::string sign;
-  if (seconds < 0) {
-    sign = "-";
-    if (!fraction.empty() && !zero(fraction)) {
-      seconds += 1;
-      fraction = complement(fraction);
-    }
-    seconds = -seconds;
-  }
-  return sign + std::to_string(seconds) + (fraction.empty() ? "" : "." + fraction);
 }
 
 std::string activity_id(const json& payload, const std::string& what) {
@@ -92,7 +77,12 @@ struct Member {
 struct Shape {
   std::string_view type;
   std::span<const Member> members;
+  std::string_view former_type = {};  // the name an earlier DTP release gave the class
 };
+
+bool is_type_of(const Shape& shape, std::string_view type) {
+  return type == shape.type || (!shape.former_type.empty() && type == shape.former_type);
+}
 
 constexpr Member kActorMembers[] = {{"@type"}, {"id"}, {"name"}, {"url"}};
 constexpr Shape kActor{"SocialActivityActor", kActorMembers};
@@ -114,7 +104,8 @@ constexpr Member kActivityMembers[] = {{"@type"},
 constexpr Shape kActivity{"SocialActivityModel", kActivityMembers};
 constexpr Member kPayloadMembers[] = {
     {"@type"}, {"activity", &kActivity}, {"metadata", &kMetadata}};
-constexpr Shape kPayload{"SocialActivity", kPayloadMembers};
+// DTP's first generic importer named the payload class SocialActivityData.
+constexpr Shape kPayload{"SocialActivity", kPayloadMembers, "SocialActivityData"};
 constexpr Member kRootMembers[] = {
     {"@type"}, {"apiVersion"}, {"payload", &kPayload}, {"schemaSource"}};
 constexpr Shape kRoot{"GenericPayload", kRootMembers};
@@ -130,7 +121,7 @@ void list_not_read(const json& object, const Shape& shape, std::string& path, No
     const auto m = std::ranges::find(shape.members, std::string_view(key), &Member::name);
     const bool known = m != shape.members.end() &&
                        (key != "@type" ||
-                        (value.is_string() && value.get_ref<const std::string&>() == shape.type));
+                        (value.is_string() && is_type_of(shape, value.get_ref<const std::string&>())));
     path += key;
     if (known && m->shape != nullptr && m->many) {
       // to_model refused an attachments member that is not an array of objects.
@@ -171,7 +162,7 @@ class DtpSocialPost final : public Format {
     const std::string what = item.id.empty() ? "item" : item.id;
     const json root = parse_item(item);
     const json& payload = req_object(root, "payload", what);
-    if (auto t = opt_string(payload, "@type", what); t && *t != "SocialActivity")
+    if (auto t = opt_string(payload, "@type", what); t && !is_type_of(kPayload, *t))
       throw FormatError(what, "payload is not a SocialActivity");
     const json& activity = req_object(payload, "activity", what);
     json m = empty_blog_post();
@@ -183,8 +174,10 @@ class DtpSocialPost final : public Format {
     if (const json* p = member(activity, "published"); p != nullptr && !p->is_null()) {
       auto text = p->is_string() ? std::optional<std::string>(p->get<std::string>())
                                  : number_text(*p);
-      if (!text) throw FormatError(what, "published must be epoch seconds");
-      m["published"] = epoch_to_rfc3339(*text, what);
+      if (!text) throw FormatError(what, "published must be an RFC 3339 time or epoch seconds");
+      // DTP's generic importer writes an Instant as ISO 8601 (its schema: format date-time);
+      // its README's example, epoch seconds as a decimal string.
+      m["published"] = parse_rfc3339(*text) ? *text : epoch_to_rfc3339(*text, what);
     }
     m["url"] = str_or_null(opt_string(activity, "url", what));
     if (const json* as = member(activity, "attachments"); as != nullptr && !as->is_null()) {
@@ -231,9 +224,10 @@ class DtpSocialPost final : public Format {
                   {"content", item["content"]}};
     if (item["content_type"] != "html") lost.push_back("content_type");
     if (auto p = model_string(item, "published")) {
+      // The schema's date-time, as Jackson writes an Instant: in UTC, fraction digits kept.
       const auto dt = parse_rfc3339(*p);
-      activity["published"] = rfc3339_to_epoch(*dt);
-      // Epoch seconds carry the instant, not the writer's UTC offset (RFC 3339 §4.2).
+      activity["published"] = format_rfc3339(from_epoch(epoch_seconds(*dt), dt->fraction));
+      // An Instant carries the instant, not the writer's UTC offset (RFC 3339 §4.2).
       if (!dt->utc) lost.push_back("published.offset");
     }
     if (auto u = model_string(item, "url")) activity["url"] = *u;

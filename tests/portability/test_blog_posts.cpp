@@ -253,7 +253,7 @@ TEST(DtpSocialPost, SampleIsOneItemWithAllFields) {
   EXPECT_EQ(m["location"], (Item{{"name", "foo"}, {"latitude_e7", 100000000}, {"longitude_e7", 100000000}}));
 }
 
-TEST(DtpSocialPost, ArrayDocumentRoundTripsAndKeepsEpochDigits) {
+TEST(DtpSocialPost, ArrayDocumentRoundTripsAndKeepsFractionDigits) {
   const Format& f = format("dtp-social-post");
   const auto items = f.split(read_sample("dtp-social-post-example.json"));
   const std::string doc = f.join(items);
@@ -264,8 +264,44 @@ TEST(DtpSocialPost, ArrayDocumentRoundTripsAndKeepsEpochDigits) {
   const Item m = f.to_model(items[0]);
   const Converted c = f.from_model(m);
   EXPECT_TRUE(c.not_carried.empty());
-  EXPECT_NE(c.native.text.find("\"published\":\"1731604863.845677\""), std::string::npos);
+  // The sample's epoch seconds are written as the schema's date-time, every digit kept.
+  EXPECT_NE(c.native.text.find("\"published\":\"2024-11-14T17:21:03.845677Z\""),
+            std::string::npos);
   EXPECT_EQ(f.to_model(c.native), m);
+}
+
+// DTP's generic importer serializes with Jackson's JavaTimeModule and WRITE_DATES_AS_TIMESTAMPS
+// off: "published" is an ISO-8601 instant, as its social-posts schema says (format
+// date-time); its first release named the payload class SocialActivityData.
+TEST(DtpSocialPost, ReadsAndWritesPublishedAsAnRfc3339Instant) {
+  const Format& f = format("dtp-social-post");
+  const std::string doc = R"({"@type":"GenericPayload","apiVersion":"0.1.0","schemaSource":"s",
+    "payload":{"@type":"SocialActivityData",
+    "metadata":{"@type":"SocialActivityMetadata","actor":{"@type":"SocialActivityActor",
+      "id":"321","name":"Steve","url":null}},
+    "activity":{"@type":"SocialActivityModel","id":"456","published":"2024-11-27T13:16:32Z",
+      "type":"NOTE","attachments":[{"@type":"SocialActivityAttachment","type":"IMAGE",
+      "url":"foo.com","name":"Foo","content":null}],"title":"Hello world!","content":"Hi",
+      "url":null}}})";
+  const auto items = f.split(doc);
+  ASSERT_EQ(items.size(), 1u);
+  const Item m = f.to_model(items[0]);
+  EXPECT_EQ(m["published"], "2024-11-27T13:16:32Z");
+  EXPECT_EQ(not_read_of(f, items[0]), Names{});
+  Item fraction = m;
+  fraction["published"] = "2024-11-14T17:21:03.845677Z";
+  const Converted c = f.from_model(fraction);
+  EXPECT_NE(c.native.text.find("\"published\":\"2024-11-14T17:21:03.845677Z\""),
+            std::string::npos) << c.native.text;
+  EXPECT_EQ(f.to_model(c.native), fraction);
+  // Another offset: the same instant in UTC.
+  fraction["published"] = "2024-11-15T02:21:03.845677+09:00";
+  EXPECT_NE(f.from_model(fraction).native.text.find("2024-11-14T17:21:03.845677Z"),
+            std::string::npos);
+  // Not a time at all.
+  NativeItem bad = items[0];
+  bad.text.replace(bad.text.find("2024-11-27T13:16:32Z"), 20, "next Tuesday");
+  EXPECT_THROW(f.to_model(bad), FormatError);
 }
 
 TEST(DtpSocialPost, NotReadNamesUnreadMembersByPathOnceEach) {
@@ -314,7 +350,8 @@ TEST(CrossFormat, BloggerToDtpKeepsWhatItDoesNotList) {
   const Item first = models(atom, read_sample("blogger-export.xml"))[0];
   const Converted c = dtp.from_model(first);
   EXPECT_NE(std::find(c.not_carried.begin(), c.not_carried.end(), "labels"), c.not_carried.end());
-  EXPECT_NE(c.native.text.find("\"published\":\"1704848400.000\""), std::string::npos);
+  EXPECT_NE(c.native.text.find("\"published\":\"2024-01-10T01:00:00.000Z\""),
+            std::string::npos);
 }
 
 TEST(BloggerAtom, SplitNamesTheEntriesOfOtherKindsAndTheFeedsOwnParts) {
