@@ -55,6 +55,12 @@ void list_not_read(const json& feature, NotRead& out) {
 // "crs" ...) is named by its path from "FeatureCollection", apart from a Feature's members.
 constexpr std::string_view kCollectionRead[] = {"features", "type"};
 
+// RFC 7946 §1.4: the types of a geometry object.
+constexpr std::string_view kGeometryTypes[] = {"GeometryCollection", "LineString",
+                                               "MultiLineString",    "MultiPoint",
+                                               "MultiPolygon",       "Point",
+                                               "Polygon"};
+
 // A skipped Feature's name: by its geometry's type, "Feature geometry=LineString", or
 // "Feature geometry=null" for an unlocated Feature (RFC 7946 §3.2), and "Feature geometry"
 // for a geometry that is neither.
@@ -74,9 +80,20 @@ class GeoJson final : public Format {
 
   std::vector<NativeItem> split(std::string_view document,
                                 std::vector<std::string>* not_read) const override {
-    const json doc = parse_json(document, "document");
+    json doc = parse_json(document, "document");
+    const auto type = opt_string(doc, "type", "document");
+    // RFC 7946 §2: a GeoJSON text is a FeatureCollection, a Feature or a geometry. A Feature
+    // alone is a collection of one; a geometry alone has no properties, so no timestamp: it is
+    // skipped, named by its type ("Point").
+    if (type && among(kGeometryTypes, *type)) {
+      if (not_read != nullptr) NotRead(*not_read).add(*type);
+      return {};
+    }
+    if (type == "Feature")
+      doc = json{{"type", "FeatureCollection"}, {"features", json::array({std::move(doc)})}};
     if (opt_string(doc, "type", "document") != "FeatureCollection")
-      throw FormatError("document", "expected a FeatureCollection (RFC 7946 §3.3)");
+      throw FormatError("document", "expected a FeatureCollection, a Feature or a geometry "
+                                    "(RFC 7946 §3)");
     const json* features = member(doc, "features");
     if (features == nullptr || !features->is_array()) throw FormatError("document", "no features array");
     json points = json::array();

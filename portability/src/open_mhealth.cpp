@@ -377,7 +377,10 @@ class OpenMHealth final : public Format {
   // rest of the export still moves, and nothing is dropped without a word.
   std::vector<NativeItem> split(std::string_view document,
                                 std::vector<std::string>* not_read) const override {
-    const json doc = parse_json(document, "document");
+    json doc = parse_json(document, "document");
+    // A data point by itself (omh:data-point, as a schema's sample or an API gives one) is a
+    // document of one.
+    if (doc.is_object() && member(doc, "header") != nullptr) doc = json::array({std::move(doc)});
     if (!doc.is_array()) throw FormatError("document", "expected an array of data points");
     json points = json::array();
     std::vector<std::string> skipped;

@@ -796,5 +796,23 @@ TEST(OpenMHealth, ACreationDateOrAWorkoutTotalNotAsTheSchemaHasItIsRefused) {
   EXPECT_NE(refusal_of(omh, distance).find("distance"), std::string::npos);
 }
 
+TEST(OpenMHealth, ALoneDataPointIsADocumentOfOne) {
+  // A data point by itself (omh:data-point), as the schemas' samples and an API's
+  // GET /dataPoints/{id} give it, reads as an array of that one point.
+  const Format& omh = format("open-mhealth");
+  const std::string p = point(
+      "hr-1", "omh:heart-rate:1.0",
+      measured("heart_rate", "50", "beats/min",
+               R"("effective_time_frame":{"date_time":"2013-02-05T07:25:00Z"})"));
+  const auto alone = omh.split(p);
+  const auto array = omh.split("[" + p + "]");
+  ASSERT_EQ(alone.size(), 1u);
+  EXPECT_EQ(alone[0].id, "hr-1");
+  EXPECT_EQ(alone[0].text, array[0].text);
+  EXPECT_EQ(skipped_by(omh, p), Names{});
+  // An object that is not a data point is still not a document.
+  testing::expect_split_refused(omh, R"({"data":[]})");
+}
+
 }  // namespace
 }  // namespace portability

@@ -242,5 +242,28 @@ TEST(GeoJson, SplitNamesFeaturesThatAreNotPointsAndTheCollectionsMembers) {
   EXPECT_EQ(skipped_by_joined(f, points), Names{});
 }
 
+TEST(GeoJson, ABareFeatureOrGeometryIsAGeoJsonTextToo) {
+  // RFC 7946 §2: a GeoJSON text is one Geometry, Feature or FeatureCollection.
+  const Format& f = format("geojson");
+  const std::string point =
+      R"({"type":"Feature","geometry":{"type":"Point","coordinates":[139.9,35.8]},)"
+      R"("properties":{"timestamp":"2024-01-01T00:00:00Z"}})";
+  const auto alone = f.split(point);
+  const auto collected = f.split(R"({"type":"FeatureCollection","features":[)" + point + "]}");
+  ASSERT_EQ(alone.size(), 1u);
+  EXPECT_EQ(alone[0].id, collected[0].id);
+  EXPECT_EQ(alone[0].text, collected[0].text);
+  EXPECT_EQ(skipped_by(f, point), Names{});
+  // A geometry has no properties, so no timestamp: skipped, and named by its type.
+  EXPECT_TRUE(f.split(R"({"type":"Point","coordinates":[139.9,35.8]})").empty());
+  EXPECT_EQ(skipped_by(f, R"({"type":"Point","coordinates":[139.9,35.8]})"), Names{"Point"});
+  EXPECT_EQ(skipped_by(f, R"({"type":"Feature","geometry":{"type":"LineString",)"
+                          R"("coordinates":[[0,0],[1,1]]},"properties":null})"),
+            Names{"Feature geometry=LineString"});
+  testing::expect_split_refused(f, R"({"type":"Topology","objects":{}})");
+  testing::expect_split_refused(f, R"({"type":"Feature","geometry":{"type":"Point",)"
+                                   R"("coordinates":[1,2]},"properties":{}})");
+}
+
 }  // namespace
 }  // namespace portability
