@@ -327,8 +327,8 @@ json alerts_from_model(const json& alerts, std::vector<std::string>& lost) {
 // not dropped silently either.
 constexpr std::string_view kEventMembers[] = {
     "@type", "alerts", "created", "description", "duration", "freeBusyStatus", "keywords", "links",
-    "locations", "participants", "recurrenceId", "recurrenceOverrides", "recurrenceRules",
-    "replyTo", "sequence", "showWithoutTime", "start", "status", "timeZone", "title", "uid",
+    "locations", "participants", "recurrenceId", "recurrenceIdTimeZone", "recurrenceOverrides",
+    "recurrenceRules", "replyTo", "sequence", "showWithoutTime", "start", "status", "timeZone", "title", "uid",
     "updated"};
 constexpr std::string_view kParticipantMembers[] = {
     "@type", "delegatedFrom", "delegatedTo", "email", "expectReply", "kind", "memberOf", "name",
@@ -582,7 +582,18 @@ class JsCalendar final : public Format {
     m["duration"] = opt_string(e, "duration", what).value_or("PT0S");
     m["title"] = opt_string(e, "title", what).value_or("");
     m["description"] = opt_string(e, "description", what).value_or("");
-    m["recurrence_id"] = str_or_null(opt_string(e, "recurrenceId", what));
+    if (auto r = opt_string(e, "recurrenceId", what)) {
+      // RFC 8984 §4.3.2: recurrenceIdTimeZone is the master's zone. The model's recurrence_id
+      // is in the instance's own zone, or "…Z" in UTC (as RECURRENCE-ID in iCalendar).
+      const auto rz = opt_string(e, "recurrenceIdTimeZone", what);
+      if (!rz || json(*rz) == m["time_zone"]) {
+        m["recurrence_id"] = *r;
+      } else if (*rz == kUtcZone && is_local_date_time(*r)) {
+        m["recurrence_id"] = *r + "Z";
+      } else {
+        throw FormatError(what, "recurrenceIdTimeZone differs from timeZone (not supported)");
+      }
+    }
     if (auto s = opt_string(e, "status", what)) {
       if (*s != "confirmed" && *s != "tentative" && *s != "cancelled")
         throw FormatError(what, "bad status " + *s);
@@ -660,10 +671,13 @@ class JsCalendar final : public Format {
       if (const std::string s = item[key].get<std::string>(); !s.empty()) e[key] = s;
     }
     if (auto r = model_string(item, "recurrence_id")) {
+      // RFC 8984 §4.3.2: recurrenceIdTimeZone MUST be set when the master has a timeZone.
       if (r->back() == 'Z') {
-        lost.push_back("recurrence_id");
+        e["recurrenceId"] = r->substr(0, r->size() - 1);
+        e["recurrenceIdTimeZone"] = kUtcZone;
       } else {
         e["recurrenceId"] = *r;
+        if (zone) e["recurrenceIdTimeZone"] = *zone;
       }
     }
     if (auto s = model_string(item, "status")) e["status"] = *s;

@@ -271,6 +271,35 @@ TEST(CrossFormat, ICalendarToJsCalendarAndBack) {
 // answered (PARTSTAT), whether a reply is expected (RSVP) and what they are (CUTYPE). An
 // organizer listed among the attendees too, as Google writes them, is one participant with
 // both roles. They travel both ways and across formats without a word lost.
+// An overridden instance (Google, Outlook and Apple export it as a VEVENT of its own with the
+// master's UID) names the master's zone: RFC 8984 §4.3.2 recurrenceIdTimeZone MUST be set when
+// the master has a timeZone, and holds a UTC RECURRENCE-ID in a zoned event as well.
+TEST(CrossFormat, AnOverriddenInstanceNamesTheZoneOfItsRecurrenceId) {
+  const Format& ics = format("icalendar");
+  const Format& js = format("jscalendar");
+  const auto ms = models(ics, calendar(
+      "BEGIN:VEVENT\r\nUID:w@example.org\r\nDTSTART;TZID=Europe/Berlin:20240126T100000\r\n"
+      "RECURRENCE-ID;TZID=Europe/Berlin:20240126T090000\r\nSUMMARY:moved\r\nEND:VEVENT\r\n"
+      "BEGIN:VEVENT\r\nUID:w@example.org\r\nDTSTART;TZID=Europe/Berlin:20240202T100000\r\n"
+      "RECURRENCE-ID:20240202T080000Z\r\nSUMMARY:moved too\r\nEND:VEVENT\r\n"));
+  ASSERT_EQ(ms.size(), 2u);
+  const Converted zoned = js.from_model(ms[0]);
+  const Item e = Item::parse(zoned.native.text);
+  EXPECT_EQ(e["recurrenceId"], "2024-01-26T09:00:00");
+  EXPECT_EQ(e["recurrenceIdTimeZone"], "Europe/Berlin");
+  EXPECT_EQ(js.to_model(zoned.native), ms[0]);
+  EXPECT_EQ(not_read_of(js, zoned.native), Names{});
+  const Converted utc = js.from_model(ms[1]);
+  EXPECT_TRUE(utc.not_carried.empty()) << utc.not_carried.front();
+  EXPECT_NE(utc.native.text.find(R"("recurrenceIdTimeZone":"Etc/UTC")"), std::string::npos)
+      << utc.native.text;
+  EXPECT_EQ(js.to_model(utc.native), ms[1]);
+  // A master zone other than the instance's and UTC is refused, as RECURRENCE-ID is.
+  NativeItem other = zoned.native;
+  other.text.replace(other.text.find("\"Europe/Berlin\",\"sta"), 15, "\"Asia/Tokyo\"");
+  EXPECT_THROW(js.to_model(other), FormatError) << other.text;
+}
+
 TEST(CrossFormat, ParticipantsTravelBothWays) {
   const Format& ics = format("icalendar");
   const Format& js = format("jscalendar");
