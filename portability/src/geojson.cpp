@@ -36,11 +36,16 @@ constexpr std::string_view kPropertiesRead[] = {"accuracy", "device_tag", "headi
                                                 "timestamp", "velocity", "vertical_accuracy"};
 
 // Names each member of the Feature that to_model does not read, in the object's (sorted)
-// member order; the members of geometry and properties come in their place.
+// member order; the members of geometry and properties come in their place, and a position's
+// elements past the altitude as "geometry.coordinates[3]".
 void list_not_read(const json& feature, NotRead& out) {
   for (const auto& [key, value] : feature.get_ref<const json::object_t&>()) {
     if (key == "geometry") {
       out.members(value, kGeometryRead, key);
+      // What a position holds past the altitude has no meaning RFC 7946 §3.1.1 gives it.
+      const json& position = *member(value, "coordinates");
+      for (std::size_t i = 3; i < position.size(); ++i)
+        out.add("geometry.coordinates[" + std::to_string(i) + "]");
     } else if (key == "properties") {
       out.members(value, kPropertiesRead, key);
     } else if (holds_data(value) && !among(kFeatureRead, key)) {
@@ -126,8 +131,9 @@ class GeoJson final : public Format {
     const json f = parse_item(item);
     if (f.value("type", "") != "Feature" || !is_point(f)) throw FormatError(what, "not a Point Feature");
     const json* coords = member(f["geometry"], "coordinates");
-    // RFC 7946 §3.1.1: [longitude, latitude(, altitude)], decimal degrees (WGS 84).
-    if (coords == nullptr || !coords->is_array() || coords->size() < 2 || coords->size() > 3)
+    // RFC 7946 §3.1.1: [longitude, latitude(, altitude)], decimal degrees (WGS 84); a position
+    // SHOULD NOT have more elements, but may (list_not_read names them).
+    if (coords == nullptr || !coords->is_array() || coords->size() < 2)
       throw FormatError(what, "Point coordinates must be [lon, lat] or [lon, lat, alt]");
     json m = empty_location_point();
     m["timestamp"] = feature_timestamp(f, what);
@@ -138,7 +144,8 @@ class GeoJson final : public Format {
     };
     m["longitude_e7"] = degrees_to_e7(text((*coords)[0]), false, what);
     m["latitude_e7"] = degrees_to_e7(text((*coords)[1]), true, what);
-    if (coords->size() == 3) m["altitude"] = text((*coords)[2]);
+    if (coords->size() >= 3) m["altitude"] = text((*coords)[2]);
+    for (std::size_t i = 3; i < coords->size(); ++i) text((*coords)[i]);
     const json& props = f["properties"];
     for (const char* key : kProperties) m[key] = str_or_null(opt_number(props, key, what));
     m["source"] = str_or_null(opt_string(props, "source", what));

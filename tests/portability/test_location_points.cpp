@@ -265,5 +265,27 @@ TEST(GeoJson, ABareFeatureOrGeometryIsAGeoJsonTextToo) {
                                    R"("coordinates":[1,2]},"properties":{}})");
 }
 
+TEST(GeoJson, APositionBeyondThreeElementsIsReadAndItsRestNamed) {
+  // RFC 7946 §3.1.1: a position has two or more numbers; past the altitude (some writers put a
+  // measure or a timestamp there) the meaning is unspecified, so the rest is named, not read.
+  const Format& f = format("geojson");
+  const NativeItem four{"t", R"({"type":"Feature","geometry":{"type":"Point",)"
+                             R"("coordinates":[139.9,35.8,12.5,1704067200]},)"
+                             R"("properties":{"timestamp":"2024-01-01T00:00:00Z"}})"};
+  const Item m = f.to_model(four);
+  EXPECT_EQ(m["longitude_e7"], 1399000000);
+  EXPECT_EQ(m["latitude_e7"], 358000000);
+  EXPECT_EQ(m["altitude"], "12.5");
+  EXPECT_EQ(not_read_of(f, four), Names{"geometry.coordinates[3]"});
+  const NativeItem one{"t", R"({"type":"Feature","geometry":{"type":"Point",)"
+                            R"("coordinates":[139.9]},)"
+                            R"("properties":{"timestamp":"2024-01-01T00:00:00Z"}})"};
+  EXPECT_THROW(f.to_model(one), FormatError);
+  const NativeItem text{"t", R"({"type":"Feature","geometry":{"type":"Point",)"
+                             R"("coordinates":[139.9,35.8,1,"x"]},)"
+                             R"("properties":{"timestamp":"2024-01-01T00:00:00Z"}})"};
+  EXPECT_THROW(f.to_model(text), FormatError);
+}
+
 }  // namespace
 }  // namespace portability
