@@ -642,24 +642,32 @@ awaitable<Response> App::back_channel(const Request& req, const RequestContext& 
 
   const std::string target(req.target());
   if (route == "/userinfo") {
+    // RFC 6750 §3: a request to a protected resource that carries no usable access token is
+    // answered with the Bearer challenge, invalid_request (§3.1) here: a client that put its
+    // token where this server takes none learns why from the header it reads.
+    auto refuse = [&req](std::string why) {
+      return oauth_error(req, authz::EndpointError{
+                                  authz::make_error("invalid_request", std::move(why)), "Bearer"});
+    };
     // RFC 9700 §4.3.2 / OAuth 2.1 §5.2: access tokens never travel in the URL.
     if (!query_of(target).empty()) {
       auto q = authz::parse_query(query_of(target));
-      if (!q || q->has("access_token")) co_return bad_request(req, "access tokens are not accepted in the URL");
+      if (!q || q->has("access_token"))
+        co_return refuse("access tokens are not accepted in the URL");
     }
     if (req.method() == http::verb::post && !req.body().empty()) {
       // RFC 6750 §2.2 (kept by OAuth 2.1 §5.2.1.2): a POST may carry the token as the form
       // parameter access_token instead of in the header, never in both (§2: one method only).
       if (media_type(req) != kFormType)
-        co_return bad_request(req, "Content-Type must be application/x-www-form-urlencoded");
+        co_return refuse("Content-Type must be application/x-www-form-urlencoded");
       auto form = authz::parse_form(req.body());
-      if (!form) co_return oauth_error(req, authz::EndpointError{form.error(), {}});
+      if (!form) co_return oauth_error(req, authz::EndpointError{form.error(), "Bearer"});
       if (form->all("access_token").size() > 1)
-        co_return bad_request(req, "access_token appears more than once");
+        co_return refuse("access_token appears more than once");
       const auto token = form->get("access_token");
-      if (!token || token->empty()) co_return bad_request(req, "access_token is missing");
+      if (!token || token->empty()) co_return refuse("access_token is missing");
       if (facts.authorization)
-        co_return bad_request(req, "the access token is in both the header and the body");
+        co_return refuse("the access token is in both the header and the body");
       facts.authorization = "Bearer " + std::string(*token);
     }
     auto job = [&] { return server_.userinfo(facts); };

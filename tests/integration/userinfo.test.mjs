@@ -147,8 +147,20 @@ test('invalid or tampered token: 401 invalid_token', async () => {
 
 test('access token in the URL query is not accepted (RFC 9700 §4.3.2, RFC 6750 §2.3)', async () => {
   const r = await request(server.url(`/userinfo?access_token=${encodeURIComponent(tokens.access_token)}`));
-  assert.ok([400, 401].includes(r.status), `status ${r.status}`);
   assert.ok(!r.text.includes(server.resident.sub));
+  // RFC 6750 §3: no usable token, so the Bearer challenge, with invalid_request (§3.1) and its
+  // 400. Authlib's token_placement='uri' sends the token there (tests/interop).
+  assert.equal(r.status, 400);
+  assert.equal(r.json().error, 'invalid_request');
+  assert.match(r.headers.get('www-authenticate') ?? '', /^Bearer realm="infobank", error="invalid_request"/);
+  // The same for the other requests whose token this endpoint cannot take.
+  const both = await postForm(server.url('/userinfo'), { access_token: tokens.access_token },
+                              { headers: bearer(tokens.access_token) });
+  const missing = await postForm(server.url('/userinfo'), { other: 'x' });
+  for (const bad of [both, missing]) {
+    assert.equal(bad.status, 400);
+    assert.match(bad.headers.get('www-authenticate') ?? '', /^Bearer realm="infobank", error="invalid_request"/);
+  }
 });
 
 test('a client_credentials token (no resident, no openid) gets no userinfo', async () => {
