@@ -1,6 +1,8 @@
 // Google Takeout location history, Records.json form.
 
 #include <algorithm>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "json_document.hpp"
@@ -19,6 +21,14 @@ const std::pair<const char*, const char*> kMeasures[] = {{"accuracy", "accuracy"
                                                          {"velocity", "velocity"},
                                                          {"heading", "heading"}};
 
+// The instant of a "timestampMs" (epoch milliseconds, as a string or a number), in UTC; none
+// when it is not one.
+std::optional<DateTime> timestamp_ms(const json& ms) {
+  const auto v = parse_int(ms.is_string() ? ms.get<std::string>() : number_text(ms).value_or(""));
+  if (!v || *v < 0 || *v > 253402300799999) return std::nullopt;
+  return from_epoch(*v / 1000, pad(*v % 1000, 3));
+}
+
 // "timestamp" (RFC 3339, newer exports) or "timestampMs" (epoch milliseconds as a string).
 std::string timestamp_of(const json& r, const std::string& what) {
   if (auto t = opt_string(r, "timestamp", what)) {
@@ -27,15 +37,29 @@ std::string timestamp_of(const json& r, const std::string& what) {
   }
   const json* ms = member(r, "timestampMs");
   if (ms == nullptr) throw FormatError(what, "no timestamp or timestampMs");
-  const std::string text = ms->is_string() ? ms->get<std::string>() : number_text(*ms).value_or("");
-  const auto v = parse_int(text);
-  if (!v || *v < 0 || *v > 253402300799999) throw FormatError(what, "bad timestampMs " + text);
-  return format_rfc3339(from_epoch(*v / 1000, pad(*v % 1000, 3)));
+  const auto t = timestamp_ms(*ms);
+  if (!t) throw FormatError(what, "bad timestampMs " + dump(*ms));
+  return format_rfc3339(*t);
+}
+
+// Whether the record's timestampMs says the instant its timestamp (read before it) says: then
+// reading the timestamp read both. A timestampMs alone is what timestamp_of read.
+bool same_instant(const json& r, const std::string& timestamp) {
+  const json* ms = member(r, "timestampMs");
+  if (ms == nullptr || member(r, "timestamp") == nullptr) return true;
+  const auto a = parse_rfc3339(timestamp);
+  const auto b = timestamp_ms(*ms);
+  if (!a || !b) return false;
+  // Fractions compared as digits: ".12" and ".120" are one instant.
+  std::string fa = a->fraction, fb = b->fraction;
+  fa.resize(std::max(fa.size(), fb.size()), '0');
+  fb.resize(fa.size(), '0');
+  return epoch_seconds(*a) == epoch_seconds(*b) && fa == fb;
 }
 
 // The members to_model reads: for not_read, any other member holding something is named
 // (activity, platformType, activeWifiScans and whatever Takeout adds next). timestampMs is read
-// even beside timestamp: both give the same instant.
+// even beside timestamp when both give the same instant (same_instant); otherwise it is named.
 constexpr std::string_view kRead[] = {
     "accuracy", "altitude",  "deviceTag",   "heading",  "latitudeE7",      "longitudeE7",
     "source",   "timestamp", "timestampMs", "velocity", "verticalAccuracy"};
@@ -87,7 +111,11 @@ class TakeoutRecords final : public Format {
     for (const auto& [key, field] : kMeasures) m[field] = str_or_null(opt_number(r, key, what));
     m["source"] = str_or_null(opt_string(r, "source", what));
     if (auto t = opt_int(r, "deviceTag", what)) m["device_tag"] = *t;
-    if (not_read != nullptr) NotRead(*not_read).members(r, kRead);
+    if (not_read != nullptr) {
+      NotRead out(*not_read);
+      out.members(r, kRead);
+      if (!same_instant(r, m["timestamp"].get<std::string>())) out.add("timestampMs");
+    }
     return m;
   }
 

@@ -287,5 +287,26 @@ TEST(GeoJson, APositionBeyondThreeElementsIsReadAndItsRestNamed) {
   EXPECT_THROW(f.to_model(text), FormatError);
 }
 
+TEST(TakeoutRecords, ATimestampMsOfAnotherInstantThanTheTimestampIsNamed) {
+  // The timestamp is read; a timestampMs beside it is read too only while it says the same
+  // instant (in any offset, to any number of fraction digits). One that does not is not lost
+  // without a word.
+  const Format& f = format("takeout-records");
+  const auto with = [](const std::string& timestamp, const std::string& ms) {
+    return NativeItem{timestamp, R"({"timestamp":")" + timestamp + R"(","timestampMs":")" + ms +
+                                     R"(","latitudeE7":1,"longitudeE7":2})"};
+  };
+  EXPECT_EQ(not_read_of(f, with("2019-05-31T08:49:16.120Z", "1559292556120")), Names{});
+  EXPECT_EQ(not_read_of(f, with("2019-05-31T17:49:16.12+09:00", "1559292556120")), Names{});
+  EXPECT_EQ(not_read_of(f, with("2019-05-31T08:49:16Z", "1559292556000")), Names{});
+  EXPECT_EQ(not_read_of(f, with("2020-05-31T08:49:16.120Z", "1559292556120")),
+            Names{"timestampMs"});
+  EXPECT_EQ(not_read_of(f, with("2019-05-31T08:49:16.121Z", "1559292556120")),
+            Names{"timestampMs"});
+  EXPECT_EQ(not_read_of(f, with("2019-05-31T08:49:16.120Z", "soon")), Names{"timestampMs"});
+  EXPECT_EQ(f.to_model(with("2020-05-31T08:49:16.120Z", "1559292556120"))["timestamp"],
+            "2020-05-31T08:49:16.120Z");
+}
+
 }  // namespace
 }  // namespace portability
