@@ -70,7 +70,11 @@ std::optional<std::string> time_problem(const nlohmann::json& claims, std::int64
   if (detail::numeric_date_member(claims, "exp", exp) != MemberState::kPresent)
     return "needs a numeric exp";
   if (now >= exp + kLeewaySeconds) return "has expired";
-  if (exp - now > max_lifetime) return "lives too long";
+  // The lifetime counts from the JWT's iat when that is later than our now: the skew the check
+  // below tolerates. A client whose clock runs a few seconds ahead and whose JWTs live exactly
+  // `max_lifetime` (Authlib's private_key_jwt assertions: exp = iat + 3600) is not refused for
+  // that, and no JWT gets more than the leeway beyond `max_lifetime` (RFC 7523 §3 item 4).
+  std::int64_t start = now;
   for (const char* name : {"nbf", "iat"}) {
     std::int64_t t = 0;
     switch (detail::numeric_date_member(claims, name, t)) {
@@ -78,11 +82,13 @@ std::optional<std::string> time_problem(const nlohmann::json& claims, std::int64
         return "date is malformed";
       case MemberState::kPresent:
         if (t > now + kLeewaySeconds) return "is not yet valid";
+        if (std::string_view(name) == "iat") start = std::max(start, t);
         break;
       case MemberState::kAbsent:
         break;
     }
   }
+  if (exp - start > max_lifetime) return "lives too long";
   return std::nullopt;
 }
 

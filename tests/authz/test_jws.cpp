@@ -196,6 +196,25 @@ TEST_F(ClientAssertionTest, RejectsExpiredAndOverlongAssertions) {
   expect_rejected(sign_compact(key_, header(), c));
 }
 
+// A client clock a little ahead: an assertion issued "2 s from now" that lives the full hour
+// (Authlib's PrivateKeyJWT signs exp = iat + 3600) is taken; one second more is not, and
+// without iat the hour counts from our now.
+TEST_F(ClientAssertionTest, CountsTheLifetimeFromAnIatWithinTheLeeway) {
+  auto c = claims();
+  c["iat"] = kNow + 2;
+  c["exp"] = kNow + 2 + 3600;
+  auto taken = verify(sign_compact(key_, header(), c));
+  EXPECT_TRUE(taken) << taken.error().description;
+  c["exp"] = kNow + 2 + 3601;
+  expect_rejected(sign_compact(key_, header(), c));
+  c["iat"] = kNow - 100;  // an iat in the past does not shorten the hour from now
+  c["exp"] = kNow + 3600;
+  EXPECT_TRUE(verify(sign_compact(key_, header(), c)));
+  c.erase("iat");
+  c["exp"] = kNow + 3601;
+  expect_rejected(sign_compact(key_, header(), c));
+}
+
 TEST_F(ClientAssertionTest, RejectsFutureIatAndNbf) {
   auto c = claims();
   c["iat"] = kNow + 600;
