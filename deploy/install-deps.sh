@@ -14,6 +14,7 @@ packages=(
   libssl-dev libsqlite3-dev nlohmann-json3-dev libgtest-dev libgmock-dev libsodium-dev
   libjemalloc-dev
   libtomlplusplus-dev libcli11-dev libpugixml-dev libpq-dev postgresql nginx wrk chromium openssl ca-certificates sqlite3
+  python3-authlib python3-requests
 )
 # Node 20 may already be installed from elsewhere; Debian's nodejs/npm only when node is missing
 # (Debian's npm cannot sit beside a foreign nodejs package).
