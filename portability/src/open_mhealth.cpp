@@ -337,16 +337,30 @@ Match match_row(const json& body, const std::string& name, int major) {
 // "omh:step-count:4.0" for a major version it does not read, "omh:body-temperature (unit K)"
 // for a unit its rows have not (a unit names no one; the value, which might, is never named).
 // None when to_model is to read it, or to refuse it as malformed, naming it.
+// omh:time-interval also names a part of a day ("date" with "part_of_day": the morning of
+// 2024-05-01), which has no instant to start or end at, and the model has no other time.
+bool by_part_of_day(const json& body) {
+  const json* f = member(body, "effective_time_frame");
+  if (f == nullptr || !f->is_object() || member(*f, "date_time") != nullptr) return false;
+  const json* i = member(*f, "time_interval");
+  return i != nullptr && i->is_object() && member(*i, "date") != nullptr &&
+         member(*i, "start_date_time") == nullptr && member(*i, "end_date_time") == nullptr;
+}
+
 std::optional<std::string> unread_as(const json& body, const SchemaId& id, int major) {
   const std::string schema = id.ns + ":" + id.name;
+  const std::string by_part = schema + " (time_interval by part_of_day)";
   for (const WholeSchema& s : kWholeSchemas) {
     if (s.ns != id.ns || s.name != id.name) continue;
-    if (major >= s.first_major && major <= s.last_major) return std::nullopt;
-    return schema + ":" + id.version.value_or("");
+    if (major < s.first_major || major > s.last_major)
+      return schema + ":" + id.version.value_or("");
+    if (id.ns != kOwnNamespace && by_part_of_day(body)) return by_part;
+    return std::nullopt;
   }
   const Match m = match_row(body, id.name, major);
   if (m.fit == Fit::unknown_version) return schema + ":" + id.version.value_or("");
   if (m.fit == Fit::other_unit) return schema + " (unit " + m.unit + ")";
+  if (by_part_of_day(body)) return by_part;
   return std::nullopt;
 }
 
@@ -372,9 +386,10 @@ class OpenMHealth final : public Format {
 
   // Every element of the array is a data point (or the document is refused). Those in a schema
   // the model has no mapping for (omh:blood-pressure, omh:sleep-duration, another namespace's),
-  // in a major version whose body the adapter does not know (omh:step-count:4.0), or in a unit
-  // its mapping has not (a body temperature in kelvin) are skipped and named (skipped_as): the
-  // rest of the export still moves, and nothing is dropped without a word.
+  // in a major version whose body the adapter does not know (omh:step-count:4.0), in a unit
+  // its mapping has not (a body temperature in kelvin), or at a part of a day rather than
+  // between two instants, are skipped and named (skipped_as): the rest of the export still
+  // moves, and nothing is dropped without a word.
   std::vector<NativeItem> split(std::string_view document,
                                 std::vector<std::string>* not_read) const override {
     json doc = parse_json(document, "document");

@@ -454,6 +454,31 @@ TEST(OpenMHealth, SplitSkipsOnlySchemasTheModelHasNoMappingFor) {
   EXPECT_TRUE(refused.empty());
 }
 
+// omh:time-interval may name a part of a day (date and part_of_day) instead of two instants:
+// such a point has no time the model can hold, so split skips it and names it, and the rest of
+// the export moves (it used to fail the transfer as an interval without a start or end).
+TEST(OpenMHealth, SkipsAPointAtAPartOfADayAndNamesIt) {
+  const Format& omh = format("open-mhealth");
+  const std::string morning = R"("effective_time_frame":{"time_interval":{)"
+                              R"("date":"2024-05-01","part_of_day":"morning"}})";
+  const std::string hour = R"("effective_time_frame":{"time_interval":{)"
+                           R"("start_date_time":"2024-05-01T06:00:00+09:00",)"
+                           R"("end_date_time":"2024-05-01T07:00:00+09:00"}})";
+  const std::string doc =
+      "[" + point("steps-morning", "omh:step-count:2.0", R"({"step_count":900,)" + morning + "}") +
+      "," + point("steps-hour", "omh:step-count:2.0", R"({"step_count":600,)" + hour + "}") +
+      "," +
+      point("walk-morning", "omh:physical-activity:1.2",
+            R"({"activity_name":"walking",)" + morning + "}") +
+      "]";
+  const auto kept = omh.split(doc);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].id, "steps-hour");
+  EXPECT_EQ(omh.to_model(kept[0])["value"], "600");
+  EXPECT_EQ(skipped_by(omh, doc), (Names{"omh:step-count (time_interval by part_of_day)",
+                                         "omh:physical-activity (time_interval by part_of_day)"}));
+}
+
 // omh:step-count 1.0 and 2.0 hold a bare number of steps, 3.0 {value, unit "steps"}
 // (github.com/openmhealth/schemas: schema/omh/step-count-*.json, test-data/omh/step-count/). A
 // 2.0 point holding {value, unit "steps"}, as this adapter wrote before, is read too.
