@@ -305,6 +305,8 @@ class AppleHealth final : public Format {
       e.append_attribute("key") = k.c_str();
       e.append_attribute("value") = v.get<std::string>().c_str();
     }
+    // XML cannot hold them: said, not written as references a conforming reader refuses.
+    if (drop_forbidden_controls(doc)) lost.push_back("text.control_characters");
     std::ostringstream text;
     doc.save(text, "", pugi::format_raw | pugi::format_no_declaration, pugi::encoding_utf8);
     out.native = {native_id(n), text.str()};

@@ -563,6 +563,8 @@ class BloggerAtom final : public Format {
                     e7_to_decimal(loc["longitude_e7"].get<std::int64_t>()))
                        .c_str());
     }
+    // XML cannot hold them: said, not written as references a conforming reader refuses.
+    if (drop_forbidden_controls(doc)) lost.push_back("text.control_characters");
     std::ostringstream text;
     doc.save(text, "", pugi::format_raw | pugi::format_no_declaration, pugi::encoding_utf8);
     std::sort(lost.begin(), lost.end());

@@ -175,14 +175,15 @@ std::string unescape(const std::string& v, const std::string& what) {
 
 std::string escape(const std::string& v) {
   std::string out;
-  for (char c : v) {
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const char c = v[i];
     if (c == '\\' || c == ';' || c == ',') {
       out.push_back('\\');
       out.push_back(c);
-    } else if (c == '\n') {
+    } else if (c == '\n' || c == '\r') {
+      // A line break, whichever way it was written (CRLF, LF, or a lone CR), becomes \n.
+      if (c == '\r' && i + 1 < v.size() && v[i + 1] == '\n') ++i;
       out += "\\n";
-    } else if (c == '\r') {
-      continue;  // CRLF in text becomes \n
     } else {
       out.push_back(c);
     }
@@ -1308,6 +1309,9 @@ class ICalendar final : public Format {
       for (const std::string& line : alarm_lines(a, lost)) prop(line);
     }
     prop("END:VEVENT");
+    // RFC 5545 §3.1, §3.3.11: no control character but tab (a line break is written \n) is
+    // held: said, not written into a line a conforming reader refuses.
+    if (drop_forbidden_controls(text, /*del=*/true)) lost.push_back("text.control_characters");
     std::sort(lost.begin(), lost.end());
     lost.erase(std::unique(lost.begin(), lost.end()), lost.end());
     // The same id split() would give this block.

@@ -18,6 +18,12 @@ std::string_view strip_bom(std::string_view text) {
   return text;
 }
 
+bool drop_forbidden_controls(std::string& s, bool del) {
+  const auto size = s.size();
+  std::erase_if(s, [del](char c) { return is_forbidden_control(c) || (del && c == '\x7f'); });
+  return s.size() != size;
+}
+
 std::string sha256_hex(std::string_view data) {
   std::array<unsigned char, 32> md{};
   unsigned int md_len = 0;

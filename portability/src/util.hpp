@@ -16,6 +16,15 @@ namespace portability::detail {
 std::string_view strip_bom(std::string_view text);
 /// True if `text` is well-formed UTF-8 (storage/text.hpp, shared with the authorization server).
 using storage::text::valid_utf8;
+/// Whether `c` is a control character that neither XML 1.0 (§2.2 Char) nor iCalendar TEXT
+/// (RFC 5545 §3.3.11) can hold: C0 controls other than tab, line feed and carriage return.
+constexpr bool is_forbidden_control(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u < 0x20 && u != '\t' && u != '\n' && u != '\r';
+}
+/// Removes every is_forbidden_control character (and DEL, when `del` too) from `s`; true if it
+/// removed any.
+bool drop_forbidden_controls(std::string& s, bool del = false);
 /// Lowercase hex of SHA-256(data).
 std::string sha256_hex(std::string_view data);
 

@@ -1,6 +1,7 @@
 #include "xml_util.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <map>
 
@@ -69,10 +70,22 @@ void check_references(std::string_view s, const std::string& what) {
         const bool hex = name[1] == 'x';
         const std::string_view num = name.substr(hex ? 2 : 1);
         ok = !num.empty();
+        std::uint64_t code = 0;  // at most 10 digits: no overflow
         for (char c : num) {
           const bool d = c >= '0' && c <= '9';
           const bool h = (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
           ok = ok && (d || (hex && h));
+          const int digit = d ? c - '0' : (c | 0x20) - 'a' + 10;
+          code = code * (hex ? 16 : 10) + static_cast<std::uint64_t>(digit);
+        }
+        // XML 1.0 §4.1, WFC Legal Character: a reference names a Char (§2.2).
+        const bool legal = code == 0x9 || code == 0xA || code == 0xD ||
+                           (code >= 0x20 && code <= 0xD7FF) ||
+                           (code >= 0xE000 && code <= 0xFFFD) ||
+                           (code >= 0x10000 && code <= 0x10FFFF);
+        if (ok && !legal) {
+          throw FormatError(what, "malformed XML: &" + std::string(name) +
+                                      "; names a character XML cannot hold (XML 1.0 §4.1)");
         }
       }
       if (!ok) {
@@ -224,6 +237,21 @@ std::string serialize_standalone(pugi::xml_node node) {
   StringWriter writer(out);
   doc.save(writer, "", pugi::format_raw | pugi::format_no_declaration, pugi::encoding_utf8);
   return out;
+}
+
+bool drop_forbidden_controls(pugi::xml_node node) {
+  bool dropped = false;
+  const auto clean = [&dropped](auto&& item) {
+    std::string value = item.value();
+    if (drop_forbidden_controls(value)) {
+      dropped = true;
+      item.set_value(value.c_str());
+    }
+  };
+  for (pugi::xml_attribute a : node.attributes()) clean(a);
+  if (node.type() == pugi::node_pcdata || node.type() == pugi::node_cdata) clean(node);
+  for (pugi::xml_node child : node.children()) dropped = drop_forbidden_controls(child) || dropped;
+  return dropped;
 }
 
 std::string inner_xml(pugi::xml_node node) {

@@ -36,6 +36,10 @@ std::string text_of(pugi::xml_node node);
 /// The element serialized alone, with every namespace declaration in scope at it copied onto
 /// it, so the fragment parses by itself.
 std::string serialize_standalone(pugi::xml_node node);
+/// Removes from every attribute value and text under `node` (itself included) the control
+/// characters XML 1.0 cannot hold (is_forbidden_control): pugixml would write them as character
+/// references no conforming parser accepts. True if it removed any, for a writer to report.
+bool drop_forbidden_controls(pugi::xml_node node);
 /// Serialized children (inner XML) of an element.
 std::string inner_xml(pugi::xml_node node);
 

@@ -170,5 +170,50 @@ TEST(BadInput, BrokenHealthRecordIsNamed) {
   expect_error_naming([&] { f.to_model(items[0]); }, items[0].id);
 }
 
+// A control character (a vertical tab pasted from a word processor, say) that came in through
+// a JSON format cannot be written into XML 1.0 or an iCalendar line: the writers leave it out
+// and say so, rather than write a character reference or a line a conforming reader refuses.
+// Reading such a reference is refused too (XML 1.0 §4.1, WFC Legal Character).
+TEST(BadInput, ControlCharactersAreLeftOutOfXmlAndICalendarAndSaid) {
+  const auto said = [](const Converted& c) {
+    return std::ranges::find(c.not_carried, "text.control_characters") != c.not_carried.end();
+  };
+  const Format& atom = format("blogger-atom");
+  Item post = models(atom, read_sample("blogger-export.xml"))[0];
+  post["title"] = "Fish\x0b and chips";
+  post["content"] = "<p>one\x01two\ttab</p>";
+  const Converted blog = atom.from_model(post);
+  EXPECT_TRUE(said(blog));
+  EXPECT_EQ(blog.native.text.find("&#"), std::string::npos) << blog.native.text;
+  const Item blog_back = atom.to_model(blog.native);
+  EXPECT_EQ(blog_back["title"], "Fish and chips");
+  EXPECT_EQ(blog_back["content"], "<p>onetwo\ttab</p>");
+  EXPECT_FALSE(said(atom.from_model(blog_back))) << "nothing left to leave out";
+
+  const Format& apple = format("apple-health");
+  Item record = models(apple, read_sample("apple-health-export.xml"))[0];
+  record["source"]["name"] = "Watch\x02";
+  const Converted health = apple.from_model(record);
+  EXPECT_TRUE(said(health));
+  EXPECT_EQ(health.native.text.find("&#"), std::string::npos) << health.native.text;
+  EXPECT_EQ(apple.to_model(health.native)["source"]["name"], "Watch");
+
+  const Format& ics = format("icalendar");
+  Item event = models(ics, read_sample("calendar-example.ics"))[0];
+  event["title"] = "Stand\x0bup\x7f";
+  event["description"] = "line one\rline two";  // a lone CR is a line break, not a loss
+  const Converted cal = ics.from_model(event);
+  EXPECT_TRUE(said(cal));
+  const Item cal_back = ics.to_model(cal.native);
+  EXPECT_EQ(cal_back["title"], "Standup");
+  EXPECT_EQ(cal_back["description"], "line one\nline two");
+
+  const std::string feed = "<feed xmlns='http://www.w3.org/2005/Atom'><title>";
+  expect_error_naming([&] { atom.split(feed + "a&#1;b</title></feed>"); }, "document");
+  expect_error_naming([&] { atom.split(feed + "a&#xFFFE;b</title></feed>"); }, "document");
+  expect_error_naming([&] { atom.split(feed + "a&#x110000;b</title></feed>"); }, "document");
+  EXPECT_NO_THROW(atom.split(feed + "tab&#9;&#x10FFFF;&#xE000;</title></feed>"));
+}
+
 }  // namespace
 }  // namespace portability
