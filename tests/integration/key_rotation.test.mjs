@@ -57,7 +57,9 @@ test('keys rotate --activate-in: published at once, signs only from then on', as
 
 test('on schedule: every key_rotation_interval, a successor published key_publish_ahead before it signs', async () => {
   const { server, client } = await start({
-    INFOBANK_OAUTH_KEY_ROTATION_INTERVAL: '4', INFOBANK_OAUTH_KEY_PUBLISH_AHEAD: '2',
+    // Published 3 s ahead: the clock counts whole seconds, so a key made late in a second
+    // signs a little under 3 s later (the key ring switches at activates_at itself).
+    INFOBANK_OAUTH_KEY_ROTATION_INTERVAL: '4', INFOBANK_OAUTH_KEY_PUBLISH_AHEAD: '3',
     INFOBANK_OAUTH_SWEEP_INTERVAL: '1',
   });
   const first = await tokenKid(server, client);
@@ -74,7 +76,7 @@ test('on schedule: every key_rotation_interval, a successor published key_publis
   assert.ok(Date.now() - seen.get(successor) >= 1000,
             `published ${Date.now() - seen.get(successor)} ms before it signed, not ahead`);
   const rotated = server.cliJson(['keys', 'list']).find((k) => k.kid === successor);
-  assert.equal(rotated.activates_at - rotated.created_at, 2, 'published 2 s ahead');
+  assert.equal(rotated.activates_at - rotated.created_at, 3, 'published 3 s ahead');
   assert.ok((await publishedKids(server)).has(first), 'the old key stays published');
   assert.match(server.log, /signing key rotated on schedule/);
 });
