@@ -136,6 +136,103 @@ bool valid_duration(const std::string& d) {
   return any && i == d.size();
 }
 
+namespace {
+
+// RFC 8984 §1.4.6's parts, in their order: weeks, days, hours, minutes, seconds (with the
+// fraction's digits); nullopt when `d` is no Duration.
+struct DurationParts {
+  std::optional<std::string> weeks, days, hours, minutes, seconds;
+  std::string fraction;
+};
+
+std::optional<DurationParts> parse_jscalendar_duration(const std::string& d) {
+  DurationParts out;
+  std::size_t i = 0;
+  if (d.empty() || d[i] != 'P') return std::nullopt;
+  ++i;
+  auto number = [&]() -> std::optional<std::string> {
+    const std::size_t s = i;
+    while (i < d.size() && std::isdigit(static_cast<unsigned char>(d[i]))) ++i;
+    if (i == s) return std::nullopt;
+    return d.substr(s, i - s);
+  };
+  // Each part is a number and its letter; a part that does not follow is put back.
+  auto part = [&](char unit, std::optional<std::string>& into) {
+    const std::size_t save = i;
+    auto n = number();
+    if (n && i < d.size() && d[i] == unit) {
+      ++i;
+      into = std::move(n);
+      return true;
+    }
+    i = save;
+    return false;
+  };
+  const bool weeks = part('W', out.weeks);
+  const bool days = part('D', out.days);
+  if (i < d.size() && d[i] == 'T') {
+    ++i;
+    const bool h = part('H', out.hours);
+    const bool m = part('M', out.minutes);
+    bool s = false;
+    const std::size_t save = i;
+    if (auto n = number()) {
+      if (i < d.size() && d[i] == '.') {
+        ++i;
+        const std::size_t f = i;
+        while (i < d.size() && std::isdigit(static_cast<unsigned char>(d[i]))) ++i;
+        out.fraction = d.substr(f, i - f);
+        // A fraction has digits and no trailing zero (RFC 8984 §1.4.6).
+        if (out.fraction.empty() || out.fraction.back() == '0') return std::nullopt;
+      }
+      if (i < d.size() && d[i] == 'S') {
+        ++i;
+        out.seconds = std::move(n);
+        s = true;
+      } else {
+        i = save;
+        out.fraction.clear();
+      }
+    }
+    // dur-hour = H [M [S]], dur-minute = M [S]: no seconds after hours without minutes.
+    if (!(h || m || s) || (h && !m && s)) return std::nullopt;
+  } else if (!weeks && !days) {
+    return std::nullopt;
+  }
+  if (i != d.size()) return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
+bool valid_jscalendar_duration(const std::string& d) {
+  return parse_jscalendar_duration(d).has_value();
+}
+
+std::optional<std::string> rfc5545_duration(const std::string& d, bool& fraction_dropped) {
+  const auto p = parse_jscalendar_duration(d);
+  if (!p) return std::nullopt;
+  std::string out = "P";
+  if (p->weeks && !p->days && !p->hours && !p->minutes && !p->seconds) return out + *p->weeks + "W";
+  if (p->weeks || p->days) {
+    // Nine digits of weeks and of days are far beyond any calendar, and their sum fits.
+    if ((p->weeks && p->weeks->size() > 9) || (p->days && p->days->size() > 9))
+      return std::nullopt;
+    const auto whole = [](const std::optional<std::string>& n) {
+      return n ? std::stoull(*n) : 0ULL;
+    };
+    out += std::to_string(whole(p->weeks) * 7 + whole(p->days)) + "D";
+  }
+  if (p->hours || p->minutes || p->seconds) {
+    out += "T";
+    if (p->hours) out += *p->hours + "H";
+    if (p->minutes) out += *p->minutes + "M";
+    if (p->seconds) out += *p->seconds + "S";
+  }
+  fraction_dropped = !p->fraction.empty();
+  return out;
+}
+
 std::vector<std::string> participant_conflicts(const json& participants, const json& p) {
   std::vector<std::string> out;
   for (const json& q : participants) {

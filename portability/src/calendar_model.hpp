@@ -3,6 +3,7 @@
 // Private: the calendar_events model (docs/portability.md, "The common model").
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,13 @@ inline constexpr std::string_view kAlertActions[] = {"audio", "display", "email"
 void sort_alerts(json& alerts);
 /// True for an RFC 5545 §3.3.6 duration, signed or not ("-PT15M", "P1W", "+P1DT2H").
 bool valid_duration(const std::string& d);
+/// RFC 8984 §1.4.6 Duration (unsigned): "P" (dur-cal [dur-time] / dur-time), where dur-cal
+/// is weeks with optional days, or days, and seconds may have a fraction (without trailing
+/// zeros). It allows what RFC 5545 does not: weeks with days or a time, and fractions.
+bool valid_jscalendar_duration(const std::string& d);
+/// An RFC 8984 duration as RFC 5545 can hold it: weeks folded into days (P1W2D is P9D), and
+/// a fraction of a second dropped (`fraction_dropped` set). nullopt if `d` is not one.
+std::optional<std::string> rfc5545_duration(const std::string& d, bool& fraction_dropped);
 /// True for "YYYY-MM-DDTHH:MM:SS" with an optional ".fraction" (RFC 8984 §1.4.4).
 bool is_local_date_time(const std::string& s);
 /// True for an RFC 8984 UTCDateTime, "YYYY-MM-DDTHH:MM:SS[.fraction]Z".

@@ -1273,8 +1273,13 @@ class ICalendar final : public Format {
         prop("DTEND:" + compact(local));
       }
     } else if (auto d = model_string(item, "duration")) {
-      if (!valid_duration(*d) || (*d)[0] == '-') throw FormatError(uid, "bad duration " + *d);
-      if (all_day || *d != "PT0S") prop("DURATION:" + *d);
+      // RFC 8984's weeks with days, or a fraction of a second, are written as RFC 5545 has
+      // them: in days, and in whole seconds (the fraction said lost).
+      bool fraction = false;
+      const auto held = valid_duration(*d) ? d : rfc5545_duration(*d, fraction);
+      if (!held || (*held)[0] == '-') throw FormatError(uid, "bad duration " + *d);
+      if (fraction) lost.push_back("duration.fraction");
+      if (all_day || *held != "PT0S") prop("DURATION:" + *held);
     }
     if (const std::string t = item["title"].get<std::string>(); !t.empty()) prop("SUMMARY:" + escape(t));
     if (const std::string t = item["description"].get<std::string>(); !t.empty())

@@ -580,6 +580,11 @@ class JsCalendar final : public Format {
     }
     const bool all_day = m["all_day"].get<bool>();
     m["duration"] = opt_string(e, "duration", what).value_or("PT0S");
+    // An RFC 8984 Duration; an unsigned one RFC 5545's reader takes too (the model's from an
+    // iCalendar file, written here as it came) also reads.
+    if (const std::string d = m["duration"].get<std::string>();
+        !valid_jscalendar_duration(d) && !(valid_duration(d) && d[0] == 'P'))
+      throw FormatError(what, "duration is not an RFC 8984 Duration: " + d);
     m["title"] = opt_string(e, "title", what).value_or("");
     m["description"] = opt_string(e, "description", what).value_or("");
     if (auto r = opt_string(e, "recurrenceId", what)) {

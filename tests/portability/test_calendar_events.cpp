@@ -2,13 +2,16 @@
 
 #include <algorithm>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "calendar_model.hpp"
 #include "portability_test_support.hpp"
 
 namespace portability {
 namespace {
 
+using detail::valid_jscalendar_duration;
 using testing::format;
 using testing::Names;
 using testing::not_read_of;
@@ -1095,6 +1098,39 @@ TEST(JsCalendar, SplitOfAJoinedPageNamesNothing) {
     items.push_back(f.from_model(m).native);
   }
   EXPECT_EQ(skipped_by(f, f.join(items)), Names{});
+}
+
+// RFC 8984 §1.4.6: a JSCalendar duration may hold weeks with days or a time, and a fraction of
+// a second, which RFC 5545 has not: iCalendar gets them in days and whole seconds (the fraction
+// said lost). What is no duration at all is refused where it is read, naming the event.
+TEST(CrossFormat, AJsCalendarDurationIsWrittenAsICalendarHoldsIt) {
+  for (const char* ok : {"P1W", "P1W2D", "P1WT2H", "P2D", "PT1.5S", "P1DT2H30M", "PT30M5S",
+                         "PT0S", "PT1H0M5.25S"})
+    EXPECT_TRUE(valid_jscalendar_duration(ok)) << ok;
+  for (const char* bad : {"P", "PT", "1 hour", "P1D2W", "-P1D", "PT1.50S", "PT1.S", "PT1H5S",
+                          "P1Y", "PT1M2H", "P1DT"})
+    EXPECT_FALSE(valid_jscalendar_duration(bad)) << bad;
+
+  const Format& js = format("jscalendar");
+  const Format& ics = format("icalendar");
+  const auto event = [](const std::string& duration) {
+    return NativeItem{"d", R"({"@type":"Event","uid":"d","start":"2024-03-01T09:00:00",)"
+                           R"("timeZone":"Europe/Berlin","duration":")" + duration + R"("})"};
+  };
+  for (const auto& [given, written, fraction] :
+       {std::tuple{"P1W2D", "P9D", false}, std::tuple{"P1WT2H", "P7DT2H", false},
+        std::tuple{"PT1.5S", "PT1S", true}, std::tuple{"P1W", "P1W", false}}) {
+    const Converted c = ics.from_model(js.to_model(event(given)));
+    EXPECT_NE(c.native.text.find(std::string("DURATION:") + written + "\r\n"),
+              std::string::npos)
+        << given << "\n" << c.native.text;
+    EXPECT_EQ(std::ranges::find(c.not_carried, "duration.fraction") != c.not_carried.end(),
+              fraction)
+        << given;
+    EXPECT_NO_THROW(ics.to_model(c.native)) << given;
+  }
+  EXPECT_THROW(js.to_model(event("1 hour")), FormatError);
+  EXPECT_THROW(js.to_model(event("-PT1H")), FormatError);
 }
 
 }  // namespace
