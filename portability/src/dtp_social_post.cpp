@@ -119,9 +119,10 @@ void list_not_read(const json& object, const Shape& shape, std::string& path, No
     if (!holds_data(value)) continue;
     // A linear scan compares lengths first: cheaper than ordered compares for so few names.
     const auto m = std::ranges::find(shape.members, std::string_view(key), &Member::name);
-    const bool known = m != shape.members.end() &&
-                       (key != "@type" ||
-                        (value.is_string() && is_type_of(shape, value.get_ref<const std::string&>())));
+    const bool known =
+        m != shape.members.end() &&
+        (key != "@type" ||
+         (value.is_string() && is_type_of(shape, value.get_ref<const std::string&>())));
     path += key;
     if (known && m->shape != nullptr && m->many) {
       // to_model refused an attachments member that is not an array of objects.

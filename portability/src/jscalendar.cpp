@@ -328,8 +328,8 @@ json alerts_from_model(const json& alerts, std::vector<std::string>& lost) {
 constexpr std::string_view kEventMembers[] = {
     "@type", "alerts", "created", "description", "duration", "freeBusyStatus", "keywords", "links",
     "locations", "participants", "recurrenceId", "recurrenceIdTimeZone", "recurrenceOverrides",
-    "recurrenceRules", "replyTo", "sequence", "showWithoutTime", "start", "status", "timeZone", "title", "uid",
-    "updated"};
+    "recurrenceRules", "replyTo", "sequence", "showWithoutTime", "start", "status", "timeZone",
+    "title", "uid", "updated"};
 constexpr std::string_view kParticipantMembers[] = {
     "@type", "delegatedFrom", "delegatedTo", "email", "expectReply", "kind", "memberOf", "name",
     "participationStatus", "roles", "sendTo", "sentBy"};
