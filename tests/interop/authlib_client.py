@@ -210,6 +210,13 @@ class Relying:
                 'code_challenge_method': query.get('code_challenge_method', [None])[0],
                 'code_challenge_sent': 'code_challenge' in query}
 
+    def redeem(self, session, flow, **kwargs):
+        """The token request for the code in `flow`'s redirect (what authorize() returned),
+        with its state and verifier; kwargs go to fetch_token (auth=, say)."""
+        return session.fetch_token(self.endpoint('token_endpoint'),
+                                   authorization_response=flow['redirect'], state=flow['state'],
+                                   code_verifier=flow['verifier'], **kwargs)
+
     def key_set(self):
         return JsonWebKey.import_key_set(self.jwks)
 
@@ -318,9 +325,7 @@ def code_flow(rp, client, method):
     verified; the session holds the tokens."""
     session = rp.session(client, method)
     auth = rp.authorize(session)
-    token = session.fetch_token(rp.endpoint('token_endpoint'),
-                                authorization_response=auth['redirect'], state=auth['state'],
-                                code_verifier=auth['verifier'])
+    token = rp.redeem(session, auth)
     id_token = rp.verify_id_token(token['id_token'], client, auth['nonce'],
                                   token['access_token'], client['id_token_alg'])
     return session, auth, token, id_token
@@ -360,11 +365,8 @@ def part_client_secret_basic(rp):
         rp.endpoint('token_endpoint'), refresh_token=rotated['refresh_token']))
 
     # RFC 6749 §4.1.2: a code is used once.
-    out['replayed_code'] = oauth_error(lambda: rp.session(client, 'client_secret_basic')
-                                       .fetch_token(rp.endpoint('token_endpoint'),
-                                                    authorization_response=auth['redirect'],
-                                                    state=auth['state'],
-                                                    code_verifier=auth['verifier']))
+    out['replayed_code'] = oauth_error(
+        lambda: rp.redeem(rp.session(client, 'client_secret_basic'), auth))
 
     # A wrong secret: invalid_client (RFC 6749 §5.2), and the code is not spent by it.
     wrong = dict(client, client_secret=client['client_secret'][:-2] + 'xx')
@@ -445,9 +447,7 @@ def part_id_token_algs(rp):
     client = rp.config['clients']['alg_ES256']
     session = rp.session(client, 'client_secret_basic')
     auth = rp.authorize(session)
-    token = session.fetch_token(rp.endpoint('token_endpoint'),
-                                authorization_response=auth['redirect'], state=auth['state'],
-                                code_verifier=auth['verifier'])
+    token = rp.redeem(session, auth)
     out['wrong_nonce'] = oauth_error(lambda: rp.verify_id_token(
         token['id_token'], client, 'another-nonce', token['access_token'], 'ES256'))
     head, payload, sig = token['id_token'].split('.')
@@ -475,9 +475,7 @@ def part_authorization_errors(rp):
         'steps': [s['step'] for s in auth['steps']],
         'error_in_redirect': answer.get('error', [None])[0],
         'state_in_redirect': answer.get('state', [None])[0] == auth['state'],
-        'authlib': oauth_error(lambda: session.fetch_token(
-            rp.endpoint('token_endpoint'), authorization_response=auth['redirect'],
-            state=auth['state'], code_verifier=auth['verifier'])),
+        'authlib': oauth_error(lambda: rp.redeem(session, auth)),
     }
     # A session without code_challenge_method sends no challenge: PKCE is required (RFC 9700
     # §2.1.1), the request is refused before any page.
@@ -507,9 +505,8 @@ def part_basic_encoding(rp):
     client = rp.config['clients']['odd_id']
     session = rp.session(client, 'client_secret_basic')
     auth = rp.authorize(session)
-    fetch = lambda **kw: rp.session(client, 'client_secret_basic').fetch_token(  # noqa: E731
-        rp.endpoint('token_endpoint'), authorization_response=auth['redirect'],
-        state=auth['state'], code_verifier=auth['verifier'], **kw)
+    fetch = lambda **kw: rp.redeem(  # noqa: E731
+        rp.session(client, 'client_secret_basic'), auth, **kw)
     out = {'client_id': client['client_id'], 'authlib_basic': oauth_error(fetch)}
     encoded = HTTPBasicAuth(quote_plus(client['client_id']),
                                           quote_plus(client['client_secret']))
@@ -527,9 +524,7 @@ def part_bearer_placement(rp):
     client = rp.config['clients']['post']
     session = rp.session(client, 'client_secret_post')
     auth = rp.authorize(session)
-    token = session.fetch_token(rp.endpoint('token_endpoint'),
-                                authorization_response=auth['redirect'], state=auth['state'],
-                                code_verifier=auth['verifier'])
+    token = rp.redeem(session, auth)
     userinfo = rp.endpoint('userinfo_endpoint')
     out = {}
     for placement in ('header', 'body', 'uri'):
